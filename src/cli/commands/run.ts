@@ -1,0 +1,60 @@
+import { existsSync } from 'node:fs';
+import { Engine } from '../../engine/engine.js';
+import { startEmulatorForCredentials } from '../../engine/emulated-credentials.js';
+import { prepareJob, syncItems } from '../../engine/prepare-job.js';
+import { GenbatchError } from '../../errors/genbatch-error.js';
+import { displayPath } from '../../job/load-job.js';
+import { StateStore } from '../../store/state-store.js';
+import { line, type CliIO } from '../io.js';
+import { attachRunReporter } from '../run-reporter.js';
+
+export interface RunFlags {
+  emulator?: boolean;
+  yes?: boolean;
+  limit?: number;
+  json?: boolean;
+  /** `resume`: refuse to start a fresh run. */
+  resumeOnly?: boolean;
+}
+
+/** `genbatch run JOB` and `genbatch resume JOB`: validate, then process; Ctrl-C stops cleanly. */
+export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): Promise<number> {
+  const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false });
+  const { job } = prepared;
+  if (flags.resumeOnly && !existsSync(job.stateFile)) {
+    throw new GenbatchError(`There is no run of ${job.name} to resume (no state file at ${displayPath(job.stateFile)}).`, {
+      code: 'NOTHING_TO_RESUME',
+      exitCode: 2,
+      hint: `Start it with: genbatch run ${jobFile}`,
+    });
+  }
+  const emulator = flags.emulator ? await startEmulatorForCredentials(prepared.credentials) : undefined;
+  const credentials = emulator ? emulator.credentials : prepared.credentials;
+  if (emulator) line(io.stderr, `Using the in-process Vertex AI emulator at ${emulator.url} (no Google account, nothing billed).`);
+  const store = StateStore.open(job.stateFile);
+  let interrupts = 0;
+  const engine = new Engine({ job, credentials, store, catalog: prepared.catalog, ...(flags.limit === undefined ? {} : { limit: flags.limit }) });
+  const onSigint = (): void => {
+    interrupts += 1;
+    if (interrupts === 1) engine.requestStop('cancelled');
+    else {
+      line(io.stderr, 'Exiting now. Calls in flight are redone by the next run (genbatch resume).');
+      process.exit(4);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  try {
+    await syncItems(prepared, store, engine.runId);
+    attachRunReporter(engine, io);
+    const summary = await engine.run();
+    if (summary.message) line(io.stderr, `${summary.message}${summary.hint ? `\nhint: ${summary.hint}` : ''}`);
+    if (flags.json) line(io.stdout, JSON.stringify(summary));
+    return summary.exitCode;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+    store.close();
+    await emulator?.close();
+  }
+}

@@ -1,0 +1,112 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { processIO, type CliIO } from './io.js';
+import { renderError } from './render-error.js';
+import { runCommand } from './commands/run.js';
+import { statusCommand } from './commands/status.js';
+import { validateCommand } from './commands/validate.js';
+import { schemaCommand } from './commands/schema.js';
+import { retryCommand } from './commands/retry.js';
+import { emulatorCommand } from './commands/emulator.js';
+import { inspectCommand } from './commands/inspect.js';
+import { repairCommand } from './commands/repair.js';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number.');
+  return n;
+}
+
+/** Builds the command line. Commands return exit codes; errors are rendered once, here. */
+export function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
+  const program = new Command('genbatch')
+    .description('Resumable, quota-aware, budget-capped generation jobs on Google Vertex AI.')
+    .version('0.1.0')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+
+  const wrap =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number> | number) =>
+    async (...args: A): Promise<void> => {
+      try {
+        setExit(await fn(...args));
+      } catch (error) {
+        setExit(renderError(error, io));
+      }
+    };
+
+  const runOptions = (cmd: Command): Command =>
+    cmd
+      .option('--emulator', 'run against an in-process Vertex AI emulator (no Google account, nothing billed)')
+      .option('--yes', 'do not ask for confirmation')
+      .addOption(new Option('--limit <n>', 'only the first N items with work left').argParser(positiveInt))
+      .option('--json', 'print a machine-readable summary on stdout');
+
+  runOptions(program.command('run').argument('<job>', 'job file (YAML or JSON)').description('validate, then process every item; resumes automatically if state exists')).action(
+    wrap((job: string, flags: { emulator?: boolean; yes?: boolean; limit?: number; json?: boolean }) => runCommand(job, flags, io)),
+  );
+  runOptions(program.command('resume').argument('<job>').description('continue a stopped run (refuses to start a fresh one)')).action(
+    wrap((job: string, flags: { emulator?: boolean; yes?: boolean; limit?: number; json?: boolean }) => runCommand(job, { ...flags, resumeOnly: true }, io)),
+  );
+  program
+    .command('status')
+    .argument('<job>')
+    .option('--json', 'print one JSON object on stdout')
+    .description('counts by state and step, cost so far, failures with reasons, last run')
+    .action(wrap((job: string, flags: { json?: boolean }) => statusCommand(job, flags, io)));
+  program
+    .command('validate')
+    .argument('<job>')
+    .option('--emulator', 'do not require real key files or API key variables')
+    .description('check the job file, credentials and input without any API call')
+    .action(wrap((job: string, flags: { emulator?: boolean }) => validateCommand(job, flags, io)));
+  program
+    .command('inspect')
+    .argument('<file>', 'input file')
+    .option('--json', 'print one JSON object on stdout')
+    .description('detect encoding, delimiter, quoting, header and problem rows of an input file')
+    .action(wrap((file: string, flags: { json?: boolean }) => inspectCommand(file, flags, io)));
+  program
+    .command('repair')
+    .argument('<file>', 'input file')
+    .requiredOption('--out <file>', 'where to write the repaired file')
+    .description('write a clean copy of an input file with problem rows repaired and correct quoting')
+    .action(wrap((file: string, flags: { out: string }) => repairCommand(file, flags, io)));
+  program
+    .command('retry')
+    .argument('<job>')
+    .option('--failed', 'retry every failed step')
+    .option('--ids <ids...>', 'retry these items')
+    .option('--step <name>', 'from this step on')
+    .description('put failed or chosen items back to pending')
+    .action(wrap((job: string, flags: { failed?: boolean; ids?: string[]; step?: string }) => retryCommand(job, flags, io)));
+  program
+    .command('emulator')
+    .addOption(new Option('--port <n>', 'port on 127.0.0.1').argParser(positiveInt).default(8790))
+    .option('--config <file>', 'quotas, latency and faults (YAML or JSON)')
+    .description('serve a local Vertex AI stand-in with quotas, latency and faults')
+    .action(wrap((flags: { port: number; config?: string }) => emulatorCommand(flags, io)));
+  program
+    .command('schema')
+    .description('print the JSON Schema of job files (for editor completion)')
+    .action(wrap(() => schemaCommand(io)));
+  return program;
+}
+
+export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
+  let exitCode = 0;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are not errors; a bad flag or argument is bad input: exit 2.
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? 0 : 2;
+    }
+    return renderError(error, io);
+  }
+  return exitCode;
+}
+

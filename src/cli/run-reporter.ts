@@ -1,0 +1,82 @@
+import type { Engine } from '../engine/engine.js';
+import { formatDuration } from '../job/duration.js';
+import { line, type CliIO } from './io.js';
+
+const usd = (n: number): string => `$${n.toFixed(n < 1 ? 4 : 2)}`;
+
+/**
+ * Renders a run's events for a person on stderr. It only listens: the engine never writes to the
+ * terminal. Without a TTY it prints a plain progress line every ~5% of the steps or every 30 s.
+ */
+export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: boolean } = {}): void {
+  const err = io.stderr;
+  let totalSteps = 0;
+  let doneSteps = 0;
+  let failed = 0;
+  let cost = 0;
+  let started = Date.now();
+  let lastLine = 0;
+  let lastWaiting = 0;
+  const every = (): number => Math.max(1, Math.floor(totalSteps / 20));
+
+  const progress = (force = false): void => {
+    if (options.quiet) return;
+    const now = Date.now();
+    if (!force && doneSteps % every() !== 0 && now - lastLine < 30_000) return;
+    lastLine = now;
+    const elapsed = (now - started) / 1000;
+    const rate = elapsed > 0 ? doneSteps / elapsed : 0;
+    const eta = rate > 0 ? formatDuration(((totalSteps - doneSteps) / rate) * 1000) : '?';
+    line(err, `progress: ${doneSteps}/${totalSteps} steps, ${failed} failed, ${rate.toFixed(1)} steps/s, ETA ${eta}, spent ${usd(cost)}`);
+  };
+
+  engine.on('run:start', (e) => {
+    started = Date.now();
+    totalSteps = e.pending * e.steps.length;
+    if (e.recovered > 0) line(err, `Recovered ${e.recovered} step(s) left running by a run that died; they are redone.`);
+    if (e.pending > 0) line(err, `Run ${e.runId}: ${e.pending} of ${e.total} items have work left (steps: ${e.steps.join(' → ')}).`);
+  });
+  engine.on('run:nothing', (e) => {
+    line(err, `Nothing to do: all ${e.total} items are finished (${e.done} done, ${e.failed} failed or filtered). No API calls were made.`);
+  });
+  engine.on('step:done', (e) => {
+    doneSteps += 1;
+    cost += e.costUsd;
+    progress();
+  });
+  engine.on('step:failed', (e) => {
+    failed += 1;
+    doneSteps += 1;
+    line(err, `failed: item "${e.itemId}" step ${e.step}: ${e.message}`);
+  });
+  engine.on('step:filtered', (e) => {
+    doneSteps += 1;
+    line(err, `filtered: item "${e.itemId}" step ${e.step}: ${e.reason}`);
+  });
+  engine.on('step:retry', (e) => {
+    line(err, `retry: item "${e.itemId}" step ${e.step} on ${e.project} (${e.code}), attempt ${e.attempt}, in ${formatDuration(e.delayMs)}`);
+  });
+  engine.on('project:cooldown', (e) => {
+    line(err, `quota: project ${e.project} ${e.perDay ? 'is out for the day' : 'cools down'} until ${new Date(e.untilMs).toISOString()}`);
+  });
+  engine.on('project:disabled', (e) => {
+    line(err, `disabled: project ${e.project} for this run: ${e.reason}`);
+  });
+  engine.on('run:waiting', (e) => {
+    if (Date.now() - lastWaiting < 10_000) return;
+    lastWaiting = Date.now();
+    line(err, `waiting: ${e.reason}; the earliest is back at ${new Date(e.untilMs).toISOString()}. Nothing is sent meanwhile.`);
+  });
+  engine.on('run:stopping', (e) => {
+    if (e.reason === 'cancelled') line(err, 'Stopping: no new items; waiting for the calls in flight to finish (Ctrl-C again to exit now; the state stays resumable).');
+  });
+  engine.on('run:end', (e) => {
+    progress(true);
+    const c = e.counts;
+    line(
+      err,
+      `Run ${e.runId} ended: ${e.outcome} (exit ${e.exitCode}) in ${formatDuration(e.durationMs)}. Steps: ${c.done} done, ${c.failed} failed, ${c.filtered} filtered, ${c.pending + c.running} pending. Total spent ${usd(e.costUsd)} over ${e.requests} calls.`,
+    );
+    if (e.resultsFile) line(err, `Results: ${e.resultsFile}`);
+  });
+}

@@ -1,0 +1,115 @@
+import { accessSync, constants } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ConfigError, ConfigErrors } from '../errors/config-error.js';
+import { formatKeyPath } from '../job/compile-job.js';
+import { parseDuration } from '../job/duration.js';
+import { displayPath, readLocatedFile } from '../job/load-job.js';
+import { validKeysAt } from '../job/schema-keys.js';
+import { nearestKey } from '../job/suggest-key.js';
+import type { Credentials, ProjectAuth, ProjectCredentials, QuotaLimits } from './credentials.js';
+import { credentialsFileSchema, type ProjectFile, type QuotaFile } from './schema.js';
+
+export interface LoadCredentialsOptions {
+  /** With the in-process emulator no real secret is needed: key files and env vars are not checked. */
+  emulated?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+function compileQuota(q: QuotaFile): QuotaLimits {
+  const windowMs = q.window === undefined ? undefined : parseDuration(q.window);
+  return {
+    ...(q.rpm === undefined ? {} : { rpm: q.rpm }),
+    ...(q.requests === undefined ? {} : { requests: q.requests }),
+    ...(windowMs === undefined ? {} : { windowMs }),
+    ...(q.rpd === undefined ? {} : { rpd: q.rpd }),
+    ...(q.tpm === undefined ? {} : { tpm: q.tpm }),
+    ...(q.concurrency === undefined ? {} : { concurrency: q.concurrency }),
+  };
+}
+
+function compileAuth(p: ProjectFile, dir: string, options: LoadCredentialsOptions, fail: (key: string, message: string, hint?: string) => void): ProjectAuth {
+  const ways = [p.key_file !== undefined, p.api_key !== undefined, p.api_key_env !== undefined, p.adc === true].filter(Boolean).length;
+  if (ways !== 1) {
+    fail('', ways === 0 ? 'no way to authenticate' : 'more than one way to authenticate', 'Give exactly one of key_file, api_key, api_key_env or adc: true.');
+    return { kind: 'adc' };
+  }
+  if (p.key_file !== undefined) {
+    const keyFile = resolve(dir, p.key_file);
+    if (!options.emulated) {
+      try {
+        accessSync(keyFile, constants.R_OK);
+      } catch {
+        fail('key_file', `key file ${keyFile} does not exist or is not readable`, 'Download the service-account key, or point key_file at it.');
+      }
+    }
+    return { kind: 'key_file', keyFile };
+  }
+  if (p.api_key !== undefined) return { kind: 'api_key', apiKey: p.api_key, source: 'file' };
+  if (p.api_key_env !== undefined) {
+    const value = (options.env ?? process.env)[p.api_key_env];
+    if ((value === undefined || value === '') && !options.emulated) {
+      fail('api_key_env', `environment variable ${p.api_key_env} is not set`, `Export ${p.api_key_env} before running.`);
+    }
+    return { kind: 'api_key', apiKey: value ?? '', source: 'env', envName: p.api_key_env };
+  }
+  return { kind: 'adc' };
+}
+
+/** Loads and checks a credentials file. Every problem names the file, line and key; exit 2. */
+export async function loadCredentials(file: string, options: LoadCredentialsOptions = {}): Promise<Credentials> {
+  const shown = displayPath(file);
+  const located = await readLocatedFile(file, 'Credentials file');
+  const at = (path: readonly PropertyKey[]): string => {
+    const line = located.lineOf(path);
+    return line === undefined ? shown : `${shown}:${line}`;
+  };
+  const result = credentialsFileSchema.safeParse(located.value);
+  if (!result.success) {
+    throw new ConfigErrors(
+      result.error.issues.flatMap((issue) => {
+        if (issue.code === 'unrecognized_keys') {
+          const valid = validKeysAt(credentialsFileSchema, issue.path);
+          return issue.keys.map((key) => {
+            const suggestion = nearestKey(key, valid);
+            return new ConfigError(
+              `${at([...issue.path, key])}: ${formatKeyPath([...issue.path, key])}: unknown key "${key}"${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+              { file, keyPath: formatKeyPath([...issue.path, key]) },
+            );
+          });
+        }
+        // Never echo a value from this file: it may be a secret.
+        return [new ConfigError(`${at(issue.path)}: ${formatKeyPath(issue.path)}: ${issue.message.replace(/received .*/, 'received an invalid value')}`, { file, keyPath: formatKeyPath(issue.path) })];
+      }),
+    );
+  }
+  const dir = dirname(resolve(file));
+  const problems: ConfigError[] = [];
+  const names = new Set<string>();
+  const projects: ProjectCredentials[] = result.data.projects.map((p, index) => {
+    const fail = (key: string, message: string, hint?: string): void => {
+      const path: PropertyKey[] = key ? ['projects', index, key] : ['projects', index];
+      problems.push(new ConfigError(`${at(path)}: project "${p.name}": ${message}`, { file, keyPath: formatKeyPath(path), ...(hint ? { hint } : {}) }));
+    };
+    if (names.has(p.name)) fail('name', `the name "${p.name}" is used twice`);
+    names.add(p.name);
+    const quotas: Record<string, QuotaLimits> = {};
+    for (const [model, q] of Object.entries(p.quotas)) quotas[model] = compileQuota(q);
+    return {
+      name: p.name,
+      project: p.project,
+      location: p.location,
+      auth: compileAuth(p, dir, options, fail),
+      quotas,
+      pool: p.pool,
+      enabled: p.enabled,
+      ...(p.endpoint === undefined ? {} : { endpoint: p.endpoint }),
+    };
+  });
+  if (problems.length > 0) throw new ConfigErrors(problems);
+  return {
+    file: resolve(file),
+    strategy: result.data.strategy,
+    projects,
+    ...(result.data.emulator === undefined ? {} : { emulator: result.data.emulator }),
+  };
+}

@@ -1,0 +1,179 @@
+import { readFile } from 'node:fs/promises';
+import { distance } from 'fastest-levenshtein';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, ConfigErrors } from '../errors/config-error.js';
+import { parseDuration } from './duration.js';
+
+/**
+ * The emulator's config file (YAML or JSON), compiled once into `EmulatorConfig`:
+ * durations become milliseconds, latencies become ranges, defaults are filled in here and nowhere else.
+ */
+
+const DURATION_HINT = 'expected a duration like 500ms, 10s, 15m or 1h';
+
+const duration = z.union([z.number(), z.string()], { error: DURATION_HINT }).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: `${DURATION_HINT}, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const latency = z
+  .union(
+    [
+      z.number().nonnegative().transform((ms) => ({ min: ms, max: ms })),
+      z.strictObject({ min: z.number().nonnegative(), max: z.number().nonnegative() }),
+    ],
+    { error: 'expected milliseconds (40) or a range ({ min: 20, max: 200 })' },
+  )
+  .refine((range) => range.max >= range.min, 'latency_ms.max must not be below latency_ms.min');
+
+const rate = z.number().min(0).max(1);
+const count = z.number().int().positive();
+
+const quotaShape = {
+  /** Requests per minute (a 60 s sliding window). */
+  rpm: count.optional(),
+  /** `requests` per `window`: any window, for fast tests. */
+  requests: count.optional(),
+  window: duration.optional(),
+  /** Requests per day. */
+  rpd: count.optional(),
+  /** After this many accepted requests, every call is refused with a per-day quota error. */
+  exhaust_after: z.number().int().nonnegative().optional(),
+};
+
+function requestsNeedWindow(limits: { requests?: number | undefined; window?: number | undefined }, ctx: z.RefinementCtx): void {
+  if ((limits.requests === undefined) !== (limits.window === undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [limits.requests === undefined ? 'requests' : 'window'],
+      message: '`requests` and `window` go together (e.g. requests: 10, window: 1s)',
+    });
+  }
+}
+
+const modelQuota = z.strictObject(quotaShape).superRefine(requestsNeedWindow);
+
+const project = z
+  .strictObject({
+    ...quotaShape,
+    deny: z.boolean().default(false),
+    fail_rate_503: rate.optional(),
+    latency_ms: latency.optional(),
+    models: z.record(z.string(), modelQuota).default({}),
+  })
+  .superRefine(requestsNeedWindow);
+
+const tokenDistribution = z.strictObject({ mean: z.number().nonnegative(), sd: z.number().nonnegative().default(0) });
+
+const modelBehaviour = z.strictObject({
+  /** Reply length in tokens. */
+  output_tokens: tokenDistribution.optional(),
+  /** Thinking tokens reported in usageMetadata.thoughtsTokenCount (none unless set). */
+  thoughts_tokens: tokenDistribution.optional(),
+  latency_ms: latency.optional(),
+});
+
+const emulatorConfigSchema = z.strictObject({
+  seed: z.number().int().default(42),
+  latency_ms: latency.default({ min: 0, max: 0 }),
+  fail_rate_503: rate.default(0),
+  retry_after: z.boolean().default(true),
+  /** How long a Veo operation runs before it is done. */
+  video_ms: z.number().nonnegative().default(1500),
+  /** Prompts containing any of these (case-insensitive) are refused on safety grounds. */
+  blocked_terms: z.array(z.string().min(1)).default(['[unsafe]']),
+  projects: z.record(z.string(), project).default({}),
+  models: z.record(z.string(), modelBehaviour).default({}),
+});
+
+export type EmulatorConfig = z.output<typeof emulatorConfigSchema>;
+/** The config as written in a file or built in code, before defaults and unit conversion. */
+export type EmulatorConfigInput = z.input<typeof emulatorConfigSchema>;
+export type ProjectConfig = z.output<typeof project>;
+export type QuotaLimits = z.output<typeof modelQuota>;
+export type ModelBehaviour = z.output<typeof modelBehaviour>;
+export type LatencyRange = { min: number; max: number };
+
+const KNOWN_KEYS: Record<string, readonly string[]> = {
+  root: Object.keys(emulatorConfigSchema.shape),
+  project: [...Object.keys(quotaShape), 'deny', 'fail_rate_503', 'latency_ms', 'models'],
+  projectModel: Object.keys(quotaShape),
+  model: Object.keys(modelBehaviour.shape),
+};
+
+/** Which object a key path points into, to suggest the nearest valid key. */
+function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
+  if (path.length === 0) return KNOWN_KEYS.root ?? [];
+  if (path[0] === 'projects' && path.length === 2) return KNOWN_KEYS.project ?? [];
+  if (path[0] === 'projects' && path[2] === 'models' && path.length === 4) return KNOWN_KEYS.projectModel ?? [];
+  if (path[0] === 'models' && path.length === 2) return KNOWN_KEYS.model ?? [];
+  return [];
+}
+
+/** The valid name a typo most likely meant: a prefix match, else the nearest within a few edits. */
+function nearestName(name: string, known: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  const prefixed = known.find((k) => k.toLowerCase().startsWith(lower) || lower.startsWith(k.toLowerCase()));
+  if (prefixed) return prefixed;
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = distance(lower, candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, file: string | undefined): ConfigError {
+  const keyPath = issue.path.map(String).join('.');
+  const where = `${file ?? 'emulator config'}${keyPath ? ` at ${keyPath}` : ''}`;
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeysAt(issue.path);
+    const parts = issue.keys.map((key) => {
+      const suggestion = nearestName(key, known);
+      return suggestion ? `"${key}" (did you mean "${suggestion}"?)` : `"${key}"`;
+    });
+    return new ConfigError(`${where}: unknown key ${parts.join(', ')}.`, {
+      ...(file === undefined ? {} : { file }),
+      keyPath: [keyPath, issue.keys[0]].filter(Boolean).join('.'),
+      hint: known.length > 0 ? `Valid keys here: ${known.join(', ')}.` : undefined,
+    });
+  }
+  return new ConfigError(`${where}: ${issue.message}.`, { ...(file === undefined ? {} : { file }), keyPath });
+}
+
+/** Validates and normalises an emulator config; every problem is reported with its key path. */
+export function parseEmulatorConfig(raw: unknown, file?: string): EmulatorConfig {
+  const result = emulatorConfigSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => describeIssue(issue, file));
+  if (problems.length === 1 && problems[0]) throw problems[0];
+  throw new ConfigErrors(problems);
+}
+
+/** Reads an emulator config file: YAML, or JSON (which YAML also parses). */
+export async function loadEmulatorConfig(file: string): Promise<EmulatorConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`Cannot read the emulator config ${file}: ${(error as Error).message}.`, { file, cause: error });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    const line = (error as { linePos?: { line: number }[] }).linePos?.[0]?.line;
+    throw new ConfigError(`${file}: not valid YAML or JSON: ${(error as Error).message}`, {
+      file,
+      ...(line === undefined ? {} : { line }),
+      cause: error,
+    });
+  }
+  return parseEmulatorConfig(raw, file);
+}

@@ -1,0 +1,79 @@
+/**
+ * What the emulator served, per project and per model: the independent count of billed calls
+ * that tests and benchmarks compare with genbatch's own ledger.
+ */
+export interface EmulatorCounters {
+  /** Model calls that reached a project (countTokens and operation polls excluded). */
+  requests: number;
+  /** Successful billed calls. */
+  ok: number;
+  rejected_429: number;
+  failed_5xx: number;
+  denied_403: number;
+  input_tokens: number;
+  /** Reply tokens, thinking tokens included (both are billed as output). */
+  output_tokens: number;
+  images: number;
+  videos_seconds: number;
+  /** countTokens calls (free of charge, so apart from `requests`). */
+  count_tokens: number;
+}
+
+export interface ProjectStats extends EmulatorCounters {
+  by_model: Record<string, EmulatorCounters>;
+}
+
+export interface EmulatorStats {
+  projects: Record<string, ProjectStats>;
+}
+
+export type CounterName = keyof EmulatorCounters;
+
+function zeroCounters(): EmulatorCounters {
+  return {
+    requests: 0,
+    ok: 0,
+    rejected_429: 0,
+    failed_5xx: 0,
+    denied_403: 0,
+    input_tokens: 0,
+    output_tokens: 0,
+    images: 0,
+    videos_seconds: 0,
+    count_tokens: 0,
+  };
+}
+
+export class StatsRecorder {
+  private projects = new Map<string, { total: EmulatorCounters; byModel: Map<string, EmulatorCounters> }>();
+
+  add(project: string, model: string, increments: Partial<EmulatorCounters>): void {
+    let entry = this.projects.get(project);
+    if (!entry) {
+      entry = { total: zeroCounters(), byModel: new Map() };
+      this.projects.set(project, entry);
+    }
+    let perModel = entry.byModel.get(model);
+    if (!perModel) {
+      perModel = zeroCounters();
+      entry.byModel.set(model, perModel);
+    }
+    for (const [name, value] of Object.entries(increments) as [CounterName, number | undefined][]) {
+      if (value === undefined || value === 0) continue;
+      entry.total[name] += value;
+      perModel[name] += value;
+    }
+  }
+
+  snapshot(): EmulatorStats {
+    const projects: Record<string, ProjectStats> = {};
+    for (const [name, entry] of this.projects) {
+      projects[name] = { ...entry.total, by_model: Object.fromEntries([...entry.byModel].map(([m, c]) => [m, { ...c }])) };
+    }
+    return { projects };
+  }
+
+  reset(): void {
+    this.projects.clear();
+  }
+}

@@ -1,0 +1,44 @@
+import { defaultEmbeddingDimensions, EMBEDDING_MAX_INPUT_TOKENS, maxEmbeddingInstances } from '../model-family.js';
+import { fakeEmbedding } from '../fake-embedding.js';
+import { billableCharacters, countTextTokens } from '../token-count.js';
+import { invalidArgument } from '../vertex-error.js';
+import type { HandlerContext, HandlerOutcome, ModelCall } from './model-call.js';
+import { asObject, instancesOf, optionalNumber } from './request-fields.js';
+
+/** :predict for text embeddings: one unit vector per instance, with Vertex's statistics. */
+export function embeddingsPredict(call: ModelCall, ctx: HandlerContext): HandlerOutcome {
+  const instances = instancesOf(call.body);
+  const limit = maxEmbeddingInstances(call.model);
+  if (instances.length > limit) {
+    throw invalidArgument(
+      limit === 1
+        ? `Unable to submit request because ${call.model} only supports one instance per request, but ${instances.length} were given.`
+        : `Unable to submit request because the number of instances (${instances.length}) exceeds the maximum of ${limit} per request for ${call.model}.`,
+    );
+  }
+  const parameters = asObject(call.body.parameters) ?? {};
+  const maxDimensions = defaultEmbeddingDimensions(call.model);
+  const dimensions = optionalNumber(parameters.outputDimensionality, 'parameters.outputDimensionality') ?? maxDimensions;
+  if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > maxDimensions) {
+    throw invalidArgument(`outputDimensionality must be an integer between 1 and ${maxDimensions} for ${call.model}, got ${dimensions}.`);
+  }
+  const autoTruncate = parameters.autoTruncate !== false;
+
+  let inputTokens = 0;
+  let characters = 0;
+  const predictions = instances.map((instance, i) => {
+    const content = instance.content;
+    if (typeof content !== 'string') throw invalidArgument(`Invalid value at 'instances[${i}].content': expected a string.`);
+    let tokens = countTextTokens(content);
+    const truncated = tokens > EMBEDDING_MAX_INPUT_TOKENS;
+    if (truncated && !autoTruncate) {
+      throw invalidArgument(`Input instances[${i}] has ${tokens} tokens, more than the ${EMBEDDING_MAX_INPUT_TOKENS} ${call.model} accepts; shorten it or set autoTruncate.`);
+    }
+    if (truncated) tokens = EMBEDDING_MAX_INPUT_TOKENS;
+    inputTokens += tokens;
+    characters += billableCharacters(content);
+    const taskType = typeof instance.task_type === 'string' ? instance.task_type : '';
+    return { embeddings: { values: fakeEmbedding(ctx.config.seed, call.model, taskType, content, dimensions), statistics: { token_count: tokens, truncated } } };
+  });
+  return { body: { predictions, metadata: { billableCharacterCount: characters } }, usage: { input_tokens: inputTokens } };
+}

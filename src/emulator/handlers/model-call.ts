@@ -1,0 +1,26 @@
+import type { EmulatorConfig } from '../emulator-config.js';
+import type { EmulatorCounters } from '../emulator-stats.js';
+import type { VideoOperations } from './video-operations.js';
+
+/** One call to `/…/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}`. */
+export interface ModelCall {
+  project: string;
+  location: string;
+  model: string;
+  method: string;
+  body: Record<string, unknown>;
+}
+
+export interface HandlerContext {
+  config: EmulatorConfig;
+  now(): number;
+  operations: VideoOperations;
+}
+
+/** A successful answer and what it adds to the stats (tokens, images, video seconds). */
+export interface HandlerOutcome {
+  body: unknown;
+  usage: Partial<EmulatorCounters>;
+}
+
+export type Handler = (call: ModelCall, ctx: HandlerContext) => Promise<HandlerOutcome> | HandlerOutcome;

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import { placeholderVideo } from '../fake-video.js';
+import { invalidArgument, notFound } from '../vertex-error.js';
+import type { HandlerContext, HandlerOutcome, ModelCall } from './model-call.js';
+import { asObject, instancesOf, isBlocked, optionalNumber, optionalString } from './request-fields.js';
+
+/**
+ * Veo's long-running operations: :predictLongRunning starts one and returns its name;
+ * :fetchPredictOperation reports `done: false` until `video_ms` has passed, then the videos.
+ * Only the request's facts are kept; the bytes are rebuilt (deterministically) when fetched.
+ */
+interface VideoOperation {
+  name: string;
+  project: string;
+  model: string;
+  prompt: string;
+  sampleCount: number;
+  durationSeconds: number;
+  storageUri: string | undefined;
+  blocked: boolean;
+  doneAt: number;
+}
+
+const ASPECT_RATIOS = ['16:9', '9:16'];
+
+export class VideoOperations {
+  private operations = new Map<string, VideoOperation>();
+
+  add(operation: VideoOperation): void {
+    this.operations.set(operation.name, operation);
+  }
+
+  get(name: string): VideoOperation | undefined {
+    return this.operations.get(name);
+  }
+}
+
+export function predictLongRunning(call: ModelCall, ctx: HandlerContext): HandlerOutcome {
+  const instances = instancesOf(call.body);
+  const prompt = optionalString(instances[0]?.prompt, 'instances[0].prompt') ?? '';
+  if (prompt === '' && instances[0]?.image === undefined) throw invalidArgument('A prompt or an image is required to generate a video.');
+  const parameters = asObject(call.body.parameters) ?? {};
+  const sampleCount = optionalNumber(parameters.sampleCount, 'parameters.sampleCount') ?? 1;
+  if (!Number.isInteger(sampleCount) || sampleCount < 1 || sampleCount > 4) throw invalidArgument(`sampleCount must be between 1 and 4, got ${sampleCount}.`);
+  const durationSeconds = optionalNumber(parameters.durationSeconds, 'parameters.durationSeconds') ?? 8;
+  if (!Number.isInteger(durationSeconds) || durationSeconds < 1 || durationSeconds > 60) {
+    throw invalidArgument(`durationSeconds must be a whole number of seconds between 1 and 60, got ${durationSeconds}.`);
+  }
+  const aspectRatio = optionalString(parameters.aspectRatio, 'parameters.aspectRatio');
+  if (aspectRatio !== undefined && !ASPECT_RATIOS.includes(aspectRatio)) throw invalidArgument(`Unsupported aspect ratio "${aspectRatio}"; use 16:9 or 9:16.`);
+  const storageUri = optionalString(parameters.storageUri, 'parameters.storageUri');
+  if (storageUri !== undefined && !storageUri.startsWith('gs://')) throw invalidArgument(`storageUri must be a Cloud Storage URI (gs://...), got "${storageUri}".`);
+
+  const name = `projects/${call.project}/locations/${call.location}/publishers/google/models/${call.model}/operations/${randomUUID()}`;
+  const blocked = isBlocked(prompt, ctx.config.blocked_terms);
+  ctx.operations.add({ name, project: call.project, model: call.model, prompt, sampleCount, durationSeconds, storageUri, blocked, doneAt: ctx.now() + ctx.config.video_ms });
+  return { body: { name }, usage: { videos_seconds: blocked ? 0 : durationSeconds * sampleCount } };
+}
+
+export function fetchPredictOperation(call: ModelCall, ctx: HandlerContext): HandlerOutcome {
+  const name = optionalString(call.body.operationName, 'operationName');
+  if (!name) throw invalidArgument('operationName is required.');
+  const operation = ctx.operations.get(name);
+  if (!operation || operation.project !== call.project || operation.model !== call.model) {
+    throw notFound(`Operation "${name}" was not found.`);
+  }
+  if (ctx.now() < operation.doneAt) return { body: { name, done: false }, usage: {} };
+
+  const response: Record<string, unknown> = { '@type': 'type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse' };
+  if (operation.blocked) {
+    response.raiMediaFilteredCount = operation.sampleCount;
+    response.raiMediaFilteredReasons = ['The prompt could not be submitted: it contains terms the safety filters block (emulator blocked_terms).'];
+  } else {
+    const id = name.slice(name.lastIndexOf('/') + 1);
+    response.videos = Array.from({ length: operation.sampleCount }, (_, i) =>
+      operation.storageUri === undefined
+        ? { bytesBase64Encoded: placeholderVideo(ctx.config.seed, operation.model, operation.prompt, i, operation.durationSeconds).toString('base64'), mimeType: 'video/mp4' }
+        : { gcsUri: `${operation.storageUri.replace(/\/+$/, '')}/${id}/sample_${i}.mp4`, mimeType: 'video/mp4' },
+    );
+    response.raiMediaFilteredCount = 0;
+  }
+  return { body: { name, done: true, response }, usage: {} };
+}

@@ -1,0 +1,47 @@
+/** What kind of Vertex model a name refers to, and the emulator's defaults for each family. */
+export type ModelFamily = 'gemini' | 'gemini-image' | 'imagen' | 'embedding' | 'veo';
+
+export function modelFamily(model: string): ModelFamily | undefined {
+  if (/^(text-embedding-|text-multilingual-embedding-|gemini-embedding-)/.test(model)) return 'embedding';
+  if (model.startsWith('imagen-')) return 'imagen';
+  if (model.startsWith('veo-')) return 'veo';
+  if (model.startsWith('gemini-')) return model.includes('image') ? 'gemini-image' : 'gemini';
+  return undefined;
+}
+
+/** Which REST methods each family answers, as on Vertex. */
+export const FAMILY_METHODS: Record<ModelFamily, readonly string[]> = {
+  gemini: ['generateContent', 'countTokens'],
+  'gemini-image': ['generateContent', 'countTokens'],
+  imagen: ['predict'],
+  embedding: ['predict', 'countTokens'],
+  veo: ['predictLongRunning', 'fetchPredictOperation'],
+};
+
+export interface TokenDistribution {
+  mean: number;
+  sd: number;
+}
+
+/** Reply lengths when the config does not say: lighter models answer shorter. */
+export function defaultOutputTokens(model: string): TokenDistribution {
+  if (model.includes('lite')) return { mean: 150, sd: 60 };
+  if (model.includes('pro')) return { mean: 400, sd: 150 };
+  return { mean: 250, sd: 100 };
+}
+
+/** Default embedding sizes of the Vertex models. */
+export function defaultEmbeddingDimensions(model: string): number {
+  return model.startsWith('gemini-embedding') ? 3072 : 768;
+}
+
+/** Largest input each embedding model reads, in tokens (longer inputs are truncated or refused). */
+export const EMBEDDING_MAX_INPUT_TOKENS = 2048;
+
+/** Instances accepted in one :predict call. */
+export function maxEmbeddingInstances(model: string): number {
+  return model === 'gemini-embedding-001' ? 1 : 250;
+}
+
+/** Output tokens Vertex bills per generated image for Gemini image models. */
+export const TOKENS_PER_GEMINI_IMAGE = 1290;

@@ -1,0 +1,297 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigError } from '../errors/config-error.js';
+import { parseEmulatorConfig, type EmulatorConfig, type LatencyRange } from './emulator-config.js';
+import { StatsRecorder, type EmulatorCounters, type EmulatorStats } from './emulator-stats.js';
+import { countTokens } from './handlers/count-tokens.js';
+import { embeddingsPredict } from './handlers/embeddings-predict.js';
+import { generateContent } from './handlers/generate-content.js';
+import { imagenPredict } from './handlers/imagen-predict.js';
+import type { Handler, HandlerContext, ModelCall } from './handlers/model-call.js';
+import { asObject } from './handlers/request-fields.js';
+import { fetchPredictOperation, predictLongRunning, VideoOperations } from './handlers/video-operations.js';
+import { FAMILY_METHODS, modelFamily, type ModelFamily } from './model-family.js';
+import { QuotaTracker, type QuotaVerdict } from './quota-tracker.js';
+import { seededRandom, type Rng } from './seeded-random.js';
+import { invalidArgument, notFound, VertexHttpError } from './vertex-error.js';
+
+/**
+ * A local stand-in for Vertex AI: the same paths, JSON and error bodies, with quotas, latency and
+ * faults from a config. Plain node:http on 127.0.0.1, so the real SDK can be pointed at it.
+ */
+export interface RunningEmulator {
+  url: string;
+  port: number;
+  stats(): EmulatorStats;
+  setConfig(config: EmulatorConfig): void;
+  close(): Promise<void>;
+}
+
+const MODEL_PATH = /^\/(?:v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):([A-Za-z]+)$/;
+const ALL_METHODS = new Set(Object.values(FAMILY_METHODS).flat());
+/** Calls that are not billed and not counted in `requests`. */
+const FREE_METHODS = new Set(['countTokens', 'fetchPredictOperation']);
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+function handlerFor(family: ModelFamily, method: string): Handler | undefined {
+  if (method === 'countTokens') return countTokens;
+  if (method === 'generateContent') return generateContent;
+  if (method === 'predictLongRunning') return predictLongRunning;
+  if (method === 'fetchPredictOperation') return fetchPredictOperation;
+  if (method === 'predict') return family === 'imagen' ? imagenPredict : embeddingsPredict;
+  return undefined;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.destroyed || res.writableEnded) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, error: VertexHttpError): void {
+  sendJson(res, error.httpStatus, error.body(), error.headers);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw invalidArgument(`Request payload size exceeds the limit: ${MAX_BODY_BYTES} bytes.`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const text = await readBody(req);
+  if (text.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw invalidArgument(`Invalid JSON payload received. ${(error as Error).message}`);
+  }
+  const object = asObject(parsed);
+  if (!object) throw invalidArgument('Invalid JSON payload received. Expected an object at the top level.');
+  return object;
+}
+
+function isAuthenticated(req: IncomingMessage): boolean {
+  const apiKey = req.headers['x-goog-api-key'];
+  if (typeof apiKey === 'string' && apiKey.trim() !== '') return true;
+  const authorization = req.headers.authorization;
+  return typeof authorization === 'string' && /^Bearer\s+\S+/i.test(authorization);
+}
+
+function secondsText(ms: number): string {
+  return `${Math.round(ms) / 1000}s`;
+}
+
+function quotaError(verdict: Exclude<QuotaVerdict, { kind: 'ok' }>, model: string, retryAfterHeader: boolean): VertexHttpError {
+  const headers = retryAfterHeader ? { 'retry-after': String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))) } : undefined;
+  if (verdict.kind === 'per_day') {
+    return new VertexHttpError(
+      429,
+      'RESOURCE_EXHAUSTED',
+      `Quota exceeded for aiplatform.googleapis.com/generate_content_requests_per_day_per_project with base model: ${model} (${verdict.limit} requests per day for ${verdict.scope}). The quota resets at midnight; please submit a quota increase request.`,
+      {
+        details: [
+          {
+            '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+            violations: [{ subject: verdict.scope, description: `generate_content_requests_per_day_per_project: limit ${verdict.limit} per day` }],
+          },
+        ],
+        ...(headers ? { headers } : {}),
+      },
+    );
+  }
+  return new VertexHttpError(
+    429,
+    'RESOURCE_EXHAUSTED',
+    `Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model with base model: ${model}. Please submit a quota increase request.`,
+    {
+      details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: secondsText(verdict.retryAfterMs) }],
+      ...(headers ? { headers } : {}),
+    },
+  );
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+class Emulator {
+  private config: EmulatorConfig;
+  private readonly stats = new StatsRecorder();
+  private readonly quotas = new QuotaTracker();
+  private readonly operations = new VideoOperations();
+  private latencyRng!: Rng;
+  private faultRng!: Rng;
+
+  constructor(config: EmulatorConfig) {
+    this.config = config;
+    this.reseed();
+  }
+
+  snapshot(): EmulatorStats {
+    return this.stats.snapshot();
+  }
+
+  setConfig(config: EmulatorConfig): void {
+    const reseed = config.seed !== this.config.seed;
+    this.config = config;
+    if (reseed) this.reseed();
+  }
+
+  reset(): void {
+    this.stats.reset();
+    this.quotas.reset();
+    this.reseed();
+  }
+
+  /** Separate streams, so changing latency settings does not move the 503s. */
+  private reseed(): void {
+    this.latencyRng = seededRandom(this.config.seed, 'latency');
+    this.faultRng = seededRandom(this.config.seed, '503');
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://emulator');
+    if (url.pathname.startsWith('/_emulator/')) return this.handleControl(req, res, url.pathname);
+    let match: string[] | null = MODEL_PATH.exec(url.pathname);
+    try {
+      match = match && match.map((part) => decodeURIComponent(part));
+    } catch {
+      match = null;
+    }
+    if (!match) {
+      sendError(res, notFound(`The requested URL ${url.pathname} was not found on this server.`));
+      return;
+    }
+    const [, project = '', location = '', model = '', method = ''] = match;
+    const started = Date.now();
+    const latency = this.latencyFor(project, model);
+    try {
+      const outcome = await this.answer(req, { project, location, model, method }, latency, started);
+      sendJson(res, 200, outcome);
+    } catch (error) {
+      await sleep(latency - (Date.now() - started));
+      if (error instanceof VertexHttpError) {
+        sendError(res, error);
+      } else {
+        this.stats.add(project, model, FREE_METHODS.has(method) ? {} : { failed_5xx: 1 });
+        sendError(res, new VertexHttpError(500, 'INTERNAL', `Internal error encountered: ${(error as Error).message}`));
+      }
+    }
+  }
+
+  /** Checks, quotas and faults in Vertex's order, then the model's answer after the latency. */
+  private async answer(req: IncomingMessage, target: Omit<ModelCall, 'body'>, latency: number, started: number): Promise<unknown> {
+    const { project, location, model, method } = target;
+    if (req.method !== 'POST') throw notFound(`Method ${req.method ?? ''} is not allowed on ${method}.`);
+    if (!isAuthenticated(req)) {
+      throw new VertexHttpError(
+        401,
+        'UNAUTHENTICATED',
+        'Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+      );
+    }
+    const family = modelFamily(model);
+    if (!family) {
+      throw notFound(`Publisher Model \`projects/${project}/locations/${location}/publishers/google/models/${model}\` was not found or your project does not have access to it.`);
+    }
+    const handler = FAMILY_METHODS[family].includes(method) ? handlerFor(family, method) : undefined;
+    if (!handler) {
+      if (ALL_METHODS.has(method)) throw invalidArgument(`Model ${model} does not support the ${method} method.`);
+      throw notFound(`Method ${method} was not found for model ${model}.`);
+    }
+    const body = await readJson(req);
+    const billed = !FREE_METHODS.has(method);
+    const projectConfig = this.config.projects[project];
+    const count = (increments: Partial<EmulatorCounters>): void => this.stats.add(project, model, increments);
+
+    if (billed) count({ requests: 1 });
+    if (projectConfig?.deny) {
+      if (billed) count({ denied_403: 1 });
+      throw new VertexHttpError(
+        403,
+        'PERMISSION_DENIED',
+        `Permission 'aiplatform.endpoints.predict' denied on resource '//aiplatform.googleapis.com/projects/${project}/locations/${location}/publishers/google/models/${model}' (or it may not exist).`,
+        { details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'IAM_PERMISSION_DENIED', domain: 'aiplatform.googleapis.com' }] },
+      );
+    }
+    if (billed) {
+      const verdict = this.quotas.admit(project, model, projectConfig, Date.now());
+      if (verdict.kind !== 'ok') {
+        count({ rejected_429: 1 });
+        throw quotaError(verdict, model, this.config.retry_after);
+      }
+      if (this.faultRng.chance(projectConfig?.fail_rate_503 ?? this.config.fail_rate_503)) {
+        count({ failed_5xx: 1 });
+        throw new VertexHttpError(503, 'UNAVAILABLE', 'The service is currently unavailable.');
+      }
+    }
+
+    const ctx: HandlerContext = { config: this.config, now: () => Date.now(), operations: this.operations };
+    const [outcome] = await Promise.all([Promise.resolve(handler({ ...target, body }, ctx)), sleep(latency - (Date.now() - started))]);
+    count(method === 'countTokens' ? { count_tokens: 1 } : billed ? { ok: 1, ...outcome.usage } : {});
+    return outcome.body;
+  }
+
+  private latencyFor(project: string, model: string): number {
+    const range: LatencyRange = this.config.projects[project]?.latency_ms ?? this.config.models[model]?.latency_ms ?? this.config.latency_ms;
+    return range.min + this.latencyRng.next() * (range.max - range.min);
+  }
+
+  private async handleControl(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (path === '/_emulator/stats' && req.method === 'GET') return sendJson(res, 200, this.snapshot());
+    if (path === '/_emulator/reset' && req.method === 'POST') {
+      this.reset();
+      return sendJson(res, 200, {});
+    }
+    if (path === '/_emulator/config' && req.method === 'PUT') {
+      try {
+        this.setConfig(parseEmulatorConfig(await readJson(req), 'PUT /_emulator/config'));
+        return sendJson(res, 200, {});
+      } catch (error) {
+        if (error instanceof VertexHttpError) return sendError(res, error);
+        if (error instanceof ConfigError) return sendError(res, invalidArgument(error.message));
+        throw error;
+      }
+    }
+    return sendError(res, notFound(`No emulator control endpoint ${req.method ?? ''} ${path}.`));
+  }
+}
+
+export async function startEmulator(config: EmulatorConfig, opts: { port?: number; host?: string } = {}): Promise<RunningEmulator> {
+  const emulator = new Emulator(config);
+  const server = createServer((req, res) => {
+    emulator.handle(req, res).catch((error: unknown) => {
+      sendError(res, new VertexHttpError(500, 'INTERNAL', `Internal error encountered: ${(error as Error).message}`));
+    });
+  });
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    stats: () => emulator.snapshot(),
+    setConfig: (next) => emulator.setConfig(next),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        // Keep-alive sockets from the SDK's fetch would otherwise hold close() open.
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,320 @@
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { GoogleGenAI } from '@google/genai';
+import { createClient } from '../credentials/client-factory.js';
+import type { Credentials } from '../credentials/credentials.js';
+import { ProjectPool } from '../credentials/project-pool.js';
+import { ConfigError } from '../errors/config-error.js';
+import type { GenbatchError } from '../errors/genbatch-error.js';
+import { BadResponseError, CredentialRejectedError, ProviderError, QuotaExhaustedError } from '../errors/provider-errors.js';
+import { NoUsableProjectError, StalledOnQuotaError, StopRequestedError } from '../errors/run-errors.js';
+import type { PriceCatalog } from '../estimate/price-catalog.js';
+import type { Job, Step } from '../job/job.js';
+import { TemplateValueMissing, type TemplateContext } from '../job/template.js';
+import { AtomicWriter } from '../outputs/atomic-write.js';
+import { writeResults } from '../outputs/results-writer.js';
+import { emptyUsage, type ProviderResult, type Usage } from '../providers/provider.js';
+import { providerFor } from '../providers/provider-registry.js';
+import { backoffDelay, sleep } from '../resilience/backoff.js';
+import { classifyError } from '../resilience/classify-error.js';
+import type { ItemRow, LedgerEntry, StateStore } from '../store/state-store.js';
+import { OUTCOME_EXIT_CODES, type EngineEvents, type RunOutcome } from './events.js';
+import { renderStep } from './render-step.js';
+import { scratchDirFor } from './paths.js';
+import { readCounts } from './status.js';
+import { writeStepOutputs } from './write-outputs.js';
+
+export interface EngineOptions {
+  job: Job;
+  credentials: Credentials;
+  store: StateStore;
+  catalog: PriceCatalog;
+  /** Only the first N items with work left. */
+  limit?: number;
+  createClient?: (project: Credentials['projects'][number]) => GoogleGenAI;
+  runId?: string;
+  random?: () => number;
+}
+
+export interface RunSummary {
+  runId: string;
+  outcome: RunOutcome;
+  exitCode: number;
+  message?: string;
+  hint?: string;
+}
+
+type StepOutcome = 'done' | 'failed' | 'filtered' | 'stopped';
+
+const RETRY_BASE_MS = 1000;
+const RETRY_CAP_MS = 60_000;
+const PAGE = 256;
+
+/**
+ * The scheduler: pulls items with work left from the store, runs each item's steps in order on
+ * `concurrency` workers, borrows a project from the pool for every call, checkpoints each step the
+ * moment it finishes, and reports everything as events. It coordinates; it does no I/O of its own
+ * beyond the store and the output writer.
+ */
+export class Engine extends EventEmitter<EngineEvents> {
+  readonly runId: string;
+  private readonly pool: ProjectPool;
+  private readonly writer: AtomicWriter;
+  private readonly stopController = new AbortController();
+  private stopReason: RunOutcome | undefined;
+  private fatal: GenbatchError | undefined;
+  private cursor = -1;
+  private taken = 0;
+
+  constructor(private readonly options: EngineOptions) {
+    super();
+    this.runId = options.runId ?? `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomUUID().slice(0, 8)}`;
+    this.writer = new AtomicWriter(scratchDirFor(options.job));
+    this.pool = new ProjectPool(options.credentials, {
+      maxStallMs: options.job.limits.maxStallMs,
+      createClient: options.createClient ?? createClient,
+      onWaiting: (reason, untilMs) => this.emit('run:waiting', { reason, untilMs }),
+      onStateChange: (snapshot) => {
+        if (snapshot.state === 'active') this.emit('project:active', { project: snapshot.name });
+      },
+    });
+  }
+
+  projects(): ReturnType<ProjectPool['snapshot']> {
+    return this.pool.snapshot();
+  }
+
+  /** First Ctrl-C: take no new items, let the calls in flight finish and be checkpointed. */
+  requestStop(reason: RunOutcome = 'cancelled'): void {
+    if (this.stopController.signal.aborted) return;
+    this.stopReason ??= reason;
+    this.emit('run:stopping', { reason });
+    this.stopController.abort();
+  }
+
+  private get stopping(): boolean {
+    return this.stopController.signal.aborted;
+  }
+
+  /** The next item with work left, in input order; synchronous so workers never take the same item. */
+  private nextItem(buffer: ItemRow[]): ItemRow | undefined {
+    if (this.options.limit !== undefined && this.taken >= this.options.limit) return undefined;
+    if (buffer.length === 0) buffer.push(...this.options.store.pendingItems(this.cursor, PAGE));
+    const item = buffer.shift();
+    if (item) {
+      this.cursor = item.ord;
+      this.taken += 1;
+    }
+    return item;
+  }
+
+  async run(): Promise<RunSummary> {
+    const { job, store } = this.options;
+    const started = Date.now();
+    store.startRun({ id: this.runId, pid: process.pid, host: hostname(), options: { limit: this.options.limit ?? null } });
+    const recovered = store.recoverAbandoned(this.runId);
+    await this.writer.clearScratch();
+    const total = store.itemCount();
+    const pending = store.pendingItemCount();
+    this.emit('run:start', { runId: this.runId, total, pending, recovered, steps: job.steps.map((s) => s.name) });
+
+    if (pending === 0) {
+      const counts = readCounts(store);
+      this.emit('run:nothing', { runId: this.runId, total, done: counts.items.done, failed: counts.items.failed + counts.items.filtered });
+    } else {
+      const heartbeat = setInterval(() => store.heartbeat(this.runId), 5000);
+      heartbeat.unref();
+      const buffer: ItemRow[] = [];
+      const worker = async (): Promise<void> => {
+        while (!this.stopping) {
+          const item = this.nextItem(buffer);
+          if (!item) return;
+          await this.processItem(item);
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: job.limits.concurrency }, worker));
+      } finally {
+        clearInterval(heartbeat);
+      }
+    }
+
+    const resultsFile = await writeResults(job, store, scratchDirFor(job));
+    const counts = readCounts(store);
+    let outcome: RunOutcome;
+    if (this.stopReason) outcome = this.stopReason;
+    else if (counts.items.failed + counts.items.filtered > 0) outcome = 'failed_items';
+    else outcome = 'finished';
+    const exitCode = OUTCOME_EXIT_CODES[outcome];
+    store.endRun(this.runId, outcome, exitCode);
+    this.emit('run:end', {
+      runId: this.runId,
+      outcome,
+      exitCode,
+      counts: counts.steps,
+      costUsd: counts.costUsd,
+      requests: counts.requests,
+      durationMs: Date.now() - started,
+      ...(resultsFile ? { resultsFile } : {}),
+    });
+    return {
+      runId: this.runId,
+      outcome,
+      exitCode,
+      ...(this.fatal ? { message: this.fatal.message, ...(this.fatal.hint ? { hint: this.fatal.hint } : {}) } : {}),
+    };
+  }
+
+  private async processItem(item: ItemRow): Promise<void> {
+    const rows = this.options.store.itemSteps(item.id);
+    const context: TemplateContext = { columns: item.values, steps: {}, styles: this.options.job.styles };
+    for (const step of this.options.job.steps) {
+      const row = rows.find((r) => r.step === step.name);
+      if (row?.state === 'done') {
+        context.steps[step.name] = row.result;
+        continue;
+      }
+      if (row && row.state !== 'pending') return;
+      const outcome = await this.runStep(item, step, context, row?.attempts ?? 0);
+      if (outcome !== 'done') return;
+    }
+  }
+
+  private ledgerEntry(item: ItemRow, step: Step, project: string, httpStatus: number, usage: Usage, costUsd: number, durationMs: number, errorCode?: string): LedgerEntry {
+    return {
+      runId: this.runId,
+      itemId: item.id,
+      step: step.name,
+      project,
+      model: step.model,
+      httpStatus,
+      ...(errorCode ? { errorCode } : {}),
+      ...usage,
+      costUsd,
+      durationMs,
+    };
+  }
+
+  private async runStep(item: ItemRow, step: Step, context: TemplateContext, previousAttempts: number): Promise<StepOutcome> {
+    const { job, store, catalog } = this.options;
+    let rendered;
+    try {
+      rendered = renderStep(job, step, context);
+    } catch (error) {
+      const message = error instanceof TemplateValueMissing ? `${error.message} for this item` : (error as Error).message;
+      store.finishStep(item.id, step.name, 'failed', { code: 'TEMPLATE_VALUE_MISSING', message });
+      this.emit('step:failed', { itemId: item.id, step: step.name, code: 'TEMPLATE_VALUE_MISSING', message });
+      return 'failed';
+    }
+    const provider = providerFor(step.task, step.model);
+    let attempts = previousAttempts;
+    for (;;) {
+      if (this.stopping) return 'stopped';
+      let lease;
+      try {
+        lease = await this.pool.acquire(step.model, step.pool ?? job.pool, this.stopController.signal);
+      } catch (error) {
+        return this.stopOnPoolError(error);
+      }
+      const project = lease.project.name;
+      store.markRunning(item.id, step.name, this.runId, project);
+      this.emit('step:start', { itemId: item.id, step: step.name, project, attempt: attempts + 1 });
+      const t0 = Date.now();
+      let result: ProviderResult;
+      try {
+        result = await provider.call(lease.client, { ...rendered.request, labels: { genbatch_job: job.name.toLowerCase().slice(0, 60) } });
+      } catch (raw) {
+        lease.release();
+        const error = classifyError(raw);
+        const durationMs = Date.now() - t0;
+        const httpStatus = error instanceof ProviderError ? (error.httpStatus ?? 0) : 0;
+        // A reply that arrived but was unusable was still billed: keep its usage in the ledger.
+        const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
+        const cost = error instanceof BadResponseError ? catalog.cost(step.model, usage) : 0;
+        store.insertLedger(this.ledgerEntry(item, step, project, httpStatus || (error instanceof BadResponseError ? 200 : 0), usage, cost, durationMs, error.code));
+        if (error instanceof QuotaExhaustedError) {
+          const until = this.pool.cooldown(project, {
+            reason: error.perDay ? 'daily quota exhausted' : 'quota exhausted (429)',
+            perDay: error.perDay,
+            ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+          });
+          this.emit('project:cooldown', { project, untilMs: until, reason: error.message, perDay: error.perDay });
+          store.markPending(item.id, step.name, { countAttempt: false, errorCode: error.code, errorMessage: error.message });
+          continue; // straight back for another project, without using an attempt
+        }
+        if (error instanceof CredentialRejectedError) {
+          this.pool.disable(project, `credential rejected (${error.httpStatus ?? ''} ${error.apiStatus ?? ''})`.replace(/\s+\)/, ')'));
+          this.emit('project:disabled', { project, reason: error.message });
+          store.markPending(item.id, step.name, { countAttempt: false, errorCode: error.code, errorMessage: error.message });
+          continue;
+        }
+        attempts += 1;
+        const maxAttempts = step.maxAttempts;
+        if (error.retryable && attempts < maxAttempts) {
+          const delayMs = error instanceof ProviderError && error.retryAfterMs !== undefined ? error.retryAfterMs : backoffDelay(attempts, { baseMs: RETRY_BASE_MS, capMs: RETRY_CAP_MS, ...(this.options.random ? { random: this.options.random } : {}) });
+          store.markPending(item.id, step.name, { countAttempt: true, errorCode: error.code, errorMessage: error.message });
+          this.emit('step:retry', { itemId: item.id, step: step.name, project, code: error.code, message: error.message, attempt: attempts, delayMs });
+          await sleep(delayMs, this.stopController.signal);
+          continue;
+        }
+        const message = error.retryable ? `${error.message} (gave up after ${attempts} attempts)` : error.message;
+        store.finishStep(item.id, step.name, 'failed', { code: error.code, message, promptHash: rendered.promptHash, costUsd: cost });
+        this.emit('step:failed', { itemId: item.id, step: step.name, code: error.code, message });
+        return 'failed';
+      }
+      lease.release();
+      const durationMs = Date.now() - t0;
+      const costUsd = catalog.cost(step.model, result.usage);
+      this.pool.succeeded(project, costUsd);
+      const call = this.ledgerEntry(item, step, project, 200, result.usage, costUsd, durationMs);
+      if (result.filtered) {
+        store.finishStep(item.id, step.name, 'filtered', { code: 'SAFETY_FILTERED', message: result.filtered.reason, promptHash: rendered.promptHash, costUsd }, call);
+        this.emit('step:filtered', { itemId: item.id, step: step.name, reason: result.filtered.reason });
+        return 'filtered';
+      }
+      let outputs: string[] = [];
+      try {
+        if (rendered.outputName !== undefined) outputs = await writeStepOutputs(job, step, item.id, rendered.outputName, result, context, this.writer);
+      } catch (error) {
+        const code = error instanceof ConfigError ? error.code : 'OUTPUT_WRITE_FAILED';
+        const message = `could not write the output: ${(error as Error).message}`;
+        store.finishStep(item.id, step.name, 'failed', { code, message, promptHash: rendered.promptHash, costUsd }, call);
+        this.emit('step:failed', { itemId: item.id, step: step.name, code, message });
+        return 'failed';
+      }
+      const stepResult = this.stepResult(result, outputs);
+      store.completeStep(item.id, step.name, { result: stepResult, outputs, promptHash: rendered.promptHash, costUsd }, call);
+      context.steps[step.name] = stepResult;
+      this.emit('step:done', { itemId: item.id, step: step.name, project, costUsd, durationMs, outputs });
+      return 'done';
+    }
+  }
+
+  /** What later steps and the results file can use: JSON fields, text, output file. */
+  private stepResult(result: ProviderResult, outputs: string[]): Record<string, unknown> {
+    const base: Record<string, unknown> = {};
+    if (result.text !== undefined) base.text = result.text;
+    if (outputs.length > 0) {
+      base.file = outputs[0];
+      base.files = outputs;
+    }
+    if (result.json !== null && typeof result.json === 'object' && !Array.isArray(result.json)) Object.assign(base, result.json);
+    return base;
+  }
+
+  private stopOnPoolError(error: unknown): StepOutcome {
+    if (error instanceof StopRequestedError) return 'stopped';
+    if (error instanceof StalledOnQuotaError) {
+      this.fatal ??= error;
+      this.requestStop('stalled');
+      return 'stopped';
+    }
+    if (error instanceof NoUsableProjectError) {
+      this.fatal ??= error;
+      this.requestStop('no_projects');
+      return 'stopped';
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,43 @@
+import type { StepState } from '../store/state-store.js';
+
+/** Per-project health, as status and progress views show it. */
+export interface ProjectSnapshot {
+  name: string;
+  state: 'active' | 'cooling' | 'exhausted' | 'disabled';
+  until?: number;
+  reason?: string;
+  requests: number;
+  rejected429: number;
+  costUsd: number;
+}
+
+/**
+ * What the engine tells the world. Progress bars, logs and metrics listen to these; the scheduler
+ * never writes to a terminal itself.
+ */
+export interface EngineEvents {
+  'run:start': [{ runId: string; total: number; pending: number; recovered: number; steps: string[] }];
+  'run:nothing': [{ runId: string; total: number; done: number; failed: number }];
+  'step:start': [{ itemId: string; step: string; project: string; attempt: number }];
+  'step:done': [{ itemId: string; step: string; project: string; costUsd: number; durationMs: number; outputs: string[] }];
+  'step:failed': [{ itemId: string; step: string; code: string; message: string }];
+  'step:filtered': [{ itemId: string; step: string; reason: string }];
+  'step:retry': [{ itemId: string; step: string; project: string; code: string; message: string; attempt: number; delayMs: number }];
+  'project:cooldown': [{ project: string; untilMs: number; reason: string; perDay: boolean }];
+  'project:disabled': [{ project: string; reason: string }];
+  'project:active': [{ project: string }];
+  'run:waiting': [{ reason: string; untilMs: number }];
+  'run:stopping': [{ reason: string }];
+  'run:end': [{ runId: string; outcome: RunOutcome; exitCode: number; counts: Record<StepState, number>; costUsd: number; requests: number; durationMs: number; resultsFile?: string }];
+}
+
+export type RunOutcome = 'finished' | 'failed_items' | 'budget' | 'cancelled' | 'stalled' | 'no_projects';
+
+export const OUTCOME_EXIT_CODES: Record<RunOutcome, number> = {
+  finished: 0,
+  failed_items: 1,
+  budget: 3,
+  cancelled: 4,
+  stalled: 75,
+  no_projects: 1,
+};

@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises';
+import { extname, relative } from 'node:path';
+import type { Job, Step } from '../job/job.js';
+import { renderTemplate, type TemplateContext } from '../job/template.js';
+import type { AtomicWriter } from '../outputs/atomic-write.js';
+import { formatFromFileName, postProcessImage } from '../outputs/image-post.js';
+import { resolveOutputPath } from '../outputs/output-path.js';
+import type { PostOp } from '../job/schema.js';
+import type { ProviderResult } from '../providers/provider.js';
+
+/** File names for several candidates: `hero.webp` → `hero-1.webp`, `hero-2.webp`. */
+function candidateName(target: string, index: number, count: number): string {
+  if (count <= 1) return target;
+  const ext = extname(target);
+  return `${target.slice(0, target.length - ext.length)}-${index + 1}${ext}`;
+}
+
+/** Renders templates inside post-processing ops (e.g. overlay_text: "{{title}}"). */
+function renderOps(ops: readonly PostOp[], context: TemplateContext): PostOp[] {
+  return ops.map((op) => ('overlay_text' in op ? { overlay_text: { ...op.overlay_text, text: renderTemplate(op.overlay_text.text, context) } } : op));
+}
+
+/**
+ * Writes a step's outputs atomically and returns their paths relative to the output folder.
+ * Text as UTF-8, JSON as JSON, images post-processed and encoded as the file name says.
+ */
+export async function writeStepOutputs(
+  job: Job,
+  step: Step,
+  itemId: string,
+  outputName: string,
+  result: ProviderResult,
+  context: TemplateContext,
+  writer: AtomicWriter,
+): Promise<string[]> {
+  const target = resolveOutputPath(job.outputDir, outputName, itemId, step.name);
+  const written: string[] = [];
+  if (step.task === 'image' || step.task === 'video') {
+    const media = result.media ?? [];
+    const ops = step.output ? renderOps(step.output.post, context) : [];
+    for (const [index, item] of media.entries()) {
+      const file = candidateName(target, index, media.length);
+      let data = item.data;
+      if (step.task === 'image' && (ops.length > 0 || formatFromFileName(file) !== mimeFormat(item.mimeType))) {
+        data = await postProcessImage(item.data, ops, file, (path) => readFile(resolveOutputPath(job.dir, path, itemId, step.name)));
+      }
+      await writer.write(file, data);
+      written.push(relative(job.outputDir, file));
+    }
+  } else if (step.task === 'text') {
+    const body = result.json !== undefined ? `${JSON.stringify(result.json, null, 2)}\n` : (result.text ?? '');
+    await writer.write(target, body);
+    written.push(relative(job.outputDir, target));
+  } else {
+    const lines = (result.vectors ?? []).map((vector) => JSON.stringify({ id: itemId, vector })).join('\n');
+    await writer.write(target, `${lines}\n`);
+    written.push(relative(job.outputDir, target));
+  }
+  return written;
+}
+
+function mimeFormat(mime: string): string | undefined {
+  return { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/webp': 'webp', 'image/avif': 'avif' }[mime];
+}

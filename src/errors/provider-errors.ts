@@ -1,0 +1,64 @@
+import { GenbatchError } from './genbatch-error.js';
+
+/**
+ * Errors from a model call, after classification (see src/resilience/classify-error.ts).
+ * They steer the scheduler: a quota error cools a project down without using an attempt,
+ * a credential error disables the project, an invalid request fails the step at once.
+ */
+export interface ProviderErrorDetails {
+  httpStatus?: number;
+  apiStatus?: string;
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
+export abstract class ProviderError extends GenbatchError {
+  readonly httpStatus: number | undefined;
+  readonly apiStatus: string | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  protected constructor(message: string, code: string, retryable: boolean, hint: string, details: ProviderErrorDetails) {
+    super(message, { code, retryable, hint, cause: details.cause });
+    this.httpStatus = details.httpStatus;
+    this.apiStatus = details.apiStatus;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/** 429 RESOURCE_EXHAUSTED: the project (or shared capacity) is out of quota for now. */
+export class QuotaExhaustedError extends ProviderError {
+  /** True when the message names a per-day quota: the project is out until its daily reset. */
+  readonly perDay: boolean;
+  constructor(message: string, details: ProviderErrorDetails & { perDay?: boolean }) {
+    super(message, 'QUOTA_EXHAUSTED', true, 'The project cools down and the item moves to another project; add projects or raise quotas to go faster.', details);
+    this.perDay = details.perDay ?? false;
+  }
+}
+
+/** 401/403: the credential is rejected or the API is not enabled. The project is disabled for the run. */
+export class CredentialRejectedError extends ProviderError {
+  constructor(message: string, details: ProviderErrorDetails) {
+    super(message, 'CREDENTIAL_REJECTED', false, 'Check the key or service account of this project and that the Vertex AI API is enabled, then resume.', details);
+  }
+}
+
+/** 400 INVALID_ARGUMENT / FAILED_PRECONDITION and other 4xx: the same request will fail again. */
+export class InvalidRequestError extends ProviderError {
+  constructor(message: string, details: ProviderErrorDetails) {
+    super(message, 'INVALID_REQUEST', false, 'Fix the step (model name, parameters, prompt) and retry the failed items.', details);
+  }
+}
+
+/** 5xx, timeouts, connection resets: worth another attempt after a backoff. */
+export class TransientError extends ProviderError {
+  constructor(message: string, details: ProviderErrorDetails) {
+    super(message, 'TRANSIENT', true, 'Retried with backoff up to limits.max_attempts.', details);
+  }
+}
+
+/** The reply arrived but cannot be used (invalid JSON, no image): retried a few times, then the step fails. */
+export class BadResponseError extends ProviderError {
+  constructor(message: string, details: ProviderErrorDetails = {}) {
+    super(message, 'BAD_RESPONSE', true, 'The model replied with something unusable; it is retried, then the step fails with this reason.', details);
+  }
+}

@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import type { Usage } from '../providers/provider.js';
+
+export const modelPriceSchema = z
+  .object({
+    input_per_1m: z.number().min(0).optional(),
+    output_per_1m: z.number().min(0).optional(),
+    long_context: z.object({ above_input_tokens: z.number().int().positive(), input_per_1m: z.number().min(0), output_per_1m: z.number().min(0) }).strict().optional(),
+    tokens_per_image: z.number().int().positive().optional(),
+    per_image: z.number().min(0).optional(),
+    per_1k_characters: z.number().min(0).optional(),
+    per_second: z.number().min(0).optional(),
+    per_second_with_audio: z.number().min(0).optional(),
+  })
+  .strict();
+
+const catalogSchema = z
+  .object({
+    as_of: z.string(),
+    source: z.string(),
+    batch_discount: z.number().min(0).max(1),
+    models: z.record(z.string(), modelPriceSchema),
+  })
+  .strict();
+
+export type ModelPrice = z.infer<typeof modelPriceSchema>;
+export type CatalogData = z.infer<typeof catalogSchema>;
+
+const BUILT_IN = fileURLToPath(new URL('../../prices/catalog.yaml', import.meta.url));
+
+/** Prices per model, from the data file plus the job's overrides. */
+export class PriceCatalog {
+  private constructor(
+    readonly asOf: string,
+    readonly source: string,
+    private readonly models: Record<string, ModelPrice>,
+  ) {}
+
+  static load(overrides: Record<string, Record<string, unknown>> = {}, file: string = BUILT_IN): PriceCatalog {
+    const data = catalogSchema.parse(parse(readFileSync(file, 'utf8')));
+    const models = { ...data.models };
+    for (const [model, price] of Object.entries(overrides)) models[model] = modelPriceSchema.parse(price);
+    return new PriceCatalog(data.as_of, data.source, models);
+  }
+
+  /** Exact name, else the longest catalog key that prefixes the model name. */
+  priceOf(model: string): ModelPrice | undefined {
+    const exact = this.models[model];
+    if (exact) return exact;
+    let best: string | undefined;
+    for (const key of Object.keys(this.models)) {
+      if (model.startsWith(key) && (best === undefined || key.length > best.length)) best = key;
+    }
+    return best === undefined ? undefined : this.models[best];
+  }
+
+  has(model: string): boolean {
+    return this.priceOf(model) !== undefined;
+  }
+
+  /** USD for one call's usage. Unknown models cost 0 here; validation refuses them before any call. */
+  cost(model: string, usage: Usage, options: { withAudio?: boolean } = {}): number {
+    const price = this.priceOf(model);
+    if (!price) return 0;
+    let inputRate = price.input_per_1m ?? 0;
+    let outputRate = price.output_per_1m ?? 0;
+    if (price.long_context && usage.inputTokens > price.long_context.above_input_tokens) {
+      inputRate = price.long_context.input_per_1m;
+      outputRate = price.long_context.output_per_1m;
+    }
+    let usd = (usage.inputTokens * inputRate + (usage.outputTokens + usage.thoughtsTokens) * outputRate) / 1_000_000;
+    if (price.per_image !== undefined) usd += usage.images * price.per_image;
+    if (price.per_1k_characters !== undefined) usd += (usage.characters / 1000) * price.per_1k_characters;
+    const perSecond = options.withAudio ? (price.per_second_with_audio ?? price.per_second) : price.per_second;
+    if (perSecond !== undefined) usd += usage.videoSeconds * perSecond;
+    // Keep sums exact to well below a cent over millions of calls.
+    return Math.round(usd * 1e10) / 1e10;
+  }
+}

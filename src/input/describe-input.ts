@@ -1,0 +1,124 @@
+import { extname } from 'node:path';
+import { ConfigError } from '../errors/config-error.js';
+import { buildProfiles } from './column-profile.js';
+import { detectDialect } from './detect-dialect.js';
+import { detectHeader } from './detect-header.js';
+import { explicitDialect } from './dialect-options.js';
+import { detectEncoding } from './encoding.js';
+import type { InputLayout } from './input-layout.js';
+import type { InputFormat, InputOptions } from './input-source.js';
+import { jsonArrayElements } from './json-array-elements.js';
+import { parseObject } from './json-rows.js';
+import { readHead, SAMPLE_BYTES } from './read-head.js';
+import { SAMPLE_ROWS } from './sample-rows.js';
+import { splitLines } from './split-lines.js';
+
+/**
+ * The first step of every pass: reads the head of the file (SAMPLE_BYTES) and works out encoding,
+ * format, dialect, header and column profiles from it. Nothing past the head is read here.
+ */
+export async function describeInput(opts: InputOptions): Promise<InputLayout> {
+  const { file } = opts;
+  const head = await readHead(file, SAMPLE_BYTES);
+  const encoding = detectEncoding(head.bytes, file, opts.encoding);
+  let sample = new TextDecoder(encoding.name, { ignoreBOM: true }).decode(head.bytes.subarray(encoding.bomBytes));
+  // The head of a longer file ends mid-row (maybe mid-character): keep whole lines only.
+  if (head.truncated) sample = sample.slice(0, Math.max(sample.lastIndexOf('\n'), sample.lastIndexOf('\r')) + 1);
+  if (sample.trim() === '') {
+    if (head.truncated) {
+      throw new ConfigError(`${file}:1: the first row is longer than ${SAMPLE_BYTES / 1024} KB, so its layout cannot be detected.`, {
+        code: 'INPUT_UNREADABLE',
+        file,
+        line: 1,
+        hint: 'Check that the file is text with one row per line (and a header row), not a single long line.',
+      });
+    }
+    throw new ConfigError(`The input file ${file} is empty.`, { code: 'INPUT_EMPTY', file, hint: 'Point input.file at a file with a header row and at least one row.' });
+  }
+  const format = opts.format ?? detectFormat(file, sample);
+  const base = { file, format, encoding };
+  if (format === 'csv') return { ...base, ...csvLayout(sample, head.truncated, opts) };
+  const keys = await sampleKeys(format, sample);
+  return { ...base, dialect: undefined, header: keys.columns, columns: keys.columns, profiles: [], requiredKeys: keys.required };
+}
+
+/** The extension decides when it is specific; otherwise the first character: `[` array, `{` JSON Lines. */
+export function detectFormat(file: string, sample: string): InputFormat {
+  const ext = extname(file).toLowerCase();
+  const first = sample.trimStart()[0];
+  if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
+  if (ext === '.json') return first === '[' ? 'json' : 'jsonl';
+  if (['.csv', '.tsv', '.tab', '.psv', '.txt', '.dat'].includes(ext)) return 'csv';
+  if (first === '[') return 'json';
+  if (first === '{') return 'jsonl';
+  return 'csv';
+}
+
+function csvLayout(sample: string, truncated: boolean, opts: InputOptions): Omit<InputLayout, 'file' | 'format' | 'encoding'> {
+  const detected = detectDialect(sample, truncated, explicitDialect(opts));
+  const rows = detected.sample.rows;
+  const first = rows[0];
+  const hasHeader = first !== undefined && (opts.header ?? detectHeader(rows, detected.width));
+  let header: string[] | null = null;
+  let columns: string[];
+  if (hasHeader) {
+    header = first.map((name, i) => name.trim() || `column_${i + 1}`);
+    const seen = new Map<string, number>();
+    header.forEach((name, i) => {
+      const earlier = seen.get(name);
+      if (earlier !== undefined) {
+        throw new ConfigError(`${opts.file}:1: the header names two columns "${name}" (columns ${earlier + 1} and ${i + 1}), so rows cannot be keyed by name.`, {
+          code: 'INPUT_HEADER_INVALID',
+          file: opts.file,
+          line: 1,
+          hint: 'Rename one of the columns in the header row.',
+        });
+      }
+      seen.set(name, i);
+    });
+    columns = header;
+  } else {
+    columns = Array.from({ length: detected.width }, (_, i) => `column_${i + 1}`);
+  }
+  const profiles = buildProfiles(hasHeader ? rows.slice(1) : rows, columns.length);
+  return { dialect: detected.dialect, header, columns, profiles, requiredKeys: [] };
+}
+
+/** Share of sampled JSON objects that must have a key for it to be required of every row. */
+const REQUIRED_SHARE = 0.9;
+
+/** Columns of a JSON file: the keys of the sampled objects, in the order they first appear. */
+async function sampleKeys(format: 'jsonl' | 'json', sample: string): Promise<{ columns: string[]; required: string[] }> {
+  const objects: Record<string, unknown>[] = [];
+  const chunks = (async function* () {
+    yield sample;
+  })();
+  if (format === 'jsonl') {
+    for await (const item of splitLines(chunks)) {
+      if (!('text' in item) || objects.length >= SAMPLE_ROWS) break;
+      if (item.text.trim() === '') continue;
+      const parsed = parseObject(item.text);
+      if ('object' in parsed) objects.push(parsed.object);
+    }
+  } else {
+    for await (const item of jsonArrayElements(chunks)) {
+      if (!('text' in item) || objects.length >= SAMPLE_ROWS) break;
+      const parsed = parseObject(item.text);
+      if ('object' in parsed) objects.push(parsed.object);
+    }
+  }
+  const columns: string[] = [];
+  const seen = new Set<string>();
+  for (const object of objects) {
+    for (const key of Object.keys(object)) {
+      if (!seen.has(key)) {
+        seen.add(key);
+        columns.push(key);
+      }
+    }
+  }
+  // A key nearly every object has is one the rows are meant to have; a row without it is reported
+  // rather than read as empty. Keys fewer objects have are optional.
+  const required = columns.filter((key) => objects.filter((o) => Object.hasOwn(o, key)).length >= objects.length * REQUIRED_SHARE);
+  return { columns, required };
+}

@@ -1,0 +1,21 @@
+import type { ColumnProfile } from './column-profile.js';
+import type { Dialect } from './csv-dialect.js';
+import type { DetectedEncoding } from './encoding.js';
+import type { InputFormat } from './input-source.js';
+
+/** Everything detection learned from the head of the file; every later pass reads the file with it. */
+export interface InputLayout {
+  file: string;
+  format: InputFormat;
+  encoding: DetectedEncoding;
+  /** Delimited text only. */
+  dialect: Dialect | undefined;
+  /** Column names from the header row (delimited text) or the sampled keys (JSON); null when the first row is data. */
+  header: string[] | null;
+  /** Column names records are keyed by: the header, or `column_1`... when there is none. */
+  columns: string[];
+  /** Delimited text: what the sampled rows say about each column, for repair proposals. */
+  profiles: ColumnProfile[];
+  /** JSON formats: keys (nearly) every sampled object has; an object without one of them is a problem. */
+  requiredKeys: string[];
+}

@@ -1,0 +1,52 @@
+import { parse, CsvError } from 'csv-parse/sync';
+import { countLineBreaks, csvParseOptions, type Dialect } from './csv-dialect.js';
+
+/** Rows detection looks at; with SAMPLE_BYTES this bounds the work per candidate dialect. */
+export const SAMPLE_ROWS = 200;
+
+export interface SampleRows {
+  /** Non-blank rows as split, the first one included. */
+  rows: string[][];
+  /** Cells that were enclosed in the quote character: evidence that it is the quote. */
+  quotedCells: number;
+  /** Lines of the sample that an unclosed quote swallowed (0 when every quote closed). */
+  swallowedLines: number;
+}
+
+function isBlank(cells: readonly string[]): boolean {
+  return cells.length === 1 && cells[0]!.trim() === '';
+}
+
+/**
+ * Splits the detection sample with one candidate dialect. The sample of a longer file ends at a line
+ * break (see decodeSample); a quote still open there is forgiven when it swallows only the last few
+ * lines, since a multi-line cell may straddle the cut.
+ */
+export function splitSample(sample: string, truncated: boolean, dialect: Dialect): SampleRows {
+  const rows: string[][] = [];
+  let quotedCells = 0;
+  let line = 1;
+  let swallowedLines = 0;
+  try {
+    parse(sample, {
+      ...csvParseOptions(dialect),
+      to: SAMPLE_ROWS + 1,
+      cast: (value, context) => {
+        if (context.quoting) quotedCells++;
+        return value;
+      },
+      on_record: (item) => {
+        const { record, raw } = item as unknown as { record: string[]; raw: string };
+        if (!isBlank(record)) rows.push(record);
+        line += countLineBreaks(raw);
+        return null;
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof CsvError)) throw error;
+    const totalLines = countLineBreaks(sample) + 1;
+    const swallowed = totalLines - line + 1;
+    if (!truncated || swallowed > Math.max(3, totalLines * 0.1)) swallowedLines = swallowed;
+  }
+  return { rows, quotedCells, swallowedLines };
+}

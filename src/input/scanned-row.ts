@@ -1,0 +1,12 @@
+import type { Problem } from './problem.js';
+
+/**
+ * A row as the scan hands it on: its values (after the proposed repair, for a repairable row), its
+ * problem if it has one, and the line where it starts. The bad-row policy decides what to do with it.
+ */
+export interface ScannedRow {
+  line: number;
+  /** Values by column; absent when the row cannot be used even after repair. */
+  values?: Record<string, string>;
+  problem?: Problem;
+}

@@ -1,0 +1,175 @@
+import { dirname, resolve } from 'node:path';
+import type { z } from 'zod';
+import { ConfigError, ConfigErrors } from '../errors/config-error.js';
+import { parseDuration } from './duration.js';
+import { stepFields, type Job, type Step } from './job.js';
+import { shorthandToSchema } from './json-shorthand.js';
+import { jobFileSchema, type JobFile } from './schema.js';
+import { validKeysAt } from './schema-keys.js';
+import { nearestKey } from './suggest-key.js';
+import { parseTemplateVars } from './template.js';
+
+export type LineOf = (path: readonly PropertyKey[]) => number | undefined;
+
+export function formatKeyPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) out += typeof key === 'number' ? `[${key}]` : out === '' ? String(key) : `.${String(key)}`;
+  return out || '(top level)';
+}
+
+function problem(file: string, lineOf: LineOf, path: readonly PropertyKey[], message: string, hint?: string): ConfigError {
+  const line = lineOf(path);
+  const where = line === undefined ? file : `${file}:${line}`;
+  return new ConfigError(`${where}: ${formatKeyPath(path)}: ${message}`, {
+    file,
+    ...(line === undefined ? {} : { line }),
+    keyPath: formatKeyPath(path),
+    ...(hint === undefined ? {} : { hint }),
+  });
+}
+
+/** Turns zod's issues into sentences naming the key path and line, with typo suggestions. */
+function schemaProblems(file: string, lineOf: LineOf, error: z.ZodError): ConfigError[] {
+  const problems: ConfigError[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const valid = validKeysAt(jobFileSchema, issue.path);
+      for (const key of issue.keys) {
+        const suggestion = nearestKey(key, valid);
+        problems.push(
+          problem(
+            file,
+            lineOf,
+            [...issue.path, key],
+            `unknown key "${key}"${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+            `Valid keys here: ${valid.join(', ')}.`,
+          ),
+        );
+      }
+    } else if (issue.code === 'invalid_union') {
+      problems.push(problem(file, lineOf, issue.path, 'not a valid value here (see `genbatch schema` for the accepted forms)'));
+    } else {
+      problems.push(problem(file, lineOf, issue.path, issue.message));
+    }
+  }
+  return problems;
+}
+
+/** Checks that need only the job itself: step names, step references, styles, JSON shorthand. */
+function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: ConfigError[]): Step[] {
+  const steps: Step[] = [];
+  const seen = new Map<string, Step>();
+  parsed.steps.forEach((raw, index) => {
+    const at = (...rest: PropertyKey[]): PropertyKey[] => ['steps', index, ...rest];
+    if (seen.has(raw.name)) problems.push(problem(file, lineOf, at('name'), `step name "${raw.name}" is used twice`));
+    let jsonSchema: Step['jsonSchema'];
+    if (raw.json) {
+      if (raw.task !== 'text') problems.push(problem(file, lineOf, at('json'), `json output is for text steps, not ${raw.task}`));
+      try {
+        jsonSchema = shorthandToSchema(raw.json, 'json');
+      } catch (error) {
+        problems.push(problem(file, lineOf, at('json'), (error as Error).message));
+      }
+    }
+    const timeoutMs = parseDuration(raw.timeout ?? parsed.limits.timeout) ?? 120_000;
+    const step: Step = {
+      name: raw.name,
+      task: raw.task,
+      model: raw.model,
+      prompt: raw.prompt,
+      params: raw.params,
+      maxAttempts: raw.max_attempts ?? parsed.limits.max_attempts,
+      timeoutMs,
+      ...(raw.system === undefined ? {} : { system: raw.system }),
+      ...(jsonSchema === undefined ? {} : { jsonSchema }),
+      ...(raw.max_output_tokens === undefined ? {} : { maxOutputTokens: raw.max_output_tokens }),
+      ...(raw.temperature === undefined ? {} : { temperature: raw.temperature }),
+      ...(raw.output === undefined ? {} : { output: { file: raw.output.file, post: raw.output.post, ...(raw.output.npy ? { npy: raw.output.npy } : {}) } }),
+      ...(raw.pool === undefined ? {} : { pool: raw.pool }),
+      ...(raw.batch_size === undefined ? {} : { batchSize: raw.batch_size }),
+    };
+    if (step.output && step.task === 'image' && step.output.post.length > 0) {
+      // fine: post-processing applies to images
+    } else if (step.output && step.output.post.length > 0) {
+      problems.push(problem(file, lineOf, at('output', 'post'), `post-processing applies to image steps, not ${step.task}`));
+    }
+
+    const templates: [PropertyKey[], string][] = [[at('prompt'), raw.prompt]];
+    if (raw.system) templates.push([at('system'), raw.system]);
+    if (raw.output) templates.push([at('output', 'file'), raw.output.file]);
+    for (const [path, template] of templates) {
+      for (const variable of parseTemplateVars(template)) {
+        if (variable.kind === 'style' && !(variable.name in parsed.styles)) {
+          const suggestion = nearestKey(variable.name, Object.keys(parsed.styles));
+          problems.push(
+            problem(file, lineOf, path, `{{${variable.raw}}} names a style that is not defined under styles${suggestion ? `; did you mean "${suggestion}"?` : ''}`),
+          );
+        } else if (variable.kind === 'step') {
+          const earlier = seen.get(variable.step);
+          if (!earlier) {
+            problems.push(
+              problem(file, lineOf, path, `{{${variable.raw}}} refers to step "${variable.step}", which is not an earlier step of this job`),
+            );
+          } else {
+            const fields = stepFields(earlier);
+            const top = variable.field.split('.')[0] ?? '';
+            if (!fields.includes(top)) {
+              problems.push(
+                problem(file, lineOf, path, `{{${variable.raw}}}: step "${variable.step}" has no field "${top}" (it has: ${fields.join(', ')})`),
+              );
+            }
+          }
+        }
+      }
+    }
+    seen.set(step.name, step);
+    steps.push(step);
+  });
+  return steps;
+}
+
+/** Validates and normalises a parsed job file. Throws ConfigErrors listing every problem found. */
+export function compileJob(raw: unknown, file: string, lineOf: LineOf = () => undefined): Job {
+  const result = jobFileSchema.safeParse(raw);
+  if (!result.success) throw new ConfigErrors(schemaProblems(file, lineOf, result.error));
+  const parsed = result.data;
+  const problems: ConfigError[] = [];
+  const steps = compileSteps(file, lineOf, parsed, problems);
+  if (problems.length > 0) throw new ConfigErrors(problems);
+
+  const dir = dirname(resolve(file));
+  const job: Job = {
+    file: resolve(file),
+    dir,
+    name: parsed.name,
+    input: {
+      file: resolve(dir, parsed.input.file),
+      id: parsed.input.id,
+      delimiter: parsed.input.delimiter,
+      onBadRow: parsed.input.on_bad_row,
+      ...(parsed.input.quote === undefined ? {} : { quote: parsed.input.quote }),
+      ...(parsed.input.encoding === undefined ? {} : { encoding: parsed.input.encoding }),
+    },
+    credentialsFile: resolve(dir, parsed.credentials),
+    stateFile: resolve(dir, parsed.state ?? `.genbatch/${parsed.name}.db`),
+    outputDir: resolve(dir, parsed.output_dir),
+    steps,
+    styles: parsed.styles,
+    limits: {
+      concurrency: parsed.limits.concurrency,
+      maxAttempts: parsed.limits.max_attempts,
+      maxStallMs: parseDuration(parsed.limits.max_stall) ?? 15 * 60_000,
+      timeoutMs: parseDuration(parsed.limits.timeout) ?? 120_000,
+    },
+    budget: {
+      confirmAboveUsd: parsed.budget.confirm_above_usd,
+      ...(parsed.budget.max_usd === undefined ? {} : { maxUsd: parsed.budget.max_usd }),
+      ...(parsed.budget.daily_usd === undefined ? {} : { dailyUsd: parsed.budget.daily_usd }),
+    },
+    ...(parsed.pool === undefined ? {} : { pool: parsed.pool }),
+    ...(parsed.prices === undefined ? {} : { prices: parsed.prices }),
+    ...(parsed.results === undefined ? {} : { resultsFile: resolve(dir, parsed.results) }),
+    ...(parsed.notify === undefined ? {} : { notify: parsed.notify }),
+  };
+  return job;
+}

@@ -1,0 +1,55 @@
+import type { JsonSchema, TaskKind } from '../providers/provider.js';
+import type { BadRowPolicy } from '../input/input-source.js';
+import type { PostOp } from './schema.js';
+
+/** A compiled job: absolute paths, parsed durations, JSON schemas. Built once by compileJob. */
+export interface Job {
+  file: string;
+  dir: string;
+  name: string;
+  input: {
+    file: string;
+    id: string;
+    delimiter: string;
+    quote?: string;
+    encoding?: string;
+    onBadRow: BadRowPolicy;
+  };
+  credentialsFile: string;
+  stateFile: string;
+  outputDir: string;
+  pool?: string;
+  steps: Step[];
+  styles: Record<string, string>;
+  limits: { concurrency: number; maxAttempts: number; maxStallMs: number; timeoutMs: number };
+  budget: { maxUsd?: number; dailyUsd?: number; confirmAboveUsd: number };
+  prices?: Record<string, Record<string, unknown>>;
+  resultsFile?: string;
+  notify?: string;
+}
+
+export interface Step {
+  name: string;
+  task: TaskKind;
+  model: string;
+  prompt: string;
+  system?: string;
+  jsonSchema?: JsonSchema;
+  maxOutputTokens?: number;
+  temperature?: number;
+  params: Record<string, unknown>;
+  output?: { file: string; post: PostOp[]; npy?: string };
+  maxAttempts: number;
+  pool?: string;
+  batchSize?: number;
+  timeoutMs: number;
+}
+
+/** Fields a step exposes to later steps as {{steps.<name>.<field>}}. */
+export function stepFields(step: Step): string[] {
+  const fields = ['text'];
+  if (step.output) fields.push('file');
+  const properties = step.jsonSchema?.properties;
+  if (properties && typeof properties === 'object') fields.push(...Object.keys(properties));
+  return fields;
+}

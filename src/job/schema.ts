@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/**
+ * The job file, as written by a person. `compileJob` (compile-job.ts) turns it into a `Job` with
+ * absolute paths, parsed durations and JSON schemas. Every object is strict: an unknown key is an
+ * error that suggests the nearest valid key.
+ */
+
+const duration = z
+  .union([z.string(), z.number()])
+  .refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration like 500ms, 10s, 15m or 1h' });
+
+const positiveInt = z.number().int().positive();
+
+const inputSchema = z
+  .object({
+    file: z.string().min(1).describe('Input file (CSV/TSV/any delimiter, JSON Lines or JSON array), relative to the job file'),
+    id: z.string().min(1).describe('Column whose values key the items; must be unique and non-empty'),
+    delimiter: z.string().default('auto').describe('auto, or one character such as "," "\\t" "|" ";"'),
+    quote: z.enum(['"', "'"]).optional(),
+    encoding: z.string().optional().describe('Force an encoding (utf-8, utf-16le, latin1, windows-1252); default detected'),
+    on_bad_row: z.enum(['fail', 'repair', 'skip']).default('fail'),
+  })
+  .strict();
+
+const resizeOp = z
+  .object({
+    resize: z
+      .object({
+        width: positiveInt.optional(),
+        height: positiveInt.optional(),
+        fit: z.enum(['cover', 'contain', 'fill', 'inside', 'outside']).default('cover'),
+        position: z.string().default('centre'),
+      })
+      .strict(),
+  })
+  .strict();
+const formatOp = z
+  .object({
+    format: z
+      .object({ type: z.enum(['png', 'jpeg', 'webp', 'avif']), quality: z.number().int().min(1).max(100).optional() })
+      .strict(),
+  })
+  .strict();
+const overlayTextOp = z
+  .object({
+    overlay_text: z
+      .object({
+        text: z.string(),
+        position: z.enum(['top', 'bottom']).default('bottom'),
+        band_opacity: z.number().min(0).max(1).default(0.6),
+        color: z.string().default('#ffffff'),
+        band_color: z.string().default('#000000'),
+        max_font_size: positiveInt.default(64),
+      })
+      .strict(),
+  })
+  .strict();
+const watermarkOp = z
+  .object({
+    watermark: z
+      .object({
+        image: z.string(),
+        position: z.enum(['top-left', 'top-right', 'bottom-left', 'bottom-right', 'center']).default('bottom-right'),
+        opacity: z.number().min(0).max(1).default(0.5),
+        scale: z.number().positive().max(1).default(0.15),
+      })
+      .strict(),
+  })
+  .strict();
+const stripMetadataOp = z.object({ strip_metadata: z.boolean() }).strict();
+
+export const postOpSchema = z.union([resizeOp, formatOp, overlayTextOp, watermarkOp, stripMetadataOp]);
+
+const outputSchema = z
+  .object({
+    file: z.string().min(1).describe('File name template, relative to the job output_dir; must stay inside it'),
+    post: z.array(postOpSchema).default([]).describe('Image post-processing, in order (sharp)'),
+    npy: z.string().optional().describe('Embeddings: also write a float32 .npy file (path relative to output_dir)'),
+  })
+  .strict();
+
+export const stepSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]*$/i, 'step names are letters, digits and _ (they appear in templates as steps.<name>)'),
+    task: z.enum(['text', 'image', 'embedding', 'video']),
+    model: z.string().min(1),
+    prompt: z.string().min(1),
+    system: z.string().optional(),
+    json: z.record(z.string(), z.unknown()).optional().describe('Shorthand { field: string } or a full JSON Schema'),
+    max_output_tokens: positiveInt.optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    params: z.record(z.string(), z.unknown()).default({}),
+    output: outputSchema.optional(),
+    max_attempts: positiveInt.optional(),
+    pool: z.string().optional().describe('Credential pool this step may use (default: the job pool)'),
+    batch_size: positiveInt.optional().describe('Embeddings: texts per request'),
+    timeout: duration.optional(),
+  })
+  .strict();
+
+export const jobFileSchema = z
+  .object({
+    version: z.literal(1).default(1),
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" (it names the state file)'),
+    input: inputSchema,
+    credentials: z.string().min(1).describe('Credentials file, relative to the job file'),
+    state: z.string().optional().describe('State file; default .genbatch/<name>.db beside the job file'),
+    output_dir: z.string().default('out').describe('Where output files go, relative to the job file'),
+    pool: z.string().optional().describe('Credential pool the job may use'),
+    steps: z.array(stepSchema).min(1),
+    styles: z.record(z.string(), z.string()).default({}),
+    limits: z
+      .object({
+        concurrency: positiveInt.default(4),
+        max_attempts: positiveInt.default(5),
+        max_stall: duration.default('15m'),
+        timeout: duration.default('120s'),
+      })
+      .strict()
+      .default({ concurrency: 4, max_attempts: 5, max_stall: '15m', timeout: '120s' }),
+    budget: z
+      .object({
+        max_usd: z.number().positive().optional(),
+        daily_usd: z.number().positive().optional(),
+        confirm_above_usd: z.number().min(0).default(5),
+      })
+      .strict()
+      .default({ confirm_above_usd: 5 }),
+    prices: z.record(z.string(), z.record(z.string(), z.unknown())).optional().describe('Price overrides per model'),
+    results: z.string().optional().describe('Results file (.csv or .jsonl), relative to the job file'),
+    notify: z.string().optional(),
+  })
+  .strict();
+
+export type JobFile = z.infer<typeof jobFileSchema>;
+export type StepFile = z.infer<typeof stepSchema>;
+export type PostOp = z.infer<typeof postOpSchema>;

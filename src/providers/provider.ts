@@ -1,0 +1,81 @@
+import type { GoogleGenAI } from '@google/genai';
+
+/** What kind of generation a step does. */
+export type TaskKind = 'text' | 'image' | 'embedding' | 'video';
+
+/** A JSON Schema (the subset Vertex accepts as `responseSchema`). */
+export type JsonSchema = Record<string, unknown>;
+
+/** One fully rendered model call, independent of any item or store. */
+export interface ProviderRequest {
+  task: TaskKind;
+  model: string;
+  /** Rendered prompt. For embeddings, `texts` is used instead. */
+  prompt: string;
+  /** Several texts in one embedding request (batching). */
+  texts?: string[];
+  system?: string;
+  /** When set, the reply must be JSON matching this schema (responseMimeType + responseSchema). */
+  jsonSchema?: JsonSchema;
+  maxOutputTokens?: number;
+  temperature?: number;
+  /** Task parameters from the job file, snake_case as written there (aspect_ratio, sample_count, ...). */
+  params: Record<string, unknown>;
+  /** Labels sent with Gemini calls (run id, item id), useful in Cloud billing. */
+  labels?: Record<string, string>;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** What was billed: everything the price catalog needs. */
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  /** Thinking tokens, billed at the output price. */
+  thoughtsTokens: number;
+  images: number;
+  videoSeconds: number;
+  /** Billable characters (text-embedding-005 is priced per 1K characters). */
+  characters: number;
+}
+
+export interface GeneratedMedia {
+  mimeType: string;
+  data: Buffer;
+  /** For video results stored in Cloud Storage instead of inline bytes. */
+  uri?: string;
+}
+
+export interface ProviderResult {
+  /** Text reply (text steps; also the raw JSON text of JSON steps). */
+  text?: string;
+  /** Parsed and schema-checked JSON (JSON steps). */
+  json?: unknown;
+  media?: GeneratedMedia[];
+  /** Embedding vectors, one per input text, in order. */
+  vectors?: number[][];
+  /** Set when the model refused on safety grounds; the step becomes `filtered`. */
+  filtered?: { reason: string };
+  usage: Usage;
+  modelVersion?: string;
+  responseId?: string;
+}
+
+/** Long-running video: start returns an operation name that is checkpointed before polling. */
+export interface VideoOperationStatus {
+  done: boolean;
+  result?: ProviderResult;
+}
+
+/**
+ * A provider turns a request into a result with one client. It knows nothing of the store, the
+ * scheduler or other projects; errors are thrown already classified (src/resilience/classify-error.ts).
+ */
+export interface Provider {
+  readonly task: TaskKind;
+  call(client: GoogleGenAI, request: ProviderRequest): Promise<ProviderResult>;
+}
+
+export function emptyUsage(): Usage {
+  return { inputTokens: 0, outputTokens: 0, thoughtsTokens: 0, images: 0, videoSeconds: 0, characters: 0 };
+}

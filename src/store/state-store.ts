@@ -1,0 +1,365 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { GenbatchError } from '../errors/genbatch-error.js';
+import { migrate } from './migrate.js';
+
+export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'filtered';
+export const STEP_STATES: readonly StepState[] = ['pending', 'running', 'done', 'failed', 'filtered'];
+
+export interface ItemRow {
+  id: string;
+  ord: number;
+  line: number | null;
+  values: Record<string, string>;
+  inputHash: string;
+}
+
+export interface ItemStepRow {
+  itemId: string;
+  step: string;
+  state: StepState;
+  attempts: number;
+  runId: string | null;
+  project: string | null;
+  promptHash: string | null;
+  result: unknown;
+  outputs: string[];
+  operationName: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  costUsd: number;
+}
+
+export interface LedgerEntry {
+  runId: string;
+  itemId?: string;
+  step?: string;
+  project: string;
+  model: string;
+  httpStatus: number;
+  errorCode?: string;
+  inputTokens: number;
+  outputTokens: number;
+  thoughtsTokens: number;
+  images: number;
+  videoSeconds: number;
+  characters: number;
+  costUsd: number;
+  durationMs: number;
+}
+
+export interface RunRow {
+  id: string;
+  startedAt: string;
+  endedAt: string | null;
+  outcome: string | null;
+  exitCode: number | null;
+  pid: number | null;
+  host: string | null;
+  heartbeatAt: string | null;
+}
+
+export interface StepDone {
+  result: unknown;
+  outputs: string[];
+  promptHash: string;
+  costUsd: number;
+}
+
+interface RawItemStep {
+  item_id: string;
+  step: string;
+  state: StepState;
+  attempts: number;
+  run_id: string | null;
+  project: string | null;
+  prompt_hash: string | null;
+  result_json: string | null;
+  outputs_json: string | null;
+  operation_name: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  cost_usd: number;
+}
+
+function toItemStep(raw: RawItemStep): ItemStepRow {
+  return {
+    itemId: raw.item_id,
+    step: raw.step,
+    state: raw.state,
+    attempts: raw.attempts,
+    runId: raw.run_id,
+    project: raw.project,
+    promptHash: raw.prompt_hash,
+    result: raw.result_json === null ? undefined : JSON.parse(raw.result_json),
+    outputs: raw.outputs_json === null ? [] : (JSON.parse(raw.outputs_json) as string[]),
+    operationName: raw.operation_name,
+    errorCode: raw.error_code,
+    errorMessage: raw.error_message,
+    costUsd: raw.cost_usd,
+  };
+}
+
+const now = (): string => new Date().toISOString();
+
+/**
+ * The job's SQLite state: items, per-step state, runs and the call ledger. Every state change is a
+ * single statement or one transaction, committed before the engine moves on, so a crash at any
+ * point leaves a file a resume can trust.
+ */
+export class StateStore {
+  readonly db: Database.Database;
+
+  private constructor(
+    db: Database.Database,
+    readonly file: string,
+  ) {
+    this.db = db;
+  }
+
+  static open(file: string, options: { readonly?: boolean } = {}): StateStore {
+    if (!options.readonly) mkdirSync(dirname(file), { recursive: true });
+    let db: Database.Database;
+    try {
+      db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    } catch (error) {
+      throw new GenbatchError(`Cannot open state file ${file}: ${(error as Error).message}`, {
+        code: 'STATE_UNREADABLE',
+        exitCode: 2,
+        hint: 'Check the path and permissions of the state file (job key `state:`).',
+        cause: error,
+      });
+    }
+    db.pragma('busy_timeout = 5000');
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      // NORMAL is durable across process crashes in WAL mode (only an OS crash may lose the last commit).
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db, file);
+    }
+    return new StateStore(db, file);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  getMeta(key: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  // ---- items ---------------------------------------------------------------------------------
+
+  /** Inserts or refreshes items in one transaction and makes sure every step has a row. */
+  upsertItems(items: ItemRow[], steps: readonly string[], runId: string): void {
+    const upsertItem = this.db.prepare(
+      `INSERT INTO items (id, ord, line, row_json, input_hash, seen_run) VALUES (@id, @ord, @line, @row, @hash, @run)
+       ON CONFLICT (id) DO UPDATE SET ord = excluded.ord, line = excluded.line, row_json = excluded.row_json,
+         input_hash = excluded.input_hash, seen_run = excluded.seen_run`,
+    );
+    const ensureStep = this.db.prepare('INSERT OR IGNORE INTO item_steps (item_id, step) VALUES (?, ?)');
+    this.db.transaction(() => {
+      for (const item of items) {
+        upsertItem.run({ id: item.id, ord: item.ord, line: item.line, row: JSON.stringify(item.values), hash: item.inputHash, run: runId });
+        for (const step of steps) ensureStep.run(item.id, step);
+      }
+    })();
+  }
+
+  /**
+   * Items no longer in the input: their unfinished work is dropped (the person removed them); items
+   * with a finished step are kept, so status and results still account for what was paid.
+   */
+  retireUnseenItems(runId: string): number {
+    return this.db
+      .prepare(`DELETE FROM items WHERE (seen_run IS NULL OR seen_run <> ?) AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = items.id AND s.state = 'done')`)
+      .run(runId).changes;
+  }
+
+  itemCount(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n;
+  }
+
+  getItem(id: string): ItemRow | undefined {
+    const row = this.db.prepare('SELECT id, ord, line, row_json, input_hash FROM items WHERE id = ?').get(id) as
+      | { id: string; ord: number; line: number | null; row_json: string; input_hash: string }
+      | undefined;
+    return row && { id: row.id, ord: row.ord, line: row.line, values: JSON.parse(row.row_json) as Record<string, string>, inputHash: row.input_hash };
+  }
+
+  /**
+   * Items with work left, in input order after `afterOrd`: a pending step and no failed or filtered
+   * step before it (a failed link stops its chain until it is retried).
+   */
+  pendingItems(afterOrd: number, limit: number): ItemRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT i.id, i.ord, i.line, i.row_json, i.input_hash FROM items i
+         WHERE i.ord > ?
+           AND EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state = 'pending')
+           AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state IN ('failed', 'filtered', 'running'))
+         ORDER BY i.ord LIMIT ?`,
+      )
+      .all(afterOrd, limit) as { id: string; ord: number; line: number | null; row_json: string; input_hash: string }[];
+    return rows.map((row) => ({ id: row.id, ord: row.ord, line: row.line, values: JSON.parse(row.row_json) as Record<string, string>, inputHash: row.input_hash }));
+  }
+
+  pendingItemCount(): number {
+    return (
+      this.db
+        .prepare(
+          `SELECT count(*) AS n FROM items i
+           WHERE EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state IN ('pending', 'running'))
+             AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state IN ('failed', 'filtered'))`,
+        )
+        .get() as { n: number }
+    ).n;
+  }
+
+  itemSteps(itemId: string): ItemStepRow[] {
+    return (this.db.prepare('SELECT * FROM item_steps WHERE item_id = ?').all(itemId) as RawItemStep[]).map(toItemStep);
+  }
+
+  allItemSteps(): ItemStepRow[] {
+    return (this.db.prepare('SELECT s.* FROM item_steps s JOIN items i ON i.id = s.item_id ORDER BY i.ord').all() as RawItemStep[]).map(toItemStep);
+  }
+
+  /** Items in input order, streamed (results files can be large). */
+  *iterateItems(): Generator<ItemRow> {
+    const statement = this.db.prepare('SELECT id, ord, line, row_json, input_hash FROM items ORDER BY ord');
+    for (const row of statement.iterate() as Iterable<{ id: string; ord: number; line: number | null; row_json: string; input_hash: string }>) {
+      yield { id: row.id, ord: row.ord, line: row.line, values: JSON.parse(row.row_json) as Record<string, string>, inputHash: row.input_hash };
+    }
+  }
+
+  // ---- step transitions ------------------------------------------------------------------------
+
+  /** `running` rows whose run is not this one: left by a dead run, back to pending. */
+  recoverAbandoned(currentRunId: string): number {
+    return this.db
+      .prepare(`UPDATE item_steps SET state = 'pending', run_id = NULL, updated_at = ? WHERE state = 'running' AND (run_id IS NULL OR run_id <> ?)`)
+      .run(now(), currentRunId).changes;
+  }
+
+  markRunning(itemId: string, step: string, runId: string, project: string): void {
+    this.db
+      .prepare(`UPDATE item_steps SET state = 'running', run_id = ?, project = ?, updated_at = ? WHERE item_id = ? AND step = ?`)
+      .run(runId, project, now(), itemId, step);
+  }
+
+  /** Back to pending after an interrupted or requeued call; `countAttempt` when it used an attempt. */
+  markPending(itemId: string, step: string, options: { countAttempt: boolean; errorCode?: string; errorMessage?: string }): void {
+    this.db
+      .prepare(
+        `UPDATE item_steps SET state = 'pending', run_id = NULL, attempts = attempts + ?, error_code = ?, error_message = ?, updated_at = ?
+         WHERE item_id = ? AND step = ?`,
+      )
+      .run(options.countAttempt ? 1 : 0, options.errorCode ?? null, options.errorMessage ?? null, now(), itemId, step);
+  }
+
+  setOperationName(itemId: string, step: string, operationName: string | null): void {
+    this.db.prepare('UPDATE item_steps SET operation_name = ?, updated_at = ? WHERE item_id = ? AND step = ?').run(operationName, now(), itemId, step);
+  }
+
+  /** The step's outcome and its call's ledger row, committed together. */
+  completeStep(itemId: string, step: string, done: StepDone, call?: LedgerEntry): void {
+    this.db.transaction(() => {
+      if (call) this.insertLedger(call);
+      this.db
+        .prepare(
+          `UPDATE item_steps SET state = 'done', run_id = NULL, attempts = attempts + 1, result_json = ?, outputs_json = ?, prompt_hash = ?,
+             cost_usd = cost_usd + ?, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?
+           WHERE item_id = ? AND step = ?`,
+        )
+        .run(JSON.stringify(done.result ?? null), JSON.stringify(done.outputs), done.promptHash, done.costUsd, now(), itemId, step);
+    })();
+  }
+
+  finishStep(
+    itemId: string,
+    step: string,
+    state: 'failed' | 'filtered',
+    error: { code: string; message: string; promptHash?: string; costUsd?: number },
+    call?: LedgerEntry,
+  ): void {
+    this.db.transaction(() => {
+      if (call) this.insertLedger(call);
+      this.db
+        .prepare(
+          `UPDATE item_steps SET state = ?, run_id = NULL, attempts = attempts + 1, error_code = ?, error_message = ?, prompt_hash = coalesce(?, prompt_hash),
+             cost_usd = cost_usd + ?, updated_at = ? WHERE item_id = ? AND step = ?`,
+        )
+        .run(state, error.code, error.message, error.promptHash ?? null, error.costUsd ?? 0, now(), itemId, step);
+    })();
+  }
+
+  /** Puts chosen steps (and every later step of those items) back to pending. */
+  resetSteps(itemIds: readonly string[] | 'all', fromSteps: readonly string[], states: readonly StepState[]): number {
+    const placeholders = fromSteps.map(() => '?').join(',');
+    const statePlaceholders = states.map(() => '?').join(',');
+    const statement = this.db.prepare(
+      `UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?
+       WHERE item_id = ? AND step IN (${placeholders}) AND state IN (${statePlaceholders})`,
+    );
+    const ids = itemIds === 'all' ? (this.db.prepare('SELECT id FROM items').pluck().all() as string[]) : itemIds;
+    let changed = 0;
+    this.db.transaction(() => {
+      for (const id of ids) changed += statement.run(now(), id, ...fromSteps, ...states).changes;
+    })();
+    return changed;
+  }
+
+  // ---- ledger -------------------------------------------------------------------------------------
+
+  insertLedger(entry: LedgerEntry): void {
+    this.db
+      .prepare(
+        `INSERT INTO ledger (run_id, item_id, step, project, model, http_status, error_code, input_tokens, output_tokens, thoughts_tokens,
+           images, video_seconds, characters, cost_usd, duration_ms, at)
+         VALUES (@runId, @itemId, @step, @project, @model, @httpStatus, @errorCode, @inputTokens, @outputTokens, @thoughtsTokens,
+           @images, @videoSeconds, @characters, @costUsd, @durationMs, @at)`,
+      )
+      .run({ itemId: null, step: null, errorCode: null, ...entry, at: now() });
+  }
+
+  // ---- runs ------------------------------------------------------------------------------------------
+
+  startRun(run: { id: string; pid: number; host: string; options: unknown }): void {
+    this.db
+      .prepare('INSERT INTO runs (id, started_at, pid, host, heartbeat_at, options_json) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(run.id, now(), run.pid, run.host, now(), JSON.stringify(run.options));
+  }
+
+  heartbeat(runId: string): void {
+    this.db.prepare('UPDATE runs SET heartbeat_at = ? WHERE id = ?').run(now(), runId);
+  }
+
+  endRun(runId: string, outcome: string, exitCode: number): void {
+    this.db.prepare('UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ? WHERE id = ?').run(now(), outcome, exitCode, runId);
+  }
+
+  lastRun(): RunRow | undefined {
+    const row = this.db.prepare('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1').get() as
+      | { id: string; started_at: string; ended_at: string | null; outcome: string | null; exit_code: number | null; pid: number | null; host: string | null; heartbeat_at: string | null }
+      | undefined;
+    return (
+      row && {
+        id: row.id,
+        startedAt: row.started_at,
+        endedAt: row.ended_at,
+        outcome: row.outcome,
+        exitCode: row.exit_code,
+        pid: row.pid,
+        host: row.host,
+        heartbeatAt: row.heartbeat_at,
+      }
+    );
+  }
+}

@@ -1,0 +1,35 @@
+import { GoogleGenAI } from '@google/genai';
+import { parseEmulatorConfig, startEmulator, type EmulatorConfigInput, type EmulatorStats, type RunningEmulator } from '../../src/emulator/index.js';
+
+/**
+ * Starts an emulator on a free port and builds real SDK clients pointed at it, exactly as a
+ * credentials entry with `endpoint:` would (API key auth, project in the path, SDK retries off).
+ */
+export interface TestEmulator {
+  emu: RunningEmulator;
+  url: string;
+  /** A client for `project` (default: the first project of the helper). */
+  client(project?: string): GoogleGenAI;
+  stats(): EmulatorStats;
+  /** Fetches GET /_emulator/stats over HTTP, as an outside observer would. */
+  fetchStats(): Promise<EmulatorStats>;
+  close(): Promise<void>;
+}
+
+export const TEST_PROJECT = 'test-project';
+
+export function vertexClient(url: string, project: string, location = 'us-central1'): GoogleGenAI {
+  return new GoogleGenAI({ vertexai: true, project, location, apiKey: 'test-key', httpOptions: { baseUrl: url } });
+}
+
+export async function startTestEmulator(config: EmulatorConfigInput = {}, defaultProject = TEST_PROJECT): Promise<TestEmulator> {
+  const emu = await startEmulator(parseEmulatorConfig({ latency_ms: 0, ...config }));
+  return {
+    emu,
+    url: emu.url,
+    client: (project = defaultProject) => vertexClient(emu.url, project),
+    stats: () => emu.stats(),
+    fetchStats: async () => (await (await fetch(`${emu.url}/_emulator/stats`)).json()) as EmulatorStats,
+    close: () => emu.close(),
+  };
+}
