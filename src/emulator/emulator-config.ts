@@ -3,7 +3,7 @@ import { distance } from 'fastest-levenshtein';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, ConfigErrors } from '../errors/config-error.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../job/duration.js';
 
 /**
  * The emulator's config file (YAML or JSON), compiled once into `EmulatorConfig`:

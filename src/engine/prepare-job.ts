@@ -3,7 +3,8 @@ import type { Credentials } from '../credentials/credentials.js';
 import { loadCredentials } from '../credentials/load-credentials.js';
 import { ConfigError, ConfigErrors } from '../errors/config-error.js';
 import { PriceCatalog } from '../estimate/price-catalog.js';
-import { openInput, validateInput } from '../input/index.js';
+import { badRowsError, openInput, validateInput } from '../input/index.js';
+import { knownParams } from '../providers/provider-registry.js';
 import type { InputOptions } from '../input/input-source.js';
 import type { Job } from '../job/job.js';
 import { displayPath, loadJob } from '../job/load-job.js';
@@ -67,6 +68,21 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean 
       ),
     );
   }
+  const paramProblems: ConfigError[] = [];
+  for (const step of job.steps) {
+    const known = knownParams(step.task, step.model);
+    for (const name of Object.keys(step.params)) {
+      if (known.includes(name)) continue;
+      const suggestion = nearestKey(name, known);
+      paramProblems.push(
+        new ConfigError(
+          `${shownJob}: steps.${step.name}.params.${name}: unknown parameter for ${step.task} model ${step.model}${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+          { file: job.file, keyPath: `steps.${step.name}.params.${name}`, hint: `Valid parameters: ${known.join(', ') || 'none'}.` },
+        ),
+      );
+    }
+  }
+  if (paramProblems.length > 0) throw new ConfigErrors(paramProblems);
   try {
     await access(job.input.file);
   } catch {
@@ -108,17 +124,10 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean 
   }
   if (problems.length > 0) throw new ConfigErrors(problems.map((p) => new ConfigError(p, { file: job.file })));
 
-  // Bad rows first (every one listed), then ids, prompts and output names row by row.
-  if (job.input.onBadRow === 'fail') {
-    const check = await validateInput(inputOptions);
-    if (check.problems.length > 0) {
-      const lines = check.problems.map((p) => `${shownInput}:${p.line}: ${describeProblem(p)}`);
-      throw new ConfigError(
-        `${shownInput} has ${check.problems.length} bad row(s); nothing was sent:\n${listed(lines)}`,
-        { file: job.input.file, code: 'INPUT_BAD_ROWS', hint: `Run \`genbatch inspect ${shownInput}\` to see proposed repairs, \`genbatch repair\` to write a clean file, or set input.on_bad_row: repair | skip.` },
-      );
-    }
-  }
+  // Bad rows first (every one the policy leaves, listed), then ids, prompts and output names row by row.
+  const check = await validateInput(inputOptions);
+  const badRows = badRowsError(shownInput, check.problems, job.input.onBadRow, check.problemCount);
+  if (badRows) throw badRows;
   const seen = new Map<string, number>();
   const duplicates: string[] = [];
   let rows = 0;
@@ -148,12 +157,6 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean 
   }
   if (rows === 0) throw new ConfigError(`${shownInput} has no data rows.`, { file: job.input.file, code: 'INPUT_EMPTY' });
   return { job, credentials, catalog, columns, rows };
-}
-
-function describeProblem(p: { kind: string; cells?: number; expected?: number; repair?: { column: string; value: string } }): string {
-  const cells = p.cells !== undefined && p.expected !== undefined ? ` (${p.cells} cells, header has ${p.expected})` : '';
-  const repair = p.repair ? `; proposed repair: ${p.repair.column} = ${JSON.stringify(p.repair.value)}` : '';
-  return `${p.kind.replace(/_/g, ' ')}${cells}${repair}`;
 }
 
 /** Streams the input into the state file, in batches, so a resume knows every item. */

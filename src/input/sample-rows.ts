@@ -14,7 +14,7 @@ export interface SampleRows {
 }
 
 function isBlank(cells: readonly string[]): boolean {
-  return cells.length === 1 && cells[0]!.trim() === '';
+  return cells.every((c) => c.trim() === '');
 }
 
 /**

@@ -30,7 +30,7 @@ async function* scanCsv(layout: InputLayout): AsyncGenerator<ScannedRow> {
   const { columns, profiles } = layout;
   const expected = columns.length;
   let headerPending = layout.header !== null;
-  // Blank lines are held until a row follows them: blank lines at the end of a file are not problems.
+  // Blank rows are held until a data row follows them: blank rows at the end of a file are not problems.
   let blankFrom = 0;
   let blankCount = 0;
 
@@ -42,7 +42,8 @@ async function* scanCsv(layout: InputLayout): AsyncGenerator<ScannedRow> {
       return;
     }
     const { line, cells } = record;
-    if (cells.length === 1 && cells[0]!.trim() === '') {
+    // A blank line, or one of delimiters only (",,," as spreadsheets export empty rows), holds no data.
+    if (cells.every((c) => c.trim() === '')) {
       if (blankCount === 0) blankFrom = line;
       blankCount++;
       continue;

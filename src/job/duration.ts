@@ -9,6 +9,11 @@ export function parseDuration(value: string | number): number | undefined {
   return unit === undefined ? undefined : Math.round(Number(match[1]) * unit);
 }
 
+/** True when the text is a duration genbatch can read. */
+export function isDuration(value: string): boolean {
+  return parseDuration(value) !== undefined;
+}
+
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
   const s = ms / 1000;

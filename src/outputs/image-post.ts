@@ -1,5 +1,5 @@
 import { extname } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type OutputInfo, type Sharp } from 'sharp';
 import type { PostOp } from '../job/schema.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'avif';
@@ -63,43 +63,41 @@ export function captionSvg(
  * `format` op, else from the file extension). Texts in ops are already rendered by the caller.
  */
 export async function postProcessImage(input: Buffer, ops: readonly PostOp[], targetFile: string, readWatermark: (path: string) => Promise<Buffer>): Promise<Buffer> {
-  let current = input;
+  // Between operations the image stays as raw pixels: no encode/decode round trips.
+  let current: { data: Buffer; info: OutputInfo } = await sharp(input).raw().toBuffer({ resolveWithObject: true });
+  const hadAlpha = current.info.channels === 4;
+  const next = (pipeline: Sharp): Promise<{ data: Buffer; info: OutputInfo }> => pipeline.raw().toBuffer({ resolveWithObject: true });
+  const load = (): Sharp => sharp(current.data, { raw: { width: current.info.width, height: current.info.height, channels: current.info.channels } });
   let format: ImageFormat = formatFromFileName(targetFile) ?? 'png';
   let quality: number | undefined;
   let keepMetadata = true;
   for (const op of ops) {
     if ('resize' in op) {
-      current = await sharp(current)
-        .resize({ width: op.resize.width, height: op.resize.height, fit: op.resize.fit, position: op.resize.position })
-        .png({ compressionLevel: 1 })
-        .toBuffer();
+      current = await next(load().resize({ width: op.resize.width, height: op.resize.height, fit: op.resize.fit, position: op.resize.position }));
     } else if ('format' in op) {
       format = op.format.type;
       quality = op.format.quality;
     } else if ('overlay_text' in op) {
-      const meta = await sharp(current).metadata();
-      const width = meta.width ?? 0;
-      const imageHeight = meta.height ?? 0;
+      const { width, height } = current.info;
       const band = captionSvg(width, op.overlay_text.text, {
         maxFontSize: op.overlay_text.max_font_size,
         color: op.overlay_text.color,
         bandColor: op.overlay_text.band_color,
         bandOpacity: op.overlay_text.band_opacity,
       });
-      const top = op.overlay_text.position === 'top' ? 0 : Math.max(0, imageHeight - band.height);
-      current = await sharp(current).composite([{ input: band.svg, top, left: 0 }]).png({ compressionLevel: 1 }).toBuffer();
+      const top = op.overlay_text.position === 'top' ? 0 : Math.max(0, height - band.height);
+      current = await next(load().composite([{ input: band.svg, top, left: 0 }]));
     } else if ('watermark' in op) {
-      const meta = await sharp(current).metadata();
-      const width = meta.width ?? 0;
-      const height = meta.height ?? 0;
+      const { width, height } = current.info;
       const markWidth = Math.max(1, Math.round(width * op.watermark.scale));
+      // Scale the watermark's alpha by the opacity: multiply the alpha channel only.
       const mark = await sharp(await readWatermark(op.watermark.image))
         .resize({ width: markWidth })
-        .ensureAlpha(op.watermark.opacity)
+        .ensureAlpha()
+        .linear([1, 1, 1, op.watermark.opacity], [0, 0, 0, 0])
         .png()
-        .toBuffer();
-      const markMeta = await sharp(mark).metadata();
-      const mh = markMeta.height ?? 0;
+        .toBuffer({ resolveWithObject: true });
+      const mh = mark.info.height;
       const margin = Math.round(width * 0.02);
       const positions = {
         'top-left': { left: margin, top: margin },
@@ -109,15 +107,14 @@ export async function postProcessImage(input: Buffer, ops: readonly PostOp[], ta
         center: { left: Math.round((width - markWidth) / 2), top: Math.round((height - mh) / 2) },
       } as const;
       const at = positions[op.watermark.position];
-      current = await sharp(current)
-        .composite([{ input: mark, left: Math.max(0, at.left), top: Math.max(0, at.top), blend: 'over' }])
-        .png({ compressionLevel: 1 })
-        .toBuffer();
+      current = await next(load().composite([{ input: mark.data, left: Math.max(0, at.left), top: Math.max(0, at.top), blend: 'over' }]));
     } else if ('strip_metadata' in op) {
       keepMetadata = !op.strip_metadata;
     }
   }
-  let pipeline = sharp(current);
+  let pipeline = load();
+  // Compositing adds an alpha channel; drop it again when the source image had none.
+  if (!hadAlpha && current.info.channels === 4) pipeline = pipeline.removeAlpha();
   if (keepMetadata) pipeline = pipeline.keepMetadata();
   switch (format) {
     case 'png':

@@ -96,6 +96,27 @@ describe('run, status and resume against an emulator over HTTP', () => {
     expect(served).toBe(24);
   });
 
+  it('writes text steps as UTF-8 files and JSON steps as JSON', async () => {
+    const emu = await emulatorWith({ seed: 5 });
+    const dir = tempDir();
+    const job = writeJobFixture(dir, {
+      endpoint: emu.url,
+      items: 3,
+      imageStep: false,
+      extraJob: '',
+    });
+    const text = readFileSync(job, 'utf8')
+      .replace('    max_output_tokens: 300\n', '    max_output_tokens: 300\n    output: { file: "briefs/{{slug}}.json" }\n  - name: blurb\n    task: text\n    model: gemini-2.5-flash\n    prompt: "A blurb about {{title}} — {{steps.brief.alt_text}}"\n    output: { file: "blurbs/{{slug}}.txt" }\n');
+    writeFileSync(job, text);
+    const run = await runCli(['run', job]);
+    expect(run.code).toBe(0);
+    const brief = JSON.parse(readFileSync(join(dir, 'out', 'briefs', 'kubernetes-1.json'), 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(brief).sort()).toEqual(['alt_text', 'image_prompt']);
+    const blurb = readFileSync(join(dir, 'out', 'blurbs', 'kubernetes-1.txt'), 'utf8');
+    expect(blurb.length).toBeGreaterThan(20);
+    expect(blurb).not.toMatch(/^\{/);
+  });
+
   it('reports failed items with reasons in status --json and exits 1', async () => {
     const emu = await emulatorWith({ seed: 3 });
     const dir = tempDir();

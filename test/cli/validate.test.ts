@@ -97,6 +97,26 @@ describe('validate and run refuse bad input with exit 2, before any call', () =>
     expect(result.stderr).toMatch(/Item "\.\.\/\.\.\/etc\/passwd", step "hero": output file name "images\/\.\.\/\.\.\/etc\/passwd\.png" would be outside the output folder/);
   });
 
+  it('an unknown model parameter, with the nearest valid one', async () => {
+    const job = writeJobFixture(tempDir(), { endpoint: DEAD_ENDPOINT });
+    edit(job, 'params: { aspect_ratio: "16:9" }', 'params: { aspect_ration: "16:9" }');
+    const result = await runCli(['run', job]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/steps\.hero\.params\.aspect_ration: unknown parameter for image model gemini-2\.5-flash-image; did you mean "aspect_ratio"\?/);
+  });
+
+  it('bad rows in the input: every one listed by line, exit 2', async () => {
+    const dir = tempDir();
+    const job = writeJobFixture(dir, { endpoint: DEAD_ENDPOINT, items: 3 });
+    const csv = readFileSync(join(dir, 'posts.csv'), 'utf8').trimEnd();
+    writeFileSync(join(dir, 'posts.csv'), `${csv}\nA title, with a comma,a-slug,desc,extra\nShort row,only-two\n`);
+    const result = await runCli(['run', job]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/posts\.csv: 2 bad rows/);
+    expect(result.stderr).toMatch(/line 5:/);
+    expect(result.stderr).toMatch(/line 6:/);
+  });
+
   it('an unknown flag is exit 2 with a suggestion', async () => {
     const result = await runCli(['run', 'job.yaml', '--emulatr']);
     expect(result.code).toBe(2);

@@ -1,5 +1,6 @@
 import { copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inspectCommand } from '../../src/cli/commands/inspect.js';
 import { repairCommand } from '../../src/cli/commands/repair.js';
@@ -22,6 +23,15 @@ describe('genbatch inspect', () => {
       message: expect.any(String),
     });
     expect(io.err()).toBe('');
+  });
+
+  it('prints exactly the example of docs/inspect.md for the source’s broken export', async () => {
+    const doc = await readFile(fileURLToPath(new URL('../../docs/inspect.md', import.meta.url)), 'utf8');
+    const example = /```json\n([\s\S]*?)```/.exec(doc)?.[1];
+    expect(example).toBeDefined();
+    const io = captureIO();
+    await inspectCommand(fixture('input/pipe-export-broken.csv'), { json: true }, io);
+    expect(JSON.parse(io.out())).toEqual(JSON.parse(example!));
   });
 
   it('prints a readable report and exits 0 for a clean file', async () => {

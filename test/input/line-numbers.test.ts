@@ -38,9 +38,9 @@ describe('line numbers', () => {
     expect(READ_CHUNK_BYTES * 2).toBeLessThan(rows.join('\r\n').length);
   });
 
-  it('count blank lines in the middle as problems and ignore blank lines at the end', async () => {
+  it('count blank rows (or delimiters only) in the middle as problems and ignore them at the end', async () => {
     const file = join(dir, 'blanks.csv');
-    await writeFile(file, 'a,b\n1,2\n\n   \n3,4\n\n\n');
+    await writeFile(file, 'a,b\n1,2\n\n , \n3,4\n\n,\n\n');
     const report = await inspectInput(file);
     expect(report.rows).toBe(2);
     expect(report.problems.map((p) => [p.line, p.kind])).toEqual([
