@@ -1,10 +1,11 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { processIO, type CliIO } from './io.js';
 import { renderError } from './render-error.js';
-import { runCommand } from './commands/run.js';
+import { runCommand, type RunFlags } from './commands/run.js';
 import { statusCommand } from './commands/status.js';
 import { validateCommand } from './commands/validate.js';
 import { schemaCommand } from './commands/schema.js';
+import { previewCommand } from './commands/preview.js';
 import { retryCommand } from './commands/retry.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -40,13 +41,14 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       .option('--emulator', 'run against an in-process Vertex AI emulator (no Google account, nothing billed)')
       .option('--yes', 'do not ask for confirmation')
       .addOption(new Option('--limit <n>', 'only the first N items with work left').argParser(positiveInt))
-      .option('--json', 'print a machine-readable summary on stdout');
+      .option('--json', 'print a machine-readable summary on stdout')
+      .option('--redo-stale', 'redo done items whose input row or templates changed since');
 
   runOptions(program.command('run').argument('<job>', 'job file (YAML or JSON)').description('validate, then process every item; resumes automatically if state exists')).action(
-    wrap((job: string, flags: { emulator?: boolean; yes?: boolean; limit?: number; json?: boolean }) => runCommand(job, flags, io)),
+    wrap((job: string, flags: RunFlags) => runCommand(job, flags, io)),
   );
   runOptions(program.command('resume').argument('<job>').description('continue a stopped run (refuses to start a fresh one)')).action(
-    wrap((job: string, flags: { emulator?: boolean; yes?: boolean; limit?: number; json?: boolean }) => runCommand(job, { ...flags, resumeOnly: true }, io)),
+    wrap((job: string, flags: RunFlags) => runCommand(job, { ...flags, resumeOnly: true }, io)),
   );
   program
     .command('status')
@@ -86,6 +88,13 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--config <file>', 'quotas, latency and faults (YAML or JSON)')
     .description('serve a local Vertex AI stand-in with quotas, latency and faults')
     .action(wrap((flags: { port: number; config?: string }) => emulatorCommand(flags, io)));
+  program
+    .command('preview')
+    .argument('<job>')
+    .addOption(new Option('--n <n>', 'how many items').argParser(positiveInt).default(5))
+    .option('--json', 'print the prompts as JSON on stdout')
+    .description('print the first N rendered prompts of every step, exactly as they will be sent')
+    .action(wrap((job: string, flags: { n: number; json?: boolean }) => previewCommand(job, flags, io)));
   program
     .command('schema')
     .description('print the JSON Schema of job files (for editor completion)')

@@ -275,7 +275,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
       let outputs: string[] = [];
       try {
-        if (rendered.outputName !== undefined) outputs = await writeStepOutputs(job, step, item.id, rendered.outputName, result, context, this.writer);
+        if (rendered.outputName !== undefined) outputs = await writeStepOutputs(job, step, item.id, rendered.outputName, rendered.post, result, this.writer);
       } catch (error) {
         const code = error instanceof ConfigError ? error.code : 'OUTPUT_WRITE_FAILED';
         const message = `could not write the output: ${(error as Error).message}`;

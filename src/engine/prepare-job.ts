@@ -5,7 +5,6 @@ import { ConfigError, ConfigErrors } from '../errors/config-error.js';
 import { PriceCatalog } from '../estimate/price-catalog.js';
 import { badRowsError, openInput, validateInput } from '../input/index.js';
 import { knownParams } from '../providers/provider-registry.js';
-import type { InputOptions } from '../input/input-source.js';
 import type { Job } from '../job/job.js';
 import { displayPath, loadJob } from '../job/load-job.js';
 import { nearestKey } from '../job/suggest-key.js';
@@ -13,6 +12,7 @@ import { parseTemplateVars, renderTemplate } from '../job/template.js';
 import { resolveOutputPath } from '../outputs/output-path.js';
 import type { StateStore } from '../store/state-store.js';
 import { rowHash } from './render-step.js';
+import { inputOptionsOf } from './input-options.js';
 
 export interface PreparedJob {
   job: Job;
@@ -23,16 +23,6 @@ export interface PreparedJob {
 }
 
 const MAX_LISTED = 50;
-
-export function inputOptionsOf(job: Job): InputOptions {
-  return {
-    file: job.input.file,
-    delimiter: job.input.delimiter,
-    onBadRow: job.input.onBadRow,
-    ...(job.input.quote === undefined ? {} : { quote: job.input.quote }),
-    ...(job.input.encoding === undefined ? {} : { encoding: job.input.encoding }),
-  };
-}
 
 function listed(problems: string[]): string {
   const shown = problems.slice(0, MAX_LISTED);

@@ -2,12 +2,15 @@ import { createHash } from 'node:crypto';
 import type { Job, Step } from '../job/job.js';
 import { renderTemplate, type TemplateContext } from '../job/template.js';
 import type { ProviderRequest } from '../providers/provider.js';
+import type { PostOp } from '../job/schema.js';
 
 /** A step's request for one item, rendered, plus the hash that identifies it for staleness checks. */
 export interface RenderedStep {
   request: ProviderRequest;
   promptHash: string;
   outputName?: string;
+  /** `output.post` with its templates (overlay text) rendered for this item. */
+  post: PostOp[];
 }
 
 export function renderStep(job: Job, step: Step, context: TemplateContext): RenderedStep {
@@ -25,15 +28,18 @@ export function renderStep(job: Job, step: Step, context: TemplateContext): Rend
     ...(step.maxOutputTokens === undefined ? {} : { maxOutputTokens: step.maxOutputTokens }),
     ...(step.temperature === undefined ? {} : { temperature: step.temperature }),
   };
+  const outputName = step.output ? renderTemplate(step.output.file, context) : undefined;
+  const renderedPost: PostOp[] = (step.output?.post ?? []).map((op) =>
+    'overlay_text' in op ? { overlay_text: { ...op.overlay_text, text: renderTemplate(op.overlay_text.text, context) } } : op,
+  );
+  // Everything that shapes what is generated or where it goes; a change makes a done step stale.
   const promptHash = createHash('sha256')
-    .update(JSON.stringify([job.name, step.name, step.task, step.model, prompt, system ?? null, step.jsonSchema ?? null, step.params, step.maxOutputTokens ?? null, step.temperature ?? null, step.output ?? null]))
+    .update(
+      JSON.stringify([step.task, step.model, prompt, system ?? null, step.jsonSchema ?? null, step.params, step.maxOutputTokens ?? null, step.temperature ?? null, outputName ?? null, renderedPost]),
+    )
     .digest('hex')
     .slice(0, 32);
-  return {
-    request,
-    promptHash,
-    ...(step.output ? { outputName: renderTemplate(step.output.file, context) } : {}),
-  };
+  return { request, promptHash, post: renderedPost, ...(outputName === undefined ? {} : { outputName }) };
 }
 
 /** Hash of an input row: tells a resume when the input changed under a done item. */

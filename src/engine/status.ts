@@ -52,6 +52,8 @@ export interface StatusReport {
   counts: StateCounts;
   steps: Record<string, StateCounts>;
   cost_usd: number;
+  /** Done items whose input row or templates changed since (redo them with run --redo-stale). */
+  stale: number;
   requests: number;
   requests_by_status: Record<string, number>;
   projects: { name: string; requests: number; ok: number; rejected_429: number; errors: number; cost_usd: number }[];
@@ -60,7 +62,7 @@ export interface StatusReport {
 }
 
 /** The `status --json` object (product.md), read from the state file alone. */
-export function buildStatus(job: Job, store: StateStore, options: { maxFailures?: number } = {}): StatusReport {
+export function buildStatus(job: Job, store: StateStore, options: { maxFailures?: number; stale?: number } = {}): StatusReport {
   const counts = readCounts(store, job.steps.map((s) => s.name));
   const failures = store.db
     .prepare(
@@ -89,6 +91,7 @@ export function buildStatus(job: Job, store: StateStore, options: { maxFailures?
     counts: counts.items,
     steps: counts.byStep,
     cost_usd: Math.round(counts.costUsd * 1e6) / 1e6,
+    stale: options.stale ?? 0,
     requests: counts.requests,
     requests_by_status: byStatus,
     projects,

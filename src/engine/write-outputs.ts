@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { extname, relative } from 'node:path';
 import type { Job, Step } from '../job/job.js';
-import { renderTemplate, type TemplateContext } from '../job/template.js';
 import type { AtomicWriter } from '../outputs/atomic-write.js';
 import { formatFromFileName, postProcessImage } from '../outputs/image-post.js';
 import { resolveOutputPath } from '../outputs/output-path.js';
@@ -15,11 +14,6 @@ function candidateName(target: string, index: number, count: number): string {
   return `${target.slice(0, target.length - ext.length)}-${index + 1}${ext}`;
 }
 
-/** Renders templates inside post-processing ops (e.g. overlay_text: "{{title}}"). */
-function renderOps(ops: readonly PostOp[], context: TemplateContext): PostOp[] {
-  return ops.map((op) => ('overlay_text' in op ? { overlay_text: { ...op.overlay_text, text: renderTemplate(op.overlay_text.text, context) } } : op));
-}
-
 /**
  * Writes a step's outputs atomically and returns their paths relative to the output folder.
  * Text as UTF-8, JSON as JSON, images post-processed and encoded as the file name says.
@@ -29,15 +23,15 @@ export async function writeStepOutputs(
   step: Step,
   itemId: string,
   outputName: string,
+  post: readonly PostOp[],
   result: ProviderResult,
-  context: TemplateContext,
   writer: AtomicWriter,
 ): Promise<string[]> {
   const target = resolveOutputPath(job.outputDir, outputName, itemId, step.name);
   const written: string[] = [];
   if (step.task === 'image' || step.task === 'video') {
     const media = result.media ?? [];
-    const ops = step.output ? renderOps(step.output.post, context) : [];
+    const ops = post;
     for (const [index, item] of media.entries()) {
       const file = candidateName(target, index, media.length);
       let data = item.data;

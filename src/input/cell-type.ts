@@ -10,7 +10,7 @@ export const CELL_TYPES: readonly CellType[] = ['empty', 'integer', 'decimal', '
 export const VALUE_TYPES: ReadonlySet<CellType> = new Set(['integer', 'decimal', 'boolean', 'date', 'url']);
 
 const INTEGER = /^[+-]?\d{1,3}([ .,’']\d{3})*$|^[+-]?\d+$/;
-const DECIMAL = /^[+-]?(\d+[.,]\d*|[.,]\d+)([eE][+-]?\d+)?%?$/;
+const DECIMAL = /^[+-]?(\d+[.,]\d*|[.,]\d+|\d+(?=[eE]))([eE][+-]?\d+)?%?$/;
 const BOOLEAN = /^(true|false|yes|no|y|n|oui|non|ja|nein)$/i;
 const DATE = /^(\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?)$/;
 const URL_LIKE = /^(https?|ftp|gs|s3):\/\/\S+$/i;

@@ -50,14 +50,19 @@ export class ColumnProfile {
     return (this.types.get(type) ?? 0) > 0;
   }
 
+  /** How many standard deviations the value's length is from the column's typical length (log scale). */
+  lengthZ(value: string): number {
+    const sd = Math.max(Math.sqrt(this.count > 1 ? this.m2 / (this.count - 1) : 0), 0.2);
+    return (Math.log1p(value.length) - this.mean) / sd;
+  }
+
   /** How well a value fits this column, as a log-likelihood (higher is better, 0 is perfect). */
   logFit(value: string): number {
     const smoothing = 0.5;
     const type = cellType(value);
     const typeP = ((this.types.get(type) ?? 0) + smoothing) / (this.count + smoothing * CELL_TYPES.length);
     const padP = ((isPadded(value) ? this.padded : this.count - this.padded) + smoothing) / (this.count + 2 * smoothing);
-    const sd = Math.max(Math.sqrt(this.count > 1 ? this.m2 / (this.count - 1) : 0), 0.2);
-    const z = (Math.log1p(value.length) - this.mean) / sd;
+    const z = this.lengthZ(value);
     // Lengths weigh less than types: a long title is unusual, a sentence in a slug column is wrong.
     const lengthLog = -0.5 * Math.min(z * z, 50) * 0.5;
     return Math.log(typeP) + Math.log(padP) + lengthLog;

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { parse, CsvError } from 'csv-parse';
+import { parse as parseSync } from 'csv-parse/sync';
 import { countLineBreaks, csvParseOptions, MAX_RECORD_CHARS, showChar, type Dialect } from './csv-dialect.js';
 import { decodeFile } from './decode.js';
 import type { DetectedEncoding } from './encoding.js';
@@ -24,8 +25,14 @@ export async function* readCsvRecords(file: string, encoding: DetectedEncoding, 
   let line = 1;
   try {
     for await (const item of parser as AsyncIterable<{ record: string[]; raw: string }>) {
+      const breaks = countLineBreaks(item.raw);
+      const broken = breaks > 0 ? strayQuote(item.record, item.raw, dialect) : undefined;
+      if (broken !== undefined) {
+        yield { line, failure: broken };
+        return;
+      }
       yield { line, cells: item.record };
-      line += countLineBreaks(item.raw);
+      line += breaks;
     }
   } catch (error) {
     if (!(error instanceof CsvError)) throw error;
@@ -34,6 +41,32 @@ export async function* readCsvRecords(file: string, encoding: DetectedEncoding, 
     source.destroy();
     parser.destroy();
   }
+}
+
+/** Line break characters, checked only in rows that span lines. */
+const LINE_BREAK = /[\r\n]/;
+
+/**
+ * A quote opened and never closed where it should be, then "closed" by the quote of a later cell:
+ * `2,Queues,"Decouple producers` followed by `3,Retries,"Back off, with jitter."` reads as one row
+ * whose third cell swallowed the next line. Lenient parsing (needed for `27" monitor`) keeps such a
+ * cell as text, opening quote included, so it is recognised by that, confirmed by a strict parse of
+ * the row, and reported like any unclosed quote: nothing after it can be split reliably.
+ */
+function strayQuote(cells: readonly string[], raw: string, dialect: Dialect): { kind: ProblemKind; cells: number; message: string } | undefined {
+  const index = cells.findIndex((cell) => cell.startsWith(dialect.quote) && LINE_BREAK.test(cell));
+  if (index < 0) return undefined;
+  try {
+    parseSync(raw, { ...csvParseOptions(dialect), relax_quotes: false });
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof CsvError) || error.code !== 'CSV_INVALID_CLOSING_QUOTE') return undefined;
+  }
+  return {
+    kind: 'unterminated_quote',
+    cells: index + 1,
+    message: `cell ${index + 1} opens a ${showChar(dialect.quote)} that is not closed where the cell ends, so the next line${countLineBreaks(cells[index]!) === 1 ? ' was' : 's were'} read into it; close it, or double it (${dialect.quote}${dialect.quote}) if it is text.`,
+  };
 }
 
 function failureOf(error: CsvError, dialect: Dialect): { kind: ProblemKind; cells: number; message: string } {

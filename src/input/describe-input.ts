@@ -42,16 +42,27 @@ export async function describeInput(opts: InputOptions): Promise<InputLayout> {
   return { ...base, dialect: undefined, header: keys.columns, columns: keys.columns, profiles: [], requiredKeys: keys.required };
 }
 
-/** The extension decides when it is specific; otherwise the first character: `[` array, `{` JSON Lines. */
+/**
+ * The extension decides when it is specific (`.jsonl`, `.csv`...); `.json` is an array when it starts
+ * with `[`, JSON Lines otherwise. Generic names (`.txt`, `.dat`, none) go by the content: `[` opens
+ * an array, a first line that is a JSON object starts JSON Lines, anything else is delimited text.
+ */
 export function detectFormat(file: string, sample: string): InputFormat {
   const ext = extname(file).toLowerCase();
   const first = sample.trimStart()[0];
   if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
   if (ext === '.json') return first === '[' ? 'json' : 'jsonl';
-  if (['.csv', '.tsv', '.tab', '.psv', '.txt', '.dat'].includes(ext)) return 'csv';
+  if (['.csv', '.tsv', '.tab', '.psv'].includes(ext)) return 'csv';
+  if (['.txt', '.dat'].includes(ext)) return first === '{' && startsWithJsonObject(sample) ? 'jsonl' : 'csv';
   if (first === '[') return 'json';
   if (first === '{') return 'jsonl';
   return 'csv';
+}
+
+/** Whether the first non-blank line of the sample is a whole JSON object, as in JSON Lines. */
+function startsWithJsonObject(sample: string): boolean {
+  const line = sample.trimStart().split(/\r\n|\n|\r/, 1)[0]!;
+  return 'object' in parseObject(line);
 }
 
 function csvLayout(sample: string, truncated: boolean, opts: InputOptions): Omit<InputLayout, 'file' | 'format' | 'encoding'> {

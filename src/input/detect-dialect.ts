@@ -1,9 +1,12 @@
+import { cellType, VALUE_TYPES } from './cell-type.js';
 import { buildProfiles } from './column-profile.js';
 import type { Dialect } from './csv-dialect.js';
 import { splitSample, type SampleRows } from './sample-rows.js';
 
 /** Delimiters tried first, in the order ties are broken. */
 const PREFERRED = [',', '\t', ';', '|', ':'];
+/** Tried last, and only taken for a table of values (see scoreRows). */
+const SPACE = ' ';
 const QUOTES = ['"', "'"];
 
 export interface DetectedDialect {
@@ -28,18 +31,18 @@ interface Scored extends DetectedDialect {
  * explicit delimiter or quote is never second-guessed.
  */
 export function detectDialect(sample: string, truncated: boolean, explicit: { delimiter?: string; quote?: string }): DetectedDialect {
-  const delimiters = explicit.delimiter !== undefined ? [explicit.delimiter] : [...PREFERRED, ...otherCandidates(sample)];
+  const delimiters = explicit.delimiter !== undefined ? [explicit.delimiter] : [...PREFERRED, ...otherCandidates(sample), SPACE];
   const quotes = explicit.quote !== undefined ? [explicit.quote] : QUOTES;
   let best: Scored | undefined;
   delimiters.forEach((delimiter, order) => {
-    const isOther = explicit.delimiter === undefined && !PREFERRED.includes(delimiter);
+    const kind = candidateKind(delimiter, explicit.delimiter !== undefined);
     for (const quote of quotes) {
       const dialect = { delimiter, quote };
       const rows = splitSample(sample, truncated, dialect);
       // A quote that encloses no cell is no evidence of quoting, only of ignoring `"`: an unclosed `"`
       // must be reported as such, not hidden by reading the file as if `'` were its quote.
       if (explicit.quote === undefined && quote !== '"' && rows.quotedCells === 0) continue;
-      const { score, width } = scoreRows(rows, isOther, explicit.delimiter !== undefined);
+      const { score, width } = scoreRows(rows, kind);
       const candidate: Scored = { dialect, sample: rows, width, score, order };
       if (best === undefined || better(candidate, best)) best = candidate;
     }
@@ -61,7 +64,21 @@ function better(a: Scored, b: Scored): boolean {
   return false;
 }
 
-function scoreRows(sample: SampleRows, isOther: boolean, explicit: boolean): { score: number; width: number } {
+type CandidateKind = 'preferred' | 'other' | 'space' | 'explicit';
+
+function candidateKind(delimiter: string, explicit: boolean): CandidateKind {
+  if (explicit) return 'explicit';
+  if (PREFERRED.includes(delimiter)) return 'preferred';
+  return delimiter === SPACE ? 'space' : 'other';
+}
+
+/**
+ * Scores one split of the sample: the share of rows with the most common width, weighed by how
+ * uniform each column's cell types are. Near-ties go to the split whose cells read as values
+ * (numbers, dates, URLs): splitting `Kaffee;14,90;3` on the comma gives `Kaffee;14` and `90;3`, on
+ * the semicolon a word, a decimal and an integer.
+ */
+function scoreRows(sample: SampleRows, kind: CandidateKind): { score: number; width: number } {
   const { rows } = sample;
   if (rows.length === 0) return { score: 0, width: 1 };
   const widths = new Map<number, number>();
@@ -74,17 +91,55 @@ function scoreRows(sample: SampleRows, isOther: boolean, explicit: boolean): { s
       agreeing = n;
     }
   }
+  const explicit = kind === 'explicit';
   if (width < 2 && !explicit) return { score: 0, width };
   // A character missing from the first line (the header) is text, not a delimiter: "prompt" over
   // rows like "A lighthouse at dawn, watercolour" is one column. A rare character must split the
   // first line exactly like the rows.
   const firstWidth = rows[0]!.length;
-  if (!explicit && (firstWidth === 1 || (isOther && firstWidth !== width))) return { score: 0, width };
+  if (!explicit && (firstWidth === 1 || (kind !== 'preferred' && firstWidth !== width))) return { score: 0, width };
+  const data = rows.length > 1 ? rows.slice(1) : rows;
+  const profiles = buildProfiles(data, width);
+  const { valueShare, spacedShare } = cellShapes(rows);
+  const valueColumns = profiles.some((p) => p.size > 0 && VALUE_TYPES.has(p.dominantType()!) && p.homogeneity() >= 0.8);
+  if (!explicit) {
+    // Commas in prose: always followed by a space, a different number on each line, no column of
+    // values. That is one column of sentences (prompts, say), not a table.
+    if (agreeing < rows.length && spacedShare >= 0.9 && !valueColumns) return { score: 0, width };
+    // A space separates words in any text; it only delimits a table of values in which every line,
+    // the header too, splits alike.
+    if (kind === 'space' && (agreeing < rows.length || rows.length < 3 || valueShare < 0.5)) return { score: 0, width };
+  }
   const consistency = agreeing / (rows.length + sample.swallowedLines);
-  const profiles = buildProfiles(rows.slice(1), width);
   const typeScore = profiles.length === 0 ? 1 : profiles.reduce((sum, p) => sum + p.homogeneity(), 0) / profiles.length;
-  const score = consistency * (0.75 + 0.25 * typeScore) * (isOther ? 0.9 : 1);
+  const rarity = kind === 'other' || kind === 'space' ? 0.9 : 1;
+  const score = consistency * (0.75 + 0.25 * typeScore) * rarity * (0.99 + 0.01 * valueShare);
   return { score, width };
+}
+
+/**
+ * Of the non-empty cells past the first row: the share of values (numbers, dates, booleans, URLs);
+ * of the cells after the first in each row: the share that start with a space.
+ */
+function cellShapes(rows: readonly (readonly string[])[]): { valueShare: number; spacedShare: number } {
+  let filled = 0;
+  let values = 0;
+  let later = 0;
+  let spaced = 0;
+  rows.forEach((row, r) => {
+    row.forEach((cell, i) => {
+      if (i > 0 && cell !== '') {
+        later++;
+        if (cell.charCodeAt(0) === 0x20) spaced++;
+      }
+      if (r === 0 && rows.length > 1) return;
+      const type = cellType(cell);
+      if (type === 'empty') return;
+      filled++;
+      if (VALUE_TYPES.has(type)) values++;
+    });
+  });
+  return { valueShare: filled === 0 ? 0 : values / filled, spacedShare: later === 0 ? 0 : spaced / later };
 }
 
 /**

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Engine } from '../../engine/engine.js';
 import { startEmulatorForCredentials } from '../../engine/emulated-credentials.js';
 import { prepareJob, syncItems } from '../../engine/prepare-job.js';
+import { findStaleItems } from '../../engine/staleness.js';
 import { GenbatchError } from '../../errors/genbatch-error.js';
 import { displayPath } from '../../job/load-job.js';
 import { StateStore } from '../../store/state-store.js';
@@ -15,6 +16,8 @@ export interface RunFlags {
   json?: boolean;
   /** `resume`: refuse to start a fresh run. */
   resumeOnly?: boolean;
+  /** Redo done items whose input row or templates changed since they were done. */
+  redoStale?: boolean;
 }
 
 /** `genbatch run JOB` and `genbatch resume JOB`: validate, then process; Ctrl-C stops cleanly. */
@@ -46,6 +49,14 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
   process.on('SIGTERM', onSigint);
   try {
     await syncItems(prepared, store, engine.runId);
+    const stale = await findStaleItems(job, store);
+    if (stale.length > 0 && flags.redoStale) {
+      const names = job.steps.map((s) => s.name);
+      for (const item of stale) store.resetSteps([item.id], names.slice(names.indexOf(item.fromStep)), ['done', 'failed', 'filtered']);
+      line(io.stderr, `Redoing ${stale.length} stale item(s): their input row or templates changed since they were done.`);
+    } else if (stale.length > 0) {
+      line(io.stderr, `Note: ${stale.length} done item(s) are stale (input row or templates changed since); they are kept. Use --redo-stale to redo them.`);
+    }
     attachRunReporter(engine, io);
     const summary = await engine.run();
     if (summary.message) line(io.stderr, `${summary.message}${summary.hint ? `\nhint: ${summary.hint}` : ''}`);

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { buildStatus } from '../../engine/status.js';
+import { currentRows, findStaleItems } from '../../engine/staleness.js';
 import { loadJob, displayPath } from '../../job/load-job.js';
 import { StateStore } from '../../store/state-store.js';
 import { line, type CliIO } from '../io.js';
@@ -9,13 +10,15 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
   const job = await loadJob(jobFile);
   if (!existsSync(job.stateFile)) {
     if (flags.json) {
-      line(io.stdout, JSON.stringify({ job: job.name, state_file: job.stateFile, total: 0, counts: { pending: 0, running: 0, done: 0, failed: 0, filtered: 0 }, steps: {}, cost_usd: 0, requests: 0, failures: [], last_run: null }));
+      line(io.stdout, JSON.stringify({ job: job.name, state_file: job.stateFile, total: 0, counts: { pending: 0, running: 0, done: 0, failed: 0, filtered: 0 }, steps: {}, cost_usd: 0, stale: 0, requests: 0, failures: [], last_run: null }));
     } else line(io.stderr, `${job.name}: not started yet (no state file at ${displayPath(job.stateFile)}).`);
     return 0;
   }
   const store = StateStore.open(job.stateFile, { readonly: true });
   try {
-    const status = buildStatus(job, store);
+    // Stale items are judged against the input as it is now; an unreadable input falls back to the stored rows.
+    const stale = await findStaleItems(job, store, existsSync(job.input.file) ? currentRows(job) : undefined).catch(() => findStaleItems(job, store));
+    const status = buildStatus(job, store, { stale: stale.length });
     if (flags.json) {
       line(io.stdout, JSON.stringify(status, null, 2));
       return 0;
@@ -26,6 +29,7 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
     for (const [name, s] of Object.entries(status.steps)) {
       line(out, `  step ${name}: ${s.done} done, ${s.pending} pending, ${s.running} running, ${s.failed} failed, ${s.filtered} filtered`);
     }
+    if (status.stale > 0) line(out, `Stale: ${status.stale} done item(s) changed since (input row or templates); \`genbatch run JOB --redo-stale\` redoes them.`);
     line(out, `Cost so far: $${status.cost_usd.toFixed(4)} over ${status.requests} API calls`);
     for (const p of status.projects) {
       line(out, `  project ${p.name}: ${p.requests} calls, ${p.ok} ok, ${p.rejected_429} rejected by quota (429), ${p.errors} other errors, $${p.cost_usd.toFixed(4)}`);
