@@ -62,6 +62,13 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
   engine.on('project:disabled', (e) => {
     line(err, `disabled: project ${e.project} for this run: ${e.reason}`);
   });
+  engine.on('credentials:reloaded', (e) => {
+    const parts = [e.added.length ? `added ${e.added.join(', ')}` : '', e.removed.length ? `removed ${e.removed.join(', ')}` : '', e.changed.length ? `changed ${e.changed.join(', ')}` : ''].filter(Boolean);
+    line(err, `credentials reloaded: ${parts.join('; ') || 'no change'}`);
+  });
+  engine.on('credentials:invalid', (e) => {
+    line(err, `credentials file changed but is not valid; keeping the projects in use.\n${e.message}`);
+  });
   engine.on('run:waiting', (e) => {
     if (Date.now() - lastWaiting < 10_000) return;
     lastWaiting = Date.now();

@@ -2,13 +2,16 @@ import type { GoogleGenAI } from '@google/genai';
 import type { ProjectSnapshot } from '../engine/events.js';
 import { NoUsableProjectError, StalledOnQuotaError, StopRequestedError } from '../errors/run-errors.js';
 import { sleep } from '../resilience/backoff.js';
-import type { Credentials, ProjectCredentials, Strategy } from './credentials.js';
+import { quotaFor, type Credentials, type ProjectCredentials, type Strategy } from './credentials.js';
+import { ModelLimiter, type LimiterSlot } from './model-limiter.js';
 
-/** A project lent to one call. `release` must be called exactly once, when the call has ended. */
+/** A project lent to one call. `release` must be called once, when the call has ended. */
 export interface Lease {
   project: ProjectCredentials;
   client: GoogleGenAI;
-  release(): void;
+  /** This call is the one probe allowed after a cooldown. */
+  probe: boolean;
+  release(actualTokens?: number): void;
 }
 
 interface ProjectHandle {
@@ -18,10 +21,24 @@ interface ProjectHandle {
   until: number;
   reason: string | undefined;
   consecutive429: number;
+  probeInFlight: boolean;
+  removed: boolean;
   inFlight: number;
   requests: number;
   rejected429: number;
   costUsd: number;
+  limiters: Map<string, ModelLimiter>;
+  /** Requests per model since the last daily reset (for `rpd`). */
+  today: Map<string, number>;
+  dayEndsAt: number;
+}
+
+/** Health that survives a restart: what an immediate resume must respect. */
+export interface PersistedProjectState {
+  project: string;
+  state: 'cooling' | 'exhausted';
+  until: number;
+  reason: string;
 }
 
 export interface ProjectPoolOptions {
@@ -30,12 +47,14 @@ export interface ProjectPoolOptions {
   now?: () => number;
   onWaiting?: (reason: string, untilMs: number) => void;
   onStateChange?: (snapshot: ProjectSnapshot) => void;
+  /** Requests per project and model already made today (from the ledger), for `rpd`. */
+  requestsToday?: (project: string, model: string) => number;
 }
 
 const COOLDOWN_BASE_MS = 30_000;
 const COOLDOWN_CAP_MS = 10 * 60_000;
 
-/** The next local midnight in Pacific time, when Vertex resets per-day quotas (approximated as UTC-8). */
+/** Vertex resets per-day quotas at midnight Pacific time (taken as UTC-8). */
 export function nextDailyReset(nowMs: number): number {
   const offset = 8 * 3_600_000;
   const day = 86_400_000;
@@ -43,9 +62,11 @@ export function nextDailyReset(nowMs: number): number {
 }
 
 /**
- * The projects a run may use and their health: which one takes the next call (strategy), which are
- * cooling down after a 429, out for the day, or disabled. When every project is cooling down, callers
- * wait here (nothing is sent) until one is back or the stall limit passes.
+ * The projects a run may use and their health. It decides which project takes the next call
+ * (strategy, per-model limiters), cools a project down after a 429 and lets exactly one probe
+ * through when the cooldown ends (a half-open breaker), takes a project out for the day or for the
+ * run, and makes callers wait — sending nothing — while every project is cooling down, until one
+ * is back or the stall limit passes. Projects can be added, changed or removed while it runs.
  */
 export class ProjectPool {
   private readonly projects = new Map<string, ProjectHandle>();
@@ -53,6 +74,8 @@ export class ProjectPool {
   private cursor = 0;
   private stalledSince: number | undefined;
   private readonly now: () => number;
+  private wake: (() => void) | undefined;
+  private wakeSignal: Promise<void>;
 
   constructor(
     credentials: Credentials,
@@ -60,7 +83,21 @@ export class ProjectPool {
   ) {
     this.now = options.now ?? Date.now;
     this.strategy = credentials.strategy;
+    this.wakeSignal = this.newWakeSignal();
     for (const project of credentials.projects) this.projects.set(project.name, this.newHandle(project));
+  }
+
+  private newWakeSignal(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  /** Wakes callers waiting for a project (one came back, was added or changed). */
+  private notify(): void {
+    const wake = this.wake;
+    this.wakeSignal = this.newWakeSignal();
+    wake?.();
   }
 
   private newHandle(credentials: ProjectCredentials): ProjectHandle {
@@ -71,15 +108,20 @@ export class ProjectPool {
       until: 0,
       reason: credentials.enabled ? undefined : 'disabled in the credentials file',
       consecutive429: 0,
+      probeInFlight: false,
+      removed: false,
       inFlight: 0,
       requests: 0,
       rejected429: 0,
       costUsd: 0,
+      limiters: new Map(),
+      today: new Map(),
+      dayEndsAt: nextDailyReset(this.now()),
     };
   }
 
   snapshot(): ProjectSnapshot[] {
-    return [...this.projects.values()].map((p) => this.snapshotOf(p));
+    return [...this.projects.values()].filter((p) => !p.removed).map((p) => this.snapshotOf(p));
   }
 
   private snapshotOf(p: ProjectHandle): ProjectSnapshot {
@@ -94,103 +136,243 @@ export class ProjectPool {
     };
   }
 
-  private candidates(pool: string | undefined): ProjectHandle[] {
-    return [...this.projects.values()].filter((p) => p.state !== 'disabled' && (pool === undefined || p.credentials.pool === pool));
+  private setState(p: ProjectHandle, state: ProjectSnapshot['state'], until: number, reason: string | undefined): void {
+    p.state = state;
+    p.until = until;
+    p.reason = reason;
+    this.options.onStateChange?.(this.snapshotOf(p));
   }
 
-  private refresh(p: ProjectHandle): void {
-    if ((p.state === 'cooling' || p.state === 'exhausted') && p.until <= this.now()) {
-      p.state = 'active';
-      p.reason = undefined;
-      this.options.onStateChange?.(this.snapshotOf(p));
+  /** Restores cooldowns and daily exhaustion saved by an earlier run that are still in force. */
+  restore(states: readonly PersistedProjectState[]): void {
+    const now = this.now();
+    for (const saved of states) {
+      const p = this.projects.get(saved.project);
+      if (!p || p.state === 'disabled' || saved.until <= now) continue;
+      this.setState(p, saved.state, saved.until, `${saved.reason} (from the previous run)`);
     }
   }
 
-  private pick(ready: ProjectHandle[]): ProjectHandle {
-    if (this.strategy === 'fill-first') return ready[0] as ProjectHandle;
-    if (this.strategy === 'least-loaded') return ready.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
-    const chosen = ready[this.cursor % ready.length] as ProjectHandle;
-    this.cursor = (this.cursor + 1) % Math.max(1, ready.length);
-    return chosen;
+  private limiter(p: ProjectHandle, model: string): ModelLimiter {
+    let limiter = p.limiters.get(model);
+    if (!limiter) {
+      limiter = new ModelLimiter(quotaFor(p.credentials, model), this.now);
+      p.limiters.set(model, limiter);
+    }
+    return limiter;
   }
 
-  /** Waits for a project that may take a call now. Throws when stalled past the limit or stopping. */
-  async acquire(_model: string, pool: string | undefined, signal: AbortSignal): Promise<Lease> {
+  private requestsToday(p: ProjectHandle, model: string): number {
+    const now = this.now();
+    if (now >= p.dayEndsAt) {
+      p.today.clear();
+      p.dayEndsAt = nextDailyReset(now);
+    }
+    let count = p.today.get(model);
+    if (count === undefined) {
+      count = this.options.requestsToday?.(p.credentials.name, model) ?? 0;
+      p.today.set(model, count);
+    }
+    return count;
+  }
+
+  /** Cooldowns that have ended become one probe's chance (half-open); a day that ended resets. */
+  private refresh(p: ProjectHandle): void {
+    const now = this.now();
+    if (p.state === 'cooling' && p.until <= now) this.setState(p, 'probing', 0, p.reason);
+    else if (p.state === 'exhausted' && p.until <= now) this.setState(p, 'active', 0, undefined);
+  }
+
+  private order(ready: ProjectHandle[]): ProjectHandle[] {
+    if (this.strategy === 'fill-first') return ready;
+    if (this.strategy === 'least-loaded') return [...ready].sort((a, b) => a.inFlight - b.inFlight);
+    const start = this.cursor % ready.length;
+    this.cursor = (this.cursor + 1) % Math.max(1, ready.length);
+    return [...ready.slice(start), ...ready.slice(0, start)];
+  }
+
+  private usable(p: ProjectHandle, model: string): boolean {
+    if (p.removed || p.state === 'disabled' || p.state === 'cooling' || p.state === 'exhausted') return false;
+    if (p.state === 'probing' && p.probeInFlight) return false;
+    const rpd = quotaFor(p.credentials, model).rpd;
+    if (rpd !== undefined && this.requestsToday(p, model) >= rpd) {
+      this.setState(p, 'exhausted', p.dayEndsAt, `rpd ${rpd} reached for ${model}`);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Waits for a project that may take a call now, and takes a slot of its limiter for `model`.
+   * Throws when every project is disabled, when stalled past the limit, or when stopping.
+   */
+  async acquire(model: string, pool: string | undefined, signal: AbortSignal, estimatedTokens = 0): Promise<Lease> {
     for (;;) {
       if (signal.aborted) throw new StopRequestedError();
-      const candidates = this.candidates(pool);
+      const inPool = [...this.projects.values()].filter((p) => !p.removed && (pool === undefined || p.credentials.pool === pool));
+      const candidates = inPool.filter((p) => p.state !== 'disabled');
       if (candidates.length === 0) {
-        const all = [...this.projects.values()].filter((p) => pool === undefined || p.credentials.pool === pool);
         throw new NoUsableProjectError(
-          all.length === 0
-            ? `no project belongs to pool "${pool}"`
-            : `every project is disabled (${all.map((p) => `${p.credentials.name}: ${p.reason ?? 'disabled'}`).join('; ')})`,
+          inPool.length === 0
+            ? `no project belongs to pool "${pool ?? 'default'}"`
+            : `every project is disabled (${inPool.map((p) => `${p.credentials.name}: ${p.reason ?? 'disabled'}`).join('; ')})`,
         );
       }
       candidates.forEach((p) => this.refresh(p));
-      const ready = candidates.filter((p) => p.state === 'active');
+      const ready = candidates.filter((p) => this.usable(p, model));
       if (ready.length > 0) {
-        const chosen = this.pick(ready);
-        chosen.inFlight += 1;
-        chosen.requests += 1;
-        if (!chosen.client) chosen.client = this.options.createClient(chosen.credentials);
-        let released = false;
-        return {
-          project: chosen.credentials,
-          client: chosen.client,
-          release: () => {
-            if (released) return;
-            released = true;
-            chosen.inFlight -= 1;
-          },
-        };
+        const ordered = this.order(ready);
+        let chosen: ProjectHandle | undefined;
+        for (const p of ordered) {
+          if (await this.limiter(p, model).ready()) {
+            chosen = p;
+            break;
+          }
+        }
+        // None can start this instant: queue on the one with the shortest line (first by strategy on ties).
+        chosen ??= ordered.reduce((a, b) => (this.limiter(b, model).queued() < this.limiter(a, model).queued() ? b : a));
+        const lease = await this.take(chosen, model, signal, estimatedTokens);
+        if (lease) return lease;
+        continue; // the project changed state while we waited for its limiter: choose again
       }
       const now = this.now();
       this.stalledSince ??= now;
-      const earliest = Math.min(...candidates.map((p) => p.until));
+      const waiting = candidates.filter((p) => p.state === 'cooling' || p.state === 'exhausted' || p.state === 'probing');
+      const earliest = Math.min(...waiting.map((p) => (p.state === 'probing' ? now : p.until)));
       const stalledFor = now - this.stalledSince;
-      if (stalledFor >= this.options.maxStallMs) throw new StalledOnQuotaError(earliest, stalledFor);
+      if (stalledFor >= this.options.maxStallMs) throw new StalledOnQuotaError(Number.isFinite(earliest) ? earliest : undefined, stalledFor);
       const wakeAt = Math.min(earliest, this.stalledSince + this.options.maxStallMs);
-      this.options.onWaiting?.(`every project${pool ? ` of pool "${pool}"` : ''} is cooling down`, earliest);
-      await sleep(Math.max(5, wakeAt - now), signal);
+      if (!candidates.some((p) => p.state === 'probing')) {
+        this.options.onWaiting?.(`every project${pool ? ` of pool "${pool}"` : ''} is cooling down`, earliest);
+      }
+      const abort = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      await Promise.race([sleep(Math.max(5, Math.min(wakeAt - now, 1000)), signal), this.wakeSignal, abort]);
     }
   }
 
-  /** A call succeeded: the project is healthy and the run is not stalled. */
-  succeeded(name: string, costUsd: number): void {
+  private async take(p: ProjectHandle, model: string, signal: AbortSignal, estimatedTokens: number): Promise<Lease | undefined> {
+    let gaveUp = false;
+    const limiter = this.limiter(p, model);
+    const slotPromise = limiter.acquire(estimatedTokens, () => gaveUp || !this.usable(p, model));
+    const abort = new Promise<'aborted'>((resolve) => signal.addEventListener('abort', () => resolve('aborted'), { once: true }));
+    const slot: LimiterSlot | undefined | 'aborted' = await Promise.race([slotPromise, abort]);
+    if (slot === 'aborted') {
+      gaveUp = true;
+      void slotPromise.then((s) => s?.release());
+      throw new StopRequestedError();
+    }
+    if (!slot) return undefined;
+    if (!this.usable(p, model)) {
+      slot.release();
+      return undefined;
+    }
+    const probe = p.state === 'probing';
+    if (probe) p.probeInFlight = true;
+    p.inFlight += 1;
+    p.requests += 1;
+    p.today.set(model, this.requestsToday(p, model) + 1);
+    if (!p.client) p.client = this.options.createClient(p.credentials);
+    let released = false;
+    return {
+      project: p.credentials,
+      client: p.client,
+      probe,
+      release: (actualTokens?: number) => {
+        if (released) return;
+        released = true;
+        p.inFlight -= 1;
+        if (probe) p.probeInFlight = false;
+        slot.release(actualTokens);
+        if (probe) this.notify();
+      },
+    };
+  }
+
+  /** A call succeeded: the project is healthy (a probe closes its breaker) and the run is not stalled. */
+  succeeded(name: string, model: string, costUsd: number): void {
     const p = this.projects.get(name);
     if (!p) return;
     p.consecutive429 = 0;
     p.costUsd += costUsd;
+    this.limiter(p, model).succeeded();
     this.stalledSince = undefined;
+    if (p.state === 'probing') {
+      this.setState(p, 'active', 0, undefined);
+      this.notify();
+    }
   }
 
-  /** A 429: the project cools down (for the given delay, else exponentially from 30 s). */
-  cooldown(name: string, options: { retryAfterMs?: number; perDay?: boolean; reason: string }): number {
+  /** A 429: the project cools down (for the given delay, else exponentially from 30 s), or is out for the day. */
+  cooldown(name: string, model: string, options: { retryAfterMs?: number; perDay?: boolean; reason: string }): number {
     const p = this.projects.get(name);
     if (!p) return this.now();
     p.rejected429 += 1;
     p.consecutive429 += 1;
+    this.limiter(p, model).rejected();
     const now = this.now();
     if (options.perDay) {
-      p.state = 'exhausted';
-      p.until = nextDailyReset(now);
+      this.setState(p, 'exhausted', Math.max(p.until, nextDailyReset(now)), options.reason);
     } else {
       const delay = options.retryAfterMs ?? Math.min(COOLDOWN_CAP_MS, COOLDOWN_BASE_MS * 2 ** (p.consecutive429 - 1));
-      p.state = 'cooling';
-      p.until = Math.max(p.until, now + delay);
+      // A late 429 from a call sent before the cooldown began must not shorten it.
+      const until = p.state === 'cooling' ? Math.max(p.until, now + delay) : now + delay;
+      this.setState(p, 'cooling', until, options.reason);
     }
-    p.reason = options.reason;
-    this.options.onStateChange?.(this.snapshotOf(p));
     return p.until;
   }
 
   /** A 401/403: the project takes no more calls in this run. */
   disable(name: string, reason: string): void {
     const p = this.projects.get(name);
-    if (!p) return;
-    p.state = 'disabled';
-    p.reason = reason;
-    this.options.onStateChange?.(this.snapshotOf(p));
+    if (!p || p.state === 'disabled') return;
+    this.setState(p, 'disabled', 0, reason);
+  }
+
+  /**
+   * A reloaded credentials file: new projects join at once, removed ones take no new calls (those in
+   * flight finish), changed ones get a new client and limits. Health of unchanged projects is kept.
+   */
+  update(credentials: Credentials): { added: string[]; removed: string[]; changed: string[] } {
+    this.strategy = credentials.strategy;
+    const seen = new Set<string>();
+    const result = { added: [] as string[], removed: [] as string[], changed: [] as string[] };
+    for (const next of credentials.projects) {
+      seen.add(next.name);
+      const current = this.projects.get(next.name);
+      if (!current || current.removed) {
+        this.projects.set(next.name, this.newHandle(next));
+        result.added.push(next.name);
+        continue;
+      }
+      if (JSON.stringify(current.credentials) === JSON.stringify(next)) continue;
+      const connectionChanged = JSON.stringify([current.credentials.project, current.credentials.location, current.credentials.auth, current.credentials.endpoint]) !==
+        JSON.stringify([next.project, next.location, next.auth, next.endpoint]);
+      current.credentials = next;
+      if (connectionChanged) {
+        current.client = undefined;
+        // New credentials deserve a fresh chance: a disabled (403) project is tried again.
+        if (current.state === 'disabled' && next.enabled) this.setState(current, 'active', 0, undefined);
+      }
+      if (!next.enabled) this.setState(current, 'disabled', 0, 'disabled in the credentials file');
+      else if (current.state === 'disabled' && current.reason === 'disabled in the credentials file') this.setState(current, 'active', 0, undefined);
+      for (const [model, limiter] of current.limiters) limiter.update(quotaFor(next, model));
+      result.changed.push(next.name);
+    }
+    for (const [name, p] of this.projects) {
+      if (!seen.has(name) && !p.removed) {
+        p.removed = true;
+        result.removed.push(name);
+      }
+    }
+    this.notify();
+    return result;
+  }
+
+  /** Persistable health: cooldowns and daily exhaustion still in force. */
+  persistable(): PersistedProjectState[] {
+    const now = this.now();
+    return [...this.projects.values()]
+      .filter((p) => (p.state === 'cooling' || p.state === 'exhausted') && p.until > now)
+      .map((p) => ({ project: p.credentials.name, state: p.state as 'cooling' | 'exhausted', until: p.until, reason: p.reason ?? '' }));
   }
 }

@@ -4,6 +4,8 @@ import { parseEmulatorConfig, startEmulator, type EmulatorConfigInput, type Runn
 export interface EmulatedCredentials {
   url: string;
   credentials: Credentials;
+  /** Points a (reloaded) credentials file at this emulator. */
+  redirect(credentials: Credentials): Credentials;
   emulator: RunningEmulator;
   close(): Promise<void>;
 }
@@ -37,13 +39,15 @@ export async function startEmulatorForCredentials(credentials: Credentials): Pro
   }
   const config = parseEmulatorConfig({ ...raw, projects } as EmulatorConfigInput, `${credentials.file} (emulator)`);
   const emulator = await startEmulator(config, { port: 0 });
+  const redirect = (c: Credentials): Credentials => ({
+    ...c,
+    projects: c.projects.map((p) => ({ ...p, endpoint: emulator.url, auth: { kind: 'api_key', apiKey: 'emulator', source: 'file' } })),
+  });
   return {
     url: emulator.url,
     emulator,
-    credentials: {
-      ...credentials,
-      projects: credentials.projects.map((p) => ({ ...p, endpoint: emulator.url, auth: { kind: 'api_key', apiKey: 'emulator', source: 'file' } })),
-    },
+    redirect,
+    credentials: redirect(credentials),
     close: () => emulator.close(),
   };
 }

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { GoogleGenAI } from '@google/genai';
 import { createClient } from '../credentials/client-factory.js';
 import type { Credentials } from '../credentials/credentials.js';
-import { ProjectPool } from '../credentials/project-pool.js';
+import { nextDailyReset, ProjectPool } from '../credentials/project-pool.js';
 import { ConfigError } from '../errors/config-error.js';
 import type { GenbatchError } from '../errors/genbatch-error.js';
 import { BadResponseError, CredentialRejectedError, ProviderError, QuotaExhaustedError } from '../errors/provider-errors.js';
@@ -14,7 +14,7 @@ import type { Job, Step } from '../job/job.js';
 import { TemplateValueMissing, type TemplateContext } from '../job/template.js';
 import { AtomicWriter } from '../outputs/atomic-write.js';
 import { writeResults } from '../outputs/results-writer.js';
-import { emptyUsage, type ProviderResult, type Usage } from '../providers/provider.js';
+import { emptyUsage, type ProviderRequest, type ProviderResult, type Usage } from '../providers/provider.js';
 import { providerFor } from '../providers/provider-registry.js';
 import { backoffDelay, sleep } from '../resilience/backoff.js';
 import { classifyError } from '../resilience/classify-error.js';
@@ -47,6 +47,12 @@ export interface RunSummary {
 
 type StepOutcome = 'done' | 'failed' | 'filtered' | 'stopped';
 
+/** Tokens a call may use, reserved against `tpm` before it and corrected after. */
+function estimateTokens(request: ProviderRequest): number {
+  const text = (request.texts ?? [request.prompt]).join(' ') + (request.system ?? '');
+  return Math.ceil(text.length / 4) + (request.maxOutputTokens ?? (request.task === 'text' ? 1000 : 0));
+}
+
 const RETRY_BASE_MS = 1000;
 const RETRY_CAP_MS = 60_000;
 const PAGE = 256;
@@ -77,8 +83,19 @@ export class Engine extends EventEmitter<EngineEvents> {
       onWaiting: (reason, untilMs) => this.emit('run:waiting', { reason, untilMs }),
       onStateChange: (snapshot) => {
         if (snapshot.state === 'active') this.emit('project:active', { project: snapshot.name });
+        // Saved at once, so an immediate resume respects cooldowns and daily exhaustion.
+        if (options.store.db.open) options.store.saveProjectStates(this.pool.persistable());
       },
+      requestsToday: (project, model) => options.store.requestsSince(project, model, new Date(nextDailyReset(Date.now()) - 86_400_000).toISOString()),
     });
+    this.pool.restore(options.store.loadProjectStates());
+  }
+
+  /** A reloaded credentials file takes effect at once, without losing calls in flight. */
+  updateCredentials(credentials: Credentials): ReturnType<ProjectPool['update']> {
+    const change = this.pool.update(credentials);
+    this.emit('credentials:reloaded', change);
+    return change;
   }
 
   projects(): ReturnType<ProjectPool['snapshot']> {
@@ -213,7 +230,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       if (this.stopping) return 'stopped';
       let lease;
       try {
-        lease = await this.pool.acquire(step.model, step.pool ?? job.pool, this.stopController.signal);
+        lease = await this.pool.acquire(step.model, step.pool ?? job.pool, this.stopController.signal, estimateTokens(rendered.request));
       } catch (error) {
         return this.stopOnPoolError(error);
       }
@@ -234,7 +251,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         const cost = error instanceof BadResponseError ? catalog.cost(step.model, usage) : 0;
         store.insertLedger(this.ledgerEntry(item, step, project, httpStatus || (error instanceof BadResponseError ? 200 : 0), usage, cost, durationMs, error.code));
         if (error instanceof QuotaExhaustedError) {
-          const until = this.pool.cooldown(project, {
+          const until = this.pool.cooldown(project, step.model, {
             reason: error.perDay ? 'daily quota exhausted' : 'quota exhausted (429)',
             perDay: error.perDay,
             ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
@@ -263,10 +280,10 @@ export class Engine extends EventEmitter<EngineEvents> {
         this.emit('step:failed', { itemId: item.id, step: step.name, code: error.code, message });
         return 'failed';
       }
-      lease.release();
+      lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens);
       const durationMs = Date.now() - t0;
       const costUsd = catalog.cost(step.model, result.usage);
-      this.pool.succeeded(project, costUsd);
+      this.pool.succeeded(project, step.model, costUsd);
       const call = this.ledgerEntry(item, step, project, 200, result.usage, costUsd, durationMs);
       if (result.filtered) {
         store.finishStep(item.id, step.name, 'filtered', { code: 'SAFETY_FILTERED', message: result.filtered.reason, promptHash: rendered.promptHash, costUsd }, call);

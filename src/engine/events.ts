@@ -3,7 +3,7 @@ import type { StepState } from '../store/state-store.js';
 /** Per-project health, as status and progress views show it. */
 export interface ProjectSnapshot {
   name: string;
-  state: 'active' | 'cooling' | 'exhausted' | 'disabled';
+  state: 'active' | 'cooling' | 'probing' | 'exhausted' | 'disabled';
   until?: number;
   reason?: string;
   requests: number;
@@ -26,6 +26,8 @@ export interface EngineEvents {
   'project:cooldown': [{ project: string; untilMs: number; reason: string; perDay: boolean }];
   'project:disabled': [{ project: string; reason: string }];
   'project:active': [{ project: string }];
+  'credentials:reloaded': [{ added: string[]; removed: string[]; changed: string[] }];
+  'credentials:invalid': [{ message: string }];
   'run:waiting': [{ reason: string; untilMs: number }];
   'run:stopping': [{ reason: string }];
   'run:end': [{ runId: string; outcome: RunOutcome; exitCode: number; counts: Record<StepState, number>; costUsd: number; requests: number; durationMs: number; resultsFile?: string }];

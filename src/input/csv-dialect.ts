@@ -4,6 +4,8 @@ import type { Options } from 'csv-parse';
 export interface Dialect {
   delimiter: string;
   quote: string;
+  /** What escapes a quote inside a quoted cell: the quote itself (`""`, RFC 4180; the default) or `\\` (MySQL exports). */
+  escape?: string;
 }
 
 /** Longest row (in characters) the reader holds; past it, reading stops with `record_too_large`. */
@@ -19,7 +21,7 @@ export function csvParseOptions(dialect: Dialect): Options {
   return {
     delimiter: dialect.delimiter,
     quote: dialect.quote,
-    escape: dialect.quote,
+    escape: dialect.escape ?? dialect.quote,
     record_delimiter: ['\r\n', '\n', '\r'],
     relax_column_count: true,
     relax_quotes: true,

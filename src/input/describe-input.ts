@@ -39,7 +39,7 @@ export async function describeInput(opts: InputOptions): Promise<InputLayout> {
   const base = { file, format, encoding };
   if (format === 'csv') return { ...base, ...csvLayout(sample, head.truncated, opts) };
   const keys = await sampleKeys(format, sample);
-  return { ...base, dialect: undefined, header: keys.columns, columns: keys.columns, profiles: [], requiredKeys: keys.required };
+  return { ...base, dialect: undefined, skipLines: 0, header: keys.columns, columns: keys.columns, profiles: [], requiredKeys: keys.required };
 }
 
 /**
@@ -65,8 +65,15 @@ function startsWithJsonObject(sample: string): boolean {
   return 'object' in parseObject(line);
 }
 
-function csvLayout(sample: string, truncated: boolean, opts: InputOptions): Omit<InputLayout, 'file' | 'format' | 'encoding'> {
-  const detected = detectDialect(sample, truncated, explicitDialect(opts));
+/** Excel's first line `sep=;`: it names the delimiter and is neither the header nor a row. */
+const SEP_HINT = /^sep=([^\r\n"'])(\r\n|\n|\r)/;
+
+function csvLayout(text: string, truncated: boolean, opts: InputOptions): Omit<InputLayout, 'file' | 'format' | 'encoding'> {
+  const explicit = explicitDialect(opts);
+  const hint = SEP_HINT.exec(text);
+  const sample = hint === null ? text : text.slice(hint[0].length);
+  if (hint !== null) explicit.delimiter ??= hint[1]!;
+  const detected = detectDialect(sample, truncated, explicit);
   const rows = detected.sample.rows;
   const first = rows[0];
   const hasHeader = first !== undefined && (opts.header ?? detectHeader(rows, detected.width));
@@ -92,7 +99,7 @@ function csvLayout(sample: string, truncated: boolean, opts: InputOptions): Omit
     columns = Array.from({ length: detected.width }, (_, i) => `column_${i + 1}`);
   }
   const profiles = buildProfiles(hasHeader ? rows.slice(1) : rows, columns.length);
-  return { dialect: detected.dialect, header, columns, profiles, requiredKeys: [] };
+  return { dialect: detected.dialect, skipLines: hint === null ? 0 : 1, header, columns, profiles, requiredKeys: [] };
 }
 
 /** Share of sampled JSON objects that must have a key for it to be required of every row. */

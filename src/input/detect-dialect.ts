@@ -8,6 +8,7 @@ const PREFERRED = [',', '\t', ';', '|', ':'];
 /** Tried last, and only taken for a table of values (see scoreRows). */
 const SPACE = ' ';
 const QUOTES = ['"', "'"];
+const BACKSLASH = '\\';
 
 export interface DetectedDialect {
   dialect: Dialect;
@@ -33,23 +34,35 @@ interface Scored extends DetectedDialect {
 export function detectDialect(sample: string, truncated: boolean, explicit: { delimiter?: string; quote?: string }): DetectedDialect {
   const delimiters = explicit.delimiter !== undefined ? [explicit.delimiter] : [...PREFERRED, ...otherCandidates(sample), SPACE];
   const quotes = explicit.quote !== undefined ? [explicit.quote] : QUOTES;
+  const firstLine = sample.slice(0, sample.search(/[\r\n]|$/));
   let best: Scored | undefined;
   delimiters.forEach((delimiter, order) => {
     const kind = candidateKind(delimiter, explicit.delimiter !== undefined);
+    // A character the sample lacks splits nothing (and a space must split the header): not worth a parse.
+    if (kind !== 'explicit' && (!sample.includes(delimiter) || (kind === 'space' && !firstLine.includes(SPACE)))) return;
     for (const quote of quotes) {
-      const dialect = { delimiter, quote };
-      const rows = splitSample(sample, truncated, dialect);
-      // A quote that encloses no cell is no evidence of quoting, only of ignoring `"`: an unclosed `"`
-      // must be reported as such, not hidden by reading the file as if `'` were its quote.
-      if (explicit.quote === undefined && quote !== '"' && rows.quotedCells === 0) continue;
-      const { score, width } = scoreRows(rows, kind);
-      const candidate: Scored = { dialect, sample: rows, width, score, order };
-      if (best === undefined || better(candidate, best)) best = candidate;
+      if (quote === delimiter || (explicit.quote === undefined && quote !== '"' && !sample.includes(quote))) continue;
+      // A doubled quote escapes a quote (RFC 4180); a backslash is only tried when the sample shows `\"`.
+      const escapes = sample.includes(BACKSLASH + quote) && delimiter !== BACKSLASH ? [quote, BACKSLASH] : [quote];
+      for (const escape of escapes) {
+        const dialect: Dialect = escape === quote ? { delimiter, quote } : { delimiter, quote, escape };
+        const rows = splitSample(sample, truncated, dialect);
+        // A quote that encloses no cell is no evidence of quoting, only of ignoring `"`: an unclosed `"`
+        // must be reported as such, not hidden by reading the file as if `'` were its quote.
+        if (explicit.quote === undefined && quote !== '"' && rows.quotedCells === 0) continue;
+        const { score, width } = scoreRows(rows, kind);
+        const candidate: Scored = { dialect, sample: rows, width, score, order };
+        if (best === undefined || better(candidate, best)) best = candidate;
+      }
     }
   });
-  // The loop runs at least once: there is always one delimiter and one quote.
-  const chosen = best!;
-  if (chosen.score > 0 || explicit.delimiter !== undefined) return chosen;
+  if (best !== undefined && (best.score > 0 || explicit.delimiter !== undefined)) return best;
+  if (explicit.delimiter !== undefined) {
+    // Only when the delimiter is itself `"` and no `'` quotes a cell: read it with `'` as the quote.
+    const dialect = { delimiter: explicit.delimiter, quote: explicit.quote ?? (explicit.delimiter === '"' ? "'" : '"') };
+    const rows = splitSample(sample, truncated, dialect);
+    return { dialect, sample: rows, width: scoreRows(rows, 'explicit').width };
+  }
   // No delimiter splits the rows: a one-column file. Read it with a delimiter the sample does not
   // contain (preferring the usual ones), so a comma inside a prompt stays in its cell.
   const unused = [...PREFERRED, '\u001f'].find((d) => !sample.includes(d)) ?? '\u001f';

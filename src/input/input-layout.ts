@@ -10,6 +10,8 @@ export interface InputLayout {
   encoding: DetectedEncoding;
   /** Delimited text only. */
   dialect: Dialect | undefined;
+  /** Lines at the top that belong to no row: 1 for Excel's `sep=;` hint line, else 0. */
+  skipLines: number;
   /** Column names from the header row (delimited text) or the sampled keys (JSON); null when the first row is data. */
   header: string[] | null;
   /** Column names records are keyed by: the header, or `column_1`... when there is none. */

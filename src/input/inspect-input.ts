@@ -14,6 +14,8 @@ export interface InspectReport {
   /** Delimited text only; null for JSON formats. */
   delimiter: string | null;
   quote: string | null;
+  /** Only when quotes inside quoted cells are escaped with a backslash (`\"`) rather than doubled. */
+  escape?: string;
   /** Column names from the header row (or the JSON keys); null when the first row is data. */
   header: string[] | null;
   columns: number;
@@ -33,6 +35,7 @@ export async function inspectInput(file: string, opts: Omit<InputOptions, 'file'
     bom: layout.encoding.bom,
     delimiter: layout.dialect?.delimiter ?? null,
     quote: layout.dialect?.quote ?? null,
+    ...(layout.dialect?.escape === undefined ? {} : { escape: layout.dialect.escape }),
     header: layout.header,
     columns: layout.columns.length,
     rows: validation.rows,

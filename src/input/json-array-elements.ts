@@ -1,6 +1,10 @@
 import { MAX_RECORD_CHARS } from './csv-dialect.js';
 
-export type ArrayElement = { line: number; text: string } | { line: number; failure: string; tooLong?: true };
+/**
+ * An element's source text, or the point where the array cannot be split further; `row` says whether
+ * that point is an element (a cut or unseparated one) rather than punctuation between elements.
+ */
+export type ArrayElement = { line: number; text: string } | { line: number; failure: string; row: boolean; tooLong?: true };
 
 const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
@@ -77,7 +81,7 @@ export async function* jsonArrayElements(chunks: AsyncIterable<string>): AsyncGe
       if (WS.has(c)) continue;
       if (phase === 'start') {
         if (c !== 0x5b) {
-          yield { line: lineOfChar, failure: `expected "[" to open the array, found "${chunk[i]}".` };
+          yield { line: lineOfChar, failure: `expected "[" to open the array, found "${chunk[i]}".`, row: false };
           return;
         }
         phase = 'value';
@@ -88,7 +92,7 @@ export async function* jsonArrayElements(chunks: AsyncIterable<string>): AsyncGe
           continue;
         }
         if (c === 0x2c || c === 0x5d) {
-          yield { line: lineOfChar, failure: `expected an element, found "${chunk[i]}".` };
+          yield { line: lineOfChar, failure: `expected an element, found "${chunk[i]}".`, row: false };
           return;
         }
         phase = 'element';
@@ -109,11 +113,11 @@ export async function* jsonArrayElements(chunks: AsyncIterable<string>): AsyncGe
           sawComma = true;
         } else if (c === 0x5d) phase = 'end';
         else {
-          yield { line: lineOfChar, failure: `expected "," or "]" after the element, found "${chunk[i]}".` };
+          yield { line: lineOfChar, failure: `expected "," or "]" after the element, found "${chunk[i]}".`, row: true };
           return;
         }
       } else {
-        yield { line: lineOfChar, failure: `unexpected text after the closing "]": "${chunk[i]}".` };
+        yield { line: lineOfChar, failure: `unexpected text after the closing "]": "${chunk[i]}".`, row: false };
         return;
       }
     }
@@ -122,7 +126,7 @@ export async function* jsonArrayElements(chunks: AsyncIterable<string>): AsyncGe
       parts.push(piece);
       size += piece.length;
       if (size > MAX_RECORD_CHARS) {
-        yield { line: elementLine, failure: `the element is longer than ${MAX_RECORD_CHARS.toLocaleString('en')} characters; reading stops here.`, tooLong: true };
+        yield { line: elementLine, failure: `the element is longer than ${MAX_RECORD_CHARS.toLocaleString('en')} characters; reading stops here.`, row: true, tooLong: true };
         return;
       }
     }
@@ -133,7 +137,7 @@ export async function* jsonArrayElements(chunks: AsyncIterable<string>): AsyncGe
   }
   if (phase !== 'end') {
     const what = phase === 'start' ? 'the file holds no JSON array' : 'the array is not closed with "]"';
-    yield { line, failure: `${what}: the file ends too early.` };
+    yield { line, failure: `${what}: the file ends too early.`, row: phase === 'element' };
   }
 
   function finish(tail: string): ArrayElement {

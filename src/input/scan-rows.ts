@@ -42,6 +42,7 @@ async function* scanCsv(layout: InputLayout): AsyncGenerator<ScannedRow> {
       return;
     }
     const { line, cells } = record;
+    if (line <= layout.skipLines) continue;
     // A blank line, or one of delimiters only (",,," as spreadsheets export empty rows), holds no data.
     if (cells.every((c) => c.trim() === '')) {
       if (blankCount === 0) blankFrom = line;
@@ -90,7 +91,7 @@ async function* scanCsv(layout: InputLayout): AsyncGenerator<ScannedRow> {
   function* flushBlanks(): Generator<ScannedRow> {
     for (let i = 0; i < blankCount; i++) {
       const line = blankFrom + i;
-      yield { line, problem: { line, kind: 'empty_row', cells: 0, expected, message: 'the line is blank; it holds no data.' } };
+      yield { line, problem: { line, kind: 'empty_row', cells: 0, expected, message: 'the line is blank; it holds no data.' }, betweenRows: true };
     }
     blankCount = 0;
   }
@@ -120,7 +121,10 @@ async function* scanJsonArray(layout: InputLayout): AsyncGenerator<ScannedRow> {
   for await (const item of jsonArrayElements(decodeFile(layout.file, layout.encoding))) {
     if ('failure' in item) {
       if (item.tooLong) yield tooLong(item.line, layout);
-      else yield { line: item.line, problem: { line: item.line, kind: 'malformed_row', cells: 0, expected: layout.columns.length, message: `the JSON array is broken here, ${item.failure}` } };
+      else {
+        const problem: Problem = { line: item.line, kind: 'malformed_row', cells: 0, expected: layout.columns.length, message: `the JSON array is broken here, ${item.failure}` };
+        yield item.row ? { line: item.line, problem } : { line: item.line, problem, betweenRows: true };
+      }
       return;
     }
     yield jsonRow(item.line, item.text, layout.columns, layout.requiredKeys);

@@ -9,4 +9,6 @@ export interface ScannedRow {
   /** Values by column; absent when the row cannot be used even after repair. */
   values?: Record<string, string>;
   problem?: Problem;
+  /** The problem lies between rows (a blank line, a JSON array's punctuation): not counted as a row. */
+  betweenRows?: true;
 }

@@ -24,7 +24,7 @@ export async function validateLayout(layout: InputLayout): Promise<InputValidati
   let problemCount = 0;
   const problems: Problem[] = [];
   for await (const row of scanRows(layout)) {
-    if (row.problem?.kind !== 'empty_row') rows++;
+    if (row.betweenRows !== true) rows++;
     if (row.problem === undefined) continue;
     problemCount++;
     if (problems.length < MAX_PROBLEMS) problems.push(row.problem);

@@ -329,6 +329,29 @@ export class StateStore {
       .run({ itemId: null, step: null, errorCode: null, ...entry, at: now() });
   }
 
+  /** Requests to a project and model since a time (ISO), from the ledger: `rpd` across runs. */
+  requestsSince(project: string, model: string, sinceIso: string): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM ledger WHERE project = ? AND model = ? AND at >= ?').get(project, model, sinceIso) as { n: number }).n;
+  }
+
+  // ---- project health ------------------------------------------------------------------------------
+
+  /** Replaces the saved project health (cooldowns and daily exhaustion still in force). */
+  saveProjectStates(states: readonly { project: string; state: string; until: number; reason: string }[]): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM project_state').run();
+      const insert = this.db.prepare('INSERT INTO project_state (project, state, until_at, reason, updated_at) VALUES (?, ?, ?, ?, ?)');
+      for (const s of states) insert.run(s.project, s.state, new Date(s.until).toISOString(), s.reason, now());
+    })();
+  }
+
+  loadProjectStates(): { project: string; state: 'cooling' | 'exhausted'; until: number; reason: string }[] {
+    const rows = this.db.prepare('SELECT project, state, until_at, reason FROM project_state').all() as { project: string; state: string; until_at: string | null; reason: string | null }[];
+    return rows
+      .filter((r) => (r.state === 'cooling' || r.state === 'exhausted') && r.until_at)
+      .map((r) => ({ project: r.project, state: r.state as 'cooling' | 'exhausted', until: Date.parse(r.until_at ?? ''), reason: r.reason ?? '' }));
+  }
+
   // ---- runs ------------------------------------------------------------------------------------------
 
   startRun(run: { id: string; pid: number; host: string; options: unknown }): void {

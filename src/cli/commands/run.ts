@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { CredentialsWatcher } from '../../credentials/credentials-watcher.js';
 import { Engine } from '../../engine/engine.js';
 import { startEmulatorForCredentials } from '../../engine/emulated-credentials.js';
 import { prepareJob, syncItems } from '../../engine/prepare-job.js';
@@ -47,6 +48,13 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // The credentials file is watched (and reloaded on SIGHUP): projects can be added, changed or removed mid-run.
+  const watcher = new CredentialsWatcher(job.credentialsFile, {
+    emulated: flags.emulator ?? false,
+    ...(emulator ? { transform: emulator.redirect } : {}),
+    onReload: (next) => engine.updateCredentials(next),
+    onInvalid: (error) => engine.emit('credentials:invalid', { message: error instanceof Error ? error.message : String(error) }),
+  }).start();
   try {
     await syncItems(prepared, store, engine.runId);
     const stale = await findStaleItems(job, store);
@@ -63,6 +71,7 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
     if (flags.json) line(io.stdout, JSON.stringify(summary));
     return summary.exitCode;
   } finally {
+    watcher.stop();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
     store.close();
