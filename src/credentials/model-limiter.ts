@@ -6,14 +6,19 @@ export interface LimiterSlot {
   release(actualTokens?: number): void;
 }
 
-/** Spacing between starts that keeps a sliding window under its limit, with a margin for jitter. */
+/** Relative margin on the window, and the arrival jitter (ms) between our start and Vertex's clock. */
 const MARGIN = 1.02;
+const JITTER_MS = 20;
 
+/**
+ * Spacing between starts that keeps a sliding window under its limit: N + 1 calls must span more
+ * than the window even when the first one arrives late, so each gap is (window + jitter) / N.
+ */
 export function declaredIntervalMs(quota: QuotaLimits): number | undefined {
   const intervals: number[] = [];
-  if (quota.rpm !== undefined) intervals.push(60_000 / quota.rpm);
-  if (quota.requests !== undefined && quota.windowMs !== undefined) intervals.push(quota.windowMs / quota.requests);
-  return intervals.length === 0 ? undefined : Math.max(...intervals) * MARGIN;
+  if (quota.rpm !== undefined) intervals.push((60_000 * MARGIN + JITTER_MS) / quota.rpm);
+  if (quota.requests !== undefined && quota.windowMs !== undefined) intervals.push((quota.windowMs * MARGIN + JITTER_MS) / quota.requests);
+  return intervals.length === 0 ? undefined : Math.max(...intervals);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { GoogleGenAI } from '@google/genai';
 import type { ProjectSnapshot } from '../engine/events.js';
 import { NoUsableProjectError, StalledOnQuotaError, StopRequestedError } from '../errors/run-errors.js';
-import { sleep } from '../resilience/backoff.js';
+import { sleep, whenAborted } from '../resilience/backoff.js';
 import { quotaFor, type Credentials, type ProjectCredentials, type Strategy } from './credentials.js';
 import { ModelLimiter, type LimiterSlot } from './model-limiter.js';
 
@@ -245,8 +245,7 @@ export class ProjectPool {
       if (!candidates.some((p) => p.state === 'probing')) {
         this.options.onWaiting?.(`every project${pool ? ` of pool "${pool}"` : ''} is cooling down`, earliest);
       }
-      const abort = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-      await Promise.race([sleep(Math.max(5, Math.min(wakeAt - now, 1000)), signal), this.wakeSignal, abort]);
+      await Promise.race([sleep(Math.max(5, Math.min(wakeAt - now, 1000)), signal), this.wakeSignal]);
     }
   }
 
@@ -254,8 +253,9 @@ export class ProjectPool {
     let gaveUp = false;
     const limiter = this.limiter(p, model);
     const slotPromise = limiter.acquire(estimatedTokens, () => gaveUp || !this.usable(p, model));
-    const abort = new Promise<'aborted'>((resolve) => signal.addEventListener('abort', () => resolve('aborted'), { once: true }));
-    const slot: LimiterSlot | undefined | 'aborted' = await Promise.race([slotPromise, abort]);
+    const abort = whenAborted(signal);
+    const slot: LimiterSlot | undefined | 'aborted' = await Promise.race([slotPromise, abort.promise]);
+    abort.dispose();
     if (slot === 'aborted') {
       gaveUp = true;
       void slotPromise.then((s) => s?.release());

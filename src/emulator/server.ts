@@ -19,10 +19,20 @@ import { invalidArgument, notFound, VertexHttpError } from './vertex-error.js';
  * A local stand-in for Vertex AI: the same paths, JSON and error bodies, with quotas, latency and
  * faults from a config. Plain node:http on 127.0.0.1, so the real SDK can be pointed at it.
  */
+/** One billed call as it arrived: when, where, and how it was answered (before latency). */
+export interface RequestLogEntry {
+  at: number;
+  project: string;
+  model: string;
+  status: number;
+}
+
 export interface RunningEmulator {
   url: string;
   port: number;
   stats(): EmulatorStats;
+  /** Billed calls in arrival order (the last 200,000), for tests that check when calls came. */
+  log(): RequestLogEntry[];
   setConfig(config: EmulatorConfig): void;
   close(): Promise<void>;
 }
@@ -127,6 +137,7 @@ class Emulator {
   private readonly stats = new StatsRecorder();
   private readonly quotas = new QuotaTracker();
   private readonly operations = new VideoOperations();
+  private requestLog: RequestLogEntry[] = [];
   private latencyRng!: Rng;
   private faultRng!: Rng;
 
@@ -145,7 +156,18 @@ class Emulator {
     if (reseed) this.reseed();
   }
 
+  /** In arrival order (entries are written when answered, which may be in another order). */
+  log(): RequestLogEntry[] {
+    return [...this.requestLog].sort((a, b) => a.at - b.at);
+  }
+
+  private logRequest(project: string, model: string, status: number, at: number): void {
+    this.requestLog.push({ at, project, model, status });
+    if (this.requestLog.length > 200_000) this.requestLog.splice(0, 50_000);
+  }
+
   reset(): void {
+    this.requestLog = [];
     this.stats.reset();
     this.quotas.reset();
     this.reseed();
@@ -173,10 +195,13 @@ class Emulator {
     const [, project = '', location = '', model = '', method = ''] = match;
     const started = Date.now();
     const latency = this.latencyFor(project, model);
+    const logged = !FREE_METHODS.has(method);
     try {
       const outcome = await this.answer(req, { project, location, model, method }, latency, started);
+      if (logged) this.logRequest(project, model, 200, started);
       sendJson(res, 200, outcome);
     } catch (error) {
+      if (logged) this.logRequest(project, model, error instanceof VertexHttpError ? error.httpStatus : 500, started);
       await sleep(latency - (Date.now() - started));
       if (error instanceof VertexHttpError) {
         sendError(res, error);
@@ -247,6 +272,7 @@ class Emulator {
 
   private async handleControl(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (path === '/_emulator/stats' && req.method === 'GET') return sendJson(res, 200, this.snapshot());
+    if (path === '/_emulator/log' && req.method === 'GET') return sendJson(res, 200, { requests: this.log() });
     if (path === '/_emulator/reset' && req.method === 'POST') {
       this.reset();
       return sendJson(res, 200, {});
@@ -286,6 +312,7 @@ export async function startEmulator(config: EmulatorConfig, opts: { port?: numbe
     url: `http://${urlHost}:${port}`,
     port,
     stats: () => emulator.snapshot(),
+    log: () => emulator.log(),
     setConfig: (next) => emulator.setConfig(next),
     close: () =>
       new Promise<void>((resolve, reject) => {

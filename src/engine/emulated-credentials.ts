@@ -24,15 +24,17 @@ function emulatorQuota(q: QuotaLimits): Record<string, number> {
  * declares (plus its optional `emulator:` settings), and points every project at it with a dummy
  * key. Real key files and API keys are never read or sent.
  */
-export async function startEmulatorForCredentials(credentials: Credentials): Promise<EmulatedCredentials> {
+export async function startEmulatorForCredentials(credentials: Credentials, jobModels: readonly string[] = []): Promise<EmulatedCredentials> {
   const raw = { ...(credentials.emulator ?? {}) } as Record<string, unknown> & { projects?: Record<string, unknown> };
   const projects: Record<string, unknown> = { ...(raw.projects ?? {}) };
   for (const project of credentials.projects) {
-    const { default: fallback, ...perModel } = project.quotas;
+    // Vertex quotas are per project and base model, and `default` applies to each model on its own.
     const models: Record<string, unknown> = {};
-    for (const [model, q] of Object.entries(perModel)) models[model] = emulatorQuota(q);
+    for (const model of new Set([...jobModels, ...Object.keys(project.quotas).filter((m) => m !== 'default')])) {
+      const quota = project.quotas[model] ?? project.quotas.default;
+      if (quota) models[model] = emulatorQuota(quota);
+    }
     projects[project.project] = {
-      ...(fallback ? emulatorQuota(fallback) : {}),
       ...(Object.keys(models).length > 0 ? { models } : {}),
       ...((projects[project.project] as Record<string, unknown> | undefined) ?? {}),
     };

@@ -41,6 +41,7 @@ export interface RunSummary {
   runId: string;
   outcome: RunOutcome;
   exitCode: number;
+  durationMs: number;
   message?: string;
   hint?: string;
 }
@@ -179,6 +180,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       runId: this.runId,
       outcome,
       exitCode,
+      durationMs: Date.now() - started,
       ...(this.fatal ? { message: this.fatal.message, ...(this.fatal.hint ? { hint: this.fatal.hint } : {}) } : {}),
     };
   }

@@ -26,7 +26,8 @@ export async function* readCsvRecords(file: string, encoding: DetectedEncoding, 
   try {
     for await (const item of parser as AsyncIterable<{ record: string[]; raw: string }>) {
       const breaks = countLineBreaks(item.raw);
-      const broken = breaks > 0 ? strayQuote(item.record, item.raw, dialect) : undefined;
+      // Only a row with a line break inside (more than the one that ends it) can hide a stray quote.
+      const broken = breaks > 1 || (breaks === 1 && !endsWithBreak(item.raw)) ? strayQuote(item.record, item.raw, dialect) : undefined;
       if (broken !== undefined) {
         yield { line, failure: broken };
         return;
@@ -41,6 +42,11 @@ export async function* readCsvRecords(file: string, encoding: DetectedEncoding, 
     source.destroy();
     parser.destroy();
   }
+}
+
+function endsWithBreak(raw: string): boolean {
+  const last = raw.charCodeAt(raw.length - 1);
+  return last === 0x0a || last === 0x0d;
 }
 
 /** Line break characters, checked only in rows that span lines. */

@@ -13,33 +13,53 @@ import { readHead, SAMPLE_BYTES } from './read-head.js';
 import { SAMPLE_ROWS } from './sample-rows.js';
 import { splitLines } from './split-lines.js';
 
+/** Largest head read to find the first whole row; a row longer than MAX_RECORD_CHARS is refused anyway. */
+const MAX_HEAD_BYTES = 4 * 1024 * 1024;
+
 /**
  * The first step of every pass: reads the head of the file (SAMPLE_BYTES) and works out encoding,
- * format, dialect, header and column profiles from it. Nothing past the head is read here.
+ * format, dialect, header and column profiles from it. Nothing past the head is read here. When the
+ * head holds no whole row (a 100 KB first line of JSON Lines, a compact JSON array whose first object
+ * is large), it reads a larger head, up to MAX_HEAD_BYTES.
  */
 export async function describeInput(opts: InputOptions): Promise<InputLayout> {
   const { file } = opts;
-  const head = await readHead(file, SAMPLE_BYTES);
-  const encoding = detectEncoding(head.bytes, file, opts.encoding);
-  let sample = new TextDecoder(encoding.name, { ignoreBOM: true }).decode(head.bytes.subarray(encoding.bomBytes));
-  // The head of a longer file ends mid-row (maybe mid-character): keep whole lines only.
-  if (head.truncated) sample = sample.slice(0, Math.max(sample.lastIndexOf('\n'), sample.lastIndexOf('\r')) + 1);
-  if (sample.trim() === '') {
-    if (head.truncated) {
-      throw new ConfigError(`${file}:1: the first row is longer than ${SAMPLE_BYTES / 1024} KB, so its layout cannot be detected.`, {
+  for (let size = SAMPLE_BYTES; ; size *= 4) {
+    const head = await readHead(file, size);
+    const encoding = detectEncoding(head.bytes, file, opts.encoding);
+    const text = new TextDecoder(encoding.name, { ignoreBOM: true }).decode(head.bytes.subarray(encoding.bomBytes));
+    if (!head.truncated && text.trim() === '') {
+      throw new ConfigError(`The input file ${file} is empty.`, { code: 'INPUT_EMPTY', file, hint: 'Point input.file at a file with a header row and at least one row.' });
+    }
+    const format = opts.format ?? detectFormat(file, text);
+    // The head of a longer file ends mid-row (maybe mid-character): delimited text and JSON Lines
+    // keep whole lines only; the array scanner stops by itself before a cut element.
+    const sample = head.truncated && format !== 'json' ? text.slice(0, Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r')) + 1) : text;
+    if (head.truncated && !(await holdsWholeRow(format, sample))) {
+      if (size < MAX_HEAD_BYTES) continue;
+      throw new ConfigError(`${file}:1: the first row is longer than ${MAX_HEAD_BYTES / (1024 * 1024)} MB, so its layout cannot be detected.`, {
         code: 'INPUT_UNREADABLE',
         file,
         line: 1,
         hint: 'Check that the file is text with one row per line (and a header row), not a single long line.',
       });
     }
-    throw new ConfigError(`The input file ${file} is empty.`, { code: 'INPUT_EMPTY', file, hint: 'Point input.file at a file with a header row and at least one row.' });
+    const base = { file, format, encoding };
+    if (format === 'csv') return { ...base, ...csvLayout(sample, head.truncated, opts) };
+    const keys = await sampleKeys(format, sample);
+    return { ...base, dialect: undefined, skipLines: 0, header: keys.columns, columns: keys.columns, profiles: [], requiredKeys: keys.required };
   }
-  const format = opts.format ?? detectFormat(file, sample);
-  const base = { file, format, encoding };
-  if (format === 'csv') return { ...base, ...csvLayout(sample, head.truncated, opts) };
-  const keys = await sampleKeys(format, sample);
-  return { ...base, dialect: undefined, skipLines: 0, header: keys.columns, columns: keys.columns, profiles: [], requiredKeys: keys.required };
+}
+
+/** Whether a truncated head holds the first row whole: a line (with something on it), or an array element. */
+async function holdsWholeRow(format: InputFormat, sample: string): Promise<boolean> {
+  if (format !== 'json') return sample.trim() !== '';
+  for await (const item of jsonArrayElements(once(sample))) return 'text' in item || item.cut !== true;
+  return true;
+}
+
+async function* once(text: string): AsyncGenerator<string> {
+  yield text;
 }
 
 /**
@@ -108,9 +128,7 @@ const REQUIRED_SHARE = 0.9;
 /** Columns of a JSON file: the keys of the sampled objects, in the order they first appear. */
 async function sampleKeys(format: 'jsonl' | 'json', sample: string): Promise<{ columns: string[]; required: string[] }> {
   const objects: Record<string, unknown>[] = [];
-  const chunks = (async function* () {
-    yield sample;
-  })();
+  const chunks = once(sample);
   if (format === 'jsonl') {
     for await (const item of splitLines(chunks)) {
       if (!('text' in item) || objects.length >= SAMPLE_ROWS) break;

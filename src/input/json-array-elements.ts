@@ -4,7 +4,7 @@ import { MAX_RECORD_CHARS } from './csv-dialect.js';
  * An element's source text, or the point where the array cannot be split further; `row` says whether
  * that point is an element (a cut or unseparated one) rather than punctuation between elements.
  */
-export type ArrayElement = { line: number; text: string } | { line: number; failure: string; row: boolean; tooLong?: true };
+export type ArrayElement = { line: number; text: string } | { line: number; failure: string; row: boolean; tooLong?: true; cut?: true };
 
 const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
@@ -137,7 +137,7 @@ export async function* jsonArrayElements(chunks: AsyncIterable<string>): AsyncGe
   }
   if (phase !== 'end') {
     const what = phase === 'start' ? 'the file holds no JSON array' : 'the array is not closed with "]"';
-    yield { line, failure: `${what}: the file ends too early.`, row: phase === 'element' };
+    yield { line, failure: `${what}: the file ends too early.`, row: phase === 'element', cut: true };
   }
 
   function finish(tail: string): ArrayElement {

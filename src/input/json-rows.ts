@@ -46,7 +46,15 @@ export function jsonRow(line: number, text: string, columns: readonly string[], 
     };
     return { line, problem };
   }
-  const values = jsonValues(parsed.object);
+  let values: Record<string, string>;
+  try {
+    values = jsonValues(parsed.object);
+  } catch (error) {
+    // JSON.parse accepts nesting deeper than JSON.stringify can print back (a stack overflow).
+    if (!(error instanceof RangeError)) throw error;
+    const message = `the row nests arrays or objects too deeply to be passed on as text (${error.message}).`;
+    return { line, problem: { line, kind: 'invalid_json', cells: keys.length, expected: columns.length, message } };
+  }
   // Optional keys a row leaves out read as empty, like an empty cell.
   for (const column of columns) values[column] ??= '';
   return { line, values };

@@ -29,3 +29,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** A promise that settles when the signal aborts, and a way to stop listening (no listener leaks). */
+export function whenAborted(signal: AbortSignal): { promise: Promise<'aborted'>; dispose(): void } {
+  let onAbort: (() => void) | undefined;
+  const promise = new Promise<'aborted'>((resolve) => {
+    if (signal.aborted) return resolve('aborted');
+    onAbort = () => resolve('aborted');
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return { promise, dispose: () => onAbort && signal.removeEventListener('abort', onAbort) };
+}

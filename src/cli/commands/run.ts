@@ -32,7 +32,7 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
       hint: `Start it with: genbatch run ${jobFile}`,
     });
   }
-  const emulator = flags.emulator ? await startEmulatorForCredentials(prepared.credentials) : undefined;
+  const emulator = flags.emulator ? await startEmulatorForCredentials(prepared.credentials, job.steps.map((s) => s.model)) : undefined;
   const credentials = emulator ? emulator.credentials : prepared.credentials;
   if (emulator) line(io.stderr, `Using the in-process Vertex AI emulator at ${emulator.url} (no Google account, nothing billed).`);
   const store = StateStore.open(job.stateFile);

@@ -1,0 +1,61 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { writePostsCsv, posts } from './job-fixture.js';
+
+export interface ProjectSpec {
+  name: string;
+  quotas?: string;
+  extra?: string;
+}
+
+/** Credentials for emulated projects (project id = name), all pointing at one endpoint. */
+export function writeCredentials(file: string, endpoint: string, projects: ProjectSpec[], strategy = 'round-robin'): void {
+  const lines = projects.map(
+    (p) => `  - { name: ${p.name}, project: ${p.name}, location: us-central1, api_key: secret-key-${p.name}, endpoint: "${endpoint}"${p.quotas ? `, quotas: ${p.quotas}` : ''}${p.extra ? `, ${p.extra}` : ''} }`,
+  );
+  writeFileSync(file, `strategy: ${strategy}\nprojects:\n${lines.join('\n')}\n`);
+}
+
+/** A job over `items` posts with the given steps (YAML text) and limits. */
+export function writeJob(dir: string, options: { items: number; steps: string; limits: string; extra?: string }): string {
+  writePostsCsv(join(dir, 'posts.csv'), posts(options.items));
+  const file = join(dir, 'job.yaml');
+  writeFileSync(
+    file,
+    `version: 1
+name: quota-job
+input: { file: posts.csv, id: slug }
+credentials: credentials.yaml
+steps:
+${options.steps}
+limits: ${options.limits}
+${options.extra ?? ''}`,
+  );
+  return file;
+}
+
+export const BRIEF_STEP = `  - name: brief
+    task: text
+    model: gemini-2.5-flash
+    prompt: "Image brief for {{title}}"
+    json: { image_prompt: string }
+    max_output_tokens: 200
+`;
+
+export const IMAGE_STEP = `  - name: hero
+    task: image
+    model: gemini-2.5-flash-image
+    prompt: "{{steps.brief.image_prompt}}"
+    output: { file: "images/{{slug}}.png" }
+`;
+
+export function stateCounts(stateFile: string): Record<string, number> {
+  const db = new Database(stateFile, { readonly: true });
+  try {
+    const rows = db.prepare('SELECT state, count(*) AS n FROM item_steps GROUP BY state').all() as { state: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  } finally {
+    db.close();
+  }
+}

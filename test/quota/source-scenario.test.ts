@@ -1,0 +1,68 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { runCli } from '../helpers/cli.js';
+import { BRIEF_STEP, IMAGE_STEP, stateCounts, writeCredentials, writeJob } from '../helpers/emulated-job.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const tempDir = useTempDir();
+let emulator: RunningEmulator | undefined;
+afterEach(async () => {
+  await emulator?.close();
+  emulator = undefined;
+});
+
+const RATE = 10; // requests per second, per project and model (the source's 10/minute, time-scaled)
+const PER_MODEL = (rate: number) => ({ 'gemini-2.5-flash': { requests: rate, window: '1s' }, 'gemini-2.5-flash-image': { requests: rate, window: '1s' } });
+
+describe("the source's quota wall, time-scaled", () => {
+  it('289 posts, three projects at 10/s, project one out for the day after 147 requests: done, no calls into a cooldown, near the ideal time', async () => {
+    emulator = await startEmulator(
+      parseEmulatorConfig({
+        seed: 147,
+        latency_ms: { min: 5, max: 15 },
+        projects: { 'blog-prod': { exhaust_after: 147, models: PER_MODEL(RATE) }, 'blog-batch': { models: PER_MODEL(RATE) }, 'blog-overflow': { models: PER_MODEL(RATE) } },
+      }),
+      { port: 0 },
+    );
+    const dir = tempDir();
+    writeCredentials(
+      join(dir, 'credentials.yaml'),
+      emulator.url,
+      ['blog-prod', 'blog-batch', 'blog-overflow'].map((name) => ({ name, quotas: `{ default: { requests: ${RATE}, window: 1s } }` })),
+    );
+    const job = writeJob(dir, { items: 289, steps: BRIEF_STEP + IMAGE_STEP, limits: '{ concurrency: 16, max_attempts: 3 }' });
+    const run = await runCli(['run', job, '--json']);
+    expect(run.stderr).toMatch(/quota: project blog-prod is out for the day/);
+    expect(run.code).toBe(0);
+    expect(stateCounts(join(dir, '.genbatch', 'quota-job.db'))).toEqual({ done: 578 });
+
+    const log = emulator.log();
+    // The wall: blog-prod's first refusal after its 147 accepted requests of the day.
+    let accepted = 0;
+    const wall = log.find((r) => r.project === 'blog-prod' && (r.status === 200 ? (accepted++, false) : r.status === 429 && accepted >= 147));
+    expect(wall).toBeDefined();
+    // Once blog-prod answered "out for the day", nothing more was sent to it, beyond calls already on the wire.
+    const afterWall = log.filter((r) => r.project === 'blog-prod' && r.at > (wall?.at ?? 0) + 100);
+    expect(afterWall).toEqual([]);
+    const rejected = log.filter((r) => r.status === 429).length;
+    expect(rejected).toBeLessThanOrEqual(16); // at most the calls in flight when a wall came
+
+    // The quota-bound ideal: each model runs at 3 x RATE until blog-prod has taken 147 requests
+    // (at 2 x RATE, both models), then at 2 x RATE.
+    const pDeadAt = 147 / (2 * RATE);
+    const doneByThen = 3 * RATE * pDeadAt;
+    const ideal = pDeadAt + (289 - doneByThen) / (2 * RATE);
+    const summary = JSON.parse(run.stdout) as { durationMs: number };
+    const ratio = summary.durationMs / 1000 / ideal;
+    console.log(`source scenario: ${(summary.durationMs / 1000).toFixed(2)} s, ideal ${ideal.toFixed(2)} s, ratio ${ratio.toFixed(3)}, 429s ${rejected}`);
+    expect(ratio).toBeLessThanOrEqual(1.3);
+
+    // The ledger agrees with the emulator's independent count.
+    const db = new Database(join(dir, '.genbatch', 'quota-job.db'), { readonly: true });
+    const ledgerOk = (db.prepare("SELECT count(*) AS n FROM ledger WHERE http_status = 200 AND error_code IS NULL").get() as { n: number }).n;
+    db.close();
+    expect(ledgerOk).toBe(log.filter((r) => r.status === 200).length);
+  });
+});
