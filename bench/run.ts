@@ -1,4 +1,5 @@
 import { demoThroughput } from './demo-throughput.js';
+import { quotaUtilisation } from './quota-utilisation.js';
 
 /**
  * `npm run bench [name...]`: prints figures, never pass/fail (the machines are shared and noisy).
@@ -6,6 +7,7 @@ import { demoThroughput } from './demo-throughput.js';
  */
 const benchmarks: Record<string, () => Promise<Record<string, string | number>>> = {
   'demo-throughput': () => demoThroughput(3),
+  'quota-utilisation': () => quotaUtilisation(),
 };
 
 const chosen = process.argv.slice(2);

@@ -7,8 +7,12 @@ export interface LimiterSlot {
 }
 
 /** Relative margin on the window, and the arrival jitter (ms) between our start and Vertex's clock. */
-const MARGIN = 1.02;
-const JITTER_MS = 20;
+const MARGIN = 1.01;
+const JITTER_MS = 15;
+/** Learned pacing: each success shortens the gap a little, each 429 wave lengthens it. */
+const SPEED_UP = 0.98;
+const SLOW_DOWN = 1.25;
+const MIN_LEARNED_MS = 5;
 
 /**
  * Spacing between starts that keeps a sliding window under its limit: N + 1 calls must span more
@@ -32,10 +36,13 @@ export class ModelLimiter {
   private tokens: Bottleneck | undefined;
   private quota: QuotaLimits;
   private learnedIntervalMs: number | undefined;
-  private episodeSuccesses: number[] = [];
-  private inEpisode = false;
-  private last429At = 0;
-  private lastSpeedUpAt = 0;
+  private recentStarts: number[] = [];
+  private lastSlowDownAt = 0;
+  /**
+   * The first call of a connection is slow (connection set-up); if it reaches Vertex late, a
+   * window starting at it would see one call too many. So the gap after it is doubled.
+   */
+  private firstStart = true;
 
   constructor(
     quota: QuotaLimits,
@@ -48,10 +55,8 @@ export class ModelLimiter {
 
   private requestSettings(): Bottleneck.ConstructorOptions {
     const declared = declaredIntervalMs(this.quota);
-    const minTime = Math.ceil(declared ?? this.learnedIntervalMs ?? 0);
-    // While a rate is being learned, one call at a time: each 429 then costs one call, not a flood.
-    const learning = declared === undefined && this.inEpisode && this.learnedIntervalMs === undefined;
-    return { minTime, maxConcurrent: learning ? 1 : (this.quota.concurrency ?? null) };
+    const minTime = Math.ceil((declared ?? this.learnedIntervalMs ?? 0) * (this.firstStart ? 2 : 1));
+    return { minTime, maxConcurrent: this.quota.concurrency ?? null };
   }
 
   private makeTokenLimiter(): Bottleneck | undefined {
@@ -94,6 +99,12 @@ export class ModelLimiter {
                 releaseRequest();
                 return;
               }
+              this.recentStarts.push(this.now());
+              if (this.recentStarts.length > 20) this.recentStarts.shift();
+              if (this.firstStart) {
+                this.firstStart = false;
+                this.requests.updateSettings(this.requestSettings());
+              }
               const tokens = this.tokens;
               const weight = tokens ? Math.min(Math.max(1, Math.round(estimatedTokens)), this.quota.tpm ?? 1) : 0;
               const grant = (): void =>
@@ -116,40 +127,26 @@ export class ModelLimiter {
     });
   }
 
-  /** A call got through: evidence for the learned rate, and slow speed-up when 429s have stopped. */
+  /**
+   * A call got through. With a learned rate (no declared one), speed up a little on every success:
+   * additive increase, multiplicative decrease, so the pace settles just under the real quota.
+   */
   succeeded(): void {
-    if (declaredIntervalMs(this.quota) !== undefined) return;
-    const now = this.now();
-    if (this.inEpisode) {
-      this.episodeSuccesses.push(now);
-      if (this.episodeSuccesses.length > 400) this.episodeSuccesses.shift();
-      const first = this.episodeSuccesses[0] ?? now;
-      if (this.episodeSuccesses.length >= 4) {
-        // The rate that gets through while saturated is the quota's rate.
-        this.learnedIntervalMs = (now - first) / (this.episodeSuccesses.length - 1);
-        this.requests.updateSettings(this.requestSettings());
-      }
-    }
-    if (this.learnedIntervalMs !== undefined && now - this.last429At > 30_000 && now - this.lastSpeedUpAt > 10_000) {
-      // No 429 for a while: the quota may have been raised, or the estimate was cautious. Speed up a little.
-      this.learnedIntervalMs *= 0.9;
-      this.lastSpeedUpAt = now;
-      this.requests.updateSettings(this.requestSettings());
-    }
+    if (declaredIntervalMs(this.quota) !== undefined || this.learnedIntervalMs === undefined) return;
+    this.learnedIntervalMs *= SPEED_UP;
+    this.requests.updateSettings(this.requestSettings());
   }
 
-  /** A 429 on this model: start (or continue) learning its rate when none is declared. */
-  rejected(): void {
-    const now = this.now();
-    this.last429At = now;
+  /**
+   * A 429 on this model: slow down (once per wave: calls that were already on the wire when the
+   * previous 429 came do not count again). The first one starts from the spacing of recent starts.
+   */
+  rejected(startedAt: number = this.now()): void {
     if (declaredIntervalMs(this.quota) !== undefined) return;
-    if (!this.inEpisode) {
-      this.inEpisode = true;
-      this.episodeSuccesses = [];
-    } else if (this.learnedIntervalMs !== undefined) {
-      // Still too fast: back off a little on top of the measured rate.
-      this.learnedIntervalMs *= 1.05;
-    }
+    if (startedAt < this.lastSlowDownAt) return;
+    this.lastSlowDownAt = this.now();
+    const observed = this.recentStarts.length >= 2 ? ((this.recentStarts.at(-1) ?? 0) - (this.recentStarts[0] ?? 0)) / (this.recentStarts.length - 1) : 0;
+    this.learnedIntervalMs = Math.max(MIN_LEARNED_MS, (this.learnedIntervalMs ?? observed) * SLOW_DOWN);
     this.requests.updateSettings(this.requestSettings());
   }
 

@@ -303,12 +303,12 @@ export class ProjectPool {
   }
 
   /** A 429: the project cools down (for the given delay, else exponentially from 30 s), or is out for the day. */
-  cooldown(name: string, model: string, options: { retryAfterMs?: number; perDay?: boolean; reason: string }): number {
+  cooldown(name: string, model: string, options: { retryAfterMs?: number; perDay?: boolean; reason: string; startedAt?: number }): number {
     const p = this.projects.get(name);
     if (!p) return this.now();
     p.rejected429 += 1;
     p.consecutive429 += 1;
-    this.limiter(p, model).rejected();
+    this.limiter(p, model).rejected(options.startedAt);
     const now = this.now();
     if (options.perDay) {
       this.setState(p, 'exhausted', Math.max(p.until, nextDailyReset(now)), options.reason);

@@ -255,6 +255,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         if (error instanceof QuotaExhaustedError) {
           const until = this.pool.cooldown(project, step.model, {
             reason: error.perDay ? 'daily quota exhausted' : 'quota exhausted (429)',
+            startedAt: t0,
             perDay: error.perDay,
             ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
           });

@@ -71,7 +71,7 @@ function strayQuote(cells: readonly string[], raw: string, dialect: Dialect): { 
   return {
     kind: 'unterminated_quote',
     cells: index + 1,
-    message: `cell ${index + 1} opens a ${showChar(dialect.quote)} that is not closed where the cell ends, so the next line${countLineBreaks(cells[index]!) === 1 ? ' was' : 's were'} read into it; close it, or double it (${dialect.quote}${dialect.quote}) if it is text.`,
+    message: `cell ${index + 1} opens a ${showChar(dialect.quote)} that is not closed before its line ends, so the next line${countLineBreaks(cells[index]!) === 1 ? ' was' : 's were'} read into it up to a later quote; close it, or double it (${dialect.quote}${dialect.quote}) if it is text.`,
   };
 }
 

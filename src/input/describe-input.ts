@@ -102,13 +102,14 @@ function csvLayout(text: string, truncated: boolean, opts: InputOptions): Omit<I
   if (hasHeader) {
     header = first.map((name, i) => name.trim() || `column_${i + 1}`);
     const seen = new Map<string, number>();
+    const line = detected.sample.firstLine + (hint === null ? 0 : 1);
     header.forEach((name, i) => {
       const earlier = seen.get(name);
       if (earlier !== undefined) {
-        throw new ConfigError(`${opts.file}:1: the header names two columns "${name}" (columns ${earlier + 1} and ${i + 1}), so rows cannot be keyed by name.`, {
+        throw new ConfigError(`${opts.file}:${line}: the header names two columns "${name}" (columns ${earlier + 1} and ${i + 1}), so rows cannot be keyed by name.`, {
           code: 'INPUT_HEADER_INVALID',
           file: opts.file,
-          line: 1,
+          line,
           hint: 'Rename one of the columns in the header row.',
         });
       }

@@ -8,7 +8,7 @@ export type ProblemKind =
   | 'extra_cells'
   /** Fewer cells than the header: a cut row or a line break inside an unquoted field. */
   | 'missing_cells'
-  /** A blank line between rows (blank lines at the end of the file are not problems). */
+  /** A blank line between rows (blank lines at the start or end of the file are not problems). */
   | 'empty_row'
   /** A quote opened and never closed: everything after it would be read as one field. */
   | 'unterminated_quote'

@@ -11,6 +11,8 @@ export interface SampleRows {
   quotedCells: number;
   /** Lines of the sample that an unclosed quote swallowed (0 when every quote closed). */
   swallowedLines: number;
+  /** Line of the sample where the first row (the header, if any) starts: past any blank lines. */
+  firstLine: number;
 }
 
 function isBlank(cells: readonly string[]): boolean {
@@ -27,6 +29,7 @@ export function splitSample(sample: string, truncated: boolean, dialect: Dialect
   let quotedCells = 0;
   let line = 1;
   let swallowedLines = 0;
+  let firstLine = 1;
   try {
     parse(sample, {
       ...csvParseOptions(dialect),
@@ -37,7 +40,10 @@ export function splitSample(sample: string, truncated: boolean, dialect: Dialect
       },
       on_record: (item) => {
         const { record, raw } = item as unknown as { record: string[]; raw: string };
-        if (!isBlank(record)) rows.push(record);
+        if (!isBlank(record)) {
+          if (rows.length === 0) firstLine = line;
+          rows.push(record);
+        }
         line += countLineBreaks(raw);
         return null;
       },
@@ -48,5 +54,5 @@ export function splitSample(sample: string, truncated: boolean, dialect: Dialect
     const swallowed = totalLines - line + 1;
     if (!truncated || swallowed > Math.max(3, totalLines * 0.1)) swallowedLines = swallowed;
   }
-  return { rows, quotedCells, swallowedLines };
+  return { rows, quotedCells, swallowedLines, firstLine };
 }

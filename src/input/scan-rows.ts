@@ -30,9 +30,11 @@ async function* scanCsv(layout: InputLayout): AsyncGenerator<ScannedRow> {
   const { columns, profiles } = layout;
   const expected = columns.length;
   let headerPending = layout.header !== null;
-  // Blank rows are held until a data row follows them: blank rows at the end of a file are not problems.
+  // Blank rows are held until a data row follows them: blank rows at the end of a file are not
+  // problems, and neither are those before the first row (they are between no rows).
   let blankFrom = 0;
   let blankCount = 0;
+  let started = false;
 
   for await (const record of readCsvRecords(layout.file, layout.encoding, dialect)) {
     if ('failure' in record) {
@@ -45,10 +47,12 @@ async function* scanCsv(layout: InputLayout): AsyncGenerator<ScannedRow> {
     if (line <= layout.skipLines) continue;
     // A blank line, or one of delimiters only (",,," as spreadsheets export empty rows), holds no data.
     if (cells.every((c) => c.trim() === '')) {
+      if (!started) continue;
       if (blankCount === 0) blankFrom = line;
       blankCount++;
       continue;
     }
+    started = true;
     yield* flushBlanks();
     if (headerPending) {
       headerPending = false;

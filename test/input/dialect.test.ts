@@ -113,3 +113,57 @@ describe('dialect detection', () => {
     expect((await collect((await openInput({ file })).records()))[0]?.values).toEqual({ prompt: 'A lighthouse at dawn, watercolour' });
   });
 });
+
+describe('dialect details', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  beforeEach(async () => ({ dir, cleanup } = await tempDir()));
+  afterEach(async () => cleanup());
+
+  it('skips Excel’s sep= line, takes its delimiter, and keeps line numbers as an editor shows them', async () => {
+    const file = fixture('dialects/excel-sep-line.csv');
+    const records = await collect((await openInput({ file })).records());
+    expect(records.map((r) => [r.line, r.values['Name'], r.values['Preis']])).toEqual([
+      [3, 'Äpfel', '2,49'],
+      [4, 'Birnen', '3,10'],
+      [5, 'Kirschen', '6,90'],
+    ]);
+  });
+
+  it('reads backslash-escaped quotes (MySQL exports) and says so', async () => {
+    const file = fixture('dialects/comma-backslash-escapes.csv');
+    expect(await inspectInput(file)).toMatchObject({ delimiter: ',', quote: '"', escape: '\\', problems: [] });
+    const records = await collect((await openInput({ file })).records());
+    expect(records[2]?.values['quote']).toBe('A "quoted" word, then more.');
+    // A doubled-quote file never reports an escape key.
+    expect(await inspectInput(fixture('dialects/comma-rfc4180-quoted.csv'))).not.toHaveProperty('escape');
+  });
+
+  it('stops at a quote left open on its line and closed by a later cell’s quote, under every policy', async () => {
+    const file = fixture('dialects/comma-unclosed-quote.csv');
+    const report = await inspectInput(file);
+    expect(report.problems.map((p) => [p.line, p.kind, p.cells])).toEqual([[3, 'unterminated_quote', 3]]);
+    for (const onBadRow of ['fail', 'repair', 'skip'] as const) {
+      await expect(collect((await openInput({ file, onBadRow })).records())).rejects.toMatchObject({ code: 'INPUT_BAD_ROW', line: 3 });
+    }
+    // A doubled quote at the start of a multi-line cell is text, not a stray quote.
+    const fine = join(dir, 'fine.csv');
+    await writeFile(fine, 'id,note\n1,"""Hi"", she said.\nThen left."\n2,ok\n');
+    expect(await inspectInput(fine)).toMatchObject({ rows: 2, problems: [] });
+  });
+
+  it('reads JSON Lines saved as .txt, and a compact JSON array whose first object is larger than the sample', async () => {
+    expect(await inspectInput(fixture('dialects/jsonl-as-txt.txt'))).toMatchObject({ format: 'jsonl', rows: 5 });
+    const file = join(dir, 'vectors.json');
+    const rows = [{ id: 'a', vector: Array.from({ length: 12_000 }, (_, i) => i / 3) }, { id: 'b', vector: [1, 2] }];
+    await writeFile(file, JSON.stringify(rows));
+    expect(await inspectInput(file)).toMatchObject({ format: 'json', header: ['id', 'vector'], rows: 2, problems: [] });
+  });
+
+  it('tells one column of prompts without a header from a comma table', async () => {
+    const file = fixture('dialects/prompts-no-header.txt');
+    expect(await inspectInput(file)).toMatchObject({ header: null, columns: 1, rows: 6, problems: [] });
+    const first = (await collect((await openInput({ file })).records()))[0];
+    expect(first).toEqual({ line: 1, values: { column_1: 'A lighthouse at dawn, watercolour, soft light' } });
+  });
+});

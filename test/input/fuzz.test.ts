@@ -93,6 +93,11 @@ const MUTATIONS: Mutation[] = [
     return { bytes: Buffer.concat([b.subarray(0, start), b.subarray(end)]), what: `delete ${start}..${end}` };
   },
   (b, r) => {
+    // Excel's delimiter hint, with a usual or an odd character.
+    const hint = Buffer.from(`sep=${pick([';', ',', '|', '\t', ' ', '\\', '\u0000', '😀', '', '""'], r)}${pick(['\n', '\r\n', '\r', ''], r)}`);
+    return { bytes: Buffer.concat([hint, b]), what: `prepend ${JSON.stringify(hint.toString())}` };
+  },
+  (b, r) => {
     const pos = at(b, r);
     const junk = Buffer.from(Array.from({ length: 1 + Math.floor(r() * 16) }, () => Math.floor(r() * 256)));
     return { bytes: Buffer.concat([b.subarray(0, pos), junk, b.subarray(pos)]), what: `insert ${junk.length} random bytes at ${pos}` };

@@ -11,7 +11,8 @@ export function renderInspect(file: string, report: InspectReport): string {
   const out: string[] = [file];
   const headerText = report.header === null ? 'no header row (columns are column_1, column_2, ...)' : report.header.join(', ');
   if (report.format === 'csv') {
-    out.push(`  format    delimited text: ${showChar(report.delimiter ?? ',')}, ${showChar(report.quote ?? '"')}, ${report.header === null ? 'no header row' : 'header row'}`);
+    const escape = report.escape === undefined ? '' : ` (escaped with ${report.escape})`;
+    out.push(`  format    delimited text: ${showChar(report.delimiter ?? ',')}, ${showChar(report.quote ?? '"')}${escape}, ${report.header === null ? 'no header row' : 'header row'}`);
   } else {
     out.push(`  format    ${report.format === 'jsonl' ? 'JSON Lines' : 'JSON array'}`);
   }
