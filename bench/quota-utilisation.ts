@@ -38,7 +38,7 @@ async function scenario(declared: boolean, items: number): Promise<{ utilisation
       PROJECTS.map((name) => (declared ? { name, quotas: `{ default: { requests: ${RATE}, window: 1s } }` } : { name })),
     );
     const job = writeJob(dir, { items, steps: BRIEF_STEP, limits: '{ concurrency: 12, max_attempts: 5 }' });
-    const result = await run(['run', job, '--json']);
+    const result = await run(['run', job, '--json', '--yes']);
     if (result.code !== 0) throw new Error(`run failed (${result.code}): ${result.stderr.slice(-400)}`);
     const { durationMs } = JSON.parse(result.stdout) as { durationMs: number };
     const log = emulator.log();

@@ -1,5 +1,6 @@
 import { demoThroughput } from './demo-throughput.js';
 import { quotaUtilisation } from './quota-utilisation.js';
+import { inputThroughput } from './input-throughput.js';
 
 /**
  * `npm run bench [name...]`: prints figures, never pass/fail (the machines are shared and noisy).
@@ -8,6 +9,7 @@ import { quotaUtilisation } from './quota-utilisation.js';
 const benchmarks: Record<string, () => Promise<Record<string, string | number>>> = {
   'demo-throughput': () => demoThroughput(3),
   'quota-utilisation': () => quotaUtilisation(),
+  'input-throughput': () => inputThroughput(),
 };
 
 const chosen = process.argv.slice(2);

@@ -6,6 +6,8 @@ import { statusCommand } from './commands/status.js';
 import { validateCommand } from './commands/validate.js';
 import { schemaCommand } from './commands/schema.js';
 import { previewCommand } from './commands/preview.js';
+import { estimateCommand } from './commands/estimate.js';
+import { costCommand } from './commands/cost.js';
 import { retryCommand } from './commands/retry.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -14,6 +16,12 @@ import { repairCommand } from './commands/repair.js';
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number.');
+  return n;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive amount in USD, like 25 or 2.50.');
   return n;
 }
 
@@ -42,7 +50,9 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       .option('--yes', 'do not ask for confirmation')
       .addOption(new Option('--limit <n>', 'only the first N items with work left').argParser(positiveInt))
       .option('--json', 'print a machine-readable summary on stdout')
-      .option('--redo-stale', 'redo done items whose input row or templates changed since');
+      .option('--redo-stale', 'redo done items whose input row or templates changed since')
+      .addOption(new Option('--budget <usd>', "cap on the job's total spend (overrides budget.max_usd)").argParser(positiveNumber))
+      .addOption(new Option('--pilot <n>', 'run N items for real first, re-estimate, then ask again').argParser(positiveInt));
 
   runOptions(program.command('run').argument('<job>', 'job file (YAML or JSON)').description('validate, then process every item; resumes automatically if state exists')).action(
     wrap((job: string, flags: RunFlags) => runCommand(job, flags, io)),
@@ -88,6 +98,21 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--config <file>', 'quotas, latency and faults (YAML or JSON)')
     .description('serve a local Vertex AI stand-in with quotas, latency and faults')
     .action(wrap((flags: { port: number; config?: string }) => emulatorCommand(flags, io)));
+  program
+    .command('estimate')
+    .argument('<job>')
+    .option('--json', 'print one JSON object on stdout')
+    .addOption(new Option('--pilot <n>', 'run N items for real (they count as done), then re-estimate the rest').argParser(positiveInt))
+    .option('--emulator', 'with --pilot: run the pilot against the in-process emulator')
+    .description('cost and time estimate without spending (or with a pilot of N items)')
+    .action(wrap((job: string, flags: { json?: boolean; pilot?: number; emulator?: boolean }) => estimateCommand(job, flags, io)));
+  program
+    .command('cost')
+    .argument('<job>')
+    .option('--json', 'print one JSON object on stdout')
+    .option('--csv', 'print CSV on stdout')
+    .description('spend by step, model, project and day, from the ledger')
+    .action(wrap((job: string, flags: { json?: boolean; csv?: boolean }) => costCommand(job, flags, io)));
   program
     .command('preview')
     .argument('<job>')

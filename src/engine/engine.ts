@@ -9,7 +9,10 @@ import { ConfigError } from '../errors/config-error.js';
 import type { GenbatchError } from '../errors/genbatch-error.js';
 import { BadResponseError, CredentialRejectedError, ProviderError, QuotaExhaustedError } from '../errors/provider-errors.js';
 import { NoUsableProjectError, StalledOnQuotaError, StopRequestedError } from '../errors/run-errors.js';
+import type { Budget } from '../estimate/budget.js';
 import type { PriceCatalog } from '../estimate/price-catalog.js';
+import { worstCaseCost } from '../estimate/step-usage.js';
+import { heuristicTokens } from '../estimate/token-counter.js';
 import type { Job, Step } from '../job/job.js';
 import { TemplateValueMissing, type TemplateContext } from '../job/template.js';
 import { AtomicWriter } from '../outputs/atomic-write.js';
@@ -33,6 +36,8 @@ export interface EngineOptions {
   /** Only the first N items with work left. */
   limit?: number;
   createClient?: (project: Credentials['projects'][number]) => GoogleGenAI;
+  /** The spending guard; without one, nothing is capped. */
+  budget?: Budget;
   runId?: string;
   random?: () => number;
 }
@@ -228,12 +233,24 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     const provider = providerFor(step.task, step.model);
     let attempts = previousAttempts;
+    const worstCase = worstCaseCost(step, heuristicTokens(rendered.request.prompt + (rendered.request.system ?? '')), catalog);
     for (;;) {
       if (this.stopping) return 'stopped';
+      // Reserve the worst case before the call; a call that could cross the cap is not made.
+      const reservation = this.options.budget?.reserve(worstCase);
+      if (this.options.budget && !reservation) {
+        this.fatal ??= this.options.budget.stopError(worstCase);
+        this.requestStop('budget');
+        return 'stopped';
+      }
+      const settle = (usd: number): void => {
+        if (reservation) this.options.budget?.settle(reservation, usd);
+      };
       let lease;
       try {
         lease = await this.pool.acquire(step.model, step.pool ?? job.pool, this.stopController.signal, estimateTokens(rendered.request));
       } catch (error) {
+        settle(0);
         return this.stopOnPoolError(error);
       }
       const project = lease.project.name;
@@ -250,7 +267,8 @@ export class Engine extends EventEmitter<EngineEvents> {
         const httpStatus = error instanceof ProviderError ? (error.httpStatus ?? 0) : 0;
         // A reply that arrived but was unusable was still billed: keep its usage in the ledger.
         const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
-        const cost = error instanceof BadResponseError ? catalog.cost(step.model, usage) : 0;
+        const cost = error instanceof BadResponseError ? catalog.cost(step.model, usage, { withAudio: step.params.generate_audio === true }) : 0;
+        settle(cost);
         store.insertLedger(this.ledgerEntry(item, step, project, httpStatus || (error instanceof BadResponseError ? 200 : 0), usage, cost, durationMs, error.code));
         if (error instanceof QuotaExhaustedError) {
           const until = this.pool.cooldown(project, step.model, {
@@ -285,7 +303,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
       lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens);
       const durationMs = Date.now() - t0;
-      const costUsd = catalog.cost(step.model, result.usage);
+      const costUsd = catalog.cost(step.model, result.usage, { withAudio: step.params.generate_audio === true });
+      settle(costUsd);
       this.pool.succeeded(project, step.model, costUsd);
       const call = this.ledgerEntry(item, step, project, 200, result.usage, costUsd, durationMs);
       if (result.filtered) {

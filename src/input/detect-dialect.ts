@@ -28,8 +28,9 @@ interface Scored extends DetectedDialect {
  * sample for real (quotes honoured) and is scored on how many rows share the most common width,
  * then on how uniform each column's cell types are. Counting delimiter characters per line (as the
  * source's script did) is fooled by quoted cells and by a `|` inside a title; splitting for real, a
- * delimiter that also occurs inside free text scores lower because the rows stop agreeing. An
- * explicit delimiter or quote is never second-guessed.
+ * delimiter that also occurs inside free text scores lower because the rows stop agreeing. Near-ties
+ * go to the split whose cells read as values (see scoreRows). A backslash escape is tried when the
+ * sample shows `\"`. An explicit delimiter or quote is never second-guessed.
  */
 export function detectDialect(sample: string, truncated: boolean, explicit: { delimiter?: string; quote?: string }): DetectedDialect {
   const delimiters = explicit.delimiter !== undefined ? [explicit.delimiter] : [...PREFERRED, ...otherCandidates(sample), SPACE];

@@ -352,6 +352,56 @@ export class StateStore {
       .map((r) => ({ project: r.project, state: r.state as 'cooling' | 'exhausted', until: Date.parse(r.until_at ?? ''), reason: r.reason ?? '' }));
   }
 
+  // ---- the run lock ------------------------------------------------------------------------------------
+
+  /**
+   * Takes the job's run lock (one active run per job), atomically. A lock whose holder is dead (same
+   * host, no such process) or silent (no heartbeat for `staleMs`) is taken over; a live one is
+   * returned so the caller can name it.
+   */
+  acquireLock(
+    holder: { runId: string; pid: number; host: string },
+    isAlive: (pid: number, host: string) => boolean,
+    staleMs = 60_000,
+  ): { acquired: true; tookOver?: { runId: string; pid: number; host: string } } | { acquired: false; holder: { runId: string; pid: number; host: string; heartbeatAt: string } } {
+    return this.db
+      .transaction(() => {
+        const row = this.db.prepare("SELECT value FROM meta WHERE key = 'lock'").get() as { value: string } | undefined;
+        const current = row ? (JSON.parse(row.value) as { runId: string; pid: number; host: string; heartbeatAt: string }) : undefined;
+        let tookOver: { runId: string; pid: number; host: string } | undefined;
+        if (current) {
+          const silentFor = Date.now() - Date.parse(current.heartbeatAt);
+          if (isAlive(current.pid, current.host) && silentFor < staleMs) return { acquired: false as const, holder: current };
+          tookOver = { runId: current.runId, pid: current.pid, host: current.host };
+          this.db.prepare("UPDATE runs SET ended_at = coalesce(ended_at, ?), outcome = coalesce(outcome, 'crashed') WHERE id = ?").run(now(), current.runId);
+        }
+        this.setMeta('lock', JSON.stringify({ ...holder, heartbeatAt: now() }));
+        return tookOver ? { acquired: true as const, tookOver } : { acquired: true as const };
+      })
+      .immediate();
+  }
+
+  /** Keeps the lock fresh while the run lives. */
+  touchLock(runId: string): void {
+    const row = this.getMeta('lock');
+    if (!row) return;
+    const lock = JSON.parse(row) as { runId: string };
+    if (lock.runId === runId) this.setMeta('lock', JSON.stringify({ ...lock, heartbeatAt: now() }));
+  }
+
+  releaseLock(runId: string): void {
+    const row = this.getMeta('lock');
+    if (row && (JSON.parse(row) as { runId: string }).runId === runId) this.db.prepare("DELETE FROM meta WHERE key = 'lock'").run();
+  }
+
+  /** Spend recorded in the ledger: in all, and since a time (ISO). */
+  spentUsd(sinceIso?: string): number {
+    const row = (sinceIso === undefined
+      ? this.db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger').get()
+      : this.db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger WHERE at >= ?').get(sinceIso)) as { usd: number };
+    return row.usd;
+  }
+
   // ---- runs ------------------------------------------------------------------------------------------
 
   startRun(run: { id: string; pid: number; host: string; options: unknown }): void {
@@ -362,6 +412,7 @@ export class StateStore {
 
   heartbeat(runId: string): void {
     this.db.prepare('UPDATE runs SET heartbeat_at = ? WHERE id = ?').run(now(), runId);
+    this.touchLock(runId);
   }
 
   endRun(runId: string, outcome: string, exitCode: number): void {

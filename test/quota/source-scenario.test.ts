@@ -33,7 +33,7 @@ describe("the source's quota wall, time-scaled", () => {
       ['blog-prod', 'blog-batch', 'blog-overflow'].map((name) => ({ name, quotas: `{ default: { requests: ${RATE}, window: 1s } }` })),
     );
     const job = writeJob(dir, { items: 289, steps: BRIEF_STEP + IMAGE_STEP, limits: '{ concurrency: 16, max_attempts: 3 }' });
-    const run = await runCli(['run', job, '--json']);
+    const run = await runCli(['run', job, '--json', '--yes']);
     expect(run.stderr).toMatch(/quota: project blog-prod is out for the day/);
     expect(run.code).toBe(0);
     expect(stateCounts(join(dir, '.genbatch', 'quota-job.db'))).toEqual({ done: 578 });

@@ -1,13 +1,20 @@
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { CredentialsWatcher } from '../../credentials/credentials-watcher.js';
-import { Engine } from '../../engine/engine.js';
-import { startEmulatorForCredentials } from '../../engine/emulated-credentials.js';
-import { prepareJob, syncItems } from '../../engine/prepare-job.js';
+import type { Credentials } from '../../credentials/credentials.js';
+import { Engine, type RunSummary } from '../../engine/engine.js';
+import { startEmulatorForCredentials, type EmulatedCredentials } from '../../engine/emulated-credentials.js';
+import { prepareJob, syncItems, type PreparedJob } from '../../engine/prepare-job.js';
 import { findStaleItems } from '../../engine/staleness.js';
 import { GenbatchError } from '../../errors/genbatch-error.js';
+import { Budget } from '../../estimate/budget.js';
+import { estimateJob, type JobEstimate } from '../../estimate/estimate-job.js';
+import { bestTokenCounter } from '../../estimate/token-counter.js';
 import { displayPath } from '../../job/load-job.js';
 import { StateStore } from '../../store/state-store.js';
+import { confirm } from '../confirm.js';
 import { line, type CliIO } from '../io.js';
+import { renderEstimate } from '../render-estimate.js';
 import { attachRunReporter } from '../run-reporter.js';
 
 export interface RunFlags {
@@ -15,13 +22,145 @@ export interface RunFlags {
   yes?: boolean;
   limit?: number;
   json?: boolean;
+  budget?: number;
+  pilot?: number;
   /** `resume`: refuse to start a fresh run. */
   resumeOnly?: boolean;
   /** Redo done items whose input row or templates changed since they were done. */
   redoStale?: boolean;
 }
 
-/** `genbatch run JOB` and `genbatch resume JOB`: validate, then process; Ctrl-C stops cleanly. */
+/** Whether a process is alive: only knowable on this host; elsewhere the heartbeat decides. */
+function isAlive(pid: number, host: string): boolean {
+  if (host !== hostname()) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Everything a run of a job holds while it works: state, lock, emulator, credentials watcher. */
+export class RunSession {
+  private engine: Engine | undefined;
+  private interrupts = 0;
+  private readonly lockTimer: NodeJS.Timeout;
+  private readonly watcher: CredentialsWatcher;
+  private credentials: Credentials;
+  readonly lockId: string;
+
+  private constructor(
+    readonly prepared: PreparedJob,
+    readonly store: StateStore,
+    readonly emulator: EmulatedCredentials | undefined,
+    private readonly io: CliIO,
+    emulated: boolean,
+    lockId: string,
+  ) {
+    this.lockId = lockId;
+    this.credentials = emulator ? emulator.credentials : prepared.credentials;
+    this.lockTimer = setInterval(() => store.touchLock(lockId), 5000);
+    this.lockTimer.unref();
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+    // The credentials file is watched (and reloaded on SIGHUP): projects can be added, changed or removed mid-run.
+    this.watcher = new CredentialsWatcher(prepared.job.credentialsFile, {
+      emulated,
+      ...(emulator ? { transform: emulator.redirect } : {}),
+      onReload: (next) => {
+        this.credentials = next;
+        this.engine?.updateCredentials(next);
+      },
+      onInvalid: (error) => this.engine?.emit('credentials:invalid', { message: error instanceof Error ? error.message : String(error) }),
+    }).start();
+  }
+
+  /** Opens the state and takes the job's lock (exit 5 when another run holds it). */
+  static async open(prepared: PreparedJob, flags: RunFlags, io: CliIO): Promise<RunSession> {
+    const { job } = prepared;
+    const store = StateStore.open(job.stateFile);
+    const lockId = `${process.pid}-${Date.now()}`;
+    const lock = store.acquireLock({ runId: lockId, pid: process.pid, host: hostname() }, isAlive);
+    if (!lock.acquired) {
+      store.close();
+      throw new GenbatchError(
+        `Another run of ${job.name} is active: pid ${lock.holder.pid} on ${lock.holder.host}, last heartbeat ${lock.holder.heartbeatAt}.`,
+        { code: 'RUN_ACTIVE', exitCode: 5, hint: 'Wait for it to finish (genbatch status shows its progress), or stop it; a lock left by a dead process is taken over automatically.' },
+      );
+    }
+    if (lock.tookOver) line(io.stderr, `Took over the lock left by a run that is gone (pid ${lock.tookOver.pid} on ${lock.tookOver.host}).`);
+    const emulator = flags.emulator ? await startEmulatorForCredentials(prepared.credentials, job.steps.map((s) => s.model)) : undefined;
+    if (emulator) line(io.stderr, `Using the in-process Vertex AI emulator at ${emulator.url} (no Google account, nothing billed).`);
+    return new RunSession(prepared, store, emulator, io, flags.emulator ?? false, lockId);
+  }
+
+  private readonly onSignal = (): void => {
+    this.interrupts += 1;
+    if (this.interrupts === 1 && this.engine) this.engine.requestStop('cancelled');
+    else {
+      line(this.io.stderr, 'Exiting now. Calls in flight are redone by the next run (genbatch resume).');
+      process.exit(4);
+    }
+  };
+
+  get cancelled(): boolean {
+    return this.interrupts > 0;
+  }
+
+  budget(flags: RunFlags): Budget {
+    const { job } = this.prepared;
+    const today = new Date().toISOString().slice(0, 10);
+    return new Budget(
+      { ...(flags.budget ?? job.budget.maxUsd) === undefined ? {} : { maxUsd: flags.budget ?? job.budget.maxUsd }, ...(job.budget.dailyUsd === undefined ? {} : { dailyUsd: job.budget.dailyUsd }) },
+      this.store.spentUsd(),
+      this.store.spentUsd(`${today}T00:00:00.000Z`),
+    );
+  }
+
+  /** One pass of the engine over (up to `limit`) items with work left. */
+  async process(flags: RunFlags, limit: number | undefined): Promise<RunSummary> {
+    const { job, catalog } = this.prepared;
+    const engine = new Engine({ job, credentials: this.credentials, store: this.store, catalog, budget: this.budget(flags), ...(limit === undefined ? {} : { limit }) });
+    this.engine = engine;
+    attachRunReporter(engine, this.io);
+    try {
+      return await engine.run();
+    } finally {
+      this.engine = undefined;
+    }
+  }
+
+  async estimate(pilotItems?: number): Promise<JobEstimate> {
+    const counter = await bestTokenCounter();
+    return estimateJob(this.prepared, { store: this.store, counter, catalog: this.prepared.catalog, credentials: this.credentials, ...(pilotItems ? { pilotItems } : {}) });
+  }
+
+  async close(): Promise<void> {
+    this.watcher.stop();
+    clearInterval(this.lockTimer);
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    this.store.releaseLock(this.lockId);
+    this.store.close();
+    await this.emulator?.close();
+  }
+}
+
+function finish(summary: RunSummary, flags: RunFlags, io: CliIO, estimate?: JobEstimate, spentBefore = 0, spentAfter = 0): number {
+  if (summary.message) line(io.stderr, `${summary.message}${summary.hint ? `\nhint: ${summary.hint}` : ''}`);
+  if (estimate) {
+    const actual = spentAfter - spentBefore;
+    line(io.stderr, `Estimate vs actual for this run: expected $${estimate.remaining_usd.expected.toFixed(4)} ($${estimate.remaining_usd.low.toFixed(4)}–$${estimate.remaining_usd.high.toFixed(4)}), spent $${actual.toFixed(4)}.`);
+  }
+  if (flags.json) line(io.stdout, JSON.stringify({ ...summary, ...(estimate ? { estimate_usd: estimate.remaining_usd, spent_usd: Math.round((spentAfter - spentBefore) * 1e6) / 1e6 } : {}) }));
+  return summary.exitCode;
+}
+
+/**
+ * `genbatch run JOB` and `genbatch resume JOB`: validate, estimate, confirm above the threshold
+ * (never waiting without a TTY), optionally calibrate with a pilot, then process. Ctrl-C stops cleanly.
+ */
 export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): Promise<number> {
   const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false });
   const { job } = prepared;
@@ -32,31 +171,10 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
       hint: `Start it with: genbatch run ${jobFile}`,
     });
   }
-  const emulator = flags.emulator ? await startEmulatorForCredentials(prepared.credentials, job.steps.map((s) => s.model)) : undefined;
-  const credentials = emulator ? emulator.credentials : prepared.credentials;
-  if (emulator) line(io.stderr, `Using the in-process Vertex AI emulator at ${emulator.url} (no Google account, nothing billed).`);
-  const store = StateStore.open(job.stateFile);
-  let interrupts = 0;
-  const engine = new Engine({ job, credentials, store, catalog: prepared.catalog, ...(flags.limit === undefined ? {} : { limit: flags.limit }) });
-  const onSigint = (): void => {
-    interrupts += 1;
-    if (interrupts === 1) engine.requestStop('cancelled');
-    else {
-      line(io.stderr, 'Exiting now. Calls in flight are redone by the next run (genbatch resume).');
-      process.exit(4);
-    }
-  };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
-  // The credentials file is watched (and reloaded on SIGHUP): projects can be added, changed or removed mid-run.
-  const watcher = new CredentialsWatcher(job.credentialsFile, {
-    emulated: flags.emulator ?? false,
-    ...(emulator ? { transform: emulator.redirect } : {}),
-    onReload: (next) => engine.updateCredentials(next),
-    onInvalid: (error) => engine.emit('credentials:invalid', { message: error instanceof Error ? error.message : String(error) }),
-  }).start();
+  const session = await RunSession.open(prepared, flags, io);
+  const { store } = session;
   try {
-    await syncItems(prepared, store, engine.runId);
+    await syncItems(prepared, store, session.lockId);
     const stale = await findStaleItems(job, store);
     if (stale.length > 0 && flags.redoStale) {
       const names = job.steps.map((s) => s.name);
@@ -65,16 +183,33 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
     } else if (stale.length > 0) {
       line(io.stderr, `Note: ${stale.length} done item(s) are stale (input row or templates changed since); they are kept. Use --redo-stale to redo them.`);
     }
-    attachRunReporter(engine, io);
-    const summary = await engine.run();
-    if (summary.message) line(io.stderr, `${summary.message}${summary.hint ? `\nhint: ${summary.hint}` : ''}`);
-    if (flags.json) line(io.stdout, JSON.stringify(summary));
-    return summary.exitCode;
+    if (store.pendingItemCount() === 0) return finish(await session.process(flags, flags.limit), flags, io);
+
+    const spentBefore = store.spentUsd();
+    if (flags.pilot) {
+      line(io.stderr, `Pilot: running ${flags.pilot} item(s) for real to measure what the job costs.`);
+      const pilot = await session.process(flags, flags.pilot);
+      if (pilot.exitCode !== 0 || session.cancelled) return finish(pilot, flags, io);
+      if (store.pendingItemCount() === 0) return finish(pilot, flags, io);
+    }
+    const estimate = await session.estimate(flags.pilot);
+    const threshold = job.budget.confirmAboveUsd;
+    if (estimate.remaining_usd.expected > threshold && !flags.yes) {
+      renderEstimate(estimate, io);
+      if (!io.stdin.isTTY) {
+        throw new GenbatchError(
+          `The estimate ($${estimate.remaining_usd.expected.toFixed(2)} expected) is above budget.confirm_above_usd ($${threshold.toFixed(2)}) and there is no terminal to ask; nothing was sent.`,
+          { code: 'CONFIRMATION_REQUIRED', exitCode: 4, hint: 'Pass --yes to allow it (e.g. in cron), raise budget.confirm_above_usd, or try --pilot N first.' },
+        );
+      }
+      if (!(await confirm(`Spend about $${estimate.remaining_usd.expected.toFixed(2)} (up to $${estimate.remaining_usd.high.toFixed(2)})?`, io))) {
+        line(io.stderr, 'Cancelled; nothing more was sent.');
+        return 4;
+      }
+    }
+    const summary = await session.process(flags, flags.limit);
+    return finish(summary, flags, io, estimate, spentBefore, store.spentUsd());
   } finally {
-    watcher.stop();
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
-    store.close();
-    await emulator?.close();
+    await session.close();
   }
 }

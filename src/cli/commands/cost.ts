@@ -1,0 +1,50 @@
+import { existsSync } from 'node:fs';
+import { stringify } from 'csv-stringify/sync';
+import { loadJob } from '../../job/load-job.js';
+import { StateStore } from '../../store/state-store.js';
+import { line, type CliIO } from '../io.js';
+
+interface CostRow {
+  step: string;
+  model: string;
+  project: string;
+  day: string;
+  calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  images: number;
+  video_seconds: number;
+  cost_usd: number;
+}
+
+/** `genbatch cost JOB [--json|--csv]`: spend by step, model, project and day, from the ledger. */
+export async function costCommand(jobFile: string, flags: { json?: boolean; csv?: boolean }, io: CliIO): Promise<number> {
+  const job = await loadJob(jobFile);
+  const rows: CostRow[] = [];
+  if (existsSync(job.stateFile)) {
+    const store = StateStore.open(job.stateFile, { readonly: true });
+    try {
+      rows.push(
+        ...(store.db
+          .prepare(
+            `SELECT coalesce(step, '') AS step, model, project, substr(at, 1, 10) AS day, count(*) AS calls, sum(input_tokens) AS input_tokens,
+               sum(output_tokens + thoughts_tokens) AS output_tokens, sum(images) AS images, sum(video_seconds) AS video_seconds, sum(cost_usd) AS cost_usd
+             FROM ledger GROUP BY step, model, project, day ORDER BY day, step, project`,
+          )
+          .all() as CostRow[]),
+      );
+    } finally {
+      store.close();
+    }
+  }
+  const total = rows.reduce((a, r) => a + r.cost_usd, 0);
+  if (flags.json) {
+    line(io.stdout, JSON.stringify({ job: job.name, total_usd: Math.round(total * 1e6) / 1e6, rows: rows.map((r) => ({ ...r, cost_usd: Math.round(r.cost_usd * 1e6) / 1e6 })) }, null, 2));
+  } else if (flags.csv) {
+    io.stdout.write(stringify(rows.map((r) => ({ ...r, cost_usd: r.cost_usd.toFixed(6) })), { header: true, columns: ['day', 'step', 'model', 'project', 'calls', 'input_tokens', 'output_tokens', 'images', 'video_seconds', 'cost_usd'] }));
+  } else {
+    line(io.stdout, `${job.name}: $${total.toFixed(4)} over ${rows.reduce((a, r) => a + r.calls, 0)} calls`);
+    for (const r of rows) line(io.stdout, `  ${r.day}  ${r.step.padEnd(12)} ${r.model.padEnd(26)} ${r.project.padEnd(16)} ${String(r.calls).padStart(6)} calls  $${r.cost_usd.toFixed(4)}`);
+  }
+  return 0;
+}

@@ -1,0 +1,76 @@
+import { existsSync } from 'node:fs';
+import { prepareJob } from '../../engine/prepare-job.js';
+import { estimateJob } from '../../estimate/estimate-job.js';
+import { bestTokenCounter } from '../../estimate/token-counter.js';
+import { createClient } from '../../credentials/client-factory.js';
+import { StateStore } from '../../store/state-store.js';
+import { line, type CliIO } from '../io.js';
+import { renderEstimate } from '../render-estimate.js';
+import { RunSession } from './run.js';
+import { syncItems } from '../../engine/prepare-job.js';
+import { renderTemplate } from '../../job/template.js';
+import { openInput } from '../../input/index.js';
+import { inputOptionsOf } from '../../engine/input-options.js';
+
+/**
+ * `genbatch estimate JOB [--json] [--pilot N]`: cost and time before spending. With --pilot, N items
+ * are done for real (they count as done) and the rest is re-estimated from what they cost.
+ */
+export async function estimateCommand(jobFile: string, flags: { json?: boolean; pilot?: number; emulator?: boolean; yes?: boolean }, io: CliIO): Promise<number> {
+  const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false });
+  const { job } = prepared;
+  if (flags.pilot) {
+    const session = await RunSession.open(prepared, { ...(flags.emulator ? { emulator: true } : {}) }, io);
+    try {
+      await syncItems(prepared, session.store, session.lockId);
+      line(io.stderr, `Pilot: running ${flags.pilot} item(s) for real to measure what the job costs.`);
+      const pilot = await session.process({}, flags.pilot);
+      if (pilot.exitCode !== 0) return pilot.exitCode;
+      const estimate = await session.estimate(flags.pilot);
+      if (flags.json) line(io.stdout, JSON.stringify(estimate, null, 2));
+      else renderEstimate(estimate, io, io.stdout);
+      return 0;
+    } finally {
+      await session.close();
+    }
+  }
+  // Without a pilot nothing is spent: the free countTokens call on a sample calibrates the count.
+  const sampleText = await firstPrompts(prepared, 20);
+  const project = prepared.credentials.projects.find((p) => p.enabled);
+  const client = project && (project.endpoint || !flags.emulator) ? safeClient(project) : undefined;
+  const counter = await bestTokenCounter({ ...(client ? { client } : {}), sampleModel: job.steps[0]?.model ?? 'gemini-2.5-flash', sampleText });
+  const store = existsSync(job.stateFile) ? StateStore.open(job.stateFile, { readonly: true }) : undefined;
+  try {
+    const estimate = await estimateJob(prepared, { ...(store ? { store } : {}), counter, catalog: prepared.catalog, credentials: prepared.credentials });
+    if (flags.json) line(io.stdout, JSON.stringify(estimate, null, 2));
+    else renderEstimate(estimate, io, io.stdout);
+    return 0;
+  } finally {
+    store?.close();
+  }
+}
+
+function safeClient(project: Parameters<typeof createClient>[0]): ReturnType<typeof createClient> | undefined {
+  try {
+    return createClient(project);
+  } catch {
+    return undefined;
+  }
+}
+
+async function firstPrompts(prepared: Awaited<ReturnType<typeof prepareJob>>, n: number): Promise<string> {
+  const { job } = prepared;
+  const step = job.steps[0];
+  if (!step) return '';
+  const texts: string[] = [];
+  const opened = await openInput(inputOptionsOf(job));
+  for await (const record of opened.records()) {
+    if (texts.length >= n) break;
+    try {
+      texts.push(renderTemplate(step.prompt, { columns: record.values, steps: {}, styles: job.styles }));
+    } catch {
+      // a prompt that needs another step's output is not a sample
+    }
+  }
+  return texts.join('\n');
+}

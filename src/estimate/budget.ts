@@ -1,0 +1,57 @@
+import { GenbatchError } from '../errors/genbatch-error.js';
+
+export interface BudgetLimits {
+  /** Cap on the job's total spend, across runs and resumes. */
+  maxUsd?: number;
+  /** Cap on the job's spend in one UTC day, across runs. */
+  dailyUsd?: number;
+}
+
+export interface Reservation {
+  readonly usd: number;
+}
+
+/**
+ * The spending guard. Before each call its worst-case cost is reserved; after it, the real cost
+ * replaces the reservation. A call whose reservation could cross a cap is not made.
+ */
+export class Budget {
+  private reserved = 0;
+
+  constructor(
+    private readonly limits: BudgetLimits,
+    private spentTotal: number,
+    private spentToday: number,
+  ) {}
+
+  get active(): boolean {
+    return this.limits.maxUsd !== undefined || this.limits.dailyUsd !== undefined;
+  }
+
+  /** A reservation, or undefined when the call could cross a cap. */
+  reserve(usd: number): Reservation | undefined {
+    const committed = this.reserved + usd;
+    if (this.limits.maxUsd !== undefined && this.spentTotal + committed > this.limits.maxUsd + 1e-9) return undefined;
+    if (this.limits.dailyUsd !== undefined && this.spentToday + committed > this.limits.dailyUsd + 1e-9) return undefined;
+    this.reserved += usd;
+    return { usd };
+  }
+
+  settle(reservation: Reservation, actualUsd: number): void {
+    this.reserved -= reservation.usd;
+    this.spentTotal += actualUsd;
+    this.spentToday += actualUsd;
+  }
+
+  stopError(nextCallUsd: number): GenbatchError {
+    const which =
+      this.limits.maxUsd !== undefined && this.spentTotal + nextCallUsd > this.limits.maxUsd
+        ? `the job's budget.max_usd of $${this.limits.maxUsd.toFixed(2)} (spent so far $${this.spentTotal.toFixed(4)})`
+        : `budget.daily_usd of $${(this.limits.dailyUsd ?? 0).toFixed(2)} (spent today $${this.spentToday.toFixed(4)})`;
+    return new GenbatchError(`Stopped by the budget cap: the next call could cost up to $${nextCallUsd.toFixed(4)}, which could cross ${which}.`, {
+      code: 'BUDGET_CAP',
+      exitCode: 3,
+      hint: 'Raise budget.max_usd in the job file (or pass --budget USD), then `genbatch resume JOB`; nothing done is redone.',
+    });
+  }
+}

@@ -1,0 +1,217 @@
+import type { Credentials } from '../credentials/credentials.js';
+import { declaredIntervalMs } from '../credentials/model-limiter.js';
+import { quotaFor } from '../credentials/credentials.js';
+import { inputOptionsOf } from '../engine/input-options.js';
+import type { PreparedJob } from '../engine/prepare-job.js';
+import { openInput } from '../input/index.js';
+import type { Step } from '../job/job.js';
+import { parseTemplateVars, renderTemplate, type TemplateContext } from '../job/template.js';
+import type { StateStore } from '../store/state-store.js';
+import type { PriceCatalog } from './price-catalog.js';
+import { candidates, declaredOutputTokens, usageOf } from './step-usage.js';
+import type { TokenCounter, TokenCountMethod } from './token-counter.js';
+
+export interface Range {
+  low: number;
+  expected: number;
+  high: number;
+}
+
+export interface StepEstimate {
+  step: string;
+  task: string;
+  model: string;
+  /** Calls still to make for this step. */
+  items: number;
+  input_tokens: number;
+  output_tokens: Range;
+  usd: Range;
+  /** Where the output figures come from: the step's declaration, typical sizes, or a pilot's measurements. */
+  basis: 'max_output_tokens' | 'typical' | 'fixed' | 'pilot';
+}
+
+export interface JobEstimate {
+  job: string;
+  items: number;
+  remaining_items: number;
+  spent_usd: number;
+  /** Spent so far plus the estimate of what is left. */
+  total_usd: Range;
+  remaining_usd: Range;
+  by_step: StepEstimate[];
+  token_count_method: TokenCountMethod;
+  pilot: null | { items: number; by_step: Record<string, { calls: number; mean_usd: number; sd_usd: number }> };
+  requests_by_project: Record<string, number>;
+  eta_seconds: number | null;
+  eta_basis: 'declared_quotas' | 'pilot' | 'unknown';
+  prices_as_of: string;
+}
+
+const round = (n: number): number => Math.round(n * 1e4) / 1e4;
+const rangeOf = (low: number, expected: number, high: number): Range => ({ low: round(low), expected: round(expected), high: round(high) });
+
+/** A stand-in for an earlier step's result: its fields render empty; their size is added separately. */
+const EMPTY_RESULT = new Proxy({}, { get: () => '' });
+
+interface Measured {
+  calls: number;
+  meanUsd: number;
+  sdUsd: number;
+  meanOutput: number;
+  meanDurationMs: number;
+}
+
+/** Per step: the cost of every call made so far per finished step (retries included), from the ledger. */
+function measure(store: StateStore, step: string): Measured | undefined {
+  const done = (store.db.prepare("SELECT count(*) AS n FROM item_steps WHERE step = ? AND state IN ('done', 'filtered')").get(step) as { n: number }).n;
+  if (done === 0) return undefined;
+  const perItem = store.db
+    .prepare(
+      `SELECT sum(cost_usd) AS usd, sum(output_tokens + thoughts_tokens) AS output, avg(duration_ms) AS ms FROM ledger
+       WHERE step = ? AND item_id IN (SELECT item_id FROM item_steps WHERE step = ? AND state IN ('done', 'filtered')) GROUP BY item_id`,
+    )
+    .all(step, step) as { usd: number; output: number; ms: number }[];
+  if (perItem.length === 0) return undefined;
+  const meanUsd = perItem.reduce((a, r) => a + r.usd, 0) / perItem.length;
+  const variance = perItem.length > 1 ? perItem.reduce((a, r) => a + (r.usd - meanUsd) ** 2, 0) / (perItem.length - 1) : meanUsd ** 2 / 4;
+  return {
+    calls: perItem.length,
+    meanUsd,
+    sdUsd: Math.sqrt(variance),
+    meanOutput: perItem.reduce((a, r) => a + r.output, 0) / perItem.length,
+    meanDurationMs: perItem.reduce((a, r) => a + r.ms, 0) / perItem.length,
+  };
+}
+
+function remainingByStep(store: StateStore | undefined, steps: Step[], rows: number): Record<string, number> {
+  const remaining: Record<string, number> = Object.fromEntries(steps.map((s) => [s.name, rows]));
+  if (!store) return remaining;
+  for (const step of steps) {
+    remaining[step.name] = (store.db.prepare("SELECT count(*) AS n FROM item_steps WHERE step = ? AND state IN ('pending', 'running')").get(step.name) as { n: number }).n;
+  }
+  return remaining;
+}
+
+/**
+ * What a job will cost before it is run (or what is left of it): prompt tokens counted on every
+ * item, output from the step's declaration or typical sizes, images and seconds times their
+ * prices. After a pilot, each step's measured cost per item replaces the guess, with an interval.
+ */
+export async function estimateJob(
+  prepared: PreparedJob,
+  options: { store?: StateStore; counter: TokenCounter; catalog: PriceCatalog; credentials: Credentials; pilotItems?: number },
+): Promise<JobEstimate> {
+  const { job } = prepared;
+  const { store, counter, catalog } = options;
+  const remaining = remainingByStep(store, job.steps, prepared.rows);
+  const pendingIds = store
+    ? new Set((store.db.prepare("SELECT DISTINCT item_id FROM item_steps WHERE state IN ('pending', 'running')").pluck().all() as string[]))
+    : undefined;
+
+  // Expected output per step first: later steps' prompts include earlier steps' fields.
+  const measured = new Map<string, Measured>();
+  if (store) for (const step of job.steps) {
+    const m = measure(store, step.name);
+    if (m) measured.set(step.name, m);
+  }
+  const expectedOutput = new Map(job.steps.map((s) => [s.name, measured.get(s.name)?.meanOutput ?? declaredOutputTokens(s)[1]]));
+
+  const inputTokens = new Map(job.steps.map((s) => [s.name, 0]));
+  const opened = await openInput(inputOptionsOf(job));
+  for await (const record of opened.records()) {
+    const id = (record.values[job.input.id] ?? '').trim();
+    if (pendingIds && !pendingIds.has(id)) continue;
+    const context: TemplateContext = { columns: record.values, steps: {}, styles: job.styles };
+    for (const step of job.steps) {
+      context.steps[step.name] = EMPTY_RESULT;
+    }
+    for (const step of job.steps) {
+      const text = renderTemplate(step.prompt, context) + (step.system ? renderTemplate(step.system, context) : '') + (step.jsonSchema ? JSON.stringify(step.jsonSchema) : '');
+      let tokens = await counter.count(step.model, text);
+      for (const v of parseTemplateVars(step.prompt + (step.system ?? ''))) {
+        if (v.kind !== 'step') continue;
+        const source = job.steps.find((s) => s.name === v.step);
+        const fields = Math.max(1, Object.keys((source?.jsonSchema?.properties as object | undefined) ?? {}).length);
+        tokens += (expectedOutput.get(v.step) ?? 0) / fields;
+      }
+      inputTokens.set(step.name, (inputTokens.get(step.name) ?? 0) + tokens);
+    }
+  }
+
+  const byStep: StepEstimate[] = [];
+  for (const step of job.steps) {
+    const n = remaining[step.name] ?? 0;
+    const perItemInput = n > 0 ? (inputTokens.get(step.name) ?? 0) / Math.max(1, pendingIds ? pendingIds.size : prepared.rows) : 0;
+    const withAudio = step.params.generate_audio === true;
+    const m = measured.get(step.name);
+    if (m && n > 0) {
+      // The sum of n more items: spread of single items, plus the uncertainty of the measured mean.
+      const sd = Math.sqrt(n * m.sdUsd ** 2 + (n * m.sdUsd) ** 2 / m.calls);
+      const expected = n * m.meanUsd;
+      byStep.push({
+        step: step.name,
+        task: step.task,
+        model: step.model,
+        items: n,
+        input_tokens: Math.round(perItemInput * n),
+        output_tokens: rangeOf(m.meanOutput * n, m.meanOutput * n, m.meanOutput * n),
+        usd: rangeOf(Math.max(0, expected - 1.96 * sd), expected, expected + 1.96 * sd),
+        basis: 'pilot',
+      });
+      continue;
+    }
+    const [low, expected, high] = declaredOutputTokens(step);
+    const cost = (output: number): number => n * catalog.cost(step.model, usageOf(step, perItemInput, output, catalog), { withAudio });
+    byStep.push({
+      step: step.name,
+      task: step.task,
+      model: step.model,
+      items: n,
+      input_tokens: Math.round(perItemInput * n),
+      output_tokens: rangeOf(low * n, expected * n, high * n),
+      usd: rangeOf(cost(low), cost(expected), cost(high)),
+      basis: step.task !== 'text' ? 'fixed' : step.maxOutputTokens !== undefined ? 'max_output_tokens' : 'typical',
+    });
+  }
+
+  const spent = store ? (store.db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger').get() as { usd: number }).usd : 0;
+  const remainingUsd = byStep.reduce((acc, s) => ({ low: acc.low + s.usd.low, expected: acc.expected + s.usd.expected, high: acc.high + s.usd.high }), { low: 0, expected: 0, high: 0 });
+
+  // Requests per project (spread evenly for now) and an ETA from the declared quotas.
+  const projects = options.credentials.projects.filter((p) => p.enabled && (job.pool === undefined || p.pool === job.pool));
+  const requests: Record<string, number> = Object.fromEntries(projects.map((p) => [p.name, 0]));
+  let etaSeconds: number | null = 0;
+  let etaBasis: JobEstimate['eta_basis'] = 'declared_quotas';
+  for (const step of job.steps) {
+    const calls = (remaining[step.name] ?? 0) * (step.task === 'image' && step.model.startsWith('gemini') ? candidates(step) : 1);
+    for (const p of projects) requests[p.name] = (requests[p.name] ?? 0) + calls / Math.max(1, projects.length);
+    const rate = projects.reduce((sum, p) => {
+      const interval = declaredIntervalMs(quotaFor(p, step.model));
+      return interval === undefined ? NaN : sum + 1000 / interval;
+    }, 0);
+    const m = measured.get(step.name);
+    if (Number.isFinite(rate) && rate > 0 && etaSeconds !== null) etaSeconds = Math.max(etaSeconds, calls / rate);
+    else if (m && etaSeconds !== null) {
+      etaBasis = 'pilot';
+      etaSeconds = Math.max(etaSeconds, (calls * m.meanDurationMs) / 1000 / job.limits.concurrency);
+    } else etaSeconds = null;
+  }
+  for (const key of Object.keys(requests)) requests[key] = Math.round(requests[key] ?? 0);
+
+  const pilotSteps = Object.fromEntries([...measured].map(([name, m]) => [name, { calls: m.calls, mean_usd: round(m.meanUsd), sd_usd: round(m.sdUsd) }]));
+  return {
+    job: job.name,
+    items: prepared.rows,
+    remaining_items: pendingIds ? pendingIds.size : prepared.rows,
+    spent_usd: round(spent),
+    total_usd: rangeOf(spent + remainingUsd.low, spent + remainingUsd.expected, spent + remainingUsd.high),
+    remaining_usd: rangeOf(remainingUsd.low, remainingUsd.expected, remainingUsd.high),
+    by_step: byStep,
+    token_count_method: counter.method,
+    pilot: measured.size > 0 ? { items: options.pilotItems ?? Math.max(...[...measured.values()].map((m) => m.calls)), by_step: pilotSteps } : null,
+    requests_by_project: requests,
+    eta_seconds: etaSeconds === null ? null : Math.round(etaSeconds),
+    eta_basis: etaSeconds === null ? 'unknown' : etaBasis,
+    prices_as_of: catalog.asOf,
+  };
+}
