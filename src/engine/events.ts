@@ -1,3 +1,4 @@
+import type { Usage } from '../providers/provider.js';
 import type { StepState } from '../store/state-store.js';
 
 /** Per-project health, as status and progress views show it. */
@@ -22,6 +23,8 @@ export interface EngineEvents {
   'step:done': [{ itemId: string; step: string; project: string; costUsd: number; durationMs: number; outputs: string[] }];
   'step:failed': [{ itemId: string; step: string; code: string; message: string }];
   'step:filtered': [{ itemId: string; step: string; reason: string }];
+  /** One API call, successful or not, as its ledger row records it (metrics count these). */
+  'call:end': [{ itemId: string; step: string; project: string; model: string; httpStatus: number; errorCode?: string; usage: Usage; costUsd: number; durationMs: number }];
   'step:retry': [{ itemId: string; step: string; project: string; code: string; message: string; attempt: number; delayMs: number }];
   'project:cooldown': [{ project: string; untilMs: number; reason: string; perDay: boolean }];
   'project:disabled': [{ project: string; reason: string }];

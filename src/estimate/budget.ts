@@ -17,6 +17,7 @@ export interface Reservation {
  */
 export class Budget {
   private reserved = 0;
+  private refusedBy: 'max' | 'daily' = 'max';
 
   constructor(
     private readonly limits: BudgetLimits,
@@ -31,8 +32,14 @@ export class Budget {
   /** A reservation, or undefined when the call could cross a cap. */
   reserve(usd: number): Reservation | undefined {
     const committed = this.reserved + usd;
-    if (this.limits.maxUsd !== undefined && this.spentTotal + committed > this.limits.maxUsd + 1e-9) return undefined;
-    if (this.limits.dailyUsd !== undefined && this.spentToday + committed > this.limits.dailyUsd + 1e-9) return undefined;
+    if (this.limits.maxUsd !== undefined && this.spentTotal + committed > this.limits.maxUsd + 1e-9) {
+      this.refusedBy = 'max';
+      return undefined;
+    }
+    if (this.limits.dailyUsd !== undefined && this.spentToday + committed > this.limits.dailyUsd + 1e-9) {
+      this.refusedBy = 'daily';
+      return undefined;
+    }
     this.reserved += usd;
     return { usd };
   }
@@ -44,10 +51,11 @@ export class Budget {
   }
 
   stopError(nextCallUsd: number): GenbatchError {
+    const inFlight = this.reserved > 0 ? ` with $${this.reserved.toFixed(4)} reserved for calls in flight` : '';
     const which =
-      this.limits.maxUsd !== undefined && this.spentTotal + nextCallUsd > this.limits.maxUsd
-        ? `the job's budget.max_usd of $${this.limits.maxUsd.toFixed(2)} (spent so far $${this.spentTotal.toFixed(4)})`
-        : `budget.daily_usd of $${(this.limits.dailyUsd ?? 0).toFixed(2)} (spent today $${this.spentToday.toFixed(4)})`;
+      this.refusedBy === 'max'
+        ? `the job's budget.max_usd of $${(this.limits.maxUsd ?? 0).toFixed(2)} (spent so far $${this.spentTotal.toFixed(4)}${inFlight})`
+        : `budget.daily_usd of $${(this.limits.dailyUsd ?? 0).toFixed(2)} (spent today $${this.spentToday.toFixed(4)}${inFlight})`;
     return new GenbatchError(`Stopped by the budget cap: the next call could cost up to $${nextCallUsd.toFixed(4)}, which could cross ${which}.`, {
       code: 'BUDGET_CAP',
       exitCode: 3,
