@@ -1,0 +1,120 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import pino from 'pino';
+import type { EngineEvents } from '../engine/events.js';
+import type { Job } from '../job/job.js';
+import { subscribe, type EngineEventName, type EngineEventSource } from './event-source.js';
+import { PINO_REDACT_PATHS, REDACTED, scrubText, scrubValue } from './redact.js';
+
+type Level = 'info' | 'warn' | 'error';
+
+/** A file name part made of safe characters only. */
+function safeName(text: string): string {
+  return text.replace(/[^A-Za-z0-9._-]+/g, '_');
+}
+
+/** Where a run's log goes by default: `.genbatch/logs/<job>-<runId>.jsonl`, beside the state file. */
+export function runLogPath(job: Pick<Job, 'name' | 'stateFile'>, runId: string): string {
+  return join(dirname(job.stateFile), 'logs', `${safeName(job.name)}-${safeName(runId)}.jsonl`);
+}
+
+const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function snakeKeys(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [snake(k), snakeKeys(v)]));
+}
+
+const usd = (n: number): string => `$${n.toFixed(6)}`;
+
+/** Each event's level and one sentence for people reading the log; the fields carry the rest. */
+const DESCRIBE: { [K in EngineEventName]: (e: EngineEvents[K][0]) => [Level, string] } = {
+  'run:start': (e) => ['info', `run started: ${e.pending} of ${e.total} items have work left; ${e.recovered} step(s) recovered from a dead run`],
+  'run:nothing': (e) => ['info', `nothing to do: all ${e.total} items are finished`],
+  'step:start': (e) => ['info', `call started on ${e.project} (attempt ${e.attempt})`],
+  'step:done': (e) => ['info', `step done on ${e.project} for ${usd(e.costUsd)}`],
+  'step:failed': (e) => ['warn', e.message],
+  'step:filtered': (e) => ['warn', `filtered: ${e.reason}`],
+  'call:end': (e) => [e.httpStatus === 200 && !e.errorCode ? 'info' : 'warn', `call to ${e.model} on ${e.project}: HTTP ${e.httpStatus}${e.errorCode ? ` ${e.errorCode}` : ''}`],
+  'step:retry': (e) => ['warn', `retrying in ${e.delayMs} ms: ${e.message}`],
+  'project:cooldown': (e) => ['warn', `project ${e.project} ${e.perDay ? 'is out for the day' : 'cools down'} until ${new Date(e.untilMs).toISOString()}: ${e.reason}`],
+  'project:disabled': (e) => ['warn', `project ${e.project} disabled for this run: ${e.reason}`],
+  'project:active': (e) => ['info', `project ${e.project} is active again`],
+  'credentials:reloaded': (e) => ['info', `credentials reloaded (added: ${e.added.join(', ') || 'none'}; removed: ${e.removed.join(', ') || 'none'}; changed: ${e.changed.join(', ') || 'none'})`],
+  'credentials:invalid': (e) => ['warn', `credentials file changed but is not valid; keeping the projects in use: ${e.message}`],
+  'run:waiting': (e) => ['warn', `waiting until ${new Date(e.untilMs).toISOString()}: ${e.reason}`],
+  'run:stopping': (e) => ['warn', `stopping (${e.reason}): no new items, waiting for the calls in flight`],
+  'run:end': (e) => [e.exitCode === 0 ? 'info' : e.exitCode === 1 ? 'warn' : 'error', `run ended: ${e.outcome} (exit ${e.exitCode}), ${usd(e.costUsd)} over ${e.requests} calls`],
+};
+
+export interface RunLogOptions {
+  job: Pick<Job, 'name' | 'stateFile'>;
+  /** Default: runLogPath(job, engine.runId). */
+  file?: string;
+  /** Secret values to remove wherever they appear (see secretsOf(credentials)). */
+  secrets?: readonly string[];
+}
+
+export interface RunLog {
+  file: string;
+  /** Adds a line of the run's own (e.g. the notification's outcome), scrubbed like the rest. */
+  note(event: string, fields: Record<string, unknown>, message: string, level?: Level): void;
+  /** Stops listening and closes the file. */
+  close(): void;
+}
+
+/**
+ * Writes a run's events as JSON lines, one per event: `time`, `level`, `job`, `run_id`, `event`,
+ * the event's fields in snake_case (`item_id`, `step`, `project`, `code`...) and a `message`.
+ * Writes are synchronous, so a `kill -9` loses no line already emitted. Key material never
+ * reaches the file: known secrets and secret-shaped text are scrubbed from every string, and
+ * pino's `redact` censors secret keys.
+ */
+export function attachRunLog(engine: EngineEventSource, options: RunLogOptions): RunLog {
+  const runId = engine.runId ?? 'run';
+  const file = options.file ?? runLogPath(options.job, runId);
+  const secrets = options.secrets ?? [];
+  mkdirSync(dirname(file), { recursive: true });
+  const destination = pino.destination({ dest: file, sync: true, append: true, mkdir: true });
+  const logger = pino(
+    {
+      level: 'info',
+      base: { job: options.job.name, run_id: runId, pid: process.pid },
+      messageKey: 'message',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: PINO_REDACT_PATHS, censor: REDACTED },
+    },
+    destination,
+  );
+
+  const write = (level: Level, event: string, fields: Record<string, unknown>, message: string): void => {
+    const clean = scrubValue(snakeKeys(fields) as Record<string, unknown>, secrets);
+    logger[level]({ event, ...clean }, scrubText(message, secrets));
+  };
+
+  const listeners: { [K in EngineEventName]?: (...args: EngineEvents[K]) => void } = {};
+  for (const name of Object.keys(DESCRIBE) as EngineEventName[]) {
+    const describe = DESCRIBE[name] as (e: unknown) => [Level, string];
+    (listeners as Record<string, (e: unknown) => void>)[name] = (e) => {
+      const [level, message] = describe(e);
+      // The event's own `message` field becomes the line's message, not a second key.
+      const { message: _own, ...fields } = e as Record<string, unknown>;
+      write(level, name, fields, message);
+    };
+  }
+  const unsubscribe = subscribe(engine, listeners);
+  let closed = false;
+  return {
+    file,
+    note: (event, fields, message, level = 'info') => {
+      if (!closed) write(level, event, fields, message);
+    },
+    close: () => {
+      if (closed) return;
+      closed = true;
+      unsubscribe();
+      destination.end();
+    },
+  };
+}
