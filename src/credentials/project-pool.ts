@@ -206,10 +206,12 @@ export class ProjectPool {
    * Waits for a project that may take a call now, and takes a slot of its limiter for `model`.
    * Throws when every project is disabled, when stalled past the limit, or when stopping.
    */
-  async acquire(model: string, pool: string | undefined, signal: AbortSignal, estimatedTokens = 0): Promise<Lease> {
+  async acquire(model: string, pool: string | undefined, signal: AbortSignal, estimatedTokens = 0, onlyProject?: string): Promise<Lease> {
+    // A call bound to one project (polling an operation it started) uses it if it is still there.
+    const bound = onlyProject !== undefined && [...this.projects.values()].some((p) => !p.removed && p.credentials.name === onlyProject);
     for (;;) {
       if (signal.aborted) throw new StopRequestedError();
-      const inPool = [...this.projects.values()].filter((p) => !p.removed && (pool === undefined || p.credentials.pool === pool));
+      const inPool = [...this.projects.values()].filter((p) => !p.removed && (bound ? p.credentials.name === onlyProject : pool === undefined || p.credentials.pool === pool));
       const candidates = inPool.filter((p) => p.state !== 'disabled');
       if (candidates.length === 0) {
         throw new NoUsableProjectError(

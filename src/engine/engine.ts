@@ -17,13 +17,15 @@ import type { Job, Step } from '../job/job.js';
 import { TemplateValueMissing, type TemplateContext } from '../job/template.js';
 import { AtomicWriter } from '../outputs/atomic-write.js';
 import { writeResults } from '../outputs/results-writer.js';
+import { writeEmbeddingFiles } from '../outputs/embedding-files.js';
 import { emptyUsage, type ProviderRequest, type ProviderResult, type Usage } from '../providers/provider.js';
 import { providerFor } from '../providers/provider-registry.js';
+import { maxEmbeddingBatch } from '../providers/embedding.js';
 import { backoffDelay, sleep } from '../resilience/backoff.js';
 import { classifyError } from '../resilience/classify-error.js';
-import type { ItemRow, LedgerEntry, StateStore } from '../store/state-store.js';
+import type { ItemRow, ItemStepRow, LedgerEntry, StateStore } from '../store/state-store.js';
 import { OUTCOME_EXIT_CODES, type EngineEvents, type RunOutcome } from './events.js';
-import { renderStep } from './render-step.js';
+import { renderStep, type RenderedStep } from './render-step.js';
 import { scratchDirFor } from './paths.js';
 import { readCounts } from './status.js';
 import { writeStepOutputs } from './write-outputs.js';
@@ -52,6 +54,14 @@ export interface RunSummary {
 }
 
 type StepOutcome = 'done' | 'failed' | 'filtered' | 'stopped';
+
+/** An item at its next step, with the results of its earlier steps. */
+interface Unit {
+  item: ItemRow;
+  step: Step;
+  context: TemplateContext;
+  row: ItemStepRow | undefined;
+}
 
 /** Tokens a call may use, reserved against `tpm` before it and corrected after. */
 function estimateTokens(request: ProviderRequest): number {
@@ -153,7 +163,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         while (!this.stopping) {
           const item = this.nextItem(buffer);
           if (!item) return;
-          await this.processItem(item);
+          await this.processItem(item, buffer);
         }
       };
       try {
@@ -163,6 +173,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
     }
 
+    await writeEmbeddingFiles(job, store, this.writer);
     const resultsFile = await writeResults(job, store, scratchDirFor(job));
     const counts = readCounts(store);
     let outcome: RunOutcome;
@@ -190,7 +201,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     };
   }
 
-  private async processItem(item: ItemRow): Promise<void> {
+  /** The first step of an item that has work left, with what the item's earlier steps produced. */
+  private nextUnit(item: ItemRow): Unit | undefined {
     const rows = this.options.store.itemSteps(item.id);
     const context: TemplateContext = { columns: item.values, steps: {}, styles: this.options.job.styles };
     for (const step of this.options.job.steps) {
@@ -199,16 +211,44 @@ export class Engine extends EventEmitter<EngineEvents> {
         context.steps[step.name] = row.result;
         continue;
       }
-      if (row && row.state !== 'pending') return;
-      const outcome = await this.runStep(item, step, context, row?.attempts ?? 0);
-      if (outcome !== 'done') return;
+      if (row && row.state !== 'pending') return undefined;
+      return { item, step, context, row };
+    }
+    return undefined;
+  }
+
+  private async processItem(item: ItemRow, buffer: ItemRow[]): Promise<void> {
+    for (;;) {
+      const unit = this.nextUnit(item);
+      if (!unit || this.stopping) return;
+      const units = [unit];
+      const size = this.batchSize(unit.step);
+      const later: ItemRow[] = [];
+      // Embeddings: gather more items waiting at the same step, to send several texts per request.
+      while (units.length < size && !this.stopping) {
+        const next = this.nextItem(buffer);
+        if (!next) break;
+        const companion = this.nextUnit(next);
+        if (companion && companion.step.name === unit.step.name) units.push(companion);
+        else later.push(next);
+      }
+      const outcomes = await this.runStep(unit.step, units);
+      // Companions go on with their own later steps; items of another step are done afterwards.
+      for (const [index, other] of units.entries()) if (index > 0 && outcomes[index] === 'done') await this.processItem(other.item, buffer);
+      for (const other of later) await this.processItem(other, buffer);
+      if (outcomes[0] !== 'done') return;
     }
   }
 
-  private ledgerEntry(item: ItemRow, step: Step, project: string, httpStatus: number, usage: Usage, costUsd: number, durationMs: number, errorCode?: string): LedgerEntry {
+  private batchSize(step: Step): number {
+    if (step.task !== 'embedding') return 1;
+    return Math.max(1, Math.min(step.batchSize ?? 5, maxEmbeddingBatch(step.model)));
+  }
+
+  private ledgerEntry(itemId: string, step: Step, project: string, httpStatus: number, usage: Usage, costUsd: number, durationMs: number, errorCode?: string): LedgerEntry {
     return {
       runId: this.runId,
-      itemId: item.id,
+      itemId,
       step: step.name,
       project,
       model: step.model,
@@ -220,46 +260,80 @@ export class Engine extends EventEmitter<EngineEvents> {
     };
   }
 
-  private async runStep(item: ItemRow, step: Step, context: TemplateContext, previousAttempts: number): Promise<StepOutcome> {
+  private fail(unit: Unit, code: string, message: string, extra: { promptHash?: string; costUsd?: number } = {}, call?: LedgerEntry): StepOutcome {
+    this.options.store.finishStep(unit.item.id, unit.step.name, 'failed', { code, message, ...extra }, call);
+    this.emit('step:failed', { itemId: unit.item.id, step: unit.step.name, code, message });
+    return 'failed';
+  }
+
+  /**
+   * One step for one item — or, for embeddings, for several items in one request. Borrows a
+   * project, makes the call, and settles it: retry, requeue on quota, fail, or checkpoint the result.
+   */
+  private async runStep(step: Step, units: Unit[]): Promise<StepOutcome[]> {
     const { job, store, catalog } = this.options;
-    let rendered;
-    try {
-      rendered = renderStep(job, step, context);
-    } catch (error) {
-      const message = error instanceof TemplateValueMissing ? `${error.message} for this item` : (error as Error).message;
-      store.finishStep(item.id, step.name, 'failed', { code: 'TEMPLATE_VALUE_MISSING', message });
-      this.emit('step:failed', { itemId: item.id, step: step.name, code: 'TEMPLATE_VALUE_MISSING', message });
-      return 'failed';
+    const first = units[0] as Unit;
+    // A long-running operation started by an interrupted run is polled, on the project that started it.
+    let operationName = first.row?.operationName ?? undefined;
+    const operationProject = operationName ? (first.row?.project ?? undefined) : undefined;
+    const outcomes: StepOutcome[] = units.map(() => 'stopped');
+    const live: { unit: Unit; index: number; rendered: RenderedStep }[] = [];
+    for (const [index, unit] of units.entries()) {
+      try {
+        live.push({ unit, index, rendered: renderStep(job, step, unit.context) });
+      } catch (error) {
+        const message = error instanceof TemplateValueMissing ? `${error.message} for this item` : (error as Error).message;
+        outcomes[index] = this.fail(unit, 'TEMPLATE_VALUE_MISSING', message);
+      }
     }
+    const lead = live[0];
+    if (!lead) return outcomes;
+    const request: ProviderRequest = {
+      ...lead.rendered.request,
+      ...(step.task === 'embedding' ? { texts: live.map((l) => l.rendered.request.prompt) } : {}),
+      labels: { genbatch_job: job.name.toLowerCase().slice(0, 60) },
+    };
     const provider = providerFor(step.task, step.model);
-    let attempts = previousAttempts;
-    const worstCase = worstCaseCost(step, heuristicTokens(rendered.request.prompt + (rendered.request.system ?? '')), catalog);
+    let attempts = Math.max(...live.map((l) => l.unit.row?.attempts ?? 0));
+    const inputText = (request.texts ?? [request.prompt]).join(' ') + (request.system ?? '');
+    const worstCase = worstCaseCost(step, heuristicTokens(inputText), catalog);
+    const withAudio = step.params.generate_audio === true;
+    const each = (fn: (l: (typeof live)[number]) => void): void => live.forEach(fn);
     for (;;) {
-      if (this.stopping) return 'stopped';
+      if (this.stopping) return outcomes;
       // Reserve the worst case before the call; a call that could cross the cap is not made.
       const reservation = this.options.budget?.reserve(worstCase);
       if (this.options.budget && !reservation) {
         this.fatal ??= this.options.budget.stopError(worstCase);
         this.requestStop('budget');
-        return 'stopped';
+        return outcomes;
       }
       const settle = (usd: number): void => {
         if (reservation) this.options.budget?.settle(reservation, usd);
       };
       let lease;
       try {
-        lease = await this.pool.acquire(step.model, step.pool ?? job.pool, this.stopController.signal, estimateTokens(rendered.request));
+        lease = await this.pool.acquire(step.model, step.pool ?? job.pool, this.stopController.signal, estimateTokens(request), operationName ? operationProject : undefined);
       } catch (error) {
         settle(0);
-        return this.stopOnPoolError(error);
+        this.stopOnPoolError(error);
+        return outcomes;
       }
       const project = lease.project.name;
-      store.markRunning(item.id, step.name, this.runId, project);
-      this.emit('step:start', { itemId: item.id, step: step.name, project, attempt: attempts + 1 });
+      each((l) => store.markRunning(l.unit.item.id, step.name, this.runId, project));
+      each((l) => this.emit('step:start', { itemId: l.unit.item.id, step: step.name, project, attempt: attempts + 1 }));
       const t0 = Date.now();
       let result: ProviderResult;
       try {
-        result = await provider.call(lease.client, { ...rendered.request, labels: { genbatch_job: job.name.toLowerCase().slice(0, 60) } });
+        result = provider.callResumable
+          ? await provider.callResumable(lease.client, request, {
+              operationName,
+              save: (name) => {
+                operationName = name;
+                store.setOperationName(lead.unit.item.id, step.name, name);
+              },
+            })
+          : await provider.call(lease.client, request);
       } catch (raw) {
         lease.release();
         const error = classifyError(raw);
@@ -267,9 +341,9 @@ export class Engine extends EventEmitter<EngineEvents> {
         const httpStatus = error instanceof ProviderError ? (error.httpStatus ?? 0) : 0;
         // A reply that arrived but was unusable was still billed: keep its usage in the ledger.
         const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
-        const cost = error instanceof BadResponseError ? catalog.cost(step.model, usage, { withAudio: step.params.generate_audio === true }) : 0;
+        const cost = error instanceof BadResponseError ? catalog.cost(step.model, usage, { withAudio }) : 0;
         settle(cost);
-        store.insertLedger(this.ledgerEntry(item, step, project, httpStatus || (error instanceof BadResponseError ? 200 : 0), usage, cost, durationMs, error.code));
+        store.insertLedger(this.ledgerEntry(lead.unit.item.id, step, project, httpStatus || (error instanceof BadResponseError ? 200 : 0), usage, cost, durationMs, error.code));
         if (error instanceof QuotaExhaustedError) {
           const until = this.pool.cooldown(project, step.model, {
             reason: error.perDay ? 'daily quota exhausted' : 'quota exhausted (429)',
@@ -278,61 +352,75 @@ export class Engine extends EventEmitter<EngineEvents> {
             ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
           });
           this.emit('project:cooldown', { project, untilMs: until, reason: error.message, perDay: error.perDay });
-          store.markPending(item.id, step.name, { countAttempt: false, errorCode: error.code, errorMessage: error.message });
+          each((l) => store.markPending(l.unit.item.id, step.name, { countAttempt: false, errorCode: error.code, errorMessage: error.message }));
           continue; // straight back for another project, without using an attempt
         }
         if (error instanceof CredentialRejectedError) {
           this.pool.disable(project, `credential rejected (${error.httpStatus ?? ''} ${error.apiStatus ?? ''})`.replace(/\s+\)/, ')'));
           this.emit('project:disabled', { project, reason: error.message });
-          store.markPending(item.id, step.name, { countAttempt: false, errorCode: error.code, errorMessage: error.message });
+          each((l) => store.markPending(l.unit.item.id, step.name, { countAttempt: false, errorCode: error.code, errorMessage: error.message }));
           continue;
         }
         attempts += 1;
-        const maxAttempts = step.maxAttempts;
-        if (error.retryable && attempts < maxAttempts) {
-          const delayMs = error instanceof ProviderError && error.retryAfterMs !== undefined ? error.retryAfterMs : backoffDelay(attempts, { baseMs: RETRY_BASE_MS, capMs: RETRY_CAP_MS, ...(this.options.random ? { random: this.options.random } : {}) });
-          store.markPending(item.id, step.name, { countAttempt: true, errorCode: error.code, errorMessage: error.message });
-          this.emit('step:retry', { itemId: item.id, step: step.name, project, code: error.code, message: error.message, attempt: attempts, delayMs });
+        if (error.retryable && attempts < step.maxAttempts) {
+          const delayMs =
+            error instanceof ProviderError && error.retryAfterMs !== undefined
+              ? error.retryAfterMs
+              : backoffDelay(attempts, { baseMs: RETRY_BASE_MS, capMs: RETRY_CAP_MS, ...(this.options.random ? { random: this.options.random } : {}) });
+          each((l) => store.markPending(l.unit.item.id, step.name, { countAttempt: true, errorCode: error.code, errorMessage: error.message }));
+          each((l) => this.emit('step:retry', { itemId: l.unit.item.id, step: step.name, project, code: error.code, message: error.message, attempt: attempts, delayMs }));
           await sleep(delayMs, this.stopController.signal);
           continue;
         }
         const message = error.retryable ? `${error.message} (gave up after ${attempts} attempts)` : error.message;
-        store.finishStep(item.id, step.name, 'failed', { code: error.code, message, promptHash: rendered.promptHash, costUsd: cost });
-        this.emit('step:failed', { itemId: item.id, step: step.name, code: error.code, message });
-        return 'failed';
+        each((l) => (outcomes[l.index] = this.fail(l.unit, error.code, message, { promptHash: l.rendered.promptHash, costUsd: cost / live.length })));
+        return outcomes;
       }
       lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens);
       const durationMs = Date.now() - t0;
-      const costUsd = catalog.cost(step.model, result.usage, { withAudio: step.params.generate_audio === true });
+      const costUsd = catalog.cost(step.model, result.usage, { withAudio });
       settle(costUsd);
       this.pool.succeeded(project, step.model, costUsd);
-      const call = this.ledgerEntry(item, step, project, 200, result.usage, costUsd, durationMs);
-      if (result.filtered) {
-        store.finishStep(item.id, step.name, 'filtered', { code: 'SAFETY_FILTERED', message: result.filtered.reason, promptHash: rendered.promptHash, costUsd }, call);
-        this.emit('step:filtered', { itemId: item.id, step: step.name, reason: result.filtered.reason });
-        return 'filtered';
+      // One ledger row per API call (on the first item of a batch); each item carries its share of the cost.
+      const call = this.ledgerEntry(lead.unit.item.id, step, project, 200, result.usage, costUsd, durationMs);
+      const share = costUsd / live.length;
+      for (const [position, l] of live.entries()) {
+        const ledger = position === 0 ? call : undefined;
+        const own: ProviderResult = step.task === 'embedding' ? { ...result, vectors: [result.vectors?.[position] ?? []] } : result;
+        outcomes[l.index] = await this.settleSuccess(l.unit, l.rendered, own, share, durationMs, project, ledger);
       }
-      let outputs: string[] = [];
-      try {
-        if (rendered.outputName !== undefined) outputs = await writeStepOutputs(job, step, item.id, rendered.outputName, rendered.post, result, this.writer);
-      } catch (error) {
-        const code = error instanceof ConfigError ? error.code : 'OUTPUT_WRITE_FAILED';
-        const message = `could not write the output: ${(error as Error).message}`;
-        store.finishStep(item.id, step.name, 'failed', { code, message, promptHash: rendered.promptHash, costUsd }, call);
-        this.emit('step:failed', { itemId: item.id, step: step.name, code, message });
-        return 'failed';
-      }
-      const stepResult = this.stepResult(result, outputs);
-      store.completeStep(item.id, step.name, { result: stepResult, outputs, promptHash: rendered.promptHash, costUsd }, call);
-      context.steps[step.name] = stepResult;
-      this.emit('step:done', { itemId: item.id, step: step.name, project, costUsd, durationMs, outputs });
-      return 'done';
+      return outcomes;
     }
   }
 
-  /** What later steps and the results file can use: JSON fields, text, output file. */
+  /** Writes the outputs and checkpoints the step (or marks it filtered / failed when unusable). */
+  private async settleSuccess(unit: Unit, rendered: RenderedStep, result: ProviderResult, costUsd: number, durationMs: number, project: string, call: LedgerEntry | undefined): Promise<StepOutcome> {
+    const { job, store } = this.options;
+    const { item, step } = unit;
+    if (result.filtered) {
+      store.finishStep(item.id, step.name, 'filtered', { code: 'SAFETY_FILTERED', message: result.filtered.reason, promptHash: rendered.promptHash, costUsd }, call);
+      this.emit('step:filtered', { itemId: item.id, step: step.name, reason: result.filtered.reason });
+      return 'filtered';
+    }
+    let outputs: string[] = [];
+    try {
+      // Embedding vectors go to one file per step, written from the state at the end of the run.
+      if (rendered.outputName !== undefined && step.task !== 'embedding') outputs = await writeStepOutputs(job, step, item.id, rendered.outputName, rendered.post, result, this.writer);
+    } catch (error) {
+      const code = error instanceof ConfigError ? error.code : 'OUTPUT_WRITE_FAILED';
+      return this.fail(unit, code, `could not write the output: ${(error as Error).message}`, { promptHash: rendered.promptHash, costUsd }, call);
+    }
+    const stepResult = this.stepResult(result, outputs);
+    store.completeStep(item.id, step.name, { result: stepResult, outputs, promptHash: rendered.promptHash, costUsd }, call);
+    unit.context.steps[step.name] = stepResult;
+    this.emit('step:done', { itemId: item.id, step: step.name, project, costUsd, durationMs, outputs });
+    return 'done';
+  }
+
+  /** What later steps and the results file can use: JSON fields, text, output file, vector. */
   private stepResult(result: ProviderResult, outputs: string[]): Record<string, unknown> {
     const base: Record<string, unknown> = {};
+    if (result.vectors?.[0]) base.vector = result.vectors[0];
     if (result.text !== undefined) base.text = result.text;
     if (outputs.length > 0) {
       base.file = outputs[0];

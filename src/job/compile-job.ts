@@ -94,6 +94,10 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
       problems.push(problem(file, lineOf, at('output', 'post'), `post-processing applies to image steps, not ${step.task}`));
     }
 
+    if (step.output?.npy && step.task !== 'embedding') problems.push(problem(file, lineOf, at('output', 'npy'), 'a .npy file is for embedding steps'));
+    if (step.task === 'embedding' && step.output && parseTemplateVars(step.output.file).some((v) => v.kind !== 'style')) {
+      problems.push(problem(file, lineOf, at('output', 'file'), 'an embedding step writes one JSON Lines file for all items (id, vector): give a plain file name, like embeddings.jsonl'));
+    }
     const templates: [PropertyKey[], string][] = [[at('prompt'), raw.prompt]];
     if (raw.system) templates.push([at('system'), raw.system]);
     if (raw.output) templates.push([at('output', 'file'), raw.output.file]);

@@ -26,7 +26,7 @@ const TEXT_PATTERNS: [RegExp, string][] = [
   [/ya29\.[0-9A-Za-z._-]+/g, REDACTED],
   // Authorization headers and bearer tokens.
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`],
-  [/\b(authorization|x-goog-api-key)(["']?\s*[:=]\s*["']?)(?!\[redacted\])[^\s"',;}]+(?:\s+[^\s"',;}]+)?/gi, `$1$2${REDACTED}`],
+  [/\b(authorization|x-goog-api-key)(["']?\s*[:=]\s*["']?)(?!\[redacted\]|(?:Bearer|Basic)\s+\[redacted\])[^\s"',;}]+(?:\s+[^\s"',;}]+)?/gi, `$1$2${REDACTED}`],
   // key=..., api_key=..., token=... in URLs, query strings and "k=v" text.
   [/\b((?:api[_-]?)?key|access[_-]?token|token|secret|password|sig|signature)=(?!\[redacted\])[^&\s"'<>]+/gi, `$1=${REDACTED}`],
   // "apiKey": "...", "private_key": "..." inside JSON text.

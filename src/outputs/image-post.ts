@@ -10,64 +10,143 @@ export function formatFromFileName(file: string): ImageFormat | undefined {
   return EXTENSION_FORMATS[extname(file).toLowerCase()];
 }
 
-function escapeXml(text: string): string {
+function escapeMarkup(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
 }
 
-/** Greedy word wrap by an average glyph width; good enough for a caption band. */
-function wrap(text: string, maxChars: number): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line === '') line = word;
-    else if (line.length + 1 + word.length <= maxChars) line += ` ${word}`;
-    else {
-      lines.push(line);
-      line = word;
+/** Raw 8-bit pixels and their layout: what the operations pass to each other. */
+interface Pixels {
+  data: Buffer;
+  info: OutputInfo;
+}
+
+const CAPTION_FONT = 'DejaVu Sans,Liberation Sans,Arial,sans-serif Bold';
+/** Pango sizes fonts in points: at 12 pt, `dpi` = 6 × the size in pixels. */
+const POINTS = 12;
+const dpiFor = (px: number): number => Math.max(1, Math.round((px * 72) / POINTS));
+/** Below this the caption is shortened with an ellipsis rather than shrunk further. */
+export const MIN_CAPTION_FONT_PX = 12;
+/** The band never covers more than this share of the image height. */
+export const MAX_BAND_SHARE = 0.4;
+
+export interface CaptionOptions {
+  maxFontSize: number;
+  color: string;
+  bandColor: string;
+  bandOpacity: number;
+}
+
+export interface Caption {
+  /** The semi-transparent band (SVG), full width. */
+  band: Buffer;
+  bandHeight: number;
+  /** The text, laid out by Pango (real glyph metrics, word wrap), as raw RGBA pixels. */
+  text: Pixels;
+  /** Offset of the text inside the band. */
+  padding: number;
+  fontPx: number;
+  /** Whether the text was cut (with an ellipsis) because even the smallest font did not fit. */
+  truncated: boolean;
+}
+
+async function renderText(markupText: string, color: string, width: number, size: { dpi: number } | { height: number }): Promise<{ pixels: Pixels; dpi: number }> {
+  const { data, info } = await sharp({
+    text: {
+      text: `<span foreground="${escapeMarkup(color)}">${escapeMarkup(markupText)}</span>`,
+      font: `${CAPTION_FONT} ${POINTS}`,
+      width,
+      ...('height' in size ? { height: size.height } : { dpi: size.dpi }),
+      rgba: true,
+      // Words wrap; a word longer than the line (a URL) breaks between characters.
+      wrap: 'word-char',
+    },
+  })
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  const dpi = 'height' in size ? (info.textAutofitDpi ?? dpiFor(MIN_CAPTION_FONT_PX)) : size.dpi;
+  return { pixels: { data, info }, dpi };
+}
+
+/**
+ * The caption of `overlay_text` for an image of `width` × `height`: the text wrapped to the width
+ * with real glyph metrics, at `maxFontSize` when it fits in the band's share of the height, else at
+ * the largest size that fits, and never below MIN_CAPTION_FONT_PX (the text is then shortened).
+ */
+export async function layoutCaption(width: number, height: number, text: string, options: CaptionOptions): Promise<Caption> {
+  const padding = Math.max(2, Math.round(Math.min(width, height) * 0.04));
+  const usable = Math.max(1, width - 2 * padding);
+  const maxTextHeight = Math.max(1, Math.floor(height * MAX_BAND_SHARE) - 2 * padding);
+  const clean = text.replace(/\s+/g, ' ').trim();
+  const maxPx = Math.max(MIN_CAPTION_FONT_PX, options.maxFontSize);
+
+  let rendered = await renderText(clean, options.color, usable, { dpi: dpiFor(maxPx) });
+  let truncated = false;
+  if (rendered.pixels.info.height > maxTextHeight) {
+    // Pango picks the largest size that fits the box.
+    rendered = await renderText(clean, options.color, usable, { height: maxTextHeight });
+    if (rendered.dpi > dpiFor(maxPx)) rendered = await renderText(clean, options.color, usable, { dpi: dpiFor(maxPx) });
+    if (rendered.dpi < dpiFor(MIN_CAPTION_FONT_PX) || rendered.pixels.info.height > maxTextHeight) {
+      // Still too long at the smallest readable size: keep the longest prefix (cut at a word) that fits.
+      const dpi = dpiFor(MIN_CAPTION_FONT_PX);
+      let lo = 0;
+      let hi = clean.length;
+      let best = await renderText('…', options.color, usable, { dpi });
+      while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2);
+        const cut = clean.slice(0, mid);
+        const atWord = cut.lastIndexOf(' ') > mid * 0.6 ? cut.slice(0, cut.lastIndexOf(' ')) : cut;
+        const attempt = await renderText(`${atWord.trimEnd()}…`, options.color, usable, { dpi });
+        if (attempt.pixels.info.height <= maxTextHeight) {
+          best = attempt;
+          lo = mid;
+        } else hi = mid - 1;
+      }
+      rendered = best;
+      truncated = true;
     }
   }
-  if (line) lines.push(line);
-  return lines;
+  const { info } = rendered.pixels;
+  const bandHeight = Math.min(height, info.height + 2 * padding);
+  const band = Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${bandHeight}">` +
+      `<rect width="100%" height="100%" fill="${escapeMarkup(options.bandColor)}" fill-opacity="${options.bandOpacity}"/></svg>`,
+  );
+  return { band, bandHeight, text: rendered.pixels, padding, fontPx: Math.round((rendered.dpi * POINTS) / 72), truncated };
 }
 
-const GLYPH_WIDTH = 0.56; // average advance of DejaVu/Liberation Sans glyphs, in ems
-
-/** The text band of `overlay_text`: font size fitted so the wrapped text (at most 3 lines) fits the width. */
-export function captionSvg(
-  width: number,
-  text: string,
-  options: { maxFontSize: number; color: string; bandColor: string; bandOpacity: number },
-): { svg: Buffer; height: number } {
-  const padding = Math.round(width * 0.04);
-  const usable = width - 2 * padding;
-  let fontSize = options.maxFontSize;
-  let lines = wrap(text, Math.max(1, Math.floor(usable / (fontSize * GLYPH_WIDTH))));
-  while (fontSize > 12 && (lines.length > 3 || lines.some((l) => l.length * fontSize * GLYPH_WIDTH > usable))) {
-    fontSize -= 2;
-    lines = wrap(text, Math.max(1, Math.floor(usable / (fontSize * GLYPH_WIDTH))));
-  }
-  const lineHeight = Math.round(fontSize * 1.25);
-  const height = lines.length * lineHeight + 2 * padding;
-  const tspans = lines
-    .map((l, i) => `<text x="${padding}" y="${padding + (i + 1) * lineHeight - Math.round(fontSize * 0.3)}">${escapeXml(l)}</text>`)
-    .join('');
-  const svg =
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">` +
-    `<rect width="100%" height="100%" fill="${escapeXml(options.bandColor)}" fill-opacity="${options.bandOpacity}"/>` +
-    `<g font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif" font-weight="bold" font-size="${fontSize}" fill="${escapeXml(options.color)}">${tspans}</g></svg>`;
-  return { svg: Buffer.from(svg), height };
+/** The watermark at `markWidth` pixels wide, its alpha multiplied by `opacity`, as raw RGBA. */
+async function watermarkPixels(image: Buffer, markWidth: number, maxHeight: number, opacity: number): Promise<Pixels> {
+  const { data, info } = await sharp(image)
+    .autoOrient()
+    .resize({ width: markWidth, height: maxHeight, fit: 'inside' })
+    .toColourspace('srgb')
+    .ensureAlpha()
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  // sharp's linear() runs before ensureAlpha() whatever the call order, and refuses RGB input:
+  // scale the alpha channel here, where the layout is known.
+  for (let i = 3; i < data.length; i += 4) data[i] = Math.round((data[i] ?? 0) * opacity);
+  return { data, info };
 }
+
+const rawOf = (p: Pixels): { raw: { width: number; height: number; channels: 1 | 2 | 3 | 4 } } => ({
+  raw: { width: p.info.width, height: p.info.height, channels: p.info.channels },
+});
 
 /**
  * Applies a step's `output.post` operations in order and encodes in the target format (from a
  * `format` op, else from the file extension). Texts in ops are already rendered by the caller.
+ * Metadata (EXIF, XMP, ICC, e.g. the provenance a model embeds) is kept unless `strip_metadata`.
  */
 export async function postProcessImage(input: Buffer, ops: readonly PostOp[], targetFile: string, readWatermark: (path: string) => Promise<Buffer>): Promise<Buffer> {
-  // Between operations the image stays as raw pixels: no encode/decode round trips.
-  let current: { data: Buffer; info: OutputInfo } = await sharp(input).raw().toBuffer({ resolveWithObject: true });
-  const hadAlpha = current.info.channels === 4;
-  const next = (pipeline: Sharp): Promise<{ data: Buffer; info: OutputInfo }> => pipeline.raw().toBuffer({ resolveWithObject: true });
-  const load = (): Sharp => sharp(current.data, { raw: { width: current.info.width, height: current.info.height, channels: current.info.channels } });
+  // Between operations the image stays as raw 8-bit sRGB pixels, upright: no encode/decode round
+  // trips, and 16-bit, greyscale, CMYK or rotated sources all look the same to the operations.
+  const source = await sharp(input).metadata();
+  const hadAlpha = source.hasAlpha;
+  const sourceMetadata = source.exif !== undefined || source.icc !== undefined || source.xmp !== undefined || source.iptc !== undefined;
+  let current: Pixels = await sharp(input).autoOrient().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const next = (pipeline: Sharp): Promise<Pixels> => pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const load = (): Sharp => sharp(current.data, rawOf(current));
   let format: ImageFormat = formatFromFileName(targetFile) ?? 'png';
   let quality: number | undefined;
   let keepMetadata = true;
@@ -78,44 +157,57 @@ export async function postProcessImage(input: Buffer, ops: readonly PostOp[], ta
       format = op.format.type;
       quality = op.format.quality;
     } else if ('overlay_text' in op) {
+      if (op.overlay_text.text.trim() === '') continue; // nothing to draw (an empty field): no empty band
       const { width, height } = current.info;
-      const band = captionSvg(width, op.overlay_text.text, {
+      const caption = await layoutCaption(width, height, op.overlay_text.text, {
         maxFontSize: op.overlay_text.max_font_size,
         color: op.overlay_text.color,
         bandColor: op.overlay_text.band_color,
         bandOpacity: op.overlay_text.band_opacity,
       });
-      const top = op.overlay_text.position === 'top' ? 0 : Math.max(0, height - band.height);
-      current = await next(load().composite([{ input: band.svg, top, left: 0 }]));
+      const top = op.overlay_text.position === 'top' ? 0 : height - caption.bandHeight;
+      current = await next(
+        load().composite([
+          { input: caption.band, top, left: 0 },
+          { input: caption.text.data, ...rawOf(caption.text), top: top + caption.padding, left: caption.padding },
+        ]),
+      );
     } else if ('watermark' in op) {
       const { width, height } = current.info;
-      const markWidth = Math.max(1, Math.round(width * op.watermark.scale));
-      // Scale the watermark's alpha by the opacity: multiply the alpha channel only.
-      const mark = await sharp(await readWatermark(op.watermark.image))
-        .resize({ width: markWidth })
-        .ensureAlpha()
-        .linear([1, 1, 1, op.watermark.opacity], [0, 0, 0, 0])
-        .png()
-        .toBuffer({ resolveWithObject: true });
-      const mh = mark.info.height;
       const margin = Math.round(width * 0.02);
+      const markWidth = Math.max(1, Math.min(width - 2 * margin, Math.round(width * op.watermark.scale)));
+      const mark = await watermarkPixels(await readWatermark(op.watermark.image), markWidth, Math.max(1, height - 2 * margin), op.watermark.opacity);
+      const mw = mark.info.width;
+      const mh = mark.info.height;
       const positions = {
         'top-left': { left: margin, top: margin },
-        'top-right': { left: width - markWidth - margin, top: margin },
+        'top-right': { left: width - mw - margin, top: margin },
         'bottom-left': { left: margin, top: height - mh - margin },
-        'bottom-right': { left: width - markWidth - margin, top: height - mh - margin },
-        center: { left: Math.round((width - markWidth) / 2), top: Math.round((height - mh) / 2) },
+        'bottom-right': { left: width - mw - margin, top: height - mh - margin },
+        center: { left: Math.round((width - mw) / 2), top: Math.round((height - mh) / 2) },
       } as const;
       const at = positions[op.watermark.position];
-      current = await next(load().composite([{ input: mark.data, left: Math.max(0, at.left), top: Math.max(0, at.top), blend: 'over' }]));
+      current = await next(load().composite([{ input: mark.data, ...rawOf(mark), left: Math.max(0, at.left), top: Math.max(0, at.top), blend: 'over' }]));
     } else if ('strip_metadata' in op) {
       keepMetadata = !op.strip_metadata;
     }
   }
-  let pipeline = load();
+  let pipeline: Sharp;
+  if (keepMetadata && sourceMetadata && ops.every((op) => 'format' in op || 'strip_metadata' in op)) {
+    pipeline = sharp(input).autoOrient().keepMetadata();
+  } else if (keepMetadata && sourceMetadata) {
+    // Raw pixels carry no metadata. To keep the source's, paint the processed pixels over the
+    // decoded source (same size, `source` blend replaces every pixel) and keep that pipeline's metadata.
+    pipeline = sharp(input)
+      .autoOrient()
+      .resize({ width: current.info.width, height: current.info.height, fit: 'fill', kernel: 'nearest' })
+      .composite([{ input: current.data, ...rawOf(current), blend: 'source' }])
+      .keepMetadata();
+  } else {
+    pipeline = load();
+  }
   // Compositing adds an alpha channel; drop it again when the source image had none.
-  if (!hadAlpha && current.info.channels === 4) pipeline = pipeline.removeAlpha();
-  if (keepMetadata) pipeline = pipeline.keepMetadata();
+  if (!hadAlpha) pipeline = pipeline.removeAlpha();
   switch (format) {
     case 'png':
       return pipeline.png().toBuffer();

@@ -71,9 +71,19 @@ export interface VideoOperationStatus {
  * A provider turns a request into a result with one client. It knows nothing of the store, the
  * scheduler or other projects; errors are thrown already classified (src/resilience/classify-error.ts).
  */
+/** Where a long-running call keeps its operation name, so a resume polls it instead of paying again. */
+export interface OperationCheckpoint {
+  /** The operation started by an earlier, interrupted attempt, if any. */
+  operationName: string | undefined;
+  /** Called as soon as a new operation exists, before any polling. */
+  save(operationName: string): void;
+}
+
 export interface Provider {
   readonly task: TaskKind;
   call(client: GoogleGenAI, request: ProviderRequest): Promise<ProviderResult>;
+  /** Long-running tasks (video): start or resume an operation, checkpointing its name at once. */
+  callResumable?(client: GoogleGenAI, request: ProviderRequest, checkpoint: OperationCheckpoint): Promise<ProviderResult>;
 }
 
 export function emptyUsage(): Usage {

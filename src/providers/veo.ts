@@ -1,7 +1,7 @@
 import { GenerateVideosOperation, type GenerateVideosConfig, type GoogleGenAI } from '@google/genai';
 import { QuotaExhaustedError, TransientError } from '../errors/provider-errors.js';
 import { classifyOperationError } from '../resilience/classify-error.js';
-import type { GeneratedMedia, Provider, ProviderRequest, ProviderResult, VideoOperationStatus } from './provider.js';
+import type { GeneratedMedia, OperationCheckpoint, Provider, ProviderRequest, ProviderResult, VideoOperationStatus } from './provider.js';
 import { emptyUsage } from './provider.js';
 import { compact } from './compact.js';
 import { vertexLabels } from './gemini-reply.js';
@@ -161,7 +161,16 @@ export class VeoProvider implements Provider {
    * because failing the call would make the engine start, and pay for, a second video.
    */
   async call(client: GoogleGenAI, request: ProviderRequest): Promise<ProviderResult> {
-    const name = await startVideo(client, request);
+    return this.callResumable(client, request, { operationName: undefined, save: () => undefined });
+  }
+
+  /** Polls the checkpointed operation when there is one; otherwise starts one and saves its name first. */
+  async callResumable(client: GoogleGenAI, request: ProviderRequest, checkpoint: OperationCheckpoint): Promise<ProviderResult> {
+    let name = checkpoint.operationName;
+    if (!name) {
+      name = await startVideo(client, request);
+      checkpoint.save(name);
+    }
     const started = Date.now();
     let wait = this.polling.firstMs;
     let failedPolls = 0;

@@ -436,4 +436,73 @@ export class StateStore {
       }
     );
   }
+
+  // ---- review (observe helper) ----
+
+  /**
+   * Marks the done steps of items (among `steps`) as rejected by a reviewer. Their state does not
+   * change (the outputs stay until `retry --rejected`); returns the rows marked.
+   */
+  rejectSteps(itemIds: readonly string[], steps: readonly string[], note: string | null): number {
+    if (steps.length === 0) return 0;
+    const statement = this.db.prepare(
+      `UPDATE item_steps SET rejected_at = ?, rejected_note = ? WHERE item_id = ? AND state = 'done' AND step IN (${steps.map(() => '?').join(',')})`,
+    );
+    const at = now();
+    let changed = 0;
+    this.db.transaction(() => {
+      for (const id of itemIds) changed += statement.run(at, note, id, ...steps).changes;
+    })();
+    return changed;
+  }
+
+  /** Rejected steps, in input order. */
+  rejectedSteps(): { itemId: string; step: string; note: string | null; at: string }[] {
+    return this.db
+      .prepare(
+        `SELECT s.item_id AS itemId, s.step, s.rejected_note AS note, s.rejected_at AS at
+         FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.rejected_at IS NOT NULL ORDER BY i.ord, s.step`,
+      )
+      .all() as { itemId: string; step: string; note: string | null; at: string }[];
+  }
+
+  /** Ids of items with a rejected step, in input order. */
+  rejectedItemIds(): string[] {
+    return this.db
+      .prepare('SELECT i.id FROM items i WHERE EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.rejected_at IS NOT NULL) ORDER BY i.ord')
+      .pluck()
+      .all() as string[];
+  }
+
+  /**
+   * `retry --rejected`: for every item with a rejected step, puts that step and every later one
+   * (in `stepOrder`) back to pending and clears the marks, in one statement. Returns the steps reset.
+   */
+  retryRejected(stepOrder: readonly string[]): number {
+    if (stepOrder.length === 0) return 0;
+    const values = stepOrder.map(() => '(?, ?)').join(', ');
+    const statement = this.db.prepare(
+      `WITH step_order (step, n) AS (VALUES ${values}),
+         first_rejected (item_id, n) AS (
+           SELECT s.item_id, min(o.n) FROM item_steps s JOIN step_order o ON o.step = s.step
+           WHERE s.rejected_at IS NOT NULL GROUP BY s.item_id)
+       UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL,
+         rejected_at = NULL, rejected_note = NULL, updated_at = ?
+       WHERE state <> 'running' AND EXISTS (
+         SELECT 1 FROM first_rejected f JOIN step_order o ON o.step = item_steps.step
+         WHERE f.item_id = item_steps.item_id AND o.n >= f.n)`,
+    );
+    return statement.run(...stepOrder.flatMap((step, n) => [step, n]), now()).changes;
+  }
+
+  /** Removes rejection marks (of these items, or all), keeping the outputs as they are. */
+  clearRejection(itemIds?: readonly string[]): number {
+    if (itemIds === undefined) return this.db.prepare('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE rejected_at IS NOT NULL').run().changes;
+    const statement = this.db.prepare('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE item_id = ? AND rejected_at IS NOT NULL');
+    let changed = 0;
+    this.db.transaction(() => {
+      for (const id of itemIds) changed += statement.run(id).changes;
+    })();
+    return changed;
+  }
 }

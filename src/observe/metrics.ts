@@ -1,0 +1,225 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ProjectSnapshot } from '../engine/events.js';
+import { readCounts } from '../engine/status.js';
+import { GenbatchError } from '../errors/genbatch-error.js';
+import { STEP_STATES, type StateStore, type StepState } from '../store/state-store.js';
+import { subscribe, type EngineEventSource } from './event-source.js';
+import { scrubText } from './redact.js';
+
+const PROJECT_STATES: readonly ProjectSnapshot['state'][] = ['active', 'cooling', 'probing', 'exhausted', 'disabled'];
+
+/** Every metric genbatch exports (docs/observability.md describes each). */
+export const METRIC_NAMES = [
+  'genbatch_requests_total',
+  'genbatch_tokens_total',
+  'genbatch_cost_usd_total',
+  'genbatch_images_total',
+  'genbatch_video_seconds_total',
+  'genbatch_call_duration_seconds',
+  'genbatch_steps_total',
+  'genbatch_items',
+  'genbatch_cooldowns_total',
+  'genbatch_project_state',
+  'genbatch_run_start_timestamp_seconds',
+  'genbatch_run_end_timestamp_seconds',
+  'genbatch_run_exit_code',
+  'genbatch_run_duration_seconds',
+] as const;
+
+export interface RunMetricsOptions {
+  /** Added as the label `genbatch_job` to every series, so several jobs can share one textfile folder. */
+  job?: string;
+  /** Default: a fresh Registry. */
+  registry?: Registry;
+}
+
+export interface RunMetrics {
+  registry: Registry;
+  /** Stops listening to the engine (the registry keeps its values). */
+  detach(): void;
+}
+
+/** Label values come from names in the credentials and job files; scrubbed all the same. */
+const label = (value: string): string => scrubText(value);
+
+/**
+ * Prometheus metrics for a run, fed by the engine's events: calls, tokens and cost per project and
+ * model (from `call:end`), step outcomes, cooldowns, project health, and the run's end (exit code,
+ * timestamps). With a store, `genbatch_items{state}` is read from the state file at each scrape.
+ */
+export function createRunMetrics(engine: EngineEventSource, store?: StateStore, options: RunMetricsOptions = {}): RunMetrics {
+  const registry = options.registry ?? new Registry();
+  if (options.job) registry.setDefaultLabels({ genbatch_job: options.job });
+  const registers = [registry];
+
+  const requests = new Counter({ name: 'genbatch_requests_total', help: 'API calls made, by project, model and HTTP status (0: no HTTP reply).', labelNames: ['project', 'model', 'status'], registers });
+  const tokens = new Counter({ name: 'genbatch_tokens_total', help: 'Tokens billed, by project, model and kind (input, output, thoughts).', labelNames: ['project', 'model', 'kind'], registers });
+  const cost = new Counter({ name: 'genbatch_cost_usd_total', help: 'Cost of the calls in US dollars, priced from the catalog.', labelNames: ['project', 'model'], registers });
+  const images = new Counter({ name: 'genbatch_images_total', help: 'Images generated.', labelNames: ['project', 'model'], registers });
+  const videoSeconds = new Counter({ name: 'genbatch_video_seconds_total', help: 'Seconds of video generated.', labelNames: ['project', 'model'], registers });
+  const callDuration = new Histogram({
+    name: 'genbatch_call_duration_seconds',
+    help: 'Duration of API calls.',
+    labelNames: ['project', 'model'],
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers,
+  });
+  const steps = new Counter({ name: 'genbatch_steps_total', help: 'Step outcomes: done, failed, filtered, retry.', labelNames: ['step', 'outcome'], registers });
+  const cooldowns = new Counter({ name: 'genbatch_cooldowns_total', help: 'Times a project was cooled down after a quota rejection (429).', labelNames: ['project'], registers });
+  const runStart = new Gauge({ name: 'genbatch_run_start_timestamp_seconds', help: 'When the current or last run started (Unix time).', registers });
+  const runEnd = new Gauge({ name: 'genbatch_run_end_timestamp_seconds', help: 'When the last run ended (Unix time); absent while the first run is going.', registers });
+  const runExit = new Gauge({ name: 'genbatch_run_exit_code', help: 'Exit code of the last run (0 done, 1 failed items, 3 budget, 4 cancelled, 75 stalled).', registers });
+  const runDuration = new Gauge({ name: 'genbatch_run_duration_seconds', help: 'Duration of the last run.', registers });
+
+  let lastItems: Record<StepState, number> | undefined;
+  const readItems = (): void => {
+    if (store?.db.open) lastItems = readCounts(store).items;
+  };
+  if (store) {
+    new Gauge({
+      name: 'genbatch_items',
+      help: 'Items by state (done when every step is done), read from the state file.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        readItems();
+        if (!lastItems) return;
+        for (const state of STEP_STATES) this.set({ state }, lastItems[state]);
+      },
+    });
+  }
+
+  // Project health: the engine's own view when it has one, else what the events said.
+  const projectStates = new Map<string, ProjectSnapshot['state']>();
+  new Gauge({
+    name: 'genbatch_project_state',
+    help: 'Project health: 1 for the state the project is in, 0 for the others.',
+    labelNames: ['project', 'state'],
+    registers,
+    collect() {
+      if (engine.projects) {
+        try {
+          for (const p of engine.projects()) projectStates.set(p.name, p.state);
+        } catch {
+          // A finished engine may have nothing to report; keep what the events said.
+        }
+      }
+      this.reset();
+      for (const [project, current] of projectStates) {
+        for (const state of PROJECT_STATES) this.set({ project: label(project), state }, state === current ? 1 : 0);
+      }
+    },
+  });
+
+  const detach = subscribe(engine, {
+    'run:start': () => {
+      runStart.set(Date.now() / 1000);
+      readItems();
+    },
+    'call:end': (e) => {
+      const labels = { project: label(e.project), model: label(e.model) };
+      requests.inc({ ...labels, status: String(e.httpStatus) });
+      tokens.inc({ ...labels, kind: 'input' }, e.usage.inputTokens);
+      tokens.inc({ ...labels, kind: 'output' }, e.usage.outputTokens);
+      tokens.inc({ ...labels, kind: 'thoughts' }, e.usage.thoughtsTokens);
+      cost.inc(labels, e.costUsd);
+      if (e.usage.images > 0) images.inc(labels, e.usage.images);
+      if (e.usage.videoSeconds > 0) videoSeconds.inc(labels, e.usage.videoSeconds);
+      callDuration.observe(labels, e.durationMs / 1000);
+    },
+    'step:done': (e) => steps.inc({ step: label(e.step), outcome: 'done' }),
+    'step:failed': (e) => steps.inc({ step: label(e.step), outcome: 'failed' }),
+    'step:filtered': (e) => steps.inc({ step: label(e.step), outcome: 'filtered' }),
+    'step:retry': (e) => steps.inc({ step: label(e.step), outcome: 'retry' }),
+    'project:cooldown': (e) => {
+      cooldowns.inc({ project: label(e.project) });
+      projectStates.set(e.project, e.perDay ? 'exhausted' : 'cooling');
+    },
+    'project:disabled': (e) => projectStates.set(e.project, 'disabled'),
+    'project:active': (e) => projectStates.set(e.project, 'active'),
+    'run:end': (e) => {
+      runEnd.set(Date.now() / 1000);
+      runExit.set(e.exitCode);
+      runDuration.set(e.durationMs / 1000);
+      readItems();
+    },
+  });
+  return { registry, detach };
+}
+
+export interface MetricsServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `GET /metrics` for Prometheus to scrape while a run goes. Listens on 127.0.0.1 unless a
+ * host is given (`0.0.0.0` to be scraped from another machine); port 0 picks a free one.
+ */
+export async function serveMetrics(registry: Registry, port: number, host = '127.0.0.1'): Promise<MetricsServer> {
+  const server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET' || path !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('Not found: metrics are served at /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${scrubText(String(error))}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new GenbatchError(`Cannot serve metrics on ${host}:${port}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}.`, {
+          code: 'METRICS_PORT',
+          exitCode: 2,
+          hint: 'Choose another port with --metrics-port, or 0 for any free port.',
+          cause: error,
+        }),
+      ),
+    );
+    server.listen(port, host, () => resolve());
+  });
+  server.unref();
+  const address = server.address();
+  const actual = typeof address === 'object' && address ? address.port : port;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}/metrics`,
+    port: actual,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * Writes the metrics in the Prometheus text format for node_exporter's textfile collector, atomically:
+ * a temp file in the same folder (not ending in .prom, so the collector never reads it half-written),
+ * flushed, then renamed over `file`.
+ */
+export async function writeMetricsFile(registry: Registry, file: string): Promise<void> {
+  const text = await registry.metrics();
+  await mkdir(dirname(file), { recursive: true });
+  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const handle = await open(temp, 'w');
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temp, file);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+}

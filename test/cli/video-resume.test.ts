@@ -1,0 +1,61 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
+import { writeCredentials, writeJob } from '../helpers/emulated-job.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const tempDir = useTempDir();
+let emulator: RunningEmulator | undefined;
+afterEach(async () => {
+  await emulator?.close();
+  emulator = undefined;
+});
+
+const VIDEO_STEP = `  - name: clip
+    task: video
+    model: veo-3.0-fast-generate-001
+    prompt: "A short teaser for {{title}}"
+    params: { duration_seconds: 4 }
+    output: { file: "videos/{{slug}}.mp4" }
+`;
+
+function operations(stateFile: string): number {
+  if (!existsSync(stateFile)) return 0;
+  const db = new Database(stateFile, { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM item_steps WHERE operation_name IS NOT NULL').get() as { n: number }).n;
+  } catch {
+    return 0;
+  } finally {
+    db.close();
+  }
+}
+
+describe('video: long-running operations survive a kill', () => {
+  it('a killed run resumes by polling the same operations: one predictLongRunning per item', async () => {
+    emulator = await startEmulator(parseEmulatorConfig({ video_ms: 2500, latency_ms: 5 }), { port: 0 });
+    const dir = tempDir();
+    writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'studio' }]);
+    const job = writeJob(dir, { items: 4, steps: VIDEO_STEP, limits: '{ concurrency: 4 }' });
+    const stateFile = join(dir, '.genbatch', 'quota-job.db');
+    const child = spawnCli(['run', job, '--yes']);
+    const deadline = Date.now() + 20_000;
+    while (operations(stateFile) < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(operations(stateFile)).toBe(4); // every operation name checkpointed before any is done
+    child.kill('SIGKILL');
+    await child.output;
+
+    const resumed = await runCli(['resume', job, '--yes']);
+    expect(resumed.code).toBe(0);
+    const started = emulator.log().filter((r) => r.model.startsWith('veo'));
+    expect(started).toHaveLength(4); // polls are free and not in the log; each video was paid once
+    expect(emulator.stats().projects.studio?.videos_seconds).toBe(16);
+    expect(readdirSync(join(dir, 'out', 'videos')).sort()).toEqual(['kubernetes-1.mp4', 'postgresql-3.mp4', 'redis-4.mp4', 'terraform-2.mp4']);
+    const status = JSON.parse((await runCli(['status', job, '--json'])).stdout) as { counts: Record<string, number>; cost_usd: number };
+    expect(status.counts.done).toBe(4);
+    expect(status.cost_usd).toBeCloseTo(16 * 0.1, 6);
+  });
+});
