@@ -78,18 +78,25 @@ export async function layoutCaption(width: number, height: number, text: string,
   const maxTextHeight = Math.max(1, Math.floor(height * MAX_BAND_SHARE) - 2 * padding);
   const clean = text.replace(/\s+/g, ' ').trim();
   const maxPx = Math.max(MIN_CAPTION_FONT_PX, options.maxFontSize);
+  // More characters than could ever fit at the smallest size (glyphs at least 0.4 em wide, lines
+  // at least 1 em tall) go straight to shortening: rendering them whole could exceed Cairo's
+  // surface limit and fail.
+  const capacity = Math.ceil((usable / (MIN_CAPTION_FONT_PX * 0.4)) * (maxTextHeight / MIN_CAPTION_FONT_PX));
+  const hopeless = clean.length > capacity;
 
-  let rendered = await renderText(clean, options.color, usable, { dpi: dpiFor(maxPx) });
+  let rendered = hopeless ? undefined : await renderText(clean, options.color, usable, { dpi: dpiFor(maxPx) });
   let truncated = false;
-  if (rendered.pixels.info.height > maxTextHeight) {
-    // Pango picks the largest size that fits the box.
-    rendered = await renderText(clean, options.color, usable, { height: maxTextHeight });
-    if (rendered.dpi > dpiFor(maxPx)) rendered = await renderText(clean, options.color, usable, { dpi: dpiFor(maxPx) });
-    if (rendered.dpi < dpiFor(MIN_CAPTION_FONT_PX) || rendered.pixels.info.height > maxTextHeight) {
+  if (rendered === undefined || rendered.pixels.info.height > maxTextHeight) {
+    if (!hopeless) {
+      // Pango picks the largest size that fits the box.
+      rendered = await renderText(clean, options.color, usable, { height: maxTextHeight });
+      if (rendered.dpi > dpiFor(maxPx)) rendered = await renderText(clean, options.color, usable, { dpi: dpiFor(maxPx) });
+    }
+    if (rendered === undefined || rendered.dpi < dpiFor(MIN_CAPTION_FONT_PX) || rendered.pixels.info.height > maxTextHeight) {
       // Still too long at the smallest readable size: keep the longest prefix (cut at a word) that fits.
       const dpi = dpiFor(MIN_CAPTION_FONT_PX);
       let lo = 0;
-      let hi = clean.length;
+      let hi = Math.min(clean.length, capacity);
       let best = await renderText('…', options.color, usable, { dpi });
       while (lo < hi) {
         const mid = Math.ceil((lo + hi) / 2);

@@ -1,9 +1,9 @@
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 
 /** Test images and pixel measurements for the image post-processing tests (all decoded by sharp). */
 
 /** A deterministic, textured RGB picture (gradients plus noise), so every region has detail. */
-export function texture(width: number, height: number, seed = 1): sharp.Sharp {
+export function texture(width: number, height: number, seed = 1): Sharp {
   const data = Buffer.alloc(width * height * 3);
   let state = seed >>> 0 || 1;
   for (let y = 0; y < height; y++) {
