@@ -51,6 +51,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       .addOption(new Option('--limit <n>', 'only the first N items with work left').argParser(positiveInt))
       .option('--json', 'print a machine-readable summary on stdout')
       .option('--redo-stale', 'redo done items whose input row or templates changed since')
+      .option('--plain', 'plain progress lines even on a terminal')
       .addOption(new Option('--budget <usd>', "cap on the job's total spend (overrides budget.max_usd)").argParser(positiveNumber))
       .addOption(new Option('--pilot <n>', 'run N items for real first, re-estimate, then ask again').argParser(positiveInt));
 

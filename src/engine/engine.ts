@@ -149,7 +149,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const recovered = store.recoverAbandoned(this.runId);
     await this.writer.clearScratch();
     const total = store.itemCount();
-    const pending = store.pendingItemCount();
+    const pending = Math.min(store.pendingItemCount(), this.options.limit ?? Infinity);
     this.emit('run:start', { runId: this.runId, total, pending, recovered, steps: job.steps.map((s) => s.name) });
 
     if (pending === 0) {

@@ -20,6 +20,10 @@ interface Pixels {
   info: OutputInfo;
 }
 
+const rawOf = (p: Pixels): { raw: { width: number; height: number; channels: 1 | 2 | 3 | 4 } } => ({
+  raw: { width: p.info.width, height: p.info.height, channels: p.info.channels },
+});
+
 const CAPTION_FONT = 'DejaVu Sans,Liberation Sans,Arial,sans-serif Bold';
 /** Pango sizes fonts in points: at 12 pt, `dpi` = 6 × the size in pixels. */
 const POINTS = 12;
@@ -112,6 +116,13 @@ export async function layoutCaption(width: number, height: number, text: string,
       truncated = true;
     }
   }
+  // An image too small for even one line at the smallest size: the text is cropped to the image.
+  const room = { width: Math.max(1, width - padding), height: Math.max(1, height - padding) };
+  if (rendered.pixels.info.width > room.width || rendered.pixels.info.height > room.height) {
+    const crop = { left: 0, top: 0, width: Math.min(rendered.pixels.info.width, room.width), height: Math.min(rendered.pixels.info.height, room.height) };
+    rendered = { ...rendered, pixels: await sharp(rendered.pixels.data, rawOf(rendered.pixels)).extract(crop).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }) };
+    truncated = true;
+  }
   const { info } = rendered.pixels;
   const bandHeight = Math.min(height, info.height + 2 * padding);
   const band = Buffer.from(
@@ -135,10 +146,6 @@ async function watermarkPixels(image: Buffer, markWidth: number, maxHeight: numb
   for (let i = 3; i < data.length; i += 4) data[i] = Math.round((data[i] ?? 0) * opacity);
   return { data, info };
 }
-
-const rawOf = (p: Pixels): { raw: { width: number; height: number; channels: 1 | 2 | 3 | 4 } } => ({
-  raw: { width: p.info.width, height: p.info.height, channels: p.info.channels },
-});
 
 /**
  * Applies a step's `output.post` operations in order and encodes in the target format (from a

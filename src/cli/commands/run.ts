@@ -16,6 +16,7 @@ import { confirm } from '../confirm.js';
 import { line, type CliIO } from '../io.js';
 import { renderEstimate } from '../render-estimate.js';
 import { attachRunReporter } from '../run-reporter.js';
+import { attachLiveView } from '../live-view.js';
 
 export interface RunFlags {
   emulator?: boolean;
@@ -28,6 +29,8 @@ export interface RunFlags {
   resumeOnly?: boolean;
   /** Redo done items whose input row or templates changed since they were done. */
   redoStale?: boolean;
+  /** Plain progress lines even on a terminal. */
+  plain?: boolean;
 }
 
 /** Whether a process is alive: only knowable on this host; elsewhere the heartbeat decides. */
@@ -119,11 +122,13 @@ export class RunSession {
   }
 
   /** One pass of the engine over (up to `limit`) items with work left. */
-  async process(flags: RunFlags, limit: number | undefined): Promise<RunSummary> {
+  async process(flags: RunFlags, limit: number | undefined, estimateUsd?: number): Promise<RunSummary> {
     const { job, catalog } = this.prepared;
     const engine = new Engine({ job, credentials: this.credentials, store: this.store, catalog, budget: this.budget(flags), ...(limit === undefined ? {} : { limit }) });
     this.engine = engine;
-    attachRunReporter(engine, this.io);
+    // A live view on a terminal; plain progress lines for logs and cron.
+    if (this.io.stderr.isTTY && !flags.plain) attachLiveView(engine, this.io, estimateUsd === undefined ? {} : { estimateUsd });
+    else attachRunReporter(engine, this.io);
     try {
       return await engine.run();
     } finally {
@@ -207,7 +212,7 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
         return 4;
       }
     }
-    const summary = await session.process(flags, flags.limit);
+    const summary = await session.process(flags, flags.limit, estimate.total_usd.expected);
     return finish(summary, flags, io, estimate, spentBefore, store.spentUsd());
   } finally {
     await session.close();
