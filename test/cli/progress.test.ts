@@ -1,3 +1,4 @@
+/* eslint-disable no-control-regex -- the assertions are about terminal escape codes */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
