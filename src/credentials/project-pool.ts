@@ -14,19 +14,25 @@ export interface Lease {
   release(actualTokens?: number): void;
 }
 
-interface ProjectHandle {
-  credentials: ProjectCredentials;
-  client: GoogleGenAI | undefined;
-  state: ProjectSnapshot['state'];
+/** A project's health for one model: Vertex quotas (and 429s) are per project and base model. */
+interface ModelHealth {
+  state: 'active' | 'cooling' | 'probing' | 'exhausted';
   until: number;
   reason: string | undefined;
   consecutive429: number;
   probeInFlight: boolean;
+}
+
+interface ProjectHandle {
+  credentials: ProjectCredentials;
+  client: GoogleGenAI | undefined;
+  disabled: string | undefined;
   removed: boolean;
   inFlight: number;
   requests: number;
   rejected429: number;
   costUsd: number;
+  health: Map<string, ModelHealth>;
   limiters: Map<string, ModelLimiter>;
   /** Requests per model since the last daily reset (for `rpd`). */
   today: Map<string, number>;
@@ -36,6 +42,7 @@ interface ProjectHandle {
 /** Health that survives a restart: what an immediate resume must respect. */
 export interface PersistedProjectState {
   project: string;
+  model: string;
   state: 'cooling' | 'exhausted';
   until: number;
   reason: string;
@@ -104,42 +111,54 @@ export class ProjectPool {
     return {
       credentials,
       client: undefined,
-      state: credentials.enabled ? 'active' : 'disabled',
-      until: 0,
-      reason: credentials.enabled ? undefined : 'disabled in the credentials file',
-      consecutive429: 0,
-      probeInFlight: false,
+      disabled: credentials.enabled ? undefined : 'disabled in the credentials file',
       removed: false,
       inFlight: 0,
       requests: 0,
       rejected429: 0,
       costUsd: 0,
+      health: new Map(),
       limiters: new Map(),
       today: new Map(),
       dayEndsAt: nextDailyReset(this.now()),
     };
   }
 
+  private health(p: ProjectHandle, model: string): ModelHealth {
+    let health = p.health.get(model);
+    if (!health) {
+      health = { state: 'active', until: 0, reason: undefined, consecutive429: 0, probeInFlight: false };
+      p.health.set(model, health);
+    }
+    return health;
+  }
+
   snapshot(): ProjectSnapshot[] {
     return [...this.projects.values()].filter((p) => !p.removed).map((p) => this.snapshotOf(p));
   }
 
+  /** A project's state as people see it: disabled, or its most constrained model. */
   private snapshotOf(p: ProjectHandle): ProjectSnapshot {
+    const base = { name: p.credentials.name, requests: p.requests, rejected429: p.rejected429, costUsd: p.costUsd };
+    if (p.disabled !== undefined) return { ...base, state: 'disabled', reason: p.disabled };
+    const rank = { exhausted: 3, cooling: 2, probing: 1, active: 0 } as const;
+    let worst: [string, ModelHealth] | undefined;
+    for (const entry of p.health) if (!worst || rank[entry[1].state] > rank[worst[1].state]) worst = entry;
+    if (!worst || worst[1].state === 'active') return { ...base, state: 'active' };
+    const [model, h] = worst;
     return {
-      name: p.credentials.name,
-      state: p.state,
-      requests: p.requests,
-      rejected429: p.rejected429,
-      costUsd: p.costUsd,
-      ...(p.state === 'cooling' || p.state === 'exhausted' ? { until: p.until } : {}),
-      ...(p.reason === undefined ? {} : { reason: p.reason }),
+      ...base,
+      state: h.state,
+      ...(h.state === 'cooling' || h.state === 'exhausted' ? { until: h.until } : {}),
+      reason: `${model}: ${h.reason ?? h.state}`,
     };
   }
 
-  private setState(p: ProjectHandle, state: ProjectSnapshot['state'], until: number, reason: string | undefined): void {
-    p.state = state;
-    p.until = until;
-    p.reason = reason;
+  private setHealth(p: ProjectHandle, model: string, state: ModelHealth['state'], until: number, reason: string | undefined): void {
+    const h = this.health(p, model);
+    h.state = state;
+    h.until = until;
+    h.reason = reason;
     this.options.onStateChange?.(this.snapshotOf(p));
   }
 
@@ -148,8 +167,8 @@ export class ProjectPool {
     const now = this.now();
     for (const saved of states) {
       const p = this.projects.get(saved.project);
-      if (!p || p.state === 'disabled' || saved.until <= now) continue;
-      this.setState(p, saved.state, saved.until, `${saved.reason} (from the previous run)`);
+      if (!p || saved.until <= now) continue;
+      this.setHealth(p, saved.model, saved.state, saved.until, `${saved.reason} (from the previous run)`);
     }
   }
 
@@ -177,10 +196,11 @@ export class ProjectPool {
   }
 
   /** Cooldowns that have ended become one probe's chance (half-open); a day that ended resets. */
-  private refresh(p: ProjectHandle): void {
+  private refresh(p: ProjectHandle, model: string): void {
+    const h = this.health(p, model);
     const now = this.now();
-    if (p.state === 'cooling' && p.until <= now) this.setState(p, 'probing', 0, p.reason);
-    else if (p.state === 'exhausted' && p.until <= now) this.setState(p, 'active', 0, undefined);
+    if (h.state === 'cooling' && h.until <= now) this.setHealth(p, model, 'probing', 0, h.reason);
+    else if (h.state === 'exhausted' && h.until <= now) this.setHealth(p, model, 'active', 0, undefined);
   }
 
   private order(ready: ProjectHandle[]): ProjectHandle[] {
@@ -192,11 +212,13 @@ export class ProjectPool {
   }
 
   private usable(p: ProjectHandle, model: string): boolean {
-    if (p.removed || p.state === 'disabled' || p.state === 'cooling' || p.state === 'exhausted') return false;
-    if (p.state === 'probing' && p.probeInFlight) return false;
+    if (p.removed || p.disabled !== undefined) return false;
+    const h = this.health(p, model);
+    if (h.state === 'cooling' || h.state === 'exhausted') return false;
+    if (h.state === 'probing' && h.probeInFlight) return false;
     const rpd = quotaFor(p.credentials, model).rpd;
     if (rpd !== undefined && this.requestsToday(p, model) >= rpd) {
-      this.setState(p, 'exhausted', p.dayEndsAt, `rpd ${rpd} reached for ${model}`);
+      this.setHealth(p, model, 'exhausted', p.dayEndsAt, `rpd ${rpd} reached`);
       return false;
     }
     return true;
@@ -212,15 +234,15 @@ export class ProjectPool {
     for (;;) {
       if (signal.aborted) throw new StopRequestedError();
       const inPool = [...this.projects.values()].filter((p) => !p.removed && (bound ? p.credentials.name === onlyProject : pool === undefined || p.credentials.pool === pool));
-      const candidates = inPool.filter((p) => p.state !== 'disabled');
+      const candidates = inPool.filter((p) => p.disabled === undefined);
       if (candidates.length === 0) {
         throw new NoUsableProjectError(
           inPool.length === 0
             ? `no project belongs to pool "${pool ?? 'default'}"`
-            : `every project is disabled (${inPool.map((p) => `${p.credentials.name}: ${p.reason ?? 'disabled'}`).join('; ')})`,
+            : `every project is disabled (${inPool.map((p) => `${p.credentials.name}: ${p.disabled ?? 'disabled'}`).join('; ')})`,
         );
       }
-      candidates.forEach((p) => this.refresh(p));
+      candidates.forEach((p) => this.refresh(p, model));
       const ready = candidates.filter((p) => this.usable(p, model));
       if (ready.length > 0) {
         const ordered = this.order(ready);
@@ -239,13 +261,13 @@ export class ProjectPool {
       }
       const now = this.now();
       this.stalledSince ??= now;
-      const waiting = candidates.filter((p) => p.state === 'cooling' || p.state === 'exhausted' || p.state === 'probing');
-      const earliest = Math.min(...waiting.map((p) => (p.state === 'probing' ? now : p.until)));
+      const waiting = candidates.map((p) => this.health(p, model));
+      const earliest = Math.min(...waiting.map((h) => (h.state === 'probing' ? now : h.until)));
       const stalledFor = now - this.stalledSince;
       if (stalledFor >= this.options.maxStallMs) throw new StalledOnQuotaError(Number.isFinite(earliest) ? earliest : undefined, stalledFor);
       const wakeAt = Math.min(earliest, this.stalledSince + this.options.maxStallMs);
-      if (!candidates.some((p) => p.state === 'probing')) {
-        this.options.onWaiting?.(`every project${pool ? ` of pool "${pool}"` : ''} is cooling down`, earliest);
+      if (!waiting.some((h) => h.state === 'probing')) {
+        this.options.onWaiting?.(`every project${pool ? ` of pool "${pool}"` : ''} is cooling down for ${model}`, earliest);
       }
       await Promise.race([sleep(Math.max(5, Math.min(wakeAt - now, 1000)), signal), this.wakeSignal]);
     }
@@ -268,8 +290,9 @@ export class ProjectPool {
       slot.release();
       return undefined;
     }
-    const probe = p.state === 'probing';
-    if (probe) p.probeInFlight = true;
+    const health = this.health(p, model);
+    const probe = health.state === 'probing';
+    if (probe) health.probeInFlight = true;
     p.inFlight += 1;
     p.requests += 1;
     p.today.set(model, this.requestsToday(p, model) + 1);
@@ -283,51 +306,54 @@ export class ProjectPool {
         if (released) return;
         released = true;
         p.inFlight -= 1;
-        if (probe) p.probeInFlight = false;
+        if (probe) health.probeInFlight = false;
         slot.release(actualTokens);
         if (probe) this.notify();
       },
     };
   }
 
-  /** A call succeeded: the project is healthy (a probe closes its breaker) and the run is not stalled. */
+  /** A call succeeded: the project is healthy for the model (a probe closes its breaker) and the run is not stalled. */
   succeeded(name: string, model: string, costUsd: number): void {
     const p = this.projects.get(name);
     if (!p) return;
-    p.consecutive429 = 0;
+    const h = this.health(p, model);
+    h.consecutive429 = 0;
     p.costUsd += costUsd;
     this.limiter(p, model).succeeded();
     this.stalledSince = undefined;
-    if (p.state === 'probing') {
-      this.setState(p, 'active', 0, undefined);
+    if (h.state === 'probing') {
+      this.setHealth(p, model, 'active', 0, undefined);
       this.notify();
     }
   }
 
-  /** A 429: the project cools down (for the given delay, else exponentially from 30 s), or is out for the day. */
+  /** A 429: the project cools down for the model (the given delay, else 30 s doubling), or is out for the day. */
   cooldown(name: string, model: string, options: { retryAfterMs?: number; perDay?: boolean; reason: string; startedAt?: number }): number {
     const p = this.projects.get(name);
     if (!p) return this.now();
+    const h = this.health(p, model);
     p.rejected429 += 1;
-    p.consecutive429 += 1;
+    h.consecutive429 += 1;
     this.limiter(p, model).rejected(options.startedAt);
     const now = this.now();
     if (options.perDay) {
-      this.setState(p, 'exhausted', Math.max(p.until, nextDailyReset(now)), options.reason);
+      this.setHealth(p, model, 'exhausted', Math.max(h.until, nextDailyReset(now)), options.reason);
     } else {
-      const delay = options.retryAfterMs ?? Math.min(COOLDOWN_CAP_MS, COOLDOWN_BASE_MS * 2 ** (p.consecutive429 - 1));
+      const delay = options.retryAfterMs ?? Math.min(COOLDOWN_CAP_MS, COOLDOWN_BASE_MS * 2 ** (h.consecutive429 - 1));
       // A late 429 from a call sent before the cooldown began must not shorten it.
-      const until = p.state === 'cooling' ? Math.max(p.until, now + delay) : now + delay;
-      this.setState(p, 'cooling', until, options.reason);
+      const until = h.state === 'cooling' ? Math.max(h.until, now + delay) : now + delay;
+      if (h.state !== 'exhausted') this.setHealth(p, model, 'cooling', until, options.reason);
     }
-    return p.until;
+    return h.until;
   }
 
   /** A 401/403: the project takes no more calls in this run. */
   disable(name: string, reason: string): void {
     const p = this.projects.get(name);
-    if (!p || p.state === 'disabled') return;
-    this.setState(p, 'disabled', 0, reason);
+    if (!p || p.disabled !== undefined) return;
+    p.disabled = reason;
+    this.options.onStateChange?.(this.snapshotOf(p));
   }
 
   /**
@@ -353,10 +379,11 @@ export class ProjectPool {
       if (connectionChanged) {
         current.client = undefined;
         // New credentials deserve a fresh chance: a disabled (403) project is tried again.
-        if (current.state === 'disabled' && next.enabled) this.setState(current, 'active', 0, undefined);
+        if (next.enabled) current.disabled = undefined;
       }
-      if (!next.enabled) this.setState(current, 'disabled', 0, 'disabled in the credentials file');
-      else if (current.state === 'disabled' && current.reason === 'disabled in the credentials file') this.setState(current, 'active', 0, undefined);
+      if (!next.enabled) current.disabled = 'disabled in the credentials file';
+      else if (current.disabled === 'disabled in the credentials file') current.disabled = undefined;
+      this.options.onStateChange?.(this.snapshotOf(current));
       for (const [model, limiter] of current.limiters) limiter.update(quotaFor(next, model));
       result.changed.push(next.name);
     }
@@ -370,11 +397,15 @@ export class ProjectPool {
     return result;
   }
 
-  /** Persistable health: cooldowns and daily exhaustion still in force. */
+  /** Persistable health: cooldowns and daily exhaustion still in force, per project and model. */
   persistable(): PersistedProjectState[] {
     const now = this.now();
-    return [...this.projects.values()]
-      .filter((p) => (p.state === 'cooling' || p.state === 'exhausted') && p.until > now)
-      .map((p) => ({ project: p.credentials.name, state: p.state as 'cooling' | 'exhausted', until: p.until, reason: p.reason ?? '' }));
+    const out: PersistedProjectState[] = [];
+    for (const p of this.projects.values()) {
+      for (const [model, h] of p.health) {
+        if ((h.state === 'cooling' || h.state === 'exhausted') && h.until > now) out.push({ project: p.credentials.name, model, state: h.state, until: h.until, reason: h.reason ?? '' });
+      }
+    }
+    return out;
   }
 }

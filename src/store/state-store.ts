@@ -337,19 +337,23 @@ export class StateStore {
   // ---- project health ------------------------------------------------------------------------------
 
   /** Replaces the saved project health (cooldowns and daily exhaustion still in force). */
-  saveProjectStates(states: readonly { project: string; state: string; until: number; reason: string }[]): void {
+  /** Rows are keyed `project/model` (project names cannot contain a slash). */
+  saveProjectStates(states: readonly { project: string; model: string; state: string; until: number; reason: string }[]): void {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM project_state').run();
       const insert = this.db.prepare('INSERT INTO project_state (project, state, until_at, reason, updated_at) VALUES (?, ?, ?, ?, ?)');
-      for (const s of states) insert.run(s.project, s.state, new Date(s.until).toISOString(), s.reason, now());
+      for (const s of states) insert.run(`${s.project}/${s.model}`, s.state, new Date(s.until).toISOString(), s.reason, now());
     })();
   }
 
-  loadProjectStates(): { project: string; state: 'cooling' | 'exhausted'; until: number; reason: string }[] {
+  loadProjectStates(): { project: string; model: string; state: 'cooling' | 'exhausted'; until: number; reason: string }[] {
     const rows = this.db.prepare('SELECT project, state, until_at, reason FROM project_state').all() as { project: string; state: string; until_at: string | null; reason: string | null }[];
     return rows
-      .filter((r) => (r.state === 'cooling' || r.state === 'exhausted') && r.until_at)
-      .map((r) => ({ project: r.project, state: r.state as 'cooling' | 'exhausted', until: Date.parse(r.until_at ?? ''), reason: r.reason ?? '' }));
+      .filter((r) => (r.state === 'cooling' || r.state === 'exhausted') && r.until_at && r.project.includes('/'))
+      .map((r) => {
+        const slash = r.project.indexOf('/');
+        return { project: r.project.slice(0, slash), model: r.project.slice(slash + 1), state: r.state as 'cooling' | 'exhausted', until: Date.parse(r.until_at ?? ''), reason: r.reason ?? '' };
+      });
   }
 
   // ---- the run lock ------------------------------------------------------------------------------------
