@@ -260,6 +260,21 @@ export class Engine extends EventEmitter<EngineEvents> {
     };
   }
 
+  /** Every API call, as it ends: what logs and metrics count. */
+  private emitCall(call: LedgerEntry, usage: Usage): void {
+    this.emit('call:end', {
+      itemId: call.itemId ?? '',
+      step: call.step ?? '',
+      project: call.project,
+      model: call.model,
+      httpStatus: call.httpStatus,
+      ...(call.errorCode ? { errorCode: call.errorCode } : {}),
+      usage,
+      costUsd: call.costUsd,
+      durationMs: call.durationMs,
+    });
+  }
+
   private fail(unit: Unit, code: string, message: string, extra: { promptHash?: string; costUsd?: number } = {}, call?: LedgerEntry): StepOutcome {
     this.options.store.finishStep(unit.item.id, unit.step.name, 'failed', { code, message, ...extra }, call);
     this.emit('step:failed', { itemId: unit.item.id, step: unit.step.name, code, message });
@@ -343,7 +358,9 @@ export class Engine extends EventEmitter<EngineEvents> {
         const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
         const cost = error instanceof BadResponseError ? catalog.cost(step.model, usage, { withAudio }) : 0;
         settle(cost);
-        store.insertLedger(this.ledgerEntry(lead.unit.item.id, step, project, httpStatus || (error instanceof BadResponseError ? 200 : 0), usage, cost, durationMs, error.code));
+        const failedCall = this.ledgerEntry(lead.unit.item.id, step, project, httpStatus || (error instanceof BadResponseError ? 200 : 0), usage, cost, durationMs, error.code);
+        store.insertLedger(failedCall);
+        this.emitCall(failedCall, usage);
         if (error instanceof QuotaExhaustedError) {
           const until = this.pool.cooldown(project, step.model, {
             reason: error.perDay ? 'daily quota exhausted' : 'quota exhausted (429)',
@@ -367,7 +384,8 @@ export class Engine extends EventEmitter<EngineEvents> {
             error instanceof ProviderError && error.retryAfterMs !== undefined
               ? error.retryAfterMs
               : backoffDelay(attempts, { baseMs: RETRY_BASE_MS, capMs: RETRY_CAP_MS, ...(this.options.random ? { random: this.options.random } : {}) });
-          each((l) => store.markPending(l.unit.item.id, step.name, { countAttempt: true, errorCode: error.code, errorMessage: error.message }));
+          // A billed but unusable reply (bad JSON) is part of what the item cost.
+          each((l) => store.markPending(l.unit.item.id, step.name, { countAttempt: true, errorCode: error.code, errorMessage: error.message, costUsd: cost / live.length }));
           each((l) => this.emit('step:retry', { itemId: l.unit.item.id, step: step.name, project, code: error.code, message: error.message, attempt: attempts, delayMs }));
           await sleep(delayMs, this.stopController.signal);
           continue;
@@ -383,6 +401,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.pool.succeeded(project, step.model, costUsd);
       // One ledger row per API call (on the first item of a batch); each item carries its share of the cost.
       const call = this.ledgerEntry(lead.unit.item.id, step, project, 200, result.usage, costUsd, durationMs);
+      this.emitCall(call, result.usage);
       const share = costUsd / live.length;
       for (const [position, l] of live.entries()) {
         const ledger = position === 0 ? call : undefined;

@@ -1,4 +1,6 @@
 import { access } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import sharp from 'sharp';
 import type { Credentials } from '../credentials/credentials.js';
 import { loadCredentials } from '../credentials/load-credentials.js';
 import { ConfigError, ConfigErrors } from '../errors/config-error.js';
@@ -70,6 +72,24 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean 
           { file: job.file, keyPath: `steps.${step.name}.params.${name}`, hint: `Valid parameters: ${known.join(', ') || 'none'}.` },
         ),
       );
+    }
+  }
+  // Files the steps read (watermarks) must exist and decode before anything is paid for.
+  for (const step of job.steps) {
+    for (const [index, op] of (step.output?.post ?? []).entries()) {
+      if (!('watermark' in op)) continue;
+      const file = resolve(job.dir, op.watermark.image);
+      try {
+        await sharp(file).metadata();
+      } catch (error) {
+        paramProblems.push(
+          new ConfigError(`${shownJob}: steps.${step.name}.output.post[${index}].watermark.image: ${displayPath(file)} is not a readable image (${(error as Error).message}).`, {
+            file: job.file,
+            keyPath: `steps.${step.name}.output.post[${index}].watermark.image`,
+            hint: 'Paths in the job file are relative to the job file.',
+          }),
+        );
+      }
     }
   }
   if (paramProblems.length > 0) throw new ConfigErrors(paramProblems);

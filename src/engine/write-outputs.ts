@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { extname, relative } from 'node:path';
+import { extname, relative, resolve } from 'node:path';
 import type { Job, Step } from '../job/job.js';
 import type { AtomicWriter } from '../outputs/atomic-write.js';
 import { formatFromFileName, postProcessImage } from '../outputs/image-post.js';
@@ -36,7 +36,7 @@ export async function writeStepOutputs(
       const file = candidateName(target, index, media.length);
       let data = item.data;
       if (step.task === 'image' && (ops.length > 0 || formatFromFileName(file) !== mimeFormat(item.mimeType))) {
-        data = await postProcessImage(item.data, ops, file, (path) => readFile(resolveOutputPath(job.dir, path, itemId, step.name)));
+        data = await postProcessImage(item.data, ops, file, (path) => readFile(resolve(job.dir, path)));
       }
       await writer.write(file, data);
       written.push(relative(job.outputDir, file));

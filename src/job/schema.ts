@@ -31,7 +31,9 @@ const resizeOp = z
         width: positiveInt.optional(),
         height: positiveInt.optional(),
         fit: z.enum(['cover', 'contain', 'fill', 'inside', 'outside']).default('cover'),
-        position: z.string().default('centre'),
+        position: z
+          .enum(['centre', 'center', 'top', 'right top', 'right', 'right bottom', 'bottom', 'left bottom', 'left', 'left top', 'north', 'northeast', 'east', 'southeast', 'south', 'southwest', 'west', 'northwest', 'entropy', 'attention'])
+          .default('centre'),
       })
       .strict(),
   })

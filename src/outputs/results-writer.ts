@@ -1,34 +1,86 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, extname, join, basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { stringify } from 'csv-stringify';
-import type { Job } from '../job/job.js';
+import { ConfigError } from '../errors/config-error.js';
+import type { Job, Step } from '../job/job.js';
+import { nearestKey } from '../job/suggest-key.js';
 import type { ItemStepRow, StateStore } from '../store/state-store.js';
+
+/** A plain number ("-3", "+1.5", "2e-4") is data, not a formula, whatever its sign. */
+const PLAIN_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 /**
  * A cell that starts with = + - @ (or a tab/CR) is run as a formula by spreadsheet programs; a
- * leading apostrophe makes it plain text (OWASP's advice for CSV injection).
+ * leading apostrophe makes it plain text (OWASP's advice for CSV injection). Plain numbers are
+ * left alone, so a negative score stays a number.
  */
 export function neutraliseFormula(value: string): string {
-  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /^[=+\-@\t\r]/.test(value) && !PLAIN_NUMBER.test(value) ? `'${value}` : value;
 }
 
-function scalarFields(result: unknown): [string, string][] {
-  if (result === null || typeof result !== 'object' || Array.isArray(result)) return [];
-  return Object.entries(result as Record<string, unknown>)
-    .filter(([, v]) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
-    .map(([k, v]) => [k, String(v)]);
+export interface ResultsOptions {
+  /**
+   * Which fields of earlier steps go to the results, as `step.field` (`step.*` for all of a step's
+   * JSON fields, `step.text` for a step's text). Default: every JSON field of every JSON step, and
+   * the text of text steps that have neither JSON nor an output file (it is stored nowhere else).
+   */
+  fields?: readonly string[];
+}
+
+/** The fields chosen for one step, in schema order. */
+interface StepColumns {
+  step: Step;
+  fields: string[];
+  text: boolean;
+}
+
+function schemaFields(step: Step): string[] {
+  const props = step.jsonSchema?.properties;
+  return props && typeof props === 'object' ? Object.keys(props) : [];
+}
+
+/** Resolves `options.fields` against the job's steps; an unknown name is an error naming the nearest. */
+export function resultFields(job: Job, options: ResultsOptions = {}): StepColumns[] {
+  if (options.fields === undefined) {
+    return job.steps.map((step) => ({
+      step,
+      fields: schemaFields(step),
+      text: step.task === 'text' && step.jsonSchema === undefined && step.output === undefined,
+    }));
+  }
+  const chosen = new Map(job.steps.map((step) => [step.name, { step, fields: [] as string[], text: false }]));
+  const known = job.steps.flatMap((step) => [...schemaFields(step).map((f) => `${step.name}.${f}`), `${step.name}.*`, ...(step.task === 'text' ? [`${step.name}.text`] : [])]);
+  for (const name of options.fields) {
+    const dot = name.indexOf('.');
+    const entry = chosen.get(name.slice(0, dot));
+    const field = name.slice(dot + 1);
+    if (dot > 0 && entry && field === '*') {
+      for (const f of schemaFields(entry.step)) if (!entry.fields.includes(f)) entry.fields.push(f);
+    } else if (dot > 0 && entry && field === 'text' && entry.step.task === 'text') {
+      entry.text = true;
+    } else if (dot > 0 && entry && schemaFields(entry.step).includes(field)) {
+      if (!entry.fields.includes(field)) entry.fields.push(field);
+    } else {
+      const nearest = nearestKey(name, known);
+      throw new ConfigError(`The results field "${name}" is not a field of any step${nearest ? `; did you mean "${nearest}"?` : '.'}`, {
+        code: 'RESULTS_FIELD_UNKNOWN',
+        hint: `Name fields as step.field (fields come from the step's json:), step.* or step.text. Known: ${known.join(', ')}.`,
+      });
+    }
+  }
+  return [...chosen.values()];
 }
 
 export interface ResultRecord {
   id: string;
-  steps: Record<string, { state: string; files: string[]; fields: Record<string, string>; error?: string }>;
+  steps: Record<string, { state: string; files: string[]; fields: Record<string, unknown>; text?: string; error?: string }>;
   cost_usd: number;
 }
 
-function* resultRecords(job: Job, store: StateStore): Generator<ResultRecord> {
+function* resultRecords(columns: readonly StepColumns[], store: StateStore): Generator<ResultRecord> {
   const byItem = new Map<string, ItemStepRow[]>();
   for (const row of store.allItemSteps()) {
     const list = byItem.get(row.itemId) ?? [];
@@ -39,60 +91,96 @@ function* resultRecords(job: Job, store: StateStore): Generator<ResultRecord> {
     const rows = byItem.get(item.id) ?? [];
     const steps: ResultRecord['steps'] = {};
     let cost = 0;
-    for (const step of job.steps) {
+    for (const { step, fields, text } of columns) {
       const row = rows.find((r) => r.step === step.name);
       cost += row?.costUsd ?? 0;
+      const result = row?.state === 'done' && row.result !== null && typeof row.result === 'object' && !Array.isArray(row.result) ? (row.result as Record<string, unknown>) : {};
+      const chosen: Record<string, unknown> = {};
+      for (const field of fields) if (result[field] !== undefined) chosen[field] = result[field];
       steps[step.name] = {
         state: row?.state ?? 'pending',
         files: row?.outputs ?? [],
-        fields: Object.fromEntries(row?.state === 'done' && step.jsonSchema ? scalarFields(row.result) : []),
+        fields: chosen,
+        ...(text && typeof result.text === 'string' ? { text: result.text } : {}),
         ...(row?.errorMessage && row.state !== 'done' ? { error: row.errorMessage } : {}),
       };
     }
-    yield { id: item.id, steps, cost_usd: Math.round(cost * 1e6) / 1e6 };
+    yield { id: item.id, steps, cost_usd: Math.round(cost * 1e9) / 1e9 };
   }
 }
 
-/** Writes the job's `results:` file (CSV or JSON Lines) from the state, atomically. */
-export async function writeResults(job: Job, store: StateStore, scratchDir: string): Promise<string | undefined> {
+/**
+ * Dollars to the nano-dollar, without trailing zeros: "0.0406", "0.000002727", "0". Embedding items
+ * cost fractions of a micro-dollar each; rounding them to 6 places would make the column's sum drift
+ * from the ledger's total.
+ */
+export function formatUsd(usd: number): string {
+  const fixed = (Math.round(usd * 1e9) / 1e9).toFixed(9);
+  return fixed.replace(/\.?0+$/, '') || '0';
+}
+
+/** A field value as one CSV cell: strings neutralised, numbers and booleans as written, the rest as JSON. */
+function cell(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'string') return neutraliseFormula(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return neutraliseFormula(JSON.stringify(value));
+}
+
+/**
+ * Writes the job's `results:` file from the state, atomically: CSV (one row per item: id, then per
+ * step its state, output files, chosen fields and error, then the item's cost), or JSON Lines when
+ * the file ends in .jsonl (the same record as an object, field values with their JSON types).
+ */
+export async function writeResults(job: Job, store: StateStore, scratchDir: string, options: ResultsOptions = {}): Promise<string | undefined> {
   const target = job.resultsFile;
   if (!target) return undefined;
+  const columns = resultFields(job, options);
   await mkdir(dirname(target), { recursive: true });
   await mkdir(scratchDir, { recursive: true });
   const temp = join(scratchDir, `${basename(target)}.${process.pid}.tmp`);
-  const records = resultRecords(job, store);
-  if (extname(target).toLowerCase() === '.jsonl') {
-    const lines = Readable.from((function* () {
-      for (const record of records) yield `${JSON.stringify(record)}\n`;
-    })());
-    await pipeline(lines, createWriteStream(temp));
-  } else {
-    const columns = ['id'];
-    for (const step of job.steps) {
-      columns.push(`${step.name}_state`);
-      if (step.output) columns.push(`${step.name}_file`);
-      const props = step.jsonSchema?.properties;
-      if (props && typeof props === 'object') for (const field of Object.keys(props)) columns.push(`${step.name}_${field}`);
-      columns.push(`${step.name}_error`);
-    }
-    columns.push('cost_usd');
-    const rows = Readable.from((function* () {
-      for (const record of records) {
-        const row: string[] = [neutraliseFormula(record.id)];
-        for (const step of job.steps) {
-          const s = record.steps[step.name];
-          row.push(s?.state ?? '');
-          if (step.output) row.push(neutraliseFormula(s?.files.join(' ') ?? ''));
-          const props = step.jsonSchema?.properties;
-          if (props && typeof props === 'object') for (const field of Object.keys(props)) row.push(neutraliseFormula(s?.fields[field] ?? ''));
-          row.push(neutraliseFormula(s?.error ?? ''));
-        }
-        row.push(record.cost_usd.toFixed(6));
-        yield row;
+  const records = resultRecords(columns, store);
+  try {
+    if (extname(target).toLowerCase() === '.jsonl') {
+      const lines = Readable.from(
+        (function* () {
+          for (const record of records) yield `${JSON.stringify(record)}\n`;
+        })(),
+      );
+      await pipeline(lines, createWriteStream(temp));
+    } else {
+      const header = ['id'];
+      for (const { step, fields, text } of columns) {
+        header.push(`${step.name}_state`);
+        if (step.output) header.push(`${step.name}_file`);
+        for (const field of fields) header.push(`${step.name}_${field}`);
+        if (text) header.push(`${step.name}_text`);
+        header.push(`${step.name}_error`);
       }
-    })());
-    await pipeline(rows, stringify({ header: true, columns }), createWriteStream(temp));
+      header.push('cost_usd');
+      const rows = Readable.from(
+        (function* () {
+          for (const record of records) {
+            const row: string[] = [neutraliseFormula(record.id)];
+            for (const { step, fields, text } of columns) {
+              const s = record.steps[step.name];
+              row.push(s?.state ?? '');
+              if (step.output) row.push(neutraliseFormula(s?.files.join(' ') ?? ''));
+              for (const field of fields) row.push(cell(s?.fields[field]));
+              if (text) row.push(cell(s?.text));
+              row.push(neutraliseFormula(s?.error ?? ''));
+            }
+            row.push(formatUsd(record.cost_usd));
+            yield row;
+          }
+        })(),
+      );
+      await pipeline(rows, stringify({ header: true, columns: header }), createWriteStream(temp));
+    }
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
   }
-  await rename(temp, target);
   return target;
 }

@@ -255,13 +255,13 @@ export class StateStore {
   }
 
   /** Back to pending after an interrupted or requeued call; `countAttempt` when it used an attempt. */
-  markPending(itemId: string, step: string, options: { countAttempt: boolean; errorCode?: string; errorMessage?: string }): void {
+  markPending(itemId: string, step: string, options: { countAttempt: boolean; errorCode?: string; errorMessage?: string; costUsd?: number }): void {
     this.db
       .prepare(
-        `UPDATE item_steps SET state = 'pending', run_id = NULL, attempts = attempts + ?, error_code = ?, error_message = ?, updated_at = ?
+        `UPDATE item_steps SET state = 'pending', run_id = NULL, attempts = attempts + ?, error_code = ?, error_message = ?, cost_usd = cost_usd + ?, updated_at = ?
          WHERE item_id = ? AND step = ?`,
       )
-      .run(options.countAttempt ? 1 : 0, options.errorCode ?? null, options.errorMessage ?? null, now(), itemId, step);
+      .run(options.countAttempt ? 1 : 0, options.errorCode ?? null, options.errorMessage ?? null, options.costUsd ?? 0, now(), itemId, step);
   }
 
   setOperationName(itemId: string, step: string, operationName: string | null): void {

@@ -1,0 +1,51 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { posts } from '../helpers/job-fixture.js';
+import { useTaskJobs } from './task-job.js';
+
+const taskJob = useTaskJobs();
+
+const STEP = `  - name: clip
+    task: video
+    model: veo-3.0-generate-001
+    prompt: "A short teaser for {{title}}"
+    params: { duration_seconds: 4, aspect_ratio: "16:9" }
+    output: { file: "videos/{{slug}}.mp4" }
+`;
+
+describe('task: video (veo-3.0-generate-001)', () => {
+  it('writes one MP4 per item; each video is started once and billed by its seconds', async () => {
+    const t = await taskJob({ items: 3, steps: STEP, emulator: { video_ms: 200 }, extra: 'results: out/results.csv\n' });
+    const run = await t.run();
+    expect(run.stderr).toMatch(/ended: finished \(exit 0\)/);
+    expect(run.code).toBe(0);
+
+    const names = readdirSync(t.out('videos')).sort();
+    expect(names).toEqual(['kubernetes-1.mp4', 'postgresql-3.mp4', 'terraform-2.mp4']);
+    for (const name of names) {
+      const bytes = readFileSync(t.out('videos', name));
+      // An ISO BMFF file: the first box is `ftyp` and its size fits the file.
+      expect(bytes.subarray(4, 8).toString('latin1')).toBe('ftyp');
+      expect(bytes.readUInt32BE(0)).toBeLessThanOrEqual(bytes.length);
+    }
+    // One predictLongRunning per item (polls are free and not logged).
+    expect(t.calls('veo-3.0-generate-001')).toBe(3);
+    expect(t.emulator.stats().projects.studio?.videos_seconds).toBe(12);
+    const status = await t.status();
+    expect(status.counts).toMatchObject({ done: 3, failed: 0 });
+    expect(status.cost_usd).toBeCloseTo(12 * 0.2, 6);
+  });
+
+  it('a blocked prompt ends the operation filtered, with its reason, and is not started again', async () => {
+    const rows = posts(2).map((p, i) => ({ ...p, title: i === 0 ? `${p.title} [unsafe]` : p.title }));
+    const t = await taskJob({ rows, steps: STEP, emulator: { video_ms: 100 } });
+    expect((await t.run()).code).toBe(1);
+    const status = await t.status();
+    expect(status.counts).toMatchObject({ done: 1, filtered: 1 });
+    expect(status.failures).toEqual([{ id: rows[0]?.slug, step: 'clip', error: 'SAFETY_FILTERED', message: expect.stringMatching(/safety/i) as unknown }]);
+    expect(t.calls('veo-3.0-generate-001')).toBe(2);
+    expect(readdirSync(t.out('videos'))).toEqual([`${rows[1]?.slug}.mp4`]);
+    expect((await t.run()).code).toBe(1);
+    expect(t.calls('veo-3.0-generate-001')).toBe(2);
+  });
+});
