@@ -8,6 +8,8 @@ import { schemaCommand } from './commands/schema.js';
 import { previewCommand } from './commands/preview.js';
 import { estimateCommand } from './commands/estimate.js';
 import { costCommand } from './commands/cost.js';
+import { reviewCommand, type ReviewFlags } from './commands/review.js';
+import { rejectCommand, type RejectFlags } from './commands/reject.js';
 import { retryCommand } from './commands/retry.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -52,6 +54,11 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       .option('--json', 'print a machine-readable summary on stdout')
       .option('--redo-stale', 'redo done items whose input row or templates changed since')
       .option('--plain', 'plain progress lines even on a terminal')
+      .option('--log <file>', 'write the run log (JSON lines) here instead of .genbatch/logs/<job>-<run>.jsonl')
+      .addOption(new Option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:N/metrics during the run').argParser(positiveInt))
+      .option('--metrics-file <file>', 'keep Prometheus metrics in this file (node_exporter textfile collector)')
+      .option('--notify <url>', "POST a JSON summary here when the run ends (default: the job's notify:)")
+      .option('--notify-template <json>', 'POST this JSON instead, with {{placeholders}}')
       .addOption(new Option('--budget <usd>', "cap on the job's total spend (overrides budget.max_usd)").argParser(positiveNumber))
       .addOption(new Option('--pilot <n>', 'run N items for real first, re-estimate, then ask again').argParser(positiveInt));
 
@@ -91,8 +98,25 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--failed', 'retry every failed step')
     .option('--ids <ids...>', 'retry these items')
     .option('--step <name>', 'from this step on')
-    .description('put failed or chosen items back to pending')
-    .action(wrap((job: string, flags: { failed?: boolean; ids?: string[]; step?: string }) => retryCommand(job, flags, io)));
+    .option('--rejected', 'redo the outputs rejected with genbatch reject')
+    .description('put failed, rejected or chosen items back to pending')
+    .action(wrap((job: string, flags: { failed?: boolean; ids?: string[]; step?: string; rejected?: boolean }) => retryCommand(job, flags, io)));
+  program
+    .command('review')
+    .argument('<job>')
+    .option('--out <file>', 'where to write the page')
+    .option('--no-thumbnails', 'link outputs without thumbnails')
+    .description('write a static HTML gallery of every item and print its path')
+    .action(wrap((job: string, flags: ReviewFlags) => reviewCommand(job, flags, io)));
+  program
+    .command('reject')
+    .argument('<job>')
+    .argument('<ids...>')
+    .option('--note <text>', 'why')
+    .option('--step <name>', 'from this step on (default: every step)')
+    .option('--undo', 'take the rejection back')
+    .description('mark done outputs as rejected; retry --rejected redoes them')
+    .action(wrap((job: string, ids: string[], flags: RejectFlags) => rejectCommand(job, ids, flags, io)));
   program
     .command('emulator')
     .addOption(new Option('--port <n>', 'port on 127.0.0.1').argParser(positiveInt).default(8790))

@@ -39,7 +39,12 @@ export interface RunMetricsOptions {
 
 export interface RunMetrics {
   registry: Registry;
-  /** Stops listening to the engine (the registry keeps its values). */
+  /**
+   * Feeds the metrics from another engine too (e.g. the main pass after a pilot): the counters go
+   * on adding up. Returns a function that stops listening to that engine.
+   */
+  attach(engine: EngineEventSource): () => void;
+  /** Stops listening to every engine (the registry keeps its values). */
   detach(): void;
 }
 
@@ -51,7 +56,7 @@ const label = (value: string): string => scrubText(value);
  * model (from `call:end`), step outcomes, cooldowns, project health, and the run's end (exit code,
  * timestamps). With a store, `genbatch_items{state}` is read from the state file at each scrape.
  */
-export function createRunMetrics(engine: EngineEventSource, store?: StateStore, options: RunMetricsOptions = {}): RunMetrics {
+export function createRunMetrics(engine: EngineEventSource | undefined, store?: StateStore, options: RunMetricsOptions = {}): RunMetrics {
   const registry = options.registry ?? new Registry();
   if (options.job) registry.setDefaultLabels({ genbatch_job: options.job });
   const registers = [registry];
@@ -70,10 +75,21 @@ export function createRunMetrics(engine: EngineEventSource, store?: StateStore, 
   });
   const steps = new Counter({ name: 'genbatch_steps_total', help: 'Step outcomes: done, failed, filtered, retry.', labelNames: ['step', 'outcome'], registers });
   const cooldowns = new Counter({ name: 'genbatch_cooldowns_total', help: 'Times a project was cooled down after a quota rejection (429).', labelNames: ['project'], registers });
-  const runStart = new Gauge({ name: 'genbatch_run_start_timestamp_seconds', help: 'When the current or last run started (Unix time).', registers });
-  const runEnd = new Gauge({ name: 'genbatch_run_end_timestamp_seconds', help: 'When the last run ended (Unix time); absent while the first run is going.', registers });
-  const runExit = new Gauge({ name: 'genbatch_run_exit_code', help: 'Exit code of the last run (0 done, 1 failed items, 3 budget, 4 cancelled, 75 stalled).', registers });
-  const runDuration = new Gauge({ name: 'genbatch_run_duration_seconds', help: 'Duration of the last run.', registers });
+  // Run gauges appear only once they have a value: an exit code of 0 before the run ended would lie.
+  const runGauge = (name: string, help: string): { (): Gauge; clear(): void } => {
+    let gauge: Gauge | undefined;
+    const get = (): Gauge => (gauge ??= new Gauge({ name, help, registers }));
+    return Object.assign(get, {
+      clear: () => {
+        if (gauge) registry.removeSingleMetric(name);
+        gauge = undefined;
+      },
+    });
+  };
+  const runStart = runGauge('genbatch_run_start_timestamp_seconds', 'When the current or last run started (Unix time).');
+  const runEnd = runGauge('genbatch_run_end_timestamp_seconds', 'When the last run ended (Unix time); absent while the run goes.');
+  const runExit = runGauge('genbatch_run_exit_code', 'Exit code of the run (0 done, 1 failed items, 3 budget, 4 cancelled, 75 stalled); absent while the run goes.');
+  const runDuration = runGauge('genbatch_run_duration_seconds', 'Duration of the run; absent while it goes.');
 
   let lastItems: Record<StepState, number> | undefined;
   const readItems = (): void => {
@@ -93,7 +109,8 @@ export function createRunMetrics(engine: EngineEventSource, store?: StateStore, 
     });
   }
 
-  // Project health: the engine's own view when it has one, else what the events said.
+  // Project health: the latest engine's own view when it has one, else what the events said.
+  let latest: EngineEventSource | undefined;
   const projectStates = new Map<string, ProjectSnapshot['state']>();
   new Gauge({
     name: 'genbatch_project_state',
@@ -101,9 +118,9 @@ export function createRunMetrics(engine: EngineEventSource, store?: StateStore, 
     labelNames: ['project', 'state'],
     registers,
     collect() {
-      if (engine.projects) {
+      if (latest?.projects) {
         try {
-          for (const p of engine.projects()) projectStates.set(p.name, p.state);
+          for (const p of latest.projects()) projectStates.set(p.name, p.state);
         } catch {
           // A finished engine may have nothing to report; keep what the events said.
         }
@@ -115,9 +132,11 @@ export function createRunMetrics(engine: EngineEventSource, store?: StateStore, 
     },
   });
 
-  const detach = subscribe(engine, {
+  const listeners: Parameters<typeof subscribe>[1] = {
     'run:start': () => {
-      runStart.set(Date.now() / 1000);
+      // A new pass (the main run after a pilot) has not ended yet.
+      for (const gauge of [runEnd, runExit, runDuration]) gauge.clear();
+      runStart().set(Date.now() / 1000);
       readItems();
     },
     'call:end': (e) => {
@@ -142,13 +161,31 @@ export function createRunMetrics(engine: EngineEventSource, store?: StateStore, 
     'project:disabled': (e) => projectStates.set(e.project, 'disabled'),
     'project:active': (e) => projectStates.set(e.project, 'active'),
     'run:end': (e) => {
-      runEnd.set(Date.now() / 1000);
-      runExit.set(e.exitCode);
-      runDuration.set(e.durationMs / 1000);
+      runEnd().set(Date.now() / 1000);
+      runExit().set(e.exitCode);
+      runDuration().set(e.durationMs / 1000);
       readItems();
     },
-  });
-  return { registry, detach };
+  };
+  const unsubscribers = new Set<() => void>();
+  const attach = (source: EngineEventSource): (() => void) => {
+    latest = source;
+    const off = subscribe(source, listeners);
+    const stop = (): void => {
+      off();
+      unsubscribers.delete(stop);
+    };
+    unsubscribers.add(stop);
+    return stop;
+  };
+  if (engine) attach(engine);
+  return {
+    registry,
+    attach,
+    detach: () => {
+      for (const stop of [...unsubscribers]) stop();
+    },
+  };
 }
 
 export interface MetricsServer {
@@ -222,4 +259,23 @@ export async function writeMetricsFile(registry: Registry, file: string): Promis
     await unlink(temp).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Rewrites the metrics file every `everyMs` while a long run goes (so a scrape mid-run sees
+ * progress), and once more when stopped. Write errors are reported to `onError`, never thrown.
+ */
+export function writeMetricsFilePeriodically(registry: Registry, file: string, everyMs = 15_000, onError: (error: unknown) => void = () => undefined): () => Promise<void> {
+  let pending: Promise<void> = Promise.resolve();
+  const writeOnce = (): Promise<void> => {
+    pending = pending.then(() => writeMetricsFile(registry, file)).catch(onError);
+    return pending;
+  };
+  const timer = setInterval(() => void writeOnce(), everyMs);
+  timer.unref();
+  void writeOnce();
+  return async () => {
+    clearInterval(timer);
+    await writeOnce();
+  };
 }

@@ -2,7 +2,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
 import type { EngineEvents } from '../engine/events.js';
+import { GenbatchError } from '../errors/genbatch-error.js';
 import type { Job } from '../job/job.js';
+import { displayPath } from '../job/load-job.js';
 import { subscribe, type EngineEventName, type EngineEventSource } from './event-source.js';
 import { PINO_REDACT_PATHS, REDACTED, scrubText, scrubValue } from './redact.js';
 
@@ -47,12 +49,17 @@ const DESCRIBE: { [K in EngineEventName]: (e: EngineEvents[K][0]) => [Level, str
   'run:end': (e) => [e.exitCode === 0 ? 'info' : e.exitCode === 1 ? 'warn' : 'error', `run ended: ${e.outcome} (exit ${e.exitCode}), ${usd(e.costUsd)} over ${e.requests} calls`],
 };
 
+/** Every engine event the log writes a line for (all of them). */
+export const LOGGED_EVENTS = Object.keys(DESCRIBE) as EngineEventName[];
+
 export interface RunLogOptions {
   job: Pick<Job, 'name' | 'stateFile'>;
   /** Default: runLogPath(job, engine.runId). */
   file?: string;
   /** Secret values to remove wherever they appear (see secretsOf(credentials)). */
   secrets?: readonly string[];
+  /** Called once if the file cannot be written mid-run (disk full...); the run goes on without its log. */
+  onError?: (error: Error) => void;
 }
 
 export interface RunLog {
@@ -74,8 +81,24 @@ export function attachRunLog(engine: EngineEventSource, options: RunLogOptions):
   const runId = engine.runId ?? 'run';
   const file = options.file ?? runLogPath(options.job, runId);
   const secrets = options.secrets ?? [];
-  mkdirSync(dirname(file), { recursive: true });
-  const destination = pino.destination({ dest: file, sync: true, append: true, mkdir: true });
+  let destination: ReturnType<typeof pino.destination>;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    destination = pino.destination({ dest: file, sync: true, append: true, mkdir: true });
+  } catch (error) {
+    throw new GenbatchError(`Cannot write the run log ${displayPath(file)}: ${(error as Error).message}`, {
+      code: 'RUN_LOG_UNWRITABLE',
+      exitCode: 2,
+      hint: 'Check the folder exists and is writable, or choose another file with --log FILE. Nothing was sent.',
+      cause: error,
+    });
+  }
+  let failed = false;
+  destination.on('error', (error: Error) => {
+    if (failed) return;
+    failed = true;
+    options.onError?.(error);
+  });
   const logger = pino(
     {
       level: 'info',
@@ -89,6 +112,7 @@ export function attachRunLog(engine: EngineEventSource, options: RunLogOptions):
   );
 
   const write = (level: Level, event: string, fields: Record<string, unknown>, message: string): void => {
+    if (failed) return;
     const clean = scrubValue(snakeKeys(fields) as Record<string, unknown>, secrets);
     logger[level]({ event, ...clean }, scrubText(message, secrets));
   };
@@ -114,7 +138,11 @@ export function attachRunLog(engine: EngineEventSource, options: RunLogOptions):
       if (closed) return;
       closed = true;
       unsubscribe();
-      destination.end();
+      try {
+        destination.end();
+      } catch {
+        // Already failed (reported through onError); nothing more to flush.
+      }
     },
   };
 }

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EngineEvents } from '../../src/engine/events.js';
-import { createRunMetrics, METRIC_NAMES, serveMetrics, writeMetricsFile } from '../../src/observe/metrics.js';
+import { createRunMetrics, METRIC_NAMES, serveMetrics, writeMetricsFile, writeMetricsFilePeriodically } from '../../src/observe/metrics.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { parsePromText, sumOf } from './prom-text.js';
 import { storeWithRun } from './store-fixture.js';
@@ -34,6 +34,8 @@ describe('run metrics', () => {
   it('counts requests, tokens, cost, cooldowns and step outcomes from the engine events', async () => {
     const engine = fakeEngine();
     const { registry, detach } = createRunMetrics(engine, undefined, { job: 'blog' });
+    // Before the run ends there is no exit code (a 0 would claim success).
+    expect(await registry.metrics()).not.toMatch(/genbatch_run_(exit_code|end_timestamp_seconds|duration_seconds)/);
     feed(engine);
     detach();
     engine.emit('call:end', { itemId: 'z', step: 'brief', project: 'proj-a', model: 'gemini-2.5-flash', httpStatus: 200, usage: usage(1, 1), costUsd: 1, durationMs: 1 });
@@ -144,5 +146,44 @@ describe('run metrics', () => {
     expect(reads).toBeGreaterThan(0);
     expect(sumOf(parsePromText(readFileSync(file, 'utf8')), 'genbatch_requests_total')).toBe(34);
     expect(readdirSync(join(dir, 'textfile'))).toEqual(['genbatch_blog.prom']);
+  });
+
+  it('keeps the textfile current during a long run and writes it once more at the end', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'genbatch.prom');
+    const engine = fakeEngine();
+    const { registry } = createRunMetrics(engine);
+    const errors: unknown[] = [];
+    const stop = writeMetricsFilePeriodically(registry, file, 20, (e) => errors.push(e));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(sumOf(parsePromText(readFileSync(file, 'utf8')), 'genbatch_requests_total')).toBe(0);
+    feed(engine);
+    await stop();
+    expect(sumOf(parsePromText(readFileSync(file, 'utf8')), 'genbatch_requests_total')).toBe(4);
+    expect(errors).toEqual([]);
+    expect(readdirSync(dir)).toEqual(['genbatch.prom']);
+  });
+
+  it('adds up several passes (a pilot, then the main run) on one registry', async () => {
+    const pilot = fakeEngine();
+    const metrics = createRunMetrics(undefined, undefined, { job: 'blog' });
+    const stopPilot = metrics.attach(pilot);
+    feed(pilot);
+    stopPilot();
+    const main = fakeEngine();
+    metrics.attach(main);
+    main.emit('run:start', { runId: 'run-2', total: 5, pending: 3, recovered: 0, steps: ['brief', 'hero'] });
+    let samples = parsePromText(await metrics.registry.metrics());
+    expect(sumOf(samples, 'genbatch_requests_total')).toBe(4);
+    expect(samples.some((s) => s.name === 'genbatch_run_exit_code')).toBe(false);
+    main.emit('call:end', { itemId: 'c', step: 'brief', project: 'proj-a', model: 'gemini-2.5-flash', httpStatus: 200, usage: usage(1, 1), costUsd: 0, durationMs: 1 });
+    main.emit('run:end', { runId: 'run-2', outcome: 'finished', exitCode: 0, counts: { pending: 0, running: 0, done: 3, failed: 0, filtered: 0 }, costUsd: 0, requests: 5, durationMs: 100 });
+    pilot.emit('call:end', { itemId: 'z', step: 'brief', project: 'proj-a', model: 'gemini-2.5-flash', httpStatus: 200, usage: usage(1, 1), costUsd: 0, durationMs: 1 });
+    metrics.detach();
+    main.emit('call:end', { itemId: 'z', step: 'brief', project: 'proj-a', model: 'gemini-2.5-flash', httpStatus: 200, usage: usage(1, 1), costUsd: 0, durationMs: 1 });
+    samples = parsePromText(await metrics.registry.metrics());
+    expect(sumOf(samples, 'genbatch_requests_total')).toBe(5);
+    expect(sumOf(samples, 'genbatch_run_exit_code')).toBe(0);
+    expect(samples.filter((s) => s.name === 'genbatch_run_exit_code')).toHaveLength(1);
   });
 });

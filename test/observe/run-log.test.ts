@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EngineEvents } from '../../src/engine/events.js';
@@ -96,5 +96,21 @@ describe('run log', () => {
     expect(scrubText('https://hooks.example/x?token=abc123&sig=zz')).toBe('https://hooks.example/x?token=[redacted]&sig=[redacted]');
     expect(scrubText('Authorization: Basic dXNlcjpwYXNz')).not.toContain('dXNlcjpwYXNz');
     expect(scrubText(scrubText(`key=${GOOGLE_KEY}`))).toBe('key=[redacted]');
+  });
+
+  it('refuses a log it cannot create before the run starts, and survives one that fails mid-run', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'afile'), '');
+    expect(() => attachRunLog(fakeEngine(), { job: { name: 'j', stateFile: join(dir, 's.db') }, file: join(dir, 'afile', 'run.jsonl') })).toThrow(
+      expect.objectContaining({ code: 'RUN_LOG_UNWRITABLE', exitCode: 2, message: expect.stringMatching(/^Cannot write the run log .*afile\/run\.jsonl/) }),
+    );
+    if (!existsSync('/dev/full')) return;
+    const engine = fakeEngine();
+    const errors: string[] = [];
+    const log = attachRunLog(engine, { job: { name: 'j', stateFile: join(dir, 's.db') }, file: '/dev/full', onError: (e) => errors.push(e.message) });
+    for (let i = 0; i < 3; i += 1) engine.emit('step:done', { itemId: `i${i}`, step: 'brief', project: 'p', costUsd: 0, durationMs: 1, outputs: [] });
+    log.close();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/ENOSPC/);
   });
 });

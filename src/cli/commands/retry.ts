@@ -9,10 +9,10 @@ import { line, type CliIO } from '../io.js';
  * step on), back to pending; the next run redoes only them. Filtered steps are retried only by id:
  * a safety refusal is not retried blindly.
  */
-export async function retryCommand(jobFile: string, flags: { failed?: boolean; ids?: string[]; step?: string }, io: CliIO): Promise<number> {
+export async function retryCommand(jobFile: string, flags: { failed?: boolean; ids?: string[]; step?: string; rejected?: boolean }, io: CliIO): Promise<number> {
   const job = await loadJob(jobFile);
-  if (!flags.failed && !flags.ids?.length) {
-    throw new GenbatchError('Say which items to retry: --failed, or --ids ID...', { code: 'USAGE', exitCode: 2 });
+  if (!flags.failed && !flags.rejected && !flags.ids?.length) {
+    throw new GenbatchError('Say which items to retry: --failed, --rejected, or --ids ID...', { code: 'USAGE', exitCode: 2 });
   }
   if (!existsSync(job.stateFile)) throw new GenbatchError(`${job.name} has not run yet: nothing to retry.`, { code: 'NOTHING_TO_RETRY', exitCode: 2 });
   const names = job.steps.map((s) => s.name);
@@ -22,6 +22,7 @@ export async function retryCommand(jobFile: string, flags: { failed?: boolean; i
   try {
     let changed = 0;
     if (flags.failed) changed += store.resetSteps('all', names.slice(from), ['failed']);
+    if (flags.rejected) changed += store.retryRejected(names);
     if (flags.ids?.length) {
       const unknown = flags.ids.filter((id) => !store.getItem(id));
       if (unknown.length > 0) throw new GenbatchError(`No such item(s): ${unknown.join(', ')}.`, { code: 'USAGE', exitCode: 2 });

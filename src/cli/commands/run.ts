@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { renderError } from '../render-error.js';
 import { hostname } from 'node:os';
 import { CredentialsWatcher } from '../../credentials/credentials-watcher.js';
 import type { Credentials } from '../../credentials/credentials.js';
@@ -17,6 +19,11 @@ import { line, type CliIO } from '../io.js';
 import { renderEstimate } from '../render-estimate.js';
 import { attachRunReporter } from '../run-reporter.js';
 import { attachLiveView } from '../live-view.js';
+import { isGenbatchError } from '../../errors/genbatch-error.js';
+import { createRunMetrics, serveMetrics, writeMetricsFilePeriodically, type RunMetrics } from '../../observe/metrics.js';
+import { buildErrorSummary, buildRunSummary, checkNotifyTemplate, checkNotifyUrl, notifySummary } from '../../observe/notify.js';
+import { secretsOf } from '../../observe/redact.js';
+import { attachRunLog } from '../../observe/run-log.js';
 
 export interface RunFlags {
   emulator?: boolean;
@@ -31,6 +38,11 @@ export interface RunFlags {
   redoStale?: boolean;
   /** Plain progress lines even on a terminal. */
   plain?: boolean;
+  log?: string;
+  metricsPort?: number;
+  metricsFile?: string;
+  notify?: string;
+  notifyTemplate?: string;
 }
 
 /** Whether a process is alive: only knowable on this host; elsewhere the heartbeat decides. */
@@ -52,6 +64,8 @@ export class RunSession {
   private readonly watcher: CredentialsWatcher;
   private credentials: Credentials;
   readonly lockId: string;
+  readonly secrets: string[];
+  readonly metrics: RunMetrics;
 
   private constructor(
     readonly prepared: PreparedJob,
@@ -63,6 +77,8 @@ export class RunSession {
   ) {
     this.lockId = lockId;
     this.credentials = emulator ? emulator.credentials : prepared.credentials;
+    this.secrets = secretsOf(prepared.credentials);
+    this.metrics = createRunMetrics(undefined, store, { job: prepared.job.name });
     this.lockTimer = setInterval(() => store.touchLock(lockId), 5000);
     this.lockTimer.unref();
     process.on('SIGINT', this.onSignal);
@@ -126,13 +142,17 @@ export class RunSession {
     const { job, catalog } = this.prepared;
     const engine = new Engine({ job, credentials: this.credentials, store: this.store, catalog, budget: this.budget(flags), ...(limit === undefined ? {} : { limit }) });
     this.engine = engine;
-    // A live view on a terminal; plain progress lines for logs and cron.
+    // A live view on a terminal; plain progress lines for logs and cron; always a JSON log and metrics.
     if (this.io.stderr.isTTY && !flags.plain) attachLiveView(engine, this.io, estimateUsd === undefined ? {} : { estimateUsd });
     else attachRunReporter(engine, this.io);
+    const log = attachRunLog(engine, { job, secrets: this.secrets, ...(flags.log ? { file: flags.log } : {}) });
+    const detachMetrics = this.metrics.attach(engine);
     try {
       return await engine.run();
     } finally {
       this.engine = undefined;
+      log.close();
+      detachMetrics();
     }
   }
 
@@ -142,6 +162,7 @@ export class RunSession {
   }
 
   async close(): Promise<void> {
+    this.metrics.detach();
     this.watcher.stop();
     clearInterval(this.lockTimer);
     process.off('SIGINT', this.onSignal);
@@ -167,8 +188,55 @@ function finish(summary: RunSummary, flags: RunFlags, io: CliIO, estimate?: JobE
  * (never waiting without a TTY), optionally calibrate with a pilot, then process. Ctrl-C stops cleanly.
  */
 export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): Promise<number> {
-  const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false });
+  if (statSync(jobFile, { throwIfNoEntry: false })?.isDirectory()) return runFolder(jobFile, flags, io);
+  let jobName = jobFile;
+  let notifyUrl = flags.notify;
+  try {
+    const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false });
+    jobName = prepared.job.name;
+    notifyUrl = flags.notify ?? prepared.job.notify;
+    return await runPrepared(prepared, jobFile, flags, io, notifyUrl);
+  } catch (error) {
+    // A run that could not start (invalid input, locked, declined) is reported too, when asked.
+    if (notifyUrl) {
+      const r = await notifySummary(notifyUrl, buildErrorSummary(jobName, error, isGenbatchError(error) ? error.exitCode : 1), flags.notifyTemplate);
+      if (!r.ok) line(io.stderr, `warning: notify: ${r.error}`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * `genbatch run DIR`: every job file of a folder in turn (sorted by name), for nightly runs. One
+ * job's failure does not stop the others; the exit code is the first non-zero one.
+ */
+async function runFolder(dir: string, flags: RunFlags, io: CliIO): Promise<number> {
+  const files = readdirSync(dir)
+    .filter((name) => /\.(ya?ml|json)$/i.test(name))
+    .sort()
+    .map((name) => join(dir, name));
+  if (files.length === 0) throw new GenbatchError(`No job files (.yaml, .yml, .json) in ${dir}.`, { code: 'USAGE', exitCode: 2 });
+  const results: { file: string; code: number }[] = [];
+  for (const file of files) {
+    line(io.stderr, `── ${file}`);
+    let code: number;
+    try {
+      code = await runCommand(file, flags, io);
+    } catch (error) {
+      code = renderError(error, io);
+    }
+    results.push({ file, code });
+  }
+  line(io.stderr, `Ran ${files.length} job(s): ${results.map((r) => `${basename(r.file)} → ${r.code}`).join(', ')}`);
+  return results.find((r) => r.code !== 0)?.code ?? 0;
+}
+
+async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFlags, io: CliIO, notifyUrl: string | undefined): Promise<number> {
   const { job } = prepared;
+  if (notifyUrl) {
+    const problem = checkNotifyUrl(notifyUrl) ?? (flags.notifyTemplate ? checkNotifyTemplate(flags.notifyTemplate) : undefined);
+    if (problem) throw new GenbatchError(`--notify: ${problem}.`, { code: 'USAGE', exitCode: 2 });
+  }
   if (flags.resumeOnly && !existsSync(job.stateFile)) {
     throw new GenbatchError(`There is no run of ${job.name} to resume (no state file at ${displayPath(job.stateFile)}).`, {
       code: 'NOTHING_TO_RESUME',
@@ -178,6 +246,16 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
   }
   const session = await RunSession.open(prepared, flags, io);
   const { store } = session;
+  const server = flags.metricsPort === undefined ? undefined : await serveMetrics(session.metrics.registry, flags.metricsPort);
+  if (server) line(io.stderr, `Metrics: ${server.url}`);
+  const stopMetricsFile = flags.metricsFile
+    ? writeMetricsFilePeriodically(session.metrics.registry, flags.metricsFile, 15_000, (e) => line(io.stderr, `warning: metrics file: ${(e as Error).message}`))
+    : undefined;
+  const notify = async (summary: RunSummary): Promise<void> => {
+    if (!notifyUrl) return;
+    const r = await notifySummary(notifyUrl, buildRunSummary(job, store, summary), flags.notifyTemplate, { secrets: session.secrets });
+    if (!r.ok) line(io.stderr, `warning: notify: ${r.error}`);
+  };
   try {
     await syncItems(prepared, store, session.lockId);
     const stale = await findStaleItems(job, store);
@@ -188,14 +266,20 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
     } else if (stale.length > 0) {
       line(io.stderr, `Note: ${stale.length} done item(s) are stale (input row or templates changed since); they are kept. Use --redo-stale to redo them.`);
     }
-    if (store.pendingItemCount() === 0) return finish(await session.process(flags, flags.limit), flags, io);
+    if (store.pendingItemCount() === 0) {
+      const summary = await session.process(flags, flags.limit);
+      await notify(summary);
+      return finish(summary, flags, io);
+    }
 
     const spentBefore = store.spentUsd();
     if (flags.pilot) {
       line(io.stderr, `Pilot: running ${flags.pilot} item(s) for real to measure what the job costs.`);
       const pilot = await session.process(flags, flags.pilot);
-      if (pilot.exitCode !== 0 || session.cancelled) return finish(pilot, flags, io);
-      if (store.pendingItemCount() === 0) return finish(pilot, flags, io);
+      if (pilot.exitCode !== 0 || session.cancelled || store.pendingItemCount() === 0) {
+        await notify(pilot);
+        return finish(pilot, flags, io);
+      }
     }
     const estimate = await session.estimate(flags.pilot);
     const threshold = job.budget.confirmAboveUsd;
@@ -213,8 +297,11 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
       }
     }
     const summary = await session.process(flags, flags.limit, estimate.total_usd.expected);
+    await notify(summary);
     return finish(summary, flags, io, estimate, spentBefore, store.spentUsd());
   } finally {
+    await stopMetricsFile?.();
+    await server?.close();
     await session.close();
   }
 }
