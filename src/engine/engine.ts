@@ -174,7 +174,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
 
     await writeEmbeddingFiles(job, store, this.writer);
-    const resultsFile = await writeResults(job, store, scratchDirFor(job));
+    const resultsFile = await writeResults(job, store, scratchDirFor(job), job.resultsFields ? { fields: job.resultsFields } : {});
     const counts = readCounts(store);
     let outcome: RunOutcome;
     if (this.stopReason) outcome = this.stopReason;

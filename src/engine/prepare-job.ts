@@ -12,6 +12,7 @@ import { displayPath, loadJob } from '../job/load-job.js';
 import { nearestKey } from '../job/suggest-key.js';
 import { parseTemplateVars, renderTemplate } from '../job/template.js';
 import { resolveOutputPath } from '../outputs/output-path.js';
+import { resultFields } from '../outputs/results-writer.js';
 import type { StateStore } from '../store/state-store.js';
 import { rowHash } from './render-step.js';
 import { inputOptionsOf } from './input-options.js';
@@ -90,6 +91,13 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean 
           }),
         );
       }
+    }
+  }
+  if (job.resultsFields) {
+    try {
+      resultFields(job, { fields: job.resultsFields });
+    } catch (error) {
+      paramProblems.push(new ConfigError(`${shownJob}: results.fields: ${(error as Error).message}`, { file: job.file, keyPath: 'results.fields' }));
     }
   }
   if (paramProblems.length > 0) throw new ConfigErrors(paramProblems);

@@ -172,7 +172,8 @@ export function compileJob(raw: unknown, file: string, lineOf: LineOf = () => un
     },
     ...(parsed.pool === undefined ? {} : { pool: parsed.pool }),
     ...(parsed.prices === undefined ? {} : { prices: parsed.prices }),
-    ...(parsed.results === undefined ? {} : { resultsFile: resolve(dir, parsed.results) }),
+    ...(parsed.results === undefined ? {} : { resultsFile: resolve(dir, typeof parsed.results === 'string' ? parsed.results : parsed.results.file) }),
+    ...(typeof parsed.results === 'object' && parsed.results.fields ? { resultsFields: parsed.results.fields } : {}),
     ...(parsed.notify === undefined ? {} : { notify: parsed.notify }),
   };
   return job;

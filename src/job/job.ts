@@ -25,6 +25,8 @@ export interface Job {
   budget: { maxUsd?: number; dailyUsd?: number; confirmAboveUsd: number };
   prices?: Record<string, Record<string, unknown>>;
   resultsFile?: string;
+  /** JSON fields for the results file (`step.field`, `step.*`); default all. */
+  resultsFields?: string[];
   notify?: string;
 }
 

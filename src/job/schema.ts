@@ -133,7 +133,18 @@ export const jobFileSchema = z
       .strict()
       .default({ confirm_above_usd: 5 }),
     prices: z.record(z.string(), z.record(z.string(), z.unknown())).optional().describe('Price overrides per model'),
-    results: z.string().optional().describe('Results file (.csv or .jsonl), relative to the job file'),
+    results: z
+      .union([
+        z.string(),
+        z
+          .object({
+            file: z.string().min(1),
+            fields: z.array(z.string()).optional().describe('Which JSON fields go in, as step.field or step.* (default: all)'),
+          })
+          .strict(),
+      ])
+      .optional()
+      .describe('Results file (.csv or .jsonl), relative to the job file, or { file, fields }'),
     notify: z.string().optional(),
   })
   .strict();

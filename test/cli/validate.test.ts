@@ -123,3 +123,14 @@ describe('validate and run refuse bad input with exit 2, before any call', () =>
     expect(result.stderr).toMatch(/unknown option '--emulatr'[\s\S]*Did you mean --emulator\?/);
   });
 });
+
+describe('results fields', () => {
+  it('results: { file, fields } picks the JSON fields; an unknown one is refused before any call', async () => {
+    const dir = tempDir();
+    const job = writeJobFixture(dir, { endpoint: DEAD_ENDPOINT, items: 3 });
+    edit(job, 'results: out/results.csv', 'results: { file: out/results.csv, fields: [brief.alt_txt] }');
+    const result = await runCli(['validate', job]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/results\.fields: The results field "brief\.alt_txt" is not a field of any step; did you mean "brief\.alt_text"\?/);
+  });
+});
