@@ -39,6 +39,7 @@ describe('storm: every project exhausted', () => {
     const log = emulator.log();
     const into = log.filter((r) => r.status === 429).length;
     expect(log.filter((r) => r.status === 200)).toHaveLength(30);
+    console.log(`storm: ${into} requests into the wall (bound ${concurrency + 2 * PROJECTS.length}), stopped after ${Date.now() - t0} ms`);
     expect(into).toBeLessThanOrEqual(concurrency + 2 * PROJECTS.length);
 
     const status = JSON.parse((await runCli(['status', job, '--json'])).stdout) as { last_run: { outcome: string; exit_code: number }; counts: Record<string, number> };
