@@ -81,6 +81,15 @@ export function attachLiveView(engine: Engine, io: CliIO, options: { estimateUsd
     refreshStatus();
   });
   engine.on('project:disabled', (e) => multibar.log(`disabled: project ${e.project} for this run: ${e.reason}\n`));
+  const operations = new Set<string>();
+  engine.on('operation:pending', (e) => {
+    operations.add(e.itemId);
+    waiting = `waiting: ${operations.size} video operation(s) pending, polled until done`;
+    refreshStatus();
+  });
+  engine.on('step:done', (e) => {
+    if (operations.delete(e.itemId)) waiting = operations.size > 0 ? `waiting: ${operations.size} video operation(s) pending, polled until done` : '';
+  });
   engine.on('run:waiting', (e) => {
     waiting = `waiting: ${e.reason} until ${new Date(e.untilMs).toISOString().slice(11, 19)}Z`;
     refreshStatus();

@@ -69,6 +69,9 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
   engine.on('credentials:invalid', (e) => {
     line(err, `credentials file changed but is not valid; keeping the projects in use.\n${e.message}`);
   });
+  engine.on('operation:pending', (e) => {
+    line(err, `waiting: ${e.resumed ? 'polling the video operation started before' : 'video operation started'} for item "${e.itemId}" (${e.operationName.split('/').pop() ?? ''}); checking with growing intervals until it is done.`);
+  });
   engine.on('run:waiting', (e) => {
     if (Date.now() - lastWaiting < 10_000) return;
     lastWaiting = Date.now();

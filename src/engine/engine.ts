@@ -340,12 +340,14 @@ export class Engine extends EventEmitter<EngineEvents> {
       const t0 = Date.now();
       let result: ProviderResult;
       try {
+        if (provider.callResumable && operationName) this.emit('operation:pending', { itemId: lead.unit.item.id, step: step.name, operationName, resumed: true });
         result = provider.callResumable
           ? await provider.callResumable(lease.client, request, {
               operationName,
               save: (name) => {
                 operationName = name;
                 store.setOperationName(lead.unit.item.id, step.name, name);
+                this.emit('operation:pending', { itemId: lead.unit.item.id, step: step.name, operationName: name, resumed: false });
               },
             })
           : await provider.call(lease.client, request);

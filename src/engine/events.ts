@@ -31,6 +31,8 @@ export interface EngineEvents {
   'project:active': [{ project: string }];
   'credentials:reloaded': [{ added: string[]; removed: string[]; changed: string[] }];
   'credentials:invalid': [{ message: string }];
+  /** A long-running operation (video) was started or resumed and is being polled. */
+  'operation:pending': [{ itemId: string; step: string; operationName: string; resumed: boolean }];
   'run:waiting': [{ reason: string; untilMs: number }];
   'run:stopping': [{ reason: string }];
   'run:end': [{ runId: string; outcome: RunOutcome; exitCode: number; counts: Record<StepState, number>; costUsd: number; requests: number; durationMs: number; resultsFile?: string }];

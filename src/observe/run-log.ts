@@ -44,6 +44,7 @@ const DESCRIBE: { [K in EngineEventName]: (e: EngineEvents[K][0]) => [Level, str
   'project:active': (e) => ['info', `project ${e.project} is active again`],
   'credentials:reloaded': (e) => ['info', `credentials reloaded (added: ${e.added.join(', ') || 'none'}; removed: ${e.removed.join(', ') || 'none'}; changed: ${e.changed.join(', ') || 'none'})`],
   'credentials:invalid': (e) => ['warn', `credentials file changed but is not valid; keeping the projects in use: ${e.message}`],
+  'operation:pending': (e) => ['info', `${e.resumed ? 'polling the operation started before' : 'operation started'}: ${e.operationName}`],
   'run:waiting': (e) => ['warn', `waiting until ${new Date(e.untilMs).toISOString()}: ${e.reason}`],
   'run:stopping': (e) => ['warn', `stopping (${e.reason}): no new items, waiting for the calls in flight`],
   'run:end': (e) => [e.exitCode === 0 ? 'info' : e.exitCode === 1 ? 'warn' : 'error', `run ended: ${e.outcome} (exit ${e.exitCode}), ${usd(e.costUsd)} over ${e.requests} calls`],

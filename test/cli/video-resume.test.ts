@@ -50,6 +50,7 @@ describe('video: long-running operations survive a kill', () => {
 
     const resumed = await runCli(['resume', job, '--yes']);
     expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toMatch(/waiting: polling the video operation started before for item "kubernetes-1"/);
     const started = emulator.log().filter((r) => r.model.startsWith('veo'));
     expect(started).toHaveLength(4); // polls are free and not in the log; each video was paid once
     expect(emulator.stats().projects.studio?.videos_seconds).toBe(16);
