@@ -144,30 +144,19 @@ export async function estimateJob(
     const perItemInput = n > 0 ? (inputTokens.get(step.name) ?? 0) / Math.max(1, pendingIds ? pendingIds.size : prepared.rows) : 0;
     const withAudio = step.params.generate_audio === true;
     const m = measured.get(step.name);
+    const common = { step: step.name, task: step.task, model: step.model, items: n, input_tokens: Math.round(perItemInput * n) };
     if (m && n > 0) {
       // The sum of n more items: spread of single items, plus the uncertainty of the measured mean.
       const sd = Math.sqrt(n * m.sdUsd ** 2 + (n * m.sdUsd) ** 2 / m.calls);
       const expected = n * m.meanUsd;
-      byStep.push({
-        step: step.name,
-        task: step.task,
-        model: step.model,
-        items: n,
-        input_tokens: Math.round(perItemInput * n),
-        output_tokens: rangeOf(m.meanOutput * n, m.meanOutput * n, m.meanOutput * n),
-        usd: rangeOf(Math.max(0, expected - 1.96 * sd), expected, expected + 1.96 * sd),
-        basis: 'pilot',
-      });
+      const output = m.meanOutput * n;
+      byStep.push({ ...common, output_tokens: rangeOf(output, output, output), usd: rangeOf(Math.max(0, expected - 1.96 * sd), expected, expected + 1.96 * sd), basis: 'pilot' });
       continue;
     }
     const [low, expected, high] = declaredOutputTokens(step);
     const cost = (output: number): number => n * catalog.cost(step.model, usageOf(step, perItemInput, output, catalog), { withAudio });
     byStep.push({
-      step: step.name,
-      task: step.task,
-      model: step.model,
-      items: n,
-      input_tokens: Math.round(perItemInput * n),
+      ...common,
       output_tokens: rangeOf(low * n, expected * n, high * n),
       usd: rangeOf(cost(low), cost(expected), cost(high)),
       basis: step.task !== 'text' ? 'fixed' : step.maxOutputTokens !== undefined ? 'max_output_tokens' : 'typical',
