@@ -6,6 +6,7 @@ import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { writeJobFixture } from '../helpers/job-fixture.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const tempDir = useTempDir();
 let emulator: RunningEmulator | undefined;
@@ -27,13 +28,6 @@ function states(stateFile: string): Record<string, number> {
   }
 }
 
-async function until(predicate: () => boolean): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('Ctrl-C', () => {
   it('once: stops taking items, lets calls in flight finish, exits 4, and a resume completes', async () => {
@@ -42,7 +36,7 @@ describe('Ctrl-C', () => {
     const job = writeJobFixture(dir, { endpoint: emulator.url, items: 30, concurrency: 3, imageStep: false });
     const stateFile = join(dir, '.genbatch', 'test-job.db');
     const child = spawnCli(['run', job]);
-    await until(() => (states(stateFile).done ?? 0) >= 3);
+    await waitUntil(() => (states(stateFile).done ?? 0) >= 3);
     child.kill('SIGINT');
     const result = await child.output;
     expect(result.code).toBe(4);
@@ -63,7 +57,7 @@ describe('Ctrl-C', () => {
     const job = writeJobFixture(dir, { endpoint: emulator.url, items: 6, concurrency: 3, imageStep: false });
     const stateFile = join(dir, '.genbatch', 'test-job.db');
     const child = spawnCli(['run', job]);
-    await until(() => (states(stateFile).running ?? 0) >= 3);
+    await waitUntil(() => (states(stateFile).running ?? 0) >= 3);
     const t0 = Date.now();
     child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 100));

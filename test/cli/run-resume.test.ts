@@ -8,6 +8,7 @@ import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { writeJobFixture } from '../helpers/job-fixture.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const tempDir = useTempDir();
 let emulator: RunningEmulator | undefined;
@@ -44,13 +45,6 @@ function allFiles(dir: string): string[] {
     .map((d) => join(d.parentPath, d.name));
 }
 
-async function waitFor(predicate: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('run, status and resume against an emulator over HTTP', () => {
   it('runs a two-step job to the end, writes images and results, and reports status', async () => {
@@ -149,7 +143,7 @@ describe('run, status and resume against an emulator over HTTP', () => {
 
     for (const threshold of killAt) {
       const child = spawnCli(['run', job]);
-      await waitFor(() => doneSteps(stateFile) >= threshold);
+      await waitUntil(() => doneSteps(stateFile) >= threshold);
       child.kill('SIGKILL');
       const result = await child.output;
       expect(result.signal).toBe('SIGKILL');

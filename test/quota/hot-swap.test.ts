@@ -4,6 +4,7 @@ import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../
 import { spawnCli } from '../helpers/cli.js';
 import { BRIEF_STEP, stateCounts, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const tempDir = useTempDir();
 let emulator: RunningEmulator | undefined;
@@ -12,13 +13,6 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-async function until(predicate: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('credentials hot swap', () => {
   it('a project added mid-run takes calls within 5 s; a removed one gets none after the reload; nothing in flight is lost', async () => {
@@ -33,17 +27,17 @@ describe('credentials hot swap', () => {
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const ok = (project: string) => emulator!.log().filter((r) => r.project === project && r.status === 200).length;
 
-    await until(() => ok('first') >= 5);
+    await waitUntil(() => ok('first') >= 5);
     const addedAt = Date.now();
     writeCredentials(credentials, emulator.url, [{ name: 'first', quotas: slow }, { name: 'second', quotas: slow }]);
-    await until(() => ok('second') >= 1, 10_000);
+    await waitUntil(() => ok('second') >= 1, 10_000);
     const firstSecondCall = emulator.log().find((r) => r.project === 'second');
     console.log(`hot swap: the added project got its first call ${(firstSecondCall?.at ?? Infinity) - addedAt} ms after the file was written`);
     expect((firstSecondCall?.at ?? Infinity) - addedAt).toBeLessThan(5000);
     expect(stderr).toMatch(/credentials reloaded: added second/);
 
     writeCredentials(credentials, emulator.url, [{ name: 'second', quotas: slow }]);
-    await until(() => /credentials reloaded: removed first/.test(stderr), 10_000);
+    await waitUntil(() => /credentials reloaded: removed first/.test(stderr), 10_000);
     const reloadSeenAt = Date.now();
     const result = await child.output;
     expect(result.code).toBe(0);
@@ -64,7 +58,7 @@ describe('credentials hot swap', () => {
     const child = spawnCli(['run', job]);
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    await until(() => emulator!.log().length >= 3);
+    await waitUntil(() => emulator!.log().length >= 3);
     const { writeFileSync } = await import('node:fs');
     writeFileSync(credentials, 'projects:\n  - { name: only, projekt: x }\n');
     const result = await child.output;
