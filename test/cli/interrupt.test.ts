@@ -1,12 +1,11 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { writeJobFixture } from '../helpers/job-fixture.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
+import { stepStates } from '../helpers/state-file.js';
 
 const tempDir = useTempDir();
 let emulator: RunningEmulator | undefined;
@@ -15,18 +14,6 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-function states(stateFile: string): Record<string, number> {
-  if (!existsSync(stateFile)) return {};
-  const db = new Database(stateFile, { readonly: true });
-  try {
-    const rows = db.prepare('SELECT state, count(*) AS n FROM item_steps GROUP BY state').all() as { state: string; n: number }[];
-    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
-  } catch {
-    return {};
-  } finally {
-    db.close();
-  }
-}
 
 
 describe('Ctrl-C', () => {
@@ -36,19 +23,19 @@ describe('Ctrl-C', () => {
     const job = writeJobFixture(dir, { endpoint: emulator.url, items: 30, concurrency: 3, imageStep: false });
     const stateFile = join(dir, '.genbatch', 'test-job.db');
     const child = spawnCli(['run', job]);
-    await waitUntil(() => (states(stateFile).done ?? 0) >= 3);
+    await waitUntil(() => (stepStates(stateFile).done ?? 0) >= 3);
     child.kill('SIGINT');
     const result = await child.output;
     expect(result.code).toBe(4);
     expect(result.stderr).toMatch(/Stopping: no new items; waiting for the calls in flight/);
     expect(result.stderr).toMatch(/ended: cancelled \(exit 4\)/);
-    const after = states(stateFile);
+    const after = stepStates(stateFile);
     // The calls in flight were checkpointed, not abandoned.
     expect(after.running ?? 0).toBe(0);
     expect(after.done).toBeLessThan(30);
     const resumed = await runCli(['resume', job]);
     expect(resumed.code).toBe(0);
-    expect(states(stateFile)).toEqual({ done: 30 });
+    expect(stepStates(stateFile)).toEqual({ done: 30 });
   });
 
   it('twice: exits at once; the steps in flight are redone by the next run', async () => {
@@ -57,7 +44,7 @@ describe('Ctrl-C', () => {
     const job = writeJobFixture(dir, { endpoint: emulator.url, items: 6, concurrency: 3, imageStep: false });
     const stateFile = join(dir, '.genbatch', 'test-job.db');
     const child = spawnCli(['run', job]);
-    await waitUntil(() => (states(stateFile).running ?? 0) >= 3);
+    await waitUntil(() => (stepStates(stateFile).running ?? 0) >= 3);
     const t0 = Date.now();
     child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 100));
@@ -65,11 +52,11 @@ describe('Ctrl-C', () => {
     const result = await child.output;
     expect(result.code).toBe(4);
     expect(Date.now() - t0).toBeLessThan(1500); // did not wait for the 2 s calls
-    expect(states(stateFile).running).toBe(3);
+    expect(stepStates(stateFile).running).toBe(3);
     emulator.setConfig(parseEmulatorConfig({ latency_ms: 0 }));
     const resumed = await runCli(['resume', job]);
     expect(resumed.stderr).toMatch(/Recovered 3 step\(s\) left running by a run that died/);
     expect(resumed.code).toBe(0);
-    expect(states(stateFile)).toEqual({ done: 6 });
+    expect(stepStates(stateFile)).toEqual({ done: 6 });
   });
 });

@@ -1,11 +1,10 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
-import { BRIEF_STEP, stateCounts, writeCredentials, writeJob } from '../helpers/emulated-job.js';
+import { BRIEF_STEP, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { stepStates } from '../helpers/state-file.js';
 
 const tempDir = useTempDir();
 let emulator: RunningEmulator | undefined;
@@ -14,17 +13,6 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-function done(stateFile: string): number {
-  if (!existsSync(stateFile)) return 0;
-  const db = new Database(stateFile, { readonly: true });
-  try {
-    return (db.prepare("SELECT count(*) AS n FROM item_steps WHERE state = 'done'").get() as { n: number }).n;
-  } catch {
-    return 0;
-  } finally {
-    db.close();
-  }
-}
 
 describe('one active run per job', () => {
   it('a second concurrent run exits 5 naming the holder; a lock left by a killed run is taken over', async () => {
@@ -35,7 +23,7 @@ describe('one active run per job', () => {
     const stateFile = join(dir, '.genbatch', 'quota-job.db');
     const first = spawnCli(['run', job, '--yes']);
     const deadline = Date.now() + 20_000;
-    while (done(stateFile) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((stepStates(stateFile).done ?? 0) < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 
     const second = await runCli(['run', job, '--yes']);
     expect(second.code).toBe(5);
@@ -46,6 +34,6 @@ describe('one active run per job', () => {
     const third = await runCli(['resume', job, '--yes']);
     expect(third.stderr).toMatch(new RegExp(`Took over the lock left by a run that is gone \\(pid ${first.pid}`));
     expect(third.code).toBe(0);
-    expect(stateCounts(stateFile)).toEqual({ done: 40 });
+    expect(stepStates(stateFile)).toEqual({ done: 40 });
   });
 });

@@ -1,6 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { runCli, spawnCli } from '../helpers/cli.js';
 import { writeJobFixture } from '../helpers/job-fixture.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
+import { stepStates } from '../helpers/state-file.js';
 
 const tempDir = useTempDir();
 let emulator: RunningEmulator | undefined;
@@ -26,17 +26,6 @@ function okCalls(emu: RunningEmulator): number {
   return Object.values(emu.stats().projects).reduce((sum, p) => sum + p.ok, 0);
 }
 
-function doneSteps(stateFile: string): number {
-  if (!existsSync(stateFile)) return 0;
-  const db = new Database(stateFile, { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare("SELECT count(*) AS n FROM item_steps WHERE state = 'done'").get() as { n: number }).n;
-  } catch {
-    return 0;
-  } finally {
-    db.close();
-  }
-}
 
 function allFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -143,7 +132,7 @@ describe('run, status and resume against an emulator over HTTP', () => {
 
     for (const threshold of killAt) {
       const child = spawnCli(['run', job]);
-      await waitUntil(() => doneSteps(stateFile) >= threshold);
+      await waitUntil(() => (stepStates(stateFile).done ?? 0) >= threshold);
       child.kill('SIGKILL');
       const result = await child.output;
       expect(result.signal).toBe('SIGKILL');

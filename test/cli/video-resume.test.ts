@@ -1,11 +1,11 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { checkpointedOperations } from '../helpers/state-file.js';
 
 const tempDir = useTempDir();
 let emulator: RunningEmulator | undefined;
@@ -22,17 +22,6 @@ const VIDEO_STEP = `  - name: clip
     output: { file: "videos/{{slug}}.mp4" }
 `;
 
-function operations(stateFile: string): number {
-  if (!existsSync(stateFile)) return 0;
-  const db = new Database(stateFile, { readonly: true });
-  try {
-    return (db.prepare('SELECT count(*) AS n FROM item_steps WHERE operation_name IS NOT NULL').get() as { n: number }).n;
-  } catch {
-    return 0;
-  } finally {
-    db.close();
-  }
-}
 
 describe('video: long-running operations survive a kill', () => {
   it('a killed run resumes by polling the same operations: one predictLongRunning per item', async () => {
@@ -43,8 +32,8 @@ describe('video: long-running operations survive a kill', () => {
     const stateFile = join(dir, '.genbatch', 'quota-job.db');
     const child = spawnCli(['run', job, '--yes']);
     const deadline = Date.now() + 20_000;
-    while (operations(stateFile) < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(operations(stateFile)).toBe(4); // every operation name checkpointed before any is done
+    while (checkpointedOperations(stateFile) < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(checkpointedOperations(stateFile)).toBe(4); // every operation name checkpointed before any is done
     child.kill('SIGKILL');
     await child.output;
 

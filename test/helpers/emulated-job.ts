@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { writePostsCsv, posts } from './job-fixture.js';
 
 export interface ProjectSpec {
@@ -50,12 +49,5 @@ export const IMAGE_STEP = `  - name: hero
     output: { file: "images/{{slug}}.png" }
 `;
 
-export function stateCounts(stateFile: string): Record<string, number> {
-  const db = new Database(stateFile, { readonly: true });
-  try {
-    const rows = db.prepare('SELECT state, count(*) AS n FROM item_steps GROUP BY state').all() as { state: string; n: number }[];
-    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
-  } finally {
-    db.close();
-  }
-}
+/** Step rows by state (the shared reader of state files). */
+export { stepStates as stateCounts } from './state-file.js';

@@ -1,0 +1,28 @@
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+
+/** Reads a state file that a running (or killed) CLI may still be creating; missing or half-created reads as `empty`. */
+function query<T>(stateFile: string, empty: T, read: (db: Database.Database) => T): T {
+  if (!existsSync(stateFile)) return empty;
+  const db = new Database(stateFile, { readonly: true });
+  try {
+    return read(db);
+  } catch {
+    return empty;
+  } finally {
+    db.close();
+  }
+}
+
+/** Step rows by state, e.g. `{ done: 12, pending: 3 }`. */
+export function stepStates(stateFile: string): Record<string, number> {
+  return query(stateFile, {}, (db) => {
+    const rows = db.prepare('SELECT state, count(*) AS n FROM item_steps GROUP BY state').all() as { state: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  });
+}
+
+/** Step rows whose long-running operation name is checkpointed. */
+export function checkpointedOperations(stateFile: string): number {
+  return query(stateFile, 0, (db) => (db.prepare('SELECT count(*) AS n FROM item_steps WHERE operation_name IS NOT NULL').get() as { n: number }).n);
+}
