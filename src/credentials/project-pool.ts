@@ -1,27 +1,36 @@
 import type { GoogleGenAI } from '@google/genai';
-import type { ProjectSnapshot } from '../engine/events.js';
-import { NoUsableProjectError, StalledOnQuotaError, StopRequestedError } from '../errors/run-errors.js';
-import { sleep, whenAborted } from '../resilience/backoff.js';
+import { CooldownBreaker, type BreakerState } from '../resilience/cooldown-breaker.js';
+import { whenAborted } from '../resilience/backoff.js';
 import { quotaFor, type Credentials, type ProjectCredentials, type Strategy } from './credentials.js';
 import { ModelLimiter, type LimiterSlot } from './model-limiter.js';
+
+/** A project's health as status and progress views show it. */
+export interface ProjectSnapshot {
+  name: string;
+  state: 'active' | 'cooling' | 'probing' | 'exhausted' | 'disabled';
+  until?: number;
+  reason?: string;
+  requests: number;
+  rejected429: number;
+  costUsd: number;
+}
 
 /** A project lent to one call. `release` must be called once, when the call has ended. */
 export interface Lease {
   project: ProjectCredentials;
   client: GoogleGenAI;
-  /** This call is the one probe allowed after a cooldown. */
+  /** This call is the one probe allowed after a cooldown (or of saved health at a run's start). */
   probe: boolean;
   release(actualTokens?: number): void;
 }
 
-/** A project's health for one model: Vertex quotas (and 429s) are per project and base model. */
-interface ModelHealth {
-  state: 'active' | 'cooling' | 'probing' | 'exhausted';
-  until: number;
-  reason: string | undefined;
-  consecutive429: number;
-  probeInFlight: boolean;
-}
+/** Whether a pool can take a call for a model now, and if not, when it is expected to. */
+export type Availability =
+  | { state: 'ready' }
+  /** Every project is cooling down, out for the day or waiting for a probe's answer. `until` is undefined while a probe is out. */
+  | { state: 'waiting'; until: number | undefined; reason: string }
+  /** No project can ever serve it in this run (none in the pool, or all disabled). */
+  | { state: 'unusable'; reason: string };
 
 interface ProjectHandle {
   credentials: ProjectCredentials;
@@ -32,14 +41,15 @@ interface ProjectHandle {
   requests: number;
   rejected429: number;
   costUsd: number;
-  health: Map<string, ModelHealth>;
+  /** Per model: Vertex quotas (and 429s) are per project and base model. */
+  breakers: Map<string, CooldownBreaker>;
   limiters: Map<string, ModelLimiter>;
   /** Requests per model since the last daily reset (for `rpd`). */
   today: Map<string, number>;
   dayEndsAt: number;
 }
 
-/** Health that survives a restart: what an immediate resume must respect. */
+/** Health that survives a restart: what the next run takes as a hint (and probes once). */
 export interface PersistedProjectState {
   project: string;
   model: string;
@@ -49,10 +59,8 @@ export interface PersistedProjectState {
 }
 
 export interface ProjectPoolOptions {
-  maxStallMs: number;
   createClient: (project: ProjectCredentials) => GoogleGenAI;
   now?: () => number;
-  onWaiting?: (reason: string, untilMs: number) => void;
   onStateChange?: (snapshot: ProjectSnapshot) => void;
   /** Requests per project and model already made today (from the ledger), for `rpd`. */
   requestsToday?: (project: string, model: string) => number;
@@ -68,18 +76,19 @@ export function nextDailyReset(nowMs: number): number {
   return Math.floor((nowMs - offset) / day) * day + day + offset;
 }
 
+const SNAPSHOT_STATE: Record<BreakerState, ProjectSnapshot['state']> = { closed: 'active', open: 'cooling', half_open: 'probing', exhausted: 'exhausted' };
+
 /**
- * The projects a run may use and their health. It decides which project takes the next call
- * (strategy, per-model limiters), cools a project down after a 429 and lets exactly one probe
- * through when the cooldown ends (a half-open breaker), takes a project out for the day or for the
- * run, and makes callers wait — sending nothing — while every project is cooling down, until one
- * is back or the stall limit passes. Projects can be added, changed or removed while it runs.
+ * The projects a run may use and their health. It says whether a pool can take a call for a model
+ * now (it never waits on a cooldown itself: the scheduler parks the work and does other work),
+ * chooses the project for the next call (strategy, per-model limiters), and keeps one cooldown
+ * breaker per project and model: a 429 opens it, one probe passes when it ends, a 401/403 takes
+ * the project out for the run. Projects can be added, changed or removed while it runs.
  */
 export class ProjectPool {
   private readonly projects = new Map<string, ProjectHandle>();
   private strategy: Strategy;
   private cursor = 0;
-  private stalledSince: number | undefined;
   private readonly now: () => number;
   private wake: (() => void) | undefined;
   private wakeSignal: Promise<void>;
@@ -100,7 +109,11 @@ export class ProjectPool {
     });
   }
 
-  /** Wakes callers waiting for a project (one came back, was added or changed). */
+  /** Resolves at the next change of any project's health or of the credentials. */
+  changed(): Promise<void> {
+    return this.wakeSignal;
+  }
+
   private notify(): void {
     const wake = this.wake;
     this.wakeSignal = this.newWakeSignal();
@@ -117,20 +130,28 @@ export class ProjectPool {
       requests: 0,
       rejected429: 0,
       costUsd: 0,
-      health: new Map(),
+      breakers: new Map(),
       limiters: new Map(),
       today: new Map(),
       dayEndsAt: nextDailyReset(this.now()),
     };
   }
 
-  private health(p: ProjectHandle, model: string): ModelHealth {
-    let health = p.health.get(model);
-    if (!health) {
-      health = { state: 'active', until: 0, reason: undefined, consecutive429: 0, probeInFlight: false };
-      p.health.set(model, health);
+  private breaker(p: ProjectHandle, model: string): CooldownBreaker {
+    let breaker = p.breakers.get(model);
+    if (!breaker) {
+      breaker = new CooldownBreaker({
+        now: this.now,
+        baseMs: COOLDOWN_BASE_MS,
+        capMs: COOLDOWN_CAP_MS,
+        onChange: () => {
+          this.options.onStateChange?.(this.snapshotOf(p));
+          this.notify();
+        },
+      });
+      p.breakers.set(model, breaker);
     }
-    return health;
+    return breaker;
   }
 
   snapshot(): ProjectSnapshot[] {
@@ -142,33 +163,27 @@ export class ProjectPool {
     const base = { name: p.credentials.name, requests: p.requests, rejected429: p.rejected429, costUsd: p.costUsd };
     if (p.disabled !== undefined) return { ...base, state: 'disabled', reason: p.disabled };
     const rank = { exhausted: 3, cooling: 2, probing: 1, active: 0 } as const;
-    let worst: [string, ModelHealth] | undefined;
-    for (const entry of p.health) if (!worst || rank[entry[1].state] > rank[worst[1].state]) worst = entry;
-    if (!worst || worst[1].state === 'active') return { ...base, state: 'active' };
-    const [model, h] = worst;
-    return {
-      ...base,
-      state: h.state,
-      ...(h.state === 'cooling' || h.state === 'exhausted' ? { until: h.until } : {}),
-      reason: `${model}: ${h.reason ?? h.state}`,
-    };
+    let worst: { model: string; state: ProjectSnapshot['state']; breaker: CooldownBreaker } | undefined;
+    for (const [model, breaker] of p.breakers) {
+      const state = SNAPSHOT_STATE[breaker.state];
+      if (state === 'disabled') continue;
+      if (!worst || rank[state] > rank[worst.state as keyof typeof rank]) worst = { model, state, breaker };
+    }
+    if (!worst || worst.state === 'active') return { ...base, state: 'active' };
+    const until = worst.breaker.until;
+    return { ...base, state: worst.state, ...(until === undefined ? {} : { until }), reason: `${worst.model}: ${worst.breaker.reason ?? worst.state}` };
   }
 
-  private setHealth(p: ProjectHandle, model: string, state: ModelHealth['state'], until: number, reason: string | undefined): void {
-    const h = this.health(p, model);
-    h.state = state;
-    h.until = until;
-    h.reason = reason;
-    this.options.onStateChange?.(this.snapshotOf(p));
-  }
-
-  /** Restores cooldowns and daily exhaustion saved by an earlier run that are still in force. */
+  /**
+   * Saved cooldowns and daily exhaustion still in force, taken as hints: each (project, model)
+   * starts half-open, so exactly one probe finds out whether the quota is back.
+   */
   restore(states: readonly PersistedProjectState[]): void {
     const now = this.now();
     for (const saved of states) {
       const p = this.projects.get(saved.project);
       if (!p || saved.until <= now) continue;
-      this.setHealth(p, saved.model, saved.state, saved.until, `${saved.reason} (from the previous run)`);
+      this.breaker(p, saved.model).restore({ state: saved.state === 'cooling' ? 'open' : 'exhausted', until: saved.until, reason: saved.reason });
     }
   }
 
@@ -195,14 +210,6 @@ export class ProjectPool {
     return count;
   }
 
-  /** Cooldowns that have ended become one probe's chance (half-open); a day that ended resets. */
-  private refresh(p: ProjectHandle, model: string): void {
-    const h = this.health(p, model);
-    const now = this.now();
-    if (h.state === 'cooling' && h.until <= now) this.setHealth(p, model, 'probing', 0, h.reason);
-    else if (h.state === 'exhausted' && h.until <= now) this.setHealth(p, model, 'active', 0, undefined);
-  }
-
   private order(ready: ProjectHandle[]): ProjectHandle[] {
     if (this.strategy === 'fill-first') return ready;
     if (this.strategy === 'least-loaded') return [...ready].sort((a, b) => a.inFlight - b.inFlight);
@@ -211,66 +218,76 @@ export class ProjectPool {
     return [...ready.slice(start), ...ready.slice(0, start)];
   }
 
+  /** Whether the project may take a call for the model now: its breaker lets one pass and `rpd` is not reached. */
   private usable(p: ProjectHandle, model: string): boolean {
     if (p.removed || p.disabled !== undefined) return false;
-    const h = this.health(p, model);
-    if (h.state === 'cooling' || h.state === 'exhausted') return false;
-    if (h.state === 'probing' && h.probeInFlight) return false;
+    const breaker = this.breaker(p, model);
+    const state = breaker.state;
+    if (state === 'open' || state === 'exhausted') return false;
+    if (state === 'half_open' && breaker.probeInFlight) return false;
     const rpd = quotaFor(p.credentials, model).rpd;
     if (rpd !== undefined && this.requestsToday(p, model) >= rpd) {
-      this.setHealth(p, model, 'exhausted', p.dayEndsAt, `rpd ${rpd} reached`);
+      breaker.failure({ reason: `rpd ${rpd} reached`, perDay: true, resetAt: p.dayEndsAt });
       return false;
     }
     return true;
   }
 
-  /**
-   * Waits for a project that may take a call now, and takes a slot of its limiter for `model`.
-   * Throws when every project is disabled, when stalled past the limit, or when stopping.
-   */
-  async acquire(model: string, pool: string | undefined, signal: AbortSignal, estimatedTokens = 0, onlyProject?: string): Promise<Lease> {
-    // A call bound to one project (polling an operation it started) uses it if it is still there.
-    const bound = onlyProject !== undefined && [...this.projects.values()].some((p) => !p.removed && p.credentials.name === onlyProject);
-    for (;;) {
-      if (signal.aborted) throw new StopRequestedError();
-      const inPool = [...this.projects.values()].filter((p) => !p.removed && (bound ? p.credentials.name === onlyProject : pool === undefined || p.credentials.pool === pool));
-      const candidates = inPool.filter((p) => p.disabled === undefined);
-      if (candidates.length === 0) {
-        throw new NoUsableProjectError(
+  private members(model: string, pool: string | undefined, onlyProject: string | undefined): ProjectHandle[] {
+    void model;
+    return [...this.projects.values()].filter((p) => !p.removed && (onlyProject !== undefined ? p.credentials.name === onlyProject : pool === undefined || p.credentials.pool === pool));
+  }
+
+  /** Whether a call for `model` on `pool` could be leased now; if not, why and until when. Never waits. */
+  availability(model: string, pool: string | undefined, onlyProject?: string): Availability {
+    const inPool = this.members(model, pool, onlyProject);
+    const candidates = inPool.filter((p) => p.disabled === undefined);
+    if (candidates.length === 0) {
+      return {
+        state: 'unusable',
+        reason:
           inPool.length === 0
-            ? `no project belongs to pool "${pool ?? 'default'}"`
+            ? onlyProject !== undefined
+              ? `project "${onlyProject}" is no longer in the credentials file`
+              : `no project belongs to pool "${pool ?? 'default'}"`
             : `every project is disabled (${inPool.map((p) => `${p.credentials.name}: ${p.disabled ?? 'disabled'}`).join('; ')})`,
-        );
-      }
-      candidates.forEach((p) => this.refresh(p, model));
-      const ready = candidates.filter((p) => this.usable(p, model));
-      if (ready.length > 0) {
-        const ordered = this.order(ready);
-        let chosen: ProjectHandle | undefined;
-        for (const p of ordered) {
-          if (await this.limiter(p, model).ready()) {
-            chosen = p;
-            break;
-          }
-        }
-        // None can start this instant: queue on the one with the shortest line (first by strategy on ties).
-        chosen ??= ordered.reduce((a, b) => (this.limiter(b, model).queued() < this.limiter(a, model).queued() ? b : a));
-        const lease = await this.take(chosen, model, signal, estimatedTokens);
-        if (lease) return lease;
-        continue; // the project changed state while we waited for its limiter: choose again
-      }
-      const now = this.now();
-      this.stalledSince ??= now;
-      const waiting = candidates.map((p) => this.health(p, model));
-      const earliest = Math.min(...waiting.map((h) => (h.state === 'probing' ? now : h.until)));
-      const stalledFor = now - this.stalledSince;
-      if (stalledFor >= this.options.maxStallMs) throw new StalledOnQuotaError(Number.isFinite(earliest) ? earliest : undefined, stalledFor);
-      const wakeAt = Math.min(earliest, this.stalledSince + this.options.maxStallMs);
-      if (!waiting.some((h) => h.state === 'probing')) {
-        this.options.onWaiting?.(`every project${pool ? ` of pool "${pool}"` : ''} is cooling down for ${model}`, earliest);
-      }
-      await Promise.race([sleep(Math.max(5, Math.min(wakeAt - now, 1000)), signal), this.wakeSignal]);
+      };
     }
+    if (candidates.some((p) => this.usable(p, model))) return { state: 'ready' };
+    const breakers = candidates.map((p) => this.breaker(p, model));
+    const probing = breakers.some((b) => b.state === 'half_open');
+    const times = breakers.map((b) => b.until).filter((t): t is number => t !== undefined);
+    const exhausted = breakers.every((b) => b.state === 'exhausted');
+    const reason = probing ? 'waiting for a probe' : exhausted ? 'every project is out of its daily quota' : 'every project is cooling down';
+    return { state: 'waiting', until: probing || times.length === 0 ? undefined : Math.min(...times), reason };
+  }
+
+  /**
+   * Leases a project that may take a call for `model` now, waiting only for its limiter (spacing,
+   * concurrency, tokens). Undefined when none is ready (the caller parks the work instead).
+   */
+  async acquire(model: string, pool: string | undefined, signal: AbortSignal, estimatedTokens = 0, onlyProject?: string): Promise<Lease | undefined> {
+    const ready = this.members(model, pool, onlyProject).filter((p) => this.usable(p, model));
+    if (ready.length === 0 || signal.aborted) return undefined;
+    const ordered = this.order(ready);
+    let chosen: ProjectHandle | undefined;
+    for (const p of ordered) {
+      if (await this.limiter(p, model).ready()) {
+        chosen = p;
+        break;
+      }
+    }
+    // None can start this instant: queue on the one with the shortest line (first by strategy on ties).
+    chosen ??= ordered.reduce((a, b) => (this.limiter(b, model).queued() < this.limiter(a, model).queued() ? b : a));
+    return this.take(chosen, model, signal, estimatedTokens);
+  }
+
+  /** The client of a project, for polling an operation it started (no lease: polls are not quota-bound calls). */
+  clientFor(name: string): GoogleGenAI | undefined {
+    const p = this.projects.get(name);
+    if (!p) return undefined;
+    if (!p.client) p.client = this.options.createClient(p.credentials);
+    return p.client;
   }
 
   private async take(p: ProjectHandle, model: string, signal: AbortSignal, estimatedTokens: number): Promise<Lease | undefined> {
@@ -283,16 +300,15 @@ export class ProjectPool {
     if (slot === 'aborted') {
       gaveUp = true;
       void slotPromise.then((s) => s?.release());
-      throw new StopRequestedError();
+      return undefined;
     }
     if (!slot) return undefined;
-    if (!this.usable(p, model)) {
+    const breaker = this.breaker(p, model);
+    const pass = this.usable(p, model) ? breaker.tryPass() : undefined;
+    if (!pass) {
       slot.release();
       return undefined;
     }
-    const health = this.health(p, model);
-    const probe = health.state === 'probing';
-    if (probe) health.probeInFlight = true;
     p.inFlight += 1;
     p.requests += 1;
     p.today.set(model, this.requestsToday(p, model) + 1);
@@ -301,51 +317,35 @@ export class ProjectPool {
     return {
       project: p.credentials,
       client: p.client,
-      probe,
+      probe: pass.probe,
       release: (actualTokens?: number) => {
         if (released) return;
         released = true;
         p.inFlight -= 1;
-        if (probe) health.probeInFlight = false;
         slot.release(actualTokens);
-        if (probe) this.notify();
+        // A probe that ended without a verdict (not a success, not a 429) lets another probe pass.
+        if (pass.probe) queueMicrotask(() => breaker.probeEnded());
+        this.notify();
       },
     };
   }
 
-  /** A call succeeded: the project is healthy for the model (a probe closes its breaker) and the run is not stalled. */
-  succeeded(name: string, model: string, costUsd: number): void {
+  /** A call succeeded: the project is healthy for the model (a probe closes its breaker). */
+  succeeded(name: string, model: string, costUsd: number, startedAt?: number): void {
     const p = this.projects.get(name);
     if (!p) return;
-    const h = this.health(p, model);
-    h.consecutive429 = 0;
     p.costUsd += costUsd;
     this.limiter(p, model).succeeded();
-    this.stalledSince = undefined;
-    if (h.state === 'probing') {
-      this.setHealth(p, model, 'active', 0, undefined);
-      this.notify();
-    }
+    this.breaker(p, model).success(startedAt === undefined ? {} : { startedAt });
   }
 
-  /** A 429: the project cools down for the model (the given delay, else 30 s doubling), or is out for the day. */
+  /** A 429: the project cools down for the model (the given delay, else 30 s doubling), or is out for the day. Returns until when. */
   cooldown(name: string, model: string, options: { retryAfterMs?: number; perDay?: boolean; reason: string; startedAt?: number }): number {
     const p = this.projects.get(name);
     if (!p) return this.now();
-    const h = this.health(p, model);
     p.rejected429 += 1;
-    h.consecutive429 += 1;
     this.limiter(p, model).rejected(options.startedAt);
-    const now = this.now();
-    if (options.perDay) {
-      this.setHealth(p, model, 'exhausted', Math.max(h.until, nextDailyReset(now)), options.reason);
-    } else {
-      const delay = options.retryAfterMs ?? Math.min(COOLDOWN_CAP_MS, COOLDOWN_BASE_MS * 2 ** (h.consecutive429 - 1));
-      // A late 429 from a call sent before the cooldown began must not shorten it.
-      const until = h.state === 'cooling' ? Math.max(h.until, now + delay) : now + delay;
-      if (h.state !== 'exhausted') this.setHealth(p, model, 'cooling', until, options.reason);
-    }
-    return h.until;
+    return this.breaker(p, model).failure({ ...options, resetAt: nextDailyReset(this.now()) });
   }
 
   /** A 401/403: the project takes no more calls in this run. */
@@ -354,6 +354,7 @@ export class ProjectPool {
     if (!p || p.disabled !== undefined) return;
     p.disabled = reason;
     this.options.onStateChange?.(this.snapshotOf(p));
+    this.notify();
   }
 
   /**
@@ -399,11 +400,11 @@ export class ProjectPool {
 
   /** Persistable health: cooldowns and daily exhaustion still in force, per project and model. */
   persistable(): PersistedProjectState[] {
-    const now = this.now();
     const out: PersistedProjectState[] = [];
     for (const p of this.projects.values()) {
-      for (const [model, h] of p.health) {
-        if ((h.state === 'cooling' || h.state === 'exhausted') && h.until > now) out.push({ project: p.credentials.name, model, state: h.state, until: h.until, reason: h.reason ?? '' });
+      for (const [model, breaker] of p.breakers) {
+        const saved = breaker.save();
+        if (saved) out.push({ project: p.credentials.name, model, state: saved.state === 'open' ? 'cooling' : 'exhausted', until: saved.until, reason: saved.reason });
       }
     }
     return out;

@@ -1,16 +1,7 @@
 import type { Usage } from '../providers/provider.js';
 import type { StepState } from '../store/state-store.js';
 
-/** Per-project health, as status and progress views show it. */
-export interface ProjectSnapshot {
-  name: string;
-  state: 'active' | 'cooling' | 'probing' | 'exhausted' | 'disabled';
-  until?: number;
-  reason?: string;
-  requests: number;
-  rejected429: number;
-  costUsd: number;
-}
+export type { ProjectSnapshot } from '../credentials/project-pool.js';
 
 /**
  * What the engine tells the world. Progress bars, logs and metrics listen to these; the scheduler

@@ -23,26 +23,15 @@ export function readCounts(store: StateStore, stepNames?: readonly string[]): Co
   const byStep: Record<string, StateCounts> = {};
   for (const name of stepNames ?? []) byStep[name] = zeroCounts();
   const steps = zeroCounts();
-  for (const row of store.db.prepare('SELECT step, state, count(*) AS n FROM item_steps GROUP BY step, state').all() as { step: string; state: StepState; n: number }[]) {
+  for (const row of store.steps.countsByStepAndState()) {
     const counts = (byStep[row.step] ??= zeroCounts());
     counts[row.state] += row.n;
     steps[row.state] += row.n;
   }
   const items = zeroCounts();
-  const perItem = store.db
-    .prepare(
-      `SELECT CASE
-         WHEN sum(state = 'failed') > 0 THEN 'failed'
-         WHEN sum(state = 'filtered') > 0 THEN 'filtered'
-         WHEN sum(state = 'running') > 0 THEN 'running'
-         WHEN sum(state = 'done') = count(*) THEN 'done'
-         ELSE 'pending' END AS state, count(*) AS n
-       FROM (SELECT item_id, state FROM item_steps) GROUP BY item_id`,
-    )
-    .all() as { state: StepState }[];
-  for (const row of perItem) items[row.state] += 1;
-  const ledger = store.db.prepare('SELECT coalesce(sum(cost_usd), 0) AS cost, count(*) AS n FROM ledger').get() as { cost: number; n: number };
-  return { total: store.itemCount(), items, steps, byStep, costUsd: ledger.cost, requests: ledger.n };
+  for (const state of store.steps.itemStates()) items[state] += 1;
+  const ledger = store.ledger.totals();
+  return { total: store.itemCount(), items, steps, byStep, costUsd: ledger.costUsd, requests: ledger.requests };
 }
 
 export interface StatusReport {
@@ -64,25 +53,17 @@ export interface StatusReport {
 /** The `status --json` object (product.md), read from the state file alone. */
 export function buildStatus(job: Job, store: StateStore, options: { maxFailures?: number; stale?: number } = {}): StatusReport {
   const counts = readCounts(store, job.steps.map((s) => s.name));
-  const failures = store.db
-    .prepare(
-      `SELECT s.item_id AS id, s.step, coalesce(s.error_code, '') AS error, coalesce(s.error_message, '') AS message
-       FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.state IN ('failed', 'filtered') ORDER BY i.ord LIMIT ?`,
-    )
-    .all(options.maxFailures ?? 1000) as StatusReport['failures'];
+  const failures = store.steps.failures(options.maxFailures ?? 1000);
   const byStatus: Record<string, number> = {};
-  for (const row of store.db.prepare('SELECT http_status AS s, count(*) AS n FROM ledger GROUP BY http_status').all() as { s: number; n: number }[]) {
-    byStatus[String(row.s)] = row.n;
-  }
-  const projects = (
-    store.db
-      .prepare(
-        `SELECT project AS name, count(*) AS requests, sum(http_status = 200 AND error_code IS NULL) AS ok, sum(http_status = 429) AS rejected_429,
-           sum(error_code IS NOT NULL AND http_status <> 429) AS errors, coalesce(sum(cost_usd), 0) AS cost_usd
-         FROM ledger GROUP BY project ORDER BY project`,
-      )
-      .all() as StatusReport['projects']
-  ).map((p) => ({ ...p, cost_usd: Math.round(p.cost_usd * 1e6) / 1e6 }));
+  for (const row of store.ledger.requestsByStatus()) byStatus[String(row.status)] = row.requests;
+  const projects = store.ledger.byProject().map((p) => ({
+    name: p.project,
+    requests: p.requests,
+    ok: p.ok,
+    rejected_429: p.rejected429,
+    errors: p.errors,
+    cost_usd: Math.round(p.costUsd * 1e6) / 1e6,
+  }));
   const last = store.lastRun();
   return {
     job: job.name,

@@ -63,23 +63,18 @@ interface Measured {
 
 /** Per step: the cost of every call made so far per finished step (retries included), from the ledger. */
 function measure(store: StateStore, step: string): Measured | undefined {
-  const done = (store.db.prepare("SELECT count(*) AS n FROM item_steps WHERE step = ? AND state IN ('done', 'filtered')").get(step) as { n: number }).n;
+  const done = store.steps.finishedCount(step);
   if (done === 0) return undefined;
-  const perItem = store.db
-    .prepare(
-      `SELECT sum(cost_usd) AS usd, sum(output_tokens + thoughts_tokens) AS output, avg(duration_ms) AS ms FROM ledger
-       WHERE step = ? AND item_id IN (SELECT item_id FROM item_steps WHERE step = ? AND state IN ('done', 'filtered')) GROUP BY item_id`,
-    )
-    .all(step, step) as { usd: number; output: number; ms: number }[];
+  const perItem = store.ledger.finishedItemCosts(step);
   if (perItem.length === 0) return undefined;
-  const meanUsd = perItem.reduce((a, r) => a + r.usd, 0) / perItem.length;
-  const variance = perItem.length > 1 ? perItem.reduce((a, r) => a + (r.usd - meanUsd) ** 2, 0) / (perItem.length - 1) : meanUsd ** 2 / 4;
+  const meanUsd = perItem.reduce((a, r) => a + r.costUsd, 0) / perItem.length;
+  const variance = perItem.length > 1 ? perItem.reduce((a, r) => a + (r.costUsd - meanUsd) ** 2, 0) / (perItem.length - 1) : meanUsd ** 2 / 4;
   return {
     calls: perItem.length,
     meanUsd,
     sdUsd: Math.sqrt(variance),
-    meanOutput: perItem.reduce((a, r) => a + r.output, 0) / perItem.length,
-    meanDurationMs: perItem.reduce((a, r) => a + r.ms, 0) / perItem.length,
+    meanOutput: perItem.reduce((a, r) => a + r.outputTokens, 0) / perItem.length,
+    meanDurationMs: perItem.reduce((a, r) => a + r.meanDurationMs, 0) / perItem.length,
   };
 }
 
@@ -87,7 +82,7 @@ function remainingByStep(store: StateStore | undefined, steps: Step[], rows: num
   const remaining: Record<string, number> = Object.fromEntries(steps.map((s) => [s.name, rows]));
   if (!store) return remaining;
   for (const step of steps) {
-    remaining[step.name] = (store.db.prepare("SELECT count(*) AS n FROM item_steps WHERE step = ? AND state IN ('pending', 'running')").get(step.name) as { n: number }).n;
+    remaining[step.name] = store.steps.unfinishedCount(step.name);
   }
   return remaining;
 }
@@ -104,9 +99,7 @@ export async function estimateJob(
   const { job } = prepared;
   const { store, counter, catalog } = options;
   const remaining = remainingByStep(store, job.steps, prepared.rows);
-  const pendingIds = store
-    ? new Set((store.db.prepare("SELECT DISTINCT item_id FROM item_steps WHERE state IN ('pending', 'running')").pluck().all() as string[]))
-    : undefined;
+  const pendingIds = store ? new Set(store.steps.unfinishedItemIds()) : undefined;
 
   // Expected output per step first: later steps' prompts include earlier steps' fields.
   const measured = new Map<string, Measured>();
@@ -163,7 +156,7 @@ export async function estimateJob(
     });
   }
 
-  const spent = store ? (store.db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger').get() as { usd: number }).usd : 0;
+  const spent = store ? store.spentUsd() : 0;
   const remainingUsd = byStep.reduce((acc, s) => ({ low: acc.low + s.usd.low, expected: acc.expected + s.usd.expected, high: acc.high + s.usd.high }), { low: 0, expected: 0, high: 0 });
 
   // Requests per project (spread evenly for now) and an ETA from the declared quotas.

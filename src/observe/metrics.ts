@@ -93,7 +93,7 @@ export function createRunMetrics(engine: EngineEventSource | undefined, store?: 
 
   let lastItems: Record<StepState, number> | undefined;
   const readItems = (): void => {
-    if (store?.db.open) lastItems = readCounts(store).items;
+    if (store?.isOpen) lastItems = readCounts(store).items;
   };
   if (store) {
     new Gauge({

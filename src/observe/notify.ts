@@ -45,10 +45,8 @@ function zeroCounts(): StateCounts {
 export function buildRunSummary(job: Job, store: StateStore, runSummary: RunSummary): NotifySummary {
   const status = buildStatus(job, store, { maxFailures: MAX_FAILURES });
   const failuresTotal = readCounts(store).steps;
-  const thisRun = store.db
-    .prepare('SELECT coalesce(sum(cost_usd), 0) AS cost, count(*) AS n FROM ledger WHERE run_id = ?')
-    .get(runSummary.runId) as { cost: number; n: number };
-  const run = store.db.prepare('SELECT started_at, ended_at FROM runs WHERE id = ?').get(runSummary.runId) as { started_at: string; ended_at: string | null } | undefined;
+  const thisRun = store.ledger.totals(runSummary.runId);
+  const run = store.getRun(runSummary.runId);
   return {
     job: job.name,
     run_id: runSummary.runId,
@@ -56,15 +54,15 @@ export function buildRunSummary(job: Job, store: StateStore, runSummary: RunSumm
     exit_code: runSummary.exitCode,
     total: status.total,
     counts: status.counts,
-    cost_usd: round6(thisRun.cost),
-    requests: thisRun.n,
+    cost_usd: round6(thisRun.costUsd),
+    requests: thisRun.requests,
     job_cost_usd: status.cost_usd,
     job_requests: status.requests,
     duration_s: Math.round(runSummary.durationMs / 100) / 10,
     failures: status.failures.map((f) => ({ ...f, message: clip(f.message) })),
     failures_total: failuresTotal.failed + failuresTotal.filtered,
-    started_at: run?.started_at ?? null,
-    ended_at: run?.ended_at ?? new Date().toISOString(),
+    started_at: run?.startedAt ?? null,
+    ended_at: run?.endedAt ?? new Date().toISOString(),
     ...(runSummary.message ? { message: clip(runSummary.message) } : {}),
     ...(runSummary.hint ? { hint: clip(runSummary.hint) } : {}),
   };
@@ -89,7 +87,7 @@ export function buildErrorSummary(
   let total = 0;
   let jobCost = 0;
   let jobRequests = 0;
-  if (options.store?.db.open) {
+  if (options.store?.isOpen) {
     const read = readCounts(options.store);
     counts = read.items;
     total = read.total;

@@ -16,13 +16,10 @@ export async function writeEmbeddingFiles(job: Job, store: StateStore, writer: A
     if (step.task !== 'embedding' || !step.output) continue;
     const ids: string[] = [];
     const vectors: number[][] = [];
-    const rows = store.db
-      .prepare("SELECT s.item_id AS id, s.result_json AS result FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.step = ? AND s.state = 'done' ORDER BY i.ord")
-      .all(step.name) as { id: string; result: string | null }[];
-    for (const row of rows) {
-      const vector = (JSON.parse(row.result ?? 'null') as { vector?: number[] } | null)?.vector;
+    for (const row of store.steps.doneResults(step.name)) {
+      const vector = (row.result as { vector?: number[] } | null)?.vector;
       if (!vector) continue;
-      ids.push(row.id);
+      ids.push(row.itemId);
       vectors.push(vector);
     }
     const jsonl = resolveOutputPath(job.outputDir, renderTemplate(step.output.file, { columns: {}, steps: {}, styles: job.styles }), step.name, step.name);

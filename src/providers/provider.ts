@@ -84,6 +84,10 @@ export interface Provider {
   call(client: GoogleGenAI, request: ProviderRequest): Promise<ProviderResult>;
   /** Long-running tasks (video): start or resume an operation, checkpointing its name at once. */
   callResumable?(client: GoogleGenAI, request: ProviderRequest, checkpoint: OperationCheckpoint): Promise<ProviderResult>;
+  /** Long-running tasks: start an operation and return its name (the engine parks and polls it). */
+  start?(client: GoogleGenAI, request: ProviderRequest): Promise<string>;
+  /** Long-running tasks: one poll of an operation, by name alone. */
+  poll?(client: GoogleGenAI, operationName: string, request: ProviderRequest): Promise<VideoOperationStatus>;
 }
 
 export function emptyUsage(): Usage {

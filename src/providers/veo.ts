@@ -156,6 +156,19 @@ export class VeoProvider implements Provider {
     this.polling = { ...DEFAULT_POLLING, ...polling };
   }
 
+  start(client: GoogleGenAI, request: ProviderRequest): Promise<string> {
+    return startVideo(client, request);
+  }
+
+  poll(client: GoogleGenAI, operationName: string, request: ProviderRequest): Promise<VideoOperationStatus> {
+    return pollVideo(client, operationName, request);
+  }
+
+  /** How the engine spaces the polls of a parked operation. */
+  get pollingPlan(): VeoPolling {
+    return this.polling;
+  }
+
   /**
    * Start, then poll with growing waits until done. A failed poll is retried here (polls are free),
    * because failing the call would make the engine start, and pay for, a second video.

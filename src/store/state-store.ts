@@ -2,7 +2,10 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { GenbatchError } from '../errors/genbatch-error.js';
+import { LedgerQueries } from './ledger-queries.js';
 import { migrate } from './migrate.js';
+import { Statements } from './statements.js';
+import { StepQueries } from './step-queries.js';
 
 export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'filtered';
 export const STEP_STATES: readonly StepState[] = ['pending', 'running', 'done', 'failed', 'filtered'];
@@ -101,6 +104,30 @@ function toItemStep(raw: RawItemStep): ItemStepRow {
   };
 }
 
+interface RawRun {
+  id: string;
+  started_at: string;
+  ended_at: string | null;
+  outcome: string | null;
+  exit_code: number | null;
+  pid: number | null;
+  host: string | null;
+  heartbeat_at: string | null;
+}
+
+function toRun(row: RawRun): RunRow {
+  return {
+    id: row.id,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    outcome: row.outcome,
+    exitCode: row.exit_code,
+    pid: row.pid,
+    host: row.host,
+    heartbeatAt: row.heartbeat_at,
+  };
+}
+
 const now = (): string => new Date().toISOString();
 
 /**
@@ -109,13 +136,23 @@ const now = (): string => new Date().toISOString();
  * point leaves a file a resume can trust.
  */
 export class StateStore {
-  readonly db: Database.Database;
+  /** The connection: SQL runs only in src/store (test/store/no-sql-outside-store.test.ts checks). */
+  readonly #db: Database.Database;
+  readonly #sql: Statements;
+  /** Reads of per-item step state (status, estimates, output files). */
+  readonly steps: StepQueries;
+  /** Reads of the call ledger (status, cost, estimates, notifications). */
+  readonly ledger: LedgerQueries;
 
   private constructor(
     db: Database.Database,
     readonly file: string,
   ) {
-    this.db = db;
+    this.#db = db;
+    const statements = new Statements(db);
+    this.#sql = statements;
+    this.steps = new StepQueries(statements);
+    this.ledger = new LedgerQueries(statements);
   }
 
   static open(file: string, options: { readonly?: boolean } = {}): StateStore {
@@ -142,30 +179,35 @@ export class StateStore {
     return new StateStore(db, file);
   }
 
+  /** False once closed. */
+  get isOpen(): boolean {
+    return this.#db.open;
+  }
+
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.#db.open) this.#db.close();
   }
 
   getMeta(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.#db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return row?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   // ---- items ---------------------------------------------------------------------------------
 
   /** Inserts or refreshes items in one transaction and makes sure every step has a row. */
   upsertItems(items: ItemRow[], steps: readonly string[], runId: string): void {
-    const upsertItem = this.db.prepare(
+    const upsertItem = this.#db.prepare(
       `INSERT INTO items (id, ord, line, row_json, input_hash, seen_run) VALUES (@id, @ord, @line, @row, @hash, @run)
        ON CONFLICT (id) DO UPDATE SET ord = excluded.ord, line = excluded.line, row_json = excluded.row_json,
          input_hash = excluded.input_hash, seen_run = excluded.seen_run`,
     );
-    const ensureStep = this.db.prepare('INSERT OR IGNORE INTO item_steps (item_id, step) VALUES (?, ?)');
-    this.db.transaction(() => {
+    const ensureStep = this.#db.prepare('INSERT OR IGNORE INTO item_steps (item_id, step) VALUES (?, ?)');
+    this.#db.transaction(() => {
       for (const item of items) {
         upsertItem.run({ id: item.id, ord: item.ord, line: item.line, row: JSON.stringify(item.values), hash: item.inputHash, run: runId });
         for (const step of steps) ensureStep.run(item.id, step);
@@ -178,17 +220,17 @@ export class StateStore {
    * with a finished step are kept, so status and results still account for what was paid.
    */
   retireUnseenItems(runId: string): number {
-    return this.db
+    return this.#db
       .prepare(`DELETE FROM items WHERE (seen_run IS NULL OR seen_run <> ?) AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = items.id AND s.state = 'done')`)
       .run(runId).changes;
   }
 
   itemCount(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n;
+    return (this.#db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n;
   }
 
   getItem(id: string): ItemRow | undefined {
-    const row = this.db.prepare('SELECT id, ord, line, row_json, input_hash FROM items WHERE id = ?').get(id) as
+    const row = this.#db.prepare('SELECT id, ord, line, row_json, input_hash FROM items WHERE id = ?').get(id) as
       | { id: string; ord: number; line: number | null; row_json: string; input_hash: string }
       | undefined;
     return row && { id: row.id, ord: row.ord, line: row.line, values: JSON.parse(row.row_json) as Record<string, string>, inputHash: row.input_hash };
@@ -199,7 +241,7 @@ export class StateStore {
    * step before it (a failed link stops its chain until it is retried).
    */
   pendingItems(afterOrd: number, limit: number): ItemRow[] {
-    const rows = this.db
+    const rows = this.#db
       .prepare(
         `SELECT i.id, i.ord, i.line, i.row_json, i.input_hash FROM items i
          WHERE i.ord > ?
@@ -213,7 +255,7 @@ export class StateStore {
 
   pendingItemCount(): number {
     return (
-      this.db
+      this.#db
         .prepare(
           `SELECT count(*) AS n FROM items i
            WHERE EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state IN ('pending', 'running'))
@@ -224,16 +266,16 @@ export class StateStore {
   }
 
   itemSteps(itemId: string): ItemStepRow[] {
-    return (this.db.prepare('SELECT * FROM item_steps WHERE item_id = ?').all(itemId) as RawItemStep[]).map(toItemStep);
+    return (this.#db.prepare('SELECT * FROM item_steps WHERE item_id = ?').all(itemId) as RawItemStep[]).map(toItemStep);
   }
 
   allItemSteps(): ItemStepRow[] {
-    return (this.db.prepare('SELECT s.* FROM item_steps s JOIN items i ON i.id = s.item_id ORDER BY i.ord').all() as RawItemStep[]).map(toItemStep);
+    return (this.#db.prepare('SELECT s.* FROM item_steps s JOIN items i ON i.id = s.item_id ORDER BY i.ord').all() as RawItemStep[]).map(toItemStep);
   }
 
   /** Items in input order, streamed (results files can be large). */
   *iterateItems(): Generator<ItemRow> {
-    const statement = this.db.prepare('SELECT id, ord, line, row_json, input_hash FROM items ORDER BY ord');
+    const statement = this.#db.prepare('SELECT id, ord, line, row_json, input_hash FROM items ORDER BY ord');
     for (const row of statement.iterate() as Iterable<{ id: string; ord: number; line: number | null; row_json: string; input_hash: string }>) {
       yield { id: row.id, ord: row.ord, line: row.line, values: JSON.parse(row.row_json) as Record<string, string>, inputHash: row.input_hash };
     }
@@ -243,74 +285,115 @@ export class StateStore {
 
   /** `running` rows whose run is not this one: left by a dead run, back to pending. */
   recoverAbandoned(currentRunId: string): number {
-    return this.db
+    return this.#db
       .prepare(`UPDATE item_steps SET state = 'pending', run_id = NULL, updated_at = ? WHERE state = 'running' AND (run_id IS NULL OR run_id <> ?)`)
       .run(now(), currentRunId).changes;
   }
 
+  /**
+   * Throws when a guarded transition changed no row: the step was not in the state this run left it
+   * in (another run took it over, or it was reset meanwhile). Nothing is overwritten then.
+   */
+  #expectChanged(changes: number, itemId: string, step: string, expected: string): void {
+    if (changes === 1) return;
+    throw new GenbatchError(`State conflict: step "${step}" of item "${itemId}" was not ${expected}; it was changed by someone else, so this run leaves it alone.`, {
+      code: 'STATE_CONFLICT',
+      exitCode: 1,
+      hint: 'Another run of this job may be active, or the state file was edited; check `genbatch status`, then resume.',
+    });
+  }
+
+  /** Guard of a transition that ends a call: `running` in this run, or (without a run id) not yet finished. */
+  #guard(runId: string | undefined): { sql: string; params: string[]; expected: string } {
+    return runId === undefined
+      ? { sql: `state IN ('pending', 'running')`, params: [], expected: 'pending or running' }
+      : { sql: `state = 'running' AND run_id = ?`, params: [runId], expected: `running in run ${runId}` };
+  }
+
+  /** pending → running, in this run and on this project. */
   markRunning(itemId: string, step: string, runId: string, project: string): void {
-    this.db
-      .prepare(`UPDATE item_steps SET state = 'running', run_id = ?, project = ?, updated_at = ? WHERE item_id = ? AND step = ?`)
-      .run(runId, project, now(), itemId, step);
+    const changes = this.#sql
+      .get(`UPDATE item_steps SET state = 'running', run_id = ?, project = ?, updated_at = ? WHERE item_id = ? AND step = ? AND state = 'pending'`)
+      .run(runId, project, now(), itemId, step).changes;
+    this.#expectChanged(changes, itemId, step, 'pending');
   }
 
-  /** Back to pending after an interrupted or requeued call; `countAttempt` when it used an attempt. */
-  markPending(itemId: string, step: string, options: { countAttempt: boolean; errorCode?: string; errorMessage?: string; costUsd?: number }): void {
-    this.db
-      .prepare(
+  /** running → pending after a requeued or retried call; `countAttempt` when it used an attempt. */
+  markPending(itemId: string, step: string, options: { countAttempt: boolean; errorCode?: string; errorMessage?: string; costUsd?: number; runId?: string }): void {
+    const guard = this.#guard(options.runId);
+    const changes = this.#sql
+      .get(
         `UPDATE item_steps SET state = 'pending', run_id = NULL, attempts = attempts + ?, error_code = ?, error_message = ?, cost_usd = cost_usd + ?, updated_at = ?
-         WHERE item_id = ? AND step = ?`,
+         WHERE item_id = ? AND step = ? AND ${guard.sql}`,
       )
-      .run(options.countAttempt ? 1 : 0, options.errorCode ?? null, options.errorMessage ?? null, options.costUsd ?? 0, now(), itemId, step);
+      .run(options.countAttempt ? 1 : 0, options.errorCode ?? null, options.errorMessage ?? null, options.costUsd ?? 0, now(), itemId, step, ...guard.params).changes;
+    this.#expectChanged(changes, itemId, step, guard.expected);
   }
 
-  setOperationName(itemId: string, step: string, operationName: string | null): void {
-    this.db.prepare('UPDATE item_steps SET operation_name = ?, updated_at = ? WHERE item_id = ? AND step = ?').run(operationName, now(), itemId, step);
+  /** Checkpoints a long-running operation's name (or clears it) on a step this run is running. */
+  setOperationName(itemId: string, step: string, operationName: string | null, runId?: string): void {
+    const guard = this.#guard(runId);
+    const changes = this.#sql
+      .get(`UPDATE item_steps SET operation_name = ?, updated_at = ? WHERE item_id = ? AND step = ? AND ${guard.sql}`)
+      .run(operationName, now(), itemId, step, ...guard.params).changes;
+    this.#expectChanged(changes, itemId, step, guard.expected);
   }
 
-  /** The step's outcome and its call's ledger row, committed together. */
-  completeStep(itemId: string, step: string, done: StepDone, call?: LedgerEntry): void {
-    this.db.transaction(() => {
+  /**
+   * The step's outcome and its call's ledger row, committed together. When the guard fails, the
+   * ledger row is still committed (the call was paid for) and a conflict is thrown.
+   */
+  completeStep(itemId: string, step: string, done: StepDone, call?: LedgerEntry, runId?: string): void {
+    const guard = this.#guard(runId);
+    const changes = this.#db.transaction(() => {
       if (call) this.insertLedger(call);
-      this.db
-        .prepare(
+      return this.#sql
+        .get(
           `UPDATE item_steps SET state = 'done', run_id = NULL, attempts = attempts + 1, result_json = ?, outputs_json = ?, prompt_hash = ?,
              cost_usd = cost_usd + ?, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?
-           WHERE item_id = ? AND step = ?`,
+           WHERE item_id = ? AND step = ? AND ${guard.sql}`,
         )
-        .run(JSON.stringify(done.result ?? null), JSON.stringify(done.outputs), done.promptHash, done.costUsd, now(), itemId, step);
+        .run(JSON.stringify(done.result ?? null), JSON.stringify(done.outputs), done.promptHash, done.costUsd, now(), itemId, step, ...guard.params).changes;
     })();
+    this.#expectChanged(changes, itemId, step, guard.expected);
   }
 
+  /** failed or filtered: from `running` in this run, or from `pending` (a step that could not even be rendered). */
   finishStep(
     itemId: string,
     step: string,
     state: 'failed' | 'filtered',
     error: { code: string; message: string; promptHash?: string; costUsd?: number },
     call?: LedgerEntry,
+    runId?: string,
   ): void {
-    this.db.transaction(() => {
+    const guard =
+      runId === undefined
+        ? this.#guard(undefined)
+        : { sql: `(state = 'pending' OR (state = 'running' AND run_id = ?))`, params: [runId], expected: `pending or running in run ${runId}` };
+    const changes = this.#db.transaction(() => {
       if (call) this.insertLedger(call);
-      this.db
-        .prepare(
+      return this.#sql
+        .get(
           `UPDATE item_steps SET state = ?, run_id = NULL, attempts = attempts + 1, error_code = ?, error_message = ?, prompt_hash = coalesce(?, prompt_hash),
-             cost_usd = cost_usd + ?, updated_at = ? WHERE item_id = ? AND step = ?`,
+             cost_usd = cost_usd + ?, updated_at = ? WHERE item_id = ? AND step = ? AND ${guard.sql}`,
         )
-        .run(state, error.code, error.message, error.promptHash ?? null, error.costUsd ?? 0, now(), itemId, step);
+        .run(state, error.code, error.message, error.promptHash ?? null, error.costUsd ?? 0, now(), itemId, step, ...guard.params).changes;
     })();
+    this.#expectChanged(changes, itemId, step, guard.expected);
   }
 
   /** Puts chosen steps (and every later step of those items) back to pending. */
   resetSteps(itemIds: readonly string[] | 'all', fromSteps: readonly string[], states: readonly StepState[]): number {
     const placeholders = fromSteps.map(() => '?').join(',');
     const statePlaceholders = states.map(() => '?').join(',');
-    const statement = this.db.prepare(
+    const statement = this.#db.prepare(
       `UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?
        WHERE item_id = ? AND step IN (${placeholders}) AND state IN (${statePlaceholders})`,
     );
-    const ids = itemIds === 'all' ? (this.db.prepare('SELECT id FROM items').pluck().all() as string[]) : itemIds;
+    const ids = itemIds === 'all' ? (this.#db.prepare('SELECT id FROM items').pluck().all() as string[]) : itemIds;
     let changed = 0;
-    this.db.transaction(() => {
+    this.#db.transaction(() => {
       for (const id of ids) changed += statement.run(now(), id, ...fromSteps, ...states).changes;
     })();
     return changed;
@@ -319,7 +402,7 @@ export class StateStore {
   // ---- ledger -------------------------------------------------------------------------------------
 
   insertLedger(entry: LedgerEntry): void {
-    this.db
+    this.#db
       .prepare(
         `INSERT INTO ledger (run_id, item_id, step, project, model, http_status, error_code, input_tokens, output_tokens, thoughts_tokens,
            images, video_seconds, characters, cost_usd, duration_ms, at)
@@ -331,7 +414,7 @@ export class StateStore {
 
   /** Requests to a project and model since a time (ISO), from the ledger: `rpd` across runs. */
   requestsSince(project: string, model: string, sinceIso: string): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM ledger WHERE project = ? AND model = ? AND at >= ?').get(project, model, sinceIso) as { n: number }).n;
+    return (this.#db.prepare('SELECT count(*) AS n FROM ledger WHERE project = ? AND model = ? AND at >= ?').get(project, model, sinceIso) as { n: number }).n;
   }
 
   // ---- project health ------------------------------------------------------------------------------
@@ -339,15 +422,15 @@ export class StateStore {
   /** Replaces the saved project health (cooldowns and daily exhaustion still in force). */
   /** Rows are keyed `project/model` (project names cannot contain a slash). */
   saveProjectStates(states: readonly { project: string; model: string; state: string; until: number; reason: string }[]): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM project_state').run();
-      const insert = this.db.prepare('INSERT INTO project_state (project, state, until_at, reason, updated_at) VALUES (?, ?, ?, ?, ?)');
+    this.#db.transaction(() => {
+      this.#db.prepare('DELETE FROM project_state').run();
+      const insert = this.#db.prepare('INSERT INTO project_state (project, state, until_at, reason, updated_at) VALUES (?, ?, ?, ?, ?)');
       for (const s of states) insert.run(`${s.project}/${s.model}`, s.state, new Date(s.until).toISOString(), s.reason, now());
     })();
   }
 
   loadProjectStates(): { project: string; model: string; state: 'cooling' | 'exhausted'; until: number; reason: string }[] {
-    const rows = this.db.prepare('SELECT project, state, until_at, reason FROM project_state').all() as { project: string; state: string; until_at: string | null; reason: string | null }[];
+    const rows = this.#db.prepare('SELECT project, state, until_at, reason FROM project_state').all() as { project: string; state: string; until_at: string | null; reason: string | null }[];
     return rows
       .filter((r) => (r.state === 'cooling' || r.state === 'exhausted') && r.until_at && r.project.includes('/'))
       .map((r) => {
@@ -368,16 +451,16 @@ export class StateStore {
     isAlive: (pid: number, host: string) => boolean,
     staleMs = 60_000,
   ): { acquired: true; tookOver?: { runId: string; pid: number; host: string } } | { acquired: false; holder: { runId: string; pid: number; host: string; heartbeatAt: string } } {
-    return this.db
+    return this.#db
       .transaction(() => {
-        const row = this.db.prepare("SELECT value FROM meta WHERE key = 'lock'").get() as { value: string } | undefined;
+        const row = this.#db.prepare("SELECT value FROM meta WHERE key = 'lock'").get() as { value: string } | undefined;
         const current = row ? (JSON.parse(row.value) as { runId: string; pid: number; host: string; heartbeatAt: string }) : undefined;
         let tookOver: { runId: string; pid: number; host: string } | undefined;
         if (current) {
           const silentFor = Date.now() - Date.parse(current.heartbeatAt);
           if (isAlive(current.pid, current.host) && silentFor < staleMs) return { acquired: false as const, holder: current };
           tookOver = { runId: current.runId, pid: current.pid, host: current.host };
-          this.db.prepare("UPDATE runs SET ended_at = coalesce(ended_at, ?), outcome = coalesce(outcome, 'crashed') WHERE id = ?").run(now(), current.runId);
+          this.#db.prepare("UPDATE runs SET ended_at = coalesce(ended_at, ?), outcome = coalesce(outcome, 'crashed') WHERE id = ?").run(now(), current.runId);
         }
         this.setMeta('lock', JSON.stringify({ ...holder, heartbeatAt: now() }));
         return tookOver ? { acquired: true as const, tookOver } : { acquired: true as const };
@@ -395,50 +478,42 @@ export class StateStore {
 
   releaseLock(runId: string): void {
     const row = this.getMeta('lock');
-    if (row && (JSON.parse(row) as { runId: string }).runId === runId) this.db.prepare("DELETE FROM meta WHERE key = 'lock'").run();
+    if (row && (JSON.parse(row) as { runId: string }).runId === runId) this.#db.prepare("DELETE FROM meta WHERE key = 'lock'").run();
   }
 
   /** Spend recorded in the ledger: in all, and since a time (ISO). */
   spentUsd(sinceIso?: string): number {
     const row = (sinceIso === undefined
-      ? this.db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger').get()
-      : this.db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger WHERE at >= ?').get(sinceIso)) as { usd: number };
+      ? this.#db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger').get()
+      : this.#db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger WHERE at >= ?').get(sinceIso)) as { usd: number };
     return row.usd;
   }
 
   // ---- runs ------------------------------------------------------------------------------------------
 
   startRun(run: { id: string; pid: number; host: string; options: unknown }): void {
-    this.db
+    this.#db
       .prepare('INSERT INTO runs (id, started_at, pid, host, heartbeat_at, options_json) VALUES (?, ?, ?, ?, ?, ?)')
       .run(run.id, now(), run.pid, run.host, now(), JSON.stringify(run.options));
   }
 
   heartbeat(runId: string): void {
-    this.db.prepare('UPDATE runs SET heartbeat_at = ? WHERE id = ?').run(now(), runId);
+    this.#db.prepare('UPDATE runs SET heartbeat_at = ? WHERE id = ?').run(now(), runId);
     this.touchLock(runId);
   }
 
   endRun(runId: string, outcome: string, exitCode: number): void {
-    this.db.prepare('UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ? WHERE id = ?').run(now(), outcome, exitCode, runId);
+    this.#db.prepare('UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ? WHERE id = ?').run(now(), outcome, exitCode, runId);
   }
 
   lastRun(): RunRow | undefined {
-    const row = this.db.prepare('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1').get() as
-      | { id: string; started_at: string; ended_at: string | null; outcome: string | null; exit_code: number | null; pid: number | null; host: string | null; heartbeat_at: string | null }
-      | undefined;
-    return (
-      row && {
-        id: row.id,
-        startedAt: row.started_at,
-        endedAt: row.ended_at,
-        outcome: row.outcome,
-        exitCode: row.exit_code,
-        pid: row.pid,
-        host: row.host,
-        heartbeatAt: row.heartbeat_at,
-      }
-    );
+    const row = this.#db.prepare('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1').get() as RawRun | undefined;
+    return row && toRun(row);
+  }
+
+  getRun(id: string): RunRow | undefined {
+    const row = this.#db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RawRun | undefined;
+    return row && toRun(row);
   }
 
   // ---- review (observe helper) ----
@@ -449,12 +524,12 @@ export class StateStore {
    */
   rejectSteps(itemIds: readonly string[], steps: readonly string[], note: string | null): number {
     if (steps.length === 0) return 0;
-    const statement = this.db.prepare(
+    const statement = this.#db.prepare(
       `UPDATE item_steps SET rejected_at = ?, rejected_note = ? WHERE item_id = ? AND state = 'done' AND step IN (${steps.map(() => '?').join(',')})`,
     );
     const at = now();
     let changed = 0;
-    this.db.transaction(() => {
+    this.#db.transaction(() => {
       for (const id of itemIds) changed += statement.run(at, note, id, ...steps).changes;
     })();
     return changed;
@@ -462,7 +537,7 @@ export class StateStore {
 
   /** Rejected steps, in input order. */
   rejectedSteps(): { itemId: string; step: string; note: string | null; at: string }[] {
-    return this.db
+    return this.#db
       .prepare(
         `SELECT s.item_id AS itemId, s.step, s.rejected_note AS note, s.rejected_at AS at
          FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.rejected_at IS NOT NULL ORDER BY i.ord, s.step`,
@@ -472,7 +547,7 @@ export class StateStore {
 
   /** Ids of items with a rejected step, in input order. */
   rejectedItemIds(): string[] {
-    return this.db
+    return this.#db
       .prepare('SELECT i.id FROM items i WHERE EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.rejected_at IS NOT NULL) ORDER BY i.ord')
       .pluck()
       .all() as string[];
@@ -485,7 +560,7 @@ export class StateStore {
   retryRejected(stepOrder: readonly string[]): number {
     if (stepOrder.length === 0) return 0;
     const values = stepOrder.map(() => '(?, ?)').join(', ');
-    const statement = this.db.prepare(
+    const statement = this.#db.prepare(
       `WITH step_order (step, n) AS (VALUES ${values}),
          first_rejected (item_id, n) AS (
            SELECT s.item_id, min(o.n) FROM item_steps s JOIN step_order o ON o.step = s.step
@@ -501,10 +576,10 @@ export class StateStore {
 
   /** Removes rejection marks (of these items, or all), keeping the outputs as they are. */
   clearRejection(itemIds?: readonly string[]): number {
-    if (itemIds === undefined) return this.db.prepare('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE rejected_at IS NOT NULL').run().changes;
-    const statement = this.db.prepare('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE item_id = ? AND rejected_at IS NOT NULL');
+    if (itemIds === undefined) return this.#db.prepare('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE rejected_at IS NOT NULL').run().changes;
+    const statement = this.#db.prepare('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE item_id = ? AND rejected_at IS NOT NULL');
     let changed = 0;
-    this.db.transaction(() => {
+    this.#db.transaction(() => {
       for (const id of itemIds) changed += statement.run(id).changes;
     })();
     return changed;

@@ -1,17 +1,30 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 
-/** Reads a state file that a running (or killed) CLI may still be creating; missing or half-created reads as `empty`. */
-function query<T>(stateFile: string, empty: T, read: (db: Database.Database) => T): T {
-  if (!existsSync(stateFile)) return empty;
-  const db = new Database(stateFile, { readonly: true });
+/**
+ * Opens a state file read-only for a test's own SQL (what is on disk, not what the store says) and
+ * closes it afterwards. Throws when the file cannot be read. Product code reads state through
+ * StateStore only; tests may look underneath.
+ */
+export function readStateFile<T>(stateFile: string, read: (db: Database.Database) => T): T {
+  const db = new Database(stateFile, { readonly: true, fileMustExist: true });
   try {
     return read(db);
-  } catch {
-    return empty;
   } finally {
     db.close();
   }
+}
+
+/** Reads a state file that a running (or killed) CLI may still be creating; missing or half-created reads as `empty`. */
+function query<T>(stateFile: string, empty: T, read: (db: Database.Database) => T): T {
+  if (!existsSync(stateFile)) return empty;
+  return readStateFile(stateFile, (db) => {
+    try {
+      return read(db);
+    } catch {
+      return empty;
+    }
+  });
 }
 
 /** Step rows by state, e.g. `{ done: 12, pending: 3 }`. */

@@ -8,6 +8,7 @@ import { secretsOf } from '../../src/observe/redact.js';
 import { attachRunLog, runLogPath } from '../../src/observe/run-log.js';
 import { StateStore } from '../../src/store/state-store.js';
 import { writeJobFixture } from '../helpers/job-fixture.js';
+import { readStateFile } from '../helpers/state-file.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { parsePromText, sumOf, type Sample } from './prom-text.js';
 
@@ -52,9 +53,9 @@ beforeAll(async () => {
     metrics.detach();
     expect(log.file).toBe(runLogPath(prepared.job, engine.runId));
     const logText = readFileSync(log.file, 'utf8');
-    const ledger = store.db
-      .prepare('SELECT count(*) AS n, sum(cost_usd) AS cost, sum(input_tokens) AS input, sum(output_tokens) AS output, sum(http_status = 429) AS n429 FROM ledger')
-      .get() as Observed['ledger'];
+    const ledger = readStateFile(store.file, (db) =>
+      db.prepare('SELECT count(*) AS n, sum(cost_usd) AS cost, sum(input_tokens) AS input, sum(output_tokens) AS output, sum(http_status = 429) AS n429 FROM ledger').get(),
+    ) as Observed['ledger'];
     observed = { samples, logText, logLines: logText.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>), apiKeys, callEnds, cooldownEvents, ledger };
   } finally {
     store.close();

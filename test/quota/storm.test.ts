@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { runCli } from '../helpers/cli.js';
@@ -33,7 +32,9 @@ describe('storm: every project exhausted', () => {
     const t0 = Date.now();
     const stalled = await runCli(['run', job]);
     expect(stalled.code).toBe(75);
-    expect(stalled.stderr).toMatch(/Stalled on quota: every project has been cooling down for \ds; the earliest is expected back at \d{4}-\d\d-\d\dT/);
+    expect(stalled.stderr).toMatch(/Stalled on quota: no pending work could make progress for \ds/);
+    expect(stalled.stderr).toMatch(/pool "default", model gemini-2\.5-flash: every project is cooling down; expected back at \d{4}-\d\d-\d\dT/);
+    expect(stalled.stderr).toMatch(/Completed meanwhile in this run: 30 step\(s\) \(brief: 30\)/);
     expect(stalled.stderr).toMatch(/hint: Resume later/);
     expect(Date.now() - t0).toBeLessThan(20_000);
     const log = emulator.log();
@@ -46,20 +47,31 @@ describe('storm: every project exhausted', () => {
     expect(status.last_run).toMatchObject({ outcome: 'stalled', exit_code: 75 });
     expect(status.counts).toMatchObject({ done: 30, pending: 30, running: 0, failed: 0 });
 
-    // An immediate resume respects the saved cooldowns: it sends nothing and stalls again.
+    // An immediate resume takes the saved cooldowns as a hint: one probe per project and model, then it stalls again.
     const immediate = await runCli(['resume', job]);
     expect(immediate.code).toBe(75);
-    expect(emulator.log()).toHaveLength(log.length);
+    const probes = emulator.log().slice(log.length);
+    expect(probes).toHaveLength(PROJECTS.length);
+    expect(new Set(probes.map((r) => r.project))).toEqual(new Set(PROJECTS));
+    expect(probes.every((r) => r.status === 429)).toBe(true);
 
-    // Later: the hour has passed (moved on in the state file) and the quota is back.
-    const db = new Database(stateFile);
-    db.prepare("UPDATE project_state SET until_at = '2000-01-01T00:00:00.000Z'").run();
-    db.close();
-    emulator.setConfig(quotaConfig(false));
+    // Later: the quota is back — a fresh emulator with quota, the state file untouched.
+    await emulator.close();
+    emulator = await startEmulator(parseEmulatorConfig({ latency_ms: { min: 100, max: 100 } }), { port: 0 });
+    writeCredentials(join(dir, 'credentials.yaml'), emulator.url, PROJECTS.map((name) => ({ name })));
+    const t1 = Date.now();
     const later = await runCli(['resume', job]);
     expect(later.code).toBe(0);
+    expect(Date.now() - t1).toBeLessThan(20_000);
     expect(stateCounts(stateFile)).toEqual({ done: 60 });
-    // Only the 30 items left were called: nothing done was redone.
-    expect(emulator.log().filter((r) => r.status === 200)).toHaveLength(60);
+    // Only the 30 items left were called, none refused: nothing done was redone.
+    const fresh = emulator.log();
+    expect(fresh.filter((r) => r.status === 200)).toHaveLength(30);
+    expect(fresh.filter((r) => r.status !== 200)).toHaveLength(0);
+    // One probe per project first: its second call is sent only after the probe was answered.
+    for (const project of PROJECTS) {
+      const calls = fresh.filter((r) => r.project === project);
+      if (calls.length >= 2) expect((calls[1]?.at ?? 0) - (calls[0]?.at ?? 0)).toBeGreaterThanOrEqual(90);
+    }
   });
 });

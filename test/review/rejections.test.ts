@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { rejectedItemIds, rejectItems } from '../../src/review/rejections.js';
 import { StateStore } from '../../src/store/state-store.js';
 import { REPO } from '../helpers/cli.js';
+import { readStateFile } from '../helpers/state-file.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDir();
@@ -24,7 +25,12 @@ function store(): StateStore {
 }
 
 function rows(s: StateStore): Record<string, string> {
-  const all = s.db.prepare('SELECT item_id, step, state, rejected_at IS NOT NULL AS r FROM item_steps ORDER BY item_id, step').all() as { item_id: string; step: string; state: string; r: number }[];
+  const all = readStateFile(s.file, (db) => db.prepare('SELECT item_id, step, state, rejected_at IS NOT NULL AS r FROM item_steps ORDER BY item_id, step').all()) as {
+    item_id: string;
+    step: string;
+    state: string;
+    r: number;
+  }[];
   return Object.fromEntries(all.map((x) => [`${x.item_id}.${x.step}`, `${x.state}${x.r ? '*' : ''}`]));
 }
 
@@ -55,9 +61,10 @@ describe('rejections in the state file', () => {
     const s = store();
     try {
       s.rejectSteps(['b', 'c'], STEPS, 'n');
+      s.resetSteps(['b'], ['hero'], ['done']);
       s.markRunning('b', 'hero', 'run-2', 'proj');
       expect(rows(s)).toMatchObject({ 'b.brief': 'done*', 'b.hero': 'running', 'c.hero': 'done*' });
-      s.completeStep('b', 'hero', { result: {}, outputs: [], promptHash: 'p2', costUsd: 0 });
+      s.completeStep('b', 'hero', { result: {}, outputs: [], promptHash: 'p2', costUsd: 0 }, undefined, 'run-2');
       expect(rows(s)['b.hero']).toBe('done');
       expect(s.clearRejection(['c'])).toBe(2);
       expect(s.clearRejection()).toBe(1);
@@ -77,7 +84,7 @@ describe('rejections in the state file', () => {
     db.close();
     const s = StateStore.open(file);
     try {
-      expect(s.db.pragma('user_version', { simple: true })).toBeGreaterThanOrEqual(2);
+      expect(readStateFile(file, (db) => db.pragma('user_version', { simple: true }))).toBeGreaterThanOrEqual(2);
       expect(s.rejectSteps(['x'], ['brief'], 'n')).toBe(1);
       expect(rejectedItemIds(s)).toEqual(['x']);
     } finally {

@@ -14,6 +14,7 @@ import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../
 import { rejectedItemIds } from '../../src/review/rejections.js';
 import { StateStore } from '../../src/store/state-store.js';
 import { runCli } from '../helpers/cli.js';
+import { readStateFile } from '../helpers/state-file.js';
 import { posts, writeJobFixture, writePostsCsv } from '../helpers/job-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -62,13 +63,13 @@ let emulator: RunningEmulator | undefined;
 let fx: Fixture;
 
 function stepStates(stateFile: string, id: string): Record<string, { state: string; rejected_at: string | null; rejected_note: string | null }> {
-  const store = StateStore.open(stateFile, { readonly: true });
-  try {
-    const rows = store.db.prepare('SELECT step, state, rejected_at, rejected_note FROM item_steps WHERE item_id = ?').all(id) as { step: string; state: string; rejected_at: string | null; rejected_note: string | null }[];
-    return Object.fromEntries(rows.map((r) => [r.step, r]));
-  } finally {
-    store.close();
-  }
+  const rows = readStateFile(stateFile, (db) => db.prepare('SELECT step, state, rejected_at, rejected_note FROM item_steps WHERE item_id = ?').all(id)) as {
+    step: string;
+    state: string;
+    rejected_at: string | null;
+    rejected_note: string | null;
+  }[];
+  return Object.fromEntries(rows.map((r) => [r.step, r]));
 }
 
 /**

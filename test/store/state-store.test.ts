@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { LATEST_SCHEMA_VERSION } from '../../src/store/migrate.js';
 import { StateStore } from '../../src/store/state-store.js';
+import { readStateFile } from '../helpers/state-file.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDir();
@@ -32,9 +33,11 @@ describe('StateStore', () => {
   it('creates a WAL database at the latest schema version', () => {
     const file = join(tempDir(), 'nested', 'job.db');
     const store = StateStore.open(file);
-    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(store.db.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA_VERSION);
+    expect(store.isOpen).toBe(true);
+    expect(readStateFile(file, (db) => db.pragma('journal_mode', { simple: true }))).toBe('wal');
+    expect(readStateFile(file, (db) => db.pragma('user_version', { simple: true }))).toBe(LATEST_SCHEMA_VERSION);
     store.close();
+    expect(store.isOpen).toBe(false);
   });
 
   it('refuses a state file written by a newer genbatch, saying what to do', () => {
@@ -61,9 +64,32 @@ describe('StateStore', () => {
     store.completeStep('item-0', 'a', { result: { text: 'hi' }, outputs: ['x.txt'], promptHash: 'ph', costUsd: 0.01 }, ledger('r1', 'item-0'));
     const steps = store.itemSteps('item-0');
     expect(steps.find((s) => s.step === 'a')).toMatchObject({ state: 'done', attempts: 1, outputs: ['x.txt'], result: { text: 'hi' }, costUsd: 0.01 });
-    expect(store.db.prepare('SELECT count(*) AS n FROM ledger').get()).toEqual({ n: 1 });
+    expect(store.ledger.totals()).toEqual({ costUsd: 0.01, requests: 1 });
+    expect(readStateFile(store.file, (db) => db.prepare('SELECT count(*) AS n FROM ledger').get())).toEqual({ n: 1 });
     // item-0 still has step b pending
     expect(store.pendingItems(-1, 10).map((i) => i.id)).toContain('item-0');
+    store.close();
+  });
+
+  it('guards every transition: a step another run holds, or one already done, is never overwritten, and a paid call stays in the ledger', () => {
+    const store = StateStore.open(join(tempDir(), 'job.db'));
+    store.upsertItems(items(2), ['a'], 'r1');
+    store.markRunning('item-0', 'a', 'r1', 'p1');
+    // A second run cannot take a step that is running, nor finish one it does not hold.
+    expect(() => store.markRunning('item-0', 'a', 'r2', 'p1')).toThrow(expect.objectContaining({ code: 'STATE_CONFLICT' }));
+    expect(() => store.completeStep('item-0', 'a', { result: {}, outputs: [], promptHash: 'p', costUsd: 0.02 }, ledger('r2', 'item-0'), 'r2')).toThrow(/State conflict: step "a" of item "item-0"/);
+    expect(store.ledger.totals()).toEqual({ costUsd: 0.01, requests: 1 }); // the paid call is recorded all the same
+    expect(() => store.markPending('item-0', 'a', { countAttempt: true, runId: 'r2' })).toThrow(expect.objectContaining({ code: 'STATE_CONFLICT' }));
+    expect(() => store.setOperationName('item-0', 'a', 'operations/x', 'r2')).toThrow(expect.objectContaining({ code: 'STATE_CONFLICT' }));
+    expect(store.itemSteps('item-0')[0]).toMatchObject({ state: 'running', runId: 'r1', operationName: null });
+    // The holder finishes it; after that nothing moves it back but an explicit reset.
+    store.completeStep('item-0', 'a', { result: { text: 'ok' }, outputs: [], promptHash: 'p', costUsd: 0.01 }, undefined, 'r1');
+    expect(() => store.markRunning('item-0', 'a', 'r1', 'p1')).toThrow(expect.objectContaining({ code: 'STATE_CONFLICT' }));
+    expect(() => store.finishStep('item-0', 'a', 'failed', { code: 'X', message: 'm' }, undefined, 'r1')).toThrow(expect.objectContaining({ code: 'STATE_CONFLICT' }));
+    expect(store.itemSteps('item-0')[0]).toMatchObject({ state: 'done', result: { text: 'ok' } });
+    // A step that could not be rendered fails straight from pending.
+    store.finishStep('item-1', 'a', 'failed', { code: 'TEMPLATE_VALUE_MISSING', message: 'm' }, undefined, 'r1');
+    expect(store.itemSteps('item-1')[0]?.state).toBe('failed');
     store.close();
   });
 

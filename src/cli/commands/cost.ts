@@ -24,15 +24,20 @@ export async function costCommand(jobFile: string, flags: { json?: boolean; csv?
   if (existsSync(job.stateFile)) {
     const store = StateStore.open(job.stateFile, { readonly: true });
     try {
-      rows.push(
-        ...(store.db
-          .prepare(
-            `SELECT coalesce(step, '') AS step, model, project, substr(at, 1, 10) AS day, count(*) AS calls, sum(input_tokens) AS input_tokens,
-               sum(output_tokens + thoughts_tokens) AS output_tokens, sum(images) AS images, sum(video_seconds) AS video_seconds, sum(cost_usd) AS cost_usd
-             FROM ledger GROUP BY step, model, project, day ORDER BY day, step, project`,
-          )
-          .all() as CostRow[]),
-      );
+      for (const r of store.ledger.costRows()) {
+        rows.push({
+          step: r.step,
+          model: r.model,
+          project: r.project,
+          day: r.day,
+          calls: r.calls,
+          input_tokens: r.inputTokens,
+          output_tokens: r.outputTokens,
+          images: r.images,
+          video_seconds: r.videoSeconds,
+          cost_usd: r.costUsd,
+        });
+      }
     } finally {
       store.close();
     }

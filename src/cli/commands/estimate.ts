@@ -6,8 +6,7 @@ import { createClient } from '../../credentials/client-factory.js';
 import { StateStore } from '../../store/state-store.js';
 import { line, type CliIO } from '../io.js';
 import { renderEstimate } from '../render-estimate.js';
-import { RunSession } from './run.js';
-import { syncItems } from '../../engine/prepare-job.js';
+import { openRunSession } from './run.js';
 import { renderTemplate } from '../../job/template.js';
 import { openInput } from '../../input/index.js';
 import { inputOptionsOf } from '../../engine/input-options.js';
@@ -20,11 +19,11 @@ export async function estimateCommand(jobFile: string, flags: { json?: boolean; 
   const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false });
   const { job } = prepared;
   if (flags.pilot) {
-    const session = await RunSession.open(prepared, { ...(flags.emulator ? { emulator: true } : {}) }, io);
+    const session = await openRunSession(prepared, { ...(flags.emulator ? { emulator: true } : {}) }, io);
     try {
-      await syncItems(prepared, session.store, session.lockId);
+      await session.sync();
       line(io.stderr, `Pilot: running ${flags.pilot} item(s) for real to measure what the job costs.`);
-      const pilot = await session.process({}, flags.pilot);
+      const pilot = await session.pilot(flags.pilot);
       if (pilot.exitCode !== 0) return pilot.exitCode;
       const estimate = await session.estimate(flags.pilot);
       if (flags.json) line(io.stdout, JSON.stringify(estimate, null, 2));

@@ -1,26 +1,20 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { renderError } from '../render-error.js';
-import { hostname } from 'node:os';
-import { CredentialsWatcher } from '../../credentials/credentials-watcher.js';
-import type { Credentials } from '../../credentials/credentials.js';
-import { Engine, type RunSummary } from '../../engine/engine.js';
-import { startEmulatorForCredentials, type EmulatedCredentials } from '../../engine/emulated-credentials.js';
-import { prepareJob, syncItems, type PreparedJob } from '../../engine/prepare-job.js';
-import { findStaleItems } from '../../engine/staleness.js';
+import type { RunSummary } from '../../engine/engine.js';
+import { startEmulatorForCredentials } from '../emulated-credentials.js';
+import { prepareJob, type PreparedJob } from '../../engine/prepare-job.js';
+import { RunSession } from '../../engine/run-session.js';
 import { GenbatchError } from '../../errors/genbatch-error.js';
-import { Budget } from '../../estimate/budget.js';
-import { estimateJob, type JobEstimate } from '../../estimate/estimate-job.js';
-import { bestTokenCounter } from '../../estimate/token-counter.js';
+import type { JobEstimate } from '../../estimate/estimate-job.js';
 import { displayPath } from '../../job/load-job.js';
-import { StateStore } from '../../store/state-store.js';
 import { confirm } from '../confirm.js';
 import { line, type CliIO } from '../io.js';
 import { renderEstimate } from '../render-estimate.js';
 import { attachRunReporter } from '../run-reporter.js';
 import { attachLiveView } from '../live-view.js';
 import { isGenbatchError } from '../../errors/genbatch-error.js';
-import { createRunMetrics, serveMetrics, writeMetricsFilePeriodically, type RunMetrics } from '../../observe/metrics.js';
+import { createRunMetrics, serveMetrics, writeMetricsFilePeriodically } from '../../observe/metrics.js';
 import { buildErrorSummary, buildRunSummary, checkNotifyTemplate, checkNotifyUrl, notifySummary } from '../../observe/notify.js';
 import { secretsOf } from '../../observe/redact.js';
 import { attachRunLog } from '../../observe/run-log.js';
@@ -45,133 +39,62 @@ export interface RunFlags {
   notifyTemplate?: string;
 }
 
-/** Whether a process is alive: only knowable on this host; elsewhere the heartbeat decides. */
-function isAlive(pid: number, host: string): boolean {
-  if (host !== hostname()) return true;
+/**
+ * Opens the engine's run session for a command: starts the in-process emulator for `--emulator`
+ * (the CLI's business: the engine never imports the emulator), and renders what the session says.
+ * Every pass gets a live view (or plain lines), a run log and metrics.
+ */
+export async function openRunSession(prepared: PreparedJob, flags: RunFlags, io: CliIO, view: { estimateUsd?: number } = {}): Promise<RunSession> {
+  const emulator = flags.emulator ? await startEmulatorForCredentials(prepared.credentials, prepared.job.steps.map((s) => s.model)) : undefined;
+  if (emulator) line(io.stderr, `Using the in-process Vertex AI emulator at ${emulator.url} (no Google account, nothing billed).`);
+  const secrets = secretsOf(prepared.credentials);
+  let session: RunSession;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Everything a run of a job holds while it works: state, lock, emulator, credentials watcher. */
-export class RunSession {
-  private engine: Engine | undefined;
-  private interrupts = 0;
-  private readonly lockTimer: NodeJS.Timeout;
-  private readonly watcher: CredentialsWatcher;
-  private credentials: Credentials;
-  readonly lockId: string;
-  readonly secrets: string[];
-  readonly metrics: RunMetrics;
-
-  private constructor(
-    readonly prepared: PreparedJob,
-    readonly store: StateStore,
-    readonly emulator: EmulatedCredentials | undefined,
-    private readonly io: CliIO,
-    emulated: boolean,
-    lockId: string,
-  ) {
-    this.lockId = lockId;
-    this.credentials = emulator ? emulator.credentials : prepared.credentials;
-    this.secrets = secretsOf(prepared.credentials);
-    this.metrics = createRunMetrics(undefined, store, { job: prepared.job.name });
-    this.lockTimer = setInterval(() => store.touchLock(lockId), 5000);
-    this.lockTimer.unref();
-    process.on('SIGINT', this.onSignal);
-    process.on('SIGTERM', this.onSignal);
-    // The credentials file is watched (and reloaded on SIGHUP): projects can be added, changed or removed mid-run.
-    this.watcher = new CredentialsWatcher(prepared.job.credentialsFile, {
-      emulated,
-      ...(emulator ? { transform: emulator.redirect } : {}),
-      onReload: (next) => {
-        this.credentials = next;
-        this.engine?.updateCredentials(next);
+    session = RunSession.open(prepared, {
+      emulated: flags.emulator ?? false,
+      ...(emulator ? { credentials: emulator.credentials, transformCredentials: emulator.redirect } : {}),
+      ...(flags.budget === undefined ? {} : { budgetUsd: flags.budget }),
+      onNotice: (message) => line(io.stderr, message),
+      onEngine: (engine) => {
+        // A live view on a terminal; plain progress lines for logs and cron; always a JSON log and metrics.
+        if (io.stderr.isTTY && !flags.plain) attachLiveView(engine, io, view.estimateUsd === undefined ? {} : { estimateUsd: view.estimateUsd });
+        else attachRunReporter(engine, io);
+        const log = attachRunLog(engine, { job: prepared.job, secrets, ...(flags.log ? { file: flags.log } : {}) });
+        const detachMetrics = metrics.attach(engine);
+        return () => {
+          log.close();
+          detachMetrics();
+        };
       },
-      onInvalid: (error) => this.engine?.emit('credentials:invalid', { message: error instanceof Error ? error.message : String(error) }),
-    }).start();
+    });
+  } catch (error) {
+    await emulator?.close();
+    throw error;
   }
-
-  /** Opens the state and takes the job's lock (exit 5 when another run holds it). */
-  static async open(prepared: PreparedJob, flags: RunFlags, io: CliIO): Promise<RunSession> {
-    const { job } = prepared;
-    const store = StateStore.open(job.stateFile);
-    const lockId = `${process.pid}-${Date.now()}`;
-    const lock = store.acquireLock({ runId: lockId, pid: process.pid, host: hostname() }, isAlive);
-    if (!lock.acquired) {
-      store.close();
-      throw new GenbatchError(
-        `Another run of ${job.name} is active: pid ${lock.holder.pid} on ${lock.holder.host}, last heartbeat ${lock.holder.heartbeatAt}.`,
-        { code: 'RUN_ACTIVE', exitCode: 5, hint: 'Wait for it to finish (genbatch status shows its progress), or stop it; a lock left by a dead process is taken over automatically.' },
-      );
-    }
-    if (lock.tookOver) line(io.stderr, `Took over the lock left by a run that is gone (pid ${lock.tookOver.pid} on ${lock.tookOver.host}).`);
-    const emulator = flags.emulator ? await startEmulatorForCredentials(prepared.credentials, job.steps.map((s) => s.model)) : undefined;
-    if (emulator) line(io.stderr, `Using the in-process Vertex AI emulator at ${emulator.url} (no Google account, nothing billed).`);
-    return new RunSession(prepared, store, emulator, io, flags.emulator ?? false, lockId);
-  }
-
-  private readonly onSignal = (): void => {
-    this.interrupts += 1;
-    if (this.interrupts === 1 && this.engine) this.engine.requestStop('cancelled');
+  const metrics = createRunMetrics(undefined, session.store, { job: prepared.job.name });
+  sessionMetrics.set(session, metrics);
+  if (emulator) session.defer(() => emulator.close());
+  session.defer(() => metrics.detach());
+  // First Ctrl-C: stop taking work, checkpoint the calls in flight. Second: exit at once.
+  let interrupts = 0;
+  const onSignal = (): void => {
+    interrupts += 1;
+    if (interrupts === 1) session.requestStop('cancelled');
     else {
-      line(this.io.stderr, 'Exiting now. Calls in flight are redone by the next run (genbatch resume).');
+      line(io.stderr, 'Exiting now. Calls in flight are redone by the next run (genbatch resume).');
       process.exit(4);
     }
   };
-
-  get cancelled(): boolean {
-    return this.interrupts > 0;
-  }
-
-  budget(flags: RunFlags): Budget {
-    const { job } = this.prepared;
-    const today = new Date().toISOString().slice(0, 10);
-    return new Budget(
-      { ...(flags.budget ?? job.budget.maxUsd) === undefined ? {} : { maxUsd: flags.budget ?? job.budget.maxUsd }, ...(job.budget.dailyUsd === undefined ? {} : { dailyUsd: job.budget.dailyUsd }) },
-      this.store.spentUsd(),
-      this.store.spentUsd(`${today}T00:00:00.000Z`),
-    );
-  }
-
-  /** One pass of the engine over (up to `limit`) items with work left. */
-  async process(flags: RunFlags, limit: number | undefined, estimateUsd?: number): Promise<RunSummary> {
-    const { job, catalog } = this.prepared;
-    const engine = new Engine({ job, credentials: this.credentials, store: this.store, catalog, budget: this.budget(flags), ...(limit === undefined ? {} : { limit }) });
-    this.engine = engine;
-    // A live view on a terminal; plain progress lines for logs and cron; always a JSON log and metrics.
-    if (this.io.stderr.isTTY && !flags.plain) attachLiveView(engine, this.io, estimateUsd === undefined ? {} : { estimateUsd });
-    else attachRunReporter(engine, this.io);
-    const log = attachRunLog(engine, { job, secrets: this.secrets, ...(flags.log ? { file: flags.log } : {}) });
-    const detachMetrics = this.metrics.attach(engine);
-    try {
-      return await engine.run();
-    } finally {
-      this.engine = undefined;
-      log.close();
-      detachMetrics();
-    }
-  }
-
-  async estimate(pilotItems?: number): Promise<JobEstimate> {
-    const counter = await bestTokenCounter();
-    return estimateJob(this.prepared, { store: this.store, counter, catalog: this.prepared.catalog, credentials: this.credentials, ...(pilotItems ? { pilotItems } : {}) });
-  }
-
-  async close(): Promise<void> {
-    this.metrics.detach();
-    this.watcher.stop();
-    clearInterval(this.lockTimer);
-    process.off('SIGINT', this.onSignal);
-    process.off('SIGTERM', this.onSignal);
-    this.store.releaseLock(this.lockId);
-    this.store.close();
-    await this.emulator?.close();
-  }
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  session.defer(() => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  });
+  return session;
 }
+
+const sessionMetrics = new WeakMap<RunSession, ReturnType<typeof createRunMetrics>>();
 
 function finish(summary: RunSummary, flags: RunFlags, io: CliIO, estimate?: JobEstimate, spentBefore = 0, spentAfter = 0): number {
   if (summary.message) line(io.stderr, `${summary.message}${summary.hint ? `\nhint: ${summary.hint}` : ''}`);
@@ -244,39 +167,37 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
       hint: `Start it with: genbatch run ${jobFile}`,
     });
   }
-  const session = await RunSession.open(prepared, flags, io);
+  const view: { estimateUsd?: number } = {};
+  const session = await openRunSession(prepared, flags, io, view);
   const { store } = session;
-  const server = flags.metricsPort === undefined ? undefined : await serveMetrics(session.metrics.registry, flags.metricsPort);
+  const metrics = sessionMetrics.get(session);
+  const server = flags.metricsPort === undefined || !metrics ? undefined : await serveMetrics(metrics.registry, flags.metricsPort);
   if (server) line(io.stderr, `Metrics: ${server.url}`);
-  const stopMetricsFile = flags.metricsFile
-    ? writeMetricsFilePeriodically(session.metrics.registry, flags.metricsFile, 15_000, (e) => line(io.stderr, `warning: metrics file: ${(e as Error).message}`))
-    : undefined;
+  const stopMetricsFile =
+    flags.metricsFile && metrics
+      ? writeMetricsFilePeriodically(metrics.registry, flags.metricsFile, 15_000, (e) => line(io.stderr, `warning: metrics file: ${(e as Error).message}`))
+      : undefined;
+  const secrets = secretsOf(prepared.credentials);
   const notify = async (summary: RunSummary): Promise<void> => {
     if (!notifyUrl) return;
-    const r = await notifySummary(notifyUrl, buildRunSummary(job, store, summary), flags.notifyTemplate, { secrets: session.secrets });
+    const r = await notifySummary(notifyUrl, buildRunSummary(job, store, summary), flags.notifyTemplate, { secrets });
     if (!r.ok) line(io.stderr, `warning: notify: ${r.error}`);
   };
   try {
-    await syncItems(prepared, store, session.lockId);
-    const stale = await findStaleItems(job, store);
-    if (stale.length > 0 && flags.redoStale) {
-      const names = job.steps.map((s) => s.name);
-      for (const item of stale) store.resetSteps([item.id], names.slice(names.indexOf(item.fromStep)), ['done', 'failed', 'filtered']);
-      line(io.stderr, `Redoing ${stale.length} stale item(s): their input row or templates changed since they were done.`);
-    } else if (stale.length > 0) {
-      line(io.stderr, `Note: ${stale.length} done item(s) are stale (input row or templates changed since); they are kept. Use --redo-stale to redo them.`);
-    }
-    if (store.pendingItemCount() === 0) {
-      const summary = await session.process(flags, flags.limit);
+    const synced = await session.sync({ redoStale: flags.redoStale ?? false });
+    if (synced.redone > 0) line(io.stderr, `Redoing ${synced.redone} stale item(s): their input row or templates changed since they were done.`);
+    else if (synced.stale > 0) line(io.stderr, `Note: ${synced.stale} done item(s) are stale (input row or templates changed since); they are kept. Use --redo-stale to redo them.`);
+    if (session.pendingItems() === 0) {
+      const summary = await session.pass(flags.limit);
       await notify(summary);
       return finish(summary, flags, io);
     }
 
-    const spentBefore = store.spentUsd();
+    const spentBefore = session.spentUsd();
     if (flags.pilot) {
       line(io.stderr, `Pilot: running ${flags.pilot} item(s) for real to measure what the job costs.`);
-      const pilot = await session.process(flags, flags.pilot);
-      if (pilot.exitCode !== 0 || session.cancelled || store.pendingItemCount() === 0) {
+      const pilot = await session.pilot(flags.pilot);
+      if (pilot.exitCode !== 0 || session.stopping || session.pendingItems() === 0) {
         await notify(pilot);
         return finish(pilot, flags, io);
       }
@@ -296,9 +217,10 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
         return 4;
       }
     }
-    const summary = await session.process(flags, flags.limit, estimate.total_usd.expected);
+    view.estimateUsd = estimate.total_usd.expected;
+    const summary = await session.pass(flags.limit);
     await notify(summary);
-    return finish(summary, flags, io, estimate, spentBefore, store.spentUsd());
+    return finish(summary, flags, io, estimate, spentBefore, session.spentUsd());
   } finally {
     await stopMetricsFile?.();
     await server?.close();

@@ -1,0 +1,309 @@
+import type { GoogleGenAI } from '@google/genai';
+import type { Lease, ProjectPool } from '../../credentials/project-pool.js';
+import { ConfigError } from '../../errors/config-error.js';
+import type { GenbatchError } from '../../errors/genbatch-error.js';
+import { BadResponseError, ProviderError, QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
+import type { PriceCatalog } from '../../estimate/price-catalog.js';
+import { worstCaseCost } from '../../estimate/step-usage.js';
+import { heuristicTokens } from '../../estimate/token-counter.js';
+import type { Job, Step } from '../../job/job.js';
+import { TemplateValueMissing } from '../../job/template.js';
+import type { AtomicWriter } from '../../outputs/atomic-write.js';
+import { maxEmbeddingBatch } from '../../providers/embedding.js';
+import { emptyUsage, type ProviderRequest, type ProviderResult, type Usage } from '../../providers/provider.js';
+import { providerFor } from '../../providers/provider-registry.js';
+import { VeoProvider } from '../../providers/veo.js';
+import { classifyError } from '../../resilience/classify-error.js';
+import { RetryPolicy } from '../../resilience/retry-policy.js';
+import type { LedgerEntry, StateStore } from '../../store/state-store.js';
+import { reactionTo } from '../error-reactions.js';
+import type { EngineEvents } from '../events.js';
+import { renderStep, type RenderedStep } from '../render-step.js';
+import type { Unit } from '../unit.js';
+import { writeStepOutputs } from '../write-outputs.js';
+import type { ParkedOperation, PollOutcome, PreparedCall, Settled, StepExecutor, Verdict } from './step-executor.js';
+
+export interface ExecutionContext {
+  runId: string;
+  job: Job;
+  store: StateStore;
+  catalog: PriceCatalog;
+  pool: ProjectPool;
+  writer: AtomicWriter;
+  emit: <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]) => void;
+  random?: () => number;
+}
+
+const RETRY_BASE_MS = 1000;
+const RETRY_CAP_MS = 60_000;
+/** Consecutive failed polls of one operation tolerated before the unit is retried later. */
+export const MAX_FAILED_POLLS = 5;
+
+/** Tokens a call may use, reserved against `tpm` before it and corrected after. */
+function estimateTokens(request: ProviderRequest): number {
+  const text = (request.texts ?? [request.prompt]).join(' ') + (request.system ?? '');
+  return Math.ceil(text.length / 4) + (request.maxOutputTokens ?? (request.task === 'text' ? 1000 : 0));
+}
+
+/** What later steps and the results file can use: JSON fields, text, output file, vector. */
+function stepResult(result: ProviderResult, outputs: string[]): Record<string, unknown> {
+  const base: Record<string, unknown> = {};
+  if (result.vectors?.[0]) base.vector = result.vectors[0];
+  if (result.text !== undefined) base.text = result.text;
+  if (outputs.length > 0) {
+    base.file = outputs[0];
+    base.files = outputs;
+  }
+  if (result.json !== null && typeof result.json === 'object' && !Array.isArray(result.json)) Object.assign(base, result.json);
+  return base;
+}
+
+/**
+ * Online calls, one request at a time per lease: the three parts of a step are `prepare` (render,
+ * size), `execute` (the call on a leased project) and `settle` (checkpoint, or react to the error
+ * through the reaction table). A video call only starts its operation; polling is the scheduler's.
+ */
+export class OnlineExecutor implements StepExecutor {
+  private readonly retryPolicies = new Map<string, RetryPolicy>();
+
+  constructor(private readonly ctx: ExecutionContext) {}
+
+  batchSize(step: Step): number {
+    if (step.task !== 'embedding') return 1;
+    return Math.max(1, Math.min(step.batchSize ?? 5, maxEmbeddingBatch(step.model)));
+  }
+
+  private retryPolicy(step: Step): RetryPolicy {
+    let policy = this.retryPolicies.get(step.name);
+    if (!policy) {
+      policy = new RetryPolicy({ maxAttempts: step.maxAttempts, baseMs: RETRY_BASE_MS, capMs: RETRY_CAP_MS, ...(this.ctx.random ? { random: this.ctx.random } : {}) });
+      this.retryPolicies.set(step.name, policy);
+    }
+    return policy;
+  }
+
+  prepare(units: Unit[]): { call: PreparedCall | undefined; rejected: Settled[] } {
+    const { job, catalog } = this.ctx;
+    const first = units[0];
+    if (!first) return { call: undefined, rejected: [] };
+    const step = first.step;
+    const live: PreparedCall['live'] = [];
+    const rejected: Settled[] = [];
+    for (const unit of units) {
+      try {
+        live.push({ unit, rendered: renderStep(job, step, unit.context) });
+      } catch (error) {
+        const message = error instanceof TemplateValueMissing ? `${error.message} for this item` : (error as Error).message;
+        this.fail(unit, 'TEMPLATE_VALUE_MISSING', message);
+        rejected.push({ unit, verdict: { kind: 'failed' } });
+      }
+    }
+    const lead = live[0];
+    if (!lead) return { call: undefined, rejected };
+    const request: ProviderRequest = {
+      ...lead.rendered.request,
+      ...(step.task === 'embedding' ? { texts: live.map((l) => l.rendered.request.prompt) } : {}),
+      labels: { genbatch_job: job.name.toLowerCase().slice(0, 60) },
+    };
+    const inputText = (request.texts ?? [request.prompt]).join(' ') + (request.system ?? '');
+    return {
+      call: { step, live, request, worstCaseUsd: worstCaseCost(step, heuristicTokens(inputText), catalog), estimatedTokens: estimateTokens(request) },
+      rejected,
+    };
+  }
+
+  async execute(call: PreparedCall, lease: Lease, settleBudget: (usd: number) => void): Promise<Settled[]> {
+    const { store, runId, emit } = this.ctx;
+    const { step, live } = call;
+    const project = lease.project.name;
+    for (const l of live) {
+      store.markRunning(l.unit.item.id, step.name, runId, project);
+      emit('step:start', { itemId: l.unit.item.id, step: step.name, project, attempt: l.unit.attempts + 1 });
+    }
+    const provider = providerFor(step.task, step.model);
+    const t0 = Date.now();
+    try {
+      if (provider.start && provider.poll) {
+        // A long-running operation: start it, checkpoint its name, and hand it back to be polled.
+        const operationName = await provider.start(lease.client, call.request);
+        lease.release();
+        // Starting the operation is the call the quota governs: a probe that started one closes the breaker.
+        this.ctx.pool.succeeded(project, step.model, 0, t0);
+        const lead = live[0] as PreparedCall['live'][number];
+        store.setOperationName(lead.unit.item.id, step.name, operationName, runId);
+        emit('operation:pending', { itemId: lead.unit.item.id, step: step.name, operationName, resumed: false });
+        return live.map((l) => ({ unit: l.unit, verdict: { kind: 'parked', operation: { call, operationName, project, startedAt: t0, settleBudget } } }));
+      }
+      const result = await provider.call(lease.client, call.request);
+      lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens);
+      return await this.settleSuccess(call, result, project, Date.now() - t0, settleBudget);
+    } catch (raw) {
+      lease.release();
+      return this.settleFailure(call, classifyError(raw), project, Date.now() - t0, settleBudget);
+    }
+  }
+
+  async poll(operation: ParkedOperation, client: GoogleGenAI): Promise<PollOutcome> {
+    const { call, operationName, project, startedAt } = operation;
+    const provider = providerFor(call.step.task, call.step.model);
+    if (!provider.poll) throw new Error(`The ${call.step.task} provider has no operations to poll.`);
+    try {
+      const status = await provider.poll(client, operationName, call.request);
+      if (!status.done || !status.result) {
+        const giveUpAfterMs = provider instanceof VeoProvider ? provider.pollingPlan.giveUpAfterMs : 30 * 60_000;
+        if (Date.now() - startedAt <= giveUpAfterMs) return { kind: 'running' };
+        const error = new TransientError(`Video operation ${operationName} was still running after ${Math.round(giveUpAfterMs / 60_000)} min; resume to poll it again.`, {});
+        return { kind: 'settled', settled: this.settleFailure(call, error, project, Date.now() - startedAt, operation.settleBudget, true) };
+      }
+      this.ctx.store.setOperationName((call.live[0] as PreparedCall['live'][number]).unit.item.id, call.step.name, null, this.ctx.runId);
+      return { kind: 'settled', settled: await this.settleSuccess(call, status.result, project, Date.now() - startedAt, operation.settleBudget) };
+    } catch (raw) {
+      const error = classifyError(raw);
+      // A poll that did not get through is free: poll again rather than start (and pay for) another video.
+      if (error instanceof TransientError || error instanceof QuotaExhaustedError) return { kind: 'poll_failed', error };
+      this.ctx.store.setOperationName((call.live[0] as PreparedCall['live'][number]).unit.item.id, call.step.name, null, this.ctx.runId);
+      return { kind: 'settled', settled: this.settleFailure(call, error, project, Date.now() - startedAt, operation.settleBudget) };
+    }
+  }
+
+  /**
+   * A unit whose operation was started by an earlier, interrupted run: it is marked running again
+   * on the project that owns the operation and parked for polling, without a new (paid) start.
+   */
+  resumeOperation(unit: Unit, reserve: (worstCaseUsd: number) => (usd: number) => void): ParkedOperation | Settled[] {
+    const { call, rejected } = this.prepare([unit]);
+    if (!call || !unit.operationName || !unit.operationProject) return rejected;
+    this.ctx.store.markRunning(unit.item.id, unit.step.name, this.ctx.runId, unit.operationProject);
+    return { call, operationName: unit.operationName, project: unit.operationProject, startedAt: Date.now(), settleBudget: reserve(call.worstCaseUsd) };
+  }
+
+  /** An operation whose polls keep failing: retried later, polling the same operation again. */
+  pollsExhausted(operation: ParkedOperation, error: Error): Settled[] {
+    return this.settleFailure(operation.call, classifyError(error), operation.project, Date.now() - operation.startedAt, operation.settleBudget, true);
+  }
+
+  pollDelayMs(polls: number): number {
+    const provider = providerFor('video', '');
+    const plan = provider instanceof VeoProvider ? provider.pollingPlan : { firstMs: 500, factor: 1.5, maxMs: 10_000 };
+    return Math.min(plan.maxMs, plan.firstMs * plan.factor ** polls);
+  }
+
+  private ledgerEntry(itemId: string, step: Step, project: string, httpStatus: number, usage: Usage, costUsd: number, durationMs: number, errorCode?: string): LedgerEntry {
+    return { runId: this.ctx.runId, itemId, step: step.name, project, model: step.model, httpStatus, ...(errorCode ? { errorCode } : {}), ...usage, costUsd, durationMs };
+  }
+
+  /** Every API call, as it ends: what logs and metrics count. */
+  private emitCall(call: LedgerEntry, usage: Usage): void {
+    this.ctx.emit('call:end', {
+      itemId: call.itemId ?? '',
+      step: call.step ?? '',
+      project: call.project,
+      model: call.model,
+      httpStatus: call.httpStatus,
+      ...(call.errorCode ? { errorCode: call.errorCode } : {}),
+      usage,
+      costUsd: call.costUsd,
+      durationMs: call.durationMs,
+    });
+  }
+
+  private fail(unit: Unit, code: string, message: string, extra: { promptHash?: string; costUsd?: number } = {}, call?: LedgerEntry): void {
+    this.ctx.store.finishStep(unit.item.id, unit.step.name, 'failed', { code, message, ...extra }, call, this.ctx.runId);
+    this.ctx.emit('step:failed', { itemId: unit.item.id, step: unit.step.name, code, message });
+  }
+
+  /** Settles a failed call through the reaction table: requeue, retry after a backoff, or fail. */
+  private settleFailure(call: PreparedCall, error: GenbatchError, project: string, durationMs: number, settleBudget: (usd: number) => void, keepOperation = false): Settled[] {
+    const { store, catalog, pool, emit } = this.ctx;
+    const { step, live } = call;
+    const lead = live[0] as PreparedCall['live'][number];
+    const reaction = reactionTo(error);
+    const httpStatus = error instanceof ProviderError ? (error.httpStatus ?? 0) : 0;
+    // A reply that arrived but was unusable was still billed: keep its usage in the ledger.
+    const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
+    const cost = reaction.billed ? catalog.cost(step.model, usage, { withAudio: step.params.generate_audio === true }) : 0;
+    settleBudget(cost);
+    const failedCall = this.ledgerEntry(lead.unit.item.id, step, project, httpStatus || (error instanceof BadResponseError ? 200 : 0), usage, cost, durationMs, error.code);
+    store.insertLedger(failedCall);
+    this.emitCall(failedCall, usage);
+
+    if (reaction.project === 'cooldown' && error instanceof QuotaExhaustedError) {
+      const until = pool.cooldown(project, step.model, {
+        reason: error.perDay ? 'daily quota exhausted' : 'quota exhausted (429)',
+        startedAt: Date.now() - durationMs,
+        perDay: error.perDay,
+        ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+      });
+      emit('project:cooldown', { project, untilMs: until, reason: error.message, perDay: error.perDay });
+    } else if (reaction.project === 'disable') {
+      const details = error instanceof ProviderError ? `${error.httpStatus ?? ''} ${error.apiStatus ?? ''}`.trim() : '';
+      pool.disable(project, details ? `credential rejected (${details})` : 'credential rejected');
+      emit('project:disabled', { project, reason: error.message });
+    }
+
+    if (reaction.unit === 'requeue') {
+      for (const l of live) store.markPending(l.unit.item.id, step.name, { countAttempt: false, errorCode: error.code, errorMessage: error.message, runId: this.ctx.runId });
+      return live.map((l) => ({ unit: l.unit, verdict: { kind: 'requeue' } }));
+    }
+    const attempts = Math.max(...live.map((l) => l.unit.attempts)) + (reaction.countsAttempt ? 1 : 0);
+    const decision = reaction.unit === 'retry' ? this.retryPolicy(step).decide(attempts, error instanceof ProviderError ? error.retryAfterMs : undefined) : { retry: false as const };
+    if (decision.retry) {
+      for (const l of live) {
+        l.unit.attempts = attempts;
+        if (!keepOperation && l.unit.operationName) l.unit.operationName = undefined;
+        // A billed but unusable reply (bad JSON) is part of what the item cost.
+        store.markPending(l.unit.item.id, step.name, { countAttempt: reaction.countsAttempt, errorCode: error.code, errorMessage: error.message, costUsd: cost / live.length, runId: this.ctx.runId });
+        emit('step:retry', { itemId: l.unit.item.id, step: step.name, project, code: error.code, message: error.message, attempt: attempts, delayMs: decision.delayMs });
+      }
+      return live.map((l) => ({ unit: l.unit, verdict: { kind: 'retry', delayMs: decision.delayMs } }));
+    }
+    const message = reaction.unit === 'retry' ? `${error.message} (gave up after ${attempts} attempts)` : error.message;
+    for (const l of live) this.fail(l.unit, error.code, message, { promptHash: l.rendered.promptHash, costUsd: cost / live.length });
+    return live.map((l) => ({ unit: l.unit, verdict: { kind: 'failed' } }));
+  }
+
+  /** A reply arrived: price it, write the outputs and checkpoint each unit it served. */
+  private async settleSuccess(call: PreparedCall, result: ProviderResult, project: string, durationMs: number, settleBudget: (usd: number) => void): Promise<Settled[]> {
+    const { catalog, pool } = this.ctx;
+    const { step, live } = call;
+    const costUsd = catalog.cost(step.model, result.usage, { withAudio: step.params.generate_audio === true });
+    settleBudget(costUsd);
+    pool.succeeded(project, step.model, costUsd);
+    // One ledger row per API call (on the first unit of a batch); each unit carries its share of the cost.
+    const ledger = this.ledgerEntry((live[0] as PreparedCall['live'][number]).unit.item.id, step, project, 200, result.usage, costUsd, durationMs);
+    this.emitCall(ledger, result.usage);
+    const share = costUsd / live.length;
+    const settled: Settled[] = [];
+    for (const [position, l] of live.entries()) {
+      const own: ProviderResult = step.task === 'embedding' ? { ...result, vectors: [result.vectors?.[position] ?? []] } : result;
+      const verdict = await this.checkpoint(l.unit, l.rendered, own, share, durationMs, project, position === 0 ? ledger : undefined);
+      settled.push({ unit: l.unit, verdict });
+    }
+    return settled;
+  }
+
+  /** Writes the outputs and checkpoints the step (or marks it filtered / failed when unusable). */
+  private async checkpoint(unit: Unit, rendered: RenderedStep, result: ProviderResult, costUsd: number, durationMs: number, project: string, call: LedgerEntry | undefined): Promise<Verdict> {
+    const { job, store, writer, emit } = this.ctx;
+    const { item, step } = unit;
+    if (result.filtered) {
+      store.finishStep(item.id, step.name, 'filtered', { code: 'SAFETY_FILTERED', message: result.filtered.reason, promptHash: rendered.promptHash, costUsd }, call, this.ctx.runId);
+      emit('step:filtered', { itemId: item.id, step: step.name, reason: result.filtered.reason });
+      return { kind: 'filtered' };
+    }
+    let outputs: string[] = [];
+    try {
+      // Embedding vectors go to one file per step, written from the state at the end of the run.
+      if (rendered.outputName !== undefined && step.task !== 'embedding') outputs = await writeStepOutputs(job, step, item.id, rendered.outputName, rendered.post, result, writer);
+    } catch (error) {
+      const code = error instanceof ConfigError ? error.code : 'OUTPUT_WRITE_FAILED';
+      this.fail(unit, code, `could not write the output: ${(error as Error).message}`, { promptHash: rendered.promptHash, costUsd }, call);
+      return { kind: 'failed' };
+    }
+    const result_ = stepResult(result, outputs);
+    store.completeStep(item.id, step.name, { result: result_, outputs, promptHash: rendered.promptHash, costUsd }, call, this.ctx.runId);
+    unit.context.steps[step.name] = result_;
+    emit('step:done', { itemId: item.id, step: step.name, project, costUsd, durationMs, outputs });
+    return { kind: 'done' };
+  }
+}

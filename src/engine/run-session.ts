@@ -1,0 +1,203 @@
+import { hostname } from 'node:os';
+import { CredentialsWatcher } from '../credentials/credentials-watcher.js';
+import type { Credentials } from '../credentials/credentials.js';
+import { GenbatchError } from '../errors/genbatch-error.js';
+import { Budget } from '../estimate/budget.js';
+import { estimateJob, type JobEstimate } from '../estimate/estimate-job.js';
+import { bestTokenCounter } from '../estimate/token-counter.js';
+import { StateStore } from '../store/state-store.js';
+import { Engine, newRunId, type RunSummary } from './engine.js';
+import type { RunOutcome } from './events.js';
+import { syncItems, type PreparedJob } from './prepare-job.js';
+import { findStaleItems } from './staleness.js';
+
+/** Whether a process is alive: only knowable on this host; elsewhere the heartbeat decides. */
+function isAlive(pid: number, host: string): boolean {
+  if (host !== hostname()) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface RunSessionOptions {
+  /** Credentials to use instead of the file's (e.g. pointed at an emulator). */
+  credentials?: Credentials;
+  /** Applied to every reloaded credentials file (e.g. to keep pointing at the emulator). */
+  transformCredentials?: (credentials: Credentials) => Credentials;
+  /** The credentials are emulated: key files and keys are not read. */
+  emulated?: boolean;
+  /** `--budget`: overrides the job's budget.max_usd. */
+  budgetUsd?: number;
+  /** Something the person should know that is not an event of a pass (lock taken over, stale items). */
+  onNotice?: (message: string) => void;
+  /** Each engine a pass creates, before it runs: attach views, logs and metrics; return a detach. */
+  onEngine?: (engine: Engine) => () => void;
+  onCredentialsInvalid?: (error: unknown) => void;
+}
+
+export interface SyncReport {
+  items: number;
+  stale: number;
+  redone: number;
+}
+
+/**
+ * Everything one run of a job holds while it works, under one run id: the state file, the job's
+ * lock and its heartbeat, the credentials watcher, the item sync and the engine passes (a pilot,
+ * then the rest). Cleanups run in last-in-first-out order when it closes, whatever happened.
+ */
+export class RunSession {
+  readonly runId: string;
+  private readonly cleanups: (() => void | Promise<void>)[] = [];
+  private engine: Engine | undefined;
+  private credentials: Credentials;
+  private stopReason: RunOutcome | undefined;
+  private lastSummary: RunSummary | undefined;
+
+  private constructor(
+    readonly prepared: PreparedJob,
+    readonly store: StateStore,
+    private readonly options: RunSessionOptions,
+    runId: string,
+  ) {
+    this.runId = runId;
+    this.credentials = options.credentials ?? prepared.credentials;
+  }
+
+  /** Opens the state and takes the job's lock (exit 5 when another run holds it). */
+  static open(prepared: PreparedJob, options: RunSessionOptions = {}): RunSession {
+    const { job } = prepared;
+    const store = StateStore.open(job.stateFile);
+    const runId = newRunId();
+    const lock = store.acquireLock({ runId, pid: process.pid, host: hostname() }, isAlive);
+    if (!lock.acquired) {
+      store.close();
+      throw new GenbatchError(`Another run of ${job.name} is active: pid ${lock.holder.pid} on ${lock.holder.host}, last heartbeat ${lock.holder.heartbeatAt}.`, {
+        code: 'RUN_ACTIVE',
+        exitCode: 5,
+        hint: 'Wait for it to finish (genbatch status shows its progress), or stop it; a lock left by a dead process is taken over automatically.',
+      });
+    }
+    const session = new RunSession(prepared, store, options, runId);
+    session.defer(() => store.close());
+    session.defer(() => store.releaseLock(runId));
+    if (lock.tookOver) options.onNotice?.(`Took over the lock left by a run that is gone (pid ${lock.tookOver.pid} on ${lock.tookOver.host}).`);
+    store.startRun({ id: runId, pid: process.pid, host: hostname(), options: {} });
+    session.defer(() => {
+      // A session that ends without a pass (declined, invalid) still closes its run row.
+      if (!session.lastSummary) store.endRun(runId, session.stopReason ?? 'cancelled', 4);
+    });
+    const heartbeat = setInterval(() => store.heartbeat(runId), 5000);
+    heartbeat.unref();
+    session.defer(() => clearInterval(heartbeat));
+    // The credentials file is watched (and reloaded on SIGHUP): projects can be added, changed or removed mid-run.
+    const watcher = new CredentialsWatcher(job.credentialsFile, {
+      emulated: options.emulated ?? false,
+      ...(options.transformCredentials ? { transform: options.transformCredentials } : {}),
+      onReload: (next) => {
+        session.credentials = next;
+        session.engine?.updateCredentials(next);
+      },
+      onInvalid: (error) => {
+        options.onCredentialsInvalid?.(error);
+        session.engine?.emit('credentials:invalid', { message: error instanceof Error ? error.message : String(error) });
+      },
+    }).start();
+    session.defer(() => watcher.stop());
+    return session;
+  }
+
+  /** Registers a cleanup; they run in reverse order of registration. */
+  defer(cleanup: () => void | Promise<void>): void {
+    this.cleanups.push(cleanup);
+  }
+
+  /**
+   * Streams the input into the state file and deals with stale items: done items whose input row
+   * or templates changed are redone with `redoStale`, else only counted.
+   */
+  async sync(options: { redoStale?: boolean } = {}): Promise<SyncReport> {
+    const { job } = this.prepared;
+    const items = await syncItems(this.prepared, this.store, this.runId);
+    const stale = await findStaleItems(job, this.store);
+    if (stale.length > 0 && options.redoStale) {
+      const names = job.steps.map((s) => s.name);
+      for (const item of stale) this.store.resetSteps([item.id], names.slice(names.indexOf(item.fromStep)), ['done', 'failed', 'filtered']);
+      return { items, stale: stale.length, redone: stale.length };
+    }
+    return { items, stale: stale.length, redone: 0 };
+  }
+
+  pendingItems(): number {
+    return this.store.pendingItemCount();
+  }
+
+  spentUsd(): number {
+    return this.store.spentUsd();
+  }
+
+  /** The spending guard for a pass: the job's caps (or --budget) against what the ledger says was spent. */
+  private budget(): Budget {
+    const { job } = this.prepared;
+    const today = new Date().toISOString().slice(0, 10);
+    const maxUsd = this.options.budgetUsd ?? job.budget.maxUsd;
+    return new Budget(
+      { ...(maxUsd === undefined ? {} : { maxUsd }), ...(job.budget.dailyUsd === undefined ? {} : { dailyUsd: job.budget.dailyUsd }) },
+      this.store.spentUsd(),
+      this.store.spentUsd(`${today}T00:00:00.000Z`),
+    );
+  }
+
+  /** One pass of the engine over (up to `limit`) items with work left, under this session's run id. */
+  async pass(limit?: number): Promise<RunSummary> {
+    const { job, catalog } = this.prepared;
+    const engine = new Engine({ job, credentials: this.credentials, store: this.store, catalog, budget: this.budget(), runId: this.runId, runStarted: true, ...(limit === undefined ? {} : { limit }) });
+    this.engine = engine;
+    const detach = this.options.onEngine?.(engine);
+    try {
+      if (this.stopReason) engine.requestStop(this.stopReason);
+      this.lastSummary = await engine.run();
+      return this.lastSummary;
+    } finally {
+      this.engine = undefined;
+      detach?.();
+    }
+  }
+
+  /** A pilot: `items` items done for real, to calibrate the estimate. */
+  pilot(items: number): Promise<RunSummary> {
+    return this.pass(items);
+  }
+
+  async estimate(pilotItems?: number): Promise<JobEstimate> {
+    const counter = await bestTokenCounter();
+    return estimateJob(this.prepared, { store: this.store, counter, catalog: this.prepared.catalog, credentials: this.credentials, ...(pilotItems ? { pilotItems } : {}) });
+  }
+
+  /** Stops the pass in progress (calls in flight finish and are checkpointed) and any later one. */
+  requestStop(reason: RunOutcome = 'cancelled'): void {
+    this.stopReason ??= reason;
+    this.engine?.requestStop(reason);
+  }
+
+  get stopping(): boolean {
+    return this.stopReason !== undefined;
+  }
+
+  /** Runs the cleanups, last registered first; one failing does not skip the others. */
+  async close(): Promise<void> {
+    let first: unknown;
+    while (this.cleanups.length > 0) {
+      const cleanup = this.cleanups.pop() as () => void | Promise<void>;
+      try {
+        await cleanup();
+      } catch (error) {
+        first ??= error;
+      }
+    }
+    if (first !== undefined) throw first;
+  }
+}

@@ -1,0 +1,406 @@
+import type { Availability, ProjectPool } from '../credentials/project-pool.js';
+import type { Budget } from '../estimate/budget.js';
+import type { Job } from '../job/job.js';
+import { StallWatch, type BlockedLane } from '../resilience/stall-watch.js';
+import type { StateStore } from '../store/state-store.js';
+import type { EngineEvents } from './events.js';
+import { MAX_FAILED_POLLS } from './executors/online-executor.js';
+import type { ParkedOperation, Settled, StepExecutor } from './executors/step-executor.js';
+import { followingUnit, laneKey, nextUnit, type Unit } from './unit.js';
+
+/** Units of one pool and model, waiting for a project of that pool to be ready for that model. */
+interface Lane {
+  key: string;
+  pool: string | undefined;
+  model: string;
+  ready: Unit[];
+  /** Units waiting out a retry backoff: they hold no worker meanwhile. */
+  delayed: { unit: Unit; at: number }[];
+  /** A lease is being taken for this lane (one at a time, so the limiter's order is kept). */
+  acquiring: boolean;
+  /** Why no project can ever serve this lane in this run, if so. */
+  unusable: string | undefined;
+  /** The last waiting state announced, so `run:waiting` is said once per change. */
+  announced: string | undefined;
+}
+
+/** A video operation running at Vertex, polled by the scheduler between other work. */
+interface Parked {
+  operation: ParkedOperation;
+  units: Unit[];
+  polls: number;
+  failedPolls: number;
+  nextAt: number;
+  polling: boolean;
+}
+
+export type SchedulerOutcome =
+  | { kind: 'finished' }
+  | { kind: 'stopped' }
+  | { kind: 'stalled'; lanes: (BlockedLane & { pool: string; model: string })[]; stalledForMs: number; completed: Record<string, number> }
+  | { kind: 'unusable'; reasons: string[] };
+
+export interface SchedulerOptions {
+  job: Job;
+  store: StateStore;
+  pool: ProjectPool;
+  executor: StepExecutor;
+  budget: Budget | undefined;
+  /** Only the first N items with work left. */
+  limit: number | undefined;
+  signal: AbortSignal;
+  emit: <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]) => void;
+  /** The budget refused a call: the run must stop (the engine records why). */
+  onBudgetRefused: (worstCaseUsd: number) => void;
+}
+
+const PAGE = 256;
+/** Most units held in memory at once: a lane that cannot be served does not pull in the whole input. */
+const MAX_UNITS_IN_MEMORY = 5000;
+/** Longest sleep of the dispatch loop without an event (cooldown ends are also timed exactly). */
+const MAX_IDLE_MS = 1000;
+
+/**
+ * The ready queue. Units (item, step) wait in lanes per (pool, model); a unit is handed to the
+ * executor only when its lane has a project ready and a call slot is free (`limits.concurrency`
+ * bounds calls in flight). An item whose next step waits holds nothing, so earlier steps of other
+ * items go on; retries wait out their backoff in the lane, and video operations are parked and
+ * polled without a slot. The run stalls only when no lane with work can move for `max_stall`.
+ */
+export class Scheduler {
+  private readonly lanes = new Map<string, Lane>();
+  private readonly parked: Parked[] = [];
+  private readonly stall: StallWatch;
+  private readonly completed: Record<string, number> = {};
+  private inFlight = 0;
+  private pollsInFlight = 0;
+  private unitsInMemory = 0;
+  private cursor = -1;
+  private taken = 0;
+  private feedDone = false;
+  private rotation = 0;
+  private wake: (() => void) | undefined;
+  private wakeSignal: Promise<void>;
+  /** An error no reaction covers (a state conflict, a bug): the run stops and it is thrown. */
+  private fatal: unknown;
+  private halted = false;
+
+  constructor(private readonly options: SchedulerOptions) {
+    this.stall = new StallWatch(options.job.limits.maxStallMs);
+    this.wakeSignal = this.newWakeSignal();
+    options.signal.addEventListener('abort', () => this.notify(), { once: true });
+  }
+
+  private newWakeSignal(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wakeSignal = this.newWakeSignal();
+    wake?.();
+  }
+
+  /** Steps completed in this pass, per step name. */
+  completedSteps(): Record<string, number> {
+    return { ...this.completed };
+  }
+
+  private lane(unit: Unit): Lane {
+    const key = laneKey(this.options.job, unit.step);
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = { key, pool: unit.step.pool ?? this.options.job.pool, model: unit.step.model, ready: [], delayed: [], acquiring: false, unusable: undefined, announced: undefined };
+      this.lanes.set(key, lane);
+    }
+    return lane;
+  }
+
+  /** Pulls items with work left, in input order, until the lanes that can move have enough to do. */
+  private feed(): void {
+    const { store, job, limit } = this.options;
+    const lowWater = job.limits.concurrency * 4 + 64;
+    while (!this.feedDone && this.unitsInMemory < MAX_UNITS_IN_MEMORY && this.movableReady() < lowWater) {
+      const page = store.pendingItems(this.cursor, PAGE);
+      if (page.length === 0) {
+        this.feedDone = true;
+        break;
+      }
+      for (const item of page) {
+        if (limit !== undefined && this.taken >= limit) {
+          this.feedDone = true;
+          break;
+        }
+        this.cursor = item.ord;
+        this.taken += 1;
+        const unit = nextUnit(job, store.itemSteps(item.id), item);
+        if (unit) {
+          this.unitsInMemory += 1;
+          this.enqueue(unit);
+        }
+      }
+    }
+  }
+
+  private movableReady(): number {
+    let n = 0;
+    for (const lane of this.lanes.values()) if (!this.stall.isBlocked(lane.key) && lane.unusable === undefined) n += lane.ready.length;
+    return n;
+  }
+
+  /** A unit goes to its lane, or, when it has a running operation, straight to the parked list. */
+  private enqueue(unit: Unit): void {
+    if (unit.operationName && unit.operationProject) {
+      const resumed = this.options.executor.resumeOperation(unit, (worstCaseUsd) => {
+        // The operation is already being paid for: reserve its worst case, without refusing it.
+        const reservation = this.options.budget?.reserve(worstCaseUsd);
+        return (usd) => reservation && this.options.budget?.settle(reservation, usd);
+      });
+      if (Array.isArray(resumed)) this.handle(resumed);
+      else this.park(resumed, [unit], true);
+      return;
+    }
+    this.lane(unit).ready.push(unit);
+  }
+
+  private park(operation: ParkedOperation, units: Unit[], resumed: boolean): void {
+    this.parked.push({ operation, units, polls: 0, failedPolls: 0, nextAt: Date.now() + this.options.executor.pollDelayMs(0), polling: false });
+    const lead = units[0];
+    if (resumed && lead) this.options.emit('operation:pending', { itemId: lead.item.id, step: lead.step.name, operationName: operation.operationName, resumed: true });
+  }
+
+  /** A unit reached an end (done with no step left, failed, filtered). */
+  private resolved(unit: Unit): void {
+    this.unitsInMemory -= 1;
+    this.stall.progressed(laneKey(this.options.job, unit.step));
+  }
+
+  private handle(settled: Settled[]): void {
+    let parkedCall = false;
+    for (const { unit, verdict } of settled) {
+      switch (verdict.kind) {
+        case 'done': {
+          this.completed[unit.step.name] = (this.completed[unit.step.name] ?? 0) + 1;
+          this.stall.progressed(laneKey(this.options.job, unit.step));
+          const next = followingUnit(this.options.job, this.options.store, unit);
+          if (next) this.enqueue(next);
+          else this.unitsInMemory -= 1;
+          break;
+        }
+        case 'failed':
+        case 'filtered':
+          this.resolved(unit);
+          break;
+        case 'retry':
+          this.lane(unit).delayed.push({ unit, at: Date.now() + verdict.delayMs });
+          break;
+        case 'requeue':
+          this.lane(unit).ready.unshift(unit);
+          break;
+        case 'parked':
+          if (!parkedCall) this.park(verdict.operation, settled.map((s) => s.unit), false);
+          parkedCall = true;
+          break;
+      }
+    }
+  }
+
+  private get stopping(): boolean {
+    return this.options.signal.aborted || this.halted;
+  }
+
+  /** Records the first unexpected error and stops taking work; `run` throws it once calls in flight end. */
+  private halt(error: unknown): void {
+    this.fatal ??= error;
+    this.halted = true;
+    this.notify();
+  }
+
+  async run(): Promise<SchedulerOutcome> {
+    const { job, pool } = this.options;
+    for (;;) {
+      if (this.stopping) {
+        if (this.inFlight === 0 && this.pollsInFlight === 0) {
+          if (this.fatal !== undefined) throw this.fatal;
+          return { kind: 'stopped' };
+        }
+        await this.wakeSignal;
+        continue;
+      }
+      try {
+        this.feed();
+      } catch (error) {
+        this.halt(error);
+        continue;
+      }
+      const now = Date.now();
+      let nextAt = now + MAX_IDLE_MS;
+      let canMove = this.inFlight > 0 || this.pollsInFlight > 0 || this.parked.length > 0;
+
+      for (const entry of this.parked) {
+        if (entry.polling) continue;
+        if (entry.nextAt <= now) this.poll(entry);
+        else nextAt = Math.min(nextAt, entry.nextAt);
+      }
+
+      const lanes = [...this.lanes.values()];
+      const start = this.rotation++ % Math.max(1, lanes.length);
+      for (const lane of [...lanes.slice(start), ...lanes.slice(0, start)]) {
+        const due = lane.delayed.filter((d) => d.at <= now);
+        if (due.length > 0) {
+          lane.delayed = lane.delayed.filter((d) => d.at > now);
+          // Through enqueue: a unit whose operation is still running at Vertex is polled again, not restarted.
+          for (const d of due) this.enqueue(d.unit);
+        }
+        for (const d of lane.delayed) nextAt = Math.min(nextAt, d.at);
+        if (lane.delayed.length > 0) canMove = true;
+        if (lane.ready.length === 0 || lane.acquiring) continue;
+        const availability = pool.availability(lane.model, lane.pool);
+        if (availability.state === 'ready') {
+          lane.unusable = undefined;
+          this.stall.unblock(lane.key);
+          lane.announced = undefined;
+          canMove = true;
+          if (this.inFlight < job.limits.concurrency) void this.dispatch(lane);
+        } else {
+          this.blocked(lane, availability);
+          if (availability.state === 'waiting' && availability.until !== undefined) nextAt = Math.min(nextAt, availability.until + 1);
+        }
+      }
+
+      const work = lanes.some((l) => l.ready.length > 0 || l.delayed.length > 0 || l.acquiring) || this.parked.length > 0 || this.inFlight > 0 || this.pollsInFlight > 0;
+      if (!work && this.feedDone) return { kind: 'finished' };
+      if (!work) continue; // the feed has more: pull it
+
+      this.stall.observe(!canMove);
+      if (!canMove) {
+        const waiting = lanes.filter((l) => l.ready.length > 0);
+        if (waiting.length > 0 && waiting.every((l) => l.unusable !== undefined)) return { kind: 'unusable', reasons: waiting.map((l) => `${describeLane(l)}: ${l.unusable ?? ''}`) };
+        if (this.stall.expired()) return this.stalled(waiting);
+        nextAt = Math.min(nextAt, this.stall.deadline() ?? nextAt);
+      }
+      await this.sleepUntil(nextAt);
+    }
+  }
+
+  private blocked(lane: Lane, availability: Exclude<Availability, { state: 'ready' }>): void {
+    if (availability.state === 'unusable') {
+      lane.unusable = availability.reason;
+      this.stall.block(lane.key, undefined, availability.reason);
+    } else {
+      this.stall.block(lane.key, availability.until, availability.reason);
+    }
+    const announcement = `${availability.reason}@${availability.state === 'waiting' ? (availability.until ?? '') : ''}`;
+    if (lane.announced === announcement) return;
+    lane.announced = announcement;
+    this.options.emit('run:waiting', { reason: `${describeLane(lane)}: ${availability.reason}`, untilMs: availability.state === 'waiting' ? (availability.until ?? Date.now()) : Date.now() });
+  }
+
+  private stalled(waiting: Lane[]): SchedulerOutcome {
+    const keys = new Set(waiting.map((l) => l.key));
+    const lanes = this.stall
+      .lanes()
+      .filter((b) => keys.has(b.key))
+      .map((b) => {
+        const lane = this.lanes.get(b.key) as Lane;
+        return { ...b, pool: lane.pool ?? 'default', model: lane.model };
+      });
+    return { kind: 'stalled', lanes, stalledForMs: this.stall.stalledForMs(), completed: this.completedSteps() };
+  }
+
+  private async sleepUntil(at: number): Promise<void> {
+    const ms = Math.max(1, Math.min(MAX_IDLE_MS, at - Date.now()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.wakeSignal, this.options.pool.changed(), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
+  }
+
+  /** Takes a batch from the lane, reserves its worst case, leases a project, and runs the call. */
+  private async dispatch(lane: Lane): Promise<void> {
+    const { executor, budget, pool, signal } = this.options;
+    const first = lane.ready[0];
+    if (!first) return;
+    const units = lane.ready.splice(0, executor.batchSize(first.step));
+    lane.acquiring = true;
+    this.inFlight += 1;
+    try {
+      const { call, rejected } = executor.prepare(units);
+      for (const r of rejected) this.resolved(r.unit);
+      if (!call) return;
+      const reservation = budget?.reserve(call.worstCaseUsd);
+      if (budget && !reservation) {
+        lane.ready.unshift(...call.live.map((l) => l.unit));
+        this.options.onBudgetRefused(call.worstCaseUsd);
+        return;
+      }
+      const settleBudget = (usd: number): void => {
+        if (reservation) budget?.settle(reservation, usd);
+      };
+      const lease = await pool.acquire(lane.model, lane.pool, signal, call.estimatedTokens);
+      lane.acquiring = false;
+      if (!lease) {
+        settleBudget(0);
+        lane.ready.unshift(...call.live.map((l) => l.unit));
+        return;
+      }
+      this.notify(); // the lane may take its next lease while this call runs
+      this.handle(await executor.execute(call, lease, settleBudget));
+    } catch (error) {
+      this.halt(error);
+    } finally {
+      lane.acquiring = false;
+      this.inFlight -= 1;
+      this.notify();
+    }
+  }
+
+  private poll(entry: Parked): void {
+    const { executor, pool } = this.options;
+    entry.polling = true;
+    this.pollsInFlight += 1;
+    const finish = (): void => {
+      entry.polling = false;
+      this.pollsInFlight -= 1;
+      this.notify();
+    };
+    const client = pool.clientFor(entry.operation.project);
+    const remove = (): void => {
+      const index = this.parked.indexOf(entry);
+      if (index >= 0) this.parked.splice(index, 1);
+    };
+    if (!client) {
+      remove();
+      this.handle(executor.pollsExhausted(entry.operation, new Error(`project "${entry.operation.project}" that started the operation is gone`)));
+      finish();
+      return;
+    }
+    void executor
+      .poll(entry.operation, client)
+      .then((outcome) => {
+        if (outcome.kind === 'running') {
+          entry.polls += 1;
+          entry.failedPolls = 0;
+          entry.nextAt = Date.now() + executor.pollDelayMs(entry.polls);
+        } else if (outcome.kind === 'poll_failed') {
+          entry.failedPolls += 1;
+          entry.polls += 1;
+          entry.nextAt = Date.now() + executor.pollDelayMs(entry.polls);
+          if (entry.failedPolls > MAX_FAILED_POLLS) {
+            remove();
+            this.handle(executor.pollsExhausted(entry.operation, outcome.error));
+          }
+        } else {
+          remove();
+          this.handle(outcome.settled);
+        }
+      })
+      .catch((error: unknown) => this.halt(error))
+      .finally(finish);
+  }
+}
+
+function describeLane(lane: { pool: string | undefined; model: string }): string {
+  return `pool "${lane.pool ?? 'default'}", model ${lane.model}`;
+}

@@ -1,0 +1,52 @@
+import type { Job, Step } from '../job/job.js';
+import type { TemplateContext } from '../job/template.js';
+import type { ItemRow, ItemStepRow, StateStore } from '../store/state-store.js';
+
+/**
+ * One unit of work: an item at its next step, with what its earlier steps produced. Units wait in
+ * the scheduler's lanes; an item holds no worker while its unit waits.
+ */
+export interface Unit {
+  item: ItemRow;
+  step: Step;
+  context: TemplateContext;
+  /** Attempts already used (from the state file, then counted here). */
+  attempts: number;
+  /** A long-running operation started earlier (video), polled instead of started again. */
+  operationName: string | undefined;
+  /** The project that started that operation: only it can be asked about it. */
+  operationProject: string | undefined;
+}
+
+/** The lane a step's units wait in: its pool and model (quotas are per project and model). */
+export function laneKey(job: Job, step: Step): string {
+  return `${step.pool ?? job.pool ?? 'default'}/${step.model}`;
+}
+
+/** The first step of an item with work left, or undefined when the item has none (or is blocked by a failed step). */
+export function nextUnit(job: Job, rows: readonly ItemStepRow[], item: ItemRow, context?: TemplateContext): Unit | undefined {
+  const ctx: TemplateContext = context ?? { columns: item.values, steps: {}, styles: job.styles };
+  for (const step of job.steps) {
+    const row = rows.find((r) => r.step === step.name);
+    if (row?.state === 'done') {
+      ctx.steps[step.name] ??= row.result as Record<string, unknown>;
+      continue;
+    }
+    if (row && row.state !== 'pending') return undefined;
+    const operationName = row?.operationName ?? undefined;
+    return {
+      item,
+      step,
+      context: ctx,
+      attempts: row?.attempts ?? 0,
+      operationName,
+      operationProject: operationName ? (row?.project ?? undefined) : undefined,
+    };
+  }
+  return undefined;
+}
+
+/** The unit that follows a done one: the item's next step, reusing the context it built. */
+export function followingUnit(job: Job, store: StateStore, done: Unit): Unit | undefined {
+  return nextUnit(job, store.itemSteps(done.item.id), done.item, done.context);
+}
