@@ -19,7 +19,7 @@ export async function estimateCommand(jobFile: string, flags: { json?: boolean; 
   const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false });
   const { job } = prepared;
   if (flags.pilot) {
-    const session = await openRunSession(prepared, { ...(flags.emulator ? { emulator: true } : {}) }, io);
+    const { session } = await openRunSession(prepared, { ...(flags.emulator ? { emulator: true } : {}) }, io);
     try {
       await session.sync();
       line(io.stderr, `Pilot: running ${flags.pilot} item(s) for real to measure what the job costs.`);

@@ -14,7 +14,7 @@ import { renderEstimate } from '../render-estimate.js';
 import { attachRunReporter } from '../run-reporter.js';
 import { attachLiveView } from '../live-view.js';
 import { isGenbatchError } from '../../errors/genbatch-error.js';
-import { createRunMetrics, serveMetrics, writeMetricsFilePeriodically } from '../../observe/metrics.js';
+import { createRunMetrics, serveMetrics, writeMetricsFilePeriodically, type RunMetrics } from '../../observe/metrics.js';
 import { buildErrorSummary, buildRunSummary, checkNotifyTemplate, checkNotifyUrl, notifySummary } from '../../observe/notify.js';
 import { secretsOf } from '../../observe/redact.js';
 import { attachRunLog } from '../../observe/run-log.js';
@@ -44,7 +44,7 @@ export interface RunFlags {
  * (the CLI's business: the engine never imports the emulator), and renders what the session says.
  * Every pass gets a live view (or plain lines), a run log and metrics.
  */
-export async function openRunSession(prepared: PreparedJob, flags: RunFlags, io: CliIO, view: { estimateUsd?: number } = {}): Promise<RunSession> {
+export async function openRunSession(prepared: PreparedJob, flags: RunFlags, io: CliIO, view: { estimateUsd?: number } = {}): Promise<{ session: RunSession; metrics: RunMetrics }> {
   const emulator = flags.emulator ? await startEmulatorForCredentials(prepared.credentials, prepared.job.steps.map((s) => s.model)) : undefined;
   if (emulator) line(io.stderr, `Using the in-process Vertex AI emulator at ${emulator.url} (no Google account, nothing billed).`);
   const secrets = secretsOf(prepared.credentials);
@@ -72,7 +72,6 @@ export async function openRunSession(prepared: PreparedJob, flags: RunFlags, io:
     throw error;
   }
   const metrics = createRunMetrics(undefined, session.store, { job: prepared.job.name });
-  sessionMetrics.set(session, metrics);
   if (emulator) session.defer(() => emulator.close());
   session.defer(() => metrics.detach());
   // First Ctrl-C: stop taking work, checkpoint the calls in flight. Second: exit at once.
@@ -91,10 +90,8 @@ export async function openRunSession(prepared: PreparedJob, flags: RunFlags, io:
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   });
-  return session;
+  return { session, metrics };
 }
-
-const sessionMetrics = new WeakMap<RunSession, ReturnType<typeof createRunMetrics>>();
 
 function finish(summary: RunSummary, flags: RunFlags, io: CliIO, estimate?: JobEstimate, spentBefore = 0, spentAfter = 0): number {
   if (summary.message) line(io.stderr, `${summary.message}${summary.hint ? `\nhint: ${summary.hint}` : ''}`);
@@ -168,13 +165,12 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
     });
   }
   const view: { estimateUsd?: number } = {};
-  const session = await openRunSession(prepared, flags, io, view);
+  const { session, metrics } = await openRunSession(prepared, flags, io, view);
   const { store } = session;
-  const metrics = sessionMetrics.get(session);
-  const server = flags.metricsPort === undefined || !metrics ? undefined : await serveMetrics(metrics.registry, flags.metricsPort);
+  const server = flags.metricsPort === undefined ? undefined : await serveMetrics(metrics.registry, flags.metricsPort);
   if (server) line(io.stderr, `Metrics: ${server.url}`);
   const stopMetricsFile =
-    flags.metricsFile && metrics
+    flags.metricsFile
       ? writeMetricsFilePeriodically(metrics.registry, flags.metricsFile, 15_000, (e) => line(io.stderr, `warning: metrics file: ${(e as Error).message}`))
       : undefined;
   const secrets = secretsOf(prepared.credentials);
