@@ -31,7 +31,8 @@ const latency = z
   )
   .refine((range) => range.max >= range.min, 'latency_ms.max must not be below latency_ms.min');
 
-const rate = z.number().min(0).max(1);
+const rateHint = (issue: { input?: unknown }): string => `expected a share between 0 and 1 (0.05 = 5% of calls), got ${JSON.stringify(issue.input)}`;
+const rate = z.number({ error: rateHint }).min(0, { error: rateHint }).max(1, { error: rateHint });
 const count = z.number().int().positive();
 
 const quotaShape = {
@@ -76,12 +77,27 @@ const modelBehaviour = z.strictObject({
   /** Thinking tokens reported in usageMetadata.thoughtsTokenCount (none unless set). */
   thoughts_tokens: tokenDistribution.optional(),
   latency_ms: latency.optional(),
+  /** Share of this model's text and JSON replies that come back empty with finishReason STOP. */
+  empty_rate: rate.optional(),
+  /** Share of this model's JSON replies that break their response schema. */
+  bad_json_rate: rate.optional(),
 });
 
 const emulatorConfigSchema = z.strictObject({
   seed: z.number().int().default(42),
   latency_ms: latency.default({ min: 0, max: 0 }),
   fail_rate_503: rate.default(0),
+  /**
+   * Share of text and JSON replies that come back empty with finishReason STOP (as Vertex
+   * occasionally does), to rehearse retries of unusable replies. Drawn per ask, so a retry can succeed.
+   */
+  empty_rate: rate.default(0),
+  /**
+   * Share of JSON replies (response_mime_type application/json) that break their response schema:
+   * a required property left out, or a value of the wrong type; without a schema, JSON cut short.
+   * Drawn per ask, like empty_rate. Otherwise a JSON reply always satisfies its schema.
+   */
+  bad_json_rate: rate.default(0),
   retry_after: z.boolean().default(true),
   /** How long a Veo operation runs before it is done. */
   video_ms: z.number().nonnegative().default(1500),

@@ -24,6 +24,9 @@ const CONTENT = (
   'performance database interface framework documentation experience community landscape'
 ).split(' ');
 
+/** Common words of one token (at most 6 letters), for a reply too short for a longer first word. */
+const SHORT_COMMON = COMMON.filter((word) => word.length <= 6);
+
 /** Words of the prompt worth echoing: alphabetic, not too short or long, at most 40 distinct. */
 function promptWords(prompt: string): string[] {
   const words = new Set<string>();
@@ -43,7 +46,29 @@ function nextWord(rng: Rng, topical: readonly string[]): string {
   return roll < 0.55 ? rng.pick(COMMON) : rng.pick(CONTENT);
 }
 
-/** Prose of about `targetTokens` tokens (never more), in sentences and paragraphs. */
+/** Token costs of the words prose is made of (letter runs, so a word costs the same wherever it stands). */
+const WORD_TOKENS = new Map<string, number>();
+
+function wordTokens(word: string): number {
+  let cost = WORD_TOKENS.get(word);
+  if (cost === undefined) {
+    cost = countTextTokens(word);
+    // Prompt words come and go; the vocabulary's own words stay cached.
+    if (WORD_TOKENS.size < 20_000) WORD_TOKENS.set(word, cost);
+  }
+  return cost;
+}
+
+function capitalise(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}
+
+/**
+ * Prose of about `targetTokens` tokens (never more), in sentences and paragraphs. Never empty when
+ * `targetTokens` is at least 1: a first word too long for the budget gives way to a one-token word.
+ * Costs are added up piece by piece as countTextTokens counts them (a paragraph break 1, a space 0,
+ * a word its letter runs, each comma or full stop 1), so the reply's usage agrees with its text.
+ */
 export function fakeProse(rng: Rng, targetTokens: number, prompt = ''): string {
   if (targetTokens <= 0) return '';
   const topical = promptWords(prompt);
@@ -52,26 +77,32 @@ export function fakeProse(rng: Rng, targetTokens: number, prompt = ''): string {
   let sentenceLeft = 0;
   let sentencesInParagraph = 0;
   while (tokens < targetTokens) {
-    let piece: string;
+    let separator = ' ';
+    let word: string;
+    let punctuation = '';
     if (sentenceLeft === 0) {
       sentenceLeft = rng.int(6, 18);
-      const word = nextWord(rng, topical);
-      const start = word.charAt(0).toUpperCase() + word.slice(1);
+      word = capitalise(nextWord(rng, topical));
       const paragraphBreak = sentencesInParagraph >= rng.int(3, 6);
       if (paragraphBreak) sentencesInParagraph = 0;
-      piece = text === '' ? start : `${paragraphBreak ? '\n\n' : ' '}${start}`;
+      separator = text === '' ? '' : paragraphBreak ? '\n\n' : ' ';
     } else {
-      piece = ` ${nextWord(rng, topical)}`;
-      if (sentenceLeft > 2 && rng.chance(0.08)) piece += ',';
+      word = nextWord(rng, topical);
+      if (sentenceLeft > 2 && rng.chance(0.08)) punctuation = ',';
     }
     sentenceLeft--;
     if (sentenceLeft === 0) {
-      piece += '.';
+      punctuation += '.';
       sentencesInParagraph++;
     }
-    const cost = countTextTokens(piece);
+    let cost = (separator === '\n\n' ? 1 : 0) + wordTokens(word) + punctuation.length;
+    if (text === '' && cost > targetTokens) {
+      word = capitalise(rng.pick(SHORT_COMMON));
+      punctuation = '';
+      cost = wordTokens(word);
+    }
     if (tokens + cost > targetTokens) break;
-    text += piece;
+    text += separator + word + punctuation;
     tokens += cost;
   }
   if (text !== '' && !/[.!?]$/.test(text) && tokens < targetTokens) text += '.';

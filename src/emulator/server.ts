@@ -11,6 +11,7 @@ import type { Handler, HandlerContext, ModelCall } from './handlers/model-call.j
 import { asObject } from './handlers/request-fields.js';
 import { fetchPredictOperation, predictLongRunning, VideoOperations } from './handlers/video-operations.js';
 import { FAMILY_METHODS, modelFamily, type ModelFamily } from './model-family.js';
+import { PromptOccurrences } from './prompt-occurrences.js';
 import { QuotaTracker, type QuotaVerdict } from './quota-tracker.js';
 import { seededRandom, type Rng } from './seeded-random.js';
 import { invalidArgument, notFound, VertexHttpError } from './vertex-error.js';
@@ -137,6 +138,7 @@ class Emulator {
   private readonly stats = new StatsRecorder();
   private readonly quotas = new QuotaTracker();
   private readonly operations = new VideoOperations();
+  private readonly occurrences = new PromptOccurrences();
   private requestLog: RequestLogEntry[] = [];
   private latencyRng!: Rng;
   private faultRng!: Rng;
@@ -170,6 +172,7 @@ class Emulator {
     this.requestLog = [];
     this.stats.reset();
     this.quotas.reset();
+    this.occurrences.reset();
     this.reseed();
   }
 
@@ -259,7 +262,7 @@ class Emulator {
       }
     }
 
-    const ctx: HandlerContext = { config: this.config, now: () => Date.now(), operations: this.operations };
+    const ctx: HandlerContext = { config: this.config, now: () => Date.now(), operations: this.operations, occurrences: this.occurrences };
     const [outcome] = await Promise.all([Promise.resolve(handler({ ...target, body }, ctx)), sleep(latency - (Date.now() - started))]);
     count(method === 'countTokens' ? { count_tokens: 1 } : billed ? { ok: 1, ...outcome.usage } : {});
     return outcome.body;

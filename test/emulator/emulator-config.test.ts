@@ -59,6 +59,25 @@ describe('emulator config', () => {
     expect(configError(() => parseEmulatorConfig({ projects: { p: { requests: 5 } } })).message).toMatch(/requests.*window.*go together/);
   });
 
+  it('empty_rate and bad_json_rate default to 0, may be set per model, and are refused outside 0..1 with their key path', () => {
+    expect(parseEmulatorConfig({})).toMatchObject({ empty_rate: 0, bad_json_rate: 0 });
+    const config = parseEmulatorConfig({ empty_rate: 0.25, models: { 'gemini-2.5-pro': { empty_rate: 1 } } });
+    expect(config.empty_rate).toBe(0.25);
+    expect(config.models['gemini-2.5-pro']?.empty_rate).toBe(1);
+    for (const [raw, keyPath, shown] of [
+      [{ empty_rate: 1.5 }, 'empty_rate', '1.5'],
+      [{ empty_rate: -0.1 }, 'empty_rate', '-0.1'],
+      [{ empty_rate: '5%' }, 'empty_rate', '"5%"'],
+      [{ models: { 'gemini-2.5-pro': { empty_rate: 2 } } }, 'models.gemini-2.5-pro.empty_rate', '2'],
+      [{ bad_json_rate: 1.01 }, 'bad_json_rate', '1.01'],
+    ] as const) {
+      const error = configError(() => parseEmulatorConfig(raw, 'emu.yaml'));
+      expect(error.keyPath).toBe(keyPath);
+      expect(error.message).toBe(`emu.yaml at ${keyPath}: expected a share between 0 and 1 (0.05 = 5% of calls), got ${shown}.`);
+    }
+    expect(configError(() => parseEmulatorConfig({ empty_rat: 0.1 })).message).toContain('did you mean "empty_rate"');
+  });
+
   it('loads YAML and JSON files', async () => {
     const yamlFile = join(dir, 'emulator.yaml');
     await writeFile(

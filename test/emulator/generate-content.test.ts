@@ -49,10 +49,12 @@ describe('emulator :generateContent (text and JSON) through the SDK', () => {
     expect(response.responseId).toMatch(/^[\w-]{10,}$/);
   });
 
-  it('is deterministic per prompt and varies between prompts', async () => {
+  it('samples each ask of a prompt afresh, and varies between prompts', async () => {
     const ask = async (contents: string) => (await t.client().models.generateContent({ model: MODEL, contents })).text;
     const first = await ask('Describe a harbour at dawn.');
-    expect(await ask('Describe a harbour at dawn.')).toBe(first);
+    const second = await ask('Describe a harbour at dawn.');
+    expect(second).not.toBe(first);
+    expect(second?.length).toBeGreaterThan(0);
     expect(await ask('Describe a library at night.')).not.toBe(first);
   });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { billableCharacters, countTextTokens } from '../token-count.js';
 import { invalidArgument } from '../vertex-error.js';
 import { asObject, type Json } from './request-fields.js';
@@ -12,6 +13,8 @@ export interface GeminiPrompt {
   system: string;
   /** Media parts (inline data or file URIs) in `contents`. */
   mediaParts: number;
+  /** What each media part is (MIME type and a hash of its bytes, or its URI), so it counts in the prompt. */
+  media: string[];
   generationConfig: Json;
   /** The response schema, whichever field carried it. */
   schema: unknown;
@@ -32,6 +35,14 @@ function partsOf(content: unknown, where: string): Json[] {
   });
 }
 
+function describeMedia(part: Json): string {
+  const inline = asObject(part.inlineData);
+  const file = asObject(part.fileData);
+  const mimeType = String(inline?.mimeType ?? file?.mimeType ?? '');
+  if (inline) return `${mimeType}:${createHash('sha256').update(String(inline.data ?? '')).digest('base64url').slice(0, 22)}`;
+  return `${mimeType}:${String(file?.fileUri ?? '')}`;
+}
+
 export function readGeminiPrompt(body: Json, { requireContents }: { requireContents: boolean }): GeminiPrompt {
   const contents = body.contents;
   if (contents !== undefined && !Array.isArray(contents)) throw invalidArgument("Invalid value at 'contents': expected a list.");
@@ -39,11 +50,11 @@ export function readGeminiPrompt(body: Json, { requireContents }: { requireConte
     throw invalidArgument('Unable to submit request because it must include at least one parts field, which describes the prompt input.');
   }
   const texts: string[] = [];
-  let mediaParts = 0;
+  const media: string[] = [];
   (contents as unknown[] | undefined ?? []).forEach((content, i) => {
     for (const part of partsOf(content, `contents[${i}]`)) {
       if (typeof part.text === 'string') texts.push(part.text);
-      else if (part.inlineData !== undefined || part.fileData !== undefined) mediaParts++;
+      else if (part.inlineData !== undefined || part.fileData !== undefined) media.push(describeMedia(part));
     }
   });
   const systemTexts: string[] = [];
@@ -54,7 +65,8 @@ export function readGeminiPrompt(body: Json, { requireContents }: { requireConte
   return {
     text: texts.join('\n'),
     system: systemTexts.join('\n'),
-    mediaParts,
+    mediaParts: media.length,
+    media,
     generationConfig,
     schema: generationConfig.responseSchema ?? generationConfig.responseJsonSchema,
   };
@@ -70,7 +82,11 @@ export function promptCharacters(prompt: GeminiPrompt): number {
   return billableCharacters(prompt.text) + billableCharacters(prompt.system);
 }
 
-/** The text that decides what the reply says (same prompt → same reply). */
+/**
+ * What decides what the reply says: system instruction, text, schema and media. Same key and same
+ * ask count (see PromptOccurrences) → same reply.
+ */
 export function promptKey(prompt: GeminiPrompt): string {
-  return `${prompt.system}\u0001${prompt.text}\u0001${prompt.schema === undefined ? '' : JSON.stringify(prompt.schema)}`;
+  const key = `${prompt.system}\u0001${prompt.text}\u0001${prompt.schema === undefined ? '' : JSON.stringify(prompt.schema)}`;
+  return prompt.media.length === 0 ? key : `${key}\u0001${prompt.media.join('\u0001')}`;
 }

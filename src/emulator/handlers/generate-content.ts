@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { TokenDistribution } from '../model-family.js';
 import { defaultOutputTokens, modelFamily, TOKENS_PER_GEMINI_IMAGE } from '../model-family.js';
-import { fakeJson } from '../fake-json.js';
+import { breakJson, fakeJson } from '../fake-json.js';
 import { fakeProse } from '../fake-text.js';
 import { GEMINI_IMAGE_SIZES, renderImage } from '../fake-image.js';
-import { seededRandom } from '../seeded-random.js';
+import { samplePart } from '../prompt-occurrences.js';
+import { seededRandom, type Rng } from '../seeded-random.js';
 import { countTextTokens, truncateToTokens } from '../token-count.js';
 import { invalidArgument } from '../vertex-error.js';
 import { promptKey, promptTokens, readGeminiPrompt, type GeminiPrompt } from './gemini-prompt.js';
@@ -36,8 +37,29 @@ function envelope(call: ModelCall, ctx: HandlerContext, body: Record<string, unk
   };
 }
 
-function draw(distribution: TokenDistribution, rng: ReturnType<typeof seededRandom>): number {
+function draw(distribution: TokenDistribution, rng: Rng): number {
   return Math.max(1, Math.round(rng.normal(distribution.mean, distribution.sd)));
+}
+
+/** A model answers a real prompt with a few words at least; configured means below this are kept. */
+const MIN_REPLY_TOKENS = 8;
+
+/**
+ * A reply length from the model's distribution, cut below at MIN_REPLY_TOKENS (or the configured
+ * mean, if smaller) by drawing again: the normal's far-left tail is not a reply length.
+ */
+function drawReplyLength(distribution: TokenDistribution, rng: Rng): number {
+  const floor = Math.max(1, Math.min(MIN_REPLY_TOKENS, Math.round(distribution.mean)));
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const tokens = Math.round(rng.normal(distribution.mean, distribution.sd));
+    if (tokens >= floor) return tokens;
+  }
+  return floor;
+}
+
+/** The request's own `seed` (Vertex samples the same reply again for the same seed and prompt). */
+function requestSeed(config: Record<string, unknown>): number | undefined {
+  return optionalNumber(config.seed, 'generation_config.seed');
 }
 
 function textReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPrompt, inputTokens: number, blocked: boolean): HandlerOutcome {
@@ -52,17 +74,59 @@ function textReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPrompt, i
   }
   const config = prompt.generationConfig;
   const behaviour = ctx.config.models[call.model];
-  const key = promptKey(prompt);
-  const lengthRng = seededRandom(ctx.config.seed, call.model, 'length', key);
-  const drawn = draw(behaviour?.output_tokens ?? defaultOutputTokens(call.model), lengthRng);
-  const contentRng = seededRandom(ctx.config.seed, call.model, 'content', key);
   const mimeType = optionalString(config.responseMimeType, 'generation_config.response_mime_type') ?? 'text/plain';
   const maxOutputTokens = optionalNumber(config.maxOutputTokens, 'generation_config.max_output_tokens');
   if (maxOutputTokens !== undefined && maxOutputTokens < 1) throw invalidArgument('max_output_tokens must be a positive number.');
+  const thinkingBudget = optionalNumber(asObject(config.thinkingConfig)?.thinkingBudget, 'generation_config.thinking_config.thinking_budget');
+  const seed = requestSeed(config);
+
+  const key = promptKey(prompt);
+  // The n-th ask of this prompt is its own sample: a retry gets another reply, reproducibly.
+  const asked = ctx.occurrences.next(call.model, 'generateContent', key);
+  const sample = samplePart(asked, seed);
+  const lengthRng = seededRandom(ctx.config.seed, call.model, 'length', key, ...sample);
+  const drawn = drawReplyLength(behaviour?.output_tokens ?? defaultOutputTokens(call.model), lengthRng);
+  const contentRng = seededRandom(ctx.config.seed, call.model, 'content', key, ...sample);
+  // Empty with STOP only when the config asks for it, drawn per ask (never per seed), so a retry can succeed.
+  const emptyRate = behaviour?.empty_rate ?? ctx.config.empty_rate;
+  const empty = emptyRate > 0 && seededRandom(ctx.config.seed, call.model, 'empty', key, asked).chance(emptyRate);
+
+  let thoughtsTokens = 0;
+  if (behaviour?.thoughts_tokens && thinkingBudget !== 0) {
+    thoughtsTokens = draw(behaviour.thoughts_tokens, lengthRng);
+    if (thinkingBudget !== undefined && thinkingBudget > 0) thoughtsTokens = Math.min(thoughtsTokens, thinkingBudget);
+  }
+
+  if (empty) {
+    // As Vertex sends it: a model turn without parts, and no candidate tokens.
+    return {
+      body: envelope(call, ctx, {
+        candidates: [{ content: { role: 'model' }, finishReason: 'STOP' }],
+        usageMetadata: {
+          promptTokenCount: inputTokens,
+          ...(thoughtsTokens > 0 ? { thoughtsTokenCount: thoughtsTokens } : {}),
+          totalTokenCount: inputTokens + thoughtsTokens,
+          trafficType: 'ON_DEMAND',
+          promptTokensDetails: [{ modality: 'TEXT', tokenCount: inputTokens }],
+        },
+      }),
+      usage: { input_tokens: inputTokens, output_tokens: thoughtsTokens },
+    };
+  }
+
   // A model asked for JSON under a token budget usually closes the object in time: aim inside the
   // budget, so only budgets too small for the object itself end in MAX_TOKENS (as they do on Vertex).
   const target = mimeType === 'application/json' && maxOutputTokens !== undefined ? Math.min(drawn, Math.floor(maxOutputTokens * 0.9)) : drawn;
-  let text = mimeType === 'application/json' ? JSON.stringify(fakeJson(prompt.schema, contentRng, target, prompt.text)) : fakeProse(contentRng, target, prompt.text);
+  let text: string;
+  if (mimeType === 'application/json') {
+    const value = fakeJson(prompt.schema, contentRng, target, prompt.text);
+    // Valid for the schema unless bad_json_rate asks otherwise (drawn per ask, like empty replies).
+    const badRate = behaviour?.bad_json_rate ?? ctx.config.bad_json_rate;
+    const bad = badRate > 0 && seededRandom(ctx.config.seed, call.model, 'bad-json', key, asked).chance(badRate);
+    text = bad ? breakJson(value, prompt.schema, contentRng) : JSON.stringify(value);
+  } else {
+    text = fakeProse(contentRng, target, prompt.text);
+  }
 
   let finishReason = 'STOP';
   if (maxOutputTokens !== undefined && countTextTokens(text) > maxOutputTokens) {
@@ -70,13 +134,6 @@ function textReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPrompt, i
     finishReason = 'MAX_TOKENS';
   }
   const outputTokens = countTextTokens(text);
-
-  const thinkingBudget = optionalNumber(asObject(config.thinkingConfig)?.thinkingBudget, 'generation_config.thinking_config.thinking_budget');
-  let thoughtsTokens = 0;
-  if (behaviour?.thoughts_tokens && thinkingBudget !== 0) {
-    thoughtsTokens = draw(behaviour.thoughts_tokens, lengthRng);
-    if (thinkingBudget !== undefined && thinkingBudget > 0) thoughtsTokens = Math.min(thoughtsTokens, thinkingBudget);
-  }
 
   return {
     body: envelope(call, ctx, {
@@ -111,7 +168,10 @@ async function imageReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPr
       usage: { input_tokens: inputTokens },
     };
   }
-  const png = await renderImage(seededRandom(ctx.config.seed, call.model, 'image', promptKey(prompt)), size[0], size[1]);
+  const seed = requestSeed(prompt.generationConfig);
+  const key = promptKey(prompt);
+  const sample = samplePart(ctx.occurrences.next(call.model, 'generateContent', key), seed);
+  const png = await renderImage(seededRandom(ctx.config.seed, call.model, 'image', key, ...sample), size[0], size[1]);
   const outputTokens = TOKENS_PER_GEMINI_IMAGE;
   return {
     body: envelope(call, ctx, {

@@ -1,4 +1,5 @@
 import { IMAGEN_SIZES, renderImage, type ImageFormat } from '../fake-image.js';
+import { samplePart } from '../prompt-occurrences.js';
 import { seededRandom } from '../seeded-random.js';
 import { invalidArgument } from '../vertex-error.js';
 import type { HandlerContext, HandlerOutcome, ModelCall } from './model-call.js';
@@ -41,9 +42,12 @@ export async function imagenPredict(call: ModelCall, ctx: HandlerContext): Promi
     return { body: predictions ? { predictions } : {}, usage: {} };
   }
 
+  // Each ask of a prompt paints new pictures, unless the request fixes its `seed` (then the same ones).
+  const asked = ctx.occurrences.next(call.model, 'predict', prompt, negativePrompt);
+  const sample = seed === undefined ? samplePart(asked) : [];
   const predictions = [];
   for (let i = 0; i < sampleCount; i++) {
-    const rng = seededRandom(ctx.config.seed, call.model, 'imagen', prompt, negativePrompt, seed ?? '', i);
+    const rng = seededRandom(ctx.config.seed, call.model, 'imagen', prompt, negativePrompt, seed ?? '', i, ...sample);
     const bytes = await renderImage(rng, size[0] * scale, size[1] * scale, format);
     predictions.push({ bytesBase64Encoded: bytes.toString('base64'), mimeType });
   }

@@ -1,5 +1,6 @@
 import type { EmulatorConfig } from '../emulator-config.js';
 import type { EmulatorCounters } from '../emulator-stats.js';
+import type { PromptOccurrences } from '../prompt-occurrences.js';
 import type { VideoOperations } from './video-operations.js';
 
 /** One call to `/…/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}`. */
@@ -15,6 +16,8 @@ export interface HandlerContext {
   config: EmulatorConfig;
   now(): number;
   operations: VideoOperations;
+  /** How often each prompt was asked before: the n-th ask is sampled with n in its seed. */
+  occurrences: PromptOccurrences;
 }
 
 /** A successful answer and what it adds to the stats (tokens, images, video seconds). */
