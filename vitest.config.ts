@@ -1,10 +1,40 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * End-to-end tests: they spawn the CLI (bin/genbatch.js) as a child process, drive headless Chromium, or run whole
+ * jobs against the emulator. Everything else under test/ is a unit test: in-process, and quick.
+ * `npm run test:unit` / `npm run test:e2e` run one project; `vitest run` runs both.
+ */
+const E2E = [
+  'test/e2e/**/*.test.ts',
+  // Every file spawns the CLI (most against an emulator on a port).
+  'test/cli/**/*.test.ts',
+  // Whole runs through the CLI against emulators with quotas, faults and hot-swapped credentials.
+  'test/quota/**/*.test.ts',
+  // One CLI run per task kind (test/tasks/task-job.ts spawns the CLI against an emulator).
+  'test/tasks/**/*.test.ts',
+  // Budget caps and `genbatch cost` over CLI runs.
+  'test/cost/**/*.test.ts',
+  // `genbatch run`/`review`/`reject` through the CLI, and the review page in headless Chromium.
+  'test/review/review.test.ts',
+];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // A test file fails if it leaves a server, socket, child process, watcher or timer running.
+    setupFiles: ['test/setup/leaks.ts'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...E2E] },
+      },
+      {
+        extends: true,
+        test: { name: 'e2e', include: E2E },
+      },
+    ],
   },
 });

@@ -9,7 +9,8 @@ import { generateContent } from './handlers/generate-content.js';
 import { imagenPredict } from './handlers/imagen-predict.js';
 import type { Handler, HandlerContext, ModelCall } from './handlers/model-call.js';
 import { asObject } from './handlers/request-fields.js';
-import { fetchPredictOperation, predictLongRunning, VideoOperations } from './handlers/video-operations.js';
+import { fetchPredictOperation, predictLongRunning } from './handlers/video-operations.js';
+import { VideoOperations } from './handlers/video-operation-store.js';
 import { FAMILY_METHODS, modelFamily, type ModelFamily } from './model-family.js';
 import { PromptOccurrences } from './prompt-occurrences.js';
 import { QuotaTracker, type QuotaVerdict } from './quota-tracker.js';
@@ -228,7 +229,9 @@ class Emulator {
     }
     const family = modelFamily(model);
     if (!family) {
-      throw notFound(`Publisher Model \`projects/${project}/locations/${location}/publishers/google/models/${model}\` was not found or your project does not have access to it.`);
+      throw notFound(
+        `Publisher Model \`projects/${project}/locations/${location}/publishers/google/models/${model}\` was not found or your project does not have access to it.`,
+      );
     }
     const handler = FAMILY_METHODS[family].includes(method) ? handlerFor(family, method) : undefined;
     if (!handler) {

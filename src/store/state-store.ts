@@ -7,8 +7,8 @@ import { migrate } from './migrate.js';
 import { Statements } from './statements.js';
 import { StepQueries } from './step-queries.js';
 
-export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'filtered';
-export const STEP_STATES: readonly StepState[] = ['pending', 'running', 'done', 'failed', 'filtered'];
+import type { StepState } from './step-state.js';
+export { STEP_STATES, type StepState } from './step-state.js';
 
 export interface ItemRow {
   id: string;
@@ -221,7 +221,9 @@ export class StateStore {
    */
   retireUnseenItems(runId: string): number {
     return this.#db
-      .prepare(`DELETE FROM items WHERE (seen_run IS NULL OR seen_run <> ?) AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = items.id AND s.state = 'done')`)
+      .prepare(
+        `DELETE FROM items WHERE (seen_run IS NULL OR seen_run <> ?) AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = items.id AND s.state = 'done')`,
+      )
       .run(runId).changes;
   }
 
@@ -231,8 +233,7 @@ export class StateStore {
 
   getItem(id: string): ItemRow | undefined {
     const row = this.#db.prepare('SELECT id, ord, line, row_json, input_hash FROM items WHERE id = ?').get(id) as
-      | { id: string; ord: number; line: number | null; row_json: string; input_hash: string }
-      | undefined;
+      { id: string; ord: number; line: number | null; row_json: string; input_hash: string } | undefined;
     return row && { id: row.id, ord: row.ord, line: row.line, values: JSON.parse(row.row_json) as Record<string, string>, inputHash: row.input_hash };
   }
 
@@ -250,7 +251,13 @@ export class StateStore {
          ORDER BY i.ord LIMIT ?`,
       )
       .all(afterOrd, limit) as { id: string; ord: number; line: number | null; row_json: string; input_hash: string }[];
-    return rows.map((row) => ({ id: row.id, ord: row.ord, line: row.line, values: JSON.parse(row.row_json) as Record<string, string>, inputHash: row.input_hash }));
+    return rows.map((row) => ({
+      id: row.id,
+      ord: row.ord,
+      line: row.line,
+      values: JSON.parse(row.row_json) as Record<string, string>,
+      inputHash: row.input_hash,
+    }));
   }
 
   pendingItemCount(): number {
@@ -296,11 +303,14 @@ export class StateStore {
    */
   #expectChanged(changes: number, itemId: string, step: string, expected: string): void {
     if (changes === 1) return;
-    throw new GenbatchError(`State conflict: step "${step}" of item "${itemId}" was not ${expected}; it was changed by someone else, so this run leaves it alone.`, {
-      code: 'STATE_CONFLICT',
-      exitCode: 1,
-      hint: 'Another run of this job may be active, or the state file was edited; check `genbatch status`, then resume.',
-    });
+    throw new GenbatchError(
+      `State conflict: step "${step}" of item "${itemId}" was not ${expected}; it was changed by someone else, so this run leaves it alone.`,
+      {
+        code: 'STATE_CONFLICT',
+        exitCode: 1,
+        hint: 'Another run of this job may be active, or the state file was edited; check `genbatch status`, then resume.',
+      },
+    );
   }
 
   /** Guard of a transition that ends a call: `running` in this run, or (without a run id) not yet finished. */
@@ -319,14 +329,27 @@ export class StateStore {
   }
 
   /** running → pending after a requeued or retried call; `countAttempt` when it used an attempt. */
-  markPending(itemId: string, step: string, options: { countAttempt: boolean; errorCode?: string; errorMessage?: string; costUsd?: number; runId?: string }): void {
+  markPending(
+    itemId: string,
+    step: string,
+    options: { countAttempt: boolean; errorCode?: string; errorMessage?: string; costUsd?: number; runId?: string },
+  ): void {
     const guard = this.#guard(options.runId);
     const changes = this.#sql
       .get(
         `UPDATE item_steps SET state = 'pending', run_id = NULL, attempts = attempts + ?, error_code = ?, error_message = ?, cost_usd = cost_usd + ?, updated_at = ?
          WHERE item_id = ? AND step = ? AND ${guard.sql}`,
       )
-      .run(options.countAttempt ? 1 : 0, options.errorCode ?? null, options.errorMessage ?? null, options.costUsd ?? 0, now(), itemId, step, ...guard.params).changes;
+      .run(
+        options.countAttempt ? 1 : 0,
+        options.errorCode ?? null,
+        options.errorMessage ?? null,
+        options.costUsd ?? 0,
+        now(),
+        itemId,
+        step,
+        ...guard.params,
+      ).changes;
     this.#expectChanged(changes, itemId, step, guard.expected);
   }
 
@@ -430,12 +453,23 @@ export class StateStore {
   }
 
   loadProjectStates(): { project: string; model: string; state: 'cooling' | 'exhausted'; until: number; reason: string }[] {
-    const rows = this.#db.prepare('SELECT project, state, until_at, reason FROM project_state').all() as { project: string; state: string; until_at: string | null; reason: string | null }[];
+    const rows = this.#db.prepare('SELECT project, state, until_at, reason FROM project_state').all() as {
+      project: string;
+      state: string;
+      until_at: string | null;
+      reason: string | null;
+    }[];
     return rows
       .filter((r) => (r.state === 'cooling' || r.state === 'exhausted') && r.until_at && r.project.includes('/'))
       .map((r) => {
         const slash = r.project.indexOf('/');
-        return { project: r.project.slice(0, slash), model: r.project.slice(slash + 1), state: r.state as 'cooling' | 'exhausted', until: Date.parse(r.until_at ?? ''), reason: r.reason ?? '' };
+        return {
+          project: r.project.slice(0, slash),
+          model: r.project.slice(slash + 1),
+          state: r.state as 'cooling' | 'exhausted',
+          until: Date.parse(r.until_at ?? ''),
+          reason: r.reason ?? '',
+        };
       });
   }
 
@@ -450,7 +484,9 @@ export class StateStore {
     holder: { runId: string; pid: number; host: string },
     isAlive: (pid: number, host: string) => boolean,
     staleMs = 60_000,
-  ): { acquired: true; tookOver?: { runId: string; pid: number; host: string } } | { acquired: false; holder: { runId: string; pid: number; host: string; heartbeatAt: string } } {
+  ):
+    | { acquired: true; tookOver?: { runId: string; pid: number; host: string } }
+    | { acquired: false; holder: { runId: string; pid: number; host: string; heartbeatAt: string } } {
     return this.#db
       .transaction(() => {
         const row = this.#db.prepare("SELECT value FROM meta WHERE key = 'lock'").get() as { value: string } | undefined;
@@ -483,9 +519,11 @@ export class StateStore {
 
   /** Spend recorded in the ledger: in all, and since a time (ISO). */
   spentUsd(sinceIso?: string): number {
-    const row = (sinceIso === undefined
-      ? this.#db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger').get()
-      : this.#db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger WHERE at >= ?').get(sinceIso)) as { usd: number };
+    const row = (
+      sinceIso === undefined
+        ? this.#db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger').get()
+        : this.#db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger WHERE at >= ?').get(sinceIso)
+    ) as { usd: number };
     return row.usd;
   }
 
@@ -576,7 +614,8 @@ export class StateStore {
 
   /** Removes rejection marks (of these items, or all), keeping the outputs as they are. */
   clearRejection(itemIds?: readonly string[]): number {
-    if (itemIds === undefined) return this.#db.prepare('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE rejected_at IS NOT NULL').run().changes;
+    if (itemIds === undefined)
+      return this.#db.prepare('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE rejected_at IS NOT NULL').run().changes;
     const statement = this.#db.prepare('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE item_id = ? AND rejected_at IS NOT NULL');
     let changed = 0;
     this.#db.transaction(() => {

@@ -1,5 +1,5 @@
 import type { Statements } from './statements.js';
-import type { StepState } from './state-store.js';
+import type { StepState } from './step-state.js';
 
 /** A failed or filtered step, as `status` lists it. */
 export interface StepFailure {
@@ -68,13 +68,17 @@ export class StepQueries {
 
   /** Ids of items with any step still to do (pending or running). */
   unfinishedItemIds(): string[] {
-    return (this.#sql.get("SELECT DISTINCT item_id FROM item_steps WHERE state IN ('pending', 'running')").all() as { item_id: string }[]).map((row) => row.item_id);
+    return (this.#sql.get("SELECT DISTINCT item_id FROM item_steps WHERE state IN ('pending', 'running')").all() as { item_id: string }[]).map(
+      (row) => row.item_id,
+    );
   }
 
   /** The results of `step` where it is done, in input order (`null` when none was stored). */
   doneResults(step: string): { itemId: string; result: unknown }[] {
     const rows = this.#sql
-      .get("SELECT s.item_id AS id, s.result_json AS result FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.step = ? AND s.state = 'done' ORDER BY i.ord")
+      .get(
+        "SELECT s.item_id AS id, s.result_json AS result FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.step = ? AND s.state = 'done' ORDER BY i.ord",
+      )
       .all(step) as { id: string; result: string | null }[];
     return rows.map((row) => ({ itemId: row.id, result: JSON.parse(row.result ?? 'null') as unknown }));
   }

@@ -1,7 +1,7 @@
 import type { EmulatorConfig } from '../emulator-config.js';
 import type { EmulatorCounters } from '../emulator-stats.js';
 import type { PromptOccurrences } from '../prompt-occurrences.js';
-import type { VideoOperations } from './video-operations.js';
+import type { VideoOperations } from './video-operation-store.js';
 
 /** One call to `/…/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}`. */
 export interface ModelCall {

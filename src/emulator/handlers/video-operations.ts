@@ -7,33 +7,8 @@ import { asObject, instancesOf, isBlocked, optionalNumber, optionalString } from
 /**
  * Veo's long-running operations: :predictLongRunning starts one and returns its name;
  * :fetchPredictOperation reports `done: false` until `video_ms` has passed, then the videos.
- * Only the request's facts are kept; the bytes are rebuilt (deterministically) when fetched.
  */
-interface VideoOperation {
-  name: string;
-  project: string;
-  model: string;
-  prompt: string;
-  sampleCount: number;
-  durationSeconds: number;
-  storageUri: string | undefined;
-  blocked: boolean;
-  doneAt: number;
-}
-
 const ASPECT_RATIOS = ['16:9', '9:16'];
-
-export class VideoOperations {
-  private operations = new Map<string, VideoOperation>();
-
-  add(operation: VideoOperation): void {
-    this.operations.set(operation.name, operation);
-  }
-
-  get(name: string): VideoOperation | undefined {
-    return this.operations.get(name);
-  }
-}
 
 export function predictLongRunning(call: ModelCall, ctx: HandlerContext): HandlerOutcome {
   const instances = instancesOf(call.body);
@@ -49,11 +24,22 @@ export function predictLongRunning(call: ModelCall, ctx: HandlerContext): Handle
   const aspectRatio = optionalString(parameters.aspectRatio, 'parameters.aspectRatio');
   if (aspectRatio !== undefined && !ASPECT_RATIOS.includes(aspectRatio)) throw invalidArgument(`Unsupported aspect ratio "${aspectRatio}"; use 16:9 or 9:16.`);
   const storageUri = optionalString(parameters.storageUri, 'parameters.storageUri');
-  if (storageUri !== undefined && !storageUri.startsWith('gs://')) throw invalidArgument(`storageUri must be a Cloud Storage URI (gs://...), got "${storageUri}".`);
+  if (storageUri !== undefined && !storageUri.startsWith('gs://'))
+    throw invalidArgument(`storageUri must be a Cloud Storage URI (gs://...), got "${storageUri}".`);
 
   const name = `projects/${call.project}/locations/${call.location}/publishers/google/models/${call.model}/operations/${randomUUID()}`;
   const blocked = isBlocked(prompt, ctx.config.blocked_terms);
-  ctx.operations.add({ name, project: call.project, model: call.model, prompt, sampleCount, durationSeconds, storageUri, blocked, doneAt: ctx.now() + ctx.config.video_ms });
+  ctx.operations.add({
+    name,
+    project: call.project,
+    model: call.model,
+    prompt,
+    sampleCount,
+    durationSeconds,
+    storageUri,
+    blocked,
+    doneAt: ctx.now() + ctx.config.video_ms,
+  });
   return { body: { name }, usage: { videos_seconds: blocked ? 0 : durationSeconds * sampleCount } };
 }
 
@@ -74,7 +60,10 @@ export function fetchPredictOperation(call: ModelCall, ctx: HandlerContext): Han
     const id = name.slice(name.lastIndexOf('/') + 1);
     response.videos = Array.from({ length: operation.sampleCount }, (_, i) =>
       operation.storageUri === undefined
-        ? { bytesBase64Encoded: placeholderVideo(ctx.config.seed, operation.model, operation.prompt, i, operation.durationSeconds).toString('base64'), mimeType: 'video/mp4' }
+        ? {
+            bytesBase64Encoded: placeholderVideo(ctx.config.seed, operation.model, operation.prompt, i, operation.durationSeconds).toString('base64'),
+            mimeType: 'video/mp4',
+          }
         : { gcsUri: `${operation.storageUri.replace(/\/+$/, '')}/${id}/sample_${i}.mp4`, mimeType: 'video/mp4' },
     );
     response.raiMediaFilteredCount = 0;
