@@ -33,7 +33,9 @@ export async function demoThroughput(runs = 3): Promise<Record<string, string | 
         writeFileSync(
           join(dir, 'fixtures', 'credentials.emulator.yaml'),
           ['blog-prod', 'blog-batch', 'blog-overflow']
-            .map((p, n) => `${n === 0 ? 'projects:\n' : ''}  - { name: ${p}, project: ${p}, location: us-central1, api_key: bench, endpoint: "${emulator.url}" }`)
+            .map(
+              (p, n) => `${n === 0 ? 'projects:\n' : ''}  - { name: ${p}, project: ${p}, location: us-central1, api_key: bench, endpoint: "${emulator.url}" }`,
+            )
             .join('\n') + '\n',
         );
         const t0 = process.hrtime.bigint();

@@ -13,7 +13,24 @@ const RUN_TS = join(REPO, 'bin', 'run-ts.js');
 const CHILD_ENV = 'GENBATCH_INPUT_BENCH_PASS';
 const ROWS = 1_000_000;
 
-const WORDS = ['cache', 'queue', 'retry', 'deploy', 'kubernetes', 'postgres', 'latency', 'budget', 'quota', 'index', 'stream', 'shard', 'replica', 'token', 'schema', 'backoff'];
+const WORDS = [
+  'cache',
+  'queue',
+  'retry',
+  'deploy',
+  'kubernetes',
+  'postgres',
+  'latency',
+  'budget',
+  'quota',
+  'index',
+  'stream',
+  'shard',
+  'replica',
+  'token',
+  'schema',
+  'backoff',
+];
 
 /** A blog-export-like CSV: id, title, slug, summary (quoted when it holds commas or quotes), date. */
 async function writeCsv(file: string, rows: number): Promise<void> {
@@ -37,7 +54,11 @@ async function writeCsv(file: string, rows: number): Promise<void> {
     const kind = next(4);
     // A quarter of the summaries hold commas, one in sixteen a doubled quote: both need quoting.
     const summary =
-      kind === 0 ? `"How ${a}, ${b} and ${word()} fit together, with examples."` : kind === 1 && next(4) === 0 ? `"Why ""${a}"" beats ${b}"` : `Notes on ${a} for ${b} teams`;
+      kind === 0
+        ? `"How ${a}, ${b} and ${word()} fit together, with examples."`
+        : kind === 1 && next(4) === 0
+          ? `"Why ""${a}"" beats ${b}"`
+          : `Notes on ${a} for ${b} teams`;
     const date = `2024-${String(1 + next(12)).padStart(2, '0')}-${String(1 + next(28)).padStart(2, '0')}`;
     batch.push(`${i},${title},${slug},${summary},${date}\n`);
     if (batch.length === 10_000) {
@@ -96,7 +117,10 @@ export async function inputThroughput(): Promise<Record<string, string | number>
     const size = (await stat(file)).size;
     const inspect = await runChild('inspect', file);
     const validate = await runChild('validate', file);
-    for (const [name, figures] of [['inspect', inspect], ['validate', validate]] as const) {
+    for (const [name, figures] of [
+      ['inspect', inspect],
+      ['validate', validate],
+    ] as const) {
       if (figures.rows !== ROWS) throw new Error(`${name} counted ${figures.rows} rows, expected ${ROWS}`);
     }
     return {

@@ -9,7 +9,8 @@ const usd = (n: number): string => `$${n.toFixed(n < 10 ? 3 : 2)}`;
 function projectLine(projects: ProjectSnapshot[], now: number): string {
   return projects
     .map((p) => {
-      if (p.state === 'cooling' || p.state === 'exhausted') return `${p.name}: ${p.state === 'exhausted' ? 'out for the day' : 'cooling'} ${formatDuration(Math.max(0, (p.until ?? now) - now))}`;
+      if (p.state === 'cooling' || p.state === 'exhausted')
+        return `${p.name}: ${p.state === 'exhausted' ? 'out for the day' : 'cooling'} ${formatDuration(Math.max(0, (p.until ?? now) - now))}`;
       if (p.state === 'disabled') return `${p.name}: disabled (${p.reason ?? ''})`;
       return `${p.name}: ${p.state} ${p.requests} req${p.rejected429 ? `, ${p.rejected429}×429` : ''}`;
     })

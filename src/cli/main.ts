@@ -62,9 +62,9 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       .addOption(new Option('--budget <usd>', "cap on the job's total spend (overrides budget.max_usd)").argParser(positiveNumber))
       .addOption(new Option('--pilot <n>', 'run N items for real first, re-estimate, then ask again').argParser(positiveInt));
 
-  runOptions(program.command('run').argument('<job>', 'job file (YAML or JSON)').description('validate, then process every item; resumes automatically if state exists')).action(
-    wrap((job: string, flags: RunFlags) => runCommand(job, flags, io)),
-  );
+  runOptions(
+    program.command('run').argument('<job>', 'job file (YAML or JSON)').description('validate, then process every item; resumes automatically if state exists'),
+  ).action(wrap((job: string, flags: RunFlags) => runCommand(job, flags, io)));
   runOptions(program.command('resume').argument('<job>').description('continue a stopped run (refuses to start a fresh one)')).action(
     wrap((job: string, flags: RunFlags) => runCommand(job, { ...flags, resumeOnly: true }, io)),
   );
@@ -168,4 +168,3 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
   }
   return exitCode;
 }
-

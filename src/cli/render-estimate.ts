@@ -6,14 +6,25 @@ const usd = (n: number): string => `$${n.toFixed(n < 10 ? 4 : 2)}`;
 
 /** An estimate for a person: each step and the total as low / expected / high. */
 export function renderEstimate(estimate: JobEstimate, io: CliIO, stream: NodeJS.WritableStream = io.stderr): void {
-  line(stream, `Estimate for ${estimate.job}: ${estimate.remaining_items} of ${estimate.items} items left (prices as of ${estimate.prices_as_of}; tokens counted by ${estimate.token_count_method.replace(/_/g, ' ')}).`);
+  line(
+    stream,
+    `Estimate for ${estimate.job}: ${estimate.remaining_items} of ${estimate.items} items left (prices as of ${estimate.prices_as_of}; tokens counted by ${estimate.token_count_method.replace(/_/g, ' ')}).`,
+  );
   for (const s of estimate.by_step) {
-    line(stream, `  ${s.step.padEnd(12)} ${s.task.padEnd(9)} ${s.model.padEnd(26)} ${String(s.items).padStart(7)} calls  ${usd(s.usd.low)} / ${usd(s.usd.expected)} / ${usd(s.usd.high)}  (${s.basis.replace(/_/g, ' ')})`);
+    line(
+      stream,
+      `  ${s.step.padEnd(12)} ${s.task.padEnd(9)} ${s.model.padEnd(26)} ${String(s.items).padStart(7)} calls  ${usd(s.usd.low)} / ${usd(s.usd.expected)} / ${usd(s.usd.high)}  (${s.basis.replace(/_/g, ' ')})`,
+    );
   }
   if (estimate.spent_usd > 0) line(stream, `  already spent: ${usd(estimate.spent_usd)}`);
   line(stream, `  total (low / expected / high): ${usd(estimate.total_usd.low)} / ${usd(estimate.total_usd.expected)} / ${usd(estimate.total_usd.high)}`);
-  const projects = Object.entries(estimate.requests_by_project).map(([p, n]) => `${p} ${n}`).join(', ');
+  const projects = Object.entries(estimate.requests_by_project)
+    .map(([p, n]) => `${p} ${n}`)
+    .join(', ');
   if (projects) line(stream, `  requests per project: ${projects}`);
-  line(stream, `  ETA: ${estimate.eta_seconds === null ? 'unknown (no quotas declared; a pilot measures it)' : `${formatDuration(estimate.eta_seconds * 1000)} (${estimate.eta_basis.replace(/_/g, ' ')})`}`);
+  line(
+    stream,
+    `  ETA: ${estimate.eta_seconds === null ? 'unknown (no quotas declared; a pilot measures it)' : `${formatDuration(estimate.eta_seconds * 1000)} (${estimate.eta_basis.replace(/_/g, ' ')})`}`,
+  );
   if (estimate.pilot) line(stream, `  calibrated by a pilot of ${estimate.pilot.items} item(s)`);
 }

@@ -63,14 +63,21 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
     line(err, `disabled: project ${e.project} for this run: ${e.reason}`);
   });
   engine.on('credentials:reloaded', (e) => {
-    const parts = [e.added.length ? `added ${e.added.join(', ')}` : '', e.removed.length ? `removed ${e.removed.join(', ')}` : '', e.changed.length ? `changed ${e.changed.join(', ')}` : ''].filter(Boolean);
+    const parts = [
+      e.added.length ? `added ${e.added.join(', ')}` : '',
+      e.removed.length ? `removed ${e.removed.join(', ')}` : '',
+      e.changed.length ? `changed ${e.changed.join(', ')}` : '',
+    ].filter(Boolean);
     line(err, `credentials reloaded: ${parts.join('; ') || 'no change'}`);
   });
   engine.on('credentials:invalid', (e) => {
     line(err, `credentials file changed but is not valid; keeping the projects in use.\n${e.message}`);
   });
   engine.on('operation:pending', (e) => {
-    line(err, `waiting: ${e.resumed ? 'polling the video operation started before' : 'video operation started'} for item "${e.itemId}" (${e.operationName.split('/').pop() ?? ''}); checking with growing intervals until it is done.`);
+    line(
+      err,
+      `waiting: ${e.resumed ? 'polling the video operation started before' : 'video operation started'} for item "${e.itemId}" (${e.operationName.split('/').pop() ?? ''}); checking with growing intervals until it is done.`,
+    );
   });
   engine.on('run:waiting', (e) => {
     if (Date.now() - lastWaiting < 10_000) return;
@@ -78,7 +85,8 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
     line(err, `waiting: ${e.reason}; the earliest is back at ${new Date(e.untilMs).toISOString()}. Nothing is sent meanwhile.`);
   });
   engine.on('run:stopping', (e) => {
-    if (e.reason === 'cancelled') line(err, 'Stopping: no new items; waiting for the calls in flight to finish (Ctrl-C again to exit now; the state stays resumable).');
+    if (e.reason === 'cancelled')
+      line(err, 'Stopping: no new items; waiting for the calls in flight to finish (Ctrl-C again to exit now; the state stays resumable).');
   });
   engine.on('run:end', (e) => {
     progress(true);

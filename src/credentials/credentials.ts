@@ -1,9 +1,7 @@
 /** Compiled credentials: one entry per project, with exactly one way to authenticate. */
 
 export type ProjectAuth =
-  | { kind: 'key_file'; keyFile: string }
-  | { kind: 'api_key'; apiKey: string; source: 'file' | 'env'; envName?: string }
-  | { kind: 'adc' };
+  { kind: 'key_file'; keyFile: string } | { kind: 'api_key'; apiKey: string; source: 'file' | 'env'; envName?: string } | { kind: 'adc' };
 
 export interface QuotaLimits {
   rpm?: number;

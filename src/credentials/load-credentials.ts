@@ -78,7 +78,12 @@ export async function loadCredentials(file: string, options: LoadCredentialsOpti
           });
         }
         // Never echo a value from this file: it may be a secret.
-        return [new ConfigError(`${at(issue.path)}: ${formatKeyPath(issue.path)}: ${issue.message.replace(/received .*/, 'received an invalid value')}`, { file, keyPath: formatKeyPath(issue.path) })];
+        return [
+          new ConfigError(`${at(issue.path)}: ${formatKeyPath(issue.path)}: ${issue.message.replace(/received .*/, 'received an invalid value')}`, {
+            file,
+            keyPath: formatKeyPath(issue.path),
+          }),
+        ];
       }),
     );
   }

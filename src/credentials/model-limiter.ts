@@ -117,10 +117,12 @@ export class ModelLimiter {
                 });
               if (!tokens) return grant();
               // The token reservation counts against the minute; the job itself ends at once.
-              tokens.schedule({ weight }, async () => undefined).then(grant, (error: unknown) => {
-                releaseRequest();
-                reject(error instanceof Error ? error : new Error(String(error)));
-              });
+              tokens
+                .schedule({ weight }, async () => undefined)
+                .then(grant, (error: unknown) => {
+                  releaseRequest();
+                  reject(error instanceof Error ? error : new Error(String(error)));
+                });
             }),
         )
         .catch((error: unknown) => reject(error instanceof Error ? error : new Error(String(error))));

@@ -235,7 +235,9 @@ export class ProjectPool {
 
   private members(model: string, pool: string | undefined, onlyProject: string | undefined): ProjectHandle[] {
     void model;
-    return [...this.projects.values()].filter((p) => !p.removed && (onlyProject !== undefined ? p.credentials.name === onlyProject : pool === undefined || p.credentials.pool === pool));
+    return [...this.projects.values()].filter(
+      (p) => !p.removed && (onlyProject !== undefined ? p.credentials.name === onlyProject : pool === undefined || p.credentials.pool === pool),
+    );
   }
 
   /** Whether a call for `model` on `pool` could be leased now; if not, why and until when. Never waits. */
@@ -374,7 +376,8 @@ export class ProjectPool {
         continue;
       }
       if (JSON.stringify(current.credentials) === JSON.stringify(next)) continue;
-      const connectionChanged = JSON.stringify([current.credentials.project, current.credentials.location, current.credentials.auth, current.credentials.endpoint]) !==
+      const connectionChanged =
+        JSON.stringify([current.credentials.project, current.credentials.location, current.credentials.auth, current.credentials.endpoint]) !==
         JSON.stringify([next.project, next.location, next.auth, next.endpoint]);
       current.credentials = next;
       if (connectionChanged) {
@@ -404,7 +407,8 @@ export class ProjectPool {
     for (const p of this.projects.values()) {
       for (const [model, breaker] of p.breakers) {
         const saved = breaker.save();
-        if (saved) out.push({ project: p.credentials.name, model, state: saved.state === 'open' ? 'cooling' : 'exhausted', until: saved.until, reason: saved.reason });
+        if (saved)
+          out.push({ project: p.credentials.name, model, state: saved.state === 'open' ? 'cooling' : 'exhausted', until: saved.until, reason: saved.reason });
       }
     }
     return out;

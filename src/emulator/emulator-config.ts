@@ -24,7 +24,10 @@ const duration = z.union([z.number(), z.string()], { error: DURATION_HINT }).tra
 const latency = z
   .union(
     [
-      z.number().nonnegative().transform((ms) => ({ min: ms, max: ms })),
+      z
+        .number()
+        .nonnegative()
+        .transform((ms) => ({ min: ms, max: ms })),
       z.strictObject({ min: z.number().nonnegative(), max: z.number().nonnegative() }),
     ],
     { error: 'expected milliseconds (40) or a range ({ min: 20, max: 200 })' },

@@ -100,9 +100,7 @@ function paint(rng: Rng, width: number, height: number): Canvas {
 export async function renderImage(rng: Rng, width: number, height: number, format: ImageFormat = 'png'): Promise<Buffer> {
   const canvas = paint(rng, width, height);
   const image = sharp(canvas.pixels, { raw: { width, height, channels: 3 } });
-  return format === 'jpeg'
-    ? image.jpeg({ quality: 80 }).toBuffer()
-    : image.png({ compressionLevel: 1, adaptiveFiltering: false }).toBuffer();
+  return format === 'jpeg' ? image.jpeg({ quality: 80 }).toBuffer() : image.png({ compressionLevel: 1, adaptiveFiltering: false }).toBuffer();
 }
 
 /** Gemini image models: output size per aspect ratio (1K tier). */

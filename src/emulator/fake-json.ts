@@ -88,7 +88,11 @@ function hex(rng: Rng, digits: number): string {
 function formatted(format: string | undefined, rng: Rng, name: string | undefined): string | undefined {
   const date = (): string => `20${rng.int(20, 26)}-${pad2(rng.int(1, 12))}-${pad2(rng.int(1, 28))}`;
   const time = (): string => `${pad2(rng.int(0, 23))}:${pad2(rng.int(0, 59))}:00Z`;
-  const slug = (words: number): string => fakePhrase(rng, words).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'page';
+  const slug = (words: number): string =>
+    fakePhrase(rng, words)
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '') || 'page';
   switch (format) {
     case 'date':
       return date();
@@ -133,7 +137,9 @@ function fakeString(schema: Schema, ctx: Context, name: string | undefined): str
   const minLength = Math.min(asNumber(schema.minLength) ?? 0, maxLength);
   let text =
     formatted(format, rng, name) ??
-    (name !== undefined && SHORT_FIELD.test(name) ? fakePhrase(rng, rng.int(2, 6), ctx.prompt) : fakeProse(rng, Math.max(3, ctx.tokensPerString), ctx.prompt).replace(/\s*\n+\s*/g, ' '));
+    (name !== undefined && SHORT_FIELD.test(name)
+      ? fakePhrase(rng, rng.int(2, 6), ctx.prompt)
+      : fakeProse(rng, Math.max(3, ctx.tokensPerString), ctx.prompt).replace(/\s*\n+\s*/g, ' '));
   while (text.length < minLength) text += ` ${fakePhrase(rng, 3, ctx.prompt).toLowerCase()}`;
   text = cut(text, minLength, maxLength);
 
@@ -157,8 +163,12 @@ function numberBounds(schema: Schema, step: number): [number, number] {
   // Draft 6+: exclusiveMinimum is a number; draft 4 and OpenAPI 3.0: a boolean beside minimum.
   const exclusiveMin = asNumber(schema.exclusiveMinimum) ?? (schema.exclusiveMinimum === true ? minimum : undefined);
   const exclusiveMax = asNumber(schema.exclusiveMaximum) ?? (schema.exclusiveMaximum === true ? maximum : undefined);
-  const lows = [schema.exclusiveMinimum === true ? undefined : minimum, exclusiveMin === undefined ? undefined : exclusiveMin + step].filter((n): n is number => n !== undefined);
-  const highs = [schema.exclusiveMaximum === true ? undefined : maximum, exclusiveMax === undefined ? undefined : exclusiveMax - step].filter((n): n is number => n !== undefined);
+  const lows = [schema.exclusiveMinimum === true ? undefined : minimum, exclusiveMin === undefined ? undefined : exclusiveMin + step].filter(
+    (n): n is number => n !== undefined,
+  );
+  const highs = [schema.exclusiveMaximum === true ? undefined : maximum, exclusiveMax === undefined ? undefined : exclusiveMax - step].filter(
+    (n): n is number => n !== undefined,
+  );
   let low = lows.length > 0 ? Math.max(...lows) : undefined;
   let high = highs.length > 0 ? Math.min(...highs) : undefined;
   if (low === undefined) low = high === undefined || high >= 0 ? 0 : high - 100;

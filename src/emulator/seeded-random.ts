@@ -35,7 +35,10 @@ export function seededRandom(...parts: readonly (string | number)[]): Rng {
   let c = h[2] ?? 3;
   let d = h[3] ?? 4;
   const next = (): number => {
-    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
+    a >>>= 0;
+    b >>>= 0;
+    c >>>= 0;
+    d >>>= 0;
     let t = (a + b) | 0;
     a = b ^ (b >>> 9);
     b = (c + (c << 3)) | 0;

@@ -48,7 +48,10 @@ export interface RunSummary {
 }
 
 export function newRunId(): string {
-  return `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomUUID().slice(0, 8)}`;
+  return `${new Date()
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')
+    .slice(0, 14)}-${randomUUID().slice(0, 8)}`;
 }
 
 /**
@@ -120,7 +123,16 @@ export class Engine extends EventEmitter<EngineEvents> {
       const emit = <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]): void => {
         (this.emit as (e: K, ...a: EngineEvents[K]) => boolean)(event, ...args);
       };
-      const executor = new OnlineExecutor({ runId: this.runId, job, store, catalog: this.options.catalog, pool: this.pool, writer: this.writer, emit, ...(this.options.random ? { random: this.options.random } : {}) });
+      const executor = new OnlineExecutor({
+        runId: this.runId,
+        job,
+        store,
+        catalog: this.options.catalog,
+        pool: this.pool,
+        writer: this.writer,
+        emit,
+        ...(this.options.random ? { random: this.options.random } : {}),
+      });
       const scheduler = new Scheduler({
         job,
         store,

@@ -15,7 +15,9 @@ export interface EngineEvents {
   'step:failed': [{ itemId: string; step: string; code: string; message: string }];
   'step:filtered': [{ itemId: string; step: string; reason: string }];
   /** One API call, successful or not, as its ledger row records it (metrics count these). */
-  'call:end': [{ itemId: string; step: string; project: string; model: string; httpStatus: number; errorCode?: string; usage: Usage; costUsd: number; durationMs: number }];
+  'call:end': [
+    { itemId: string; step: string; project: string; model: string; httpStatus: number; errorCode?: string; usage: Usage; costUsd: number; durationMs: number },
+  ];
   'step:retry': [{ itemId: string; step: string; project: string; code: string; message: string; attempt: number; delayMs: number }];
   'project:cooldown': [{ project: string; untilMs: number; reason: string; perDay: boolean }];
   'project:disabled': [{ project: string; reason: string }];
@@ -26,7 +28,18 @@ export interface EngineEvents {
   'operation:pending': [{ itemId: string; step: string; operationName: string; resumed: boolean }];
   'run:waiting': [{ reason: string; untilMs: number }];
   'run:stopping': [{ reason: string }];
-  'run:end': [{ runId: string; outcome: RunOutcome; exitCode: number; counts: Record<StepState, number>; costUsd: number; requests: number; durationMs: number; resultsFile?: string }];
+  'run:end': [
+    {
+      runId: string;
+      outcome: RunOutcome;
+      exitCode: number;
+      counts: Record<StepState, number>;
+      costUsd: number;
+      requests: number;
+      durationMs: number;
+      resultsFile?: string;
+    },
+  ];
 }
 
 export type RunOutcome = 'finished' | 'failed_items' | 'budget' | 'cancelled' | 'stalled' | 'no_projects';

@@ -84,11 +84,14 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean 
         await sharp(file).metadata();
       } catch (error) {
         paramProblems.push(
-          new ConfigError(`${shownJob}: steps.${step.name}.output.post[${index}].watermark.image: ${displayPath(file)} is not a readable image (${(error as Error).message}).`, {
-            file: job.file,
-            keyPath: `steps.${step.name}.output.post[${index}].watermark.image`,
-            hint: 'Paths in the job file are relative to the job file.',
-          }),
+          new ConfigError(
+            `${shownJob}: steps.${step.name}.output.post[${index}].watermark.image: ${displayPath(file)} is not a readable image (${(error as Error).message}).`,
+            {
+              file: job.file,
+              keyPath: `steps.${step.name}.output.post[${index}].watermark.image`,
+              hint: 'Paths in the job file are relative to the job file.',
+            },
+          ),
         );
       }
     }

@@ -35,7 +35,18 @@ export function renderStep(job: Job, step: Step, context: TemplateContext): Rend
   // Everything that shapes what is generated or where it goes; a change makes a done step stale.
   const promptHash = createHash('sha256')
     .update(
-      JSON.stringify([step.task, step.model, prompt, system ?? null, step.jsonSchema ?? null, step.params, step.maxOutputTokens ?? null, step.temperature ?? null, outputName ?? null, renderedPost]),
+      JSON.stringify([
+        step.task,
+        step.model,
+        prompt,
+        system ?? null,
+        step.jsonSchema ?? null,
+        step.params,
+        step.maxOutputTokens ?? null,
+        step.temperature ?? null,
+        outputName ?? null,
+        renderedPost,
+      ]),
     )
     .digest('hex')
     .slice(0, 32);

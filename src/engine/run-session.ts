@@ -75,11 +75,14 @@ export class RunSession {
     const lock = store.acquireLock({ runId, pid: process.pid, host: hostname() }, isAlive);
     if (!lock.acquired) {
       store.close();
-      throw new GenbatchError(`Another run of ${job.name} is active: pid ${lock.holder.pid} on ${lock.holder.host}, last heartbeat ${lock.holder.heartbeatAt}.`, {
-        code: 'RUN_ACTIVE',
-        exitCode: 5,
-        hint: 'Wait for it to finish (genbatch status shows its progress), or stop it; a lock left by a dead process is taken over automatically.',
-      });
+      throw new GenbatchError(
+        `Another run of ${job.name} is active: pid ${lock.holder.pid} on ${lock.holder.host}, last heartbeat ${lock.holder.heartbeatAt}.`,
+        {
+          code: 'RUN_ACTIVE',
+          exitCode: 5,
+          hint: 'Wait for it to finish (genbatch status shows its progress), or stop it; a lock left by a dead process is taken over automatically.',
+        },
+      );
     }
     const session = new RunSession(prepared, store, options, runId);
     session.defer(() => store.close());
@@ -154,7 +157,16 @@ export class RunSession {
   /** One pass of the engine over (up to `limit`) items with work left, under this session's run id. */
   async pass(limit?: number): Promise<RunSummary> {
     const { job, catalog } = this.prepared;
-    const engine = new Engine({ job, credentials: this.credentials, store: this.store, catalog, budget: this.budget(), runId: this.runId, runStarted: true, ...(limit === undefined ? {} : { limit }) });
+    const engine = new Engine({
+      job,
+      credentials: this.credentials,
+      store: this.store,
+      catalog,
+      budget: this.budget(),
+      runId: this.runId,
+      runStarted: true,
+      ...(limit === undefined ? {} : { limit }),
+    });
     this.engine = engine;
     const detach = this.options.onEngine?.(engine);
     try {
@@ -174,7 +186,13 @@ export class RunSession {
 
   async estimate(pilotItems?: number): Promise<JobEstimate> {
     const counter = await bestTokenCounter();
-    return estimateJob(this.prepared, { store: this.store, counter, catalog: this.prepared.catalog, credentials: this.credentials, ...(pilotItems ? { pilotItems } : {}) });
+    return estimateJob(this.prepared, {
+      store: this.store,
+      counter,
+      catalog: this.prepared.catalog,
+      credentials: this.credentials,
+      ...(pilotItems ? { pilotItems } : {}),
+    });
   }
 
   /** Stops the pass in progress (calls in flight finish and are checkpointed) and any later one. */

@@ -112,7 +112,16 @@ export class Scheduler {
     const key = laneKey(this.options.job, unit.step);
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = { key, pool: unit.step.pool ?? this.options.job.pool, model: unit.step.model, ready: [], delayed: [], acquiring: false, unusable: undefined, announced: undefined };
+      lane = {
+        key,
+        pool: unit.step.pool ?? this.options.job.pool,
+        model: unit.step.model,
+        ready: [],
+        delayed: [],
+        acquiring: false,
+        unusable: undefined,
+        announced: undefined,
+      };
       this.lanes.set(key, lane);
     }
     return lane;
@@ -168,7 +177,8 @@ export class Scheduler {
   private park(operation: ParkedOperation, units: Unit[], resumed: boolean): void {
     this.parked.push({ operation, units, polls: 0, failedPolls: 0, nextAt: Date.now() + this.options.executor.pollDelayMs(0), polling: false });
     const lead = units[0];
-    if (resumed && lead) this.options.emit('operation:pending', { itemId: lead.item.id, step: lead.step.name, operationName: operation.operationName, resumed: true });
+    if (resumed && lead)
+      this.options.emit('operation:pending', { itemId: lead.item.id, step: lead.step.name, operationName: operation.operationName, resumed: true });
   }
 
   /** A unit reached an end (done with no step left, failed, filtered). */
@@ -200,7 +210,12 @@ export class Scheduler {
           this.lane(unit).ready.unshift(unit);
           break;
         case 'parked':
-          if (!parkedCall) this.park(verdict.operation, settled.map((s) => s.unit), false);
+          if (!parkedCall)
+            this.park(
+              verdict.operation,
+              settled.map((s) => s.unit),
+              false,
+            );
           parkedCall = true;
           break;
       }
@@ -270,14 +285,16 @@ export class Scheduler {
         }
       }
 
-      const work = lanes.some((l) => l.ready.length > 0 || l.delayed.length > 0 || l.acquiring) || this.parked.length > 0 || this.inFlight > 0 || this.pollsInFlight > 0;
+      const work =
+        lanes.some((l) => l.ready.length > 0 || l.delayed.length > 0 || l.acquiring) || this.parked.length > 0 || this.inFlight > 0 || this.pollsInFlight > 0;
       if (!work && this.feedDone) return { kind: 'finished' };
       if (!work) continue; // the feed has more: pull it
 
       this.stall.observe(!canMove);
       if (!canMove) {
         const waiting = lanes.filter((l) => l.ready.length > 0);
-        if (waiting.length > 0 && waiting.every((l) => l.unusable !== undefined)) return { kind: 'unusable', reasons: waiting.map((l) => `${describeLane(l)}: ${l.unusable ?? ''}`) };
+        if (waiting.length > 0 && waiting.every((l) => l.unusable !== undefined))
+          return { kind: 'unusable', reasons: waiting.map((l) => `${describeLane(l)}: ${l.unusable ?? ''}`) };
         if (this.stall.expired()) return this.stalled(waiting);
         nextAt = Math.min(nextAt, this.stall.deadline() ?? nextAt);
       }
@@ -295,7 +312,10 @@ export class Scheduler {
     const announcement = `${availability.reason}@${availability.state === 'waiting' ? (availability.until ?? '') : ''}`;
     if (lane.announced === announcement) return;
     lane.announced = announcement;
-    this.options.emit('run:waiting', { reason: `${describeLane(lane)}: ${availability.reason}`, untilMs: availability.state === 'waiting' ? (availability.until ?? Date.now()) : Date.now() });
+    this.options.emit('run:waiting', {
+      reason: `${describeLane(lane)}: ${availability.reason}`,
+      untilMs: availability.state === 'waiting' ? (availability.until ?? Date.now()) : Date.now(),
+    });
   }
 
   private stalled(waiting: Lane[]): SchedulerOutcome {

@@ -19,7 +19,8 @@ export interface StaleItem {
  */
 export async function findStaleItems(job: Job, store: StateStore, rows?: AsyncIterable<{ id: string; values: Record<string, string> }>): Promise<StaleItem[]> {
   const stale: StaleItem[] = [];
-  const source: AsyncIterable<{ id: string; values: Record<string, string> }> | Iterable<{ id: string; values: Record<string, string> }> = rows ?? store.iterateItems();
+  const source: AsyncIterable<{ id: string; values: Record<string, string> }> | Iterable<{ id: string; values: Record<string, string> }> =
+    rows ?? store.iterateItems();
   for await (const item of source) {
     const done = store.itemSteps(item.id).filter((r) => r.promptHash);
     if (done.length === 0) continue;

@@ -52,7 +52,10 @@ export interface StatusReport {
 
 /** The `status --json` object (product.md), read from the state file alone. */
 export function buildStatus(job: Job, store: StateStore, options: { maxFailures?: number; stale?: number } = {}): StatusReport {
-  const counts = readCounts(store, job.steps.map((s) => s.name));
+  const counts = readCounts(
+    store,
+    job.steps.map((s) => s.name),
+  );
   const failures = store.steps.failures(options.maxFailures ?? 1000);
   const byStatus: Record<string, number> = {};
   for (const row of store.ledger.requestsByStatus()) byStatus[String(row.status)] = row.requests;

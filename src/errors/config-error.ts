@@ -9,10 +9,7 @@ export class ConfigError extends GenbatchError {
   readonly line: number | undefined;
   readonly keyPath: string | undefined;
 
-  constructor(
-    message: string,
-    options: { code?: string; file?: string; line?: number; keyPath?: string; hint?: string; cause?: unknown } = {},
-  ) {
+  constructor(message: string, options: { code?: string; file?: string; line?: number; keyPath?: string; hint?: string; cause?: unknown } = {}) {
     super(message, {
       code: options.code ?? 'CONFIG_INVALID',
       retryable: false,

@@ -30,7 +30,13 @@ export class QuotaExhaustedError extends ProviderError {
   /** True when the message names a per-day quota: the project is out until its daily reset. */
   readonly perDay: boolean;
   constructor(message: string, details: ProviderErrorDetails & { perDay?: boolean }) {
-    super(message, 'QUOTA_EXHAUSTED', true, 'The project cools down and the item moves to another project; add projects or raise quotas to go faster.', details);
+    super(
+      message,
+      'QUOTA_EXHAUSTED',
+      true,
+      'The project cools down and the item moves to another project; add projects or raise quotas to go faster.',
+      details,
+    );
     this.perDay = details.perDay ?? false;
   }
 }
@@ -38,7 +44,13 @@ export class QuotaExhaustedError extends ProviderError {
 /** 401/403: the credential is rejected or the API is not enabled. The project is disabled for the run. */
 export class CredentialRejectedError extends ProviderError {
   constructor(message: string, details: ProviderErrorDetails) {
-    super(message, 'CREDENTIAL_REJECTED', false, 'Check the key or service account of this project and that the Vertex AI API is enabled, then resume.', details);
+    super(
+      message,
+      'CREDENTIAL_REJECTED',
+      false,
+      'Check the key or service account of this project and that the Vertex AI API is enabled, then resume.',
+      details,
+    );
   }
 }
 

@@ -30,13 +30,18 @@ export class StalledOnQuotaError extends GenbatchError {
   ) {
     const now = Date.now();
     const described = lanes.map((l) => {
-      const back = l.expectedBackAt === undefined ? 'expected back: unknown' : `expected back at ${new Date(l.expectedBackAt).toISOString()} (in ${seconds(l.expectedBackAt - now)})`;
+      const back =
+        l.expectedBackAt === undefined
+          ? 'expected back: unknown'
+          : `expected back at ${new Date(l.expectedBackAt).toISOString()} (in ${seconds(l.expectedBackAt - now)})`;
       return `\n  - pool "${l.pool}", model ${l.model}: ${l.reason}; ${back}`;
     });
     const done = Object.entries(completed).filter(([, n]) => n > 0);
     const total = done.reduce((sum, [, n]) => sum + n, 0);
     const meanwhile =
-      total === 0 ? 'Nothing was completed in this run.' : `Completed meanwhile in this run: ${total} step(s) (${done.map(([step, n]) => `${step}: ${n}`).join(', ')}).`;
+      total === 0
+        ? 'Nothing was completed in this run.'
+        : `Completed meanwhile in this run: ${total} step(s) (${done.map(([step, n]) => `${step}: ${n}`).join(', ')}).`;
     super(`Stalled on quota: no pending work could make progress for ${seconds(stalledForMs)}. Waiting on:${described.join('')}\n${meanwhile}`, {
       code: 'STALLED_ON_QUOTA',
       retryable: true,

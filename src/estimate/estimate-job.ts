@@ -103,10 +103,11 @@ export async function estimateJob(
 
   // Expected output per step first: later steps' prompts include earlier steps' fields.
   const measured = new Map<string, Measured>();
-  if (store) for (const step of job.steps) {
-    const m = measure(store, step.name);
-    if (m) measured.set(step.name, m);
-  }
+  if (store)
+    for (const step of job.steps) {
+      const m = measure(store, step.name);
+      if (m) measured.set(step.name, m);
+    }
   const expectedOutput = new Map(job.steps.map((s) => [s.name, measured.get(s.name)?.meanOutput ?? declaredOutputTokens(s)[1]]));
 
   const inputTokens = new Map(job.steps.map((s) => [s.name, 0]));
@@ -119,7 +120,10 @@ export async function estimateJob(
       context.steps[step.name] = EMPTY_RESULT;
     }
     for (const step of job.steps) {
-      const text = renderTemplate(step.prompt, context) + (step.system ? renderTemplate(step.system, context) : '') + (step.jsonSchema ? JSON.stringify(step.jsonSchema) : '');
+      const text =
+        renderTemplate(step.prompt, context) +
+        (step.system ? renderTemplate(step.system, context) : '') +
+        (step.jsonSchema ? JSON.stringify(step.jsonSchema) : '');
       let tokens = await counter.count(step.model, text);
       for (const v of parseTemplateVars(step.prompt + (step.system ?? ''))) {
         if (v.kind !== 'step') continue;
@@ -143,7 +147,12 @@ export async function estimateJob(
       const sd = Math.sqrt(n * m.sdUsd ** 2 + (n * m.sdUsd) ** 2 / m.calls);
       const expected = n * m.meanUsd;
       const output = m.meanOutput * n;
-      byStep.push({ ...common, output_tokens: rangeOf(output, output, output), usd: rangeOf(Math.max(0, expected - 1.96 * sd), expected, expected + 1.96 * sd), basis: 'pilot' });
+      byStep.push({
+        ...common,
+        output_tokens: rangeOf(output, output, output),
+        usd: rangeOf(Math.max(0, expected - 1.96 * sd), expected, expected + 1.96 * sd),
+        basis: 'pilot',
+      });
       continue;
     }
     const [low, expected, high] = declaredOutputTokens(step);
@@ -157,7 +166,11 @@ export async function estimateJob(
   }
 
   const spent = store ? store.spentUsd() : 0;
-  const remainingUsd = byStep.reduce((acc, s) => ({ low: acc.low + s.usd.low, expected: acc.expected + s.usd.expected, high: acc.high + s.usd.high }), { low: 0, expected: 0, high: 0 });
+  const remainingUsd = byStep.reduce((acc, s) => ({ low: acc.low + s.usd.low, expected: acc.expected + s.usd.expected, high: acc.high + s.usd.high }), {
+    low: 0,
+    expected: 0,
+    high: 0,
+  });
 
   // Requests per project (spread evenly for now) and an ETA from the declared quotas.
   const projects = options.credentials.projects.filter((p) => p.enabled && (job.pool === undefined || p.pool === job.pool));

@@ -8,7 +8,10 @@ export const modelPriceSchema = z
   .object({
     input_per_1m: z.number().min(0).optional(),
     output_per_1m: z.number().min(0).optional(),
-    long_context: z.object({ above_input_tokens: z.number().int().positive(), input_per_1m: z.number().min(0), output_per_1m: z.number().min(0) }).strict().optional(),
+    long_context: z
+      .object({ above_input_tokens: z.number().int().positive(), input_per_1m: z.number().min(0), output_per_1m: z.number().min(0) })
+      .strict()
+      .optional(),
     tokens_per_image: z.number().int().positive().optional(),
     per_image: z.number().min(0).optional(),
     per_1k_characters: z.number().min(0).optional(),

@@ -46,7 +46,8 @@ export async function bestTokenCounter(options: { client?: GoogleGenAI; sampleMo
     try {
       const sample = await options.client.models.countTokens({ model: options.sampleModel, contents: options.sampleText });
       const tokensPerChar = (sample.totalTokens ?? 0) / Math.max(1, options.sampleText.length);
-      if (tokensPerChar > 0) return { method: 'count_tokens_api', count: (_model, text) => Promise.resolve(Math.max(1, Math.round(text.length * tokensPerChar))) };
+      if (tokensPerChar > 0)
+        return { method: 'count_tokens_api', count: (_model, text) => Promise.resolve(Math.max(1, Math.round(text.length * tokensPerChar))) };
     } catch {
       // fall through to the heuristic
     }

@@ -50,7 +50,16 @@ export function countLineBreaks(text: string): number {
   return breaks;
 }
 
-const CHAR_NAMES: Record<string, string> = { '\t': 'tab', ' ': 'space', ',': 'comma', ';': 'semicolon', '|': 'pipe', ':': 'colon', '"': 'double quote', "'": 'single quote' };
+const CHAR_NAMES: Record<string, string> = {
+  '\t': 'tab',
+  ' ': 'space',
+  ',': 'comma',
+  ';': 'semicolon',
+  '|': 'pipe',
+  ':': 'colon',
+  '"': 'double quote',
+  "'": 'single quote',
+};
 
 /** Shows a delimiter or quote in messages: `"\t"` is unreadable, `tab (\t)` is not; `count` > 1 makes it plural. */
 export function showChar(c: string, count = 1): string {

@@ -7,9 +7,7 @@ import type { DetectedEncoding } from './encoding.js';
 import type { ProblemKind } from './problem.js';
 
 /** One row as split, with the line it starts on; or the point where the file could not be split further. */
-export type CsvRecord =
-  | { line: number; cells: string[] }
-  | { line: number; failure: { kind: ProblemKind; cells: number; message: string } };
+export type CsvRecord = { line: number; cells: string[] } | { line: number; failure: { kind: ProblemKind; cells: number; message: string } };
 
 /**
  * Streams the rows of a delimited text file through csv-parse, one decoded chunk at a time; memory

@@ -29,7 +29,11 @@ export async function describeInput(opts: InputOptions): Promise<InputLayout> {
     const encoding = detectEncoding(head.bytes, file, opts.encoding);
     const text = new TextDecoder(encoding.name, { ignoreBOM: true }).decode(head.bytes.subarray(encoding.bomBytes));
     if (!head.truncated && text.trim() === '') {
-      throw new ConfigError(`The input file ${file} is empty.`, { code: 'INPUT_EMPTY', file, hint: 'Point input.file at a file with a header row and at least one row.' });
+      throw new ConfigError(`The input file ${file} is empty.`, {
+        code: 'INPUT_EMPTY',
+        file,
+        hint: 'Point input.file at a file with a header row and at least one row.',
+      });
     }
     const format = opts.format ?? detectFormat(file, text);
     // The head of a longer file ends mid-row (maybe mid-character): delimited text and JSON Lines
@@ -106,12 +110,15 @@ function csvLayout(text: string, truncated: boolean, opts: InputOptions): Omit<I
     header.forEach((name, i) => {
       const earlier = seen.get(name);
       if (earlier !== undefined) {
-        throw new ConfigError(`${opts.file}:${line}: the header names two columns "${name}" (columns ${earlier + 1} and ${i + 1}), so rows cannot be keyed by name.`, {
-          code: 'INPUT_HEADER_INVALID',
-          file: opts.file,
-          line,
-          hint: 'Rename one of the columns in the header row.',
-        });
+        throw new ConfigError(
+          `${opts.file}:${line}: the header names two columns "${name}" (columns ${earlier + 1} and ${i + 1}), so rows cannot be keyed by name.`,
+          {
+            code: 'INPUT_HEADER_INVALID',
+            file: opts.file,
+            line,
+            hint: 'Rename one of the columns in the header row.',
+          },
+        );
       }
       seen.set(name, i);
     });

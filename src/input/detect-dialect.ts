@@ -161,7 +161,10 @@ function cellShapes(rows: readonly (readonly string[])[]): { valueShare: number;
  * quote and occurs as often in most of the first lines as in the first one (`~`, `^`, `#`...).
  */
 function otherCandidates(sample: string): string[] {
-  const lines = sample.split(/\r\n|\n|\r/).filter((l) => l.trim() !== '').slice(0, 50);
+  const lines = sample
+    .split(/\r\n|\n|\r/)
+    .filter((l) => l.trim() !== '')
+    .slice(0, 50);
   if (lines.length < 2) return [];
   const perLine = lines.map((l) => {
     const counts = new Map<string, number>();
@@ -179,5 +182,8 @@ function otherCandidates(sample: string): string[] {
     const share = same / perLine.length;
     if (share >= 0.8) candidates.push({ c, share });
   }
-  return candidates.sort((a, b) => b.share - a.share).slice(0, 3).map((x) => x.c);
+  return candidates
+    .sort((a, b) => b.share - a.share)
+    .slice(0, 3)
+    .map((x) => x.c);
 }

@@ -126,7 +126,12 @@ export async function* jsonArrayElements(chunks: AsyncIterable<string>): AsyncGe
       parts.push(piece);
       size += piece.length;
       if (size > MAX_RECORD_CHARS) {
-        yield { line: elementLine, failure: `the element is longer than ${MAX_RECORD_CHARS.toLocaleString('en')} characters; reading stops here.`, row: true, tooLong: true };
+        yield {
+          line: elementLine,
+          failure: `the element is longer than ${MAX_RECORD_CHARS.toLocaleString('en')} characters; reading stops here.`,
+          row: true,
+          tooLong: true,
+        };
         return;
       }
     }

@@ -5,7 +5,8 @@ import type { ScannedRow } from './scanned-row.js';
 export function jsonValues(object: Record<string, unknown>): Record<string, string> {
   const values: Record<string, string> = {};
   for (const [key, value] of Object.entries(object)) {
-    values[key] = typeof value === 'string' ? value : value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    values[key] =
+      typeof value === 'string' ? value : value === null || value === undefined ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
   }
   return values;
 }
@@ -29,9 +30,7 @@ export function jsonRow(line: number, text: string, columns: readonly string[], 
   const parsed = parseObject(text);
   if ('error' in parsed) {
     const message =
-      parsed.error === 'invalid_json'
-        ? `the row is not valid JSON (${parsed.detail}).`
-        : `the row is ${parsed.detail}, not an object with one key per column.`;
+      parsed.error === 'invalid_json' ? `the row is not valid JSON (${parsed.detail}).` : `the row is ${parsed.detail}, not an object with one key per column.`;
     return { line, problem: { line, kind: parsed.error, cells: 0, expected: columns.length, message } };
   }
   const keys = Object.keys(parsed.object);

@@ -17,7 +17,8 @@ export async function readHead(file: string, size = SAMPLE_BYTES): Promise<FileH
     handle = await open(file, 'r');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
-    const what = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be opened (${code ?? 'unknown error'})`;
+    const what =
+      code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be opened (${code ?? 'unknown error'})`;
     throw new ConfigError(`The input file ${file} ${what}.`, {
       code: 'INPUT_UNREADABLE',
       file,
@@ -28,7 +29,11 @@ export async function readHead(file: string, size = SAMPLE_BYTES): Promise<FileH
   try {
     const stat = await handle.stat();
     if (stat.isDirectory()) {
-      throw new ConfigError(`The input path ${file} is a folder, not a file.`, { code: 'INPUT_UNREADABLE', file, hint: 'Point input.file at a .csv, .tsv, .jsonl or .json file.' });
+      throw new ConfigError(`The input path ${file} is a folder, not a file.`, {
+        code: 'INPUT_UNREADABLE',
+        file,
+        hint: 'Point input.file at a .csv, .tsv, .jsonl or .json file.',
+      });
     }
     const buffer = Buffer.alloc(Math.min(size, stat.size));
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);

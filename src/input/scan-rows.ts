@@ -126,7 +126,13 @@ async function* scanJsonArray(layout: InputLayout): AsyncGenerator<ScannedRow> {
     if ('failure' in item) {
       if (item.tooLong) yield tooLong(item.line, layout);
       else {
-        const problem: Problem = { line: item.line, kind: 'malformed_row', cells: 0, expected: layout.columns.length, message: `the JSON array is broken here, ${item.failure}` };
+        const problem: Problem = {
+          line: item.line,
+          kind: 'malformed_row',
+          cells: 0,
+          expected: layout.columns.length,
+          message: `the JSON array is broken here, ${item.failure}`,
+        };
         yield item.row ? { line: item.line, problem } : { line: item.line, problem, betweenRows: true };
       }
       return;
@@ -138,6 +144,12 @@ async function* scanJsonArray(layout: InputLayout): AsyncGenerator<ScannedRow> {
 function tooLong(line: number, layout: InputLayout): ScannedRow {
   return {
     line,
-    problem: { line, kind: 'record_too_large', cells: 0, expected: layout.columns.length, message: `the row is longer than ${MAX_RECORD_CHARS.toLocaleString('en')} characters; reading stops here.` },
+    problem: {
+      line,
+      kind: 'record_too_large',
+      cells: 0,
+      expected: layout.columns.length,
+      message: `the row is longer than ${MAX_RECORD_CHARS.toLocaleString('en')} characters; reading stops here.`,
+    },
   };
 }

@@ -96,7 +96,14 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
 
     if (step.output?.npy && step.task !== 'embedding') problems.push(problem(file, lineOf, at('output', 'npy'), 'a .npy file is for embedding steps'));
     if (step.task === 'embedding' && step.output && parseTemplateVars(step.output.file).some((v) => v.kind !== 'style')) {
-      problems.push(problem(file, lineOf, at('output', 'file'), 'an embedding step writes one JSON Lines file for all items (id, vector): give a plain file name, like embeddings.jsonl'));
+      problems.push(
+        problem(
+          file,
+          lineOf,
+          at('output', 'file'),
+          'an embedding step writes one JSON Lines file for all items (id, vector): give a plain file name, like embeddings.jsonl',
+        ),
+      );
     }
     const templates: [PropertyKey[], string][] = [[at('prompt'), raw.prompt]];
     if (raw.system) templates.push([at('system'), raw.system]);
@@ -106,21 +113,22 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
         if (variable.kind === 'style' && !(variable.name in parsed.styles)) {
           const suggestion = nearestKey(variable.name, Object.keys(parsed.styles));
           problems.push(
-            problem(file, lineOf, path, `{{${variable.raw}}} names a style that is not defined under styles${suggestion ? `; did you mean "${suggestion}"?` : ''}`),
+            problem(
+              file,
+              lineOf,
+              path,
+              `{{${variable.raw}}} names a style that is not defined under styles${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+            ),
           );
         } else if (variable.kind === 'step') {
           const earlier = seen.get(variable.step);
           if (!earlier) {
-            problems.push(
-              problem(file, lineOf, path, `{{${variable.raw}}} refers to step "${variable.step}", which is not an earlier step of this job`),
-            );
+            problems.push(problem(file, lineOf, path, `{{${variable.raw}}} refers to step "${variable.step}", which is not an earlier step of this job`));
           } else {
             const fields = stepFields(earlier);
             const top = variable.field.split('.')[0] ?? '';
             if (!fields.includes(top)) {
-              problems.push(
-                problem(file, lineOf, path, `{{${variable.raw}}}: step "${variable.step}" has no field "${top}" (it has: ${fields.join(', ')})`),
-              );
+              problems.push(problem(file, lineOf, path, `{{${variable.raw}}}: step "${variable.step}" has no field "${top}" (it has: ${fields.join(', ')})`));
             }
           }
         }

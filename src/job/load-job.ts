@@ -18,8 +18,13 @@ export async function readLocatedFile(file: string, what: string): Promise<Retur
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${code ?? String(error)})`;
-    throw new ConfigError(`${what} ${displayPath(file)} ${reason}.`, { file, code: 'FILE_UNREADABLE', hint: `Check the path; relative paths are resolved from the file that names them.` });
+    const reason =
+      code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : `cannot be read (${code ?? String(error)})`;
+    throw new ConfigError(`${what} ${displayPath(file)} ${reason}.`, {
+      file,
+      code: 'FILE_UNREADABLE',
+      hint: `Check the path; relative paths are resolved from the file that names them.`,
+    });
   }
   try {
     return parseLocated(text);

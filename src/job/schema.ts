@@ -7,9 +7,7 @@ import { parseDuration } from './duration.js';
  * error that suggests the nearest valid key.
  */
 
-const duration = z
-  .union([z.string(), z.number()])
-  .refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration like 500ms, 10s, 15m or 1h' });
+const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration like 500ms, 10s, 15m or 1h' });
 
 const positiveInt = z.number().int().positive();
 
@@ -32,7 +30,28 @@ const resizeOp = z
         height: positiveInt.optional(),
         fit: z.enum(['cover', 'contain', 'fill', 'inside', 'outside']).default('cover'),
         position: z
-          .enum(['centre', 'center', 'top', 'right top', 'right', 'right bottom', 'bottom', 'left bottom', 'left', 'left top', 'north', 'northeast', 'east', 'southeast', 'south', 'southwest', 'west', 'northwest', 'entropy', 'attention'])
+          .enum([
+            'centre',
+            'center',
+            'top',
+            'right top',
+            'right',
+            'right bottom',
+            'bottom',
+            'left bottom',
+            'left',
+            'left top',
+            'north',
+            'northeast',
+            'east',
+            'southeast',
+            'south',
+            'southwest',
+            'west',
+            'northwest',
+            'entropy',
+            'attention',
+          ])
           .default('centre'),
       })
       .strict(),
@@ -40,9 +59,7 @@ const resizeOp = z
   .strict();
 const formatOp = z
   .object({
-    format: z
-      .object({ type: z.enum(['png', 'jpeg', 'webp', 'avif']), quality: z.number().int().min(1).max(100).optional() })
-      .strict(),
+    format: z.object({ type: z.enum(['png', 'jpeg', 'webp', 'avif']), quality: z.number().int().min(1).max(100).optional() }).strict(),
   })
   .strict();
 const overlayTextOp = z
@@ -85,9 +102,7 @@ const outputSchema = z
 
 export const stepSchema = z
   .object({
-    name: z
-      .string()
-      .regex(/^[a-z][a-z0-9_]*$/i, 'step names are letters, digits and _ (they appear in templates as steps.<name>)'),
+    name: z.string().regex(/^[a-z][a-z0-9_]*$/i, 'step names are letters, digits and _ (they appear in templates as steps.<name>)'),
     task: z.enum(['text', 'image', 'embedding', 'video']),
     model: z.string().min(1),
     prompt: z.string().min(1),

@@ -26,8 +26,7 @@ export function parseLocated(text: string): LocatedDocument {
     const offset = firstError.pos[0];
     throw new DocumentSyntaxError(firstError.message.split('\n')[0] ?? 'syntax error', lineCounter.linePos(offset).line);
   }
-  const lineAt = (offset: number | undefined): number | undefined =>
-    offset === undefined ? undefined : lineCounter.linePos(offset).line;
+  const lineAt = (offset: number | undefined): number | undefined => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
 
   return {
     value: doc.toJS(),

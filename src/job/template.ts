@@ -5,9 +5,7 @@
  */
 
 export type TemplateVar =
-  | { kind: 'column'; name: string; raw: string }
-  | { kind: 'step'; step: string; field: string; raw: string }
-  | { kind: 'style'; name: string; raw: string };
+  { kind: 'column'; name: string; raw: string } | { kind: 'step'; step: string; field: string; raw: string } | { kind: 'style'; name: string; raw: string };
 
 const VAR_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
 

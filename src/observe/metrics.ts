@@ -61,9 +61,24 @@ export function createRunMetrics(engine: EngineEventSource | undefined, store?: 
   if (options.job) registry.setDefaultLabels({ genbatch_job: options.job });
   const registers = [registry];
 
-  const requests = new Counter({ name: 'genbatch_requests_total', help: 'API calls made, by project, model and HTTP status (0: no HTTP reply).', labelNames: ['project', 'model', 'status'], registers });
-  const tokens = new Counter({ name: 'genbatch_tokens_total', help: 'Tokens billed, by project, model and kind (input, output, thoughts).', labelNames: ['project', 'model', 'kind'], registers });
-  const cost = new Counter({ name: 'genbatch_cost_usd_total', help: 'Cost of the calls in US dollars, priced from the catalog.', labelNames: ['project', 'model'], registers });
+  const requests = new Counter({
+    name: 'genbatch_requests_total',
+    help: 'API calls made, by project, model and HTTP status (0: no HTTP reply).',
+    labelNames: ['project', 'model', 'status'],
+    registers,
+  });
+  const tokens = new Counter({
+    name: 'genbatch_tokens_total',
+    help: 'Tokens billed, by project, model and kind (input, output, thoughts).',
+    labelNames: ['project', 'model', 'kind'],
+    registers,
+  });
+  const cost = new Counter({
+    name: 'genbatch_cost_usd_total',
+    help: 'Cost of the calls in US dollars, priced from the catalog.',
+    labelNames: ['project', 'model'],
+    registers,
+  });
   const images = new Counter({ name: 'genbatch_images_total', help: 'Images generated.', labelNames: ['project', 'model'], registers });
   const videoSeconds = new Counter({ name: 'genbatch_video_seconds_total', help: 'Seconds of video generated.', labelNames: ['project', 'model'], registers });
   const callDuration = new Histogram({
@@ -73,8 +88,18 @@ export function createRunMetrics(engine: EngineEventSource | undefined, store?: 
     buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
     registers,
   });
-  const steps = new Counter({ name: 'genbatch_steps_total', help: 'Step outcomes: done, failed, filtered, retry.', labelNames: ['step', 'outcome'], registers });
-  const cooldowns = new Counter({ name: 'genbatch_cooldowns_total', help: 'Times a project was cooled down after a quota rejection (429).', labelNames: ['project'], registers });
+  const steps = new Counter({
+    name: 'genbatch_steps_total',
+    help: 'Step outcomes: done, failed, filtered, retry.',
+    labelNames: ['step', 'outcome'],
+    registers,
+  });
+  const cooldowns = new Counter({
+    name: 'genbatch_cooldowns_total',
+    help: 'Times a project was cooled down after a quota rejection (429).',
+    labelNames: ['project'],
+    registers,
+  });
   // Run gauges appear only once they have a value: an exit code of 0 before the run ended would lie.
   const runGauge = (name: string, help: string): { (): Gauge; clear(): void } => {
     let gauge: Gauge | undefined;
@@ -88,7 +113,10 @@ export function createRunMetrics(engine: EngineEventSource | undefined, store?: 
   };
   const runStart = runGauge('genbatch_run_start_timestamp_seconds', 'When the current or last run started (Unix time).');
   const runEnd = runGauge('genbatch_run_end_timestamp_seconds', 'When the last run ended (Unix time); absent while the run goes.');
-  const runExit = runGauge('genbatch_run_exit_code', 'Exit code of the run (0 done, 1 failed items, 3 budget, 4 cancelled, 75 stalled); absent while the run goes.');
+  const runExit = runGauge(
+    'genbatch_run_exit_code',
+    'Exit code of the run (0 done, 1 failed items, 3 budget, 4 cancelled, 75 stalled); absent while the run goes.',
+  );
   const runDuration = runGauge('genbatch_run_duration_seconds', 'Duration of the run; absent while it goes.');
 
   let lastItems: Record<StepState, number> | undefined;
@@ -265,7 +293,12 @@ export async function writeMetricsFile(registry: Registry, file: string): Promis
  * Rewrites the metrics file every `everyMs` while a long run goes (so a scrape mid-run sees
  * progress), and once more when stopped. Write errors are reported to `onError`, never thrown.
  */
-export function writeMetricsFilePeriodically(registry: Registry, file: string, everyMs = 15_000, onError: (error: unknown) => void = () => undefined): () => Promise<void> {
+export function writeMetricsFilePeriodically(
+  registry: Registry,
+  file: string,
+  everyMs = 15_000,
+  onError: (error: unknown) => void = () => undefined,
+): () => Promise<void> {
   let pending: Promise<void> = Promise.resolve();
   const writeOnce = (): Promise<void> => {
     pending = pending.then(() => writeMetricsFile(registry, file)).catch(onError);

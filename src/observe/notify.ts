@@ -75,12 +75,7 @@ const ERROR_OUTCOMES: Record<number, string> = { 2: 'invalid', 4: 'cancelled', 5
  * The summary of a command that failed before or outside a run: invalid job or credentials (2),
  * another run active (5), or a crash. Counts come from the state file when there is one.
  */
-export function buildErrorSummary(
-  jobName: string,
-  error: unknown,
-  exitCode: number,
-  options: { store?: StateStore; startedAt?: Date } = {},
-): NotifySummary {
+export function buildErrorSummary(jobName: string, error: unknown, exitCode: number, options: { store?: StateStore; startedAt?: Date } = {}): NotifySummary {
   const message = error instanceof Error ? error.message : String(error);
   const hint = (error as { hint?: unknown } | null)?.hint;
   let counts = zeroCounts();
@@ -128,7 +123,23 @@ export function summaryText(s: NotifySummary): string {
 }
 
 /** The placeholders a `--notify-template` may use. */
-export const TEMPLATE_FIELDS = ['job', 'run_id', 'outcome', 'exit_code', 'total', 'done', 'failed', 'filtered', 'pending', 'cost_usd', 'requests', 'duration_s', 'started_at', 'ended_at', 'summary'] as const;
+export const TEMPLATE_FIELDS = [
+  'job',
+  'run_id',
+  'outcome',
+  'exit_code',
+  'total',
+  'done',
+  'failed',
+  'filtered',
+  'pending',
+  'cost_usd',
+  'requests',
+  'duration_s',
+  'started_at',
+  'ended_at',
+  'summary',
+] as const;
 type TemplateField = (typeof TEMPLATE_FIELDS)[number];
 
 function fieldValues(s: NotifySummary): Record<TemplateField, string | number> {
@@ -167,7 +178,10 @@ export function renderNotifyTemplate(template: string, summary: NotifySummary): 
   try {
     JSON.parse(body);
   } catch (error) {
-    throw new Error(`the notify template does not produce JSON (${(error as Error).message}); put string placeholders inside quotes, e.g. {"text": "{{summary}}"}`, { cause: error });
+    throw new Error(
+      `the notify template does not produce JSON (${(error as Error).message}); put string placeholders inside quotes, e.g. {"text": "{{summary}}"}`,
+      { cause: error },
+    );
   }
   return body;
 }
@@ -246,13 +260,19 @@ export async function notifySummary(url: string, summary: NotifySummary, templat
     });
     await response.arrayBuffer().catch(() => undefined);
     if (response.ok) return { ok: true, status: response.status };
-    return { ok: false, status: response.status, error: `Notification to ${where} was refused: HTTP ${response.status} ${response.statusText}.`.replace(/ \.$/, '.') };
+    return {
+      ok: false,
+      status: response.status,
+      error: `Notification to ${where} was refused: HTTP ${response.status} ${response.statusText}.`.replace(/ \.$/, '.'),
+    };
   } catch (error) {
     const name = (error as Error).name;
     const reason =
       name === 'TimeoutError' || name === 'AbortError'
         ? `no answer within ${formatDuration(timeoutMs)}`
-        : scrubText(((error as Error).cause as Error | undefined)?.message ?? (error as Error).message).split(url).join(where);
+        : scrubText(((error as Error).cause as Error | undefined)?.message ?? (error as Error).message)
+            .split(url)
+            .join(where);
     return { ok: false, error: `Notification to ${where} failed: ${reason}.` };
   }
 }

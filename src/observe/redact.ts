@@ -3,7 +3,20 @@ import type { Credentials } from '../credentials/credentials.js';
 export const REDACTED = '[redacted]';
 
 /** Object keys whose values are secrets wherever they appear (compared case-insensitively, without `_` or `-`). */
-const SECRET_KEY_NAMES = new Set(['apikey', 'key', 'authorization', 'token', 'accesstoken', 'refreshtoken', 'idtoken', 'secret', 'clientsecret', 'password', 'privatekey', 'xgoogapikey']);
+const SECRET_KEY_NAMES = new Set([
+  'apikey',
+  'key',
+  'authorization',
+  'token',
+  'accesstoken',
+  'refreshtoken',
+  'idtoken',
+  'secret',
+  'clientsecret',
+  'password',
+  'privatekey',
+  'xgoogapikey',
+]);
 
 export function isSecretKey(key: string): boolean {
   return SECRET_KEY_NAMES.has(key.toLowerCase().replace(/[-_]/g, ''));

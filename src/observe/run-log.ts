@@ -37,17 +37,29 @@ const DESCRIBE: { [K in EngineEventName]: (e: EngineEvents[K][0]) => [Level, str
   'step:done': (e) => ['info', `step done on ${e.project} for ${usd(e.costUsd)}`],
   'step:failed': (e) => ['warn', e.message],
   'step:filtered': (e) => ['warn', `filtered: ${e.reason}`],
-  'call:end': (e) => [e.httpStatus === 200 && !e.errorCode ? 'info' : 'warn', `call to ${e.model} on ${e.project}: HTTP ${e.httpStatus}${e.errorCode ? ` ${e.errorCode}` : ''}`],
+  'call:end': (e) => [
+    e.httpStatus === 200 && !e.errorCode ? 'info' : 'warn',
+    `call to ${e.model} on ${e.project}: HTTP ${e.httpStatus}${e.errorCode ? ` ${e.errorCode}` : ''}`,
+  ],
   'step:retry': (e) => ['warn', `retrying in ${e.delayMs} ms: ${e.message}`],
-  'project:cooldown': (e) => ['warn', `project ${e.project} ${e.perDay ? 'is out for the day' : 'cools down'} until ${new Date(e.untilMs).toISOString()}: ${e.reason}`],
+  'project:cooldown': (e) => [
+    'warn',
+    `project ${e.project} ${e.perDay ? 'is out for the day' : 'cools down'} until ${new Date(e.untilMs).toISOString()}: ${e.reason}`,
+  ],
   'project:disabled': (e) => ['warn', `project ${e.project} disabled for this run: ${e.reason}`],
   'project:active': (e) => ['info', `project ${e.project} is active again`],
-  'credentials:reloaded': (e) => ['info', `credentials reloaded (added: ${e.added.join(', ') || 'none'}; removed: ${e.removed.join(', ') || 'none'}; changed: ${e.changed.join(', ') || 'none'})`],
+  'credentials:reloaded': (e) => [
+    'info',
+    `credentials reloaded (added: ${e.added.join(', ') || 'none'}; removed: ${e.removed.join(', ') || 'none'}; changed: ${e.changed.join(', ') || 'none'})`,
+  ],
   'credentials:invalid': (e) => ['warn', `credentials file changed but is not valid; keeping the projects in use: ${e.message}`],
   'operation:pending': (e) => ['info', `${e.resumed ? 'polling the operation started before' : 'operation started'}: ${e.operationName}`],
   'run:waiting': (e) => ['warn', `waiting until ${new Date(e.untilMs).toISOString()}: ${e.reason}`],
   'run:stopping': (e) => ['warn', `stopping (${e.reason}): no new items, waiting for the calls in flight`],
-  'run:end': (e) => [e.exitCode === 0 ? 'info' : e.exitCode === 1 ? 'warn' : 'error', `run ended: ${e.outcome} (exit ${e.exitCode}), ${usd(e.costUsd)} over ${e.requests} calls`],
+  'run:end': (e) => [
+    e.exitCode === 0 ? 'info' : e.exitCode === 1 ? 'warn' : 'error',
+    `run ended: ${e.outcome} (exit ${e.exitCode}), ${usd(e.costUsd)} over ${e.requests} calls`,
+  ],
 };
 
 /** Every engine event the log writes a line for (all of them). */

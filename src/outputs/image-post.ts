@@ -53,7 +53,12 @@ export interface Caption {
   truncated: boolean;
 }
 
-async function renderText(markupText: string, color: string, width: number, size: { dpi: number } | { height: number }): Promise<{ pixels: Pixels; dpi: number }> {
+async function renderText(
+  markupText: string,
+  color: string,
+  width: number,
+  size: { dpi: number } | { height: number },
+): Promise<{ pixels: Pixels; dpi: number }> {
   const { data, info } = await sharp({
     text: {
       text: `<span foreground="${escapeMarkup(color)}">${escapeMarkup(markupText)}</span>`,
@@ -120,7 +125,10 @@ export async function layoutCaption(width: number, height: number, text: string,
   const room = { width: Math.max(1, width - padding), height: Math.max(1, height - padding) };
   if (rendered.pixels.info.width > room.width || rendered.pixels.info.height > room.height) {
     const crop = { left: 0, top: 0, width: Math.min(rendered.pixels.info.width, room.width), height: Math.min(rendered.pixels.info.height, room.height) };
-    rendered = { ...rendered, pixels: await sharp(rendered.pixels.data, rawOf(rendered.pixels)).extract(crop).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }) };
+    rendered = {
+      ...rendered,
+      pixels: await sharp(rendered.pixels.data, rawOf(rendered.pixels)).extract(crop).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }),
+    };
     truncated = true;
   }
   const { info } = rendered.pixels;
@@ -152,7 +160,12 @@ async function watermarkPixels(image: Buffer, markWidth: number, maxHeight: numb
  * `format` op, else from the file extension). Texts in ops are already rendered by the caller.
  * Metadata (EXIF, XMP, ICC, e.g. the provenance a model embeds) is kept unless `strip_metadata`.
  */
-export async function postProcessImage(input: Buffer, ops: readonly PostOp[], targetFile: string, readWatermark: (path: string) => Promise<Buffer>): Promise<Buffer> {
+export async function postProcessImage(
+  input: Buffer,
+  ops: readonly PostOp[],
+  targetFile: string,
+  readWatermark: (path: string) => Promise<Buffer>,
+): Promise<Buffer> {
   // Between operations the image stays as raw 8-bit sRGB pixels, upright: no encode/decode round
   // trips, and 16-bit, greyscale, CMYK or rotated sources all look the same to the operations.
   const source = await sharp(input).metadata();

@@ -15,7 +15,10 @@ const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
 /** The preamble and header of a 2-D little-endian float32 array of `rows` × `columns`. */
 export function npyHeader(rows: number, columns: number): Buffer {
-  for (const [name, value] of [['rows', rows], ['columns', columns]] as const) {
+  for (const [name, value] of [
+    ['rows', rows],
+    ['columns', columns],
+  ] as const) {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`npy ${name} must be a non-negative integer, got ${value}.`);
   }
   const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${columns}), }`;

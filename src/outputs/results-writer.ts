@@ -52,7 +52,11 @@ export function resultFields(job: Job, options: ResultsOptions = {}): StepColumn
     }));
   }
   const chosen = new Map(job.steps.map((step) => [step.name, { step, fields: [] as string[], text: false }]));
-  const known = job.steps.flatMap((step) => [...schemaFields(step).map((f) => `${step.name}.${f}`), `${step.name}.*`, ...(step.task === 'text' ? [`${step.name}.text`] : [])]);
+  const known = job.steps.flatMap((step) => [
+    ...schemaFields(step).map((f) => `${step.name}.${f}`),
+    `${step.name}.*`,
+    ...(step.task === 'text' ? [`${step.name}.text`] : []),
+  ]);
   for (const name of options.fields) {
     const dot = name.indexOf('.');
     const entry = chosen.get(name.slice(0, dot));
@@ -94,7 +98,10 @@ function* resultRecords(columns: readonly StepColumns[], store: StateStore): Gen
     for (const { step, fields, text } of columns) {
       const row = rows.find((r) => r.step === step.name);
       cost += row?.costUsd ?? 0;
-      const result = row?.state === 'done' && row.result !== null && typeof row.result === 'object' && !Array.isArray(row.result) ? (row.result as Record<string, unknown>) : {};
+      const result =
+        row?.state === 'done' && row.result !== null && typeof row.result === 'object' && !Array.isArray(row.result)
+          ? (row.result as Record<string, unknown>)
+          : {};
       const chosen: Record<string, unknown> = {};
       for (const field of fields) if (result[field] !== undefined) chosen[field] = result[field];
       steps[step.name] = {

@@ -46,7 +46,10 @@ export class GeminiImageProvider implements Provider {
     if (refusal && media.length === 0) return { filtered: { reason: refusal }, usage, ...meta };
     if (media.length === 0) {
       const text = replyText(candidate).trim();
-      throw badResponse(`The model replied without an image (finish reason ${candidate?.finishReason ?? 'none'})${text ? `: "${text.slice(0, 120)}"` : '.'}`, usage);
+      throw badResponse(
+        `The model replied without an image (finish reason ${candidate?.finishReason ?? 'none'})${text ? `: "${text.slice(0, 120)}"` : '.'}`,
+        usage,
+      );
     }
     const text = replyText(candidate);
     return { media, ...(text ? { text } : {}), usage, ...meta };

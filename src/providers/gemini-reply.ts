@@ -51,7 +51,11 @@ export function replyText(candidate: Candidate | undefined): string {
 /** Labels as Vertex accepts them: lowercase letters, digits, `_` and `-`, at most 63 characters. */
 export function vertexLabels(labels: Record<string, string> | undefined): Record<string, string> | undefined {
   if (!labels || Object.keys(labels).length === 0) return undefined;
-  const clean = (text: string): string => text.toLowerCase().replace(/[^\p{Ll}\p{Lo}\p{N}_-]/gu, '_').slice(0, 63);
+  const clean = (text: string): string =>
+    text
+      .toLowerCase()
+      .replace(/[^\p{Ll}\p{Lo}\p{N}_-]/gu, '_')
+      .slice(0, 63);
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(labels)) {
     let k = clean(key);

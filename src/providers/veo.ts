@@ -201,7 +201,10 @@ export class VeoProvider implements Provider {
       }
       if (status.done && status.result) return status.result;
       if (Date.now() - started > this.polling.giveUpAfterMs) {
-        throw new TransientError(`Video operation ${name} was still running after ${Math.round(this.polling.giveUpAfterMs / 60_000)} min; resume to poll it again.`, {});
+        throw new TransientError(
+          `Video operation ${name} was still running after ${Math.round(this.polling.giveUpAfterMs / 60_000)} min; resume to poll it again.`,
+          {},
+        );
       }
     }
   }

@@ -73,7 +73,11 @@ function convert(node: Record<string, unknown>, path: string): Schema {
     if (out.type === undefined) out.type = 'ARRAY';
   }
   for (const key of Object.keys(node)) {
-    if (!IGNORED.has(key) && !COPIED.includes(key) && !['type', 'anyOf', 'oneOf', 'const', 'enum', 'nullable', 'properties', 'required', 'items'].includes(key)) {
+    if (
+      !IGNORED.has(key) &&
+      !COPIED.includes(key) &&
+      !['type', 'anyOf', 'oneOf', 'const', 'enum', 'nullable', 'properties', 'required', 'items'].includes(key)
+    ) {
       throw refuse(path, `"${key}" is not supported by responseSchema`);
     }
   }

@@ -181,7 +181,8 @@ export class CooldownBreaker {
   failure(failure: BreakerFailure): number {
     this.refresh();
     const now = this.now();
-    const retryAfter = failure.retryAfterMs !== undefined && Number.isFinite(failure.retryAfterMs) && failure.retryAfterMs >= 0 ? failure.retryAfterMs : undefined;
+    const retryAfter =
+      failure.retryAfterMs !== undefined && Number.isFinite(failure.retryAfterMs) && failure.retryAfterMs >= 0 ? failure.retryAfterMs : undefined;
     const holding = this.current === 'open' || this.current === 'exhausted';
 
     if (failure.perDay) {

@@ -25,7 +25,8 @@ export class RetryPolicy {
   private readonly random: (() => number) | undefined;
 
   constructor(options: RetryPolicyOptions) {
-    if (!Number.isInteger(options.maxAttempts) || options.maxAttempts < 1) throw new RangeError(`maxAttempts must be an integer >= 1 (got ${options.maxAttempts})`);
+    if (!Number.isInteger(options.maxAttempts) || options.maxAttempts < 1)
+      throw new RangeError(`maxAttempts must be an integer >= 1 (got ${options.maxAttempts})`);
     if (!(options.baseMs >= 0) || !(options.capMs >= 0)) throw new RangeError(`baseMs and capMs must be >= 0 (got ${options.baseMs}, ${options.capMs})`);
     this.maxAttempts = options.maxAttempts;
     this.baseMs = options.baseMs;

@@ -32,7 +32,11 @@ export function rejectItems(job: Pick<Job, 'steps'>, store: StateStore, ids: rea
   const stepNames = stepsFrom(job, options.step);
   const unknown = unique.filter((id) => !store.getItem(id));
   if (unknown.length > 0) {
-    throw new GenbatchError(`No such item(s): ${unknown.join(', ')}.`, { code: 'USAGE', exitCode: 2, hint: 'Ids are the values of the job’s input.id column; `genbatch review JOB` lists them all.' });
+    throw new GenbatchError(`No such item(s): ${unknown.join(', ')}.`, {
+      code: 'USAGE',
+      exitCode: 2,
+      hint: 'Ids are the values of the job’s input.id column; `genbatch review JOB` lists them all.',
+    });
   }
   const nothingDone = unique.filter((id) => !store.itemSteps(id).some((row) => stepNames.includes(row.step) && row.state === 'done'));
   if (nothingDone.length > 0) {

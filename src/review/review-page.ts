@@ -125,7 +125,9 @@ function stepSection(step: ReviewStep, pageDir: string): string {
   if (step.text !== undefined) parts.push(`<pre class="text">${h(step.text)}</pre>`);
   parts.push(outputLinks(step.outputs, pageDir));
   if (step.prompt !== undefined) {
-    const changed = step.promptChanged ? ' <span class="muted">(the job file or input changed since this was generated: this is the prompt as it would be sent now)</span>' : '';
+    const changed = step.promptChanged
+      ? ' <span class="muted">(the job file or input changed since this was generated: this is the prompt as it would be sent now)</span>'
+      : '';
     parts.push(`<details><summary>Prompt${changed}</summary><pre class="prompt">${h(step.prompt)}</pre></details>`);
   } else if (step.promptProblem) {
     parts.push(`<p class="muted">Prompt: ${h(step.promptProblem)}</p>`);
@@ -158,7 +160,9 @@ export function renderReviewPage(data: ReviewData, options: { pageDir: string; j
   const c = s.counts;
   const countFor = (f: (typeof FILTERS)[number]): number => (f === 'all' ? data.items.length : f === 'rejected' ? data.rejectedItems : c[f]);
   const failures = data.items.filter((i) => i.state === 'failed' || i.state === 'filtered');
-  const lastRun = s.last_run ? `Last run ${s.last_run.id}: ${s.last_run.outcome ?? 'running or killed'}${s.last_run.exit_code === null ? '' : ` (exit ${s.last_run.exit_code})`}, started ${s.last_run.started_at}.` : 'No run yet.';
+  const lastRun = s.last_run
+    ? `Last run ${s.last_run.id}: ${s.last_run.outcome ?? 'running or killed'}${s.last_run.exit_code === null ? '' : ` (exit ${s.last_run.exit_code})`}, started ${s.last_run.started_at}.`
+    : 'No run yet.';
   const csp = `default-src 'none'; img-src data:; style-src ${sha256(STYLE)}; script-src ${sha256(SCRIPT)}; base-uri 'none'; form-action 'none'`;
   const failureList = failures.length
     ? `<section class="failures"><h2>Failed and filtered (${failures.length})</h2><ul>${failures

@@ -27,14 +27,11 @@ export const LATEST_SCHEMA_VERSION = listMigrations().at(-1)?.version ?? 0;
 export function migrate(db: Database.Database, file: string): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > LATEST_SCHEMA_VERSION) {
-    throw new GenbatchError(
-      `State file ${file} has schema version ${current}, but this genbatch understands up to ${LATEST_SCHEMA_VERSION}.`,
-      {
-        code: 'STATE_TOO_NEW',
-        exitCode: 2,
-        hint: 'It was written by a newer genbatch: upgrade genbatch (npm install genbatch@latest), or point `state:` at a new file to start over.',
-      },
-    );
+    throw new GenbatchError(`State file ${file} has schema version ${current}, but this genbatch understands up to ${LATEST_SCHEMA_VERSION}.`, {
+      code: 'STATE_TOO_NEW',
+      exitCode: 2,
+      hint: 'It was written by a newer genbatch: upgrade genbatch (npm install genbatch@latest), or point `state:` at a new file to start over.',
+    });
   }
   for (const migration of listMigrations()) {
     if (migration.version <= current) continue;

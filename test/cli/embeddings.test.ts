@@ -31,7 +31,10 @@ describe('embeddings', () => {
     expect(run.code).toBe(0);
     const calls = emulator.log();
     expect(calls.length).toBe(5); // 23 texts in batches of at most 5
-    const lines = readFileSync(join(dir, 'out', 'vectors', 'embeddings.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; vector: number[] });
+    const lines = readFileSync(join(dir, 'out', 'vectors', 'embeddings.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; vector: number[] });
     expect(lines).toHaveLength(23);
     expect(lines[0]?.id).toBe('kubernetes-1');
     expect(lines.every((l) => l.vector.length === 64)).toBe(true);

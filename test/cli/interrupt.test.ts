@@ -14,8 +14,6 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-
-
 describe('Ctrl-C', () => {
   it('once: stops taking items, lets calls in flight finish, exits 4, and a resume completes', async () => {
     emulator = await startEmulator(parseEmulatorConfig({ latency_ms: 300 }), { port: 0 });

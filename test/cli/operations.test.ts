@@ -53,13 +53,20 @@ describe('operating genbatch', () => {
     emulator.setConfig(parseEmulatorConfig({ projects: { p: { requests: 1, window: '1h' } } }));
     writeCredentials(join(stalledDir, 'credentials.yaml'), emulator.url, [{ name: 'p' }]);
     const stalledJob = writeJob(stalledDir, { items: 10, steps: BRIEF_STEP, limits: '{ concurrency: 2, max_stall: 1s }' });
-    expect((await runCli(['run', stalledJob, '--yes', '--notify', hook.url, '--notify-template', '{"text": "{{summary}}", "code": {{exit_code}}}'])).code).toBe(75);
+    expect((await runCli(['run', stalledJob, '--yes', '--notify', hook.url, '--notify-template', '{"text": "{{summary}}", "code": {{exit_code}}}'])).code).toBe(
+      75,
+    );
     expect(hook.bodies[1]).toMatchObject({ code: 75, text: expect.stringMatching(/quota-job.*stalled/) });
 
     const budgetDir = tempDir();
     emulator.setConfig(parseEmulatorConfig({}));
     writeCredentials(join(budgetDir, 'credentials.yaml'), emulator.url, [{ name: 'p' }]);
-    const budgetJob = writeJob(budgetDir, { items: 20, steps: BRIEF_STEP + IMAGE_STEP, limits: '{ concurrency: 2 }', extra: `budget: { max_usd: 0.2 }\nnotify: "${hook.url}"\n` });
+    const budgetJob = writeJob(budgetDir, {
+      items: 20,
+      steps: BRIEF_STEP + IMAGE_STEP,
+      limits: '{ concurrency: 2 }',
+      extra: `budget: { max_usd: 0.2 }\nnotify: "${hook.url}"\n`,
+    });
     expect((await runCli(['run', budgetJob, '--yes'])).code).toBe(3);
     expect(hook.bodies[2]).toMatchObject({ outcome: 'budget', exit_code: 3 });
   });
@@ -93,7 +100,13 @@ describe('operating genbatch', () => {
       mkdirSync(sub);
       writeCredentials(join(sub, 'credentials.yaml'), emulator.url, [{ name: 'p' }]);
       const file = writeJob(sub, { items: 3, steps: BRIEF_STEP, limits: '{ concurrency: 2 }' });
-      writeFileSync(join(jobs, `${name}.yaml`), readFileSync(file, 'utf8').replace('name: quota-job', `name: ${name}`).replace('file: posts.csv', `file: ../${name}/posts.csv`).replace('credentials: credentials.yaml', `credentials: ../${name}/credentials.yaml`));
+      writeFileSync(
+        join(jobs, `${name}.yaml`),
+        readFileSync(file, 'utf8')
+          .replace('name: quota-job', `name: ${name}`)
+          .replace('file: posts.csv', `file: ../${name}/posts.csv`)
+          .replace('credentials: credentials.yaml', `credentials: ../${name}/credentials.yaml`),
+      );
     }
     const result = await runCli(['run', jobs, '--yes']);
     expect(result.code).toBe(0);

@@ -13,7 +13,6 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-
 describe('one active run per job', () => {
   it('a second concurrent run exits 5 naming the holder; a lock left by a killed run is taken over', async () => {
     emulator = await startEmulator(parseEmulatorConfig({ latency_ms: 150 }), { port: 0 });

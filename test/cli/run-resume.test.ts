@@ -26,14 +26,12 @@ function okCalls(emu: RunningEmulator): number {
   return Object.values(emu.stats().projects).reduce((sum, p) => sum + p.ok, 0);
 }
 
-
 function allFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((d) => d.isFile())
     .map((d) => join(d.parentPath, d.name));
 }
-
 
 describe('run, status and resume against an emulator over HTTP', () => {
   it('runs a two-step job to the end, writes images and results, and reports status', async () => {
@@ -88,8 +86,10 @@ describe('run, status and resume against an emulator over HTTP', () => {
       imageStep: false,
       extraJob: '',
     });
-    const text = readFileSync(job, 'utf8')
-      .replace('    max_output_tokens: 300\n', '    max_output_tokens: 300\n    output: { file: "briefs/{{slug}}.json" }\n  - name: blurb\n    task: text\n    model: gemini-2.5-flash\n    prompt: "A blurb about {{title}} — {{steps.brief.alt_text}}"\n    output: { file: "blurbs/{{slug}}.txt" }\n');
+    const text = readFileSync(job, 'utf8').replace(
+      '    max_output_tokens: 300\n',
+      '    max_output_tokens: 300\n    output: { file: "briefs/{{slug}}.json" }\n  - name: blurb\n    task: text\n    model: gemini-2.5-flash\n    prompt: "A blurb about {{title}} — {{steps.brief.alt_text}}"\n    output: { file: "blurbs/{{slug}}.txt" }\n',
+    );
     writeFileSync(job, text);
     const run = await runCli(['run', job]);
     expect(run.code).toBe(0);

@@ -60,13 +60,17 @@ describe('genbatch preview', () => {
     const result = await runCli(['preview', job, '--n', '2']);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/── kubernetes-1 \(.*posts\.csv:2\)/);
-    expect(result.stdout).toMatch(/\[brief\] text · gemini-2\.5-flash\n {4}Image brief for Kubernetes in production, part 1: What we learned running Kubernetes in production/);
+    expect(result.stdout).toMatch(
+      /\[brief\] text · gemini-2\.5-flash\n {4}Image brief for Kubernetes in production, part 1: What we learned running Kubernetes in production/,
+    );
     expect(result.stdout).toMatch(/\[hero\] image · gemini-2\.5-flash-image → images\/kubernetes-1\.png\n {4}⟨steps\.brief\.image_prompt⟩/);
     expect(result.stdout).toMatch(/── terraform-2/);
     expect(result.stdout).not.toMatch(/prometheus-3/);
     expect(result.stderr).toMatch(/2 of 8 items shown; nothing was sent\./);
     const json = JSON.parse((await runCli(['preview', job, '--n', '1', '--json'])).stdout) as { id: string; steps: { prompt: string }[] }[];
     expect(json).toHaveLength(1);
-    expect(json[0]?.steps[0]?.prompt).toBe('Image brief for Kubernetes in production, part 1: What we learned running Kubernetes in production: the mistakes, the fixes, and the numbers (1).');
+    expect(json[0]?.steps[0]?.prompt).toBe(
+      'Image brief for Kubernetes in production, part 1: What we learned running Kubernetes in production: the mistakes, the fixes, and the numbers (1).',
+    );
   });
 });

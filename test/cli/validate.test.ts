@@ -38,7 +38,9 @@ describe('validate and run refuse bad input with exit 2, before any call', () =>
     for (const command of ['validate', 'run']) {
       const result = await runCli([command, job]);
       expect(result.code).toBe(2);
-      expect(result.stderr).toMatch(/steps\.brief\.prompt: \{\{meta_descripton\}\} names a column that is not in .*posts\.csv .*did you mean \{\{meta_description\}\}\?/);
+      expect(result.stderr).toMatch(
+        /steps\.brief\.prompt: \{\{meta_descripton\}\} names a column that is not in .*posts\.csv .*did you mean \{\{meta_description\}\}\?/,
+      );
     }
     expect(existsSync(join(job, '..', '.genbatch'))).toBe(false);
   });
@@ -94,7 +96,9 @@ describe('validate and run refuse bad input with exit 2, before any call', () =>
     writeFileSync(join(dir, 'posts.csv'), `${csv}\nEvil,../../etc/passwd,Escapes the output folder\n`);
     const result = await runCli(['run', job]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/Item "\.\.\/\.\.\/etc\/passwd", step "hero": output file name "images\/\.\.\/\.\.\/etc\/passwd\.png" would be outside the output folder/);
+    expect(result.stderr).toMatch(
+      /Item "\.\.\/\.\.\/etc\/passwd", step "hero": output file name "images\/\.\.\/\.\.\/etc\/passwd\.png" would be outside the output folder/,
+    );
   });
 
   it('an unknown model parameter, with the nearest valid one', async () => {
@@ -102,7 +106,9 @@ describe('validate and run refuse bad input with exit 2, before any call', () =>
     edit(job, 'params: { aspect_ratio: "16:9" }', 'params: { aspect_ration: "16:9" }');
     const result = await runCli(['run', job]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/steps\.hero\.params\.aspect_ration: unknown parameter for image model gemini-2\.5-flash-image; did you mean "aspect_ratio"\?/);
+    expect(result.stderr).toMatch(
+      /steps\.hero\.params\.aspect_ration: unknown parameter for image model gemini-2\.5-flash-image; did you mean "aspect_ratio"\?/,
+    );
   });
 
   it('bad rows in the input: every one listed by line, exit 2', async () => {

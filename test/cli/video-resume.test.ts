@@ -22,7 +22,6 @@ const VIDEO_STEP = `  - name: clip
     output: { file: "videos/{{slug}}.mp4" }
 `;
 
-
 describe('video: long-running operations survive a kill', () => {
   it('a killed run resumes by polling the same operations: one predictLongRunning per item', async () => {
     emulator = await startEmulator(parseEmulatorConfig({ video_ms: 2500, latency_ms: 5 }), { port: 0 });

@@ -58,7 +58,9 @@ describe('cost control', () => {
     const actual = await totalSpent(job);
     const pilotError = Math.abs(pilot.total_usd.expected - actual) / actual;
     const plainError = Math.abs(plain.total_usd.expected - actual) / actual;
-    console.log(`cost estimate: actual $${actual.toFixed(4)}; pilot $${pilot.total_usd.expected.toFixed(4)} (error ${(pilotError * 100).toFixed(1)}%, interval $${pilot.total_usd.low.toFixed(4)}-$${pilot.total_usd.high.toFixed(4)}); plain $${plain.total_usd.expected.toFixed(4)} (error ${(plainError * 100).toFixed(1)}%)`);
+    console.log(
+      `cost estimate: actual $${actual.toFixed(4)}; pilot $${pilot.total_usd.expected.toFixed(4)} (error ${(pilotError * 100).toFixed(1)}%, interval $${pilot.total_usd.low.toFixed(4)}-$${pilot.total_usd.high.toFixed(4)}); plain $${plain.total_usd.expected.toFixed(4)} (error ${(plainError * 100).toFixed(1)}%)`,
+    );
     expect(pilotError).toBeLessThanOrEqual(0.15);
     expect(actual).toBeGreaterThanOrEqual(pilot.total_usd.low);
     expect(actual).toBeLessThanOrEqual(pilot.total_usd.high);
@@ -78,7 +80,10 @@ describe('cost control', () => {
     const spent = await totalSpent(job);
     expect(spent).toBeGreaterThan(0.2);
     expect(spent).toBeLessThanOrEqual(0.5);
-    const status = JSON.parse((await runCli(['status', job, '--json'])).stdout) as { last_run: { outcome: string; exit_code: number }; counts: Record<string, number> };
+    const status = JSON.parse((await runCli(['status', job, '--json'])).stdout) as {
+      last_run: { outcome: string; exit_code: number };
+      counts: Record<string, number>;
+    };
     expect(status.last_run).toMatchObject({ outcome: 'budget', exit_code: 3 });
     expect(status.counts.pending).toBeGreaterThan(0);
 
@@ -114,7 +119,10 @@ describe('cost control', () => {
   });
 
   it("the ledger's total equals the emulator's served usage priced by the catalog, to the cent", async () => {
-    emulator = await startEmulator(parseEmulatorConfig({ seed: 9, fail_rate_503: 0.05, models: { 'gemini-2.5-flash': { thoughts_tokens: { mean: 40, sd: 10 } } } }), { port: 0 });
+    emulator = await startEmulator(
+      parseEmulatorConfig({ seed: 9, fail_rate_503: 0.05, models: { 'gemini-2.5-flash': { thoughts_tokens: { mean: 40, sd: 10 } } } }),
+      { port: 0 },
+    );
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'a' }, { name: 'b' }]);
     const job = writeJob(dir, { items: 60, steps: BRIEF_STEP + IMAGE_STEP, limits: '{ concurrency: 6, max_attempts: 5 }' });
@@ -124,7 +132,12 @@ describe('cost control', () => {
     let served = 0;
     for (const project of Object.values(emulator.stats().projects)) {
       for (const [model, c] of Object.entries(project.by_model)) {
-        served += catalog.cost(model, { ...emptyUsage(), inputTokens: c.input_tokens, outputTokens: c.output_tokens, images: model.startsWith('imagen') ? c.images : 0 });
+        served += catalog.cost(model, {
+          ...emptyUsage(),
+          inputTokens: c.input_tokens,
+          outputTokens: c.output_tokens,
+          images: model.startsWith('imagen') ? c.images : 0,
+        });
       }
     }
     const ledger = await totalSpent(job);

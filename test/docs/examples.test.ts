@@ -12,7 +12,12 @@ const tempDir = useTempDir();
 
 /** Every ```yaml block of the README and docs/, with where it came from. */
 function yamlBlocks(): { where: string; text: string }[] {
-  const files = ['README.md', ...readdirSync(join(REPO, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+  const files = [
+    'README.md',
+    ...readdirSync(join(REPO, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => join('docs', f)),
+  ];
   const blocks: { where: string; text: string }[] = [];
   for (const file of files) {
     const content = readFileSync(join(REPO, file), 'utf8');

@@ -42,7 +42,9 @@ describe('two pools: one that cannot be served never stops the other', () => {
     const stalled = await runCli(['run', job, '--yes']);
     expect(stalled.code).toBe(75);
     expect(stalled.stderr).toMatch(/Stalled on quota: no pending work could make progress for \d+s/);
-    expect(stalled.stderr).toMatch(new RegExp(`pool "images", model ${IMAGE_MODEL.replace(/\./g, '\\.')}: every project is out of its daily quota; expected back at \\d{4}-`));
+    expect(stalled.stderr).toMatch(
+      new RegExp(`pool "images", model ${IMAGE_MODEL.replace(/\./g, '\\.')}: every project is out of its daily quota; expected back at \\d{4}-`),
+    );
     expect(stalled.stderr).not.toMatch(/pool "text"/);
     expect(stalled.stderr).toMatch(new RegExp(`Completed meanwhile in this run: ${ITEMS} step\\(s\\) \\(brief: ${ITEMS}\\)`));
     const first = emulator.log();

@@ -71,7 +71,9 @@ describe('emulator embeddings :predict through the SDK', () => {
     expect((tooMany as ApiError).status).toBe(400);
     expect(JSON.parse((tooMany as ApiError).message).error.status).toBe('INVALID_ARGUMENT');
 
-    const ok = await t.client().models.embedContent({ model: 'text-embedding-005', contents: Array.from({ length: 250 }, (_, i) => `text ${i}`), config: { outputDimensionality: 8 } });
+    const ok = await t
+      .client()
+      .models.embedContent({ model: 'text-embedding-005', contents: Array.from({ length: 250 }, (_, i) => `text ${i}`), config: { outputDimensionality: 8 } });
     expect(ok.embeddings).toHaveLength(250);
 
     const two = await t

@@ -82,7 +82,15 @@ describe('emulator config', () => {
     const yamlFile = join(dir, 'emulator.yaml');
     await writeFile(
       yamlFile,
-      ['seed: 7', 'retry_after: false', 'projects:', '  blog-prod: { rpm: 10 }', '  revoked: { deny: true }', 'models:', '  gemini-2.5-flash: { output_tokens: { mean: 300, sd: 120 } }'].join('\n'),
+      [
+        'seed: 7',
+        'retry_after: false',
+        'projects:',
+        '  blog-prod: { rpm: 10 }',
+        '  revoked: { deny: true }',
+        'models:',
+        '  gemini-2.5-flash: { output_tokens: { mean: 300, sd: 120 } }',
+      ].join('\n'),
     );
     const fromYaml = await loadEmulatorConfig(yamlFile);
     expect(fromYaml.seed).toBe(7);

@@ -20,7 +20,11 @@ function modelUrl(base: string, project: string, model: string, method: string, 
 }
 
 async function post(url: string, body: unknown, headers: Record<string, string> = { 'x-goog-api-key': 'k' }): Promise<Response> {
-  return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 }
 
 const ask = { contents: [{ role: 'user', parts: [{ text: 'hello' }] }] };
@@ -165,7 +169,8 @@ describe('emulator faults, quotas and stats', () => {
   });
 
   it('replaces its config at runtime with PUT /_emulator/config and refuses a bad one', async () => {
-    const put = (body: unknown) => fetch(`${t.url}/_emulator/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const put = (body: unknown) =>
+      fetch(`${t.url}/_emulator/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect((await put({ projects: { 'blog-batch': { deny: true } } })).status).toBe(200);
     expect((await apiError(t.client('blog-batch').models.generateContent({ model: MODEL, contents: 'x' }))).status).toBe(403);
     const refused = await put({ projects: { p: { rmp: 3 } } });

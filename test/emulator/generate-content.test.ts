@@ -79,7 +79,9 @@ describe('emulator :generateContent (text and JSON) through the SDK', () => {
     expect(response.usageMetadata?.candidatesTokenCount).toBeGreaterThanOrEqual(595);
     expect(response.usageMetadata?.candidatesTokenCount).toBeLessThanOrEqual(600);
     expect(response.usageMetadata?.thoughtsTokenCount).toBe(120);
-    const noThinking = await t.client().models.generateContent({ model: 'gemini-2.5-pro', contents: 'Explain WAL mode.', config: { thinkingConfig: { thinkingBudget: 0 } } });
+    const noThinking = await t
+      .client()
+      .models.generateContent({ model: 'gemini-2.5-pro', contents: 'Explain WAL mode.', config: { thinkingConfig: { thinkingBudget: 0 } } });
     expect(noThinking.usageMetadata?.thoughtsTokenCount).toBeUndefined();
   });
 
@@ -94,7 +96,14 @@ describe('emulator :generateContent (text and JSON) through the SDK', () => {
     const config = { systemInstruction: 'You write for engineers.', responseMimeType: 'application/json', responseSchema: upper(ARTICLE_SCHEMA) };
     const contents = 'PostgreSQL vs MySQL vs SQLite | Which Database Should You Choose? 2024 edition';
     const generated = await t.client().models.generateContent({ model: MODEL, contents, config });
-    const counted = await t.client().models.countTokens({ model: MODEL, contents, config: { systemInstruction: config.systemInstruction, generationConfig: { responseMimeType: config.responseMimeType, responseSchema: config.responseSchema } } });
+    const counted = await t.client().models.countTokens({
+      model: MODEL,
+      contents,
+      config: {
+        systemInstruction: config.systemInstruction,
+        generationConfig: { responseMimeType: config.responseMimeType, responseSchema: config.responseSchema },
+      },
+    });
     expect(counted.totalTokens).toBe(generated.usageMetadata?.promptTokenCount);
     const plain = await t.client().models.countTokens({ model: MODEL, contents });
     expect(plain.totalTokens).toBeLessThan(counted.totalTokens ?? 0);

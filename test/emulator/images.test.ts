@@ -74,7 +74,9 @@ describe('emulator image generation through the SDK', () => {
   });
 
   it('returns raiFilteredReason for a blocked Imagen prompt', async () => {
-    const response = await t.client().models.generateImages({ model: IMAGEN, prompt: 'something [unsafe]', config: { numberOfImages: 2, includeRaiReason: true } });
+    const response = await t
+      .client()
+      .models.generateImages({ model: IMAGEN, prompt: 'something [unsafe]', config: { numberOfImages: 2, includeRaiReason: true } });
     expect(response.generatedImages?.[0]?.raiFilteredReason).toMatch(/safety filter/);
     expect(response.generatedImages?.[0]?.image?.imageBytes).toBeUndefined();
   });

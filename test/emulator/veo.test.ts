@@ -19,7 +19,9 @@ describe('emulator Veo operations through the SDK', () => {
   afterAll(() => t.close());
 
   it('starts an operation, reports it running, then done with the videos', async () => {
-    const started = await t.client().models.generateVideos({ model: VEO, source: { prompt: 'waves on a beach' }, config: { durationSeconds: 6, numberOfVideos: 2 } });
+    const started = await t
+      .client()
+      .models.generateVideos({ model: VEO, source: { prompt: 'waves on a beach' }, config: { durationSeconds: 6, numberOfVideos: 2 } });
     expect(started.name).toMatch(new RegExp(`^projects/test-project/locations/us-central1/publishers/google/models/${VEO}/operations/[0-9a-f-]{36}$`));
 
     const running = await t.client().operations.getVideosOperation({ operation: byName(started.name ?? '') });

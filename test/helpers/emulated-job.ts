@@ -11,7 +11,8 @@ export interface ProjectSpec {
 /** Credentials for emulated projects (project id = name), all pointing at one endpoint. */
 export function writeCredentials(file: string, endpoint: string, projects: ProjectSpec[], strategy = 'round-robin'): void {
   const lines = projects.map(
-    (p) => `  - { name: ${p.name}, project: ${p.name}, location: us-central1, api_key: secret-key-${p.name}, endpoint: "${endpoint}"${p.quotas ? `, quotas: ${p.quotas}` : ''}${p.extra ? `, ${p.extra}` : ''} }`,
+    (p) =>
+      `  - { name: ${p.name}, project: ${p.name}, location: us-central1, api_key: secret-key-${p.name}, endpoint: "${endpoint}"${p.quotas ? `, quotas: ${p.quotas}` : ''}${p.extra ? `, ${p.extra}` : ''} }`,
   );
   writeFileSync(file, `strategy: ${strategy}\nprojects:\n${lines.join('\n')}\n`);
 }

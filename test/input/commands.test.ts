@@ -13,7 +13,16 @@ describe('genbatch inspect', () => {
     expect(code).toBe(1);
     const report = JSON.parse(io.out()) as Record<string, unknown> & { problems: Record<string, unknown>[] };
     expect(Object.keys(report)).toEqual(['format', 'encoding', 'bom', 'delimiter', 'quote', 'header', 'columns', 'rows', 'problems', 'problem_count']);
-    expect(report).toMatchObject({ format: 'csv', encoding: 'utf-8', bom: false, delimiter: '|', quote: '"', header: ['title', 'slug', 'meta_description'], columns: 3, rows: 25 });
+    expect(report).toMatchObject({
+      format: 'csv',
+      encoding: 'utf-8',
+      bom: false,
+      delimiter: '|',
+      quote: '"',
+      header: ['title', 'slug', 'meta_description'],
+      columns: 3,
+      rows: 25,
+    });
     expect(report.problems[0]).toEqual({
       line: 8,
       kind: 'extra_cells',

@@ -48,12 +48,14 @@ async function check(c: CorpusCase): Promise<string[]> {
   };
   const misses: string[] = [];
   const differ = (field: keyof typeof got, expected: unknown): void => {
-    if (JSON.stringify(got[field]) !== JSON.stringify(expected)) misses.push(`${field}: got ${JSON.stringify(got[field])}, expected ${JSON.stringify(expected)}`);
+    if (JSON.stringify(got[field]) !== JSON.stringify(expected))
+      misses.push(`${field}: got ${JSON.stringify(got[field])}, expected ${JSON.stringify(expected)}`);
   };
   differ('format', e.format);
   if (e.format === 'csv' && e.delimiter === null) {
     const text = new TextDecoder(report.encoding).decode(readFileSync(path));
-    if (report.delimiter === null || text.includes(report.delimiter)) misses.push(`delimiter: got ${JSON.stringify(report.delimiter)}, which splits the file; expected none (one column)`);
+    if (report.delimiter === null || text.includes(report.delimiter))
+      misses.push(`delimiter: got ${JSON.stringify(report.delimiter)}, which splits the file; expected none (one column)`);
   } else {
     differ('delimiter', e.delimiter);
   }
@@ -80,7 +82,9 @@ describe('dialect corpus', () => {
     }
     const right = CASES.length - misses.length;
     const accuracy = right / CASES.length;
-    console.log(`dialect corpus: ${right} of ${CASES.length} right (${(accuracy * 100).toFixed(1)}%)${misses.length > 0 ? `; misses:\n${misses.join('\n')}` : ''}`);
+    console.log(
+      `dialect corpus: ${right} of ${CASES.length} right (${(accuracy * 100).toFixed(1)}%)${misses.length > 0 ? `; misses:\n${misses.join('\n')}` : ''}`,
+    );
     expect(accuracy, misses.join('\n')).toBeGreaterThanOrEqual(REQUIRED_ACCURACY);
   });
 });

@@ -65,7 +65,12 @@ describe('dialect detection', () => {
   });
 
   it('finds a delimiter outside the usual five when the data shows one', async () => {
-    expect(await inspectInput(fixture('input/tilde-delimited.txt'))).toMatchObject({ delimiter: '~', header: ['title', 'slug', 'words'], rows: 4, problems: [] });
+    expect(await inspectInput(fixture('input/tilde-delimited.txt'))).toMatchObject({
+      delimiter: '~',
+      header: ['title', 'slug', 'words'],
+      rows: 4,
+      problems: [],
+    });
   });
 
   it('chooses by row consistency, not by counting characters in the header line', async () => {
@@ -155,7 +160,10 @@ describe('dialect details', () => {
   it('reads JSON Lines saved as .txt, and a compact JSON array whose first object is larger than the sample', async () => {
     expect(await inspectInput(fixture('dialects/jsonl-as-txt.txt'))).toMatchObject({ format: 'jsonl', rows: 5 });
     const file = join(dir, 'vectors.json');
-    const rows = [{ id: 'a', vector: Array.from({ length: 12_000 }, (_, i) => i / 3) }, { id: 'b', vector: [1, 2] }];
+    const rows = [
+      { id: 'a', vector: Array.from({ length: 12_000 }, (_, i) => i / 3) },
+      { id: 'b', vector: [1, 2] },
+    ];
     await writeFile(file, JSON.stringify(rows));
     expect(await inspectInput(file)).toMatchObject({ format: 'json', header: ['id', 'vector'], rows: 2, problems: [] });
   });

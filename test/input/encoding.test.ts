@@ -21,7 +21,12 @@ describe('encodings', () => {
     const file = fixture('input/utf16le-bom.tsv');
     expect(await inspectInput(file)).toMatchObject({ format: 'csv', encoding: 'utf-16le', bom: true, delimiter: '\t', columns: 3, rows: 4, problems: [] });
     const records = await collect((await openInput({ file })).records());
-    expect(records.map((r) => r.values['title'])).toEqual(['Déploiements sans interruption', 'Kubernetes の基本', 'Ünit-Tests mit Vitest 🚀', 'Structured Logging, Explained']);
+    expect(records.map((r) => r.values['title'])).toEqual([
+      'Déploiements sans interruption',
+      'Kubernetes の基本',
+      'Ünit-Tests mit Vitest 🚀',
+      'Structured Logging, Explained',
+    ]);
     expect(records.map((r) => r.line)).toEqual([2, 3, 4, 5]);
   });
 
@@ -32,7 +37,10 @@ describe('encodings', () => {
     be.swap16();
     await writeFile(join(dir, 'be.csv'), Buffer.concat([Buffer.from([0xfe, 0xff]), be]));
     await writeFile(join(dir, 'le-nobom.csv'), le);
-    for (const [name, encoding, bom] of [['be.csv', 'utf-16be', true], ['le-nobom.csv', 'utf-16le', false]] as const) {
+    for (const [name, encoding, bom] of [
+      ['be.csv', 'utf-16be', true],
+      ['le-nobom.csv', 'utf-16le', false],
+    ] as const) {
       const file = join(dir, name);
       expect(await inspectInput(file)).toMatchObject({ encoding, bom, rows: 2, problems: [] });
       const records = await collect((await openInput({ file })).records());

@@ -4,7 +4,16 @@ import { extname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors/config-error.js';
 import { isGenbatchError } from '../../src/errors/genbatch-error.js';
-import { inspectInput, openInput, repairInput, stopsReading, validateInput, type BadRowPolicy, type InputOptions, type InspectReport } from '../../src/input/index.js';
+import {
+  inspectInput,
+  openInput,
+  repairInput,
+  stopsReading,
+  validateInput,
+  type BadRowPolicy,
+  type InputOptions,
+  type InspectReport,
+} from '../../src/input/index.js';
 import { fixture, tempDir } from './helpers.js';
 
 /**
@@ -54,14 +63,38 @@ function loadSources(): Source[] {
 
 const EXTENSIONS = ['.csv', '.tsv', '.txt', '.json', '.jsonl', '.dat', ''];
 const INSERTS: ReadonlyArray<readonly number[]> = [
-  [0x22], [0x27], [0x2c], [0x3b], [0x7c], [0x09], [0x3a], [0x0a], [0x0d], [0x0d, 0x0a], [0x00], [0x00, 0x00],
-  [0xef, 0xbb, 0xbf], [0xff, 0xfe], [0xfe, 0xff], [0xff], [0xc3], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80],
-  [0x5b], [0x5d], [0x7b], [0x7d], [0x5c, 0x22], [0x22, 0x22], [0x20],
+  [0x22],
+  [0x27],
+  [0x2c],
+  [0x3b],
+  [0x7c],
+  [0x09],
+  [0x3a],
+  [0x0a],
+  [0x0d],
+  [0x0d, 0x0a],
+  [0x00],
+  [0x00, 0x00],
+  [0xef, 0xbb, 0xbf],
+  [0xff, 0xfe],
+  [0xfe, 0xff],
+  [0xff],
+  [0xc3],
+  [0xe2, 0x82],
+  [0xed, 0xa0, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0x5b],
+  [0x5d],
+  [0x7b],
+  [0x7d],
+  [0x5c, 0x22],
+  [0x22, 0x22],
+  [0x20],
 ];
 
 type Mutation = (bytes: Buffer, random: () => number) => { bytes: Buffer; what: string };
 
-const pick = <T,>(items: readonly T[], random: () => number): T => items[Math.floor(random() * items.length)]!;
+const pick = <T>(items: readonly T[], random: () => number): T => items[Math.floor(random() * items.length)]!;
 const at = (bytes: Buffer, random: () => number): number => Math.floor(random() * (bytes.length + 1));
 
 const MUTATIONS: Mutation[] = [
@@ -79,7 +112,10 @@ const MUTATIONS: Mutation[] = [
   (b, r) => {
     const insert = pick(INSERTS, r);
     const pos = at(b, r);
-    return { bytes: Buffer.concat([b.subarray(0, pos), Buffer.from(insert), b.subarray(pos)]), what: `insert ${Buffer.from(insert).toString('hex')} at ${pos}` };
+    return {
+      bytes: Buffer.concat([b.subarray(0, pos), Buffer.from(insert), b.subarray(pos)]),
+      what: `insert ${Buffer.from(insert).toString('hex')} at ${pos}`,
+    };
   },
   (b, r) => {
     const start = Math.floor(r() * b.length);
@@ -147,7 +183,8 @@ async function pass(what: string, run: () => Promise<unknown>, outcomes?: Map<st
     return undefined;
   } catch (error) {
     count(isGenbatchError(error) ? error.code : 'untyped error');
-    if (!isGenbatchError(error)) return `${what}: untyped ${(error as Error)?.name ?? typeof error}: ${String((error as Error)?.message ?? error).split('\n')[0]}`;
+    if (!isGenbatchError(error))
+      return `${what}: untyped ${(error as Error)?.name ?? typeof error}: ${String((error as Error)?.message ?? error).split('\n')[0]}`;
     if (error instanceof ConfigError && LINE_CODES.has(error.code) && !(Number.isInteger(error.line) && error.line! >= 1)) {
       return `${what}: ${error.code} without a line number: ${error.message.split('\n')[0]}`;
     }
@@ -169,8 +206,19 @@ describe('fuzzed input', () => {
       ['unclosed.csv', `a,b\n1,2\n3,"${long}\n4,5\n`, (r) => expect(r.problems.map((p) => [p.line, p.kind])).toEqual([[3, 'record_too_large']])],
       ['long-line.jsonl', `{"a":1}\n{"a":"${long}"}\n{"a":2}\n`, (r) => expect(r.problems.map((p) => [p.line, p.kind])).toEqual([[2, 'record_too_large']])],
       ['compact.json', JSON.stringify(posts), (r) => expect(r).toMatchObject({ format: 'json', columns: 3, rows: 2000, problem_count: 0 })],
-      ['big-first.json', JSON.stringify([{ id: 0, vector: Array.from({ length: 20_000 }, (_, i) => i / 7) }, { id: 1, vector: [] }]), (r) => expect(r).toMatchObject({ header: ['id', 'vector'], rows: 2, problem_count: 0 })],
-      ['deep.jsonl', `{"a":${'['.repeat(50_000)}${']'.repeat(50_000)}}\n{"a":1}\n`, (r) => expect(r.problems.map((p) => [p.line, p.kind])).toEqual([[1, 'invalid_json']])],
+      [
+        'big-first.json',
+        JSON.stringify([
+          { id: 0, vector: Array.from({ length: 20_000 }, (_, i) => i / 7) },
+          { id: 1, vector: [] },
+        ]),
+        (r) => expect(r).toMatchObject({ header: ['id', 'vector'], rows: 2, problem_count: 0 }),
+      ],
+      [
+        'deep.jsonl',
+        `{"a":${'['.repeat(50_000)}${']'.repeat(50_000)}}\n{"a":1}\n`,
+        (r) => expect(r.problems.map((p) => [p.line, p.kind])).toEqual([[1, 'invalid_json']]),
+      ],
       ['deep.json', `[${'['.repeat(50_000)}${']'.repeat(50_000)}]`, (r) => expect(r.problem_count).toBe(1)],
       ['nuls.csv', `a,b\n${'\0'.repeat(5000)}\n1,2\n`, (r) => expect(r.problems.map((p) => [p.line, p.kind])).toEqual([[2, 'missing_cells']])],
     ];
@@ -180,81 +228,95 @@ describe('fuzzed input', () => {
       const report = await withTimeout(inspectInput(file), name);
       check(report);
       for (const onBadRow of ['fail', 'repair', 'skip'] as BadRowPolicy[]) {
-        expect(await pass(`${name} records(${onBadRow})`, async () => {
-          for await (const _ of (await openInput({ file, onBadRow })).records());
-        })).toBeUndefined();
+        expect(
+          await pass(`${name} records(${onBadRow})`, async () => {
+            for await (const _ of (await openInput({ file, onBadRow })).records());
+          }),
+        ).toBeUndefined();
       }
     }
   });
 
-  it(`ends every pass over ${CASES} random and mutated files in a result or a typed error`, async () => {
-    const sources = loadSources();
-    const only = process.env['CASE'] === undefined ? undefined : Number(process.env['CASE']);
-    const failures: string[] = [];
-    const outcomes = new Map<string, number>();
-    let passes = 0;
-    for (let n = 0; n < CASES; n++) {
-      const random = rng(SEED + n);
-      let bytes: Buffer;
-      let what: string;
-      let ext: string;
-      if (n % 8 === 7) {
-        ({ bytes, what } = randomFile(random));
-        ext = pick(EXTENSIONS, random);
-      } else {
-        const source = sources[n % sources.length]!;
-        bytes = source.bytes;
-        const steps: string[] = [source.name];
-        const count = 1 + Math.floor(random() * 3);
-        for (let i = 0; i < count; i++) {
-          const mutated = pick(MUTATIONS, random)(bytes, random);
-          bytes = mutated.bytes;
-          steps.push(mutated.what);
+  it(
+    `ends every pass over ${CASES} random and mutated files in a result or a typed error`,
+    async () => {
+      const sources = loadSources();
+      const only = process.env['CASE'] === undefined ? undefined : Number(process.env['CASE']);
+      const failures: string[] = [];
+      const outcomes = new Map<string, number>();
+      let passes = 0;
+      for (let n = 0; n < CASES; n++) {
+        const random = rng(SEED + n);
+        let bytes: Buffer;
+        let what: string;
+        let ext: string;
+        if (n % 8 === 7) {
+          ({ bytes, what } = randomFile(random));
+          ext = pick(EXTENSIONS, random);
+        } else {
+          const source = sources[n % sources.length]!;
+          bytes = source.bytes;
+          const steps: string[] = [source.name];
+          const count = 1 + Math.floor(random() * 3);
+          for (let i = 0; i < count; i++) {
+            const mutated = pick(MUTATIONS, random)(bytes, random);
+            bytes = mutated.bytes;
+            steps.push(mutated.what);
+          }
+          what = steps.join(', ');
+          ext = random() < 0.8 ? extname(source.name) : pick(EXTENSIONS, random);
         }
-        what = steps.join(', ');
-        ext = random() < 0.8 ? extname(source.name) : pick(EXTENSIONS, random);
+        if (only !== undefined && n !== only) continue;
+        const file = join(dir, `case-${n}${ext}`);
+        await writeFile(file, bytes);
+        const opts = n % 4 === 3 ? randomOptions(random) : {};
+        const label = `case ${n} (${what}, ${ext || 'no extension'}${Object.keys(opts).length > 0 ? `, ${JSON.stringify(opts)}` : ''})`;
+        let report: InspectReport | undefined;
+        const results = [
+          await pass(
+            `${label} inspect`,
+            async () => {
+              report = await inspectInput(file, opts);
+              const validation = await validateInput({ ...opts, file });
+              // Two passes over the same bytes must agree.
+              if (validation.rows !== report.rows || validation.problemCount !== report.problem_count)
+                throw new Error(`validate (${validation.rows} rows) and inspect (${report.rows}) disagree`);
+            },
+            outcomes,
+          ),
+        ];
+        for (const onBadRow of ['fail', 'repair', 'skip'] as BadRowPolicy[]) {
+          results.push(
+            await pass(`${label} records(${onBadRow})`, async () => {
+              const opened = await openInput({ ...opts, file, onBadRow });
+              let count = 0;
+              for await (const record of opened.records()) {
+                if (!Number.isInteger(record.line) || record.line < 1) throw new Error(`record with line ${record.line}`);
+                count++;
+              }
+              if (report === undefined) return;
+              // skip drops exactly the problem rows; fail only finishes on a clean file.
+              const dropped = report.problems.filter((p) => p.kind !== 'empty_row' && !stopsReading(p)).length;
+              if (onBadRow === 'skip' && report.problem_count === report.problems.length && count !== report.rows - dropped) {
+                throw new Error(`skip yielded ${count} records, expected ${report.rows - dropped}`);
+              }
+              if (onBadRow === 'fail' && report.problem_count > 0) throw new Error(`fail policy finished despite ${report.problem_count} problems`);
+            }),
+          );
+        }
+        results.push(await pass(`${label} repair`, () => repairInput({ ...opts, file }, join(dir, `case-${n}.repaired.csv`))));
+        for (const result of results) {
+          passes++;
+          if (result !== undefined) failures.push(result);
+        }
       }
-      if (only !== undefined && n !== only) continue;
-      const file = join(dir, `case-${n}${ext}`);
-      await writeFile(file, bytes);
-      const opts = n % 4 === 3 ? randomOptions(random) : {};
-      const label = `case ${n} (${what}, ${ext || 'no extension'}${Object.keys(opts).length > 0 ? `, ${JSON.stringify(opts)}` : ''})`;
-      let report: InspectReport | undefined;
-      const results = [
-        await pass(`${label} inspect`, async () => {
-          report = await inspectInput(file, opts);
-          const validation = await validateInput({ ...opts, file });
-          // Two passes over the same bytes must agree.
-          if (validation.rows !== report.rows || validation.problemCount !== report.problem_count) throw new Error(`validate (${validation.rows} rows) and inspect (${report.rows}) disagree`);
-        }, outcomes),
-      ];
-      for (const onBadRow of ['fail', 'repair', 'skip'] as BadRowPolicy[]) {
-        results.push(
-          await pass(`${label} records(${onBadRow})`, async () => {
-            const opened = await openInput({ ...opts, file, onBadRow });
-            let count = 0;
-            for await (const record of opened.records()) {
-              if (!Number.isInteger(record.line) || record.line < 1) throw new Error(`record with line ${record.line}`);
-              count++;
-            }
-            if (report === undefined) return;
-            // skip drops exactly the problem rows; fail only finishes on a clean file.
-            const dropped = report.problems.filter((p) => p.kind !== 'empty_row' && !stopsReading(p)).length;
-            if (onBadRow === 'skip' && report.problem_count === report.problems.length && count !== report.rows - dropped) {
-              throw new Error(`skip yielded ${count} records, expected ${report.rows - dropped}`);
-            }
-            if (onBadRow === 'fail' && report.problem_count > 0) throw new Error(`fail policy finished despite ${report.problem_count} problems`);
-          }),
-        );
-      }
-      results.push(await pass(`${label} repair`, () => repairInput({ ...opts, file }, join(dir, `case-${n}.repaired.csv`))));
-      for (const result of results) {
-        passes++;
-        if (result !== undefined) failures.push(result);
-      }
-    }
-    const seen = [...outcomes].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
-    console.log(`fuzz: ${only === undefined ? CASES : 1} files, ${passes} passes, ${failures.length} failures; inspect ended in: ${seen}`);
-    expect(failures).toEqual([]);
-  }, Math.max(60_000, CASES * 100));
+      const seen = [...outcomes]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ');
+      console.log(`fuzz: ${only === undefined ? CASES : 1} files, ${passes} passes, ${failures.length} failures; inspect ended in: ${seen}`);
+      expect(failures).toEqual([]);
+    },
+    Math.max(60_000, CASES * 100),
+  );
 });

@@ -38,7 +38,8 @@ describe('bad-row policy', () => {
     expect(records.find((r) => r.line === 8)?.values).toEqual({
       title: 'PostgreSQL vs MySQL vs SQLite | Which Database Should You Choose?',
       slug: 'database-comparison',
-      meta_description: 'A complete comparison of PostgreSQL, MySQL and SQLite: concurrency, features, operations and licensing, so you can pick the right one.',
+      meta_description:
+        'A complete comparison of PostgreSQL, MySQL and SQLite: concurrency, features, operations and licensing, so you can pick the right one.',
     });
   });
 

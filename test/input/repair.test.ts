@@ -30,17 +30,37 @@ describe('repair proposals', () => {
 
   it('choose the column by cell types and lengths: a slug never holds a sentence, a description is long', () => {
     const good = [
-      ['Git Bisect: Find the Commit That Broke Everything', 'git-bisect', 'Binary search through history to locate a regression in minutes, with scripts that test each commit.'],
+      [
+        'Git Bisect: Find the Commit That Broke Everything',
+        'git-bisect',
+        'Binary search through history to locate a regression in minutes, with scripts that test each commit.',
+      ],
       ['Disk Full at 2 AM', 'disk-full-at-2-am', 'Find the largest directories, deleted files still held open and runaway logs, then free space safely.'],
       ['SSH Tips That Save Time Every Day', 'ssh-tips', 'Config file aliases, agent forwarding, jump hosts and multiplexing for faster, safer connections.'],
-      ['Understanding Load Average on Linux', 'load-average', 'Load average is not CPU usage: what the three numbers really measure and when to worry about them.'],
+      [
+        'Understanding Load Average on Linux',
+        'load-average',
+        'Load average is not CPU usage: what the three numbers really measure and when to worry about them.',
+      ],
     ];
     const profiles = buildProfiles(good, 3);
-    expect(proposeMerge(['Kafka ', ' A Queue?', 'kafka-queue', 'Topics and partitions without the hype, and when a simpler queue would serve you better.'], profiles, '|')).toMatchObject({
+    expect(
+      proposeMerge(
+        ['Kafka ', ' A Queue?', 'kafka-queue', 'Topics and partitions without the hype, and when a simpler queue would serve you better.'],
+        profiles,
+        '|',
+      ),
+    ).toMatchObject({
       index: 0,
       value: 'Kafka | A Queue?',
     });
-    expect(proposeMerge(['Kafka for Engineers', 'kafka', 'Topics, partitions and offsets ', ' when Kafka is right and when a simpler queue is better.'], profiles, '|')).toMatchObject({
+    expect(
+      proposeMerge(
+        ['Kafka for Engineers', 'kafka', 'Topics, partitions and offsets ', ' when Kafka is right and when a simpler queue is better.'],
+        profiles,
+        '|',
+      ),
+    ).toMatchObject({
       index: 2,
       value: 'Topics, partitions and offsets | when Kafka is right and when a simpler queue is better.',
     });

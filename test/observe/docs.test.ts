@@ -31,7 +31,15 @@ describe('docs/observability.md', () => {
   it('shows log lines that have the documented fields', () => {
     const lines = blocks(observability, 'text')[0]?.trim().split('\n') ?? [];
     expect(lines.length).toBeGreaterThan(0);
-    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ level: expect.any(String), time: expect.any(String), job: expect.any(String), run_id: expect.any(String), event: expect.any(String), message: expect.any(String) });
+    for (const line of lines)
+      expect(JSON.parse(line)).toMatchObject({
+        level: expect.any(String),
+        time: expect.any(String),
+        job: expect.any(String),
+        run_id: expect.any(String),
+        event: expect.any(String),
+        message: expect.any(String),
+      });
   });
 });
 

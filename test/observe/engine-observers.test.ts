@@ -54,9 +54,24 @@ beforeAll(async () => {
     expect(log.file).toBe(runLogPath(prepared.job, engine.runId));
     const logText = readFileSync(log.file, 'utf8');
     const ledger = readStateFile(store.file, (db) =>
-      db.prepare('SELECT count(*) AS n, sum(cost_usd) AS cost, sum(input_tokens) AS input, sum(output_tokens) AS output, sum(http_status = 429) AS n429 FROM ledger').get(),
+      db
+        .prepare(
+          'SELECT count(*) AS n, sum(cost_usd) AS cost, sum(input_tokens) AS input, sum(output_tokens) AS output, sum(http_status = 429) AS n429 FROM ledger',
+        )
+        .get(),
     ) as Observed['ledger'];
-    observed = { samples, logText, logLines: logText.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>), apiKeys, callEnds, cooldownEvents, ledger };
+    observed = {
+      samples,
+      logText,
+      logLines: logText
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+      apiKeys,
+      callEnds,
+      cooldownEvents,
+      ledger,
+    };
   } finally {
     store.close();
   }
@@ -73,7 +88,11 @@ describe('log and metrics on a real run', () => {
     expect(logLines.filter((l) => l.event === 'step:done')).toHaveLength(ITEMS * 2);
     expect(logLines.filter((l) => l.event === 'project:cooldown')).toHaveLength(observed.cooldownEvents);
     expect(logLines.at(-1)).toMatchObject({ event: 'run:end', outcome: 'finished', exit_code: 0, job: 'test-job' });
-    expect(logLines.find((l) => l.event === 'step:done')).toMatchObject({ item_id: expect.any(String), step: expect.stringMatching(/^(brief|hero)$/), project: expect.stringMatching(/^proj-/) });
+    expect(logLines.find((l) => l.event === 'step:done')).toMatchObject({
+      item_id: expect.any(String),
+      step: expect.stringMatching(/^(brief|hero)$/),
+      project: expect.stringMatching(/^proj-/),
+    });
   });
 
   it('exports items, steps, cooldowns and the run end', () => {

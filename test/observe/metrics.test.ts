@@ -14,20 +14,73 @@ function fakeEngine(): EventEmitter<EngineEvents> & { runId: string } {
   return Object.assign(new EventEmitter<EngineEvents>(), { runId: 'run-1' });
 }
 
-const usage = (input: number, output: number, thoughts = 0, images = 0) => ({ inputTokens: input, outputTokens: output, thoughtsTokens: thoughts, images, videoSeconds: 0, characters: 0 });
+const usage = (input: number, output: number, thoughts = 0, images = 0) => ({
+  inputTokens: input,
+  outputTokens: output,
+  thoughtsTokens: thoughts,
+  images,
+  videoSeconds: 0,
+  characters: 0,
+});
 
 function feed(engine: EventEmitter<EngineEvents>): void {
   engine.emit('run:start', { runId: 'run-1', total: 5, pending: 5, recovered: 0, steps: ['brief', 'hero'] });
-  engine.emit('call:end', { itemId: 'a', step: 'brief', project: 'proj-a', model: 'gemini-2.5-flash', httpStatus: 200, usage: usage(100, 40, 7), costUsd: 0.0002, durationMs: 300 });
+  engine.emit('call:end', {
+    itemId: 'a',
+    step: 'brief',
+    project: 'proj-a',
+    model: 'gemini-2.5-flash',
+    httpStatus: 200,
+    usage: usage(100, 40, 7),
+    costUsd: 0.0002,
+    durationMs: 300,
+  });
   engine.emit('step:done', { itemId: 'a', step: 'brief', project: 'proj-a', costUsd: 0.0002, durationMs: 300, outputs: [] });
-  engine.emit('call:end', { itemId: 'a', step: 'hero', project: 'proj-a', model: 'gemini-2.5-flash-image', httpStatus: 200, usage: usage(20, 1290, 0, 1), costUsd: 0.039, durationMs: 2000 });
+  engine.emit('call:end', {
+    itemId: 'a',
+    step: 'hero',
+    project: 'proj-a',
+    model: 'gemini-2.5-flash-image',
+    httpStatus: 200,
+    usage: usage(20, 1290, 0, 1),
+    costUsd: 0.039,
+    durationMs: 2000,
+  });
   engine.emit('step:done', { itemId: 'a', step: 'hero', project: 'proj-a', costUsd: 0.039, durationMs: 2000, outputs: ['images/a.png'] });
-  engine.emit('call:end', { itemId: 'b', step: 'brief', project: 'proj-b', model: 'gemini-2.5-flash', httpStatus: 429, errorCode: 'QUOTA_EXHAUSTED', usage: usage(0, 0), costUsd: 0, durationMs: 15 });
+  engine.emit('call:end', {
+    itemId: 'b',
+    step: 'brief',
+    project: 'proj-b',
+    model: 'gemini-2.5-flash',
+    httpStatus: 429,
+    errorCode: 'QUOTA_EXHAUSTED',
+    usage: usage(0, 0),
+    costUsd: 0,
+    durationMs: 15,
+  });
   engine.emit('project:cooldown', { project: 'proj-b', untilMs: Date.now() + 60_000, reason: 'quota exhausted (429)', perDay: false });
-  engine.emit('call:end', { itemId: 'b', step: 'brief', project: 'proj-a', model: 'gemini-2.5-flash', httpStatus: 200, errorCode: 'BAD_RESPONSE', usage: usage(100, 5), costUsd: 0.00005, durationMs: 200 });
+  engine.emit('call:end', {
+    itemId: 'b',
+    step: 'brief',
+    project: 'proj-a',
+    model: 'gemini-2.5-flash',
+    httpStatus: 200,
+    errorCode: 'BAD_RESPONSE',
+    usage: usage(100, 5),
+    costUsd: 0.00005,
+    durationMs: 200,
+  });
   engine.emit('step:failed', { itemId: 'b', step: 'brief', code: 'BAD_RESPONSE', message: 'not JSON' });
   engine.emit('project:disabled', { project: 'proj-c', reason: 'credential rejected (403)' });
-  engine.emit('run:end', { runId: 'run-1', outcome: 'failed_items', exitCode: 1, counts: { pending: 0, running: 0, done: 2, failed: 1, filtered: 0 }, costUsd: 0.03925, requests: 4, durationMs: 4500 });
+  engine.emit('run:end', {
+    runId: 'run-1',
+    outcome: 'failed_items',
+    exitCode: 1,
+    counts: { pending: 0, running: 0, done: 2, failed: 1, filtered: 0 },
+    costUsd: 0.03925,
+    requests: 4,
+    durationMs: 4500,
+  });
 }
 
 describe('run metrics', () => {
@@ -38,7 +91,16 @@ describe('run metrics', () => {
     expect(await registry.metrics()).not.toMatch(/genbatch_run_(exit_code|end_timestamp_seconds|duration_seconds)/);
     feed(engine);
     detach();
-    engine.emit('call:end', { itemId: 'z', step: 'brief', project: 'proj-a', model: 'gemini-2.5-flash', httpStatus: 200, usage: usage(1, 1), costUsd: 1, durationMs: 1 });
+    engine.emit('call:end', {
+      itemId: 'z',
+      step: 'brief',
+      project: 'proj-a',
+      model: 'gemini-2.5-flash',
+      httpStatus: 200,
+      usage: usage(1, 1),
+      costUsd: 1,
+      durationMs: 1,
+    });
 
     const text = await registry.metrics();
     const samples = parsePromText(text);
@@ -138,7 +200,16 @@ describe('run metrics', () => {
       }
     })();
     for (let i = 0; i < 30; i += 1) {
-      engine.emit('call:end', { itemId: `x${i}`, step: 'brief', project: 'proj-a', model: 'gemini-2.5-flash', httpStatus: 200, usage: usage(1, 1), costUsd: 0, durationMs: 1 });
+      engine.emit('call:end', {
+        itemId: `x${i}`,
+        step: 'brief',
+        project: 'proj-a',
+        model: 'gemini-2.5-flash',
+        httpStatus: 200,
+        usage: usage(1, 1),
+        costUsd: 0,
+        durationMs: 1,
+      });
       await writeMetricsFile(registry, file);
     }
     writing = false;
@@ -176,11 +247,46 @@ describe('run metrics', () => {
     let samples = parsePromText(await metrics.registry.metrics());
     expect(sumOf(samples, 'genbatch_requests_total')).toBe(4);
     expect(samples.some((s) => s.name === 'genbatch_run_exit_code')).toBe(false);
-    main.emit('call:end', { itemId: 'c', step: 'brief', project: 'proj-a', model: 'gemini-2.5-flash', httpStatus: 200, usage: usage(1, 1), costUsd: 0, durationMs: 1 });
-    main.emit('run:end', { runId: 'run-2', outcome: 'finished', exitCode: 0, counts: { pending: 0, running: 0, done: 3, failed: 0, filtered: 0 }, costUsd: 0, requests: 5, durationMs: 100 });
-    pilot.emit('call:end', { itemId: 'z', step: 'brief', project: 'proj-a', model: 'gemini-2.5-flash', httpStatus: 200, usage: usage(1, 1), costUsd: 0, durationMs: 1 });
+    main.emit('call:end', {
+      itemId: 'c',
+      step: 'brief',
+      project: 'proj-a',
+      model: 'gemini-2.5-flash',
+      httpStatus: 200,
+      usage: usage(1, 1),
+      costUsd: 0,
+      durationMs: 1,
+    });
+    main.emit('run:end', {
+      runId: 'run-2',
+      outcome: 'finished',
+      exitCode: 0,
+      counts: { pending: 0, running: 0, done: 3, failed: 0, filtered: 0 },
+      costUsd: 0,
+      requests: 5,
+      durationMs: 100,
+    });
+    pilot.emit('call:end', {
+      itemId: 'z',
+      step: 'brief',
+      project: 'proj-a',
+      model: 'gemini-2.5-flash',
+      httpStatus: 200,
+      usage: usage(1, 1),
+      costUsd: 0,
+      durationMs: 1,
+    });
     metrics.detach();
-    main.emit('call:end', { itemId: 'z', step: 'brief', project: 'proj-a', model: 'gemini-2.5-flash', httpStatus: 200, usage: usage(1, 1), costUsd: 0, durationMs: 1 });
+    main.emit('call:end', {
+      itemId: 'z',
+      step: 'brief',
+      project: 'proj-a',
+      model: 'gemini-2.5-flash',
+      httpStatus: 200,
+      usage: usage(1, 1),
+      costUsd: 0,
+      durationMs: 1,
+    });
     samples = parsePromText(await metrics.registry.metrics());
     expect(sumOf(samples, 'genbatch_requests_total')).toBe(5);
     expect(sumOf(samples, 'genbatch_run_exit_code')).toBe(0);

@@ -71,12 +71,21 @@ describe('run summary', () => {
       ['c', 'BAD_RESPONSE'],
       ['d', 'SAFETY_FILTERED'],
     ]);
-    expect(summaryText(summary)).toMatch(/^genbatch blog "hero"\nimages: failed_items \(exit 1\)\. 2 of 5 items done, 1 failed, 1 filtered, 1 pending\. This run: \$0\.0350 over 4 calls in 1m/);
+    expect(summaryText(summary)).toMatch(
+      /^genbatch blog "hero"\nimages: failed_items \(exit 1\)\. 2 of 5 items done, 1 failed, 1 filtered, 1 pending\. This run: \$0\.0350 over 4 calls in 1m/,
+    );
   });
 
   it('describes a command that could not start a run', () => {
     const error = Object.assign(new Error('Another run of blog is active (pid 42 on host).'), { hint: 'Wait for it.' });
-    expect(buildErrorSummary('blog', error, 5)).toMatchObject({ job: 'blog', run_id: null, outcome: 'locked', exit_code: 5, message: 'Another run of blog is active (pid 42 on host).', hint: 'Wait for it.' });
+    expect(buildErrorSummary('blog', error, 5)).toMatchObject({
+      job: 'blog',
+      run_id: null,
+      outcome: 'locked',
+      exit_code: 5,
+      message: 'Another run of blog is active (pid 42 on host).',
+      hint: 'Wait for it.',
+    });
     expect(buildErrorSummary('blog', new Error('bad job'), 2).outcome).toBe('invalid');
   });
 });
@@ -92,7 +101,9 @@ describe('notifySummary', () => {
     expect(got?.method).toBe('POST');
     expect(got?.headers['content-type']).toBe('application/json');
     const body = JSON.parse(got?.body ?? '') as NotifySummary;
-    expect(Object.keys(body)).toEqual(expect.arrayContaining(['job', 'run_id', 'outcome', 'exit_code', 'counts', 'cost_usd', 'requests', 'duration_s', 'failures', 'started_at', 'ended_at']));
+    expect(Object.keys(body)).toEqual(
+      expect.arrayContaining(['job', 'run_id', 'outcome', 'exit_code', 'counts', 'cost_usd', 'requests', 'duration_s', 'failures', 'started_at', 'ended_at']),
+    );
     expect(body.counts).toEqual(summary.counts);
     expect(got?.body).not.toContain(GOOGLE_KEY);
     // Known secret values (from the credentials) and secret-shaped text are both removed.
@@ -103,9 +114,17 @@ describe('notifySummary', () => {
     const { url, received } = await receiver();
     const summary = summaryFromStore();
     expect(await notifySummary(url, summary, '{"text": "{{summary}}"}')).toMatchObject({ ok: true });
-    expect(await notifySummary(url, summary, '{"chat_id": "-100123", "text": "{{job}}: {{outcome}} (exit {{exit_code}}), {{done}} done, {{failed}} failed, ${{cost_usd}}", "n": {{exit_code}}}')).toMatchObject({ ok: true });
+    expect(
+      await notifySummary(
+        url,
+        summary,
+        '{"chat_id": "-100123", "text": "{{job}}: {{outcome}} (exit {{exit_code}}), {{done}} done, {{failed}} failed, ${{cost_usd}}", "n": {{exit_code}}}',
+      ),
+    ).toMatchObject({ ok: true });
     const slack = JSON.parse(received[0]?.body ?? '') as { text: string };
-    expect(slack.text).toBe(summaryText({ ...summary, failures: summary.failures.map((f) => ({ ...f, message: f.message.replace(GOOGLE_KEY, '[redacted]') })) }));
+    expect(slack.text).toBe(
+      summaryText({ ...summary, failures: summary.failures.map((f) => ({ ...f, message: f.message.replace(GOOGLE_KEY, '[redacted]') })) }),
+    );
     expect(slack.text).toContain('\n');
     expect(slack.text).not.toContain(GOOGLE_KEY);
     const telegram = JSON.parse(received[1]?.body ?? '') as Record<string, unknown>;
@@ -125,7 +144,11 @@ describe('notifySummary', () => {
   it('never throws: refusals, timeouts and unreachable hosts come back as sentences without the URL secret', async () => {
     const refusing = await receiver({ status: 500 });
     const refused = await notifySummary(refusing.url, summaryFromStore());
-    expect(refused).toMatchObject({ ok: false, status: 500, error: expect.stringMatching(/^Notification to http:\/\/127\.0\.0\.1:\d+\/… was refused: HTTP 500/) });
+    expect(refused).toMatchObject({
+      ok: false,
+      status: 500,
+      error: expect.stringMatching(/^Notification to http:\/\/127\.0\.0\.1:\d+\/… was refused: HTTP 500/),
+    });
     server?.closeAllConnections();
     await new Promise((r) => server?.close(r));
 

@@ -25,7 +25,9 @@ function lines(file: string): Record<string, unknown>[] {
 
 describe('run log', () => {
   it('puts the log beside the state file, named by job and run', () => {
-    expect(runLogPath({ name: 'blog-hero', stateFile: '/data/.genbatch/blog-hero.db' }, '20250101-ab12')).toBe('/data/.genbatch/logs/blog-hero-20250101-ab12.jsonl');
+    expect(runLogPath({ name: 'blog-hero', stateFile: '/data/.genbatch/blog-hero.db' }, '20250101-ab12')).toBe(
+      '/data/.genbatch/logs/blog-hero-20250101-ab12.jsonl',
+    );
     expect(runLogPath({ name: 'a b/../c', stateFile: '/s/x.db' }, 'r')).toBe('/s/logs/a_b_.._c-r.jsonl');
   });
 
@@ -49,7 +51,15 @@ describe('run log', () => {
     engine.emit('step:done', { itemId: 'a', step: 'brief', project: 'proj-a', costUsd: 0.001, durationMs: 12, outputs: [] });
     engine.emit('step:failed', { itemId: 'b', step: 'brief', code: 'BAD_RESPONSE', message: 'reply was not JSON' });
     engine.emit('project:cooldown', { project: 'proj-b', untilMs: Date.parse('2030-01-01T00:00:00Z'), reason: 'quota exhausted (429)', perDay: false });
-    engine.emit('run:end', { runId: 'run-1', outcome: 'failed_items', exitCode: 1, counts: { pending: 0, running: 0, done: 1, failed: 1, filtered: 0 }, costUsd: 0.001, requests: 1, durationMs: 50 });
+    engine.emit('run:end', {
+      runId: 'run-1',
+      outcome: 'failed_items',
+      exitCode: 1,
+      counts: { pending: 0, running: 0, done: 1, failed: 1, filtered: 0 },
+      costUsd: 0.001,
+      requests: 1,
+      durationMs: 50,
+    });
     log.note('notify', { outcome: 'sent', status: 200 }, 'notification sent');
     log.close();
     engine.emit('step:done', { itemId: 'late', step: 'brief', project: 'proj-a', costUsd: 0, durationMs: 1, outputs: [] });
@@ -57,9 +67,22 @@ describe('run log', () => {
     const rows = lines(file);
     expect(rows.map((r) => r.event)).toEqual(['run:start', 'step:start', 'call:end', 'step:done', 'step:failed', 'project:cooldown', 'run:end', 'notify']);
     for (const row of rows) {
-      expect(row).toMatchObject({ job: 'test-job', run_id: 'run-1', level: expect.any(String), time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), message: expect.any(String) });
+      expect(row).toMatchObject({
+        job: 'test-job',
+        run_id: 'run-1',
+        level: expect.any(String),
+        time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        message: expect.any(String),
+      });
     }
-    expect(rows[2]).toMatchObject({ item_id: 'a', step: 'brief', project: 'proj-a', model: 'gemini-2.5-flash', http_status: 200, usage: { input_tokens: 10, output_tokens: 20 } });
+    expect(rows[2]).toMatchObject({
+      item_id: 'a',
+      step: 'brief',
+      project: 'proj-a',
+      model: 'gemini-2.5-flash',
+      http_status: 200,
+      usage: { input_tokens: 10, output_tokens: 20 },
+    });
     expect(rows[4]).toMatchObject({ level: 'warn', item_id: 'b', step: 'brief', code: 'BAD_RESPONSE', message: 'reply was not JSON' });
     expect(rows[5]).toMatchObject({ project: 'proj-b', per_day: false, message: expect.stringContaining('2030-01-01T00:00:00.000Z') });
     expect(rows[6]).toMatchObject({ level: 'warn', outcome: 'failed_items', exit_code: 1, counts: { done: 1, failed: 1 } });
@@ -76,14 +99,27 @@ describe('run log', () => {
       code: 'HTTP_400',
       message: `POST https://aiplatform.googleapis.com/v1/projects/p/models/m:generateContent?key=${GOOGLE_KEY}&alt=sse failed; header Authorization: Bearer ya29.a0AfH6SMBx-secret-token; used ${PLAIN_SECRET}`,
     });
-    engine.emit('step:retry', { itemId: 'a', step: 'brief', project: 'p', code: 'X', message: `{"api_key": "${PLAIN_SECRET}x", "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----"}`, attempt: 1, delayMs: 10 });
+    engine.emit('step:retry', {
+      itemId: 'a',
+      step: 'brief',
+      project: 'p',
+      code: 'X',
+      message: `{"api_key": "${PLAIN_SECRET}x", "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----"}`,
+      attempt: 1,
+      delayMs: 10,
+    });
     engine.emit('credentials:invalid', { message: `api key ${GOOGLE_KEY} rejected` });
     // A field named like a secret is censored whatever its value (pino redact + the scrubber).
-    log.note('debug', { apiKey: 'plainvalue1', nested: { authorization: 'plainvalue2', key: 'plainvalue3' }, headers: { 'x-goog-api-key': 'plainvalue4' } }, 'fields');
+    log.note(
+      'debug',
+      { apiKey: 'plainvalue1', nested: { authorization: 'plainvalue2', key: 'plainvalue3' }, headers: { 'x-goog-api-key': 'plainvalue4' } },
+      'fields',
+    );
     log.close();
 
     const text = readFileSync(file, 'utf8');
-    for (const secret of [GOOGLE_KEY, PLAIN_SECRET, 'ya29.a0AfH6SMBx-secret-token', 'MIIE', 'plainvalue1', 'plainvalue2', 'plainvalue3', 'plainvalue4']) expect(text).not.toContain(secret);
+    for (const secret of [GOOGLE_KEY, PLAIN_SECRET, 'ya29.a0AfH6SMBx-secret-token', 'MIIE', 'plainvalue1', 'plainvalue2', 'plainvalue3', 'plainvalue4'])
+      expect(text).not.toContain(secret);
     expect(text).toContain('[redacted]');
     const rows = lines(file);
     expect(rows[0]?.message).toMatch(/generateContent\?key=\[redacted\]&alt=sse failed; header Authorization: Bearer \[redacted\]; used \[redacted\]/);

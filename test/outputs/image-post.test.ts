@@ -44,7 +44,9 @@ describe('resize', () => {
     // Top half red, bottom half blue; a cover crop to a wide strip keeps the half named by position.
     const half = Buffer.alloc(400 * 400 * 3);
     for (let i = 0; i < 400 * 400; i++) half.set(i < 400 * 200 ? [220, 20, 20] : [20, 20, 220], i * 3);
-    const source = await sharp(half, { raw: { width: 400, height: 400, channels: 3 } }).png().toBuffer();
+    const source = await sharp(half, { raw: { width: 400, height: 400, channels: 3 } })
+      .png()
+      .toBuffer();
     const crop = async (position: string): Promise<number[]> => {
       const p = await pixelsOf(await post(source, [{ resize: { width: 400, height: 100, fit: 'cover', position } }]));
       return [...p.data.subarray(((p.height >> 1) * p.width + 200) * p.channels, ((p.height >> 1) * p.width + 200) * p.channels + 3)];
@@ -85,7 +87,15 @@ describe('format', () => {
   });
 
   it('knows formats by extension, and nothing else', () => {
-    expect(['a.png', 'a.JPEG', 'a.jpg', 'a.webp', 'a.avif', 'a.gif', 'a'].map(formatFromFileName)).toEqual(['png', 'jpeg', 'jpeg', 'webp', 'avif', undefined, undefined]);
+    expect(['a.png', 'a.JPEG', 'a.jpg', 'a.webp', 'a.avif', 'a.gif', 'a'].map(formatFromFileName)).toEqual([
+      'png',
+      'jpeg',
+      'jpeg',
+      'webp',
+      'avif',
+      undefined,
+      undefined,
+    ]);
   });
 
   it.each(['jpeg', 'webp', 'avif'] as const)('%s quality changes the size and the fidelity', async (type) => {
@@ -200,7 +210,12 @@ describe('overlay_text', () => {
   });
 
   it('never fails on an image too small for one line of text', async () => {
-    for (const [w, h] of [[40, 20], [16, 16], [300, 24], [24, 300]] as const) {
+    for (const [w, h] of [
+      [40, 20],
+      [16, 16],
+      [300, 24],
+      [24, 300],
+    ] as const) {
       const out = await post(await texture(w, h).png().toBuffer(), [{ overlay_text: { text: 'A caption that cannot possibly fit here' } }]);
       expect(await sharp(out).metadata(), `${w}x${h}`).toMatchObject({ width: w, height: h });
     }
@@ -222,7 +237,9 @@ describe('watermark', () => {
   const LOGO = (async () => {
     const data = Buffer.alloc(200 * 100 * 4, 255);
     for (let y = 30; y < 70; y++) for (let x = 80; x < 120; x++) data[(y * 200 + x) * 4 + 3] = 0;
-    return sharp(data, { raw: { width: 200, height: 100, channels: 4 } }).png().toBuffer();
+    return sharp(data, { raw: { width: 200, height: 100, channels: 4 } })
+      .png()
+      .toBuffer();
   })();
   const corners = (p: Pixels, share = 0.2) => {
     const w = Math.round(p.width * share);
@@ -279,7 +296,9 @@ describe('watermark', () => {
   });
 
   it('accepts a logo without an alpha channel (JPEG) and still applies the opacity', async () => {
-    const jpegLogo = sharp({ create: { width: 200, height: 100, channels: 3, background: '#ffffff' } }).jpeg().toBuffer();
+    const jpegLogo = sharp({ create: { width: 200, height: 100, channels: 3, background: '#ffffff' } })
+      .jpeg()
+      .toBuffer();
     const full = await marked('top-left', 1, jpegLogo);
     const faint = await marked('top-left', 0.25, jpegLogo);
     const rect = { left: 20, top: 20, width: 40, height: 20 };
@@ -292,7 +311,9 @@ describe('watermark', () => {
 
   it('keeps a large logo inside a small image', async () => {
     const source = await texture(120, 40).png().toBuffer();
-    const big = sharp({ create: { width: 100, height: 400, channels: 4, background: '#ffffffff' } }).png().toBuffer();
+    const big = sharp({ create: { width: 100, height: 400, channels: 4, background: '#ffffffff' } })
+      .png()
+      .toBuffer();
     const out = await post(source, [{ watermark: { image: 'tall.png', scale: 1, position: 'center' } }], 'out.png', () => big);
     expect(await sharp(out).metadata()).toMatchObject({ width: 120, height: 40 });
   });
@@ -300,7 +321,8 @@ describe('watermark', () => {
 
 describe('metadata', () => {
   const EXIF = { IFD0: { Copyright: 'genbatch-test-copyright', ImageDescription: 'made by a model' } };
-  const XMP = '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/></rdf:RDF></x:xmpmeta>';
+  const XMP =
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/></rdf:RDF></x:xmpmeta>';
   const SOURCE = texture(640, 360).withExif(EXIF).withXmp(XMP).jpeg().toBuffer();
   const hasCopyright = (exif: Buffer | undefined): boolean => exif?.includes('genbatch-test-copyright') ?? false;
 

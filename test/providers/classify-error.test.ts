@@ -1,13 +1,7 @@
 import { ApiError } from '@google/genai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenbatchError } from '../../src/errors/genbatch-error.js';
-import {
-  BadResponseError,
-  CredentialRejectedError,
-  InvalidRequestError,
-  QuotaExhaustedError,
-  TransientError,
-} from '../../src/errors/provider-errors.js';
+import { BadResponseError, CredentialRejectedError, InvalidRequestError, QuotaExhaustedError, TransientError } from '../../src/errors/provider-errors.js';
 import { GeminiTextProvider } from '../../src/providers/gemini-text.js';
 import type { ProviderRequest } from '../../src/providers/provider.js';
 import { classifyError, classifyOperationError, redactSecrets } from '../../src/resilience/classify-error.js';
@@ -50,10 +44,16 @@ describe('classifyError: the table', () => {
     ) as QuotaExhaustedError;
     expect(window).toMatchObject({ retryAfterMs: 12_500, perDay: false });
     const daily = classifyError(
-      apiError(429, { code: 429, status: 'RESOURCE_EXHAUSTED', message: 'Quota exceeded for aiplatform.googleapis.com/generate_content_requests_per_day_per_project.' }),
+      apiError(429, {
+        code: 429,
+        status: 'RESOURCE_EXHAUSTED',
+        message: 'Quota exceeded for aiplatform.googleapis.com/generate_content_requests_per_day_per_project.',
+      }),
     ) as QuotaExhaustedError;
     expect(daily.perDay).toBe(true);
-    const shared = classifyError(apiError(429, { code: 429, status: 'RESOURCE_EXHAUSTED', message: 'Resource exhausted, please try again later.' })) as QuotaExhaustedError;
+    const shared = classifyError(
+      apiError(429, { code: 429, status: 'RESOURCE_EXHAUSTED', message: 'Resource exhausted, please try again later.' }),
+    ) as QuotaExhaustedError;
     expect(shared).toMatchObject({ perDay: false, retryAfterMs: undefined });
   });
 
@@ -100,7 +100,9 @@ describe('classifyError: the table', () => {
     const error = classifyError(leaky);
     expect(error.message).not.toContain(KEY);
     expect(String((error.cause as Error).message)).not.toContain(KEY);
-    const api = classifyError(apiError(403, { code: 403, status: 'PERMISSION_DENIED', message: `key ${KEY} is revoked; Authorization: Bearer ya29.a0AfH6SMBsecret` }));
+    const api = classifyError(
+      apiError(403, { code: 403, status: 'PERMISSION_DENIED', message: `key ${KEY} is revoked; Authorization: Bearer ya29.a0AfH6SMBsecret` }),
+    );
     expect(api.message).not.toContain(KEY);
     expect(api.message).not.toContain('ya29.a0AfH6SMBsecret');
     expect(redactSecrets('https://x/y?alt=sse&key=abc123')).toBe('https://x/y?alt=sse&key=[redacted]');
@@ -110,7 +112,13 @@ describe('classifyError: the table', () => {
 describe('classifyError: what a provider throws against the emulator', () => {
   let t: TestEmulator;
   const provider = new GeminiTextProvider();
-  const request = (prompt: string, extra: Partial<ProviderRequest> = {}): ProviderRequest => ({ task: 'text', model: 'gemini-2.5-flash', prompt, params: {}, ...extra });
+  const request = (prompt: string, extra: Partial<ProviderRequest> = {}): ProviderRequest => ({
+    task: 'text',
+    model: 'gemini-2.5-flash',
+    prompt,
+    params: {},
+    ...extra,
+  });
   const failure = (promise: Promise<unknown>): Promise<unknown> =>
     promise.then(
       () => undefined,

@@ -32,7 +32,10 @@ describe('GeminiTextProvider against the emulator', () => {
   afterAll(() => t.close());
 
   it('returns the text with its usage, model version and response id', async () => {
-    const result = await provider.call(t.client(), request('Write an intro about SQLite.', { system: 'Be brief.', temperature: 0.2, labels: { genbatch_job: 'Blog Hero Images!' } }));
+    const result = await provider.call(
+      t.client(),
+      request('Write an intro about SQLite.', { system: 'Be brief.', temperature: 0.2, labels: { genbatch_job: 'Blog Hero Images!' } }),
+    );
     expect(result.text?.length).toBeGreaterThan(20);
     expect(result.usage.inputTokens).toBeGreaterThan(0);
     expect(result.usage.outputTokens).toBeGreaterThan(0);
@@ -56,7 +59,13 @@ describe('GeminiTextProvider against the emulator', () => {
   });
 
   it('sends the schema in Vertex dialect', () => {
-    expect(toVertexSchema({ type: 'object', properties: { tags: { type: 'array', items: { type: 'string' } }, note: { type: ['string', 'null'] } }, additionalProperties: false })).toEqual({
+    expect(
+      toVertexSchema({
+        type: 'object',
+        properties: { tags: { type: 'array', items: { type: 'string' } }, note: { type: ['string', 'null'] } },
+        additionalProperties: false,
+      }),
+    ).toEqual({
       type: 'OBJECT',
       properties: { tags: { type: 'ARRAY', items: { type: 'STRING' } }, note: { type: 'STRING', nullable: true } },
       propertyOrdering: ['tags', 'note'],

@@ -39,7 +39,10 @@ describe('image providers against the emulator', () => {
   });
 
   it('Imagen: sample_count images in the asked format, counted in usage', async () => {
-    const result = await imagen.call(t.client(), request('imagen-4.0-generate-001', 'a red fox in snow', { sample_count: 2, output_mime_type: 'image/jpeg', aspect_ratio: '1:1' }));
+    const result = await imagen.call(
+      t.client(),
+      request('imagen-4.0-generate-001', 'a red fox in snow', { sample_count: 2, output_mime_type: 'image/jpeg', aspect_ratio: '1:1' }),
+    );
     expect(result.media).toHaveLength(2);
     expect(result.usage.images).toBe(2);
     for (const image of result.media ?? []) {

@@ -52,7 +52,10 @@ describe('errors, classified in one table', () => {
     const times = log.map((r) => r.at).sort((a, b) => a - b);
     expect((times.at(-1) ?? 0) - (times[0] ?? 0)).toBeGreaterThanOrEqual(1400);
     const status = await statusOf(job);
-    expect(status.failures.map((f) => f.message)).toEqual([expect.stringMatching(/gave up after 3 attempts/), expect.stringMatching(/gave up after 3 attempts/)]);
+    expect(status.failures.map((f) => f.message)).toEqual([
+      expect.stringMatching(/gave up after 3 attempts/),
+      expect.stringMatching(/gave up after 3 attempts/),
+    ]);
   });
 
   it('a 403 disables only that project; the others finish the job', async () => {

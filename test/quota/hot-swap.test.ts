@@ -13,7 +13,6 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-
 describe('credentials hot swap', () => {
   it('a project added mid-run takes calls within 5 s; a removed one gets none after the reload; nothing in flight is lost', async () => {
     emulator = await startEmulator(parseEmulatorConfig({ latency_ms: { min: 30, max: 60 } }), { port: 0 });
@@ -29,7 +28,10 @@ describe('credentials hot swap', () => {
 
     await waitUntil(() => ok('first') >= 5);
     const addedAt = Date.now();
-    writeCredentials(credentials, emulator.url, [{ name: 'first', quotas: slow }, { name: 'second', quotas: slow }]);
+    writeCredentials(credentials, emulator.url, [
+      { name: 'first', quotas: slow },
+      { name: 'second', quotas: slow },
+    ]);
     await waitUntil(() => ok('second') >= 1, 10_000);
     const firstSecondCall = emulator.log().find((r) => r.project === 'second');
     console.log(`hot swap: the added project got its first call ${(firstSecondCall?.at ?? Infinity) - addedAt} ms after the file was written`);

@@ -22,7 +22,11 @@ describe("the source's quota wall, time-scaled", () => {
       parseEmulatorConfig({
         seed: 147,
         latency_ms: { min: 5, max: 15 },
-        projects: { 'blog-prod': { exhaust_after: 147, models: PER_MODEL(RATE) }, 'blog-batch': { models: PER_MODEL(RATE) }, 'blog-overflow': { models: PER_MODEL(RATE) } },
+        projects: {
+          'blog-prod': { exhaust_after: 147, models: PER_MODEL(RATE) },
+          'blog-batch': { models: PER_MODEL(RATE) },
+          'blog-overflow': { models: PER_MODEL(RATE) },
+        },
       }),
       { port: 0 },
     );
@@ -61,7 +65,7 @@ describe("the source's quota wall, time-scaled", () => {
 
     // The ledger agrees with the emulator's independent count.
     const db = new Database(join(dir, '.genbatch', 'quota-job.db'), { readonly: true });
-    const ledgerOk = (db.prepare("SELECT count(*) AS n FROM ledger WHERE http_status = 200 AND error_code IS NULL").get() as { n: number }).n;
+    const ledgerOk = (db.prepare('SELECT count(*) AS n FROM ledger WHERE http_status = 200 AND error_code IS NULL').get() as { n: number }).n;
     db.close();
     expect(ledgerOk).toBe(log.filter((r) => r.status === 200).length);
   });

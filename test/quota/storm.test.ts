@@ -25,7 +25,11 @@ describe('storm: every project exhausted', () => {
       });
     emulator = await startEmulator(quotaConfig(true), { port: 0 });
     const dir = tempDir();
-    writeCredentials(join(dir, 'credentials.yaml'), emulator.url, PROJECTS.map((name) => ({ name })));
+    writeCredentials(
+      join(dir, 'credentials.yaml'),
+      emulator.url,
+      PROJECTS.map((name) => ({ name })),
+    );
     const job = writeJob(dir, { items: 60, steps: BRIEF_STEP, limits: `{ concurrency: ${concurrency}, max_attempts: 3, max_stall: 2s }` });
     const stateFile = join(dir, '.genbatch', 'quota-job.db');
 
@@ -43,7 +47,10 @@ describe('storm: every project exhausted', () => {
     console.log(`storm: ${into} requests into the wall (bound ${concurrency + 2 * PROJECTS.length}), stopped after ${Date.now() - t0} ms`);
     expect(into).toBeLessThanOrEqual(concurrency + 2 * PROJECTS.length);
 
-    const status = JSON.parse((await runCli(['status', job, '--json'])).stdout) as { last_run: { outcome: string; exit_code: number }; counts: Record<string, number> };
+    const status = JSON.parse((await runCli(['status', job, '--json'])).stdout) as {
+      last_run: { outcome: string; exit_code: number };
+      counts: Record<string, number>;
+    };
     expect(status.last_run).toMatchObject({ outcome: 'stalled', exit_code: 75 });
     expect(status.counts).toMatchObject({ done: 30, pending: 30, running: 0, failed: 0 });
 
@@ -58,7 +65,11 @@ describe('storm: every project exhausted', () => {
     // Later: the quota is back — a fresh emulator with quota, the state file untouched.
     await emulator.close();
     emulator = await startEmulator(parseEmulatorConfig({ latency_ms: { min: 100, max: 100 } }), { port: 0 });
-    writeCredentials(join(dir, 'credentials.yaml'), emulator.url, PROJECTS.map((name) => ({ name })));
+    writeCredentials(
+      join(dir, 'credentials.yaml'),
+      emulator.url,
+      PROJECTS.map((name) => ({ name })),
+    );
     const t1 = Date.now();
     const later = await runCli(['resume', job]);
     expect(later.code).toBe(0);

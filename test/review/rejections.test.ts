@@ -15,7 +15,11 @@ const JOB = { steps: STEPS.map((name) => ({ name })) } as Parameters<typeof reje
 /** a: brief done, hero failed; b and c: both steps done. */
 function store(): StateStore {
   const s = StateStore.open(join(tempDir(), 'state.db'));
-  s.upsertItems(['a', 'b', 'c'].map((id, ord) => ({ id, ord, line: ord + 2, values: { id }, inputHash: id })), STEPS, 'run');
+  s.upsertItems(
+    ['a', 'b', 'c'].map((id, ord) => ({ id, ord, line: ord + 2, values: { id }, inputHash: id })),
+    STEPS,
+    'run',
+  );
   const done = { result: {}, outputs: [], promptHash: 'p', costUsd: 0 };
   for (const id of ['a', 'b', 'c']) s.completeStep(id, 'brief', done);
   s.finishStep('a', 'hero', 'failed', { code: 'BAD_RESPONSE', message: 'm' });
@@ -25,7 +29,9 @@ function store(): StateStore {
 }
 
 function rows(s: StateStore): Record<string, string> {
-  const all = readStateFile(s.file, (db) => db.prepare('SELECT item_id, step, state, rejected_at IS NOT NULL AS r FROM item_steps ORDER BY item_id, step').all()) as {
+  const all = readStateFile(s.file, (db) =>
+    db.prepare('SELECT item_id, step, state, rejected_at IS NOT NULL AS r FROM item_steps ORDER BY item_id, step').all(),
+  ) as {
     item_id: string;
     step: string;
     state: string;

@@ -128,81 +128,101 @@ describe('genbatch review', () => {
     expect(html).toMatch(/<meta http-equiv="Content-Security-Policy" content="default-src &#39;none&#39;; img-src data:;/);
   });
 
-  it.skipIf(!HAS_CHROMIUM)('shows every item in headless Chromium: thumbnails decode, errors and filter reasons shown, filters work, nothing injected', async () => {
-    const profile = mkdtempSync(join(tmpdir(), 'genbatch-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    try {
-      const page = await context.newPage();
-      const problems: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text());
+  it.skipIf(!HAS_CHROMIUM)(
+    'shows every item in headless Chromium: thumbnails decode, errors and filter reasons shown, filters work, nothing injected',
+    async () => {
+      const profile = mkdtempSync(join(tmpdir(), 'genbatch-chromium-'));
+      const context = await chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
       });
-      page.on('pageerror', (e) => problems.push(e.message));
-      const url = pathToFileURL(fx.page).href;
-      await page.goto(url);
-      await page.waitForLoadState('load');
+      try {
+        const page = await context.newPage();
+        const problems: string[] = [];
+        page.on('console', (m) => {
+          if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text());
+        });
+        page.on('pageerror', (e) => problems.push(e.message));
+        const url = pathToFileURL(fx.page).href;
+        await page.goto(url);
+        await page.waitForLoadState('load');
 
-      expect(await page.locator('article.item').count()).toBe(ITEMS);
-      const states = await page.$$eval('article.item', (els) => els.map((el) => (el as unknown as DomElement).dataset.state));
-      expect(states.filter((s) => s === 'done')).toHaveLength(4);
-      expect(states.filter((s) => s === 'failed')).toHaveLength(2);
-      expect(states.filter((s) => s === 'filtered')).toHaveLength(1);
-      expect(states.filter((s) => s === 'pending')).toHaveLength(1);
-      expect(await page.locator('article.item:visible').count()).toBe(ITEMS);
+        expect(await page.locator('article.item').count()).toBe(ITEMS);
+        const states = await page.$$eval('article.item', (els) => els.map((el) => (el as unknown as DomElement).dataset.state));
+        expect(states.filter((s) => s === 'done')).toHaveLength(4);
+        expect(states.filter((s) => s === 'failed')).toHaveLength(2);
+        expect(states.filter((s) => s === 'filtered')).toHaveLength(1);
+        expect(states.filter((s) => s === 'pending')).toHaveLength(1);
+        expect(await page.locator('article.item:visible').count()).toBe(ITEMS);
 
-      // One decoded thumbnail per done image, with the brief's alt text.
-      const thumbs = await page.$$eval('img.thumb', (imgs) =>
-        imgs.map((img) => {
-          const i = img as unknown as DomImage;
-          return { complete: i.complete, width: i.naturalWidth, height: i.naturalHeight, alt: i.alt, id: i.closest('article').dataset.id, href: i.parentElement.href };
-        }),
-      );
-      expect(thumbs).toHaveLength(4);
-      for (const thumb of thumbs) {
-        expect(thumb.complete && thumb.width > 0 && thumb.height > 0, JSON.stringify(thumb)).toBe(true);
-        expect(thumb.width).toBeLessThanOrEqual(320);
-        const row = fx.results.find((r) => r.id === thumb.id);
-        expect(thumb.alt).toBe(row?.brief_alt_text);
-        // The link opens the full image, relative to the page.
-        const full = fileURLToPath(thumb.href);
-        expect(full).toBe(join(fx.dir, 'out', row?.hero_file ?? ''));
-        await expect(sharp(full).metadata()).resolves.toMatchObject({ width: 320, height: 180 });
+        // One decoded thumbnail per done image, with the brief's alt text.
+        const thumbs = await page.$$eval('img.thumb', (imgs) =>
+          imgs.map((img) => {
+            const i = img as unknown as DomImage;
+            return {
+              complete: i.complete,
+              width: i.naturalWidth,
+              height: i.naturalHeight,
+              alt: i.alt,
+              id: i.closest('article').dataset.id,
+              href: i.parentElement.href,
+            };
+          }),
+        );
+        expect(thumbs).toHaveLength(4);
+        for (const thumb of thumbs) {
+          expect(thumb.complete && thumb.width > 0 && thumb.height > 0, JSON.stringify(thumb)).toBe(true);
+          expect(thumb.width).toBeLessThanOrEqual(320);
+          const row = fx.results.find((r) => r.id === thumb.id);
+          expect(thumb.alt).toBe(row?.brief_alt_text);
+          // The link opens the full image, relative to the page.
+          const full = fileURLToPath(thumb.href);
+          expect(full).toBe(join(fx.dir, 'out', row?.hero_file ?? ''));
+          await expect(sharp(full).metadata()).resolves.toMatchObject({ width: 320, height: 180 });
+        }
+
+        // Failed items show their error; the filtered one its reason; the rejected one the note, as text.
+        for (const card of await page.locator('article.item[data-state="failed"]').all())
+          expect(await card.textContent()).toMatch(/Failed: BAD_RESPONSE .*gave up after 3 attempts/);
+        expect(await page.locator('article.item[data-state="filtered"] .error').textContent()).toMatch(/^Filtered: SAFETY_FILTERED .*safety/i);
+        const rejected = page.locator(`article.item[data-rejected="true"]`);
+        expect(await rejected.getAttribute('data-id')).toBe(fx.rejectedId);
+        expect(await rejected.locator('.badge.rejected').count()).toBe(1);
+        expect(await rejected.locator('.rejection').textContent()).toContain(NOTE);
+        expect(await rejected.locator('.rejection b').count()).toBe(0);
+        expect(await page.locator('section.failures li').count()).toBe(3);
+
+        // The input's markup stays text.
+        expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
+        expect(await page.locator('script').count()).toBe(1);
+        expect(await page.locator(`article.item[data-id="${fx.ids[2]}"] h2`).count()).toBe(1);
+
+        // The filters (the page's own script runs under its CSP).
+        await page.click('button[data-filter="failed"]');
+        expect(await page.locator('article.item:visible').count()).toBe(2);
+        await page.click('button[data-filter="rejected"]');
+        expect(await page.locator('article.item:visible').count()).toBe(1);
+        await page.click('button[data-filter="all"]');
+        await page.fill('#search', 'terraform');
+        expect(await page.locator('article.item:visible').count()).toBe(1);
+        expect(await page.textContent('#shown')).toBe('1');
+        expect(problems).toEqual([]);
+      } finally {
+        await context.close();
+        rmSync(profile, { recursive: true, force: true });
       }
-
-      // Failed items show their error; the filtered one its reason; the rejected one the note, as text.
-      for (const card of await page.locator('article.item[data-state="failed"]').all()) expect(await card.textContent()).toMatch(/Failed: BAD_RESPONSE .*gave up after 3 attempts/);
-      expect(await page.locator('article.item[data-state="filtered"] .error').textContent()).toMatch(/^Filtered: SAFETY_FILTERED .*safety/i);
-      const rejected = page.locator(`article.item[data-rejected="true"]`);
-      expect(await rejected.getAttribute('data-id')).toBe(fx.rejectedId);
-      expect(await rejected.locator('.badge.rejected').count()).toBe(1);
-      expect(await rejected.locator('.rejection').textContent()).toContain(NOTE);
-      expect(await rejected.locator('.rejection b').count()).toBe(0);
-      expect(await page.locator('section.failures li').count()).toBe(3);
-
-      // The input's markup stays text.
-      expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
-      expect(await page.locator('script').count()).toBe(1);
-      expect(await page.locator(`article.item[data-id="${fx.ids[2]}"] h2`).count()).toBe(1);
-
-      // The filters (the page's own script runs under its CSP).
-      await page.click('button[data-filter="failed"]');
-      expect(await page.locator('article.item:visible').count()).toBe(2);
-      await page.click('button[data-filter="rejected"]');
-      expect(await page.locator('article.item:visible').count()).toBe(1);
-      await page.click('button[data-filter="all"]');
-      await page.fill('#search', 'terraform');
-      expect(await page.locator('article.item:visible').count()).toBe(1);
-      expect(await page.textContent('#shown')).toBe('1');
-      expect(problems).toEqual([]);
-    } finally {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });
 
 describe('genbatch reject', () => {
@@ -215,7 +235,10 @@ describe('genbatch reject', () => {
     expect(status.counts).toMatchObject({ done: 4, failed: 2, filtered: 1, pending: 1 });
 
     // All or nothing: an unknown id, or an item with nothing done, marks nothing.
-    await expect(rejectCommand(job, [ids[0]!, 'no-such-item'], {}, captureIO())).rejects.toMatchObject({ exitCode: 2, message: 'No such item(s): no-such-item.' });
+    await expect(rejectCommand(job, [ids[0]!, 'no-such-item'], {}, captureIO())).rejects.toMatchObject({
+      exitCode: 2,
+      message: 'No such item(s): no-such-item.',
+    });
     await expect(rejectCommand(job, [ids[0]!, ids[7]!], {}, captureIO())).rejects.toMatchObject({ code: 'NOTHING_TO_REJECT', exitCode: 2 });
     await expect(rejectCommand(job, [ids[0]!], { step: 'nope' }, captureIO())).rejects.toMatchObject({ exitCode: 2 });
 
@@ -243,7 +266,10 @@ describe('genbatch reject', () => {
     const { job, stateFile, ids } = fx;
     const id = ids[0]!;
     expect(await rejectCommand(job, [id], {}, captureIO())).toBe(0);
-    expect(stepStates(stateFile, id)).toMatchObject({ brief: { rejected_note: null, rejected_at: expect.any(String) }, hero: { rejected_at: expect.any(String) } });
+    expect(stepStates(stateFile, id)).toMatchObject({
+      brief: { rejected_note: null, rejected_at: expect.any(String) },
+      hero: { rejected_at: expect.any(String) },
+    });
     expect(await rejectCommand(job, [id], { undo: true }, captureIO())).toBe(0);
     expect(stepStates(stateFile, id)).toMatchObject({ brief: { rejected_at: null }, hero: { rejected_at: null } });
 

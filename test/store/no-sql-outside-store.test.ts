@@ -37,7 +37,10 @@ describe('SQL lives in src/store', () => {
           }
         });
     }
-    expect(offences, `SQL outside src/store: add a named read method in src/store (step-queries.ts, ledger-queries.ts) and call it instead.\n${offences.join('\n')}`).toEqual([]);
+    expect(
+      offences,
+      `SQL outside src/store: add a named read method in src/store (step-queries.ts, ledger-queries.ts) and call it instead.\n${offences.join('\n')}`,
+    ).toEqual([]);
   });
 
   it('the patterns catch what they are for, and not regular expressions', () => {

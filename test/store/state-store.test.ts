@@ -77,7 +77,9 @@ describe('StateStore', () => {
     store.markRunning('item-0', 'a', 'r1', 'p1');
     // A second run cannot take a step that is running, nor finish one it does not hold.
     expect(() => store.markRunning('item-0', 'a', 'r2', 'p1')).toThrow(expect.objectContaining({ code: 'STATE_CONFLICT' }));
-    expect(() => store.completeStep('item-0', 'a', { result: {}, outputs: [], promptHash: 'p', costUsd: 0.02 }, ledger('r2', 'item-0'), 'r2')).toThrow(/State conflict: step "a" of item "item-0"/);
+    expect(() => store.completeStep('item-0', 'a', { result: {}, outputs: [], promptHash: 'p', costUsd: 0.02 }, ledger('r2', 'item-0'), 'r2')).toThrow(
+      /State conflict: step "a" of item "item-0"/,
+    );
     expect(store.ledger.totals()).toEqual({ costUsd: 0.01, requests: 1 }); // the paid call is recorded all the same
     expect(() => store.markPending('item-0', 'a', { countAttempt: true, runId: 'r2' })).toThrow(expect.objectContaining({ code: 'STATE_CONFLICT' }));
     expect(() => store.setOperationName('item-0', 'a', 'operations/x', 'r2')).toThrow(expect.objectContaining({ code: 'STATE_CONFLICT' }));
@@ -85,7 +87,9 @@ describe('StateStore', () => {
     // The holder finishes it; after that nothing moves it back but an explicit reset.
     store.completeStep('item-0', 'a', { result: { text: 'ok' }, outputs: [], promptHash: 'p', costUsd: 0.01 }, undefined, 'r1');
     expect(() => store.markRunning('item-0', 'a', 'r1', 'p1')).toThrow(expect.objectContaining({ code: 'STATE_CONFLICT' }));
-    expect(() => store.finishStep('item-0', 'a', 'failed', { code: 'X', message: 'm' }, undefined, 'r1')).toThrow(expect.objectContaining({ code: 'STATE_CONFLICT' }));
+    expect(() => store.finishStep('item-0', 'a', 'failed', { code: 'X', message: 'm' }, undefined, 'r1')).toThrow(
+      expect.objectContaining({ code: 'STATE_CONFLICT' }),
+    );
     expect(store.itemSteps('item-0')[0]).toMatchObject({ state: 'done', result: { text: 'ok' } });
     // A step that could not be rendered fails straight from pending.
     store.finishStep('item-1', 'a', 'failed', { code: 'TEMPLATE_VALUE_MISSING', message: 'm' }, undefined, 'r1');

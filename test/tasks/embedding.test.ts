@@ -86,7 +86,11 @@ describe('task: embedding (text-embedding-005)', () => {
     expect((await t.run()).code).toBe(0);
     const check = spawnSync(
       'python3',
-      ['-c', 'import sys, json, numpy as np; a = np.load(sys.argv[1]); print(json.dumps([a.dtype.str, list(a.shape), float(np.linalg.norm(a, axis=1).mean())]))', t.out('embeddings', 'posts.npy')],
+      [
+        '-c',
+        'import sys, json, numpy as np; a = np.load(sys.argv[1]); print(json.dumps([a.dtype.str, list(a.shape), float(np.linalg.norm(a, axis=1).mean())]))',
+        t.out('embeddings', 'posts.npy'),
+      ],
       { encoding: 'utf8' },
     );
     expect(check.stderr).toBe('');

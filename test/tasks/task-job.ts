@@ -34,7 +34,14 @@ export interface TaskJob {
   calls: (model: string) => number;
 }
 
-export function useTaskJobs(): (options: { steps: string; rows?: Record<string, string>[]; items?: number; id?: string; extra?: string; emulator?: EmulatorConfigInput }) => Promise<TaskJob> {
+export function useTaskJobs(): (options: {
+  steps: string;
+  rows?: Record<string, string>[];
+  items?: number;
+  id?: string;
+  extra?: string;
+  emulator?: EmulatorConfigInput;
+}) => Promise<TaskJob> {
   const tempDir = useTempDir();
   const running: RunningEmulator[] = [];
   afterEach(async () => {

@@ -44,12 +44,28 @@ export async function costCommand(jobFile: string, flags: { json?: boolean; csv?
   }
   const total = rows.reduce((a, r) => a + r.cost_usd, 0);
   if (flags.json) {
-    line(io.stdout, JSON.stringify({ job: job.name, total_usd: Math.round(total * 1e6) / 1e6, rows: rows.map((r) => ({ ...r, cost_usd: Math.round(r.cost_usd * 1e6) / 1e6 })) }, null, 2));
+    line(
+      io.stdout,
+      JSON.stringify(
+        { job: job.name, total_usd: Math.round(total * 1e6) / 1e6, rows: rows.map((r) => ({ ...r, cost_usd: Math.round(r.cost_usd * 1e6) / 1e6 })) },
+        null,
+        2,
+      ),
+    );
   } else if (flags.csv) {
-    io.stdout.write(stringify(rows.map((r) => ({ ...r, cost_usd: r.cost_usd.toFixed(6) })), { header: true, columns: ['day', 'step', 'model', 'project', 'calls', 'input_tokens', 'output_tokens', 'images', 'video_seconds', 'cost_usd'] }));
+    io.stdout.write(
+      stringify(
+        rows.map((r) => ({ ...r, cost_usd: r.cost_usd.toFixed(6) })),
+        { header: true, columns: ['day', 'step', 'model', 'project', 'calls', 'input_tokens', 'output_tokens', 'images', 'video_seconds', 'cost_usd'] },
+      ),
+    );
   } else {
     line(io.stdout, `${job.name}: $${total.toFixed(4)} over ${rows.reduce((a, r) => a + r.calls, 0)} calls`);
-    for (const r of rows) line(io.stdout, `  ${r.day}  ${r.step.padEnd(12)} ${r.model.padEnd(26)} ${r.project.padEnd(16)} ${String(r.calls).padStart(6)} calls  $${r.cost_usd.toFixed(4)}`);
+    for (const r of rows)
+      line(
+        io.stdout,
+        `  ${r.day}  ${r.step.padEnd(12)} ${r.model.padEnd(26)} ${r.project.padEnd(16)} ${String(r.calls).padStart(6)} calls  $${r.cost_usd.toFixed(4)}`,
+      );
   }
   return 0;
 }

@@ -15,7 +15,11 @@ import { inputOptionsOf } from '../../engine/input-options.js';
  * `genbatch estimate JOB [--json] [--pilot N]`: cost and time before spending. With --pilot, N items
  * are done for real (they count as done) and the rest is re-estimated from what they cost.
  */
-export async function estimateCommand(jobFile: string, flags: { json?: boolean; pilot?: number; emulator?: boolean; yes?: boolean }, io: CliIO): Promise<number> {
+export async function estimateCommand(
+  jobFile: string,
+  flags: { json?: boolean; pilot?: number; emulator?: boolean; yes?: boolean },
+  io: CliIO,
+): Promise<number> {
   const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false });
   const { job } = prepared;
   if (flags.pilot) {

@@ -6,13 +6,14 @@ type Out = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 /** Problems printed in the human report; --json always lists them all (up to MAX_PROBLEMS). */
 const SHOWN = 50;
 
-
 export function renderInspect(file: string, report: InspectReport): string {
   const out: string[] = [file];
   const headerText = report.header === null ? 'no header row (columns are column_1, column_2, ...)' : report.header.join(', ');
   if (report.format === 'csv') {
     const escape = report.escape === undefined ? '' : ` (escaped with ${report.escape})`;
-    out.push(`  format    delimited text: ${showChar(report.delimiter ?? ',')}, ${showChar(report.quote ?? '"')}${escape}, ${report.header === null ? 'no header row' : 'header row'}`);
+    out.push(
+      `  format    delimited text: ${showChar(report.delimiter ?? ',')}, ${showChar(report.quote ?? '"')}${escape}, ${report.header === null ? 'no header row' : 'header row'}`,
+    );
   } else {
     out.push(`  format    ${report.format === 'jsonl' ? 'JSON Lines' : 'JSON array'}`);
   }
@@ -25,12 +26,19 @@ export function renderInspect(file: string, report: InspectReport): string {
   }
   out.push(`  problems  ${report.problem_count}`);
   for (const p of report.problems.slice(0, SHOWN)) out.push(`    line ${p.line}: ${p.kind}: ${p.message}`);
-  if (report.problem_count > SHOWN) out.push(`    ... and ${report.problem_count - SHOWN} more (--json lists ${Math.min(report.problem_count, report.problems.length)})`);
+  if (report.problem_count > SHOWN)
+    out.push(`    ... and ${report.problem_count - SHOWN} more (--json lists ${Math.min(report.problem_count, report.problems.length)})`);
   const fixable = report.problems.filter(isRepairable).length;
   if (fixable === report.problem_count) {
-    out.push('', `Every problem has a safe repair: \`genbatch repair ${file} --out CLEAN_FILE\` writes a clean copy, or set input.on_bad_row: repair in the job.`);
+    out.push(
+      '',
+      `Every problem has a safe repair: \`genbatch repair ${file} --out CLEAN_FILE\` writes a clean copy, or set input.on_bad_row: repair in the job.`,
+    );
   } else {
-    out.push('', `${report.problem_count - fixable} of these rows have no safe repair: fix them in the file (quote fields that contain the delimiter, complete cut rows, close quotes).`);
+    out.push(
+      '',
+      `${report.problem_count - fixable} of these rows have no safe repair: fix them in the file (quote fields that contain the delimiter, complete cut rows, close quotes).`,
+    );
   }
   return out.join('\n');
 }

@@ -30,7 +30,10 @@ export async function rejectCommand(jobFile: string, ids: string[], flags: Rejec
       line(io.stderr, `${cleared} rejected step(s) of ${ids.length} item(s) accepted again.`);
       return 0;
     }
-    const outcome = rejectItems(job, store, ids, { ...(flags.note === undefined ? {} : { note: flags.note }), ...(flags.step === undefined ? {} : { step: flags.step }) });
+    const outcome = rejectItems(job, store, ids, {
+      ...(flags.note === undefined ? {} : { note: flags.note }),
+      ...(flags.step === undefined ? {} : { step: flags.step }),
+    });
     line(
       io.stderr,
       `Rejected ${outcome.items} item(s) (${outcome.steps} done step(s) of ${outcome.stepNames.join(', ')}). They stay done until \`genbatch retry ${jobFile} --rejected\`, then \`genbatch resume ${jobFile}\` redoes them.`,

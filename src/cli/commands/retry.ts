@@ -9,7 +9,11 @@ import { line, type CliIO } from '../io.js';
  * step on), back to pending; the next run redoes only them. Filtered steps are retried only by id:
  * a safety refusal is not retried blindly.
  */
-export async function retryCommand(jobFile: string, flags: { failed?: boolean; ids?: string[]; step?: string; rejected?: boolean }, io: CliIO): Promise<number> {
+export async function retryCommand(
+  jobFile: string,
+  flags: { failed?: boolean; ids?: string[]; step?: string; rejected?: boolean },
+  io: CliIO,
+): Promise<number> {
   const job = await loadJob(jobFile);
   if (!flags.failed && !flags.rejected && !flags.ids?.length) {
     throw new GenbatchError('Say which items to retry: --failed, --rejected, or --ids ID...', { code: 'USAGE', exitCode: 2 });

@@ -47,7 +47,11 @@ export async function reviewCommand(jobFile: string, flags: ReviewFlags, io: Cli
     await rename(temp, out);
   } catch (error) {
     await unlink(temp).catch(() => undefined);
-    throw new GenbatchError(`Cannot write the review page ${displayPath(out)}: ${(error as Error).message}`, { code: 'REVIEW_WRITE', exitCode: 1, cause: error });
+    throw new GenbatchError(`Cannot write the review page ${displayPath(out)}: ${(error as Error).message}`, {
+      code: 'REVIEW_WRITE',
+      exitCode: 1,
+      cause: error,
+    });
   }
   line(io.stderr, `${summary}: ${displayPath(out)}`);
   line(io.stdout, out);

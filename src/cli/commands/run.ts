@@ -44,8 +44,18 @@ export interface RunFlags {
  * (the CLI's business: the engine never imports the emulator), and renders what the session says.
  * Every pass gets a live view (or plain lines), a run log and metrics.
  */
-export async function openRunSession(prepared: PreparedJob, flags: RunFlags, io: CliIO, view: { estimateUsd?: number } = {}): Promise<{ session: RunSession; metrics: RunMetrics }> {
-  const emulator = flags.emulator ? await startEmulatorForCredentials(prepared.credentials, prepared.job.steps.map((s) => s.model)) : undefined;
+export async function openRunSession(
+  prepared: PreparedJob,
+  flags: RunFlags,
+  io: CliIO,
+  view: { estimateUsd?: number } = {},
+): Promise<{ session: RunSession; metrics: RunMetrics }> {
+  const emulator = flags.emulator
+    ? await startEmulatorForCredentials(
+        prepared.credentials,
+        prepared.job.steps.map((s) => s.model),
+      )
+    : undefined;
   if (emulator) line(io.stderr, `Using the in-process Vertex AI emulator at ${emulator.url} (no Google account, nothing billed).`);
   const secrets = secretsOf(prepared.credentials);
   let session: RunSession;
@@ -97,9 +107,19 @@ function finish(summary: RunSummary, flags: RunFlags, io: CliIO, estimate?: JobE
   if (summary.message) line(io.stderr, `${summary.message}${summary.hint ? `\nhint: ${summary.hint}` : ''}`);
   if (estimate) {
     const actual = spentAfter - spentBefore;
-    line(io.stderr, `Estimate vs actual for this run: expected $${estimate.remaining_usd.expected.toFixed(4)} ($${estimate.remaining_usd.low.toFixed(4)}–$${estimate.remaining_usd.high.toFixed(4)}), spent $${actual.toFixed(4)}.`);
+    line(
+      io.stderr,
+      `Estimate vs actual for this run: expected $${estimate.remaining_usd.expected.toFixed(4)} ($${estimate.remaining_usd.low.toFixed(4)}–$${estimate.remaining_usd.high.toFixed(4)}), spent $${actual.toFixed(4)}.`,
+    );
   }
-  if (flags.json) line(io.stdout, JSON.stringify({ ...summary, ...(estimate ? { estimate_usd: estimate.remaining_usd, spent_usd: Math.round((spentAfter - spentBefore) * 1e6) / 1e6 } : {}) }));
+  if (flags.json)
+    line(
+      io.stdout,
+      JSON.stringify({
+        ...summary,
+        ...(estimate ? { estimate_usd: estimate.remaining_usd, spent_usd: Math.round((spentAfter - spentBefore) * 1e6) / 1e6 } : {}),
+      }),
+    );
   return summary.exitCode;
 }
 
@@ -169,10 +189,9 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
   const { store } = session;
   const server = flags.metricsPort === undefined ? undefined : await serveMetrics(metrics.registry, flags.metricsPort);
   if (server) line(io.stderr, `Metrics: ${server.url}`);
-  const stopMetricsFile =
-    flags.metricsFile
-      ? writeMetricsFilePeriodically(metrics.registry, flags.metricsFile, 15_000, (e) => line(io.stderr, `warning: metrics file: ${(e as Error).message}`))
-      : undefined;
+  const stopMetricsFile = flags.metricsFile
+    ? writeMetricsFilePeriodically(metrics.registry, flags.metricsFile, 15_000, (e) => line(io.stderr, `warning: metrics file: ${(e as Error).message}`))
+    : undefined;
   const secrets = secretsOf(prepared.credentials);
   const notify = async (summary: RunSummary): Promise<void> => {
     if (!notifyUrl) return;
@@ -182,7 +201,8 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
   try {
     const synced = await session.sync({ redoStale: flags.redoStale ?? false });
     if (synced.redone > 0) line(io.stderr, `Redoing ${synced.redone} stale item(s): their input row or templates changed since they were done.`);
-    else if (synced.stale > 0) line(io.stderr, `Note: ${synced.stale} done item(s) are stale (input row or templates changed since); they are kept. Use --redo-stale to redo them.`);
+    else if (synced.stale > 0)
+      line(io.stderr, `Note: ${synced.stale} done item(s) are stale (input row or templates changed since); they are kept. Use --redo-stale to redo them.`);
     if (session.pendingItems() === 0) {
       const summary = await session.pass(flags.limit);
       await notify(summary);
@@ -205,7 +225,11 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
       if (!io.stdin.isTTY) {
         throw new GenbatchError(
           `The estimate ($${estimate.remaining_usd.expected.toFixed(2)} expected) is above budget.confirm_above_usd ($${threshold.toFixed(2)}) and there is no terminal to ask; nothing was sent.`,
-          { code: 'CONFIRMATION_REQUIRED', exitCode: 4, hint: 'Pass --yes to allow it (e.g. in cron), raise budget.confirm_above_usd, or try --pilot N first.' },
+          {
+            code: 'CONFIRMATION_REQUIRED',
+            exitCode: 4,
+            hint: 'Pass --yes to allow it (e.g. in cron), raise budget.confirm_above_usd, or try --pilot N first.',
+          },
         );
       }
       if (!(await confirm(`Spend about $${estimate.remaining_usd.expected.toFixed(2)} (up to $${estimate.remaining_usd.high.toFixed(2)})?`, io))) {

@@ -10,7 +10,21 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
   const job = await loadJob(jobFile);
   if (!existsSync(job.stateFile)) {
     if (flags.json) {
-      line(io.stdout, JSON.stringify({ job: job.name, state_file: job.stateFile, total: 0, counts: { pending: 0, running: 0, done: 0, failed: 0, filtered: 0 }, steps: {}, cost_usd: 0, stale: 0, requests: 0, failures: [], last_run: null }));
+      line(
+        io.stdout,
+        JSON.stringify({
+          job: job.name,
+          state_file: job.stateFile,
+          total: 0,
+          counts: { pending: 0, running: 0, done: 0, failed: 0, filtered: 0 },
+          steps: {},
+          cost_usd: 0,
+          stale: 0,
+          requests: 0,
+          failures: [],
+          last_run: null,
+        }),
+      );
     } else line(io.stderr, `${job.name}: not started yet (no state file at ${displayPath(job.stateFile)}).`);
     return 0;
   }
@@ -29,14 +43,21 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
     for (const [name, s] of Object.entries(status.steps)) {
       line(out, `  step ${name}: ${s.done} done, ${s.pending} pending, ${s.running} running, ${s.failed} failed, ${s.filtered} filtered`);
     }
-    if (status.stale > 0) line(out, `Stale: ${status.stale} done item(s) changed since (input row or templates); \`genbatch run JOB --redo-stale\` redoes them.`);
+    if (status.stale > 0)
+      line(out, `Stale: ${status.stale} done item(s) changed since (input row or templates); \`genbatch run JOB --redo-stale\` redoes them.`);
     line(out, `Cost so far: $${status.cost_usd.toFixed(4)} over ${status.requests} API calls`);
     for (const p of status.projects) {
-      line(out, `  project ${p.name}: ${p.requests} calls, ${p.ok} ok, ${p.rejected_429} rejected by quota (429), ${p.errors} other errors, $${p.cost_usd.toFixed(4)}`);
+      line(
+        out,
+        `  project ${p.name}: ${p.requests} calls, ${p.ok} ok, ${p.rejected_429} rejected by quota (429), ${p.errors} other errors, $${p.cost_usd.toFixed(4)}`,
+      );
     }
     if (status.last_run) {
       const r = status.last_run;
-      line(out, `Last run ${r.id}: started ${r.started_at}, ${r.ended_at ? `ended ${r.ended_at}, ${r.outcome} (exit ${r.exit_code})` : 'still running or killed'}`);
+      line(
+        out,
+        `Last run ${r.id}: started ${r.started_at}, ${r.ended_at ? `ended ${r.ended_at}, ${r.outcome} (exit ${r.exit_code})` : 'still running or killed'}`,
+      );
     }
     if (status.failures.length > 0) {
       line(out, `Failures (${status.failures.length}):`);

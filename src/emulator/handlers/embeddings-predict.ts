@@ -32,13 +32,17 @@ export function embeddingsPredict(call: ModelCall, ctx: HandlerContext): Handler
     let tokens = countTextTokens(content);
     const truncated = tokens > EMBEDDING_MAX_INPUT_TOKENS;
     if (truncated && !autoTruncate) {
-      throw invalidArgument(`Input instances[${i}] has ${tokens} tokens, more than the ${EMBEDDING_MAX_INPUT_TOKENS} ${call.model} accepts; shorten it or set autoTruncate.`);
+      throw invalidArgument(
+        `Input instances[${i}] has ${tokens} tokens, more than the ${EMBEDDING_MAX_INPUT_TOKENS} ${call.model} accepts; shorten it or set autoTruncate.`,
+      );
     }
     if (truncated) tokens = EMBEDDING_MAX_INPUT_TOKENS;
     inputTokens += tokens;
     characters += billableCharacters(content);
     const taskType = typeof instance.task_type === 'string' ? instance.task_type : '';
-    return { embeddings: { values: fakeEmbedding(ctx.config.seed, call.model, taskType, content, dimensions), statistics: { token_count: tokens, truncated } } };
+    return {
+      embeddings: { values: fakeEmbedding(ctx.config.seed, call.model, taskType, content, dimensions), statistics: { token_count: tokens, truncated } },
+    };
   });
   return { body: { predictions, metadata: { billableCharacterCount: characters } }, usage: { input_tokens: inputTokens } };
 }

@@ -39,7 +39,11 @@ function describeMedia(part: Json): string {
   const inline = asObject(part.inlineData);
   const file = asObject(part.fileData);
   const mimeType = String(inline?.mimeType ?? file?.mimeType ?? '');
-  if (inline) return `${mimeType}:${createHash('sha256').update(String(inline.data ?? '')).digest('base64url').slice(0, 22)}`;
+  if (inline)
+    return `${mimeType}:${createHash('sha256')
+      .update(String(inline.data ?? ''))
+      .digest('base64url')
+      .slice(0, 22)}`;
   return `${mimeType}:${String(file?.fileUri ?? '')}`;
 }
 
@@ -51,7 +55,7 @@ export function readGeminiPrompt(body: Json, { requireContents }: { requireConte
   }
   const texts: string[] = [];
   const media: string[] = [];
-  (contents as unknown[] | undefined ?? []).forEach((content, i) => {
+  ((contents as unknown[] | undefined) ?? []).forEach((content, i) => {
     for (const part of partsOf(content, `contents[${i}]`)) {
       if (typeof part.text === 'string') texts.push(part.text);
       else if (part.inlineData !== undefined || part.fileData !== undefined) media.push(describeMedia(part));

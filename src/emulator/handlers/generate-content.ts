@@ -162,7 +162,9 @@ async function imageReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPr
   if (blocked) {
     return {
       body: envelope(call, ctx, {
-        candidates: [{ finishReason: 'IMAGE_SAFETY', finishMessage: 'Unable to show the generated image: it may violate the usage guidelines (emulator blocked_terms).' }],
+        candidates: [
+          { finishReason: 'IMAGE_SAFETY', finishMessage: 'Unable to show the generated image: it may violate the usage guidelines (emulator blocked_terms).' },
+        ],
         usageMetadata: { promptTokenCount: inputTokens, candidatesTokenCount: 0, totalTokenCount: inputTokens },
       }),
       usage: { input_tokens: inputTokens },

@@ -37,7 +37,11 @@ export async function imagenPredict(call: ModelCall, ctx: HandlerContext): Promi
     // Without includeRaiReason, Vertex silently drops filtered images.
     const predictions =
       parameters.includeRaiReason === true
-        ? [{ raiFilteredReason: `Your current safety filter threshold filtered out ${sampleCount} generated images. You will not be charged for blocked images. Try rephrasing the prompt. Support codes: 58061214` }]
+        ? [
+            {
+              raiFilteredReason: `Your current safety filter threshold filtered out ${sampleCount} generated images. You will not be charged for blocked images. Try rephrasing the prompt. Support codes: 58061214`,
+            },
+          ]
         : undefined;
     return { body: predictions ? { predictions } : {}, usage: {} };
   }

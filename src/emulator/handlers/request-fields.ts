@@ -47,7 +47,8 @@ export function checkLabels(labels: unknown): void {
   const entries = Object.entries(object);
   if (entries.length > 64) throw invalidArgument(`At most 64 labels are allowed, got ${entries.length}.`);
   for (const [key, value] of entries) {
-    if (!LABEL_KEY.test(key)) throw invalidArgument(`Label key "${key}" is invalid: use lowercase letters, digits, _ and -, starting with a letter, at most 63 characters.`);
+    if (!LABEL_KEY.test(key))
+      throw invalidArgument(`Label key "${key}" is invalid: use lowercase letters, digits, _ and -, starting with a letter, at most 63 characters.`);
     if (typeof value !== 'string' || !LABEL_VALUE.test(value)) {
       throw invalidArgument(`Label value ${JSON.stringify(value)} for "${key}" is invalid: use lowercase letters, digits, _ and -, at most 63 characters.`);
     }

@@ -76,7 +76,12 @@ export class OnlineExecutor implements StepExecutor {
   private retryPolicy(step: Step): RetryPolicy {
     let policy = this.retryPolicies.get(step.name);
     if (!policy) {
-      policy = new RetryPolicy({ maxAttempts: step.maxAttempts, baseMs: RETRY_BASE_MS, capMs: RETRY_CAP_MS, ...(this.ctx.random ? { random: this.ctx.random } : {}) });
+      policy = new RetryPolicy({
+        maxAttempts: step.maxAttempts,
+        baseMs: RETRY_BASE_MS,
+        capMs: RETRY_CAP_MS,
+        ...(this.ctx.random ? { random: this.ctx.random } : {}),
+      });
       this.retryPolicies.set(step.name, policy);
     }
     return policy;
@@ -152,7 +157,10 @@ export class OnlineExecutor implements StepExecutor {
       if (!status.done || !status.result) {
         const giveUpAfterMs = provider instanceof VeoProvider ? provider.pollingPlan.giveUpAfterMs : 30 * 60_000;
         if (Date.now() - startedAt <= giveUpAfterMs) return { kind: 'running' };
-        const error = new TransientError(`Video operation ${operationName} was still running after ${Math.round(giveUpAfterMs / 60_000)} min; resume to poll it again.`, {});
+        const error = new TransientError(
+          `Video operation ${operationName} was still running after ${Math.round(giveUpAfterMs / 60_000)} min; resume to poll it again.`,
+          {},
+        );
         return { kind: 'settled', settled: this.settleFailure(call, error, project, Date.now() - startedAt, operation.settleBudget, true) };
       }
       this.ctx.store.setOperationName((call.live[0] as PreparedCall['live'][number]).unit.item.id, call.step.name, null, this.ctx.runId);
@@ -188,8 +196,28 @@ export class OnlineExecutor implements StepExecutor {
     return Math.min(plan.maxMs, plan.firstMs * plan.factor ** polls);
   }
 
-  private ledgerEntry(itemId: string, step: Step, project: string, httpStatus: number, usage: Usage, costUsd: number, durationMs: number, errorCode?: string): LedgerEntry {
-    return { runId: this.ctx.runId, itemId, step: step.name, project, model: step.model, httpStatus, ...(errorCode ? { errorCode } : {}), ...usage, costUsd, durationMs };
+  private ledgerEntry(
+    itemId: string,
+    step: Step,
+    project: string,
+    httpStatus: number,
+    usage: Usage,
+    costUsd: number,
+    durationMs: number,
+    errorCode?: string,
+  ): LedgerEntry {
+    return {
+      runId: this.ctx.runId,
+      itemId,
+      step: step.name,
+      project,
+      model: step.model,
+      httpStatus,
+      ...(errorCode ? { errorCode } : {}),
+      ...usage,
+      costUsd,
+      durationMs,
+    };
   }
 
   /** Every API call, as it ends: what logs and metrics count. */
@@ -213,7 +241,14 @@ export class OnlineExecutor implements StepExecutor {
   }
 
   /** Settles a failed call through the reaction table: requeue, retry after a backoff, or fail. */
-  private settleFailure(call: PreparedCall, error: GenbatchError, project: string, durationMs: number, settleBudget: (usd: number) => void, keepOperation = false): Settled[] {
+  private settleFailure(
+    call: PreparedCall,
+    error: GenbatchError,
+    project: string,
+    durationMs: number,
+    settleBudget: (usd: number) => void,
+    keepOperation = false,
+  ): Settled[] {
     const { store, catalog, pool, emit } = this.ctx;
     const { step, live } = call;
     const lead = live[0] as PreparedCall['live'][number];
@@ -223,7 +258,16 @@ export class OnlineExecutor implements StepExecutor {
     const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
     const cost = reaction.billed ? catalog.cost(step.model, usage, { withAudio: step.params.generate_audio === true }) : 0;
     settleBudget(cost);
-    const failedCall = this.ledgerEntry(lead.unit.item.id, step, project, httpStatus || (error instanceof BadResponseError ? 200 : 0), usage, cost, durationMs, error.code);
+    const failedCall = this.ledgerEntry(
+      lead.unit.item.id,
+      step,
+      project,
+      httpStatus || (error instanceof BadResponseError ? 200 : 0),
+      usage,
+      cost,
+      durationMs,
+      error.code,
+    );
     store.insertLedger(failedCall);
     this.emitCall(failedCall, usage);
 
@@ -242,18 +286,36 @@ export class OnlineExecutor implements StepExecutor {
     }
 
     if (reaction.unit === 'requeue') {
-      for (const l of live) store.markPending(l.unit.item.id, step.name, { countAttempt: false, errorCode: error.code, errorMessage: error.message, runId: this.ctx.runId });
+      for (const l of live)
+        store.markPending(l.unit.item.id, step.name, { countAttempt: false, errorCode: error.code, errorMessage: error.message, runId: this.ctx.runId });
       return live.map((l) => ({ unit: l.unit, verdict: { kind: 'requeue' } }));
     }
     const attempts = Math.max(...live.map((l) => l.unit.attempts)) + (reaction.countsAttempt ? 1 : 0);
-    const decision = reaction.unit === 'retry' ? this.retryPolicy(step).decide(attempts, error instanceof ProviderError ? error.retryAfterMs : undefined) : { retry: false as const };
+    const decision =
+      reaction.unit === 'retry'
+        ? this.retryPolicy(step).decide(attempts, error instanceof ProviderError ? error.retryAfterMs : undefined)
+        : { retry: false as const };
     if (decision.retry) {
       for (const l of live) {
         l.unit.attempts = attempts;
         if (!keepOperation && l.unit.operationName) l.unit.operationName = undefined;
         // A billed but unusable reply (bad JSON) is part of what the item cost.
-        store.markPending(l.unit.item.id, step.name, { countAttempt: reaction.countsAttempt, errorCode: error.code, errorMessage: error.message, costUsd: cost / live.length, runId: this.ctx.runId });
-        emit('step:retry', { itemId: l.unit.item.id, step: step.name, project, code: error.code, message: error.message, attempt: attempts, delayMs: decision.delayMs });
+        store.markPending(l.unit.item.id, step.name, {
+          countAttempt: reaction.countsAttempt,
+          errorCode: error.code,
+          errorMessage: error.message,
+          costUsd: cost / live.length,
+          runId: this.ctx.runId,
+        });
+        emit('step:retry', {
+          itemId: l.unit.item.id,
+          step: step.name,
+          project,
+          code: error.code,
+          message: error.message,
+          attempt: attempts,
+          delayMs: decision.delayMs,
+        });
       }
       return live.map((l) => ({ unit: l.unit, verdict: { kind: 'retry', delayMs: decision.delayMs } }));
     }
@@ -263,7 +325,13 @@ export class OnlineExecutor implements StepExecutor {
   }
 
   /** A reply arrived: price it, write the outputs and checkpoint each unit it served. */
-  private async settleSuccess(call: PreparedCall, result: ProviderResult, project: string, durationMs: number, settleBudget: (usd: number) => void): Promise<Settled[]> {
+  private async settleSuccess(
+    call: PreparedCall,
+    result: ProviderResult,
+    project: string,
+    durationMs: number,
+    settleBudget: (usd: number) => void,
+  ): Promise<Settled[]> {
     const { catalog, pool } = this.ctx;
     const { step, live } = call;
     const costUsd = catalog.cost(step.model, result.usage, { withAudio: step.params.generate_audio === true });
@@ -283,18 +351,34 @@ export class OnlineExecutor implements StepExecutor {
   }
 
   /** Writes the outputs and checkpoints the step (or marks it filtered / failed when unusable). */
-  private async checkpoint(unit: Unit, rendered: RenderedStep, result: ProviderResult, costUsd: number, durationMs: number, project: string, call: LedgerEntry | undefined): Promise<Verdict> {
+  private async checkpoint(
+    unit: Unit,
+    rendered: RenderedStep,
+    result: ProviderResult,
+    costUsd: number,
+    durationMs: number,
+    project: string,
+    call: LedgerEntry | undefined,
+  ): Promise<Verdict> {
     const { job, store, writer, emit } = this.ctx;
     const { item, step } = unit;
     if (result.filtered) {
-      store.finishStep(item.id, step.name, 'filtered', { code: 'SAFETY_FILTERED', message: result.filtered.reason, promptHash: rendered.promptHash, costUsd }, call, this.ctx.runId);
+      store.finishStep(
+        item.id,
+        step.name,
+        'filtered',
+        { code: 'SAFETY_FILTERED', message: result.filtered.reason, promptHash: rendered.promptHash, costUsd },
+        call,
+        this.ctx.runId,
+      );
       emit('step:filtered', { itemId: item.id, step: step.name, reason: result.filtered.reason });
       return { kind: 'filtered' };
     }
     let outputs: string[] = [];
     try {
       // Embedding vectors go to one file per step, written from the state at the end of the run.
-      if (rendered.outputName !== undefined && step.task !== 'embedding') outputs = await writeStepOutputs(job, step, item.id, rendered.outputName, rendered.post, result, writer);
+      if (rendered.outputName !== undefined && step.task !== 'embedding')
+        outputs = await writeStepOutputs(job, step, item.id, rendered.outputName, rendered.post, result, writer);
     } catch (error) {
       const code = error instanceof ConfigError ? error.code : 'OUTPUT_WRITE_FAILED';
       this.fail(unit, code, `could not write the output: ${(error as Error).message}`, { promptHash: rendered.promptHash, costUsd }, call);
