@@ -130,11 +130,9 @@ function quotaError(verdict: Exclude<QuotaVerdict, { kind: 'ok' }>, model: strin
   );
 }
 
-function sleep(ms: number): Promise<void> {
-  return ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 class Emulator {
+  /** Latency waits in progress, so that closing the emulator ends them (a closed server leaves no timer behind). */
+  private readonly waits = new Map<NodeJS.Timeout, () => void>();
   private config: EmulatorConfig;
   private readonly stats = new StatsRecorder();
   private readonly quotas = new QuotaTracker();
@@ -206,7 +204,7 @@ class Emulator {
       sendJson(res, 200, outcome);
     } catch (error) {
       if (logged) this.logRequest(project, model, error instanceof VertexHttpError ? error.httpStatus : 500, started);
-      await sleep(latency - (Date.now() - started));
+      await this.sleep(latency - (Date.now() - started));
       if (error instanceof VertexHttpError) {
         sendError(res, error);
       } else {
@@ -266,9 +264,29 @@ class Emulator {
     }
 
     const ctx: HandlerContext = { config: this.config, now: () => Date.now(), operations: this.operations, occurrences: this.occurrences };
-    const [outcome] = await Promise.all([Promise.resolve(handler({ ...target, body }, ctx)), sleep(latency - (Date.now() - started))]);
+    const [outcome] = await Promise.all([Promise.resolve(handler({ ...target, body }, ctx)), this.sleep(latency - (Date.now() - started))]);
     count(method === 'countTokens' ? { count_tokens: 1 } : billed ? { ok: 1, ...outcome.usage } : {});
     return outcome.body;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waits.delete(timer);
+        resolve();
+      }, ms);
+      this.waits.set(timer, resolve);
+    });
+  }
+
+  /** Ends every latency wait at once: the answers go nowhere (their connections are closed). */
+  endWaits(): void {
+    for (const [timer, resolve] of this.waits) {
+      clearTimeout(timer);
+      resolve();
+    }
+    this.waits.clear();
   }
 
   private latencyFor(project: string, model: string): number {
@@ -325,6 +343,7 @@ export async function startEmulator(config: EmulatorConfig, opts: { port?: numbe
         server.close((error) => (error ? reject(error) : resolve()));
         // Keep-alive sockets from the SDK's fetch would otherwise hold close() open.
         server.closeAllConnections();
+        emulator.endWaits();
       }),
   };
 }
