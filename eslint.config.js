@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '**/.genbatch/**', 'out/**', '.tmp*/**', '.tmp*'] },
+  { ignores: ['node_modules/**', 'dist/**', '**/.genbatch/**', 'out/**', '.tmp*/**', '.tmp*'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,8 +1,8 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
- * End-to-end tests: they spawn the CLI (bin/genbatch.js) as a child process, drive headless Chromium, or run whole
- * jobs against the emulator. Everything else under test/ is a unit test: in-process, and quick.
+ * End-to-end tests: they spawn the CLI (bin/genbatch.js, which runs the JavaScript compiled into dist/) as a child
+ * process, drive headless Chromium, or run whole jobs against the emulator. Everything else under test/ is a unit test: in-process, and quick.
  * `npm run test:unit` / `npm run test:e2e` run one project; `vitest run` runs both.
  */
 const E2E = [
@@ -26,6 +26,8 @@ export default defineConfig({
     pool: 'forks',
     // A test file fails if it leaves a server, socket, child process, watcher or timer running.
     setupFiles: ['test/setup/leaks.ts'],
+    // Compiles src/ into dist/ first (incremental): the CLI the tests spawn, bin/genbatch.js, runs dist/.
+    globalSetup: ['test/setup/build.ts'],
     projects: [
       {
         extends: true,

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (through tsx), so a fresh clone needs no build step.
-import { register } from 'tsx/esm/api';
+// Runs the compiled CLI (dist/, built by `npm run build`; `npm ci` and `npm install` in a clone build it too).
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/entry.ts');
+const entry = new URL('../dist/cli/entry.js', import.meta.url);
+if (!existsSync(entry)) {
+  console.error('genbatch: the compiled CLI (dist/cli/entry.js) is missing; run `npm run build` in the genbatch folder first.');
+  process.exit(1);
+}
+await import(entry.href);

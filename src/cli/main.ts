@@ -1,19 +1,11 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { processIO, type CliIO } from './io.js';
 import { renderError } from './render-error.js';
-import { runCommand, type RunFlags } from './commands/run.js';
-import { statusCommand } from './commands/status.js';
-import { validateCommand } from './commands/validate.js';
-import { schemaCommand } from './commands/schema.js';
-import { previewCommand } from './commands/preview.js';
-import { estimateCommand } from './commands/estimate.js';
-import { costCommand } from './commands/cost.js';
-import { reviewCommand, type ReviewFlags } from './commands/review.js';
-import { rejectCommand, type RejectFlags } from './commands/reject.js';
-import { retryCommand } from './commands/retry.js';
-import { emulatorCommand } from './commands/emulator.js';
-import { inspectCommand } from './commands/inspect.js';
-import { repairCommand } from './commands/repair.js';
+// Each command's module is imported when that command runs, not before parsing: they pull in the SDK, SQLite, sharp,
+// pino, prom-client and the emulator, and `genbatch --version` or `--help` needs none of them.
+import type { RunFlags } from './commands/run.js';
+import type { ReviewFlags } from './commands/review.js';
+import type { RejectFlags } from './commands/reject.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -64,34 +56,34 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
 
   runOptions(
     program.command('run').argument('<job>', 'job file (YAML or JSON)').description('validate, then process every item; resumes automatically if state exists'),
-  ).action(wrap((job: string, flags: RunFlags) => runCommand(job, flags, io)));
+  ).action(wrap(async (job: string, flags: RunFlags) => (await import('./commands/run.js')).runCommand(job, flags, io)));
   runOptions(program.command('resume').argument('<job>').description('continue a stopped run (refuses to start a fresh one)')).action(
-    wrap((job: string, flags: RunFlags) => runCommand(job, { ...flags, resumeOnly: true }, io)),
+    wrap(async (job: string, flags: RunFlags) => (await import('./commands/run.js')).runCommand(job, { ...flags, resumeOnly: true }, io)),
   );
   program
     .command('status')
     .argument('<job>')
     .option('--json', 'print one JSON object on stdout')
     .description('counts by state and step, cost so far, failures with reasons, last run')
-    .action(wrap((job: string, flags: { json?: boolean }) => statusCommand(job, flags, io)));
+    .action(wrap(async (job: string, flags: { json?: boolean }) => (await import('./commands/status.js')).statusCommand(job, flags, io)));
   program
     .command('validate')
     .argument('<job>')
     .option('--emulator', 'do not require real key files or API key variables')
     .description('check the job file, credentials and input without any API call')
-    .action(wrap((job: string, flags: { emulator?: boolean }) => validateCommand(job, flags, io)));
+    .action(wrap(async (job: string, flags: { emulator?: boolean }) => (await import('./commands/validate.js')).validateCommand(job, flags, io)));
   program
     .command('inspect')
     .argument('<file>', 'input file')
     .option('--json', 'print one JSON object on stdout')
     .description('detect encoding, delimiter, quoting, header and problem rows of an input file')
-    .action(wrap((file: string, flags: { json?: boolean }) => inspectCommand(file, flags, io)));
+    .action(wrap(async (file: string, flags: { json?: boolean }) => (await import('./commands/inspect.js')).inspectCommand(file, flags, io)));
   program
     .command('repair')
     .argument('<file>', 'input file')
     .requiredOption('--out <file>', 'where to write the repaired file')
     .description('write a clean copy of an input file with problem rows repaired and correct quoting')
-    .action(wrap((file: string, flags: { out: string }) => repairCommand(file, flags, io)));
+    .action(wrap(async (file: string, flags: { out: string }) => (await import('./commands/repair.js')).repairCommand(file, flags, io)));
   program
     .command('retry')
     .argument('<job>')
@@ -100,14 +92,18 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--step <name>', 'from this step on')
     .option('--rejected', 'redo the outputs rejected with genbatch reject')
     .description('put failed, rejected or chosen items back to pending')
-    .action(wrap((job: string, flags: { failed?: boolean; ids?: string[]; step?: string; rejected?: boolean }) => retryCommand(job, flags, io)));
+    .action(
+      wrap(async (job: string, flags: { failed?: boolean; ids?: string[]; step?: string; rejected?: boolean }) =>
+        (await import('./commands/retry.js')).retryCommand(job, flags, io),
+      ),
+    );
   program
     .command('review')
     .argument('<job>')
     .option('--out <file>', 'where to write the page')
     .option('--no-thumbnails', 'link outputs without thumbnails')
     .description('write a static HTML gallery of every item and print its path')
-    .action(wrap((job: string, flags: ReviewFlags) => reviewCommand(job, flags, io)));
+    .action(wrap(async (job: string, flags: ReviewFlags) => (await import('./commands/review.js')).reviewCommand(job, flags, io)));
   program
     .command('reject')
     .argument('<job>')
@@ -116,13 +112,13 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--step <name>', 'from this step on (default: every step)')
     .option('--undo', 'take the rejection back')
     .description('mark done outputs as rejected; retry --rejected redoes them')
-    .action(wrap((job: string, ids: string[], flags: RejectFlags) => rejectCommand(job, ids, flags, io)));
+    .action(wrap(async (job: string, ids: string[], flags: RejectFlags) => (await import('./commands/reject.js')).rejectCommand(job, ids, flags, io)));
   program
     .command('emulator')
     .addOption(new Option('--port <n>', 'port on 127.0.0.1').argParser(positiveInt).default(8790))
     .option('--config <file>', 'quotas, latency and faults (YAML or JSON)')
     .description('serve a local Vertex AI stand-in with quotas, latency and faults')
-    .action(wrap((flags: { port: number; config?: string }) => emulatorCommand(flags, io)));
+    .action(wrap(async (flags: { port: number; config?: string }) => (await import('./commands/emulator.js')).emulatorCommand(flags, io)));
   program
     .command('estimate')
     .argument('<job>')
@@ -130,25 +126,29 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .addOption(new Option('--pilot <n>', 'run N items for real (they count as done), then re-estimate the rest').argParser(positiveInt))
     .option('--emulator', 'with --pilot: run the pilot against the in-process emulator')
     .description('cost and time estimate without spending (or with a pilot of N items)')
-    .action(wrap((job: string, flags: { json?: boolean; pilot?: number; emulator?: boolean }) => estimateCommand(job, flags, io)));
+    .action(
+      wrap(async (job: string, flags: { json?: boolean; pilot?: number; emulator?: boolean }) =>
+        (await import('./commands/estimate.js')).estimateCommand(job, flags, io),
+      ),
+    );
   program
     .command('cost')
     .argument('<job>')
     .option('--json', 'print one JSON object on stdout')
     .option('--csv', 'print CSV on stdout')
     .description('spend by step, model, project and day, from the ledger')
-    .action(wrap((job: string, flags: { json?: boolean; csv?: boolean }) => costCommand(job, flags, io)));
+    .action(wrap(async (job: string, flags: { json?: boolean; csv?: boolean }) => (await import('./commands/cost.js')).costCommand(job, flags, io)));
   program
     .command('preview')
     .argument('<job>')
     .addOption(new Option('--n <n>', 'how many items').argParser(positiveInt).default(5))
     .option('--json', 'print the prompts as JSON on stdout')
     .description('print the first N rendered prompts of every step, exactly as they will be sent')
-    .action(wrap((job: string, flags: { n: number; json?: boolean }) => previewCommand(job, flags, io)));
+    .action(wrap(async (job: string, flags: { n: number; json?: boolean }) => (await import('./commands/preview.js')).previewCommand(job, flags, io)));
   program
     .command('schema')
     .description('print the JSON Schema of job files (for editor completion)')
-    .action(wrap(() => schemaCommand(io)));
+    .action(wrap(async () => (await import('./commands/schema.js')).schemaCommand(io)));
   return program;
 }
 
