@@ -1,6 +1,9 @@
 import { demoThroughput } from './demo-throughput.js';
 import { quotaUtilisation } from './quota-utilisation.js';
 import { inputThroughput } from './input-throughput.js';
+import { startup } from './startup.js';
+import { million } from './million.js';
+import { sdkRatio } from './sdk-ratio.js';
 
 /**
  * `npm run bench [name...]`: prints figures, never pass/fail (the machines are shared and noisy).
@@ -10,6 +13,9 @@ const benchmarks: Record<string, () => Promise<Record<string, string | number>>>
   'demo-throughput': () => demoThroughput(3),
   'quota-utilisation': () => quotaUtilisation(),
   'input-throughput': () => inputThroughput(),
+  startup: () => startup(),
+  million: () => million(),
+  'sdk-ratio': () => sdkRatio(),
 };
 
 const chosen = process.argv.slice(2);

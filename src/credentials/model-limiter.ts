@@ -77,8 +77,19 @@ export class ModelLimiter {
     }
   }
 
+  /**
+   * Nothing to pace: no declared rate, concurrency or tokens, and nothing learned yet. Calls then
+   * skip Bottleneck entirely (its scheduling costs more than a zero-latency call).
+   */
+  private get unpaced(): boolean {
+    return (
+      declaredIntervalMs(this.quota) === undefined && this.learnedIntervalMs === undefined && this.quota.concurrency === undefined && this.tokens === undefined
+    );
+  }
+
   /** Whether a call could start right now without waiting. */
   async ready(): Promise<boolean> {
+    if (this.unpaced) return true;
     return this.requests.check();
   }
 
@@ -89,6 +100,11 @@ export class ModelLimiter {
 
   /** Waits for a slot; resolves when the call may start. `abandoned` lets a gone caller give it back. */
   acquire(estimatedTokens: number, abandoned: () => boolean): Promise<LimiterSlot | undefined> {
+    if (this.unpaced) {
+      if (abandoned()) return Promise.resolve(undefined);
+      this.recordStart();
+      return Promise.resolve({ release: () => undefined });
+    }
     return new Promise((resolve, reject) => {
       this.requests
         .schedule(
@@ -99,8 +115,7 @@ export class ModelLimiter {
                 releaseRequest();
                 return;
               }
-              this.recentStarts.push(this.now());
-              if (this.recentStarts.length > 20) this.recentStarts.shift();
+              this.recordStart();
               if (this.firstStart) {
                 this.firstStart = false;
                 this.requests.updateSettings(this.requestSettings());
@@ -127,6 +142,12 @@ export class ModelLimiter {
         )
         .catch((error: unknown) => reject(error instanceof Error ? error : new Error(String(error))));
     });
+  }
+
+  /** Recent starts, from which a learned rate begins after the first 429. */
+  private recordStart(): void {
+    this.recentStarts.push(this.now());
+    if (this.recentStarts.length > 20) this.recentStarts.shift();
   }
 
   /**

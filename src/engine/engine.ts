@@ -162,7 +162,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
     }
 
-    await writeEmbeddingFiles(job, store, this.writer);
+    await writeEmbeddingFiles(job, store, scratchDirFor(job));
     const resultsFile = await writeResults(job, store, scratchDirFor(job), job.resultsFields ? { fields: job.resultsFields } : {});
     const counts = readCounts(store);
     let outcome: RunOutcome;

@@ -1,21 +1,21 @@
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import sharp from 'sharp';
 import type { Credentials } from '../credentials/credentials.js';
 import { loadCredentials } from '../credentials/load-credentials.js';
 import { ConfigError, ConfigErrors } from '../errors/config-error.js';
 import { PriceCatalog } from '../estimate/price-catalog.js';
-import { badRowsError, openInput, validateInput } from '../input/index.js';
+import { badRowsError, openInput } from '../input/index.js';
 import { knownParams } from '../providers/provider-registry.js';
 import type { Job } from '../job/job.js';
 import { displayPath, loadJob } from '../job/load-job.js';
 import { nearestKey } from '../job/suggest-key.js';
-import { parseTemplateVars, renderTemplate } from '../job/template.js';
-import { resolveOutputPath } from '../outputs/output-path.js';
+import { parseTemplateVars } from '../job/template.js';
 import { resultFields } from '../outputs/results-writer.js';
 import type { StateStore } from '../store/state-store.js';
-import { rowHash } from './render-step.js';
+import { syncRows } from './sync-rows.js';
 import { inputOptionsOf } from './input-options.js';
+import { scanRowsForJob } from './scan-job-rows.js';
+import { fingerprintInput, validatedRows, validationKey, type InputFingerprint } from './input-fingerprint.js';
 
 export interface PreparedJob {
   job: Job;
@@ -23,26 +23,57 @@ export interface PreparedJob {
   catalog: PriceCatalog;
   columns: string[];
   rows: number;
+  /**
+   * With `reuseValidation`: the input's fingerprint when it was validated, the validation key, and
+   * whether the rows were scanned now or the last validation of the same input was reused.
+   */
+  input?: { fingerprint: InputFingerprint; validationKey: string; validated: 'scanned' | 'reused' };
 }
 
 const MAX_LISTED = 50;
 
-function listed(problems: string[]): string {
+function listed(problems: string[], unkept = 0): string {
   const shown = problems.slice(0, MAX_LISTED);
-  return shown.join('\n') + (problems.length > MAX_LISTED ? `\n  … and ${problems.length - MAX_LISTED} more` : '');
+  const more = problems.length - shown.length + unkept;
+  return shown.join('\n') + (more > 0 ? `\n  … and ${more} more` : '');
 }
 
-/** Templates that only use input columns and styles can be checked on every row before any call. */
-function columnOnly(template: string): boolean {
-  return parseTemplateVars(template).every((v) => v.kind !== 'step');
+/**
+ * Rows whose id hashed like an earlier one's: duplicates once the input is read again, which also
+ * finds the line each id was first used on (a different id with the same 64-bit hash is not one).
+ * Reads the input again only when there are suspects, which almost always means it has duplicates
+ * and is refused anyway.
+ */
+async function confirmDuplicates(
+  options: ReturnType<typeof inputOptionsOf>,
+  idColumn: string,
+  suspects: { id: string; line: number }[],
+): Promise<{ id: string; line: number; firstLine: number }[]> {
+  if (suspects.length === 0) return [];
+  const wanted = new Set(suspects.map((s) => s.id));
+  const firstLine = new Map<string, number>();
+  const opened = await openInput(options);
+  for await (const record of opened.records()) {
+    const id = (record.values[idColumn] ?? '').trim();
+    if (wanted.has(id) && !firstLine.has(id)) firstLine.set(id, record.line);
+    if (firstLine.size === wanted.size) break;
+  }
+  return suspects.flatMap((s) => {
+    const first = firstLine.get(s.id);
+    return first !== undefined && first < s.line ? [{ ...s, firstLine: first }] : [];
+  });
 }
 
 /**
  * Everything `validate` checks, and `run` checks before spending: the job file, the credentials, the
  * prices of every model, and a full pass over the input (bad rows, ids, template variables, empty
  * prompts, output names). Nothing is written.
+ *
+ * With `reuseValidation` (run, resume), the pass over the rows is skipped when the state file says
+ * this very input (same content hash) was validated under the same rules, templates and reading
+ * options, and a run then synced it: a resume of a million-row job does not parse it again.
  */
-export async function prepareJob(jobFile: string, options: { emulated?: boolean } = {}): Promise<PreparedJob> {
+export async function prepareJob(jobFile: string, options: { emulated?: boolean; reuseValidation?: boolean } = {}): Promise<PreparedJob> {
   const job = await loadJob(jobFile);
   const credentials = await loadCredentials(job.credentialsFile, { emulated: options.emulated ?? false });
   const catalog = PriceCatalog.load(job.prices);
@@ -81,6 +112,8 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean 
       if (!('watermark' in op)) continue;
       const file = resolve(job.dir, op.watermark.image);
       try {
+        // Loaded only for a job with a watermark: sharp costs some 30 MB a text job does not need.
+        const { default: sharp } = await import('sharp');
         await sharp(file).metadata();
       } catch (error) {
         paramProblems.push(
@@ -145,58 +178,73 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean 
   }
   if (problems.length > 0) throw new ConfigErrors(problems.map((p) => new ConfigError(p, { file: job.file })));
 
-  // Bad rows first (every one the policy leaves, listed), then ids, prompts and output names row by row.
-  const check = await validateInput(inputOptions);
-  const badRows = badRowsError(shownInput, check.problems, job.input.onBadRow, check.problemCount);
-  if (badRows) throw badRows;
-  const seen = new Map<string, number>();
-  const duplicates: string[] = [];
-  let rows = 0;
-  for await (const record of opened.records()) {
-    rows += 1;
-    const id = (record.values[job.input.id] ?? '').trim();
-    if (id === '') problems.push(`${shownInput}:${record.line}: the id column "${job.input.id}" is empty`);
-    else if (seen.has(id)) duplicates.push(`${shownInput}:${record.line}: id "${id}" already used on line ${seen.get(id)}`);
-    else seen.set(id, record.line);
-    const context = { columns: record.values, steps: {}, styles: job.styles };
-    for (const step of job.steps) {
-      if (columnOnly(step.prompt) && renderTemplate(step.prompt, context).trim() === '') {
-        problems.push(`${shownInput}:${record.line}: item "${id}": the prompt of step "${step.name}" renders empty`);
-      }
-      if (step.output && columnOnly(step.output.file)) {
-        try {
-          resolveOutputPath(job.outputDir, renderTemplate(step.output.file, context), id, step.name);
-        } catch (error) {
-          problems.push(`${shownInput}:${record.line}: ${(error as Error).message}`);
-        }
-      }
-    }
+  const fingerprint = options.reuseValidation ? await fingerprintInput(job.input.file) : undefined;
+  const key = fingerprint && validationKey(job, fingerprint);
+  if (fingerprint && key) {
+    const rows = validatedRows(job.stateFile, key);
+    if (rows !== undefined) return { job, credentials, catalog, columns, rows, input: { fingerprint, validationKey: key, validated: 'reused' } };
   }
-  if (duplicates.length > 0) problems.unshift(`${duplicates.length} duplicate id(s) in column "${job.input.id}":`, ...duplicates);
+
+  // One pass: bad rows first (every one the policy leaves, listed), then ids, prompts and output names row by row.
+  const scan = await scanRowsForJob(job, shownInput);
+  const { rows, suspects, found } = scan;
+  const badRows = badRowsError(shownInput, scan.problems, job.input.onBadRow, scan.problemCount);
+  if (badRows) throw badRows;
+  if (scan.stop) throw scan.stop;
+  const duplicates = await confirmDuplicates(inputOptions, job.input.id, suspects);
+  for (const problem of found.items) problems.push(problem);
+  if (duplicates.length > 0)
+    problems.unshift(
+      `${duplicates.length} duplicate id(s) in column "${job.input.id}":`,
+      ...duplicates.map((d) => `${shownInput}:${d.line}: id "${d.id}" already used on line ${d.firstLine}`),
+    );
   if (problems.length > 0) {
-    throw new ConfigError(`The input of ${shownJob} is not usable; nothing was sent:\n${listed(problems)}`, { file: job.input.file, code: 'INPUT_INVALID' });
+    const more = found.total - found.items.length;
+    throw new ConfigError(`The input of ${shownJob} is not usable; nothing was sent:\n${listed(problems, more)}`, {
+      file: job.input.file,
+      code: 'INPUT_INVALID',
+    });
   }
   if (rows === 0) throw new ConfigError(`${shownInput} has no data rows.`, { file: job.input.file, code: 'INPUT_EMPTY' });
-  return { job, credentials, catalog, columns, rows };
+  return {
+    job,
+    credentials,
+    catalog,
+    columns,
+    rows,
+    ...(fingerprint && key ? { input: { fingerprint, validationKey: key, validated: 'scanned' as const } } : {}),
+  };
 }
 
-/** Streams the input into the state file, in batches, so a resume knows every item. */
+/** Rows written per transaction when the input is synced: big transactions, few commits. */
+const SYNC_BATCH = 1000;
+
+/** The steps every item had a row for at the end of the last sync (a meta key of the state). */
+const SYNCED_STEPS = 'synced_steps';
+
+/**
+ * Streams the input into the state file, in batches, so a resume knows every item. Into an empty
+ * state (a first run) nothing can be retired, so the pass over the items that would find them is
+ * skipped; with the steps of the last sync, no item can gain a step, so none is looked at for that.
+ */
 export async function syncItems(prepared: PreparedJob, store: StateStore, runId: string): Promise<number> {
   const { job } = prepared;
-  const opened = await openInput(inputOptionsOf(job));
+  const first = store.itemCount() === 0;
   const steps = job.steps.map((s) => s.name);
+  const reopen = !first && store.getMeta(SYNCED_STEPS) !== JSON.stringify(steps);
   let batch: Parameters<StateStore['upsertItems']>[0] = [];
-  let ord = 0;
-  for await (const record of opened.records()) {
-    const id = (record.values[job.input.id] ?? '').trim();
-    batch.push({ id, ord: ord++, line: record.line, values: record.values, inputHash: rowHash(record.values) });
-    if (batch.length >= 1000) {
-      store.upsertItems(batch, steps, runId);
+  let rows = 0;
+  for await (const page of syncRows(inputOptionsOf(job), job.input.id)) {
+    for (const [ord, id, line, rowJson, inputHash] of page) batch.push({ id, ord, line, rowJson, inputHash });
+    rows = (page.at(-1)?.[0] ?? -1) + 1;
+    if (batch.length >= SYNC_BATCH) {
+      store.upsertItems(batch, steps, runId, { reopen });
       batch = [];
     }
   }
-  store.upsertItems(batch, steps, runId);
-  store.retireUnseenItems(runId);
+  store.upsertItems(batch, steps, runId, { reopen });
+  if (!first) store.retireUnseenItems(runId);
+  store.setMeta(SYNCED_STEPS, JSON.stringify(steps));
   store.setMeta('job_name', job.name);
-  return ord;
+  return rows;
 }

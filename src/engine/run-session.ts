@@ -1,4 +1,6 @@
+import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { CredentialsWatcher } from '../credentials/credentials-watcher.js';
 import type { Credentials } from '../credentials/credentials.js';
 import { GenbatchError } from '../errors/genbatch-error.js';
@@ -9,7 +11,8 @@ import { StateStore } from '../store/state-store.js';
 import { Engine, newRunId, type RunSummary } from './engine.js';
 import type { RunOutcome } from './events.js';
 import { syncItems, type PreparedJob } from './prepare-job.js';
-import { findStaleItems } from './staleness.js';
+import { checkStaleness } from './staleness.js';
+import { fingerprintInput, lastSync, lastValidation, META, stalenessKey, syncKey, type SyncRecord } from './input-fingerprint.js';
 
 /** Whether a process is alive: only knowable on this host; elsewhere the heartbeat decides. */
 function isAlive(pid: number, host: string): boolean {
@@ -20,6 +23,27 @@ function isAlive(pid: number, host: string): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** How far before the dead run's last heartbeat its outputs may still have been in the OS cache only. */
+const UNFLUSHED_WINDOW_MS = 5 * 60_000;
+
+/**
+ * Output files are renamed into place without an fsync each, which survives the death of the
+ * process but not of the machine: after a crash, files the state calls done may be missing or
+ * empty. Those steps (and the later steps of their items) go back to pending. Only steps finished
+ * shortly before the dead run's last heartbeat are checked, so a resume of a huge job stays fast.
+ */
+export function redoMissingOutputs(prepared: PreparedJob, store: StateStore, lastHeartbeatIso: string): number {
+  const since = new Date(Date.parse(lastHeartbeatIso) - UNFLUSHED_WINDOW_MS).toISOString();
+  const names = prepared.job.steps.map((s) => s.name);
+  let redone = 0;
+  for (const done of store.doneOutputsSince(since)) {
+    const intact = done.outputs.every((file) => (statSync(resolve(prepared.job.outputDir, file), { throwIfNoEntry: false })?.size ?? 0) > 0);
+    if (intact || !names.includes(done.step)) continue;
+    redone += store.resetSteps([done.itemId], names.slice(names.indexOf(done.step)), ['done', 'failed', 'filtered']) > 0 ? 1 : 0;
+  }
+  return redone;
 }
 
 export interface RunSessionOptions {
@@ -88,7 +112,13 @@ export class RunSession {
     session.defer(() => store.close());
     session.defer(() => store.releaseLock(runId));
     if (lock.tookOver) options.onNotice?.(`Took over the lock left by a run that is gone (pid ${lock.tookOver.pid} on ${lock.tookOver.host}).`);
+    const previous = store.lastRun();
     store.startRun({ id: runId, pid: process.pid, host: hostname(), options: {} });
+    // The last run died without ending (killed, or the machine went down): check what it wrote.
+    if (previous && (previous.endedAt === null || previous.outcome === 'crashed')) {
+      const redone = redoMissingOutputs(prepared, store, previous.heartbeatAt ?? previous.startedAt);
+      if (redone > 0) options.onNotice?.(`Redoing ${redone} step(s) whose output file is missing or empty after the last run ended abruptly.`);
+    }
     session.defer(() => {
       // A session that ends without a pass (declined, invalid) still closes its run row.
       if (!session.lastSummary) store.endRun(runId, session.stopReason ?? 'cancelled', 4);
@@ -121,17 +151,53 @@ export class RunSession {
   /**
    * Streams the input into the state file and deals with stale items: done items whose input row
    * or templates changed are redone with `redoStale`, else only counted.
+   *
+   * An input with the content of the last complete sync (same SHA-256, same reading options and
+   * steps) is not read again; only items flagged as possibly stale are judged, unless the steps or
+   * styles changed since the last check (then every done item is, a page at a time).
    */
   async sync(options: { redoStale?: boolean } = {}): Promise<SyncReport> {
     const { job } = this.prepared;
-    const items = await syncItems(this.prepared, this.store, this.runId);
-    const stale = await findStaleItems(job, this.store);
-    if (stale.length > 0 && options.redoStale) {
-      const names = job.steps.map((s) => s.name);
-      for (const item of stale) this.store.resetSteps([item.id], names.slice(names.indexOf(item.fromStep)), ['done', 'failed', 'filtered']);
-      return { items, stale: stale.length, redone: stale.length };
+    const store = this.store;
+    const fingerprint = this.prepared.input?.fingerprint ?? (await fingerprintInput(job.input.file));
+    const key = syncKey(job, fingerprint);
+    const previous = lastSync(store);
+    const unchanged = previous?.key === key;
+    let items: number;
+    // A first sync (empty state) brings items without any done step: none can be stale.
+    let first = false;
+    if (unchanged) items = previous.rows;
+    else {
+      first = store.itemCount() === 0;
+      // Until this sync completes, the state matches no input: a run killed during it syncs again.
+      store.deleteMeta(META.sync);
+      items = await syncItems(this.prepared, store, this.runId);
     }
-    return { items, stale: stale.length, redone: 0 };
+    const basis = stalenessKey(job);
+    const everything = store.getMeta(META.staleBasis) !== basis;
+    const { stale, redone } = first ? { stale: 0, redone: 0 } : checkStaleness(job, store, { everything, redo: options.redoStale ?? false });
+    if (everything) store.setMeta(META.staleBasis, basis);
+    const validated = this.prepared.input;
+    const recordValidation = validated !== undefined && lastValidation(store)?.key !== validated.validationKey;
+    if (!unchanged || recordValidation) {
+      // Recorded only if the file did not change while it was read; else the next run reads it again.
+      const now = await fingerprintInput(job.input.file);
+      if (now.sha256 === fingerprint.sha256) {
+        if (!unchanged) {
+          const record: SyncRecord = {
+            key,
+            rows: items,
+            size: fingerprint.size,
+            mtimeMs: fingerprint.mtimeMs,
+            sha256: fingerprint.sha256,
+            at: new Date().toISOString(),
+          };
+          store.setMeta(META.sync, JSON.stringify(record));
+        }
+        if (validated) store.setMeta(META.validated, JSON.stringify({ key: validated.validationKey, rows: this.prepared.rows }));
+      }
+    }
+    return { items, stale, redone };
   }
 
   pendingItems(): number {

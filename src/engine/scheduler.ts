@@ -385,20 +385,16 @@ export class Scheduler {
       this.pollsInFlight -= 1;
       this.notify();
     };
-    const client = pool.clientFor(entry.operation.project);
     const remove = (): void => {
       const index = this.parked.indexOf(entry);
       if (index >= 0) this.parked.splice(index, 1);
     };
-    if (!client) {
-      remove();
-      this.handle(executor.pollsExhausted(entry.operation, new Error(`project "${entry.operation.project}" that started the operation is gone`)));
-      finish();
-      return;
-    }
-    void executor
-      .poll(entry.operation, client)
-      .then((outcome) => {
+    const client = pool.clientFor(entry.operation.project);
+    const polled = client
+      ? executor.poll(entry.operation, client)
+      : Promise.resolve({ kind: 'poll_failed' as const, error: new Error(`project "${entry.operation.project}" that started the operation is gone`) });
+    void polled
+      .then(async (outcome) => {
         if (outcome.kind === 'running') {
           entry.polls += 1;
           entry.failedPolls = 0;
@@ -407,9 +403,9 @@ export class Scheduler {
           entry.failedPolls += 1;
           entry.polls += 1;
           entry.nextAt = Date.now() + executor.pollDelayMs(entry.polls);
-          if (entry.failedPolls > MAX_FAILED_POLLS) {
+          if (entry.failedPolls > MAX_FAILED_POLLS || !client) {
             remove();
-            this.handle(executor.pollsExhausted(entry.operation, outcome.error));
+            this.handle(await executor.pollsExhausted(entry.operation, outcome.error));
           }
         } else {
           remove();

@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import type { Job } from '../job/job.js';
 import type { TemplateContext } from '../job/template.js';
-import type { StateStore } from '../store/state-store.js';
-import { renderStep } from './render-step.js';
+import { FIRST_ITEM, type ItemStepRow, type StateStore } from '../store/state-store.js';
+import { renderStep, rowHash } from './render-step.js';
 import { openInput } from '../input/index.js';
 import { inputOptionsOf } from './input-options.js';
+import { fingerprintInput, lastSync, META, stalenessKey, syncKey } from './input-fingerprint.js';
 
 export interface StaleItem {
   id: string;
@@ -11,36 +13,115 @@ export interface StaleItem {
   fromStep: string;
 }
 
+/** Items judged at a time: memory stays bounded whatever the size of the job. */
+const PAGE = 500;
+
 /**
- * Done items whose request would be different now: the input row or a template changed since
- * the step was done. Each done step is rendered again from the current row (with the stored
- * results of earlier steps) and its hash compared with the one stored when it was done.
- * `rows` is the current input; without it, the rows stored at the last run are used.
+ * The first step of a done item whose request would be different now (the input row or a template
+ * changed since it was done), or undefined: each step with a stored request hash is rendered again
+ * from `values` (with the stored results of earlier steps) and its hash compared with the stored one.
  */
-export async function findStaleItems(job: Job, store: StateStore, rows?: AsyncIterable<{ id: string; values: Record<string, string> }>): Promise<StaleItem[]> {
-  const stale: StaleItem[] = [];
-  const source: AsyncIterable<{ id: string; values: Record<string, string> }> | Iterable<{ id: string; values: Record<string, string> }> =
-    rows ?? store.iterateItems();
-  for await (const item of source) {
-    const done = store.itemSteps(item.id).filter((r) => r.promptHash);
-    if (done.length === 0) continue;
-    const context: TemplateContext = { columns: item.values, steps: {}, styles: job.styles };
-    for (const step of job.steps) {
-      const row = done.find((r) => r.step === step.name);
-      if (!row || !row.promptHash) break;
-      let hash: string | undefined;
-      try {
-        hash = renderStep(job, step, context).promptHash;
-      } catch {
-        hash = undefined; // a value the template needs is gone: the step must be redone
-      }
-      if (hash !== row.promptHash) {
-        stale.push({ id: item.id, fromStep: step.name });
-        break;
-      }
-      context.steps[step.name] = row.result;
+export function staleFrom(job: Job, values: Record<string, string>, rows: readonly ItemStepRow[]): string | undefined {
+  const done = rows.filter((r) => r.promptHash);
+  if (done.length === 0) return undefined;
+  const context: TemplateContext = { columns: values, steps: {}, styles: job.styles };
+  for (const step of job.steps) {
+    const row = done.find((r) => r.step === step.name);
+    if (!row || !row.promptHash) return undefined;
+    let hash: string | undefined;
+    try {
+      hash = renderStep(job, step, context).promptHash;
+    } catch {
+      hash = undefined; // a value the template needs is gone: the step must be redone
+    }
+    if (hash !== row.promptHash) return step.name;
+    context.steps[step.name] = row.result;
+  }
+  return undefined;
+}
+
+export interface StalenessReport {
+  stale: number;
+  redone: number;
+}
+
+/**
+ * Judges, from the rows the state holds, the items that may be stale: those flagged for a recheck
+ * (their row changed at a sync, or they were found stale before), or with `everything` (the steps
+ * or styles changed, or no check was ever recorded) every item with a hashed step. A page at a time,
+ * never every row at once. Stale items stay flagged, so a kept one is reported on every run until it
+ * is redone; with `redo` their stale steps (and every later one) go back to pending instead.
+ */
+export function checkStaleness(job: Job, store: StateStore, options: { everything: boolean; redo: boolean }): StalenessReport {
+  const names = job.steps.map((s) => s.name);
+  let cursor = FIRST_ITEM;
+  let stale = 0;
+  let redone = 0;
+  for (;;) {
+    const page = store.staleCandidates(cursor, PAGE, options.everything);
+    const fine: string[] = [];
+    const found: StaleItem[] = [];
+    for (const item of page) {
+      const fromStep = staleFrom(job, item.values, store.itemSteps(item.id));
+      if (fromStep === undefined) fine.push(item.id);
+      else found.push({ id: item.id, fromStep });
+    }
+    stale += found.length;
+    if (options.redo) {
+      for (const item of found) store.resetSteps([item.id], names.slice(names.indexOf(item.fromStep)), ['done', 'failed', 'filtered']);
+      redone += found.length;
+      store.setRecheck([...fine, ...found.map((item) => item.id)], false);
+    } else {
+      store.setRecheck(fine, false);
+      store.setRecheck(
+        found.map((item) => item.id),
+        true,
+      );
+    }
+    const last = page.at(-1);
+    if (!last || page.length < PAGE) break;
+    cursor = last.cursor;
+  }
+  return { stale, redone };
+}
+
+/**
+ * How many done items are stale, without writing anything (`status`). With `rows` (the input as it
+ * is now, streamed), each row is judged when its hash differs from the stored one, when it is flagged,
+ * or with `everything`; without, the candidates are judged on the stored rows as checkStaleness does.
+ */
+export async function countStale(
+  job: Job,
+  store: StateStore,
+  options: { everything: boolean; rows?: AsyncIterable<{ id: string; values: Record<string, string> }> },
+): Promise<number> {
+  let stale = 0;
+  if (!options.rows) {
+    let cursor = FIRST_ITEM;
+    for (;;) {
+      const page = store.staleCandidates(cursor, PAGE, options.everything);
+      for (const item of page) if (staleFrom(job, item.values, store.itemSteps(item.id)) !== undefined) stale += 1;
+      const last = page.at(-1);
+      if (!last || page.length < PAGE) return stale;
+      cursor = last.cursor;
     }
   }
+  let batch: { id: string; values: Record<string, string> }[] = [];
+  const judge = (): void => {
+    const bases = store.itemBases(batch.map((row) => row.id));
+    for (const row of batch) {
+      const base = bases.get(row.id);
+      if (!base?.hashed) continue;
+      if (!options.everything && !base.recheck && base.inputHash === rowHash(row.values)) continue;
+      if (staleFrom(job, row.values, store.itemSteps(row.id)) !== undefined) stale += 1;
+    }
+    batch = [];
+  };
+  for await (const row of options.rows) {
+    batch.push(row);
+    if (batch.length >= PAGE) judge();
+  }
+  judge();
   return stale;
 }
 
@@ -48,4 +129,24 @@ export async function findStaleItems(job: Job, store: StateStore, rows?: AsyncIt
 export async function* currentRows(job: Job): AsyncGenerator<{ id: string; values: Record<string, string> }> {
   const opened = await openInput(inputOptionsOf(job));
   for await (const record of opened.records()) yield { id: (record.values[job.input.id] ?? '').trim(), values: record.values };
+}
+
+/**
+ * Stale done items as `status` reports them, judged against the input as it is now. When the input
+ * has the content last synced and the steps are those last checked, only the flagged items are
+ * judged (on the stored rows, which are the input's); else the input is streamed and its changed or
+ * flagged rows judged (every row when the steps changed). An unreadable input: the stored rows.
+ */
+export async function staleNow(job: Job, store: StateStore): Promise<number> {
+  const everything = store.schemaVersion() < 3 || store.getMeta(META.staleBasis) !== stalenessKey(job);
+  if (existsSync(job.input.file)) {
+    try {
+      const synced = lastSync(store);
+      if (synced?.key === syncKey(job, await fingerprintInput(job.input.file))) return countStale(job, store, { everything });
+      return await countStale(job, store, { everything, rows: currentRows(job) });
+    } catch {
+      // unreadable now: judged on the stored rows below
+    }
+  }
+  return countStale(job, store, { everything });
 }

@@ -29,7 +29,7 @@ export function readCounts(store: StateStore, stepNames?: readonly string[]): Co
     steps[row.state] += row.n;
   }
   const items = zeroCounts();
-  for (const state of store.steps.itemStates()) items[state] += 1;
+  for (const row of store.steps.itemStateCounts()) items[row.state] += row.n;
   const ledger = store.ledger.totals();
   return { total: store.itemCount(), items, steps, byStep, costUsd: ledger.costUsd, requests: ledger.requests };
 }

@@ -48,5 +48,7 @@ export function nextUnit(job: Job, rows: readonly ItemStepRow[], item: ItemRow, 
 
 /** The unit that follows a done one: the item's next step, reusing the context it built. */
 export function followingUnit(job: Job, store: StateStore, done: Unit): Unit | undefined {
+  // The last step needs no look at the store: the item is finished.
+  if (job.steps.at(-1)?.name === done.step.name) return undefined;
   return nextUnit(job, store.itemSteps(done.item.id), done.item, done.context);
 }

@@ -65,17 +65,37 @@ interface Measured {
 function measure(store: StateStore, step: string): Measured | undefined {
   const done = store.steps.finishedCount(step);
   if (done === 0) return undefined;
-  const perItem = store.ledger.finishedItemCosts(step);
-  if (perItem.length === 0) return undefined;
-  const meanUsd = perItem.reduce((a, r) => a + r.costUsd, 0) / perItem.length;
-  const variance = perItem.length > 1 ? perItem.reduce((a, r) => a + (r.costUsd - meanUsd) ** 2, 0) / (perItem.length - 1) : meanUsd ** 2 / 4;
+  const stats = store.ledger.finishedItemCostStats(step);
+  if (stats.items === 0) return undefined;
   return {
-    calls: perItem.length,
-    meanUsd,
-    sdUsd: Math.sqrt(variance),
-    meanOutput: perItem.reduce((a, r) => a + r.outputTokens, 0) / perItem.length,
-    meanDurationMs: perItem.reduce((a, r) => a + r.meanDurationMs, 0) / perItem.length,
+    calls: stats.items,
+    meanUsd: stats.meanUsd,
+    // One item says nothing of the spread: assume a half-mean standard deviation.
+    sdUsd: stats.items > 1 ? stats.sdUsd : stats.meanUsd / 2,
+    meanOutput: stats.meanOutputTokens,
+    meanDurationMs: stats.meanDurationMs,
   };
+}
+
+/** Items whose prompts are counted: beyond this, a sample spread over the input stands for the rest. */
+const SAMPLE_ITEMS = 2000;
+
+/**
+ * The rows to count prompt tokens on: with a state, the items with a step left to do (from the
+ * state: a sample spread over them when there are more than SAMPLE_ITEMS); without one, every k-th
+ * row of the input. Never every row of a huge input in memory, nor a token count per row.
+ */
+async function* sampleRows(prepared: PreparedJob, store: StateStore | undefined): AsyncGenerator<Record<string, string>> {
+  if (store) {
+    for (const item of store.sampleUnfinishedItems(SAMPLE_ITEMS)) yield item.values;
+    return;
+  }
+  const every = Math.max(1, Math.floor(prepared.rows / SAMPLE_ITEMS));
+  const opened = await openInput(inputOptionsOf(prepared.job));
+  let index = 0;
+  for await (const record of opened.records()) {
+    if (index++ % every === 0) yield record.values;
+  }
 }
 
 function remainingByStep(store: StateStore | undefined, steps: Step[], rows: number): Record<string, number> {
@@ -99,7 +119,7 @@ export async function estimateJob(
   const { job } = prepared;
   const { store, counter, catalog } = options;
   const remaining = remainingByStep(store, job.steps, prepared.rows);
-  const pendingIds = store ? new Set(store.steps.unfinishedItemIds()) : undefined;
+  const remainingItems = store ? store.steps.unfinishedItemCount() : prepared.rows;
 
   // Expected output per step first: later steps' prompts include earlier steps' fields.
   const measured = new Map<string, Measured>();
@@ -110,12 +130,12 @@ export async function estimateJob(
     }
   const expectedOutput = new Map(job.steps.map((s) => [s.name, measured.get(s.name)?.meanOutput ?? declaredOutputTokens(s)[1]]));
 
+  // Prompt tokens per item, counted on a sample of the items left (all of them up to SAMPLE_ITEMS).
   const inputTokens = new Map(job.steps.map((s) => [s.name, 0]));
-  const opened = await openInput(inputOptionsOf(job));
-  for await (const record of opened.records()) {
-    const id = (record.values[job.input.id] ?? '').trim();
-    if (pendingIds && !pendingIds.has(id)) continue;
-    const context: TemplateContext = { columns: record.values, steps: {}, styles: job.styles };
+  let sampled = 0;
+  for await (const values of sampleRows(prepared, store)) {
+    sampled += 1;
+    const context: TemplateContext = { columns: values, steps: {}, styles: job.styles };
     for (const step of job.steps) {
       context.steps[step.name] = EMPTY_RESULT;
     }
@@ -138,7 +158,7 @@ export async function estimateJob(
   const byStep: StepEstimate[] = [];
   for (const step of job.steps) {
     const n = remaining[step.name] ?? 0;
-    const perItemInput = n > 0 ? (inputTokens.get(step.name) ?? 0) / Math.max(1, pendingIds ? pendingIds.size : prepared.rows) : 0;
+    const perItemInput = n > 0 ? (inputTokens.get(step.name) ?? 0) / Math.max(1, sampled) : 0;
     const withAudio = step.params.generate_audio === true;
     const m = measured.get(step.name);
     const common = { step: step.name, task: step.task, model: step.model, items: n, input_tokens: Math.round(perItemInput * n) };
@@ -197,7 +217,7 @@ export async function estimateJob(
   return {
     job: job.name,
     items: prepared.rows,
-    remaining_items: pendingIds ? pendingIds.size : prepared.rows,
+    remaining_items: remainingItems,
     spent_usd: round(spent),
     total_usd: rangeOf(spent + remainingUsd.low, spent + remainingUsd.expected, spent + remainingUsd.high),
     remaining_usd: rangeOf(remainingUsd.low, remainingUsd.expected, remainingUsd.high),

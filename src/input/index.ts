@@ -6,7 +6,7 @@ export type { InputLayout } from './input-layout.js';
 export { showChar, type Dialect } from './csv-dialect.js';
 export type { DetectedEncoding } from './encoding.js';
 export { openInput, type OpenedInputFile } from './open-input.js';
-export { validateInput, MAX_PROBLEMS, type InputValidation } from './validate-input.js';
+export { validateInput, validateRecords, MAX_PROBLEMS, type InputValidation } from './validate-input.js';
 export { inspectInput, type InspectReport } from './inspect-input.js';
 export { repairInput, type RepairResult } from './repair-input.js';
 export { badRowsError, unhandledProblems } from './bad-rows-error.js';

@@ -22,11 +22,6 @@ export function isSecretKey(key: string): boolean {
   return SECRET_KEY_NAMES.has(key.toLowerCase().replace(/[-_]/g, ''));
 }
 
-/** Paths for pino's `redact`: the secret keys at the top level and one or two levels down. */
-export const PINO_REDACT_PATHS: string[] = ['apiKey', 'api_key', 'key', 'authorization', 'token', 'access_token', 'secret', 'password', 'private_key'].flatMap(
-  (key) => [key, `*.${key}`, `*.*.${key}`],
-);
-
 /**
  * Shapes of key material inside free text (error messages, URLs, headers copied into a message).
  * Each keeps what says what the thing was and replaces the secret part.
@@ -46,6 +41,9 @@ const TEXT_PATTERNS: [RegExp, string][] = [
   [/("(?:api[_-]?key|apiKey|key|authorization|token|access_token|secret|password|private_key|client_secret)"\s*:\s*")(?:[^"\\]|\\.)*"/g, `$1${REDACTED}"`],
 ];
 
+/** Every shape above starts with one of these: a string without any cannot match a pattern. */
+const MIGHT_HOLD_A_SECRET = /PRIVATE KEY|AIza|ya29\.|bearer|basic|authorization|x-goog-api-key|key|token|secret|password|sig/i;
+
 /**
  * Removes key material from a string: known secret values (exact) first, then the shapes above.
  * Safe to run twice.
@@ -53,6 +51,8 @@ const TEXT_PATTERNS: [RegExp, string][] = [
 export function scrubText(text: string, secrets: readonly string[] = []): string {
   let out = text;
   for (const secret of secrets) if (secret.length >= 4 && out.includes(secret)) out = out.split(secret).join(REDACTED);
+  // Most strings (ids, names, ordinary messages) hold none of the shapes: one test, not seven replaces.
+  if (!MIGHT_HOLD_A_SECRET.test(out)) return out;
   for (const [pattern, replacement] of TEXT_PATTERNS) out = out.replace(pattern, replacement);
   return out;
 }

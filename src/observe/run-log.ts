@@ -6,7 +6,7 @@ import { GenbatchError } from '../errors/genbatch-error.js';
 import type { Job } from '../job/job.js';
 import { displayPath } from '../job/load-job.js';
 import { subscribe, type EngineEventName, type EngineEventSource } from './event-source.js';
-import { PINO_REDACT_PATHS, REDACTED, scrubText, scrubValue } from './redact.js';
+import { scrubText, scrubValue } from './redact.js';
 
 type Level = 'info' | 'warn' | 'error';
 
@@ -88,7 +88,7 @@ export interface RunLog {
  * the event's fields in snake_case (`item_id`, `step`, `project`, `code`...) and a `message`.
  * Writes are synchronous, so a `kill -9` loses no line already emitted. Key material never
  * reaches the file: known secrets and secret-shaped text are scrubbed from every string, and
- * pino's `redact` censors secret keys.
+ * secret keys are censored at any depth (scrubValue; pino's own `redact` would only repeat it).
  */
 export function attachRunLog(engine: EngineEventSource, options: RunLogOptions): RunLog {
   const runId = engine.runId ?? 'run';
@@ -119,7 +119,6 @@ export function attachRunLog(engine: EngineEventSource, options: RunLogOptions):
       messageKey: 'message',
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: PINO_REDACT_PATHS, censor: REDACTED },
     },
     destination,
   );

@@ -1,14 +1,29 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
  * Writes a file so that it either exists whole or not at all. The temp file lives in a scratch folder
  * beside the state file, not among the outputs, so a `kill -9` between write and rename never leaves
  * a partial file where a person (or the results file) would find it.
+ *
+ * There is no fsync per file: a rename after a complete write is safe against the death of the
+ * process, which is what happens in practice. Only an operating-system crash can lose a file the
+ * state already calls done; a resume checks the outputs of done steps and redoes missing or empty
+ * ones (see findMissingOutputs).
  */
 export class AtomicWriter {
+  private counter = 0;
+  /** Folders known to exist: one mkdir per folder per run, not one per file. */
+  private readonly folders = new Set<string>();
+
   constructor(private readonly scratchDir: string) {}
+
+  private async ensureFolder(folder: string): Promise<void> {
+    if (this.folders.has(folder)) return;
+    await mkdir(folder, { recursive: true });
+    this.folders.add(folder);
+  }
 
   /** Removes temp files left by a killed run. */
   async clearScratch(): Promise<number> {
@@ -23,15 +38,14 @@ export class AtomicWriter {
   }
 
   async write(target: string, data: Buffer | string): Promise<void> {
-    await mkdir(this.scratchDir, { recursive: true });
-    await mkdir(dirname(target), { recursive: true });
-    const temp = join(this.scratchDir, `${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    const handle = await open(temp, 'w');
+    await this.ensureFolder(this.scratchDir);
+    await this.ensureFolder(dirname(target));
+    const temp = join(this.scratchDir, `${basename(target)}.${process.pid}.${(this.counter++).toString(36)}.tmp`);
     try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      await writeFile(temp, data);
+    } catch (error) {
+      await unlink(temp).catch(() => undefined);
+      throw error;
     }
     try {
       await rename(temp, target);

@@ -1,6 +1,17 @@
 import { extname } from 'node:path';
-import sharp, { type OutputInfo, type Sharp } from 'sharp';
+import type { OutputInfo, Sharp } from 'sharp';
+import type sharpFactory from 'sharp';
 import type { PostOp } from '../job/schema.js';
+
+let sharpModule: Promise<typeof sharpFactory> | undefined;
+
+/**
+ * sharp (libvips: some 30 MB of memory) is loaded with the first image, not with the engine: a run
+ * of text or embedding steps never needs it.
+ */
+function loadSharp(): Promise<typeof sharpFactory> {
+  return (sharpModule ??= import('sharp').then((module) => module.default));
+}
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'avif';
 
@@ -59,6 +70,7 @@ async function renderText(
   width: number,
   size: { dpi: number } | { height: number },
 ): Promise<{ pixels: Pixels; dpi: number }> {
+  const sharp = await loadSharp();
   const { data, info } = await sharp({
     text: {
       text: `<span foreground="${escapeMarkup(color)}">${escapeMarkup(markupText)}</span>`,
@@ -82,6 +94,7 @@ async function renderText(
  * the largest size that fits, and never below MIN_CAPTION_FONT_PX (the text is then shortened).
  */
 export async function layoutCaption(width: number, height: number, text: string, options: CaptionOptions): Promise<Caption> {
+  const sharp = await loadSharp();
   const padding = Math.max(2, Math.round(Math.min(width, height) * 0.04));
   const usable = Math.max(1, width - 2 * padding);
   const maxTextHeight = Math.max(1, Math.floor(height * MAX_BAND_SHARE) - 2 * padding);
@@ -142,6 +155,7 @@ export async function layoutCaption(width: number, height: number, text: string,
 
 /** The watermark at `markWidth` pixels wide, its alpha multiplied by `opacity`, as raw RGBA. */
 async function watermarkPixels(image: Buffer, markWidth: number, maxHeight: number, opacity: number): Promise<Pixels> {
+  const sharp = await loadSharp();
   const { data, info } = await sharp(image)
     .autoOrient()
     .resize({ width: markWidth, height: maxHeight, fit: 'inside' })
@@ -166,6 +180,7 @@ export async function postProcessImage(
   targetFile: string,
   readWatermark: (path: string) => Promise<Buffer>,
 ): Promise<Buffer> {
+  const sharp = await loadSharp();
   // Between operations the image stays as raw 8-bit sRGB pixels, upright: no encode/decode round
   // trips, and 16-bit, greyscale, CMYK or rotated sources all look the same to the operations.
   const source = await sharp(input).metadata();

@@ -13,8 +13,12 @@ const ALIGNMENT = 64;
 const PREAMBLE_BYTES = 10;
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
 
-/** The preamble and header of a 2-D little-endian float32 array of `rows` × `columns`. */
-export function npyHeader(rows: number, columns: number): Buffer {
+/**
+ * The preamble and header of a 2-D little-endian float32 array of `rows` × `columns`. With `length`
+ * (a multiple of 64, at least the shortest header), the header is padded with more spaces to take
+ * exactly that many bytes: a writer can reserve room for it before it knows the number of rows.
+ */
+export function npyHeader(rows: number, columns: number, length?: number): Buffer {
   for (const [name, value] of [
     ['rows', rows],
     ['columns', columns],
@@ -24,7 +28,9 @@ export function npyHeader(rows: number, columns: number): Buffer {
   const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${columns}), }`;
   // Pad with spaces so that preamble + dict + "\n" is a multiple of 64 bytes.
   const unpadded = PREAMBLE_BYTES + dict.length + 1;
-  const header = `${dict}${' '.repeat((ALIGNMENT - (unpadded % ALIGNMENT)) % ALIGNMENT)}\n`;
+  const shortest = unpadded + ((ALIGNMENT - (unpadded % ALIGNMENT)) % ALIGNMENT);
+  if (length !== undefined && (length < shortest || length % ALIGNMENT !== 0)) throw new RangeError(`npy header of ${length} bytes cannot hold ${dict}.`);
+  const header = `${dict}${' '.repeat((length ?? shortest) - unpadded)}\n`;
   const preamble = Buffer.alloc(PREAMBLE_BYTES);
   MAGIC.copy(preamble, 0);
   preamble[6] = 1; // major version

@@ -1,13 +1,10 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, extname, join, basename } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
-import { stringify } from 'csv-stringify';
+import { stringify } from 'csv-stringify/sync';
 import { ConfigError } from '../errors/config-error.js';
 import type { Job, Step } from '../job/job.js';
 import { nearestKey } from '../job/suggest-key.js';
-import type { ItemStepRow, StateStore } from '../store/state-store.js';
+import { FIRST_ITEM, type ItemStepRow, type StateStore } from '../store/state-store.js';
 
 /** A plain number ("-3", "+1.5", "2e-4") is data, not a formula, whatever its sign. */
 const PLAIN_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
@@ -84,15 +81,24 @@ export interface ResultRecord {
   cost_usd: number;
 }
 
-function* resultRecords(columns: readonly StepColumns[], store: StateStore): Generator<ResultRecord> {
-  const byItem = new Map<string, ItemStepRow[]>();
-  for (const row of store.allItemSteps()) {
-    const list = byItem.get(row.itemId) ?? [];
-    list.push(row);
-    byItem.set(row.itemId, list);
+/** Items read from the state at a time: memory stays bounded whatever the size of the job. */
+const PAGE = 500;
+
+/** Every item of the state with its steps, in input order, a page at a time (no statement stays open between pages). */
+function* itemsWithSteps(store: StateStore): Generator<{ id: string; steps: ItemStepRow[] }> {
+  let cursor = FIRST_ITEM;
+  for (;;) {
+    const page = store.itemsWithSteps(cursor, PAGE);
+    for (const item of page) yield item;
+    const last = page.at(-1);
+    if (!last || page.length < PAGE) return;
+    cursor = last.cursor;
   }
-  for (const item of store.iterateItems()) {
-    const rows = byItem.get(item.id) ?? [];
+}
+
+function* resultRecords(columns: readonly StepColumns[], store: StateStore): Generator<ResultRecord> {
+  for (const item of itemsWithSteps(store)) {
+    const rows = item.steps;
     const steps: ResultRecord['steps'] = {};
     let cost = 0;
     for (const { step, fields, text } of columns) {
@@ -148,41 +154,55 @@ export async function writeResults(job: Job, store: StateStore, scratchDir: stri
   const temp = join(scratchDir, `${basename(target)}.${process.pid}.tmp`);
   const records = resultRecords(columns, store);
   try {
-    if (extname(target).toLowerCase() === '.jsonl') {
-      const lines = Readable.from(
-        (function* () {
-          for (const record of records) yield `${JSON.stringify(record)}\n`;
-        })(),
-      );
-      await pipeline(lines, createWriteStream(temp));
-    } else {
-      const header = ['id'];
-      for (const { step, fields, text } of columns) {
-        header.push(`${step.name}_state`);
-        if (step.output) header.push(`${step.name}_file`);
-        for (const field of fields) header.push(`${step.name}_${field}`);
-        if (text) header.push(`${step.name}_text`);
-        header.push(`${step.name}_error`);
-      }
-      header.push('cost_usd');
-      const rows = Readable.from(
-        (function* () {
-          for (const record of records) {
-            const row: string[] = [neutraliseFormula(record.id)];
-            for (const { step, fields, text } of columns) {
-              const s = record.steps[step.name];
-              row.push(s?.state ?? '');
-              if (step.output) row.push(neutraliseFormula(s?.files.join(' ') ?? ''));
-              for (const field of fields) row.push(cell(s?.fields[field]));
-              if (text) row.push(cell(s?.text));
-              row.push(neutraliseFormula(s?.error ?? ''));
-            }
-            row.push(formatUsd(record.cost_usd));
-            yield row;
+    // Written a page of items at a time, each page formatted at once: what a page allocates dies
+    // young, so a million items pass through a small heap.
+    const file = await open(temp, 'w');
+    try {
+      if (extname(target).toLowerCase() === '.jsonl') {
+        let lines: string[] = [];
+        for (const record of records) {
+          lines.push(`${JSON.stringify(record)}\n`);
+          if (lines.length >= PAGE) {
+            await file.write(lines.join(''));
+            lines = [];
           }
-        })(),
-      );
-      await pipeline(rows, stringify({ header: true, columns: header }), createWriteStream(temp));
+        }
+        await file.write(lines.join(''));
+      } else {
+        const header = ['id'];
+        for (const { step, fields, text } of columns) {
+          header.push(`${step.name}_state`);
+          if (step.output) header.push(`${step.name}_file`);
+          for (const field of fields) header.push(`${step.name}_${field}`);
+          if (text) header.push(`${step.name}_text`);
+          header.push(`${step.name}_error`);
+        }
+        header.push('cost_usd');
+        let rows: string[][] = [];
+        let first = true;
+        const flush = async (): Promise<void> => {
+          await file.write(stringify(rows, first ? { header: true, columns: header } : {}));
+          first = false;
+          rows = [];
+        };
+        for (const record of records) {
+          const row: string[] = [neutraliseFormula(record.id)];
+          for (const { step, fields, text } of columns) {
+            const s = record.steps[step.name];
+            row.push(s?.state ?? '');
+            if (step.output) row.push(neutraliseFormula(s?.files.join(' ') ?? ''));
+            for (const field of fields) row.push(cell(s?.fields[field]));
+            if (text) row.push(cell(s?.text));
+            row.push(neutraliseFormula(s?.error ?? ''));
+          }
+          row.push(formatUsd(record.cost_usd));
+          rows.push(row);
+          if (rows.length >= PAGE) await flush();
+        }
+        await flush();
+      }
+    } finally {
+      await file.close();
     }
     await rename(temp, target);
   } catch (error) {

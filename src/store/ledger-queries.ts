@@ -33,11 +33,15 @@ export interface LedgerCostRow {
   costUsd: number;
 }
 
-/** What a finished item of a step cost, over every call made for it (retries included). */
-export interface ItemCallCost {
-  costUsd: number;
-  /** Output and thinking tokens together. */
-  outputTokens: number;
+/** What the finished items of a step cost per item, over every call made for each (retries included). */
+export interface ItemCostStats {
+  /** Items measured (0: none finished with a call). */
+  items: number;
+  meanUsd: number;
+  /** Sample standard deviation across items; 0 with fewer than two. */
+  sdUsd: number;
+  /** Output and thinking tokens together, per item. */
+  meanOutputTokens: number;
   meanDurationMs: number;
 }
 
@@ -113,14 +117,25 @@ export class LedgerQueries {
     }));
   }
 
-  /** Per item whose `step` is done or filtered: the calls made for that step (one entry per item with calls, in no particular order). */
-  finishedItemCosts(step: string): ItemCallCost[] {
-    const rows = this.#sql
+  /**
+   * What the finished items of `step` cost per item (every call made for it, retries included), over
+   * the items of its latest `window` calls: their number, mean and standard deviation of the cost,
+   * mean output tokens and mean call duration. Aggregated in SQL: a million finished items are not
+   * read into memory, and the newest calls stand for the rest.
+   */
+  finishedItemCostStats(step: string, window = 20_000): ItemCostStats {
+    const row = this.#sql
       .get(
-        `SELECT sum(cost_usd) AS usd, sum(output_tokens + thoughts_tokens) AS output, avg(duration_ms) AS ms FROM ledger
-         WHERE step = ? AND item_id IN (SELECT item_id FROM item_steps WHERE step = ? AND state IN ('done', 'filtered')) GROUP BY item_id`,
+        `SELECT count(*) AS n, coalesce(avg(usd), 0) AS mean, coalesce(avg(usd * usd), 0) AS mean_sq, coalesce(avg(output), 0) AS output, coalesce(avg(ms), 0) AS ms
+         FROM (
+           SELECT sum(l.cost_usd) AS usd, sum(l.output_tokens + l.thoughts_tokens) AS output, avg(l.duration_ms) AS ms
+           FROM (SELECT item_id, cost_usd, output_tokens, thoughts_tokens, duration_ms FROM ledger WHERE step = ? ORDER BY id DESC LIMIT ?) l
+           WHERE EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = l.item_id AND s.step = ? AND s.state IN ('done', 'filtered'))
+           GROUP BY l.item_id)`,
       )
-      .all(step, step) as { usd: number; output: number; ms: number }[];
-    return rows.map((r) => ({ costUsd: r.usd, outputTokens: r.output, meanDurationMs: r.ms }));
+      .get(step, window, step) as { n: number; mean: number; mean_sq: number; output: number; ms: number };
+    // The sample standard deviation from the sums; 0 for one item (the caller decides what one item means).
+    const variance = row.n > 1 ? Math.max(0, (row.mean_sq - row.mean ** 2) * (row.n / (row.n - 1))) : 0;
+    return { items: row.n, meanUsd: row.mean, sdUsd: Math.sqrt(variance), meanOutputTokens: row.output, meanDurationMs: row.ms };
   }
 }

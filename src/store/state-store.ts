@@ -5,10 +5,13 @@ import { GenbatchError } from '../errors/genbatch-error.js';
 import { LedgerQueries } from './ledger-queries.js';
 import { migrate } from './migrate.js';
 import { Statements } from './statements.js';
+import { GroupCommit } from './group-commit.js';
 import { StepQueries } from './step-queries.js';
 
 import type { StepState } from './step-state.js';
+import type { ItemCursor } from './item-cursor.js';
 export { STEP_STATES, type StepState } from './step-state.js';
+export { FIRST_ITEM, type ItemCursor } from './item-cursor.js';
 
 export interface ItemRow {
   id: string;
@@ -17,6 +20,9 @@ export interface ItemRow {
   values: Record<string, string>;
   inputHash: string;
 }
+
+/** An item to sync: its row as values, or already serialised (`rowJson`, the text its hash was taken of). */
+export type ItemUpsert = Omit<ItemRow, 'values'> & ({ values: Record<string, string>; rowJson?: string } | { values?: undefined; rowJson: string });
 
 export interface ItemStepRow {
   itemId: string;
@@ -130,6 +136,9 @@ function toRun(row: RawRun): RunRow {
 
 const now = (): string => new Date().toISOString();
 
+/** Items per INSERT statement when items are synced (six bound values each, far below SQLite's limit). */
+const UPSERT_ROWS = 64;
+
 /**
  * The job's SQLite state: items, per-step state, runs and the call ledger. Every state change is a
  * single statement or one transaction, committed before the engine moves on, so a crash at any
@@ -139,6 +148,7 @@ export class StateStore {
   /** The connection: SQL runs only in src/store (test/store/no-sql-outside-store.test.ts checks). */
   readonly #db: Database.Database;
   readonly #sql: Statements;
+  readonly #group: GroupCommit;
   /** Reads of per-item step state (status, estimates, output files). */
   readonly steps: StepQueries;
   /** Reads of the call ledger (status, cost, estimates, notifications). */
@@ -151,6 +161,7 @@ export class StateStore {
     this.#db = db;
     const statements = new Statements(db);
     this.#sql = statements;
+    this.#group = new GroupCommit(db);
     this.steps = new StepQueries(statements);
     this.ledger = new LedgerQueries(statements);
   }
@@ -185,32 +196,80 @@ export class StateStore {
   }
 
   close(): void {
+    if (this.#db.open) this.#group.flush();
     if (this.#db.open) this.#db.close();
+  }
+  /**
+   * Runs state writes in the next group commit and resolves once they are durable (committed with
+   * the other checkpoints of the same moment, in one transaction). Writes that must hold together
+   * (a ledger row and its step) go in one `write`.
+   */
+  commit<T>(write: () => T): Promise<T> {
+    return this.#group.submit(write);
   }
 
   getMeta(key: string): string | undefined {
-    const row = this.#db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.#sql.get('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return row?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.#db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.#sql.get('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   // ---- items ---------------------------------------------------------------------------------
 
-  /** Inserts or refreshes items in one transaction and makes sure every step has a row. */
-  upsertItems(items: ItemRow[], steps: readonly string[], runId: string): void {
-    const upsertItem = this.#db.prepare(
-      `INSERT INTO items (id, ord, line, row_json, input_hash, seen_run) VALUES (@id, @ord, @line, @row, @hash, @run)
-       ON CONFLICT (id) DO UPDATE SET ord = excluded.ord, line = excluded.line, row_json = excluded.row_json,
-         input_hash = excluded.input_hash, seen_run = excluded.seen_run`,
-    );
-    const ensureStep = this.#db.prepare('INSERT OR IGNORE INTO item_steps (item_id, step) VALUES (?, ?)');
+  /**
+   * Inserts or refreshes items in one transaction and makes sure every step has a row. An item whose
+   * row changed is flagged for the next staleness check (`recheck`). Rows go in many at a time per
+   * statement (statements prepared once per store); callers pass big batches. `rowJson`, when given,
+   * is the row already serialised (the caller hashed it).
+   *
+   * `reopen` (default true): items that gain a step row (the job gained a step) are open again. A
+   * sync that knows the steps are those of its last sync passes false and saves a look at each item.
+   */
+  upsertItems(items: ItemUpsert[], steps: readonly string[], runId: string, options: { reopen?: boolean } = {}): void {
+    const upsert = (n: number): Database.Statement =>
+      this.#sql.get(
+        `INSERT INTO items (id, ord, line, row_json, input_hash, seen_run) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?, ?, ?)').join(', ')}
+         ON CONFLICT (id) DO UPDATE SET ord = excluded.ord, line = excluded.line, row_json = excluded.row_json,
+           input_hash = excluded.input_hash, seen_run = excluded.seen_run,
+           recheck = items.recheck OR items.input_hash IS NOT excluded.input_hash`,
+      );
     this.#db.transaction(() => {
-      for (const item of items) {
-        upsertItem.run({ id: item.id, ord: item.ord, line: item.line, row: JSON.stringify(item.values), hash: item.inputHash, run: runId });
-        for (const step of steps) ensureStep.run(item.id, step);
+      for (let start = 0; start < items.length; start += UPSERT_ROWS) {
+        const chunk = items.slice(start, start + UPSERT_ROWS);
+        // Full chunks share one statement; the last, shorter one runs row by row (no statement per length).
+        for (const group of chunk.length === UPSERT_ROWS ? [chunk] : chunk.map((item) => [item])) {
+          const values: unknown[] = new Array(group.length * 6);
+          group.forEach((item, i) => {
+            values[i * 6] = item.id;
+            values[i * 6 + 1] = item.ord;
+            values[i * 6 + 2] = item.line;
+            values[i * 6 + 3] = item.rowJson ?? JSON.stringify(item.values ?? {});
+            values[i * 6 + 4] = item.inputHash;
+            values[i * 6 + 5] = runId;
+          });
+          upsert(group.length).run(values);
+        }
+      }
+      if (items.length === 0 || steps.length === 0) return;
+      const ids = JSON.stringify(items.map((item) => item.id));
+      const added = this.#sql
+        .get(
+          `INSERT OR IGNORE INTO item_steps (item_id, step)
+           SELECT i.id, s.value FROM items i, json_each(?) s WHERE i.id IN (SELECT value FROM json_each(?))`,
+        )
+        .run(JSON.stringify(steps), ids).changes;
+      // New step rows are pending: an item that had nothing left to do (and no failed step) has again.
+      if (added > 0 && options.reopen !== false) {
+        this.#sql
+          .get(
+            `UPDATE items SET open = 1 WHERE id IN (SELECT value FROM json_each(?)) AND open = 0
+               AND EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = items.id AND s.state IN ('pending', 'running'))
+               AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = items.id AND s.state IN ('failed', 'filtered'))`,
+          )
+          .run(ids);
       }
     })();
   }
@@ -220,19 +279,19 @@ export class StateStore {
    * with a finished step are kept, so status and results still account for what was paid.
    */
   retireUnseenItems(runId: string): number {
-    return this.#db
-      .prepare(
+    return this.#sql
+      .get(
         `DELETE FROM items WHERE (seen_run IS NULL OR seen_run <> ?) AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = items.id AND s.state = 'done')`,
       )
       .run(runId).changes;
   }
 
   itemCount(): number {
-    return (this.#db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n;
+    return (this.#sql.get('SELECT count(*) AS n FROM items').get() as { n: number }).n;
   }
 
   getItem(id: string): ItemRow | undefined {
-    const row = this.#db.prepare('SELECT id, ord, line, row_json, input_hash FROM items WHERE id = ?').get(id) as
+    const row = this.#sql.get('SELECT id, ord, line, row_json, input_hash FROM items WHERE id = ?').get(id) as
       { id: string; ord: number; line: number | null; row_json: string; input_hash: string } | undefined;
     return row && { id: row.id, ord: row.ord, line: row.line, values: JSON.parse(row.row_json) as Record<string, string>, inputHash: row.input_hash };
   }
@@ -242,10 +301,10 @@ export class StateStore {
    * step before it (a failed link stops its chain until it is retried).
    */
   pendingItems(afterOrd: number, limit: number): ItemRow[] {
-    const rows = this.#db
-      .prepare(
-        `SELECT i.id, i.ord, i.line, i.row_json, i.input_hash FROM items i
-         WHERE i.ord > ?
+    const rows = this.#sql
+      .get(
+        `SELECT i.id, i.ord, i.line, i.row_json, i.input_hash FROM items i INDEXED BY items_open
+         WHERE i.open = 1 AND i.ord > ?
            AND EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state = 'pending')
            AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state IN ('failed', 'filtered', 'running'))
          ORDER BY i.ord LIMIT ?`,
@@ -260,40 +319,143 @@ export class StateStore {
     }));
   }
 
+  /** Items with a pending or running step and no failed or filtered one (the `open` flag the triggers keep). */
   pendingItemCount(): number {
-    return (
-      this.#db
-        .prepare(
-          `SELECT count(*) AS n FROM items i
-           WHERE EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state IN ('pending', 'running'))
-             AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state IN ('failed', 'filtered'))`,
-        )
-        .get() as { n: number }
-    ).n;
+    return (this.#sql.get('SELECT count(*) AS n FROM items WHERE open = 1').get() as { n: number }).n;
   }
 
   itemSteps(itemId: string): ItemStepRow[] {
-    return (this.#db.prepare('SELECT * FROM item_steps WHERE item_id = ?').all(itemId) as RawItemStep[]).map(toItemStep);
+    return (this.#sql.get('SELECT * FROM item_steps WHERE item_id = ?').all(itemId) as RawItemStep[]).map(toItemStep);
   }
 
   allItemSteps(): ItemStepRow[] {
-    return (this.#db.prepare('SELECT s.* FROM item_steps s JOIN items i ON i.id = s.item_id ORDER BY i.ord').all() as RawItemStep[]).map(toItemStep);
+    return (this.#sql.get('SELECT s.* FROM item_steps s JOIN items i ON i.id = s.item_id ORDER BY i.ord').all() as RawItemStep[]).map(toItemStep);
   }
 
   /** Items in input order, streamed (results files can be large). */
   *iterateItems(): Generator<ItemRow> {
+    // Not cached: an iterating statement is busy until the iteration ends.
     const statement = this.#db.prepare('SELECT id, ord, line, row_json, input_hash FROM items ORDER BY ord');
     for (const row of statement.iterate() as Iterable<{ id: string; ord: number; line: number | null; row_json: string; input_hash: string }>) {
       yield { id: row.id, ord: row.ord, line: row.line, values: JSON.parse(row.row_json) as Record<string, string>, inputHash: row.input_hash };
     }
   }
 
+  // ---- paging in input order: fast resume, bounded memory ------------------------------------------
+
+  /** The file's schema version (a read-only store is not migrated, so it may be older than this genbatch). */
+  schemaVersion(): number {
+    return this.#db.pragma('user_version', { simple: true }) as number;
+  }
+
+  deleteMeta(key: string): void {
+    this.#sql.get('DELETE FROM meta WHERE key = ?').run(key);
+  }
+
+  /**
+   * Items that may be stale, in input order after `after`, at most `limit`: those flagged for a
+   * recheck, or with `everything` each item with a step that has a request hash.
+   */
+  staleCandidates(after: ItemCursor, limit: number, everything: boolean): (ItemRow & { cursor: ItemCursor })[] {
+    const rows = (
+      everything
+        ? this.#sql.get(
+            `SELECT i.rowid AS seq, i.id, i.ord, i.line, i.row_json, i.input_hash FROM items i
+             WHERE (i.ord, i.rowid) > (?, ?) AND EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.prompt_hash IS NOT NULL)
+             ORDER BY i.ord, i.rowid LIMIT ?`,
+          )
+        : this.#sql.get(
+            `SELECT rowid AS seq, id, ord, line, row_json, input_hash FROM items INDEXED BY items_recheck
+             WHERE recheck = 1 AND (ord, rowid) > (?, ?) ORDER BY ord, rowid LIMIT ?`,
+          )
+    ).all(after.ord, after.seq, limit) as { seq: number; id: string; ord: number; line: number | null; row_json: string; input_hash: string }[];
+    return rows.map((row) => ({
+      id: row.id,
+      ord: row.ord,
+      line: row.line,
+      values: JSON.parse(row.row_json) as Record<string, string>,
+      inputHash: row.input_hash,
+      cursor: { ord: row.ord, seq: row.seq },
+    }));
+  }
+
+  /** Sets or clears the staleness recheck flag of items, in one transaction. */
+  setRecheck(ids: readonly string[], recheck: boolean): void {
+    if (ids.length === 0) return;
+    const statement = this.#sql.get('UPDATE items SET recheck = ? WHERE id = ? AND recheck <> ?');
+    const flag = recheck ? 1 : 0;
+    this.#db.transaction(() => {
+      for (const id of ids) statement.run(flag, id, flag);
+    })();
+  }
+
+  /**
+   * For the given ids, those in the state: the stored row hash, the recheck flag, and whether a step
+   * has a request hash (only those can be stale). One statement per call, however many ids.
+   */
+  itemBases(ids: readonly string[]): Map<string, { inputHash: string; recheck: boolean; hashed: boolean }> {
+    const recheck = this.schemaVersion() >= 3 ? 'i.recheck' : '0';
+    const rows = this.#sql
+      .get(
+        `SELECT i.id, i.input_hash, ${recheck} AS recheck,
+           EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.prompt_hash IS NOT NULL) AS hashed
+         FROM items i WHERE i.id IN (SELECT value FROM json_each(?))`,
+      )
+      .all(JSON.stringify(ids)) as { id: string; input_hash: string; recheck: number; hashed: number }[];
+    return new Map(rows.map((row) => [row.id, { inputHash: row.input_hash, recheck: row.recheck === 1, hashed: row.hashed === 1 }]));
+  }
+
+  /** Items in input order after `after`, at most `limit`, each with all its step rows (results files page with this). */
+  itemsWithSteps(after: ItemCursor, limit: number): { id: string; cursor: ItemCursor; steps: ItemStepRow[] }[] {
+    const items = this.#sql
+      .get('SELECT rowid AS seq, id, ord FROM items WHERE (ord, rowid) > (?, ?) ORDER BY ord, rowid LIMIT ?')
+      .all(after.ord, after.seq, limit) as { seq: number; id: string; ord: number }[];
+    if (items.length === 0) return [];
+    const steps = new Map<string, ItemStepRow[]>();
+    const raw = this.#sql
+      .get('SELECT * FROM item_steps WHERE item_id IN (SELECT value FROM json_each(?))')
+      .all(JSON.stringify(items.map((item) => item.id))) as RawItemStep[];
+    for (const row of raw) {
+      const list = steps.get(row.item_id);
+      if (list) list.push(toItemStep(row));
+      else steps.set(row.item_id, [toItemStep(row)]);
+    }
+    return items.map((item) => ({ id: item.id, cursor: { ord: item.ord, seq: item.seq }, steps: steps.get(item.id) ?? [] }));
+  }
+
+  /**
+   * About `n` items with a step still to do (pending or running), spread over the input, in input
+   * order; every one of them when there are at most `n`. Estimates count tokens on these.
+   */
+  sampleUnfinishedItems(n: number): { id: string; values: Record<string, string> }[] {
+    const total = (this.#sql.get("SELECT count(DISTINCT item_id) AS n FROM item_steps WHERE state IN ('pending', 'running')").get() as { n: number }).n;
+    if (total === 0) return [];
+    const rows = (
+      total <= n
+        ? this.#sql
+            .get(
+              `SELECT i.id, i.row_json FROM items i
+               WHERE i.id IN (SELECT item_id FROM item_steps WHERE state IN ('pending', 'running')) ORDER BY i.ord, i.rowid`,
+            )
+            .all()
+        : // Every k-th position of the input among the unfinished items: deterministic, spread over the whole input.
+          this.#sql
+            .get(
+              `SELECT i.id, i.row_json FROM items i
+               WHERE i.ord % ? = 0 AND EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state IN ('pending', 'running'))
+               ORDER BY i.ord, i.rowid LIMIT ?`,
+            )
+            .all(Math.max(1, Math.floor(total / n)), n)
+    ) as { id: string; row_json: string }[];
+    return rows.map((row) => ({ id: row.id, values: JSON.parse(row.row_json) as Record<string, string> }));
+  }
+
   // ---- step transitions ------------------------------------------------------------------------
 
   /** `running` rows whose run is not this one: left by a dead run, back to pending. */
   recoverAbandoned(currentRunId: string): number {
-    return this.#db
-      .prepare(`UPDATE item_steps SET state = 'pending', run_id = NULL, updated_at = ? WHERE state = 'running' AND (run_id IS NULL OR run_id <> ?)`)
+    return this.#sql
+      .get(`UPDATE item_steps SET state = 'pending', run_id = NULL, updated_at = ? WHERE state = 'running' AND (run_id IS NULL OR run_id <> ?)`)
       .run(now(), currentRunId).changes;
   }
 
@@ -410,11 +572,11 @@ export class StateStore {
   resetSteps(itemIds: readonly string[] | 'all', fromSteps: readonly string[], states: readonly StepState[]): number {
     const placeholders = fromSteps.map(() => '?').join(',');
     const statePlaceholders = states.map(() => '?').join(',');
-    const statement = this.#db.prepare(
+    const statement = this.#sql.get(
       `UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?
        WHERE item_id = ? AND step IN (${placeholders}) AND state IN (${statePlaceholders})`,
     );
-    const ids = itemIds === 'all' ? (this.#db.prepare('SELECT id FROM items').pluck().all() as string[]) : itemIds;
+    const ids = itemIds === 'all' ? (this.#sql.get('SELECT id FROM items').pluck().all() as string[]) : itemIds;
     let changed = 0;
     this.#db.transaction(() => {
       for (const id of ids) changed += statement.run(now(), id, ...fromSteps, ...states).changes;
@@ -422,11 +584,22 @@ export class StateStore {
     return changed;
   }
 
+  /**
+   * Done steps with output files, finished since a time (ISO): after a machine crash, the outputs
+   * the operating system may not have written yet.
+   */
+  doneOutputsSince(sinceIso: string): { itemId: string; step: string; outputs: string[] }[] {
+    const rows = this.#sql
+      .get(`SELECT item_id, step, outputs_json FROM item_steps WHERE state = 'done' AND updated_at >= ? AND outputs_json IS NOT NULL AND outputs_json <> '[]'`)
+      .all(sinceIso) as { item_id: string; step: string; outputs_json: string }[];
+    return rows.map((r) => ({ itemId: r.item_id, step: r.step, outputs: JSON.parse(r.outputs_json) as string[] }));
+  }
+
   // ---- ledger -------------------------------------------------------------------------------------
 
   insertLedger(entry: LedgerEntry): void {
-    this.#db
-      .prepare(
+    this.#sql
+      .get(
         `INSERT INTO ledger (run_id, item_id, step, project, model, http_status, error_code, input_tokens, output_tokens, thoughts_tokens,
            images, video_seconds, characters, cost_usd, duration_ms, at)
          VALUES (@runId, @itemId, @step, @project, @model, @httpStatus, @errorCode, @inputTokens, @outputTokens, @thoughtsTokens,
@@ -437,7 +610,7 @@ export class StateStore {
 
   /** Requests to a project and model since a time (ISO), from the ledger: `rpd` across runs. */
   requestsSince(project: string, model: string, sinceIso: string): number {
-    return (this.#db.prepare('SELECT count(*) AS n FROM ledger WHERE project = ? AND model = ? AND at >= ?').get(project, model, sinceIso) as { n: number }).n;
+    return (this.#sql.get('SELECT count(*) AS n FROM ledger WHERE project = ? AND model = ? AND at >= ?').get(project, model, sinceIso) as { n: number }).n;
   }
 
   // ---- project health ------------------------------------------------------------------------------
@@ -446,14 +619,14 @@ export class StateStore {
   /** Rows are keyed `project/model` (project names cannot contain a slash). */
   saveProjectStates(states: readonly { project: string; model: string; state: string; until: number; reason: string }[]): void {
     this.#db.transaction(() => {
-      this.#db.prepare('DELETE FROM project_state').run();
-      const insert = this.#db.prepare('INSERT INTO project_state (project, state, until_at, reason, updated_at) VALUES (?, ?, ?, ?, ?)');
+      this.#sql.get('DELETE FROM project_state').run();
+      const insert = this.#sql.get('INSERT INTO project_state (project, state, until_at, reason, updated_at) VALUES (?, ?, ?, ?, ?)');
       for (const s of states) insert.run(`${s.project}/${s.model}`, s.state, new Date(s.until).toISOString(), s.reason, now());
     })();
   }
 
   loadProjectStates(): { project: string; model: string; state: 'cooling' | 'exhausted'; until: number; reason: string }[] {
-    const rows = this.#db.prepare('SELECT project, state, until_at, reason FROM project_state').all() as {
+    const rows = this.#sql.get('SELECT project, state, until_at, reason FROM project_state').all() as {
       project: string;
       state: string;
       until_at: string | null;
@@ -489,14 +662,14 @@ export class StateStore {
     | { acquired: false; holder: { runId: string; pid: number; host: string; heartbeatAt: string } } {
     return this.#db
       .transaction(() => {
-        const row = this.#db.prepare("SELECT value FROM meta WHERE key = 'lock'").get() as { value: string } | undefined;
+        const row = this.#sql.get("SELECT value FROM meta WHERE key = 'lock'").get() as { value: string } | undefined;
         const current = row ? (JSON.parse(row.value) as { runId: string; pid: number; host: string; heartbeatAt: string }) : undefined;
         let tookOver: { runId: string; pid: number; host: string } | undefined;
         if (current) {
           const silentFor = Date.now() - Date.parse(current.heartbeatAt);
           if (isAlive(current.pid, current.host) && silentFor < staleMs) return { acquired: false as const, holder: current };
           tookOver = { runId: current.runId, pid: current.pid, host: current.host };
-          this.#db.prepare("UPDATE runs SET ended_at = coalesce(ended_at, ?), outcome = coalesce(outcome, 'crashed') WHERE id = ?").run(now(), current.runId);
+          this.#sql.get("UPDATE runs SET ended_at = coalesce(ended_at, ?), outcome = coalesce(outcome, 'crashed') WHERE id = ?").run(now(), current.runId);
         }
         this.setMeta('lock', JSON.stringify({ ...holder, heartbeatAt: now() }));
         return tookOver ? { acquired: true as const, tookOver } : { acquired: true as const };
@@ -514,15 +687,15 @@ export class StateStore {
 
   releaseLock(runId: string): void {
     const row = this.getMeta('lock');
-    if (row && (JSON.parse(row) as { runId: string }).runId === runId) this.#db.prepare("DELETE FROM meta WHERE key = 'lock'").run();
+    if (row && (JSON.parse(row) as { runId: string }).runId === runId) this.#sql.get("DELETE FROM meta WHERE key = 'lock'").run();
   }
 
   /** Spend recorded in the ledger: in all, and since a time (ISO). */
   spentUsd(sinceIso?: string): number {
     const row = (
       sinceIso === undefined
-        ? this.#db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger').get()
-        : this.#db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger WHERE at >= ?').get(sinceIso)
+        ? this.#sql.get('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger').get()
+        : this.#sql.get('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger WHERE at >= ?').get(sinceIso)
     ) as { usd: number };
     return row.usd;
   }
@@ -530,27 +703,27 @@ export class StateStore {
   // ---- runs ------------------------------------------------------------------------------------------
 
   startRun(run: { id: string; pid: number; host: string; options: unknown }): void {
-    this.#db
-      .prepare('INSERT INTO runs (id, started_at, pid, host, heartbeat_at, options_json) VALUES (?, ?, ?, ?, ?, ?)')
+    this.#sql
+      .get('INSERT INTO runs (id, started_at, pid, host, heartbeat_at, options_json) VALUES (?, ?, ?, ?, ?, ?)')
       .run(run.id, now(), run.pid, run.host, now(), JSON.stringify(run.options));
   }
 
   heartbeat(runId: string): void {
-    this.#db.prepare('UPDATE runs SET heartbeat_at = ? WHERE id = ?').run(now(), runId);
+    this.#sql.get('UPDATE runs SET heartbeat_at = ? WHERE id = ?').run(now(), runId);
     this.touchLock(runId);
   }
 
   endRun(runId: string, outcome: string, exitCode: number): void {
-    this.#db.prepare('UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ? WHERE id = ?').run(now(), outcome, exitCode, runId);
+    this.#sql.get('UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ? WHERE id = ?').run(now(), outcome, exitCode, runId);
   }
 
   lastRun(): RunRow | undefined {
-    const row = this.#db.prepare('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1').get() as RawRun | undefined;
+    const row = this.#sql.get('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1').get() as RawRun | undefined;
     return row && toRun(row);
   }
 
   getRun(id: string): RunRow | undefined {
-    const row = this.#db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RawRun | undefined;
+    const row = this.#sql.get('SELECT * FROM runs WHERE id = ?').get(id) as RawRun | undefined;
     return row && toRun(row);
   }
 
@@ -562,7 +735,7 @@ export class StateStore {
    */
   rejectSteps(itemIds: readonly string[], steps: readonly string[], note: string | null): number {
     if (steps.length === 0) return 0;
-    const statement = this.#db.prepare(
+    const statement = this.#sql.get(
       `UPDATE item_steps SET rejected_at = ?, rejected_note = ? WHERE item_id = ? AND state = 'done' AND step IN (${steps.map(() => '?').join(',')})`,
     );
     const at = now();
@@ -575,8 +748,8 @@ export class StateStore {
 
   /** Rejected steps, in input order. */
   rejectedSteps(): { itemId: string; step: string; note: string | null; at: string }[] {
-    return this.#db
-      .prepare(
+    return this.#sql
+      .get(
         `SELECT s.item_id AS itemId, s.step, s.rejected_note AS note, s.rejected_at AS at
          FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.rejected_at IS NOT NULL ORDER BY i.ord, s.step`,
       )
@@ -585,8 +758,8 @@ export class StateStore {
 
   /** Ids of items with a rejected step, in input order. */
   rejectedItemIds(): string[] {
-    return this.#db
-      .prepare('SELECT i.id FROM items i WHERE EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.rejected_at IS NOT NULL) ORDER BY i.ord')
+    return this.#sql
+      .get('SELECT i.id FROM items i WHERE EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.rejected_at IS NOT NULL) ORDER BY i.ord')
       .pluck()
       .all() as string[];
   }
@@ -598,7 +771,7 @@ export class StateStore {
   retryRejected(stepOrder: readonly string[]): number {
     if (stepOrder.length === 0) return 0;
     const values = stepOrder.map(() => '(?, ?)').join(', ');
-    const statement = this.#db.prepare(
+    const statement = this.#sql.get(
       `WITH step_order (step, n) AS (VALUES ${values}),
          first_rejected (item_id, n) AS (
            SELECT s.item_id, min(o.n) FROM item_steps s JOIN step_order o ON o.step = s.step
@@ -615,8 +788,8 @@ export class StateStore {
   /** Removes rejection marks (of these items, or all), keeping the outputs as they are. */
   clearRejection(itemIds?: readonly string[]): number {
     if (itemIds === undefined)
-      return this.#db.prepare('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE rejected_at IS NOT NULL').run().changes;
-    const statement = this.#db.prepare('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE item_id = ? AND rejected_at IS NOT NULL');
+      return this.#sql.get('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE rejected_at IS NOT NULL').run().changes;
+    const statement = this.#sql.get('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE item_id = ? AND rejected_at IS NOT NULL');
     let changed = 0;
     this.#db.transaction(() => {
       for (const id of itemIds) changed += statement.run(id).changes;

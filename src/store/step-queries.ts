@@ -1,3 +1,4 @@
+import type { ItemCursor } from './item-cursor.js';
 import type { Statements } from './statements.js';
 import type { StepState } from './step-state.js';
 
@@ -28,22 +29,53 @@ export class StepQueries {
   }
 
   /**
-   * The state of each item that has step rows, one entry per item (in no particular order): failed
-   * or filtered when a step is, else running when a step is, done when every step is, else pending.
+   * Items counted by item state (only the states that occur): failed or filtered when a step is,
+   * else running when a step is, done when every step is, else pending. From the partial indexes of
+   * schema 3 and the items' `open` flag, so a million finished items are not visited: done items are
+   * the rest (every item has its step rows, inserted with it).
    */
-  itemStates(): StepState[] {
-    const rows = this.#sql
+  itemStateCounts(): { state: StepState; n: number }[] {
+    const version = this.#sql.get('PRAGMA user_version').pluck().get() as number;
+    // A read-only store over an older file (status) has neither the flag nor the indexes.
+    if (version < 3) return this.#groupedItemStateCounts();
+    const row = this.#sql
       .get(
-        `SELECT CASE
-           WHEN sum(state = 'failed') > 0 THEN 'failed'
-           WHEN sum(state = 'filtered') > 0 THEN 'filtered'
-           WHEN sum(state = 'running') > 0 THEN 'running'
-           WHEN sum(state = 'done') = count(*) THEN 'done'
-           ELSE 'pending' END AS state, count(*) AS n
-         FROM (SELECT item_id, state FROM item_steps) GROUP BY item_id`,
+        `SELECT
+           (SELECT count(*) FROM items) AS total,
+           (SELECT count(*) FROM items WHERE open = 1) AS open,
+           (SELECT count(DISTINCT item_id) FROM item_steps WHERE state IN ('failed', 'filtered') AND state = 'failed') AS failed,
+           (SELECT count(DISTINCT s.item_id) FROM item_steps s WHERE s.state IN ('failed', 'filtered') AND s.state = 'filtered'
+              AND NOT EXISTS (SELECT 1 FROM item_steps t WHERE t.item_id = s.item_id AND t.state = 'failed')) AS filtered,
+           (SELECT count(DISTINCT s.item_id) FROM item_steps s WHERE s.state = 'running'
+              AND NOT EXISTS (SELECT 1 FROM item_steps t WHERE t.item_id = s.item_id AND t.state IN ('failed', 'filtered'))) AS running`,
       )
-      .all() as { state: StepState }[];
-    return rows.map((row) => row.state);
+      .get() as { total: number; open: number; failed: number; filtered: number; running: number };
+    const counts: Record<StepState, number> = {
+      failed: row.failed,
+      filtered: row.filtered,
+      running: row.running,
+      // Open items have a pending or running step and no failed or filtered one.
+      pending: row.open - row.running,
+      done: row.total - row.open - row.failed - row.filtered,
+    };
+    return (Object.entries(counts) as [StepState, number][]).filter(([, n]) => n > 0).map(([state, n]) => ({ state, n }));
+  }
+
+  /** itemStateCounts by grouping every step row by item (schema before 3). */
+  #groupedItemStateCounts(): { state: StepState; n: number }[] {
+    return this.#sql
+      .get(
+        `SELECT state, count(*) AS n FROM (
+           SELECT CASE
+             WHEN sum(state = 'failed') > 0 THEN 'failed'
+             WHEN sum(state = 'filtered') > 0 THEN 'filtered'
+             WHEN sum(state = 'running') > 0 THEN 'running'
+             WHEN sum(state = 'done') = count(*) THEN 'done'
+             ELSE 'pending' END AS state
+           FROM item_steps GROUP BY item_id)
+         GROUP BY state`,
+      )
+      .all() as { state: StepState; n: number }[];
   }
 
   /** Failed and filtered steps in input order, at most `limit`. */
@@ -66,20 +98,22 @@ export class StepQueries {
     return (this.#sql.get("SELECT count(*) AS n FROM item_steps WHERE step = ? AND state IN ('pending', 'running')").get(step) as { n: number }).n;
   }
 
-  /** Ids of items with any step still to do (pending or running). */
-  unfinishedItemIds(): string[] {
-    return (this.#sql.get("SELECT DISTINCT item_id FROM item_steps WHERE state IN ('pending', 'running')").all() as { item_id: string }[]).map(
-      (row) => row.item_id,
-    );
+  /** Items with any step still to do (pending or running). */
+  unfinishedItemCount(): number {
+    return (this.#sql.get("SELECT count(DISTINCT item_id) AS n FROM item_steps WHERE state IN ('pending', 'running')").get() as { n: number }).n;
   }
 
-  /** The results of `step` where it is done, in input order (`null` when none was stored). */
-  doneResults(step: string): { itemId: string; result: unknown }[] {
+  /**
+   * The results of `step` where it is done, in input order after `after`, at most `limit` (`null`
+   * when none was stored): a page, so that a million vectors are never in memory at once.
+   */
+  doneResults(step: string, after: ItemCursor, limit: number): { itemId: string; result: unknown; cursor: ItemCursor }[] {
     const rows = this.#sql
       .get(
-        "SELECT s.item_id AS id, s.result_json AS result FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.step = ? AND s.state = 'done' ORDER BY i.ord",
+        `SELECT s.item_id AS id, s.result_json AS result, i.ord, i.rowid AS seq FROM items i JOIN item_steps s ON s.item_id = i.id AND s.step = ?
+         WHERE s.state = 'done' AND (i.ord, i.rowid) > (?, ?) ORDER BY i.ord, i.rowid LIMIT ?`,
       )
-      .all(step) as { id: string; result: string | null }[];
-    return rows.map((row) => ({ itemId: row.id, result: JSON.parse(row.result ?? 'null') as unknown }));
+      .all(step, after.ord, after.seq, limit) as { id: string; result: string | null; ord: number; seq: number }[];
+    return rows.map((row) => ({ itemId: row.id, result: JSON.parse(row.result ?? 'null') as unknown, cursor: { ord: row.ord, seq: row.seq } }));
   }
 }

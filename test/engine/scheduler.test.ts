@@ -215,8 +215,8 @@ class FakeExecutor implements StepExecutor {
     return { kind: 'settled', settled: call.live.map((l) => ({ unit: l.unit, verdict: { kind: 'done' } })) };
   }
 
-  pollsExhausted(operation: ParkedOperation): Settled[] {
-    return operation.call.live.map((l) => ({ unit: l.unit, verdict: { kind: 'failed' } }));
+  pollsExhausted(operation: ParkedOperation): Promise<Settled[]> {
+    return Promise.resolve(operation.call.live.map((l) => ({ unit: l.unit, verdict: { kind: 'failed' } })));
   }
 
   pollDelayMs(): number {

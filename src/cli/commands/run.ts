@@ -2,7 +2,6 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { renderError } from '../render-error.js';
 import type { RunSummary } from '../../engine/engine.js';
-import { startEmulatorForCredentials } from '../emulated-credentials.js';
 import { prepareJob, type PreparedJob } from '../../engine/prepare-job.js';
 import { RunSession } from '../../engine/run-session.js';
 import { GenbatchError } from '../../errors/genbatch-error.js';
@@ -50,7 +49,9 @@ export async function openRunSession(
   io: CliIO,
   view: { estimateUsd?: number } = {},
 ): Promise<{ session: RunSession; metrics: RunMetrics }> {
-  const emulator = flags.emulator
+  // The emulator (and sharp, which it draws images with) is loaded only for --emulator.
+  const { startEmulatorForCredentials } = flags.emulator ? await import('../emulated-credentials.js') : { startEmulatorForCredentials: undefined };
+  const emulator = startEmulatorForCredentials
     ? await startEmulatorForCredentials(
         prepared.credentials,
         prepared.job.steps.map((s) => s.model),
@@ -132,7 +133,8 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
   let jobName = jobFile;
   let notifyUrl = flags.notify;
   try {
-    const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false });
+    // The rows of an input already validated and synced (same content) are not parsed again.
+    const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false, reuseValidation: true });
     jobName = prepared.job.name;
     notifyUrl = flags.notify ?? prepared.job.notify;
     return await runPrepared(prepared, jobFile, flags, io, notifyUrl);

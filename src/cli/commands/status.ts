@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { buildStatus } from '../../engine/status.js';
-import { currentRows, findStaleItems } from '../../engine/staleness.js';
+import { staleNow } from '../../engine/staleness.js';
 import { loadJob, displayPath } from '../../job/load-job.js';
 import { StateStore } from '../../store/state-store.js';
 import { line, type CliIO } from '../io.js';
@@ -30,9 +30,7 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
   }
   const store = StateStore.open(job.stateFile, { readonly: true });
   try {
-    // Stale items are judged against the input as it is now; an unreadable input falls back to the stored rows.
-    const stale = await findStaleItems(job, store, existsSync(job.input.file) ? currentRows(job) : undefined).catch(() => findStaleItems(job, store));
-    const status = buildStatus(job, store, { stale: stale.length });
+    const status = buildStatus(job, store, { stale: await staleNow(job, store) });
     if (flags.json) {
       line(io.stdout, JSON.stringify(status, null, 2));
       return 0;

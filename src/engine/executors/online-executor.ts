@@ -121,57 +121,65 @@ export class OnlineExecutor implements StepExecutor {
     const { store, runId, emit } = this.ctx;
     const { step, live } = call;
     const project = lease.project.name;
-    for (const l of live) {
-      store.markRunning(l.unit.item.id, step.name, runId, project);
-      emit('step:start', { itemId: l.unit.item.id, step: step.name, project, attempt: l.unit.attempts + 1 });
-    }
+    // Committed (with the other checkpoints of the moment) before the call is sent.
+    await store.commit(() => {
+      for (const l of live) store.markRunning(l.unit.item.id, step.name, runId, project);
+    });
+    for (const l of live) emit('step:start', { itemId: l.unit.item.id, step: step.name, project, attempt: l.unit.attempts + 1 });
     const provider = providerFor(step.task, step.model);
     const t0 = Date.now();
-    try {
-      if (provider.start && provider.poll) {
-        // A long-running operation: start it, checkpoint its name, and hand it back to be polled.
-        const operationName = await provider.start(lease.client, call.request);
+    if (provider.start && provider.poll) {
+      // A long-running operation: start it, checkpoint its name, and hand it back to be polled.
+      let operationName: string;
+      try {
+        operationName = await provider.start(lease.client, call.request);
+      } catch (raw) {
         lease.release();
-        // Starting the operation is the call the quota governs: a probe that started one closes the breaker.
-        this.ctx.pool.succeeded(project, step.model, 0, t0);
-        const lead = live[0] as PreparedCall['live'][number];
-        store.setOperationName(lead.unit.item.id, step.name, operationName, runId);
-        emit('operation:pending', { itemId: lead.unit.item.id, step: step.name, operationName, resumed: false });
-        return live.map((l) => ({ unit: l.unit, verdict: { kind: 'parked', operation: { call, operationName, project, startedAt: t0, settleBudget } } }));
+        return this.settleFailure(call, classifyError(raw), project, Date.now() - t0, settleBudget);
       }
-      const result = await provider.call(lease.client, call.request);
-      lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens);
-      return await this.settleSuccess(call, result, project, Date.now() - t0, settleBudget);
+      lease.release();
+      // Starting the operation is the call the quota governs: a probe that started one closes the breaker.
+      this.ctx.pool.succeeded(project, step.model, 0, t0);
+      const lead = live[0] as PreparedCall['live'][number];
+      await store.commit(() => store.setOperationName(lead.unit.item.id, step.name, operationName, runId));
+      emit('operation:pending', { itemId: lead.unit.item.id, step: step.name, operationName, resumed: false });
+      return live.map((l) => ({ unit: l.unit, verdict: { kind: 'parked', operation: { call, operationName, project, startedAt: t0, settleBudget } } }));
+    }
+    let result: ProviderResult;
+    try {
+      result = await provider.call(lease.client, call.request);
     } catch (raw) {
       lease.release();
       return this.settleFailure(call, classifyError(raw), project, Date.now() - t0, settleBudget);
     }
+    lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens);
+    return this.settleSuccess(call, result, project, Date.now() - t0, settleBudget);
   }
 
   async poll(operation: ParkedOperation, client: GoogleGenAI): Promise<PollOutcome> {
     const { call, operationName, project, startedAt } = operation;
     const provider = providerFor(call.step.task, call.step.model);
     if (!provider.poll) throw new Error(`The ${call.step.task} provider has no operations to poll.`);
+    let status: Awaited<ReturnType<NonNullable<typeof provider.poll>>>;
     try {
-      const status = await provider.poll(client, operationName, call.request);
-      if (!status.done || !status.result) {
-        const giveUpAfterMs = provider instanceof VeoProvider ? provider.pollingPlan.giveUpAfterMs : 30 * 60_000;
-        if (Date.now() - startedAt <= giveUpAfterMs) return { kind: 'running' };
-        const error = new TransientError(
-          `Video operation ${operationName} was still running after ${Math.round(giveUpAfterMs / 60_000)} min; resume to poll it again.`,
-          {},
-        );
-        return { kind: 'settled', settled: this.settleFailure(call, error, project, Date.now() - startedAt, operation.settleBudget, true) };
-      }
-      this.ctx.store.setOperationName((call.live[0] as PreparedCall['live'][number]).unit.item.id, call.step.name, null, this.ctx.runId);
-      return { kind: 'settled', settled: await this.settleSuccess(call, status.result, project, Date.now() - startedAt, operation.settleBudget) };
+      status = await provider.poll(client, operationName, call.request);
     } catch (raw) {
       const error = classifyError(raw);
       // A poll that did not get through is free: poll again rather than start (and pay for) another video.
       if (error instanceof TransientError || error instanceof QuotaExhaustedError) return { kind: 'poll_failed', error };
-      this.ctx.store.setOperationName((call.live[0] as PreparedCall['live'][number]).unit.item.id, call.step.name, null, this.ctx.runId);
-      return { kind: 'settled', settled: this.settleFailure(call, error, project, Date.now() - startedAt, operation.settleBudget) };
+      // The operation itself failed: a retry starts a new one.
+      return { kind: 'settled', settled: await this.settleFailure(call, error, project, Date.now() - startedAt, operation.settleBudget) };
     }
+    if (!status.done || !status.result) {
+      const giveUpAfterMs = provider instanceof VeoProvider ? provider.pollingPlan.giveUpAfterMs : 30 * 60_000;
+      if (Date.now() - startedAt <= giveUpAfterMs) return { kind: 'running' };
+      const error = new TransientError(
+        `Video operation ${operationName} was still running after ${Math.round(giveUpAfterMs / 60_000)} min; resume to poll it again.`,
+        {},
+      );
+      return { kind: 'settled', settled: await this.settleFailure(call, error, project, Date.now() - startedAt, operation.settleBudget, true) };
+    }
+    return { kind: 'settled', settled: await this.settleSuccess(call, status.result, project, Date.now() - startedAt, operation.settleBudget) };
   }
 
   /**
@@ -186,7 +194,7 @@ export class OnlineExecutor implements StepExecutor {
   }
 
   /** An operation whose polls keep failing: retried later, polling the same operation again. */
-  pollsExhausted(operation: ParkedOperation, error: Error): Settled[] {
+  pollsExhausted(operation: ParkedOperation, error: Error): Promise<Settled[]> {
     return this.settleFailure(operation.call, classifyError(error), operation.project, Date.now() - operation.startedAt, operation.settleBudget, true);
   }
 
@@ -235,21 +243,22 @@ export class OnlineExecutor implements StepExecutor {
     });
   }
 
-  private fail(unit: Unit, code: string, message: string, extra: { promptHash?: string; costUsd?: number } = {}, call?: LedgerEntry): void {
-    this.ctx.store.finishStep(unit.item.id, unit.step.name, 'failed', { code, message, ...extra }, call, this.ctx.runId);
+  /** A unit that cannot even be rendered fails straight from pending (no call was made). */
+  private fail(unit: Unit, code: string, message: string): void {
+    this.ctx.store.finishStep(unit.item.id, unit.step.name, 'failed', { code, message }, undefined, this.ctx.runId);
     this.ctx.emit('step:failed', { itemId: unit.item.id, step: unit.step.name, code, message });
   }
 
   /** Settles a failed call through the reaction table: requeue, retry after a backoff, or fail. */
-  private settleFailure(
+  private async settleFailure(
     call: PreparedCall,
     error: GenbatchError,
     project: string,
     durationMs: number,
     settleBudget: (usd: number) => void,
     keepOperation = false,
-  ): Settled[] {
-    const { store, catalog, pool, emit } = this.ctx;
+  ): Promise<Settled[]> {
+    const { store, catalog, pool, emit, runId } = this.ctx;
     const { step, live } = call;
     const lead = live[0] as PreparedCall['live'][number];
     const reaction = reactionTo(error);
@@ -268,8 +277,6 @@ export class OnlineExecutor implements StepExecutor {
       durationMs,
       error.code,
     );
-    store.insertLedger(failedCall);
-    this.emitCall(failedCall, usage);
 
     if (reaction.project === 'cooldown' && error instanceof QuotaExhaustedError) {
       const until = pool.cooldown(project, step.model, {
@@ -285,28 +292,47 @@ export class OnlineExecutor implements StepExecutor {
       emit('project:disabled', { project, reason: error.message });
     }
 
-    if (reaction.unit === 'requeue') {
-      for (const l of live)
-        store.markPending(l.unit.item.id, step.name, { countAttempt: false, errorCode: error.code, errorMessage: error.message, runId: this.ctx.runId });
-      return live.map((l) => ({ unit: l.unit, verdict: { kind: 'requeue' } }));
-    }
     const attempts = Math.max(...live.map((l) => l.unit.attempts)) + (reaction.countsAttempt ? 1 : 0);
     const decision =
-      reaction.unit === 'retry'
-        ? this.retryPolicy(step).decide(attempts, error instanceof ProviderError ? error.retryAfterMs : undefined)
-        : { retry: false as const };
+      reaction.unit === 'requeue'
+        ? ({ retry: true, delayMs: 0 } as const)
+        : reaction.unit === 'retry'
+          ? this.retryPolicy(step).decide(attempts, error instanceof ProviderError ? error.retryAfterMs : undefined)
+          : ({ retry: false } as const);
+    const message = reaction.unit === 'retry' && !decision.retry ? `${error.message} (gave up after ${attempts} attempts)` : error.message;
+    // The failed call's ledger row and the units' new state, committed together.
+    await store.commit(() => {
+      store.insertLedger(failedCall);
+      for (const l of live) {
+        if (!keepOperation && l.unit.operationName) store.setOperationName(l.unit.item.id, step.name, null, runId);
+        if (decision.retry) {
+          // A billed but unusable reply (bad JSON) is part of what the item cost.
+          store.markPending(l.unit.item.id, step.name, {
+            countAttempt: reaction.countsAttempt,
+            errorCode: error.code,
+            errorMessage: error.message,
+            costUsd: cost / live.length,
+            runId,
+          });
+        } else {
+          store.finishStep(
+            l.unit.item.id,
+            step.name,
+            'failed',
+            { code: error.code, message, promptHash: l.rendered.promptHash, costUsd: cost / live.length },
+            undefined,
+            runId,
+          );
+        }
+      }
+    });
+    this.emitCall(failedCall, usage);
+
+    if (reaction.unit === 'requeue') return live.map((l) => ({ unit: l.unit, verdict: { kind: 'requeue' } }));
     if (decision.retry) {
       for (const l of live) {
         l.unit.attempts = attempts;
-        if (!keepOperation && l.unit.operationName) l.unit.operationName = undefined;
-        // A billed but unusable reply (bad JSON) is part of what the item cost.
-        store.markPending(l.unit.item.id, step.name, {
-          countAttempt: reaction.countsAttempt,
-          errorCode: error.code,
-          errorMessage: error.message,
-          costUsd: cost / live.length,
-          runId: this.ctx.runId,
-        });
+        if (!keepOperation) l.unit.operationName = undefined;
         emit('step:retry', {
           itemId: l.unit.item.id,
           step: step.name,
@@ -319,8 +345,7 @@ export class OnlineExecutor implements StepExecutor {
       }
       return live.map((l) => ({ unit: l.unit, verdict: { kind: 'retry', delayMs: decision.delayMs } }));
     }
-    const message = reaction.unit === 'retry' ? `${error.message} (gave up after ${attempts} attempts)` : error.message;
-    for (const l of live) this.fail(l.unit, error.code, message, { promptHash: l.rendered.promptHash, costUsd: cost / live.length });
+    for (const l of live) emit('step:failed', { itemId: l.unit.item.id, step: step.name, code: error.code, message });
     return live.map((l) => ({ unit: l.unit, verdict: { kind: 'failed' } }));
   }
 
@@ -363,13 +388,16 @@ export class OnlineExecutor implements StepExecutor {
     const { job, store, writer, emit } = this.ctx;
     const { item, step } = unit;
     if (result.filtered) {
-      store.finishStep(
-        item.id,
-        step.name,
-        'filtered',
-        { code: 'SAFETY_FILTERED', message: result.filtered.reason, promptHash: rendered.promptHash, costUsd },
-        call,
-        this.ctx.runId,
+      const reason = result.filtered.reason;
+      await store.commit(() =>
+        store.finishStep(
+          item.id,
+          step.name,
+          'filtered',
+          { code: 'SAFETY_FILTERED', message: reason, promptHash: rendered.promptHash, costUsd },
+          call,
+          this.ctx.runId,
+        ),
       );
       emit('step:filtered', { itemId: item.id, step: step.name, reason: result.filtered.reason });
       return { kind: 'filtered' };
@@ -381,11 +409,18 @@ export class OnlineExecutor implements StepExecutor {
         outputs = await writeStepOutputs(job, step, item.id, rendered.outputName, rendered.post, result, writer);
     } catch (error) {
       const code = error instanceof ConfigError ? error.code : 'OUTPUT_WRITE_FAILED';
-      this.fail(unit, code, `could not write the output: ${(error as Error).message}`, { promptHash: rendered.promptHash, costUsd }, call);
+      const message = `could not write the output: ${(error as Error).message}`;
+      await store.commit(() =>
+        store.finishStep(item.id, step.name, 'failed', { code, message, promptHash: rendered.promptHash, costUsd }, call, this.ctx.runId),
+      );
+      emit('step:failed', { itemId: item.id, step: step.name, code, message });
       return { kind: 'failed' };
     }
     const result_ = stepResult(result, outputs);
-    store.completeStep(item.id, step.name, { result: result_, outputs, promptHash: rendered.promptHash, costUsd }, call, this.ctx.runId);
+    // The step and its call's ledger row, in the next group commit; the unit moves on once it is durable.
+    await store.commit(() =>
+      store.completeStep(item.id, step.name, { result: result_, outputs, promptHash: rendered.promptHash, costUsd }, call, this.ctx.runId),
+    );
     unit.context.steps[step.name] = result_;
     emit('step:done', { itemId: item.id, step: step.name, project, costUsd, durationMs, outputs });
     return { kind: 'done' };

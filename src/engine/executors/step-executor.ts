@@ -63,7 +63,7 @@ export interface StepExecutor {
   /** One poll of a parked operation, on the client of the project that started it. */
   poll(operation: ParkedOperation, client: GoogleGenAI): Promise<PollOutcome>;
   /** An operation whose polls keep failing (or whose project is gone): settled as a retry or failure. */
-  pollsExhausted(operation: ParkedOperation, error: Error): Settled[];
+  pollsExhausted(operation: ParkedOperation, error: Error): Promise<Settled[]>;
   /** When to poll a parked operation next, given how many polls it has had. */
   pollDelayMs(polls: number): number;
 }

@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseEmulatorConfig, startEmulator } from '../src/emulator/index.js';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(REPO, 'bin', 'genbatch.js');
+const ITEMS = 3000;
+
+/** Wall time of a child process (asynchronous: the emulator answers from this process's event loop). */
+function timed(args: string[], cwd: string): Promise<{ seconds: number; code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, code, stdout, stderr }));
+  });
+}
+
+function writeGenbatchJob(dir: string, url: string, concurrency: number): string {
+  const rows = Array.from({ length: ITEMS }, (_, i) => `item-${i},topic ${i}`);
+  writeFileSync(join(dir, 'input.csv'), `id,topic\n${rows.join('\n')}\n`);
+  writeFileSync(join(dir, 'credentials.yaml'), `projects:\n  - { name: bench, project: bench, location: us-central1, api_key: bench, endpoint: "${url}" }\n`);
+  writeFileSync(
+    join(dir, 'job.yaml'),
+    `version: 1
+name: sdk-ratio
+input: { file: input.csv, id: id }
+credentials: credentials.yaml
+steps:
+  - name: note
+    task: text
+    model: gemini-2.5-flash
+    prompt: "Write a short note about {{topic}}."
+    output: { file: "notes/{{id}}.txt" }
+limits: { concurrency: ${concurrency} }
+`,
+  );
+  return join(dir, 'job.yaml');
+}
+
+/**
+ * genbatch against the bare SDK: 3,000 text items, one output file each, on a zero-latency emulator
+ * with no quota, at concurrency 16 and 64. Both are whole processes timed from spawn to exit. Also
+ * the emulator's own capacity (raw HTTP), so it is known not to be the limit.
+ */
+export async function sdkRatio(): Promise<Record<string, string | number>> {
+  const emulator = await startEmulator(parseEmulatorConfig({ latency_ms: 0 }), { port: 0 });
+  const figures: Record<string, string | number> = { scenario: `${ITEMS} text items with one output file each, zero-latency emulator, no quota` };
+  try {
+    const capacity = await timed([join(REPO, 'bench', 'emulator-capacity.mjs'), emulator.url, '6000', '64'], REPO);
+    figures.emulator_requests_per_second = (JSON.parse(capacity.stdout) as { requests_per_second: number }).requests_per_second;
+    for (const concurrency of [16, 64]) {
+      const dir = mkdtempSync(join(tmpdir(), 'genbatch-ratio-'));
+      try {
+        const bare = await timed([join(REPO, 'bench', 'bare-sdk.mjs'), emulator.url, String(ITEMS), String(concurrency), join(dir, 'bare')], REPO);
+        if (bare.code !== 0) throw new Error(`bare SDK script failed: ${bare.stderr.slice(-500)}`);
+        const job = writeGenbatchJob(dir, emulator.url, concurrency);
+        const run = await timed([BIN, 'run', job, '--yes', '--plain'], dir);
+        if (run.code !== 0) throw new Error(`genbatch run failed (exit ${run.code}): ${run.stderr.slice(-500)}`);
+        figures[`bare_sdk_s_c${concurrency}`] = Number(bare.seconds.toFixed(2));
+        figures[`genbatch_s_c${concurrency}`] = Number(run.seconds.toFixed(2));
+        figures[`ratio_c${concurrency}`] = Number((run.seconds / bare.seconds).toFixed(2));
+        figures[`genbatch_items_per_second_c${concurrency}`] = Math.round(ITEMS / run.seconds);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await emulator.close();
+  }
+  return figures;
+}
