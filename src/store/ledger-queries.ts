@@ -18,19 +18,22 @@ export interface ProjectLedger {
   costUsd: number;
 }
 
-/** Calls grouped by day (UTC, YYYY-MM-DD), step ('' for calls outside a step), model and project. */
+/**
+ * Calls grouped by day (UTC, YYYY-MM-DD), step ('' for calls outside a step), model and project.
+ * Named as `genbatch cost` reports them (JSON and CSV columns), so they pass through unchanged.
+ */
 export interface LedgerCostRow {
   step: string;
   model: string;
   project: string;
   day: string;
   calls: number;
-  inputTokens: number;
+  input_tokens: number;
   /** Output and thinking tokens together. */
-  outputTokens: number;
+  output_tokens: number;
   images: number;
-  videoSeconds: number;
-  costUsd: number;
+  video_seconds: number;
+  cost_usd: number;
 }
 
 /** What the finished items of a step cost per item, over every call made for each (retries included). */
@@ -85,36 +88,13 @@ export class LedgerQueries {
 
   /** Spend by day, step, model and project, ordered by day, step, project. */
   costRows(): LedgerCostRow[] {
-    const rows = this.#sql
+    return this.#sql
       .get(
         `SELECT coalesce(step, '') AS step, model, project, substr(at, 1, 10) AS day, count(*) AS calls, sum(input_tokens) AS input_tokens,
            sum(output_tokens + thoughts_tokens) AS output_tokens, sum(images) AS images, sum(video_seconds) AS video_seconds, sum(cost_usd) AS cost_usd
          FROM ledger GROUP BY step, model, project, day ORDER BY day, step, project`,
       )
-      .all() as {
-      step: string;
-      model: string;
-      project: string;
-      day: string;
-      calls: number;
-      input_tokens: number;
-      output_tokens: number;
-      images: number;
-      video_seconds: number;
-      cost_usd: number;
-    }[];
-    return rows.map((r) => ({
-      step: r.step,
-      model: r.model,
-      project: r.project,
-      day: r.day,
-      calls: r.calls,
-      inputTokens: r.input_tokens,
-      outputTokens: r.output_tokens,
-      images: r.images,
-      videoSeconds: r.video_seconds,
-      costUsd: r.cost_usd,
-    }));
+      .all() as LedgerCostRow[];
   }
 
   /**

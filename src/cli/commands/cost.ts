@@ -1,43 +1,18 @@
 import { existsSync } from 'node:fs';
 import { stringify } from 'csv-stringify/sync';
 import { loadJob } from '../../job/load-job.js';
+import type { LedgerCostRow } from '../../store/ledger-queries.js';
 import { StateStore } from '../../store/state-store.js';
 import { line, type CliIO } from '../io.js';
-
-interface CostRow {
-  step: string;
-  model: string;
-  project: string;
-  day: string;
-  calls: number;
-  input_tokens: number;
-  output_tokens: number;
-  images: number;
-  video_seconds: number;
-  cost_usd: number;
-}
 
 /** `genbatch cost JOB [--json|--csv]`: spend by step, model, project and day, from the ledger. */
 export async function costCommand(jobFile: string, flags: { json?: boolean; csv?: boolean }, io: CliIO): Promise<number> {
   const job = await loadJob(jobFile);
-  const rows: CostRow[] = [];
+  let rows: LedgerCostRow[] = [];
   if (existsSync(job.stateFile)) {
     const store = StateStore.open(job.stateFile, { readonly: true });
     try {
-      for (const r of store.ledger.costRows()) {
-        rows.push({
-          step: r.step,
-          model: r.model,
-          project: r.project,
-          day: r.day,
-          calls: r.calls,
-          input_tokens: r.inputTokens,
-          output_tokens: r.outputTokens,
-          images: r.images,
-          video_seconds: r.videoSeconds,
-          cost_usd: r.costUsd,
-        });
-      }
+      rows = store.ledger.costRows();
     } finally {
       store.close();
     }
