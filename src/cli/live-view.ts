@@ -3,6 +3,7 @@ import type { Engine } from '../engine/engine.js';
 import type { ProjectSnapshot } from '../engine/events.js';
 import { formatDuration } from '../job/duration.js';
 import type { CliIO } from './io.js';
+import { operationsLeftLine, runEndLine } from './render-spend.js';
 
 const usd = (n: number): string => `$${n.toFixed(n < 10 ? 3 : 2)}`;
 
@@ -98,14 +99,12 @@ export function attachLiveView(engine: Engine, io: CliIO, options: { estimateUsd
   engine.on('run:stopping', (e) => {
     if (e.reason === 'cancelled') multibar.log('Stopping: no new items; waiting for the calls in flight (Ctrl-C again to exit now).\n');
   });
+  engine.on('operations:left', (e) => multibar.log(`${operationsLeftLine(e.count)}\n`));
   engine.on('run:end', (e) => {
     clearInterval(timer);
     refreshStatus();
     multibar.stop();
-    const c = e.counts;
-    io.stderr.write(
-      `Run ${e.runId} ended: ${e.outcome} (exit ${e.exitCode}) in ${formatDuration(e.durationMs)}. Steps: ${c.done} done, ${c.failed} failed, ${c.filtered} filtered, ${c.pending + c.running} pending. Total spent ${usd(e.costUsd)} over ${e.requests} calls.\n`,
-    );
+    io.stderr.write(`${runEndLine(e, usd)}\n`);
     if (e.resultsFile) io.stderr.write(`Results: ${e.resultsFile}\n`);
   });
   engine.on('run:nothing', (e) => {

@@ -7,15 +7,28 @@ import type { RunFlags } from './commands/run.js';
 import type { ReviewFlags } from './commands/review.js';
 import type { RejectFlags } from './commands/reject.js';
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number.');
-  return n;
+const fmt = (n: number): string => n.toLocaleString('en-US');
+
+/** A whole number in a range; the message gives the range (commander names the flag). */
+function wholeNumber(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`expected a whole number from ${fmt(min)} to ${fmt(max)}.`);
+    return n;
+  };
 }
 
+const positiveInt = wholeNumber(1, 1_000_000_000);
+const port = wholeNumber(1, 65_535);
+/** Items run for real by a pilot, or shown by preview: a sample, not the job. */
+const sampleSize = wholeNumber(1, 10_000);
+
+/** A budget in USD: above 0, at most the job file's own limit for amounts (budget.max_usd). */
 function positiveNumber(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive amount in USD, like 25 or 2.50.');
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1_000_000)
+    throw new InvalidArgumentError('expected an amount in USD above 0 and at most 1,000,000, like 25 or 2.50.');
   return n;
 }
 
@@ -45,18 +58,21 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       .addOption(new Option('--limit <n>', 'only the first N items with work left').argParser(positiveInt))
       .option('--json', 'print a machine-readable summary on stdout')
       .option('--redo-stale', 'redo done items whose input row or templates changed since')
+      .option('--accept-changes', 'accept an edit that redoes finished work (a changed input.id, a renamed step without renamed_from)')
       .option('--plain', 'plain progress lines even on a terminal')
       .option('--log <file>', 'write the run log (JSON lines) here instead of .genbatch/logs/<job>-<run>.jsonl')
-      .addOption(new Option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:N/metrics during the run').argParser(positiveInt))
+      .addOption(new Option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:N/metrics during the run').argParser(port))
       .option('--metrics-file <file>', 'keep Prometheus metrics in this file (node_exporter textfile collector)')
       .option('--notify <url>', "POST a JSON summary here when the run ends (default: the job's notify:)")
       .option('--notify-template <json>', 'POST this JSON instead, with {{placeholders}}')
       .addOption(new Option('--budget <usd>', "cap on the job's total spend (overrides budget.max_usd)").argParser(positiveNumber))
-      .addOption(new Option('--pilot <n>', 'run N items for real first, re-estimate, then ask again').argParser(positiveInt));
+      .addOption(new Option('--pilot <n>', 'run N items for real first, re-estimate, then ask again').argParser(sampleSize));
 
   runOptions(
     program.command('run').argument('<job>', 'job file (YAML or JSON)').description('validate, then process every item; resumes automatically if state exists'),
-  ).action(wrap(async (job: string, flags: RunFlags) => (await import('./commands/run.js')).runCommand(job, flags, io)));
+  )
+    .option('--fresh-state', 'if the state file is damaged, move it aside and start over (every item is done and paid for again)')
+    .action(wrap(async (job: string, flags: RunFlags) => (await import('./commands/run.js')).runCommand(job, flags, io)));
   runOptions(program.command('resume').argument('<job>').description('continue a stopped run (refuses to start a fresh one)')).action(
     wrap(async (job: string, flags: RunFlags) => (await import('./commands/run.js')).runCommand(job, { ...flags, resumeOnly: true }, io)),
   );
@@ -115,7 +131,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .action(wrap(async (job: string, ids: string[], flags: RejectFlags) => (await import('./commands/reject.js')).rejectCommand(job, ids, flags, io)));
   program
     .command('emulator')
-    .addOption(new Option('--port <n>', 'port on 127.0.0.1').argParser(positiveInt).default(8790))
+    .addOption(new Option('--port <n>', 'port on 127.0.0.1').argParser(port).default(8790))
     .option('--config <file>', 'quotas, latency and faults (YAML or JSON)')
     .description('serve a local Vertex AI stand-in with quotas, latency and faults')
     .action(wrap(async (flags: { port: number; config?: string }) => (await import('./commands/emulator.js')).emulatorCommand(flags, io)));
@@ -123,11 +139,12 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .command('estimate')
     .argument('<job>')
     .option('--json', 'print one JSON object on stdout')
-    .addOption(new Option('--pilot <n>', 'run N items for real (they count as done), then re-estimate the rest').argParser(positiveInt))
+    .addOption(new Option('--pilot <n>', 'run N items for real (they count as done), then re-estimate the rest').argParser(sampleSize))
     .option('--emulator', 'with --pilot: run the pilot against the in-process emulator')
+    .option('--yes', 'with --pilot: do not ask for confirmation')
     .description('cost and time estimate without spending (or with a pilot of N items)')
     .action(
-      wrap(async (job: string, flags: { json?: boolean; pilot?: number; emulator?: boolean }) =>
+      wrap(async (job: string, flags: { json?: boolean; pilot?: number; emulator?: boolean; yes?: boolean }) =>
         (await import('./commands/estimate.js')).estimateCommand(job, flags, io),
       ),
     );
@@ -141,7 +158,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
   program
     .command('preview')
     .argument('<job>')
-    .addOption(new Option('--n <n>', 'how many items').argParser(positiveInt).default(5))
+    .addOption(new Option('--n <n>', 'how many items').argParser(sampleSize).default(5))
     .option('--json', 'print the prompts as JSON on stdout')
     .description('print the first N rendered prompts of every step, exactly as they will be sent')
     .action(wrap(async (job: string, flags: { n: number; json?: boolean }) => (await import('./commands/preview.js')).previewCommand(job, flags, io)));

@@ -6,14 +6,21 @@ const usd = (n: number): string => `$${n.toFixed(n < 10 ? 4 : 2)}`;
 
 /** An estimate for a person: each step and the total as low / expected / high. */
 export function renderEstimate(estimate: JobEstimate, io: CliIO, stream: NodeJS.WritableStream = io.stderr): void {
+  const scope =
+    estimate.limit === null
+      ? `${estimate.remaining_items} of ${estimate.items} items left`
+      : `the next ${estimate.remaining_items} item(s) with work left, of ${estimate.items}`;
   line(
     stream,
-    `Estimate for ${estimate.job}: ${estimate.remaining_items} of ${estimate.items} items left (prices as of ${estimate.prices_as_of}; tokens counted by ${estimate.token_count_method.replace(/_/g, ' ')}).`,
+    `Estimate for ${estimate.job}: ${scope} (prices as of ${estimate.prices_as_of}; tokens counted by ${estimate.token_count_method.replace(/_/g, ' ')}).`,
   );
   for (const s of estimate.by_step) {
+    // Calls are requests: a batched step (embeddings) serves several items per call.
+    const batched = s.requests !== s.items ? ` for ${s.items} items` : '';
+    const thinking = s.thinking_tokens.expected > 0 ? ', thinking included' : '';
     line(
       stream,
-      `  ${s.step.padEnd(12)} ${s.task.padEnd(9)} ${s.model.padEnd(26)} ${String(s.items).padStart(7)} calls  ${usd(s.usd.low)} / ${usd(s.usd.expected)} / ${usd(s.usd.high)}  (${s.basis.replace(/_/g, ' ')})`,
+      `  ${s.step.padEnd(12)} ${s.task.padEnd(9)} ${s.model.padEnd(26)} ${String(s.requests).padStart(7)} calls${batched}  ${usd(s.usd.low)} / ${usd(s.usd.expected)} / ${usd(s.usd.high)}  (${s.basis.replace(/_/g, ' ')}${thinking})`,
     );
   }
   if (estimate.spent_usd > 0) line(stream, `  already spent: ${usd(estimate.spent_usd)}`);

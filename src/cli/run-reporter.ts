@@ -1,6 +1,7 @@
 import type { Engine } from '../engine/engine.js';
 import { formatDuration } from '../job/duration.js';
 import { line, type CliIO } from './io.js';
+import { operationsLeftLine, runEndLine } from './render-spend.js';
 
 const usd = (n: number): string => `$${n.toFixed(n < 1 ? 4 : 2)}`;
 
@@ -88,13 +89,10 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
     if (e.reason === 'cancelled')
       line(err, 'Stopping: no new items; waiting for the calls in flight to finish (Ctrl-C again to exit now; the state stays resumable).');
   });
+  engine.on('operations:left', (e) => line(err, operationsLeftLine(e.count)));
   engine.on('run:end', (e) => {
     progress(true);
-    const c = e.counts;
-    line(
-      err,
-      `Run ${e.runId} ended: ${e.outcome} (exit ${e.exitCode}) in ${formatDuration(e.durationMs)}. Steps: ${c.done} done, ${c.failed} failed, ${c.filtered} filtered, ${c.pending + c.running} pending. Total spent ${usd(e.costUsd)} over ${e.requests} calls.`,
-    );
+    line(err, runEndLine(e, usd));
     if (e.resultsFile) line(err, `Results: ${e.resultsFile}`);
   });
 }

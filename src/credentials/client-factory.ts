@@ -1,5 +1,18 @@
 import { GoogleGenAI, type GoogleGenAIOptions } from '@google/genai';
+import { CredentialRejectedError } from '../errors/provider-errors.js';
 import type { ProjectCredentials } from './credentials.js';
+import { keyFileProblem } from './key-file.js';
+
+type AuthClient = NonNullable<NonNullable<GoogleGenAIOptions['googleAuthOptions']>['authClient']>;
+
+/**
+ * Stands in for a key file that cannot be used: every call of the project fails before anything is
+ * sent, with a CredentialRejectedError, which disables the project (as a 403 does) rather than
+ * failing its items as bad requests.
+ */
+function refusingAuthClient(error: CredentialRejectedError): AuthClient {
+  return { getRequestHeaders: () => Promise.reject(error) } as unknown as AuthClient;
+}
 
 /**
  * One @google/genai client per project. SDK retries stay off: the engine owns retries, because the
@@ -16,9 +29,16 @@ export function createClient(project: ProjectCredentials): GoogleGenAI {
     case 'api_key':
       options.apiKey = project.auth.apiKey;
       break;
-    case 'key_file':
-      options.googleAuthOptions = { keyFilename: project.auth.keyFile };
+    case 'key_file': {
+      // Checked when the run started too; this catches a key file replaced or damaged since.
+      const problem = keyFileProblem(project.auth.keyFile);
+      options.googleAuthOptions = problem
+        ? {
+            authClient: refusingAuthClient(new CredentialRejectedError(`The key file ${project.auth.keyFile} of project "${project.name}" ${problem}.`, {})),
+          }
+        : { keyFilename: project.auth.keyFile };
       break;
+    }
     case 'adc':
       break;
   }

@@ -27,11 +27,29 @@ export interface ProjectCredentials {
 
 export type Strategy = 'round-robin' | 'fill-first' | 'least-loaded';
 
+/** Where runs on many hosts share limits, cooldowns and budgets (`coordination:`). */
+export interface CoordinationTarget {
+  kind: 'redis';
+  /** As written, password included: only for connecting, never for messages. */
+  url: string;
+  /** redis://HOST:PORT, without any password: for messages, logs and status. */
+  display: string;
+}
+
+/** `budget:` of a credentials file: a daily cap shared by every job that uses the file. */
+export interface SharedBudgetLimits {
+  dailyUsd: number;
+  /** Share of dailyUsd at which the notify webhook is sent, once per day. */
+  alertAt: number;
+}
+
 export interface Credentials {
   file: string;
   strategy: Strategy;
   projects: ProjectCredentials[];
   emulator?: Record<string, unknown>;
+  coordination?: CoordinationTarget;
+  budget?: SharedBudgetLimits;
 }
 
 /** The limits that apply to a model on a project: the model's own entry, else `default`. */

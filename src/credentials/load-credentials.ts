@@ -1,4 +1,3 @@
-import { accessSync, constants } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, ConfigErrors } from '../errors/config-error.js';
 import { formatKeyPath } from '../job/compile-job.js';
@@ -6,13 +5,17 @@ import { parseDuration } from '../job/duration.js';
 import { displayPath, readLocatedFile } from '../job/load-job.js';
 import { validKeysAt } from '../job/schema-keys.js';
 import { nearestKey } from '../job/suggest-key.js';
-import type { Credentials, ProjectAuth, ProjectCredentials, QuotaLimits } from './credentials.js';
+import type { CoordinationTarget, Credentials, ProjectAuth, ProjectCredentials, QuotaLimits } from './credentials.js';
+import { keyFileProblem } from './key-file.js';
+import { placeholderKey } from './placeholder-key.js';
 import { credentialsFileSchema, type ProjectFile, type QuotaFile } from './schema.js';
 
 export interface LoadCredentialsOptions {
   /** With the in-process emulator no real secret is needed: key files and env vars are not checked. */
   emulated?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** The job file (and line) that names this credentials file, for a message when it is missing. */
+  namedBy?: { file: string; line?: number };
 }
 
 function compileQuota(q: QuotaFile): QuotaLimits {
@@ -27,6 +30,12 @@ function compileQuota(q: QuotaFile): QuotaLimits {
   };
 }
 
+/** `coordination: redis://…`; the password (if any) stays out of the display form. */
+function compileCoordination(url: string): CoordinationTarget {
+  const parsed = new URL(url);
+  return { kind: 'redis', url, display: `${parsed.protocol}//${parsed.hostname}:${parsed.port || '6379'}` };
+}
+
 function compileAuth(p: ProjectFile, dir: string, options: LoadCredentialsOptions, fail: (key: string, message: string, hint?: string) => void): ProjectAuth {
   const ways = [p.key_file !== undefined, p.api_key !== undefined, p.api_key_env !== undefined, p.adc === true].filter(Boolean).length;
   if (ways !== 1) {
@@ -35,30 +44,58 @@ function compileAuth(p: ProjectFile, dir: string, options: LoadCredentialsOption
   }
   if (p.key_file !== undefined) {
     const keyFile = resolve(dir, p.key_file);
-    if (!options.emulated) {
-      try {
-        accessSync(keyFile, constants.R_OK);
-      } catch {
-        fail('key_file', `key file ${keyFile} does not exist or is not readable`, 'Download the service-account key, or point key_file at it.');
-      }
+    const problem = options.emulated ? undefined : keyFileProblem(keyFile);
+    if (problem) {
+      fail(
+        'key_file',
+        `key_file ${displayPath(keyFile)} ${problem}`,
+        'Download a new JSON key for the service account (Google Cloud console → IAM → Service accounts → Keys) and point key_file at it, or rehearse with --emulator.',
+      );
     }
     return { kind: 'key_file', keyFile };
   }
-  if (p.api_key !== undefined) return { kind: 'api_key', apiKey: p.api_key, source: 'file' };
+  // A placeholder key with no endpoint would be sent to the real Vertex AI and fail there, item by item.
+  const refusePlaceholder = (key: string, value: string, where: string): void => {
+    if (options.emulated || p.endpoint !== undefined || !placeholderKey(value)) return;
+    fail(
+      key,
+      `${where} is a placeholder, not a Google API key, and the project has no endpoint: the calls would go to the real Vertex AI and be refused`,
+      'Add --emulator to rehearse the job against the in-process emulator, or give this project real credentials (api_key_env, key_file or adc: true).',
+    );
+  };
+  if (p.api_key !== undefined) {
+    refusePlaceholder('api_key', p.api_key, 'api_key');
+    return { kind: 'api_key', apiKey: p.api_key, source: 'file' };
+  }
   if (p.api_key_env !== undefined) {
     const value = (options.env ?? process.env)[p.api_key_env];
     if ((value === undefined || value === '') && !options.emulated) {
       fail('api_key_env', `environment variable ${p.api_key_env} is not set`, `Export ${p.api_key_env} before running.`);
-    }
+    } else if (value !== undefined) refusePlaceholder('api_key_env', value, `the value of ${p.api_key_env}`);
     return { kind: 'api_key', apiKey: value ?? '', source: 'env', envName: p.api_key_env };
   }
   return { kind: 'adc' };
 }
 
+/** A credentials file that cannot be read is reported at the job file's `credentials:` line too. */
+function namedByJob(error: unknown, file: string, namedBy: LoadCredentialsOptions['namedBy']): unknown {
+  if (!namedBy || !(error instanceof ConfigError) || error.code !== 'FILE_UNREADABLE') return error;
+  const where = namedBy.line === undefined ? displayPath(namedBy.file) : `${displayPath(namedBy.file)}:${namedBy.line}`;
+  return new ConfigError(`${where}: credentials: ${error.message}`, {
+    file: namedBy.file,
+    ...(namedBy.line === undefined ? {} : { line: namedBy.line }),
+    keyPath: 'credentials',
+    code: error.code,
+    hint: `The path ${displayPath(file)} is resolved from the folder of the job file. Fix credentials: in the job file, or create the file (see docs/credentials.md).`,
+  });
+}
+
 /** Loads and checks a credentials file. Every problem names the file, line and key; exit 2. */
 export async function loadCredentials(file: string, options: LoadCredentialsOptions = {}): Promise<Credentials> {
   const shown = displayPath(file);
-  const located = await readLocatedFile(file, 'Credentials file');
+  const located = await readLocatedFile(file, 'Credentials file').catch((error: unknown) => {
+    throw namedByJob(error, file, options.namedBy);
+  });
   const at = (path: readonly PropertyKey[]): string => {
     const line = located.lineOf(path);
     return line === undefined ? shown : `${shown}:${line}`;
@@ -93,7 +130,13 @@ export async function loadCredentials(file: string, options: LoadCredentialsOpti
   const projects: ProjectCredentials[] = result.data.projects.map((p, index) => {
     const fail = (key: string, message: string, hint?: string): void => {
       const path: PropertyKey[] = key ? ['projects', index, key] : ['projects', index];
-      problems.push(new ConfigError(`${at(path)}: project "${p.name}": ${message}`, { file, keyPath: formatKeyPath(path), ...(hint ? { hint } : {}) }));
+      problems.push(
+        new ConfigError(`${at(path)}: ${formatKeyPath(path)}: project "${p.name}": ${message}`, {
+          file,
+          keyPath: formatKeyPath(path),
+          ...(hint ? { hint } : {}),
+        }),
+      );
     };
     if (names.has(p.name)) fail('name', `the name "${p.name}" is used twice`);
     names.add(p.name);
@@ -116,5 +159,7 @@ export async function loadCredentials(file: string, options: LoadCredentialsOpti
     strategy: result.data.strategy,
     projects,
     ...(result.data.emulator === undefined ? {} : { emulator: result.data.emulator }),
+    ...(result.data.coordination === undefined ? {} : { coordination: compileCoordination(result.data.coordination) }),
+    ...(result.data.budget === undefined ? {} : { budget: { dailyUsd: result.data.budget.daily_usd, alertAt: result.data.budget.alert_at } }),
   };
 }

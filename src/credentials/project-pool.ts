@@ -28,7 +28,7 @@ export interface Lease {
 export type Availability =
   | { state: 'ready' }
   /** Every project is cooling down, out for the day or waiting for a probe's answer. `until` is undefined while a probe is out. */
-  | { state: 'waiting'; until: number | undefined; reason: string }
+  | { state: 'waiting'; until: number | undefined; reason: string; outageSince?: number }
   /** No project can ever serve it in this run (none in the pool, or all disabled). */
   | { state: 'unusable'; reason: string };
 
@@ -46,6 +46,8 @@ interface ProjectHandle {
   limiters: Map<string, ModelLimiter>;
   /** Requests per model since the last daily reset (for `rpd`). */
   today: Map<string, number>;
+  /** Since when its endpoint has been unreachable (no call got through since), if it is. */
+  outageSince: number | undefined;
   dayEndsAt: number;
 }
 
@@ -68,6 +70,8 @@ export interface ProjectPoolOptions {
 
 const COOLDOWN_BASE_MS = 30_000;
 const COOLDOWN_CAP_MS = 10 * 60_000;
+const OUTAGE_BASE_MS = 1000;
+const OUTAGE_CAP_MS = 30_000;
 
 /** Vertex resets per-day quotas at midnight Pacific time (taken as UTC-8). */
 export function nextDailyReset(nowMs: number): number {
@@ -133,6 +137,7 @@ export class ProjectPool {
       breakers: new Map(),
       limiters: new Map(),
       today: new Map(),
+      outageSince: undefined,
       dayEndsAt: nextDailyReset(this.now()),
     };
   }
@@ -260,8 +265,19 @@ export class ProjectPool {
     const probing = breakers.some((b) => b.state === 'half_open');
     const times = breakers.map((b) => b.until).filter((t): t is number => t !== undefined);
     const exhausted = breakers.every((b) => b.state === 'exhausted');
+    const until = probing || times.length === 0 ? undefined : Math.min(...times);
+    // Every project unreachable: an outage, which limits.max_outage (not max_stall) bounds.
+    const outages = candidates.map((p) => p.outageSince);
+    if (outages.every((t): t is number => t !== undefined)) {
+      return {
+        state: 'waiting',
+        until,
+        reason: `every project's endpoint is unreachable (${breakers[0]?.reason ?? 'no connection'})`,
+        outageSince: Math.min(...outages),
+      };
+    }
     const reason = probing ? 'waiting for a probe' : exhausted ? 'every project is out of its daily quota' : 'every project is cooling down';
-    return { state: 'waiting', until: probing || times.length === 0 ? undefined : Math.min(...times), reason };
+    return { state: 'waiting', until, reason };
   }
 
   /**
@@ -337,6 +353,7 @@ export class ProjectPool {
     const p = this.projects.get(name);
     if (!p) return;
     p.costUsd += costUsd;
+    p.outageSince = undefined;
     this.limiter(p, model).succeeded();
     this.breaker(p, model).success(startedAt === undefined ? {} : { startedAt });
   }
@@ -348,6 +365,19 @@ export class ProjectPool {
     p.rejected429 += 1;
     this.limiter(p, model).rejected(options.startedAt);
     return this.breaker(p, model).failure({ ...options, resetAt: nextDailyReset(this.now()) });
+  }
+
+  /**
+   * The project's endpoint could not be reached (nothing was sent): it waits and is probed again,
+   * sooner at first (1 s), then up to every 30 s as the outage goes on. Returns until when.
+   */
+  outage(name: string, model: string, options: { reason: string; startedAt: number }): number {
+    const p = this.projects.get(name);
+    if (!p) return this.now();
+    const now = this.now();
+    p.outageSince ??= options.startedAt;
+    const retryAfterMs = Math.min(OUTAGE_CAP_MS, Math.max(OUTAGE_BASE_MS, (now - p.outageSince) / 2));
+    return this.breaker(p, model).failure({ reason: options.reason, retryAfterMs, startedAt: options.startedAt });
   }
 
   /** A 401/403: the project takes no more calls in this run. */

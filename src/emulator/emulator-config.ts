@@ -86,6 +86,27 @@ const modelBehaviour = z.strictObject({
   bad_json_rate: rate.optional(),
 });
 
+/**
+ * Batch prediction jobs (`batchPredictionJobs`): how long they wait and run, and how they fail.
+ * A job is QUEUED for the first half of `queue_ms` and PENDING for the second, then RUNNING for
+ * `run_ms` (its lines complete evenly over that time), then SUCCEEDED or PARTIALLY_SUCCEEDED.
+ */
+const batchShape = {
+  queue_ms: z.number().nonnegative().default(500),
+  run_ms: z.number().nonnegative().default(2000),
+  /** How long a cancelled job stays CANCELLING before it is CANCELLED. */
+  cancel_ms: z.number().nonnegative().default(200),
+  /** Requests per job (Vertex: 200,000); a bigger input is refused at create. */
+  max_requests: count.default(200_000),
+  /** Bytes per input file (Vertex: 1 GB); a bigger file is refused at create. */
+  max_input_bytes: count.default(1_000_000_000),
+  /** Share of lines answered with a per-line `status` error instead of a response, drawn per ask. */
+  line_fail_rate: rate.default(0),
+  /** A job not finished this long after it was created ends EXPIRED (unset: never). */
+  expire_after_ms: z.number().positive().optional(),
+};
+const batch = z.strictObject(batchShape);
+
 const emulatorConfigSchema = z.strictObject({
   seed: z.number().int().default(42),
   latency_ms: latency.default({ min: 0, max: 0 }),
@@ -108,6 +129,7 @@ const emulatorConfigSchema = z.strictObject({
   blocked_terms: z.array(z.string().min(1)).default(['[unsafe]']),
   projects: z.record(z.string(), project).default({}),
   models: z.record(z.string(), modelBehaviour).default({}),
+  batch: batch.prefault({}),
 });
 
 export type EmulatorConfig = z.output<typeof emulatorConfigSchema>;
@@ -116,6 +138,7 @@ export type EmulatorConfigInput = z.input<typeof emulatorConfigSchema>;
 export type ProjectConfig = z.output<typeof project>;
 export type QuotaLimits = z.output<typeof modelQuota>;
 export type ModelBehaviour = z.output<typeof modelBehaviour>;
+export type BatchConfig = z.output<typeof batch>;
 export type LatencyRange = { min: number; max: number };
 
 const KNOWN_KEYS: Record<string, readonly string[]> = {
@@ -123,6 +146,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   project: [...Object.keys(quotaShape), 'deny', 'fail_rate_503', 'latency_ms', 'models'],
   projectModel: Object.keys(quotaShape),
   model: Object.keys(modelBehaviour.shape),
+  batch: Object.keys(batchShape),
 };
 
 /** Which object a key path points into, to suggest the nearest valid key. */
@@ -131,6 +155,7 @@ function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
   if (path[0] === 'projects' && path.length === 2) return KNOWN_KEYS.project ?? [];
   if (path[0] === 'projects' && path[2] === 'models' && path.length === 4) return KNOWN_KEYS.projectModel ?? [];
   if (path[0] === 'models' && path.length === 2) return KNOWN_KEYS.model ?? [];
+  if (path[0] === 'batch' && path.length === 1) return KNOWN_KEYS.batch ?? [];
   return [];
 }
 

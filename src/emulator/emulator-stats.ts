@@ -17,6 +17,17 @@ export interface EmulatorCounters {
   videos_seconds: number;
   /** countTokens calls (free of charge, so apart from `requests`). */
   count_tokens: number;
+  /**
+   * Batch prediction, apart from the online counters above (no quotas, half price): jobs accepted,
+   * request lines submitted in them, lines answered with a response (billed) or a `status` error
+   * (not billed), and the billed usage of the answered lines only.
+   */
+  batch_jobs: number;
+  batch_requests: number;
+  batch_ok: number;
+  batch_failed: number;
+  batch_input_tokens: number;
+  batch_output_tokens: number;
 }
 
 export interface ProjectStats extends EmulatorCounters {
@@ -41,6 +52,12 @@ function zeroCounters(): EmulatorCounters {
     images: 0,
     videos_seconds: 0,
     count_tokens: 0,
+    batch_jobs: 0,
+    batch_requests: 0,
+    batch_ok: 0,
+    batch_failed: 0,
+    batch_input_tokens: 0,
+    batch_output_tokens: 0,
   };
 }
 

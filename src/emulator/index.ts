@@ -2,6 +2,7 @@ export { startEmulator, type RunningEmulator } from './server.js';
 export {
   loadEmulatorConfig,
   parseEmulatorConfig,
+  type BatchConfig,
   type EmulatorConfig,
   type EmulatorConfigInput,
   type LatencyRange,

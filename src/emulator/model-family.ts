@@ -35,6 +35,14 @@ export function defaultEmbeddingDimensions(model: string): number {
   return model.startsWith('gemini-embedding') ? 3072 : 768;
 }
 
+/**
+ * The context window of a Gemini model for the prompt, in tokens, as Vertex enforces it: a request
+ * above it is answered 400 INVALID_ARGUMENT. Gemini 2.5 models take 1,048,576; the image model 32,768.
+ */
+export function geminiInputTokenLimit(model: string): number {
+  return modelFamily(model) === 'gemini-image' ? 32_768 : 1_048_576;
+}
+
 /** Largest input each embedding model reads, in tokens (longer inputs are truncated or refused). */
 export const EMBEDDING_MAX_INPUT_TOKENS = 2048;
 

@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../errors/config-error.js';
+import { BatchJobs } from './batch/batch-jobs.js';
+import { matchBatchPath, type BatchRoute } from './batch/batch-route.js';
 import { parseEmulatorConfig, type EmulatorConfig, type LatencyRange } from './emulator-config.js';
 import { StatsRecorder, type EmulatorCounters, type EmulatorStats } from './emulator-stats.js';
 import { countTokens } from './handlers/count-tokens.js';
@@ -15,6 +17,8 @@ import { FAMILY_METHODS, modelFamily, type ModelFamily } from './model-family.js
 import { PromptOccurrences } from './prompt-occurrences.js';
 import { QuotaTracker, type QuotaVerdict } from './quota-tracker.js';
 import { seededRandom, type Rng } from './seeded-random.js';
+import { ObjectStore } from './storage/object-store.js';
+import { isStoragePath, StorageRoutes } from './storage/storage-routes.js';
 import { invalidArgument, notFound, VertexHttpError } from './vertex-error.js';
 
 /**
@@ -97,6 +101,14 @@ function isAuthenticated(req: IncomingMessage): boolean {
   return typeof authorization === 'string' && /^Bearer\s+\S+/i.test(authorization);
 }
 
+function unauthenticated(): VertexHttpError {
+  return new VertexHttpError(
+    401,
+    'UNAUTHENTICATED',
+    'Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+  );
+}
+
 function secondsText(ms: number): string {
   return `${Math.round(ms) / 1000}s`;
 }
@@ -138,6 +150,15 @@ class Emulator {
   private readonly quotas = new QuotaTracker();
   private readonly operations = new VideoOperations();
   private readonly occurrences = new PromptOccurrences();
+  /** Cloud Storage objects (batch inputs and outputs), served on the same port. */
+  private readonly store = new ObjectStore();
+  private readonly storage = new StorageRoutes(this.store);
+  private readonly batch = new BatchJobs({
+    store: this.store,
+    config: () => this.config,
+    context: () => this.handlerContext(),
+    count: (project, model, increments) => this.stats.add(project, model, increments),
+  });
   private requestLog: RequestLogEntry[] = [];
   private latencyRng!: Rng;
   private faultRng!: Rng;
@@ -184,6 +205,9 @@ class Emulator {
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://emulator');
     if (url.pathname.startsWith('/_emulator/')) return this.handleControl(req, res, url.pathname);
+    if (isStoragePath(url.pathname)) return this.storage.handle(req, res, url);
+    const batchRoute = matchBatchPath(url.pathname, req.method ?? 'GET');
+    if (batchRoute) return this.answerBatch(req, res, batchRoute, url);
     let match: string[] | null = MODEL_PATH.exec(url.pathname);
     try {
       match = match && match.map((part) => decodeURIComponent(part));
@@ -218,13 +242,7 @@ class Emulator {
   private async answer(req: IncomingMessage, target: Omit<ModelCall, 'body'>, latency: number, started: number): Promise<unknown> {
     const { project, location, model, method } = target;
     if (req.method !== 'POST') throw notFound(`Method ${req.method ?? ''} is not allowed on ${method}.`);
-    if (!isAuthenticated(req)) {
-      throw new VertexHttpError(
-        401,
-        'UNAUTHENTICATED',
-        'Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
-      );
-    }
+    if (!isAuthenticated(req)) throw unauthenticated();
     const family = modelFamily(model);
     if (!family) {
       throw notFound(
@@ -263,10 +281,33 @@ class Emulator {
       }
     }
 
-    const ctx: HandlerContext = { config: this.config, now: () => Date.now(), operations: this.operations, occurrences: this.occurrences };
+    const ctx = this.handlerContext();
     const [outcome] = await Promise.all([Promise.resolve(handler({ ...target, body }, ctx)), this.sleep(latency - (Date.now() - started))]);
     count(method === 'countTokens' ? { count_tokens: 1 } : billed ? { ok: 1, ...outcome.usage } : {});
     return outcome.body;
+  }
+
+  private handlerContext(): HandlerContext {
+    return { config: this.config, now: () => Date.now(), operations: this.operations, occurrences: this.occurrences };
+  }
+
+  /** batchPredictionJobs: the same authentication as model calls; no quotas, latency or faults. */
+  private async answerBatch(req: IncomingMessage, res: ServerResponse, route: BatchRoute, url: URL): Promise<void> {
+    try {
+      if (!isAuthenticated(req)) throw unauthenticated();
+      const body = req.method === 'POST' ? await readJson(req) : {};
+      sendJson(res, 200, await this.batch.answer(route, body, url.searchParams));
+    } catch (error) {
+      if (error instanceof VertexHttpError) return sendError(res, error);
+      sendError(res, new VertexHttpError(500, 'INTERNAL', `Internal error encountered: ${(error as Error).message}`));
+    }
+  }
+
+  /** Stops batch runners and uploads, then frees every stored object. */
+  async shutdown(): Promise<void> {
+    await this.batch.close();
+    await this.storage.close();
+    await this.store.close();
   }
 
   private sleep(ms: number): Promise<void> {
@@ -297,6 +338,10 @@ class Emulator {
   private async handleControl(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (path === '/_emulator/stats' && req.method === 'GET') return sendJson(res, 200, this.snapshot());
     if (path === '/_emulator/log' && req.method === 'GET') return sendJson(res, 200, { requests: this.log() });
+    if (path === '/_emulator/batch/expire' && req.method === 'POST') {
+      const body = await readJson(req).catch(() => ({}) as Record<string, unknown>);
+      return sendJson(res, 200, { expired: this.batch.expire(typeof body.name === 'string' ? body.name : undefined) });
+    }
     if (path === '/_emulator/reset' && req.method === 'POST') {
       this.reset();
       return sendJson(res, 200, {});
@@ -338,12 +383,14 @@ export async function startEmulator(config: EmulatorConfig, opts: { port?: numbe
     stats: () => emulator.snapshot(),
     log: () => emulator.log(),
     setConfig: (next) => emulator.setConfig(next),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      const closed = new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         // Keep-alive sockets from the SDK's fetch would otherwise hold close() open.
         server.closeAllConnections();
         emulator.endWaits();
-      }),
+      });
+      await Promise.all([closed, emulator.shutdown()]);
+    },
   };
 }

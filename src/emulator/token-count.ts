@@ -1,10 +1,13 @@
 /**
  * A tokenizer-like estimate of Gemini tokens, used for promptTokenCount, countTokens and reply
  * lengths so that all three agree. It is not Gemini's tokenizer (that needs a model file): words
- * cost about one token per 6 letters, digits and punctuation one each, CJK one per character,
- * spaces nothing and a line break one. English prose comes out near 4 to 4.5 characters per token.
+ * cost about one token per 6 letters, digits and punctuation one each, CJK one per character (as
+ * Gemini counts them, even right after a Latin word: a letter run stops at the first CJK
+ * character), spaces nothing and a line break one. English prose comes out near 4 to 4.5
+ * characters per token.
  */
-const PIECE = /\p{Script=Han}|\p{Script=Hiragana}|\p{Script=Katakana}|\p{Script=Hangul}|[\p{L}\p{M}]+|\p{N}|\s+|./gsu;
+const CJK = String.raw`\p{Script=Han}|\p{Script=Hiragana}|\p{Script=Katakana}|\p{Script=Hangul}`;
+const PIECE = new RegExp(String.raw`${CJK}|(?:(?!${CJK})[\p{L}\p{M}])+|\p{N}|\s+|.`, 'gsu');
 
 function pieceTokens(piece: string): number {
   if (/^\s/u.test(piece)) return piece.includes('\n') ? 1 : 0;

@@ -6,7 +6,7 @@ import { createClient } from '../credentials/client-factory.js';
 import type { Credentials } from '../credentials/credentials.js';
 import { nextDailyReset, ProjectPool } from '../credentials/project-pool.js';
 import type { GenbatchError } from '../errors/genbatch-error.js';
-import { NoUsableProjectError, StalledOnQuotaError } from '../errors/run-errors.js';
+import { NoUsableProjectError, StalledOnOutageError, StalledOnQuotaError } from '../errors/run-errors.js';
 import type { Budget } from '../estimate/budget.js';
 import type { PriceCatalog } from '../estimate/price-catalog.js';
 import type { Job } from '../job/job.js';
@@ -14,9 +14,10 @@ import { AtomicWriter } from '../outputs/atomic-write.js';
 import { writeResults } from '../outputs/results-writer.js';
 import { writeEmbeddingFiles } from '../outputs/embedding-files.js';
 import type { StateStore } from '../store/state-store.js';
+import { HeldReplies } from '../outputs/held-replies.js';
 import { OUTCOME_EXIT_CODES, type EngineEvents, type RunOutcome } from './events.js';
 import { OnlineExecutor } from './executors/online-executor.js';
-import { scratchDirFor } from './paths.js';
+import { heldRepliesDirFor, scratchDirFor } from './paths.js';
 import { Scheduler } from './scheduler.js';
 import { readCounts } from './status.js';
 
@@ -130,6 +131,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         catalog: this.options.catalog,
         pool: this.pool,
         writer: this.writer,
+        held: new HeldReplies(heldRepliesDirFor(job)),
         emit,
         ...(this.options.random ? { random: this.options.random } : {}),
       });
@@ -146,12 +148,19 @@ export class Engine extends EventEmitter<EngineEvents> {
           if (this.options.budget) this.fatal ??= this.options.budget.stopError(worstCaseUsd);
           this.requestStop('budget');
         },
+        onStop: (error) => {
+          this.fatal ??= error;
+          this.requestStop('disk_full');
+        },
       });
       try {
         const outcome = await scheduler.run();
         completed = scheduler.completedSteps();
         if (outcome.kind === 'stalled') {
-          this.fatal ??= new StalledOnQuotaError(outcome.lanes, outcome.stalledForMs, outcome.completed);
+          this.fatal ??=
+            outcome.outageSince === undefined
+              ? new StalledOnQuotaError(outcome.lanes, outcome.stalledForMs, outcome.completed)
+              : new StalledOnOutageError(outcome.lanes, outcome.stalledForMs, outcome.completed);
           this.requestStop('stalled');
         } else if (outcome.kind === 'unusable') {
           this.fatal ??= new NoUsableProjectError(outcome.reasons.join('; '));
@@ -178,6 +187,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       counts: counts.steps,
       costUsd: counts.costUsd,
       requests: counts.requests,
+      unsettledCalls: counts.unsettledCalls,
+      unsettledMaxUsd: counts.unsettledMaxUsd,
       durationMs: Date.now() - started,
       ...(resultsFile ? { resultsFile } : {}),
     });

@@ -28,21 +28,27 @@ export interface EngineEvents {
   'operation:pending': [{ itemId: string; step: string; operationName: string; resumed: boolean }];
   'run:waiting': [{ reason: string; untilMs: number }];
   'run:stopping': [{ reason: string }];
+  /** The run stopped while video operations were still running at Vertex: their names are saved, a resume polls them. */
+  'operations:left': [{ count: number }];
   'run:end': [
     {
       runId: string;
       outcome: RunOutcome;
       exitCode: number;
       counts: Record<StepState, number>;
+      /** Settled spend. */
       costUsd: number;
       requests: number;
+      /** Calls whose outcome is unknown (killed, timed out, cut off after sending), and the most they can have cost. */
+      unsettledCalls: number;
+      unsettledMaxUsd: number;
       durationMs: number;
       resultsFile?: string;
     },
   ];
 }
 
-export type RunOutcome = 'finished' | 'failed_items' | 'budget' | 'cancelled' | 'stalled' | 'no_projects';
+export type RunOutcome = 'finished' | 'failed_items' | 'budget' | 'cancelled' | 'stalled' | 'no_projects' | 'disk_full';
 
 export const OUTCOME_EXIT_CODES: Record<RunOutcome, number> = {
   finished: 0,
@@ -51,4 +57,6 @@ export const OUTCOME_EXIT_CODES: Record<RunOutcome, number> = {
   cancelled: 4,
   stalled: 75,
   no_projects: 1,
+  // A temporary failure, like a stall: free space, then resume.
+  disk_full: 75,
 };

@@ -41,7 +41,7 @@ const digest = (value: unknown): string => createHash('sha256').update(JSON.stri
 /** Bump when what a sync writes changes: state files synced by older code are then synced again. */
 const SYNC_VERSION = 1;
 /** Bump when prepareJob checks more (or differently): inputs validated by older code are then checked again. */
-const VALIDATION_VERSION = 1;
+const VALIDATION_VERSION = 2;
 /** Bump when what a step's request hash covers changes (renderStep): every done item is then judged again. */
 const STALENESS_VERSION = 1;
 
@@ -57,7 +57,9 @@ export function validationKey(job: Job, fingerprint: InputFingerprint): string {
     sha256: fingerprint.sha256,
     input: inputOptionsOf(job),
     id: job.input.id,
-    steps: job.steps.map((s) => [s.name, s.prompt, s.output?.file ?? null]),
+    // The model, system prompt and schema decide the context-window check (estimate/context-window.ts).
+    steps: job.steps.map((s) => [s.name, s.prompt, s.output?.file ?? null, s.model, s.system ?? null, s.jsonSchema ?? null, s.params.auto_truncate ?? null]),
+    prices: job.prices ?? null,
     styles: job.styles,
     outputDir: job.outputDir,
   });

@@ -75,21 +75,29 @@ async function confirmDuplicates(
  */
 export async function prepareJob(jobFile: string, options: { emulated?: boolean; reuseValidation?: boolean } = {}): Promise<PreparedJob> {
   const job = await loadJob(jobFile);
-  const credentials = await loadCredentials(job.credentialsFile, { emulated: options.emulated ?? false });
+  const credentials = await loadCredentials(job.credentialsFile, {
+    emulated: options.emulated ?? false,
+    namedBy: { file: job.file, ...(job.lines?.credentials === undefined ? {} : { line: job.lines.credentials }) },
+  });
   const catalog = PriceCatalog.load(job.prices);
   const shownJob = displayPath(job.file);
 
   const unpriced = job.steps.filter((s) => !catalog.has(s.model));
   if (unpriced.length > 0) {
     throw new ConfigErrors(
-      unpriced.map(
-        (s) =>
-          new ConfigError(`${shownJob}: steps.${s.name}.model: no price known for model "${s.model}"`, {
+      unpriced.map((s) => {
+        const line = job.lines?.[`steps.${s.name}.model`];
+        const suggestion = catalog.nearestModel(s.model);
+        return new ConfigError(
+          `${shownJob}${line === undefined ? '' : `:${line}`}: steps.${s.name}.model: unknown model "${s.model}" (no price known for it)${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+          {
             file: job.file,
+            ...(line === undefined ? {} : { line }),
             keyPath: `steps.${s.name}.model`,
             hint: 'Check the model name, or give its price under `prices:` in the job file (see docs/cost-control.md).',
-          }),
-      ),
+          },
+        );
+      }),
     );
   }
   const paramProblems: ConfigError[] = [];

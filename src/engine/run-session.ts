@@ -7,12 +7,18 @@ import { GenbatchError } from '../errors/genbatch-error.js';
 import { Budget } from '../estimate/budget.js';
 import { estimateJob, type JobEstimate } from '../estimate/estimate-job.js';
 import { bestTokenCounter } from '../estimate/token-counter.js';
-import { StateStore } from '../store/state-store.js';
+import { removeTempLeftovers } from '../outputs/atomic-write.js';
+import { jobWriteFolders } from '../outputs/output-folders.js';
+import { StateBackup } from '../store/state-backup.js';
+import type { StateStore } from '../store/state-store.js';
 import { Engine, newRunId, type RunSummary } from './engine.js';
 import type { RunOutcome } from './events.js';
+import { checkJobIdentity } from './job-identity.js';
 import { syncItems, type PreparedJob } from './prepare-job.js';
 import { checkStaleness } from './staleness.js';
 import { fingerprintInput, lastSync, lastValidation, META, stalenessKey, syncKey, type SyncRecord } from './input-fingerprint.js';
+import { scratchDirFor } from './paths.js';
+import { openJobState } from './state-owner.js';
 
 /** Whether a process is alive: only knowable on this host; elsewhere the heartbeat decides. */
 function isAlive(pid: number, host: string): boolean {
@@ -80,6 +86,7 @@ export class RunSession {
   private credentials: Credentials;
   private stopReason: RunOutcome | undefined;
   private lastSummary: RunSummary | undefined;
+  private backup: StateBackup | undefined;
 
   private constructor(
     readonly prepared: PreparedJob,
@@ -94,7 +101,7 @@ export class RunSession {
   /** Opens the state and takes the job's lock (exit 5 when another run holds it). */
   static open(prepared: PreparedJob, options: RunSessionOptions = {}): RunSession {
     const { job } = prepared;
-    const store = StateStore.open(job.stateFile);
+    const store = openJobState(job);
     const runId = newRunId();
     const lock = store.acquireLock({ runId, pid: process.pid, host: hostname() }, isAlive);
     if (!lock.acquired) {
@@ -118,10 +125,16 @@ export class RunSession {
     if (previous && (previous.endedAt === null || previous.outcome === 'crashed')) {
       const redone = redoMissingOutputs(prepared, store, previous.heartbeatAt ?? previous.startedAt);
       if (redone > 0) options.onNotice?.(`Redoing ${redone} step(s) whose output file is missing or empty after the last run ended abruptly.`);
+      const removed = removeTempLeftovers(jobWriteFolders(job, scratchDirFor(job)));
+      if (removed > 0) options.onNotice?.(`Removed ${removed} temp file(s) that the last run, ended abruptly, left among the outputs.`);
     }
     session.defer(() => {
       // A session that ends without a pass (declined, invalid) still closes its run row.
       if (!session.lastSummary) store.endRun(runId, session.stopReason ?? 'cancelled', 4);
+    });
+    session.defer(async () => {
+      const warning = await session.backup?.finish();
+      if (warning) options.onNotice?.(warning);
     });
     const heartbeat = setInterval(() => store.heartbeat(runId), 5000);
     heartbeat.unref();
@@ -156,9 +169,11 @@ export class RunSession {
    * steps) is not read again; only items flagged as possibly stale are judged, unless the steps or
    * styles changed since the last check (then every done item is, a page at a time).
    */
-  async sync(options: { redoStale?: boolean } = {}): Promise<SyncReport> {
+  async sync(options: { redoStale?: boolean; acceptChanges?: boolean } = {}): Promise<SyncReport> {
     const { job } = this.prepared;
     const store = this.store;
+    // Before the input is synced under new names and before any call: an edit that would redo finished work is refused.
+    checkJobIdentity(job, store, { accept: options.acceptChanges ?? false, notice: (message) => this.options.onNotice?.(message) });
     const fingerprint = this.prepared.input?.fingerprint ?? (await fingerprintInput(job.input.file));
     const key = syncKey(job, fingerprint);
     const previous = lastSync(store);
@@ -204,8 +219,9 @@ export class RunSession {
     return this.store.pendingItemCount();
   }
 
+  /** Settled spend (what "estimate vs actual" compares); calls whose outcome is unknown are reported apart. */
   spentUsd(): number {
-    return this.store.spentUsd();
+    return this.store.settledUsd();
   }
 
   /** The spending guard for a pass: the job's caps (or --budget) against what the ledger says was spent. */
@@ -234,6 +250,8 @@ export class RunSession {
       ...(limit === undefined ? {} : { limit }),
     });
     this.engine = engine;
+    // The rolling backup of the state, in the background once the first call is on its way (see StateBackup).
+    engine.once('step:start', () => (this.backup ??= new StateBackup(this.store)).start());
     const detach = this.options.onEngine?.(engine);
     try {
       if (this.stopReason) engine.requestStop(this.stopReason);
@@ -250,7 +268,8 @@ export class RunSession {
     return this.pass(items);
   }
 
-  async estimate(pilotItems?: number): Promise<JobEstimate> {
+  /** What is left (with `limit`, what a pass over the next `limit` items will do) is estimated. */
+  async estimate(pilotItems?: number, limit?: number): Promise<JobEstimate> {
     const counter = await bestTokenCounter();
     return estimateJob(this.prepared, {
       store: this.store,
@@ -258,6 +277,7 @@ export class RunSession {
       catalog: this.prepared.catalog,
       credentials: this.credentials,
       ...(pilotItems ? { pilotItems } : {}),
+      ...(limit === undefined ? {} : { limit }),
     });
   }
 

@@ -1,4 +1,5 @@
 import type { Availability, ProjectPool } from '../credentials/project-pool.js';
+import type { GenbatchError } from '../errors/genbatch-error.js';
 import type { Budget } from '../estimate/budget.js';
 import type { Job } from '../job/job.js';
 import { StallWatch, type BlockedLane } from '../resilience/stall-watch.js';
@@ -22,6 +23,8 @@ interface Lane {
   unusable: string | undefined;
   /** The last waiting state announced, so `run:waiting` is said once per change. */
   announced: string | undefined;
+  /** Since when every project of the lane has been unreachable, while that lasts. */
+  outageSince: number | undefined;
 }
 
 /** A video operation running at Vertex, polled by the scheduler between other work. */
@@ -37,7 +40,14 @@ interface Parked {
 export type SchedulerOutcome =
   | { kind: 'finished' }
   | { kind: 'stopped' }
-  | { kind: 'stalled'; lanes: (BlockedLane & { pool: string; model: string })[]; stalledForMs: number; completed: Record<string, number> }
+  | {
+      kind: 'stalled';
+      lanes: (BlockedLane & { pool: string; model: string })[];
+      stalledForMs: number;
+      completed: Record<string, number>;
+      /** Since when every endpoint was unreachable, when that (limits.max_outage) is what stalled the run. */
+      outageSince?: number;
+    }
   | { kind: 'unusable'; reasons: string[] };
 
 export interface SchedulerOptions {
@@ -52,6 +62,8 @@ export interface SchedulerOptions {
   emit: <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]) => void;
   /** The budget refused a call: the run must stop (the engine records why). */
   onBudgetRefused: (worstCaseUsd: number) => void;
+  /** A unit says the run must stop taking calls (the disk for outputs is full): the engine records why. */
+  onStop: (error: GenbatchError) => void;
 }
 
 const PAGE = 256;
@@ -81,6 +93,10 @@ export class Scheduler {
   private rotation = 0;
   private wake: (() => void) | undefined;
   private wakeSignal: Promise<void>;
+  /** Calls settled so far (each may free budget reserved for it). */
+  private settles = 0;
+  /** Set when the budget could not cover one more call while others were in flight: no call is dispatched until one of them settles. */
+  private budgetWaitAfter: number | undefined;
   /** An error no reaction covers (a state conflict, a bug): the run stops and it is thrown. */
   private fatal: unknown;
   private halted = false;
@@ -121,6 +137,7 @@ export class Scheduler {
         acquiring: false,
         unusable: undefined,
         announced: undefined,
+        outageSince: undefined,
       };
       this.lanes.set(key, lane);
     }
@@ -162,10 +179,14 @@ export class Scheduler {
   /** A unit goes to its lane, or, when it has a running operation, straight to the parked list. */
   private enqueue(unit: Unit): void {
     if (unit.operationName && unit.operationProject) {
-      const resumed = this.options.executor.resumeOperation(unit, (worstCaseUsd) => {
-        // The operation is already being paid for: reserve its worst case, without refusing it.
-        const reservation = this.options.budget?.reserve(worstCaseUsd);
-        return (usd) => reservation && this.options.budget?.settle(reservation, usd);
+      const resumed = this.options.executor.resumeOperation(unit, (worstCaseUsd, alreadyCounted) => {
+        // The operation is already being paid for: hold its worst case, without refusing it.
+        const budget = this.options.budget;
+        const reservation = budget?.hold(worstCaseUsd, alreadyCounted);
+        return (usd) => {
+          if (reservation) budget?.settle(reservation, usd);
+          this.callSettled();
+        };
       });
       if (Array.isArray(resumed)) this.handle(resumed);
       else this.park(resumed, [unit], true);
@@ -209,6 +230,11 @@ export class Scheduler {
         case 'requeue':
           this.lane(unit).ready.unshift(unit);
           break;
+        case 'stop':
+          // Pending in the state; the next run takes it.
+          this.unitsInMemory -= 1;
+          this.options.onStop(verdict.error);
+          break;
         case 'parked':
           if (!parkedCall)
             this.park(
@@ -239,6 +265,9 @@ export class Scheduler {
       if (this.stopping) {
         if (this.inFlight === 0 && this.pollsInFlight === 0) {
           if (this.fatal !== undefined) throw this.fatal;
+          // Operations are not waited for (they can run for minutes, past a service manager's stop
+          // timeout): their names are checkpointed, and the next run polls them.
+          if (this.parked.length > 0) this.options.emit('operations:left', { count: this.parked.length });
           return { kind: 'stopped' };
         }
         await this.wakeSignal;
@@ -275,10 +304,11 @@ export class Scheduler {
         const availability = pool.availability(lane.model, lane.pool);
         if (availability.state === 'ready') {
           lane.unusable = undefined;
+          lane.outageSince = undefined;
           this.stall.unblock(lane.key);
           lane.announced = undefined;
           canMove = true;
-          if (this.inFlight < job.limits.concurrency) void this.dispatch(lane);
+          if (this.inFlight < job.limits.concurrency && !this.waitingForBudget()) void this.dispatch(lane);
         } else {
           this.blocked(lane, availability);
           if (availability.state === 'waiting' && availability.until !== undefined) nextAt = Math.min(nextAt, availability.until + 1);
@@ -297,12 +327,21 @@ export class Scheduler {
           return { kind: 'unusable', reasons: waiting.map((l) => `${describeLane(l)}: ${l.unusable ?? ''}`) };
         if (this.stall.expired()) return this.stalled(waiting);
         nextAt = Math.min(nextAt, this.stall.deadline() ?? nextAt);
+        // Every lane with work waits on unreachable endpoints: limits.max_outage bounds that, from the outage's start.
+        const outages = waiting.map((l) => l.outageSince);
+        if (outages.length > 0 && outages.every((t): t is number => t !== undefined)) {
+          const since = Math.max(...outages);
+          const deadline = since + job.limits.maxOutageMs;
+          if (now >= deadline) return this.stalled(waiting, since);
+          nextAt = Math.min(nextAt, deadline);
+        }
       }
       await this.sleepUntil(nextAt);
     }
   }
 
   private blocked(lane: Lane, availability: Exclude<Availability, { state: 'ready' }>): void {
+    lane.outageSince = availability.state === 'waiting' ? availability.outageSince : undefined;
     if (availability.state === 'unusable') {
       lane.unusable = availability.reason;
       this.stall.block(lane.key, undefined, availability.reason);
@@ -318,7 +357,7 @@ export class Scheduler {
     });
   }
 
-  private stalled(waiting: Lane[]): SchedulerOutcome {
+  private stalled(waiting: Lane[], outageSince?: number): SchedulerOutcome {
     const keys = new Set(waiting.map((l) => l.key));
     const lanes = this.stall
       .lanes()
@@ -327,7 +366,13 @@ export class Scheduler {
         const lane = this.lanes.get(b.key) as Lane;
         return { ...b, pool: lane.pool ?? 'default', model: lane.model };
       });
-    return { kind: 'stalled', lanes, stalledForMs: this.stall.stalledForMs(), completed: this.completedSteps() };
+    return {
+      kind: 'stalled',
+      lanes,
+      stalledForMs: outageSince === undefined ? this.stall.stalledForMs() : Date.now() - outageSince,
+      completed: this.completedSteps(),
+      ...(outageSince === undefined ? {} : { outageSince }),
+    };
   }
 
   private async sleepUntil(at: number): Promise<void> {
@@ -335,6 +380,15 @@ export class Scheduler {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.wakeSignal, this.options.pool.changed(), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
     clearTimeout(timer);
+  }
+
+  private waitingForBudget(): boolean {
+    return this.budgetWaitAfter !== undefined && this.settles <= this.budgetWaitAfter;
+  }
+
+  private callSettled(): void {
+    this.settles += 1;
+    this.notify();
   }
 
   /** Takes a batch from the lane, reserves its worst case, leases a project, and runs the call. */
@@ -352,11 +406,19 @@ export class Scheduler {
       const reservation = budget?.reserve(call.worstCaseUsd);
       if (budget && !reservation) {
         lane.ready.unshift(...call.live.map((l) => l.unit));
-        this.options.onBudgetRefused(call.worstCaseUsd);
+        // Fewer calls at once when the money left cannot cover `concurrency` worst cases: wait for
+        // a call in flight to settle (for less than it reserved, most often). Stop only when no
+        // call holds a reservation and the next one still does not fit.
+        if (budget.holding) this.budgetWaitAfter = this.settles;
+        else this.options.onBudgetRefused(call.worstCaseUsd);
         return;
       }
+      let settled = false;
       const settleBudget = (usd: number): void => {
+        if (settled) return;
+        settled = true;
         if (reservation) budget?.settle(reservation, usd);
+        this.callSettled();
       };
       const lease = await pool.acquire(lane.model, lane.pool, signal, call.estimatedTokens);
       lane.acquiring = false;

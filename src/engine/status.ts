@@ -16,6 +16,9 @@ export interface Counts {
   byStep: Record<string, StateCounts>;
   costUsd: number;
   requests: number;
+  /** Calls whose outcome is unknown, and the most they can have cost. */
+  unsettledCalls: number;
+  unsettledMaxUsd: number;
 }
 
 /** Counts by item, by step and overall; cost and requests from the ledger. */
@@ -31,7 +34,16 @@ export function readCounts(store: StateStore, stepNames?: readonly string[]): Co
   const items = zeroCounts();
   for (const row of store.steps.itemStateCounts()) items[row.state] += row.n;
   const ledger = store.ledger.totals();
-  return { total: store.itemCount(), items, steps, byStep, costUsd: ledger.costUsd, requests: ledger.requests };
+  return {
+    total: store.itemCount(),
+    items,
+    steps,
+    byStep,
+    costUsd: ledger.costUsd,
+    requests: ledger.requests,
+    unsettledCalls: ledger.unsettledCalls,
+    unsettledMaxUsd: ledger.unsettledMaxUsd,
+  };
 }
 
 export interface StatusReport {
@@ -40,7 +52,11 @@ export interface StatusReport {
   total: number;
   counts: StateCounts;
   steps: Record<string, StateCounts>;
+  /** Settled spend: calls whose real usage is known. */
   cost_usd: number;
+  /** The most the calls whose outcome is unknown can have cost (counted by the budget at that). */
+  unsettled_max_usd: number;
+  unsettled_calls: number;
   /** Done items whose input row or templates changed since (redo them with run --redo-stale). */
   stale: number;
   requests: number;
@@ -75,6 +91,8 @@ export function buildStatus(job: Job, store: StateStore, options: { maxFailures?
     counts: counts.items,
     steps: counts.byStep,
     cost_usd: Math.round(counts.costUsd * 1e6) / 1e6,
+    unsettled_max_usd: Math.round(counts.unsettledMaxUsd * 1e6) / 1e6,
+    unsettled_calls: counts.unsettledCalls,
     stale: options.stale ?? 0,
     requests: counts.requests,
     requests_by_status: byStatus,

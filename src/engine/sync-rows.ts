@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { openInput, type InputOptions } from '../input/index.js';
+import { offloadInput } from './offload-input.js';
 import { hashOfRowJson } from './render-step.js';
 
 /** One input row as a sync stores it: its position, id, line, the row as JSON and that JSON's hash. */
@@ -31,14 +32,14 @@ export async function* readSyncRows(options: InputOptions, idColumn: string): As
 }
 
 /**
- * The input's rows for a sync, in batches. In the compiled CLI they are parsed and hashed on a
+ * The input's rows for a sync, in batches. In the compiled CLI, for a big input, they are parsed and hashed on a
  * worker thread, a few batches ahead, while this thread writes the previous ones to the state file:
  * a million-row sync takes about as long as the slower of the two instead of their sum. If the
  * worker cannot start or fails, the rows are read here from the start (writing them again is
  * harmless: each row carries its position), so an input error is reported as it always is.
  */
 export async function* syncRows(options: InputOptions, idColumn: string): AsyncGenerator<SyncRow[]> {
-  if (!existsSync(fileURLToPath(WORKER))) return yield* readSyncRows(options, idColumn);
+  if (!existsSync(fileURLToPath(WORKER)) || !offloadInput(options.file)) return yield* readSyncRows(options, idColumn);
   let worker: Worker;
   try {
     worker = new Worker(WORKER, { workerData: { options, idColumn, ahead: AHEAD }, resourceLimits: { maxYoungGenerationSizeMb: 16 } });

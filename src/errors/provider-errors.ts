@@ -63,8 +63,39 @@ export class InvalidRequestError extends ProviderError {
 
 /** 5xx, timeouts, connection resets: worth another attempt after a backoff. */
 export class TransientError extends ProviderError {
+  constructor(message: string, details: ProviderErrorDetails, code = 'TRANSIENT', hint = 'Retried with backoff up to limits.max_attempts.') {
+    super(message, code, true, hint, details);
+  }
+}
+
+/**
+ * The project's endpoint could not be reached at all (connection refused, DNS, no route): nothing was
+ * sent. Not the item's fault: the project waits and probes, and the item waits for it (no attempt used).
+ */
+export class EndpointUnreachableError extends TransientError {
   constructor(message: string, details: ProviderErrorDetails) {
-    super(message, 'TRANSIENT', true, 'Retried with backoff up to limits.max_attempts.', details);
+    super(
+      message,
+      details,
+      'ENDPOINT_UNREACHABLE',
+      'The project waits and is probed again; after limits.max_outage (default 10m) the run stalls (exit 75) and can be resumed.',
+    );
+  }
+}
+
+/**
+ * The request was sent but no reply came (a timeout, a connection lost after sending): Vertex may
+ * have billed it. Retried like a transient error; its ledger row stays unsettled, counted at the
+ * call's worst case, because what it cost can never be known.
+ */
+export class OutcomeUnknownError extends TransientError {
+  constructor(message: string, details: ProviderErrorDetails) {
+    super(
+      message,
+      details,
+      'OUTCOME_UNKNOWN',
+      'Retried with backoff; the lost call counts at its worst case in the budget and in `genbatch status` (it may have been billed).',
+    );
   }
 }
 

@@ -27,6 +27,11 @@ export class StalledOnQuotaError extends GenbatchError {
     readonly lanes: readonly StalledLane[],
     stalledForMs: number,
     completed: Record<string, number> = {},
+    kind: { headline: string; code: string; hint: string } = {
+      headline: 'Stalled on quota: no pending work could make progress',
+      code: 'STALLED_ON_QUOTA',
+      hint: 'Resume later (genbatch resume JOB): it probes each waiting project once and goes on at full speed if the quota is back. Or add projects to the credentials file, or raise limits.max_stall.',
+    },
   ) {
     const now = Date.now();
     const described = lanes.map((l) => {
@@ -42,14 +47,28 @@ export class StalledOnQuotaError extends GenbatchError {
       total === 0
         ? 'Nothing was completed in this run.'
         : `Completed meanwhile in this run: ${total} step(s) (${done.map(([step, n]) => `${step}: ${n}`).join(', ')}).`;
-    super(`Stalled on quota: no pending work could make progress for ${seconds(stalledForMs)}. Waiting on:${described.join('')}\n${meanwhile}`, {
-      code: 'STALLED_ON_QUOTA',
+    super(`${kind.headline} for ${seconds(stalledForMs)}. Waiting on:${described.join('')}\n${meanwhile}`, {
+      code: kind.code,
       retryable: true,
       exitCode: 75,
-      hint: 'Resume later (genbatch resume JOB): it probes each waiting project once and goes on at full speed if the quota is back. Or add projects to the credentials file, or raise limits.max_stall.',
+      hint: kind.hint,
     });
     const times = lanes.map((l) => l.expectedBackAt).filter((t): t is number => t !== undefined);
     this.earliestBackMs = times.length === 0 ? undefined : Math.min(...times);
+  }
+}
+
+/**
+ * Every project a lane could use has been unreachable (connection refused, DNS, no route) for
+ * limits.max_outage: a network or endpoint outage, not a quota. Exit 75, resumable.
+ */
+export class StalledOnOutageError extends StalledOnQuotaError {
+  constructor(lanes: readonly StalledLane[], outageMs: number, completed: Record<string, number> = {}) {
+    super(lanes, outageMs, completed, {
+      headline: 'Stalled on an outage (limits.max_outage): no call could reach any project',
+      code: 'STALLED_ON_OUTAGE',
+      hint: 'Check the network and the endpoints in the credentials file, then resume (genbatch resume JOB): nothing done is redone. Or raise limits.max_outage.',
+    });
   }
 }
 
@@ -68,5 +87,21 @@ export class NoUsableProjectError extends GenbatchError {
 export class StopRequestedError extends GenbatchError {
   constructor() {
     super('The run is stopping.', { code: 'STOP_REQUESTED', exitCode: 4 });
+  }
+}
+
+/**
+ * The disk that outputs go to is full (ENOSPC, EDQUOT). The run takes no new calls, since every
+ * reply would be paid for and thrown away; replies already paid are kept beside the state file and
+ * written by the next run. Exit 75 (a temporary failure): free space, then resume.
+ */
+export class OutputDiskFullError extends GenbatchError {
+  constructor(target: string, cause: unknown, heldDir: string) {
+    super(`The disk is full: could not write ${target} (${(cause as NodeJS.ErrnoException).code ?? 'ENOSPC'}). genbatch stopped taking new calls.`, {
+      code: 'OUTPUT_DISK_FULL',
+      exitCode: 75,
+      hint: `Free space on that disk, then \`genbatch resume JOB\`: the replies already paid for are kept in ${heldDir} and are written without calling the API again.`,
+      cause,
+    });
   }
 }

@@ -44,6 +44,22 @@ export class Budget {
     return { usd };
   }
 
+  /**
+   * Reserves without refusing, for a call already under way (a video operation started by an earlier
+   * run). `counted`: its worst case is already in the spend read at the start (an unsettled ledger
+   * row), so it moves from spent to reserved instead of being counted twice.
+   */
+  hold(usd: number, counted: boolean): Reservation {
+    if (counted) this.spentTotal -= usd;
+    this.reserved += usd;
+    return { usd };
+  }
+
+  /** Whether anything is reserved for calls in flight (they may settle for less and free room). */
+  get holding(): boolean {
+    return this.reserved > 1e-12;
+  }
+
   settle(reservation: Reservation, actualUsd: number): void {
     this.reserved -= reservation.usd;
     this.spentTotal += actualUsd;

@@ -8,7 +8,7 @@ import type { Step } from '../job/job.js';
 import { parseTemplateVars, renderTemplate, type TemplateContext } from '../job/template.js';
 import type { StateStore } from '../store/state-store.js';
 import type { PriceCatalog } from './price-catalog.js';
-import { candidates, declaredOutputTokens, usageOf } from './step-usage.js';
+import { candidates, declaredOutputTokens, declaredThinkingTokens, itemsPerRequest, requestsFor, usageOf } from './step-usage.js';
 import type { TokenCounter, TokenCountMethod } from './token-counter.js';
 
 export interface Range {
@@ -21,10 +21,15 @@ export interface StepEstimate {
   step: string;
   task: string;
   model: string;
-  /** Calls still to make for this step. */
+  /** Items still to do for this step. */
   items: number;
+  /** Requests they take: as many as items, but fewer for batched steps (embeddings, `batch_size` per request). */
+  requests: number;
   input_tokens: number;
+  /** Reply tokens, thinking included. */
   output_tokens: Range;
+  /** Of which thinking, from the thinking budget (not split out after a pilot: its measured output includes it). */
+  thinking_tokens: Range;
   usd: Range;
   /** Where the output figures come from: the step's declaration, typical sizes, or a pilot's measurements. */
   basis: 'max_output_tokens' | 'typical' | 'fixed' | 'pilot';
@@ -33,7 +38,10 @@ export interface StepEstimate {
 export interface JobEstimate {
   job: string;
   items: number;
+  /** Items with work left that this estimate covers (with `limit`, the first N of them). */
   remaining_items: number;
+  /** `run --limit N`: only the next N items with work left are estimated. */
+  limit: number | null;
   spent_usd: number;
   /** Spent so far plus the estimate of what is left. */
   total_usd: Range;
@@ -83,19 +91,54 @@ const SAMPLE_ITEMS = 2000;
 /**
  * The rows to count prompt tokens on: with a state, the items with a step left to do (from the
  * state: a sample spread over them when there are more than SAMPLE_ITEMS); without one, every k-th
- * row of the input. Never every row of a huge input in memory, nor a token count per row.
+ * row of the input (of its first `limit` rows). Never every row of a huge input in memory, nor a
+ * token count per row.
  */
-async function* sampleRows(prepared: PreparedJob, store: StateStore | undefined): AsyncGenerator<Record<string, string>> {
+async function* sampleRows(prepared: PreparedJob, store: StateStore | undefined, limit?: number): AsyncGenerator<Record<string, string>> {
   if (store) {
     for (const item of store.sampleUnfinishedItems(SAMPLE_ITEMS)) yield item.values;
     return;
   }
-  const every = Math.max(1, Math.floor(prepared.rows / SAMPLE_ITEMS));
+  const rows = Math.min(prepared.rows, limit ?? Infinity);
+  const every = Math.max(1, Math.floor(rows / SAMPLE_ITEMS));
   const opened = await openInput(inputOptionsOf(prepared.job));
   let index = 0;
   for await (const record of opened.records()) {
+    if (index >= rows) break;
     if (index++ % every === 0) yield record.values;
   }
+}
+
+/** Items read per page when a `limit` scopes the estimate to the next items. */
+const PAGE = 1000;
+
+interface Scope {
+  items: number;
+  remaining: Record<string, number>;
+  sample: Record<string, string>[];
+}
+
+/**
+ * `run --limit N`: the first N items with work left, in the order the engine takes them, with
+ * their steps still to do, and a sample of their rows to count prompt tokens on.
+ */
+function limitedScope(store: StateStore, steps: Step[], limit: number): Scope {
+  const remaining: Record<string, number> = Object.fromEntries(steps.map((s) => [s.name, 0]));
+  const items: { values: Record<string, string> }[] = [];
+  let cursor = -1;
+  while (items.length < limit) {
+    const page = store.pendingItems(cursor, Math.min(PAGE, limit - items.length));
+    if (page.length === 0) break;
+    for (const item of page) {
+      cursor = item.ord;
+      items.push(item);
+      for (const row of store.itemSteps(item.id)) {
+        if ((row.state === 'pending' || row.state === 'running') && row.step in remaining) remaining[row.step] = (remaining[row.step] ?? 0) + 1;
+      }
+    }
+  }
+  const every = Math.max(1, Math.floor(items.length / SAMPLE_ITEMS));
+  return { items: items.length, remaining, sample: items.filter((_, i) => i % every === 0).map((item) => item.values) };
 }
 
 function remainingByStep(store: StateStore | undefined, steps: Step[], rows: number): Record<string, number> {
@@ -114,12 +157,14 @@ function remainingByStep(store: StateStore | undefined, steps: Step[], rows: num
  */
 export async function estimateJob(
   prepared: PreparedJob,
-  options: { store?: StateStore; counter: TokenCounter; catalog: PriceCatalog; credentials: Credentials; pilotItems?: number },
+  options: { store?: StateStore; counter: TokenCounter; catalog: PriceCatalog; credentials: Credentials; pilotItems?: number; limit?: number },
 ): Promise<JobEstimate> {
   const { job } = prepared;
-  const { store, counter, catalog } = options;
-  const remaining = remainingByStep(store, job.steps, prepared.rows);
-  const remainingItems = store ? store.steps.unfinishedItemCount() : prepared.rows;
+  const { store, counter, catalog, limit } = options;
+  // With a limit below what is left, only the next `limit` items: what that run will do and confirm.
+  const scope = store && limit !== undefined && limit < store.pendingItemCount() ? limitedScope(store, job.steps, limit) : undefined;
+  const remaining = scope?.remaining ?? remainingByStep(store, job.steps, Math.min(prepared.rows, limit ?? Infinity));
+  const remainingItems = scope?.items ?? Math.min(store ? store.steps.unfinishedItemCount() : prepared.rows, limit ?? Infinity);
 
   // Expected output per step first: later steps' prompts include earlier steps' fields.
   const measured = new Map<string, Measured>();
@@ -133,7 +178,8 @@ export async function estimateJob(
   // Prompt tokens per item, counted on a sample of the items left (all of them up to SAMPLE_ITEMS).
   const inputTokens = new Map(job.steps.map((s) => [s.name, 0]));
   let sampled = 0;
-  for await (const values of sampleRows(prepared, store)) {
+  const rows = scope ? scope.sample : sampleRows(prepared, store, limit);
+  for await (const values of rows) {
     sampled += 1;
     const context: TemplateContext = { columns: values, steps: {}, styles: job.styles };
     for (const step of job.steps) {
@@ -161,26 +207,38 @@ export async function estimateJob(
     const perItemInput = n > 0 ? (inputTokens.get(step.name) ?? 0) / Math.max(1, sampled) : 0;
     const withAudio = step.params.generate_audio === true;
     const m = measured.get(step.name);
-    const common = { step: step.name, task: step.task, model: step.model, items: n, input_tokens: Math.round(perItemInput * n) };
+    const requests = requestsFor(step, n);
+    const common = { step: step.name, task: step.task, model: step.model, items: n, requests, input_tokens: Math.round(perItemInput * n) };
     if (m && n > 0) {
-      // The sum of n more items: spread of single items, plus the uncertainty of the measured mean.
-      const sd = Math.sqrt(n * m.sdUsd ** 2 + (n * m.sdUsd) ** 2 / m.calls);
-      const expected = n * m.meanUsd;
-      const output = m.meanOutput * n;
+      // The ledger has one row per request (on the first item of a batch): what was measured is a
+      // request's cost, so a batched step is scaled by its requests, not its items.
+      const k = itemsPerRequest(step) > 1 ? requests : n;
+      // The sum of k more: spread of single ones, plus the uncertainty of the measured mean.
+      const sd = Math.sqrt(k * m.sdUsd ** 2 + (k * m.sdUsd) ** 2 / m.calls);
+      const expected = k * m.meanUsd;
+      const output = m.meanOutput * k;
       byStep.push({
         ...common,
         output_tokens: rangeOf(output, output, output),
+        thinking_tokens: rangeOf(0, 0, 0),
         usd: rangeOf(Math.max(0, expected - 1.96 * sd), expected, expected + 1.96 * sd),
         basis: 'pilot',
       });
       continue;
     }
-    const [low, expected, high] = declaredOutputTokens(step);
-    const cost = (output: number): number => n * catalog.cost(step.model, usageOf(step, perItemInput, output, catalog), { withAudio });
+    const output = declaredOutputTokens(step);
+    const thinking = declaredThinkingTokens(step, catalog);
+    const cost = (i: 0 | 1 | 2): number => {
+      const usage = usageOf(step, perItemInput, output[i], catalog);
+      usage.thoughtsTokens = thinking[i];
+      return n * catalog.cost(step.model, usage, { withAudio });
+    };
+    const total = (i: 0 | 1 | 2): number => (output[i] + thinking[i]) * n;
     byStep.push({
       ...common,
-      output_tokens: rangeOf(low * n, expected * n, high * n),
-      usd: rangeOf(cost(low), cost(expected), cost(high)),
+      output_tokens: rangeOf(total(0), total(1), total(2)),
+      thinking_tokens: rangeOf(thinking[0] * n, thinking[1] * n, thinking[2] * n),
+      usd: rangeOf(cost(0), cost(1), cost(2)),
       basis: step.task !== 'text' ? 'fixed' : step.maxOutputTokens !== undefined ? 'max_output_tokens' : 'typical',
     });
   }
@@ -198,7 +256,8 @@ export async function estimateJob(
   let etaSeconds: number | null = 0;
   let etaBasis: JobEstimate['eta_basis'] = 'declared_quotas';
   for (const step of job.steps) {
-    const calls = (remaining[step.name] ?? 0) * (step.task === 'image' && step.model.startsWith('gemini') ? candidates(step) : 1);
+    const items = remaining[step.name] ?? 0;
+    const calls = step.task === 'image' && step.model.startsWith('gemini') ? items * candidates(step) : requestsFor(step, items);
     for (const p of projects) requests[p.name] = (requests[p.name] ?? 0) + calls / Math.max(1, projects.length);
     const rate = projects.reduce((sum, p) => {
       const interval = declaredIntervalMs(quotaFor(p, step.model));
@@ -218,6 +277,7 @@ export async function estimateJob(
     job: job.name,
     items: prepared.rows,
     remaining_items: remainingItems,
+    limit: limit ?? null,
     spent_usd: round(spent),
     total_usd: rangeOf(spent + remainingUsd.low, spent + remainingUsd.expected, spent + remainingUsd.high),
     remaining_usd: rangeOf(remainingUsd.low, remainingUsd.expected, remainingUsd.high),

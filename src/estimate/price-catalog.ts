@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { nearestKey } from '../job/suggest-key.js';
 import type { Usage } from '../providers/provider.js';
 
 export const modelPriceSchema = z
@@ -17,6 +18,18 @@ export const modelPriceSchema = z
     per_1k_characters: z.number().min(0).optional(),
     per_second: z.number().min(0).optional(),
     per_second_with_audio: z.number().min(0).optional(),
+    /** The context window for the prompt, in tokens (per text for embeddings): longer requests are refused. */
+    input_token_limit: z.number().int().positive().optional(),
+    /** A model that thinks: the budget genbatch sends when the step sets none, and the model's bounds. */
+    thinking: z
+      .object({
+        default_budget: z.number().int().min(-1),
+        min_budget: z.number().int().min(0),
+        max_budget: z.number().int().positive(),
+        can_turn_off: z.boolean(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -44,8 +57,21 @@ export class PriceCatalog {
 
   static load(overrides: Record<string, Record<string, unknown>> = {}, file: string = BUILT_IN): PriceCatalog {
     const data = catalogSchema.parse(parse(readFileSync(file, 'utf8')));
+    const builtIn = new PriceCatalog(data.as_of, data.source, data.models);
     const models = { ...data.models };
-    for (const [model, price] of Object.entries(overrides)) models[model] = modelPriceSchema.parse(price);
+    for (const [model, price] of Object.entries(overrides)) {
+      const parsed = modelPriceSchema.parse(price);
+      // A price override of a model that thinks keeps its thinking bounds: without them no budget
+      // would be sent, and the worst case before a call would leave thinking out.
+      const thinking = parsed.thinking ?? builtIn.priceOf(model)?.thinking;
+      models[model] = thinking ? { ...parsed, thinking } : parsed;
+    }
+    // A price override keeps the model's context window unless it gives one.
+    for (const model of Object.keys(overrides)) {
+      const limit = builtIn.priceOf(model)?.input_token_limit;
+      const price = models[model];
+      if (price && limit !== undefined && price.input_token_limit === undefined) models[model] = { ...price, input_token_limit: limit };
+    }
     return new PriceCatalog(data.as_of, data.source, models);
   }
 
@@ -62,6 +88,16 @@ export class PriceCatalog {
 
   has(model: string): boolean {
     return this.priceOf(model) !== undefined;
+  }
+
+  /** The model's context window for the prompt (tokens), when the catalog knows it. */
+  inputTokenLimit(model: string): number | undefined {
+    return this.priceOf(model)?.input_token_limit;
+  }
+
+  /** The catalog model name closest to a mistyped one ("gemini-2.5-flsh" → "gemini-2.5-flash"). */
+  nearestModel(model: string): string | undefined {
+    return nearestKey(model, Object.keys(this.models));
   }
 
   /** USD for one call's usage. Unknown models cost 0 here; validation refuses them before any call. */

@@ -1,7 +1,10 @@
 import type { Step } from '../job/job.js';
+import { maxEmbeddingBatch } from '../providers/embedding.js';
 import type { Usage } from '../providers/provider.js';
 import { emptyUsage } from '../providers/provider.js';
+import { toVertexSchema } from '../providers/vertex-schema.js';
 import type { PriceCatalog } from './price-catalog.js';
+import { heuristicTokens } from './token-counter.js';
 
 /** Longest reply a Gemini 2.5 model can give when the step sets no max_output_tokens. */
 export const MODEL_MAX_OUTPUT_TOKENS = 65_536;
@@ -42,9 +45,88 @@ export function usageOf(step: Step, inputTokens: number, outputTokens: number, c
   return usage;
 }
 
-/** The most one call of this step can cost: what the budget reserves before the call. */
+/** Texts one embedding request carries when the step sets no `batch_size`. */
+export const DEFAULT_EMBEDDING_BATCH = 5;
+
+/** Items one request of this step serves: embeddings are batched, everything else is one call per item. */
+export function itemsPerRequest(step: Step): number {
+  if (step.task !== 'embedding') return 1;
+  return Math.max(1, Math.min(step.batchSize ?? DEFAULT_EMBEDDING_BATCH, maxEmbeddingBatch(step.model)));
+}
+
+/** Requests needed for `items` items of this step. */
+export function requestsFor(step: Step, items: number): number {
+  return Math.ceil(items / itemsPerRequest(step));
+}
+
+/**
+ * The thinking budget sent with every call of a text step: the step's `thinking_budget`, else the
+ * model's default from the catalog. Undefined for a model the catalog does not say thinks (and
+ * for other tasks): then none is sent.
+ */
+export function thinkingBudgetOf(step: Step, catalog: PriceCatalog): number | undefined {
+  if (step.task !== 'text') return undefined;
+  const own = step.params.thinking_budget;
+  if (typeof own === 'number') return own;
+  return catalog.priceOf(step.model)?.thinking?.default_budget;
+}
+
+/**
+ * The most thinking tokens one call can be billed for: the budget sent (raised to the model's
+ * least, which Vertex applies), the model's limit for dynamic thinking (-1), 0 when thinking is off.
+ */
+export function maxThinkingTokens(step: Step, catalog: PriceCatalog): number {
+  const budget = thinkingBudgetOf(step, catalog);
+  if (budget === undefined) return 0;
+  const thinking = catalog.priceOf(step.model)?.thinking;
+  if (budget < 0) return thinking?.max_budget ?? MODEL_MAX_OUTPUT_TOKENS;
+  if (budget === 0 && (thinking === undefined || thinking.can_turn_off)) return 0;
+  return Math.max(budget, thinking?.min_budget ?? 0);
+}
+
+/** Thinking tokens of one call before anything is measured: low / expected / high. */
+export function declaredThinkingTokens(step: Step, catalog: PriceCatalog): [number, number, number] {
+  const budget = thinkingBudgetOf(step, catalog);
+  const most = maxThinkingTokens(step, catalog);
+  if (most === 0) return [0, 0, 0];
+  // Dynamic thinking uses what the prompt needs: most prompts need far less than the limit.
+  if (budget !== undefined && budget < 0) return [256, 2048, most];
+  return [Math.round(most * 0.2), Math.round(most * 0.6), most];
+}
+
+/**
+ * Tokens Vertex counts in a prompt besides the texts the caller counted: the response schema, in
+ * the dialect it is sent in, and a margin for the joins between the parts (counted apart by Vertex).
+ */
+const REQUEST_MARGIN_TOKENS = 8;
+const schemaTokens = new WeakMap<object, number>();
+function extraPromptTokens(step: Step): number {
+  const schema = step.jsonSchema;
+  if (!schema) return REQUEST_MARGIN_TOKENS;
+  let tokens = schemaTokens.get(schema);
+  if (tokens === undefined) {
+    let sent: unknown;
+    try {
+      sent = toVertexSchema(schema);
+    } catch {
+      sent = schema; // refused before it is sent anyway
+    }
+    tokens = heuristicTokens(JSON.stringify(sent));
+    schemaTokens.set(schema, tokens);
+  }
+  return tokens + REQUEST_MARGIN_TOKENS;
+}
+
+/**
+ * The most one call of this step can cost: what the budget reserves before the call. Its input
+ * (the texts' tokens as counted by the caller, never under Gemini's count, plus the response
+ * schema), the longest reply (`max_output_tokens` or the model's limit) and the thinking budget.
+ */
 export function worstCaseCost(step: Step, inputTokens: number, catalog: PriceCatalog): number {
   const maxOutput = step.task === 'text' ? (step.maxOutputTokens ?? MODEL_MAX_OUTPUT_TOKENS) : 0;
   const withAudio = step.params.generate_audio === true;
-  return catalog.cost(step.model, usageOf(step, inputTokens, maxOutput, catalog), { withAudio });
+  const input = step.task === 'text' || step.task === 'image' ? inputTokens + extraPromptTokens(step) : inputTokens;
+  const usage = usageOf(step, input, maxOutput, catalog);
+  usage.thoughtsTokens = maxThinkingTokens(step, catalog);
+  return catalog.cost(step.model, usage, { withAudio });
 }

@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors/config-error.js';
 import type { BadRowPolicy } from './input-source.js';
-import { isRepairable, stopsReading, type Problem } from './problem.js';
+import { isRepairable, stopsReading, type Problem, type ProblemKind } from './problem.js';
 
 /** Problems the policy does not take care of: `fail` none, `repair` the unrepairable, `skip` those that stop reading. */
 export function unhandledProblems(problems: readonly Problem[], policy: BadRowPolicy = 'fail'): Problem[] {
@@ -14,9 +14,20 @@ export function unhandledProblems(problems: readonly Problem[], policy: BadRowPo
   }
 }
 
+/** Problems of JSON rows: the CSV advice (quote the delimiter) does not apply to them. */
+const JSON_KINDS: ReadonlySet<ProblemKind> = new Set(['invalid_json', 'not_an_object', 'missing_keys']);
+
 function hintFor(problems: readonly Problem[], file: string, policy: BadRowPolicy): string {
   const inspect = `Run \`genbatch inspect ${file}\` to see each row`;
-  if (problems.some(stopsReading)) return `${inspect}; close or double the quote it names (no policy can skip past it).`;
+  const stop = problems.find(stopsReading);
+  if (stop?.kind === 'unterminated_quote') return `${inspect}; close or double the quote it names (no policy can skip past it).`;
+  if (stop?.kind === 'record_too_large') {
+    return `Shorten that row (move long texts out of the input file) or check that the file has one row per line; no policy can skip past it.`;
+  }
+  if (stop !== undefined) return `${inspect}; fix the file where it names (no policy can skip past it).`;
+  if (problems.every((p) => JSON_KINDS.has(p.kind))) {
+    return `${inspect}; make each of those rows one JSON object${policy === 'skip' ? '' : ', or set input.on_bad_row: skip to leave them out'}.`;
+  }
   if (policy === 'fail' && problems.every(isRepairable)) {
     return `${inspect} and its proposed repair; quote fields that contain the delimiter, or set input.on_bad_row: repair (merge as proposed) or skip.`;
   }

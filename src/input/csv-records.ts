@@ -35,7 +35,9 @@ export async function* readCsvRecords(file: string, encoding: DetectedEncoding, 
     }
   } catch (error) {
     if (!(error instanceof CsvError)) throw error;
-    yield { line, failure: failureOf(error, dialect) };
+    // Whether a quoted cell was still open when reading stopped: the parser's own state says.
+    const quoting = (parser as unknown as { state?: { quoting?: boolean } }).state?.quoting === true;
+    yield { line, failure: failureOf(error, dialect, quoting) };
   } finally {
     source.destroy();
     parser.destroy();
@@ -73,7 +75,7 @@ function strayQuote(cells: readonly string[], raw: string, dialect: Dialect): { 
   };
 }
 
-function failureOf(error: CsvError, dialect: Dialect): { kind: ProblemKind; cells: number; message: string } {
+function failureOf(error: CsvError, dialect: Dialect, quoting: boolean): { kind: ProblemKind; cells: number; message: string } {
   const index = typeof error['index'] === 'number' ? error['index'] : 0;
   switch (error.code) {
     case 'CSV_QUOTE_NOT_CLOSED':
@@ -83,10 +85,18 @@ function failureOf(error: CsvError, dialect: Dialect): { kind: ProblemKind; cell
         message: `cell ${index + 1} opens a ${showChar(dialect.quote)} that is never closed, so the rest of the file would be one cell; close it, or double it (${dialect.quote}${dialect.quote}) if it is text.`,
       };
     case 'CSV_MAX_RECORD_SIZE':
+      // Too long inside an open quote: the quote is the problem, not the length.
+      if (quoting) {
+        return {
+          kind: 'unterminated_quote',
+          cells: index + 1,
+          message: `cell ${index + 1} opens a ${showChar(dialect.quote)} that is still open ${MAX_RECORD_CHARS.toLocaleString('en')} characters later, so the rest of the file would be one cell; close it, or double it (${dialect.quote}${dialect.quote}) if it is text.`,
+        };
+      }
       return {
         kind: 'record_too_large',
         cells: index + 1,
-        message: `the row is longer than ${MAX_RECORD_CHARS.toLocaleString('en')} characters, usually a ${showChar(dialect.quote)} opened and never closed; reading stops here.`,
+        message: `the row is longer than ${MAX_RECORD_CHARS.toLocaleString('en')} characters, the most genbatch reads in one row (no quote is left open: the text itself is that long, up to cell ${index + 1}); reading stops here.`,
       };
     default:
       return { kind: 'malformed_row', cells: index + 1, message: `the row cannot be split: ${error.message}` };

@@ -6,7 +6,8 @@ import { Utf8Validator, type BadByte } from './utf8-validator.js';
 /** Size of each read from disk; the only file data held at a time besides the current row. */
 export const READ_CHUNK_BYTES = 64 * 1024;
 
-function invalidUtf8(file: string, bad: BadByte): ConfigError {
+/** The error for the first byte that is not UTF-8, with its line and offset. */
+export function invalidUtf8(file: string, bad: BadByte): ConfigError {
   const hex = `0x${bad.byte.toString(16).toUpperCase().padStart(2, '0')}`;
   return new ConfigError(
     `${file}:${bad.line}: the file is not valid UTF-8: byte ${hex} at byte offset ${bad.offset} (line ${bad.line}) does not start a UTF-8 character.`,

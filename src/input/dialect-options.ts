@@ -10,7 +10,7 @@ export function explicitDialect(opts: InputOptions): { delimiter?: string; quote
   if (d !== undefined && d !== 'auto') {
     const delimiter = NAMED[d.toLowerCase()] ?? d;
     if ([...delimiter].length !== 1 || delimiter === '\n' || delimiter === '\r') {
-      throw new ConfigError(`The input delimiter ${JSON.stringify(d)} must be one character.`, {
+      throw new ConfigError(`input.delimiter ${JSON.stringify(d)}, set for ${opts.file}, must be one character.`, {
         code: 'INPUT_DELIMITER_INVALID',
         file: opts.file,
         keyPath: 'input.delimiter',
@@ -21,7 +21,7 @@ export function explicitDialect(opts: InputOptions): { delimiter?: string; quote
   }
   if (opts.quote !== undefined && opts.quote !== 'auto') {
     if (opts.quote !== '"' && opts.quote !== "'") {
-      throw new ConfigError(`The input quote ${JSON.stringify(opts.quote)} must be " or '.`, {
+      throw new ConfigError(`input.quote ${JSON.stringify(opts.quote)}, set for ${opts.file}, must be " or '.`, {
         code: 'INPUT_QUOTE_INVALID',
         file: opts.file,
         keyPath: 'input.quote',
@@ -31,7 +31,7 @@ export function explicitDialect(opts: InputOptions): { delimiter?: string; quote
     result.quote = opts.quote;
   }
   if (result.delimiter !== undefined && result.delimiter === result.quote) {
-    throw new ConfigError(`The input delimiter and quote are both ${JSON.stringify(result.quote)}.`, {
+    throw new ConfigError(`input.delimiter and input.quote, set for ${opts.file}, are both ${JSON.stringify(result.quote)}.`, {
       code: 'INPUT_DELIMITER_INVALID',
       file: opts.file,
       keyPath: 'input.delimiter',

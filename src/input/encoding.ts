@@ -27,9 +27,10 @@ export function encodingName(label: string, file: string): string {
   try {
     return new TextDecoder(wanted).encoding;
   } catch (cause) {
-    throw new ConfigError(`The input encoding "${label}" is not one this Node.js can decode.`, {
+    throw new ConfigError(`input.encoding "${label}", set for ${file}, is not an encoding this Node.js can decode.`, {
       code: 'INPUT_ENCODING_UNKNOWN',
       file,
+      keyPath: 'input.encoding',
       cause,
       hint: 'Use one of utf-8, utf-16le, utf-16be, windows-1252 (latin1) or iso-8859-2..16, or remove `encoding` to detect it.',
     });
@@ -39,16 +40,10 @@ export function encodingName(label: string, file: string): string {
 /**
  * Reads the encoding from the first bytes: a byte-order mark decides; without one, a file whose
  * every other byte is NUL is UTF-16 (common from Windows tools that drop the BOM); anything else is
- * read as UTF-8 and validated byte by byte while streaming.
+ * read as UTF-8 and validated byte by byte while streaming. Files that are not text at all (a
+ * workbook, an image) are refused by refuseBinary (binary-file.ts).
  */
 export function detectEncoding(head: Uint8Array, file: string, forced?: string): DetectedEncoding {
-  if (startsWith(head, [0x50, 0x4b, 0x03, 0x04])) {
-    throw new ConfigError(`${file} is a ZIP archive (an Excel .xlsx workbook?), not a text file.`, {
-      code: 'INPUT_NOT_TEXT',
-      file,
-      hint: 'Export the sheet as CSV (File > Save As > CSV UTF-8) and point input.file at that.',
-    });
-  }
   const bom = BOMS.find((b) => startsWith(head, b.bytes));
   if (forced !== undefined) {
     const name = encodingName(forced, file);

@@ -3,6 +3,13 @@ import type { Dialect } from './csv-dialect.js';
 import type { DetectedEncoding } from './encoding.js';
 import type { InputFormat } from './input-source.js';
 
+/**
+ * Widest input read: past it, a file is refused before any row is split. Prompts name a handful of
+ * columns; a file 100,000 columns wide is a transposed export or not a table at all, and every row
+ * of it would be held (and stored in the state file) whole.
+ */
+export const MAX_COLUMNS = 10_000;
+
 /** Everything detection learned from the head of the file; every later pass reads the file with it. */
 export interface InputLayout {
   file: string;

@@ -1,10 +1,11 @@
 import { createWriteStream } from 'node:fs';
 import { realpath, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import { ConfigError } from '../errors/config-error.js';
+import { tempPathFor } from '../outputs/atomic-write.js';
 import { badRowError, unhandledProblems } from './bad-rows-error.js';
 import { describeInput } from './describe-input.js';
 import type { InputOptions } from './input-source.js';
@@ -79,7 +80,8 @@ export async function repairInput(opts: InputOptions, out: string): Promise<Repa
     }
   }
 
-  const temp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
+  // Streamed (never whole in memory) into a temp file named as every atomic write of genbatch's.
+  const temp = tempPathFor(target);
   const writer = stringify({
     delimiter: dialect.delimiter,
     quote: dialect.quote,

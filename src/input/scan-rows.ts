@@ -149,7 +149,7 @@ function tooLong(line: number, layout: InputLayout): ScannedRow {
       kind: 'record_too_large',
       cells: 0,
       expected: layout.columns.length,
-      message: `the row is longer than ${MAX_RECORD_CHARS.toLocaleString('en')} characters; reading stops here.`,
+      message: `the row is longer than ${MAX_RECORD_CHARS.toLocaleString('en')} characters, the most genbatch reads in one row; reading stops here.`,
     },
   };
 }

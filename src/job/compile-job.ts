@@ -6,10 +6,12 @@ import { stepFields, type Job, type Step } from './job.js';
 import { shorthandToSchema } from './json-shorthand.js';
 import { jobFileSchema, type JobFile } from './schema.js';
 import { validKeysAt } from './schema-keys.js';
+import { resolveStyles } from './styles.js';
 import { nearestKey } from './suggest-key.js';
-import { parseTemplateVars } from './template.js';
+import { parseTemplateVars, templateSyntaxProblems } from './template.js';
 
-export type LineOf = (path: readonly PropertyKey[]) => number | undefined;
+/** The line of the key at `path`; with `snippet`, the line inside its value where the snippet is written. */
+export type LineOf = (path: readonly PropertyKey[], snippet?: string) => number | undefined;
 
 export function formatKeyPath(path: readonly PropertyKey[]): string {
   let out = '';
@@ -17,8 +19,8 @@ export function formatKeyPath(path: readonly PropertyKey[]): string {
   return out || '(top level)';
 }
 
-function problem(file: string, lineOf: LineOf, path: readonly PropertyKey[], message: string, hint?: string): ConfigError {
-  const line = lineOf(path);
+function problem(file: string, lineOf: LineOf, path: readonly PropertyKey[], message: string, hint?: string, snippet?: string): ConfigError {
+  const line = lineOf(path, snippet);
   const where = line === undefined ? file : `${file}:${line}`;
   return new ConfigError(`${where}: ${formatKeyPath(path)}: ${message}`, {
     file,
@@ -55,6 +57,8 @@ function schemaProblems(file: string, lineOf: LineOf, error: z.ZodError): Config
   return problems;
 }
 
+const TEMPLATE_HINT = 'Close every {{ with }}; genbatch has no way to send a literal {{, so reword text that needs one.';
+
 /** Checks that need only the job itself: step names, step references, styles, JSON shorthand. */
 function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: ConfigError[]): Step[] {
   const steps: Step[] = [];
@@ -87,6 +91,7 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
       ...(raw.output === undefined ? {} : { output: { file: raw.output.file, post: raw.output.post, ...(raw.output.npy ? { npy: raw.output.npy } : {}) } }),
       ...(raw.pool === undefined ? {} : { pool: raw.pool }),
       ...(raw.batch_size === undefined ? {} : { batchSize: raw.batch_size }),
+      ...(raw.renamed_from === undefined ? {} : { renamedFrom: raw.renamed_from }),
     };
     if (step.output && step.task === 'image' && step.output.post.length > 0) {
       // fine: post-processing applies to images
@@ -108,7 +113,13 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
     const templates: [PropertyKey[], string][] = [[at('prompt'), raw.prompt]];
     if (raw.system) templates.push([at('system'), raw.system]);
     if (raw.output) templates.push([at('output', 'file'), raw.output.file]);
+    (raw.output?.post ?? []).forEach((op, i) => {
+      if ('overlay_text' in op) templates.push([at('output', 'post', i, 'overlay_text', 'text'), op.overlay_text.text]);
+    });
     for (const [path, template] of templates) {
+      for (const syntax of templateSyntaxProblems(template)) {
+        problems.push(problem(file, lineOf, path, syntax.message, TEMPLATE_HINT, syntax.snippet));
+      }
       for (const variable of parseTemplateVars(template)) {
         if (variable.kind === 'style' && !(variable.name in parsed.styles)) {
           const suggestion = nearestKey(variable.name, Object.keys(parsed.styles));
@@ -140,12 +151,26 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
   return steps;
 }
 
+/** Lines of the keys that checks after compiling report on: the credentials file, each step's model. */
+function linesOf(lineOf: LineOf, parsed: JobFile): Record<string, number> {
+  const lines: Record<string, number> = {};
+  const add = (key: string, path: PropertyKey[]): void => {
+    const line = lineOf(path);
+    if (line !== undefined) lines[key] = line;
+  };
+  add('credentials', ['credentials']);
+  parsed.steps.forEach((step, index) => add(`steps.${step.name}.model`, ['steps', index, 'model']));
+  return lines;
+}
+
 /** Validates and normalises a parsed job file. Throws ConfigErrors listing every problem found. */
 export function compileJob(raw: unknown, file: string, lineOf: LineOf = () => undefined): Job {
   const result = jobFileSchema.safeParse(raw);
   if (!result.success) throw new ConfigErrors(schemaProblems(file, lineOf, result.error));
   const parsed = result.data;
   const problems: ConfigError[] = [];
+  const styles = resolveStyles(parsed.styles);
+  for (const p of styles.problems) problems.push(problem(file, lineOf, ['styles', p.style], p.message, undefined, p.snippet));
   const steps = compileSteps(file, lineOf, parsed, problems);
   if (problems.length > 0) throw new ConfigErrors(problems);
 
@@ -166,12 +191,13 @@ export function compileJob(raw: unknown, file: string, lineOf: LineOf = () => un
     stateFile: resolve(dir, parsed.state ?? `.genbatch/${parsed.name}.db`),
     outputDir: resolve(dir, parsed.output_dir),
     steps,
-    styles: parsed.styles,
+    styles: styles.resolved,
     limits: {
       concurrency: parsed.limits.concurrency,
       maxAttempts: parsed.limits.max_attempts,
       maxStallMs: parseDuration(parsed.limits.max_stall) ?? 15 * 60_000,
       timeoutMs: parseDuration(parsed.limits.timeout) ?? 120_000,
+      maxOutageMs: parseDuration(parsed.limits.max_outage) ?? 10 * 60_000,
     },
     budget: {
       confirmAboveUsd: parsed.budget.confirm_above_usd,
@@ -183,6 +209,7 @@ export function compileJob(raw: unknown, file: string, lineOf: LineOf = () => un
     ...(parsed.results === undefined ? {} : { resultsFile: resolve(dir, typeof parsed.results === 'string' ? parsed.results : parsed.results.file) }),
     ...(typeof parsed.results === 'object' && parsed.results.fields ? { resultsFields: parsed.results.fields } : {}),
     ...(parsed.notify === undefined ? {} : { notify: parsed.notify }),
+    lines: linesOf(lineOf, parsed),
   };
   return job;
 }

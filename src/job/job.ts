@@ -21,13 +21,18 @@ export interface Job {
   pool?: string;
   steps: Step[];
   styles: Record<string, string>;
-  limits: { concurrency: number; maxAttempts: number; maxStallMs: number; timeoutMs: number };
+  limits: { concurrency: number; maxAttempts: number; maxStallMs: number; timeoutMs: number; maxOutageMs: number };
   budget: { maxUsd?: number; dailyUsd?: number; confirmAboveUsd: number };
   prices?: Record<string, Record<string, unknown>>;
   resultsFile?: string;
   /** JSON fields for the results file (`step.field`, `step.*`); default all. */
   resultsFields?: string[];
   notify?: string;
+  /**
+   * Line numbers in the job file of keys that later checks report on, by key path
+   * (`credentials`, `steps.<name>.model`).
+   */
+  lines?: Record<string, number>;
 }
 
 export interface Step {
@@ -45,6 +50,8 @@ export interface Step {
   pool?: string;
   batchSize?: number;
   timeoutMs: number;
+  /** The step's earlier name (`renamed_from:`): its done work is carried over to this name. */
+  renamedFrom?: string;
 }
 
 /** Fields a step exposes to later steps as {{steps.<name>.<field>}}. */

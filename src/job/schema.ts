@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { durationBetween, intBetween, numberBetween } from './bounds.js';
 
 /**
  * The job file, as written by a person. `compileJob` (compile-job.ts) turns it into a `Job` with
@@ -7,9 +7,24 @@ import { parseDuration } from './duration.js';
  * error that suggests the nearest valid key.
  */
 
-const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration like 500ms, 10s, 15m or 1h' });
+/** Ranges of every number (see bounds.ts): wide enough for any real job, narrow enough to refuse typos and overflows. */
+export const LIMITS = {
+  concurrency: [1, 1000],
+  maxAttempts: [1, 100],
+  /** One call: at least a second, at most an hour (Node's timers overflow past 24.8 days). */
+  timeoutMs: [1000, 3_600_000],
+  maxStallMs: [1000, 7 * 86_400_000],
+  maxOutputTokens: [1, 65_536],
+  /** Texts per embedding request: Vertex takes 250 instances at most. */
+  batchSize: [1, 250],
+  pixels: [1, 16_384],
+  fontSize: [1, 1000],
+  usd: [0, 1_000_000],
+} as const;
 
-const positiveInt = z.number().int().positive();
+const callTimeout = durationBetween(...LIMITS.timeoutMs);
+const pixels = intBetween(...LIMITS.pixels);
+const usd = (above: boolean): z.ZodNumber => numberBetween(LIMITS.usd[0], LIMITS.usd[1], { above, unit: '$' });
 
 const inputSchema = z
   .object({
@@ -26,8 +41,8 @@ const resizeOp = z
   .object({
     resize: z
       .object({
-        width: positiveInt.optional(),
-        height: positiveInt.optional(),
+        width: pixels.optional(),
+        height: pixels.optional(),
         fit: z.enum(['cover', 'contain', 'fill', 'inside', 'outside']).default('cover'),
         position: z
           .enum([
@@ -71,7 +86,7 @@ const overlayTextOp = z
         band_opacity: z.number().min(0).max(1).default(0.6),
         color: z.string().default('#ffffff'),
         band_color: z.string().default('#000000'),
-        max_font_size: positiveInt.default(64),
+        max_font_size: intBetween(...LIMITS.fontSize).default(64),
       })
       .strict(),
   })
@@ -103,19 +118,26 @@ const outputSchema = z
 export const stepSchema = z
   .object({
     name: z.string().regex(/^[a-z][a-z0-9_]*$/i, 'step names are letters, digits and _ (they appear in templates as steps.<name>)'),
+    renamed_from: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]*$/i)
+      .optional()
+      .describe("The step's earlier name: its work done under that name is kept instead of being done (and paid for) again"),
     task: z.enum(['text', 'image', 'embedding', 'video']),
     model: z.string().min(1),
     prompt: z.string().min(1),
     system: z.string().optional(),
     json: z.record(z.string(), z.unknown()).optional().describe('Shorthand { field: string } or a full JSON Schema'),
-    max_output_tokens: positiveInt.optional(),
+    max_output_tokens: intBetween(...LIMITS.maxOutputTokens).optional(),
     temperature: z.number().min(0).max(2).optional(),
     params: z.record(z.string(), z.unknown()).default({}),
     output: outputSchema.optional(),
-    max_attempts: positiveInt.optional(),
+    max_attempts: intBetween(...LIMITS.maxAttempts).optional(),
     pool: z.string().optional().describe('Credential pool this step may use (default: the job pool)'),
-    batch_size: positiveInt.optional().describe('Embeddings: texts per request'),
-    timeout: duration.optional(),
+    batch_size: intBetween(...LIMITS.batchSize)
+      .optional()
+      .describe('Embeddings: texts per request'),
+    timeout: callTimeout.optional(),
   })
   .strict();
 
@@ -132,18 +154,20 @@ export const jobFileSchema = z
     styles: z.record(z.string(), z.string()).default({}),
     limits: z
       .object({
-        concurrency: positiveInt.default(4),
-        max_attempts: positiveInt.default(5),
-        max_stall: duration.default('15m'),
-        timeout: duration.default('120s'),
+        concurrency: intBetween(...LIMITS.concurrency).default(4),
+        max_attempts: intBetween(...LIMITS.maxAttempts).default(5),
+        max_stall: durationBetween(...LIMITS.maxStallMs).default('15m'),
+        // How long a project's endpoint may stay unreachable (connection refused, DNS) before the run stalls (exit 75).
+        max_outage: durationBetween(...LIMITS.maxStallMs).default('10m'),
+        timeout: callTimeout.default('120s'),
       })
       .strict()
-      .default({ concurrency: 4, max_attempts: 5, max_stall: '15m', timeout: '120s' }),
+      .default({ concurrency: 4, max_attempts: 5, max_stall: '15m', max_outage: '10m', timeout: '120s' }),
     budget: z
       .object({
-        max_usd: z.number().positive().optional(),
-        daily_usd: z.number().positive().optional(),
-        confirm_above_usd: z.number().min(0).default(5),
+        max_usd: usd(true).optional(),
+        daily_usd: usd(true).optional(),
+        confirm_above_usd: usd(false).default(5),
       })
       .strict()
       .default({ confirm_above_usd: 5 }),

@@ -25,6 +25,36 @@ export function parseTemplateVars(template: string): TemplateVar[] {
   return vars;
 }
 
+/** A `{{` that opens no variable, or a variable with no name: sent as it is, it would be paid for as literal text. */
+export interface TemplateSyntaxProblem {
+  message: string;
+  /** The text at fault, as written (for finding its line). */
+  snippet: string;
+}
+
+const MAX_SYNTAX_PROBLEMS = 5;
+
+export function templateSyntaxProblems(template: string): TemplateSyntaxProblem[] {
+  const problems: TemplateSyntaxProblem[] = [];
+  for (const match of template.matchAll(VAR_PATTERN)) {
+    if ((match[1] ?? '') === '')
+      problems.push({ message: `${match[0]} is an empty variable: write a column, {{steps.<step>.<field>}} or {{styles.<name>}}`, snippet: match[0] });
+  }
+  // Blank out the well-formed variables (keeping offsets): any `{{` left over opens nothing.
+  const rest = template.replace(VAR_PATTERN, (whole) => ' '.repeat(whole.length));
+  for (let at = rest.indexOf('{{'); at !== -1 && problems.length < MAX_SYNTAX_PROBLEMS; at = rest.indexOf('{{', at + 2)) {
+    const lineEnd = template.indexOf('\n', at);
+    const snippet = template.slice(at, Math.min(lineEnd === -1 ? template.length : lineEnd, at + 30));
+    const closes = rest.indexOf('}}', at + 2);
+    const message =
+      closes === -1 || (lineEnd !== -1 && closes > lineEnd)
+        ? `"${snippet}" opens a variable that is never closed with }}`
+        : `"${snippet}" is not a variable: a variable is {{name}} with no braces inside`;
+    problems.push({ message: `${message} (variables are written {{column}}, {{steps.<step>.<field>}} or {{styles.<name>}})`, snippet });
+  }
+  return problems;
+}
+
 export interface TemplateContext {
   columns: Record<string, string>;
   /** Results of earlier steps: the parsed JSON object, or `{ text }` for text steps. */

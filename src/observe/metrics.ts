@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProjectSnapshot } from '../engine/events.js';
 import { readCounts } from '../engine/status.js';
 import { GenbatchError } from '../errors/genbatch-error.js';
+import { writeFileAtomic } from '../outputs/atomic-write.js';
 import { STEP_STATES, type StateStore, type StepState } from '../store/state-store.js';
 import { subscribe, type EngineEventSource } from './event-source.js';
 import { scrubText } from './redact.js';
@@ -271,22 +269,7 @@ export async function serveMetrics(registry: Registry, port: number, host = '127
  * flushed, then renamed over `file`.
  */
 export async function writeMetricsFile(registry: Registry, file: string): Promise<void> {
-  const text = await registry.metrics();
-  await mkdir(dirname(file), { recursive: true });
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await open(temp, 'w');
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temp, file);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
+  await writeFileAtomic(file, await registry.metrics(), { fsync: true });
 }
 
 /**

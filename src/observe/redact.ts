@@ -37,12 +37,14 @@ const TEXT_PATTERNS: [RegExp, string][] = [
   [/\b(authorization|x-goog-api-key)(["']?\s*[:=]\s*["']?)(?!\[redacted\]|(?:Bearer|Basic)\s+\[redacted\])[^\s"',;}]+(?:\s+[^\s"',;}]+)?/gi, `$1$2${REDACTED}`],
   // key=..., api_key=..., token=... in URLs, query strings and "k=v" text.
   [/\b((?:api[_-]?)?key|access[_-]?token|token|secret|password|sig|signature)=(?!\[redacted\])[^&\s"'<>]+/gi, `$1=${REDACTED}`],
+  // A user name and password in a URL: http://user:secret@host keeps its scheme and host.
+  [/\b([a-z][a-z0-9+.-]*:\/\/)(?!\[redacted\]@)[^\s/?#@"'<>]+@/gi, `$1${REDACTED}@`],
   // "apiKey": "...", "private_key": "..." inside JSON text.
   [/("(?:api[_-]?key|apiKey|key|authorization|token|access_token|secret|password|private_key|client_secret)"\s*:\s*")(?:[^"\\]|\\.)*"/g, `$1${REDACTED}"`],
 ];
 
 /** Every shape above starts with one of these: a string without any cannot match a pattern. */
-const MIGHT_HOLD_A_SECRET = /PRIVATE KEY|AIza|ya29\.|bearer|basic|authorization|x-goog-api-key|key|token|secret|password|sig/i;
+const MIGHT_HOLD_A_SECRET = /PRIVATE KEY|AIza|ya29\.|bearer|basic|authorization|x-goog-api-key|key|token|secret|password|sig|:\/\/[^\s/?#@"'<>]+@/i;
 
 /**
  * Removes key material from a string: known secret values (exact) first, then the shapes above.

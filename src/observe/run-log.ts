@@ -6,6 +6,7 @@ import { GenbatchError } from '../errors/genbatch-error.js';
 import type { Job } from '../job/job.js';
 import { displayPath } from '../job/load-job.js';
 import { subscribe, type EngineEventName, type EngineEventSource } from './event-source.js';
+import { TurnBufferedFile } from './turn-buffered-file.js';
 import { scrubText, scrubValue } from './redact.js';
 
 type Level = 'info' | 'warn' | 'error';
@@ -20,11 +21,22 @@ export function runLogPath(job: Pick<Job, 'name' | 'stateFile'>, runId: string):
   return join(dirname(job.stateFile), 'logs', `${safeName(job.name)}-${safeName(runId)}.jsonl`);
 }
 
-const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** Event fields come from a few dozen names: each is converted once, not on every line. */
+const SNAKE = new Map<string, string>();
+function snake(key: string): string {
+  let name = SNAKE.get(key);
+  if (name === undefined) {
+    name = key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    SNAKE.set(key, name);
+  }
+  return name;
+}
 
 function snakeKeys(value: unknown): unknown {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
-  return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [snake(k), snakeKeys(v)]));
+  const out: Record<string, unknown> = {};
+  for (const key in value) out[snake(key)] = snakeKeys((value as Record<string, unknown>)[key]);
+  return out;
 }
 
 const usd = (n: number): string => `$${n.toFixed(6)}`;
@@ -56,6 +68,7 @@ const DESCRIBE: { [K in EngineEventName]: (e: EngineEvents[K][0]) => [Level, str
   'operation:pending': (e) => ['info', `${e.resumed ? 'polling the operation started before' : 'operation started'}: ${e.operationName}`],
   'run:waiting': (e) => ['warn', `waiting until ${new Date(e.untilMs).toISOString()}: ${e.reason}`],
   'run:stopping': (e) => ['warn', `stopping (${e.reason}): no new items, waiting for the calls in flight`],
+  'operations:left': (e) => ['warn', `${e.count} video operation(s) still running at Vertex; their names are saved and a resume polls them`],
   'run:end': (e) => [
     e.exitCode === 0 ? 'info' : e.exitCode === 1 ? 'warn' : 'error',
     `run ended: ${e.outcome} (exit ${e.exitCode}), ${usd(e.costUsd)} over ${e.requests} calls`,
@@ -86,7 +99,8 @@ export interface RunLog {
 /**
  * Writes a run's events as JSON lines, one per event: `time`, `level`, `job`, `run_id`, `event`,
  * the event's fields in snake_case (`item_id`, `step`, `project`, `code`...) and a `message`.
- * Writes are synchronous, so a `kill -9` loses no line already emitted. Key material never
+ * Lines are written once per event-loop turn (TurnBufferedFile), so a `kill -9` loses only the
+ * events of the last millisecond or so. Key material never
  * reaches the file: known secrets and secret-shaped text are scrubbed from every string, and
  * secret keys are censored at any depth (scrubValue; pino's own `redact` would only repeat it).
  */
@@ -94,10 +108,14 @@ export function attachRunLog(engine: EngineEventSource, options: RunLogOptions):
   const runId = engine.runId ?? 'run';
   const file = options.file ?? runLogPath(options.job, runId);
   const secrets = options.secrets ?? [];
-  let destination: ReturnType<typeof pino.destination>;
+  let failed = false;
+  let destination: TurnBufferedFile;
   try {
     mkdirSync(dirname(file), { recursive: true });
-    destination = pino.destination({ dest: file, sync: true, append: true, mkdir: true });
+    destination = new TurnBufferedFile(file, (error) => {
+      failed = true;
+      options.onError?.(error);
+    });
   } catch (error) {
     throw new GenbatchError(`Cannot write the run log ${displayPath(file)}: ${(error as Error).message}`, {
       code: 'RUN_LOG_UNWRITABLE',
@@ -106,12 +124,6 @@ export function attachRunLog(engine: EngineEventSource, options: RunLogOptions):
       cause: error,
     });
   }
-  let failed = false;
-  destination.on('error', (error: Error) => {
-    if (failed) return;
-    failed = true;
-    options.onError?.(error);
-  });
   const logger = pino(
     {
       level: 'info',
@@ -151,9 +163,9 @@ export function attachRunLog(engine: EngineEventSource, options: RunLogOptions):
       closed = true;
       unsubscribe();
       try {
-        destination.end();
+        destination.close();
       } catch {
-        // Already failed (reported through onError); nothing more to flush.
+        // The file is gone or the disk is full (reported through onError); nothing more to flush.
       }
     },
   };

@@ -5,7 +5,8 @@ import { renderTemplate } from '../job/template.js';
 import { FIRST_ITEM, type StateStore } from '../store/state-store.js';
 import { npyHeader } from './npy-writer.js';
 import { resolveOutputPath } from './output-path.js';
-import { writeFileInPieces, type PieceWriter } from './stream-file.js';
+import { AtomicWriter } from './atomic-write.js';
+import type { PieceWriter } from './stream-file.js';
 
 /** Vectors read from the state at a time. */
 const PAGE = 500;
@@ -29,13 +30,14 @@ interface Matrix {
  */
 export async function writeEmbeddingFiles(job: Job, store: StateStore, scratchDir: string): Promise<string[]> {
   const written: string[] = [];
+  const writer = new AtomicWriter(scratchDir);
   for (const step of job.steps) {
     if (step.task !== 'embedding' || !step.output) continue;
     const jsonl = resolveOutputPath(job.outputDir, renderTemplate(step.output.file, { columns: {}, steps: {}, styles: job.styles }), step.name, step.name);
     const npy = step.output.npy ? resolveOutputPath(job.outputDir, step.output.npy, step.name, step.name) : undefined;
-    await writeFileInPieces(scratchDir, jsonl, async (lines) => {
+    await writer.writeInPieces(jsonl, async (lines) => {
       if (!npy) return streamVectors(store, step.name, lines);
-      await writeFileInPieces(scratchDir, npy, async (out) => {
+      await writer.writeInPieces(npy, async (out) => {
         const matrix: Matrix = { out, reserveRows: store.steps.finishedCount(step.name), rows: 0, columns: 0, headerBytes: 0 };
         await streamVectors(store, step.name, lines, matrix);
         // The reserved room holds the header of fewer rows too (padded with spaces, as .npy allows).

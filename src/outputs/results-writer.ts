@@ -1,9 +1,9 @@
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname, extname, join, basename } from 'node:path';
+import { extname } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { ConfigError } from '../errors/config-error.js';
 import type { Job, Step } from '../job/job.js';
 import { nearestKey } from '../job/suggest-key.js';
+import { AtomicWriter } from './atomic-write.js';
 import { FIRST_ITEM, type ItemStepRow, type StateStore } from '../store/state-store.js';
 
 /** A plain number ("-3", "+1.5", "2e-4") is data, not a formula, whatever its sign. */
@@ -149,65 +149,53 @@ export async function writeResults(job: Job, store: StateStore, scratchDir: stri
   const target = job.resultsFile;
   if (!target) return undefined;
   const columns = resultFields(job, options);
-  await mkdir(dirname(target), { recursive: true });
-  await mkdir(scratchDir, { recursive: true });
-  const temp = join(scratchDir, `${basename(target)}.${process.pid}.tmp`);
   const records = resultRecords(columns, store);
-  try {
-    // Written a page of items at a time, each page formatted at once: what a page allocates dies
-    // young, so a million items pass through a small heap.
-    const file = await open(temp, 'w');
-    try {
-      if (extname(target).toLowerCase() === '.jsonl') {
-        let lines: string[] = [];
-        for (const record of records) {
-          lines.push(`${JSON.stringify(record)}\n`);
-          if (lines.length >= PAGE) {
-            await file.write(lines.join(''));
-            lines = [];
-          }
+  // Written a page of items at a time, each page formatted at once: what a page allocates dies
+  // young, so a million items pass through a small heap.
+  await new AtomicWriter(scratchDir).writeInPieces(target, async (file) => {
+    if (extname(target).toLowerCase() === '.jsonl') {
+      let lines: string[] = [];
+      for (const record of records) {
+        lines.push(`${JSON.stringify(record)}\n`);
+        if (lines.length >= PAGE) {
+          await file.append(lines.join(''));
+          lines = [];
         }
-        await file.write(lines.join(''));
-      } else {
-        const header = ['id'];
-        for (const { step, fields, text } of columns) {
-          header.push(`${step.name}_state`);
-          if (step.output) header.push(`${step.name}_file`);
-          for (const field of fields) header.push(`${step.name}_${field}`);
-          if (text) header.push(`${step.name}_text`);
-          header.push(`${step.name}_error`);
-        }
-        header.push('cost_usd');
-        let rows: string[][] = [];
-        let first = true;
-        const flush = async (): Promise<void> => {
-          await file.write(stringify(rows, first ? { header: true, columns: header } : {}));
-          first = false;
-          rows = [];
-        };
-        for (const record of records) {
-          const row: string[] = [neutraliseFormula(record.id)];
-          for (const { step, fields, text } of columns) {
-            const s = record.steps[step.name];
-            row.push(s?.state ?? '');
-            if (step.output) row.push(neutraliseFormula(s?.files.join(' ') ?? ''));
-            for (const field of fields) row.push(cell(s?.fields[field]));
-            if (text) row.push(cell(s?.text));
-            row.push(neutraliseFormula(s?.error ?? ''));
-          }
-          row.push(formatUsd(record.cost_usd));
-          rows.push(row);
-          if (rows.length >= PAGE) await flush();
-        }
-        await flush();
       }
-    } finally {
-      await file.close();
+      await file.append(lines.join(''));
+      return;
     }
-    await rename(temp, target);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+    const header = ['id'];
+    for (const { step, fields, text } of columns) {
+      header.push(`${step.name}_state`);
+      if (step.output) header.push(`${step.name}_file`);
+      for (const field of fields) header.push(`${step.name}_${field}`);
+      if (text) header.push(`${step.name}_text`);
+      header.push(`${step.name}_error`);
+    }
+    header.push('cost_usd');
+    let rows: string[][] = [];
+    let first = true;
+    const flush = async (): Promise<void> => {
+      await file.append(stringify(rows, first ? { header: true, columns: header } : {}));
+      first = false;
+      rows = [];
+    };
+    for (const record of records) {
+      const row: string[] = [neutraliseFormula(record.id)];
+      for (const { step, fields, text } of columns) {
+        const s = record.steps[step.name];
+        row.push(s?.state ?? '');
+        if (step.output) row.push(neutraliseFormula(s?.files.join(' ') ?? ''));
+        for (const field of fields) row.push(cell(s?.fields[field]));
+        if (text) row.push(cell(s?.text));
+        row.push(neutraliseFormula(s?.error ?? ''));
+      }
+      row.push(formatUsd(record.cost_usd));
+      rows.push(row);
+      if (rows.length >= PAGE) await flush();
+    }
+    await flush();
+  });
   return target;
 }

@@ -12,7 +12,8 @@ export const GEMINI_TEXT_PARAMS = ['top_p', 'top_k', 'seed', 'thinking_budget', 
 
 function textConfig(request: ProviderRequest): GenerateContentConfig {
   const params = new ProviderParams(request.params, GEMINI_TEXT_PARAMS, `a text step with ${request.model}`);
-  const thinkingBudget = params.number('thinking_budget');
+  // The engine resolves the budget (the step's, else the model's default); the param is checked either way.
+  const thinkingBudget = params.number('thinking_budget') ?? request.thinkingBudget;
   const config: GenerateContentConfig = compact({
     ...callOptions(request),
     systemInstruction: request.system || undefined,

@@ -18,6 +18,8 @@ export interface ProviderRequest {
   /** When set, the reply must be JSON matching this schema (responseMimeType + responseSchema). */
   jsonSchema?: JsonSchema;
   maxOutputTokens?: number;
+  /** Text steps: the thinking budget to send (the step's or the model's default), so that thinking is bounded. */
+  thinkingBudget?: number;
   temperature?: number;
   /** Task parameters from the job file, snake_case as written there (aspect_ratio, sample_count, ...). */
   params: Record<string, unknown>;

@@ -3,7 +3,9 @@ import { GenbatchError } from '../errors/genbatch-error.js';
 import {
   BadResponseError,
   CredentialRejectedError,
+  EndpointUnreachableError,
   InvalidRequestError,
+  OutcomeUnknownError,
   QuotaExhaustedError,
   TransientError,
   type ProviderErrorDetails,
@@ -100,6 +102,8 @@ const SECRET_PATTERNS: [RegExp, string][] = [
   [/AIza[0-9A-Za-z_-]{20,}/g, '[redacted-key]'],
   [/ya29\.[0-9A-Za-z_.-]+/g, '[redacted-token]'],
   [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, '[redacted-private-key]'],
+  // A user name and password in a URL (http://user:secret@host).
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi, '$1[redacted]@'],
 ];
 
 export function redactSecrets(text: string): string {
@@ -147,6 +151,28 @@ function retryDelayMs(details: unknown[] | undefined): number | undefined {
 function namesPerDayQuota(message: string, details: unknown[] | undefined): boolean {
   if (/per[_ -]?day|daily|requests_per_day|PerDay/i.test(message)) return true;
   return detailsOfType(details, 'google.rpc.QuotaFailure').some((failure) => /per[_ -]?day|PerDay/i.test(JSON.stringify(failure)));
+}
+
+/**
+ * Failures of the credential itself before anything was sent: a service-account key that does not
+ * parse or sign (node:crypto, google-auth-library), no Application Default Credentials, or the
+ * token endpoint refusing the key. Every call of the project would fail the same way, so the
+ * project is disabled, as for a 403, instead of failing its items one by one.
+ */
+function isClientCredentialFailure(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^ERR_(OSSL|CRYPTO)_/.test(code)) return true;
+  if (
+    /private key|client_email|key must be a string, a buffer or an object|DECODER routines|PEM routines|asn1|Could not load the default credentials|Could not refresh access token|invalid_grant|unauthorized_client|invalid_client|service account/i.test(
+      error.message,
+    )
+  ) {
+    return true;
+  }
+  // The OAuth token endpoint refusing the key: a GaxiosError with the token URL and a 4xx.
+  const response = (error as { response?: { status?: unknown } }).response;
+  const url = String((error as { config?: { url?: unknown } }).config?.url ?? '');
+  return typeof response?.status === 'number' && response.status >= 400 && response.status < 500 && /oauth2|\/token\b/.test(url);
 }
 
 /** A 400 that is really a rejected key ("API key not valid", reason API_KEY_INVALID). */
@@ -208,6 +234,9 @@ function networkCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/** Failures before the request could reach Vertex (no connection): nothing was sent, nothing billed. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_CONNECT_TIMEOUT']);
+
 function isAbort(error: Error): boolean {
   return error.name === 'AbortError' || error.name === 'TimeoutError' || /operation was aborted|aborted due to timeout/i.test(error.message);
 }
@@ -224,11 +253,17 @@ export function classifyError(error: unknown): GenbatchError {
   if (error instanceof Error) {
     const message = redactSecrets(error.message);
     const code = networkCode(error);
-    if (code) return new TransientError(`Network error talking to Vertex AI (${code}): ${message}`, { cause: safeCause(error) });
-    if (isAbort(error)) return new TransientError('The request to Vertex AI was aborted: it timed out or was cancelled.', { cause: safeCause(error) });
+    if (code && NOT_SENT_CODES.has(code))
+      return new EndpointUnreachableError(`Network error talking to Vertex AI (${code}): ${message}`, { cause: safeCause(error) });
+    // Past the connection, the request may have reached Vertex and been billed: the outcome is unknown.
+    if (code) return new OutcomeUnknownError(`Network error talking to Vertex AI (${code}): ${message}`, { cause: safeCause(error) });
+    if (isAbort(error)) return new OutcomeUnknownError('The request to Vertex AI was aborted: it timed out or was cancelled.', { cause: safeCause(error) });
     if (error instanceof TypeError && /fetch failed|terminated|network/i.test(error.message)) {
       const inner = error.cause instanceof Error ? `: ${redactSecrets(error.cause.message)}` : '';
-      return new TransientError(`Network error talking to Vertex AI (${message}${inner}).`, { cause: safeCause(error) });
+      return new OutcomeUnknownError(`Network error talking to Vertex AI (${message}${inner}).`, { cause: safeCause(error) });
+    }
+    if (isClientCredentialFailure(error)) {
+      return new CredentialRejectedError(`The credentials of this project could not be used: ${message}`, { cause: safeCause(error) });
     }
     if (error instanceof SyntaxError) return new BadResponseError(`Vertex AI sent a reply that is not valid JSON: ${message}`, { cause: safeCause(error) });
     // The SDK checks requests client-side and throws plain Errors: the same call would fail again.

@@ -2,8 +2,13 @@ import type { Statements } from './statements.js';
 
 /** Calls made and their cost. */
 export interface LedgerTotals {
+  /** Settled spend: calls whose real usage is known. */
   costUsd: number;
   requests: number;
+  /** Calls whose outcome is unknown (killed, timed out, connection lost after sending). */
+  unsettledCalls: number;
+  /** The most those calls can have cost: the worst case reserved for each. */
+  unsettledMaxUsd: number;
 }
 
 /** One project's calls, as `status` reports them. */
@@ -33,7 +38,11 @@ export interface LedgerCostRow {
   output_tokens: number;
   images: number;
   video_seconds: number;
+  /** Settled spend. */
   cost_usd: number;
+  /** Calls whose outcome is unknown, and the most they can have cost. */
+  unsettled_calls: number;
+  unsettled_max_usd: number;
 }
 
 /** What the finished items of a step cost per item, over every call made for each (retries included). */
@@ -51,19 +60,22 @@ export interface ItemCostStats {
 /** Reads of the call ledger for status, cost reports, estimates and notifications. Every statement is prepared once per store. */
 export class LedgerQueries {
   readonly #sql: Statements;
+  /** Whether the file has intent rows (schema 4); an older, read-only one has only settled calls. */
+  readonly #unsettled: { calls: string; maxUsd: string };
 
-  constructor(statements: Statements) {
+  constructor(statements: Statements, intentRows: boolean) {
     this.#sql = statements;
+    this.#unsettled = intentRows ? { calls: '(settled = 0)', maxUsd: 'CASE WHEN settled = 0 THEN reserved_usd ELSE 0 END' } : { calls: '0', maxUsd: '0' };
   }
 
   /** Calls and spend over every run, or over one run. */
   totals(runId?: string): LedgerTotals {
+    const { calls, maxUsd } = this.#unsettled;
+    const columns = `coalesce(sum(cost_usd), 0) AS cost, count(*) AS n, coalesce(sum(${calls}), 0) AS unsettled, coalesce(sum(${maxUsd}), 0) AS max_usd`;
     const row = (
-      runId === undefined
-        ? this.#sql.get('SELECT coalesce(sum(cost_usd), 0) AS cost, count(*) AS n FROM ledger').get()
-        : this.#sql.get('SELECT coalesce(sum(cost_usd), 0) AS cost, count(*) AS n FROM ledger WHERE run_id = ?').get(runId)
-    ) as { cost: number; n: number };
-    return { costUsd: row.cost, requests: row.n };
+      runId === undefined ? this.#sql.get(`SELECT ${columns} FROM ledger`).get() : this.#sql.get(`SELECT ${columns} FROM ledger WHERE run_id = ?`).get(runId)
+    ) as { cost: number; n: number; unsettled: number; max_usd: number };
+    return { costUsd: row.cost, requests: row.n, unsettledCalls: row.unsettled, unsettledMaxUsd: row.max_usd };
   }
 
   /** Calls by HTTP status (0: no HTTP reply). */
@@ -88,10 +100,12 @@ export class LedgerQueries {
 
   /** Spend by day, step, model and project, ordered by day, step, project. */
   costRows(): LedgerCostRow[] {
+    const { calls, maxUsd } = this.#unsettled;
     return this.#sql
       .get(
         `SELECT coalesce(step, '') AS step, model, project, substr(at, 1, 10) AS day, count(*) AS calls, sum(input_tokens) AS input_tokens,
-           sum(output_tokens + thoughts_tokens) AS output_tokens, sum(images) AS images, sum(video_seconds) AS video_seconds, sum(cost_usd) AS cost_usd
+           sum(output_tokens + thoughts_tokens) AS output_tokens, sum(images) AS images, sum(video_seconds) AS video_seconds, sum(cost_usd) AS cost_usd,
+           sum(${calls}) AS unsettled_calls, sum(${maxUsd}) AS unsettled_max_usd
          FROM ledger GROUP BY step, model, project, day ORDER BY day, step, project`,
       )
       .all() as LedgerCostRow[];

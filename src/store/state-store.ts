@@ -6,6 +6,8 @@ import { LedgerQueries } from './ledger-queries.js';
 import { migrate } from './migrate.js';
 import { Statements } from './statements.js';
 import { GroupCommit } from './group-commit.js';
+import { checkStateWritable, precheckStateFile, stateFileErrorOf, verifyStateFile } from './state-file-check.js';
+import { recordSound } from './state-stamp.js';
 import { StepQueries } from './step-queries.js';
 
 import type { StepState } from './step-state.js';
@@ -41,6 +43,8 @@ export interface ItemStepRow {
 }
 
 export interface LedgerEntry {
+  /** The call's intent row (openCall), settled by this entry; absent: the entry is a new row. */
+  id?: number;
   runId: string;
   itemId?: string;
   step?: string;
@@ -149,6 +153,8 @@ export class StateStore {
   readonly #db: Database.Database;
   readonly #sql: Statements;
   readonly #group: GroupCommit;
+  /** Checked (or created) at open: a clean close records the file as sound. */
+  #sound = false;
   /** Reads of per-item step state (status, estimates, output files). */
   readonly steps: StepQueries;
   /** Reads of the call ledger (status, cost, estimates, notifications). */
@@ -163,31 +169,65 @@ export class StateStore {
     this.#sql = statements;
     this.#group = new GroupCommit(db);
     this.steps = new StepQueries(statements);
-    this.ledger = new LedgerQueries(statements);
+    // A read-only store of an older file is not migrated: its ledger has no intent rows (schema 4).
+    this.ledger = new LedgerQueries(statements, (db.pragma('user_version', { simple: true }) as number) >= 4);
   }
 
+  /**
+   * Opens (or creates) a state file. A damaged, foreign or read-only file is refused here with a
+   * StateFileError (exit 2), before anything is written or sent; see state-file-check.ts.
+   */
   static open(file: string, options: { readonly?: boolean } = {}): StateStore {
-    if (!options.readonly) mkdirSync(dirname(file), { recursive: true });
+    const exists = precheckStateFile(file);
+    if (!options.readonly) {
+      try {
+        mkdirSync(dirname(file), { recursive: true });
+      } catch (error) {
+        throw stateFileErrorOf(error, file) ?? error;
+      }
+      checkStateWritable(file);
+    }
     let db: Database.Database;
     try {
       db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
     } catch (error) {
-      throw new GenbatchError(`Cannot open state file ${file}: ${(error as Error).message}`, {
-        code: 'STATE_UNREADABLE',
-        exitCode: 2,
-        hint: 'Check the path and permissions of the state file (job key `state:`).',
-        cause: error,
-      });
+      throw (
+        stateFileErrorOf(error, file) ??
+        new GenbatchError(`Cannot open state file ${file}: ${(error as Error).message}`, {
+          code: 'STATE_UNREADABLE',
+          exitCode: 2,
+          hint: 'Check the path and permissions of the state file (job key `state:`).',
+          cause: error,
+        })
+      );
     }
-    db.pragma('busy_timeout = 5000');
-    if (!options.readonly) {
-      db.pragma('journal_mode = WAL');
-      // NORMAL is durable across process crashes in WAL mode (only an OS crash may lose the last commit).
-      db.pragma('synchronous = NORMAL');
-      db.pragma('foreign_keys = ON');
-      migrate(db, file);
+    let sound = !exists;
+    try {
+      db.pragma('busy_timeout = 5000');
+      if (exists) sound = verifyStateFile(db, file);
+      if (!options.readonly) {
+        db.pragma('journal_mode = WAL');
+        // NORMAL is durable across process crashes in WAL mode (only an OS crash may lose the last commit).
+        db.pragma('synchronous = NORMAL');
+        db.pragma('foreign_keys = ON');
+        migrate(db, file);
+      }
+    } catch (error) {
+      db.close();
+      throw stateFileErrorOf(error, file) ?? error;
     }
-    return new StateStore(db, file);
+    const store = new StateStore(db, file);
+    store.#sound = sound;
+    return store;
+  }
+
+  /**
+   * Copies the state into `destination` with SQLite's online backup API, a few pages per turn of the
+   * event loop; writes made meanwhile through this store are copied too. Throwing from `progress`
+   * abandons it. See state-backup.ts.
+   */
+  backupTo(destination: string, progress: () => number): Promise<unknown> {
+    return this.#db.backup(destination, { progress });
   }
 
   /** False once closed. */
@@ -197,7 +237,10 @@ export class StateStore {
 
   close(): void {
     if (this.#db.open) this.#group.flush();
-    if (this.#db.open) this.#db.close();
+    if (!this.#db.open) return;
+    this.#db.close();
+    // Closed cleanly by genbatch: the next open need not check the file again if nothing touches it.
+    if (this.#sound) recordSound(this.file);
   }
   /**
    * Runs state writes in the next group commit and resolves once they are durable (committed with
@@ -348,6 +391,18 @@ export class StateStore {
     return this.#db.pragma('user_version', { simple: true }) as number;
   }
 
+  /**
+   * A step renamed in the job file (`renamed_from:`): its rows and its calls in the ledger take the
+   * new name, so the work done under the old one counts as done.
+   */
+  renameStep(from: string, to: string): number {
+    return this.#db.transaction(() => {
+      const moved = this.#sql.get('UPDATE item_steps SET step = ? WHERE step = ?').run(to, from).changes;
+      this.#sql.get('UPDATE ledger SET step = ? WHERE step = ?').run(to, from);
+      return moved;
+    })();
+  }
+
   deleteMeta(key: string): void {
     this.#sql.get('DELETE FROM meta WHERE key = ?').run(key);
   }
@@ -463,6 +518,14 @@ export class StateStore {
    * Throws when a guarded transition changed no row: the step was not in the state this run left it
    * in (another run took it over, or it was reset meanwhile). Nothing is overwritten then.
    */
+  /**
+   * Runs writes that must hold together: inside a group commit's transaction as they are (no
+   * savepoint per checkpoint), outside one in a transaction of their own.
+   */
+  #atomically<T>(writes: () => T): T {
+    return this.#db.inTransaction ? writes() : this.#db.transaction(writes)();
+  }
+
   #expectChanged(changes: number, itemId: string, step: string, expected: string): void {
     if (changes === 1) return;
     throw new GenbatchError(
@@ -530,8 +593,9 @@ export class StateStore {
    */
   completeStep(itemId: string, step: string, done: StepDone, call?: LedgerEntry, runId?: string): void {
     const guard = this.#guard(runId);
-    const changes = this.#db.transaction(() => {
-      if (call) this.insertLedger(call);
+    const changes = this.#atomically(() => {
+      // The paid call is recorded even when the step moved on (a conflict): money spent stays spent.
+      if (call) this.recordCall(call);
       return this.#sql
         .get(
           `UPDATE item_steps SET state = 'done', run_id = NULL, attempts = attempts + 1, result_json = ?, outputs_json = ?, prompt_hash = ?,
@@ -539,7 +603,7 @@ export class StateStore {
            WHERE item_id = ? AND step = ? AND ${guard.sql}`,
         )
         .run(JSON.stringify(done.result ?? null), JSON.stringify(done.outputs), done.promptHash, done.costUsd, now(), itemId, step, ...guard.params).changes;
-    })();
+    });
     this.#expectChanged(changes, itemId, step, guard.expected);
   }
 
@@ -556,15 +620,15 @@ export class StateStore {
       runId === undefined
         ? this.#guard(undefined)
         : { sql: `(state = 'pending' OR (state = 'running' AND run_id = ?))`, params: [runId], expected: `pending or running in run ${runId}` };
-    const changes = this.#db.transaction(() => {
-      if (call) this.insertLedger(call);
+    const changes = this.#atomically(() => {
+      if (call) this.recordCall(call);
       return this.#sql
         .get(
           `UPDATE item_steps SET state = ?, run_id = NULL, attempts = attempts + 1, error_code = ?, error_message = ?, prompt_hash = coalesce(?, prompt_hash),
              cost_usd = cost_usd + ?, updated_at = ? WHERE item_id = ? AND step = ? AND ${guard.sql}`,
         )
         .run(state, error.code, error.message, error.promptHash ?? null, error.costUsd ?? 0, now(), itemId, step, ...guard.params).changes;
-    })();
+    });
     this.#expectChanged(changes, itemId, step, guard.expected);
   }
 
@@ -597,7 +661,51 @@ export class StateStore {
 
   // ---- ledger -------------------------------------------------------------------------------------
 
-  insertLedger(entry: LedgerEntry): void {
+  /**
+   * Intent before spend: the ledger row of a call about to be sent, unsettled, with the most it can
+   * cost. Returns the row's id, which the call's settling entry carries.
+   */
+  openCall(call: { runId: string; itemId: string; step: string; project: string; model: string; reservedUsd: number }): number {
+    return Number(
+      this.#sql
+        .get(
+          `INSERT INTO ledger (run_id, item_id, step, project, model, http_status, input_tokens, output_tokens, thoughts_tokens, images, video_seconds,
+             characters, cost_usd, duration_ms, at, reserved_usd, settled)
+           VALUES (?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, 0, 0, ?, ?, 0)`,
+        )
+        .run(call.runId, call.itemId, call.step, call.project, call.model, now(), call.reservedUsd).lastInsertRowid,
+    );
+  }
+
+  /**
+   * A call whose outcome will never be known (timed out, connection lost after sending): its row
+   * stays unsettled, counted at its worst case, and records what happened.
+   */
+  markCallUnknown(id: number, errorCode: string, durationMs: number): void {
+    this.#sql.get('UPDATE ledger SET error_code = ?, duration_ms = ? WHERE id = ? AND settled = 0').run(errorCode, durationMs, id);
+  }
+
+  /** The unsettled intent row of an item's step (a video operation started by an earlier run), if any. */
+  unsettledCallOf(itemId: string, step: string): { id: number; reservedUsd: number } | undefined {
+    const row = this.#sql
+      .get('SELECT id, reserved_usd AS usd FROM ledger WHERE settled = 0 AND item_id = ? AND step = ? ORDER BY id DESC LIMIT 1')
+      .get(itemId, step) as { id: number; usd: number } | undefined;
+    return row && { id: row.id, reservedUsd: row.usd };
+  }
+
+  /** A call's ledger row: its intent row (entry.id) settled to what the call really used, or a new row. */
+  recordCall(entry: LedgerEntry): void {
+    if (entry.id !== undefined) {
+      this.#sql
+        .get(
+          `UPDATE ledger SET project = @project, http_status = @httpStatus, error_code = @errorCode, input_tokens = @inputTokens,
+             output_tokens = @outputTokens, thoughts_tokens = @thoughtsTokens, images = @images, video_seconds = @videoSeconds,
+             characters = @characters, cost_usd = @costUsd, duration_ms = @durationMs, settled = 1
+           WHERE id = @id`,
+        )
+        .run({ errorCode: null, ...entry, id: entry.id });
+      return;
+    }
     this.#sql
       .get(
         `INSERT INTO ledger (run_id, item_id, step, project, model, http_status, error_code, input_tokens, output_tokens, thoughts_tokens,
@@ -691,13 +799,19 @@ export class StateStore {
   }
 
   /** Spend recorded in the ledger: in all, and since a time (ISO). */
+  /**
+   * What the budget counts as spent: settled spend, plus the worst case of every call whose outcome
+   * is unknown (unsettled), over every run or since a time.
+   */
   spentUsd(sinceIso?: string): number {
-    const row = (
-      sinceIso === undefined
-        ? this.#sql.get('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger').get()
-        : this.#sql.get('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger WHERE at >= ?').get(sinceIso)
-    ) as { usd: number };
-    return row.usd;
+    const since = sinceIso ?? '';
+    const unsettled = this.#sql.get('SELECT coalesce(sum(reserved_usd), 0) AS usd FROM ledger WHERE settled = 0 AND at >= ?').get(since) as { usd: number };
+    return this.settledUsd(since) + unsettled.usd;
+  }
+
+  /** Spend whose real usage is known, over every run or since a time (from a covering index). */
+  settledUsd(sinceIso?: string): number {
+    return (this.#sql.get('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger WHERE at >= ?').get(sinceIso ?? '') as { usd: number }).usd;
   }
 
   // ---- runs ------------------------------------------------------------------------------------------

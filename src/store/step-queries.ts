@@ -28,6 +28,20 @@ export class StepQueries {
     return this.#sql.get('SELECT step, state, count(*) AS n FROM item_steps GROUP BY step, state').all() as { step: string; state: StepState; n: number }[];
   }
 
+  /** Per step name in the state: its finished (done or filtered) items and what they cost. */
+  finishedByStep(): { step: string; items: number; costUsd: number }[] {
+    return this.#sql
+      .get(
+        `SELECT step, sum(state IN ('done', 'filtered')) AS items, coalesce(sum(CASE WHEN state IN ('done', 'filtered') THEN cost_usd END), 0) AS cost
+         FROM item_steps GROUP BY step`,
+      )
+      .all()
+      .map((row) => {
+        const r = row as { step: string; items: number; cost: number };
+        return { step: r.step, items: r.items, costUsd: r.cost };
+      });
+  }
+
   /**
    * Items counted by item state (only the states that occur): failed or filtered when a step is,
    * else running when a step is, done when every step is, else pending. From the partial indexes of

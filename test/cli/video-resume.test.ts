@@ -47,4 +47,28 @@ describe('video: long-running operations survive a kill', () => {
     expect(status.counts.done).toBe(4);
     expect(status.cost_usd).toBeCloseTo(16 * 0.1, 6);
   });
+
+  it('SIGTERM while operations run stops at once: the operation names are kept and the resume polls them', async () => {
+    emulator = await startEmulator(parseEmulatorConfig({ video_ms: 6000, latency_ms: 5 }), { port: 0 });
+    const dir = tempDir();
+    writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'studio' }]);
+    const job = writeJob(dir, { items: 4, steps: VIDEO_STEP, limits: '{ concurrency: 4 }' });
+    const stateFile = join(dir, '.genbatch', 'quota-job.db');
+    const child = spawnCli(['run', job, '--yes']);
+    const deadline = Date.now() + 20_000;
+    while (checkpointedOperations(stateFile) < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const termAt = Date.now();
+    child.kill('SIGTERM');
+    const stopped = await child.output;
+    const stopMs = Date.now() - termAt;
+    // Not the 6 s the operations take: systemd's stop timeout must not be at the mercy of Veo.
+    expect(stopMs, stopped.stderr).toBeLessThan(3000);
+    expect(stopped.stderr).toMatch(/4 video operation\(s\) are still running at Vertex\. Their names are saved: `genbatch resume JOB` polls them/);
+    expect(checkpointedOperations(stateFile)).toBe(4);
+
+    const resumed = await runCli(['resume', job, '--yes']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(emulator.log().filter((r) => r.model.startsWith('veo'))).toHaveLength(4); // no operation started twice
+    expect(readdirSync(join(dir, 'out', 'videos'))).toHaveLength(4);
+  });
 });

@@ -55,7 +55,7 @@ function makeJob(steps: Step[], limits: Partial<Job['limits']> = {}): Job {
     outputDir: '/jobs/out',
     steps,
     styles: {},
-    limits: { concurrency: 2, maxAttempts: 3, maxStallMs: 5_000, timeoutMs: 60_000, ...limits },
+    limits: { concurrency: 2, maxAttempts: 3, maxStallMs: 5_000, timeoutMs: 60_000, maxOutageMs: 600_000, ...limits },
     budget: { confirmAboveUsd: 0 },
   };
 }
@@ -239,6 +239,9 @@ function makeScheduler(job: Job, store: StateStore, pool: ProjectPool, executor:
     emit: (event, ...args) => events.push({ event, args } as Emitted),
     onBudgetRefused: () => {
       throw new Error('no budget in these tests');
+    },
+    onStop: (error) => {
+      throw error;
     },
   });
   return { scheduler, events };

@@ -28,7 +28,15 @@ const CASES = Number(process.env['FUZZ_CASES'] ?? 300);
 /** Per pass; the files are small, so anything near this is a hang. */
 const PASS_TIMEOUT_MS = 3000;
 /** Error codes about a place in the file: they must carry its line. */
-const LINE_CODES = new Set(['INPUT_BAD_ROW', 'INPUT_BAD_ROWS', 'INPUT_NOT_UTF8', 'INPUT_HEADER_INVALID']);
+const LINE_CODES = new Set([
+  'INPUT_BAD_ROW',
+  'INPUT_BAD_ROWS',
+  'INPUT_NOT_UTF8',
+  'INPUT_HEADER_INVALID',
+  'INPUT_NOT_TEXT',
+  'INPUT_TOO_WIDE',
+  'INPUT_NOT_OBJECTS',
+]);
 
 /** mulberry32: small, fast, and the same sequence everywhere. */
 function rng(seed: number): () => number {
@@ -203,7 +211,9 @@ describe('fuzzed input', () => {
     const posts = Array.from({ length: 2000 }, (_, i) => ({ id: i, title: `Post ${i}`, body: 'lorem ipsum, dolor sit amet. '.repeat(2) }));
     const files: Array<[string, string, (report: InspectReport) => void]> = [
       ['long-header.csv', `${'a'.repeat(70_000)},b\n1,2\n`, (r) => expect(r).toMatchObject({ columns: 2, rows: 1 })],
-      ['unclosed.csv', `a,b\n1,2\n3,"${long}\n4,5\n`, (r) => expect(r.problems.map((p) => [p.line, p.kind])).toEqual([[3, 'record_too_large']])],
+      // A quote still open when the row reaches the size limit is reported as the unclosed quote it is.
+      ['unclosed.csv', `a,b\n1,2\n3,"${long}\n4,5\n`, (r) => expect(r.problems.map((p) => [p.line, p.kind])).toEqual([[3, 'unterminated_quote']])],
+      ['long-cell.csv', `a,b\n1,2\n3,${long}\n4,5\n`, (r) => expect(r.problems.map((p) => [p.line, p.kind])).toEqual([[3, 'record_too_large']])],
       ['long-line.jsonl', `{"a":1}\n{"a":"${long}"}\n{"a":2}\n`, (r) => expect(r.problems.map((p) => [p.line, p.kind])).toEqual([[2, 'record_too_large']])],
       ['compact.json', JSON.stringify(posts), (r) => expect(r).toMatchObject({ format: 'json', columns: 3, rows: 2000, problem_count: 0 })],
       [
@@ -219,8 +229,7 @@ describe('fuzzed input', () => {
         `{"a":${'['.repeat(50_000)}${']'.repeat(50_000)}}\n{"a":1}\n`,
         (r) => expect(r.problems.map((p) => [p.line, p.kind])).toEqual([[1, 'invalid_json']]),
       ],
-      ['deep.json', `[${'['.repeat(50_000)}${']'.repeat(50_000)}]`, (r) => expect(r.problem_count).toBe(1)],
-      ['nuls.csv', `a,b\n${'\0'.repeat(5000)}\n1,2\n`, (r) => expect(r.problems.map((p) => [p.line, p.kind])).toEqual([[2, 'missing_cells']])],
+      ['deep.json', `[{"a": 1}, ${'['.repeat(50_000)}${']'.repeat(50_000)}]`, (r) => expect(r.problem_count).toBe(1)],
     ];
     for (const [name, text, check] of files) {
       const file = join(dir, name);
@@ -235,6 +244,15 @@ describe('fuzzed input', () => {
         ).toBeUndefined();
       }
     }
+    // A file with no object among its rows has no column names: refused, naming the first row.
+    const deep = join(dir, 'only-deep.json');
+    await writeFile(deep, `[${'['.repeat(50_000)}${']'.repeat(50_000)}]`);
+    await expect(withTimeout(inspectInput(deep), 'only-deep.json')).rejects.toMatchObject({ code: 'INPUT_NOT_OBJECTS', line: 1 });
+    // NUL bytes are not text: refused before any row is split, naming the line of the first one.
+    const nuls = join(dir, 'nuls.csv');
+    await writeFile(nuls, `a,b\n${'\0'.repeat(5000)}\n1,2\n`);
+    await expect(withTimeout(inspectInput(nuls), 'nuls.csv')).rejects.toMatchObject({ code: 'INPUT_NOT_TEXT', line: 2 });
+    expect(await pass('nuls.csv records', async () => (await openInput({ file: nuls })).records())).toBeUndefined();
   });
 
   it(

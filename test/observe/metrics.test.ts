@@ -79,6 +79,8 @@ function feed(engine: EventEmitter<EngineEvents>): void {
     counts: { pending: 0, running: 0, done: 2, failed: 1, filtered: 0 },
     costUsd: 0.03925,
     requests: 4,
+    unsettledCalls: 0,
+    unsettledMaxUsd: 0,
     durationMs: 4500,
   });
 }
@@ -264,6 +266,8 @@ describe('run metrics', () => {
       counts: { pending: 0, running: 0, done: 3, failed: 0, filtered: 0 },
       costUsd: 0,
       requests: 5,
+      unsettledCalls: 0,
+      unsettledMaxUsd: 0,
       durationMs: 100,
     });
     pilot.emit('call:end', {

@@ -58,6 +58,8 @@ describe('run log', () => {
       counts: { pending: 0, running: 0, done: 1, failed: 1, filtered: 0 },
       costUsd: 0.001,
       requests: 1,
+      unsettledCalls: 0,
+      unsettledMaxUsd: 0,
       durationMs: 50,
     });
     log.note('notify', { outcome: 'sent', status: 200 }, 'notification sent');

@@ -49,7 +49,7 @@ export function storeWithRun(dir: string, failureMessage = 'reply was not valid 
     { result: { image_prompt: 'a dog', alt_text: 'A dog' }, outputs: [], promptHash: 'p', costUsd: 0.02 },
     call('b', 'proj-b', 200, 0.02),
   );
-  store.insertLedger(call('c', 'proj-a', 429, 0, 'QUOTA_EXHAUSTED'));
+  store.recordCall(call('c', 'proj-a', 429, 0, 'QUOTA_EXHAUSTED'));
   store.finishStep('c', 'brief', 'failed', { code: 'BAD_RESPONSE', message: failureMessage, costUsd: 0.005 }, call('c', 'proj-b', 200, 0.005, 'BAD_RESPONSE'));
   store.finishStep('d', 'brief', 'filtered', { code: 'SAFETY_FILTERED', message: 'The prompt was blocked by the safety filters.' });
   store.endRun(RUN_ID, 'failed_items', 1);

@@ -74,7 +74,9 @@ describe('results and embedding files are written a page at a time', () => {
     expect(new Set(records.map((r) => r.id)).size).toBe(ITEMS);
     expect(records.slice(0, 2).map((r) => r.id)).toEqual(['id-0', 'id-1']);
     expect(records.every((r) => r.embed_state === 'done' && r.cost_usd === '0.001')).toBe(true);
-    expect(readdirSync(join(dir, 'scratch'))).toEqual([]);
+    // No temp file left: the scratch folder keeps only its record of the folders written into.
+    expect(readdirSync(join(dir, 'scratch'))).toEqual(['output-folders']);
+    expect(readdirSync(join(dir, 'out', 'vectors')).sort()).toEqual(['all.jsonl', 'all.npy']);
     store.close();
   });
 

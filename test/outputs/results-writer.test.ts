@@ -173,8 +173,9 @@ describe('writeResults', () => {
         brief_alt_text: '',
       });
       expect(rows[4]).toMatchObject({ brief_state: 'pending', hero_state: 'pending', notes_state: 'pending', cost_usd: '0' });
-      // No temp file left behind, in the scratch folder or beside the results.
-      expect(readdirSync(join(dir, '.genbatch', 'scratch'))).toEqual([]);
+      // No temp file left behind, beside the results or in the scratch folder (which keeps only its
+      // record of the folders written into).
+      expect(readdirSync(join(dir, '.genbatch', 'scratch'))).toEqual(['output-folders']);
       expect(readdirSync(join(dir, 'out', 'nested'))).toEqual(['results.csv']);
     } finally {
       store.close();

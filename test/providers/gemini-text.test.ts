@@ -106,6 +106,6 @@ describe('GeminiTextProvider against the emulator', () => {
     const controller = new AbortController();
     controller.abort();
     const error = await failure(provider.call(t.client(), request('x', { signal: controller.signal })));
-    expect(error).toMatchObject({ code: 'TRANSIENT' });
+    expect(error).toMatchObject({ code: 'OUTCOME_UNKNOWN' });
   });
 });

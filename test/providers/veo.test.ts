@@ -53,6 +53,6 @@ describe('Veo provider against the emulator', () => {
     const provider = new VeoProvider({ firstMs: 5_000 });
     const pending = provider.call(t.client(), { ...request('slow one'), signal: controller.signal });
     setTimeout(() => controller.abort(), 50);
-    await expect(pending).rejects.toMatchObject({ code: 'TRANSIENT' });
+    await expect(pending).rejects.toMatchObject({ code: 'OUTCOME_UNKNOWN' });
   });
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { FIRST_ITEM, StateStore, type ItemCursor, type ItemRow, type LedgerEntry } from '../../src/store/state-store.js';
+import { LATEST_SCHEMA_VERSION } from '../../src/store/migrate.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDir();
@@ -116,7 +117,7 @@ describe('fast resume: what the store keeps so that a resume visits only what is
     raw.close();
 
     const store = StateStore.open(file);
-    expect(store.schemaVersion()).toBe(3);
+    expect(store.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
     expect(store.pendingItemCount()).toBe(3);
     expect(store.pendingItems(-1, 10).map((i) => i.id)).toEqual(['old-1', 'old-4']);
     expect(store.staleCandidates(FIRST_ITEM, 10, false)).toEqual([]);
@@ -173,7 +174,7 @@ describe('fast resume: what the store keeps so that a resume visits only what is
     done('item-0', 'a', 0.01);
     done('item-0', 'b', 0.02);
     done('item-1', 'a', 0.03);
-    store.insertLedger(call('item-1', 'a', 0.005)); // an earlier attempt of the same item counts towards it
+    store.recordCall(call('item-1', 'a', 0.005)); // an earlier attempt of the same item counts towards it
     done('item-2', 'a', 0.05);
     store.finishStep('item-2', 'b', 'failed', { code: 'X', message: 'no' });
     store.finishStep('item-3', 'a', 'filtered', { code: 'SAFETY', message: 'blocked' });

@@ -64,7 +64,7 @@ describe('StateStore', () => {
     store.completeStep('item-0', 'a', { result: { text: 'hi' }, outputs: ['x.txt'], promptHash: 'ph', costUsd: 0.01 }, ledger('r1', 'item-0'));
     const steps = store.itemSteps('item-0');
     expect(steps.find((s) => s.step === 'a')).toMatchObject({ state: 'done', attempts: 1, outputs: ['x.txt'], result: { text: 'hi' }, costUsd: 0.01 });
-    expect(store.ledger.totals()).toEqual({ costUsd: 0.01, requests: 1 });
+    expect(store.ledger.totals()).toEqual({ costUsd: 0.01, requests: 1, unsettledCalls: 0, unsettledMaxUsd: 0 });
     expect(readStateFile(store.file, (db) => db.prepare('SELECT count(*) AS n FROM ledger').get())).toEqual({ n: 1 });
     // item-0 still has step b pending
     expect(store.pendingItems(-1, 10).map((i) => i.id)).toContain('item-0');
@@ -80,7 +80,7 @@ describe('StateStore', () => {
     expect(() => store.completeStep('item-0', 'a', { result: {}, outputs: [], promptHash: 'p', costUsd: 0.02 }, ledger('r2', 'item-0'), 'r2')).toThrow(
       /State conflict: step "a" of item "item-0"/,
     );
-    expect(store.ledger.totals()).toEqual({ costUsd: 0.01, requests: 1 }); // the paid call is recorded all the same
+    expect(store.ledger.totals()).toEqual({ costUsd: 0.01, requests: 1, unsettledCalls: 0, unsettledMaxUsd: 0 }); // the paid call is recorded all the same
     expect(() => store.markPending('item-0', 'a', { countAttempt: true, runId: 'r2' })).toThrow(expect.objectContaining({ code: 'STATE_CONFLICT' }));
     expect(() => store.setOperationName('item-0', 'a', 'operations/x', 'r2')).toThrow(expect.objectContaining({ code: 'STATE_CONFLICT' }));
     expect(store.itemSteps('item-0')[0]).toMatchObject({ state: 'running', runId: 'r1', operationName: null });

@@ -4,6 +4,7 @@ import { estimateJob } from '../../estimate/estimate-job.js';
 import { bestTokenCounter } from '../../estimate/token-counter.js';
 import { createClient } from '../../credentials/client-factory.js';
 import { StateStore } from '../../store/state-store.js';
+import { confirmSpend } from '../confirm.js';
 import { line, type CliIO } from '../io.js';
 import { renderEstimate } from '../render-estimate.js';
 import { openRunSession } from './run.js';
@@ -12,8 +13,9 @@ import { openInput } from '../../input/index.js';
 import { inputOptionsOf } from '../../engine/input-options.js';
 
 /**
- * `genbatch estimate JOB [--json] [--pilot N]`: cost and time before spending. With --pilot, N items
- * are done for real (they count as done) and the rest is re-estimated from what they cost.
+ * `genbatch estimate JOB [--json] [--pilot N [--yes]]`: cost and time before spending. With --pilot,
+ * N items are done for real (they count as done) and the rest is re-estimated from what they cost;
+ * a pilot estimated above budget.confirm_above_usd is confirmed first, as `run` does.
  */
 export async function estimateCommand(
   jobFile: string,
@@ -26,6 +28,13 @@ export async function estimateCommand(
     const { session } = await openRunSession(prepared, { ...(flags.emulator ? { emulator: true } : {}) }, io);
     try {
       await session.sync();
+      const pilotEstimate = await session.estimate(undefined, flags.pilot);
+      const what = `a pilot of ${pilotEstimate.remaining_items} item(s)`;
+      const hint = 'Pass --yes to allow it, raise budget.confirm_above_usd, or pilot fewer items.';
+      if (!(await confirmSpend(pilotEstimate, { threshold: job.budget.confirmAboveUsd, yes: flags.yes, what, hint }, io))) {
+        line(io.stderr, 'Cancelled; nothing was sent.');
+        return 4;
+      }
       line(io.stderr, `Pilot: running ${flags.pilot} item(s) for real to measure what the job costs.`);
       const pilot = await session.pilot(flags.pilot);
       if (pilot.exitCode !== 0) return pilot.exitCode;

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { GenbatchError } from '../../errors/genbatch-error.js';
 import { displayPath, loadJob } from '../../job/load-job.js';
+import { writeFileAtomic } from '../../outputs/atomic-write.js';
 import { collectReview } from '../../review/review-data.js';
 import { renderReviewPage } from '../../review/review-page.js';
 import { StateStore } from '../../store/state-store.js';
@@ -40,13 +40,9 @@ export async function reviewCommand(jobFile: string, flags: ReviewFlags, io: Cli
   } finally {
     store.close();
   }
-  await mkdir(dirname(out), { recursive: true });
-  const temp = join(dirname(out), `.${basename(out)}.${process.pid}.tmp`);
   try {
-    await writeFile(temp, html);
-    await rename(temp, out);
+    await writeFileAtomic(out, html);
   } catch (error) {
-    await unlink(temp).catch(() => undefined);
     throw new GenbatchError(`Cannot write the review page ${displayPath(out)}: ${(error as Error).message}`, {
       code: 'REVIEW_WRITE',
       exitCode: 1,

@@ -6,17 +6,18 @@ import { prepareJob, type PreparedJob } from '../../engine/prepare-job.js';
 import { RunSession } from '../../engine/run-session.js';
 import { GenbatchError } from '../../errors/genbatch-error.js';
 import type { JobEstimate } from '../../estimate/estimate-job.js';
+import { notAJobFileReason } from '../../job/job-file-kind.js';
 import { displayPath } from '../../job/load-job.js';
-import { confirm } from '../confirm.js';
+import { confirmSpend } from '../confirm.js';
 import { line, type CliIO } from '../io.js';
-import { renderEstimate } from '../render-estimate.js';
 import { attachRunReporter } from '../run-reporter.js';
 import { attachLiveView } from '../live-view.js';
 import { isGenbatchError } from '../../errors/genbatch-error.js';
-import { createRunMetrics, serveMetrics, writeMetricsFilePeriodically, type RunMetrics } from '../../observe/metrics.js';
+import type { RunMetrics } from '../../observe/metrics.js';
 import { buildErrorSummary, buildRunSummary, checkNotifyTemplate, checkNotifyUrl, notifySummary } from '../../observe/notify.js';
 import { secretsOf } from '../../observe/redact.js';
 import { attachRunLog } from '../../observe/run-log.js';
+import { setDamagedStateAside } from '../../store/fresh-state.js';
 
 export interface RunFlags {
   emulator?: boolean;
@@ -29,6 +30,9 @@ export interface RunFlags {
   resumeOnly?: boolean;
   /** Redo done items whose input row or templates changed since they were done. */
   redoStale?: boolean;
+  acceptChanges?: boolean;
+  /** `run`: move a damaged state file aside and start over (see setDamagedStateAside). */
+  freshState?: boolean;
   /** Plain progress lines even on a terminal. */
   plain?: boolean;
   log?: string;
@@ -41,14 +45,15 @@ export interface RunFlags {
 /**
  * Opens the engine's run session for a command: starts the in-process emulator for `--emulator`
  * (the CLI's business: the engine never imports the emulator), and renders what the session says.
- * Every pass gets a live view (or plain lines), a run log and metrics.
+ * Every pass gets a live view (or plain lines), a run log, and metrics when they are asked for
+ * (--metrics-port, --metrics-file): prom-client is loaded, and counts every event, only then.
  */
 export async function openRunSession(
   prepared: PreparedJob,
   flags: RunFlags,
   io: CliIO,
   view: { estimateUsd?: number } = {},
-): Promise<{ session: RunSession; metrics: RunMetrics }> {
+): Promise<{ session: RunSession; metrics: RunMetrics | undefined }> {
   // The emulator (and sharp, which it draws images with) is loaded only for --emulator.
   const { startEmulatorForCredentials } = flags.emulator ? await import('../emulated-credentials.js') : { startEmulatorForCredentials: undefined };
   const emulator = startEmulatorForCredentials
@@ -71,10 +76,10 @@ export async function openRunSession(
         if (io.stderr.isTTY && !flags.plain) attachLiveView(engine, io, view.estimateUsd === undefined ? {} : { estimateUsd: view.estimateUsd });
         else attachRunReporter(engine, io);
         const log = attachRunLog(engine, { job: prepared.job, secrets, ...(flags.log ? { file: flags.log } : {}) });
-        const detachMetrics = metrics.attach(engine);
+        const detachMetrics = metrics?.attach(engine);
         return () => {
           log.close();
-          detachMetrics();
+          detachMetrics?.();
         };
       },
     });
@@ -82,9 +87,10 @@ export async function openRunSession(
     await emulator?.close();
     throw error;
   }
-  const metrics = createRunMetrics(undefined, session.store, { job: prepared.job.name });
+  const wanted = flags.metricsPort !== undefined || flags.metricsFile !== undefined;
+  const metrics = wanted ? (await import('../../observe/metrics.js')).createRunMetrics(undefined, session.store, { job: prepared.job.name }) : undefined;
   if (emulator) session.defer(() => emulator.close());
-  session.defer(() => metrics.detach());
+  if (metrics) session.defer(() => metrics.detach());
   // First Ctrl-C: stop taking work, checkpoint the calls in flight. Second: exit at once.
   let interrupts = 0;
   const onSignal = (): void => {
@@ -150,14 +156,27 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
 
 /**
  * `genbatch run DIR`: every job file of a folder in turn (sorted by name), for nightly runs. One
- * job's failure does not stop the others; the exit code is the first non-zero one.
+ * job's failure does not stop the others; the exit code is the first non-zero one. Other YAML and
+ * JSON files (the credentials file, an emulator config) are skipped, each with a line saying why.
  */
 async function runFolder(dir: string, flags: RunFlags, io: CliIO): Promise<number> {
-  const files = readdirSync(dir)
+  const candidates = readdirSync(dir)
     .filter((name) => /\.(ya?ml|json)$/i.test(name))
     .sort()
     .map((name) => join(dir, name));
-  if (files.length === 0) throw new GenbatchError(`No job files (.yaml, .yml, .json) in ${dir}.`, { code: 'USAGE', exitCode: 2 });
+  const files: string[] = [];
+  for (const file of candidates) {
+    const skip = await notAJobFileReason(file);
+    if (skip) line(io.stderr, `Skipping ${displayPath(file)}: ${skip}.`);
+    else files.push(file);
+  }
+  if (files.length === 0) {
+    throw new GenbatchError(`No job files in ${dir}${candidates.length > 0 ? ` (${candidates.length} other YAML/JSON file(s) skipped)` : ''}.`, {
+      code: 'USAGE',
+      exitCode: 2,
+      hint: 'A job file has `version: 1` and `steps:` at the top level (see README.md).',
+    });
+  }
   const results: { file: string; code: number }[] = [];
   for (const file of files) {
     line(io.stderr, `── ${file}`);
@@ -186,14 +205,22 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
       hint: `Start it with: genbatch run ${jobFile}`,
     });
   }
+  if (flags.freshState) {
+    const fresh = setDamagedStateAside(job.stateFile);
+    if ('movedTo' in fresh)
+      line(io.stderr, `Moved the damaged state file aside to ${displayPath(fresh.movedTo)}; starting over with a fresh state (every item is done again).`);
+    else if (fresh.kept === 'sound') line(io.stderr, `--fresh-state: the state file ${displayPath(job.stateFile)} is sound; it is kept and resumed.`);
+  }
   const view: { estimateUsd?: number } = {};
   const { session, metrics } = await openRunSession(prepared, flags, io, view);
   const { store } = session;
-  const server = flags.metricsPort === undefined ? undefined : await serveMetrics(metrics.registry, flags.metricsPort);
+  const { serveMetrics, writeMetricsFilePeriodically } = metrics ? await import('../../observe/metrics.js') : {};
+  const server = flags.metricsPort === undefined || !metrics || !serveMetrics ? undefined : await serveMetrics(metrics.registry, flags.metricsPort);
   if (server) line(io.stderr, `Metrics: ${server.url}`);
-  const stopMetricsFile = flags.metricsFile
-    ? writeMetricsFilePeriodically(metrics.registry, flags.metricsFile, 15_000, (e) => line(io.stderr, `warning: metrics file: ${(e as Error).message}`))
-    : undefined;
+  const stopMetricsFile =
+    flags.metricsFile && metrics && writeMetricsFilePeriodically
+      ? writeMetricsFilePeriodically(metrics.registry, flags.metricsFile, 15_000, (e) => line(io.stderr, `warning: metrics file: ${(e as Error).message}`))
+      : undefined;
   const secrets = secretsOf(prepared.credentials);
   const notify = async (summary: RunSummary): Promise<void> => {
     if (!notifyUrl) return;
@@ -201,7 +228,7 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
     if (!r.ok) line(io.stderr, `warning: notify: ${r.error}`);
   };
   try {
-    const synced = await session.sync({ redoStale: flags.redoStale ?? false });
+    const synced = await session.sync({ redoStale: flags.redoStale ?? false, acceptChanges: flags.acceptChanges ?? false });
     if (synced.redone > 0) line(io.stderr, `Redoing ${synced.redone} stale item(s): their input row or templates changed since they were done.`);
     else if (synced.stale > 0)
       line(io.stderr, `Note: ${synced.stale} done item(s) are stale (input row or templates changed since); they are kept. Use --redo-stale to redo them.`);
@@ -211,35 +238,33 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
       return finish(summary, flags, io);
     }
 
-    const spentBefore = session.spentUsd();
+    const threshold = job.budget.confirmAboveUsd;
     if (flags.pilot) {
+      // A pilot spends too: above the threshold, its own items are confirmed first.
+      const pilotEstimate = await session.estimate(undefined, flags.pilot);
+      if (!(await confirmSpend(pilotEstimate, { threshold, yes: flags.yes, what: `a pilot of ${pilotEstimate.remaining_items} item(s)` }, io))) {
+        line(io.stderr, 'Cancelled; nothing was sent.');
+        return 4;
+      }
       line(io.stderr, `Pilot: running ${flags.pilot} item(s) for real to measure what the job costs.`);
+      view.estimateUsd = pilotEstimate.remaining_usd.expected;
       const pilot = await session.pilot(flags.pilot);
       if (pilot.exitCode !== 0 || session.stopping || session.pendingItems() === 0) {
         await notify(pilot);
         return finish(pilot, flags, io);
       }
     }
-    const estimate = await session.estimate(flags.pilot);
-    const threshold = job.budget.confirmAboveUsd;
-    if (estimate.remaining_usd.expected > threshold && !flags.yes) {
-      renderEstimate(estimate, io);
-      if (!io.stdin.isTTY) {
-        throw new GenbatchError(
-          `The estimate ($${estimate.remaining_usd.expected.toFixed(2)} expected) is above budget.confirm_above_usd ($${threshold.toFixed(2)}) and there is no terminal to ask; nothing was sent.`,
-          {
-            code: 'CONFIRMATION_REQUIRED',
-            exitCode: 4,
-            hint: 'Pass --yes to allow it (e.g. in cron), raise budget.confirm_above_usd, or try --pilot N first.',
-          },
-        );
-      }
-      if (!(await confirm(`Spend about $${estimate.remaining_usd.expected.toFixed(2)} (up to $${estimate.remaining_usd.high.toFixed(2)})?`, io))) {
-        line(io.stderr, 'Cancelled; nothing more was sent.');
-        return 4;
-      }
+    // What this pass will do: what is left, or with --limit the next N items; confirmed and then
+    // compared with what the pass spent (a pilot's spend is not part of it).
+    const estimate = await session.estimate(flags.pilot, flags.limit);
+    const scope =
+      estimate.limit !== null && estimate.remaining_items < session.pendingItems() ? `the next ${estimate.remaining_items} item(s) (--limit)` : undefined;
+    if (!(await confirmSpend(estimate, { threshold, yes: flags.yes, ...(scope ? { what: scope } : {}) }, io))) {
+      line(io.stderr, 'Cancelled; nothing more was sent.');
+      return 4;
     }
-    view.estimateUsd = estimate.total_usd.expected;
+    view.estimateUsd = estimate.remaining_usd.expected;
+    const spentBefore = session.spentUsd();
     const summary = await session.pass(flags.limit);
     await notify(summary);
     return finish(summary, flags, io, estimate, spentBefore, session.spentUsd());

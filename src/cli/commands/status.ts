@@ -1,9 +1,11 @@
 import { existsSync } from 'node:fs';
 import { buildStatus } from '../../engine/status.js';
 import { staleNow } from '../../engine/staleness.js';
+import { checkStateOwner } from '../../engine/state-owner.js';
 import { loadJob, displayPath } from '../../job/load-job.js';
 import { StateStore } from '../../store/state-store.js';
 import { line, type CliIO } from '../io.js';
+import { unknownSpend } from '../render-spend.js';
 
 /** `genbatch status JOB [--json]`: what is done, pending, failed (with reasons), and what it cost. */
 export async function statusCommand(jobFile: string, flags: { json?: boolean }, io: CliIO): Promise<number> {
@@ -19,6 +21,8 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
           counts: { pending: 0, running: 0, done: 0, failed: 0, filtered: 0 },
           steps: {},
           cost_usd: 0,
+          unsettled_max_usd: 0,
+          unsettled_calls: 0,
           stale: 0,
           requests: 0,
           failures: [],
@@ -30,6 +34,8 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
   }
   const store = StateStore.open(job.stateFile, { readonly: true });
   try {
+    // Another job file's state (same name in the same folder) is not shown as this one's.
+    checkStateOwner(store, job, { claim: false });
     const status = buildStatus(job, store, { stale: await staleNow(job, store) });
     if (flags.json) {
       line(io.stdout, JSON.stringify(status, null, 2));
@@ -44,6 +50,7 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
     if (status.stale > 0)
       line(out, `Stale: ${status.stale} done item(s) changed since (input row or templates); \`genbatch run JOB --redo-stale\` redoes them.`);
     line(out, `Cost so far: $${status.cost_usd.toFixed(4)} over ${status.requests} API calls`);
+    if (status.unsettled_calls > 0) line(out, unknownSpend(status.unsettled_calls, status.unsettled_max_usd));
     for (const p of status.projects) {
       line(
         out,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { TokenDistribution } from '../model-family.js';
-import { defaultOutputTokens, modelFamily, TOKENS_PER_GEMINI_IMAGE } from '../model-family.js';
+import { defaultOutputTokens, geminiInputTokenLimit, modelFamily, TOKENS_PER_GEMINI_IMAGE } from '../model-family.js';
 import { breakJson, fakeJson } from '../fake-json.js';
 import { fakeProse } from '../fake-text.js';
 import { GEMINI_IMAGE_SIZES, renderImage } from '../fake-image.js';
@@ -23,6 +23,9 @@ export async function generateContent(call: ModelCall, ctx: HandlerContext): Pro
     throw invalidArgument(`Multi-modal output is not supported by model ${call.model}; use an image model such as gemini-2.5-flash-image.`);
   }
   const inputTokens = promptTokens(prompt);
+  // As Vertex: a prompt above the context window is refused (and not billed), with this very message.
+  const limit = geminiInputTokenLimit(call.model);
+  if (inputTokens > limit) throw invalidArgument(`The input token count (${inputTokens}) exceeds the maximum number of tokens allowed (${limit}).`);
   const blocked = isBlocked(`${prompt.system}\n${prompt.text}`, ctx.config.blocked_terms);
   return wantsImage ? imageReply(call, ctx, prompt, inputTokens, blocked) : textReply(call, ctx, prompt, inputTokens, blocked);
 }

@@ -1,15 +1,16 @@
 import type { GoogleGenAI } from '@google/genai';
 import type { Lease, ProjectPool } from '../../credentials/project-pool.js';
 import { ConfigError } from '../../errors/config-error.js';
+import { OutputDiskFullError } from '../../errors/run-errors.js';
 import type { GenbatchError } from '../../errors/genbatch-error.js';
 import { BadResponseError, ProviderError, QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
 import type { PriceCatalog } from '../../estimate/price-catalog.js';
-import { worstCaseCost } from '../../estimate/step-usage.js';
+import { itemsPerRequest, thinkingBudgetOf, worstCaseCost } from '../../estimate/step-usage.js';
 import { heuristicTokens } from '../../estimate/token-counter.js';
 import type { Job, Step } from '../../job/job.js';
 import { TemplateValueMissing } from '../../job/template.js';
 import type { AtomicWriter } from '../../outputs/atomic-write.js';
-import { maxEmbeddingBatch } from '../../providers/embedding.js';
+import { isDiskFull, type HeldReplies } from '../../outputs/held-replies.js';
 import { emptyUsage, type ProviderRequest, type ProviderResult, type Usage } from '../../providers/provider.js';
 import { providerFor } from '../../providers/provider-registry.js';
 import { VeoProvider } from '../../providers/veo.js';
@@ -20,6 +21,7 @@ import { reactionTo } from '../error-reactions.js';
 import type { EngineEvents } from '../events.js';
 import { renderStep, type RenderedStep } from '../render-step.js';
 import type { Unit } from '../unit.js';
+import { heldRepliesDirFor } from '../paths.js';
 import { writeStepOutputs } from '../write-outputs.js';
 import type { ParkedOperation, PollOutcome, PreparedCall, Settled, StepExecutor, Verdict } from './step-executor.js';
 
@@ -30,6 +32,8 @@ export interface ExecutionContext {
   catalog: PriceCatalog;
   pool: ProjectPool;
   writer: AtomicWriter;
+  /** Paid replies kept when the disk for outputs was full; written instead of calling again. */
+  held: HeldReplies;
   emit: <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]) => void;
   random?: () => number;
 }
@@ -69,8 +73,7 @@ export class OnlineExecutor implements StepExecutor {
   constructor(private readonly ctx: ExecutionContext) {}
 
   batchSize(step: Step): number {
-    if (step.task !== 'embedding') return 1;
-    return Math.max(1, Math.min(step.batchSize ?? 5, maxEmbeddingBatch(step.model)));
+    return itemsPerRequest(step);
   }
 
   private retryPolicy(step: Step): RetryPolicy {
@@ -109,6 +112,8 @@ export class OnlineExecutor implements StepExecutor {
       ...lead.rendered.request,
       ...(step.task === 'embedding' ? { texts: live.map((l) => l.rendered.request.prompt) } : {}),
       labels: { genbatch_job: job.name.toLowerCase().slice(0, 60) },
+      // Always a thinking budget for a model that thinks: the worst case below counts it.
+      ...(step.task === 'text' ? { thinkingBudget: thinkingBudgetOf(step, catalog) } : {}),
     };
     const inputText = (request.texts ?? [request.prompt]).join(' ') + (request.system ?? '');
     return {
@@ -121,9 +126,20 @@ export class OnlineExecutor implements StepExecutor {
     const { store, runId, emit } = this.ctx;
     const { step, live } = call;
     const project = lease.project.name;
-    // Committed (with the other checkpoints of the moment) before the call is sent.
-    await store.commit(() => {
+    const lead = live[0] as PreparedCall['live'][number];
+    // A reply paid for by an earlier run, whose outputs could not be written then (disk full).
+    const held = live.length === 1 ? this.ctx.held.take(lead.unit.item.id, step.name) : undefined;
+    if (held) {
+      lease.release();
+      settleBudget(0);
+      await store.commit(() => store.markRunning(lead.unit.item.id, step.name, runId, project));
+      return [{ unit: lead.unit, verdict: await this.checkpoint(lead.unit, lead.rendered, held, 0, 0, project, undefined) }];
+    }
+    // Intent before spend: the units' running state and the call's ledger row at its worst case,
+    // committed (with the other checkpoints of the moment) before the call is sent.
+    call.ledgerId = await store.commit(() => {
       for (const l of live) store.markRunning(l.unit.item.id, step.name, runId, project);
+      return store.openCall({ runId, itemId: lead.unit.item.id, step: step.name, project, model: step.model, reservedUsd: call.worstCaseUsd });
     });
     for (const l of live) emit('step:start', { itemId: l.unit.item.id, step: step.name, project, attempt: l.unit.attempts + 1 });
     const provider = providerFor(step.task, step.model);
@@ -140,7 +156,6 @@ export class OnlineExecutor implements StepExecutor {
       lease.release();
       // Starting the operation is the call the quota governs: a probe that started one closes the breaker.
       this.ctx.pool.succeeded(project, step.model, 0, t0);
-      const lead = live[0] as PreparedCall['live'][number];
       await store.commit(() => store.setOperationName(lead.unit.item.id, step.name, operationName, runId));
       emit('operation:pending', { itemId: lead.unit.item.id, step: step.name, operationName, resumed: false });
       return live.map((l) => ({ unit: l.unit, verdict: { kind: 'parked', operation: { call, operationName, project, startedAt: t0, settleBudget } } }));
@@ -186,11 +201,25 @@ export class OnlineExecutor implements StepExecutor {
    * A unit whose operation was started by an earlier, interrupted run: it is marked running again
    * on the project that owns the operation and parked for polling, without a new (paid) start.
    */
-  resumeOperation(unit: Unit, reserve: (worstCaseUsd: number) => (usd: number) => void): ParkedOperation | Settled[] {
+  resumeOperation(unit: Unit, reserve: (worstCaseUsd: number, alreadyCounted: boolean) => (usd: number) => void): ParkedOperation | Settled[] {
     const { call, rejected } = this.prepare([unit]);
     if (!call || !unit.operationName || !unit.operationProject) return rejected;
-    this.ctx.store.markRunning(unit.item.id, unit.step.name, this.ctx.runId, unit.operationProject);
-    return { call, operationName: unit.operationName, project: unit.operationProject, startedAt: Date.now(), settleBudget: reserve(call.worstCaseUsd) };
+    const { store, runId } = this.ctx;
+    store.markRunning(unit.item.id, unit.step.name, runId, unit.operationProject);
+    // The operation's intent row, left unsettled by the run that started it, is settled when it ends.
+    const intent = store.unsettledCallOf(unit.item.id, unit.step.name);
+    call.ledgerId =
+      intent?.id ??
+      store.openCall({
+        runId,
+        itemId: unit.item.id,
+        step: unit.step.name,
+        project: unit.operationProject,
+        model: unit.step.model,
+        reservedUsd: call.worstCaseUsd,
+      });
+    const settleBudget = reserve(intent?.reservedUsd ?? call.worstCaseUsd, intent !== undefined);
+    return { call, operationName: unit.operationName, project: unit.operationProject, startedAt: Date.now(), settleBudget };
   }
 
   /** An operation whose polls keep failing: retried later, polling the same operation again. */
@@ -205,6 +234,7 @@ export class OnlineExecutor implements StepExecutor {
   }
 
   private ledgerEntry(
+    id: number | undefined,
     itemId: string,
     step: Step,
     project: string,
@@ -215,6 +245,7 @@ export class OnlineExecutor implements StepExecutor {
     errorCode?: string,
   ): LedgerEntry {
     return {
+      ...(id === undefined ? {} : { id }),
       runId: this.ctx.runId,
       itemId,
       step: step.name,
@@ -265,9 +296,13 @@ export class OnlineExecutor implements StepExecutor {
     const httpStatus = error instanceof ProviderError ? (error.httpStatus ?? 0) : 0;
     // A reply that arrived but was unusable was still billed: keep its usage in the ledger.
     const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
-    const cost = reaction.billed ? catalog.cost(step.model, usage, { withAudio: step.params.generate_audio === true }) : 0;
-    settleBudget(cost);
+    const cost = reaction.billed === 'usage' ? catalog.cost(step.model, usage, { withAudio: step.params.generate_audio === true }) : 0;
+    // A call that may have been billed, for an amount never to be known, counts at its worst case.
+    // (A poll that failed is free: the operation's own cost is settled when it ends.)
+    const unknown = reaction.billed === 'unknown' && !keepOperation && call.ledgerId !== undefined;
+    settleBudget(unknown ? call.worstCaseUsd : cost);
     const failedCall = this.ledgerEntry(
+      call.ledgerId,
       lead.unit.item.id,
       step,
       project,
@@ -286,6 +321,9 @@ export class OnlineExecutor implements StepExecutor {
         ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
       });
       emit('project:cooldown', { project, untilMs: until, reason: error.message, perDay: error.perDay });
+    } else if (reaction.project === 'outage') {
+      const until = pool.outage(project, step.model, { reason: error.message, startedAt: Date.now() - durationMs });
+      emit('project:cooldown', { project, untilMs: until, reason: error.message, perDay: false });
     } else if (reaction.project === 'disable') {
       const details = error instanceof ProviderError ? `${error.httpStatus ?? ''} ${error.apiStatus ?? ''}`.trim() : '';
       pool.disable(project, details ? `credential rejected (${details})` : 'credential rejected');
@@ -302,7 +340,8 @@ export class OnlineExecutor implements StepExecutor {
     const message = reaction.unit === 'retry' && !decision.retry ? `${error.message} (gave up after ${attempts} attempts)` : error.message;
     // The failed call's ledger row and the units' new state, committed together.
     await store.commit(() => {
-      store.insertLedger(failedCall);
+      if (unknown) store.markCallUnknown(call.ledgerId as number, error.code, durationMs);
+      else store.recordCall(failedCall);
       for (const l of live) {
         if (!keepOperation && l.unit.operationName) store.setOperationName(l.unit.item.id, step.name, null, runId);
         if (decision.retry) {
@@ -363,7 +402,16 @@ export class OnlineExecutor implements StepExecutor {
     settleBudget(costUsd);
     pool.succeeded(project, step.model, costUsd);
     // One ledger row per API call (on the first unit of a batch); each unit carries its share of the cost.
-    const ledger = this.ledgerEntry((live[0] as PreparedCall['live'][number]).unit.item.id, step, project, 200, result.usage, costUsd, durationMs);
+    const ledger = this.ledgerEntry(
+      call.ledgerId,
+      (live[0] as PreparedCall['live'][number]).unit.item.id,
+      step,
+      project,
+      200,
+      result.usage,
+      costUsd,
+      durationMs,
+    );
     this.emitCall(ledger, result.usage);
     const share = costUsd / live.length;
     const settled: Settled[] = [];
@@ -373,6 +421,31 @@ export class OnlineExecutor implements StepExecutor {
       settled.push({ unit: l.unit, verdict });
     }
     return settled;
+  }
+
+  /**
+   * The disk for outputs is full: the paid reply is kept beside the state file and the unit goes
+   * back to pending, so that a resume writes it without calling again; the run stops taking calls.
+   * Undefined when the reply cannot be kept either (then the step fails as any write failure).
+   */
+  private async hold(unit: Unit, result: ProviderResult, costUsd: number, call: LedgerEntry | undefined, error: unknown): Promise<Verdict | undefined> {
+    const { store, held, job, runId } = this.ctx;
+    try {
+      await held.keep(unit.item.id, unit.step.name, result);
+    } catch {
+      return undefined;
+    }
+    await store.commit(() => {
+      if (call) store.recordCall(call);
+      store.markPending(unit.item.id, unit.step.name, {
+        countAttempt: false,
+        errorCode: 'OUTPUT_DISK_FULL',
+        errorMessage: (error as Error).message,
+        costUsd,
+        runId,
+      });
+    });
+    return { kind: 'stop', error: new OutputDiskFullError(job.outputDir, error, heldRepliesDirFor(job)) };
   }
 
   /** Writes the outputs and checkpoints the step (or marks it filtered / failed when unusable). */
@@ -408,6 +481,10 @@ export class OnlineExecutor implements StepExecutor {
       if (rendered.outputName !== undefined && step.task !== 'embedding')
         outputs = await writeStepOutputs(job, step, item.id, rendered.outputName, rendered.post, result, writer);
     } catch (error) {
+      if (isDiskFull(error)) {
+        const stop = await this.hold(unit, result, costUsd, call, error);
+        if (stop) return stop;
+      }
       const code = error instanceof ConfigError ? error.code : 'OUTPUT_WRITE_FAILED';
       const message = `could not write the output: ${(error as Error).message}`;
       await store.commit(() =>
@@ -416,6 +493,7 @@ export class OnlineExecutor implements StepExecutor {
       emit('step:failed', { itemId: item.id, step: step.name, code, message });
       return { kind: 'failed' };
     }
+    this.ctx.held.release(item.id, step.name);
     const result_ = stepResult(result, outputs);
     // The step and its call's ledger row, in the next group commit; the unit moves on once it is durable.
     await store.commit(() =>

@@ -1,3 +1,4 @@
+import type { GenbatchError } from '../../errors/genbatch-error.js';
 import type { GoogleGenAI } from '@google/genai';
 import type { Lease } from '../../credentials/project-pool.js';
 import type { Step } from '../../job/job.js';
@@ -15,7 +16,9 @@ export type Verdict =
   /** No attempt used (429, rejected credential): straight back to its lane for another project. */
   | { kind: 'requeue' }
   /** A long-running operation was started: it is polled without a worker or a limiter slot. */
-  | { kind: 'parked'; operation: ParkedOperation };
+  | { kind: 'parked'; operation: ParkedOperation }
+  /** Back to pending, and the run must stop taking calls (the disk for outputs is full). */
+  | { kind: 'stop'; error: GenbatchError };
 
 export interface Settled {
   unit: Unit;
@@ -32,6 +35,8 @@ export interface PreparedCall {
   worstCaseUsd: number;
   /** Tokens the call may use, reserved against `tpm`. */
   estimatedTokens: number;
+  /** The call's intent row in the ledger, committed (unsettled, at worstCaseUsd) before it is sent. */
+  ledgerId?: number;
 }
 
 /** A video operation that is running at Vertex: its name, the project that owns it, its call. */
@@ -59,7 +64,7 @@ export interface StepExecutor {
   /** Sends the call on the leased project and settles every unit it served. */
   execute(call: PreparedCall, lease: Lease, settleBudget: (usd: number) => void): Promise<Settled[]>;
   /** Parks a unit whose operation an earlier run started (settled at once if it cannot be rendered). */
-  resumeOperation(unit: Unit, reserve: (worstCaseUsd: number) => (usd: number) => void): ParkedOperation | Settled[];
+  resumeOperation(unit: Unit, reserve: (worstCaseUsd: number, alreadyCounted: boolean) => (usd: number) => void): ParkedOperation | Settled[];
   /** One poll of a parked operation, on the client of the project that started it. */
   poll(operation: ParkedOperation, client: GoogleGenAI): Promise<PollOutcome>;
   /** An operation whose polls keep failing (or whose project is gone): settled as a retry or failure. */

@@ -1,0 +1,88 @@
+import { STATUS_CODES } from 'node:http';
+import { generateContent } from '../handlers/generate-content.js';
+import type { HandlerContext } from '../handlers/model-call.js';
+import { asObject, type Json } from '../handlers/request-fields.js';
+import { seededRandom } from '../seeded-random.js';
+import { invalidArgument, VertexHttpError } from '../vertex-error.js';
+
+/**
+ * One line of a batch input, answered by the same generator as an online :generateContent call
+ * (quotas and 503s aside). The output line is the input line (its `request`, and any key or other
+ * field as given) plus `status` and `processed_time`, and either `response` or, for a failed line,
+ * a non-empty `status`: Vertex writes `"status": ""` on lines that succeeded.
+ */
+export interface LineOutcome {
+  /** The output line, JSON without the newline. */
+  line: string;
+  ok: boolean;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export interface LineTarget {
+  project: string;
+  location: string;
+  model: string;
+}
+
+/** Field names inside these are the person's own (schema properties, label keys): kept as written. */
+const VERBATIM = new Set(['responseSchema', 'responseJsonSchema', 'parametersJsonSchema', 'labels']);
+
+const camel = (key: string): string => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/** Vertex reads proto JSON, where `generation_config` and `generationConfig` are the same field. */
+function camelKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(camelKeys);
+  const object = asObject(value);
+  if (!object) return value;
+  return Object.fromEntries(
+    Object.entries(object).map(([k, v]) => {
+      const key = camel(k);
+      return [key, VERBATIM.has(key) ? v : camelKeys(v)];
+    }),
+  );
+}
+
+/** A per-line error as Vertex writes it: the HTTP reason, then the error body. */
+export function lineStatus(error: VertexHttpError): string {
+  return `${STATUS_CODES[error.httpStatus] ?? 'Error'}: ${JSON.stringify(error.body())}`;
+}
+
+function failed(fields: Json, error: VertexHttpError, processedTime: string): LineOutcome {
+  return { line: JSON.stringify({ status: lineStatus(error), processed_time: processedTime, ...fields }), ok: false, inputTokens: 0, outputTokens: 0 };
+}
+
+export async function answerLine(raw: string, target: LineTarget, ctx: HandlerContext, lineFailRate: number): Promise<LineOutcome> {
+  const processedTime = new Date(ctx.now()).toISOString();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    return failed({ request: raw }, invalidArgument(`Invalid JSON payload received. ${(error as Error).message}`), processedTime);
+  }
+  const input = asObject(parsed);
+  if (!input) return failed({ request: parsed }, invalidArgument('Each line must be a JSON object with a "request" field.'), processedTime);
+  const request = asObject(input.request);
+  if (!request)
+    return failed(input, invalidArgument('Each line must have a "request" object: a generateContent request ({"contents": [...]}).'), processedTime);
+
+  // Drawn per ask of the same request, like empty_rate: a resubmitted line can succeed.
+  const requestKey = JSON.stringify(request);
+  const asked = ctx.occurrences.next(target.model, 'batch-line-fail', requestKey);
+  if (lineFailRate > 0 && seededRandom(ctx.config.seed, target.model, 'batch-line-fail', requestKey, asked).chance(lineFailRate)) {
+    return failed(input, new VertexHttpError(500, 'INTERNAL', 'Internal error encountered.'), processedTime);
+  }
+  try {
+    const outcome = await generateContent({ ...target, method: 'generateContent', body: camelKeys(request) as Json }, ctx);
+    return {
+      line: JSON.stringify({ status: '', processed_time: processedTime, ...input, response: outcome.body }),
+      ok: true,
+      inputTokens: outcome.usage.input_tokens ?? 0,
+      outputTokens: outcome.usage.output_tokens ?? 0,
+    };
+  } catch (error) {
+    const vertexError =
+      error instanceof VertexHttpError ? error : new VertexHttpError(500, 'INTERNAL', `Internal error encountered: ${(error as Error).message}`);
+    return failed(input, vertexError, processedTime);
+  }
+}

@@ -1,0 +1,88 @@
+import { ConfigError } from '../errors/config-error.js';
+import { displayPath } from '../job/load-job.js';
+import type { Job } from '../job/job.js';
+import type { StateStore } from '../store/state-store.js';
+
+const META_KEY = 'job_identity';
+
+/** What finds a job's done work in its state: the id column, and each step's name, model and output name. */
+export interface JobIdentity {
+  id: string;
+  steps: { name: string; model: string; output: string | null }[];
+}
+
+export function identityOf(job: Job): JobIdentity {
+  return { id: job.input.id, steps: job.steps.map((s) => ({ name: s.name, model: s.model, output: s.output?.file ?? null })) };
+}
+
+const usd = (n: number): string => `$${n.toFixed(2)}`;
+
+/**
+ * Edits that would silently redo (and pay again for) work already done, found before any call:
+ * a changed `input.id` (every item gets a new identity) or a renamed step (its done items are under
+ * the old name). A step with `renamed_from:` carries its work over. Changed models and output names
+ * redo nothing by themselves (done items are kept, and reported stale where their request changed):
+ * they are only said. The identity is recorded once accepted.
+ */
+export function checkJobIdentity(job: Job, store: StateStore, options: { accept: boolean; notice: (message: string) => void }): void {
+  const finished = new Map(store.steps.finishedByStep().map((row) => [row.step, row]));
+  for (const step of job.steps) {
+    if (step.renamedFrom === undefined || step.renamedFrom === step.name || !finished.has(step.renamedFrom) || finished.has(step.name)) continue;
+    const moved = store.renameStep(step.renamedFrom, step.name);
+    const work = finished.get(step.renamedFrom);
+    finished.delete(step.renamedFrom);
+    if (work) finished.set(step.name, { ...work, step: step.name });
+    options.notice(
+      `Step "${step.renamedFrom}" is now "${step.name}" (renamed_from): its ${moved} item(s) keep their state, ${work?.items ?? 0} of them finished.`,
+    );
+  }
+
+  const now = identityOf(job);
+  const saved = store.getMeta(META_KEY);
+  // A state from before identities were recorded: its step names are those of its rows.
+  const before: JobIdentity | undefined = saved
+    ? (JSON.parse(saved) as JobIdentity)
+    : finished.size > 0
+      ? { id: now.id, steps: [...finished.keys()].map((name) => ({ name, model: '', output: null })) }
+      : undefined;
+  const problems: string[] = [];
+  if (before) {
+    const doneItems = Math.max(0, ...[...finished.values()].map((w) => w.items));
+    const doneCost = [...finished.values()].reduce((sum, w) => sum + w.costUsd, 0);
+    if (before.id !== now.id && doneItems > 0) {
+      problems.push(
+        `input.id changed from "${before.id}" to "${now.id}": every item gets a new identity, so the ${doneItems} item(s) finished so far would be done again (they cost ${usd(doneCost)}), and files named after their ids written again.`,
+      );
+    }
+    const names = new Set(now.steps.map((s) => s.name));
+    const gone = before.steps.filter((s) => !names.has(s.name) && (finished.get(s.name)?.items ?? 0) > 0);
+    const added = now.steps.filter((s) => !before.steps.some((b) => b.name === s.name));
+    if (gone.length > 0 && added.length > 0) {
+      const work = gone.map((s) => finished.get(s.name)).filter((w) => w !== undefined);
+      problems.push(
+        `step(s) ${gone.map((s) => `"${s.name}"`).join(', ')} with finished work are gone and ${added.map((s) => `"${s.name}"`).join(', ')} new: ` +
+          `if a step was renamed, add \`renamed_from: ${gone[0]?.name ?? ''}\` to it to keep its work; otherwise ${work.map((w) => `${w.items} item(s) of "${w.step}"`).join(', ')} ` +
+          `would be done again under the new name (they cost ${usd(work.reduce((sum, w) => sum + w.costUsd, 0))}).`,
+      );
+    }
+    for (const step of now.steps) {
+      const old = before.steps.find((b) => b.name === step.name);
+      const items = finished.get(step.name)?.items ?? 0;
+      if (!old || items === 0) continue;
+      if (old.model !== '' && old.model !== step.model)
+        options.notice(`Step "${step.name}" now uses ${step.model} (was ${old.model}): its ${items} finished item(s) are kept; \`--redo-stale\` redoes them.`);
+      if (old.model !== '' && old.output !== step.output)
+        options.notice(
+          `Step "${step.name}" now writes ${step.output ?? 'no file'} (was ${old.output ?? 'no file'}): its ${items} finished item(s) keep their files.`,
+        );
+    }
+  }
+  if (problems.length > 0 && !options.accept) {
+    throw new ConfigError(`${displayPath(job.file)}: the job's identity changed since the last run, and nothing was sent:\n  - ${problems.join('\n  - ')}`, {
+      code: 'JOB_IDENTITY_CHANGED',
+      file: job.file,
+      hint: 'Undo the edit, add `renamed_from:` to a renamed step, or run again with --accept-changes to do that work again.',
+    });
+  }
+  store.setMeta(META_KEY, JSON.stringify(now));
+}

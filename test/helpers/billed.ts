@@ -1,0 +1,23 @@
+import type { RunningEmulator } from '../../src/emulator/index.js';
+import { PriceCatalog } from '../../src/estimate/price-catalog.js';
+import { emptyUsage } from '../../src/providers/provider.js';
+
+/** What the emulator billed, priced at list prices (thinking tokens are in its output tokens). */
+export function billedUsd(emulator: RunningEmulator): number {
+  const catalog = PriceCatalog.load();
+  let usd = 0;
+  for (const project of Object.values(emulator.stats().projects)) {
+    for (const [model, c] of Object.entries(project.by_model)) {
+      usd += catalog.cost(model, {
+        ...emptyUsage(),
+        inputTokens: c.input_tokens,
+        outputTokens: c.output_tokens,
+        images: model.startsWith('imagen') ? c.images : 0,
+      });
+    }
+  }
+  return usd;
+}
+
+/** Calls the emulator answered with a billed reply. */
+export const billedCalls = (emulator: RunningEmulator): number => Object.values(emulator.stats().projects).reduce((n, p) => n + p.ok, 0);
