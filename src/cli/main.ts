@@ -60,6 +60,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       .option('--redo-stale', 'redo done items whose input row or templates changed since')
       .option('--accept-changes', 'accept an edit that redoes finished work (a changed input.id, a renamed step without renamed_from)')
       .option('--plain', 'plain progress lines even on a terminal')
+      .option('--no-wait', 'submit batch jobs (steps in mode batch) and exit 0 without waiting for them; the next run collects them')
       .option('--log <file>', 'write the run log (JSON lines) here instead of .genbatch/logs/<job>-<run>.jsonl')
       .addOption(new Option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:N/metrics during the run').argParser(port))
       .option('--metrics-file <file>', 'keep Prometheus metrics in this file (node_exporter textfile collector)')
@@ -76,6 +77,11 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
   runOptions(program.command('resume').argument('<job>').description('continue a stopped run (refuses to start a fresh one)')).action(
     wrap(async (job: string, flags: RunFlags) => (await import('./commands/run.js')).runCommand(job, { ...flags, resumeOnly: true }, io)),
   );
+  program
+    .command('cancel')
+    .argument('<job>')
+    .description("cancel the job's Vertex AI batch jobs still running; their unanswered items go back to pending")
+    .action(wrap(async (job: string) => (await import('./commands/cancel.js')).cancelCommand(job, io)));
   program
     .command('status')
     .argument('<job>')
@@ -118,7 +124,10 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .argument('<job>')
     .option('--out <file>', 'where to write the page')
     .option('--no-thumbnails', 'link outputs without thumbnails')
-    .description('write a static HTML gallery of every item and print its path')
+    .option('--serve', 'serve an interactive gallery on 127.0.0.1 (approve, reject, regenerate)')
+    .addOption(new Option('--port <n>', 'port for --serve (default: a free one)').argParser(port))
+    .option('--emulator', '--serve: regenerate against the in-process emulator')
+    .description('write a static HTML gallery of every item and print its path, or serve an interactive one')
     .action(wrap(async (job: string, flags: ReviewFlags) => (await import('./commands/review.js')).reviewCommand(job, flags, io)));
   program
     .command('reject')
@@ -150,11 +159,16 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     );
   program
     .command('cost')
-    .argument('<job>')
+    .argument('[job]')
     .option('--json', 'print one JSON object on stdout')
     .option('--csv', 'print CSV on stdout')
-    .description('spend by step, model, project and day, from the ledger')
-    .action(wrap(async (job: string, flags: { json?: boolean; csv?: boolean }) => (await import('./commands/cost.js')).costCommand(job, flags, io)));
+    .option('--all <credentials>', "today's spend of every job using this credentials file, per job and project")
+    .description('spend by step, model, project and day, from the ledger (or, with --all, of every job sharing a credentials file)')
+    .action(
+      wrap(async (job: string | undefined, flags: { json?: boolean; csv?: boolean; all?: string }) =>
+        (await import('./commands/cost.js')).costCommand(job, flags, io),
+      ),
+    );
   program
     .command('preview')
     .argument('<job>')

@@ -4,6 +4,17 @@ import { line, type CliIO } from './io.js';
 
 const usd = (n: number): string => `$${n.toFixed(n < 10 ? 4 : 2)}`;
 
+function etaText(estimate: JobEstimate): string {
+  if (estimate.remaining_items === 0) return 'nothing left to do';
+  if (estimate.eta_seconds !== null)
+    return `${estimate.eta_seconds < 1 ? 'under a second' : formatDuration(estimate.eta_seconds * 1000)} (${estimate.eta_basis === 'pilot' ? basisOf(estimate) : 'from the declared quotas'})`;
+  const models = estimate.eta_unknown_models ?? [];
+  const which = models.length > 0 ? `no quota declared for ${models.join(', ')} in the credentials file` : 'no quota declared';
+  return `unknown (${which}; declare one under quotas:, or a pilot measures it)`;
+}
+
+const basisOf = (estimate: JobEstimate): string => (estimate.pilot ? 'measured by the pilot' : 'measured on earlier runs');
+
 /** An estimate for a person: each step and the total as low / expected / high. */
 export function renderEstimate(estimate: JobEstimate, io: CliIO, stream: NodeJS.WritableStream = io.stderr): void {
   const scope =
@@ -14,13 +25,15 @@ export function renderEstimate(estimate: JobEstimate, io: CliIO, stream: NodeJS.
     stream,
     `Estimate for ${estimate.job}: ${scope} (prices as of ${estimate.prices_as_of}; tokens counted by ${estimate.token_count_method.replace(/_/g, ' ')}).`,
   );
+  // Measurements of earlier runs are not a pilot: only `--pilot N` run now is called one.
+  const basisLabel = (basis: string): string => (basis === 'pilot' ? (estimate.pilot ? 'pilot' : 'measured on earlier runs') : basis.replace(/_/g, ' '));
   for (const s of estimate.by_step) {
     // Calls are requests: a batched step (embeddings) serves several items per call.
     const batched = s.requests !== s.items ? ` for ${s.items} items` : '';
     const thinking = s.thinking_tokens.expected > 0 ? ', thinking included' : '';
     line(
       stream,
-      `  ${s.step.padEnd(12)} ${s.task.padEnd(9)} ${s.model.padEnd(26)} ${String(s.requests).padStart(7)} calls${batched}  ${usd(s.usd.low)} / ${usd(s.usd.expected)} / ${usd(s.usd.high)}  (${s.basis.replace(/_/g, ' ')}${thinking})`,
+      `  ${s.step.padEnd(12)} ${s.task.padEnd(9)} ${s.model.padEnd(26)} ${String(s.requests).padStart(7)} calls${batched}  ${usd(s.usd.low)} / ${usd(s.usd.expected)} / ${usd(s.usd.high)}  (${basisLabel(s.basis)}${thinking})`,
     );
   }
   if (estimate.spent_usd > 0) line(stream, `  already spent: ${usd(estimate.spent_usd)}`);
@@ -29,9 +42,6 @@ export function renderEstimate(estimate: JobEstimate, io: CliIO, stream: NodeJS.
     .map(([p, n]) => `${p} ${n}`)
     .join(', ');
   if (projects) line(stream, `  requests per project: ${projects}`);
-  line(
-    stream,
-    `  ETA: ${estimate.eta_seconds === null ? 'unknown (no quotas declared; a pilot measures it)' : `${formatDuration(estimate.eta_seconds * 1000)} (${estimate.eta_basis.replace(/_/g, ' ')})`}`,
-  );
+  line(stream, `  ETA: ${etaText(estimate)}`);
   if (estimate.pilot) line(stream, `  calibrated by a pilot of ${estimate.pilot.items} item(s)`);
 }

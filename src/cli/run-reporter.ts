@@ -1,7 +1,9 @@
+import { batchesLeftLine, batchSettledLine, batchStateLine, batchSubmittedLine } from './render-batch.js';
 import type { Engine } from '../engine/engine.js';
 import { formatDuration } from '../job/duration.js';
 import { line, type CliIO } from './io.js';
 import { operationsLeftLine, runEndLine } from './render-spend.js';
+import { formatEta, SmoothedEta } from './smoothed-eta.js';
 
 const usd = (n: number): string => `$${n.toFixed(n < 1 ? 4 : 2)}`;
 
@@ -19,6 +21,7 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
   let lastLine = 0;
   let lastWaiting = 0;
   const every = (): number => Math.max(1, Math.floor(totalSteps / 20));
+  const eta = new SmoothedEta();
 
   const progress = (force = false): void => {
     if (options.quiet) return;
@@ -27,8 +30,9 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
     lastLine = now;
     const elapsed = (now - started) / 1000;
     const rate = elapsed > 0 ? doneSteps / elapsed : 0;
-    const eta = rate > 0 ? formatDuration(((totalSteps - doneSteps) / rate) * 1000) : '?';
-    line(err, `progress: ${doneSteps}/${totalSteps} steps, ${failed} failed, ${rate.toFixed(1)} steps/s, ETA ${eta}, spent ${usd(cost)}`);
+    eta.observe(doneSteps, now);
+    const left = formatEta(eta.etaMs(totalSteps - doneSteps, now));
+    line(err, `progress: ${doneSteps}/${totalSteps} steps, ${failed} failed, ${rate.toFixed(1)} steps/s, ETA ${left}, spent this run ${usd(cost)}`);
   };
 
   engine.on('run:start', (e) => {
@@ -89,6 +93,10 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
     if (e.reason === 'cancelled')
       line(err, 'Stopping: no new items; waiting for the calls in flight to finish (Ctrl-C again to exit now; the state stays resumable).');
   });
+  engine.on('batch:submitted', (e) => line(err, batchSubmittedLine(e)));
+  engine.on('batch:state', (e) => line(err, batchStateLine(e)));
+  engine.on('batch:settled', (e) => line(err, batchSettledLine(e)));
+  engine.on('batches:left', (e) => line(err, batchesLeftLine(e)));
   engine.on('operations:left', (e) => line(err, operationsLeftLine(e.count)));
   engine.on('run:end', (e) => {
     progress(true);

@@ -23,6 +23,8 @@ export interface ProjectCredentials {
   quotas: Record<string, QuotaLimits>;
   pool: string;
   enabled: boolean;
+  /** gs://BUCKET[/PREFIX] for batch prediction staging, when the job names none. */
+  stagingBucket?: string;
 }
 
 export type Strategy = 'round-robin' | 'fill-first' | 'least-loaded';

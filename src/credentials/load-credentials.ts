@@ -150,6 +150,7 @@ export async function loadCredentials(file: string, options: LoadCredentialsOpti
       quotas,
       pool: p.pool,
       enabled: p.enabled,
+      ...(p.staging_bucket === undefined ? {} : { stagingBucket: p.staging_bucket }),
       ...(p.endpoint === undefined ? {} : { endpoint: p.endpoint }),
     };
   });

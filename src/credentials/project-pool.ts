@@ -1,4 +1,6 @@
 import type { GoogleGenAI } from '@google/genai';
+import type { Coordinator, SharedCooldown } from '../coordination/coordinator.js';
+import { quotaKey } from '../coordination/quota-key.js';
 import { CooldownBreaker, type BreakerState } from '../resilience/cooldown-breaker.js';
 import { whenAborted } from '../resilience/backoff.js';
 import { quotaFor, type Credentials, type ProjectCredentials, type Strategy } from './credentials.js';
@@ -48,6 +50,8 @@ interface ProjectHandle {
   today: Map<string, number>;
   /** Since when its endpoint has been unreachable (no call got through since), if it is. */
   outageSince: number | undefined;
+  /** When the last probe per model started (its success clears a cooldown other runs share). */
+  probeStartedAt: Map<string, number>;
   dayEndsAt: number;
 }
 
@@ -66,6 +70,11 @@ export interface ProjectPoolOptions {
   onStateChange?: (snapshot: ProjectSnapshot) => void;
   /** Requests per project and model already made today (from the ledger), for `rpd`. */
   requestsToday?: (project: string, model: string) => number;
+  /**
+   * Shares declared limits, `rpd` and cooldowns with the other runs using the same projects (on this
+   * host, or through Redis). While it cannot be reached, no call is made.
+   */
+  coordinator?: Coordinator;
 }
 
 const COOLDOWN_BASE_MS = 30_000;
@@ -97,6 +106,8 @@ export class ProjectPool {
   private wake: (() => void) | undefined;
   private wakeSignal: Promise<void>;
 
+  private readonly unsubscribe: (() => void) | undefined;
+
   constructor(
     credentials: Credentials,
     private readonly options: ProjectPoolOptions,
@@ -105,6 +116,40 @@ export class ProjectPool {
     this.strategy = credentials.strategy;
     this.wakeSignal = this.newWakeSignal();
     for (const project of credentials.projects) this.projects.set(project.name, this.newHandle(project));
+    this.unsubscribe = options.coordinator?.onEvent((event) => {
+      if (event.kind === 'cooldown') this.sharedCooldown(event.cooldown);
+      this.notify();
+    });
+  }
+
+  /** Stops listening to the other runs (the coordinator itself belongs to the run session). */
+  detach(): void {
+    this.unsubscribe?.();
+  }
+
+  /**
+   * Another run's 429 (or its success after one): every project of this pool that is the same Google
+   * Cloud project cools down for the model too, or, half-open, closes without a probe of its own.
+   */
+  private sharedCooldown(cooldown: SharedCooldown): void {
+    for (const p of this.projects.values()) {
+      if (p.removed || quotaKey(p.credentials, cooldown.model) !== cooldown.key) continue;
+      this.applySharedCooldown(this.breaker(p, cooldown.model), cooldown);
+    }
+  }
+
+  private applySharedCooldown(breaker: CooldownBreaker, cooldown: SharedCooldown): void {
+    if (cooldown.cleared) {
+      if (breaker.state === 'half_open' && !breaker.probeInFlight) breaker.success();
+      return;
+    }
+    if (cooldown.until <= this.now()) return;
+    const reason = `${cooldown.reason} (seen by another run)`;
+    if (this.options.coordinator?.isLive(cooldown.by) === false) {
+      // Left by a run that is gone: a hint, like saved health (one probe finds out).
+      if (breaker.state === 'closed') breaker.restore({ state: cooldown.perDay ? 'exhausted' : 'open', until: cooldown.until, reason });
+    } else if (cooldown.perDay) breaker.failure({ reason, perDay: true, resetAt: cooldown.until });
+    else breaker.failure({ reason, retryAfterMs: cooldown.until - this.now() });
   }
 
   private newWakeSignal(): Promise<void> {
@@ -138,6 +183,7 @@ export class ProjectPool {
       limiters: new Map(),
       today: new Map(),
       outageSince: undefined,
+      probeStartedAt: new Map(),
       dayEndsAt: nextDailyReset(this.now()),
     };
   }
@@ -155,6 +201,9 @@ export class ProjectPool {
         },
       });
       p.breakers.set(model, breaker);
+      // A cooldown another run recorded before this project and model were first used here.
+      const shared = this.options.coordinator?.cooldownOf(quotaKey(p.credentials, model));
+      if (shared && !shared.cleared) this.applySharedCooldown(breaker, shared);
     }
     return breaker;
   }
@@ -195,7 +244,7 @@ export class ProjectPool {
   private limiter(p: ProjectHandle, model: string): ModelLimiter {
     let limiter = p.limiters.get(model);
     if (!limiter) {
-      limiter = new ModelLimiter(quotaFor(p.credentials, model), this.now);
+      limiter = new ModelLimiter(quotaFor(p.credentials, model), this.now, this.options.coordinator?.limiterHooks(quotaKey(p.credentials, model)));
       p.limiters.set(model, limiter);
     }
     return limiter;
@@ -212,7 +261,9 @@ export class ProjectPool {
       count = this.options.requestsToday?.(p.credentials.name, model) ?? 0;
       p.today.set(model, count);
     }
-    return count;
+    // Other runs' requests to the same project count too.
+    const shared = this.options.coordinator?.requestsToday(quotaKey(p.credentials, model), p.dayEndsAt);
+    return shared === undefined ? count : Math.max(count, shared);
   }
 
   private order(ready: ProjectHandle[]): ProjectHandle[] {
@@ -247,6 +298,8 @@ export class ProjectPool {
 
   /** Whether a call for `model` on `pool` could be leased now; if not, why and until when. Never waits. */
   availability(model: string, pool: string | undefined, onlyProject?: string): Availability {
+    const unshared = this.coordinationDown();
+    if (unshared) return { state: 'waiting', until: undefined, reason: unshared };
     const inPool = this.members(model, pool, onlyProject);
     const candidates = inPool.filter((p) => p.disabled === undefined);
     if (candidates.length === 0) {
@@ -280,11 +333,20 @@ export class ProjectPool {
     return { state: 'waiting', until, reason };
   }
 
+  /** Why no call may be made while coordination is needed and cannot be reached (never unshared limits instead). */
+  private coordinationDown(): string | undefined {
+    const coordinator = this.options.coordinator;
+    const health = coordinator?.health();
+    if (!coordinator || !health || health.ok) return undefined;
+    return `the coordination server ${coordinator.where} cannot be reached (${health.reason}); nothing is sent until it is back`;
+  }
+
   /**
    * Leases a project that may take a call for `model` now, waiting only for its limiter (spacing,
    * concurrency, tokens). Undefined when none is ready (the caller parks the work instead).
    */
   async acquire(model: string, pool: string | undefined, signal: AbortSignal, estimatedTokens = 0, onlyProject?: string): Promise<Lease | undefined> {
+    if (this.coordinationDown()) return undefined;
     const ready = this.members(model, pool, onlyProject).filter((p) => this.usable(p, model));
     if (ready.length === 0 || signal.aborted) return undefined;
     const ordered = this.order(ready);
@@ -311,22 +373,37 @@ export class ProjectPool {
   private async take(p: ProjectHandle, model: string, signal: AbortSignal, estimatedTokens: number): Promise<Lease | undefined> {
     let gaveUp = false;
     const limiter = this.limiter(p, model);
-    const slotPromise = limiter.acquire(estimatedTokens, () => gaveUp || !this.usable(p, model));
+    const coordinator = this.options.coordinator;
+    const slotPromise = limiter.acquire(estimatedTokens, () => gaveUp || !this.usable(p, model) || this.coordinationDown() !== undefined);
     const abort = whenAborted(signal);
-    const slot: LimiterSlot | undefined | 'aborted' = await Promise.race([slotPromise, abort.promise]);
+    // A wait on a Redis-clustered limiter ends when Redis is lost: the work is parked, not held.
+    const lost = coordinator ? whenAborted(coordinator.lostSignal()) : undefined;
+    const slot: LimiterSlot | undefined | 'aborted' = await Promise.race([slotPromise, abort.promise, ...(lost ? [lost.promise] : [])]);
     abort.dispose();
+    lost?.dispose();
     if (slot === 'aborted') {
       gaveUp = true;
-      void slotPromise.then((s) => s?.release());
+      void slotPromise.then((s) => s?.release()).catch(() => undefined);
       return undefined;
     }
     if (!slot) return undefined;
     const breaker = this.breaker(p, model);
-    const pass = this.usable(p, model) ? breaker.tryPass() : undefined;
+    let pass = this.usable(p, model) ? breaker.tryPass() : undefined;
+    // `rpd` across runs: the day's count is taken atomically where every run counts.
+    const rpd = quotaFor(p.credentials, model).rpd;
+    if (pass && coordinator && rpd !== undefined) {
+      const counted = await coordinator.countRequest(quotaKey(p.credentials, model), rpd, p.dayEndsAt, p.today.get(model) ?? 0).catch(() => 'lost' as const);
+      if (counted !== true) {
+        if (counted === false) breaker.failure({ reason: `rpd ${rpd} reached (counted with the other runs)`, perDay: true, resetAt: p.dayEndsAt });
+        else if (pass.probe) breaker.probeEnded();
+        pass = undefined;
+      }
+    }
     if (!pass) {
       slot.release();
       return undefined;
     }
+    if (pass.probe) p.probeStartedAt.set(model, this.now());
     p.inFlight += 1;
     p.requests += 1;
     p.today.set(model, this.requestsToday(p, model) + 1);
@@ -355,7 +432,12 @@ export class ProjectPool {
     p.costUsd += costUsd;
     p.outageSince = undefined;
     this.limiter(p, model).succeeded();
-    this.breaker(p, model).success(startedAt === undefined ? {} : { startedAt });
+    const breaker = this.breaker(p, model);
+    // A probe that got through: the quota is back for every run (a cooldown recorded before it started is cleared).
+    const probeStart = breaker.state === 'half_open' && breaker.probeInFlight ? p.probeStartedAt.get(model) : undefined;
+    breaker.success(startedAt === undefined ? {} : { startedAt });
+    const since = startedAt ?? probeStart;
+    if (since !== undefined) this.options.coordinator?.clearCooldown(quotaKey(p.credentials, model), since);
   }
 
   /** A 429: the project cools down for the model (the given delay, else 30 s doubling), or is out for the day. Returns until when. */
@@ -364,7 +446,12 @@ export class ProjectPool {
     if (!p) return this.now();
     p.rejected429 += 1;
     this.limiter(p, model).rejected(options.startedAt);
-    return this.breaker(p, model).failure({ ...options, resetAt: nextDailyReset(this.now()) });
+    const until = this.breaker(p, model).failure({ ...options, resetAt: nextDailyReset(this.now()) });
+    // Every other run using this project and model cools down with it.
+    if (until > this.now()) {
+      this.options.coordinator?.publishCooldown({ key: quotaKey(p.credentials, model), model, until, reason: options.reason, perDay: options.perDay ?? false });
+    }
+    return until;
   }
 
   /**

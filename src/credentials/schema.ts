@@ -57,6 +57,11 @@ export const projectSchema = z
     quotas: z.record(z.string(), quotaSchema).default({}),
     pool: z.string().default('default'),
     enabled: z.boolean().default(true),
+    staging_bucket: z
+      .string()
+      .regex(/^gs:\/\/[a-z0-9][a-z0-9._-]{1,220}(\/.*)?$/, 'expected gs://BUCKET or gs://BUCKET/PREFIX')
+      .optional()
+      .describe('Cloud Storage staging for batch prediction when the job names no batch.staging'),
   })
   .strict();
 

@@ -2,12 +2,13 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type { GoogleGenAI } from '@google/genai';
+import type { RunCoordination, SharedFigures } from '../coordination/run-coordination.js';
 import { createClient } from '../credentials/client-factory.js';
 import type { Credentials } from '../credentials/credentials.js';
 import { nextDailyReset, ProjectPool } from '../credentials/project-pool.js';
 import type { GenbatchError } from '../errors/genbatch-error.js';
 import { NoUsableProjectError, StalledOnOutageError, StalledOnQuotaError } from '../errors/run-errors.js';
-import type { Budget } from '../estimate/budget.js';
+import type { SpendGuard } from '../estimate/budget.js';
 import type { PriceCatalog } from '../estimate/price-catalog.js';
 import type { Job } from '../job/job.js';
 import { AtomicWriter } from '../outputs/atomic-write.js';
@@ -16,6 +17,7 @@ import { writeEmbeddingFiles } from '../outputs/embedding-files.js';
 import type { StateStore } from '../store/state-store.js';
 import { HeldReplies } from '../outputs/held-replies.js';
 import { OUTCOME_EXIT_CODES, type EngineEvents, type RunOutcome } from './events.js';
+import { BatchExecutor } from './executors/batch-executor.js';
 import { OnlineExecutor } from './executors/online-executor.js';
 import { heldRepliesDirFor, scratchDirFor } from './paths.js';
 import { Scheduler } from './scheduler.js';
@@ -30,8 +32,12 @@ export interface EngineOptions {
   limit?: number;
   createClient?: (project: Credentials['projects'][number]) => GoogleGenAI;
   /** The spending guard; without one, nothing is capped. */
-  budget?: Budget;
+  budget?: SpendGuard;
+  /** What this run shares with the other runs using its projects (limits, cooldowns, budgets). */
+  coordination?: RunCoordination;
   runId?: string;
+  /** Submit batch jobs and return without waiting for them (`run --no-wait`); the next run collects them. */
+  noWait?: boolean;
   /** The run row already exists (a run session makes several passes under one run id). */
   runStarted?: boolean;
   random?: () => number;
@@ -68,10 +74,13 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly stopController = new AbortController();
   private stopReason: RunOutcome | undefined;
   private fatal: GenbatchError | undefined;
+  /** The credentials in force (reloaded files included): batch staging reads its projects. */
+  private credentials: Credentials;
 
   constructor(private readonly options: EngineOptions) {
     super();
     this.runId = options.runId ?? newRunId();
+    this.credentials = options.credentials;
     this.writer = new AtomicWriter(scratchDirFor(options.job));
     this.pool = new ProjectPool(options.credentials, {
       createClient: options.createClient ?? createClient,
@@ -81,12 +90,14 @@ export class Engine extends EventEmitter<EngineEvents> {
         if (options.store.isOpen) options.store.saveProjectStates(this.pool.persistable());
       },
       requestsToday: (project, model) => options.store.requestsSince(project, model, new Date(nextDailyReset(Date.now()) - 86_400_000).toISOString()),
+      ...(options.coordination ? { coordinator: options.coordination.coordinator } : {}),
     });
     this.pool.restore(options.store.loadProjectStates());
   }
 
   /** A reloaded credentials file takes effect at once, without losing calls in flight. */
   updateCredentials(credentials: Credentials): ReturnType<ProjectPool['update']> {
+    this.credentials = credentials;
     const change = this.pool.update(credentials);
     this.emit('credentials:reloaded', change);
     return change;
@@ -94,6 +105,11 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   projects(): ReturnType<ProjectPool['snapshot']> {
     return this.pool.snapshot();
+  }
+
+  /** What is shared with other runs (other runs on the same projects, cooldowns they passed on, the shared budget). */
+  shared(): SharedFigures | undefined {
+    return this.options.coordination?.figures(this.options.credentials);
   }
 
   /** First Ctrl-C: take no new work, let the calls in flight finish and be checkpointed. */
@@ -124,7 +140,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       const emit = <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]): void => {
         (this.emit as (e: K, ...a: EngineEvents[K]) => boolean)(event, ...args);
       };
-      const executor = new OnlineExecutor({
+      const context = {
         runId: this.runId,
         job,
         store,
@@ -134,25 +150,47 @@ export class Engine extends EventEmitter<EngineEvents> {
         held: new HeldReplies(heldRepliesDirFor(job)),
         emit,
         ...(this.options.random ? { random: this.options.random } : {}),
-      });
+      };
+      const executor = new OnlineExecutor(context);
+      // Steps whose mode resolves to batch (and batch jobs an earlier run left at Vertex) go to a BatchExecutor.
+      const onBudgetRefused = (worstCaseUsd: number): void => {
+        if (this.options.budget) this.fatal ??= this.options.budget.stopError(worstCaseUsd);
+        this.requestStop('budget');
+      };
+      // The batch executor reports to the scheduler created after it (units settled during resume need none).
+      const link: { scheduler?: Scheduler } = {};
+      const batch =
+        job.steps.some((s) => (s.mode ?? 'online') !== 'online') || store.batches.unsettled().length > 0
+          ? new BatchExecutor({
+              ...context,
+              online: executor,
+              budget: this.options.budget,
+              credentials: () => this.credentials,
+              signal: this.stopController.signal,
+              noWait: this.options.noWait ?? false,
+              onSettled: (settled) => link.scheduler?.batchSettled(settled),
+              onBudgetRefused,
+              onError: (error) => link.scheduler?.batchFailed(error),
+            })
+          : undefined;
+      await batch?.resume();
       const scheduler = new Scheduler({
         job,
         store,
         pool: this.pool,
         executor,
+        batch,
         budget: this.options.budget,
         limit: this.options.limit,
         signal: this.stopController.signal,
         emit,
-        onBudgetRefused: (worstCaseUsd) => {
-          if (this.options.budget) this.fatal ??= this.options.budget.stopError(worstCaseUsd);
-          this.requestStop('budget');
-        },
+        onBudgetRefused,
         onStop: (error) => {
           this.fatal ??= error;
           this.requestStop('disk_full');
         },
       });
+      link.scheduler = scheduler;
       try {
         const outcome = await scheduler.run();
         completed = scheduler.completedSteps();
@@ -168,6 +206,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         }
       } finally {
         clearInterval(heartbeat);
+        this.pool.detach();
       }
     }
 

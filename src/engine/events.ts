@@ -26,6 +26,14 @@ export interface EngineEvents {
   'credentials:invalid': [{ message: string }];
   /** A long-running operation (video) was started or resumed and is being polled. */
   'operation:pending': [{ itemId: string; step: string; operationName: string; resumed: boolean }];
+  /** A Vertex AI batch prediction job was submitted (or found again by a resume, `resumed`). */
+  'batch:submitted': [{ name: string; step: string; project: string; requests: number; resumed: boolean }];
+  /** A batch job's state changed (JOB_STATE_QUEUED, RUNNING, ...). */
+  'batch:state': [{ name: string; step: string; state: string; succeeded: number; failed: number }];
+  /** A batch job ended and its lines were settled; `requeued` units went back to pending (expired, cancelled, failed). */
+  'batch:settled': [{ name: string; step: string; state: string; succeeded: number; failed: number; requeued: number; reason?: string }];
+  /** The run ended while batch jobs were still running at Vertex (`--no-wait`, or stopped): the next run collects them. */
+  'batches:left': [{ count: number; requests: number }];
   'run:waiting': [{ reason: string; untilMs: number }];
   'run:stopping': [{ reason: string }];
   /** The run stopped while video operations were still running at Vertex: their names are saved, a resume polls them. */

@@ -5,6 +5,7 @@ import { loadCredentials } from '../credentials/load-credentials.js';
 import { ConfigError, ConfigErrors } from '../errors/config-error.js';
 import { PriceCatalog } from '../estimate/price-catalog.js';
 import { badRowsError, openInput } from '../input/index.js';
+import { videoParamProblems } from '../providers/veo-limits.js';
 import { knownParams } from '../providers/provider-registry.js';
 import type { Job } from '../job/job.js';
 import { displayPath, loadJob } from '../job/load-job.js';
@@ -113,6 +114,18 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean;
         ),
       );
     }
+    if (step.task === 'video')
+      for (const [name, message] of videoParamProblems(step.model, step.params)) {
+        const line = job.lines?.[`steps.${step.name}.params.${name}`];
+        paramProblems.push(
+          new ConfigError(`${shownJob}${line === undefined ? '' : `:${line}`}: steps.${step.name}.params.${name}: ${message}.`, {
+            file: job.file,
+            ...(line === undefined ? {} : { line }),
+            keyPath: `steps.${step.name}.params.${name}`,
+            hint: 'See docs/video.md for what each Veo model accepts.',
+          }),
+        );
+      }
   }
   // Files the steps read (watermarks) must exist and decode before anything is paid for.
   for (const step of job.steps) {

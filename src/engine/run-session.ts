@@ -1,10 +1,12 @@
 import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { RunCoordination } from '../coordination/run-coordination.js';
+import type { BudgetAlert } from '../coordination/shared-budget.js';
 import { CredentialsWatcher } from '../credentials/credentials-watcher.js';
 import type { Credentials } from '../credentials/credentials.js';
 import { GenbatchError } from '../errors/genbatch-error.js';
-import { Budget } from '../estimate/budget.js';
+import { Budget, BudgetPair, type SpendGuard } from '../estimate/budget.js';
 import { estimateJob, type JobEstimate } from '../estimate/estimate-job.js';
 import { bestTokenCounter } from '../estimate/token-counter.js';
 import { removeTempLeftovers } from '../outputs/atomic-write.js';
@@ -59,6 +61,8 @@ export interface RunSessionOptions {
   transformCredentials?: (credentials: Credentials) => Credentials;
   /** The credentials are emulated: key files and keys are not read. */
   emulated?: boolean;
+  /** `run --no-wait`: submit batch jobs and return; the next run collects them. */
+  noWait?: boolean;
   /** `--budget`: overrides the job's budget.max_usd. */
   budgetUsd?: number;
   /** Something the person should know that is not an event of a pass (lock taken over, stale items). */
@@ -66,6 +70,8 @@ export interface RunSessionOptions {
   /** Each engine a pass creates, before it runs: attach views, logs and metrics; return a detach. */
   onEngine?: (engine: Engine) => () => void;
   onCredentialsInvalid?: (error: unknown) => void;
+  /** The credentials file's shared daily budget crossed its `alert_at` (sent once per day, by one run). */
+  onBudgetAlert?: (alert: BudgetAlert) => void | Promise<void>;
 }
 
 export interface SyncReport {
@@ -87,6 +93,9 @@ export class RunSession {
   private stopReason: RunOutcome | undefined;
   private lastSummary: RunSummary | undefined;
   private backup: StateBackup | undefined;
+  private coordination: RunCoordination | undefined;
+  /** The shared file could not be opened: this run shares nothing (said once). */
+  private unshared = false;
 
   private constructor(
     readonly prepared: PreparedJob,
@@ -224,29 +233,63 @@ export class RunSession {
     return this.store.settledUsd();
   }
 
-  /** The spending guard for a pass: the job's caps (or --budget) against what the ledger says was spent. */
-  private budget(): Budget {
+  /**
+   * The spending guard for a pass: the job's caps (or --budget) against what the ledger says was
+   * spent, and beside them the credentials file's shared daily budget when it has one.
+   */
+  private budget(): SpendGuard {
     const { job } = this.prepared;
     const today = new Date().toISOString().slice(0, 10);
     const maxUsd = this.options.budgetUsd ?? job.budget.maxUsd;
-    return new Budget(
+    const own = new Budget(
       { ...(maxUsd === undefined ? {} : { maxUsd }), ...(job.budget.dailyUsd === undefined ? {} : { dailyUsd: job.budget.dailyUsd }) },
       this.store.spentUsd(),
       this.store.spentUsd(`${today}T00:00:00.000Z`),
     );
+    const second = this.coordination?.spend;
+    return second ? new BudgetPair(own, second) : own;
+  }
+
+  /**
+   * Joins the runs sharing these projects (this host's shared file, or Redis with `coordination:`),
+   * once, before the first pass. A rehearsal with --emulator shares nothing: its emulator is its own.
+   */
+  private async coordinate(): Promise<RunCoordination | undefined> {
+    if (this.options.emulated || this.coordination || this.unshared) return this.coordination;
+    const { job } = this.prepared;
+    try {
+      this.coordination = await RunCoordination.open({
+        credentials: this.credentials,
+        job: { name: job.name, file: job.file },
+        runId: this.runId,
+        ...(this.options.onBudgetAlert ? { onBudgetAlert: this.options.onBudgetAlert } : {}),
+      });
+    } catch (error) {
+      // No shared file (a read-only home, say): the run goes on alone, and says so. A shared budget cannot be kept alone: that stops it.
+      if (!(error instanceof GenbatchError) || error.code !== 'SHARED_FILE' || this.credentials.budget) throw error;
+      this.unshared = true;
+      this.options.onNotice?.(`warning: ${error.message} Limits and cooldowns are not shared with other runs on this host. ${error.hint ?? ''}`.trim());
+      return undefined;
+    }
+    const coordination = this.coordination;
+    this.defer(() => coordination.close());
+    return coordination;
   }
 
   /** One pass of the engine over (up to `limit`) items with work left, under this session's run id. */
   async pass(limit?: number): Promise<RunSummary> {
     const { job, catalog } = this.prepared;
+    const coordination = await this.coordinate();
     const engine = new Engine({
       job,
       credentials: this.credentials,
       store: this.store,
       catalog,
       budget: this.budget(),
+      ...(coordination ? { coordination } : {}),
       runId: this.runId,
       runStarted: true,
+      ...(this.options.noWait ? { noWait: true } : {}),
       ...(limit === undefined ? {} : { limit }),
     });
     this.engine = engine;

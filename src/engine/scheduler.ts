@@ -1,11 +1,12 @@
 import type { Availability, ProjectPool } from '../credentials/project-pool.js';
 import type { GenbatchError } from '../errors/genbatch-error.js';
-import type { Budget } from '../estimate/budget.js';
+import { RETRY_LATER, type SpendGuard } from '../estimate/budget.js';
 import type { Job } from '../job/job.js';
 import { StallWatch, type BlockedLane } from '../resilience/stall-watch.js';
 import type { StateStore } from '../store/state-store.js';
 import type { EngineEvents } from './events.js';
 import { MAX_FAILED_POLLS } from './executors/online-executor.js';
+import type { BatchExecutor } from './executors/batch-executor.js';
 import type { ParkedOperation, Settled, StepExecutor } from './executors/step-executor.js';
 import { followingUnit, laneKey, nextUnit, type Unit } from './unit.js';
 
@@ -55,7 +56,10 @@ export interface SchedulerOptions {
   store: StateStore;
   pool: ProjectPool;
   executor: StepExecutor;
-  budget: Budget | undefined;
+  /** Steps whose mode resolves to batch: their units go to Vertex AI batch prediction instead of a lane. */
+  batch?: BatchExecutor | undefined;
+  /** The job's budget, and the credentials file's shared daily budget when it has one. */
+  budget: SpendGuard | undefined;
   /** Only the first N items with work left. */
   limit: number | undefined;
   signal: AbortSignal;
@@ -178,13 +182,17 @@ export class Scheduler {
 
   /** A unit goes to its lane, or, when it has a running operation, straight to the parked list. */
   private enqueue(unit: Unit): void {
+    if (this.options.batch?.takes(unit)) {
+      this.options.batch.add(unit);
+      return;
+    }
     if (unit.operationName && unit.operationProject) {
       const resumed = this.options.executor.resumeOperation(unit, (worstCaseUsd, alreadyCounted) => {
         // The operation is already being paid for: hold its worst case, without refusing it.
         const budget = this.options.budget;
         const reservation = budget?.hold(worstCaseUsd, alreadyCounted);
         return (usd) => {
-          if (reservation) budget?.settle(reservation, usd);
+          if (reservation) budget?.settle(reservation, usd, unit.operationProject);
           this.callSettled();
         };
       });
@@ -230,6 +238,10 @@ export class Scheduler {
         case 'requeue':
           this.lane(unit).ready.unshift(unit);
           break;
+        case 'released':
+          // Pending in the state; the next run takes it.
+          this.unitsInMemory -= 1;
+          break;
         case 'stop':
           // Pending in the state; the next run takes it.
           this.unitsInMemory -= 1;
@@ -259,12 +271,29 @@ export class Scheduler {
     this.notify();
   }
 
+  /** Units a batch job settled: handled like a call's, between turns of the loop. */
+  batchSettled(settled: Settled[]): void {
+    try {
+      this.handle(settled);
+    } catch (error) {
+      this.halt(error);
+    }
+    this.notify();
+  }
+
+  /** An error of the batch executor that no reaction covers: the run stops and it is thrown. */
+  batchFailed(error: unknown): void {
+    this.halt(error);
+  }
+
   async run(): Promise<SchedulerOutcome> {
-    const { job, pool } = this.options;
+    const { job, pool, batch } = this.options;
+    this.unitsInMemory += batch?.adoptedUnits ?? 0;
     for (;;) {
       if (this.stopping) {
-        if (this.inFlight === 0 && this.pollsInFlight === 0) {
+        if (this.inFlight === 0 && this.pollsInFlight === 0 && (batch?.inFlight ?? 0) === 0) {
           if (this.fatal !== undefined) throw this.fatal;
+          batch?.left();
           // Operations are not waited for (they can run for minutes, past a service manager's stop
           // timeout): their names are checkpointed, and the next run polls them.
           if (this.parked.length > 0) this.options.emit('operations:left', { count: this.parked.length });
@@ -315,9 +344,22 @@ export class Scheduler {
         }
       }
 
-      const work =
+      let work =
         lanes.some((l) => l.ready.length > 0 || l.delayed.length > 0 || l.acquiring) || this.parked.length > 0 || this.inFlight > 0 || this.pollsInFlight > 0;
-      if (!work && this.feedDone) return { kind: 'finished' };
+      if (batch) {
+        // Gathered units are submitted in full chunks, and the rest once nothing more can come soon:
+        // the input is read (or memory is full) and no online call is left that could lead to more.
+        const drain = (this.feedDone || this.unitsInMemory >= MAX_UNITS_IN_MEMORY) && !work;
+        nextAt = Math.min(nextAt, batch.tick(now, drain));
+        if (batch.busy) {
+          work = true;
+          canMove = true;
+        }
+      }
+      if (!work && this.feedDone) {
+        batch?.left();
+        return { kind: 'finished' };
+      }
       if (!work) continue; // the feed has more: pull it
 
       this.stall.observe(!canMove);
@@ -403,7 +445,12 @@ export class Scheduler {
       const { call, rejected } = executor.prepare(units);
       for (const r of rejected) this.resolved(r.unit);
       if (!call) return;
-      const reservation = budget?.reserve(call.worstCaseUsd);
+      const reservation = await budget?.reserve(call.worstCaseUsd);
+      if (reservation === RETRY_LATER) {
+        // A shared budget that cannot be asked now (its coordination server is away): the lane waits, as its projects do.
+        lane.ready.unshift(...call.live.map((l) => l.unit));
+        return;
+      }
       if (budget && !reservation) {
         lane.ready.unshift(...call.live.map((l) => l.unit));
         // Fewer calls at once when the money left cannot cover `concurrency` worst cases: wait for
@@ -414,14 +461,17 @@ export class Scheduler {
         return;
       }
       let settled = false;
+      // Where the call went (known once leased), for spend shared with other runs.
+      const where: { project?: string } = {};
       const settleBudget = (usd: number): void => {
         if (settled) return;
         settled = true;
-        if (reservation) budget?.settle(reservation, usd);
+        if (reservation) budget?.settle(reservation, usd, where.project);
         this.callSettled();
       };
       const lease = await pool.acquire(lane.model, lane.pool, signal, call.estimatedTokens);
       lane.acquiring = false;
+      if (lease) where.project = lease.project.name;
       if (!lease) {
         settleBudget(0);
         lane.ready.unshift(...call.live.map((l) => l.unit));

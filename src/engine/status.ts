@@ -64,10 +64,12 @@ export interface StatusReport {
   projects: { name: string; requests: number; ok: number; rejected_429: number; errors: number; cost_usd: number }[];
   failures: { id: string; step: string; error: string; message: string }[];
   last_run: { id: string; started_at: string; ended_at: string | null; outcome: string | null; exit_code: number | null } | null;
+  /** Vertex AI batch prediction jobs, newest first (name is the local id until the job was created). */
+  batches: { name: string; step: string; project: string; state: string; requests: number; succeeded: number; failed: number; created_at: string }[];
 }
 
 /** The `status --json` object (product.md), read from the state file alone. */
-export function buildStatus(job: Job, store: StateStore, options: { maxFailures?: number; stale?: number } = {}): StatusReport {
+export function buildStatus(job: Job, store: StateStore, options: { maxFailures?: number; stale?: number; maxBatches?: number } = {}): StatusReport {
   const counts = readCounts(
     store,
     job.steps.map((s) => s.name),
@@ -98,6 +100,16 @@ export function buildStatus(job: Job, store: StateStore, options: { maxFailures?
     requests_by_status: byStatus,
     projects,
     failures,
+    batches: store.batches.recent(options.maxBatches ?? 100).map((b) => ({
+      name: b.name ?? b.id,
+      step: b.step,
+      project: b.project,
+      state: b.settledAt === null ? b.state : `${b.state} (settled)`,
+      requests: b.requests,
+      succeeded: b.succeeded,
+      failed: b.failed,
+      created_at: b.createdAt,
+    })),
     last_run: last ? { id: last.id, started_at: last.startedAt, ended_at: last.endedAt, outcome: last.outcome, exit_code: last.exitCode } : null,
   };
 }

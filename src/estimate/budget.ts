@@ -12,10 +12,39 @@ export interface Reservation {
 }
 
 /**
+ * What a reservation may answer besides yes (a Reservation) and no (undefined): the guard cannot
+ * tell right now (a shared budget whose coordination server is unreachable). The call waits.
+ */
+export const RETRY_LATER = 'retry_later' as const;
+
+/**
+ * A spending guard as the scheduler consults it: the job's own Budget, or that and the credentials
+ * file's shared daily budget together (BudgetPair). A call is made only when every guard reserved it.
+ */
+export interface SpendGuard {
+  readonly active: boolean;
+  reserve(usd: number): Reservation | undefined | Promise<Reservation | undefined | typeof RETRY_LATER>;
+  hold(usd: number, counted: boolean): Reservation;
+  readonly holding: boolean;
+  /** `project`: where the call went, for shared spend reports (`cost --all`). */
+  settle(reservation: Reservation, actualUsd: number, project?: string): void;
+  stopError(nextCallUsd: number): GenbatchError;
+}
+
+/** A second guard beside the job's own: the same shape, its answers may take a round trip. */
+export interface SecondGuard {
+  reserve(usd: number): Promise<Reservation | undefined | typeof RETRY_LATER>;
+  hold(usd: number): Reservation;
+  readonly holding: boolean;
+  settle(reservation: Reservation, actualUsd: number, project?: string): void;
+  stopError(nextCallUsd: number): GenbatchError;
+}
+
+/**
  * The spending guard. Before each call its worst-case cost is reserved; after it, the real cost
  * replaces the reservation. A call whose reservation could cross a cap is not made.
  */
-export class Budget {
+export class Budget implements SpendGuard {
   private reserved = 0;
   private refusedBy: 'max' | 'daily' = 'max';
 
@@ -60,7 +89,8 @@ export class Budget {
     return this.reserved > 1e-12;
   }
 
-  settle(reservation: Reservation, actualUsd: number): void {
+  settle(reservation: Reservation, actualUsd: number, project?: string): void {
+    void project;
     this.reserved -= reservation.usd;
     this.spentTotal += actualUsd;
     this.spentToday += actualUsd;
@@ -77,5 +107,62 @@ export class Budget {
       exitCode: 3,
       hint: 'Raise budget.max_usd in the job file (or pass --budget USD), then `genbatch resume JOB`; nothing done is redone.',
     });
+  }
+}
+
+interface PairReservation extends Reservation {
+  own: Reservation;
+  second: Reservation;
+}
+
+/**
+ * The job's own Budget and a second guard (the shared daily budget of the credentials file): a call
+ * is reserved by both or by neither, and settled in both. Which one refused says why the run stopped.
+ */
+export class BudgetPair implements SpendGuard {
+  private refusedBy: 'own' | 'second' = 'own';
+
+  constructor(
+    private readonly own: Budget,
+    private readonly second: SecondGuard,
+  ) {}
+
+  get active(): boolean {
+    return true;
+  }
+
+  async reserve(usd: number): Promise<Reservation | undefined | typeof RETRY_LATER> {
+    const own = this.own.reserve(usd);
+    if (!own) {
+      this.refusedBy = 'own';
+      return undefined;
+    }
+    const second = await this.second.reserve(usd);
+    if (second === undefined || second === RETRY_LATER) {
+      this.own.settle(own, 0);
+      if (second === undefined) this.refusedBy = 'second';
+      return second;
+    }
+    const pair: PairReservation = { usd, own, second };
+    return pair;
+  }
+
+  hold(usd: number, counted: boolean): Reservation {
+    const pair: PairReservation = { usd, own: this.own.hold(usd, counted), second: this.second.hold(usd) };
+    return pair;
+  }
+
+  get holding(): boolean {
+    return this.own.holding || this.second.holding;
+  }
+
+  settle(reservation: Reservation, actualUsd: number, project?: string): void {
+    const pair = reservation as PairReservation;
+    this.own.settle(pair.own, actualUsd, project);
+    this.second.settle(pair.second, actualUsd, project);
+  }
+
+  stopError(nextCallUsd: number): GenbatchError {
+    return this.refusedBy === 'own' ? this.own.stopError(nextCallUsd) : this.second.stopError(nextCallUsd);
   }
 }

@@ -52,6 +52,8 @@ export interface JobEstimate {
   requests_by_project: Record<string, number>;
   eta_seconds: number | null;
   eta_basis: 'declared_quotas' | 'pilot' | 'unknown';
+  /** Models with work left whose pace is unknown (no quota declared for them, nothing measured): why eta_seconds is null. */
+  eta_unknown_models: string[];
   prices_as_of: string;
 }
 
@@ -231,7 +233,9 @@ export async function estimateJob(
     const cost = (i: 0 | 1 | 2): number => {
       const usage = usageOf(step, perItemInput, output[i], catalog);
       usage.thoughtsTokens = thinking[i];
-      return n * catalog.cost(step.model, usage, { withAudio });
+      // A step in batch (auto: when at least batch.min_items wait) is priced at the batch price.
+      const batch = step.mode === 'batch' || (step.mode === 'auto' && n >= (job.batch?.minItems ?? 1000));
+      return n * (batch ? catalog.batchCost(step.model, usage) : catalog.cost(step.model, usage, { withAudio }));
     };
     const total = (i: 0 | 1 | 2): number => (output[i] + thinking[i]) * n;
     byStep.push({
@@ -255,6 +259,7 @@ export async function estimateJob(
   const requests: Record<string, number> = Object.fromEntries(projects.map((p) => [p.name, 0]));
   let etaSeconds: number | null = 0;
   let etaBasis: JobEstimate['eta_basis'] = 'declared_quotas';
+  const etaUnknown = new Set<string>();
   for (const step of job.steps) {
     const items = remaining[step.name] ?? 0;
     const calls = step.task === 'image' && step.model.startsWith('gemini') ? items * candidates(step) : requestsFor(step, items);
@@ -264,11 +269,18 @@ export async function estimateJob(
       return interval === undefined ? NaN : sum + 1000 / interval;
     }, 0);
     const m = measured.get(step.name);
-    if (Number.isFinite(rate) && rate > 0 && etaSeconds !== null) etaSeconds = Math.max(etaSeconds, calls / rate);
-    else if (m && etaSeconds !== null) {
-      etaBasis = 'pilot';
-      etaSeconds = Math.max(etaSeconds, (calls * m.meanDurationMs) / 1000 / job.limits.concurrency);
-    } else etaSeconds = null;
+    if (Number.isFinite(rate) && rate > 0) {
+      if (etaSeconds !== null) etaSeconds = Math.max(etaSeconds, calls / rate);
+    } else if (m) {
+      if (etaSeconds !== null) {
+        etaBasis = 'pilot';
+        etaSeconds = Math.max(etaSeconds, (calls * m.meanDurationMs) / 1000 / job.limits.concurrency);
+      }
+    } else if (calls > 0) {
+      // Unknown for this step's model only: the steps whose quotas are declared are not called unknown.
+      etaSeconds = null;
+      etaUnknown.add(step.model);
+    }
   }
   for (const key of Object.keys(requests)) requests[key] = Math.round(requests[key] ?? 0);
 
@@ -283,10 +295,12 @@ export async function estimateJob(
     remaining_usd: rangeOf(remainingUsd.low, remainingUsd.expected, remainingUsd.high),
     by_step: byStep,
     token_count_method: counter.method,
-    pilot: measured.size > 0 ? { items: options.pilotItems ?? Math.max(...[...measured.values()].map((m) => m.calls)), by_step: pilotSteps } : null,
+    // Only a pilot that ran now is one: measurements of earlier runs calibrate too, but are not called a pilot.
+    pilot: measured.size > 0 && options.pilotItems ? { items: options.pilotItems, by_step: pilotSteps } : null,
     requests_by_project: requests,
     eta_seconds: etaSeconds === null ? null : Math.round(etaSeconds),
     eta_basis: etaSeconds === null ? 'unknown' : etaBasis,
+    eta_unknown_models: [...etaUnknown],
     prices_as_of: catalog.asOf,
   };
 }

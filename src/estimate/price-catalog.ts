@@ -53,11 +53,13 @@ export class PriceCatalog {
     readonly asOf: string,
     readonly source: string,
     private readonly models: Record<string, ModelPrice>,
+    /** Vertex AI batch prediction's discount off the online price (0.5: half price). */
+    readonly batchDiscount = 0.5,
   ) {}
 
   static load(overrides: Record<string, Record<string, unknown>> = {}, file: string = BUILT_IN): PriceCatalog {
     const data = catalogSchema.parse(parse(readFileSync(file, 'utf8')));
-    const builtIn = new PriceCatalog(data.as_of, data.source, data.models);
+    const builtIn = new PriceCatalog(data.as_of, data.source, data.models, data.batch_discount);
     const models = { ...data.models };
     for (const [model, price] of Object.entries(overrides)) {
       const parsed = modelPriceSchema.parse(price);
@@ -72,7 +74,7 @@ export class PriceCatalog {
       const price = models[model];
       if (price && limit !== undefined && price.input_token_limit === undefined) models[model] = { ...price, input_token_limit: limit };
     }
-    return new PriceCatalog(data.as_of, data.source, models);
+    return new PriceCatalog(data.as_of, data.source, models, data.batch_discount);
   }
 
   /** Exact name, else the longest catalog key that prefixes the model name. */
@@ -98,6 +100,11 @@ export class PriceCatalog {
   /** The catalog model name closest to a mistyped one ("gemini-2.5-flsh" → "gemini-2.5-flash"). */
   nearestModel(model: string): string | undefined {
     return nearestKey(model, Object.keys(this.models));
+  }
+
+  /** USD for one line of a batch prediction job: the online price less `batch_discount`. */
+  batchCost(model: string, usage: Usage): number {
+    return Math.round(this.cost(model, usage) * (1 - this.batchDiscount) * 1e10) / 1e10;
   }
 
   /** USD for one call's usage. Unknown models cost 0 here; validation refuses them before any call. */

@@ -2,7 +2,7 @@ import { dirname, resolve } from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, ConfigErrors } from '../errors/config-error.js';
 import { parseDuration } from './duration.js';
-import { stepFields, type Job, type Step } from './job.js';
+import { batchRefusal, stepFields, type Job, type Step } from './job.js';
 import { shorthandToSchema } from './json-shorthand.js';
 import { jobFileSchema, type JobFile } from './schema.js';
 import { validKeysAt } from './schema-keys.js';
@@ -84,6 +84,7 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
       params: raw.params,
       maxAttempts: raw.max_attempts ?? parsed.limits.max_attempts,
       timeoutMs,
+      mode: raw.mode,
       ...(raw.system === undefined ? {} : { system: raw.system }),
       ...(jsonSchema === undefined ? {} : { jsonSchema }),
       ...(raw.max_output_tokens === undefined ? {} : { maxOutputTokens: raw.max_output_tokens }),
@@ -99,6 +100,18 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
       problems.push(problem(file, lineOf, at('output', 'post'), `post-processing applies to image steps, not ${step.task}`));
     }
 
+    const refusal = step.mode === 'online' ? undefined : batchRefusal(step);
+    if (refusal) {
+      problems.push(
+        problem(
+          file,
+          lineOf,
+          at('mode'),
+          `step "${step.name}" cannot run in mode ${step.mode}: ${refusal}`,
+          'Remove `mode:` (or set mode: online) for this step.',
+        ),
+      );
+    }
     if (step.output?.npy && step.task !== 'embedding') problems.push(problem(file, lineOf, at('output', 'npy'), 'a .npy file is for embedding steps'));
     if (step.task === 'embedding' && step.output && parseTemplateVars(step.output.file).some((v) => v.kind !== 'style')) {
       problems.push(
@@ -159,7 +172,10 @@ function linesOf(lineOf: LineOf, parsed: JobFile): Record<string, number> {
     if (line !== undefined) lines[key] = line;
   };
   add('credentials', ['credentials']);
-  parsed.steps.forEach((step, index) => add(`steps.${step.name}.model`, ['steps', index, 'model']));
+  parsed.steps.forEach((step, index) => {
+    add(`steps.${step.name}.model`, ['steps', index, 'model']);
+    for (const name of Object.keys(step.params)) add(`steps.${step.name}.params.${name}`, ['steps', index, 'params', name]);
+  });
   return lines;
 }
 
@@ -209,6 +225,12 @@ export function compileJob(raw: unknown, file: string, lineOf: LineOf = () => un
     ...(parsed.results === undefined ? {} : { resultsFile: resolve(dir, typeof parsed.results === 'string' ? parsed.results : parsed.results.file) }),
     ...(typeof parsed.results === 'object' && parsed.results.fields ? { resultsFields: parsed.results.fields } : {}),
     ...(parsed.notify === undefined ? {} : { notify: parsed.notify }),
+    batch: {
+      minItems: parsed.batch.min_items,
+      maxRequests: parsed.batch.max_requests,
+      pollMs: parseDuration(parsed.batch.poll) ?? 30_000,
+      ...(parsed.batch.staging === undefined ? {} : { staging: parsed.batch.staging }),
+    },
     lines: linesOf(lineOf, parsed),
   };
   return job;

@@ -28,6 +28,8 @@ export interface Job {
   /** JSON fields for the results file (`step.field`, `step.*`); default all. */
   resultsFields?: string[];
   notify?: string;
+  /** Vertex AI batch prediction settings (steps with `mode: batch` or `auto`). */
+  batch?: BatchSettings;
   /**
    * Line numbers in the job file of keys that later checks report on, by key path
    * (`credentials`, `steps.<name>.model`).
@@ -52,6 +54,26 @@ export interface Step {
   timeoutMs: number;
   /** The step's earlier name (`renamed_from:`): its done work is carried over to this name. */
   renamedFrom?: string;
+  /** online, batch (Vertex AI batch prediction), or auto (batch when at least batch.minItems wait). */
+  mode?: StepMode;
+}
+
+export type StepMode = 'online' | 'batch' | 'auto';
+
+export interface BatchSettings {
+  /** gs://BUCKET/PREFIX, when the job names one (else the credentials entry's staging_bucket). */
+  staging?: string;
+  minItems: number;
+  maxRequests: number;
+  pollMs: number;
+}
+
+/** Why batch prediction cannot run this step (Imagen, Veo, embeddings), or undefined when it can. */
+export function batchRefusal(step: Pick<Step, 'task' | 'model'>): string | undefined {
+  if (step.task === 'video') return `video (${step.model}) is not served by Vertex AI batch prediction`;
+  if (step.task === 'embedding') return 'embedding steps stay online (their batch API is not supported by genbatch yet)';
+  if (!step.model.startsWith('gemini')) return `${step.model} is not served by Vertex AI batch prediction (Gemini text, JSON and image models are)`;
+  return undefined;
 }
 
 /** Fields a step exposes to later steps as {{steps.<name>.<field>}}. */

@@ -20,6 +20,11 @@ export const LIMITS = {
   pixels: [1, 16_384],
   fontSize: [1, 1000],
   usd: [0, 1_000_000],
+  /** Vertex batch prediction: at most 200,000 requests per batch job. */
+  batchRequests: [1, 200_000],
+  batchMinItems: [1, 100_000_000],
+  /** Polls of a batch job: 100ms is for rehearsals against the emulator; a day is the longest sensible wait. */
+  batchPollMs: [100, 86_400_000],
 } as const;
 
 const callTimeout = durationBetween(...LIMITS.timeoutMs);
@@ -138,6 +143,30 @@ export const stepSchema = z
       .optional()
       .describe('Embeddings: texts per request'),
     timeout: callTimeout.optional(),
+    mode: z
+      .enum(['online', 'batch', 'auto'])
+      .default('online')
+      .describe('online: one call per item; batch: Vertex AI batch prediction (half price, up to 24 h); auto: batch when at least batch.min_items wait'),
+  })
+  .strict();
+
+/** `batch:` of a job: where batch input and output are staged, and how batch jobs are sized and polled. */
+const batchSchema = z
+  .object({
+    staging: z
+      .string()
+      .regex(/^gs:\/\/[a-z0-9][a-z0-9._-]{1,220}(\/.*)?$/, 'expected gs://BUCKET/PREFIX (a Cloud Storage bucket, lowercase, and an optional prefix)')
+      .optional()
+      .describe("gs://BUCKET/PREFIX for batch input and output files; default: the credentials entry's staging_bucket"),
+    min_items: intBetween(...LIMITS.batchMinItems)
+      .default(1000)
+      .describe('mode: auto uses batch when a step has at least this many items waiting'),
+    max_requests: intBetween(...LIMITS.batchRequests)
+      .default(200_000)
+      .describe('Requests per batch job (Vertex takes at most 200,000)'),
+    poll: durationBetween(...LIMITS.batchPollMs)
+      .default('30s')
+      .describe('How often a running batch job is polled'),
   })
   .strict();
 
@@ -185,6 +214,7 @@ export const jobFileSchema = z
       .optional()
       .describe('Results file (.csv or .jsonl), relative to the job file, or { file, fields }'),
     notify: z.string().optional(),
+    batch: batchSchema.default({ min_items: 1000, max_requests: 200_000, poll: '30s' }),
   })
   .strict();
 

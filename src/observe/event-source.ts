@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { SharedFigures } from '../coordination/run-coordination.js';
 import type { EngineEvents, ProjectSnapshot } from '../engine/events.js';
 
 /**
@@ -8,6 +9,8 @@ import type { EngineEvents, ProjectSnapshot } from '../engine/events.js';
 export type EngineEventSource = Pick<EventEmitter<EngineEvents>, 'on' | 'off'> & {
   readonly runId?: string;
   projects?: () => ProjectSnapshot[];
+  /** What the run shares with other runs on its projects, when it coordinates with them. */
+  shared?: () => SharedFigures | undefined;
 };
 
 export type EngineEventName = keyof EngineEvents;

@@ -5,6 +5,7 @@ import { readCounts } from '../engine/status.js';
 import { GenbatchError } from '../errors/genbatch-error.js';
 import { writeFileAtomic } from '../outputs/atomic-write.js';
 import { STEP_STATES, type StateStore, type StepState } from '../store/state-store.js';
+import type { SharedFigures } from '../coordination/run-coordination.js';
 import { subscribe, type EngineEventSource } from './event-source.js';
 import { scrubText } from './redact.js';
 
@@ -26,6 +27,10 @@ export const METRIC_NAMES = [
   'genbatch_run_end_timestamp_seconds',
   'genbatch_run_exit_code',
   'genbatch_run_duration_seconds',
+  'genbatch_coordination_up',
+  'genbatch_shared_runs',
+  'genbatch_shared_cooldowns',
+  'genbatch_shared_budget_usd',
 ] as const;
 
 export interface RunMetricsOptions {
@@ -155,6 +160,64 @@ export function createRunMetrics(engine: EngineEventSource | undefined, store?: 
       for (const [project, current] of projectStates) {
         for (const state of PROJECT_STATES) this.set({ project: label(project), state }, state === current ? 1 : 0);
       }
+    },
+  });
+
+  // What the run shares with other runs on its projects (absent when it coordinates with none, e.g. --emulator).
+  const shared = (): SharedFigures | undefined => {
+    try {
+      return latest?.shared?.();
+    } catch {
+      return undefined;
+    }
+  };
+  new Gauge({
+    name: 'genbatch_coordination_up',
+    help: "Whether the coordination the run shares limits, cooldowns and budgets through is reachable (1) or not (0), by kind (local: this host's shared file; redis).",
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      const figures = shared();
+      this.reset();
+      if (figures) this.set({ kind: figures.kind }, figures.up ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'genbatch_shared_runs',
+    help: 'Other runs going now that use the project (on this host, or through Redis on any).',
+    labelNames: ['project'],
+    registers,
+    collect() {
+      const figures = shared();
+      if (!figures) return;
+      this.reset();
+      const counts = new Map<string, number>();
+      for (const run of figures.otherRuns) for (const project of run.projects) counts.set(project, (counts.get(project) ?? 0) + 1);
+      for (const [project, n] of counts) this.set({ project: label(project) }, n);
+    },
+  });
+  new Gauge({
+    name: 'genbatch_shared_cooldowns',
+    help: 'Cooldowns of a project that other runs passed on (their 429s) since this run started.',
+    labelNames: ['project'],
+    registers,
+    collect() {
+      const figures = shared();
+      if (!figures) return;
+      for (const [project, n] of Object.entries(figures.cooldownsReceived)) this.set({ project: label(project) }, n);
+    },
+  });
+  new Gauge({
+    name: 'genbatch_shared_budget_usd',
+    help: "The credentials file's shared daily budget (budget.daily_usd): daily (the cap), spent (today, by every job using the file) and held (for calls in flight).",
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      const budget = shared()?.budget;
+      if (!budget) return;
+      this.set({ kind: 'daily' }, budget.dailyUsd);
+      this.set({ kind: 'spent' }, budget.spentUsd);
+      this.set({ kind: 'held' }, budget.heldUsd);
     },
   });
 

@@ -1,3 +1,4 @@
+import type { BudgetAlert } from '../coordination/shared-budget.js';
 import type { RunSummary } from '../engine/engine.js';
 import { buildStatus, readCounts, type StateCounts } from '../engine/status.js';
 import type { Job } from '../job/job.js';
@@ -30,6 +31,8 @@ export interface NotifySummary {
   /** Why the run stopped, when it says more than the outcome (budget, stall), and what to do. */
   message?: string;
   hint?: string;
+  /** With outcome `budget_alert`: the credentials file's shared daily budget crossed its alert_at (the run goes on). */
+  budget_alert?: { day: string; daily_usd: number; alert_at: number; spent_usd: number; credentials: string };
 }
 
 const MAX_FAILURES = 10;
@@ -65,6 +68,41 @@ export function buildRunSummary(job: Job, store: StateStore, runSummary: RunSumm
     ended_at: run?.endedAt ?? new Date().toISOString(),
     ...(runSummary.message ? { message: clip(runSummary.message) } : {}),
     ...(runSummary.hint ? { hint: clip(runSummary.hint) } : {}),
+  };
+}
+
+/**
+ * The day's spend of every job using a credentials file crossed its `budget.alert_at`: sent once per
+ * day (by the run whose call crossed it) with outcome `budget_alert`; the run goes on (exit_code 0).
+ */
+export function buildBudgetAlertSummary(job: Job, store: StateStore, runId: string, alert: BudgetAlert): NotifySummary {
+  const read = readCounts(store);
+  const thisRun = store.ledger.totals(runId);
+  const run = store.getRun(runId);
+  const share = Math.round((alert.spentUsd / alert.dailyUsd) * 100);
+  return {
+    job: job.name,
+    run_id: runId,
+    outcome: 'budget_alert',
+    exit_code: 0,
+    total: read.total,
+    counts: read.items,
+    cost_usd: round6(thisRun.costUsd),
+    requests: thisRun.requests,
+    job_cost_usd: round6(read.costUsd),
+    job_requests: read.requests,
+    duration_s: run ? Math.round((Date.now() - Date.parse(run.startedAt)) / 100) / 10 : 0,
+    failures: [],
+    failures_total: read.steps.failed + read.steps.filtered,
+    started_at: run?.startedAt ?? null,
+    ended_at: new Date().toISOString(),
+    message: clip(
+      `Shared daily budget: $${alert.spentUsd.toFixed(4)} of $${alert.dailyUsd.toFixed(2)} (${share}%) spent on ${alert.day} (UTC) by the jobs using ${alert.credentialsFile}; the alert is at ${Math.round(alert.alertAt * 100)}%.`,
+    ),
+    hint: clip(
+      `\`genbatch cost --all ${alert.credentialsFile}\` shows the spend per job and project. Runs stop (exit 3) before budget.daily_usd would be crossed.`,
+    ),
+    budget_alert: { day: alert.day, daily_usd: alert.dailyUsd, alert_at: alert.alertAt, spent_usd: round6(alert.spentUsd), credentials: alert.credentialsFile },
   };
 }
 

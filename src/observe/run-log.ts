@@ -69,6 +69,16 @@ const DESCRIBE: { [K in EngineEventName]: (e: EngineEvents[K][0]) => [Level, str
   'run:waiting': (e) => ['warn', `waiting until ${new Date(e.untilMs).toISOString()}: ${e.reason}`],
   'run:stopping': (e) => ['warn', `stopping (${e.reason}): no new items, waiting for the calls in flight`],
   'operations:left': (e) => ['warn', `${e.count} video operation(s) still running at Vertex; their names are saved and a resume polls them`],
+  'batch:submitted': (e) => [
+    'info',
+    `batch job ${e.resumed ? 'found again' : 'submitted'} for step ${e.step} on ${e.project}: ${e.name} (${e.requests} requests)`,
+  ],
+  'batch:state': (e) => ['info', `batch job ${e.name}: ${e.state} (${e.succeeded} ok, ${e.failed} failed)`],
+  'batch:settled': (e) => [
+    e.requeued > 0 ? 'warn' : 'info',
+    `batch job ${e.name} ended ${e.state}: ${e.succeeded} ok, ${e.failed} failed${e.requeued > 0 ? `, ${e.requeued} back to pending (${e.reason ?? ''})` : ''}`,
+  ],
+  'batches:left': (e) => ['warn', `${e.count} batch job(s) (${e.requests} requests) still running at Vertex; the next run collects them`],
   'run:end': (e) => [
     e.exitCode === 0 ? 'info' : e.exitCode === 1 ? 'warn' : 'error',
     `run ended: ${e.outcome} (exit ${e.exitCode}), ${usd(e.costUsd)} over ${e.requests} calls`,

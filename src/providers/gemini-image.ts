@@ -1,4 +1,4 @@
-import type { GenerateContentConfig, GoogleGenAI } from '@google/genai';
+import type { GenerateContentConfig, GenerateContentResponse, GoogleGenAI } from '@google/genai';
 import type { GeneratedMedia, Provider, ProviderRequest, ProviderResult } from './provider.js';
 import { replyText, safetyRefusal, usageOf, vertexLabels } from './gemini-reply.js';
 import { ProviderParams } from './provider-params.js';
@@ -7,7 +7,7 @@ import { badResponse, callOptions, callVertex } from './vertex-call.js';
 /** Image steps on Gemini image models (gemini-2.5-flash-image…): :generateContent with IMAGE output. */
 export const GEMINI_IMAGE_PARAMS = ['aspect_ratio', 'image_size', 'seed'] as const;
 
-function imageConfig(request: ProviderRequest): GenerateContentConfig {
+export function imageConfig(request: ProviderRequest): GenerateContentConfig {
   const params = new ProviderParams(request.params, GEMINI_IMAGE_PARAMS, `an image step with ${request.model}`);
   const aspectRatio = params.string('aspect_ratio');
   const imageSize = params.string('image_size');
@@ -32,26 +32,31 @@ export class GeminiImageProvider implements Provider {
   async call(client: GoogleGenAI, request: ProviderRequest): Promise<ProviderResult> {
     const config = await callVertex(async () => imageConfig(request));
     const response = await callVertex(() => client.models.generateContent({ model: request.model, contents: request.prompt, config }));
-    const candidate = response.candidates?.[0];
-    const media: GeneratedMedia[] = [];
-    for (const part of candidate?.content?.parts ?? []) {
-      if (part.inlineData?.data) media.push({ mimeType: part.inlineData.mimeType ?? 'image/png', data: Buffer.from(part.inlineData.data, 'base64') });
-    }
-    const usage = usageOf(response, media.length);
-    const meta = {
-      ...(response.modelVersion === undefined ? {} : { modelVersion: response.modelVersion }),
-      ...(response.responseId === undefined ? {} : { responseId: response.responseId }),
-    };
-    const refusal = safetyRefusal(response);
-    if (refusal && media.length === 0) return { filtered: { reason: refusal }, usage, ...meta };
-    if (media.length === 0) {
-      const text = replyText(candidate).trim();
-      throw badResponse(
-        `The model replied without an image (finish reason ${candidate?.finishReason ?? 'none'})${text ? `: "${text.slice(0, 120)}"` : '.'}`,
-        usage,
-      );
-    }
-    const text = replyText(candidate);
-    return { media, ...(text ? { text } : {}), usage, ...meta };
+    return readImageReply(response);
   }
+}
+
+/** The images of a reply (online, or a line of a batch job's output). */
+export function readImageReply(response: GenerateContentResponse): ProviderResult {
+  const candidate = response.candidates?.[0];
+  const media: GeneratedMedia[] = [];
+  for (const part of candidate?.content?.parts ?? []) {
+    if (part.inlineData?.data) media.push({ mimeType: part.inlineData.mimeType ?? 'image/png', data: Buffer.from(part.inlineData.data, 'base64') });
+  }
+  const usage = usageOf(response, media.length);
+  const meta = {
+    ...(response.modelVersion === undefined ? {} : { modelVersion: response.modelVersion }),
+    ...(response.responseId === undefined ? {} : { responseId: response.responseId }),
+  };
+  const refusal = safetyRefusal(response);
+  if (refusal && media.length === 0) return { filtered: { reason: refusal }, usage, ...meta };
+  if (media.length === 0) {
+    const text = replyText(candidate).trim();
+    throw badResponse(
+      `The model replied without an image (finish reason ${candidate?.finishReason ?? 'none'})${text ? `: "${text.slice(0, 120)}"` : '.'}`,
+      usage,
+    );
+  }
+  const text = replyText(candidate);
+  return { media, ...(text ? { text } : {}), usage, ...meta };
 }

@@ -10,7 +10,7 @@ import { toVertexSchema } from './vertex-schema.js';
 /** Text and JSON steps: Gemini :generateContent, JSON through responseMimeType + responseSchema. */
 export const GEMINI_TEXT_PARAMS = ['top_p', 'top_k', 'seed', 'thinking_budget', 'stop_sequences', 'presence_penalty', 'frequency_penalty'] as const;
 
-function textConfig(request: ProviderRequest): GenerateContentConfig {
+export function textConfig(request: ProviderRequest): GenerateContentConfig {
   const params = new ProviderParams(request.params, GEMINI_TEXT_PARAMS, `a text step with ${request.model}`);
   // The engine resolves the budget (the step's, else the model's default); the param is checked either way.
   const thinkingBudget = params.number('thinking_budget') ?? request.thinkingBudget;
@@ -40,7 +40,7 @@ function snippet(text: string): string {
   return flat.length > 80 ? `${flat.slice(0, 80)}…` : flat;
 }
 
-function readReply(response: GenerateContentResponse, request: ProviderRequest): ProviderResult {
+export function readReply(response: GenerateContentResponse, request: ProviderRequest): ProviderResult {
   const usage = usageOf(response);
   const meta = compact({ modelVersion: response.modelVersion, responseId: response.responseId });
   const refusal = safetyRefusal(response);

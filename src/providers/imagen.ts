@@ -1,10 +1,15 @@
-import type { GenerateImagesConfig, GoogleGenAI, ImagePromptLanguage, PersonGeneration, SafetyFilterLevel } from '@google/genai';
+import { Models, type GenerateImagesConfig, type GoogleGenAI, type ImagePromptLanguage, type PersonGeneration, type SafetyFilterLevel } from '@google/genai';
 import type { GeneratedMedia, Provider, ProviderRequest, ProviderResult } from './provider.js';
 import { emptyUsage } from './provider.js';
 import { compact } from './compact.js';
 import { vertexLabels } from './gemini-reply.js';
 import { ProviderParams } from './provider-params.js';
 import { badResponse, callOptions, callVertex } from './vertex-call.js';
+
+// generateImages is the SDK's only way to Imagen (:predict); its console.warn that the method is
+// deprecated (in favour of Gemini image models, which a job picks by model name) is for the SDK's
+// caller, not for the person running a job. The SDK prints it once per process, guarded by this flag.
+(Models as unknown as { loggedGenerateImagesWarning: boolean }).loggedGenerateImagesWarning = true;
 
 /** Image steps on Imagen models (`imagen-*`): :predict through client.models.generateImages. */
 export const IMAGEN_PARAMS = [

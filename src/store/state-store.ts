@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { GenbatchError } from '../errors/genbatch-error.js';
+import { BatchJobQueries } from './batch-job-queries.js';
 import { LedgerQueries } from './ledger-queries.js';
 import { migrate } from './migrate.js';
 import { Statements } from './statements.js';
@@ -159,6 +160,8 @@ export class StateStore {
   readonly steps: StepQueries;
   /** Reads of the call ledger (status, cost, estimates, notifications). */
   readonly ledger: LedgerQueries;
+  /** Vertex AI batch prediction jobs and their units. */
+  readonly batches: BatchJobQueries;
 
   private constructor(
     db: Database.Database,
@@ -171,6 +174,7 @@ export class StateStore {
     this.steps = new StepQueries(statements);
     // A read-only store of an older file is not migrated: its ledger has no intent rows (schema 4).
     this.ledger = new LedgerQueries(statements, (db.pragma('user_version', { simple: true }) as number) >= 4);
+    this.batches = new BatchJobQueries(statements, (db.pragma('user_version', { simple: true }) as number) >= 5);
   }
 
   /**
@@ -507,10 +511,15 @@ export class StateStore {
 
   // ---- step transitions ------------------------------------------------------------------------
 
-  /** `running` rows whose run is not this one: left by a dead run, back to pending. */
+  /**
+   * `running` rows whose run is not this one: left by a dead run, back to pending. Units in a batch
+   * job (batch_id) stay running: the job is still at Vertex, and the run that adopts it settles them.
+   */
   recoverAbandoned(currentRunId: string): number {
     return this.#sql
-      .get(`UPDATE item_steps SET state = 'pending', run_id = NULL, updated_at = ? WHERE state = 'running' AND (run_id IS NULL OR run_id <> ?)`)
+      .get(
+        `UPDATE item_steps SET state = 'pending', run_id = NULL, updated_at = ? WHERE state = 'running' AND (run_id IS NULL OR run_id <> ?) AND batch_id IS NULL`,
+      )
       .run(now(), currentRunId).changes;
   }
 

@@ -57,7 +57,7 @@ describe('progress', () => {
     expect(result.code).toBe(0);
     const lines = result.stderr.split('\n').filter((l) => l.startsWith('progress: '));
     expect(lines.length).toBeGreaterThanOrEqual(5);
-    expect(lines.at(-1)).toMatch(/progress: 40\/40 steps, 0 failed, [\d.]+ steps\/s, ETA 0ms, spent \$[\d.]+/);
+    expect(lines.at(-1)).toMatch(/progress: 40\/40 steps, 0 failed, [\d.]+ steps\/s, ETA 0s, spent this run \$[\d.]+/);
     expect(result.stderr).not.toMatch(/\x1b\[/);
   });
 });

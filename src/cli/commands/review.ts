@@ -13,6 +13,28 @@ export interface ReviewFlags {
   out?: string;
   /** Skip thumbnails (a faster page for very large jobs; outputs are still linked). */
   thumbnails?: boolean;
+  /** Serve an interactive gallery on 127.0.0.1 instead of writing a page. */
+  serve?: boolean;
+  port?: number;
+  /** `--serve`: regenerate against the in-process emulator. */
+  emulator?: boolean;
+}
+
+/**
+ * `genbatch review JOB --serve [--port N]`: serves the interactive gallery until Ctrl-C. Its URL
+ * goes to stdout (for scripts and tests), a line for the person to stderr.
+ */
+async function serveCommand(jobFile: string, flags: ReviewFlags, io: CliIO): Promise<number> {
+  const { serveReview } = await import('../../review/review-server.js');
+  const server = await serveReview(jobFile, { ...(flags.port === undefined ? {} : { port: flags.port }), emulator: flags.emulator ?? false });
+  line(io.stderr, `Reviewing ${displayPath(jobFile)} at ${server.url} (only this machine can reach it). Ctrl-C stops the server.`);
+  line(io.stdout, server.url);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  return 0;
 }
 
 /**
@@ -20,6 +42,7 @@ export interface ReviewFlags {
  * prompts, JSON fields, cost, state, errors and filter reasons, rejections) and prints its path.
  */
 export async function reviewCommand(jobFile: string, flags: ReviewFlags, io: CliIO): Promise<number> {
+  if (flags.serve) return serveCommand(jobFile, flags, io);
   const job = await loadJob(jobFile);
   if (!existsSync(job.stateFile)) {
     throw new GenbatchError(`${job.name} has not run yet: there is nothing to review (no state file at ${displayPath(job.stateFile)}).`, {

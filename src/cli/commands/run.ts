@@ -14,7 +14,8 @@ import { attachRunReporter } from '../run-reporter.js';
 import { attachLiveView } from '../live-view.js';
 import { isGenbatchError } from '../../errors/genbatch-error.js';
 import type { RunMetrics } from '../../observe/metrics.js';
-import { buildErrorSummary, buildRunSummary, checkNotifyTemplate, checkNotifyUrl, notifySummary } from '../../observe/notify.js';
+import type { BudgetAlert } from '../../coordination/shared-budget.js';
+import { buildBudgetAlertSummary, buildErrorSummary, buildRunSummary, checkNotifyTemplate, checkNotifyUrl, notifySummary } from '../../observe/notify.js';
 import { secretsOf } from '../../observe/redact.js';
 import { attachRunLog } from '../../observe/run-log.js';
 import { setDamagedStateAside } from '../../store/fresh-state.js';
@@ -35,6 +36,8 @@ export interface RunFlags {
   freshState?: boolean;
   /** Plain progress lines even on a terminal. */
   plain?: boolean;
+  /** Submit batch jobs and exit 0 without waiting for them; the next run collects them. */
+  wait?: boolean;
   log?: string;
   metricsPort?: number;
   metricsFile?: string;
@@ -64,13 +67,29 @@ export async function openRunSession(
     : undefined;
   if (emulator) line(io.stderr, `Using the in-process Vertex AI emulator at ${emulator.url} (no Google account, nothing billed).`);
   const secrets = secretsOf(prepared.credentials);
+  const notifyUrl = flags.notify ?? prepared.job.notify;
   let session: RunSession;
   try {
     session = RunSession.open(prepared, {
       emulated: flags.emulator ?? false,
       ...(emulator ? { credentials: emulator.credentials, transformCredentials: emulator.redirect } : {}),
       ...(flags.budget === undefined ? {} : { budgetUsd: flags.budget }),
+      ...(flags.wait === false ? { noWait: true } : {}),
       onNotice: (message) => line(io.stderr, message),
+      // The credentials file's shared daily budget crossed alert_at: one run sends it, once a day (it needs somewhere to send it).
+      ...(notifyUrl
+        ? {
+            onBudgetAlert: async (alert: BudgetAlert) => {
+              const r = await notifySummary(notifyUrl, buildBudgetAlertSummary(prepared.job, session.store, session.runId, alert), flags.notifyTemplate, {
+                secrets,
+              });
+              line(
+                io.stderr,
+                r.ok ? `Shared budget alert sent: $${alert.spentUsd.toFixed(4)} of $${alert.dailyUsd.toFixed(2)} spent today.` : `warning: notify: ${r.error}`,
+              );
+            },
+          }
+        : {}),
       onEngine: (engine) => {
         // A live view on a terminal; plain progress lines for logs and cron; always a JSON log and metrics.
         if (io.stderr.isTTY && !flags.plain) attachLiveView(engine, io, view.estimateUsd === undefined ? {} : { estimateUsd: view.estimateUsd });

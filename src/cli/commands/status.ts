@@ -1,15 +1,65 @@
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { projectKey } from '../../coordination/quota-key.js';
+import { runsSharing } from '../../coordination/shared-view.js';
+import { loadCredentials } from '../../credentials/load-credentials.js';
 import { buildStatus } from '../../engine/status.js';
 import { staleNow } from '../../engine/staleness.js';
 import { checkStateOwner } from '../../engine/state-owner.js';
+import type { Job } from '../../job/job.js';
 import { loadJob, displayPath } from '../../job/load-job.js';
 import { StateStore } from '../../store/state-store.js';
 import { line, type CliIO } from '../io.js';
 import { unknownSpend } from '../render-spend.js';
 
+interface OtherRuns {
+  runs: { job: string; job_file: string; run_id: string; host: string; pid: number; started_at: string; projects: string[] }[] | null;
+  /** Why they are not known (the coordination server cannot be reached, the credentials file cannot be read). */
+  error?: string;
+}
+
+/**
+ * Other runs going now on this job's Google Cloud projects (other jobs, or this job started from
+ * another file), from where runs share: this host's shared file, or Redis with `coordination:`.
+ */
+async function otherRuns(job: Job): Promise<OtherRuns> {
+  try {
+    const credentials = await loadCredentials(job.credentialsFile, { emulated: true });
+    const names = new Map<string, string[]>();
+    for (const p of credentials.projects) names.set(projectKey(p), [...(names.get(projectKey(p)) ?? []), p.name]);
+    const { runs } = await runsSharing(credentials);
+    return {
+      runs: runs
+        .filter((r) => resolve(r.jobFile) !== resolve(job.file))
+        .map((r) => ({
+          job: r.job,
+          job_file: r.jobFile,
+          run_id: r.runId,
+          host: r.host,
+          pid: r.pid,
+          started_at: r.startedAt,
+          projects: r.projects.flatMap((key) => names.get(key) ?? []),
+        })),
+    };
+  } catch (error) {
+    return { runs: null, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+function otherRunsLines(others: OtherRuns): string[] {
+  if (others.runs === null) return [`Other runs on its projects: unknown (${others.error ?? 'not readable'})`];
+  if (others.runs.length === 0) return [];
+  return [
+    `Other runs sharing its projects (limits, cooldowns and the shared budget count them too):`,
+    ...others.runs.map((r) => `  ${r.job} (run ${r.run_id}, pid ${r.pid} on ${r.host}, since ${r.started_at}): ${r.projects.join(', ')}`),
+  ];
+}
+
 /** `genbatch status JOB [--json]`: what is done, pending, failed (with reasons), and what it cost. */
 export async function statusCommand(jobFile: string, flags: { json?: boolean }, io: CliIO): Promise<number> {
   const job = await loadJob(jobFile);
+  const others = await otherRuns(job);
+  const sharedJson = { shared_runs: others.runs, ...(others.error === undefined ? {} : { shared_runs_error: others.error }) };
   if (!existsSync(job.stateFile)) {
     if (flags.json) {
       line(
@@ -27,9 +77,14 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
           requests: 0,
           failures: [],
           last_run: null,
+          batches: [],
+          ...sharedJson,
         }),
       );
-    } else line(io.stderr, `${job.name}: not started yet (no state file at ${displayPath(job.stateFile)}).`);
+    } else {
+      line(io.stderr, `${job.name}: not started yet (no state file at ${displayPath(job.stateFile)}).`);
+      for (const text of otherRunsLines(others)) line(io.stderr, text);
+    }
     return 0;
   }
   const store = StateStore.open(job.stateFile, { readonly: true });
@@ -38,7 +93,7 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
     checkStateOwner(store, job, { claim: false });
     const status = buildStatus(job, store, { stale: await staleNow(job, store) });
     if (flags.json) {
-      line(io.stdout, JSON.stringify(status, null, 2));
+      line(io.stdout, JSON.stringify({ ...status, ...sharedJson }, null, 2));
       return 0;
     }
     const c = status.counts;
@@ -57,12 +112,22 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
         `  project ${p.name}: ${p.requests} calls, ${p.ok} ok, ${p.rejected_429} rejected by quota (429), ${p.errors} other errors, $${p.cost_usd.toFixed(4)}`,
       );
     }
+    for (const text of otherRunsLines(others)) line(out, text);
     if (status.last_run) {
       const r = status.last_run;
       line(
         out,
         `Last run ${r.id}: started ${r.started_at}, ${r.ended_at ? `ended ${r.ended_at}, ${r.outcome} (exit ${r.exit_code})` : 'still running or killed'}`,
       );
+    }
+    if (status.batches.length > 0) {
+      const open = status.batches.filter((b) => !b.state.endsWith('(settled)')).length;
+      line(out, `Batch jobs (${status.batches.length}, ${open} not settled):`);
+      for (const b of status.batches.slice(0, 20))
+        line(
+          out,
+          `  ${b.name} [${b.step}] on ${b.project}: ${b.state}, ${b.requests} requests, ${b.succeeded} ok, ${b.failed} failed, created ${b.created_at}`,
+        );
     }
     if (status.failures.length > 0) {
       line(out, `Failures (${status.failures.length}):`);

@@ -448,8 +448,8 @@ export class OnlineExecutor implements StepExecutor {
     return { kind: 'stop', error: new OutputDiskFullError(job.outputDir, error, heldRepliesDirFor(job)) };
   }
 
-  /** Writes the outputs and checkpoints the step (or marks it filtered / failed when unusable). */
-  private async checkpoint(
+  /** Writes the outputs and checkpoints the step (or marks it filtered / failed when unusable); batch lines settle here too. */
+  async checkpoint(
     unit: Unit,
     rendered: RenderedStep,
     result: ProviderResult,

@@ -17,6 +17,8 @@ export type Verdict =
   | { kind: 'requeue' }
   /** A long-running operation was started: it is polled without a worker or a limiter slot. */
   | { kind: 'parked'; operation: ParkedOperation }
+  /** Back to pending for the next run (a batch job expired or was cancelled, or the budget left no room). */
+  | { kind: 'released' }
   /** Back to pending, and the run must stop taking calls (the disk for outputs is full). */
   | { kind: 'stop'; error: GenbatchError };
 

@@ -1,0 +1,20 @@
+import type { EngineEvents } from '../engine/events.js';
+
+/** Lines about Vertex AI batch jobs, shared by the progress lines and the live view. */
+
+export function batchSubmittedLine(e: EngineEvents['batch:submitted'][0]): string {
+  return `batch job ${e.resumed ? 'found again, polling' : 'submitted'}: ${e.name.split('/').pop() ?? e.name} for step ${e.step} on ${e.project} (${e.requests} requests); waiting for Vertex AI (up to 24 h).`;
+}
+
+export function batchStateLine(e: EngineEvents['batch:state'][0]): string {
+  return `batch job ${e.name.split('/').pop() ?? e.name} [${e.step}]: ${e.state.replace(/^JOB_STATE_/, '')}, ${e.succeeded} answered, ${e.failed} failed so far`;
+}
+
+export function batchSettledLine(e: EngineEvents['batch:settled'][0]): string {
+  const requeued = e.requeued > 0 ? `; ${e.requeued} back to pending (${e.reason ?? ''}), the next run resubmits them` : '';
+  return `batch job ${e.name.split('/').pop() ?? e.name} [${e.step}] ended ${e.state.replace(/^JOB_STATE_/, '')}: ${e.succeeded} ok, ${e.failed} failed${requeued}`;
+}
+
+export function batchesLeftLine(e: EngineEvents['batches:left'][0]): string {
+  return `${e.count} batch job(s) (${e.requests} requests) are still running at Vertex AI. Their names are saved: the next \`genbatch run JOB\` collects them and submits none of them again.`;
+}

@@ -1,0 +1,455 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import Bottleneck from 'bottleneck';
+import { Redis, type RedisOptions } from 'ioredis';
+import { whenAborted } from '../resilience/backoff.js';
+import {
+  CoordinationLostError,
+  type BudgetTotals,
+  type CoordinationEvent,
+  type CoordinationHealth,
+  type Coordinator,
+  type SharedBudgetBackend,
+  type SharedCooldown,
+  type SharedLimiterHooks,
+  type SharedRun,
+  type SharedRunInfo,
+} from './coordinator.js';
+import { CLEAR_COOLDOWN, COUNT_REQUEST, RESERVE_BUDGET, SETTLE_BUDGET, SET_COOLDOWN } from './redis-scripts.js';
+
+const PREFIX = 'genbatch:';
+const COOLDOWNS = `${PREFIX}cooldowns`;
+const RUNS = `${PREFIX}runs`;
+/** How often this process's runs say they are alive, and after how long without that they are gone. */
+const HEARTBEAT_MS = 5000;
+const STALE_MS = 30_000;
+/** Budget keys outlive their day, so `cost --all` can show the last few days. */
+const BUDGET_TTL_MS = 8 * 86_400_000;
+/** A call longer than this no longer holds a place among the calls in flight (a process killed mid-call gives its places back then). */
+const CLUSTERED_EXPIRATION_MS = 15 * 60_000;
+
+interface ScriptClient {
+  genbatchReserve(k1: string, k2: string, ...args: (string | number)[]): Promise<[number, number, number]>;
+  genbatchSettle(k1: string, k2: string, ...args: (string | number)[]): Promise<[number, number]>;
+  genbatchCount(k1: string, ...args: (string | number)[]): Promise<[number, number]>;
+  genbatchSetCooldown(k1: string, ...args: (string | number)[]): Promise<number>;
+  genbatchClearCooldown(k1: string, ...args: (string | number)[]): Promise<number>;
+}
+
+/** Connection options from `redis://[user:password@]HOST:PORT[/DB]` (`rediss://` for TLS). */
+export function redisOptions(url: string): RedisOptions {
+  const parsed = new URL(url);
+  const db = Number(parsed.pathname.replace(/^\//, '') || '0');
+  return {
+    host: parsed.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(parsed.port || '6379'),
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(Number.isInteger(db) && db > 0 ? { db } : {}),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+    // Commands wait while Redis is away (callers give up through lostSignal); reconnects go on, at most every 2 s.
+    maxRetriesPerRequest: null,
+    retryStrategy: (times: number) => Math.min(100 * times, 2000),
+    connectTimeout: 3000,
+  };
+}
+
+/**
+ * Bottleneck 2.19 recognises the errors of its Lua scripts by their exact text; Redis 7 prefixes them
+ * with "ERR " (bottleneck issue #205), so after Redis lost its keys (a restart) every limiter would fail
+ * for good instead of setting itself up again. The prefix is taken off before Bottleneck looks.
+ */
+function acceptRedis7ScriptErrors(connection: Bottleneck.IORedisConnection): void {
+  const internal = connection as unknown as { __scriptFn__(name: string): (...args: unknown[]) => unknown };
+  const scriptFn = internal.__scriptFn__.bind(connection);
+  internal.__scriptFn__ = (name: string) => {
+    const fn = scriptFn(name);
+    return (...args: unknown[]) => {
+      const callback = args.pop() as (error: Error | null, replies: unknown) => void;
+      return fn(...args, (error: Error | null, replies: unknown) => {
+        if (error && /^ERR (SETTINGS_KEY_NOT_FOUND|UNKNOWN_CLIENT)$/.test(error.message)) error.message = error.message.slice(4);
+        callback(error, replies);
+      });
+    };
+  };
+}
+
+/**
+ * Coordination across hosts through Redis (`coordination: redis://HOST:PORT`): declared limits are
+ * Bottleneck limiters clustered on Redis (one id per quota key, the same on every host), cooldowns a
+ * hash plus a channel every process listens to, budgets and daily request counts Lua scripts. When
+ * Redis cannot be reached nothing is sent (health says why) until it is back; there is no fall back
+ * to unshared limits.
+ */
+export class RedisCoordinator implements Coordinator {
+  readonly kind = 'redis';
+  readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly client: Redis;
+  private readonly subscriber: Redis;
+  private bottleneck: Bottleneck.IORedisConnection | undefined;
+  private readonly listeners = new Set<(event: CoordinationEvent) => void>();
+  private readonly mirror = new Map<string, SharedCooldown>();
+  private readonly received = new Map<string, number>();
+  private readonly daily = new Map<string, { resetAt: number; count: number; readAt: number }>();
+  private readonly runsJoined = new Map<string, string>();
+  private readonly liveHolders = new Set<string>();
+  private state: CoordinationHealth;
+  private lost = new AbortController();
+  private lastError: string | undefined;
+  private readonly ready = { client: false, subscriber: false };
+  private readonly heartbeat: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    url: string,
+    readonly where: string,
+  ) {
+    const options = redisOptions(url);
+    this.state = { ok: false, since: Date.now(), reason: 'connecting' };
+    this.lost.abort();
+    this.client = new Redis(options);
+    this.subscriber = new Redis(options);
+    const scripts: [string, string, number][] = [
+      ['genbatchReserve', RESERVE_BUDGET, 2],
+      ['genbatchSettle', SETTLE_BUDGET, 2],
+      ['genbatchCount', COUNT_REQUEST, 1],
+      ['genbatchSetCooldown', SET_COOLDOWN, 1],
+      ['genbatchClearCooldown', CLEAR_COOLDOWN, 1],
+    ];
+    for (const [name, lua, numberOfKeys] of scripts) this.client.defineCommand(name, { lua, numberOfKeys });
+    for (const [role, redis] of [
+      ['client', this.client],
+      ['subscriber', this.subscriber],
+    ] as const) {
+      redis.on('error', (error: Error) => {
+        this.lastError = error.message;
+      });
+      redis.on('ready', () => {
+        this.ready[role] = true;
+        if (role === 'subscriber') void this.resync();
+        this.judge();
+      });
+      for (const event of ['close', 'reconnecting', 'end']) {
+        redis.on(event, () => {
+          this.ready[role] = false;
+          this.judge();
+        });
+      }
+    }
+    this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === COOLDOWNS) this.receive(message);
+    });
+    this.heartbeat = setInterval(() => void this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  private get scripts(): ScriptClient {
+    return this.client as unknown as ScriptClient;
+  }
+
+  /** Healthy when both connections are ready; the moment either is lost, waits give up (lostSignal). */
+  private judge(): void {
+    const up = this.ready.client && this.ready.subscriber;
+    if (up === this.state.ok) return;
+    if (up) {
+      this.state = { ok: true };
+      this.lost = new AbortController();
+    } else {
+      this.state = { ok: false, since: Date.now(), reason: this.lastError ?? 'connection closed' };
+      this.lost.abort();
+    }
+    for (const listener of this.listeners) listener({ kind: 'health', health: this.state });
+  }
+
+  health(): CoordinationHealth {
+    if (!this.state.ok && this.lastError !== undefined && this.state.reason !== this.lastError) this.state = { ...this.state, reason: this.lastError };
+    return this.state;
+  }
+
+  lostSignal(): AbortSignal {
+    return this.lost.signal;
+  }
+
+  /** Resolves once connected, or after `timeoutMs` (then health says why not). */
+  async whenReady(timeoutMs: number): Promise<void> {
+    if (this.state.ok) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const off = this.onEvent((event) => {
+        if (event.kind === 'health' && event.health.ok) done();
+      });
+      function done(): void {
+        clearTimeout(timer);
+        off();
+        resolve();
+      }
+    });
+  }
+
+  onEvent(listener: (event: CoordinationEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A Redis call that gives up (CoordinationLostError) when Redis is lost instead of waiting for it. */
+  private async guarded<T>(work: () => Promise<T>): Promise<T> {
+    const health = this.health();
+    if (!health.ok) throw new CoordinationLostError(this.where, health.reason);
+    const lost = whenAborted(this.lost.signal);
+    try {
+      const result = await Promise.race([work(), lost.promise]);
+      if (result === 'aborted')
+        throw new CoordinationLostError(this.where, this.health().ok ? 'connection lost' : (this.health() as { reason: string }).reason);
+      return result as T;
+    } finally {
+      lost.dispose();
+    }
+  }
+
+  /**
+   * Every (re)connection reads the cooldowns in force (messages sent while away are not lost), after
+   * the runs going, so that a cooldown left by a process that is gone is known for one.
+   */
+  private async resync(): Promise<void> {
+    try {
+      const [runs, all] = await Promise.all([this.client.hgetall(RUNS), this.client.hgetall(COOLDOWNS)]);
+      this.noteLive(runs);
+      for (const record of Object.values(all)) this.receive(record, false);
+      if (this.subscriber.status === 'ready') await this.subscriber.subscribe(COOLDOWNS);
+    } catch {
+      // Lost again: the next ready event resyncs.
+    }
+  }
+
+  /** Processes whose runs said they were alive within STALE_MS. */
+  private noteLive(runs: Record<string, string>): void {
+    const now = Date.now();
+    for (const text of Object.values(runs)) {
+      try {
+        const run = JSON.parse(text) as { holder: string; seenAt: number };
+        if (now - run.seenAt <= STALE_MS) this.liveHolders.add(run.holder);
+      } catch {
+        // Not a run record: ignored.
+      }
+    }
+  }
+
+  isLive(processId: string): boolean {
+    return processId === this.id || this.liveHolders.has(processId);
+  }
+
+  /** `live`: a message on the channel, just sent, so its sender is going. */
+  private receive(message: string, live = true): void {
+    let cooldown: SharedCooldown;
+    try {
+      cooldown = JSON.parse(message) as SharedCooldown;
+    } catch {
+      return;
+    }
+    if (live) this.liveHolders.add(cooldown.by);
+    cooldown.cleared = cooldown.cleared === true;
+    const seen = this.mirror.get(cooldown.key);
+    if (seen && seen.at === cooldown.at && seen.until === cooldown.until && seen.cleared === cooldown.cleared) return;
+    this.mirror.set(cooldown.key, cooldown);
+    if (cooldown.by === this.id) return;
+    if (!cooldown.cleared) this.received.set(cooldown.key, (this.received.get(cooldown.key) ?? 0) + 1);
+    for (const listener of this.listeners) listener({ kind: 'cooldown', cooldown });
+  }
+
+  private connection(): Bottleneck.IORedisConnection {
+    if (!this.bottleneck) {
+      this.bottleneck = new Bottleneck.IORedisConnection({ client: this.client, Redis });
+      acceptRedis7ScriptErrors(this.bottleneck);
+      this.bottleneck.on('error', () => undefined);
+    }
+    return this.bottleneck;
+  }
+
+  limiterHooks(key: string): SharedLimiterHooks {
+    return {
+      clustered: (suffix) => ({
+        datastore: 'ioredis',
+        connection: this.connection(),
+        id: `genbatch|${key}${suffix}`,
+        clearDatastore: false,
+        // Capacity freed by a process that died, and a token minute that began again, are seen within a second.
+        heartbeatInterval: 1000,
+        expiration: CLUSTERED_EXPIRATION_MS,
+      }),
+      lostSignal: () => this.lost.signal,
+    };
+  }
+
+  cooldownOf(key: string): SharedCooldown | undefined {
+    return this.mirror.get(key);
+  }
+
+  publishCooldown(cooldown: Pick<SharedCooldown, 'key' | 'model' | 'until' | 'reason' | 'perDay'>): void {
+    const record: SharedCooldown = { ...cooldown, at: Date.now(), by: this.id, cleared: false };
+    this.mirror.set(cooldown.key, record);
+    // Fire and forget: while Redis is away, nothing is sent anyway.
+    void this.scripts.genbatchSetCooldown(COOLDOWNS, cooldown.key, JSON.stringify(record), record.until, COOLDOWNS).catch(() => undefined);
+  }
+
+  clearCooldown(key: string, startedAt: number): void {
+    const seen = this.mirror.get(key);
+    if (!seen || seen.cleared || seen.at >= startedAt) return;
+    this.mirror.set(key, { ...seen, cleared: true });
+    void this.scripts.genbatchClearCooldown(COOLDOWNS, key, startedAt, COOLDOWNS).catch(() => undefined);
+  }
+
+  async countRequest(key: string, rpd: number, resetAt: number, floor: number): Promise<boolean> {
+    const [ok, count] = await this.guarded(() =>
+      this.scripts.genbatchCount(`${PREFIX}rpd:${resetAt}:${key}`, rpd, floor, Math.max(60_000, resetAt - Date.now() + 3_600_000)),
+    );
+    this.daily.set(key, { resetAt, count: Number(count), readAt: Date.now() });
+    return ok === 1;
+  }
+
+  requestsToday(key: string, resetAt: number): number {
+    const cached = this.daily.get(key);
+    const now = Date.now();
+    if (!cached || cached.resetAt !== resetAt || now - cached.readAt >= 1000) {
+      // Never waits: the count read now is used by the next look; countRequest is the exact check.
+      this.daily.set(key, { resetAt, count: cached?.resetAt === resetAt ? cached.count : 0, readAt: now });
+      if (this.state.ok)
+        void this.client
+          .get(`${PREFIX}rpd:${resetAt}:${key}`)
+          .then((value) => this.daily.set(key, { resetAt, count: Number(value ?? 0), readAt: Date.now() }))
+          .catch(() => undefined);
+    }
+    return this.daily.get(key)?.count ?? 0;
+  }
+
+  private runRecord(run: SharedRunInfo): string {
+    return JSON.stringify({ ...run, host: hostname(), pid: process.pid, holder: this.id, seenAt: Date.now() });
+  }
+
+  join(run: SharedRunInfo): void {
+    this.runsJoined.set(run.runId, JSON.stringify(run));
+    void this.client.hset(RUNS, run.runId, this.runRecord(run)).catch(() => undefined);
+  }
+
+  leave(runId: string): void {
+    this.runsJoined.delete(runId);
+    if (!this.closed) void this.client.hdel(RUNS, runId).catch(() => undefined);
+  }
+
+  private async beat(): Promise<void> {
+    if (!this.state.ok || this.runsJoined.size === 0) return;
+    const fields: string[] = [];
+    for (const [runId, run] of this.runsJoined) fields.push(runId, this.runRecord(JSON.parse(run) as SharedRunInfo));
+    await this.client.hset(RUNS, ...fields).catch(() => undefined);
+  }
+
+  async runs(): Promise<SharedRun[]> {
+    const all = await this.guarded(() => this.client.hgetall(RUNS));
+    this.liveHolders.clear();
+    this.noteLive(all);
+    const now = Date.now();
+    const out: SharedRun[] = [];
+    const stale: string[] = [];
+    for (const [runId, text] of Object.entries(all)) {
+      const r = JSON.parse(text) as SharedRunInfo & { host: string; pid: number; holder: string; seenAt: number };
+      if (now - r.seenAt > STALE_MS) stale.push(runId);
+      else
+        out.push({
+          runId: r.runId,
+          job: r.job,
+          jobFile: r.jobFile,
+          projects: r.projects,
+          startedAt: r.startedAt,
+          host: r.host,
+          pid: r.pid,
+          self: r.holder === this.id,
+        });
+    }
+    if (stale.length > 0) void this.client.hdel(RUNS, ...stale).catch(() => undefined);
+    return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+  }
+
+  readonly budget: SharedBudgetBackend = {
+    reserve: async (scope, day, capNano, nano, job, force) => {
+      const id = randomUUID();
+      const [ok, spent, held] = await this.guarded(() =>
+        this.scripts.genbatchReserve(
+          `${PREFIX}budget:${scope}:${day}`,
+          `${PREFIX}budget-holds:${scope}:${day}`,
+          capNano,
+          nano,
+          id,
+          force ? 1 : 0,
+          BUDGET_TTL_MS,
+        ),
+      );
+      void job;
+      return { spentNano: Number(spent), heldNano: Number(held), hold: ok === 1 ? { id, nano, day } : undefined };
+    },
+    settle: async (scope, hold, job, project, actualNano): Promise<BudgetTotals> => {
+      // Not guarded: a settle waits for Redis to come back rather than leave the hold counted at its worst case.
+      const [spent, held] = await this.scripts.genbatchSettle(
+        `${PREFIX}budget:${scope}:${hold.day}`,
+        `${PREFIX}budget-holds:${scope}:${hold.day}`,
+        hold.id,
+        actualNano,
+        JSON.stringify([job, project]),
+        BUDGET_TTL_MS,
+      );
+      return { spentNano: Number(spent), heldNano: Number(held) };
+    },
+    record: async (scope, day, job, rows) => {
+      const key = `${PREFIX}budget:${scope}:${day}`;
+      const batch = this.client.multi();
+      for (const row of rows) {
+        const field = JSON.stringify([job, row.project]);
+        batch.hincrby(key, 'spent', row.nano).hincrby(key, `spend:${field}`, row.nano).hincrby(key, `calls:${field}`, row.calls);
+      }
+      await this.guarded(() => batch.pexpire(key, BUDGET_TTL_MS).exec());
+    },
+    day: async (scope, day) => {
+      const all = await this.guarded(() => this.client.hgetall(`${PREFIX}budget:${scope}:${day}`));
+      const rows = new Map<string, { job: string; project: string; nano: number; calls: number }>();
+      for (const [field, value] of Object.entries(all)) {
+        const match = /^(spend|calls):(.*)$/.exec(field);
+        if (!match) continue;
+        const [job, project] = JSON.parse(match[2] ?? '[]') as [string, string];
+        const row = rows.get(match[2] ?? '') ?? { job, project, nano: 0, calls: 0 };
+        if (match[1] === 'spend') row.nano = Number(value);
+        else row.calls = Number(value);
+        rows.set(match[2] ?? '', row);
+      }
+      return {
+        day,
+        spentNano: Number(all.spent ?? 0),
+        heldNano: Number(all.held ?? 0),
+        rows: [...rows.values()].sort((a, b) => a.job.localeCompare(b.job) || a.project.localeCompare(b.project)),
+      };
+    },
+    claimAlert: async (scope, day) =>
+      (await this.guarded(() => this.client.set(`${PREFIX}budget-alert:${scope}:${day}`, String(Date.now()), 'PX', BUDGET_TTL_MS, 'NX'))) === 'OK',
+  };
+
+  cooldownsReceived(): ReadonlyMap<string, number> {
+    return this.received;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    this.listeners.clear();
+    if (this.state.ok && this.runsJoined.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.client.hdel(RUNS, ...this.runsJoined.keys()).catch(() => undefined),
+        new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
+      ]);
+      clearTimeout(timer);
+    }
+    this.runsJoined.clear();
+    // Without waiting for replies: Redis may be gone, and a run must still end.
+    await this.bottleneck?.disconnect(false);
+    this.client.disconnect();
+    this.subscriber.disconnect();
+  }
+}

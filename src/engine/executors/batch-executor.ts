@@ -1,0 +1,721 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import type { BatchJob, GoogleGenAI } from '@google/genai';
+import type { Credentials, ProjectCredentials } from '../../credentials/credentials.js';
+import { ConfigError } from '../../errors/config-error.js';
+import { ProviderError, QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
+import { RETRY_LATER, type Reservation, type SpendGuard } from '../../estimate/budget.js';
+import type { Step } from '../../job/job.js';
+import { batchRequestOf, batchResultOf } from '../../providers/gemini-batch.js';
+import { emptyUsage, type ProviderRequest, type ProviderResult, type Usage } from '../../providers/provider.js';
+import { classifyError } from '../../resilience/classify-error.js';
+import type { LedgerEntry } from '../../store/state-store.js';
+import { scratchDirFor } from '../paths.js';
+import type { RenderedStep } from '../render-step.js';
+import type { Unit } from '../unit.js';
+import { BatchStaging } from './batch-staging.js';
+import type { ExecutionContext, OnlineExecutor } from './online-executor.js';
+import type { Settled } from './step-executor.js';
+
+/** Vertex refuses batch input files above 1 GB. */
+export const MAX_BATCH_INPUT_BYTES = 1_000_000_000;
+/** A batch job that could not be created for a passing reason (429, 5xx, network) is tried again after this. */
+const CREATE_RETRY_MS = 30_000;
+
+const TERMINAL = new Set(['JOB_STATE_SUCCEEDED', 'JOB_STATE_PARTIALLY_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED', 'JOB_STATE_EXPIRED']);
+/** Ended without answering every line: the unanswered units go back to pending, with the reason. */
+const UNFINISHED_REASON: Record<string, string> = {
+  JOB_STATE_EXPIRED: 'the batch job expired at Vertex before this request was answered',
+  JOB_STATE_CANCELLED: 'the batch job was cancelled before this request was answered',
+  JOB_STATE_FAILED: 'the batch job failed at Vertex',
+};
+
+export interface BatchContext extends ExecutionContext {
+  /** Writes outputs and checkpoints a reply exactly as an online call's (outputs, JSON, filtered). */
+  online: OnlineExecutor;
+  budget: SpendGuard | undefined;
+  /** The credentials in force (the file may be reloaded during a run). */
+  credentials: () => Credentials;
+  signal: AbortSignal;
+  /** Submit and return: do not wait for batch jobs to finish (each is polled once). */
+  noWait: boolean;
+  /** Units settled by a batch job (or by a submission that failed), for the scheduler to move on. */
+  onSettled: (settled: Settled[]) => void;
+  /** Nothing fits under the budget and nothing holds a reservation that could free room. */
+  onBudgetRefused: (worstCaseUsd: number) => void;
+  /** Something no reaction covers (a state conflict, a bug): the run stops. */
+  onError: (error: unknown) => void;
+}
+
+/** A unit in a batch job: what it asked and what was set aside for it. */
+interface Member {
+  unit: Unit;
+  rendered: RenderedStep;
+  request: ProviderRequest;
+  reservedUsd: number;
+  reservation: Reservation | undefined;
+  ledgerId: number | undefined;
+}
+
+/** A batch job this run follows, from its submission (or adoption) until its units are settled. */
+interface Tracked {
+  id: string;
+  step: Step;
+  project: string;
+  name: string | undefined;
+  state: string;
+  inputUri: string;
+  outputUri: string;
+  members: Map<string, Member>;
+  createdAt: number;
+  polls: number;
+  nextAt: number;
+  busy: boolean;
+}
+
+/** `"Internal Server Error: {…"code":500…}"` → 500; 0 when the status names no code. */
+function statusCode(status: string): number {
+  const match = /"code":\s*(\d{3})/.exec(status);
+  return match ? Number(match[1]) : 0;
+}
+
+/**
+ * Vertex AI batch prediction for steps whose mode resolves to batch. Units of such a step are
+ * gathered (the scheduler hands them over instead of queuing them in a lane), written as JSONL
+ * chunks of at most `batch.max_requests` lines and 1 GB with the item id as each line's key,
+ * reserved against the budget at the batch price (a chunk that would cross the cap is cut), staged
+ * in Cloud Storage and submitted. The job's row, its units (`running`, with the job's id) and their
+ * ledger intent rows are committed before the upload, and the Vertex name right after the create
+ * call returns: a run killed at any moment leaves a state from which the next run finds every job
+ * it may have submitted (by display name when the name was not saved yet) and polls it.
+ *
+ * When a job ends, its output is streamed line by line and each line settled like an online reply
+ * (the same checkpoint). Lines that failed are retried in the next batch job, within max_attempts;
+ * units an expired, cancelled or failed job did not answer go back to pending with the reason and
+ * are left for the next run. Staging files are deleted once a job is settled.
+ */
+export class BatchExecutor {
+  private readonly staging = new BatchStaging();
+  private readonly buffers = new Map<string, Unit[]>();
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly modes = new Map<string, boolean>();
+  /** Submissions, polls and collections under way (the run waits for them before it stops). */
+  private active = 0;
+  /** Nothing more fits under the budget until a reservation is settled. */
+  private budgetBlocked = false;
+  /** Units of batch jobs found in the state at the start of the run (the scheduler counts them in memory). */
+  adoptedUnits = 0;
+
+  constructor(private readonly ctx: BatchContext) {}
+
+  /** Whether the unit's step runs in batch in this pass (`auto`: when at least batch.min_items wait). */
+  takes(unit: Unit): boolean {
+    const mode = unit.step.mode ?? 'online';
+    if (mode === 'online') return false;
+    if (mode === 'batch') return true;
+    let batch = this.modes.get(unit.step.name);
+    if (batch === undefined) {
+      batch = this.ctx.store.steps.unfinishedCount(unit.step.name) >= (this.ctx.job.batch?.minItems ?? 1000);
+      this.modes.set(unit.step.name, batch);
+    }
+    return batch;
+  }
+
+  add(unit: Unit): void {
+    const buffer = this.buffers.get(unit.step.name);
+    if (buffer) buffer.push(unit);
+    else this.buffers.set(unit.step.name, [unit]);
+  }
+
+  /** Units gathered, batch jobs followed, or work under way: the scheduler keeps running for it. */
+  get busy(): boolean {
+    if (this.active > 0) return true;
+    for (const buffer of this.buffers.values()) if (buffer.length > 0 && !this.budgetBlocked) return true;
+    for (const t of this.tracked.values()) if (!this.ctx.noWait || t.polls === 0) return true;
+    return false;
+  }
+
+  /** Submissions, polls and collections still under way. */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** Batch jobs followed and not settled. */
+  get outstanding(): number {
+    return this.tracked.size;
+  }
+
+  /**
+   * One turn of the scheduler: submits full chunks (every gathered unit when `drain`: nothing more
+   * is coming soon), and polls the jobs that are due. Returns when it next needs a turn.
+   */
+  tick(now: number, drain: boolean): number {
+    let nextAt = Number.POSITIVE_INFINITY;
+    if (this.ctx.signal.aborted) return nextAt;
+    const max = this.ctx.job.batch?.maxRequests ?? 200_000;
+    for (const [, buffer] of this.buffers) {
+      if (this.budgetBlocked) break;
+      while (buffer.length >= max) this.run(() => this.submit(buffer.splice(0, max)));
+      if (drain && buffer.length > 0) this.run(() => this.submit(buffer.splice(0, buffer.length)));
+    }
+    for (const t of this.tracked.values()) {
+      if (t.busy || !t.name) continue;
+      if (this.ctx.noWait && t.polls > 0) continue;
+      if (t.nextAt <= now) {
+        t.busy = true;
+        this.run(() => this.poll(t)).finally(() => (t.busy = false));
+      } else nextAt = Math.min(nextAt, t.nextAt);
+    }
+    return nextAt;
+  }
+
+  /** Says which batch jobs are left running at Vertex when the run ends without waiting for them. */
+  left(): void {
+    if (this.tracked.size === 0) return;
+    let requests = 0;
+    for (const t of this.tracked.values()) requests += t.members.size;
+    this.ctx.emit('batches:left', { count: this.tracked.size, requests });
+  }
+
+  private run(work: () => Promise<void>): Promise<void> {
+    this.active += 1;
+    return work()
+      .catch((error: unknown) => this.ctx.onError(error))
+      .finally(() => {
+        this.active -= 1;
+      });
+  }
+
+  private project(name: string): ProjectCredentials | undefined {
+    return this.ctx.credentials().projects.find((p) => p.name === name);
+  }
+
+  private stagingFor(project: ProjectCredentials): string {
+    const staging = this.ctx.job.batch?.staging ?? project.stagingBucket;
+    if (!staging) {
+      throw new ConfigError(`${this.ctx.job.file}: batch.staging: batch prediction needs a Cloud Storage location for its input and output files`, {
+        file: this.ctx.job.file,
+        keyPath: 'batch.staging',
+        hint: `Set batch: { staging: gs://BUCKET/PREFIX } in the job file, or staging_bucket: gs://BUCKET on project "${project.name}" in the credentials file.`,
+      });
+    }
+    return staging.replace(/\/+$/, '');
+  }
+
+  /**
+   * Finds the batch jobs an earlier run submitted and did not settle: their units become this
+   * run's, their reservations are held, and they are polled. A job whose name was not saved (the
+   * run died during the create call) is looked up by its display name; not found, it was never
+   * submitted and its units go back to pending.
+   */
+  async resume(): Promise<void> {
+    const { store, job, runId, budget } = this.ctx;
+    for (const row of store.batches.unsettled()) {
+      const step = job.steps.find((s) => s.name === row.step);
+      await store.commit(() => store.batches.adopt(row.id, runId));
+      const intents = store.batches.intents(row.id);
+      const members = new Map<string, Member>();
+      const rejected: Settled[] = [];
+      for (const itemId of store.batches.runningUnits(row.id)) {
+        const unit = step && this.unitOf(itemId, step);
+        if (!unit) continue;
+        const { call } = this.ctx.online.prepare([unit]);
+        const intent = intents.get(itemId);
+        if (!call) {
+          rejected.push({ unit, verdict: { kind: 'failed' } });
+          continue;
+        }
+        const reservedUsd = intent?.reservedUsd ?? 0;
+        members.set(itemId, {
+          unit,
+          rendered: (call.live[0] as { rendered: RenderedStep }).rendered,
+          request: call.request,
+          reservedUsd,
+          // Already being paid for: held without refusing, moved from the spend read at the start.
+          reservation: budget?.hold(reservedUsd, intent !== undefined),
+          ledgerId: intent?.id,
+        });
+      }
+      this.adoptedUnits += members.size;
+      const tracked: Tracked = {
+        id: row.id,
+        step: step ?? ({ name: row.step, model: row.model } as Step),
+        project: row.project,
+        name: row.name ?? undefined,
+        state: row.state,
+        inputUri: row.inputUri,
+        outputUri: row.outputUri,
+        members,
+        createdAt: Date.parse(row.createdAt),
+        polls: 0,
+        nextAt: Date.now(),
+        busy: false,
+      };
+      this.tracked.set(row.id, tracked);
+      if (!tracked.name) {
+        const client = this.ctx.pool.clientFor(row.project);
+        const found = client ? await this.findByDisplayName(client, row.id) : undefined;
+        if (found?.name) {
+          await store.commit(() => store.batches.named(row.id, found.name as string, String(found.state ?? 'JOB_STATE_QUEUED')));
+          tracked.name = found.name;
+        } else {
+          this.ctx.onSettled(await this.release(tracked, 'the run stopped before this batch job was submitted', false, 'NOT_SUBMITTED'));
+          continue;
+        }
+      }
+      this.ctx.emit('batch:submitted', { name: tracked.name, step: row.step, project: row.project, requests: members.size, resumed: true });
+      if (rejected.length > 0) this.ctx.onSettled(rejected);
+    }
+  }
+
+  /** Asks Vertex to cancel every batch job followed (`genbatch cancel`); they are then polled until they end. */
+  async cancelAll(): Promise<string[]> {
+    const cancelled: string[] = [];
+    for (const t of this.tracked.values()) {
+      if (!t.name || TERMINAL.has(t.state)) continue;
+      const client = this.ctx.pool.clientFor(t.project);
+      if (!client) continue;
+      try {
+        await client.batches.cancel({ name: t.name });
+        cancelled.push(t.name);
+      } catch (raw) {
+        // A job that finished meanwhile cannot be cancelled: it is collected as it is.
+        const error = classifyError(raw);
+        if (!(error instanceof ProviderError && error.httpStatus === 400)) throw error;
+      }
+      t.nextAt = Date.now();
+    }
+    return cancelled;
+  }
+
+  /** The unit of an item at `step`, with what its earlier steps produced (a job adopted from an earlier run). */
+  private unitOf(itemId: string, step: Step): Unit | undefined {
+    const { store, job } = this.ctx;
+    const item = store.getItem(itemId);
+    if (!item) return undefined;
+    const rows = store.itemSteps(itemId);
+    const context = { columns: item.values, steps: {} as Record<string, Record<string, unknown>>, styles: job.styles };
+    for (const row of rows) if (row.state === 'done') context.steps[row.step] = row.result as Record<string, unknown>;
+    const own = rows.find((r) => r.step === step.name);
+    return { item, step, context, attempts: own?.attempts ?? 0, operationName: undefined, operationProject: undefined };
+  }
+
+  private async findByDisplayName(client: GoogleGenAI, displayName: string): Promise<BatchJob | undefined> {
+    const pager = await client.batches.list({ config: { filter: `display_name="${displayName}"`, pageSize: 10 } });
+    for await (const job of pager) if (job.displayName === displayName) return job;
+    return undefined;
+  }
+
+  /** Renders, reserves, writes, stages and submits one chunk of a step's units. */
+  private async submit(units: Unit[]): Promise<void> {
+    const { job, store, pool, runId, budget, catalog, emit, signal } = this.ctx;
+    const step = (units[0] as Unit).step;
+    const lease = await pool.acquire(step.model, step.pool ?? job.pool, signal, 0);
+    if (!lease) {
+      // Stopping, or no project can serve the model: the units stay pending for the next run.
+      this.ctx.onSettled(units.map((unit) => ({ unit, verdict: { kind: 'released' } })));
+      return;
+    }
+    let released = false;
+    const releaseLease = (): void => {
+      if (!released) lease.release();
+      released = true;
+    };
+    try {
+      const project = lease.project;
+      const id = `genbatch-${job.name.toLowerCase().slice(0, 40)}-${randomUUID().slice(0, 8)}`;
+      const base = `${this.stagingFor(project)}/genbatch/${job.name}/${id}`;
+      const scratch = scratchDirFor(job);
+      await mkdir(scratch, { recursive: true });
+      const localFile = join(scratch, `${id}.jsonl`);
+      const out = createWriteStream(localFile);
+      const members = new Map<string, Member>();
+      const settled: Settled[] = [];
+      const leftover: Unit[] = [];
+      let bytes = 0;
+      let refusedUsd = 0;
+      for (const unit of units) {
+        if (leftover.length > 0) {
+          leftover.push(unit);
+          continue;
+        }
+        const { call, rejected } = this.ctx.online.prepare([unit]);
+        settled.push(...rejected);
+        if (!call) continue;
+        let line: string;
+        try {
+          line = `${JSON.stringify({ key: unit.item.id, request: batchRequestOf(call.request) })}\n`;
+        } catch (error) {
+          const code = error instanceof ConfigError ? error.code : 'BAD_REQUEST';
+          store.finishStep(unit.item.id, step.name, 'failed', { code, message: (error as Error).message }, undefined, runId);
+          emit('step:failed', { itemId: unit.item.id, step: step.name, code, message: (error as Error).message });
+          settled.push({ unit, verdict: { kind: 'failed' } });
+          continue;
+        }
+        const size = Buffer.byteLength(line);
+        const reservedUsd = call.worstCaseUsd * (1 - catalog.batchDiscount);
+        if (members.size > 0 && bytes + size > MAX_BATCH_INPUT_BYTES) {
+          leftover.push(unit);
+          continue;
+        }
+        const answer = budget ? await budget.reserve(reservedUsd) : undefined;
+        const reservation = answer === RETRY_LATER ? undefined : answer;
+        if (budget && !reservation) {
+          // The chunk is cut where it would cross the cap (or waits while a shared budget cannot answer).
+          refusedUsd = reservedUsd;
+          if (answer === RETRY_LATER) this.budgetBlocked = true;
+          leftover.push(unit);
+          continue;
+        }
+        bytes += size;
+        if (!out.write(line)) await once(out, 'drain');
+        members.set(unit.item.id, {
+          unit,
+          rendered: (call.live[0] as { rendered: RenderedStep }).rendered,
+          request: call.request,
+          reservedUsd,
+          reservation,
+          ledgerId: undefined,
+        });
+      }
+      out.end();
+      await once(out, 'close');
+      if (settled.length > 0) this.ctx.onSettled(settled);
+      if (leftover.length > 0) {
+        this.buffers.get(step.name)?.unshift(...leftover);
+        if (refusedUsd > 0) {
+          if (budget?.holding) this.budgetBlocked = true;
+          else {
+            this.buffers.set(step.name, []);
+            this.ctx.onSettled(leftover.map((unit) => ({ unit, verdict: { kind: 'released' } })));
+            this.ctx.onBudgetRefused(refusedUsd);
+          }
+        }
+      }
+      if (members.size === 0) {
+        await rm(localFile, { force: true });
+        return;
+      }
+      const tracked: Tracked = {
+        id,
+        step,
+        project: project.name,
+        name: undefined,
+        state: 'SUBMITTING',
+        inputUri: `${base}/input.jsonl`,
+        outputUri: `${base}/output`,
+        members,
+        createdAt: Date.now(),
+        polls: 0,
+        nextAt: Number.POSITIVE_INFINITY,
+        busy: true,
+      };
+      // Intent before spend: the job's row, its units running in it and their ledger rows, durable before the upload.
+      await store.commit(() => {
+        store.batches.open({
+          id,
+          step: step.name,
+          project: project.name,
+          model: step.model,
+          inputUri: tracked.inputUri,
+          outputUri: tracked.outputUri,
+          requests: members.size,
+        });
+        for (const m of members.values()) {
+          store.markRunning(m.unit.item.id, step.name, runId, project.name);
+          store.batches.assign(id, m.unit.item.id, step.name);
+          m.ledgerId = store.openCall({ runId, itemId: m.unit.item.id, step: step.name, project: project.name, model: step.model, reservedUsd: m.reservedUsd });
+        }
+      });
+      this.tracked.set(id, tracked);
+      try {
+        await this.staging.upload(project, localFile, tracked.inputUri);
+      } finally {
+        await rm(localFile, { force: true });
+      }
+      let created: BatchJob;
+      try {
+        created = await lease.client.batches.create({
+          model: step.model,
+          src: tracked.inputUri,
+          config: { dest: tracked.outputUri, displayName: id },
+        });
+      } catch (raw) {
+        releaseLease();
+        await this.createFailed(tracked, lease.client, classifyError(raw));
+        return;
+      }
+      // The name, before anything else: a resume polls this job instead of submitting the units again.
+      await store.commit(() => store.batches.named(id, created.name as string, String(created.state ?? 'JOB_STATE_QUEUED')));
+      releaseLease();
+      tracked.name = created.name;
+      tracked.state = String(created.state ?? 'JOB_STATE_QUEUED');
+      tracked.nextAt = Date.now() + (job.batch?.pollMs ?? 30_000);
+      tracked.busy = false;
+      emit('batch:submitted', { name: tracked.name as string, step: step.name, project: project.name, requests: members.size, resumed: false });
+    } finally {
+      releaseLease();
+    }
+  }
+
+  /** The create call failed: the job may still exist (the reply was lost), else its units are settled. */
+  private async createFailed(tracked: Tracked, client: GoogleGenAI, error: Error): Promise<void> {
+    const found = await this.findByDisplayName(client, tracked.id).catch(() => undefined);
+    if (found?.name) {
+      await this.ctx.store.commit(() => this.ctx.store.batches.named(tracked.id, found.name as string, String(found.state ?? 'JOB_STATE_QUEUED')));
+      tracked.name = found.name;
+      tracked.nextAt = Date.now();
+      tracked.busy = false;
+      return;
+    }
+    const passing = error instanceof TransientError || error instanceof QuotaExhaustedError;
+    const message = `the batch job could not be created: ${error.message}`;
+    this.ctx.onSettled(passing ? await this.release(tracked, message, true, 'BATCH_CREATE_FAILED', CREATE_RETRY_MS) : await this.failAll(tracked, message));
+  }
+
+  private async poll(t: Tracked): Promise<void> {
+    const client = this.ctx.pool.clientFor(t.project);
+    const pollMs = this.ctx.job.batch?.pollMs ?? 30_000;
+    if (!client || !t.name) {
+      t.nextAt = Date.now() + pollMs;
+      return;
+    }
+    let remote: BatchJob;
+    try {
+      remote = await client.batches.get({ name: t.name });
+    } catch (raw) {
+      const error = classifyError(raw);
+      t.polls += 1;
+      t.nextAt = Date.now() + pollMs;
+      if (error instanceof ProviderError && error.httpStatus === 404) {
+        this.ctx.onSettled(
+          await this.collect(t, { name: t.name, state: 'JOB_STATE_FAILED' } as BatchJob, `the batch job is gone at Vertex (${error.message})`),
+        );
+      }
+      return;
+    }
+    t.polls += 1;
+    t.nextAt = Date.now() + pollMs;
+    const state = String(remote.state ?? t.state);
+    const stats = remote.completionStats;
+    const succeeded = Number(stats?.successfulCount ?? 0);
+    const failed = Number(stats?.failedCount ?? 0);
+    if (state !== t.state) {
+      t.state = state;
+      await this.ctx.store.commit(() => this.ctx.store.batches.update(t.id, state, succeeded, failed));
+      this.ctx.emit('batch:state', { name: t.name, step: t.step.name, state, succeeded, failed });
+    }
+    if (TERMINAL.has(state)) this.ctx.onSettled(await this.collect(t, remote));
+  }
+
+  /** A job ended: every output line settled like an online reply, the rest back to pending, staging deleted. */
+  private async collect(t: Tracked, remote: BatchJob, reason?: string): Promise<Settled[]> {
+    const { store, emit } = this.ctx;
+    const project = this.project(t.project);
+    const state = String(remote.state);
+    const settled: Settled[] = [];
+    const seen = new Set<string>();
+    let ok = 0;
+    let failed = 0;
+    const directory = remote.outputInfo?.gcsOutputDirectory;
+    const durationMs = Date.now() - t.createdAt;
+    if (directory && project) {
+      for await (const text of this.staging.outputLines(project, directory)) {
+        let line: { key?: unknown; response?: unknown; status?: unknown };
+        try {
+          line = JSON.parse(text) as typeof line;
+        } catch {
+          continue;
+        }
+        const key = typeof line.key === 'string' ? line.key : undefined;
+        const member = key === undefined ? undefined : t.members.get(key);
+        if (!member || seen.has(key as string)) continue;
+        seen.add(key as string);
+        if (line.response !== undefined && line.response !== null) {
+          let result: ProviderResult;
+          try {
+            result = batchResultOf(line.response, member.request);
+          } catch (raw) {
+            const error = classifyError(raw);
+            failed += 1;
+            settled.push(await this.lineFailed(t, member, error.code, error.message, 200, (raw as { usage?: Usage }).usage, durationMs));
+            continue;
+          }
+          ok += 1;
+          settled.push(await this.lineAnswered(t, member, result, durationMs));
+        } else {
+          failed += 1;
+          const status = typeof line.status === 'string' && line.status !== '' ? line.status : 'no response';
+          settled.push(await this.lineFailed(t, member, 'BATCH_LINE_FAILED', `batch line failed: ${status}`, statusCode(status), undefined, durationMs));
+        }
+      }
+    }
+    const unanswered = [...t.members.values()].filter((m) => !seen.has(m.unit.item.id));
+    const why = reason ?? UNFINISHED_REASON[state] ?? 'the batch job ended without answering this request';
+    if (unanswered.length > 0) {
+      for (const m of unanswered) t.members.delete(m.unit.item.id);
+      const code = `BATCH_${state.replace(/^JOB_STATE_/, '')}`;
+      if (UNFINISHED_REASON[state] || reason) settled.push(...(await this.releaseMembers(t, unanswered, why, state === 'JOB_STATE_FAILED', code)));
+      else for (const m of unanswered) settled.push(await this.lineFailed(t, m, 'BATCH_NO_OUTPUT', why, 0, undefined, durationMs));
+    }
+    if (project) {
+      await this.staging.remove(project, t.inputUri).catch(() => undefined);
+      await this.staging.remove(project, t.outputUri).catch(() => undefined);
+    }
+    await store.commit(() => store.batches.settle(t.id, state, { succeeded: ok, failed }, unanswered.length > 0 ? why : null));
+    this.tracked.delete(t.id);
+    this.budgetBlocked = false;
+    emit('batch:settled', {
+      name: t.name ?? t.id,
+      step: t.step.name,
+      state,
+      succeeded: ok,
+      failed,
+      requeued: unanswered.length,
+      ...(unanswered.length > 0 ? { reason: why } : {}),
+    });
+    return settled;
+  }
+
+  private ledgerEntry(t: Tracked, m: Member, httpStatus: number, usage: Usage, costUsd: number, durationMs: number, errorCode?: string): LedgerEntry {
+    return {
+      ...(m.ledgerId === undefined ? {} : { id: m.ledgerId }),
+      runId: this.ctx.runId,
+      itemId: m.unit.item.id,
+      step: t.step.name,
+      project: t.project,
+      model: t.step.model,
+      httpStatus,
+      ...(errorCode ? { errorCode } : {}),
+      ...usage,
+      costUsd,
+      durationMs,
+    };
+  }
+
+  private settleBudget(m: Member, usd: number): void {
+    if (m.reservation) this.ctx.budget?.settle(m.reservation, usd);
+    m.reservation = undefined;
+  }
+
+  private async lineAnswered(t: Tracked, m: Member, result: ProviderResult, durationMs: number): Promise<Settled> {
+    const costUsd = this.ctx.catalog.batchCost(t.step.model, result.usage);
+    this.settleBudget(m, costUsd);
+    const entry = this.ledgerEntry(t, m, 200, result.usage, costUsd, durationMs);
+    this.ctx.emit('call:end', {
+      itemId: m.unit.item.id,
+      step: t.step.name,
+      project: t.project,
+      model: t.step.model,
+      httpStatus: 200,
+      usage: result.usage,
+      costUsd,
+      durationMs,
+    });
+    t.members.delete(m.unit.item.id);
+    return { unit: m.unit, verdict: await this.ctx.online.checkpoint(m.unit, m.rendered, result, costUsd, durationMs, t.project, entry) };
+  }
+
+  /** A line that failed: retried in the next batch job while attempts are left, else the step fails. */
+  private async lineFailed(
+    t: Tracked,
+    m: Member,
+    code: string,
+    message: string,
+    httpStatus: number,
+    usage: Usage | undefined,
+    durationMs: number,
+  ): Promise<Settled> {
+    const { store, runId, emit } = this.ctx;
+    const costUsd = usage ? this.ctx.catalog.batchCost(t.step.model, usage) : 0;
+    this.settleBudget(m, costUsd);
+    const entry = this.ledgerEntry(t, m, httpStatus, usage ?? emptyUsage(), costUsd, durationMs, code);
+    const attempts = m.unit.attempts + 1;
+    const retry = attempts < t.step.maxAttempts;
+    const unit = m.unit;
+    t.members.delete(unit.item.id);
+    await store.commit(() => {
+      if (retry) {
+        store.recordCall(entry);
+        store.markPending(unit.item.id, t.step.name, { countAttempt: true, errorCode: code, errorMessage: message, costUsd, runId });
+      } else {
+        const final = `${message} (gave up after ${attempts} attempts)`;
+        store.finishStep(unit.item.id, t.step.name, 'failed', { code, message: final, promptHash: m.rendered.promptHash, costUsd }, entry, runId);
+      }
+    });
+    emit('call:end', {
+      itemId: unit.item.id,
+      step: t.step.name,
+      project: t.project,
+      model: t.step.model,
+      httpStatus,
+      errorCode: code,
+      usage: usage ?? emptyUsage(),
+      costUsd,
+      durationMs,
+    });
+    if (retry) {
+      unit.attempts = attempts;
+      emit('step:retry', { itemId: unit.item.id, step: t.step.name, project: t.project, code, message, attempt: attempts, delayMs: 0 });
+      return { unit, verdict: { kind: 'retry', delayMs: 0 } };
+    }
+    emit('step:failed', { itemId: unit.item.id, step: t.step.name, code, message });
+    return { unit, verdict: { kind: 'failed' } };
+  }
+
+  /** Every unit of a job that never ran back to pending (its ledger intent rows settled at nothing). */
+  private async release(t: Tracked, reason: string, countAttempt: boolean, code: string, retryAfterMs?: number): Promise<Settled[]> {
+    const members = [...t.members.values()];
+    t.members.clear();
+    const settled = await this.releaseMembers(t, members, reason, countAttempt, code, retryAfterMs);
+    await this.ctx.store.commit(() => this.ctx.store.batches.settle(t.id, t.name ? t.state : 'NOT_SUBMITTED', { succeeded: 0, failed: 0 }, reason));
+    this.tracked.delete(t.id);
+    const project = this.project(t.project);
+    if (project) await this.staging.remove(project, t.inputUri).catch(() => undefined);
+    return settled;
+  }
+
+  /**
+   * Units back to pending with the reason. Without `retryAfterMs` they are released for the next
+   * run (an expired or cancelled job is not resubmitted in the same run); with it, retried then.
+   */
+  private async releaseMembers(t: Tracked, members: Member[], reason: string, countAttempt: boolean, code: string, retryAfterMs?: number): Promise<Settled[]> {
+    const { store, runId } = this.ctx;
+    for (const m of members) this.settleBudget(m, 0);
+    await store.commit(() => {
+      for (const m of members) {
+        store.recordCall(this.ledgerEntry(t, m, 0, emptyUsage(), 0, 0, code));
+        store.markPending(m.unit.item.id, t.step.name, { countAttempt, errorCode: code, errorMessage: reason, runId });
+      }
+    });
+    return members.map((m) => {
+      if (countAttempt) m.unit.attempts += 1;
+      return retryAfterMs !== undefined && m.unit.attempts < t.step.maxAttempts
+        ? { unit: m.unit, verdict: { kind: 'retry', delayMs: retryAfterMs } }
+        : { unit: m.unit, verdict: { kind: 'released' } };
+    });
+  }
+
+  /** A create call Vertex refused for good (400): the units fail with its message. */
+  private async failAll(t: Tracked, message: string): Promise<Settled[]> {
+    const { store, runId, emit } = this.ctx;
+    const members = [...t.members.values()];
+    t.members.clear();
+    for (const m of members) this.settleBudget(m, 0);
+    await store.commit(() => {
+      for (const m of members) {
+        const entry = this.ledgerEntry(t, m, 400, emptyUsage(), 0, 0, 'BATCH_CREATE_REFUSED');
+        store.finishStep(m.unit.item.id, t.step.name, 'failed', { code: 'BATCH_CREATE_REFUSED', message }, entry, runId);
+      }
+      store.batches.settle(t.id, 'NOT_SUBMITTED', { succeeded: 0, failed: 0 }, message);
+    });
+    this.tracked.delete(t.id);
+    for (const m of members) emit('step:failed', { itemId: m.unit.item.id, step: t.step.name, code: 'BATCH_CREATE_REFUSED', message });
+    const project = this.project(t.project);
+    if (project) await this.staging.remove(project, t.inputUri).catch(() => undefined);
+    return members.map((m) => ({ unit: m.unit, verdict: { kind: 'failed' } }));
+  }
+}

@@ -1,0 +1,55 @@
+import type { Credentials, QuotaLimits } from '../credentials/credentials.js';
+import { parseEmulatorConfig, startEmulator, type EmulatorConfigInput, type RunningEmulator } from '../emulator/index.js';
+
+export interface EmulatedCredentials {
+  url: string;
+  credentials: Credentials;
+  /** Points a (reloaded) credentials file at this emulator. */
+  redirect(credentials: Credentials): Credentials;
+  emulator: RunningEmulator;
+  close(): Promise<void>;
+}
+
+function emulatorQuota(q: QuotaLimits): Record<string, number> {
+  return {
+    ...(q.rpm === undefined ? {} : { rpm: q.rpm }),
+    ...(q.requests === undefined ? {} : { requests: q.requests }),
+    ...(q.windowMs === undefined ? {} : { window: q.windowMs }),
+    ...(q.rpd === undefined ? {} : { rpd: q.rpd }),
+  };
+}
+
+/**
+ * `--emulator`: starts an emulator in this process that enforces the quotas the credentials file
+ * declares (plus its optional `emulator:` settings), and points every project at it with a dummy
+ * key. Real key files and API keys are never read or sent.
+ */
+export async function startEmulatorForCredentials(credentials: Credentials, jobModels: readonly string[] = []): Promise<EmulatedCredentials> {
+  const raw = { ...(credentials.emulator ?? {}) } as Record<string, unknown> & { projects?: Record<string, unknown> };
+  const projects: Record<string, unknown> = { ...(raw.projects ?? {}) };
+  for (const project of credentials.projects) {
+    // Vertex quotas are per project and base model, and `default` applies to each model on its own.
+    const models: Record<string, unknown> = {};
+    for (const model of new Set([...jobModels, ...Object.keys(project.quotas).filter((m) => m !== 'default')])) {
+      const quota = project.quotas[model] ?? project.quotas.default;
+      if (quota) models[model] = emulatorQuota(quota);
+    }
+    projects[project.project] = {
+      ...(Object.keys(models).length > 0 ? { models } : {}),
+      ...((projects[project.project] as Record<string, unknown> | undefined) ?? {}),
+    };
+  }
+  const config = parseEmulatorConfig({ ...raw, projects } as EmulatorConfigInput, `${credentials.file} (emulator)`);
+  const emulator = await startEmulator(config, { port: 0 });
+  const redirect = (c: Credentials): Credentials => ({
+    ...c,
+    projects: c.projects.map((p) => ({ ...p, endpoint: emulator.url, auth: { kind: 'api_key', apiKey: 'emulator', source: 'file' } })),
+  });
+  return {
+    url: emulator.url,
+    emulator,
+    redirect,
+    credentials: redirect(credentials),
+    close: () => emulator.close(),
+  };
+}

@@ -1,0 +1,192 @@
+import { createReadStream, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname } from 'node:path';
+import { isGenbatchError } from '../errors/genbatch-error.js';
+import { openState, type JobState } from '../library/open-state.js';
+import { runJob } from '../library/run-job.js';
+import { collectReview } from './review-data.js';
+import { REVIEW_APP_CSS, REVIEW_APP_HTML, REVIEW_APP_JS } from './review-app.js';
+
+export interface ReviewServerOptions {
+  port?: number;
+  /** Regenerate against the in-process emulator (as `run --emulator`). */
+  emulator?: boolean;
+}
+
+/** Where "Regenerate rejected" stands: the page polls it. */
+export interface RegenerateProgress {
+  state: 'idle' | 'running' | 'finished' | 'error';
+  total: number;
+  done: number;
+  failed: number;
+  message?: string;
+}
+
+export interface ReviewServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+const TYPES: Record<string, string> = {
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.webp': 'image/webp',
+  '.avif': 'image/avif',
+  '.gif': 'image/gif',
+  '.mp4': 'video/mp4',
+  '.webm': 'video/webm',
+  '.json': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+function send(res: ServerResponse, status: number, body: string | object, type = 'application/json; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.end(typeof body === 'string' ? body : JSON.stringify(body));
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  let text = '';
+  for await (const chunk of req) {
+    text += (chunk as Buffer).toString();
+    if (text.length > 64_000) throw new Error('request body too large');
+  }
+  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+}
+
+/**
+ * `genbatch review JOB --serve`: the gallery as a small web app on 127.0.0.1. A reviewer approves or
+ * rejects items (with a note), each written to the state file at once, and "Regenerate rejected"
+ * runs them again in this process (the library's runJob), with progress the page polls.
+ * Changes need a JSON POST with the `x-genbatch-review` header, which a page of another origin
+ * cannot send without the browser asking this server first (it does not answer such requests).
+ */
+export async function serveReview(jobFile: string, options: ReviewServerOptions = {}): Promise<ReviewServer> {
+  const state: JobState = await openState(jobFile);
+  const job = state.job;
+  let progress: RegenerateProgress = { state: 'idle', total: 0, done: 0, failed: 0 };
+  let regeneration: Promise<unknown> | undefined;
+  const controller = new AbortController();
+
+  const items = async (): Promise<object> => {
+    const data = await collectReview(job, state.store, { thumbnails: false });
+    const approved = new Set(state.approvedIds());
+    return {
+      job: data.job,
+      status: data.status,
+      progress,
+      items: data.items.map((item) => ({
+        id: item.id,
+        state: item.state,
+        rejected: item.rejected,
+        approved: approved.has(item.id),
+        note: item.steps.find((s) => s.rejected)?.rejected?.note ?? null,
+        costUsd: item.costUsd,
+        altText: item.altText ?? null,
+        values: item.values,
+        steps: item.steps.map((s) => ({
+          name: s.name,
+          state: s.state,
+          fields: s.fields,
+          text: s.text ?? null,
+          error: s.error ?? null,
+          outputs: s.outputs.map((o) => ({
+            path: o.path,
+            kind: o.kind,
+            // The file's mtime in the URL: a regenerated image under the same name is fetched anew.
+            url: `/files/${encodeURIComponent(o.path)}?v=${Math.round(statSync(o.absolute, { throwIfNoEntry: false })?.mtimeMs ?? 0)}`,
+          })),
+        })),
+      })),
+    };
+  };
+
+  const regenerate = (): RegenerateProgress => {
+    if (progress.state === 'running') return progress;
+    const reset = state.retryRejected();
+    const total = state.store.pendingItemCount();
+    progress = { state: 'running', total, done: 0, failed: 0, message: `${reset} step(s) put back to pending` };
+    const run = runJob(jobFile, { emulator: options.emulator ?? false, signal: controller.signal });
+    run.on('step:done', () => (progress.done += 1));
+    run.on('step:failed', () => (progress.failed += 1));
+    run.on('run:start', (e) => (progress.total = e.pending * job.steps.length));
+    regeneration = run.then(
+      (summary) => {
+        progress = { ...progress, state: 'finished', message: `${summary.outcome} (exit ${summary.exitCode}): spent $${summary.spentUsd.toFixed(4)}` };
+      },
+      (error: unknown) => {
+        progress = { ...progress, state: 'error', message: error instanceof Error ? error.message : String(error) };
+      },
+    );
+    return progress;
+  };
+
+  const files = new Map<string, string>();
+  const fileFor = async (path: string): Promise<string | undefined> => {
+    if (!files.has(path)) {
+      const data = await collectReview(job, state.store, { thumbnails: false });
+      for (const item of data.items) for (const step of item.steps) for (const o of step.outputs) files.set(o.path, o.absolute);
+    }
+    return files.get(path);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // A page of another site that renamed its host to 127.0.0.1 (DNS rebinding) still sends its own Host: refused.
+    const port = (server.address() as AddressInfo).port;
+    if (req.headers.host !== `127.0.0.1:${port}` && req.headers.host !== `localhost:${port}`) return send(res, 421, { error: 'wrong host' });
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (req.method === 'GET') {
+      if (url.pathname === '/') return send(res, 200, REVIEW_APP_HTML(job.name), 'text/html; charset=utf-8');
+      if (url.pathname === '/app.js') return send(res, 200, REVIEW_APP_JS, 'text/javascript; charset=utf-8');
+      if (url.pathname === '/app.css') return send(res, 200, REVIEW_APP_CSS, 'text/css; charset=utf-8');
+      if (url.pathname === '/favicon.ico') return void res.writeHead(204).end();
+      if (url.pathname === '/api/items') return send(res, 200, await items());
+      if (url.pathname === '/api/progress') return send(res, 200, progress);
+      if (url.pathname.startsWith('/files/')) {
+        // Only files the state lists as outputs (inside the output folder) are served.
+        const file = await fileFor(decodeURIComponent(url.pathname.slice('/files/'.length)));
+        if (!file || !statSync(file, { throwIfNoEntry: false })?.isFile()) return send(res, 404, { error: 'no such output' });
+        res.writeHead(200, { 'content-type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
+        createReadStream(file).pipe(res);
+        return;
+      }
+      return send(res, 404, { error: 'not found' });
+    }
+    if (req.method !== 'POST' || req.headers['x-genbatch-review'] !== '1') return send(res, 403, { error: 'forbidden' });
+    const body = await readJson(req);
+    const action = /^\/api\/items\/(.+)\/(approve|reject)$/.exec(url.pathname);
+    if (action) {
+      const id = decodeURIComponent(action[1] ?? '');
+      if (action[2] === 'approve') state.approve([id]);
+      else state.reject([id], typeof body.note === 'string' ? { note: body.note } : {});
+      return send(res, 200, { ok: true, rejected: state.rejectedIds(), approved: state.approvedIds() });
+    }
+    if (url.pathname === '/api/regenerate') return send(res, 202, regenerate());
+    return send(res, 404, { error: 'not found' });
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      const status = isGenbatchError(error) && error.exitCode === 2 ? 400 : 500;
+      if (!res.headersSent)
+        send(res, status, { error: error instanceof Error ? error.message : String(error), hint: isGenbatchError(error) ? error.hint : undefined });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${address.port}/`,
+    close: async () => {
+      controller.abort();
+      await regeneration;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      state.close();
+    },
+  };
+}

@@ -1,0 +1,146 @@
+import type { Statements } from './statements.js';
+
+/** A Vertex AI batch prediction job of this job's state (`batch_jobs`). */
+export interface BatchJobRow {
+  /** Local id, also the job's display name at Vertex. */
+  id: string;
+  step: string;
+  project: string;
+  model: string;
+  /** The Vertex resource name, once the create call returned. */
+  name: string | null;
+  /** SUBMITTING, then the last JOB_STATE_* seen. */
+  state: string;
+  inputUri: string;
+  outputUri: string;
+  requests: number;
+  succeeded: number;
+  failed: number;
+  reason: string | null;
+  createdAt: string;
+  settledAt: string | null;
+}
+
+interface RawBatchJob {
+  id: string;
+  step: string;
+  project: string;
+  model: string;
+  name: string | null;
+  state: string;
+  input_uri: string;
+  output_uri: string;
+  requests: number;
+  succeeded: number;
+  failed: number;
+  reason: string | null;
+  created_at: string;
+  settled_at: string | null;
+}
+
+function toRow(raw: RawBatchJob): BatchJobRow {
+  return {
+    id: raw.id,
+    step: raw.step,
+    project: raw.project,
+    model: raw.model,
+    name: raw.name,
+    state: raw.state,
+    inputUri: raw.input_uri,
+    outputUri: raw.output_uri,
+    requests: raw.requests,
+    succeeded: raw.succeeded,
+    failed: raw.failed,
+    reason: raw.reason,
+    createdAt: raw.created_at,
+    settledAt: raw.settled_at,
+  };
+}
+
+const now = (): string => new Date().toISOString();
+
+/**
+ * Batch jobs and the units they carry. Writes run inside the caller's group commit (store.commit),
+ * so a job's row, its units' state and their ledger intent rows are durable together.
+ */
+export class BatchJobQueries {
+  readonly #sql: Statements;
+  /** A read-only store of a file older than schema 5 has no batch_jobs table: it has no batch jobs. */
+  readonly #present: boolean;
+
+  constructor(statements: Statements, present: boolean) {
+    this.#sql = statements;
+    this.#present = present;
+  }
+
+  /** The job's row, before it is submitted (state SUBMITTING). */
+  open(job: { id: string; step: string; project: string; model: string; inputUri: string; outputUri: string; requests: number }): void {
+    const at = now();
+    this.#sql
+      .get(
+        `INSERT INTO batch_jobs (id, step, project, model, state, input_uri, output_uri, requests, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'SUBMITTING', ?, ?, ?, ?, ?)`,
+      )
+      .run(job.id, job.step, job.project, job.model, job.inputUri, job.outputUri, job.requests, at, at);
+  }
+
+  /** A running unit belongs to the batch job (set in the same commit as its markRunning). */
+  assign(id: string, itemId: string, step: string): void {
+    this.#sql.get(`UPDATE item_steps SET batch_id = ? WHERE item_id = ? AND step = ? AND state = 'running'`).run(id, itemId, step);
+  }
+
+  /** The Vertex name, committed as soon as the create call returned. */
+  named(id: string, name: string, state: string): void {
+    this.#sql.get('UPDATE batch_jobs SET name = ?, state = ?, updated_at = ? WHERE id = ?').run(name, state, now(), id);
+  }
+
+  /** The last state seen, with the counts Vertex reports so far. */
+  update(id: string, state: string, succeeded: number, failed: number): void {
+    this.#sql.get('UPDATE batch_jobs SET state = ?, succeeded = ?, failed = ?, updated_at = ? WHERE id = ?').run(state, succeeded, failed, now(), id);
+  }
+
+  /** Every unit settled and the staging files deleted: the job is history (status still lists it). */
+  settle(id: string, state: string, counts: { succeeded: number; failed: number }, reason: string | null): void {
+    const at = now();
+    this.#sql
+      .get('UPDATE batch_jobs SET state = ?, succeeded = ?, failed = ?, reason = ?, updated_at = ?, settled_at = ? WHERE id = ?')
+      .run(state, counts.succeeded, counts.failed, reason, at, at, id);
+    this.#sql.get('UPDATE item_steps SET batch_id = NULL WHERE batch_id = ?').run(id);
+  }
+
+  /** The units of a job left by an earlier run become this run's (they stay running). */
+  adopt(id: string, runId: string): number {
+    return this.#sql.get(`UPDATE item_steps SET run_id = ? WHERE batch_id = ? AND state = 'running'`).run(runId, id).changes;
+  }
+
+  /** Item ids of the job's units still running, in input order. */
+  runningUnits(id: string): string[] {
+    return this.#sql
+      .get(`SELECT s.item_id FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.batch_id = ? AND s.state = 'running' ORDER BY i.ord`)
+      .pluck()
+      .all(id) as string[];
+  }
+
+  /** The unsettled ledger intent rows of the job's units, by item id. */
+  intents(id: string): Map<string, { id: number; reservedUsd: number }> {
+    const rows = this.#sql
+      .get(
+        `SELECT l.id, l.item_id, l.reserved_usd FROM item_steps s JOIN ledger l ON l.item_id = s.item_id AND l.step = s.step
+         WHERE s.batch_id = ? AND l.settled = 0 ORDER BY l.id`,
+      )
+      .all(id) as { id: number; item_id: string; reserved_usd: number }[];
+    return new Map(rows.map((r) => [r.item_id, { id: r.id, reservedUsd: r.reserved_usd }]));
+  }
+
+  /** Jobs not yet settled, oldest first. */
+  unsettled(): BatchJobRow[] {
+    if (!this.#present) return [];
+    return (this.#sql.get('SELECT * FROM batch_jobs WHERE settled_at IS NULL ORDER BY created_at, id').all() as RawBatchJob[]).map(toRow);
+  }
+
+  /** The most recent jobs, newest first (status). */
+  recent(limit: number): BatchJobRow[] {
+    if (!this.#present) return [];
+    return (this.#sql.get('SELECT * FROM batch_jobs ORDER BY created_at DESC, id DESC LIMIT ?').all(limit) as RawBatchJob[]).map(toRow);
+  }
+}

@@ -1,0 +1,449 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { Statements } from './statements.js';
+
+/**
+ * The file every genbatch process of a user on one host shares (under GENBATCH_SHARED_DIR or the
+ * XDG state folder): declared limits per quota key (start spacing, calls in flight, tokens per
+ * minute, requests per day), cooldowns, the runs that are going, and shared daily budgets. Plain
+ * SQLite in WAL mode: each operation is one short transaction, so processes never wait on each other
+ * for longer than that, and a process that dies leaves nothing locked.
+ */
+
+const SCHEMA_VERSION = 2;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS holders (id TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, seen_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pacing (
+  key TEXT PRIMARY KEY,
+  next_at REAL NOT NULL DEFAULT 0,
+  tokens_window INTEGER NOT NULL DEFAULT 0,
+  tokens_used INTEGER NOT NULL DEFAULT 0,
+  last_holder TEXT NOT NULL DEFAULT '',
+  last_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, key TEXT NOT NULL, holder TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS leases_by_key ON leases(key);
+CREATE TABLE IF NOT EXISTS cooldowns (
+  key TEXT PRIMARY KEY,
+  model TEXT NOT NULL,
+  until INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  per_day INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  by TEXT NOT NULL,
+  cleared_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS daily (key TEXT NOT NULL, day TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (key, day));
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  job TEXT NOT NULL,
+  job_file TEXT NOT NULL,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  started_at TEXT NOT NULL,
+  projects TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS budget_spend (
+  scope TEXT NOT NULL, day TEXT NOT NULL, job TEXT NOT NULL, project TEXT NOT NULL,
+  nano INTEGER NOT NULL, calls INTEGER NOT NULL,
+  PRIMARY KEY (scope, day, job, project)
+);
+CREATE TABLE IF NOT EXISTS budget_holds (id INTEGER PRIMARY KEY, scope TEXT NOT NULL, day TEXT NOT NULL, holder TEXT NOT NULL, job TEXT NOT NULL, nano INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS budget_holds_by_day ON budget_holds(scope, day);
+CREATE TABLE IF NOT EXISTS budget_alerts (scope TEXT NOT NULL, day TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (scope, day));
+CREATE TABLE IF NOT EXISTS versions (name TEXT PRIMARY KEY, v INTEGER NOT NULL);
+INSERT OR IGNORE INTO versions (name, v) VALUES ('cooldowns', 0);
+`;
+
+/** What one call asks of a quota key: the gap after its start, and the limits to respect. */
+export interface PacingRequest {
+  /** Gap (ms) the next start must keep after this one; 0 for none. */
+  gapMs: number;
+  /** The gap while other processes take turns on the key too (their starts interleave: more room for jitter). */
+  sharedGapMs: number;
+  concurrency?: number;
+  tpm?: number;
+  /** Tokens reserved for the call (tpm), corrected at release. */
+  tokens: number;
+  /** Calls in flight of a holder not seen for this long are no longer counted. */
+  staleMs: number;
+}
+
+export type PacingTurn =
+  | { ok: true; startAt: number; gapMs: number; leaseId: number | undefined; tokens: number; tokensWindow: number }
+  | { ok: false; retryAt: number; why: 'concurrency' | 'tokens' };
+
+export interface CooldownRow {
+  key: string;
+  model: string;
+  until: number;
+  reason: string;
+  perDay: boolean;
+  at: number;
+  by: string;
+  clearedAt: number | undefined;
+}
+
+export interface RunEntry {
+  runId: string;
+  holder: string;
+  job: string;
+  jobFile: string;
+  host: string;
+  pid: number;
+  startedAt: string;
+  projects: string[];
+  seenAt: number;
+}
+
+export interface BudgetReserveResult {
+  ok: boolean;
+  holdId: number | undefined;
+  spentNano: number;
+  heldNano: number;
+}
+
+export interface BudgetDayRow {
+  job: string;
+  project: string;
+  nano: number;
+  calls: number;
+}
+
+const MINUTE_MS = 60_000;
+/** Turns of another process on a key this recently mean the key is shared now. */
+const SHARED_WITHIN_MS = 10_000;
+
+export class CoordinationStore {
+  private readonly sql: Statements;
+
+  private constructor(private readonly db: Database.Database) {
+    this.sql = new Statements(db);
+  }
+
+  /** Opens (creating when missing) the shared file; its folder is made private to the user. */
+  static open(file: string): CoordinationStore {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const db = new Database(file, { timeout: 5000 });
+    db.pragma('journal_mode = WAL');
+    // Losing the last commits to a power cut is harmless here; an fsync per call is not.
+    db.pragma('synchronous = NORMAL');
+    // What the file holds is short-lived (pacing, cooldowns, this week's spend): a file of another layout is started afresh.
+    db.transaction(() => {
+      if (db.pragma('user_version', { simple: true }) !== SCHEMA_VERSION) {
+        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
+        for (const table of tables) db.exec(`DROP TABLE IF EXISTS "${table}"`);
+        db.exec(SCHEMA);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }
+    }).immediate();
+    return new CoordinationStore(db);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
+  }
+
+  private immediate<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  touchHolder(id: string, pid: number, host: string, now: number): void {
+    this.sql
+      .get('INSERT INTO holders (id, pid, host, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET seen_at = excluded.seen_at')
+      .run(id, pid, host, now);
+  }
+
+  /** A holder that is gone: its calls in flight and its runs no longer count (its budget holds do: they may have been billed). */
+  dropHolder(id: string): void {
+    this.immediate(() => {
+      this.sql.get('DELETE FROM leases WHERE holder = ?').run(id);
+      this.sql.get('DELETE FROM runs WHERE holder = ?').run(id);
+      this.sql.get('DELETE FROM holders WHERE id = ?').run(id);
+    });
+  }
+
+  holders(): { id: string; pid: number; host: string; seenAt: number }[] {
+    return (this.sql.get('SELECT id, pid, host, seen_at FROM holders').all() as { id: string; pid: number; host: string; seen_at: number }[]).map((h) => ({
+      id: h.id,
+      pid: h.pid,
+      host: h.host,
+      seenAt: h.seen_at,
+    }));
+  }
+
+  /**
+   * Takes the next start of a quota key, in one transaction: a place among the calls in flight and
+   * the tokens of the minute if those are limited, then the earliest start that keeps the gap after
+   * the previous one. The caller waits until `startAt` (the slot is its own meanwhile).
+   */
+  takeTurn(key: string, holder: string, request: PacingRequest, now: number): PacingTurn {
+    return this.immediate(() => {
+      const row = (this.sql.get('SELECT next_at, tokens_window, tokens_used, last_holder, last_at FROM pacing WHERE key = ?').get(key) as
+        { next_at: number; tokens_window: number; tokens_used: number; last_holder: string; last_at: number } | undefined) ?? {
+        next_at: 0,
+        tokens_window: 0,
+        tokens_used: 0,
+        last_holder: '',
+        last_at: 0,
+      };
+      if (request.concurrency !== undefined) {
+        let inFlight = this.inFlight(key);
+        if (inFlight >= request.concurrency) {
+          // Slots of processes that stopped being seen (killed) are taken back before refusing.
+          this.sql.get('DELETE FROM leases WHERE key = ? AND holder NOT IN (SELECT id FROM holders WHERE seen_at >= ?)').run(key, now - request.staleMs);
+          inFlight = this.inFlight(key);
+          if (inFlight >= request.concurrency) return { ok: false, retryAt: now + 10, why: 'concurrency' };
+        }
+      }
+      let window = row.tokens_window;
+      let used = row.tokens_used;
+      let tokens = 0;
+      if (request.tpm !== undefined) {
+        if (now >= window + MINUTE_MS) {
+          window = now;
+          used = 0;
+        }
+        tokens = Math.min(Math.max(1, Math.round(request.tokens)), request.tpm);
+        if (used + tokens > request.tpm) return { ok: false, retryAt: window + MINUTE_MS, why: 'tokens' };
+        used += tokens;
+      }
+      const startAt = Math.max(now, row.next_at);
+      const shared = row.last_holder !== '' && row.last_holder !== holder && row.last_at >= now - SHARED_WITHIN_MS;
+      const gapMs = shared ? request.sharedGapMs : request.gapMs;
+      this.sql
+        .get(
+          `INSERT INTO pacing (key, next_at, tokens_window, tokens_used, last_holder, last_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(key) DO UPDATE SET next_at = excluded.next_at, tokens_window = excluded.tokens_window, tokens_used = excluded.tokens_used,
+             last_holder = excluded.last_holder, last_at = excluded.last_at`,
+        )
+        .run(key, startAt + gapMs, window, used, holder, now);
+      const leaseId =
+        request.concurrency === undefined
+          ? undefined
+          : Number(this.sql.get('INSERT INTO leases (key, holder, at) VALUES (?, ?, ?)').run(key, holder, now).lastInsertRowid);
+      return { ok: true, startAt, gapMs, leaseId, tokens, tokensWindow: window };
+    });
+  }
+
+  private inFlight(key: string): number {
+    return (this.sql.get('SELECT count(*) AS n FROM leases WHERE key = ?').get(key) as { n: number }).n;
+  }
+
+  /** No start of the key before `nextAt` (a call that left late keeps its gap to the next). */
+  pushNextTurn(key: string, nextAt: number): void {
+    this.sql.get('UPDATE pacing SET next_at = max(next_at, ?) WHERE key = ?').run(nextAt, key);
+  }
+
+  /** Whether a call could start now without waiting (no transaction: a hint for choosing a project). */
+  turnReady(key: string, request: Pick<PacingRequest, 'concurrency' | 'tpm' | 'staleMs'>, now: number): boolean {
+    const row = this.sql.get('SELECT next_at, tokens_window, tokens_used FROM pacing WHERE key = ?').get(key) as
+      { next_at: number; tokens_window: number; tokens_used: number } | undefined;
+    if (!row) return true;
+    if (row.next_at > now) return false;
+    if (request.concurrency !== undefined && this.inFlight(key) >= request.concurrency) return false;
+    if (request.tpm !== undefined && now < row.tokens_window + MINUTE_MS && row.tokens_used >= request.tpm) return false;
+    return true;
+  }
+
+  /** A call ended: its place among the calls in flight is free, and its token reservation is corrected with what it used. */
+  endTurn(key: string, leaseId: number | undefined, tokensWindow: number, tokensDelta: number): void {
+    if (leaseId === undefined && tokensDelta === 0) return;
+    this.immediate(() => {
+      if (leaseId !== undefined) this.sql.get('DELETE FROM leases WHERE id = ?').run(leaseId);
+      if (tokensDelta !== 0)
+        this.sql.get('UPDATE pacing SET tokens_used = max(0, tokens_used + ?) WHERE key = ? AND tokens_window = ?').run(tokensDelta, key, tokensWindow);
+    });
+  }
+
+  /** Records a cooldown; one already in force that ends later is kept. Returns whether it changed. */
+  setCooldown(row: Omit<CooldownRow, 'clearedAt'>): boolean {
+    return this.immediate(() => {
+      const changed = this.sql
+        .get(
+          `INSERT INTO cooldowns (key, model, until, reason, per_day, at, by, cleared_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
+           ON CONFLICT(key) DO UPDATE SET model = excluded.model, until = excluded.until, reason = excluded.reason, per_day = excluded.per_day,
+             at = excluded.at, by = excluded.by, cleared_at = NULL
+           WHERE cooldowns.cleared_at IS NOT NULL OR cooldowns.until < excluded.until`,
+        )
+        .run(row.key, row.model, row.until, row.reason, row.perDay ? 1 : 0, row.at, row.by).changes;
+      if (changed > 0) this.bumpCooldowns();
+      return changed > 0;
+    });
+  }
+
+  /** A call started after the cooldown was recorded succeeded: the quota is back for everyone. */
+  clearCooldown(key: string, startedAt: number, now: number): boolean {
+    return this.immediate(() => {
+      const changed = this.sql.get('UPDATE cooldowns SET cleared_at = ? WHERE key = ? AND cleared_at IS NULL AND at < ?').run(now, key, startedAt).changes;
+      if (changed > 0) this.bumpCooldowns();
+      return changed > 0;
+    });
+  }
+
+  private bumpCooldowns(): void {
+    this.sql.get("UPDATE versions SET v = v + 1 WHERE name = 'cooldowns'").run();
+  }
+
+  /** Changes with every cooldown set or cleared: readers reload only when it moved. */
+  cooldownsVersion(): number {
+    return (this.sql.get("SELECT v FROM versions WHERE name = 'cooldowns'").get() as { v: number }).v;
+  }
+
+  cooldowns(): CooldownRow[] {
+    return (
+      this.sql.get('SELECT key, model, until, reason, per_day, at, by, cleared_at FROM cooldowns').all() as {
+        key: string;
+        model: string;
+        until: number;
+        reason: string;
+        per_day: number;
+        at: number;
+        by: string;
+        cleared_at: number | null;
+      }[]
+    ).map((r) => ({
+      key: r.key,
+      model: r.model,
+      until: r.until,
+      reason: r.reason,
+      perDay: r.per_day === 1,
+      at: r.at,
+      by: r.by,
+      clearedAt: r.cleared_at ?? undefined,
+    }));
+  }
+
+  /** Counts one request of the day for a key if it stays within `rpd` (`floor`: what is known to be made already). */
+  countRequest(key: string, day: string, rpd: number, floor: number): { ok: boolean; count: number } {
+    return this.immediate(() => {
+      const stored = (this.sql.get('SELECT count FROM daily WHERE key = ? AND day = ?').get(key, day) as { count: number } | undefined)?.count ?? 0;
+      const count = Math.max(stored, floor);
+      if (count >= rpd) return { ok: false, count };
+      this.sql.get('INSERT INTO daily (key, day, count) VALUES (?, ?, ?) ON CONFLICT(key, day) DO UPDATE SET count = excluded.count').run(key, day, count + 1);
+      this.sql.get('DELETE FROM daily WHERE day < ?').run(day);
+      return { ok: true, count: count + 1 };
+    });
+  }
+
+  requestsToday(key: string, day: string): number {
+    return (this.sql.get('SELECT count FROM daily WHERE key = ? AND day = ?').get(key, day) as { count: number } | undefined)?.count ?? 0;
+  }
+
+  joinRun(run: Omit<RunEntry, 'seenAt'>): void {
+    this.sql
+      .get(
+        'INSERT OR REPLACE INTO runs (run_id, holder, job, job_file, host, pid, started_at, projects) VALUES (@runId, @holder, @job, @jobFile, @host, @pid, @startedAt, @projects)',
+      )
+      .run({ ...run, projects: JSON.stringify(run.projects) });
+  }
+
+  leaveRun(runId: string): void {
+    this.sql.get('DELETE FROM runs WHERE run_id = ?').run(runId);
+  }
+
+  /** Runs whose process was seen within `staleMs`. */
+  runs(now: number, staleMs: number): RunEntry[] {
+    return (
+      this.sql
+        .get(
+          'SELECT r.run_id, r.holder, r.job, r.job_file, r.host, r.pid, r.started_at, r.projects, h.seen_at FROM runs r JOIN holders h ON h.id = r.holder WHERE h.seen_at >= ? ORDER BY r.started_at',
+        )
+        .all(now - staleMs) as {
+        run_id: string;
+        holder: string;
+        job: string;
+        job_file: string;
+        host: string;
+        pid: number;
+        started_at: string;
+        projects: string;
+        seen_at: number;
+      }[]
+    ).map((r) => ({
+      runId: r.run_id,
+      holder: r.holder,
+      job: r.job,
+      jobFile: r.job_file,
+      host: r.host,
+      pid: r.pid,
+      startedAt: r.started_at,
+      projects: JSON.parse(r.projects) as string[],
+      seenAt: r.seen_at,
+    }));
+  }
+
+  private budgetTotals(scope: string, day: string): { spentNano: number; heldNano: number } {
+    const spent = this.sql.get('SELECT coalesce(sum(nano), 0) AS n FROM budget_spend WHERE scope = ? AND day = ?').get(scope, day) as { n: number };
+    const held = this.sql.get('SELECT coalesce(sum(nano), 0) AS n FROM budget_holds WHERE scope = ? AND day = ?').get(scope, day) as { n: number };
+    return { spentNano: spent.n, heldNano: held.n };
+  }
+
+  /**
+   * Holds `nano` of a shared daily budget if what is spent and held stays within `capNano` (always,
+   * with `force`: a call already under way). One transaction: two processes never both take the last dollars.
+   */
+  reserveBudget(scope: string, day: string, capNano: number, nano: number, holder: string, job: string, force: boolean): BudgetReserveResult {
+    return this.immediate(() => {
+      const totals = this.budgetTotals(scope, day);
+      if (!force && totals.spentNano + totals.heldNano + nano > capNano) return { ok: false, holdId: undefined, ...totals };
+      const holdId = Number(
+        this.sql.get('INSERT INTO budget_holds (scope, day, holder, job, nano) VALUES (?, ?, ?, ?, ?)').run(scope, day, holder, job, nano).lastInsertRowid,
+      );
+      return { ok: true, holdId, spentNano: totals.spentNano, heldNano: totals.heldNano + nano };
+    });
+  }
+
+  /** A held call ended: its hold is replaced by what it cost, booked to its job and project. */
+  settleBudget(holdId: number, scope: string, day: string, job: string, project: string, actualNano: number): { spentNano: number; heldNano: number } {
+    return this.immediate(() => {
+      this.sql.get('DELETE FROM budget_holds WHERE id = ?').run(holdId);
+      this.sql
+        .get(
+          `INSERT INTO budget_spend (scope, day, job, project, nano, calls) VALUES (?, ?, ?, ?, ?, 1)
+           ON CONFLICT(scope, day, job, project) DO UPDATE SET nano = nano + excluded.nano, calls = calls + 1`,
+        )
+        .run(scope, day, job, project, actualNano);
+      return this.budgetTotals(scope, day);
+    });
+  }
+
+  /** Spend booked without a hold (a credentials file with no shared budget): added per job and project. */
+  recordSpend(scope: string, day: string, job: string, rows: readonly { project: string; nano: number; calls: number }[]): void {
+    this.immediate(() => {
+      for (const row of rows)
+        this.sql
+          .get(
+            `INSERT INTO budget_spend (scope, day, job, project, nano, calls) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT(scope, day, job, project) DO UPDATE SET nano = nano + excluded.nano, calls = calls + excluded.calls`,
+          )
+          .run(scope, day, job, row.project, row.nano, row.calls);
+    });
+  }
+
+  budgetDay(scope: string, day: string): { spentNano: number; heldNano: number; rows: BudgetDayRow[] } {
+    const rows = this.sql
+      .get('SELECT job, project, nano, calls FROM budget_spend WHERE scope = ? AND day = ? ORDER BY job, project')
+      .all(scope, day) as BudgetDayRow[];
+    return { ...this.budgetTotals(scope, day), rows };
+  }
+
+  /** Forgets days before `day` (spend, holds, alerts, request counts): a week is kept for `cost --all`. */
+  forgetBefore(day: string): void {
+    this.immediate(() => {
+      for (const table of ['budget_spend', 'budget_holds', 'budget_alerts', 'daily']) this.sql.get(`DELETE FROM ${table} WHERE day < ?`).run(day);
+    });
+  }
+
+  /** True once per scope and day: the first caller sends the alert. */
+  claimAlert(scope: string, day: string, now: number): boolean {
+    return this.sql.get('INSERT OR IGNORE INTO budget_alerts (scope, day, at) VALUES (?, ?, ?)').run(scope, day, now).changes > 0;
+  }
+}
