@@ -24,6 +24,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // vitest's default on this 2-core machine is one worker; most end-to-end files wait on emulator
+    // latency and quota windows rather than the CPU, so three overlap well (npm test stays under 10 min).
+    maxWorkers: 3,
     // A test file fails if it leaves a server, socket, child process, watcher or timer running.
     setupFiles: ['test/setup/leaks.ts'],
     // Compiles src/ into dist/ first (incremental): the CLI the tests spawn, bin/genbatch.js, runs dist/.
