@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { StateStore } from '../../src/store/state-store.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator-client.js';
@@ -37,7 +38,7 @@ const CRASH = /^\s+at .+[(\s].*:\d+:\d+\)?$|This is a bug|crashed|Unhandled|Type
 
 interface Recipe {
   file: string;
-  recipe: 'wide-csv' | 'wide-jsonl' | 'long-cell';
+  recipe: 'wide-csv' | 'wide-jsonl' | 'long-cell' | 'state-file';
   columns?: number;
   rows?: number;
   megabytes?: number;
@@ -107,6 +108,11 @@ function generate(dir: string, recipe: Recipe): void {
         else parts.push(Buffer.from(l === 1 ? 'title,slug\n' : `Title ${l},slug-${l}\n`));
       }
       writeFileSync(file, Buffer.concat(parts));
+      return;
+    }
+    case 'state-file': {
+      // A genbatch state file (SQLite), built here: state files are never committed.
+      StateStore.open(file).close();
       return;
     }
   }
