@@ -17,7 +17,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
-import { writeCredentials, writeJob } from '../helpers/emulated-job.js';
+import { NOTE_STEP, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { bindReadOnly, canMakeImmutable, canMount, setImmutable, unmount } from '../helpers/mounts.js';
 import { readStateFile, stepStates } from '../helpers/state-file.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -29,13 +29,6 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-const NOTE_STEP = `  - name: note
-    task: text
-    model: gemini-2.5-flash
-    prompt: "A short note about {{title}}"
-    max_output_tokens: 100
-    output: { file: "notes/{{slug}}.txt" }
-`;
 const ITEMS = 10;
 
 interface Fixture {

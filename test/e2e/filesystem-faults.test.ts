@@ -4,7 +4,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
-import { writeCredentials, writeJob } from '../helpers/emulated-job.js';
+import { NOTE_STEP, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { canMount, mountTmpfs, unmountTmpfs } from '../helpers/mounts.js';
 import { readStateFile, stepStates } from '../helpers/state-file.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -25,14 +25,6 @@ function filesUnder(dir: string): string[] {
     .map((d) => join(d.parentPath, d.name).slice(dir.length + 1))
     .sort();
 }
-
-const NOTE_STEP = `  - name: note
-    task: text
-    model: gemini-2.5-flash
-    prompt: "A short note about {{title}}"
-    max_output_tokens: 100
-    output: { file: "notes/{{slug}}.txt" }
-`;
 
 const EMBED_STEP = `  - name: embed
     task: embedding

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
-import { writeCredentials, writeJob } from '../helpers/emulated-job.js';
+import { NOTE_STEP, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { readStateFile, stepStates } from '../helpers/state-file.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -14,14 +14,6 @@ afterEach(async () => {
   await emulator?.close();
   emulator = undefined;
 });
-
-const NOTE_STEP = `  - name: note
-    task: text
-    model: gemini-2.5-flash
-    prompt: "A short note about {{title}}"
-    max_output_tokens: 100
-    output: { file: "notes/{{slug}}.txt" }
-`;
 
 describe('outputs lost by a machine crash', () => {
   it('a resume after a run that died redoes the done steps whose file is missing or empty, and only those', async () => {

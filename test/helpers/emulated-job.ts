@@ -43,6 +43,15 @@ export const BRIEF_STEP = `  - name: brief
     max_output_tokens: 200
 `;
 
+/** A short text step writing one file per item. */
+export const NOTE_STEP = `  - name: note
+    task: text
+    model: gemini-2.5-flash
+    prompt: "A short note about {{title}}"
+    max_output_tokens: 100
+    output: { file: "notes/{{slug}}.txt" }
+`;
+
 export const IMAGE_STEP = `  - name: hero
     task: image
     model: gemini-2.5-flash-image
