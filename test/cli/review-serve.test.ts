@@ -28,8 +28,16 @@ beforeAll(async () => {
 });
 afterAll(() => emulator.close());
 
-// Browser-side expressions, as strings: the tests are typed without the DOM library.
-const ALL_IMAGES_DECODED = "Array.from(document.querySelectorAll('article.item img')).every((i) => i.complete && i.naturalWidth > 0)";
+/**
+ * Runs in the page (Playwright sends its source). A function, not a string: polled with page.evaluate rather
+ * than page.waitForFunction, whose in-page polling calls eval, which the review page's CSP (rightly) forbids.
+ * The tests are typed without the DOM library, hence the cast.
+ */
+const allImagesDecoded = (): boolean => {
+  type Img = { complete: boolean; naturalWidth: number };
+  const doc = (globalThis as unknown as { document: { querySelectorAll(selector: string): ArrayLike<Img> } }).document;
+  return Array.from(doc.querySelectorAll('article.item img')).every((i) => i.complete && i.naturalWidth > 0);
+};
 
 const requests = (): number => Object.values(emulator.stats().projects).reduce((n, p) => n + p.requests, 0);
 
@@ -90,7 +98,7 @@ describe('genbatch review --serve', () => {
         expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
         const ids = await page.$$eval('article.item', (cards) => cards.map((c) => (c as unknown as { dataset: { id: string } }).dataset.id));
         const [first, second, third] = ids as [string, string, string];
-        await page.waitForFunction(ALL_IMAGES_DECODED);
+        await expect.poll(() => page.evaluate(allImagesDecoded), { timeout: 10_000 }).toBe(true);
         const before = await imageSources(page);
 
         // Reject two, the first with a note: the state file says so at once.
@@ -128,7 +136,7 @@ describe('genbatch review --serve', () => {
         await page.locator('#progress', { hasText: /^Regenerated: 2 step\(s\) done, 0 failed/ }).waitFor({ timeout: 30_000 });
         expect(requests()).toBe(7);
         await page.locator(`article.item[data-id="${first}"][data-rejected="false"]`).waitFor();
-        await page.waitForFunction(ALL_IMAGES_DECODED);
+        await expect.poll(() => page.evaluate(allImagesDecoded), { timeout: 10_000 }).toBe(true);
         const after = await imageSources(page);
         for (const id of ids) {
           if (id === first || id === second) expect([id, after[id] !== before[id]]).toEqual([id, true]);
