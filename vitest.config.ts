@@ -28,7 +28,8 @@ export default defineConfig({
     // latency and quota windows rather than the CPU, so three overlap well (npm test stays under 10 min).
     maxWorkers: 3,
     // A test file fails if it leaves a server, socket, child process, watcher or timer running.
-    setupFiles: ['test/setup/leaks.ts'],
+    // Each test gets its own response cache folder (test/setup/cache-dir.ts).
+    setupFiles: ['test/setup/leaks.ts', 'test/setup/cache-dir.ts'],
     // Compiles src/ into dist/ first (incremental): the CLI the tests spawn, bin/genbatch.js, runs dist/.
     globalSetup: ['test/setup/build.ts'],
     projects: [

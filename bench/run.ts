@@ -4,6 +4,7 @@ import { inputThroughput } from './input-throughput.js';
 import { startup } from './startup.js';
 import { million } from './million.js';
 import { sdkRatio } from './sdk-ratio.js';
+import { cache } from './cache.js';
 
 /**
  * `npm run bench [name...]`: prints figures, never pass/fail (the machines are shared and noisy).
@@ -16,6 +17,7 @@ const benchmarks: Record<string, () => Promise<Record<string, string | number>>>
   startup: () => startup(),
   million: () => million(),
   'sdk-ratio': () => sdkRatio(),
+  cache: () => cache(),
 };
 
 const chosen = process.argv.slice(2);

@@ -155,6 +155,8 @@ export function attachLiveView(engine: Engine, io: CliIO, options: { estimateUsd
     refreshStatus();
   });
   engine.on('project:disabled', (e) => log(`disabled: project ${e.project} for this run: ${e.reason}`));
+  engine.on('model:unavailable', (e) => log(`unavailable: ${e.model} on project ${e.project} for this run`));
+  engine.on('model:fallback', (e) => log(e.model === e.primary ? `fallback: back to ${e.model}` : `fallback: ${e.model} instead of ${e.primary}`));
   engine.on('operation:pending', (e) => {
     operations.add(e.itemId);
     waiting = operationsWaiting();

@@ -6,6 +6,7 @@ import { renderError } from './render-error.js';
 import type { RunFlags } from './commands/run.js';
 import type { ReviewFlags } from './commands/review.js';
 import type { RejectFlags } from './commands/reject.js';
+import type { CacheAction, CacheFlags } from './commands/cache.js';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
@@ -61,6 +62,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       .option('--accept-changes', 'accept an edit that redoes finished work (a changed input.id, a renamed step without renamed_from)')
       .option('--plain', 'plain progress lines even on a terminal')
       .option('--no-wait', 'submit batch jobs (steps in mode batch) and exit 0 without waiting for them; the next run collects them')
+      .option('--no-cache', 'answer every request with a call: do not read or fill the response cache (docs/cache.md)')
       .option('--log <file>', 'write the run log (JSON lines) here instead of .genbatch/logs/<job>-<run>.jsonl')
       .addOption(new Option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:N/metrics during the run').argParser(port))
       .option('--metrics-file <file>', 'keep Prometheus metrics in this file (node_exporter textfile collector)')
@@ -169,6 +171,21 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
         (await import('./commands/cost.js')).costCommand(job, flags, io),
       ),
     );
+  const cache = program.command('cache').description('the response cache shared by every job (GENBATCH_CACHE_DIR): stats, clear, prune');
+  const cacheAction = (action: CacheAction) => wrap(async (flags: CacheFlags) => (await import('./commands/cache.js')).cacheCommand(action, flags, io));
+  cache.command('stats').option('--json', 'print one JSON object on stdout').description('entries, size, cap, hit rate').action(cacheAction('stats'));
+  cache
+    .command('clear')
+    .option('--json', 'print one JSON object on stdout')
+    .description('remove every entry (or a damaged cache file)')
+    .action(cacheAction('clear'));
+  cache
+    .command('prune')
+    .option('--max-size <size>', 'evict least recently used entries down to this size (500MB, 2GB; default: the cap)')
+    .option('--older-than <duration>', 'evict entries unused for this long (30d, 12h)')
+    .option('--json', 'print one JSON object on stdout')
+    .description('evict least recently used or old entries, remove orphan files')
+    .action(cacheAction('prune'));
   program
     .command('preview')
     .argument('<job>')

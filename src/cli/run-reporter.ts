@@ -67,6 +67,10 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
   engine.on('project:disabled', (e) => {
     line(err, `disabled: project ${e.project} for this run: ${e.reason}`);
   });
+  engine.on('model:unavailable', (e) => line(err, `unavailable: ${e.model} on project ${e.project} for this run: ${e.reason}`));
+  engine.on('model:fallback', (e) =>
+    line(err, e.model === e.primary ? `fallback: back to ${e.model} (pool "${e.pool}")` : `fallback: ${e.model} instead of ${e.primary} (${e.reason})`),
+  );
   engine.on('credentials:reloaded', (e) => {
     const parts = [
       e.added.length ? `added ${e.added.join(', ')}` : '',

@@ -5,14 +5,20 @@ export interface ProjectIdentity {
   project: string;
   location: string;
   endpoint?: string;
+  api?: 'vertex' | 'gemini';
+  auth?: { kind: string; apiKey?: string };
 }
 
 /**
  * A Google Cloud project as every run names it, whatever the entry's `name` in a credentials file:
  * the endpoint (another emulator is another quota holder) and the project id.
  */
-export function projectKey(p: Pick<ProjectIdentity, 'project' | 'endpoint'>): string {
-  return `${p.endpoint === undefined ? 'vertex' : p.endpoint.replace(/\/+$/, '')}|${p.project}`;
+export function projectKey(p: Pick<ProjectIdentity, 'project' | 'endpoint' | 'api' | 'auth'>): string {
+  const where = p.endpoint === undefined ? (p.api === 'gemini' ? 'gemini' : 'vertex') : p.endpoint.replace(/\/+$/, '');
+  // A Gemini API key's quota belongs to the key (its AI Studio project), whatever label the entry
+  // gives it: keyed by a hash of the key, never the key itself.
+  if (p.api === 'gemini' && p.auth?.apiKey !== undefined) return `${where}|key:${createHash('sha256').update(p.auth.apiKey).digest('hex').slice(0, 16)}`;
+  return `${where}|${p.project}`;
 }
 
 /** Vertex quotas are per project, region and base model: the key every process shares limits and cooldowns under. */
@@ -25,7 +31,7 @@ export function quotaKey(p: ProjectIdentity, model: string): string {
  * path: copies of one file on several hosts (or under several paths) share one budget, and the
  * failure mode of a mismatch is spending less, never more.
  */
-export function budgetScope(projects: readonly Pick<ProjectIdentity, 'project' | 'endpoint'>[]): string {
+export function budgetScope(projects: readonly Pick<ProjectIdentity, 'project' | 'endpoint' | 'api' | 'auth'>[]): string {
   const keys = [...new Set(projects.map(projectKey))].sort();
   return createHash('sha256').update(keys.join('\n')).digest('hex').slice(0, 16);
 }

@@ -19,6 +19,11 @@ function refusingAuthClient(error: CredentialRejectedError): AuthClient {
  * SDK's own retry ignores Retry-After and would spend attempts on a project that is out of quota.
  */
 export function createClient(project: ProjectCredentials): GoogleGenAI {
+  if (project.api === 'gemini') {
+    // The Gemini API (AI Studio): a key, no project or region. Loading checked it is an API key.
+    const apiKey = project.auth.kind === 'api_key' ? project.auth.apiKey : '';
+    return new GoogleGenAI({ vertexai: false, apiKey, httpOptions: project.endpoint ? { baseUrl: project.endpoint } : {} });
+  }
   const options: GoogleGenAIOptions = {
     vertexai: true,
     project: project.project,

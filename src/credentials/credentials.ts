@@ -15,6 +15,9 @@ export interface QuotaLimits {
 export interface ProjectCredentials {
   /** Name used in logs, status and the state file (never a secret). */
   name: string;
+  /** vertex (the default when absent): a Vertex AI project; gemini: a Gemini API (AI Studio) key, same SDK with `vertexai: false`. */
+  api?: ProjectApi;
+  /** The Google Cloud project id; for a Gemini API key, a label for it (the entry's name unless given). */
   project: string;
   location: string;
   auth: ProjectAuth;
@@ -26,6 +29,8 @@ export interface ProjectCredentials {
   /** gs://BUCKET[/PREFIX] for batch prediction staging, when the job names none. */
   stagingBucket?: string;
 }
+
+export type ProjectApi = 'vertex' | 'gemini';
 
 export type Strategy = 'round-robin' | 'fill-first' | 'least-loaded';
 

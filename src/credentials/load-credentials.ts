@@ -42,6 +42,14 @@ function compileAuth(p: ProjectFile, dir: string, options: LoadCredentialsOption
     fail('', ways === 0 ? 'no way to authenticate' : 'more than one way to authenticate', 'Give exactly one of key_file, api_key, api_key_env or adc: true.');
     return { kind: 'adc' };
   }
+  if (p.api === 'gemini' && (p.key_file !== undefined || p.adc === true)) {
+    fail(
+      p.key_file !== undefined ? 'key_file' : 'adc',
+      'a Gemini API entry (api: gemini) authenticates with an API key only',
+      'Give api_key_env (the name of the variable holding the Google AI Studio key), or remove api: gemini to use the key file with Vertex AI.',
+    );
+    return { kind: 'adc' };
+  }
   if (p.key_file !== undefined) {
     const keyFile = resolve(dir, p.key_file);
     const problem = options.emulated ? undefined : keyFileProblem(keyFile);
@@ -140,11 +148,16 @@ export async function loadCredentials(file: string, options: LoadCredentialsOpti
     };
     if (names.has(p.name)) fail('name', `the name "${p.name}" is used twice`);
     names.add(p.name);
+    if (p.api === 'vertex' && p.project === undefined)
+      fail('project', 'no Google Cloud project id', 'Add project: YOUR-PROJECT-ID, or api: gemini if this entry is a Gemini API (AI Studio) key.');
+    if (p.api === 'gemini' && p.staging_bucket !== undefined)
+      fail('staging_bucket', 'a Gemini API key cannot run Vertex AI batch prediction', 'Move staging_bucket to a Vertex AI project entry.');
     const quotas: Record<string, QuotaLimits> = {};
     for (const [model, q] of Object.entries(p.quotas)) quotas[model] = compileQuota(q);
     return {
       name: p.name,
-      project: p.project,
+      api: p.api,
+      project: p.project ?? p.name,
       location: p.location,
       auth: compileAuth(p, dir, options, fail),
       quotas,

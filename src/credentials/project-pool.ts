@@ -3,7 +3,7 @@ import type { Coordinator, SharedCooldown } from '../coordination/coordinator.js
 import { quotaKey } from '../coordination/quota-key.js';
 import { CooldownBreaker, type BreakerState } from '../resilience/cooldown-breaker.js';
 import { whenAborted } from '../resilience/backoff.js';
-import { quotaFor, type Credentials, type ProjectCredentials, type Strategy } from './credentials.js';
+import { quotaFor, type Credentials, type ProjectApi, type ProjectCredentials, type Strategy } from './credentials.js';
 import { ModelLimiter, type LimiterSlot } from './model-limiter.js';
 
 /** A project's health as status and progress views show it. */
@@ -20,6 +20,8 @@ export interface ProjectSnapshot {
 /** A project lent to one call. `release` must be called once, when the call has ended. */
 export interface Lease {
   project: ProjectCredentials;
+  /** The model the lease is for (a step's fallback model, maybe). */
+  model: string;
   client: GoogleGenAI;
   /** This call is the one probe allowed after a cooldown (or of saved health at a run's start). */
   probe: boolean;
@@ -45,6 +47,8 @@ interface ProjectHandle {
   costUsd: number;
   /** Per model: Vertex quotas (and 429s) are per project and base model. */
   breakers: Map<string, CooldownBreaker>;
+  /** Models this project cannot use in this run (404/403 for the model alone), with why. */
+  unavailable: Map<string, string>;
   limiters: Map<string, ModelLimiter>;
   /** Requests per model since the last daily reset (for `rpd`). */
   today: Map<string, number>;
@@ -75,6 +79,8 @@ export interface ProjectPoolOptions {
    * host, or through Redis). While it cannot be reached, no call is made.
    */
   coordinator?: Coordinator;
+  /** Whether a project's API serves a model at all (the Gemini API serves fewer models than Vertex). */
+  serves?: (project: ProjectCredentials, model: string) => boolean;
 }
 
 const COOLDOWN_BASE_MS = 30_000;
@@ -180,6 +186,7 @@ export class ProjectPool {
       rejected429: 0,
       costUsd: 0,
       breakers: new Map(),
+      unavailable: new Map(),
       limiters: new Map(),
       today: new Map(),
       outageSince: undefined,
@@ -276,7 +283,7 @@ export class ProjectPool {
 
   /** Whether the project may take a call for the model now: its breaker lets one pass and `rpd` is not reached. */
   private usable(p: ProjectHandle, model: string): boolean {
-    if (p.removed || p.disabled !== undefined) return false;
+    if (p.removed || p.disabled !== undefined || !this.canServe(p, model)) return false;
     const breaker = this.breaker(p, model);
     const state = breaker.state;
     if (state === 'open' || state === 'exhausted') return false;
@@ -289,10 +296,18 @@ export class ProjectPool {
     return true;
   }
 
-  private members(model: string, pool: string | undefined, onlyProject: string | undefined): ProjectHandle[] {
+  /** Whether the project could ever serve the model in this run (its API has it, and it was not refused). */
+  private canServe(p: ProjectHandle, model: string): boolean {
+    return !p.unavailable.has(model) && (this.options.serves?.(p.credentials, model) ?? true);
+  }
+
+  private members(model: string, pool: string | undefined, onlyProject: string | undefined, api?: ProjectApi): ProjectHandle[] {
     void model;
     return [...this.projects.values()].filter(
-      (p) => !p.removed && (onlyProject !== undefined ? p.credentials.name === onlyProject : pool === undefined || p.credentials.pool === pool),
+      (p) =>
+        !p.removed &&
+        (api === undefined || (p.credentials.api ?? 'vertex') === api) &&
+        (onlyProject !== undefined ? p.credentials.name === onlyProject : pool === undefined || p.credentials.pool === pool),
     );
   }
 
@@ -301,7 +316,14 @@ export class ProjectPool {
     const unshared = this.coordinationDown();
     if (unshared) return { state: 'waiting', until: undefined, reason: unshared };
     const inPool = this.members(model, pool, onlyProject);
-    const candidates = inPool.filter((p) => p.disabled === undefined);
+    const enabled = inPool.filter((p) => p.disabled === undefined);
+    const candidates = enabled.filter((p) => this.canServe(p, model));
+    if (candidates.length === 0 && enabled.length > 0) {
+      const why = enabled.map(
+        (p) => `${p.credentials.name}: ${p.unavailable.get(model) ?? `the ${p.credentials.api === 'gemini' ? 'Gemini' : 'Vertex AI'} API does not serve it`}`,
+      );
+      return { state: 'unusable', reason: `no project can use ${model} (${why.join('; ')})` };
+    }
     if (candidates.length === 0) {
       return {
         state: 'unusable',
@@ -345,9 +367,17 @@ export class ProjectPool {
    * Leases a project that may take a call for `model` now, waiting only for its limiter (spacing,
    * concurrency, tokens). Undefined when none is ready (the caller parks the work instead).
    */
-  async acquire(model: string, pool: string | undefined, signal: AbortSignal, estimatedTokens = 0, onlyProject?: string): Promise<Lease | undefined> {
+  async acquire(
+    model: string,
+    pool: string | undefined,
+    signal: AbortSignal,
+    estimatedTokens = 0,
+    onlyProject?: string,
+    /** Only projects of this API (Vertex AI batch prediction needs a Vertex project). */
+    api?: ProjectApi,
+  ): Promise<Lease | undefined> {
     if (this.coordinationDown()) return undefined;
-    const ready = this.members(model, pool, onlyProject).filter((p) => this.usable(p, model));
+    const ready = this.members(model, pool, onlyProject, api).filter((p) => this.usable(p, model));
     if (ready.length === 0 || signal.aborted) return undefined;
     const ordered = this.order(ready);
     let chosen: ProjectHandle | undefined;
@@ -411,6 +441,7 @@ export class ProjectPool {
     let released = false;
     return {
       project: p.credentials,
+      model,
       client: p.client,
       probe: pass.probe,
       release: (actualTokens?: number) => {
@@ -465,6 +496,14 @@ export class ProjectPool {
     p.outageSince ??= options.startedAt;
     const retryAfterMs = Math.min(OUTAGE_CAP_MS, Math.max(OUTAGE_BASE_MS, (now - p.outageSince) / 2));
     return this.breaker(p, model).failure({ reason: options.reason, retryAfterMs, startedAt: options.startedAt });
+  }
+
+  /** A 404/403 for the model alone: the project takes no more calls for that model in this run. */
+  modelUnavailable(name: string, model: string, reason: string): void {
+    const p = this.projects.get(name);
+    if (!p || p.unavailable.has(model)) return;
+    p.unavailable.set(model, reason);
+    this.notify();
   }
 
   /** A 401/403: the project takes no more calls in this run. */

@@ -47,7 +47,11 @@ const endpointSchema = z
 export const projectSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-"'),
-    project: z.string().min(1).describe('Google Cloud project id'),
+    api: z
+      .enum(['vertex', 'gemini'])
+      .default('vertex')
+      .describe('vertex: a Vertex AI project; gemini: a Gemini API (Google AI Studio) key, given by api_key_env or api_key'),
+    project: z.string().min(1).optional().describe('Google Cloud project id (Vertex AI entries); for api: gemini, a label for the key (default: the name)'),
     location: z.string().default('us-central1'),
     key_file: z.string().optional().describe('Service-account key file'),
     api_key: z.string().optional().describe('API key (prefer api_key_env)'),

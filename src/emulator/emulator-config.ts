@@ -69,6 +69,11 @@ const project = z
     fail_rate_503: rate.optional(),
     latency_ms: latency.optional(),
     models: z.record(z.string(), modelQuota).default({}),
+    /**
+     * Models this project cannot use: every call answers 404 NOT_FOUND, as Vertex and the Gemini API
+     * answer a model that is not enabled for a project (to rehearse fallbacks). Not billed.
+     */
+    unavailable_models: z.array(z.string().min(1)).default([]),
   })
   .superRefine(requestsNeedWindow);
 
@@ -128,6 +133,12 @@ const emulatorConfigSchema = z.strictObject({
   /** Prompts containing any of these (case-insensitive) are refused on safety grounds. */
   blocked_terms: z.array(z.string().min(1)).default(['[unsafe]']),
   projects: z.record(z.string(), project).default({}),
+  /**
+   * Gemini API keys (`x-goog-api-key` or `?key=`) and the project each one counts under. When set,
+   * any other key is refused (400 API_KEY_INVALID); when absent, every key is accepted and counted
+   * under `aistudio-` and the first 8 hex digits of its SHA-256 (the key itself is never shown).
+   */
+  api_keys: z.record(z.string().min(1), z.string().min(1)).optional(),
   models: z.record(z.string(), modelBehaviour).default({}),
   batch: batch.prefault({}),
 });
@@ -143,7 +154,7 @@ export type LatencyRange = { min: number; max: number };
 
 const KNOWN_KEYS: Record<string, readonly string[]> = {
   root: Object.keys(emulatorConfigSchema.shape),
-  project: [...Object.keys(quotaShape), 'deny', 'fail_rate_503', 'latency_ms', 'models'],
+  project: [...Object.keys(quotaShape), 'deny', 'fail_rate_503', 'latency_ms', 'models', 'unavailable_models'],
   projectModel: Object.keys(quotaShape),
   model: Object.keys(modelBehaviour.shape),
   batch: Object.keys(batchShape),
@@ -173,8 +184,17 @@ function nearestName(name: string, known: readonly string[]): string | undefined
   return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
+function redactedKey(key: string): string {
+  return key.length > 12 ? `<key …${key.slice(-4)}>` : '<key>';
+}
+
+/** Key paths as shown in errors; an API key under `api_keys` is a secret, so only its last 4 characters appear. */
+function shownPath(path: readonly PropertyKey[]): string[] {
+  return path.map((part, i) => (path[0] === 'api_keys' && i === 1 ? redactedKey(String(part)) : String(part)));
+}
+
 function describeIssue(issue: z.core.$ZodIssue, file: string | undefined): ConfigError {
-  const keyPath = issue.path.map(String).join('.');
+  const keyPath = shownPath(issue.path).join('.');
   const where = `${file ?? 'emulator config'}${keyPath ? ` at ${keyPath}` : ''}`;
   if (issue.code === 'unrecognized_keys') {
     const known = knownKeysAt(issue.path);

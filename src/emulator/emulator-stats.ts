@@ -1,3 +1,5 @@
+import type { EmulatedApi } from './emulated-api.js';
+
 /**
  * What the emulator served, per project and per model: the independent count of billed calls
  * that tests and benchmarks compare with genbatch's own ledger.
@@ -10,6 +12,8 @@ export interface EmulatorCounters {
   rejected_429: number;
   failed_5xx: number;
   denied_403: number;
+  /** Calls of a model the project cannot use (`unavailable_models`): 404, not billed. */
+  not_found_404: number;
   input_tokens: number;
   /** Reply tokens, thinking tokens included (both are billed as output). */
   output_tokens: number;
@@ -31,6 +35,8 @@ export interface EmulatorCounters {
 }
 
 export interface ProjectStats extends EmulatorCounters {
+  /** The API the project was first seen on (a Gemini API key's project is `gemini`). */
+  api: EmulatedApi;
   by_model: Record<string, EmulatorCounters>;
 }
 
@@ -47,6 +53,7 @@ function zeroCounters(): EmulatorCounters {
     rejected_429: 0,
     failed_5xx: 0,
     denied_403: 0,
+    not_found_404: 0,
     input_tokens: 0,
     output_tokens: 0,
     images: 0,
@@ -62,12 +69,12 @@ function zeroCounters(): EmulatorCounters {
 }
 
 export class StatsRecorder {
-  private projects = new Map<string, { total: EmulatorCounters; byModel: Map<string, EmulatorCounters> }>();
+  private projects = new Map<string, { api: EmulatedApi; total: EmulatorCounters; byModel: Map<string, EmulatorCounters> }>();
 
-  add(project: string, model: string, increments: Partial<EmulatorCounters>): void {
+  add(api: EmulatedApi, project: string, model: string, increments: Partial<EmulatorCounters>): void {
     let entry = this.projects.get(project);
     if (!entry) {
-      entry = { total: zeroCounters(), byModel: new Map() };
+      entry = { api, total: zeroCounters(), byModel: new Map() };
       this.projects.set(project, entry);
     }
     let perModel = entry.byModel.get(model);
@@ -85,7 +92,7 @@ export class StatsRecorder {
   snapshot(): EmulatorStats {
     const projects: Record<string, ProjectStats> = {};
     for (const [name, entry] of this.projects) {
-      projects[name] = { ...entry.total, by_model: Object.fromEntries([...entry.byModel].map(([m, c]) => [m, { ...c }])) };
+      projects[name] = { api: entry.api, ...entry.total, by_model: Object.fromEntries([...entry.byModel].map(([m, c]) => [m, { ...c }])) };
     }
     return { projects };
   }

@@ -18,6 +18,19 @@ export const FAMILY_METHODS: Record<ModelFamily, readonly string[]> = {
   veo: ['predictLongRunning', 'fetchPredictOperation'],
 };
 
+/**
+ * Which methods each family answers on the Gemini Developer API: embeddings are `embedContent` /
+ * `batchEmbedContents` there (not `:predict`), and a Veo operation is polled with a GET of its name
+ * (`getOperation` here).
+ */
+export const GEMINI_API_METHODS: Record<ModelFamily, readonly string[]> = {
+  gemini: ['generateContent', 'countTokens'],
+  'gemini-image': ['generateContent', 'countTokens'],
+  imagen: ['predict'],
+  embedding: ['embedContent', 'batchEmbedContents', 'countTokens'],
+  veo: ['predictLongRunning', 'getOperation'],
+};
+
 export interface TokenDistribution {
   mean: number;
   sd: number;

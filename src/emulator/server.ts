@@ -1,33 +1,42 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../errors/config-error.js';
+import { methodNotSupported, modelNotFound, permissionDenied, quotaError, unauthenticated, type CallTarget } from './api-errors.js';
 import { BatchJobs } from './batch/batch-jobs.js';
 import { matchBatchPath, type BatchRoute } from './batch/batch-route.js';
 import { parseEmulatorConfig, type EmulatorConfig, type LatencyRange } from './emulator-config.js';
+import type { EmulatedApi } from './emulated-api.js';
 import { StatsRecorder, type EmulatorCounters, type EmulatorStats } from './emulator-stats.js';
+import { apiKeyOf, keyProject } from './gemini-api/api-key.js';
+import { matchGeminiPath, type GeminiRoute } from './gemini-api/gemini-route.js';
 import { countTokens } from './handlers/count-tokens.js';
 import { embeddingsPredict } from './handlers/embeddings-predict.js';
+import { geminiBatchEmbedContents, geminiEmbedContent } from './handlers/gemini-embed.js';
+import { geminiVideoFile, getGeminiOperation } from './handlers/gemini-video.js';
 import { generateContent } from './handlers/generate-content.js';
 import { imagenPredict } from './handlers/imagen-predict.js';
-import type { Handler, HandlerContext, ModelCall } from './handlers/model-call.js';
-import { asObject } from './handlers/request-fields.js';
+import type { Handler, HandlerContext } from './handlers/model-call.js';
+import { asObject, type Json } from './handlers/request-fields.js';
 import { fetchPredictOperation, predictLongRunning } from './handlers/video-operations.js';
 import { VideoOperations } from './handlers/video-operation-store.js';
-import { FAMILY_METHODS, modelFamily, type ModelFamily } from './model-family.js';
+import { FAMILY_METHODS, GEMINI_API_METHODS, modelFamily, type ModelFamily } from './model-family.js';
 import { PromptOccurrences } from './prompt-occurrences.js';
-import { QuotaTracker, type QuotaVerdict } from './quota-tracker.js';
+import { QuotaTracker } from './quota-tracker.js';
 import { seededRandom, type Rng } from './seeded-random.js';
 import { ObjectStore } from './storage/object-store.js';
 import { isStoragePath, StorageRoutes } from './storage/storage-routes.js';
 import { invalidArgument, notFound, VertexHttpError } from './vertex-error.js';
 
 /**
- * A local stand-in for Vertex AI: the same paths, JSON and error bodies, with quotas, latency and
- * faults from a config. Plain node:http on 127.0.0.1, so the real SDK can be pointed at it.
+ * A local stand-in for Vertex AI and the Gemini Developer API: the same paths, JSON and error
+ * bodies, with quotas, latency and faults from a config. Plain node:http on 127.0.0.1, so the real
+ * SDK can be pointed at it.
  */
 /** One billed call as it arrived: when, where, and how it was answered (before latency). */
 export interface RequestLogEntry {
   at: number;
+  api: EmulatedApi;
+  /** The project in the path, or a Gemini API key's project (never the key). */
   project: string;
   model: string;
   status: number;
@@ -43,19 +52,35 @@ export interface RunningEmulator {
   close(): Promise<void>;
 }
 
-const MODEL_PATH = /^\/(?:v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):([A-Za-z]+)$/;
+const MODEL_PATH = /^\/(v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/google\/models\/([^/:]+):([A-Za-z]+)$/;
 const ALL_METHODS = new Set(Object.values(FAMILY_METHODS).flat());
-/** Calls that are not billed and not counted in `requests`. */
-const FREE_METHODS = new Set(['countTokens', 'fetchPredictOperation']);
+/** Calls that are not billed and not counted in `requests` (`getOperation`: the Gemini API's Veo poll). */
+const FREE_METHODS = new Set(['countTokens', 'fetchPredictOperation', 'getOperation']);
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
+/** The handler of a method a family answers (FAMILY_METHODS / GEMINI_API_METHODS say which it does). */
 function handlerFor(family: ModelFamily, method: string): Handler | undefined {
   if (method === 'countTokens') return countTokens;
   if (method === 'generateContent') return generateContent;
   if (method === 'predictLongRunning') return predictLongRunning;
   if (method === 'fetchPredictOperation') return fetchPredictOperation;
+  if (method === 'getOperation') return getGeminiOperation;
+  if (method === 'embedContent') return geminiEmbedContent;
+  if (method === 'batchEmbedContents') return geminiBatchEmbedContents;
   if (method === 'predict') return family === 'imagen' ? imagenPredict : embeddingsPredict;
   return undefined;
+}
+
+/** A Vertex model path: `/v1beta1/projects/{p}/locations/{l}/publishers/google/models/{m}:{method}`. */
+function matchVertexPath(pathname: string): CallTarget | undefined {
+  const match = MODEL_PATH.exec(pathname);
+  if (!match) return undefined;
+  try {
+    const [, version = '', project = '', location = '', model = '', method = ''] = match.map((part) => decodeURIComponent(part));
+    return { api: 'vertex', project, location, model, method, version };
+  } catch {
+    return undefined;
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -101,47 +126,6 @@ function isAuthenticated(req: IncomingMessage): boolean {
   return typeof authorization === 'string' && /^Bearer\s+\S+/i.test(authorization);
 }
 
-function unauthenticated(): VertexHttpError {
-  return new VertexHttpError(
-    401,
-    'UNAUTHENTICATED',
-    'Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
-  );
-}
-
-function secondsText(ms: number): string {
-  return `${Math.round(ms) / 1000}s`;
-}
-
-function quotaError(verdict: Exclude<QuotaVerdict, { kind: 'ok' }>, model: string, retryAfterHeader: boolean): VertexHttpError {
-  const headers = retryAfterHeader ? { 'retry-after': String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))) } : undefined;
-  if (verdict.kind === 'per_day') {
-    return new VertexHttpError(
-      429,
-      'RESOURCE_EXHAUSTED',
-      `Quota exceeded for aiplatform.googleapis.com/generate_content_requests_per_day_per_project with base model: ${model} (${verdict.limit} requests per day for ${verdict.scope}). The quota resets at midnight; please submit a quota increase request.`,
-      {
-        details: [
-          {
-            '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
-            violations: [{ subject: verdict.scope, description: `generate_content_requests_per_day_per_project: limit ${verdict.limit} per day` }],
-          },
-        ],
-        ...(headers ? { headers } : {}),
-      },
-    );
-  }
-  return new VertexHttpError(
-    429,
-    'RESOURCE_EXHAUSTED',
-    `Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model with base model: ${model}. Please submit a quota increase request.`,
-    {
-      details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: secondsText(verdict.retryAfterMs) }],
-      ...(headers ? { headers } : {}),
-    },
-  );
-}
-
 class Emulator {
   /** Latency waits in progress, so that closing the emulator ends them (a closed server leaves no timer behind). */
   private readonly waits = new Map<NodeJS.Timeout, () => void>();
@@ -157,7 +141,7 @@ class Emulator {
     store: this.store,
     config: () => this.config,
     context: () => this.handlerContext(),
-    count: (project, model, increments) => this.stats.add(project, model, increments),
+    count: (project, model, increments) => this.stats.add('vertex', project, model, increments),
   });
   private requestLog: RequestLogEntry[] = [];
   private latencyRng!: Rng;
@@ -183,8 +167,8 @@ class Emulator {
     return [...this.requestLog].sort((a, b) => a.at - b.at);
   }
 
-  private logRequest(project: string, model: string, status: number, at: number): void {
-    this.requestLog.push({ at, project, model, status });
+  private logRequest(api: EmulatedApi, project: string, model: string, status: number, at: number): void {
+    this.requestLog.push({ at, api, project, model, status });
     if (this.requestLog.length > 200_000) this.requestLog.splice(0, 50_000);
   }
 
@@ -208,72 +192,104 @@ class Emulator {
     if (isStoragePath(url.pathname)) return this.storage.handle(req, res, url);
     const batchRoute = matchBatchPath(url.pathname, req.method ?? 'GET');
     if (batchRoute) return this.answerBatch(req, res, batchRoute, url);
-    let match: string[] | null = MODEL_PATH.exec(url.pathname);
+    const vertex = matchVertexPath(url.pathname);
+    if (vertex) return this.serveModelCall(req, res, vertex);
+    const gemini = matchGeminiPath(url.pathname);
+    if (gemini) return this.serveGemini(req, res, url, gemini);
+    sendError(res, notFound(`The requested URL ${url.pathname} was not found on this server.`));
+  }
+
+  /**
+   * A Gemini API call: its key names the project (a refused key is answered at once, counted
+   * nowhere: there is no project to count it under), then it goes the way of a Vertex call.
+   */
+  private async serveGemini(req: IncomingMessage, res: ServerResponse, url: URL, route: GeminiRoute): Promise<void> {
+    let project: string;
     try {
-      match = match && match.map((part) => decodeURIComponent(part));
-    } catch {
-      match = null;
+      project = keyProject(apiKeyOf(req, url), this.config.api_keys);
+    } catch (error) {
+      return sendError(res, error as VertexHttpError);
     }
-    if (!match) {
-      sendError(res, notFound(`The requested URL ${url.pathname} was not found on this server.`));
-      return;
+    if (route.kind === 'file') return this.serveGeminiFile(req, res, route.id, project);
+    const target: CallTarget = { api: 'gemini', project, location: 'global', model: route.model, version: route.version, method: 'getOperation' };
+    if (route.kind === 'model') return this.serveModelCall(req, res, { ...target, method: route.method });
+    // The poll is a GET of the operation's name; its handler reads the name as Vertex's poll body carries it.
+    return this.serveModelCall(req, res, target, { operationName: route.name });
+  }
+
+  /** A generated video's bytes (free, no latency): what `ai.files.download` fetches. */
+  private serveGeminiFile(req: IncomingMessage, res: ServerResponse, id: string, project: string): void {
+    try {
+      if (req.method !== 'GET') throw notFound(`Method ${req.method ?? ''} is not allowed on files/${id}:download.`);
+      const bytes = geminiVideoFile(this.operations, id, project, this.config.seed, Date.now());
+      if (res.destroyed || res.writableEnded) return;
+      res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': bytes.length });
+      res.end(bytes);
+    } catch (error) {
+      sendError(
+        res,
+        error instanceof VertexHttpError ? error : new VertexHttpError(500, 'INTERNAL', `Internal error encountered: ${(error as Error).message}`),
+      );
     }
-    const [, project = '', location = '', model = '', method = ''] = match;
+  }
+
+  /**
+   * One model call on either API: answered after the latency, errors included, and logged unless
+   * free. `presetBody` is the request of a GET (the Gemini API's operation poll), which has no body.
+   */
+  private async serveModelCall(req: IncomingMessage, res: ServerResponse, target: CallTarget, presetBody?: Json): Promise<void> {
+    const { api, project, model, method } = target;
     const started = Date.now();
     const latency = this.latencyFor(project, model);
     const logged = !FREE_METHODS.has(method);
     try {
-      const outcome = await this.answer(req, { project, location, model, method }, latency, started);
-      if (logged) this.logRequest(project, model, 200, started);
+      const outcome = await this.answer(req, target, presetBody, latency, started);
+      if (logged) this.logRequest(api, project, model, 200, started);
       sendJson(res, 200, outcome);
     } catch (error) {
-      if (logged) this.logRequest(project, model, error instanceof VertexHttpError ? error.httpStatus : 500, started);
+      if (logged) this.logRequest(api, project, model, error instanceof VertexHttpError ? error.httpStatus : 500, started);
       await this.sleep(latency - (Date.now() - started));
       if (error instanceof VertexHttpError) {
         sendError(res, error);
       } else {
-        this.stats.add(project, model, FREE_METHODS.has(method) ? {} : { failed_5xx: 1 });
+        this.stats.add(api, project, model, FREE_METHODS.has(method) ? {} : { failed_5xx: 1 });
         sendError(res, new VertexHttpError(500, 'INTERNAL', `Internal error encountered: ${(error as Error).message}`));
       }
     }
   }
 
   /** Checks, quotas and faults in Vertex's order, then the model's answer after the latency. */
-  private async answer(req: IncomingMessage, target: Omit<ModelCall, 'body'>, latency: number, started: number): Promise<unknown> {
-    const { project, location, model, method } = target;
-    if (req.method !== 'POST') throw notFound(`Method ${req.method ?? ''} is not allowed on ${method}.`);
-    if (!isAuthenticated(req)) throw unauthenticated();
+  private async answer(req: IncomingMessage, target: CallTarget, presetBody: Json | undefined, latency: number, started: number): Promise<unknown> {
+    const { api, project, location, model, method } = target;
+    const httpMethod = presetBody ? 'GET' : 'POST';
+    if (req.method !== httpMethod) throw notFound(`Method ${req.method ?? ''} is not allowed on ${method}.`);
+    if (api === 'vertex' && !isAuthenticated(req)) throw unauthenticated();
     const family = modelFamily(model);
-    if (!family) {
-      throw notFound(
-        `Publisher Model \`projects/${project}/locations/${location}/publishers/google/models/${model}\` was not found or your project does not have access to it.`,
-      );
-    }
-    const handler = FAMILY_METHODS[family].includes(method) ? handlerFor(family, method) : undefined;
-    if (!handler) {
-      if (ALL_METHODS.has(method)) throw invalidArgument(`Model ${model} does not support the ${method} method.`);
-      throw notFound(`Method ${method} was not found for model ${model}.`);
-    }
-    const body = await readJson(req);
+    if (!family) throw modelNotFound(target);
+    const methods = api === 'gemini' ? GEMINI_API_METHODS : FAMILY_METHODS;
+    const handler = methods[family].includes(method) ? handlerFor(family, method) : undefined;
+    if (!handler) throw methodNotSupported(target, ALL_METHODS.has(method));
+    const body = presetBody ?? (await readJson(req));
+    // The Gemini API has no labels (the SDK refuses them before sending); a raw request gets Google's 400.
+    if (api === 'gemini' && body.labels !== undefined) throw invalidArgument('Invalid JSON payload received. Unknown name "labels": Cannot find field.');
     const billed = !FREE_METHODS.has(method);
     const projectConfig = this.config.projects[project];
-    const count = (increments: Partial<EmulatorCounters>): void => this.stats.add(project, model, increments);
+    const count = (increments: Partial<EmulatorCounters>): void => this.stats.add(api, project, model, increments);
 
     if (billed) count({ requests: 1 });
     if (projectConfig?.deny) {
       if (billed) count({ denied_403: 1 });
-      throw new VertexHttpError(
-        403,
-        'PERMISSION_DENIED',
-        `Permission 'aiplatform.endpoints.predict' denied on resource '//aiplatform.googleapis.com/projects/${project}/locations/${location}/publishers/google/models/${model}' (or it may not exist).`,
-        { details: [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'IAM_PERMISSION_DENIED', domain: 'aiplatform.googleapis.com' }] },
-      );
+      throw permissionDenied(target);
+    }
+    if (projectConfig?.unavailable_models.includes(model)) {
+      if (billed) count({ not_found_404: 1 });
+      throw modelNotFound(target);
     }
     if (billed) {
       const verdict = this.quotas.admit(project, model, projectConfig, Date.now());
       if (verdict.kind !== 'ok') {
         count({ rejected_429: 1 });
-        throw quotaError(verdict, model, this.config.retry_after);
+        throw quotaError(api, verdict, model, this.config.retry_after);
       }
       if (this.faultRng.chance(projectConfig?.fail_rate_503 ?? this.config.fail_rate_503)) {
         count({ failed_5xx: 1 });
@@ -282,7 +298,8 @@ class Emulator {
     }
 
     const ctx = this.handlerContext();
-    const [outcome] = await Promise.all([Promise.resolve(handler({ ...target, body }, ctx)), this.sleep(latency - (Date.now() - started))]);
+    const call = { api, project, location, model, method, body };
+    const [outcome] = await Promise.all([Promise.resolve(handler(call, ctx)), this.sleep(latency - (Date.now() - started))]);
     count(method === 'countTokens' ? { count_tokens: 1 } : billed ? { ok: 1, ...outcome.usage } : {});
     return outcome.body;
   }

@@ -10,6 +10,7 @@ import type { GenbatchError } from '../errors/genbatch-error.js';
 import { NoUsableProjectError, StalledOnOutageError, StalledOnQuotaError } from '../errors/run-errors.js';
 import type { SpendGuard } from '../estimate/budget.js';
 import type { PriceCatalog } from '../estimate/price-catalog.js';
+import type { ResponseCache } from '../cache/response-cache.js';
 import type { Job } from '../job/job.js';
 import { AtomicWriter } from '../outputs/atomic-write.js';
 import { writeResults } from '../outputs/results-writer.js';
@@ -35,6 +36,8 @@ export interface EngineOptions {
   budget?: SpendGuard;
   /** What this run shares with the other runs using its projects (limits, cooldowns, budgets). */
   coordination?: RunCoordination;
+  /** The response cache: identical requests answered once, at $0. Absent: every answer is a call. */
+  cache?: ResponseCache;
   runId?: string;
   /** Submit batch jobs and return without waiting for them (`run --no-wait`); the next run collects them. */
   noWait?: boolean;
@@ -91,6 +94,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       },
       requestsToday: (project, model) => options.store.requestsSince(project, model, new Date(nextDailyReset(Date.now()) - 86_400_000).toISOString()),
       ...(options.coordination ? { coordinator: options.coordination.coordinator } : {}),
+      // The Gemini API serves fewer models than Vertex AI: a key is not asked for one it lacks.
+      serves: (project, model) => options.catalog.serves(model, project.api ?? 'vertex'),
     });
     this.pool.restore(options.store.loadProjectStates());
   }
@@ -150,6 +155,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         held: new HeldReplies(heldRepliesDirFor(job)),
         emit,
         ...(this.options.random ? { random: this.options.random } : {}),
+        ...(this.options.cache ? { cache: this.options.cache } : {}),
       };
       const executor = new OnlineExecutor(context);
       // Steps whose mode resolves to batch (and batch jobs an earlier run left at Vertex) go to a BatchExecutor.

@@ -4,6 +4,7 @@ import {
   CredentialRejectedError,
   EndpointUnreachableError,
   InvalidRequestError,
+  ModelUnavailableError,
   OutcomeUnknownError,
   QuotaExhaustedError,
   TransientError,
@@ -15,9 +16,10 @@ export interface Reaction {
   countsAttempt: boolean;
   /**
    * The project: cool it down for this model (429), disable it for the run (401/403), hold it while
-   * its endpoint is unreachable (probed again, up to limits.max_outage), or leave it.
+   * its endpoint is unreachable (probed again, up to limits.max_outage), leave the model out on it
+   * for the run (404/403 for the model alone: fallback models take over), or leave it.
    */
-  project: 'cooldown' | 'disable' | 'outage' | 'none';
+  project: 'cooldown' | 'disable' | 'outage' | 'model_unavailable' | 'none';
   /**
    * The unit: `requeue` goes straight back to its lane for another project (no backoff), `retry`
    * waits a backoff (or the server's Retry-After) outside any worker, `fail` ends the step.
@@ -39,6 +41,7 @@ export interface Reaction {
 export const ERROR_REACTIONS: readonly (readonly [new (...args: never[]) => GenbatchError, Reaction])[] = [
   [QuotaExhaustedError, { countsAttempt: false, project: 'cooldown', unit: 'requeue', billed: 'no' }],
   [CredentialRejectedError, { countsAttempt: false, project: 'disable', unit: 'requeue', billed: 'no' }],
+  [ModelUnavailableError, { countsAttempt: false, project: 'model_unavailable', unit: 'requeue', billed: 'no' }],
   [EndpointUnreachableError, { countsAttempt: false, project: 'outage', unit: 'requeue', billed: 'no' }],
   [OutcomeUnknownError, { countsAttempt: true, project: 'none', unit: 'retry', billed: 'unknown' }],
   [TransientError, { countsAttempt: true, project: 'none', unit: 'retry', billed: 'no' }],

@@ -21,6 +21,10 @@ export interface EngineEvents {
   'step:retry': [{ itemId: string; step: string; project: string; code: string; message: string; attempt: number; delayMs: number }];
   'project:cooldown': [{ project: string; untilMs: number; reason: string; perDay: boolean }];
   'project:disabled': [{ project: string; reason: string }];
+  /** A project cannot use a model (404/403 for the model alone): the model is left out on it for the run. */
+  'model:unavailable': [{ project: string; model: string; reason: string }];
+  /** A lane's calls move to another of its step's models: a fallback (or back to the step's own model, when `model` is `primary`). */
+  'model:fallback': [{ pool: string; model: string; primary: string; reason: string }];
   'project:active': [{ project: string }];
   'credentials:reloaded': [{ added: string[]; removed: string[]; changed: string[] }];
   'credentials:invalid': [{ message: string }];

@@ -6,6 +6,7 @@ import { ConfigError, ConfigErrors } from '../errors/config-error.js';
 import { PriceCatalog } from '../estimate/price-catalog.js';
 import { badRowsError, openInput } from '../input/index.js';
 import { videoParamProblems } from '../providers/veo-limits.js';
+import { fallbackProblem } from '../job/model-task.js';
 import { knownParams } from '../providers/provider-registry.js';
 import type { Job } from '../job/job.js';
 import { displayPath, loadJob } from '../job/load-job.js';
@@ -101,6 +102,44 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean;
       }),
     );
   }
+  const fallbackProblems: ConfigError[] = [];
+  for (const step of job.steps) {
+    const seen = new Set([step.model]);
+    (step.fallback ?? []).forEach((model, index) => {
+      const key = `steps.${step.name}.fallback[${index}]`;
+      const line = job.lines?.[key];
+      const refuse = (message: string, hint: string): void => {
+        fallbackProblems.push(
+          new ConfigError(`${shownJob}${line === undefined ? '' : `:${line}`}: ${key}: ${message}`, {
+            file: job.file,
+            ...(line === undefined ? {} : { line }),
+            keyPath: key,
+            hint,
+          }),
+        );
+      };
+      if (seen.has(model)) refuse(`${model} is already in the step's models`, 'List each model once: `model:` first, then the fallbacks in order.');
+      seen.add(model);
+      if (step.task === 'embedding') {
+        refuse(
+          'an embedding step cannot fall back to another model: vectors of different models cannot be compared',
+          'Remove fallback: from this step, or spread it over more projects in the credentials file.',
+        );
+        return;
+      }
+      if (!catalog.has(model)) {
+        const suggestion = catalog.nearestModel(model);
+        refuse(
+          `unknown model "${model}" (no price known for it)${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+          'Check the model name, or give its price under `prices:` in the job file (see docs/cost-control.md).',
+        );
+        return;
+      }
+      const problem = fallbackProblem(step.task, model, step.jsonSchema !== undefined);
+      if (problem) refuse(problem, "Choose fallback models that do the same task as the step's model (see docs/fallback.md).");
+    });
+  }
+  if (fallbackProblems.length > 0) throw new ConfigErrors(fallbackProblems);
   const paramProblems: ConfigError[] = [];
   for (const step of job.steps) {
     const known = knownParams(step.task, step.model);

@@ -1,7 +1,9 @@
 import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { ResponseCache } from '../cache/response-cache.js';
 import { RunCoordination } from '../coordination/run-coordination.js';
+import { cachesResponses } from '../job/job.js';
 import type { BudgetAlert } from '../coordination/shared-budget.js';
 import { CredentialsWatcher } from '../credentials/credentials-watcher.js';
 import type { Credentials } from '../credentials/credentials.js';
@@ -65,6 +67,8 @@ export interface RunSessionOptions {
   noWait?: boolean;
   /** `--budget`: overrides the job's budget.max_usd. */
   budgetUsd?: number;
+  /** `--no-cache`: every answer comes from a call (none read from or kept in the response cache). */
+  noCache?: boolean;
   /** Something the person should know that is not an event of a pass (lock taken over, stale items). */
   onNotice?: (message: string) => void;
   /** Each engine a pass creates, before it runs: attach views, logs and metrics; return a detach. */
@@ -96,6 +100,8 @@ export class RunSession {
   private coordination: RunCoordination | undefined;
   /** The shared file could not be opened: this run shares nothing (said once). */
   private unshared = false;
+  /** The response cache, opened by the first pass that has a step whose answers are cached. */
+  private cache: ResponseCache | undefined;
 
   private constructor(
     readonly prepared: PreparedJob,
@@ -276,9 +282,21 @@ export class RunSession {
     return coordination;
   }
 
+  /** The response cache of this user (GENBATCH_CACHE_DIR), unless the run has it off or no step caches. */
+  private responseCache(): ResponseCache | undefined {
+    if (this.cache || this.options.noCache || !this.prepared.job.steps.some(cachesResponses)) return this.cache;
+    const cache = ResponseCache.open({
+      onUnavailable: (error) => this.options.onNotice?.(`The response cache is off for this run: ${error.message}${error.hint ? ` ${error.hint}` : ''}`),
+    });
+    this.cache = cache;
+    this.defer(() => cache.close());
+    return cache;
+  }
+
   /** One pass of the engine over (up to `limit`) items with work left, under this session's run id. */
   async pass(limit?: number): Promise<RunSummary> {
     const { job, catalog } = this.prepared;
+    const cache = this.responseCache();
     const coordination = await this.coordinate();
     const engine = new Engine({
       job,
@@ -287,6 +305,7 @@ export class RunSession {
       catalog,
       budget: this.budget(),
       ...(coordination ? { coordination } : {}),
+      ...(cache ? { cache } : {}),
       runId: this.runId,
       runStarted: true,
       ...(this.options.noWait ? { noWait: true } : {}),

@@ -8,13 +8,17 @@ import type { EngineEvents } from './events.js';
 import { MAX_FAILED_POLLS } from './executors/online-executor.js';
 import type { BatchExecutor } from './executors/batch-executor.js';
 import type { ParkedOperation, Settled, StepExecutor } from './executors/step-executor.js';
+import { modelsOf } from '../job/job.js';
 import { followingUnit, laneKey, nextUnit, type Unit } from './unit.js';
 
 /** Units of one pool and model, waiting for a project of that pool to be ready for that model. */
 interface Lane {
   key: string;
   pool: string | undefined;
-  model: string;
+  /** The step's model, then its fallbacks: the first that a project can serve now takes the call. */
+  models: string[];
+  /** The model that took the last call (announced when it changes). */
+  serving: string;
   ready: Unit[];
   /** Units waiting out a retry backoff: they hold no worker meanwhile. */
   delayed: { unit: Unit; at: number }[];
@@ -135,7 +139,8 @@ export class Scheduler {
       lane = {
         key,
         pool: unit.step.pool ?? this.options.job.pool,
-        model: unit.step.model,
+        models: modelsOf(unit.step),
+        serving: unit.step.model,
         ready: [],
         delayed: [],
         acquiring: false,
@@ -287,7 +292,7 @@ export class Scheduler {
   }
 
   async run(): Promise<SchedulerOutcome> {
-    const { job, pool, batch } = this.options;
+    const { job, batch } = this.options;
     this.unitsInMemory += batch?.adoptedUnits ?? 0;
     for (;;) {
       if (this.stopping) {
@@ -330,14 +335,14 @@ export class Scheduler {
         for (const d of lane.delayed) nextAt = Math.min(nextAt, d.at);
         if (lane.delayed.length > 0) canMove = true;
         if (lane.ready.length === 0 || lane.acquiring) continue;
-        const availability = pool.availability(lane.model, lane.pool);
+        const { model, availability } = this.choose(lane);
         if (availability.state === 'ready') {
           lane.unusable = undefined;
           lane.outageSince = undefined;
           this.stall.unblock(lane.key);
           lane.announced = undefined;
           canMove = true;
-          if (this.inFlight < job.limits.concurrency && !this.waitingForBudget()) void this.dispatch(lane);
+          if (this.inFlight < job.limits.concurrency && !this.waitingForBudget()) void this.dispatch(lane, model);
         } else {
           this.blocked(lane, availability);
           if (availability.state === 'waiting' && availability.until !== undefined) nextAt = Math.min(nextAt, availability.until + 1);
@@ -382,6 +387,52 @@ export class Scheduler {
     }
   }
 
+  /**
+   * The model that takes the lane's next call: its step's model when a project can serve it now,
+   * else the first fallback that can. None can: the primary's state, waiting until the first of
+   * them may be back (unusable only when none ever can in this run).
+   */
+  private choose(lane: Lane): { model: string; availability: Availability } {
+    const { pool } = this.options;
+    const primary = lane.models[0] as string;
+    const states: { model: string; availability: Availability }[] = [];
+    for (const model of lane.models) {
+      const availability = pool.availability(model, lane.pool);
+      if (availability.state === 'ready') {
+        if (model !== lane.serving) {
+          const why = states[0]?.availability;
+          this.options.emit('model:fallback', {
+            pool: lane.pool ?? 'default',
+            model,
+            primary,
+            reason: model === primary ? `${primary} can be served again` : `${primary}: ${why && why.state !== 'ready' ? why.reason : 'not available'}`,
+          });
+          lane.serving = model;
+        }
+        return { model, availability };
+      }
+      states.push({ model, availability });
+    }
+    const only = states[0];
+    if (states.length === 1 && only) return only;
+    const reason = states.map((s) => `${s.model}: ${s.availability.state === 'ready' ? 'ready' : s.availability.reason}`).join('; ');
+    const waiting = states.flatMap((s) => (s.availability.state === 'waiting' ? [{ model: s.model, ...s.availability }] : []));
+    const first = waiting[0];
+    if (!first) return { model: primary, availability: { state: 'unusable', reason } };
+    const untils = waiting.map((w) => w.until);
+    const until = untils.every((t): t is number => t !== undefined) ? Math.min(...untils) : undefined;
+    const outages = waiting.map((w) => w.outageSince);
+    return {
+      model: first.model,
+      availability: {
+        state: 'waiting',
+        until,
+        reason,
+        ...(outages.every((t): t is number => t !== undefined) ? { outageSince: Math.min(...outages) } : {}),
+      },
+    };
+  }
+
   private blocked(lane: Lane, availability: Exclude<Availability, { state: 'ready' }>): void {
     lane.outageSince = availability.state === 'waiting' ? availability.outageSince : undefined;
     if (availability.state === 'unusable') {
@@ -406,7 +457,7 @@ export class Scheduler {
       .filter((b) => keys.has(b.key))
       .map((b) => {
         const lane = this.lanes.get(b.key) as Lane;
-        return { ...b, pool: lane.pool ?? 'default', model: lane.model };
+        return { ...b, pool: lane.pool ?? 'default', model: lane.models.join(', ') };
       });
     return {
       kind: 'stalled',
@@ -434,7 +485,7 @@ export class Scheduler {
   }
 
   /** Takes a batch from the lane, reserves its worst case, leases a project, and runs the call. */
-  private async dispatch(lane: Lane): Promise<void> {
+  private async dispatch(lane: Lane, model: string): Promise<void> {
     const { executor, budget, pool, signal } = this.options;
     const first = lane.ready[0];
     if (!first) return;
@@ -442,9 +493,30 @@ export class Scheduler {
     lane.acquiring = true;
     this.inFlight += 1;
     try {
-      const { call, rejected } = executor.prepare(units);
-      for (const r of rejected) this.resolved(r.unit);
+      const prepared = executor.prepare(units);
+      for (const r of prepared.rejected) this.resolved(r.unit);
+      let call = prepared.call;
       if (!call) return;
+      if (executor.fromCache) {
+        // Answers the cache holds need no project, budget or quota: the lane may go on meanwhile.
+        const cached = await executor.fromCache(call);
+        call = cached.rest;
+        if (!call) {
+          lane.acquiring = false;
+          this.notify();
+          this.handle(await cached.settled);
+          return;
+        }
+        // Some units served, the others go on as a call: the served ones settle beside it, counted in flight.
+        this.inFlight += 1;
+        void cached.settled
+          .then((s) => this.handle(s))
+          .catch((error: unknown) => this.halt(error))
+          .finally(() => {
+            this.inFlight -= 1;
+            this.notify();
+          });
+      }
       const reservation = await budget?.reserve(call.worstCaseUsd);
       if (reservation === RETRY_LATER) {
         // A shared budget that cannot be asked now (its coordination server is away): the lane waits, as its projects do.
@@ -469,7 +541,7 @@ export class Scheduler {
         if (reservation) budget?.settle(reservation, usd, where.project);
         this.callSettled();
       };
-      const lease = await pool.acquire(lane.model, lane.pool, signal, call.estimatedTokens);
+      const lease = await pool.acquire(model, lane.pool, signal, call.estimatedTokens);
       lane.acquiring = false;
       if (lease) where.project = lease.project.name;
       if (!lease) {
@@ -529,6 +601,6 @@ export class Scheduler {
   }
 }
 
-function describeLane(lane: { pool: string | undefined; model: string }): string {
-  return `pool "${lane.pool ?? 'default'}", model ${lane.model}`;
+function describeLane(lane: { pool: string | undefined; models: string[] }): string {
+  return `pool "${lane.pool ?? 'default'}", model ${lane.models.join(' (fallback: ') + (lane.models.length > 1 ? ')' : '')}`;
 }

@@ -62,7 +62,9 @@ export interface StatusReport {
   requests: number;
   requests_by_status: Record<string, number>;
   projects: { name: string; requests: number; ok: number; rejected_429: number; errors: number; cost_usd: number }[];
-  failures: { id: string; step: string; error: string; message: string }[];
+  failures: { id: string; step: string; error: string; message: string; model: string }[];
+  /** Per step: done items by the model that produced them (a fallback, maybe), and how many the response cache served. */
+  models: Record<string, { by_model: Record<string, number>; cached: number }>;
   last_run: { id: string; started_at: string; ended_at: string | null; outcome: string | null; exit_code: number | null } | null;
   /** Vertex AI batch prediction jobs, newest first (name is the local id until the job was created). */
   batches: { name: string; step: string; project: string; state: string; requests: number; succeeded: number; failed: number; created_at: string }[];
@@ -85,6 +87,13 @@ export function buildStatus(job: Job, store: StateStore, options: { maxFailures?
     errors: p.errors,
     cost_usd: Math.round(p.costUsd * 1e6) / 1e6,
   }));
+  const models: StatusReport['models'] = {};
+  for (const row of store.steps.doneByModel()) {
+    const entry = (models[row.step] ??= { by_model: {}, cached: 0 });
+    const model = row.model ?? job.steps.find((s) => s.name === row.step)?.model ?? 'unknown';
+    entry.by_model[model] = (entry.by_model[model] ?? 0) + row.done;
+    entry.cached += row.cached;
+  }
   const last = store.lastRun();
   return {
     job: job.name,
@@ -100,6 +109,7 @@ export function buildStatus(job: Job, store: StateStore, options: { maxFailures?
     requests_by_status: byStatus,
     projects,
     failures,
+    models,
     batches: store.batches.recent(options.maxBatches ?? 100).map((b) => ({
       name: b.name ?? b.id,
       step: b.step,

@@ -1,4 +1,4 @@
-import type { Job, Step } from '../job/job.js';
+import { modelsOf, type Job, type Step } from '../job/job.js';
 import type { TemplateContext } from '../job/template.js';
 import type { ItemRow, ItemStepRow, StateStore } from '../store/state-store.js';
 
@@ -16,11 +16,13 @@ export interface Unit {
   operationName: string | undefined;
   /** The project that started that operation: only it can be asked about it. */
   operationProject: string | undefined;
+  /** Put back to be redone (retry, --redo…): answered by a call, never from the response cache. */
+  noCache?: boolean;
 }
 
 /** The lane a step's units wait in: its pool and model (quotas are per project and model). */
 export function laneKey(job: Job, step: Step): string {
-  return `${step.pool ?? job.pool ?? 'default'}/${step.model}`;
+  return `${step.pool ?? job.pool ?? 'default'}/${modelsOf(step).join('>')}`;
 }
 
 /** The first step of an item with work left, or undefined when the item has none (or is blocked by a failed step). */
@@ -41,6 +43,7 @@ export function nextUnit(job: Job, rows: readonly ItemStepRow[], item: ItemRow, 
       attempts: row?.attempts ?? 0,
       operationName,
       operationProject: operationName ? (row?.project ?? undefined) : undefined,
+      ...(row?.noCache ? { noCache: true } : {}),
     };
   }
   return undefined;

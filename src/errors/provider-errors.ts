@@ -54,6 +54,23 @@ export class CredentialRejectedError extends ProviderError {
   }
 }
 
+/**
+ * 404 (or 403) for the model alone: this project cannot use this model (not found, not enabled, not
+ * offered in its region or on its API). Its other models are fine; the model is left out on this
+ * project for the run, and the step's `fallback:` models take over when no project can serve it.
+ */
+export class ModelUnavailableError extends ProviderError {
+  constructor(message: string, details: ProviderErrorDetails) {
+    super(
+      message,
+      'MODEL_UNAVAILABLE',
+      false,
+      'Check the model name and that the project has access to it (Model Garden, region), or give the step `fallback:` models.',
+      details,
+    );
+  }
+}
+
 /** 400 INVALID_ARGUMENT / FAILED_PRECONDITION and other 4xx: the same request will fail again. */
 export class InvalidRequestError extends ProviderError {
   constructor(message: string, details: ProviderErrorDetails) {

@@ -39,10 +39,17 @@ const catalogSchema = z
     source: z.string(),
     batch_discount: z.number().min(0).max(1),
     models: z.record(z.string(), modelPriceSchema),
+    /** The Gemini API (AI Studio keys): the models it serves, each with the fields whose price differs there. */
+    gemini_api: z
+      .object({ as_of: z.string(), source: z.string(), models: z.record(z.string(), modelPriceSchema.partial()) })
+      .strict()
+      .optional(),
   })
   .strict();
 
 export type ModelPrice = z.infer<typeof modelPriceSchema>;
+/** Which API a call goes to: Vertex AI, or the Gemini API with an AI Studio key. */
+export type PricedApi = 'vertex' | 'gemini';
 export type CatalogData = z.infer<typeof catalogSchema>;
 
 const BUILT_IN = fileURLToPath(new URL('../../prices/catalog.yaml', import.meta.url));
@@ -55,6 +62,10 @@ export class PriceCatalog {
     private readonly models: Record<string, ModelPrice>,
     /** Vertex AI batch prediction's discount off the online price (0.5: half price). */
     readonly batchDiscount = 0.5,
+    /** Models the Gemini API serves, with the price fields that differ there (none: the Vertex price). */
+    private readonly geminiApi: Record<string, Partial<ModelPrice>> = {},
+    /** Models whose price the job overrides: that price holds on every API. */
+    private readonly overridden: ReadonlySet<string> = new Set(),
   ) {}
 
   static load(overrides: Record<string, Record<string, unknown>> = {}, file: string = BUILT_IN): PriceCatalog {
@@ -74,18 +85,37 @@ export class PriceCatalog {
       const price = models[model];
       if (price && limit !== undefined && price.input_token_limit === undefined) models[model] = { ...price, input_token_limit: limit };
     }
-    return new PriceCatalog(data.as_of, data.source, models, data.batch_discount);
+    return new PriceCatalog(data.as_of, data.source, models, data.batch_discount, data.gemini_api?.models ?? {}, new Set(Object.keys(overrides)));
+  }
+
+  /** Exact name, else the longest key that prefixes the model name. */
+  private static lookup<T>(table: Record<string, T>, model: string): string | undefined {
+    if (table[model] !== undefined) return model;
+    let best: string | undefined;
+    for (const key of Object.keys(table)) {
+      if (model.startsWith(key) && (best === undefined || key.length > best.length)) best = key;
+    }
+    return best;
+  }
+
+  /** Whether the API serves the model: Vertex serves every model it prices; the Gemini API those it lists. */
+  serves(model: string, api: PricedApi): boolean {
+    if (!this.has(model)) return false;
+    return api === 'vertex' || PriceCatalog.lookup(this.geminiApi, model) !== undefined || this.overridden.has(model);
+  }
+
+  /** The model's price on an API (the Gemini API's differs for a few models). */
+  priceOn(model: string, api: PricedApi): ModelPrice | undefined {
+    const price = this.priceOf(model);
+    if (!price || api === 'vertex' || this.overridden.has(model)) return price;
+    const key = PriceCatalog.lookup(this.geminiApi, model);
+    return key === undefined ? price : { ...price, ...this.geminiApi[key] };
   }
 
   /** Exact name, else the longest catalog key that prefixes the model name. */
   priceOf(model: string): ModelPrice | undefined {
-    const exact = this.models[model];
-    if (exact) return exact;
-    let best: string | undefined;
-    for (const key of Object.keys(this.models)) {
-      if (model.startsWith(key) && (best === undefined || key.length > best.length)) best = key;
-    }
-    return best === undefined ? undefined : this.models[best];
+    const key = PriceCatalog.lookup(this.models, model);
+    return key === undefined ? undefined : this.models[key];
   }
 
   has(model: string): boolean {
@@ -108,8 +138,8 @@ export class PriceCatalog {
   }
 
   /** USD for one call's usage. Unknown models cost 0 here; validation refuses them before any call. */
-  cost(model: string, usage: Usage, options: { withAudio?: boolean } = {}): number {
-    const price = this.priceOf(model);
+  cost(model: string, usage: Usage, options: { withAudio?: boolean; api?: PricedApi } = {}): number {
+    const price = this.priceOn(model, options.api ?? 'vertex');
     if (!price) return 0;
     let inputRate = price.input_per_1m ?? 0;
     let outputRate = price.output_per_1m ?? 0;

@@ -93,6 +93,8 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
       ...(raw.pool === undefined ? {} : { pool: raw.pool }),
       ...(raw.batch_size === undefined ? {} : { batchSize: raw.batch_size }),
       ...(raw.renamed_from === undefined ? {} : { renamedFrom: raw.renamed_from }),
+      ...(raw.fallback === undefined ? {} : { fallback: raw.fallback }),
+      ...(raw.cache === undefined ? {} : { cache: raw.cache }),
     };
     if (step.output && step.task === 'image' && step.output.post.length > 0) {
       // fine: post-processing applies to images
@@ -174,6 +176,7 @@ function linesOf(lineOf: LineOf, parsed: JobFile): Record<string, number> {
   add('credentials', ['credentials']);
   parsed.steps.forEach((step, index) => {
     add(`steps.${step.name}.model`, ['steps', index, 'model']);
+    (step.fallback ?? []).forEach((_, i) => add(`steps.${step.name}.fallback[${i}]`, ['steps', index, 'fallback', i]));
     for (const name of Object.keys(step.params)) add(`steps.${step.name}.params.${name}`, ['steps', index, 'params', name]);
   });
   return lines;

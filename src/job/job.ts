@@ -56,6 +56,20 @@ export interface Step {
   renamedFrom?: string;
   /** online, batch (Vertex AI batch prediction), or auto (batch when at least batch.minItems wait). */
   mode?: StepMode;
+  /** Models used, in order, while no project can serve `model`; `model` again as soon as it can. */
+  fallback?: string[];
+  /** Whether identical requests are served from the response cache (the task's default when absent). */
+  cache?: boolean;
+}
+
+/** The step's models in order of preference: its own, then its fallbacks. */
+export function modelsOf(step: Pick<Step, 'model' | 'fallback'>): string[] {
+  return [step.model, ...(step.fallback ?? [])];
+}
+
+/** Whether the step's requests go through the response cache: on for text, JSON and embeddings; images and video opt in. */
+export function cachesResponses(step: Pick<Step, 'task' | 'cache'>): boolean {
+  return step.cache ?? (step.task === 'text' || step.task === 'embedding');
 }
 
 export type StepMode = 'online' | 'batch' | 'auto';

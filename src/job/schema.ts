@@ -130,6 +130,18 @@ export const stepSchema = z
       .describe("The step's earlier name: its work done under that name is kept instead of being done (and paid for) again"),
     task: z.enum(['text', 'image', 'embedding', 'video']),
     model: z.string().min(1),
+    fallback: z
+      .array(z.string().min(1))
+      .min(1)
+      .max(5)
+      .optional()
+      .describe(
+        'Models to use, in order, while no project can serve `model` (quota out, model not available, outage); `model` is used again as soon as it can be',
+      ),
+    cache: z
+      .boolean()
+      .optional()
+      .describe('Serve identical requests from the response cache (default: on for text, JSON and embeddings, off for images and video)'),
     prompt: z.string().min(1),
     system: z.string().optional(),
     json: z.record(z.string(), z.unknown()).optional().describe('Shorthand { field: string } or a full JSON Schema'),

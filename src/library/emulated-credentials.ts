@@ -39,11 +39,23 @@ export async function startEmulatorForCredentials(credentials: Credentials, jobM
       ...((projects[project.project] as Record<string, unknown> | undefined) ?? {}),
     };
   }
-  const config = parseEmulatorConfig({ ...raw, projects } as EmulatorConfigInput, `${credentials.file} (emulator)`);
+  // A Gemini API entry gets a key of its own, which the emulator counts under the entry's project label.
+  const keyOf = (name: string): string => `emulator-${name}`;
+  const geminiEntries = credentials.projects.filter((p) => p.api === 'gemini');
+  const apiKeys: Record<string, string> = { ...((raw.api_keys as Record<string, string> | undefined) ?? {}) };
+  for (const p of geminiEntries) apiKeys[keyOf(p.name)] = p.project;
+  const config = parseEmulatorConfig(
+    { ...raw, projects, ...(geminiEntries.length > 0 ? { api_keys: apiKeys } : {}) } as EmulatorConfigInput,
+    `${credentials.file} (emulator)`,
+  );
   const emulator = await startEmulator(config, { port: 0 });
   const redirect = (c: Credentials): Credentials => ({
     ...c,
-    projects: c.projects.map((p) => ({ ...p, endpoint: emulator.url, auth: { kind: 'api_key', apiKey: 'emulator', source: 'file' } })),
+    projects: c.projects.map((p) => ({
+      ...p,
+      endpoint: emulator.url,
+      auth: { kind: 'api_key', apiKey: p.api === 'gemini' ? keyOf(p.name) : 'emulator', source: 'file' },
+    })),
   });
   return {
     url: emulator.url,

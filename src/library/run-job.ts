@@ -49,6 +49,8 @@ const ENGINE_EVENTS: Record<keyof EngineEvents, true> = {
   'step:retry': true,
   'project:cooldown': true,
   'project:disabled': true,
+  'model:unavailable': true,
+  'model:fallback': true,
   'project:active': true,
   'credentials:reloaded': true,
   'credentials:invalid': true,

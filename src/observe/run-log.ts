@@ -59,6 +59,11 @@ const DESCRIBE: { [K in EngineEventName]: (e: EngineEvents[K][0]) => [Level, str
     `project ${e.project} ${e.perDay ? 'is out for the day' : 'cools down'} until ${new Date(e.untilMs).toISOString()}: ${e.reason}`,
   ],
   'project:disabled': (e) => ['warn', `project ${e.project} disabled for this run: ${e.reason}`],
+  'model:unavailable': (e) => ['warn', `project ${e.project} cannot use ${e.model} in this run: ${e.reason}`],
+  'model:fallback': (e) => [
+    'warn',
+    e.model === e.primary ? `pool "${e.pool}": back to ${e.model} (${e.reason})` : `pool "${e.pool}": falling back to ${e.model} (${e.reason})`,
+  ],
   'project:active': (e) => ['info', `project ${e.project} is active again`],
   'credentials:reloaded': (e) => [
     'info',

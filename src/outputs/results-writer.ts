@@ -77,7 +77,20 @@ export function resultFields(job: Job, options: ResultsOptions = {}): StepColumn
 
 export interface ResultRecord {
   id: string;
-  steps: Record<string, { state: string; files: string[]; fields: Record<string, unknown>; text?: string; error?: string }>;
+  steps: Record<
+    string,
+    {
+      state: string;
+      /** The model that produced the result: the step's own or one of its fallbacks (done steps only). */
+      model?: string;
+      /** Served from the response cache, without a call. */
+      cached?: boolean;
+      files: string[];
+      fields: Record<string, unknown>;
+      text?: string;
+      error?: string;
+    }
+  >;
   cost_usd: number;
 }
 
@@ -110,8 +123,10 @@ function* resultRecords(columns: readonly StepColumns[], store: StateStore): Gen
           : {};
       const chosen: Record<string, unknown> = {};
       for (const field of fields) if (result[field] !== undefined) chosen[field] = result[field];
+      const done = row?.state === 'done';
       steps[step.name] = {
         state: row?.state ?? 'pending',
+        ...(done ? { model: row.model ?? step.model, cached: row.cached } : {}),
         files: row?.outputs ?? [],
         fields: chosen,
         ...(text && typeof result.text === 'string' ? { text: result.text } : {}),
@@ -167,7 +182,7 @@ export async function writeResults(job: Job, store: StateStore, scratchDir: stri
     }
     const header = ['id'];
     for (const { step, fields, text } of columns) {
-      header.push(`${step.name}_state`);
+      header.push(`${step.name}_state`, `${step.name}_model`, `${step.name}_cached`);
       if (step.output) header.push(`${step.name}_file`);
       for (const field of fields) header.push(`${step.name}_${field}`);
       if (text) header.push(`${step.name}_text`);
@@ -185,7 +200,7 @@ export async function writeResults(job: Job, store: StateStore, scratchDir: stri
       const row: string[] = [neutraliseFormula(record.id)];
       for (const { step, fields, text } of columns) {
         const s = record.steps[step.name];
-        row.push(s?.state ?? '');
+        row.push(s?.state ?? '', s?.model ?? '', s?.cached ? 'yes' : '');
         if (step.output) row.push(neutraliseFormula(s?.files.join(' ') ?? ''));
         for (const field of fields) row.push(cell(s?.fields[field]));
         if (text) row.push(cell(s?.text));

@@ -5,6 +5,7 @@ import {
   CredentialRejectedError,
   EndpointUnreachableError,
   InvalidRequestError,
+  ModelUnavailableError,
   OutcomeUnknownError,
   QuotaExhaustedError,
   TransientError,
@@ -175,6 +176,20 @@ function isClientCredentialFailure(error: Error): boolean {
   return typeof response?.status === 'number' && response.status >= 400 && response.status < 500 && /oauth2|\/token\b/.test(url);
 }
 
+/**
+ * A 404 or 403 about the model itself, not the project or the key: Vertex's "Publisher Model
+ * `projects/…/models/M` was not found or your project does not have access to it", the Gemini API's
+ * "models/M is not found for API version …", or a permission denied on the model resource.
+ */
+function namesUnavailableModel(httpStatus: number, message: string): boolean {
+  if (httpStatus === 404)
+    return /Publisher Model|models\/[^\s`'"]+ is not found|model .* (was )?not found|does not have access to (it|the model)/i.test(message);
+  // Vertex's IAM 403 names the model's resource too ("Permission '…' denied on resource '…/models/M'"):
+  // that one is the credential's, and disables the project. Only a refusal of the model itself counts here.
+  if (httpStatus === 403) return !/Permission '/.test(message) && /\bmodel\b[^.]*\b(is not enabled|not allowed|not available|not supported)\b/i.test(message);
+  return false;
+}
+
 /** A 400 that is really a rejected key ("API key not valid", reason API_KEY_INVALID). */
 function isInvalidKey(message: string, details: unknown[] | undefined): boolean {
   if (/API key not valid|API_KEY_INVALID|API key expired/i.test(message)) return true;
@@ -215,6 +230,13 @@ function classifyApiError(error: ApiError): GenbatchError {
   const retryAfterMs = kind === 'quota' || kind === 'transient' ? retryDelayMs(details) : undefined;
   const perDay = kind === 'quota' && namesPerDayQuota(text, details);
   const label = [httpStatus, apiStatus].filter(Boolean).join(' ');
+  if (namesUnavailableModel(httpStatus, text)) {
+    return new ModelUnavailableError(`Vertex AI answered ${label}: ${text}`, {
+      httpStatus,
+      ...(apiStatus === undefined ? {} : { apiStatus }),
+      cause: safeCause(error),
+    });
+  }
   const wait = retryAfterMs === undefined ? '' : ` (retry after ${(retryAfterMs / 1000).toFixed(1)} s)`;
   return build(kind, `Vertex AI answered ${label}: ${text}${wait}`, {
     httpStatus,

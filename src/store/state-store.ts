@@ -41,6 +41,14 @@ export interface ItemStepRow {
   errorCode: string | null;
   errorMessage: string | null;
   costUsd: number;
+  /** The model that produced the result (the step's own or a fallback); null before version 6 or when not done. */
+  model: string | null;
+  /** The result came from the response cache. */
+  cached: boolean;
+  /** The response cache key of the answer, when the step's answers are cached. */
+  cacheKey: string | null;
+  /** Put back to be redone: the next answer must come from a call, not the cache. */
+  noCache: boolean;
 }
 
 export interface LedgerEntry {
@@ -61,7 +69,12 @@ export interface LedgerEntry {
   characters: number;
   costUsd: number;
   durationMs: number;
+  /** A step served from the response cache: no call was made (project "(cache)", $0). */
+  cached?: boolean;
 }
+
+/** The ledger's project for steps served from the response cache (not a valid project name, so never a real one). */
+export const CACHE_LEDGER_PROJECT = '(cache)';
 
 export interface RunRow {
   id: string;
@@ -79,6 +92,12 @@ export interface StepDone {
   outputs: string[];
   promptHash: string;
   costUsd: number;
+  /** The model that produced it (a fallback model, maybe); the step's model when absent. */
+  model?: string;
+  /** Served from the response cache. */
+  cached?: boolean;
+  /** The answer's response cache key. */
+  cacheKey?: string;
 }
 
 interface RawItemStep {
@@ -95,6 +114,10 @@ interface RawItemStep {
   error_code: string | null;
   error_message: string | null;
   cost_usd: number;
+  model?: string | null;
+  cached?: number;
+  cache_key?: string | null;
+  no_cache?: number;
 }
 
 function toItemStep(raw: RawItemStep): ItemStepRow {
@@ -112,6 +135,10 @@ function toItemStep(raw: RawItemStep): ItemStepRow {
     errorCode: raw.error_code,
     errorMessage: raw.error_message,
     costUsd: raw.cost_usd,
+    model: raw.model ?? null,
+    cached: raw.cached === 1,
+    cacheKey: raw.cache_key ?? null,
+    noCache: raw.no_cache === 1,
   };
 }
 
@@ -608,10 +635,23 @@ export class StateStore {
       return this.#sql
         .get(
           `UPDATE item_steps SET state = 'done', run_id = NULL, attempts = attempts + 1, result_json = ?, outputs_json = ?, prompt_hash = ?,
-             cost_usd = cost_usd + ?, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?
+             cost_usd = cost_usd + ?, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?, model = ?, cached = ?,
+             cache_key = ?, no_cache = 0
            WHERE item_id = ? AND step = ? AND ${guard.sql}`,
         )
-        .run(JSON.stringify(done.result ?? null), JSON.stringify(done.outputs), done.promptHash, done.costUsd, now(), itemId, step, ...guard.params).changes;
+        .run(
+          JSON.stringify(done.result ?? null),
+          JSON.stringify(done.outputs),
+          done.promptHash,
+          done.costUsd,
+          now(),
+          done.model ?? null,
+          done.cached === true ? 1 : 0,
+          done.cacheKey ?? null,
+          itemId,
+          step,
+          ...guard.params,
+        ).changes;
     });
     this.#expectChanged(changes, itemId, step, guard.expected);
   }
@@ -621,7 +661,7 @@ export class StateStore {
     itemId: string,
     step: string,
     state: 'failed' | 'filtered',
-    error: { code: string; message: string; promptHash?: string; costUsd?: number },
+    error: { code: string; message: string; promptHash?: string; costUsd?: number; model?: string },
     call?: LedgerEntry,
     runId?: string,
   ): void {
@@ -634,19 +674,26 @@ export class StateStore {
       return this.#sql
         .get(
           `UPDATE item_steps SET state = ?, run_id = NULL, attempts = attempts + 1, error_code = ?, error_message = ?, prompt_hash = coalesce(?, prompt_hash),
-             cost_usd = cost_usd + ?, updated_at = ? WHERE item_id = ? AND step = ? AND ${guard.sql}`,
+             cost_usd = cost_usd + ?, updated_at = ?, model = ?, cached = 0 WHERE item_id = ? AND step = ? AND ${guard.sql}`,
         )
-        .run(state, error.code, error.message, error.promptHash ?? null, error.costUsd ?? 0, now(), itemId, step, ...guard.params).changes;
+        .run(state, error.code, error.message, error.promptHash ?? null, error.costUsd ?? 0, now(), error.model ?? null, itemId, step, ...guard.params).changes;
     });
     this.#expectChanged(changes, itemId, step, guard.expected);
   }
 
   /** Puts chosen steps (and every later step of those items) back to pending. */
-  resetSteps(itemIds: readonly string[] | 'all', fromSteps: readonly string[], states: readonly StepState[]): number {
+  resetSteps(
+    itemIds: readonly string[] | 'all',
+    fromSteps: readonly string[],
+    states: readonly StepState[],
+    /** The user asked for new answers (retry): the next ones come from calls, not the response cache. */
+    options: { noCache?: boolean } = {},
+  ): number {
     const placeholders = fromSteps.map(() => '?').join(',');
     const statePlaceholders = states.map(() => '?').join(',');
     const statement = this.#sql.get(
-      `UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?
+      `UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?,
+         model = NULL, cached = 0, no_cache = ${options.noCache === true ? 1 : 0}
        WHERE item_id = ? AND step IN (${placeholders}) AND state IN (${statePlaceholders})`,
     );
     const ids = itemIds === 'all' ? (this.#sql.get('SELECT id FROM items').pluck().all() as string[]) : itemIds;
@@ -718,11 +765,11 @@ export class StateStore {
     this.#sql
       .get(
         `INSERT INTO ledger (run_id, item_id, step, project, model, http_status, error_code, input_tokens, output_tokens, thoughts_tokens,
-           images, video_seconds, characters, cost_usd, duration_ms, at)
+           images, video_seconds, characters, cost_usd, duration_ms, at, cached)
          VALUES (@runId, @itemId, @step, @project, @model, @httpStatus, @errorCode, @inputTokens, @outputTokens, @thoughtsTokens,
-           @images, @videoSeconds, @characters, @costUsd, @durationMs, @at)`,
+           @images, @videoSeconds, @characters, @costUsd, @durationMs, @at, @cached)`,
       )
-      .run({ itemId: null, step: null, errorCode: null, ...entry, at: now() });
+      .run({ itemId: null, step: null, errorCode: null, ...entry, cached: entry.cached === true ? 1 : 0, at: now() });
   }
 
   /** Requests to a project and model since a time (ISO), from the ledger: `rpd` across runs. */
@@ -900,7 +947,7 @@ export class StateStore {
            SELECT s.item_id, min(o.n) FROM item_steps s JOIN step_order o ON o.step = s.step
            WHERE s.rejected_at IS NOT NULL GROUP BY s.item_id)
        UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL,
-         rejected_at = NULL, rejected_note = NULL, updated_at = ?
+         rejected_at = NULL, rejected_note = NULL, updated_at = ?, model = NULL, cached = 0, no_cache = 1
        WHERE state <> 'running' AND EXISTS (
          SELECT 1 FROM first_rejected f JOIN step_order o ON o.step = item_steps.step
          WHERE f.item_id = item_steps.item_id AND o.n >= f.n)`,

@@ -10,6 +10,8 @@ export interface StepFailure {
   error: string;
   /** The error message, '' when none was recorded. */
   message: string;
+  /** The model of the failed call ('' when none was made, or the state file predates fallback models). */
+  model: string;
 }
 
 /**
@@ -92,14 +94,28 @@ export class StepQueries {
       .all() as { state: StepState; n: number }[];
   }
 
+  /** Whether the file records the model and cache use of each step (schema 6); a read-only older one does not. */
+  #hasModels(): boolean {
+    return (this.#sql.get('PRAGMA user_version').pluck().get() as number) >= 6;
+  }
+
   /** Failed and filtered steps in input order, at most `limit`. */
   failures(limit: number): StepFailure[] {
+    const model = this.#hasModels() ? "coalesce(s.model, '')" : "''";
     return this.#sql
       .get(
-        `SELECT s.item_id AS id, s.step, coalesce(s.error_code, '') AS error, coalesce(s.error_message, '') AS message
+        `SELECT s.item_id AS id, s.step, coalesce(s.error_code, '') AS error, coalesce(s.error_message, '') AS message, ${model} AS model
          FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.state IN ('failed', 'filtered') ORDER BY i.ord LIMIT ?`,
       )
       .all(limit) as StepFailure[];
+  }
+
+  /** Done steps by step and the model that produced them, and how many came from the response cache. */
+  doneByModel(): { step: string; model: string | null; done: number; cached: number }[] {
+    if (!this.#hasModels()) return [];
+    return this.#sql
+      .get(`SELECT step, model, count(*) AS done, sum(cached) AS cached FROM item_steps WHERE state = 'done' GROUP BY step, model ORDER BY step, model`)
+      .all() as { step: string; model: string | null; done: number; cached: number }[];
   }
 
   /** Items whose `step` is finished: done or filtered. */

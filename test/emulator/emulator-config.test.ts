@@ -103,6 +103,26 @@ describe('emulator config', () => {
     expect((await loadEmulatorConfig(jsonFile)).projects.overflow?.exhaust_after).toBe(147);
   });
 
+  it('reads api_keys and unavailable_models, suggests the key for a typo, and never prints an API key', () => {
+    const config = parseEmulatorConfig({
+      api_keys: { 'AIzaSyExampleKey-0123456789abcdefghijklm': 'studio-team' },
+      projects: { 'studio-team': { unavailable_models: ['imagen-4.0-fast-generate-001'], models: { 'gemini-2.5-flash': { exhaust_after: 0 } } } },
+    });
+    expect(config.api_keys).toEqual({ 'AIzaSyExampleKey-0123456789abcdefghijklm': 'studio-team' });
+    expect(config.projects['studio-team']?.unavailable_models).toEqual(['imagen-4.0-fast-generate-001']);
+    expect(parseEmulatorConfig({}).api_keys).toBeUndefined();
+    expect(parseEmulatorConfig({ projects: { p: {} } }).projects.p?.unavailable_models).toEqual([]);
+
+    const typo = configError(() => parseEmulatorConfig({ projects: { p: { unavailable_model: ['x'] } } }, 'emu.yaml'));
+    expect(typo.message).toContain('did you mean "unavailable_models"');
+    expect(configError(() => parseEmulatorConfig({ projects: { p: { unavailable_models: 'x' } } })).keyPath).toBe('projects.p.unavailable_models');
+
+    const badKey = configError(() => parseEmulatorConfig({ api_keys: { 'AIzaSySecretKey-0123456789abcdefghijkWXYZ': 7 } }, 'emu.yaml'));
+    expect(badKey.message).toMatch(/^emu\.yaml at api_keys\.<key …WXYZ>: /);
+    expect(badKey.keyPath).toBe('api_keys.<key …WXYZ>');
+    expect(`${badKey.message} ${badKey.hint ?? ''}`).not.toContain('SecretKey');
+  });
+
   it('reports unreadable and unparsable files with their name', async () => {
     await expect(loadEmulatorConfig(join(dir, 'missing.yaml'))).rejects.toThrow(/Cannot read the emulator config .*missing\.yaml/);
     const broken = join(dir, 'broken.yaml');

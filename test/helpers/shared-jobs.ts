@@ -17,6 +17,10 @@ export function writeSharedCredentials(dir: string, endpoint: string, options: {
   return file;
 }
 
+/**
+ * Each job's own prompts (its name in them): jobs sharing projects rarely ask the very same thing,
+ * and identical requests would be answered from the response cache instead of reaching the quota.
+ */
 export function writeSharedJob(dir: string, name: string, options: { items: number; limits?: string; steps?: string }): string {
   const folder = join(dir, name);
   mkdirSync(folder, { recursive: true });
@@ -29,7 +33,7 @@ name: ${name}
 input: { file: posts.csv, id: slug }
 credentials: ../credentials.yaml
 steps:
-${options.steps ?? BRIEF_STEP}limits: ${options.limits ?? '{ concurrency: 4, max_attempts: 5 }'}
+${options.steps ?? BRIEF_STEP.replace('Image brief for {{title}}', `Image brief for {{title}} (${name})`)}limits: ${options.limits ?? '{ concurrency: 4, max_attempts: 5 }'}
 `,
   );
   return file;

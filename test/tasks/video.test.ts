@@ -42,7 +42,9 @@ describe('task: video (veo-3.0-generate-001)', () => {
     expect((await t.run()).code).toBe(1);
     const status = await t.status();
     expect(status.counts).toMatchObject({ done: 1, filtered: 1 });
-    expect(status.failures).toEqual([{ id: rows[0]?.slug, step: 'clip', error: 'SAFETY_FILTERED', message: expect.stringMatching(/safety/i) as unknown }]);
+    expect(status.failures).toEqual([
+      { id: rows[0]?.slug, step: 'clip', error: 'SAFETY_FILTERED', message: expect.stringMatching(/safety/i) as unknown, model: 'veo-3.0-generate-001' },
+    ]);
     expect(t.calls('veo-3.0-generate-001')).toBe(2);
     expect(readdirSync(t.out('videos'))).toEqual([`${rows[1]?.slug}.mp4`]);
     expect((await t.run()).code).toBe(1);

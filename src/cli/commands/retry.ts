@@ -25,13 +25,13 @@ export async function retryCommand(
   const store = StateStore.open(job.stateFile);
   try {
     let changed = 0;
-    if (flags.failed) changed += store.resetSteps('all', names.slice(from), ['failed']);
+    if (flags.failed) changed += store.resetSteps('all', names.slice(from), ['failed'], { noCache: true });
     if (flags.rejected) changed += store.retryRejected(names);
     if (flags.ids?.length) {
       const unknown = flags.ids.filter((id) => !store.getItem(id));
       if (unknown.length > 0) throw new GenbatchError(`No such item(s): ${unknown.join(', ')}.`, { code: 'USAGE', exitCode: 2 });
       const states: StepState[] = ['done', 'failed', 'filtered', 'pending'];
-      changed += store.resetSteps(flags.ids, names.slice(from), states);
+      changed += store.resetSteps(flags.ids, names.slice(from), states, { noCache: true });
     }
     line(io.stderr, `${changed} step(s) put back to pending; run \`genbatch resume ${jobFile}\` to redo them.`);
     return 0;

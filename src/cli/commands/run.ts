@@ -38,6 +38,8 @@ export interface RunFlags {
   plain?: boolean;
   /** Submit batch jobs and exit 0 without waiting for them; the next run collects them. */
   wait?: boolean;
+  /** `--no-cache`: false. */
+  cache?: boolean;
   log?: string;
   metricsPort?: number;
   metricsFile?: string;
@@ -75,6 +77,7 @@ export async function openRunSession(
       ...(emulator ? { credentials: emulator.credentials, transformCredentials: emulator.redirect } : {}),
       ...(flags.budget === undefined ? {} : { budgetUsd: flags.budget }),
       ...(flags.wait === false ? { noWait: true } : {}),
+      ...(flags.cache === false ? { noCache: true } : {}),
       onNotice: (message) => line(io.stderr, message),
       // The credentials file's shared daily budget crossed alert_at: one run sends it, once a day (it needs somewhere to send it).
       ...(notifyUrl

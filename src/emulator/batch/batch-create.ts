@@ -1,9 +1,10 @@
+import { modelNotFound } from '../api-errors.js';
 import type { EmulatorConfig } from '../emulator-config.js';
 import { asObject, checkLabels, type Json } from '../handlers/request-fields.js';
 import { modelFamily } from '../model-family.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { parseGcsUri, type GcsLocation } from '../storage/gcs-uri.js';
-import { invalidArgument, notFound } from '../vertex-error.js';
+import { invalidArgument } from '../vertex-error.js';
 import type { BatchInput } from './batch-job.js';
 import { countRequestLines } from './jsonl-lines.js';
 
@@ -29,16 +30,15 @@ function formatBytes(bytes: number): string {
   return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${bytes} bytes`;
 }
 
-function readModel(value: unknown, project: string, location: string): string {
+function readModel(value: unknown, project: string, location: string, config: EmulatorConfig): string {
   if (typeof value !== 'string' || value === '')
     throw invalidArgument('BatchPredictionJob.model is required, e.g. "publishers/google/models/gemini-2.5-flash".');
   const id = MODEL_NAME.exec(value)?.[1];
   if (!id) throw invalidArgument(`Invalid model name "${value}": expected "publishers/google/models/MODEL".`);
   const family = modelFamily(id);
-  if (!family) {
-    throw notFound(
-      `Publisher Model \`projects/${project}/locations/${location}/publishers/google/models/${id}\` was not found or your project does not have access to it.`,
-    );
+  // An unknown model, or one the project cannot use (`unavailable_models`), as for online calls.
+  if (!family || config.projects[project]?.unavailable_models.includes(id)) {
+    throw modelNotFound({ api: 'vertex', project, location, model: id, method: 'batchPredictionJobs.create', version: 'v1' });
   }
   if (family === 'imagen' || family === 'veo') {
     throw invalidArgument(
@@ -107,7 +107,7 @@ export async function readCreateRequest(
 ): Promise<CreateRequest> {
   const displayName = body.displayName;
   if (typeof displayName !== 'string' || displayName.trim() === '') throw invalidArgument('BatchPredictionJob.displayName is required.');
-  const model = readModel(body.model, target.project, target.location);
+  const model = readModel(body.model, target.project, target.location, config);
   checkLabels(body.labels);
   const inputConfig = asObject(body.inputConfig);
   if (!inputConfig) throw invalidArgument('BatchPredictionJob.inputConfig is required.');

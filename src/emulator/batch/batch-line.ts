@@ -73,7 +73,7 @@ export async function answerLine(raw: string, target: LineTarget, ctx: HandlerCo
     return failed(input, new VertexHttpError(500, 'INTERNAL', 'Internal error encountered.'), processedTime);
   }
   try {
-    const outcome = await generateContent({ ...target, method: 'generateContent', body: camelKeys(request) as Json }, ctx);
+    const outcome = await generateContent({ ...target, api: 'vertex', method: 'generateContent', body: camelKeys(request) as Json }, ctx);
     return {
       line: JSON.stringify({ status: '', processed_time: processedTime, ...input, response: outcome.body }),
       ok: true,

@@ -5,6 +5,16 @@ import { invalidArgument } from '../vertex-error.js';
 import type { HandlerContext, HandlerOutcome, ModelCall } from './model-call.js';
 import { asObject, instancesOf, optionalNumber } from './request-fields.js';
 
+/** The vector size a request asks for (the model's full size by default), refused outside 1..full size. */
+export function embeddingDimensions(model: string, requested: unknown, field: string): number {
+  const maxDimensions = defaultEmbeddingDimensions(model);
+  const dimensions = optionalNumber(requested, field) ?? maxDimensions;
+  if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > maxDimensions) {
+    throw invalidArgument(`outputDimensionality must be an integer between 1 and ${maxDimensions} for ${model}, got ${dimensions}.`);
+  }
+  return dimensions;
+}
+
 /** :predict for text embeddings: one unit vector per instance, with Vertex's statistics. */
 export function embeddingsPredict(call: ModelCall, ctx: HandlerContext): HandlerOutcome {
   const instances = instancesOf(call.body);
@@ -17,11 +27,7 @@ export function embeddingsPredict(call: ModelCall, ctx: HandlerContext): Handler
     );
   }
   const parameters = asObject(call.body.parameters) ?? {};
-  const maxDimensions = defaultEmbeddingDimensions(call.model);
-  const dimensions = optionalNumber(parameters.outputDimensionality, 'parameters.outputDimensionality') ?? maxDimensions;
-  if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > maxDimensions) {
-    throw invalidArgument(`outputDimensionality must be an integer between 1 and ${maxDimensions} for ${call.model}, got ${dimensions}.`);
-  }
+  const dimensions = embeddingDimensions(call.model, parameters.outputDimensionality, 'parameters.outputDimensionality');
   const autoTruncate = parameters.autoTruncate !== false;
 
   let inputTokens = 0;

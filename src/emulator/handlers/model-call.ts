@@ -1,10 +1,15 @@
+import type { EmulatedApi } from '../emulated-api.js';
 import type { EmulatorConfig } from '../emulator-config.js';
 import type { EmulatorCounters } from '../emulator-stats.js';
 import type { PromptOccurrences } from '../prompt-occurrences.js';
 import type { VideoOperations } from './video-operation-store.js';
 
-/** One call to `/…/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}`. */
+/**
+ * One call to `/…/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}`
+ * (Vertex) or `/v1beta/models/{model}:{method}` (Gemini API: `project` is the key's, `location` is `global`).
+ */
 export interface ModelCall {
+  api: EmulatedApi;
   project: string;
   location: string;
   model: string;

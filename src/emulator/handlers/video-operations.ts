@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { placeholderVideo } from '../fake-video.js';
 import { invalidArgument, notFound } from '../vertex-error.js';
 import type { HandlerContext, HandlerOutcome, ModelCall } from './model-call.js';
@@ -9,6 +9,8 @@ import { asObject, instancesOf, isBlocked, optionalNumber, optionalString } from
  * :fetchPredictOperation reports `done: false` until `video_ms` has passed, then the videos.
  */
 const ASPECT_RATIOS = ['16:9', '9:16'];
+
+export const BLOCKED_VIDEO_REASON = 'The prompt could not be submitted: it contains terms the safety filters block (emulator blocked_terms).';
 
 export function predictLongRunning(call: ModelCall, ctx: HandlerContext): HandlerOutcome {
   const instances = instancesOf(call.body);
@@ -24,13 +26,21 @@ export function predictLongRunning(call: ModelCall, ctx: HandlerContext): Handle
   const aspectRatio = optionalString(parameters.aspectRatio, 'parameters.aspectRatio');
   if (aspectRatio !== undefined && !ASPECT_RATIOS.includes(aspectRatio)) throw invalidArgument(`Unsupported aspect ratio "${aspectRatio}"; use 16:9 or 9:16.`);
   const storageUri = optionalString(parameters.storageUri, 'parameters.storageUri');
+  if (storageUri !== undefined && call.api === 'gemini') throw invalidArgument('storageUri is not supported by the Gemini API.');
   if (storageUri !== undefined && !storageUri.startsWith('gs://'))
     throw invalidArgument(`storageUri must be a Cloud Storage URI (gs://...), got "${storageUri}".`);
 
-  const name = `projects/${call.project}/locations/${call.location}/publishers/google/models/${call.model}/operations/${randomUUID()}`;
+  // Vertex names operations by project and a UUID; the Gemini API by model and a short lowercase id.
+  const id = call.api === 'gemini' ? randomBytes(6).toString('hex') : randomUUID();
+  const name =
+    call.api === 'gemini'
+      ? `models/${call.model}/operations/${id}`
+      : `projects/${call.project}/locations/${call.location}/publishers/google/models/${call.model}/operations/${id}`;
   const blocked = isBlocked(prompt, ctx.config.blocked_terms);
   ctx.operations.add({
+    api: call.api,
     name,
+    id,
     project: call.project,
     model: call.model,
     prompt,
@@ -47,7 +57,7 @@ export function fetchPredictOperation(call: ModelCall, ctx: HandlerContext): Han
   const name = optionalString(call.body.operationName, 'operationName');
   if (!name) throw invalidArgument('operationName is required.');
   const operation = ctx.operations.get(name);
-  if (!operation || operation.project !== call.project || operation.model !== call.model) {
+  if (!operation || operation.api !== 'vertex' || operation.project !== call.project || operation.model !== call.model) {
     throw notFound(`Operation "${name}" was not found.`);
   }
   if (ctx.now() < operation.doneAt) return { body: { name, done: false }, usage: {} };
@@ -55,7 +65,7 @@ export function fetchPredictOperation(call: ModelCall, ctx: HandlerContext): Han
   const response: Record<string, unknown> = { '@type': 'type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse' };
   if (operation.blocked) {
     response.raiMediaFilteredCount = operation.sampleCount;
-    response.raiMediaFilteredReasons = ['The prompt could not be submitted: it contains terms the safety filters block (emulator blocked_terms).'];
+    response.raiMediaFilteredReasons = [BLOCKED_VIDEO_REASON];
   } else {
     const id = name.slice(name.lastIndexOf('/') + 1);
     response.videos = Array.from({ length: operation.sampleCount }, (_, i) =>

@@ -313,7 +313,8 @@ export class BatchExecutor {
   private async submit(units: Unit[]): Promise<void> {
     const { job, store, pool, runId, budget, catalog, emit, signal } = this.ctx;
     const step = (units[0] as Unit).step;
-    const lease = await pool.acquire(step.model, step.pool ?? job.pool, signal, 0);
+    // Batch prediction is Vertex AI's: Gemini API keys of the pool take no batch jobs.
+    const lease = await pool.acquire(step.model, step.pool ?? job.pool, signal, 0, undefined, 'vertex');
     if (!lease) {
       // Stopping, or no project can serve the model: the units stay pending for the next run.
       this.ctx.onSettled(units.map((unit) => ({ unit, verdict: { kind: 'released' } })));

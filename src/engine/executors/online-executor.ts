@@ -1,4 +1,5 @@
 import type { GoogleGenAI } from '@google/genai';
+import { cacheKeyOf, type ResponseCache } from '../../cache/response-cache.js';
 import type { Lease, ProjectPool } from '../../credentials/project-pool.js';
 import { ConfigError } from '../../errors/config-error.js';
 import { OutputDiskFullError } from '../../errors/run-errors.js';
@@ -7,16 +8,16 @@ import { BadResponseError, ProviderError, QuotaExhaustedError, TransientError } 
 import type { PriceCatalog } from '../../estimate/price-catalog.js';
 import { itemsPerRequest, thinkingBudgetOf, worstCaseCost } from '../../estimate/step-usage.js';
 import { heuristicTokens } from '../../estimate/token-counter.js';
-import type { Job, Step } from '../../job/job.js';
+import { cachesResponses, modelsOf, type Job, type Step } from '../../job/job.js';
 import { TemplateValueMissing } from '../../job/template.js';
 import type { AtomicWriter } from '../../outputs/atomic-write.js';
 import { isDiskFull, type HeldReplies } from '../../outputs/held-replies.js';
 import { emptyUsage, type ProviderRequest, type ProviderResult, type Usage } from '../../providers/provider.js';
-import { providerFor } from '../../providers/provider-registry.js';
+import { knownParams, providerFor } from '../../providers/provider-registry.js';
 import { VeoProvider } from '../../providers/veo.js';
 import { classifyError } from '../../resilience/classify-error.js';
 import { RetryPolicy } from '../../resilience/retry-policy.js';
-import type { LedgerEntry, StateStore } from '../../store/state-store.js';
+import { CACHE_LEDGER_PROJECT, type LedgerEntry, type StateStore } from '../../store/state-store.js';
 import { reactionTo } from '../error-reactions.js';
 import type { EngineEvents } from '../events.js';
 import { renderStep, type RenderedStep } from '../render-step.js';
@@ -36,6 +37,8 @@ export interface ExecutionContext {
   held: HeldReplies;
   emit: <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]) => void;
   random?: () => number;
+  /** The response cache: identical requests answered once. Absent when caching is off for the run. */
+  cache?: ResponseCache;
 }
 
 const RETRY_BASE_MS = 1000;
@@ -116,16 +119,90 @@ export class OnlineExecutor implements StepExecutor {
       ...(step.task === 'text' ? { thinkingBudget: thinkingBudgetOf(step, catalog) } : {}),
     };
     const inputText = (request.texts ?? [request.prompt]).join(' ') + (request.system ?? '');
+    // Reserved before the model is known: the most any of the step's models (fallbacks too) can cost.
+    const tokens = heuristicTokens(inputText);
+    const worstCaseUsd = Math.max(...modelsOf(step).map((model) => worstCaseCost({ ...step, model }, tokens, catalog)));
     return {
-      call: { step, live, request, worstCaseUsd: worstCaseCost(step, heuristicTokens(inputText), catalog), estimatedTokens: estimateTokens(request) },
+      call: { step, live, request, worstCaseUsd, estimatedTokens: estimateTokens(request) },
       rejected,
     };
+  }
+
+  /** The request for another of the step's models: its own thinking budget, and only the params it takes. */
+  private requestFor(call: PreparedCall, model: string): ProviderRequest {
+    const { step, request } = call;
+    if (model === request.model) return request;
+    const known = knownParams(step.task, model);
+    const params = Object.fromEntries(Object.entries(request.params).filter(([name]) => known.includes(name)));
+    return {
+      ...request,
+      model,
+      params,
+      ...(step.task === 'text' ? { thinkingBudget: thinkingBudgetOf({ ...step, model }, this.ctx.catalog) } : {}),
+    };
+  }
+
+  /** The request of one unit of a call (an embedding call carries several texts; each is cached on its own). */
+  private unitRequest(call: PreparedCall, index: number, model: string): ProviderRequest {
+    const request = this.requestFor(call, model);
+    const own = call.live[index];
+    return call.live.length > 1 && own ? { ...request, texts: [own.rendered.request.prompt] } : request;
+  }
+
+  /**
+   * The cache keys of a unit's request under each of the step's models, in order. The key does not
+   * depend on the project or API that answers: the same model gives the same kind of answer on both.
+   */
+  private cacheKeys(call: PreparedCall, index: number): { model: string; key: string }[] {
+    return modelsOf(call.step).map((model) => ({ model, key: cacheKeyOf(this.unitRequest(call, index, model), 'vertex') }));
+  }
+
+  /**
+   * Units whose exact request was answered before (by this job or another) complete from the response
+   * cache, at $0, without a project or a call; the rest go on as a call. Units put back to be redone
+   * (retry) always get a call.
+   */
+  async fromCache(call: PreparedCall): Promise<{ settled: Promise<Settled[]>; rest: PreparedCall | undefined }> {
+    const { cache } = this.ctx;
+    if (!cache || !cachesResponses(call.step)) return { settled: Promise.resolve([]), rest: call };
+    const hits: { index: number; model: string; key: string; result: ProviderResult }[] = [];
+    for (const [index, l] of call.live.entries()) {
+      if (l.unit.noCache) continue;
+      for (const { model, key } of this.cacheKeys(call, index)) {
+        const result = await cache.get(key);
+        if (result) {
+          hits.push({ index, model, key, result });
+          break;
+        }
+      }
+    }
+    if (hits.length === 0) return { settled: Promise.resolve([]), rest: call };
+    const served = new Set(hits.map((h) => h.index));
+    const left = call.live.filter((_, index) => !served.has(index)).map((l) => l.unit);
+    const rest = left.length === 0 ? undefined : this.prepare(left).call;
+    return { settled: Promise.all(hits.map((hit) => this.serveFromCache(call, hit))), rest };
+  }
+
+  private async serveFromCache(call: PreparedCall, hit: { index: number; model: string; key: string; result: ProviderResult }): Promise<Settled> {
+    const { store, runId, emit } = this.ctx;
+    const { unit, rendered } = call.live[hit.index] as PreparedCall['live'][number];
+    const step = call.step;
+    // Running first, so that the step's checkpoint finds it in this run; not awaited on its own (nothing is at stake).
+    void store.commit(() => store.markRunning(unit.item.id, step.name, runId, CACHE_LEDGER_PROJECT));
+    emit('step:start', { itemId: unit.item.id, step: step.name, project: CACHE_LEDGER_PROJECT, attempt: unit.attempts + 1 });
+    const entry: LedgerEntry = { ...this.ledgerEntry(undefined, unit.item.id, step, hit.model, CACHE_LEDGER_PROJECT, 200, emptyUsage(), 0, 0), cached: true };
+    const verdict = await this.checkpoint(unit, rendered, hit.result, 0, 0, CACHE_LEDGER_PROJECT, entry, hit.model, { key: hit.key, hit: true });
+    return { unit, verdict };
   }
 
   async execute(call: PreparedCall, lease: Lease, settleBudget: (usd: number) => void): Promise<Settled[]> {
     const { store, runId, emit } = this.ctx;
     const { step, live } = call;
     const project = lease.project.name;
+    const model = lease.model;
+    call.model = model;
+    call.api = lease.project.api ?? 'vertex';
+    call.request = this.requestFor(call, model);
     const lead = live[0] as PreparedCall['live'][number];
     // A reply paid for by an earlier run, whose outputs could not be written then (disk full).
     const held = live.length === 1 ? this.ctx.held.take(lead.unit.item.id, step.name) : undefined;
@@ -133,16 +210,16 @@ export class OnlineExecutor implements StepExecutor {
       lease.release();
       settleBudget(0);
       await store.commit(() => store.markRunning(lead.unit.item.id, step.name, runId, project));
-      return [{ unit: lead.unit, verdict: await this.checkpoint(lead.unit, lead.rendered, held, 0, 0, project, undefined) }];
+      return [{ unit: lead.unit, verdict: await this.checkpoint(lead.unit, lead.rendered, held, 0, 0, project, undefined, model) }];
     }
     // Intent before spend: the units' running state and the call's ledger row at its worst case,
     // committed (with the other checkpoints of the moment) before the call is sent.
     call.ledgerId = await store.commit(() => {
       for (const l of live) store.markRunning(l.unit.item.id, step.name, runId, project);
-      return store.openCall({ runId, itemId: lead.unit.item.id, step: step.name, project, model: step.model, reservedUsd: call.worstCaseUsd });
+      return store.openCall({ runId, itemId: lead.unit.item.id, step: step.name, project, model, reservedUsd: call.worstCaseUsd });
     });
     for (const l of live) emit('step:start', { itemId: l.unit.item.id, step: step.name, project, attempt: l.unit.attempts + 1 });
-    const provider = providerFor(step.task, step.model);
+    const provider = providerFor(step.task, model);
     const t0 = Date.now();
     if (provider.start && provider.poll) {
       // A long-running operation: start it, checkpoint its name, and hand it back to be polled.
@@ -155,7 +232,7 @@ export class OnlineExecutor implements StepExecutor {
       }
       lease.release();
       // Starting the operation is the call the quota governs: a probe that started one closes the breaker.
-      this.ctx.pool.succeeded(project, step.model, 0, t0);
+      this.ctx.pool.succeeded(project, model, 0, t0);
       await store.commit(() => store.setOperationName(lead.unit.item.id, step.name, operationName, runId));
       emit('operation:pending', { itemId: lead.unit.item.id, step: step.name, operationName, resumed: false });
       return live.map((l) => ({ unit: l.unit, verdict: { kind: 'parked', operation: { call, operationName, project, startedAt: t0, settleBudget } } }));
@@ -173,7 +250,7 @@ export class OnlineExecutor implements StepExecutor {
 
   async poll(operation: ParkedOperation, client: GoogleGenAI): Promise<PollOutcome> {
     const { call, operationName, project, startedAt } = operation;
-    const provider = providerFor(call.step.task, call.step.model);
+    const provider = providerFor(call.step.task, call.model ?? call.step.model);
     if (!provider.poll) throw new Error(`The ${call.step.task} provider has no operations to poll.`);
     let status: Awaited<ReturnType<NonNullable<typeof provider.poll>>>;
     try {
@@ -215,7 +292,7 @@ export class OnlineExecutor implements StepExecutor {
         itemId: unit.item.id,
         step: unit.step.name,
         project: unit.operationProject,
-        model: unit.step.model,
+        model: call.model ?? unit.step.model,
         reservedUsd: call.worstCaseUsd,
       });
     const settleBudget = reserve(intent?.reservedUsd ?? call.worstCaseUsd, intent !== undefined);
@@ -237,6 +314,7 @@ export class OnlineExecutor implements StepExecutor {
     id: number | undefined,
     itemId: string,
     step: Step,
+    model: string,
     project: string,
     httpStatus: number,
     usage: Usage,
@@ -250,7 +328,7 @@ export class OnlineExecutor implements StepExecutor {
       itemId,
       step: step.name,
       project,
-      model: step.model,
+      model,
       httpStatus,
       ...(errorCode ? { errorCode } : {}),
       ...usage,
@@ -293,10 +371,11 @@ export class OnlineExecutor implements StepExecutor {
     const { step, live } = call;
     const lead = live[0] as PreparedCall['live'][number];
     const reaction = reactionTo(error);
+    const model = call.model ?? step.model;
     const httpStatus = error instanceof ProviderError ? (error.httpStatus ?? 0) : 0;
     // A reply that arrived but was unusable was still billed: keep its usage in the ledger.
     const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
-    const cost = reaction.billed === 'usage' ? catalog.cost(step.model, usage, { withAudio: step.params.generate_audio === true }) : 0;
+    const cost = reaction.billed === 'usage' ? catalog.cost(model, usage, { withAudio: step.params.generate_audio === true, api: call.api ?? 'vertex' }) : 0;
     // A call that may have been billed, for an amount never to be known, counts at its worst case.
     // (A poll that failed is free: the operation's own cost is settled when it ends.)
     const unknown = reaction.billed === 'unknown' && !keepOperation && call.ledgerId !== undefined;
@@ -305,6 +384,7 @@ export class OnlineExecutor implements StepExecutor {
       call.ledgerId,
       lead.unit.item.id,
       step,
+      model,
       project,
       httpStatus || (error instanceof BadResponseError ? 200 : 0),
       usage,
@@ -314,7 +394,7 @@ export class OnlineExecutor implements StepExecutor {
     );
 
     if (reaction.project === 'cooldown' && error instanceof QuotaExhaustedError) {
-      const until = pool.cooldown(project, step.model, {
+      const until = pool.cooldown(project, model, {
         reason: error.perDay ? 'daily quota exhausted' : 'quota exhausted (429)',
         startedAt: Date.now() - durationMs,
         perDay: error.perDay,
@@ -322,8 +402,11 @@ export class OnlineExecutor implements StepExecutor {
       });
       emit('project:cooldown', { project, untilMs: until, reason: error.message, perDay: error.perDay });
     } else if (reaction.project === 'outage') {
-      const until = pool.outage(project, step.model, { reason: error.message, startedAt: Date.now() - durationMs });
+      const until = pool.outage(project, model, { reason: error.message, startedAt: Date.now() - durationMs });
       emit('project:cooldown', { project, untilMs: until, reason: error.message, perDay: false });
+    } else if (reaction.project === 'model_unavailable') {
+      pool.modelUnavailable(project, model, error.message);
+      emit('model:unavailable', { project, model, reason: error.message });
     } else if (reaction.project === 'disable') {
       const details = error instanceof ProviderError ? `${error.httpStatus ?? ''} ${error.apiStatus ?? ''}`.trim() : '';
       pool.disable(project, details ? `credential rejected (${details})` : 'credential rejected');
@@ -358,7 +441,7 @@ export class OnlineExecutor implements StepExecutor {
             l.unit.item.id,
             step.name,
             'failed',
-            { code: error.code, message, promptHash: l.rendered.promptHash, costUsd: cost / live.length },
+            { code: error.code, message, promptHash: l.rendered.promptHash, costUsd: cost / live.length, model },
             undefined,
             runId,
           );
@@ -398,14 +481,16 @@ export class OnlineExecutor implements StepExecutor {
   ): Promise<Settled[]> {
     const { catalog, pool } = this.ctx;
     const { step, live } = call;
-    const costUsd = catalog.cost(step.model, result.usage, { withAudio: step.params.generate_audio === true });
+    const model = call.model ?? step.model;
+    const costUsd = catalog.cost(model, result.usage, { withAudio: step.params.generate_audio === true, api: call.api ?? 'vertex' });
     settleBudget(costUsd);
-    pool.succeeded(project, step.model, costUsd);
+    pool.succeeded(project, model, costUsd);
     // One ledger row per API call (on the first unit of a batch); each unit carries its share of the cost.
     const ledger = this.ledgerEntry(
       call.ledgerId,
       (live[0] as PreparedCall['live'][number]).unit.item.id,
       step,
+      model,
       project,
       200,
       result.usage,
@@ -417,7 +502,18 @@ export class OnlineExecutor implements StepExecutor {
     const settled: Settled[] = [];
     for (const [position, l] of live.entries()) {
       const own: ProviderResult = step.task === 'embedding' ? { ...result, vectors: [result.vectors?.[position] ?? []] } : result;
-      const verdict = await this.checkpoint(l.unit, l.rendered, own, share, durationMs, project, position === 0 ? ledger : undefined);
+      const cacheKey = this.ctx.cache && cachesResponses(step) ? cacheKeyOf(this.unitRequest(call, position, model), 'vertex') : undefined;
+      const verdict = await this.checkpoint(
+        l.unit,
+        l.rendered,
+        own,
+        share,
+        durationMs,
+        project,
+        position === 0 ? ledger : undefined,
+        model,
+        cacheKey === undefined ? undefined : { key: cacheKey, hit: false },
+      );
       settled.push({ unit: l.unit, verdict });
     }
     return settled;
@@ -457,6 +553,9 @@ export class OnlineExecutor implements StepExecutor {
     durationMs: number,
     project: string,
     call: LedgerEntry | undefined,
+    model: string = unit.step.model,
+    /** The result's response cache key: `hit` when it came from the cache, else it is stored there once done. */
+    cache?: { key: string; hit: boolean },
   ): Promise<Verdict> {
     const { job, store, writer, emit } = this.ctx;
     const { item, step } = unit;
@@ -467,7 +566,7 @@ export class OnlineExecutor implements StepExecutor {
           item.id,
           step.name,
           'filtered',
-          { code: 'SAFETY_FILTERED', message: reason, promptHash: rendered.promptHash, costUsd },
+          { code: 'SAFETY_FILTERED', message: reason, promptHash: rendered.promptHash, costUsd, model },
           call,
           this.ctx.runId,
         ),
@@ -488,7 +587,7 @@ export class OnlineExecutor implements StepExecutor {
       const code = error instanceof ConfigError ? error.code : 'OUTPUT_WRITE_FAILED';
       const message = `could not write the output: ${(error as Error).message}`;
       await store.commit(() =>
-        store.finishStep(item.id, step.name, 'failed', { code, message, promptHash: rendered.promptHash, costUsd }, call, this.ctx.runId),
+        store.finishStep(item.id, step.name, 'failed', { code, message, promptHash: rendered.promptHash, costUsd, model }, call, this.ctx.runId),
       );
       emit('step:failed', { itemId: item.id, step: step.name, code, message });
       return { kind: 'failed' };
@@ -497,9 +596,24 @@ export class OnlineExecutor implements StepExecutor {
     const result_ = stepResult(result, outputs);
     // The step and its call's ledger row, in the next group commit; the unit moves on once it is durable.
     await store.commit(() =>
-      store.completeStep(item.id, step.name, { result: result_, outputs, promptHash: rendered.promptHash, costUsd }, call, this.ctx.runId),
+      store.completeStep(
+        item.id,
+        step.name,
+        {
+          result: result_,
+          outputs,
+          promptHash: rendered.promptHash,
+          costUsd,
+          model,
+          ...(cache ? { cacheKey: cache.key, cached: cache.hit } : {}),
+        },
+        call,
+        this.ctx.runId,
+      ),
     );
     unit.context.steps[step.name] = result_;
+    // A paid answer is kept for the next identical request (the cache never fails a run: errors only turn it off).
+    if (cache && !cache.hit) await this.ctx.cache?.put(cache.key, result, { model, task: step.task });
     emit('step:done', { itemId: item.id, step: step.name, project, costUsd, durationMs, outputs });
     return { kind: 'done' };
   }

@@ -39,6 +39,10 @@ export interface PreparedCall {
   estimatedTokens: number;
   /** The call's intent row in the ledger, committed (unsettled, at worstCaseUsd) before it is sent. */
   ledgerId?: number;
+  /** The model the call went to (the step's, or a fallback), once leased. */
+  model?: string;
+  /** The API of the project that took it (prices differ by API), once leased. */
+  api?: 'vertex' | 'gemini';
 }
 
 /** A video operation that is running at Vertex: its name, the project that owns it, its call. */
@@ -63,6 +67,11 @@ export interface StepExecutor {
   batchSize(step: Step): number;
   /** Renders the call for these units; units that cannot be rendered are settled as failed at once. */
   prepare(units: Unit[]): { call: PreparedCall | undefined; rejected: Settled[] };
+  /**
+   * Units whose request the response cache holds: settled from it (no project, no call, $0); `rest`
+   * is the call for the others, if any.
+   */
+  fromCache?(call: PreparedCall): Promise<{ settled: Promise<Settled[]>; rest: PreparedCall | undefined }>;
   /** Sends the call on the leased project and settles every unit it served. */
   execute(call: PreparedCall, lease: Lease, settleBudget: (usd: number) => void): Promise<Settled[]>;
   /** Parks a unit whose operation an earlier run started (settled at once if it cannot be rendered). */

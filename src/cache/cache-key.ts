@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import type { ProviderRequest } from '../providers/provider.js';
+
+/** Bumped when what goes into a key changes: older entries then simply stop matching (and age out). */
+const KEY_VERSION = 1;
+
+/**
+ * JSON with the keys of every object sorted, at every depth, and undefined members left out (as
+ * JSON.stringify does): the same value always gives the same text, whatever order the job file or
+ * the code built it in.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    const text = JSON.stringify(value);
+    // undefined, functions and symbols: left out of objects (see below), null in arrays, as JSON.stringify does.
+    return text === undefined ? 'null' : text;
+  }
+  const json = (value as { toJSON?: () => unknown }).toJSON;
+  if (typeof json === 'function') return canonicalJson(json.call(value));
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
+  const members = Object.keys(value)
+    .sort()
+    .flatMap((k) => {
+      const v = (value as Record<string, unknown>)[k];
+      return v === undefined || typeof v === 'function' || typeof v === 'symbol' ? [] : [`${JSON.stringify(k)}:${canonicalJson(v)}`];
+    });
+  return `{${members.join(',')}}`;
+}
+
+/**
+ * The cache key of a request: sha256 (hex) of the canonical JSON of what decides its answer — the
+ * API, task, model, rendered prompt or texts, system instruction, JSON schema, output and thinking
+ * budgets, temperature and every task parameter. Never the labels (run and item ids: a copied job
+ * must hit), the abort signal or the timeout, and never a credential (a request holds none; the
+ * project that answers does not change the answer).
+ */
+export function cacheKeyOf(request: ProviderRequest, api: 'vertex' | 'gemini'): string {
+  const decisive = {
+    v: KEY_VERSION,
+    api,
+    task: request.task,
+    model: request.model,
+    prompt: request.prompt,
+    texts: request.texts,
+    system: request.system,
+    jsonSchema: request.jsonSchema,
+    maxOutputTokens: request.maxOutputTokens,
+    thinkingBudget: request.thinkingBudget,
+    temperature: request.temperature,
+    params: request.params,
+  };
+  return createHash('sha256').update(canonicalJson(decisive)).digest('hex');
+}

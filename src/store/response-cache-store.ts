@@ -1,0 +1,282 @@
+import Database from 'better-sqlite3';
+import { GenbatchError } from '../errors/genbatch-error.js';
+import { Statements } from './statements.js';
+
+/**
+ * The response cache's SQLite file (responses.db in the cache folder), shared by every genbatch
+ * process of the user: one row per cached answer (its result as JSON, embedding vectors as a
+ * binary column), the media blobs it refers to (the bytes are files, see src/cache/blob-files.ts),
+ * and running totals kept by triggers, so that the size check after each store and `cache stats`
+ * cost one row read instead of a scan. WAL mode and a busy timeout: each operation is one short
+ * transaction, so processes never wait on each other for longer than that.
+ *
+ * Nothing here decides what to keep: src/cache/response-cache.ts chooses what to evict (least
+ * recently used first) and when.
+ */
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE entries (
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE,
+  model TEXT NOT NULL,
+  task TEXT NOT NULL,
+  result TEXT NOT NULL,
+  vectors BLOB,
+  bytes INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  used_at INTEGER NOT NULL
+);
+CREATE INDEX entries_by_use ON entries(used_at);
+CREATE TABLE blobs (sha TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE entry_blobs (entry INTEGER NOT NULL, sha TEXT NOT NULL, PRIMARY KEY (entry, sha)) WITHOUT ROWID;
+CREATE INDEX entry_blobs_by_sha ON entry_blobs(sha);
+CREATE TABLE totals (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  entries INTEGER NOT NULL, entry_bytes INTEGER NOT NULL,
+  blobs INTEGER NOT NULL, blob_bytes INTEGER NOT NULL,
+  hits INTEGER NOT NULL, misses INTEGER NOT NULL
+);
+INSERT INTO totals VALUES (1, 0, 0, 0, 0, 0, 0);
+CREATE TRIGGER entry_added AFTER INSERT ON entries BEGIN
+  UPDATE totals SET entries = entries + 1, entry_bytes = entry_bytes + NEW.bytes WHERE id = 1;
+END;
+CREATE TRIGGER entry_removed AFTER DELETE ON entries BEGIN
+  UPDATE totals SET entries = entries - 1, entry_bytes = entry_bytes - OLD.bytes WHERE id = 1;
+  DELETE FROM entry_blobs WHERE entry = OLD.id;
+END;
+CREATE TRIGGER blob_added AFTER INSERT ON blobs BEGIN
+  UPDATE totals SET blobs = blobs + 1, blob_bytes = blob_bytes + NEW.bytes WHERE id = 1;
+END;
+CREATE TRIGGER blob_removed AFTER DELETE ON blobs BEGIN
+  UPDATE totals SET blobs = blobs - 1, blob_bytes = blob_bytes - OLD.bytes WHERE id = 1;
+END;
+`;
+
+/** What a cached answer is stored as (the result's JSON and its vectors, made by src/cache/stored-result.ts). */
+export interface CacheEntryData {
+  result: string;
+  vectors: Buffer | undefined;
+}
+
+export interface CacheEntryRow extends CacheEntryData {
+  blobs: string[];
+}
+
+export interface CacheTotals {
+  entries: number;
+  /** Bytes of the entries' rows (results and vectors). */
+  entryBytes: number;
+  blobs: number;
+  /** Bytes of the blob files, each counted once however many entries share it. */
+  blobBytes: number;
+  hits: number;
+  misses: number;
+  oldestUsedAt: number | undefined;
+}
+
+/** Entries removed, and the blobs no entry refers to any more (their files are the caller's to delete). */
+export interface CacheRemoval {
+  entries: number;
+  orphans: string[];
+}
+
+/** Why an existing file is not opened as a cache: written by a newer genbatch, or another program's database. */
+export class CacheFileRefused extends GenbatchError {
+  constructor(
+    readonly reason: 'too_new' | 'foreign',
+    message: string,
+  ) {
+    super(message, { code: reason === 'too_new' ? 'CACHE_TOO_NEW' : 'CACHE_FOREIGN' });
+  }
+}
+
+export class ResponseCacheStore {
+  private readonly sql: Statements;
+
+  /** Made once: every lookup that hits runs it, and wrapping a function in a transaction per call costs more than its two updates. */
+  private readonly hit: Database.Transaction<(key: string, now: number) => void>;
+
+  private constructor(private readonly db: Database.Database) {
+    this.sql = new Statements(db);
+    this.hit = db.transaction((key: string, now: number) => {
+      this.sql.get('UPDATE entries SET used_at = ? WHERE key = ?').run(now, key);
+      this.sql.get('UPDATE totals SET hits = hits + 1 WHERE id = 1').run();
+    });
+  }
+
+  /**
+   * Opens (creating when missing) the cache file. Throws SQLite's own error for a file that is not a
+   * database or is damaged (SQLITE_NOTADB, SQLITE_CORRUPT), and CacheFileRefused for a newer or foreign one.
+   */
+  static open(file: string): ResponseCacheStore {
+    const db = new Database(file, { timeout: 5000 });
+    try {
+      // Set before the first table exists: pages freed by eviction and clear go back to the disk (incremental_vacuum).
+      db.pragma('auto_vacuum = INCREMENTAL');
+      db.pragma('journal_mode = WAL');
+      // Losing the last entries to a power cut costs a call each; an fsync per store would cost every run.
+      db.pragma('synchronous = NORMAL');
+      db.transaction(() => {
+        const version = db.pragma('user_version', { simple: true }) as number;
+        if (version === SCHEMA_VERSION) return;
+        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all() as string[];
+        if (version > SCHEMA_VERSION)
+          throw new CacheFileRefused('too_new', `${file} is a response cache of a newer genbatch (schema ${version}; this one reads ${SCHEMA_VERSION}).`);
+        if (version === 0 && tables.length > 0)
+          throw new CacheFileRefused(
+            'foreign',
+            `${file} is not a genbatch response cache: it is a SQLite database with other tables (${tables.slice(0, 5).join(', ')}).`,
+          );
+        // An older genbatch's cache is started afresh: every entry can be paid for again, and old keys would not match anyway.
+        for (const table of tables) db.exec(`DROP TABLE IF EXISTS "${table}"`);
+        db.exec(SCHEMA);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new ResponseCacheStore(db);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Runs `fn` in one write transaction (taken at once, so that two processes never both read then write). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** The entry of a key, with the blobs it refers to. */
+  entry(key: string): CacheEntryRow | undefined {
+    const row = this.sql.get('SELECT id, result, vectors FROM entries WHERE key = ?').get(key) as
+      { id: number; result: string; vectors: Buffer | null } | undefined;
+    if (!row) return undefined;
+    const blobs = this.sql.get('SELECT sha FROM entry_blobs WHERE entry = ?').pluck().all(row.id) as string[];
+    return { result: row.result, vectors: row.vectors ?? undefined, blobs };
+  }
+
+  /** A lookup answered: the entry was used now, and one hit more. */
+  recordHit(key: string, now: number): void {
+    this.hit.immediate(key, now);
+  }
+
+  recordMiss(): void {
+    this.sql.get('UPDATE totals SET misses = misses + 1 WHERE id = 1').run();
+  }
+
+  /**
+   * Stores an entry in place of any earlier one of its key, with the blobs it refers to (known blobs
+   * are kept as they are). Returns the blobs of the earlier entry that nothing refers to any more.
+   */
+  putEntry(
+    entry: CacheEntryData & { key: string; model: string; task: string; bytes: number; now: number },
+    blobs: readonly { sha: string; bytes: number }[],
+  ): string[] {
+    return this.transaction(() => {
+      const replaced = this.removeEntry(entry.key);
+      const id = Number(
+        this.sql
+          .get('INSERT INTO entries (key, model, task, result, vectors, bytes, created_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(entry.key, entry.model, entry.task, entry.result, entry.vectors ?? null, entry.bytes, entry.now, entry.now).lastInsertRowid,
+      );
+      for (const blob of blobs) {
+        this.sql.get('INSERT OR IGNORE INTO blobs (sha, bytes) VALUES (?, ?)').run(blob.sha, blob.bytes);
+        this.sql.get('INSERT OR IGNORE INTO entry_blobs (entry, sha) VALUES (?, ?)').run(id, blob.sha);
+      }
+      return replaced.orphans.filter((sha) => !blobs.some((b) => b.sha === sha));
+    });
+  }
+
+  /** Removes the entry of a key; its blobs that no other entry refers to are removed too (returned: their files are to delete). */
+  removeEntry(key: string): CacheRemoval {
+    return this.transaction(() => {
+      const id = this.sql.get('SELECT id FROM entries WHERE key = ?').pluck().get(key) as number | undefined;
+      if (id === undefined) return { entries: 0, orphans: [] };
+      const shas = this.sql.get('SELECT sha FROM entry_blobs WHERE entry = ?').pluck().all(id) as string[];
+      this.sql.get('DELETE FROM entries WHERE id = ?').run(id);
+      return { entries: 1, orphans: this.dropUnreferenced(shas) };
+    });
+  }
+
+  /** A blob whose file is gone or damaged: it and every entry referring to it are removed. */
+  removeBlob(sha: string): CacheRemoval {
+    return this.transaction(() => {
+      const keys = this.sql.get('SELECT e.key FROM entry_blobs b JOIN entries e ON e.id = b.entry WHERE b.sha = ?').pluck().all(sha) as string[];
+      const orphans = new Set<string>();
+      for (const key of keys) for (const other of this.removeEntry(key).orphans) orphans.add(other);
+      this.sql.get('DELETE FROM blobs WHERE sha = ?').run(sha);
+      orphans.add(sha);
+      return { entries: keys.length, orphans: [...orphans] };
+    });
+  }
+
+  private dropUnreferenced(shas: readonly string[]): string[] {
+    return shas.filter((sha) => {
+      if (this.sql.get('SELECT 1 FROM entry_blobs WHERE sha = ? LIMIT 1').get(sha) !== undefined) return false;
+      this.sql.get('DELETE FROM blobs WHERE sha = ?').run(sha);
+      return true;
+    });
+  }
+
+  /** Keys of the least recently used entries, oldest first. */
+  leastRecentlyUsed(limit: number): string[] {
+    return this.sql.get('SELECT key FROM entries ORDER BY used_at, id LIMIT ?').pluck().all(limit) as string[];
+  }
+
+  /** Keys of the entries not used since `before` (epoch ms). */
+  unusedSince(before: number): string[] {
+    return this.sql.get('SELECT key FROM entries WHERE used_at < ?').pluck().all(before) as string[];
+  }
+
+  /** What the cap applies to: the entries' rows and the blob files. */
+  bytesUsed(): number {
+    return this.sql.get('SELECT entry_bytes + blob_bytes FROM totals WHERE id = 1').pluck().get() as number;
+  }
+
+  totals(): CacheTotals {
+    const row = this.sql.get('SELECT entries, entry_bytes, blobs, blob_bytes, hits, misses FROM totals WHERE id = 1').get() as {
+      entries: number;
+      entry_bytes: number;
+      blobs: number;
+      blob_bytes: number;
+      hits: number;
+      misses: number;
+    };
+    const oldest = this.sql.get('SELECT min(used_at) FROM entries').pluck().get() as number | null;
+    return {
+      entries: row.entries,
+      entryBytes: row.entry_bytes,
+      blobs: row.blobs,
+      blobBytes: row.blob_bytes,
+      hits: row.hits,
+      misses: row.misses,
+      oldestUsedAt: oldest ?? undefined,
+    };
+  }
+
+  /** Whether a blob is known (its file may be deleted only when it is not). */
+  hasBlob(sha: string): boolean {
+    return this.sql.get('SELECT 1 FROM blobs WHERE sha = ?').get(sha) !== undefined;
+  }
+
+  /** Empties the cache, counters included; returns what was in it. */
+  clear(): CacheTotals {
+    return this.transaction(() => {
+      const before = this.totals();
+      this.sql.get('DELETE FROM entries').run();
+      this.sql.get('DELETE FROM blobs').run();
+      this.sql.get('DELETE FROM entry_blobs').run();
+      this.sql.get('UPDATE totals SET entries = 0, entry_bytes = 0, blobs = 0, blob_bytes = 0, hits = 0, misses = 0 WHERE id = 1').run();
+      return before;
+    });
+  }
+
+  /** Gives the pages freed by removals back to the file system (the file shrinks). */
+  reclaimSpace(): void {
+    this.db.pragma('incremental_vacuum');
+  }
+}
