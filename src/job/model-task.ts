@@ -32,6 +32,7 @@ const WANTED: Record<TaskKind, string> = {
 export function fallbackProblem(task: TaskKind, model: string, json: boolean): string | undefined {
   const kind = kindOf(model);
   if (kind === 'unknown') return undefined; // a custom model priced under `prices:`: the user knows it
-  if (!SERVES[task].includes(kind)) return `${model} cannot do a ${json ? 'JSON ' : ''}${task} step: it needs ${WANTED[task]}`;
-  return undefined;
+  if (SERVES[task].includes(kind)) return undefined;
+  const kindOfStep = `${json ? 'JSON ' : ''}${task}`;
+  return `${model} cannot do ${/^[aeiou]/i.test(kindOfStep) ? 'an' : 'a'} ${kindOfStep} step: it needs ${WANTED[task]}`;
 }

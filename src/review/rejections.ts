@@ -1,6 +1,7 @@
 import { GenbatchError } from '../errors/genbatch-error.js';
 import type { Job } from '../job/job.js';
-import type { StateStore } from '../store/state-store.js';
+import { ResponseCache } from '../cache/response-cache.js';
+import type { ItemStepRow, StateStore } from '../store/state-store.js';
 
 /** Ids of items a reviewer rejected (`genbatch reject`), in input order: what `retry --rejected` redoes. */
 export function rejectedItemIds(store: StateStore): string[] {
@@ -48,5 +49,21 @@ export function rejectItems(job: Pick<Job, 'steps'>, store: StateStore, ids: rea
   }
   const note = options.note?.trim() ? options.note.trim() : null;
   const steps = store.rejectSteps(unique, stepNames, note);
+  forgetRejectedAnswers(unique.flatMap((id) => store.itemSteps(id).filter((row) => stepNames.includes(row.step) && row.state === 'done')));
   return { items: unique.length, steps, stepNames };
+}
+
+/**
+ * A rejected answer is never served again, to this job or any other: it leaves the response cache
+ * now (a redo gets a new answer from a call, which then takes its place).
+ */
+function forgetRejectedAnswers(rows: readonly ItemStepRow[]): void {
+  const keys = rows.flatMap((row) => (row.cacheKey ? [row.cacheKey] : []));
+  if (keys.length === 0) return;
+  const cache = ResponseCache.open();
+  try {
+    for (const key of keys) cache.forget(key);
+  } finally {
+    cache.close();
+  }
 }

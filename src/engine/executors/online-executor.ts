@@ -52,6 +52,12 @@ function estimateTokens(request: ProviderRequest): number {
   return Math.ceil(text.length / 4) + (request.maxOutputTokens ?? (request.task === 'text' ? 1000 : 0));
 }
 
+function withoutLabels(request: ProviderRequest): ProviderRequest {
+  const copy = { ...request };
+  delete copy.labels;
+  return copy;
+}
+
 /** What later steps and the results file can use: JSON fields, text, output file, vector. */
 function stepResult(result: ProviderResult, outputs: string[]): Record<string, unknown> {
   const base: Record<string, unknown> = {};
@@ -203,6 +209,8 @@ export class OnlineExecutor implements StepExecutor {
     call.model = model;
     call.api = lease.project.api ?? 'vertex';
     call.request = this.requestFor(call, model);
+    // Labels are Vertex's (for billing reports); the Gemini API refuses requests that carry them.
+    if (call.api === 'gemini' && call.request.labels) call.request = withoutLabels(call.request);
     const lead = live[0] as PreparedCall['live'][number];
     // A reply paid for by an earlier run, whose outputs could not be written then (disk full).
     const held = live.length === 1 ? this.ctx.held.take(lead.unit.item.id, step.name) : undefined;
