@@ -29,15 +29,15 @@ export function canonicalJson(value: unknown): string {
 
 /**
  * The cache key of a request: sha256 (hex) of the canonical JSON of what decides its answer — the
- * API, task, model, rendered prompt or texts, system instruction, JSON schema, output and thinking
+ * task, model, rendered prompt or texts, system instruction, JSON schema, output and thinking
  * budgets, temperature and every task parameter. Never the labels (run and item ids: a copied job
- * must hit), the abort signal or the timeout, and never a credential (a request holds none; the
- * project that answers does not change the answer).
+ * must hit), the abort signal or the timeout, and never a credential (a request holds none). Nor
+ * the project or API that answers: a model answers alike on Vertex AI and the Gemini API, so a pool
+ * mixing both keeps one cache.
  */
-export function cacheKeyOf(request: ProviderRequest, api: 'vertex' | 'gemini'): string {
+export function cacheKeyOf(request: ProviderRequest): string {
   const decisive = {
     v: KEY_VERSION,
-    api,
     task: request.task,
     model: request.model,
     prompt: request.prompt,

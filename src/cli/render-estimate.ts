@@ -35,6 +35,9 @@ export function renderEstimate(estimate: JobEstimate, io: CliIO, stream: NodeJS.
       stream,
       `  ${s.step.padEnd(12)} ${s.task.padEnd(9)} ${s.model.padEnd(26)} ${String(s.requests).padStart(7)} calls${batched}  ${usd(s.usd.low)} / ${usd(s.usd.expected)} / ${usd(s.usd.high)}  (${basisLabel(s.basis)}${thinking})`,
     );
+    for (const f of s.fallbacks ?? []) {
+      line(stream, `  ${''.padEnd(22)} if on fallback ${f.model}: ${usd(f.usd.low)} / ${usd(f.usd.expected)} / ${usd(f.usd.high)}`);
+    }
   }
   if (estimate.spent_usd > 0) line(stream, `  already spent: ${usd(estimate.spent_usd)}`);
   line(stream, `  total (low / expected / high): ${usd(estimate.total_usd.low)} / ${usd(estimate.total_usd.expected)} / ${usd(estimate.total_usd.high)}`);

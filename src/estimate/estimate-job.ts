@@ -33,6 +33,8 @@ export interface StepEstimate {
   usd: Range;
   /** Where the output figures come from: the step's declaration, typical sizes, or a pilot's measurements. */
   basis: 'max_output_tokens' | 'typical' | 'fixed' | 'pilot';
+  /** What the items left would cost on each `fallback:` model instead (used only while `model` cannot be served). */
+  fallbacks?: { model: string; usd: Range }[];
 }
 
 export interface JobEstimate {
@@ -211,6 +213,18 @@ export async function estimateJob(
     const m = measured.get(step.name);
     const requests = requestsFor(step, n);
     const common = { step: step.name, task: step.task, model: step.model, items: n, requests, input_tokens: Math.round(perItemInput * n) };
+    const output = declaredOutputTokens(step);
+    const thinking = declaredThinkingTokens(step, catalog);
+    // What the items left cost on a model, from the step's declared (or typical) sizes.
+    const costOn = (model: string, i: 0 | 1 | 2): number => {
+      const on = { ...step, model };
+      const usage = usageOf(on, perItemInput, output[i], catalog);
+      usage.thoughtsTokens = declaredThinkingTokens(on, catalog)[i];
+      // A step in batch (auto: when at least batch.min_items wait) is priced at the batch price.
+      const batch = step.mode === 'batch' || (step.mode === 'auto' && n >= (job.batch?.minItems ?? 1000));
+      return n * (batch ? catalog.batchCost(model, usage) : catalog.cost(model, usage, { withAudio }));
+    };
+    const fallbacks = (step.fallback ?? []).map((model) => ({ model, usd: rangeOf(costOn(model, 0), costOn(model, 1), costOn(model, 2)) }));
     if (m && n > 0) {
       // The ledger has one row per request (on the first item of a batch): what was measured is a
       // request's cost, so a batched step is scaled by its requests, not its items.
@@ -225,25 +239,18 @@ export async function estimateJob(
         thinking_tokens: rangeOf(0, 0, 0),
         usd: rangeOf(Math.max(0, expected - 1.96 * sd), expected, expected + 1.96 * sd),
         basis: 'pilot',
+        ...(fallbacks.length > 0 ? { fallbacks } : {}),
       });
       continue;
     }
-    const output = declaredOutputTokens(step);
-    const thinking = declaredThinkingTokens(step, catalog);
-    const cost = (i: 0 | 1 | 2): number => {
-      const usage = usageOf(step, perItemInput, output[i], catalog);
-      usage.thoughtsTokens = thinking[i];
-      // A step in batch (auto: when at least batch.min_items wait) is priced at the batch price.
-      const batch = step.mode === 'batch' || (step.mode === 'auto' && n >= (job.batch?.minItems ?? 1000));
-      return n * (batch ? catalog.batchCost(step.model, usage) : catalog.cost(step.model, usage, { withAudio }));
-    };
     const total = (i: 0 | 1 | 2): number => (output[i] + thinking[i]) * n;
     byStep.push({
       ...common,
       output_tokens: rangeOf(total(0), total(1), total(2)),
       thinking_tokens: rangeOf(thinking[0] * n, thinking[1] * n, thinking[2] * n),
-      usd: rangeOf(cost(0), cost(1), cost(2)),
+      usd: rangeOf(costOn(step.model, 0), costOn(step.model, 1), costOn(step.model, 2)),
       basis: step.task !== 'text' ? 'fixed' : step.maxOutputTokens !== undefined ? 'max_output_tokens' : 'typical',
+      ...(fallbacks.length > 0 ? { fallbacks } : {}),
     });
   }
 

@@ -15,6 +15,8 @@ export interface RunJobOptions {
   budgetUsd?: number;
   /** Only the next N items with work left (as `--limit`). */
   limit?: number;
+  /** `false`: every answer comes from a call, none from the response cache (as `--no-cache`). */
+  cache?: boolean;
   /** Redo done items whose input row or templates changed since they were done (as `--redo-stale`). */
   redoStale?: boolean;
   /** Things worth telling a person that are not engine events (a lock taken over, stale items). */
@@ -109,6 +111,7 @@ export class JobRun extends EventEmitter<JobRunEvents> implements PromiseLike<Jo
         emulated,
         ...(emulator ? { credentials: emulator.credentials, transformCredentials: emulator.redirect } : {}),
         ...(options.budgetUsd === undefined ? {} : { budgetUsd: options.budgetUsd }),
+        ...(options.cache === false ? { noCache: true } : {}),
         onNotice: notice,
         onEngine: (engine) => this.forward(engine),
       });

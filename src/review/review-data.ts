@@ -19,7 +19,10 @@ export interface ReviewOutput {
 export interface ReviewStep {
   name: string;
   task: Step['task'];
+  /** The model that produced the output: the step's own, or one of its fallbacks. */
   model: string;
+  /** The output came from the response cache (no call). */
+  cached?: boolean;
   state: StepState;
   attempts: number;
   project: string | null;
@@ -140,7 +143,9 @@ export async function collectReview(job: Job, store: StateStore, options: { thum
       steps.push({
         name: step.name,
         task: step.task,
-        model: step.model,
+        // The model that produced the output (a fallback, maybe), else the step's.
+        model: row.model ?? step.model,
+        ...(row.cached ? { cached: true } : {}),
         state: row.state,
         attempts: row.attempts,
         project: row.project,

@@ -113,7 +113,9 @@ function thumbnails(item: ReviewItem, pageDir: string): string {
 }
 
 function stepSection(step: ReviewStep, pageDir: string): string {
-  const meta = [step.task, step.model, step.state, step.project ?? '', plural(step.attempts, 'attempt'), usd(step.costUsd)].filter(Boolean).join(' · ');
+  const meta = [step.task, step.model, step.state, step.cached ? 'from the cache' : (step.project ?? ''), plural(step.attempts, 'attempt'), usd(step.costUsd)]
+    .filter(Boolean)
+    .join(' · ');
   const parts = [`<h3>${h(step.name)} <span class="muted">${h(meta)}</span></h3>`];
   if (step.rejected) parts.push(`<p class="rejection">Rejected ${h(step.rejected.at)}${step.rejected.note ? `: ${h(step.rejected.note)}` : ''}</p>`);
   if (step.error) {

@@ -63,15 +63,19 @@ export class LedgerQueries {
   /** Whether the file has intent rows (schema 4); an older, read-only one has only settled calls. */
   readonly #unsettled: { calls: string; maxUsd: string };
 
-  constructor(statements: Statements, intentRows: boolean) {
+  /** A calls-only filter: rows of steps served by the response cache (schema 6) are not calls. */
+  readonly #calls: string;
+
+  constructor(statements: Statements, intentRows: boolean, cachedRows = false) {
     this.#sql = statements;
+    this.#calls = cachedRows ? 'cached = 0' : '1';
     this.#unsettled = intentRows ? { calls: '(settled = 0)', maxUsd: 'CASE WHEN settled = 0 THEN reserved_usd ELSE 0 END' } : { calls: '0', maxUsd: '0' };
   }
 
   /** Calls and spend over every run, or over one run. */
   totals(runId?: string): LedgerTotals {
     const { calls, maxUsd } = this.#unsettled;
-    const columns = `coalesce(sum(cost_usd), 0) AS cost, count(*) AS n, coalesce(sum(${calls}), 0) AS unsettled, coalesce(sum(${maxUsd}), 0) AS max_usd`;
+    const columns = `coalesce(sum(cost_usd), 0) AS cost, coalesce(sum(${this.#calls}), 0) AS n, coalesce(sum(${calls}), 0) AS unsettled, coalesce(sum(${maxUsd}), 0) AS max_usd`;
     const row = (
       runId === undefined ? this.#sql.get(`SELECT ${columns} FROM ledger`).get() : this.#sql.get(`SELECT ${columns} FROM ledger WHERE run_id = ?`).get(runId)
     ) as { cost: number; n: number; unsettled: number; max_usd: number };
@@ -80,7 +84,9 @@ export class LedgerQueries {
 
   /** Calls by HTTP status (0: no HTTP reply). */
   requestsByStatus(): { status: number; requests: number }[] {
-    return (this.#sql.get('SELECT http_status AS s, count(*) AS n FROM ledger GROUP BY http_status').all() as { s: number; n: number }[]).map((row) => ({
+    return (
+      this.#sql.get(`SELECT http_status AS s, count(*) AS n FROM ledger WHERE ${this.#calls} GROUP BY http_status`).all() as { s: number; n: number }[]
+    ).map((row) => ({
       status: row.s,
       requests: row.n,
     }));
@@ -123,7 +129,7 @@ export class LedgerQueries {
         `SELECT count(*) AS n, coalesce(avg(usd), 0) AS mean, coalesce(avg(usd * usd), 0) AS mean_sq, coalesce(avg(output), 0) AS output, coalesce(avg(ms), 0) AS ms
          FROM (
            SELECT sum(l.cost_usd) AS usd, sum(l.output_tokens + l.thoughts_tokens) AS output, avg(l.duration_ms) AS ms
-           FROM (SELECT item_id, cost_usd, output_tokens, thoughts_tokens, duration_ms FROM ledger WHERE step = ? ORDER BY id DESC LIMIT ?) l
+           FROM (SELECT item_id, cost_usd, output_tokens, thoughts_tokens, duration_ms FROM ledger WHERE step = ? AND ${this.#calls} ORDER BY id DESC LIMIT ?) l
            WHERE EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = l.item_id AND s.step = ? AND s.state IN ('done', 'filtered'))
            GROUP BY l.item_id)`,
       )

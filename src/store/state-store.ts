@@ -200,7 +200,8 @@ export class StateStore {
     this.#group = new GroupCommit(db);
     this.steps = new StepQueries(statements);
     // A read-only store of an older file is not migrated: its ledger has no intent rows (schema 4).
-    this.ledger = new LedgerQueries(statements, (db.pragma('user_version', { simple: true }) as number) >= 4);
+    const version = db.pragma('user_version', { simple: true }) as number;
+    this.ledger = new LedgerQueries(statements, version >= 4, version >= 6);
     this.batches = new BatchJobQueries(statements, (db.pragma('user_version', { simple: true }) as number) >= 5);
   }
 

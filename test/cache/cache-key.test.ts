@@ -21,14 +21,14 @@ const BASE: ProviderRequest = {
 
 describe('cacheKeyOf', () => {
   it('is the sha256 (hex) of what decides the answer, stable across versions of genbatch', () => {
-    const key = cacheKeyOf(BASE, 'vertex');
+    const key = cacheKeyOf(BASE);
     expect(key).toMatch(/^[0-9a-f]{64}$/);
-    expect(cacheKeyOf({ ...BASE }, 'vertex')).toBe(key);
+    expect(cacheKeyOf({ ...BASE })).toBe(key);
     // Pinned: a change to what goes into keys must be deliberate (it turns every user's cache into misses).
-    const canonical = '{"api":"vertex","model":"gemini-2.5-flash","params":{},"prompt":"hello","task":"text","v":1}';
-    expect(createHash('sha256').update(canonical).digest('hex')).toBe('ae19c08583d9cc62e82aab624350e98e078ebe90c32d311e56ee8198b1089ffd');
-    expect(cacheKeyOf({ task: 'text', model: 'gemini-2.5-flash', prompt: 'hello', params: {} }, 'vertex')).toBe(
-      'ae19c08583d9cc62e82aab624350e98e078ebe90c32d311e56ee8198b1089ffd',
+    const canonical = '{"model":"gemini-2.5-flash","params":{},"prompt":"hello","task":"text","v":1}';
+    expect(createHash('sha256').update(canonical).digest('hex')).toBe('36a13e3192e0688fde9614815ae1768190d1a70bfd9550b6b834c3f6c110e219');
+    expect(cacheKeyOf({ task: 'text', model: 'gemini-2.5-flash', prompt: 'hello', params: {} })).toBe(
+      '36a13e3192e0688fde9614815ae1768190d1a70bfd9550b6b834c3f6c110e219',
     );
   });
 
@@ -44,7 +44,7 @@ describe('cacheKeyOf', () => {
       model: BASE.model,
       task: 'text',
     };
-    expect(cacheKeyOf(reordered, 'vertex')).toBe(cacheKeyOf(BASE, 'vertex'));
+    expect(cacheKeyOf(reordered)).toBe(cacheKeyOf(BASE));
   });
 
   it('ignores labels (run and item ids), the abort signal and the timeout', () => {
@@ -55,11 +55,11 @@ describe('cacheKeyOf', () => {
       timeoutMs: 30_000,
     };
     const otherRun: ProviderRequest = { ...BASE, labels: { genbatch_run: 'r-2', genbatch_item: 'copy-of-post-7' }, timeoutMs: 5_000 };
-    expect(cacheKeyOf(withRun, 'vertex')).toBe(cacheKeyOf(BASE, 'vertex'));
-    expect(cacheKeyOf(otherRun, 'vertex')).toBe(cacheKeyOf(BASE, 'vertex'));
+    expect(cacheKeyOf(withRun)).toBe(cacheKeyOf(BASE));
+    expect(cacheKeyOf(otherRun)).toBe(cacheKeyOf(BASE));
   });
 
-  it('changes with any decisive field or parameter, and with the API', () => {
+  it('changes with any decisive field or parameter; the API that answers is not one', () => {
     const variants: ProviderRequest[] = [
       { ...BASE, task: 'image' },
       { ...BASE, model: 'gemini-2.5-pro' },
@@ -79,8 +79,8 @@ describe('cacheKeyOf', () => {
       { ...BASE, params: { top_p: 0.9, safety: { harassment: 'block_none', hate: 'block_none' } } },
       { ...BASE, params: { top_p: '0.9', safety: { harassment: 'block_none', hate: 'block_low' } } },
     ];
-    const keys = new Set([cacheKeyOf(BASE, 'vertex'), cacheKeyOf(BASE, 'gemini'), ...variants.map((v) => cacheKeyOf(v, 'vertex'))]);
-    expect(keys.size).toBe(variants.length + 2);
+    const keys = new Set([cacheKeyOf(BASE), ...variants.map((v) => cacheKeyOf(v))]);
+    expect(keys.size).toBe(variants.length + 1);
   });
 
   it('writes canonical JSON: sorted keys at every depth, undefined members left out, arrays in order', () => {

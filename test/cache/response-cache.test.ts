@@ -28,7 +28,7 @@ function fakeClock(start = 1_750_000_000_000): { now: () => number; advance: (ms
 
 const usage = { ...emptyUsage(), inputTokens: 12, outputTokens: 34 };
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
-const key = (prompt: string): string => cacheKeyOf({ task: 'text', model: 'gemini-2.5-flash', prompt, params: {} }, 'vertex');
+const key = (prompt: string): string => cacheKeyOf({ task: 'text', model: 'gemini-2.5-flash', prompt, params: {} });
 const textResult = (text: string): ProviderResult => ({ text, usage, modelVersion: 'gemini-2.5-flash-001', responseId: `r-${text.length}` });
 const imageResult = (data: Buffer): ProviderResult => ({ media: [{ mimeType: 'image/png', data }], usage: { ...emptyUsage(), images: 1 } });
 

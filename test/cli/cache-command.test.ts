@@ -11,7 +11,7 @@ import { useTempDir } from '../helpers/temp-dir.js';
 const tempDir = useTempDir();
 
 const key = (prompt: string, task: 'text' | 'image' = 'text'): string =>
-  cacheKeyOf({ task, model: task === 'text' ? 'gemini-2.5-flash' : 'gemini-2.5-flash-image', prompt, params: {} }, 'vertex');
+  cacheKeyOf({ task, model: task === 'text' ? 'gemini-2.5-flash' : 'gemini-2.5-flash-image', prompt, params: {} });
 
 /** A cache with 3 text answers and 2 image answers sharing one image (one blob file), 2 hits and 1 miss; the clock is set per entry. */
 async function populate(dir: string): Promise<{ image: Buffer; stats: ReturnType<ResponseCache['stats']> }> {

@@ -47,6 +47,13 @@ describe('fallback chains', () => {
       extra: 'results: results.csv\n',
     });
 
+    // The estimate prices the step's own model, and says what the fallback would cost instead.
+    const estimate = await runCli(['estimate', job]);
+    expect(estimate.code, estimate.stderr).toBe(0);
+    const shown = estimate.stdout + estimate.stderr;
+    expect(shown).toMatch(/hero\s+image\s+imagen-4\.0-fast-generate-001\s+12 calls\s+\$0\.24/);
+    expect(shown).toMatch(/if on fallback gemini-2\.5-flash-image: \$0\.4\d/);
+
     const run = await runCli(['run', job, '--yes', '--plain']);
     expect(run.code, run.stderr.slice(-1500)).toBe(0);
     expect(run.stderr).toMatch(new RegExp(`fallback: ${GEMINI_IMAGE} instead of ${IMAGEN}`));

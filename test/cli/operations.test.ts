@@ -53,9 +53,11 @@ describe('operating genbatch', () => {
     emulator.setConfig(parseEmulatorConfig({ projects: { p: { requests: 1, window: '1h' } } }));
     writeCredentials(join(stalledDir, 'credentials.yaml'), emulator.url, [{ name: 'p' }]);
     const stalledJob = writeJob(stalledDir, { items: 10, steps: BRIEF_STEP, limits: '{ concurrency: 2, max_stall: 1s }' });
-    expect((await runCli(['run', stalledJob, '--yes', '--notify', hook.url, '--notify-template', '{"text": "{{summary}}", "code": {{exit_code}}}'])).code).toBe(
-      75,
-    );
+    // --no-cache: the first job's answers would serve these same requests without the quota.
+    expect(
+      (await runCli(['run', stalledJob, '--yes', '--no-cache', '--notify', hook.url, '--notify-template', '{"text": "{{summary}}", "code": {{exit_code}}}']))
+        .code,
+    ).toBe(75);
     expect(hook.bodies[1]).toMatchObject({ code: 75, text: expect.stringMatching(/quota-job.*stalled/) });
 
     const budgetDir = tempDir();
@@ -104,6 +106,8 @@ describe('operating genbatch', () => {
         join(jobs, `${name}.yaml`),
         readFileSync(file, 'utf8')
           .replace('name: quota-job', `name: ${name}`)
+          // Each job its own prompts: the same requests would be answered once, from the response cache.
+          .replace('Image brief for {{title}}', `Image brief for {{title}} (${name})`)
           .replace('file: posts.csv', `file: ../${name}/posts.csv`)
           .replace('credentials: credentials.yaml', `credentials: ../${name}/credentials.yaml`),
       );

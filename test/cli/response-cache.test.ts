@@ -72,20 +72,23 @@ describe('the response cache', () => {
     expect(ledger).toHaveLength(ITEMS);
     expect(ledger.every((r) => r.project === '(cache)' && r.cached === 1 && r.cost_usd === 0)).toBe(true);
 
-    // Two answers rejected, then redone: they come from calls, never from the cache.
+    // Two answers rejected: they leave the cache at once, for every job. A new copy of the job pays for those two only.
     const ids = rows.slice(0, 2).map((r) => r.id as string);
     expect((await runCli(['reject', copy, ...ids, '--note', 'off-brand'], { env })).code).toBe(0);
+    const third = await runCli(['run', copyJob(job, dir, 'third-copy'), '--yes', '--plain'], { env });
+    expect(third.code, third.stderr.slice(-800)).toBe(0);
+    expect(requests()).toBe(ITEMS + 2);
+    const called = emulator.log().slice(-2);
+    expect(called.map((c) => c.status)).toEqual([200, 200]);
+
+    // retry --rejected, then resume: exactly the two rejected items are called again (never the cache).
     expect((await runCli(['retry', copy, '--rejected'], { env })).code).toBe(0);
     const redo = await runCli(['resume', copy, '--yes', '--plain'], { env });
     expect(redo.code, redo.stderr.slice(-800)).toBe(0);
-    expect(requests()).toBe(ITEMS + 2);
-    expect(stepStates(state)).toEqual({ done: ITEMS });
-
-    // A rejected answer is gone from the cache for every job: the original job's retry of them pays again too.
-    const again = await runCli(['retry', job, '--ids', ...ids], { env });
-    expect(again.code).toBe(0);
-    expect((await runCli(['resume', job, '--yes', '--plain'], { env })).code).toBe(0);
     expect(requests()).toBe(ITEMS + 4);
+    expect(stepStates(state)).toEqual({ done: ITEMS });
+    const redone = readStateFile(state, (db) => db.prepare('SELECT item_id, cached FROM item_steps WHERE cached = 0').all()) as { item_id: string }[];
+    expect(redone.map((r) => r.item_id).sort()).toEqual([...ids].sort());
   });
 
   it('--no-cache answers every request with a call, and images are not cached unless the step says cache: true', async () => {

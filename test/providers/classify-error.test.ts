@@ -1,7 +1,14 @@
 import { ApiError } from '@google/genai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenbatchError } from '../../src/errors/genbatch-error.js';
-import { BadResponseError, CredentialRejectedError, InvalidRequestError, QuotaExhaustedError, TransientError } from '../../src/errors/provider-errors.js';
+import {
+  BadResponseError,
+  CredentialRejectedError,
+  InvalidRequestError,
+  ModelUnavailableError,
+  QuotaExhaustedError,
+  TransientError,
+} from '../../src/errors/provider-errors.js';
 import { GeminiTextProvider } from '../../src/providers/gemini-text.js';
 import type { ProviderRequest } from '../../src/providers/provider.js';
 import { classifyError, classifyOperationError, redactSecrets } from '../../src/resilience/classify-error.js';
@@ -31,6 +38,34 @@ describe('classifyError: the table', () => {
     expect(error).toBeInstanceOf(type);
     expect(error.retryable).toBe(retryable);
     expect(error).toMatchObject({ httpStatus: status, apiStatus: apiStatus || undefined });
+  });
+
+  it('a 404 about the model itself is ModelUnavailableError (the fallback case); an IAM 403 naming the model stays a credential problem', () => {
+    const vertex = classifyError(
+      apiError(404, {
+        code: 404,
+        status: 'NOT_FOUND',
+        message:
+          'Publisher Model `projects/p/locations/us-central1/publishers/google/models/gemini-2.5-pro` was not found or your project does not have access to it.',
+      }),
+    );
+    expect(vertex).toBeInstanceOf(ModelUnavailableError);
+    expect([vertex.code, vertex.retryable]).toEqual(['MODEL_UNAVAILABLE', false]);
+    const gemini = classifyError(
+      apiError(404, { code: 404, status: 'NOT_FOUND', message: 'models/imagen-9 is not found for API version v1beta, or is not supported for predict.' }),
+    );
+    expect(gemini).toBeInstanceOf(ModelUnavailableError);
+    const iam = classifyError(
+      apiError(403, {
+        code: 403,
+        status: 'PERMISSION_DENIED',
+        message:
+          "Permission 'aiplatform.endpoints.predict' denied on resource '//aiplatform.googleapis.com/projects/p/locations/l/publishers/google/models/m' (or it may not exist).",
+      }),
+    );
+    expect(iam).toBeInstanceOf(CredentialRejectedError);
+    // Any other 404 (a wrong path, a deleted operation) is still an invalid request.
+    expect(classifyError(apiError(404, { code: 404, status: 'NOT_FOUND', message: 'Operation not found.' }))).toBeInstanceOf(InvalidRequestError);
   });
 
   it('reads retryAfterMs from RetryInfo and detects per-day quotas', () => {

@@ -8,7 +8,7 @@ import { staleNow } from '../../engine/staleness.js';
 import { checkStateOwner } from '../../engine/state-owner.js';
 import type { Job } from '../../job/job.js';
 import { loadJob, displayPath } from '../../job/load-job.js';
-import { StateStore } from '../../store/state-store.js';
+import { CACHE_LEDGER_PROJECT, StateStore } from '../../store/state-store.js';
 import { line, type CliIO } from '../io.js';
 import { unknownSpend } from '../render-spend.js';
 
@@ -76,6 +76,7 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
           stale: 0,
           requests: 0,
           failures: [],
+          models: {},
           last_run: null,
           batches: [],
           ...sharedJson,
@@ -100,13 +101,26 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
     const out = io.stdout;
     line(out, `${status.job}: ${status.total} items — ${c.done} done, ${c.pending} pending, ${c.running} running, ${c.failed} failed, ${c.filtered} filtered`);
     for (const [name, s] of Object.entries(status.steps)) {
-      line(out, `  step ${name}: ${s.done} done, ${s.pending} pending, ${s.running} running, ${s.failed} failed, ${s.filtered} filtered`);
+      const models = status.models[name];
+      const step = job.steps.find((st) => st.name === name);
+      // Which models made the done items, when another than the step's own did (a fallback).
+      const byModel = Object.entries(models?.by_model ?? {});
+      const modelNote = byModel.some(([m]) => m !== step?.model) ? ` (${byModel.map(([m, n]) => `${n} by ${m}`).join(', ')})` : '';
+      const cacheNote = models && models.cached > 0 ? `, ${models.cached} of them from the response cache` : '';
+      line(
+        out,
+        `  step ${name}: ${s.done} done${modelNote}${cacheNote}, ${s.pending} pending, ${s.running} running, ${s.failed} failed, ${s.filtered} filtered`,
+      );
     }
     if (status.stale > 0)
       line(out, `Stale: ${status.stale} done item(s) changed since (input row or templates); \`genbatch run JOB --redo-stale\` redoes them.`);
     line(out, `Cost so far: $${status.cost_usd.toFixed(4)} over ${status.requests} API calls`);
     if (status.unsettled_calls > 0) line(out, unknownSpend(status.unsettled_calls, status.unsettled_max_usd));
     for (const p of status.projects) {
+      if (p.name === CACHE_LEDGER_PROJECT) {
+        line(out, `  response cache: ${p.requests} answer(s) served without a call, $0`);
+        continue;
+      }
       line(
         out,
         `  project ${p.name}: ${p.requests} calls, ${p.ok} ok, ${p.rejected_429} rejected by quota (429), ${p.errors} other errors, $${p.cost_usd.toFixed(4)}`,

@@ -160,7 +160,7 @@ export class OnlineExecutor implements StepExecutor {
    * depend on the project or API that answers: the same model gives the same kind of answer on both.
    */
   private cacheKeys(call: PreparedCall, index: number): { model: string; key: string }[] {
-    return modelsOf(call.step).map((model) => ({ model, key: cacheKeyOf(this.unitRequest(call, index, model), 'vertex') }));
+    return modelsOf(call.step).map((model) => ({ model, key: cacheKeyOf(this.unitRequest(call, index, model)) }));
   }
 
   /**
@@ -510,7 +510,7 @@ export class OnlineExecutor implements StepExecutor {
     const settled: Settled[] = [];
     for (const [position, l] of live.entries()) {
       const own: ProviderResult = step.task === 'embedding' ? { ...result, vectors: [result.vectors?.[position] ?? []] } : result;
-      const cacheKey = this.ctx.cache && cachesResponses(step) ? cacheKeyOf(this.unitRequest(call, position, model), 'vertex') : undefined;
+      const cacheKey = this.ctx.cache && cachesResponses(step) ? cacheKeyOf(this.unitRequest(call, position, model)) : undefined;
       const verdict = await this.checkpoint(
         l.unit,
         l.rendered,
