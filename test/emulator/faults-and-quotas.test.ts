@@ -1,7 +1,7 @@
 import { ApiError } from '@google/genai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, type EmulatorConfigInput } from '../../src/emulator/index.js';
-import { startTestEmulator, type TestEmulator } from '../helpers/emulator-client.js';
+import { useResetEmulator } from '../helpers/emulator-client.js';
 
 const MODEL = 'gemini-2.5-flash';
 const CONFIG: EmulatorConfigInput = {
@@ -39,15 +39,7 @@ async function apiError(promise: Promise<unknown>): Promise<ApiError> {
 }
 
 describe('emulator faults, quotas and stats', () => {
-  let t: TestEmulator;
-  beforeAll(async () => {
-    t = await startTestEmulator(CONFIG);
-  });
-  beforeEach(async () => {
-    t.emu.setConfig(parseEmulatorConfig({ latency_ms: 0, ...CONFIG }));
-    await fetch(`${t.url}/_emulator/reset`, { method: 'POST' });
-  });
-  afterAll(() => t.close());
+  const t = useResetEmulator(CONFIG);
 
   it('requires an API key or a bearer token (401 UNAUTHENTICATED)', async () => {
     const response = await post(modelUrl(t.url, 'p', MODEL, 'generateContent'), ask, {});

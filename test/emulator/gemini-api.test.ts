@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError, GenerateVideosOperation, GoogleGenAI, Type } from '@google/genai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, type EmulatorConfigInput } from '../../src/emulator/index.js';
-import { startTestEmulator, vertexClient, type TestEmulator } from '../helpers/emulator-client.js';
+import { useResetEmulator, vertexClient } from '../helpers/emulator-client.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 /**
@@ -57,16 +57,8 @@ function post(url: string, body: unknown, headers: Record<string, string>): Prom
 }
 
 describe('emulator: the Gemini Developer API paths', () => {
-  let t: TestEmulator;
+  const t = useResetEmulator(CONFIG);
   const tempDir = useTempDir();
-  beforeAll(async () => {
-    t = await startTestEmulator(CONFIG);
-  });
-  beforeEach(async () => {
-    t.emu.setConfig(parseEmulatorConfig({ latency_ms: 0, ...CONFIG }));
-    await fetch(`${t.url}/_emulator/reset`, { method: 'POST' });
-  });
-  afterAll(() => t.close());
 
   it('answers generateContent with text, counted under the key project on the gemini API', async () => {
     const response = await gemini(t.url, FREE_KEY).models.generateContent({ model: FLASH, contents: 'Write one line about tides.' });

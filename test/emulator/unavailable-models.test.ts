@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { ApiError, GoogleGenAI } from '@google/genai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, type EmulatorConfigInput } from '../../src/emulator/index.js';
-import { startTestEmulator, type TestEmulator } from '../helpers/emulator-client.js';
+import { useResetEmulator } from '../helpers/emulator-client.js';
 
 /**
  * What fallback chains are rehearsed with: a model a project cannot use (`unavailable_models`,
@@ -45,15 +45,7 @@ function imagenOnGemini(url: string): Promise<Response> {
 }
 
 describe('emulator: unavailable models and per-model exhaustion', () => {
-  let t: TestEmulator;
-  beforeAll(async () => {
-    t = await startTestEmulator(CONFIG);
-  });
-  beforeEach(async () => {
-    t.emu.setConfig(parseEmulatorConfig({ latency_ms: 0, ...CONFIG }));
-    await fetch(`${t.url}/_emulator/reset`, { method: 'POST' });
-  });
-  afterAll(() => t.close());
+  const t = useResetEmulator(CONFIG);
 
   it("answers Vertex's 404 for a model the project cannot use, unbilled, while its other models work", async () => {
     const client = vertex(t.url, 'no-imagen');

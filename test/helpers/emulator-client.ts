@@ -1,4 +1,5 @@
 import { GoogleGenAI } from '@google/genai';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type EmulatorConfigInput, type EmulatorStats, type RunningEmulator } from '../../src/emulator/index.js';
 
 /**
@@ -31,5 +32,37 @@ export async function startTestEmulator(config: EmulatorConfigInput = {}, defaul
     stats: () => emu.stats(),
     fetchStats: async () => (await (await fetch(`${emu.url}/_emulator/stats`)).json()) as EmulatorStats,
     close: () => emu.close(),
+  };
+}
+
+/**
+ * One emulator for a test file, started before its tests and closed after them, with its config and
+ * counters reset before each test. The object stays valid across tests (it reads the live emulator).
+ */
+export function useResetEmulator(config: EmulatorConfigInput, defaultProject = TEST_PROJECT): TestEmulator {
+  let current: TestEmulator | undefined;
+  const live = (): TestEmulator => {
+    if (!current) throw new Error('the emulator is started in beforeAll');
+    return current;
+  };
+  beforeAll(async () => {
+    current = await startTestEmulator(config, defaultProject);
+  });
+  beforeEach(async () => {
+    live().emu.setConfig(parseEmulatorConfig({ latency_ms: 0, ...config }));
+    await fetch(`${live().url}/_emulator/reset`, { method: 'POST' });
+  });
+  afterAll(() => current?.close());
+  return {
+    get emu() {
+      return live().emu;
+    },
+    get url() {
+      return live().url;
+    },
+    client: (project) => live().client(project),
+    stats: () => live().stats(),
+    fetchStats: () => live().fetchStats(),
+    close: () => live().close(),
   };
 }
