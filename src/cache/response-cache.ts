@@ -19,6 +19,21 @@ export const DEFAULT_CACHE_MAX_BYTES = 2 * 1024 ** 3;
 const ORPHAN_GRACE_MS = 60_000;
 /** Entries removed per read of the least recently used ones, while evicting. */
 const EVICT_BATCH = 32;
+/**
+ * Stores, uses and misses are written together, one transaction per batch: a write transaction per
+ * lookup cost a run more than the lookups themselves. A batch is written when it holds this many,
+ * or this long after its first, and always on close. A `kill -9` loses at most that much: each lost
+ * answer is paid again by the next identical request, nothing worse.
+ */
+const WRITE_BATCH = 128;
+const WRITE_DELAY_MS = 100;
+
+/** An answer stored but not yet written to the file (its blob files are already in place). */
+interface PendingPut {
+  result: ProviderResult;
+  entry: Parameters<ResponseCacheStore['putEntry']>[0];
+  blobs: { sha: string; bytes: number }[];
+}
 
 export interface CacheStats {
   entries: number;
@@ -119,6 +134,12 @@ export class ResponseCache {
   readonly #blobs: BlobFiles;
   readonly #clock: () => number;
   readonly #onUnavailable: ((error: CacheUnavailableError) => void) | undefined;
+  /** Written by the next batch (see WRITE_BATCH). */
+  readonly #puts = new Map<string, PendingPut>();
+  readonly #uses = new Map<string, number>();
+  #hits = 0;
+  #misses = 0;
+  #timer: NodeJS.Timeout | undefined;
 
   private constructor(dir: string, maxBytes: number, options: ResponseCacheOptions) {
     this.dir = dir;
@@ -180,10 +201,16 @@ export class ResponseCache {
   async get(key: string): Promise<ProviderResult | undefined> {
     const store = this.#store;
     if (!store) return undefined;
+    const pending = this.#puts.get(key);
+    if (pending) {
+      this.#used(key);
+      return pending.result;
+    }
     try {
       const row = store.entry(key);
       if (!row) {
-        store.recordMiss();
+        this.#misses += 1;
+        this.#schedule();
         return undefined;
       }
       const decoded = await decodeResult(row.result, row.vectors, (sha) => this.#blobs.read(sha)).catch(() => undefined);
@@ -191,14 +218,61 @@ export class ResponseCache {
       if (this.#store !== store) return undefined;
       if (decoded === undefined || 'missingBlob' in decoded) {
         this.#dropFiles(decoded === undefined ? store.removeEntry(key) : store.removeBlob(decoded.missingBlob));
-        store.recordMiss();
+        this.#misses += 1;
+        this.#schedule();
         return undefined;
       }
-      store.recordHit(key, this.#clock());
+      this.#used(key);
       return decoded.result;
     } catch (error) {
       this.#fail(error);
       return undefined;
+    }
+  }
+
+  /** A hit: the entry was used now (written with the next batch). */
+  #used(key: string): void {
+    this.#hits += 1;
+    this.#uses.set(key, this.#clock());
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#puts.size + this.#uses.size >= WRITE_BATCH) {
+      this.flush();
+      return;
+    }
+    if (this.#timer) return;
+    this.#timer = setTimeout(() => this.flush(), WRITE_DELAY_MS);
+    // Never what keeps a process alive: close() writes what is left.
+    this.#timer.unref();
+  }
+
+  /** Writes the stores, uses and misses waiting for their batch, in one transaction; then evicts past the cap. */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const store = this.#store;
+    if (!store || (this.#puts.size === 0 && this.#uses.size === 0 && this.#hits === 0 && this.#misses === 0)) return;
+    const puts = [...this.#puts.values()];
+    const uses = [...this.#uses];
+    const counts = { hits: this.#hits, misses: this.#misses };
+    this.#puts.clear();
+    this.#uses.clear();
+    this.#hits = 0;
+    this.#misses = 0;
+    try {
+      const orphans = store.transaction(() => {
+        const freed: string[] = [];
+        for (const put of puts) freed.push(...store.putEntry(put.entry, put.blobs));
+        for (const [key, at] of uses) store.touch(key, at);
+        store.count(counts.hits, counts.misses);
+        return freed;
+      });
+      this.#blobs.remove(orphans);
+      if (store.bytesUsed() > this.maxBytes) this.#evict(store, this.maxBytes, undefined);
+    } catch (error) {
+      this.#fail(error);
     }
   }
 
@@ -214,14 +288,13 @@ export class ResponseCache {
       const bytes = Buffer.byteLength(encoded.json) + (encoded.vectors?.length ?? 0) + key.length + meta.model.length + meta.task.length + 32;
       if (bytes + encoded.blobs.reduce((n, b) => n + b.data.length, 0) > this.maxBytes) return;
       for (const blob of encoded.blobs) await this.#blobs.write(blob.sha, blob.data);
-      const store = this.#store;
-      if (!store) return;
-      const orphans = store.putEntry(
-        { key, model: meta.model, task: meta.task, result: encoded.json, vectors: encoded.vectors, bytes, now: this.#clock() },
-        encoded.blobs.map((b) => ({ sha: b.sha, bytes: b.data.length })),
-      );
-      this.#blobs.remove(orphans);
-      if (store.bytesUsed() > this.maxBytes) this.#evict(store, this.maxBytes, undefined);
+      if (!this.#store) return;
+      this.#puts.set(key, {
+        result,
+        entry: { key, model: meta.model, task: meta.task, result: encoded.json, vectors: encoded.vectors, bytes, now: this.#clock() },
+        blobs: encoded.blobs.map((b) => ({ sha: b.sha, bytes: b.data.length })),
+      });
+      this.#schedule();
     } catch (error) {
       this.#fail(error);
     }
@@ -229,6 +302,9 @@ export class ResponseCache {
 
   /** Removes one entry (a rejected answer: it is never served again). Its blobs go when no other entry uses them. */
   forget(key: string): void {
+    this.#puts.delete(key);
+    this.#uses.delete(key);
+    this.flush();
     const store = this.#store;
     if (!store) return;
     try {
@@ -266,6 +342,7 @@ export class ResponseCache {
 
   /** Throws CacheUnavailableError when the cache cannot be used. */
   stats(): CacheStats {
+    this.flush();
     const totals = this.#requireStore().totals();
     return {
       entries: totals.entries,
@@ -285,6 +362,7 @@ export class ResponseCache {
    * file is deleted with its blobs and the cache starts afresh; a foreign database is never deleted (throws).
    */
   clear(): { entries: number; bytes: number } {
+    this.flush();
     const store = this.#store;
     if (store) {
       try {
@@ -315,6 +393,7 @@ export class ResponseCache {
    * refers to and temp files of writers that died. Throws CacheUnavailableError when the cache cannot be used.
    */
   prune(options: { maxBytes?: number; olderThanMs?: number } = {}): { entries: number; bytes: number; orphanFiles: number; tempFiles: number } {
+    this.flush();
     const store = this.#requireStore();
     try {
       const evicted = this.#evict(store, options.maxBytes ?? this.maxBytes, options.olderThanMs);
@@ -328,7 +407,9 @@ export class ResponseCache {
     }
   }
 
+  /** Writes what waits for its batch, then closes the file. */
   close(): void {
+    this.flush();
     this.#store?.close();
     this.#store = undefined;
   }

@@ -95,15 +95,8 @@ export class CacheFileRefused extends GenbatchError {
 export class ResponseCacheStore {
   private readonly sql: Statements;
 
-  /** Made once: every lookup that hits runs it, and wrapping a function in a transaction per call costs more than its two updates. */
-  private readonly hit: Database.Transaction<(key: string, now: number) => void>;
-
   private constructor(private readonly db: Database.Database) {
     this.sql = new Statements(db);
-    this.hit = db.transaction((key: string, now: number) => {
-      this.sql.get('UPDATE entries SET used_at = ? WHERE key = ?').run(now, key);
-      this.sql.get('UPDATE totals SET hits = hits + 1 WHERE id = 1').run();
-    });
   }
 
   /**
@@ -159,13 +152,14 @@ export class ResponseCacheStore {
     return { result: row.result, vectors: row.vectors ?? undefined, blobs };
   }
 
-  /** A lookup answered: the entry was used now, and one hit more. */
-  recordHit(key: string, now: number): void {
-    this.hit.immediate(key, now);
+  /** An entry used at `now` (inside a batch's transaction). */
+  touch(key: string, now: number): void {
+    this.sql.get('UPDATE entries SET used_at = max(used_at, ?) WHERE key = ?').run(now, key);
   }
 
-  recordMiss(): void {
-    this.sql.get('UPDATE totals SET misses = misses + 1 WHERE id = 1').run();
+  /** Lookups answered and not answered since the last batch. */
+  count(hits: number, misses: number): void {
+    if (hits > 0 || misses > 0) this.sql.get('UPDATE totals SET hits = hits + ?, misses = misses + ? WHERE id = 1').run(hits, misses);
   }
 
   /**

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CacheUnavailableError, ResponseCache, cacheKeyOf, type ResponseCacheOptions } from '../../src/cache/response-cache.js';
 import { ConfigError } from '../../src/errors/config-error.js';
 import { emptyUsage, type ProviderResult } from '../../src/providers/provider.js';
@@ -14,7 +14,26 @@ afterEach(() => {
   for (const cache of opened.splice(0)) cache.close();
 });
 
+/**
+ * A cache whose stores, uses and misses are written to its file at once (each operation flushes its
+ * batch): these tests are about what the file holds. `openBatched` leaves the batching as it is.
+ */
 function open(options: ResponseCacheOptions = {}): ResponseCache {
+  const cache = openBatched(options);
+  const { put, get } = cache;
+  cache.put = async (...args) => {
+    await put.apply(cache, args);
+    cache.flush();
+  };
+  cache.get = async (...args) => {
+    const result = await get.apply(cache, args);
+    cache.flush();
+    return result;
+  };
+  return cache;
+}
+
+function openBatched(options: ResponseCacheOptions = {}): ResponseCache {
   const cache = ResponseCache.open({ env: {}, ...options });
   opened.push(cache);
   return cache;
@@ -152,6 +171,39 @@ describe('ResponseCache: round trips', () => {
     a.close();
     b.close();
     expect(open({ dir }).stats()).toMatchObject({ hits: 2, misses: 1, entries: 1 });
+  });
+});
+
+describe('ResponseCache: batched writes', () => {
+  it('writes stores, uses and misses in batches: a stored answer serves lookups at once, another process sees it once the batch is written', async () => {
+    const dir = tempDir();
+    const cache = openBatched({ dir });
+    const other = openBatched({ dir });
+    await cache.put(key('fresh'), textResult('fresh'), { model: 'm', task: 'text' });
+    expect(await cache.get(key('fresh'))).toEqual(textResult('fresh'));
+    expect(await cache.get(key('absent'))).toBeUndefined();
+    // Not written yet: another process does not see it (it would pay for it: nothing worse).
+    expect(await other.get(key('fresh'))).toBeUndefined();
+    cache.flush();
+    expect(await other.get(key('fresh'))).toEqual(textResult('fresh'));
+    other.close();
+    cache.close();
+    expect(openBatched({ dir }).stats()).toMatchObject({ entries: 1, hits: 2, misses: 2 });
+  });
+
+  it('writes a batch by itself after a short delay, and on close', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const dir = tempDir();
+    const cache = openBatched({ dir });
+    await cache.put(key('a'), textResult('a'), { model: 'm', task: 'text' });
+    const other = openBatched({ dir });
+    expect(await other.get(key('a'))).toBeUndefined();
+    vi.advanceTimersByTime(100);
+    vi.useRealTimers();
+    expect((await other.get(key('a')))?.text).toBe('a');
+    await cache.put(key('b'), textResult('b'), { model: 'm', task: 'text' });
+    cache.close();
+    expect((await other.get(key('b')))?.text).toBe('b');
   });
 });
 
