@@ -743,11 +743,11 @@ export class StateStore {
   }
 
   /** The unsettled intent row of an item's step (a video operation started by an earlier run), if any. */
-  unsettledCallOf(itemId: string, step: string): { id: number; reservedUsd: number } | undefined {
+  unsettledCallOf(itemId: string, step: string): { id: number; reservedUsd: number; model: string } | undefined {
     const row = this.#sql
-      .get('SELECT id, reserved_usd AS usd FROM ledger WHERE settled = 0 AND item_id = ? AND step = ? ORDER BY id DESC LIMIT 1')
-      .get(itemId, step) as { id: number; usd: number } | undefined;
-    return row && { id: row.id, reservedUsd: row.usd };
+      .get('SELECT id, reserved_usd AS usd, model FROM ledger WHERE settled = 0 AND item_id = ? AND step = ? ORDER BY id DESC LIMIT 1')
+      .get(itemId, step) as { id: number; usd: number; model: string } | undefined;
+    return row && { id: row.id, reservedUsd: row.usd, model: row.model };
   }
 
   /** A call's ledger row: its intent row (entry.id) settled to what the call really used, or a new row. */

@@ -194,7 +194,8 @@ export class OnlineExecutor implements StepExecutor {
     const { unit, rendered } = call.live[hit.index] as PreparedCall['live'][number];
     const step = call.step;
     // Running first, so that the step's checkpoint finds it in this run; not awaited on its own (nothing is at stake).
-    void store.commit(() => store.markRunning(unit.item.id, step.name, runId, CACHE_LEDGER_PROJECT));
+    // (A failure here fails the checkpoint's commit below too, which reports it.)
+    store.commit(() => store.markRunning(unit.item.id, step.name, runId, CACHE_LEDGER_PROJECT)).catch(() => undefined);
     emit('step:start', { itemId: unit.item.id, step: step.name, project: CACHE_LEDGER_PROJECT, attempt: unit.attempts + 1 });
     const entry: LedgerEntry = { ...this.ledgerEntry(undefined, unit.item.id, step, hit.model, CACHE_LEDGER_PROJECT, 200, emptyUsage(), 0, 0), cached: true };
     const verdict = await this.checkpoint(unit, rendered, hit.result, 0, 0, CACHE_LEDGER_PROJECT, entry, hit.model, { key: hit.key, hit: true });
@@ -293,6 +294,8 @@ export class OnlineExecutor implements StepExecutor {
     store.markRunning(unit.item.id, unit.step.name, runId, unit.operationProject);
     // The operation's intent row, left unsettled by the run that started it, is settled when it ends.
     const intent = store.unsettledCallOf(unit.item.id, unit.step.name);
+    // The model that started it (a fallback, maybe): polled, priced and recorded as that model.
+    if (intent) call.model = intent.model;
     call.ledgerId =
       intent?.id ??
       store.openCall({
