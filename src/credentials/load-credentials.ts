@@ -67,7 +67,7 @@ function compileAuth(p: ProjectFile, dir: string, options: LoadCredentialsOption
     if (options.emulated || p.endpoint !== undefined || !placeholderKey(value)) return;
     fail(
       key,
-      `${where} is a placeholder, not a Google API key, and the project has no endpoint: the calls would go to the real Vertex AI and be refused`,
+      `${where} is a placeholder, not a Google API key, and the project has no endpoint: the calls would go to the real ${p.api === 'gemini' ? 'Gemini API' : 'Vertex AI'} and be refused`,
       'Add --emulator to rehearse the job against the in-process emulator, or give this project real credentials (api_key_env, key_file or adc: true).',
     );
   };

@@ -8,7 +8,7 @@ import { badRowsError, openInput } from '../input/index.js';
 import { videoParamProblems } from '../providers/veo-limits.js';
 import { fallbackProblem } from '../job/model-task.js';
 import { knownParams } from '../providers/provider-registry.js';
-import type { Job } from '../job/job.js';
+import { modelsOf, type Job } from '../job/job.js';
 import { displayPath, loadJob } from '../job/load-job.js';
 import { nearestKey } from '../job/suggest-key.js';
 import { parseTemplateVars } from '../job/template.js';
@@ -140,6 +140,27 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean;
     });
   }
   if (fallbackProblems.length > 0) throw new ConfigErrors(fallbackProblems);
+  // A pool of Gemini API keys only, for a model the Gemini API is not sent (Imagen, Veo): refused now, not at the first call.
+  const unserved: ConfigError[] = [];
+  for (const step of job.steps) {
+    const pool = step.pool ?? job.pool;
+    const members = credentials.projects.filter((p) => p.enabled && (pool === undefined || p.pool === pool));
+    if (members.length === 0 || members.some((p) => (p.api ?? 'vertex') === 'vertex')) continue;
+    if (modelsOf(step).some((model) => catalog.serves(model, 'gemini'))) continue;
+    const line = job.lines?.[`steps.${step.name}.model`];
+    unserved.push(
+      new ConfigError(
+        `${shownJob}${line === undefined ? '' : `:${line}`}: steps.${step.name}.model: ${step.model} is not sent to the Gemini API, and pool "${pool ?? 'default'}" has only Gemini API keys (${members.map((p) => p.name).join(', ')})`,
+        {
+          file: job.file,
+          ...(line === undefined ? {} : { line }),
+          keyPath: `steps.${step.name}.model`,
+          hint: 'Add a Vertex AI project to the pool (docs/credentials.md), or give the step a fallback: model the Gemini API serves (docs/fallback.md).',
+        },
+      ),
+    );
+  }
+  if (unserved.length > 0) throw new ConfigErrors(unserved);
   const paramProblems: ConfigError[] = [];
   for (const step of job.steps) {
     const known = knownParams(step.task, step.model);

@@ -78,6 +78,31 @@ describe('Gemini API keys (api: gemini) beside Vertex projects', () => {
     expect(byName.studio).toBeGreaterThan(0);
   });
 
+  it('an Imagen step on a pool of keys only is refused before anything is sent, naming the step (exit 2)', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'credentials.yaml'), `projects:\n  - { name: studio, api: gemini, api_key_env: STUDIO_KEY, endpoint: "http://127.0.0.1:9" }\n`);
+    const job = writeJob(dir, {
+      items: 2,
+      steps: `  - name: hero
+    task: image
+    model: imagen-4.0-fast-generate-001
+    prompt: "A hero image for {{title}}"
+    output: { file: "images/{{slug}}.png" }
+`,
+      limits: '{ concurrency: 1 }',
+    });
+    for (const command of [
+      ['validate', job],
+      ['run', job, '--yes'],
+    ]) {
+      const result = await runCli(command, { env: { STUDIO_KEY: KEY } });
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(
+        /job\.yaml:\d+: steps\.hero\.model: imagen-4\.0-fast-generate-001 is not sent to the Gemini API, and pool "default" has only Gemini API keys \(studio\)/,
+      );
+    }
+  });
+
   it('a key entry with a key file, or a Vertex entry without a project, is refused naming the line (exit 2)', async () => {
     const dir = tempDir();
     writeFileSync(
