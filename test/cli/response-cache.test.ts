@@ -71,6 +71,8 @@ describe('the response cache', () => {
     }[];
     expect(ledger).toHaveLength(ITEMS);
     expect(ledger.every((r) => r.project === '(cache)' && r.cached === 1 && r.cost_usd === 0)).toBe(true);
+    const cost = await runCli(['cost', copy], { env });
+    expect(cost.stdout).toMatch(new RegExp(`copied-job: \\$0\\.0000 over 0 calls, and ${ITEMS} answer\\(s\\) from the response cache at \\$0`));
 
     // Two answers rejected: they leave the cache at once, for every job. A new copy of the job pays for those two only.
     const ids = rows.slice(0, 2).map((r) => r.id as string);

@@ -6,7 +6,7 @@ import { loadCredentials } from '../../credentials/load-credentials.js';
 import { GenbatchError } from '../../errors/genbatch-error.js';
 import { loadJob } from '../../job/load-job.js';
 import type { LedgerCostRow } from '../../store/ledger-queries.js';
-import { StateStore } from '../../store/state-store.js';
+import { CACHE_LEDGER_PROJECT, StateStore } from '../../store/state-store.js';
 import { line, type CliIO } from '../io.js';
 import { unknownSpend } from '../render-spend.js';
 
@@ -73,12 +73,15 @@ export async function costCommand(jobFile: string | undefined, flags: { json?: b
       ),
     );
   } else {
-    line(io.stdout, `${job.name}: $${total.toFixed(4)} over ${rows.reduce((a, r) => a + r.calls, 0)} calls`);
+    // Steps answered by the response cache are rows of project "(cache)": answers, not calls.
+    const calls = rows.filter((r) => r.project !== CACHE_LEDGER_PROJECT).reduce((a, r) => a + r.calls, 0);
+    const cached = rows.filter((r) => r.project === CACHE_LEDGER_PROJECT).reduce((a, r) => a + r.calls, 0);
+    line(io.stdout, `${job.name}: $${total.toFixed(4)} over ${calls} calls${cached > 0 ? `, and ${cached} answer(s) from the response cache at $0` : ''}`);
     if (unsettledCalls > 0) line(io.stdout, unknownSpend(unsettledCalls, unsettled));
     for (const r of rows)
       line(
         io.stdout,
-        `  ${r.day}  ${r.step.padEnd(12)} ${r.model.padEnd(26)} ${r.project.padEnd(16)} ${String(r.calls).padStart(6)} calls  $${r.cost_usd.toFixed(4)}${r.unsettled_calls > 0 ? `  (+ unknown, at most $${r.unsettled_max_usd.toFixed(4)})` : ''}`,
+        `  ${r.day}  ${r.step.padEnd(12)} ${r.model.padEnd(26)} ${r.project.padEnd(16)} ${String(r.calls).padStart(6)} ${r.project === CACHE_LEDGER_PROJECT ? 'cached' : 'calls'}  $${r.cost_usd.toFixed(4)}${r.unsettled_calls > 0 ? `  (+ unknown, at most $${r.unsettled_max_usd.toFixed(4)})` : ''}`,
       );
   }
   return 0;
