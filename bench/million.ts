@@ -265,6 +265,8 @@ results: out/results.csv
     };
   } finally {
     await emulator.close();
-    await rm(dir, { recursive: true, force: true });
+    // GENBATCH_MILLION_KEEP=1 keeps the folder (the million-row job and its state) for profiling a resume.
+    if (process.env.GENBATCH_MILLION_KEEP) console.error(`kept ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
   }
 }

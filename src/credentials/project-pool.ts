@@ -436,7 +436,8 @@ export class ProjectPool {
     if (pass.probe) p.probeStartedAt.set(model, this.now());
     p.inFlight += 1;
     p.requests += 1;
-    p.today.set(model, this.requestsToday(p, model) + 1);
+    // The day's count is kept only where `rpd` needs it: reading it first counts the ledger's rows of the day.
+    if (rpd !== undefined) p.today.set(model, this.requestsToday(p, model) + 1);
     if (!p.client) p.client = this.options.createClient(p.credentials);
     let released = false;
     return {

@@ -25,6 +25,9 @@ const usd = (n: number): string => `$${n.toFixed(2)}`;
  * they are only said. The identity is recorded once accepted.
  */
 export function checkJobIdentity(job: Job, store: StateStore, options: { accept: boolean; notice: (message: string) => void }): void {
+  // Unchanged since it was last accepted (every ordinary resume): nothing to find, and no pass over
+  // a million step rows to count what an edit would redo.
+  if (store.getMeta(META_KEY) === JSON.stringify(identityOf(job))) return;
   const finished = new Map(store.steps.finishedByStep().map((row) => [row.step, row]));
   for (const step of job.steps) {
     if (step.renamedFrom === undefined || step.renamedFrom === step.name || !finished.has(step.renamedFrom) || finished.has(step.name)) continue;

@@ -37,18 +37,24 @@ function isAlive(pid: number, host: string): boolean {
 
 /** How far before the dead run's last heartbeat its outputs may still have been in the OS cache only. */
 const UNFLUSHED_WINDOW_MS = 5 * 60_000;
+/** A run beats its heart every 5 s (engine.ts): well after its last beat, it was dead. */
+const HEARTBEAT_SLACK_MS = 15_000;
 
 /**
  * Output files are renamed into place without an fsync each, which survives the death of the
  * process but not of the machine: after a crash, files the state calls done may be missing or
- * empty. Those steps (and the later steps of their items) go back to pending. Only steps finished
- * shortly before the dead run's last heartbeat are checked, so a resume of a huge job stays fast.
+ * empty. Those steps (and the later steps of their items) go back to pending. Only steps whose
+ * call the ledger records shortly before the dead run's last heartbeat are checked, so a resume of
+ * a huge job stays fast.
  */
 export function redoMissingOutputs(prepared: PreparedJob, store: StateStore, lastHeartbeatIso: string): number {
-  const since = new Date(Date.parse(lastHeartbeatIso) - UNFLUSHED_WINDOW_MS).toISOString();
+  const heartbeat = Date.parse(lastHeartbeatIso);
+  const since = new Date(heartbeat - UNFLUSHED_WINDOW_MS).toISOString();
+  // The dead run wrote nothing later than its next heartbeat would have been.
+  const until = new Date(heartbeat + HEARTBEAT_SLACK_MS).toISOString();
   const names = prepared.job.steps.map((s) => s.name);
   let redone = 0;
-  for (const done of store.doneOutputsSince(since)) {
+  for (const done of store.doneOutputsBetween(since, until)) {
     const intact = done.outputs.every((file) => (statSync(resolve(prepared.job.outputDir, file), { throwIfNoEntry: false })?.size ?? 0) > 0);
     if (intact || !names.includes(done.step)) continue;
     redone += store.resetSteps([done.itemId], names.slice(names.indexOf(done.step)), ['done', 'failed', 'filtered']) > 0 ? 1 : 0;
@@ -234,9 +240,12 @@ export class RunSession {
     return this.store.pendingItemCount();
   }
 
-  /** Settled spend (what "estimate vs actual" compares); calls whose outcome is unknown are reported apart. */
+  /**
+   * Settled spend of this run so far (what "estimate vs actual" compares, before and after a pass);
+   * calls whose outcome is unknown are reported apart. Read by run id: no pass over the whole ledger.
+   */
   spentUsd(): number {
-    return this.store.settledUsd();
+    return this.store.ledger.totals(this.runId).costUsd;
   }
 
   /**
@@ -247,10 +256,11 @@ export class RunSession {
     const { job } = this.prepared;
     const today = new Date().toISOString().slice(0, 10);
     const maxUsd = this.options.budgetUsd ?? job.budget.maxUsd;
+    // Each sum is a pass over the ledger's index (a million rows on a big job): only for a cap that is set.
     const own = new Budget(
       { ...(maxUsd === undefined ? {} : { maxUsd }), ...(job.budget.dailyUsd === undefined ? {} : { dailyUsd: job.budget.dailyUsd }) },
-      this.store.spentUsd(),
-      this.store.spentUsd(`${today}T00:00:00.000Z`),
+      maxUsd === undefined ? 0 : this.store.spentUsd(),
+      job.budget.dailyUsd === undefined ? 0 : this.store.spentUsd(`${today}T00:00:00.000Z`),
     );
     const second = this.coordination?.spend;
     return second ? new BudgetPair(own, second) : own;

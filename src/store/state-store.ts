@@ -706,13 +706,19 @@ export class StateStore {
   }
 
   /**
-   * Done steps with output files, finished since a time (ISO): after a machine crash, the outputs
-   * the operating system may not have written yet.
+   * Done steps with output files whose call (or cache answer) was recorded between two times (ISO):
+   * after a machine crash, the outputs the operating system may not have written yet.
    */
-  doneOutputsSince(sinceIso: string): { itemId: string; step: string; outputs: string[] }[] {
+  doneOutputsBetween(sinceIso: string, untilIso: string): { itemId: string; step: string; outputs: string[] }[] {
+    // Found through the ledger rows of that window (its index on `at`), not a pass over every step row.
     const rows = this.#sql
-      .get(`SELECT item_id, step, outputs_json FROM item_steps WHERE state = 'done' AND updated_at >= ? AND outputs_json IS NOT NULL AND outputs_json <> '[]'`)
-      .all(sinceIso) as { item_id: string; step: string; outputs_json: string }[];
+      .get(
+        `SELECT s.item_id, s.step, s.outputs_json
+         FROM (SELECT DISTINCT item_id, step FROM ledger WHERE at >= ? AND at <= ? AND item_id IS NOT NULL) l
+         JOIN item_steps s ON s.item_id = l.item_id AND s.step = l.step
+         WHERE s.state = 'done' AND s.outputs_json IS NOT NULL AND s.outputs_json <> '[]'`,
+      )
+      .all(sinceIso, untilIso) as { item_id: string; step: string; outputs_json: string }[];
     return rows.map((r) => ({ itemId: r.item_id, step: r.step, outputs: JSON.parse(r.outputs_json) as string[] }));
   }
 
