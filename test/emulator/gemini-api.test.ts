@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiError, GenerateVideosOperation, GoogleGenAI, Type } from '@google/genai';
+import { GenerateVideosOperation, GoogleGenAI, Type } from '@google/genai';
 import { describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, type EmulatorConfigInput } from '../../src/emulator/index.js';
-import { useResetEmulator, vertexClient } from '../helpers/emulator-client.js';
+import { apiError, useResetEmulator, vertexClient } from '../helpers/emulator-client.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 /**
@@ -41,15 +41,6 @@ const CONFIG: EmulatorConfigInput = {
 
 function gemini(url: string, key: string): GoogleGenAI {
   return new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: url } });
-}
-
-async function apiError(promise: Promise<unknown>): Promise<{ status: number; body: { code: number; status: string; message: string; details?: unknown[] } }> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ApiError);
-  return { status: (error as ApiError).status, body: JSON.parse((error as ApiError).message).error };
 }
 
 function post(url: string, body: unknown, headers: Record<string, string>): Promise<Response> {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { ApiError, GoogleGenAI } from '@google/genai';
+import { GoogleGenAI } from '@google/genai';
 import { describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, type EmulatorConfigInput } from '../../src/emulator/index.js';
-import { useResetEmulator } from '../helpers/emulator-client.js';
+import { apiError, useResetEmulator } from '../helpers/emulator-client.js';
 
 /**
  * What fallback chains are rehearsed with: a model a project cannot use (`unavailable_models`,
@@ -25,15 +25,6 @@ const CONFIG: EmulatorConfigInput = {
 
 function vertex(url: string, project: string): GoogleGenAI {
   return new GoogleGenAI({ vertexai: true, project, location: 'us-central1', apiKey: 'test-key', httpOptions: { baseUrl: url } });
-}
-
-async function apiError(promise: Promise<unknown>): Promise<{ status: number; body: { code: number; status: string; message: string; details?: unknown[] } }> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ApiError);
-  return { status: (error as ApiError).status, body: JSON.parse((error as ApiError).message).error };
 }
 
 function imagenOnGemini(url: string): Promise<Response> {

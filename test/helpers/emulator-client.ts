@@ -1,5 +1,5 @@
-import { GoogleGenAI } from '@google/genai';
-import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { ApiError, GoogleGenAI } from '@google/genai';
+import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type EmulatorConfigInput, type EmulatorStats, type RunningEmulator } from '../../src/emulator/index.js';
 
 /**
@@ -65,4 +65,16 @@ export function useResetEmulator(config: EmulatorConfigInput, defaultProject = T
     fetchStats: () => live().fetchStats(),
     close: () => live().close(),
   };
+}
+
+/** The SDK's ApiError a call must fail with: its HTTP status and the `error` object of its body. */
+export async function apiError(
+  promise: Promise<unknown>,
+): Promise<{ status: number; body: { code: number; status: string; message: string; details?: unknown[] } }> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ApiError);
+  return { status: (error as ApiError).status, body: JSON.parse((error as ApiError).message).error };
 }
