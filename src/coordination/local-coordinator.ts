@@ -13,23 +13,15 @@ import {
   type SharedRun,
   type SharedRunInfo,
 } from './coordinator.js';
+import { processAlive } from '../store/process-alive.js';
 
-/** How often this process says it is alive, and after how long without that its calls in flight and runs stop counting. */
+/** How often this process says it is processAlive, and after how long without that its calls in flight and runs stop counting. */
 const HEARTBEAT_MS = 2000;
 const STALE_MS = 10_000;
 /** How often cooldowns recorded by other processes are looked for (one integer read when none changed). */
 const POLL_MS = 50;
 /** Days of spend and request counts kept in the shared file. */
 const KEEP_DAYS = 7;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Coordination on one host with no server: every genbatch process of the user opens the same SQLite
@@ -134,7 +126,7 @@ export class LocalCoordinator implements Coordinator {
       const host = hostname();
       const ids = this.store
         .holders()
-        .filter((h) => h.seenAt >= now - STALE_MS && (h.host !== host || alive(h.pid)))
+        .filter((h) => h.seenAt >= now - STALE_MS && (h.host !== host || processAlive(h.pid)))
         .map((h) => h.id);
       this.live = { readAt: now, ids: new Set(ids) };
     }
@@ -182,7 +174,7 @@ export class LocalCoordinator implements Coordinator {
 
   runs(): Promise<SharedRun[]> {
     const host = hostname();
-    const runs = this.store.runs(Date.now(), STALE_MS).filter((r) => r.host !== host || alive(r.pid));
+    const runs = this.store.runs(Date.now(), STALE_MS).filter((r) => r.host !== host || processAlive(r.pid));
     return Promise.resolve(
       runs.map((r) => ({
         runId: r.runId,

@@ -7,6 +7,7 @@ import { CoordinationLostError, type BudgetDay, type SharedRun } from './coordin
 import type { RedisCoordinator } from './redis-coordinator.js';
 import { budgetScope, projectKey } from './quota-key.js';
 import { sharedFile } from './shared-dir.js';
+import { processAlive } from '../store/process-alive.js';
 
 /** How long `status` and `cost --all` wait for Redis before saying it cannot be reached. */
 const CONNECT_MS = 2000;
@@ -16,15 +17,6 @@ const STALE_MS = 30_000;
 export interface SharedView {
   kind: 'local' | 'redis';
   where: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -75,7 +67,7 @@ export async function runsSharing(credentials: Credentials, env: NodeJS.ProcessE
   const view = await withShared<SharedRun[]>(credentials, env, {
     local: (store) =>
       (store?.runs(Date.now(), STALE_MS) ?? [])
-        .filter((r) => r.host !== host || alive(r.pid))
+        .filter((r) => r.host !== host || processAlive(r.pid))
         .map((r) => ({ runId: r.runId, job: r.job, jobFile: r.jobFile, projects: r.projects, startedAt: r.startedAt, host: r.host, pid: r.pid, self: false })),
     redis: (coordinator) => coordinator.runs(),
   });

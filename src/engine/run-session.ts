@@ -23,17 +23,7 @@ import { checkStaleness } from './staleness.js';
 import { fingerprintInput, lastSync, lastValidation, META, stalenessKey, syncKey, type SyncRecord } from './input-fingerprint.js';
 import { scratchDirFor } from './paths.js';
 import { openJobState } from './state-owner.js';
-
-/** Whether a process is alive: only knowable on this host; elsewhere the heartbeat decides. */
-function isAlive(pid: number, host: string): boolean {
-  if (host !== hostname()) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { processAlive } from '../store/process-alive.js';
 
 /** How far before the dead run's last heartbeat its outputs may still have been in the OS cache only. */
 const UNFLUSHED_WINDOW_MS = 5 * 60_000;
@@ -124,7 +114,7 @@ export class RunSession {
     const { job } = prepared;
     const store = openJobState(job);
     const runId = newRunId();
-    const lock = store.acquireLock({ runId, pid: process.pid, host: hostname() }, isAlive);
+    const lock = store.acquireLock({ runId, pid: process.pid, host: hostname() }, processAlive);
     if (!lock.acquired) {
       store.close();
       throw new GenbatchError(

@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { OutputFolders } from './output-folders.js';
 import { pieceWriter, type PieceWriter } from './stream-file.js';
+import { processAlive } from '../store/process-alive.js';
 
 /**
  * The one way genbatch writes a file (outputs, results, embeddings, .npy, the review page, metrics,
@@ -126,15 +127,6 @@ export class AtomicWriter {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes genbatch's temp files from `folders` (the folders a job writes into): what a run killed in
  * the middle of a write leaves. Temp files of a live process other than this one (another job writing
@@ -155,7 +147,7 @@ export function removeTempLeftovers(folders: Iterable<string>): number {
         const match = TEMP_NAME.exec(entry.name);
         if (!match || entry.isDirectory()) continue;
         const pid = match[1] === undefined ? undefined : Number(match[1]);
-        if (pid !== undefined && pid !== process.pid && isAlive(pid)) continue;
+        if (pid !== undefined && pid !== process.pid && processAlive(pid)) continue;
         try {
           unlinkSync(join(folder, entry.name));
           removed += 1;

@@ -1,11 +1,11 @@
 import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { StateFileError } from '../errors/state-file-error.js';
 import { displayPath } from '../job/load-job.js';
 import { backupFileOf } from './state-files.js';
 import { isKnownSound } from './state-stamp.js';
+import { processAlive } from './process-alive.js';
 
 /**
  * Checks of a state file before genbatch trusts it. A damaged file must never become a fresh job
@@ -192,10 +192,8 @@ function runIsActive(db: Database.Database): boolean {
     const lock = JSON.parse(value) as { heartbeatAt?: string; pid?: number; host?: string };
     if (!(Date.now() - Date.parse(lock.heartbeatAt ?? '') < ACTIVE_RUN_MS)) return false;
     // A run killed a moment ago left a fresh heartbeat: on this host, its process says whether it lives.
-    if (lock.host !== hostname() || typeof lock.pid !== 'number') return true;
-    process.kill(lock.pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return typeof lock.pid !== 'number' || processAlive(lock.pid, lock.host ?? '');
+  } catch {
+    return false;
   }
 }

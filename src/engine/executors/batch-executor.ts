@@ -19,6 +19,7 @@ import type { Unit } from '../unit.js';
 import { BatchStaging } from './batch-staging.js';
 import type { ExecutionContext, OnlineExecutor } from './online-executor.js';
 import type { Settled } from './step-executor.js';
+import { callEnded, callRecord } from './call-record.js';
 
 /** Vertex refuses batch input files above 1 GB. */
 export const MAX_BATCH_INPUT_BYTES = 1_000_000_000;
@@ -582,19 +583,19 @@ export class BatchExecutor {
   }
 
   private ledgerEntry(t: Tracked, m: Member, httpStatus: number, usage: Usage, costUsd: number, durationMs: number, errorCode?: string): LedgerEntry {
-    return {
-      ...(m.ledgerId === undefined ? {} : { id: m.ledgerId }),
+    return callRecord({
+      id: m.ledgerId,
       runId: this.ctx.runId,
       itemId: m.unit.item.id,
       step: t.step.name,
       project: t.project,
       model: t.step.model,
       httpStatus,
-      ...(errorCode ? { errorCode } : {}),
-      ...usage,
+      errorCode,
+      usage,
       costUsd,
       durationMs,
-    };
+    });
   }
 
   private settleBudget(m: Member, usd: number): void {
@@ -606,16 +607,7 @@ export class BatchExecutor {
     const costUsd = this.ctx.catalog.batchCost(t.step.model, result.usage);
     this.settleBudget(m, costUsd);
     const entry = this.ledgerEntry(t, m, 200, result.usage, costUsd, durationMs);
-    this.ctx.emit('call:end', {
-      itemId: m.unit.item.id,
-      step: t.step.name,
-      project: t.project,
-      model: t.step.model,
-      httpStatus: 200,
-      usage: result.usage,
-      costUsd,
-      durationMs,
-    });
+    this.ctx.emit('call:end', callEnded(entry, result.usage));
     t.members.delete(m.unit.item.id);
     return { unit: m.unit, verdict: await this.ctx.online.checkpoint(m.unit, m.rendered, result, costUsd, durationMs, t.project, entry) };
   }
@@ -647,17 +639,7 @@ export class BatchExecutor {
         store.finishStep(unit.item.id, t.step.name, 'failed', { code, message: final, promptHash: m.rendered.promptHash, costUsd }, entry, runId);
       }
     });
-    emit('call:end', {
-      itemId: unit.item.id,
-      step: t.step.name,
-      project: t.project,
-      model: t.step.model,
-      httpStatus,
-      errorCode: code,
-      usage: usage ?? emptyUsage(),
-      costUsd,
-      durationMs,
-    });
+    emit('call:end', callEnded(entry, usage ?? emptyUsage()));
     if (retry) {
       unit.attempts = attempts;
       emit('step:retry', { itemId: unit.item.id, step: t.step.name, project: t.project, code, message, attempt: attempts, delayMs: 0 });

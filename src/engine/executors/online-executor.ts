@@ -21,6 +21,7 @@ import { CACHE_LEDGER_PROJECT, type LedgerEntry, type StateStore } from '../../s
 import { reactionTo } from '../error-reactions.js';
 import type { EngineEvents } from '../events.js';
 import { renderStep, type RenderedStep } from '../render-step.js';
+import { callEnded, callRecord } from './call-record.js';
 import type { Unit } from '../unit.js';
 import { heldRepliesDirFor } from '../paths.js';
 import { writeStepOutputs } from '../write-outputs.js';
@@ -333,34 +334,12 @@ export class OnlineExecutor implements StepExecutor {
     durationMs: number,
     errorCode?: string,
   ): LedgerEntry {
-    return {
-      ...(id === undefined ? {} : { id }),
-      runId: this.ctx.runId,
-      itemId,
-      step: step.name,
-      project,
-      model,
-      httpStatus,
-      ...(errorCode ? { errorCode } : {}),
-      ...usage,
-      costUsd,
-      durationMs,
-    };
+    return callRecord({ id, runId: this.ctx.runId, itemId, step: step.name, project, model, httpStatus, errorCode, usage, costUsd, durationMs });
   }
 
   /** Every API call, as it ends: what logs and metrics count. */
   private emitCall(call: LedgerEntry, usage: Usage): void {
-    this.ctx.emit('call:end', {
-      itemId: call.itemId ?? '',
-      step: call.step ?? '',
-      project: call.project,
-      model: call.model,
-      httpStatus: call.httpStatus,
-      ...(call.errorCode ? { errorCode: call.errorCode } : {}),
-      usage,
-      costUsd: call.costUsd,
-      durationMs: call.durationMs,
-    });
+    this.ctx.emit('call:end', callEnded(call, usage));
   }
 
   /** A unit that cannot even be rendered fails straight from pending (no call was made). */
