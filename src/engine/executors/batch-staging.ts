@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import { Storage } from '@google-cloud/storage';
+import type { Storage } from '@google-cloud/storage';
 import type { ProjectCredentials } from '../../credentials/credentials.js';
 
 /** gs://BUCKET/PREFIX, split. */
@@ -16,33 +16,38 @@ export function parseGcsUri(uri: string): { bucket: string; path: string } {
  * client sends no credentials.
  */
 export class BatchStaging {
-  private readonly clients = new Map<string, Storage>();
+  private readonly clients = new Map<string, Promise<Storage>>();
 
-  private storage(project: ProjectCredentials): Storage {
+  /** The client library (some 90 ms to load) is loaded by the first batch step, not by every run. */
+  private storage(project: ProjectCredentials): Promise<Storage> {
     let storage = this.clients.get(project.name);
     if (!storage) {
-      const custom = project.endpoint !== undefined && !/\.googleapis\.com$/.test(new URL(project.endpoint).hostname);
-      storage = new Storage({
-        projectId: project.project,
-        ...(custom ? { apiEndpoint: project.endpoint } : {}),
-        ...(!custom && project.auth.kind === 'key_file' ? { keyFilename: project.auth.keyFile } : {}),
-        retryOptions: { autoRetry: true, maxRetries: 3 },
-      });
+      storage = import('@google-cloud/storage').then(({ Storage }) => this.client(Storage, project));
       this.clients.set(project.name, storage);
     }
     return storage;
   }
 
+  private client(Storage: typeof import('@google-cloud/storage').Storage, project: ProjectCredentials): Storage {
+    const custom = project.endpoint !== undefined && !/\.googleapis\.com$/.test(new URL(project.endpoint).hostname);
+    return new Storage({
+      projectId: project.project,
+      ...(custom ? { apiEndpoint: project.endpoint } : {}),
+      ...(!custom && project.auth.kind === 'key_file' ? { keyFilename: project.auth.keyFile } : {}),
+      retryOptions: { autoRetry: true, maxRetries: 3 },
+    });
+  }
+
   /** Uploads a local JSONL file (resumable, the client's default) to `uri`. */
   async upload(project: ProjectCredentials, localFile: string, uri: string): Promise<void> {
     const { bucket, path } = parseGcsUri(uri);
-    await this.storage(project).bucket(bucket).upload(localFile, { destination: path, contentType: 'application/jsonl' });
+    await (await this.storage(project)).bucket(bucket).upload(localFile, { destination: path, contentType: 'application/jsonl' });
   }
 
   /** Every line of every predictions*.jsonl under the output directory, streamed. */
   async *outputLines(project: ProjectCredentials, directory: string): AsyncGenerator<string> {
     const { bucket, path } = parseGcsUri(directory);
-    const [files] = await this.storage(project)
+    const [files] = await (await this.storage(project))
       .bucket(bucket)
       .getFiles({ prefix: `${path}/` });
     for (const file of files.filter((f) => /(^|\/)predictions[^/]*\.jsonl$/.test(f.name))) {
@@ -54,7 +59,7 @@ export class BatchStaging {
   /** Deletes the objects under a prefix (a settled job's input and output); a missing one is fine. */
   async remove(project: ProjectCredentials, uri: string): Promise<void> {
     const { bucket, path } = parseGcsUri(uri);
-    const [files] = await this.storage(project).bucket(bucket).getFiles({ prefix: path });
+    const [files] = await (await this.storage(project)).bucket(bucket).getFiles({ prefix: path });
     await Promise.all(files.filter((f) => f.name === path || f.name.startsWith(`${path}/`)).map((f) => f.delete({ ignoreNotFound: true })));
   }
 }
