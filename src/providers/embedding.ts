@@ -3,7 +3,7 @@ import { InvalidRequestError } from '../errors/provider-errors.js';
 import type { Provider, ProviderRequest, ProviderResult } from './provider.js';
 import { emptyUsage } from './provider.js';
 import { ProviderParams } from './provider-params.js';
-import { badResponse, callOptions, callVertex } from './vertex-call.js';
+import { badResponse, callVertex } from './vertex-call.js';
 
 /** Embedding steps: :predict through client.models.embedContent, several texts per call. */
 export const EMBEDDING_PARAMS = ['output_dimensionality', 'task_type', 'title', 'auto_truncate'] as const;
@@ -15,7 +15,7 @@ export function maxEmbeddingBatch(model: string): number {
 
 function embeddingConfig(request: ProviderRequest): EmbedContentConfig {
   const params = new ProviderParams(request.params, EMBEDDING_PARAMS, `an embedding step with ${request.model}`);
-  const config: EmbedContentConfig = { ...callOptions(request) };
+  const config: EmbedContentConfig = {};
   const outputDimensionality = params.number('output_dimensionality');
   const taskType = params.string('task_type');
   const title = params.string('title');
@@ -36,7 +36,10 @@ export class EmbeddingProvider implements Provider {
       if (texts.length === 0) throw new InvalidRequestError('An embedding call needs at least one text.', {});
       return embeddingConfig(request);
     });
-    const response = await callVertex(() => client.models.embedContent({ model: request.model, contents: texts, config }));
+    const response = await callVertex(
+      (abortSignal) => client.models.embedContent({ model: request.model, contents: texts, config: { ...config, abortSignal } }),
+      request,
+    );
     const embeddings = response.embeddings ?? [];
     const usage = {
       ...emptyUsage(),

@@ -2,7 +2,7 @@ import type { GenerateContentConfig, GenerateContentResponse, GoogleGenAI } from
 import type { GeneratedMedia, Provider, ProviderRequest, ProviderResult } from './provider.js';
 import { replyText, safetyRefusal, usageOf, vertexLabels } from './gemini-reply.js';
 import { ProviderParams } from './provider-params.js';
-import { badResponse, callOptions, callVertex } from './vertex-call.js';
+import { badResponse, callVertex } from './vertex-call.js';
 
 /** Image steps on Gemini image models (gemini-2.5-flash-image…): :generateContent with IMAGE output. */
 export const GEMINI_IMAGE_PARAMS = ['aspect_ratio', 'image_size', 'seed'] as const;
@@ -14,7 +14,6 @@ export function imageConfig(request: ProviderRequest): GenerateContentConfig {
   const seed = params.number('seed');
   const labels = vertexLabels(request.labels);
   return {
-    ...callOptions(request),
     responseModalities: ['TEXT', 'IMAGE'],
     ...(request.system ? { systemInstruction: request.system } : {}),
     ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
@@ -31,7 +30,10 @@ export class GeminiImageProvider implements Provider {
 
   async call(client: GoogleGenAI, request: ProviderRequest): Promise<ProviderResult> {
     const config = await callVertex(async () => imageConfig(request));
-    const response = await callVertex(() => client.models.generateContent({ model: request.model, contents: request.prompt, config }));
+    const response = await callVertex(
+      (abortSignal) => client.models.generateContent({ model: request.model, contents: request.prompt, config: { ...config, abortSignal } }),
+      request,
+    );
     return readImageReply(response);
   }
 }

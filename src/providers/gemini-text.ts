@@ -4,7 +4,7 @@ import { compact } from './compact.js';
 import { replyText, safetyRefusal, usageOf, vertexLabels } from './gemini-reply.js';
 import { schemaProblems } from './json-validator.js';
 import { ProviderParams } from './provider-params.js';
-import { badResponse, callOptions, callVertex } from './vertex-call.js';
+import { badResponse, callVertex } from './vertex-call.js';
 import { toVertexSchema } from './vertex-schema.js';
 
 /** Text and JSON steps: Gemini :generateContent, JSON through responseMimeType + responseSchema. */
@@ -15,7 +15,6 @@ export function textConfig(request: ProviderRequest): GenerateContentConfig {
   // The engine resolves the budget (the step's, else the model's default); the param is checked either way.
   const thinkingBudget = params.number('thinking_budget') ?? request.thinkingBudget;
   const config: GenerateContentConfig = compact({
-    ...callOptions(request),
     systemInstruction: request.system || undefined,
     temperature: request.temperature,
     maxOutputTokens: request.maxOutputTokens,
@@ -76,7 +75,10 @@ export class GeminiTextProvider implements Provider {
 
   async call(client: GoogleGenAI, request: ProviderRequest): Promise<ProviderResult> {
     const config = await callVertex(async () => textConfig(request));
-    const response = await callVertex(() => client.models.generateContent({ model: request.model, contents: request.prompt, config }));
+    const response = await callVertex(
+      (abortSignal) => client.models.generateContent({ model: request.model, contents: request.prompt, config: { ...config, abortSignal } }),
+      request,
+    );
     return readReply(response, request);
   }
 }

@@ -4,7 +4,7 @@ import { emptyUsage } from './provider.js';
 import { compact } from './compact.js';
 import { vertexLabels } from './gemini-reply.js';
 import { ProviderParams } from './provider-params.js';
-import { badResponse, callOptions, callVertex } from './vertex-call.js';
+import { badResponse, callVertex } from './vertex-call.js';
 
 // generateImages is the SDK's only way to Imagen (:predict); its console.warn that the method is
 // deprecated (in favour of Gemini image models, which a job picks by model name) is for the SDK's
@@ -32,7 +32,6 @@ function imagenConfig(request: ProviderRequest): GenerateImagesConfig {
   const params = new ProviderParams(request.params, IMAGEN_PARAMS, `an image step with ${request.model}`);
   const seed = params.number('seed');
   return compact<GenerateImagesConfig>({
-    ...callOptions(request),
     numberOfImages: params.number('sample_count') ?? 1,
     // Filtered images come back with their reason instead of silently missing.
     includeRaiReason: true,
@@ -58,7 +57,10 @@ export class ImagenProvider implements Provider {
 
   async call(client: GoogleGenAI, request: ProviderRequest): Promise<ProviderResult> {
     const config = await callVertex(async () => imagenConfig(request));
-    const response = await callVertex(() => client.models.generateImages({ model: request.model, prompt: request.prompt, config }));
+    const response = await callVertex(
+      (abortSignal) => client.models.generateImages({ model: request.model, prompt: request.prompt, config: { ...config, abortSignal } }),
+      request,
+    );
     const media: GeneratedMedia[] = [];
     const reasons: string[] = [];
     for (const generated of response.generatedImages ?? []) {

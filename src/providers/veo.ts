@@ -6,7 +6,7 @@ import { emptyUsage } from './provider.js';
 import { compact } from './compact.js';
 import { vertexLabels } from './gemini-reply.js';
 import { ProviderParams } from './provider-params.js';
-import { badResponse, callOptions, callVertex, httpOptionsFor } from './vertex-call.js';
+import { badResponse, callVertex, httpOptionsFor } from './vertex-call.js';
 
 /**
  * Video steps on Veo: a long-running operation. `startVideo` returns the operation's name, which the
@@ -36,7 +36,6 @@ function params(request: Pick<ProviderRequest, 'params' | 'model'>): ProviderPar
 function videoConfig(request: ProviderRequest): GenerateVideosConfig {
   const p = params(request);
   return compact<GenerateVideosConfig>({
-    ...callOptions(request),
     numberOfVideos: p.number('sample_count'),
     durationSeconds: p.number('duration_seconds'),
     aspectRatio: p.string('aspect_ratio'),
@@ -54,7 +53,10 @@ function videoConfig(request: ProviderRequest): GenerateVideosConfig {
 /** Starts a Veo operation and returns its name (`projects/…/operations/ID`). */
 export async function startVideo(client: GoogleGenAI, request: ProviderRequest): Promise<string> {
   const config = await callVertex(async () => videoConfig(request));
-  const operation = await callVertex(() => client.models.generateVideos({ model: request.model, source: { prompt: request.prompt }, config }));
+  const operation = await callVertex(
+    (abortSignal) => client.models.generateVideos({ model: request.model, source: { prompt: request.prompt }, config: { ...config, abortSignal } }),
+    request,
+  );
   if (!operation.name) throw badResponse('Vertex AI started a video operation but returned no operation name.', emptyUsage());
   return operation.name;
 }

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { renderError } from '../render-error.js';
 import type { RunSummary } from '../../engine/engine.js';
 import { prepareJob, type PreparedJob } from '../../engine/prepare-job.js';
@@ -53,6 +54,20 @@ export interface RunFlags {
  * Every pass gets a live view (or plain lines), a run log, and metrics when they are asked for
  * (--metrics-port, --metrics-file): prom-client is loaded, and counts every event, only then.
  */
+/** Items left above which a run trades a little speed for bounded memory (see boundHeapForLongRuns). */
+const LONG_RUN_ITEMS = 20_000;
+
+/**
+ * A run keeps little (some 26 MB live over a million-row job) but allocates a few KB per call, and
+ * V8's default heap growth then lets the heap reach four times what is live before a full
+ * collection: a long run at 500 calls a second settled near 275 MB. A fixed growth of 30% keeps
+ * it under 200 MB, for about 5% more CPU, so only runs long enough for it to matter pay that. The
+ * CLI's own process only: the library never changes its host's heap.
+ */
+function boundHeapForLongRuns(items: number): void {
+  if (items > LONG_RUN_ITEMS) setFlagsFromString('--heap-growing-percent=30');
+}
+
 export async function openRunSession(
   prepared: PreparedJob,
   flags: RunFlags,
@@ -286,6 +301,7 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
       return 4;
     }
     view.estimateUsd = estimate.remaining_usd.expected;
+    boundHeapForLongRuns(estimate.remaining_items);
     const spentBefore = session.spentUsd();
     const summary = await session.pass(flags.limit);
     await notify(summary);

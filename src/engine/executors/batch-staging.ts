@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import type { Storage } from '@google-cloud/storage';
+import type { Storage, StorageOptions } from '@google-cloud/storage';
 import type { ProjectCredentials } from '../../credentials/credentials.js';
 
 /** gs://BUCKET/PREFIX, split. */
@@ -28,7 +28,7 @@ export class BatchStaging {
     return storage;
   }
 
-  private client(Storage: typeof import('@google-cloud/storage').Storage, project: ProjectCredentials): Storage {
+  private client(Storage: new (options: StorageOptions) => Storage, project: ProjectCredentials): Storage {
     const custom = project.endpoint !== undefined && !/\.googleapis\.com$/.test(new URL(project.endpoint).hostname);
     return new Storage({
       projectId: project.project,
@@ -47,9 +47,7 @@ export class BatchStaging {
   /** Every line of every predictions*.jsonl under the output directory, streamed. */
   async *outputLines(project: ProjectCredentials, directory: string): AsyncGenerator<string> {
     const { bucket, path } = parseGcsUri(directory);
-    const [files] = await (await this.storage(project))
-      .bucket(bucket)
-      .getFiles({ prefix: `${path}/` });
+    const [files] = await (await this.storage(project)).bucket(bucket).getFiles({ prefix: `${path}/` });
     for (const file of files.filter((f) => /(^|\/)predictions[^/]*\.jsonl$/.test(f.name))) {
       const lines = createInterface({ input: file.createReadStream(), crlfDelay: Infinity });
       for await (const line of lines) if (line.trim() !== '') yield line;
