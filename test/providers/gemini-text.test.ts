@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BadResponseError, InvalidRequestError } from '../../src/errors/provider-errors.js';
 import { GeminiTextProvider } from '../../src/providers/gemini-text.js';
@@ -107,5 +108,15 @@ describe('GeminiTextProvider against the emulator', () => {
     controller.abort();
     const error = await failure(provider.call(t.client(), request('x', { signal: controller.signal })));
     expect(error).toMatchObject({ code: 'OUTCOME_UNKNOWN' });
+  });
+
+  it('leaves no timer or abort listener behind after a call: a long run keeps its memory', async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const run = new AbortController();
+    const before = timers();
+    for (let i = 0; i < 20; i++) await provider.call(t.client(), request(`Note ${i} on timers.`, { timeoutMs: 120_000, signal: run.signal }));
+    // @google/genai 2 left its own timeout armed after each successful call, for two minutes.
+    expect(timers() - before).toBeLessThan(5);
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(0);
   });
 });
