@@ -36,18 +36,25 @@ export function canonicalJson(value: unknown): string {
  * mixing both keeps one cache.
  */
 export function cacheKeyOf(request: ProviderRequest): string {
-  const decisive = {
-    v: KEY_VERSION,
-    task: request.task,
-    model: request.model,
-    prompt: request.prompt,
-    texts: request.texts,
-    system: request.system,
-    jsonSchema: request.jsonSchema,
-    maxOutputTokens: request.maxOutputTokens,
-    thinkingBudget: request.thinkingBudget,
-    temperature: request.temperature,
-    params: request.params,
-  };
-  return createHash('sha256').update(canonicalJson(decisive)).digest('hex');
+  // canonicalJson of { v, task, model, prompt, texts, system, jsonSchema, maxOutputTokens,
+  // thinkingBudget, temperature, params }, written member by member in sorted order (the same text,
+  // so the same keys, without building and sorting that object for every call).
+  let json = '{';
+  for (const [name, value] of [
+    ['jsonSchema', request.jsonSchema],
+    ['maxOutputTokens', request.maxOutputTokens],
+    ['model', request.model],
+    ['params', request.params],
+    ['prompt', request.prompt],
+    ['system', request.system],
+    ['task', request.task],
+    ['temperature', request.temperature],
+    ['texts', request.texts],
+    ['thinkingBudget', request.thinkingBudget],
+    ['v', KEY_VERSION],
+  ] as const) {
+    if (value === undefined) continue;
+    json += `${json.length > 1 ? ',' : ''}"${name}":${typeof value === 'string' ? JSON.stringify(value) : canonicalJson(value)}`;
+  }
+  return createHash('sha256').update(`${json}}`).digest('hex');
 }

@@ -32,6 +32,12 @@ describe('cacheKeyOf', () => {
     );
   });
 
+  it('is the sha256 of the canonical JSON of every decisive field and the key version', () => {
+    const { task, model, prompt, system, jsonSchema, maxOutputTokens, thinkingBudget, temperature, params } = BASE;
+    const decisive = { v: 1, task, model, prompt, texts: ['a', 'b'], system, jsonSchema, maxOutputTokens, thinkingBudget, temperature, params };
+    expect(cacheKeyOf({ ...BASE, texts: ['a', 'b'] })).toBe(createHash('sha256').update(canonicalJson(decisive)).digest('hex'));
+  });
+
   it('ignores the order of keys in params and the JSON schema, at every depth', () => {
     const reordered: ProviderRequest = {
       params: { safety: { hate: 'block_low', harassment: 'block_none' }, top_p: 0.9 },

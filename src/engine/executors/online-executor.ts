@@ -79,6 +79,8 @@ function stepResult(result: ProviderResult, outputs: string[]): Record<string, u
  */
 export class OnlineExecutor implements StepExecutor {
   private readonly retryPolicies = new Map<string, RetryPolicy>();
+  /** Cache keys by rendered request and model; a rendering is dropped with its unit. */
+  private readonly keysByRendering = new WeakMap<RenderedStep, Map<string, string>>();
 
   constructor(private readonly ctx: ExecutionContext) {}
 
@@ -161,7 +163,19 @@ export class OnlineExecutor implements StepExecutor {
    * depend on the project or API that answers: the same model gives the same kind of answer on both.
    */
   private cacheKeys(call: PreparedCall, index: number): { model: string; key: string }[] {
-    return modelsOf(call.step).map((model) => ({ model, key: cacheKeyOf(this.unitRequest(call, index, model)) }));
+    return modelsOf(call.step).map((model) => ({ model, key: this.cacheKey(call, index, model) }));
+  }
+
+  /** A unit's cache key under `model`: computed for the lookup, kept for the store after the call. */
+  private cacheKey(call: PreparedCall, index: number, model: string): string {
+    const rendered = call.live[index]?.rendered;
+    let keys = rendered ? this.keysByRendering.get(rendered) : undefined;
+    let key = keys?.get(model);
+    if (key === undefined) {
+      key = cacheKeyOf(this.unitRequest(call, index, model));
+      if (rendered) this.keysByRendering.set(rendered, (keys ??= new Map()).set(model, key));
+    }
+    return key;
   }
 
   /**
@@ -492,7 +506,7 @@ export class OnlineExecutor implements StepExecutor {
     const settled: Settled[] = [];
     for (const [position, l] of live.entries()) {
       const own: ProviderResult = step.task === 'embedding' ? { ...result, vectors: [result.vectors?.[position] ?? []] } : result;
-      const cacheKey = this.ctx.cache && cachesResponses(step) ? cacheKeyOf(this.unitRequest(call, position, model)) : undefined;
+      const cacheKey = this.ctx.cache && cachesResponses(step) ? this.cacheKey(call, position, model) : undefined;
       const verdict = await this.checkpoint(
         l.unit,
         l.rendered,
