@@ -57,13 +57,43 @@ const renameQuick = promisify(renameCallback);
 const unlinkQuick = promisify(unlinkCallback);
 
 /**
- * Outputs up to this size are written with synchronous calls. A run writes hundreds of small
- * outputs a second, and each asynchronous step (open, write, close, rename) is a round trip to
- * libuv's thread pool that wakes two threads; on a busy two-core machine those wake-ups cost more
- * than the write (3,000 notes: about 0.6 s less wall time). Larger files (images, video) go through
- * the thread pool, so the event loop never waits on a big write.
+ * Outputs up to this size are written with synchronous calls while the file system answers fast. A
+ * run writes hundreds of small outputs a second, and each asynchronous step (open, write, close,
+ * rename) is a round trip to libuv's thread pool that wakes two threads; on a busy two-core machine
+ * those wake-ups cost more than the write (3,000 notes: about 0.6 s less wall time). Larger files
+ * (images, video) go through the thread pool, so the event loop never waits on a big write.
  */
 const SYNC_WRITE_BYTES = 64 * 1024;
+/**
+ * A synchronous write stops everything else (replies, timers) while it lasts. When they average
+ * more than this (network storage, a busy disk), writes go to the thread pool instead, with a
+ * synchronous one now and then to notice when the file system is quick again.
+ */
+const SLOW_SYNC_WRITE_MS = 0.3;
+const PROBE_EVERY = 200;
+
+/** Whether the next small write is synchronous (see SYNC_WRITE_BYTES and SLOW_SYNC_WRITE_MS). */
+export class SyncWritePolicy {
+  private averageMs = 0;
+  private slow = false;
+  private sinceProbe = 0;
+
+  useSync(bytes: number): boolean {
+    if (bytes > SYNC_WRITE_BYTES) return false;
+    if (!this.slow) return true;
+    this.sinceProbe += 1;
+    if (this.sinceProbe < PROBE_EVERY) return false;
+    this.sinceProbe = 0;
+    return true;
+  }
+
+  /** A synchronous write took `ms`. */
+  record(ms: number): void {
+    // A probe after a slow spell counts fully: one fast write is enough to try synchronous writes again.
+    this.averageMs = this.slow ? ms : this.averageMs * 0.9 + ms * 0.1;
+    this.slow = this.averageMs > SLOW_SYNC_WRITE_MS;
+  }
+}
 
 function byteLength(data: Buffer | string): number {
   // A string's UTF-8 length is at most 3 bytes per UTF-16 unit: only long strings are measured.
@@ -102,6 +132,7 @@ export class AtomicWriter {
   private readonly folders: OutputFolders;
   /** Folders known to exist and recorded: one mkdir per folder per writer, not one per file. */
   private readonly ready = new Map<string, Promise<void>>();
+  private readonly syncWrites = new SyncWritePolicy();
 
   constructor(private readonly scratchDir: string) {
     this.folders = new OutputFolders(scratchDir);
@@ -134,7 +165,8 @@ export class AtomicWriter {
   async write(target: string, data: Buffer | string): Promise<void> {
     await this.ensureFolder(dirname(target));
     const temp = tempPathFor(target);
-    if (byteLength(data) <= SYNC_WRITE_BYTES) {
+    if (this.syncWrites.useSync(byteLength(data))) {
+      const started = performance.now();
       try {
         writeFileSync(temp, data, { flag: 'wx' });
         renameSync(temp, target);
@@ -142,6 +174,7 @@ export class AtomicWriter {
         rmSync(temp, { force: true });
         throw error;
       }
+      this.syncWrites.record(performance.now() - started);
       return;
     }
     try {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AtomicWriter, removeTempLeftovers, tempPathFor, writeFileAtomic } from '../../src/outputs/atomic-write.js';
+import { AtomicWriter, removeTempLeftovers, SyncWritePolicy, tempPathFor, writeFileAtomic } from '../../src/outputs/atomic-write.js';
 import { jobWriteFolders } from '../../src/outputs/output-folders.js';
 import type { Job } from '../../src/job/job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -19,6 +19,30 @@ describe('tempPathFor', () => {
     expect(tempPathFor('/x/a')).not.toBe(tempPathFor('/x/a'));
     const long = `${'é'.repeat(120)}.png`; // 244 bytes: a valid name, too long with a suffix
     expect(Buffer.byteLength(basename(tempPathFor(`/x/${long}`)))).toBeLessThanOrEqual(255);
+  });
+});
+
+describe('SyncWritePolicy', () => {
+  it('writes small outputs synchronously while they are quick, large ones never', () => {
+    const policy = new SyncWritePolicy();
+    for (let i = 0; i < 50; i++) {
+      expect(policy.useSync(2_000)).toBe(true);
+      policy.record(0.05);
+    }
+    expect(policy.useSync(65 * 1024)).toBe(false);
+  });
+
+  it('moves to the thread pool when synchronous writes turn slow (network storage), and back when a probe is quick', () => {
+    const policy = new SyncWritePolicy();
+    let sync = 0;
+    for (let i = 0; i < 30 && policy.useSync(2_000); i++, sync++) policy.record(3);
+    // A few slow writes are enough: the event loop is not held for milliseconds per file for long.
+    expect(sync).toBeLessThan(10);
+    const asked = Array.from({ length: 400 }, () => policy.useSync(2_000));
+    // Now and then one synchronous write probes the file system (slow still: it stays on the pool).
+    expect(asked.filter(Boolean).length).toBe(2);
+    for (const [i, useSync] of asked.entries()) if (useSync) policy.record(i < 300 ? 3 : 0.05);
+    expect(policy.useSync(2_000)).toBe(true);
   });
 });
 
