@@ -45,7 +45,8 @@ let tempCounter = randomBytes(4).readUInt32BE(0);
 /** A temp path beside `target`, unique to this process and call. */
 export function tempPathFor(target: string): string {
   let name = basename(target);
-  while (Buffer.byteLength(name) > NAME_BYTES) name = name.slice(0, -1);
+  // At most 3 UTF-8 bytes per UTF-16 unit: only a long name is measured.
+  if (name.length * 3 > NAME_BYTES) while (Buffer.byteLength(name) > NAME_BYTES) name = name.slice(0, -1);
   tempCounter = (tempCounter + 1) >>> 0;
   return join(dirname(target), `.${name}.${process.pid}.${tempCounter.toString(16).padStart(8, '0')}.tmp`);
 }

@@ -55,6 +55,8 @@ export class HeldReplies {
 
   /** The kept reply of a unit, if any. */
   take(itemId: string, step: string): ProviderResult | undefined {
+    // Asked before every call: with nothing held (the usual case) no file name is hashed.
+    if (this.keys.size === 0) return undefined;
     const name = HeldReplies.fileName(itemId, step);
     if (!this.keys.has(name)) return undefined;
     const held = JSON.parse(readFileSync(join(this.dir, name), 'utf8')) as HeldReply;
@@ -64,6 +66,7 @@ export class HeldReplies {
 
   /** The unit's outputs are written: its kept reply goes. */
   release(itemId: string, step: string): void {
+    if (this.keys.size === 0) return;
     const name = HeldReplies.fileName(itemId, step);
     if (!this.keys.delete(name)) return;
     rmSync(join(this.dir, name), { force: true });
