@@ -140,7 +140,9 @@ export class ResponseCacheStore {
 
   /** Runs `fn` in one write transaction (taken at once, so that two processes never both read then write). */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    // Inside a transaction already (a batch of stores): no savepoint per entry. A throw still undoes
+    // the whole batch, as the savepoint's would have once it reached the batch.
+    return this.db.inTransaction ? fn() : this.db.transaction(fn).immediate();
   }
 
   /** The entry of a key, with the blobs it refers to. */
