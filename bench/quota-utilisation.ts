@@ -38,7 +38,8 @@ async function scenario(declared: boolean, items: number): Promise<{ utilisation
       PROJECTS.map((name) => (declared ? { name, quotas: `{ default: { requests: ${RATE}, window: 1s } }` } : { name })),
     );
     const job = writeJob(dir, { items, steps: BRIEF_STEP, limits: '{ concurrency: 12, max_attempts: 5 }' });
-    const result = await run(['run', job, '--json', '--yes']);
+    // --no-cache: both scenarios ask the same prompts; the second must make its calls, not read the first's answers.
+    const result = await run(['run', job, '--json', '--yes', '--no-cache']);
     if (result.code !== 0) throw new Error(`run failed (${result.code}): ${result.stderr.slice(-400)}`);
     const { durationMs } = JSON.parse(result.stdout) as { durationMs: number };
     const log = emulator.log();
