@@ -8,7 +8,18 @@ import { parseDuration } from './duration.js';
  * would be aborted and still billed.
  */
 
-const fmt = (n: number): string => n.toLocaleString('en-US');
+/**
+ * 1234567.5 → "1,234,567.5", as toLocaleString('en-US') writes it (at most 3 decimals), by hand:
+ * every schema builds its messages when genbatch starts, and the first toLocaleString loads ICU's
+ * number formats (some 20 ms of each command's start).
+ */
+function fmt(n: number): string {
+  if (!Number.isFinite(n) || Math.abs(n) >= 1e15) return n.toLocaleString('en-US');
+  const [whole = '0', fraction] = Math.abs(n).toFixed(3).split('.');
+  const decimals = (fraction ?? '').replace(/0+$/, '');
+  const text = `${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}${decimals ? `.${decimals}` : ''}`;
+  return n < 0 && text !== '0' ? `-${text}` : text;
+}
 
 /** 1000 → 1s, 3600000 → 1h: the largest unit that divides the value. */
 function shortDuration(ms: number): string {
