@@ -2,7 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { processIO, type CliIO } from './io.js';
 import { renderError } from './render-error.js';
 // Each command's module is imported when that command runs, not before parsing: they pull in the SDK, SQLite, sharp,
-// pino, prom-client and the emulator, and `genbatch --version` or `--help` needs none of them.
+// zod, prom-client and the emulator, and `genbatch --version` or `--help` needs none of them.
 import type { RunFlags } from './commands/run.js';
 import type { ReviewFlags } from './commands/review.js';
 import type { RejectFlags } from './commands/reject.js';

@@ -111,7 +111,7 @@ describe('run log', () => {
       delayMs: 10,
     });
     engine.emit('credentials:invalid', { message: `api key ${GOOGLE_KEY} rejected` });
-    // A field named like a secret is censored whatever its value (pino redact + the scrubber).
+    // A field named like a secret is censored whatever its value (the run log censors it by name, then scrubs every string).
     log.note(
       'debug',
       { apiKey: 'plainvalue1', nested: { authorization: 'plainvalue2', key: 'plainvalue3' }, headers: { 'x-goog-api-key': 'plainvalue4' } },
