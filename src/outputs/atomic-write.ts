@@ -42,11 +42,15 @@ const NAME_BYTES = 200;
 /** Numbers this process's temp files (from a random start: a recycled pid does not meet its old names). */
 let tempCounter = randomBytes(4).readUInt32BE(0);
 
+/** Whether `text` takes more than `max` bytes in UTF-8 (at most 3 per UTF-16 unit: only long text is measured). */
+function utf8Exceeds(text: string, max: number): boolean {
+  return text.length * 3 > max && Buffer.byteLength(text) > max;
+}
+
 /** A temp path beside `target`, unique to this process and call. */
 export function tempPathFor(target: string): string {
   let name = basename(target);
-  // At most 3 UTF-8 bytes per UTF-16 unit: only a long name is measured.
-  if (name.length * 3 > NAME_BYTES) while (Buffer.byteLength(name) > NAME_BYTES) name = name.slice(0, -1);
+  while (utf8Exceeds(name, NAME_BYTES)) name = name.slice(0, -1);
   tempCounter = (tempCounter + 1) >>> 0;
   return join(dirname(target), `.${name}.${process.pid}.${tempCounter.toString(16).padStart(8, '0')}.tmp`);
 }
@@ -79,8 +83,8 @@ export class SyncWritePolicy {
   private slow = false;
   private sinceProbe = 0;
 
-  useSync(bytes: number): boolean {
-    if (bytes > SYNC_WRITE_BYTES) return false;
+  useSync(data: Buffer | string): boolean {
+    if (typeof data === 'string' ? utf8Exceeds(data, SYNC_WRITE_BYTES) : data.length > SYNC_WRITE_BYTES) return false;
     if (!this.slow) return true;
     this.sinceProbe += 1;
     if (this.sinceProbe < PROBE_EVERY) return false;
@@ -94,11 +98,6 @@ export class SyncWritePolicy {
     this.averageMs = this.slow ? ms : this.averageMs * 0.9 + ms * 0.1;
     this.slow = this.averageMs > SLOW_SYNC_WRITE_MS;
   }
-}
-
-function byteLength(data: Buffer | string): number {
-  // A string's UTF-8 length is at most 3 bytes per UTF-16 unit: only long strings are measured.
-  return typeof data === 'string' ? (data.length * 3 <= SYNC_WRITE_BYTES ? data.length : Buffer.byteLength(data)) : data.length;
 }
 
 /** Writes `fill`'s content to a temp file beside `target`, then renames it into place; on any failure the temp file is removed. */
@@ -166,7 +165,7 @@ export class AtomicWriter {
   async write(target: string, data: Buffer | string): Promise<void> {
     await this.ensureFolder(dirname(target));
     const temp = tempPathFor(target);
-    if (this.syncWrites.useSync(byteLength(data))) {
+    if (this.syncWrites.useSync(data)) {
       const started = performance.now();
       try {
         writeFileSync(temp, data, { flag: 'wx' });

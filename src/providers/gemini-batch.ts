@@ -11,10 +11,9 @@ import type { ProviderRequest, ProviderResult } from './provider.js';
  * step ask the same thing and are judged the same way (JSON checked, safety refusals filtered).
  */
 
-/** Fields of the SDK's config that are request fields, not generationConfig, or not sent at all. */
+/** Fields of the SDK's config that are request fields, not generationConfig (textConfig sets no signal or HTTP options). */
 function toRequestBody(prompt: string, config: GenerateContentConfig): Record<string, unknown> {
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  const { systemInstruction, labels, safetySettings, httpOptions, abortSignal, ...generationConfig } = config;
+  const { systemInstruction, labels, safetySettings, ...generationConfig } = config;
   return compact({
     contents: [{ role: 'user', parts: [{ text: prompt }] }],
     systemInstruction: typeof systemInstruction === 'string' ? { parts: [{ text: systemInstruction }] } : systemInstruction,

@@ -22,27 +22,30 @@ describe('tempPathFor', () => {
   });
 });
 
+/** A small text output: 2,000 bytes. */
+const SMALL = 'x'.repeat(2_000);
+
 describe('SyncWritePolicy', () => {
   it('writes small outputs synchronously while they are quick, large ones never', () => {
     const policy = new SyncWritePolicy();
     for (let i = 0; i < 50; i++) {
-      expect(policy.useSync(2_000)).toBe(true);
+      expect(policy.useSync(SMALL)).toBe(true);
       policy.record(0.05);
     }
-    expect(policy.useSync(65 * 1024)).toBe(false);
+    expect(policy.useSync(Buffer.alloc(65 * 1024))).toBe(false);
   });
 
   it('moves to the thread pool when synchronous writes turn slow (network storage), and back when a probe is quick', () => {
     const policy = new SyncWritePolicy();
     let sync = 0;
-    for (let i = 0; i < 30 && policy.useSync(2_000); i++, sync++) policy.record(3);
+    for (let i = 0; i < 30 && policy.useSync(SMALL); i++, sync++) policy.record(3);
     // A few slow writes are enough: the event loop is not held for milliseconds per file for long.
     expect(sync).toBeLessThan(10);
-    const asked = Array.from({ length: 400 }, () => policy.useSync(2_000));
+    const asked = Array.from({ length: 400 }, () => policy.useSync(SMALL));
     // Now and then one synchronous write probes the file system (slow still: it stays on the pool).
     expect(asked.filter(Boolean).length).toBe(2);
     for (const [i, useSync] of asked.entries()) if (useSync) policy.record(i < 300 ? 3 : 0.05);
-    expect(policy.useSync(2_000)).toBe(true);
+    expect(policy.useSync(SMALL)).toBe(true);
   });
 });
 

@@ -48,12 +48,6 @@ export interface RunFlags {
   notifyTemplate?: string;
 }
 
-/**
- * Opens the engine's run session for a command: starts the in-process emulator for `--emulator`
- * (the CLI's business: the engine never imports the emulator), and renders what the session says.
- * Every pass gets a live view (or plain lines), a run log, and metrics when they are asked for
- * (--metrics-port, --metrics-file): prom-client is loaded, and counts every event, only then.
- */
 /** Items left above which a run trades a little speed for bounded memory (see boundHeapForLongRuns). */
 const LONG_RUN_ITEMS = 20_000;
 
@@ -68,6 +62,12 @@ function boundHeapForLongRuns(items: number): void {
   if (items > LONG_RUN_ITEMS) setFlagsFromString('--heap-growing-percent=30');
 }
 
+/**
+ * Opens the engine's run session for a command: starts the in-process emulator for `--emulator`
+ * (the CLI's business: the engine never imports the emulator), and renders what the session says.
+ * Every pass gets a live view (or plain lines), a run log, and metrics when they are asked for
+ * (--metrics-port, --metrics-file): prom-client is loaded, and counts every event, only then.
+ */
 export async function openRunSession(
   prepared: PreparedJob,
   flags: RunFlags,
