@@ -1,5 +1,6 @@
-import { GoogleGenAI, type GoogleGenAIOptions } from '@google/genai';
+import { GoogleGenAI, type GoogleGenAIOptions, type HttpOptions } from '@google/genai';
 import { CredentialRejectedError } from '../errors/provider-errors.js';
+import { nodeHttpFetch } from '../providers/node-http-fetch.js';
 import type { ProjectCredentials } from './credentials.js';
 import { keyFileProblem } from './key-file.js';
 
@@ -15,6 +16,18 @@ function refusingAuthClient(error: CredentialRejectedError): AuthClient {
 }
 
 /**
+ * The HTTP options of every client: the endpoint, when one is set (the emulator), and genbatch's
+ * own fetch over node:http (see node-http-fetch.ts), unless `GENBATCH_HTTP_CLIENT=fetch` asks for
+ * Node's global fetch.
+ */
+function httpOptionsOf(project: ProjectCredentials): HttpOptions {
+  return {
+    ...(project.endpoint ? { baseUrl: project.endpoint } : {}),
+    ...(process.env.GENBATCH_HTTP_CLIENT === 'fetch' ? {} : { fetch: nodeHttpFetch }),
+  };
+}
+
+/**
  * One @google/genai client per project. SDK retries stay off: the engine owns retries, because the
  * SDK's own retry ignores Retry-After and would spend attempts on a project that is out of quota.
  */
@@ -22,13 +35,13 @@ export function createClient(project: ProjectCredentials): GoogleGenAI {
   if (project.api === 'gemini') {
     // The Gemini API (AI Studio): a key, no project or region. Loading checked it is an API key.
     const apiKey = project.auth.kind === 'api_key' ? project.auth.apiKey : '';
-    return new GoogleGenAI({ vertexai: false, apiKey, httpOptions: project.endpoint ? { baseUrl: project.endpoint } : {} });
+    return new GoogleGenAI({ vertexai: false, apiKey, httpOptions: httpOptionsOf(project) });
   }
   const options: GoogleGenAIOptions = {
     vertexai: true,
     project: project.project,
     location: project.location,
-    httpOptions: project.endpoint ? { baseUrl: project.endpoint } : {},
+    httpOptions: httpOptionsOf(project),
   };
   switch (project.auth.kind) {
     case 'api_key':

@@ -1,10 +1,12 @@
 import { ApiError, GoogleGenAI } from '@google/genai';
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type EmulatorConfigInput, type EmulatorStats, type RunningEmulator } from '../../src/emulator/index.js';
+import { nodeHttpFetch } from '../../src/providers/node-http-fetch.js';
 
 /**
  * Starts an emulator on a free port and builds real SDK clients pointed at it, exactly as a
- * credentials entry with `endpoint:` would (API key auth, project in the path, SDK retries off).
+ * credentials entry with `endpoint:` would (API key auth, project in the path, SDK retries off,
+ * genbatch's HTTP client).
  */
 export interface TestEmulator {
   emu: RunningEmulator;
@@ -20,7 +22,7 @@ export interface TestEmulator {
 export const TEST_PROJECT = 'test-project';
 
 export function vertexClient(url: string, project: string, location = 'us-central1'): GoogleGenAI {
-  return new GoogleGenAI({ vertexai: true, project, location, apiKey: 'test-key', httpOptions: { baseUrl: url } });
+  return new GoogleGenAI({ vertexai: true, project, location, apiKey: 'test-key', httpOptions: { baseUrl: url, fetch: nodeHttpFetch } });
 }
 
 export async function startTestEmulator(config: EmulatorConfigInput = {}, defaultProject = TEST_PROJECT): Promise<TestEmulator> {
