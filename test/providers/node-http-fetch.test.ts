@@ -66,16 +66,18 @@ describe('nodeHttpFetch (the SDK\u2019s HTTP client)', () => {
   });
   afterAll(() => server.close());
 
-  it('sends the method, headers and body, and answers with a standard Response', async () => {
+  it('sends the method, headers and body, and answers with what the SDK reads of a Response', async () => {
     const response = await nodeHttpFetch(`${server.url}/json`, {
       method: 'POST',
       headers: new Headers({ 'content-type': 'application/json', 'x-goog-api-key': 'k' }),
       body: '{"a":1}',
     });
-    expect(response).toBeInstanceOf(Response);
     expect(response.ok).toBe(true);
+    expect(response.status).toBe(200);
     expect(response.headers.get('x-echo')).toBe('yes');
     expect(await response.json()).toEqual({ got: '{"a":1}' });
+    // Read once, as a fetch reply is.
+    await expect(response.json()).rejects.toThrow(TypeError);
     const seen = server.requests.at(-1);
     expect(seen?.method).toBe('POST');
     expect(seen?.headers['x-goog-api-key']).toBe('k');
@@ -103,6 +105,14 @@ describe('nodeHttpFetch (the SDK\u2019s HTTP client)', () => {
     const response = await nodeHttpFetch(`${server.url}/quota`);
     expect(response.status).toBe(429);
     expect(response.ok).toBe(false);
+  });
+
+  it('serves what only a standard Response has (the body stream, clone) from one made on demand', async () => {
+    const response = await nodeHttpFetch(`${server.url}/json`, { method: 'POST', body: 'stream me' });
+    expect(await new Response(response.clone().body).json()).toEqual({ got: 'stream me' });
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({ got: 'stream me' });
   });
 
   it('answers a 204 with no body', async () => {
