@@ -50,8 +50,13 @@ limits: { concurrency: ${concurrency} }
 
 /**
  * genbatch against the bare SDK: 3,000 text items, one output file each, on a zero-latency emulator
- * with no quota, at concurrency 16 and 64. Both are whole processes timed from spawn to exit. Also
+ * with no quota, at concurrency 16 and 64. All are whole processes timed from spawn to exit. Also
  * the emulator's own capacity (raw HTTP), so it is known not to be the limit.
+ *
+ * Two yardsticks: the bare SDK as a hand-written script uses it (Node's global fetch), which is
+ * `ratio_cN`; and the bare SDK given genbatch's own HTTP client (src/providers/node-http-fetch.ts),
+ * `ratio_same_http_cN`, which leaves only genbatch's own work (state, outputs, cache, logs) in the
+ * difference.
  */
 export async function sdkRatio(): Promise<Record<string, string | number>> {
   const emulator = await startEmulator(parseEmulatorConfig({ latency_ms: 0 }), { port: 0 });
@@ -67,6 +72,11 @@ export async function sdkRatio(): Promise<Record<string, string | number>> {
       dirs.push(dir);
       const bare = await timed([join(REPO, 'bench', 'bare-sdk.mjs'), emulator.url, String(ITEMS), String(concurrency), join(dir, 'bare')], REPO);
       if (bare.code !== 0) throw new Error(`bare SDK script failed: ${bare.stderr.slice(-500)}`);
+      const sameHttp = await timed(
+        [join(REPO, 'bench', 'bare-sdk.mjs'), emulator.url, String(ITEMS), String(concurrency), join(dir, 'bare-same-http'), 'genbatch-http'],
+        REPO,
+      );
+      if (sameHttp.code !== 0) throw new Error(`bare SDK script (genbatch's HTTP client) failed: ${sameHttp.stderr.slice(-500)}`);
       const job = writeGenbatchJob(dir, emulator.url, concurrency);
       // A response cache of its own (empty): every item is a call, as on a first run.
       const run = await timed([BIN, 'run', job, '--yes', '--plain'], dir, { GENBATCH_CACHE_DIR: join(dir, 'cache') });
@@ -74,6 +84,8 @@ export async function sdkRatio(): Promise<Record<string, string | number>> {
       figures[`bare_sdk_s_c${concurrency}`] = Number(bare.seconds.toFixed(2));
       figures[`genbatch_s_c${concurrency}`] = Number(run.seconds.toFixed(2));
       figures[`ratio_c${concurrency}`] = Number((run.seconds / bare.seconds).toFixed(2));
+      figures[`bare_sdk_same_http_s_c${concurrency}`] = Number(sameHttp.seconds.toFixed(2));
+      figures[`ratio_same_http_c${concurrency}`] = Number((run.seconds / sameHttp.seconds).toFixed(2));
       figures[`genbatch_items_per_second_c${concurrency}`] = Math.round(ITEMS / run.seconds);
     }
   } finally {
