@@ -84,7 +84,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     super();
     this.runId = options.runId ?? newRunId();
     this.credentials = options.credentials;
-    this.writer = new AtomicWriter(scratchDirFor(options.job));
+    this.writer = new AtomicWriter(scratchDirFor(options.job), { writeThread: true });
     this.pool = new ProjectPool(options.credentials, {
       createClient: options.createClient ?? createClient,
       onStateChange: (snapshot) => {
@@ -213,6 +213,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       } finally {
         clearInterval(heartbeat);
         this.pool.detach();
+        await this.writer.close();
       }
     }
 

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { OutputFolders } from './output-folders.js';
 import { pieceWriter, type PieceWriter } from './stream-file.js';
 import { processAlive } from '../store/process-alive.js';
+import { WriteThread, WriteThreadStopped } from './write-thread.js';
 
 /**
  * The one way genbatch writes a file (outputs, results, embeddings, .npy, the review page, metrics,
@@ -133,9 +134,32 @@ export class AtomicWriter {
   /** Folders known to exist and recorded: one mkdir per folder per writer, not one per file. */
   private readonly ready = new Map<string, Promise<void>>();
   private readonly syncWrites = new SyncWritePolicy();
+  /** The write thread, once a small write wanted it; null when it cannot start or stopped. */
+  private thread: WriteThread | null | undefined;
 
-  constructor(private readonly scratchDir: string) {
+  /**
+   * `writeThread`: small writes go to a thread of their own (see WriteThread; a URL names its worker
+   * script); a run's writer has one, started at its first small write and stopped by close().
+   * Otherwise they are made here.
+   */
+  constructor(
+    private readonly scratchDir: string,
+    private readonly options: { writeThread?: boolean | URL } = {},
+  ) {
     this.folders = new OutputFolders(scratchDir);
+  }
+
+  private writeThread(): WriteThread | null {
+    const wanted = this.options.writeThread;
+    if (this.thread === undefined) this.thread = (wanted && WriteThread.start(wanted === true ? undefined : wanted)) || null;
+    return this.thread;
+  }
+
+  /** Stops the write thread, if one was started. */
+  async close(): Promise<void> {
+    const thread = this.thread;
+    this.thread = null;
+    await thread?.close();
   }
 
   private ensureFolder(folder: string): Promise<void> {
@@ -164,8 +188,20 @@ export class AtomicWriter {
   /** One output: the hot path of a run (see SYNC_WRITE_BYTES). */
   async write(target: string, data: Buffer | string): Promise<void> {
     await this.ensureFolder(dirname(target));
-    const temp = tempPathFor(target);
+    let temp = tempPathFor(target);
     if (this.syncWrites.useSync(data)) {
+      const thread = this.writeThread();
+      if (thread) {
+        try {
+          this.syncWrites.record(await thread.write(temp, target, data));
+          return;
+        } catch (error) {
+          if (!(error instanceof WriteThreadStopped)) throw error;
+          // The thread is gone (it may have written part of it): written here, under a new temp name.
+          this.thread = null;
+          temp = tempPathFor(target);
+        }
+      }
       const started = performance.now();
       try {
         writeFileSync(temp, data, { flag: 'wx' });
