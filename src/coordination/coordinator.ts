@@ -154,7 +154,13 @@ export class CoordinationLostError extends GenbatchError {
   }
 }
 
+/** The last day utcDay gave, and the moments it spans: asked on every call, it is almost always the same day. */
+let lastDay = { from: 0, to: 0, day: '' };
+
 /** The UTC day of a moment, as budgets count days (budget.daily_usd of job files counts the same way). */
 export function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  if (ms >= lastDay.from && ms < lastDay.to) return lastDay.day;
+  const from = Math.floor(ms / 86_400_000) * 86_400_000;
+  lastDay = { from, to: from + 86_400_000, day: new Date(ms).toISOString().slice(0, 10) };
+  return lastDay.day;
 }

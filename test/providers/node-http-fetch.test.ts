@@ -36,6 +36,10 @@ function startServer(): Promise<{ url: string; connections: () => number; reques
       res.write('{"partial":');
       setTimeout(() => res.socket?.destroy(), 20);
     },
+    '/dribble': (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"partial":');
+    },
     '/slow': (_req, res) => {
       setTimeout(() => res.end('{}'), 2000).unref();
     },
@@ -151,6 +155,21 @@ describe('nodeHttpFetch (the SDK\u2019s HTTP client)', () => {
     expect(error?.name).toBe('AbortError');
     expect(Date.now() - started).toBeLessThan(1500);
     expect(classifyError(error)).toBeInstanceOf(OutcomeUnknownError);
+  });
+
+  it('rejects with an AbortError when the signal aborts while the reply is read, and an aborted signal sends nothing', async () => {
+    const error = await nodeHttpFetch(`${server.url}/dribble`, { signal: AbortSignal.timeout(50) }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.name).toBe('AbortError');
+    const before = server.requests.length;
+    const early = await nodeHttpFetch(`${server.url}/json`, { signal: AbortSignal.abort() }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(early?.name).toBe('AbortError');
+    expect(server.requests.length).toBe(before);
   });
 
   it('leaves what it does not handle (a Request object, a streamed body) to the global fetch', async () => {
