@@ -50,7 +50,9 @@ export class WriteThread {
   static start(worker: URL = WORKER): WriteThread | undefined {
     if (!existsSync(fileURLToPath(worker))) return undefined;
     try {
-      return new WriteThread(new Worker(worker, { resourceLimits: { maxYoungGenerationSizeMb: 4 } }));
+      // A small heap: it holds a turn's files at most (a few MB at 64 outputs of 64 KB), and a
+      // million-row run stays near 200 MB.
+      return new WriteThread(new Worker(worker, { resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 16 } }));
     } catch {
       return undefined;
     }
