@@ -63,17 +63,19 @@ const renameQuick = promisify(renameCallback);
 const unlinkQuick = promisify(unlinkCallback);
 
 /**
- * Outputs up to this size are written with synchronous calls while the file system answers fast. A
- * run writes hundreds of small outputs a second, and each asynchronous step (open, write, close,
- * rename) is a round trip to libuv's thread pool that wakes two threads; on a busy two-core machine
- * those wake-ups cost more than the write (3,000 notes: about 0.6 s less wall time). Larger files
- * (images, video) go through the thread pool, so the event loop never waits on a big write.
+ * Outputs up to this size are written with synchronous calls while the file system answers fast:
+ * on the run's write thread (WriteThread), or here when a writer has none. A run writes hundreds of
+ * small outputs a second, and each asynchronous step (open, write, close, rename) is a round trip to
+ * libuv's thread pool that wakes two threads; on a busy two-core machine those wake-ups cost more
+ * than the write (3,000 notes: about 0.6 s less wall time). Larger files (images, video) go through
+ * the thread pool, so the event loop never waits on a big write.
  */
 const SYNC_WRITE_BYTES = 64 * 1024;
 /**
- * A synchronous write stops everything else (replies, timers) while it lasts. When they average
- * more than this (network storage, a busy disk), writes go to the thread pool instead, with a
- * synchronous one now and then to notice when the file system is quick again.
+ * A synchronous write holds up what else its thread does (here: replies, timers; on the write
+ * thread: the other files). When they average more than this (network storage, a busy disk),
+ * writes go to the thread pool instead, which makes several at once, with a synchronous one now and
+ * then to notice when the file system is quick again.
  */
 const SLOW_SYNC_WRITE_MS = 0.3;
 const PROBE_EVERY = 200;
