@@ -20,6 +20,8 @@ describe('the npm package', () => {
     for (const needed of [
       'bin/genbatch.js',
       'dist/cli/entry.js',
+      'dist/cli/genbatch.cjs',
+      'dist/outputs/write-thread-worker.js',
       'dist/index.js',
       'dist/index.d.ts',
       'dist/library/run-job.d.ts',
