@@ -1,14 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  opendirSync,
-  rename as renameCallback,
-  renameSync,
-  rmSync,
-  unlink as unlinkCallback,
-  unlinkSync,
-  writeFile as writeFileCallback,
-  writeFileSync,
-} from 'node:fs';
+import { opendirSync, rename as renameCallback, rmSync, unlink as unlinkCallback, unlinkSync, writeFile as writeFileCallback } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +7,7 @@ import { OutputFolders } from './output-folders.js';
 import { pieceWriter, type PieceWriter } from './stream-file.js';
 import { processAlive } from '../store/process-alive.js';
 import { WriteThread, WriteThreadStopped } from './write-thread.js';
+import { writeThenRename } from './write-then-rename.js';
 
 /**
  * The one way genbatch writes a file (outputs, results, embeddings, .npy, the review page, metrics,
@@ -204,15 +196,7 @@ export class AtomicWriter {
           temp = tempPathFor(target);
         }
       }
-      const started = performance.now();
-      try {
-        writeFileSync(temp, data, { flag: 'wx' });
-        renameSync(temp, target);
-      } catch (error) {
-        rmSync(temp, { force: true });
-        throw error;
-      }
-      this.syncWrites.record(performance.now() - started);
+      this.syncWrites.record(writeThenRename(temp, target, data));
       return;
     }
     try {

@@ -107,7 +107,8 @@ class BufferedResponse {
   private asStandard(): Response {
     if (!this.standard) {
       const body = this.bodyUsed ? null : this.data;
-      this.standard = new Response(NULL_BODY_STATUS.has(this.status) ? null : body, {
+      // (A status without a body already has no data.)
+      this.standard = new Response(body, {
         status: this.status,
         statusText: this.statusText,
         headers: this.headers,

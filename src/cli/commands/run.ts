@@ -48,17 +48,17 @@ export interface RunFlags {
   notifyTemplate?: string;
 }
 
-/** Input rows, or items left, above which a run trades a little speed for bounded memory (see boundHeapForLongRuns). */
+/** Input rows above which a run trades a little speed for bounded memory (see boundHeapForLongRuns). */
 const LONG_RUN_ITEMS = 20_000;
 
 /**
  * A run keeps little (some 26 MB live over a million-row job) but allocates a few KB per call, and
  * V8's default heap growth then lets the heap reach four times what is live before a full
  * collection: a long run at 500 calls a second settled near 275 MB. A fixed growth of 30% keeps
- * it under 200 MB, for about 5% more CPU, so only runs long enough for it to matter pay that. The
- * sync of a big changed input overshoots the same way (a resume after one row of a million
- * changed peaked at 176 to 213 MB), so a big input sets it before the sync too. The CLI's own
- * process only: the library never changes its host's heap.
+ * it under 200 MB, for about 5% more CPU, so only runs over big inputs pay that. It is set before
+ * the sync, which overshoots the same way (a resume after one row of a million changed peaked at
+ * 176 to 213 MB), and holds for the pass. The CLI's own process only: the library never changes
+ * its host's heap.
  */
 function boundHeapForLongRuns(items: number): void {
   if (items > LONG_RUN_ITEMS) setFlagsFromString('--heap-growing-percent=30');
@@ -304,7 +304,6 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
       return 4;
     }
     view.estimateUsd = estimate.remaining_usd.expected;
-    boundHeapForLongRuns(estimate.remaining_items);
     const spentBefore = session.spentUsd();
     const summary = await session.pass(flags.limit);
     await notify(summary);
