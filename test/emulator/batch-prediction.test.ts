@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Storage, type ApiError as StorageApiError } from '@google-cloud/storage';
 import type { ApiError, BatchJob, GoogleGenAI } from '@google/genai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/errors/config-error.js';
 import { parseEmulatorConfig, type EmulatorConfigInput } from '../../src/emulator/index.js';
 import { startTestEmulator, TEST_PROJECT, vertexClient, type TestEmulator } from '../helpers/emulator-client.js';
@@ -459,7 +459,15 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
     const src = await stage('jobs/list.jsonl', requestLines(1));
     const done = await pollJob(lister, (await submit(src, { client: lister })).name ?? '');
     t.emu.setConfig(parseEmulatorConfig({ latency_ms: 0, batch: { queue_ms: 60_000 } }));
-    const waiting = [await submit(src, { client: lister }), await submit(src, { client: lister })];
+    // Both created in the same millisecond (the clock is held still): the later one still lists first.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    let waiting: BatchJob[];
+    try {
+      waiting = [await submit(src, { client: lister }), await submit(src, { client: lister })];
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(waiting[0]?.createTime).toBe(waiting[1]?.createTime);
 
     const names: string[] = [];
     const pager = await lister.batches.list({ config: { pageSize: 2 } });

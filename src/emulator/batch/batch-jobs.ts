@@ -127,11 +127,13 @@ export class BatchJobs {
   private list(project: string, location: string, query: URLSearchParams): unknown {
     const now = Date.now();
     const matches = parseListFilter(query.get('filter'));
+    // Newest first: the map holds jobs in creation order, so jobs created in the same millisecond keep
+    // that order reversed (the sort is stable; their random ids say nothing about which came first).
     const all = [...this.jobs.values()]
       .filter((job) => job.fields.project === project && job.fields.location === location)
       .filter((job) => !matches || matches(job, now))
-      // Newest first.
-      .sort((a, b) => b.fields.createdAt - a.fields.createdAt || (a.name < b.name ? 1 : -1));
+      .reverse()
+      .sort((a, b) => b.fields.createdAt - a.fields.createdAt);
     const requested = Number(query.get('pageSize') ?? DEFAULT_PAGE_SIZE);
     const size = Number.isInteger(requested) && requested > 0 ? Math.min(requested, MAX_PAGE_SIZE) : DEFAULT_PAGE_SIZE;
     const token = query.get('pageToken');
