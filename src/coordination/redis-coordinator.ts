@@ -97,6 +97,14 @@ export class RedisCoordinator implements Coordinator {
   private lost = new AbortController();
   private lastError: string | undefined;
   private readonly ready = { client: false, subscriber: false };
+  /**
+   * Whether the cooldowns in force were read since the last (re)connection: until they are, this
+   * process is not healthy, so a run never sends a call to a project another run is cooling down.
+   */
+  private synced = false;
+  private syncing: Promise<void> | undefined;
+  /** Counts connections lost, so that a read begun before a loss is not taken for one after it. */
+  private losses = 0;
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
 
@@ -126,12 +134,13 @@ export class RedisCoordinator implements Coordinator {
       });
       redis.on('ready', () => {
         this.ready[role] = true;
-        if (role === 'subscriber') void this.resync();
-        this.judge();
+        if (this.ready.client && this.ready.subscriber) this.syncing ??= this.resync();
       });
       for (const event of ['close', 'reconnecting', 'end']) {
         redis.on(event, () => {
           this.ready[role] = false;
+          this.synced = false;
+          this.losses++;
           this.judge();
         });
       }
@@ -147,9 +156,9 @@ export class RedisCoordinator implements Coordinator {
     return this.client as unknown as ScriptClient;
   }
 
-  /** Healthy when both connections are ready; the moment either is lost, waits give up (lostSignal). */
+  /** Healthy when both connections are ready and the cooldowns were read; the moment either is lost, waits give up (lostSignal). */
   private judge(): void {
-    const up = this.ready.client && this.ready.subscriber;
+    const up = this.ready.client && this.ready.subscriber && this.synced;
     if (up === this.state.ok) return;
     if (up) {
       this.state = { ok: true };
@@ -207,17 +216,25 @@ export class RedisCoordinator implements Coordinator {
   }
 
   /**
-   * Every (re)connection reads the cooldowns in force (messages sent while away are not lost), after
-   * the runs going, so that a cooldown left by a process that is gone is known for one.
+   * Every (re)connection listens for cooldowns, then reads those in force (so none recorded while away,
+   * or in between, is missed), with the runs going, so that a cooldown left by a process that is gone
+   * is known for one. Only then is this process healthy.
    */
   private async resync(): Promise<void> {
+    const losses = this.losses;
     try {
+      await this.subscriber.subscribe(COOLDOWNS);
       const [runs, all] = await Promise.all([this.client.hgetall(RUNS), this.client.hgetall(COOLDOWNS)]);
       this.noteLive(runs);
       for (const record of Object.values(all)) this.receive(record, false);
-      if (this.subscriber.status === 'ready') await this.subscriber.subscribe(COOLDOWNS);
-    } catch {
-      // Lost again: the next ready event resyncs.
+      if (losses === this.losses) this.synced = true;
+    } catch (error) {
+      this.lastError = (error as Error).message;
+    } finally {
+      this.syncing = undefined;
+      // A connection lost and back while this read ran: its ready event found a read going, so read again.
+      if (!this.synced && losses !== this.losses && this.ready.client && this.ready.subscriber && !this.closed) this.syncing = this.resync();
+      this.judge();
     }
   }
 
@@ -250,6 +267,8 @@ export class RedisCoordinator implements Coordinator {
     cooldown.cleared = cooldown.cleared === true;
     const seen = this.mirror.get(cooldown.key);
     if (seen && seen.at === cooldown.at && seen.until === cooldown.until && seen.cleared === cooldown.cleared) return;
+    // A record read at a resync may be older than a message that came while it was read.
+    if (!live && seen && (seen.at > cooldown.at || (seen.at === cooldown.at && seen.cleared))) return;
     this.mirror.set(cooldown.key, cooldown);
     if (cooldown.by === this.id) return;
     if (!cooldown.cleared) this.received.set(cooldown.key, (this.received.get(cooldown.key) ?? 0) + 1);
