@@ -83,15 +83,47 @@ function stringify(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** A variable of a compiled template: where its value is looked up. */
+type TemplatePart =
+  string | { name: string; from: 'steps'; step: string; path: string[] } | { name: string; from: 'styles'; style: string } | { name: string; from: 'columns' };
+
+/** Templates split once into text and variables: a million-row job renders each one per row. */
+const compiled = new Map<string, TemplatePart[]>();
+const MAX_COMPILED = 1024;
+
+function compile(template: string): TemplatePart[] {
+  const parts: TemplatePart[] = [];
+  let last = 0;
+  for (const match of template.matchAll(VAR_PATTERN)) {
+    if (match.index > last) parts.push(template.slice(last, match.index));
+    last = match.index + match[0].length;
+    const name = (match[1] ?? '').trim();
+    const path = name.split('.');
+    if (path[0] === 'steps' && path.length >= 3) parts.push({ name, from: 'steps', step: path[1] ?? '', path: path.slice(2) });
+    else if (path[0] === 'styles' && path.length === 2) parts.push({ name, from: 'styles', style: path[1] ?? '' });
+    else parts.push({ name, from: 'columns' });
+  }
+  if (last < template.length) parts.push(template.slice(last));
+  return parts;
+}
+
 export function renderTemplate(template: string, context: TemplateContext): string {
-  return template.replace(VAR_PATTERN, (_whole, rawName: string) => {
-    const name = rawName.trim();
-    const parts = name.split('.');
-    let value: unknown;
-    if (parts[0] === 'steps' && parts.length >= 3) value = lookup(context.steps[parts[1] ?? ''], parts.slice(2));
-    else if (parts[0] === 'styles' && parts.length === 2) value = context.styles[parts[1] ?? ''];
-    else value = context.columns[name];
-    if (value === undefined || value === null) throw new TemplateValueMissing(name);
-    return stringify(value);
-  });
+  let parts = compiled.get(template);
+  if (parts === undefined) {
+    parts = compile(template);
+    if (compiled.size >= MAX_COMPILED) compiled.clear();
+    compiled.set(template, parts);
+  }
+  let out = '';
+  for (const part of parts) {
+    if (typeof part === 'string') {
+      out += part;
+      continue;
+    }
+    const value: unknown =
+      part.from === 'columns' ? context.columns[part.name] : part.from === 'styles' ? context.styles[part.style] : lookup(context.steps[part.step], part.path);
+    if (value === undefined || value === null) throw new TemplateValueMissing(part.name);
+    out += stringify(value);
+  }
+  return out;
 }

@@ -7,6 +7,7 @@ import { ConfigError } from '../errors/config-error.js';
  */
 export function resolveOutputPath(outputDir: string, rendered: string, itemId: string, step: string): string {
   const trimmed = rendered.trim();
+  if (plainRelative(outputDir, trimmed)) return `${outputDir}/${trimmed}`;
   const target = resolve(outputDir, trimmed);
   const rel = relative(outputDir, target);
   if (trimmed === '' || isAbsolute(trimmed) || rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
@@ -23,4 +24,31 @@ export function resolveOutputPath(outputDir: string, rendered: string, itemId: s
     });
   }
   return target;
+}
+
+/** Output folders known to be absolute and normalised (resolve would leave them as they are). */
+const normalisedDirs = new Set<string>();
+
+/**
+ * Whether `name` is a plain relative path on POSIX: no empty, `.` or `..` segment, no control
+ * character. Its resolved path is then the folder, a slash and the name, with no call to resolve
+ * and relative for each of a million rows.
+ */
+function plainRelative(outputDir: string, name: string): boolean {
+  if (sep !== '/' || name === '' || name.charCodeAt(0) === 0x2f) return false;
+  if (!normalisedDirs.has(outputDir)) {
+    if (outputDir === '/' || resolve(outputDir) !== outputDir) return false;
+    normalisedDirs.add(outputDir);
+  }
+  let start = 0;
+  for (;;) {
+    const end = name.indexOf('/', start);
+    const length = (end === -1 ? name.length : end) - start;
+    if (length === 0) return false;
+    if (name.charCodeAt(start) === 0x2e && (length === 1 || (length === 2 && name.charCodeAt(start + 1) === 0x2e))) return false;
+    if (end === -1) break;
+    start = end + 1;
+  }
+  // eslint-disable-next-line no-control-regex -- control characters take the checked path below
+  return !/[\u0000-\u001f]/.test(name);
 }

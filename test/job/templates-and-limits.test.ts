@@ -133,3 +133,17 @@ describe('YAML that cannot be loaded safely', () => {
     expect((result as ConfigError).message).toMatch(/job\.yaml:2: Job file is not valid YAML\/JSON: its aliases \(\*name\) expand to more than 100 copies/);
   });
 });
+
+describe('renderTemplate', () => {
+  it('renders the same template with each row’s values, and names the first variable without one', () => {
+    const template = 'Hi {{ name }}, {{styles.tone}} about {{steps.plan.outline.title}}: {{name}}!';
+    const styles = { tone: 'warmly' };
+    const steps = { plan: { outline: { title: 'queues' } } };
+    expect(renderTemplate(template, { columns: { name: 'Ada' }, steps, styles })).toBe('Hi Ada, warmly about queues: Ada!');
+    expect(renderTemplate(template, { columns: { name: 'Lin' }, steps, styles })).toBe('Hi Lin, warmly about queues: Lin!');
+    expect(renderTemplate('{{n}}', { columns: { n: '$& $1' }, steps: {}, styles: {} })).toBe('$& $1');
+    expect(renderTemplate('no variables', { columns: {}, steps: {}, styles: {} })).toBe('no variables');
+    expect(() => renderTemplate(template, { columns: {}, steps, styles })).toThrow('template variable {{name}} has no value');
+    expect(() => renderTemplate(template, { columns: { name: 'Ada' }, steps: {}, styles })).toThrow('{{steps.plan.outline.title}} has no value');
+  });
+});
