@@ -102,7 +102,7 @@ export class RedisCoordinator implements Coordinator {
    * process is not healthy, so a run never sends a call to a project another run is cooling down.
    */
   private synced = false;
-  private syncing: Promise<void> | undefined;
+  private syncing = false;
   /** Counts connections lost, so that a read begun before a loss is not taken for one after it. */
   private losses = 0;
   private readonly heartbeat: NodeJS.Timeout;
@@ -134,7 +134,7 @@ export class RedisCoordinator implements Coordinator {
       });
       redis.on('ready', () => {
         this.ready[role] = true;
-        if (this.ready.client && this.ready.subscriber) this.syncing ??= this.resync();
+        if (this.ready.client && this.ready.subscriber && !this.syncing) void this.resync();
       });
       for (const event of ['close', 'reconnecting', 'end']) {
         redis.on(event, () => {
@@ -221,6 +221,7 @@ export class RedisCoordinator implements Coordinator {
    * is known for one. Only then is this process healthy.
    */
   private async resync(): Promise<void> {
+    this.syncing = true;
     const losses = this.losses;
     try {
       await this.subscriber.subscribe(COOLDOWNS);
@@ -231,9 +232,9 @@ export class RedisCoordinator implements Coordinator {
     } catch (error) {
       this.lastError = (error as Error).message;
     } finally {
-      this.syncing = undefined;
+      this.syncing = false;
       // A connection lost and back while this read ran: its ready event found a read going, so read again.
-      if (!this.synced && losses !== this.losses && this.ready.client && this.ready.subscriber && !this.closed) this.syncing = this.resync();
+      if (!this.synced && losses !== this.losses && this.ready.client && this.ready.subscriber && !this.closed) void this.resync();
       this.judge();
     }
   }

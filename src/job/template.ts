@@ -9,20 +9,16 @@ export type TemplateVar =
 
 const VAR_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
 
+/** What a variable (the text between `{{` and `}}`) names. */
+function templateVar(raw: string): TemplateVar {
+  const parts = raw.split('.');
+  if (parts[0] === 'steps' && parts.length >= 3) return { kind: 'step', step: parts[1] ?? '', field: parts.slice(2).join('.'), raw };
+  if (parts[0] === 'styles' && parts.length === 2) return { kind: 'style', name: parts[1] ?? '', raw };
+  return { kind: 'column', name: raw, raw };
+}
+
 export function parseTemplateVars(template: string): TemplateVar[] {
-  const vars: TemplateVar[] = [];
-  for (const match of template.matchAll(VAR_PATTERN)) {
-    const raw = match[1] ?? '';
-    const parts = raw.split('.');
-    if (parts[0] === 'steps' && parts.length >= 3) {
-      vars.push({ kind: 'step', step: parts[1] ?? '', field: parts.slice(2).join('.'), raw });
-    } else if (parts[0] === 'styles' && parts.length === 2) {
-      vars.push({ kind: 'style', name: parts[1] ?? '', raw });
-    } else {
-      vars.push({ kind: 'column', name: raw, raw });
-    }
-  }
-  return vars;
+  return [...template.matchAll(VAR_PATTERN)].map((match) => templateVar(match[1] ?? ''));
 }
 
 /** A `{{` that opens no variable, or a variable with no name: sent as it is, it would be paid for as literal text. */
@@ -83,9 +79,8 @@ function stringify(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** A variable of a compiled template: where its value is looked up. */
-type TemplatePart =
-  string | { name: string; from: 'steps'; step: string; path: string[] } | { name: string; from: 'styles'; style: string } | { name: string; from: 'columns' };
+/** A compiled template: text, and variables (a step's field with its path split once). */
+type TemplatePart = string | { variable: TemplateVar; path: string[] };
 
 /** Templates split once into text and variables: a million-row job renders each one per row. */
 const compiled = new Map<string, TemplatePart[]>();
@@ -97,11 +92,8 @@ function compile(template: string): TemplatePart[] {
   for (const match of template.matchAll(VAR_PATTERN)) {
     if (match.index > last) parts.push(template.slice(last, match.index));
     last = match.index + match[0].length;
-    const name = (match[1] ?? '').trim();
-    const path = name.split('.');
-    if (path[0] === 'steps' && path.length >= 3) parts.push({ name, from: 'steps', step: path[1] ?? '', path: path.slice(2) });
-    else if (path[0] === 'styles' && path.length === 2) parts.push({ name, from: 'styles', style: path[1] ?? '' });
-    else parts.push({ name, from: 'columns' });
+    const variable = templateVar((match[1] ?? '').trim());
+    parts.push({ variable, path: variable.kind === 'step' ? variable.field.split('.') : [] });
   }
   if (last < template.length) parts.push(template.slice(last));
   return parts;
@@ -120,9 +112,14 @@ export function renderTemplate(template: string, context: TemplateContext): stri
       out += part;
       continue;
     }
+    const { variable } = part;
     const value: unknown =
-      part.from === 'columns' ? context.columns[part.name] : part.from === 'styles' ? context.styles[part.style] : lookup(context.steps[part.step], part.path);
-    if (value === undefined || value === null) throw new TemplateValueMissing(part.name);
+      variable.kind === 'column'
+        ? context.columns[variable.name]
+        : variable.kind === 'style'
+          ? context.styles[variable.name]
+          : lookup(context.steps[variable.step], part.path);
+    if (value === undefined || value === null) throw new TemplateValueMissing(variable.raw);
     out += stringify(value);
   }
   return out;

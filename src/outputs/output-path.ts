@@ -1,6 +1,9 @@
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { ConfigError } from '../errors/config-error.js';
 
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+const CONTROL_CHARS = /[\u0000-\u001f]/;
+
 /**
  * Resolves a rendered output name inside the output folder. A name built from input data
  * (`{{slug}}` = `../../etc/passwd`) must never write outside it.
@@ -17,8 +20,7 @@ export function resolveOutputPath(outputDir: string, rendered: string, itemId: s
     });
   }
   // Control characters in file names break shells and archives.
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
-  if (/[\u0000-\u001f]/.test(trimmed)) {
+  if (CONTROL_CHARS.test(trimmed)) {
     throw new ConfigError(`Item "${itemId}", step "${step}": output file name ${JSON.stringify(rendered)} contains control characters.`, {
       code: 'OUTPUT_NAME_INVALID',
     });
@@ -49,6 +51,5 @@ function plainRelative(outputDir: string, name: string): boolean {
     if (end === -1) break;
     start = end + 1;
   }
-  // eslint-disable-next-line no-control-regex -- control characters take the checked path below
-  return !/[\u0000-\u001f]/.test(name);
+  return !CONTROL_CHARS.test(name);
 }

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 
 /**
  * The `fetch` genbatch gives @google/genai (its documented `httpOptions.fetch`): one request over
- * node:http(s) with keep-alive agents, the body read whole, answered as a standard `Response`. The
+ * node:http(s) with keep-alive agents, the body read whole, answered as a `Response` (see BufferedResponse). The
  * SDK still builds every request and reads every reply; only the HTTP client changes.
  *
  * Why: Node's global fetch (undici) runs each call through WHATWG streams, Request and abort
