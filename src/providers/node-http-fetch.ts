@@ -122,8 +122,11 @@ class BufferedResponse {
   }
 
   blob(): Promise<Blob> {
+    // The standard Response is made while the data is still unread (made after, it would have none).
+    const standard = this.asStandard();
+    if (this.bodyUsed) return Promise.reject(new TypeError('Body is unusable: Body has already been read'));
     this.bodyUsed = true;
-    return this.asStandard().blob();
+    return standard.blob();
   }
 
   clone(): Response {

@@ -119,6 +119,14 @@ describe('nodeHttpFetch (the SDK\u2019s HTTP client)', () => {
     expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({ got: 'stream me' });
   });
 
+  it('reads a reply as a Blob with its bytes, once', async () => {
+    const response = await nodeHttpFetch(`${server.url}/json`, { method: 'POST', body: 'blob me' });
+    const blob = await response.blob();
+    expect(JSON.parse(await blob.text())).toEqual({ got: 'blob me' });
+    expect(response.bodyUsed).toBe(true);
+    await expect(response.text()).rejects.toThrow('Body is unusable');
+  });
+
   it('answers a 204 with no body', async () => {
     const response = await nodeHttpFetch(`${server.url}/empty`);
     expect(response.status).toBe(204);
