@@ -109,6 +109,13 @@ const batchShape = {
   line_fail_rate: rate.default(0),
   /** A job not finished this long after it was created ends EXPIRED (unset: never). */
   expire_after_ms: z.number().positive().optional(),
+  /**
+   * Whether an output line keeps the input line's other top-level fields (such as a `key`). Google
+   * documents only `status`, `processed_time`, `request` and `response`, so by default it does not.
+   */
+  echo_key: z.boolean().default(false),
+  /** Whether output lines come in another order than the input's (seeded, reproducible): Vertex keeps no order. */
+  shuffle: z.boolean().default(true),
 };
 const batch = z.strictObject(batchShape);
 

@@ -5,11 +5,12 @@ import type { ObjectStore } from '../storage/object-store.js';
 import { answerLine } from './batch-line.js';
 import type { BatchJob, FinalState, RpcStatus } from './batch-job.js';
 import { isBlankLine, readLines } from './jsonl-lines.js';
+import { seededRandom, type Rng } from '../seeded-random.js';
 
 /**
  * Runs one batch job: waits out its queue time, then answers its lines in order, each at its due
  * time (the run spreads them evenly over `run_ms`), and writes `predictions.jsonl` under the output
- * directory. A cancel or an expiry stops it: the lines due before that moment are answered, written
+ * directory, in another order than the input's unless `batch.shuffle` is off. A cancel or an expiry stops it: the lines due before that moment are answered, written
  * and counted, the rest stay incomplete. Going by the schedule rather than by when the runner got
  * to a line keeps the outcome the same on a busy machine. A line is counted in the stats exactly
  * when it is written.
@@ -25,6 +26,24 @@ export interface RunnerDeps {
 
 /** Lines answered back to back before letting other requests in. */
 const LINES_PER_TURN = 64;
+/** Output lines are shuffled within blocks of this many (a whole 200,000-line job is never held). */
+const SHUFFLE_BLOCK = 1000;
+
+/**
+ * The order a block of output lines is written in: as answered, or (batch.shuffle) a seeded
+ * permutation that is never the input order, as Vertex keeps no order.
+ */
+export function outputOrder(lines: readonly string[], shuffle: boolean, rng: Rng): string[] {
+  const out = [...lines];
+  if (!shuffle || out.length < 2) return out;
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    [out[i], out[j]] = [out[j] as string, out[i] as string];
+  }
+  // A permutation drawn as the identity is rotated by one: the order is always another.
+  if (out.every((line, i) => line === lines[i])) out.push(out.shift() as string);
+  return out;
+}
 
 type Stop = 'cancelled' | 'expired' | 'closed';
 
@@ -49,6 +68,13 @@ export async function runBatchJob(job: BatchJob, deps: RunnerDeps): Promise<void
   let stop = stopReason(job, deps, job.runStartAt);
   let failure: RpcStatus | undefined;
   let index = 0;
+  // Answered lines wait in a block and are written in the block's output order (reproducible for a seed and input).
+  const rng = seededRandom(deps.context().config.seed, 'batch-shuffle', f.model, f.requestCount);
+  let block: string[] = [];
+  const flush = async (): Promise<void> => {
+    for (const line of outputOrder(block, f.config.shuffle, rng)) await writer.write(Buffer.from(`${line}\n`));
+    block = [];
+  };
   try {
     outer: for (const input of stop ? [] : f.inputs) {
       for await (const raw of readLines(input.blob.stream())) {
@@ -58,9 +84,13 @@ export async function runBatchJob(job: BatchJob, deps: RunnerDeps): Promise<void
         else if (index % LINES_PER_TURN === LINES_PER_TURN - 1) await nextTurn();
         stop = stopReason(job, deps, due);
         if (stop) break outer;
-        const outcome = await answerLine(raw, { project: f.project, location: f.location, model: f.model }, deps.context(), f.config.line_fail_rate);
+        const outcome = await answerLine(raw, { project: f.project, location: f.location, model: f.model }, deps.context(), {
+          lineFailRate: f.config.line_fail_rate,
+          echoKey: f.config.echo_key,
+        });
         if (deps.closed()) break outer;
-        await writer.write(Buffer.from(`${outcome.line}\n`));
+        block.push(outcome.line);
+        if (block.length >= SHUFFLE_BLOCK) await flush();
         if (outcome.ok) job.succeeded++;
         else job.failed++;
         deps.count(job, outcome.ok ? { batch_ok: 1, batch_input_tokens: outcome.inputTokens, batch_output_tokens: outcome.outputTokens } : { batch_failed: 1 });
@@ -75,6 +105,7 @@ export async function runBatchJob(job: BatchJob, deps: RunnerDeps): Promise<void
     return;
   }
 
+  await flush();
   const blob = await writer.finish();
   if (index > 0) {
     deps.store.put(f.outputDirectory.bucket, `${f.outputDirectory.name}/predictions.jsonl`, blob, { contentType: 'application/jsonl' });
