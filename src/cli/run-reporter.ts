@@ -1,4 +1,4 @@
-import { batchesLeftLine, batchSettledLine, batchStateLine, batchSubmittedLine } from './render-batch.js';
+import { batchesLeftLine, batchSettledLine, batchStateLine, batchStoppedLine, batchSubmittedLine } from './render-batch.js';
 import type { Engine } from '../engine/engine.js';
 import { formatDuration } from '../job/duration.js';
 import { line, type CliIO } from './io.js';
@@ -100,6 +100,7 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
   engine.on('batch:submitted', (e) => line(err, batchSubmittedLine(e)));
   engine.on('batch:state', (e) => line(err, batchStateLine(e)));
   engine.on('batch:settled', (e) => line(err, batchSettledLine(e)));
+  engine.on('batch:stopped', (e) => line(err, batchStoppedLine(e)));
   engine.on('batches:left', (e) => line(err, batchesLeftLine(e)));
   engine.on('operations:left', (e) => line(err, operationsLeftLine(e.count)));
   engine.on('run:end', (e) => {

@@ -57,6 +57,10 @@ export interface RunSummary {
   completed?: Record<string, number>;
 }
 
+function messageOf(error: GenbatchError): { message: string; hint?: string } {
+  return { message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+}
+
 export function newRunId(): string {
   return `${new Date()
     .toISOString()
@@ -77,6 +81,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly stopController = new AbortController();
   private stopReason: RunOutcome | undefined;
   private fatal: GenbatchError | undefined;
+  /** The first batch step stopped in this run (its other steps went on): the run's outcome says so. */
+  private batchStopped: GenbatchError | undefined;
   /** The credentials in force (reloaded files included): batch staging reads its projects. */
   private credentials: Credentials;
 
@@ -177,6 +183,9 @@ export class Engine extends EventEmitter<EngineEvents> {
               onSettled: (settled) => link.scheduler?.batchSettled(settled),
               onBudgetRefused,
               onError: (error) => link.scheduler?.batchFailed(error),
+              onStepStopped: (error) => {
+                this.batchStopped ??= error;
+              },
             })
           : undefined;
       await batch?.resume();
@@ -222,6 +231,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const counts = readCounts(store);
     let outcome: RunOutcome;
     if (this.stopReason) outcome = this.stopReason;
+    else if (this.batchStopped) outcome = 'batch_stopped';
     else if (counts.items.failed + counts.items.filtered > 0) outcome = 'failed_items';
     else outcome = 'finished';
     const exitCode = OUTCOME_EXIT_CODES[outcome];
@@ -244,7 +254,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       exitCode,
       durationMs: Date.now() - started,
       completed,
-      ...(this.fatal ? { message: this.fatal.message, ...(this.fatal.hint ? { hint: this.fatal.hint } : {}) } : {}),
+      ...((this.fatal ?? this.batchStopped) ? messageOf((this.fatal ?? this.batchStopped) as GenbatchError) : {}),
     };
   }
 }

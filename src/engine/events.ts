@@ -34,8 +34,16 @@ export interface EngineEvents {
   'batch:submitted': [{ name: string; step: string; project: string; requests: number; resumed: boolean }];
   /** A batch job's state changed (JOB_STATE_QUEUED, RUNNING, ...). */
   'batch:state': [{ name: string; step: string; state: string; succeeded: number; failed: number }];
-  /** A batch job ended and its lines were settled; `requeued` units went back to pending (expired, cancelled, failed). */
-  'batch:settled': [{ name: string; step: string; state: string; succeeded: number; failed: number; requeued: number; reason?: string }];
+  /**
+   * A batch job ended and its lines were settled; `requeued` units went back to pending (expired,
+   * cancelled, failed). `unmatched` output lines matched no item and `missing` items got no line
+   * (set only when some did: those items failed and the step stopped, see `batch:stopped`).
+   */
+  'batch:settled': [
+    { name: string; step: string; state: string; succeeded: number; failed: number; requeued: number; unmatched?: number; missing?: number; reason?: string },
+  ];
+  /** A batch step stopped for this run (BATCH_UNMATCHED, BATCH_STAGING_FAILED); the run's other steps go on. */
+  'batch:stopped': [{ step: string; code: string; message: string; hint?: string }];
   /** The run ended while batch jobs were still running at Vertex (`--no-wait`, or stopped): the next run collects them. */
   'batches:left': [{ count: number; requests: number }];
   'run:waiting': [{ reason: string; untilMs: number }];
@@ -60,11 +68,13 @@ export interface EngineEvents {
   ];
 }
 
-export type RunOutcome = 'finished' | 'failed_items' | 'budget' | 'cancelled' | 'stalled' | 'no_projects' | 'disk_full';
+export type RunOutcome = 'finished' | 'failed_items' | 'batch_stopped' | 'budget' | 'cancelled' | 'stalled' | 'no_projects' | 'disk_full';
 
 export const OUTCOME_EXIT_CODES: Record<RunOutcome, number> = {
   finished: 0,
   failed_items: 1,
+  // A batch step stopped (output lines it could not match, staging that failed): a person must look.
+  batch_stopped: 1,
   budget: 3,
   cancelled: 4,
   stalled: 75,

@@ -67,7 +67,21 @@ export interface StatusReport {
   models: Record<string, { by_model: Record<string, number>; cached: number }>;
   last_run: { id: string; started_at: string; ended_at: string | null; outcome: string | null; exit_code: number | null } | null;
   /** Vertex AI batch prediction jobs, newest first (name is the local id until the job was created). */
-  batches: { name: string; step: string; project: string; state: string; requests: number; succeeded: number; failed: number; created_at: string }[];
+  batches: {
+    name: string;
+    step: string;
+    project: string;
+    state: string;
+    requests: number;
+    succeeded: number;
+    failed: number;
+    created_at: string;
+    /** Output lines that matched no item, and items that got no line (see docs/batch.md); with `reason` when either is not 0. */
+    unmatched_lines: number;
+    missing_items: number;
+    /** Why the job's units did not all settle from its lines (expired, cancelled, unmatched), if so. */
+    reason?: string;
+  }[];
 }
 
 /** The `status --json` object (product.md), read from the state file alone. */
@@ -119,6 +133,9 @@ export function buildStatus(job: Job, store: StateStore, options: { maxFailures?
       succeeded: b.succeeded,
       failed: b.failed,
       created_at: b.createdAt,
+      unmatched_lines: b.unmatchedLines,
+      missing_items: b.missingItems,
+      ...(b.reason !== null ? { reason: b.reason } : {}),
     })),
     last_run: last ? { id: last.id, started_at: last.startedAt, ended_at: last.endedAt, outcome: last.outcome, exit_code: last.exitCode } : null,
   };

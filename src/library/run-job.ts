@@ -63,6 +63,7 @@ const ENGINE_EVENTS: Record<keyof EngineEvents, true> = {
   'batch:submitted': true,
   'batch:state': true,
   'batch:settled': true,
+  'batch:stopped': true,
   'batches:left': true,
   'run:end': true,
 };

@@ -17,6 +17,9 @@ export interface BatchJobRow {
   succeeded: number;
   failed: number;
   reason: string | null;
+  /** Output lines that matched no item, and items that got no line (schema 9). */
+  unmatchedLines: number;
+  missingItems: number;
   createdAt: string;
   settledAt: string | null;
 }
@@ -34,6 +37,8 @@ interface RawBatchJob {
   succeeded: number;
   failed: number;
   reason: string | null;
+  unmatched_lines?: number;
+  missing_items?: number;
   created_at: string;
   settled_at: string | null;
 }
@@ -52,6 +57,8 @@ function toRow(raw: RawBatchJob): BatchJobRow {
     succeeded: raw.succeeded,
     failed: raw.failed,
     reason: raw.reason,
+    unmatchedLines: raw.unmatched_lines ?? 0,
+    missingItems: raw.missing_items ?? 0,
     createdAt: raw.created_at,
     settledAt: raw.settled_at,
   };
@@ -106,6 +113,16 @@ export class BatchJobQueries {
       .get('UPDATE batch_jobs SET state = ?, succeeded = ?, failed = ?, reason = ?, updated_at = ?, settled_at = ? WHERE id = ?')
       .run(state, counts.succeeded, counts.failed, reason, at, at, id);
     this.#sql.get('UPDATE item_steps SET batch_id = NULL WHERE batch_id = ?').run(id);
+  }
+
+  /** Lines of the job that matched no item, and its items that got no line. */
+  unmatched(id: string, lines: number, items: number): void {
+    this.#sql.get('UPDATE batch_jobs SET unmatched_lines = ?, missing_items = ? WHERE id = ?').run(lines, items, id);
+  }
+
+  /** Item ids of the job's units already settled (a run that died while collecting it settled them). */
+  settledUnits(id: string): string[] {
+    return this.#sql.get(`SELECT item_id FROM item_steps WHERE batch_id = ? AND state <> 'running'`).pluck().all(id) as string[];
   }
 
   /** The units of a job left by an earlier run become this run's (they stay running). */

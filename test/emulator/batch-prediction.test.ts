@@ -19,7 +19,9 @@ import { startTestEmulator, TEST_PROJECT, vertexClient, type TestEmulator } from
 const MODEL = 'gemini-2.5-flash';
 const BUCKET = 'genbatch-staging';
 const FINAL = new Set(['JOB_STATE_SUCCEEDED', 'JOB_STATE_PARTIALLY_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED', 'JOB_STATE_EXPIRED']);
-const FAST: EmulatorConfigInput['batch'] = { queue_ms: 0, run_ms: 0, cancel_ms: 0 };
+/** Keys echoed and input order kept: most tests here follow lines by their key and position (the defaults do neither, see below). */
+const KEYED = { echo_key: true, shuffle: false };
+const FAST: EmulatorConfigInput['batch'] = { queue_ms: 0, run_ms: 0, cancel_ms: 0, ...KEYED };
 
 interface OutputLine {
   key?: string;
@@ -180,7 +182,7 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
   });
 
   it('moves a job QUEUED → PENDING → RUNNING → SUCCEEDED and writes each line with its key and a generated response', async () => {
-    t.emu.setConfig(parseEmulatorConfig({ seed: 11, latency_ms: 0, batch: { queue_ms: 600, run_ms: 300 } }));
+    t.emu.setConfig(parseEmulatorConfig({ seed: 11, latency_ms: 0, batch: { queue_ms: 600, run_ms: 300, ...KEYED } }));
     const input = requestLines(8);
     const created = await submit(await stage('jobs/states.jsonl', input));
     expect(created.name).toMatch(/^projects\/test-project\/locations\/us-central1\/batchPredictionJobs\/\d{19}$/);
@@ -204,7 +206,8 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
       .map((l) => JSON.parse(l) as { key: string; request: unknown });
     expect(lines.map((l) => l.key)).toEqual(sent.map((s) => s.key));
     for (const [i, line] of lines.entries()) {
-      expect(line.request).toEqual(sent[i]?.request);
+      // Echoed as Vertex re-serialises it: the unset member of the part's oneof printed as null.
+      expect(line.request).toEqual({ contents: [{ parts: [{ fileData: null, text: `Write a line about item ${i}.` }], role: 'user' }] });
       expect(line.status).toBe('');
       expect(line.response?.candidates[0]?.finishReason).toBe('STOP');
       expect(line.response?.candidates[0]?.content.parts[0]?.text.length).toBeGreaterThan(0);
@@ -237,7 +240,11 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
       // snake_case fields are read as Vertex reads proto JSON: max_output_tokens applies.
       expect(lines[0]?.response?.candidates[0]?.content.parts[0]?.text).toBe(reply.text);
       expect(lines[0]?.response?.usageMetadata.candidatesTokenCount).toBe(reply.usageMetadata?.candidatesTokenCount);
-      expect(lines[0]?.request).toEqual(request);
+      // Echoed as proto JSON: camelCase names, null for the part's unset oneof member.
+      expect(lines[0]?.request).toEqual({
+        contents: [{ parts: [{ fileData: null, text: 'Describe the same lighthouse.' }], role: 'user' }],
+        generationConfig: { maxOutputTokens: 40 },
+      });
     } finally {
       await online.close();
     }
@@ -339,7 +346,7 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
   });
 
   it('cancels a running job: RUNNING → CANCELLING → CANCELLED, with only the lines answered before written and billed', async () => {
-    t.emu.setConfig(parseEmulatorConfig({ seed: 11, latency_ms: 0, batch: { queue_ms: 0, run_ms: 3000, cancel_ms: 400 } }));
+    t.emu.setConfig(parseEmulatorConfig({ seed: 11, latency_ms: 0, batch: { queue_ms: 0, run_ms: 3000, cancel_ms: 400, ...KEYED } }));
     const before = (await t.fetchStats()).projects[TEST_PROJECT];
     const created = await submit(await stage('jobs/cancel.jsonl', requestLines(30, 'cancel')));
     const running = await pollJob(ai, created.name ?? '', (j) => Number(j.completionStats?.successfulCount ?? 0) >= 2);
@@ -386,7 +393,7 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
   });
 
   it('expires a job that runs past expire_after_ms, keeping the lines answered so far', async () => {
-    t.emu.setConfig(parseEmulatorConfig({ seed: 11, latency_ms: 0, batch: { queue_ms: 0, run_ms: 2000, expire_after_ms: 450 } }));
+    t.emu.setConfig(parseEmulatorConfig({ seed: 11, latency_ms: 0, batch: { queue_ms: 0, run_ms: 2000, expire_after_ms: 450, ...KEYED } }));
     const { job } = await pollJob(ai, (await submit(await stage('jobs/expire.jsonl', requestLines(10, 'late')))).name ?? '');
     expect(job.state).toBe('JOB_STATE_EXPIRED');
     expect(job.error).toMatchObject({ code: 4 });
@@ -496,7 +503,26 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
       max_requests: 200_000,
       max_input_bytes: 1_000_000_000,
       line_fail_rate: 0,
+      echo_key: false,
+      shuffle: true,
     });
+  });
+
+  it('by default writes lines as Google documents them: no key, a re-serialised request, another order, the same for the same seed', async () => {
+    const defaults = { seed: 11, latency_ms: 0, batch: { queue_ms: 0, run_ms: 0, cancel_ms: 0 } };
+    t.emu.setConfig(parseEmulatorConfig(defaults));
+    const input = requestLines(40, 'plain');
+    const src = await stage('jobs/plain.jsonl', input);
+    const first = (await readPredictions(storage, (await pollJob(ai, (await submit(src)).name ?? '')).job)).lines;
+    expect(first).toHaveLength(40);
+    for (const line of first) expect(Object.keys(line).sort()).toEqual(['processed_time', 'request', 'response', 'status']);
+    const asked = (line: OutputLine): string => line.request.contents[0]?.parts[0]?.text ?? '';
+    const sentOrder = Array.from({ length: 40 }, (_, i) => `Write a line about plain ${i}.`);
+    expect(first.map(asked)).not.toEqual(sentOrder);
+    expect([...first.map(asked)].sort()).toEqual([...sentOrder].sort());
+    // Reproducible: the same seed and input give the same order.
+    const again = (await readPredictions(storage, (await pollJob(ai, (await submit(src, { dest: `gs://${BUCKET}/again` })).name ?? '')).job)).lines;
+    expect(again.map(asked)).toEqual(first.map(asked));
   });
 });
 

@@ -140,7 +140,9 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
       for (const b of status.batches.slice(0, 20))
         line(
           out,
-          `  ${b.name} [${b.step}] on ${b.project}: ${b.state}, ${b.requests} requests, ${b.succeeded} ok, ${b.failed} failed, created ${b.created_at}`,
+          `  ${b.name} [${b.step}] on ${b.project}: ${b.state}, ${b.requests} requests, ${b.succeeded} ok, ${b.failed} failed, created ${b.created_at}${
+            b.unmatched_lines + b.missing_items > 0 ? `; ${b.unmatched_lines} line(s) matched no item, ${b.missing_items} item(s) got no line` : ''
+          }`,
         );
     }
     if (status.failures.length > 0) {

@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import type { BatchJob, GoogleGenAI } from '@google/genai';
 import type { Credentials, ProjectCredentials } from '../../credentials/credentials.js';
+import { BatchStepStoppedError } from '../../errors/batch-step-stopped-error.js';
 import { ConfigError } from '../../errors/config-error.js';
 import { ProviderError, QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
 import { RETRY_LATER, type Reservation, type SpendGuard } from '../../estimate/budget.js';
 import type { Step } from '../../job/job.js';
 import { batchRequestOf, batchResultOf } from '../../providers/gemini-batch.js';
+import { usageOf } from '../../providers/gemini-reply.js';
 import { emptyUsage, type ProviderRequest, type ProviderResult, type Usage } from '../../providers/provider.js';
 import { classifyError } from '../../resilience/classify-error.js';
 import type { LedgerEntry } from '../../store/state-store.js';
@@ -20,6 +22,7 @@ import { BatchStaging } from './batch-staging.js';
 import type { ExecutionContext, OnlineExecutor } from './online-executor.js';
 import type { Settled } from './step-executor.js';
 import { callEnded, callRecord } from './call-record.js';
+import { BatchLineMatcher, ITEM_LABEL, itemLabel, requestHash } from './batch-matching.js';
 
 /** Vertex refuses batch input files above 1 GB. */
 export const MAX_BATCH_INPUT_BYTES = 1_000_000_000;
@@ -49,6 +52,8 @@ export interface BatchContext extends ExecutionContext {
   onBudgetRefused: (worstCaseUsd: number) => void;
   /** Something no reaction covers (a state conflict, a bug): the run stops. */
   onError: (error: unknown) => void;
+  /** A batch step stopped for this run (lines that match no item, staging that failed); the other steps go on. */
+  onStepStopped?: (error: BatchStepStoppedError) => void;
 }
 
 /** A unit in a batch job: what it asked and what was set aside for it. */
@@ -59,6 +64,8 @@ interface Member {
   reservedUsd: number;
   reservation: Reservation | undefined;
   ledgerId: number | undefined;
+  /** SHA-256 of the submitted request's canonical form: the last way to find its output line. */
+  hash: string | undefined;
 }
 
 /** A batch job this run follows, from its submission (or adoption) until its units are settled. */
@@ -75,6 +82,46 @@ interface Tracked {
   polls: number;
   nextAt: number;
   busy: boolean;
+}
+
+/** The request with the item's key in its labels, where Vertex must echo it back. */
+function labelled(request: ProviderRequest, itemId: string): ProviderRequest {
+  return { ...request, labels: { ...request.labels, [ITEM_LABEL]: itemLabel(itemId) } };
+}
+
+/** An output line that answers no item of its job. */
+interface UnmatchedLine {
+  /** 1-based, in the order read. */
+  line: number;
+  why: string;
+  /** What Vertex billed for it (a line with a response); undefined for a failed line. */
+  usage: Usage | undefined;
+}
+
+/** Staging in Cloud Storage failed: the error a batch step stops with. */
+function stagingError(step: string, project: string, what: string, raw: unknown, after?: string): BatchStepStoppedError {
+  const cause = raw instanceof Error ? raw.message : String(raw);
+  return new BatchStepStoppedError(
+    step,
+    'BATCH_STAGING_FAILED',
+    `Batch step "${step}" stopped: ${what} on project "${project}" failed: ${cause}`,
+    `Check batch.staging (or staging_bucket of project "${project}") and that its credentials can reach that bucket (a project with only an api_key cannot; give it a key_file or Application Default Credentials). ${after ?? "Then run the job again: the step's items are pending, and nothing was submitted twice."}`,
+    raw,
+  );
+}
+
+/** What Vertex billed for a line's response (nothing for a line that failed). */
+function lineUsage(response: unknown): Usage | undefined {
+  if (response === null || typeof response !== 'object') return undefined;
+  return usageOf(response as Parameters<typeof usageOf>[0]);
+}
+
+/** Whether a line names, by key or label, an item of its job an earlier run already settled. */
+function answeredEarlier(line: { key?: unknown; request?: unknown }, earlier: ReadonlySet<string>): boolean {
+  if (typeof line.key === 'string' && earlier.has(line.key)) return true;
+  const labels = (line.request as { labels?: Record<string, unknown> } | undefined)?.labels;
+  const label = labels?.[ITEM_LABEL];
+  return typeof label === 'string' && earlier.has(label);
 }
 
 /** `"Internal Server Error: {…"code":500…}"` → 500; 0 when the status names no code. */
@@ -103,6 +150,8 @@ export class BatchExecutor {
   private readonly buffers = new Map<string, Unit[]>();
   private readonly tracked = new Map<string, Tracked>();
   private readonly modes = new Map<string, boolean>();
+  /** Batch steps stopped for this run, with why: their units are released, none is submitted. */
+  private readonly stopped = new Map<string, BatchStepStoppedError>();
   /** Submissions, polls and collections under way (the run waits for them before it stops). */
   private active = 0;
   /** Nothing more fits under the budget until a reservation is settled. */
@@ -126,9 +175,33 @@ export class BatchExecutor {
   }
 
   add(unit: Unit): void {
+    if (this.stopped.has(unit.step.name)) {
+      // Pending in the state: the next run takes it (after the person has read why the step stopped).
+      this.ctx.onSettled([{ unit, verdict: { kind: 'released' } }]);
+      return;
+    }
     const buffer = this.buffers.get(unit.step.name);
     if (buffer) buffer.push(unit);
     else this.buffers.set(unit.step.name, [unit]);
+  }
+
+  /** Batch steps this run stopped, each with its error. */
+  stoppedSteps(): BatchStepStoppedError[] {
+    return [...this.stopped.values()];
+  }
+
+  /**
+   * Stops a batch step for the rest of this run: its gathered units go back to pending, and units
+   * that reach it later too. Its batch jobs already at Vertex are still followed and collected.
+   */
+  private stopStep(error: BatchStepStoppedError): void {
+    if (this.stopped.has(error.step)) return;
+    this.stopped.set(error.step, error);
+    const buffer = this.buffers.get(error.step) ?? [];
+    this.buffers.set(error.step, []);
+    this.ctx.emit('batch:stopped', { step: error.step, code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) });
+    this.ctx.onStepStopped?.(error);
+    if (buffer.length > 0) this.ctx.onSettled(buffer.map((unit) => ({ unit, verdict: { kind: 'released' } })));
   }
 
   /** Units gathered, batch jobs followed, or work under way: the scheduler keeps running for it. */
@@ -238,6 +311,7 @@ export class BatchExecutor {
           // Already being paid for: held without refusing, moved from the spend read at the start.
           reservation: budget?.hold(reservedUsd, intent !== undefined),
           ledgerId: intent?.id,
+          hash: this.hashOf(call.request, itemId),
         });
       }
       this.adoptedUnits += members.size;
@@ -292,6 +366,15 @@ export class BatchExecutor {
     return cancelled;
   }
 
+  /** The hash of the request a unit's line carried, worked out again (undefined if it cannot be rendered now). */
+  private hashOf(request: ProviderRequest, itemId: string): string | undefined {
+    try {
+      return requestHash(batchRequestOf(labelled(request, itemId)));
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The unit of an item at `step`, with what its earlier steps produced (a job adopted from an earlier run). */
   private unitOf(itemId: string, step: Step): Unit | undefined {
     const { store, job } = this.ctx;
@@ -329,7 +412,15 @@ export class BatchExecutor {
     try {
       const project = lease.project;
       const id = `genbatch-${job.name.toLowerCase().slice(0, 40)}-${randomUUID().slice(0, 8)}`;
-      const base = `${this.stagingFor(project)}/genbatch/${job.name}/${id}`;
+      let staging: string;
+      try {
+        staging = this.stagingFor(project);
+      } catch (error) {
+        this.ctx.onSettled(units.map((unit) => ({ unit, verdict: { kind: 'released' } })));
+        this.stopStep(stagingError(step.name, project.name, 'finding where to stage batch files', error));
+        return;
+      }
+      const base = `${staging}/genbatch/${job.name}/${id}`;
       const scratch = scratchDirFor(job);
       await mkdir(scratch, { recursive: true });
       const localFile = join(scratch, `${id}.jsonl`);
@@ -348,8 +439,12 @@ export class BatchExecutor {
         settled.push(...rejected);
         if (!call) continue;
         let line: string;
+        let hash: string | undefined;
         try {
-          line = `${JSON.stringify({ key: unit.item.id, request: batchRequestOf(call.request) })}\n`;
+          // The key rides in the request's labels (Vertex echoes the request, not our other fields); `key` is kept for services that echo it.
+          const request = batchRequestOf(labelled(call.request, unit.item.id));
+          hash = requestHash(request);
+          line = `${JSON.stringify({ key: unit.item.id, request })}\n`;
         } catch (error) {
           const code = error instanceof ConfigError ? error.code : 'BAD_REQUEST';
           store.finishStep(unit.item.id, step.name, 'failed', { code, message: (error as Error).message }, undefined, runId);
@@ -381,6 +476,7 @@ export class BatchExecutor {
           reservedUsd,
           reservation,
           ledgerId: undefined,
+          hash,
         });
       }
       out.end();
@@ -435,6 +531,12 @@ export class BatchExecutor {
       this.tracked.set(id, tracked);
       try {
         await this.staging.upload(project, localFile, tracked.inputUri);
+      } catch (error) {
+        // Nothing was submitted: the units go back to pending, and the step stops (other steps go on).
+        const stop = stagingError(step.name, project.name, `uploading the batch input to ${tracked.inputUri}`, error);
+        this.ctx.onSettled(await this.release(tracked, stop.message, false, 'BATCH_STAGING_FAILED'));
+        this.stopStep(stop);
+        return;
       } finally {
         await rm(localFile, { force: true });
       }
@@ -513,61 +615,99 @@ export class BatchExecutor {
     if (TERMINAL.has(state)) this.ctx.onSettled(await this.collect(t, remote));
   }
 
-  /** A job ended: every output line settled like an online reply, the rest back to pending, staging deleted. */
+  /**
+   * A job ended. Each output line is matched to its item (by key, else label, else request hash;
+   * never by position) and settled like an online reply; units an unfinished job (expired,
+   * cancelled, failed) did not answer go back to pending; staging is deleted. Lines that match no
+   * item, or items a finished job left without a line, fail those items and stop the step (see
+   * settleUnmatched): nothing is resubmitted blindly.
+   */
   private async collect(t: Tracked, remote: BatchJob, reason?: string): Promise<Settled[]> {
     const { store, emit } = this.ctx;
     const project = this.project(t.project);
     const state = String(remote.state);
     const settled: Settled[] = [];
-    const seen = new Set<string>();
+    const unmatched: UnmatchedLine[] = [];
+    const matcher = new BatchLineMatcher([...t.members].map(([itemId, member]) => ({ itemId, member, hash: member.hash })));
+    // Items of this job an earlier run already settled (it died while collecting): their lines are not strangers.
+    const before = store.batches.settledUnits(t.id);
+    const earlier = new Set([...before, ...before.map(itemLabel)]);
     let ok = 0;
     let failed = 0;
+    let read = 0;
     const directory = remote.outputInfo?.gcsOutputDirectory;
     const durationMs = Date.now() - t.createdAt;
     if (directory && project) {
-      for await (const text of this.staging.outputLines(project, directory)) {
-        let line: { key?: unknown; response?: unknown; status?: unknown };
-        try {
-          line = JSON.parse(text) as typeof line;
-        } catch {
-          continue;
-        }
-        const key = typeof line.key === 'string' ? line.key : undefined;
-        const member = key === undefined ? undefined : t.members.get(key);
-        if (!member || seen.has(key as string)) continue;
-        seen.add(key as string);
-        if (line.response !== undefined && line.response !== null) {
-          let result: ProviderResult;
+      try {
+        for await (const text of this.staging.outputLines(project, directory)) {
+          read += 1;
+          let line: { key?: unknown; request?: unknown; response?: unknown; status?: unknown };
           try {
-            result = batchResultOf(line.response, member.request);
-          } catch (raw) {
-            const error = classifyError(raw);
-            failed += 1;
-            settled.push(await this.lineFailed(t, member, error.code, error.message, 200, (raw as { usage?: Usage }).usage, durationMs));
+            line = JSON.parse(text) as typeof line;
+          } catch {
+            unmatched.push({ line: read, why: 'not JSON', usage: undefined });
             continue;
           }
-          ok += 1;
-          settled.push(await this.lineAnswered(t, member, result, durationMs));
-        } else {
-          failed += 1;
-          const status = typeof line.status === 'string' && line.status !== '' ? line.status : 'no response';
-          settled.push(await this.lineFailed(t, member, 'BATCH_LINE_FAILED', `batch line failed: ${status}`, statusCode(status), undefined, durationMs));
+          if (line === null || typeof line !== 'object' || Array.isArray(line)) {
+            unmatched.push({ line: read, why: 'not a JSON object', usage: undefined });
+            continue;
+          }
+          const found = matcher.match(line);
+          if (!found) {
+            if (earlier.size > 0 && answeredEarlier(line, earlier)) continue;
+            unmatched.push({ line: read, why: matcher.explain(line), usage: lineUsage(line.response) });
+            continue;
+          }
+          const member = found.member;
+          if (line.response !== undefined && line.response !== null) {
+            let result: ProviderResult;
+            try {
+              result = batchResultOf(line.response, member.request);
+            } catch (raw) {
+              const error = classifyError(raw);
+              failed += 1;
+              settled.push(await this.lineFailed(t, member, error.code, error.message, 200, (raw as { usage?: Usage }).usage, durationMs));
+              continue;
+            }
+            ok += 1;
+            settled.push(await this.lineAnswered(t, member, result, durationMs));
+          } else {
+            failed += 1;
+            const status = typeof line.status === 'string' && line.status !== '' ? line.status : 'no response';
+            settled.push(await this.lineFailed(t, member, 'BATCH_LINE_FAILED', `batch line failed: ${status}`, statusCode(status), undefined, durationMs));
+          }
         }
+      } catch (error) {
+        return [...settled, ...this.unread(t, error)];
       }
     }
-    const unanswered = [...t.members.values()].filter((m) => !seen.has(m.unit.item.id));
+    const missing = [...t.members.values()];
     const why = reason ?? UNFINISHED_REASON[state] ?? 'the batch job ended without answering this request';
-    if (unanswered.length > 0) {
-      for (const m of unanswered) t.members.delete(m.unit.item.id);
+    // A job that ended early did not answer every line: its units without a line were not billed and go back to pending.
+    const unfinished = UNFINISHED_REASON[state] !== undefined || reason !== undefined;
+    const mismatch = unmatched.length > 0 || (missing.length > 0 && !unfinished);
+    let requeued = 0;
+    let note: string | null = null;
+    if (mismatch) {
+      const stop = await this.settleUnmatched(t, missing, unmatched, !unfinished);
+      settled.push(...stop.settled);
+      note = stop.error.message;
+    } else if (missing.length > 0) {
+      requeued = missing.length;
+      note = why;
+      for (const m of missing) t.members.delete(m.unit.item.id);
       const code = `BATCH_${state.replace(/^JOB_STATE_/, '')}`;
-      if (UNFINISHED_REASON[state] || reason) settled.push(...(await this.releaseMembers(t, unanswered, why, state === 'JOB_STATE_FAILED', code)));
-      else for (const m of unanswered) settled.push(await this.lineFailed(t, m, 'BATCH_NO_OUTPUT', why, 0, undefined, durationMs));
+      settled.push(...(await this.releaseMembers(t, missing, why, state === 'JOB_STATE_FAILED', code)));
     }
     if (project) {
       await this.staging.remove(project, t.inputUri).catch(() => undefined);
-      await this.staging.remove(project, t.outputUri).catch(() => undefined);
+      // Output that could not all be matched is kept, for a person to look at.
+      if (!mismatch) await this.staging.remove(project, t.outputUri).catch(() => undefined);
     }
-    await store.commit(() => store.batches.settle(t.id, state, { succeeded: ok, failed }, unanswered.length > 0 ? why : null));
+    await store.commit(() => {
+      store.batches.settle(t.id, state, { succeeded: ok, failed }, note);
+      if (mismatch) store.batches.unmatched(t.id, unmatched.length, missing.length);
+    });
     this.tracked.delete(t.id);
     this.budgetBlocked = false;
     emit('batch:settled', {
@@ -576,10 +716,111 @@ export class BatchExecutor {
       state,
       succeeded: ok,
       failed,
-      requeued: unanswered.length,
-      ...(unanswered.length > 0 ? { reason: why } : {}),
+      requeued,
+      ...(mismatch ? { unmatched: unmatched.length, missing: missing.length } : {}),
+      ...(note !== null ? { reason: note } : {}),
     });
     return settled;
+  }
+
+  /**
+   * Lines that match no item, or items a finished job left without a line. Each unmatched line is a
+   * ledger row of its own with what Vertex billed for it (its usageMetadata at the batch price). The
+   * items without a line fail (BATCH_UNMATCHED, not retried: their reply may be among the unmatched
+   * lines, and a blind resubmission is how 300 items once became 900 paid requests). Their cost: as
+   * many as there are unmatched lines with a response are booked at $0 (their cost is in those lines'
+   * rows); the rest, when the job says it finished (so Vertex billed them) are booked at their
+   * reserved worst case, since their usage cannot be read; in a job that ended early, at $0. The step
+   * then stops for this run.
+   */
+  private async settleUnmatched(
+    t: Tracked,
+    missing: Member[],
+    unmatched: UnmatchedLine[],
+    finished: boolean,
+  ): Promise<{ settled: Settled[]; error: BatchStepStoppedError }> {
+    const { store, runId, emit, catalog, budget } = this.ctx;
+    const name = t.name ?? t.id;
+    const lineUsd = unmatched.map((u) => (u.usage ? catalog.batchCost(t.step.model, u.usage) : 0));
+    const unmatchedUsd = lineUsd.reduce((a, b) => a + b, 0);
+    const covered = Math.min(missing.length, unmatched.filter((u) => u.usage !== undefined).length);
+    const costs = missing.map((m, i) => (finished && i >= covered ? m.reservedUsd : 0));
+    const bookedUsd = costs.reduce((a, b) => a + b, 0);
+    const shown = unmatched
+      .slice(0, 3)
+      .map((u) => `line ${u.line}: ${u.why}`)
+      .join('; ');
+    const items = missing
+      .slice(0, 5)
+      .map((m) => `"${m.unit.item.id}"`)
+      .join(', ');
+    const error = new BatchStepStoppedError(
+      t.step.name,
+      'BATCH_UNMATCHED',
+      `Batch job ${name} (step "${t.step.name}"): ${unmatched.length} output line(s) match no item${shown ? ` (${shown}${unmatched.length > 3 ? '; …' : ''})` : ''} and ${missing.length} item(s) got no line${items ? ` (${items}${missing.length > 5 ? ', …' : ''})` : ''}. Those items failed with BATCH_UNMATCHED and the step stopped; nothing was resubmitted. Booked: $${unmatchedUsd.toFixed(6)} for the unmatched lines (their own usage) and $${bookedUsd.toFixed(6)} for items a finished job billed without a readable line.`,
+      `The job's output is kept at ${t.outputUri} for you to look at. \`genbatch retry JOB --failed\` submits the failed items again (and pays for them again); \`genbatch status JOB\` lists them.`,
+    );
+    for (const [i, m] of missing.entries()) {
+      this.settleBudget(m, costs[i] ?? 0);
+      t.members.delete(m.unit.item.id);
+    }
+    // The unmatched lines' own cost counts against the budget like any call's.
+    if (budget && unmatchedUsd > 0) budget.settle(budget.hold(unmatchedUsd, false), unmatchedUsd, t.project);
+    const lineRows = unmatched.map((u, i) => {
+      const entry = callRecord({
+        runId,
+        itemId: '',
+        step: t.step.name,
+        project: t.project,
+        model: t.step.model,
+        httpStatus: u.usage ? 200 : 0,
+        errorCode: 'BATCH_LINE_UNMATCHED',
+        usage: u.usage ?? emptyUsage(),
+        costUsd: lineUsd[i] ?? 0,
+        durationMs: 0,
+      });
+      delete entry.itemId;
+      return entry;
+    });
+    await store.commit(() => {
+      for (const entry of lineRows) store.recordCall(entry);
+      for (const [i, m] of missing.entries()) {
+        const entry = this.ledgerEntry(t, m, 0, emptyUsage(), costs[i] ?? 0, 0, 'BATCH_UNMATCHED');
+        store.finishStep(
+          m.unit.item.id,
+          t.step.name,
+          'failed',
+          { code: 'BATCH_UNMATCHED', message: error.message, promptHash: m.rendered.promptHash, costUsd: costs[i] ?? 0 },
+          entry,
+          runId,
+        );
+      }
+    });
+    for (const [i, entry] of lineRows.entries()) emit('call:end', callEnded(entry, unmatched[i]?.usage ?? emptyUsage()));
+    for (const m of missing) emit('step:failed', { itemId: m.unit.item.id, step: t.step.name, code: 'BATCH_UNMATCHED', message: error.message });
+    this.stopStep(error);
+    return { settled: missing.map((m) => ({ unit: m.unit, verdict: { kind: 'failed' } })), error };
+  }
+
+  /**
+   * The job's output could not be read: it stays unsettled in the state (its units running in it,
+   * their ledger intent rows open), so the next run reads it again; the step stops for this run.
+   */
+  private unread(t: Tracked, raw: unknown): Settled[] {
+    const members = [...t.members.values()];
+    t.members.clear();
+    for (const m of members) this.settleBudget(m, 0);
+    this.tracked.delete(t.id);
+    this.stopStep(
+      stagingError(
+        t.step.name,
+        t.project,
+        `reading the output of batch job ${t.name ?? t.id}`,
+        raw,
+        'Its output stays where it is and the job stays in the state: the next run reads it again and submits nothing twice.',
+      ),
+    );
+    return members.map((m) => ({ unit: m.unit, verdict: { kind: 'released' } }));
   }
 
   private ledgerEntry(t: Tracked, m: Member, httpStatus: number, usage: Usage, costUsd: number, durationMs: number, errorCode?: string): LedgerEntry {
