@@ -17,6 +17,8 @@ const E2E = [
   'test/cost/**/*.test.ts',
   // `genbatch run`/`review`/`reject` through the CLI, and the review page in headless Chromium.
   'test/review/review.test.ts',
+  // Batch output fixtures collected by the CLI against an emulator.
+  'test/contract/batch-output.test.ts',
 ];
 
 export default defineConfig({
