@@ -15,6 +15,7 @@ import { parseTemplateVars } from '../job/template.js';
 import { resultFields } from '../outputs/results-writer.js';
 import type { StateStore } from '../store/state-store.js';
 import { syncRows } from './sync-rows.js';
+import { batchStagingProblems } from './batch-staging-check.js';
 import { inputOptionsOf } from './input-options.js';
 import { scanRowsForJob } from './scan-job-rows.js';
 import { fingerprintInput, validatedRows, validationKey, type InputFingerprint } from './input-fingerprint.js';
@@ -161,6 +162,8 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean;
     );
   }
   if (unserved.length > 0) throw new ConfigErrors(unserved);
+  const staging = batchStagingProblems(job, credentials, { emulated: options.emulated ?? false });
+  if (staging.length > 0) throw new ConfigErrors(staging);
   const paramProblems: ConfigError[] = [];
   for (const step of job.steps) {
     const known = knownParams(step.task, step.model);

@@ -10,6 +10,14 @@ export function parseGcsUri(uri: string): { bucket: string; path: string } {
 }
 
 /**
+ * Whether the project's endpoint is not Google's (the emulator, a stand-in): Cloud Storage is then
+ * served there too, and the client sends no credentials to it.
+ */
+export function customEndpoint(project: Pick<ProjectCredentials, 'endpoint'>): boolean {
+  return project.endpoint !== undefined && !/\.googleapis\.com$/.test(new URL(project.endpoint).hostname);
+}
+
+/**
  * Cloud Storage for batch input and output, through the real @google-cloud/storage client. A
  * project whose endpoint is not Google's (the emulator, `--emulator`) stages there too: the
  * emulator serves the Cloud Storage JSON API on the same port, and with a custom endpoint the
@@ -29,7 +37,7 @@ export class BatchStaging {
   }
 
   private client(Storage: new (options: StorageOptions) => Storage, project: ProjectCredentials): Storage {
-    const custom = project.endpoint !== undefined && !/\.googleapis\.com$/.test(new URL(project.endpoint).hostname);
+    const custom = customEndpoint(project);
     return new Storage({
       projectId: project.project,
       ...(custom ? { apiEndpoint: project.endpoint } : {}),
