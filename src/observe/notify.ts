@@ -10,7 +10,7 @@ import { displayUrl, scrubText, scrubValue } from './redact.js';
 export interface NotifySummary {
   job: string;
   run_id: string | null;
-  /** The run's outcome (finished, failed_items, budget, cancelled, stalled, no_projects), or invalid, locked, error when the run could not start. */
+  /** The run's outcome (finished, failed_items, batch_stopped, budget, cancelled, stalled, no_projects), or invalid, locked, error when the run could not start. */
   outcome: string;
   exit_code: number;
   total: number;
