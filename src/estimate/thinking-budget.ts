@@ -97,10 +97,11 @@ export function thinkingPlan(step: Step, catalog: PriceCatalog): ThinkingPlan {
     }
     if (own === 0) return { budget: 0, most: 0 };
     // Dynamic thinking (-1) may use up to the model's limit (all of max_output_tokens when unknown).
-    const most = own === -1 ? Math.min(spec?.max_budget ?? outputLimit(step), outputLimit(step)) : own;
-    if (most > room) {
-      const what = own === -1 ? `thinking_budget -1 (dynamic thinking) lets it think up to ${n(most)} tokens` : `thinking_budget ${n(own)}`;
-      const raiseTo = 2 * most;
+    const wants = own === -1 ? (spec?.max_budget ?? outputLimit(step)) : own;
+    const most = Math.min(wants, outputLimit(step));
+    if (wants > room) {
+      const what = own === -1 ? `thinking_budget -1 (dynamic thinking) lets it think up to ${n(wants)} tokens` : `thinking_budget ${n(own)}`;
+      const raiseTo = 2 * wants;
       return refuse(
         `${what}, more than half of ${maxTokensText(step)}: the reply could be cut short or come back empty, and each such call is billed`,
         `${fits} Lower thinking_budget to at most ${n(room)}${raiseTo <= MODEL_MAX_OUTPUT_TOKENS ? `, or raise max_output_tokens to at least ${n(raiseTo)}` : ''}.`,
@@ -130,8 +131,10 @@ export function thinkingPlan(step: Step, catalog: PriceCatalog): ThinkingPlan {
 
 /** What validate refuses about the thinking budgets of a step, on its model and each fallback. */
 export function thinkingProblems(step: Step, catalog: PriceCatalog): ThinkingProblem[] {
-  return modelsOf(step).flatMap((model) => {
+  const problems = new Map<string, ThinkingProblem>();
+  for (const model of modelsOf(step)) {
     const problem = thinkingPlan({ ...step, model }, catalog).problem;
-    return problem ? [problem] : [];
-  });
+    if (problem && !problems.has(problem.message)) problems.set(problem.message, problem);
+  }
+  return [...problems.values()];
 }
