@@ -23,7 +23,7 @@ describe('a thinking budget that leaves the reply too little is refused before a
       const result = await runCli(command === 'run' ? [command, job, '--yes'] : [command, job]);
       expect(result.code, result.stderr).toBe(2);
       expect(result.stderr).toMatch(
-        /job\.yaml:13: steps\.brief\.params\.thinking_budget: step "brief" on gemini-2\.5-flash: thinking_budget 1,024, more than half of max_output_tokens \(300\): the reply could be cut short or come back empty/,
+        /job\.yaml:12: steps\.brief\.params\.thinking_budget: step "brief" on gemini-2\.5-flash: thinking_budget 1,024, more than half of max_output_tokens \(300\): the reply could be cut short or come back empty/,
       );
       expect(result.stderr).toMatch(/Lower thinking_budget to at most 150, or raise max_output_tokens to at least 2,048\./);
     }
