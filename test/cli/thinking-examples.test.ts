@@ -2,9 +2,11 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCredentials } from '../../src/credentials/load-credentials.js';
-import type { EmulatorStats } from '../../src/emulator/index.js';
+import { parseEmulatorConfig, startEmulator, type EmulatorStats } from '../../src/emulator/index.js';
 import { startEmulatorForCredentials } from '../../src/library/emulated-credentials.js';
 import { REPO, runCli } from '../helpers/cli.js';
+import { writeJobFixture } from '../helpers/job-fixture.js';
+import { readStateFile } from '../helpers/state-file.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDir();
@@ -47,4 +49,28 @@ describe('the example jobs never get a reply cut at MAX_TOKENS', () => {
       }
     });
   }
+});
+
+describe('the default thinking budget is lowered to fit max_output_tokens, in what is sent', () => {
+  it('gemini-2.5-flash, max_output_tokens 300: every call is sent a budget of 150 (not 1,024), and every reply keeps its half', async () => {
+    // A model that would think 3,000 tokens: it thinks exactly the budget it is sent.
+    const emulator = await startEmulator(parseEmulatorConfig({ seed: 3, models: { 'gemini-2.5-flash': { thoughts_tokens: { mean: 3000, sd: 200 } } } }), {
+      port: 0,
+    });
+    try {
+      const dir = tempDir();
+      const job = writeJobFixture(dir, { endpoint: emulator.url, items: 12, imageStep: false });
+      const run = await runCli(['run', job, '--yes', '--plain']);
+      expect(run.code, run.stderr).toBe(0);
+      const calls = readStateFile(join(dir, '.genbatch', 'test-job.db'), (db) =>
+        db.prepare("SELECT thoughts_tokens AS thoughts, output_tokens AS output FROM ledger WHERE step = 'brief'").all(),
+      ) as { thoughts: number; output: number }[];
+      expect(calls).toHaveLength(12);
+      expect(new Set(calls.map((c) => c.thoughts))).toEqual(new Set([150]));
+      for (const call of calls) expect(call.thoughts + call.output).toBeLessThanOrEqual(300);
+      expect(sum(emulator.stats(), 'max_tokens')).toBe(0);
+    } finally {
+      await emulator.close();
+    }
+  });
 });
