@@ -37,7 +37,10 @@ describe('the example jobs never get a reply cut at MAX_TOKENS', () => {
       const emulated = await startEmulatorForCredentials(await loadCredentials(credentialsFile, { emulated: true }), models);
       try {
         // Every project points at that emulator, as --emulator points them.
-        writeFileSync(credentialsFile, readFileSync(credentialsFile, 'utf8').replaceAll('api_key: emulator', `api_key: emulator\n    endpoint: "${emulated.url}"`));
+        writeFileSync(
+          credentialsFile,
+          readFileSync(credentialsFile, 'utf8').replaceAll('api_key: emulator', `api_key: emulator\n    endpoint: "${emulated.url}"`),
+        );
         const run = await runCli(['run', `jobs/${file}`, '--yes', '--plain'], { cwd: dir });
         expect(run.stderr).toMatch(/ended: finished \(exit 0\)/);
         expect(run.code).toBe(0);

@@ -40,7 +40,13 @@ const provider = new GeminiTextProvider();
 /** The usage genbatch records for a reply, whether the provider accepts it or refuses it (a refusal carries the billed usage). */
 async function usageFor(reply: string, request: Partial<ProviderRequest> = {}): Promise<{ usage: Usage; text?: string; error?: unknown }> {
   next = fixture(reply);
-  const call = provider.call(vertexClient(url, 'contract-project'), { task: 'text', model: 'gemini-2.5-flash', prompt: 'Why is the sky blue?', params: {}, ...request });
+  const call = provider.call(vertexClient(url, 'contract-project'), {
+    task: 'text',
+    model: 'gemini-2.5-flash',
+    prompt: 'Why is the sky blue?',
+    params: {},
+    ...request,
+  });
   return call.then(
     (result) => ({ usage: result.usage, ...(result.text === undefined ? {} : { text: result.text }) }),
     (error: unknown) => ({ usage: (error as { usage: Usage }).usage, error }),
@@ -87,4 +93,3 @@ describe('thinking replies as Vertex sends them, read and priced', () => {
     expect(catalog.batchCost('gemini-2.5-flash', usage)).toBeCloseTo(0.0004955 / 2, 12);
   });
 });
-

@@ -241,7 +241,13 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
 
     const online = await startTestEmulator({ seed: 11 });
     try {
-      const reply = await online.client().models.generateContent({ model: MODEL, contents: 'Describe the same lighthouse.', config: { maxOutputTokens: 40, thinkingConfig: { thinkingBudget: 0 } } });
+      const reply = await online
+        .client()
+        .models.generateContent({
+          model: MODEL,
+          contents: 'Describe the same lighthouse.',
+          config: { maxOutputTokens: 40, thinkingConfig: { thinkingBudget: 0 } },
+        });
       // snake_case fields are read as Vertex reads proto JSON: max_output_tokens applies.
       expect(lines[0]?.response?.candidates[0]?.content.parts[0]?.text).toBe(reply.text);
       expect(lines[0]?.response?.usageMetadata.candidatesTokenCount).toBe(reply.usageMetadata?.candidatesTokenCount);
@@ -278,9 +284,7 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
     expect((after?.batch_input_tokens ?? 0) - (before?.batch_input_tokens ?? 0)).toBe(
       sum(answered.map((l) => l.response?.usageMetadata.promptTokenCount ?? 0)),
     );
-    expect((after?.batch_output_tokens ?? 0) - (before?.batch_output_tokens ?? 0)).toBe(
-      sum(answered.map((l) => outputOf(l.response?.usageMetadata))),
-    );
+    expect((after?.batch_output_tokens ?? 0) - (before?.batch_output_tokens ?? 0)).toBe(sum(answered.map((l) => outputOf(l.response?.usageMetadata))));
 
     // Seeded: a fresh emulator with the same seed fails the same lines...
     const again = await startTestEmulator(config);
@@ -370,9 +374,7 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
     await new Promise((resolve) => setTimeout(resolve, 250));
     const after = (await t.fetchStats()).projects[TEST_PROJECT];
     expect((after?.batch_ok ?? 0) - (before?.batch_ok ?? 0)).toBe(answered);
-    expect((after?.batch_output_tokens ?? 0) - (before?.batch_output_tokens ?? 0)).toBe(
-      sum(lines.map((l) => outputOf(l.response?.usageMetadata))),
-    );
+    expect((after?.batch_output_tokens ?? 0) - (before?.batch_output_tokens ?? 0)).toBe(sum(lines.map((l) => outputOf(l.response?.usageMetadata))));
 
     const again = await apiError(ai.batches.cancel({ name: created.name ?? '' }));
     expect(again.status).toBe(400);

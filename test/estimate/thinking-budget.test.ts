@@ -45,7 +45,9 @@ describe('the thinking budget leaves the reply at least half of max_output_token
 
   it('refuses dynamic thinking (-1) under a max_output_tokens it could use up', () => {
     const [problem] = thinkingProblems(step('gemini-2.5-flash', { maxOutputTokens: 4000, params: { thinking_budget: -1 } }), catalog);
-    expect(problem?.message).toMatch(/thinking_budget -1 \(dynamic thinking\) lets it think up to 24,576 tokens, more than half of max_output_tokens \(4,000\)/);
+    expect(problem?.message).toMatch(
+      /thinking_budget -1 \(dynamic thinking\) lets it think up to 24,576 tokens, more than half of max_output_tokens \(4,000\)/,
+    );
     expect(problem?.hint).toMatch(/Lower thinking_budget to at most 2,000, or raise max_output_tokens to at least 49,152\.$/);
   });
 

@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countTextTokens } from '../../src/emulator/token-count.js';
 import { PriceCatalog } from '../../src/estimate/price-catalog.js';
-import { declaredOutputTokens, declaredThinkingTokens, maxThinkingTokens, requestsFor, thinkingBudgetOf, worstCaseCost } from '../../src/estimate/step-usage.js';
+import {
+  declaredOutputTokens,
+  declaredThinkingTokens,
+  maxThinkingTokens,
+  requestsFor,
+  thinkingBudgetOf,
+  worstCaseCost,
+} from '../../src/estimate/step-usage.js';
 import { heuristicTokens, typicalTokens } from '../../src/estimate/token-counter.js';
 import type { Step } from '../../src/job/job.js';
 import { GeminiTextProvider } from '../../src/providers/gemini-text.js';
@@ -106,7 +113,7 @@ describe('the output bound includes thinking, inside max_output_tokens', () => {
     const off = worstCaseCost(step('gemini-2.5-flash', { params: { thinking_budget: 0 } }), 100, catalog);
     expect(worstCaseCost(step('gemini-2.5-flash'), 100, catalog)).toBeCloseTo(off, 10);
     expect(worstCaseCost(step('gemini-2.5-flash', { params: { thinking_budget: 100 } }), 100, catalog)).toBeCloseTo(off, 10);
-    const input = worstCaseCost(step('gemini-2.5-flash', { maxOutputTokens: 1 , params: { thinking_budget: 0 } }), 100, catalog);
+    const input = worstCaseCost(step('gemini-2.5-flash', { maxOutputTokens: 1, params: { thinking_budget: 0 } }), 100, catalog);
     expect(off - input).toBeCloseTo(199 * perToken, 10);
     // No max_output_tokens: the model's longest reply, 65,536 tokens, thinking inside it.
     const open = worstCaseCost(step('gemini-2.5-flash', { maxOutputTokens: undefined }), 100, catalog);

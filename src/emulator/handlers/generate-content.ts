@@ -2,14 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { EmulatedApi } from '../emulated-api.js';
 import type { ModelBehaviour } from '../emulator-config.js';
 import type { ThinkingSpec, TokenDistribution } from '../model-family.js';
-import {
-  defaultOutputTokens,
-  GEMINI_MAX_OUTPUT_TOKENS,
-  geminiInputTokenLimit,
-  modelFamily,
-  thinkingSpec,
-  TOKENS_PER_GEMINI_IMAGE,
-} from '../model-family.js';
+import { defaultOutputTokens, GEMINI_MAX_OUTPUT_TOKENS, geminiInputTokenLimit, modelFamily, thinkingSpec, TOKENS_PER_GEMINI_IMAGE } from '../model-family.js';
 import { breakJson, fakeJson } from '../fake-json.js';
 import { fakeProse } from '../fake-text.js';
 import { GEMINI_IMAGE_SIZES, renderImage } from '../fake-image.js';
@@ -82,7 +75,9 @@ function readThinkingBudget(api: EmulatedApi, config: Record<string, unknown>, s
   const budget = optionalNumber(asObject(config.thinkingConfig)?.thinkingBudget, 'generation_config.thinking_config.thinking_budget');
   if (budget === undefined || !spec) return budget;
   if (budget === 0 && !spec.canTurnOff) {
-    throw invalidArgument(api === 'gemini' ? 'Budget 0 is invalid. This model only works in thinking mode.' : 'The model does not support setting thinking_budget to 0.');
+    throw invalidArgument(
+      api === 'gemini' ? 'Budget 0 is invalid. This model only works in thinking mode.' : 'The model does not support setting thinking_budget to 0.',
+    );
   }
   const inRange = budget === -1 || (budget === 0 && spec.canTurnOff) || (Number.isInteger(budget) && budget >= spec.min && budget <= spec.max);
   if (!inRange) {
