@@ -22,6 +22,11 @@ export interface EmulatorCounters {
   /** countTokens calls (free of charge, so apart from `requests`). */
   count_tokens: number;
   /**
+   * Text and JSON replies cut at maxOutputTokens (finishReason MAX_TOKENS), thinking included: with
+   * no parts at all when thinking used up the whole limit. Billed, and counted in `ok` too.
+   */
+  max_tokens: number;
+  /**
    * Batch prediction, apart from the online counters above (no quotas, half price): jobs accepted,
    * request lines submitted in them, lines answered with a response (billed) or a `status` error
    * (not billed), and the billed usage of the answered lines only.
@@ -59,6 +64,7 @@ function zeroCounters(): EmulatorCounters {
     images: 0,
     videos_seconds: 0,
     count_tokens: 0,
+    max_tokens: 0,
     batch_jobs: 0,
     batch_requests: 0,
     batch_ok: 0,

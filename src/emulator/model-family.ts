@@ -66,3 +66,29 @@ export function maxEmbeddingInstances(model: string): number {
 
 /** Output tokens Vertex bills per generated image for Gemini image models. */
 export const TOKENS_PER_GEMINI_IMAGE = 1290;
+
+/**
+ * How a Gemini 2.5 model thinks, from Google's "Thinking" pages (Vertex AI and the Gemini API,
+ * checked December 2026): the budgets it accepts (`min`..`max`, plus -1 for dynamic thinking),
+ * whether 0 turns thinking off (2.5 Pro cannot), and whether it thinks when the request sets no
+ * budget (2.5 Flash-Lite does not). `wants` is how much the emulated model thinks when left to
+ * decide: its default, replaced by a model's `thoughts_tokens` in the emulator config.
+ */
+export interface ThinkingSpec {
+  min: number;
+  max: number;
+  canTurnOff: boolean;
+  onByDefault: boolean;
+  wants: TokenDistribution;
+}
+
+export function thinkingSpec(model: string): ThinkingSpec | undefined {
+  if (modelFamily(model) !== 'gemini') return undefined;
+  if (model.startsWith('gemini-2.5-flash-lite')) return { min: 512, max: 24_576, canTurnOff: true, onByDefault: false, wants: { mean: 600, sd: 250 } };
+  if (model.startsWith('gemini-2.5-pro')) return { min: 128, max: 32_768, canTurnOff: false, onByDefault: true, wants: { mean: 1500, sd: 600 } };
+  if (model.startsWith('gemini-2.5-flash')) return { min: 1, max: 24_576, canTurnOff: true, onByDefault: true, wants: { mean: 900, sd: 400 } };
+  return undefined;
+}
+
+/** maxOutputTokens when a request sets none: Gemini 2.5 models reply (thinking included) up to 65,536 tokens. */
+export const GEMINI_MAX_OUTPUT_TOKENS = 65_536;

@@ -4,6 +4,7 @@ import type { Credentials } from '../credentials/credentials.js';
 import { loadCredentials } from '../credentials/load-credentials.js';
 import { ConfigError, ConfigErrors } from '../errors/config-error.js';
 import { PriceCatalog } from '../estimate/price-catalog.js';
+import { thinkingProblems } from '../estimate/thinking-budget.js';
 import { badRowsError, openInput } from '../input/index.js';
 import { videoParamProblems } from '../providers/veo-limits.js';
 import { fallbackProblem } from '../job/model-task.js';
@@ -175,6 +176,18 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean;
           `${shownJob}: steps.${step.name}.params.${name}: unknown parameter for ${step.task} model ${step.model}${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
           { file: job.file, keyPath: `steps.${step.name}.params.${name}`, hint: `Valid parameters: ${known.join(', ') || 'none'}.` },
         ),
+      );
+    }
+    // Thinking counts against max_output_tokens: a budget that leaves the reply too little is refused (docs/thinking.md).
+    for (const problem of thinkingProblems(step, catalog)) {
+      const line = job.lines?.[problem.keyPath];
+      paramProblems.push(
+        new ConfigError(`${shownJob}${line === undefined ? '' : `:${line}`}: ${problem.keyPath}: ${problem.message}.`, {
+          file: job.file,
+          ...(line === undefined ? {} : { line }),
+          keyPath: problem.keyPath,
+          hint: problem.hint,
+        }),
       );
     }
     if (step.task === 'video')

@@ -177,7 +177,7 @@ export async function estimateJob(
       const m = measure(store, step.name);
       if (m) measured.set(step.name, m);
     }
-  const expectedOutput = new Map(job.steps.map((s) => [s.name, measured.get(s.name)?.meanOutput ?? declaredOutputTokens(s)[1]]));
+  const expectedOutput = new Map(job.steps.map((s) => [s.name, measured.get(s.name)?.meanOutput ?? declaredOutputTokens(s, catalog)[1]]));
 
   // Prompt tokens per item, counted on a sample of the items left (all of them up to SAMPLE_ITEMS).
   const inputTokens = new Map(job.steps.map((s) => [s.name, 0]));
@@ -213,12 +213,12 @@ export async function estimateJob(
     const m = measured.get(step.name);
     const requests = requestsFor(step, n);
     const common = { step: step.name, task: step.task, model: step.model, items: n, requests, input_tokens: Math.round(perItemInput * n) };
-    const output = declaredOutputTokens(step);
+    const output = declaredOutputTokens(step, catalog);
     const thinking = declaredThinkingTokens(step, catalog);
     // What the items left cost on a model, from the step's declared (or typical) sizes.
     const costOn = (model: string, i: 0 | 1 | 2): number => {
       const on = { ...step, model };
-      const usage = usageOf(on, perItemInput, output[i], catalog);
+      const usage = usageOf(on, perItemInput, declaredOutputTokens(on, catalog)[i], catalog);
       usage.thoughtsTokens = declaredThinkingTokens(on, catalog)[i];
       // A step in batch (auto: when at least batch.min_items wait) is priced at the batch price.
       const batch = step.mode === 'batch' || (step.mode === 'auto' && n >= (job.batch?.minItems ?? 1000));

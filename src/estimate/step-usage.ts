@@ -4,10 +4,10 @@ import type { Usage } from '../providers/provider.js';
 import { emptyUsage } from '../providers/provider.js';
 import { toVertexSchema } from '../providers/vertex-schema.js';
 import type { PriceCatalog } from './price-catalog.js';
+import { outputLimit, thinkingPlan } from './thinking-budget.js';
 import { heuristicTokens } from './token-counter.js';
 
-/** Longest reply a Gemini 2.5 model can give when the step sets no max_output_tokens. */
-export const MODEL_MAX_OUTPUT_TOKENS = 65_536;
+export { MODEL_MAX_OUTPUT_TOKENS } from './thinking-budget.js';
 
 /** Typical reply sizes (tokens) when the step declares no max_output_tokens: low / expected / high. */
 const TYPICAL = { json: [60, 250, 1000], text: [100, 500, 2000] } as const;
@@ -22,10 +22,16 @@ function videoSeconds(step: Step): number {
   return (typeof d === 'number' && d > 0 ? d : 8) * candidates(step);
 }
 
-/** Output tokens of a text step before anything is measured: low / expected / high. */
-export function declaredOutputTokens(step: Step): [number, number, number] {
+/**
+ * Visible reply tokens of a text step before anything is measured: low / expected / high. Thinking
+ * sits inside max_output_tokens, so the reply's share is what the thinking budget leaves of it.
+ */
+export function declaredOutputTokens(step: Step, catalog: PriceCatalog): [number, number, number] {
   if (step.task !== 'text') return [0, 0, 0];
-  if (step.maxOutputTokens !== undefined) return [Math.round(step.maxOutputTokens * 0.2), Math.round(step.maxOutputTokens * 0.6), step.maxOutputTokens];
+  if (step.maxOutputTokens !== undefined) {
+    const reply = step.maxOutputTokens - thinkingPlan(step, catalog).most;
+    return [Math.round(reply * 0.2), Math.round(reply * 0.6), reply];
+  }
   const typical = step.jsonSchema ? TYPICAL.json : TYPICAL.text;
   return [typical[0], typical[1], typical[2]];
 }
@@ -61,27 +67,20 @@ export function requestsFor(step: Step, items: number): number {
 
 /**
  * The thinking budget sent with every call of a text step: the step's `thinking_budget`, else the
- * model's default from the catalog. Undefined for a model the catalog does not say thinks (and
+ * model's default from the catalog, lowered to leave the reply half of max_output_tokens
+ * (src/estimate/thinking-budget.ts). Undefined for a model the catalog does not say thinks (and
  * for other tasks): then none is sent.
  */
 export function thinkingBudgetOf(step: Step, catalog: PriceCatalog): number | undefined {
-  if (step.task !== 'text') return undefined;
-  const own = step.params.thinking_budget;
-  if (typeof own === 'number') return own;
-  return catalog.priceOf(step.model)?.thinking?.default_budget;
+  return thinkingPlan(step, catalog).budget;
 }
 
 /**
- * The most thinking tokens one call can be billed for: the budget sent (raised to the model's
- * least, which Vertex applies), the model's limit for dynamic thinking (-1), 0 when thinking is off.
+ * The most thinking tokens one call can use: the budget sent, the model's limit for dynamic
+ * thinking (-1), 0 when thinking is off. Always inside max_output_tokens.
  */
 export function maxThinkingTokens(step: Step, catalog: PriceCatalog): number {
-  const budget = thinkingBudgetOf(step, catalog);
-  if (budget === undefined) return 0;
-  const thinking = catalog.priceOf(step.model)?.thinking;
-  if (budget < 0) return thinking?.max_budget ?? MODEL_MAX_OUTPUT_TOKENS;
-  if (budget === 0 && (thinking === undefined || thinking.can_turn_off)) return 0;
-  return Math.max(budget, thinking?.min_budget ?? 0);
+  return thinkingPlan(step, catalog).most;
 }
 
 /** Thinking tokens of one call before anything is measured: low / expected / high. */
@@ -90,7 +89,7 @@ export function declaredThinkingTokens(step: Step, catalog: PriceCatalog): [numb
   const most = maxThinkingTokens(step, catalog);
   if (most === 0) return [0, 0, 0];
   // Dynamic thinking uses what the prompt needs: most prompts need far less than the limit.
-  if (budget !== undefined && budget < 0) return [256, 2048, most];
+  if (budget !== undefined && budget < 0) return [Math.min(256, most), Math.min(2048, most), most];
   return [Math.round(most * 0.2), Math.round(most * 0.6), most];
 }
 
@@ -120,13 +119,14 @@ function extraPromptTokens(step: Step): number {
 /**
  * The most one call of this step can cost: what the budget reserves before the call. Its input
  * (the texts' tokens as counted by the caller, never under Gemini's count, plus the response
- * schema), the longest reply (`max_output_tokens` or the model's limit) and the thinking budget.
+ * schema) and the longest reply, thinking included: on Vertex thinking counts against
+ * `max_output_tokens` (or the model's limit), so reply and thinking together never exceed it.
  */
 export function worstCaseCost(step: Step, inputTokens: number, catalog: PriceCatalog): number {
-  const maxOutput = step.task === 'text' ? (step.maxOutputTokens ?? MODEL_MAX_OUTPUT_TOKENS) : 0;
   const withAudio = step.params.generate_audio === true;
   const input = step.task === 'text' || step.task === 'image' ? inputTokens + extraPromptTokens(step) : inputTokens;
-  const usage = usageOf(step, input, maxOutput, catalog);
-  usage.thoughtsTokens = maxThinkingTokens(step, catalog);
+  const thinking = step.task === 'text' ? maxThinkingTokens(step, catalog) : 0;
+  const usage = usageOf(step, input, step.task === 'text' ? outputLimit(step) - thinking : 0, catalog);
+  usage.thoughtsTokens = thinking;
   return catalog.cost(step.model, usage, { withAudio });
 }

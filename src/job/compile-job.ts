@@ -166,7 +166,7 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
   return steps;
 }
 
-/** Lines of the keys that checks after compiling report on: the credentials file, each step's model. */
+/** Lines of the keys that checks after compiling report on: the credentials file, each step's model, max_output_tokens and params. */
 function linesOf(lineOf: LineOf, parsed: JobFile): Record<string, number> {
   const lines: Record<string, number> = {};
   const add = (key: string, path: PropertyKey[]): void => {
@@ -176,6 +176,7 @@ function linesOf(lineOf: LineOf, parsed: JobFile): Record<string, number> {
   add('credentials', ['credentials']);
   parsed.steps.forEach((step, index) => {
     add(`steps.${step.name}.model`, ['steps', index, 'model']);
+    add(`steps.${step.name}.max_output_tokens`, ['steps', index, 'max_output_tokens']);
     (step.fallback ?? []).forEach((_, i) => add(`steps.${step.name}.fallback[${i}]`, ['steps', index, 'fallback', i]));
     for (const name of Object.keys(step.params)) add(`steps.${step.name}.params.${name}`, ['steps', index, 'params', name]);
   });

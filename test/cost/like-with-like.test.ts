@@ -53,8 +53,9 @@ describe('like with like', () => {
     const job = writeJob(dir, { items: 40, steps: BRIEF_STEP + IMAGE_STEP, limits: '{ concurrency: 4 }', extra: 'budget: { confirm_above_usd: 0.05 }\n' });
     const whole = await estimateOf([job]);
     expect(whole.remaining_items).toBe(40);
-    // The brief step's estimate expects thinking: 60% of gemini-2.5-flash's default budget of 1024.
-    expect(whole.by_step.find((s) => s.step === 'brief')?.thinking_tokens.expected).toBe(40 * 614);
+    // The brief step's estimate expects thinking: 60% of the budget sent, gemini-2.5-flash's default of
+    // 1,024 lowered to half of max_output_tokens (200): 100.
+    expect(whole.by_step.find((s) => s.step === 'brief')?.thinking_tokens.expected).toBe(40 * 60);
     const threeItems = (whole.remaining_usd.expected * 3) / 40;
 
     // Above the threshold: the question (no terminal here, so the refusal) names the 3 items' price.

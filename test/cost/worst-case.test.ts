@@ -30,7 +30,9 @@ describe('the budget cap holds with a true worst case before every call', () => 
     );
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'a' }, { name: 'b' }]);
-    const job = writeJob(dir, { items: 300, steps: BRIEF_STEP, limits: '{ concurrency: 16 }', extra: 'budget: { max_usd: 0.5 }\n' });
+    // Room for gemini-2.5-flash's default budget (1,024) inside max_output_tokens, so every reply thinks that much.
+    const step = BRIEF_STEP.replace('max_output_tokens: 200', 'max_output_tokens: 4000');
+    const job = writeJob(dir, { items: 300, steps: step, limits: '{ concurrency: 16 }', extra: 'budget: { max_usd: 0.5 }\n' });
 
     const run = await runCli(['run', job, '--yes']);
     expect(run.code, run.stderr).toBe(3);
@@ -41,9 +43,9 @@ describe('the budget cap holds with a true worst case before every call', () => 
     expect(billed).toBeLessThanOrEqual(0.5);
     // The cap was nearly used up: the bound is not so loose that the run stopped early.
     expect(billed).toBeGreaterThan(0.4);
-    // Each call carried gemini-2.5-flash's default thinking budget (1024): no reply exceeded
-    // max_output_tokens (200) plus that budget.
-    expect(output).toBeLessThanOrEqual(ok * (200 + 1024));
+    // Each call carried gemini-2.5-flash's default thinking budget (1024), inside max_output_tokens
+    // (4000): no reply, thinking included, exceeded max_output_tokens, and every one thought 1,024 tokens.
+    expect(output).toBeLessThanOrEqual(ok * 4000);
     expect(output).toBeGreaterThan(ok * 1024);
   });
 

@@ -30,9 +30,13 @@ interface OutputLine {
   request: { contents: { parts: { text: string }[] }[] };
   response?: {
     candidates: { content: { parts: { text: string }[] }; finishReason: string }[];
-    usageMetadata: { promptTokenCount: number; candidatesTokenCount: number };
+    usageMetadata: { promptTokenCount: number; candidatesTokenCount?: number; thoughtsTokenCount?: number };
   };
 }
+
+/** Output tokens a line is billed for: the reply's and the thinking's. */
+const outputOf = (u: { candidatesTokenCount?: number; thoughtsTokenCount?: number } | undefined): number =>
+  (u?.candidatesTokenCount ?? 0) + (u?.thoughtsTokenCount ?? 0);
 
 function storageFor(url: string): Storage {
   // A custom apiEndpoint makes the client skip authentication: nothing reaches Google.
@@ -224,22 +228,33 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
       batch_ok: 8,
       batch_failed: 0,
       batch_input_tokens: sum(lines.map((l) => l.response?.usageMetadata.promptTokenCount ?? 0)),
-      batch_output_tokens: sum(lines.map((l) => l.response?.usageMetadata.candidatesTokenCount ?? 0)),
+      // Thinking tokens are billed as output, as on Vertex.
+      batch_output_tokens: sum(lines.map((l) => outputOf(l.response?.usageMetadata))),
     });
     expect(stats?.batch_output_tokens).toBeGreaterThan(0);
   });
 
   it('answers a line as the online generator does for the same prompt (same seed, first ask)', async () => {
-    const request = { contents: [{ role: 'user', parts: [{ text: 'Describe the same lighthouse.' }] }], generation_config: { max_output_tokens: 40 } };
+    const request = {
+      contents: [{ role: 'user', parts: [{ text: 'Describe the same lighthouse.' }] }],
+      generation_config: { max_output_tokens: 40, thinking_config: { thinking_budget: 0 } },
+    };
     const job = await submit(await stage('jobs/same.jsonl', `${JSON.stringify({ key: 'only', request })}\n`));
     const { lines } = await readPredictions(storage, (await pollJob(ai, job.name ?? '')).job);
 
     const online = await startTestEmulator({ seed: 11 });
     try {
-      const reply = await online.client().models.generateContent({ model: MODEL, contents: 'Describe the same lighthouse.', config: { maxOutputTokens: 40 } });
+      const reply = await online
+        .client()
+        .models.generateContent({
+          model: MODEL,
+          contents: 'Describe the same lighthouse.',
+          config: { maxOutputTokens: 40, thinkingConfig: { thinkingBudget: 0 } },
+        });
       // snake_case fields are read as Vertex reads proto JSON: max_output_tokens applies.
       expect(lines[0]?.response?.candidates[0]?.content.parts[0]?.text).toBe(reply.text);
       expect(lines[0]?.response?.usageMetadata.candidatesTokenCount).toBe(reply.usageMetadata?.candidatesTokenCount);
+      expect(lines[0]?.response?.usageMetadata.thoughtsTokenCount).toBe(reply.usageMetadata?.thoughtsTokenCount);
       // Echoed as proto JSON: camelCase names, null for the part's unset oneof member.
       expect(lines[0]?.request).toEqual({
         contents: [{ parts: [{ fileData: null, text: 'Describe the same lighthouse.' }], role: 'user' }],
@@ -276,9 +291,7 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
     expect((after?.batch_input_tokens ?? 0) - (before?.batch_input_tokens ?? 0)).toBe(
       sum(answered.map((l) => l.response?.usageMetadata.promptTokenCount ?? 0)),
     );
-    expect((after?.batch_output_tokens ?? 0) - (before?.batch_output_tokens ?? 0)).toBe(
-      sum(answered.map((l) => l.response?.usageMetadata.candidatesTokenCount ?? 0)),
-    );
+    expect((after?.batch_output_tokens ?? 0) - (before?.batch_output_tokens ?? 0)).toBe(sum(answered.map((l) => outputOf(l.response?.usageMetadata))));
 
     // Seeded: a fresh emulator with the same seed fails the same lines...
     const again = await startTestEmulator(config);
@@ -368,9 +381,7 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
     await new Promise((resolve) => setTimeout(resolve, 250));
     const after = (await t.fetchStats()).projects[TEST_PROJECT];
     expect((after?.batch_ok ?? 0) - (before?.batch_ok ?? 0)).toBe(answered);
-    expect((after?.batch_output_tokens ?? 0) - (before?.batch_output_tokens ?? 0)).toBe(
-      sum(lines.map((l) => l.response?.usageMetadata.candidatesTokenCount ?? 0)),
-    );
+    expect((after?.batch_output_tokens ?? 0) - (before?.batch_output_tokens ?? 0)).toBe(sum(lines.map((l) => outputOf(l.response?.usageMetadata))));
 
     const again = await apiError(ai.batches.cancel({ name: created.name ?? '' }));
     expect(again.status).toBe(400);

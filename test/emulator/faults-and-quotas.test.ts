@@ -150,7 +150,8 @@ describe('emulator faults, quotas and stats', () => {
       denied_403: 0,
       count_tokens: 1,
       input_tokens: okUsage.reduce((sum, u) => sum + (u?.promptTokenCount ?? 0), 0),
-      output_tokens: okUsage.reduce((sum, u) => sum + (u?.candidatesTokenCount ?? 0), 0),
+      // Thinking tokens are billed as output.
+      output_tokens: okUsage.reduce((sum, u) => sum + (u?.candidatesTokenCount ?? 0) + (u?.thoughtsTokenCount ?? 0), 0),
     });
     expect(stats.projects['blog-batch']?.by_model[MODEL]).toMatchObject({ requests: 5, ok: 3, rejected_429: 2 });
     expect(stats.projects.revoked).toMatchObject({ requests: 1, ok: 0, denied_403: 1 });

@@ -63,7 +63,7 @@ describe('emulator: the Gemini Developer API paths', () => {
       requests: 1,
       ok: 1,
       input_tokens: response.usageMetadata?.promptTokenCount,
-      output_tokens: response.usageMetadata?.candidatesTokenCount,
+      output_tokens: (response.usageMetadata?.candidatesTokenCount ?? 0) + (response.usageMetadata?.thoughtsTokenCount ?? 0),
     });
     const log = (await (await fetch(`${t.url}/_emulator/log`)).json()) as { requests: unknown[] };
     expect(log.requests).toEqual([{ at: expect.any(Number), api: 'gemini', project: keyProject(FREE_KEY), model: FLASH, status: 200 }]);

@@ -44,7 +44,9 @@ describe('emulator :generateContent (text and JSON) through the SDK', () => {
     const usage = response.usageMetadata;
     expect(usage?.promptTokenCount).toBeGreaterThan(0);
     expect(usage?.candidatesTokenCount).toBeGreaterThan(0);
-    expect(usage?.totalTokenCount).toBe((usage?.promptTokenCount ?? 0) + (usage?.candidatesTokenCount ?? 0));
+    // gemini-2.5-flash thinks when the request sets no budget; thinking is in the total.
+    expect(usage?.thoughtsTokenCount).toBeGreaterThan(0);
+    expect(usage?.totalTokenCount).toBe((usage?.promptTokenCount ?? 0) + (usage?.candidatesTokenCount ?? 0) + (usage?.thoughtsTokenCount ?? 0));
     expect(response.modelVersion).toBe(MODEL);
     expect(response.responseId).toMatch(/^[\w-]{10,}$/);
   });
@@ -79,14 +81,18 @@ describe('emulator :generateContent (text and JSON) through the SDK', () => {
     expect(response.usageMetadata?.candidatesTokenCount).toBeGreaterThanOrEqual(595);
     expect(response.usageMetadata?.candidatesTokenCount).toBeLessThanOrEqual(600);
     expect(response.usageMetadata?.thoughtsTokenCount).toBe(120);
+    // Pro cannot turn thinking off (test/emulator/thinking.test.ts); Flash can.
     const noThinking = await t
       .client()
-      .models.generateContent({ model: 'gemini-2.5-pro', contents: 'Explain WAL mode.', config: { thinkingConfig: { thinkingBudget: 0 } } });
+      .models.generateContent({ model: MODEL, contents: 'Explain WAL mode.', config: { thinkingConfig: { thinkingBudget: 0 } } });
     expect(noThinking.usageMetadata?.thoughtsTokenCount).toBeUndefined();
   });
 
   it('cuts the reply at maxOutputTokens with finishReason MAX_TOKENS', async () => {
-    const response = await t.client().models.generateContent({ model: MODEL, contents: 'A long essay please', config: { maxOutputTokens: 20 } });
+    // Thinking off: the visible reply has all of maxOutputTokens (thinking inside it: thinking.test.ts).
+    const response = await t
+      .client()
+      .models.generateContent({ model: MODEL, contents: 'A long essay please', config: { maxOutputTokens: 20, thinkingConfig: { thinkingBudget: 0 } } });
     expect(response.candidates?.[0]?.finishReason).toBe('MAX_TOKENS');
     expect(response.usageMetadata?.candidatesTokenCount).toBeLessThanOrEqual(20);
     expect(response.usageMetadata?.candidatesTokenCount).toBeGreaterThan(10);

@@ -218,7 +218,7 @@ describe('emulator replies are usable unless a fault rate asks otherwise', () =>
       expect(candidate?.content?.parts ?? []).toHaveLength(0);
       expect(response.text).toBeUndefined();
       expect(response.usageMetadata?.candidatesTokenCount ?? 0).toBe(0);
-      expect(response.usageMetadata?.totalTokenCount).toBe(response.usageMetadata?.promptTokenCount);
+      expect(response.usageMetadata?.totalTokenCount).toBe((response.usageMetadata?.promptTokenCount ?? 0) + (response.usageMetadata?.thoughtsTokenCount ?? 0));
     }
   });
 

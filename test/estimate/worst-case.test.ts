@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countTextTokens } from '../../src/emulator/token-count.js';
 import { PriceCatalog } from '../../src/estimate/price-catalog.js';
-import { declaredThinkingTokens, maxThinkingTokens, requestsFor, thinkingBudgetOf, worstCaseCost } from '../../src/estimate/step-usage.js';
+import {
+  declaredOutputTokens,
+  declaredThinkingTokens,
+  maxThinkingTokens,
+  requestsFor,
+  thinkingBudgetOf,
+  worstCaseCost,
+} from '../../src/estimate/step-usage.js';
 import { heuristicTokens, typicalTokens } from '../../src/estimate/token-counter.js';
 import type { Step } from '../../src/job/job.js';
 import { GeminiTextProvider } from '../../src/providers/gemini-text.js';
@@ -86,27 +93,38 @@ describe('prompt tokens for the worst case never fall short', () => {
   });
 });
 
-describe('the output bound includes thinking', () => {
+describe('the output bound includes thinking, inside max_output_tokens', () => {
   const perToken = 2.5 / 1e6;
 
-  it('a thinking model always gets a budget: the step’s, else the catalog default; the worst case adds it', () => {
-    const flash = step('gemini-2.5-flash');
-    expect(thinkingBudgetOf(flash, catalog)).toBe(1024);
-    expect(thinkingBudgetOf(step('gemini-2.5-flash', { params: { thinking_budget: 4096 } }), catalog)).toBe(4096);
-    expect(thinkingBudgetOf(step('gemini-2.5-flash-002'), catalog)).toBe(1024);
-    const off = worstCaseCost(step('gemini-2.5-flash', { params: { thinking_budget: 0 } }), 100, catalog);
-    expect(worstCaseCost(flash, 100, catalog) - off).toBeCloseTo(1024 * perToken, 10);
-    expect(worstCaseCost(step('gemini-2.5-flash', { params: { thinking_budget: 4096 } }), 100, catalog) - off).toBeCloseTo(4096 * perToken, 10);
+  it('a thinking model always gets a budget: the step’s, else the catalog default lowered to half of max_output_tokens', () => {
+    const roomy = { maxOutputTokens: 8000 };
+    expect(thinkingBudgetOf(step('gemini-2.5-flash', roomy), catalog)).toBe(1024);
+    expect(thinkingBudgetOf(step('gemini-2.5-flash', { ...roomy, params: { thinking_budget: 4000 } }), catalog)).toBe(4000);
+    expect(thinkingBudgetOf(step('gemini-2.5-flash-002', roomy), catalog)).toBe(1024);
+    // max_output_tokens 200: the default 1,024 would leave no reply; it is lowered to 100.
+    expect(thinkingBudgetOf(step('gemini-2.5-flash'), catalog)).toBe(100);
+    // No max_output_tokens: the model's longest reply (65,536) leaves room for every default.
+    expect(thinkingBudgetOf(step('gemini-2.5-pro', { maxOutputTokens: undefined }), catalog)).toBe(2048);
     // Dynamic thinking (-1) is bounded by the model's limit.
-    expect(maxThinkingTokens(step('gemini-2.5-flash', { params: { thinking_budget: -1 } }), catalog)).toBe(24576);
+    expect(maxThinkingTokens(step('gemini-2.5-flash', { maxOutputTokens: undefined, params: { thinking_budget: -1 } }), catalog)).toBe(24576);
   });
 
-  it('gemini-2.5-pro cannot turn thinking off: a budget of 0 still counts its minimum of 128', () => {
-    expect(maxThinkingTokens(step('gemini-2.5-pro', { params: { thinking_budget: 0 } }), catalog)).toBe(128);
-    expect(maxThinkingTokens(step('gemini-2.5-pro'), catalog)).toBe(2048);
-    // flash-lite thinks only when asked, and then at least 512 tokens.
+  it('the worst case is max_output_tokens, thinking included, whatever the budget', () => {
+    const off = worstCaseCost(step('gemini-2.5-flash', { params: { thinking_budget: 0 } }), 100, catalog);
+    expect(worstCaseCost(step('gemini-2.5-flash'), 100, catalog)).toBeCloseTo(off, 10);
+    expect(worstCaseCost(step('gemini-2.5-flash', { params: { thinking_budget: 100 } }), 100, catalog)).toBeCloseTo(off, 10);
+    const input = worstCaseCost(step('gemini-2.5-flash', { maxOutputTokens: 1, params: { thinking_budget: 0 } }), 100, catalog);
+    expect(off - input).toBeCloseTo(199 * perToken, 10);
+    // No max_output_tokens: the model's longest reply, 65,536 tokens, thinking inside it.
+    const open = worstCaseCost(step('gemini-2.5-flash', { maxOutputTokens: undefined }), 100, catalog);
+    expect(open - input).toBeCloseTo((65_536 - 1) * perToken, 10);
+  });
+
+  it('gemini-2.5-pro always thinks, at least 128 tokens; flash-lite only when asked', () => {
+    expect(maxThinkingTokens(step('gemini-2.5-pro', { maxOutputTokens: 8000 }), catalog)).toBe(2048);
+    expect(maxThinkingTokens(step('gemini-2.5-pro', { maxOutputTokens: 300 }), catalog)).toBe(150);
     expect(maxThinkingTokens(step('gemini-2.5-flash-lite'), catalog)).toBe(0);
-    expect(maxThinkingTokens(step('gemini-2.5-flash-lite', { params: { thinking_budget: 100 } }), catalog)).toBe(512);
+    expect(maxThinkingTokens(step('gemini-2.5-flash-lite', { maxOutputTokens: 2000, params: { thinking_budget: 600 } }), catalog)).toBe(600);
   });
 
   it('the worst case counts the response schema the request carries', () => {
@@ -118,16 +136,20 @@ describe('the output bound includes thinking', () => {
 
   it('a price override of a thinking model keeps its thinking bounds', () => {
     const negotiated = PriceCatalog.load({ 'gemini-2.5-flash': { input_per_1m: 0.2, output_per_1m: 2 } });
-    expect(thinkingBudgetOf(step('gemini-2.5-flash'), negotiated)).toBe(1024);
+    expect(thinkingBudgetOf(step('gemini-2.5-flash', { maxOutputTokens: 4000 }), negotiated)).toBe(1024);
     const custom = PriceCatalog.load({
       'my-tuned-gemini': { input_per_1m: 0.5, output_per_1m: 3, thinking: { default_budget: 512, min_budget: 1, max_budget: 8192, can_turn_off: true } },
     });
-    expect(maxThinkingTokens(step('my-tuned-gemini'), custom)).toBe(512);
+    expect(maxThinkingTokens(step('my-tuned-gemini', { maxOutputTokens: 4000 }), custom)).toBe(512);
   });
 
-  it('estimates expect thinking: 20% / 60% / 100% of the budget', () => {
-    expect(declaredThinkingTokens(step('gemini-2.5-flash'), catalog)).toEqual([205, 614, 1024]);
+  it('estimates expect thinking: 20% / 60% / 100% of the budget sent, and the reply the rest of max_output_tokens', () => {
+    expect(declaredThinkingTokens(step('gemini-2.5-flash', { maxOutputTokens: 4000 }), catalog)).toEqual([205, 614, 1024]);
+    expect(declaredThinkingTokens(step('gemini-2.5-flash'), catalog)).toEqual([20, 60, 100]);
+    expect(declaredOutputTokens(step('gemini-2.5-flash'), catalog)).toEqual([20, 60, 100]);
+    expect(declaredOutputTokens(step('gemini-2.5-flash', { maxOutputTokens: 4000 }), catalog)).toEqual([595, 1786, 2976]);
     expect(declaredThinkingTokens(step('gemini-2.5-flash-lite'), catalog)).toEqual([0, 0, 0]);
+    expect(declaredOutputTokens(step('gemini-2.5-flash-lite'), catalog)).toEqual([40, 120, 200]);
     expect(declaredThinkingTokens(step('gemini-2.5-flash', { task: 'image' }), catalog)).toEqual([0, 0, 0]);
   });
 

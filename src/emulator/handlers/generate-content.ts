@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { TokenDistribution } from '../model-family.js';
-import { defaultOutputTokens, geminiInputTokenLimit, modelFamily, TOKENS_PER_GEMINI_IMAGE } from '../model-family.js';
+import type { EmulatedApi } from '../emulated-api.js';
+import type { ModelBehaviour } from '../emulator-config.js';
+import type { ThinkingSpec, TokenDistribution } from '../model-family.js';
+import { defaultOutputTokens, GEMINI_MAX_OUTPUT_TOKENS, geminiInputTokenLimit, modelFamily, thinkingSpec, TOKENS_PER_GEMINI_IMAGE } from '../model-family.js';
 import { breakJson, fakeJson } from '../fake-json.js';
 import { fakeProse } from '../fake-text.js';
 import { GEMINI_IMAGE_SIZES, renderImage } from '../fake-image.js';
@@ -65,7 +67,50 @@ function requestSeed(config: Record<string, unknown>): number | undefined {
   return optionalNumber(config.seed, 'generation_config.seed');
 }
 
+/**
+ * The request's thinking budget, refused as Vertex refuses it (400 INVALID_ARGUMENT) when the model
+ * does not take it: outside the model's range, below -1, or 0 on a model that always thinks.
+ */
+function readThinkingBudget(api: EmulatedApi, config: Record<string, unknown>, spec: ThinkingSpec | undefined): number | undefined {
+  const budget = optionalNumber(asObject(config.thinkingConfig)?.thinkingBudget, 'generation_config.thinking_config.thinking_budget');
+  if (budget === undefined || !spec) return budget;
+  if (budget === 0 && !spec.canTurnOff) {
+    throw invalidArgument(
+      api === 'gemini' ? 'Budget 0 is invalid. This model only works in thinking mode.' : 'The model does not support setting thinking_budget to 0.',
+    );
+  }
+  const inRange = budget === -1 || (budget === 0 && spec.canTurnOff) || (Number.isInteger(budget) && budget >= spec.min && budget <= spec.max);
+  if (!inRange) {
+    throw invalidArgument(
+      api === 'gemini'
+        ? `The thinking budget (${budget}) is invalid.`
+        : `thinking_budget is out of range; supported values are integers from ${spec.min} to ${spec.max}. Learn more: https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/gemini`,
+    );
+  }
+  return budget;
+}
+
+/**
+ * Thinking tokens the model wants to spend before the reply, as Vertex: none when the budget is 0
+ * (or, on a model that thinks only when asked, when none is set); up to the budget when one is set;
+ * what the model decides (dynamic thinking) when none is set or it is -1. A model the emulator knows
+ * no thinking rules for thinks only when the config gives it `thoughts_tokens`.
+ */
+function wantedThinking(spec: ThinkingSpec | undefined, budget: number | undefined, behaviour: ModelBehaviour | undefined, rng: Rng): number {
+  if (budget === 0) return 0;
+  const wants = behaviour?.thoughts_tokens ?? (spec && (spec.onByDefault || budget !== undefined) ? spec.wants : undefined);
+  if (!wants) return 0;
+  const drawn = draw(wants, rng);
+  if (budget !== undefined && budget > 0) return Math.min(drawn, budget);
+  return spec ? Math.min(drawn, spec.max) : drawn;
+}
+
 function textReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPrompt, inputTokens: number, blocked: boolean): HandlerOutcome {
+  const config = prompt.generationConfig;
+  const spec = thinkingSpec(call.model);
+  const thinkingBudget = readThinkingBudget(call.api, config, spec);
+  const maxOutputTokens = optionalNumber(config.maxOutputTokens, 'generation_config.max_output_tokens');
+  if (maxOutputTokens !== undefined && maxOutputTokens < 1) throw invalidArgument('max_output_tokens must be a positive number.');
   if (blocked) {
     return {
       body: envelope(call, ctx, {
@@ -75,12 +120,8 @@ function textReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPrompt, i
       usage: { input_tokens: inputTokens },
     };
   }
-  const config = prompt.generationConfig;
   const behaviour = ctx.config.models[call.model];
   const mimeType = optionalString(config.responseMimeType, 'generation_config.response_mime_type') ?? 'text/plain';
-  const maxOutputTokens = optionalNumber(config.maxOutputTokens, 'generation_config.max_output_tokens');
-  if (maxOutputTokens !== undefined && maxOutputTokens < 1) throw invalidArgument('max_output_tokens must be a positive number.');
-  const thinkingBudget = optionalNumber(asObject(config.thinkingConfig)?.thinkingBudget, 'generation_config.thinking_config.thinking_budget');
   const seed = requestSeed(config);
 
   const key = promptKey(prompt);
@@ -94,32 +135,32 @@ function textReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPrompt, i
   const emptyRate = behaviour?.empty_rate ?? ctx.config.empty_rate;
   const empty = emptyRate > 0 && seededRandom(ctx.config.seed, call.model, 'empty', key, asked).chance(emptyRate);
 
-  let thoughtsTokens = 0;
-  if (behaviour?.thoughts_tokens && thinkingBudget !== 0) {
-    thoughtsTokens = draw(behaviour.thoughts_tokens, lengthRng);
-    if (thinkingBudget !== undefined && thinkingBudget > 0) thoughtsTokens = Math.min(thoughtsTokens, thinkingBudget);
-  }
+  // As on Vertex, thinking comes first and counts against maxOutputTokens: the visible reply gets
+  // what is left, and nothing at all when thinking used it up.
+  const limit = maxOutputTokens ?? GEMINI_MAX_OUTPUT_TOKENS;
+  const thoughtsTokens = Math.min(wantedThinking(spec, thinkingBudget, behaviour, lengthRng), limit);
+  const room = limit - thoughtsTokens;
 
-  if (empty) {
-    // As Vertex sends it: a model turn without parts, and no candidate tokens.
-    return {
-      body: envelope(call, ctx, {
-        candidates: [{ content: { role: 'model' }, finishReason: 'STOP' }],
-        usageMetadata: {
-          promptTokenCount: inputTokens,
-          ...(thoughtsTokens > 0 ? { thoughtsTokenCount: thoughtsTokens } : {}),
-          totalTokenCount: inputTokens + thoughtsTokens,
-          trafficType: 'ON_DEMAND',
-          promptTokensDetails: [{ modality: 'TEXT', tokenCount: inputTokens }],
-        },
-      }),
-      usage: { input_tokens: inputTokens, output_tokens: thoughtsTokens },
-    };
-  }
+  const withoutParts = (finishReason: string): HandlerOutcome => ({
+    // As Vertex sends it: a model turn without parts, and no candidate tokens (a zero count is left out).
+    body: envelope(call, ctx, {
+      candidates: [{ content: { role: 'model' }, finishReason }],
+      usageMetadata: {
+        promptTokenCount: inputTokens,
+        ...(thoughtsTokens > 0 ? { thoughtsTokenCount: thoughtsTokens } : {}),
+        totalTokenCount: inputTokens + thoughtsTokens,
+        trafficType: 'ON_DEMAND',
+        promptTokensDetails: [{ modality: 'TEXT', tokenCount: inputTokens }],
+      },
+    }),
+    usage: { input_tokens: inputTokens, output_tokens: thoughtsTokens, ...(finishReason === 'MAX_TOKENS' ? { max_tokens: 1 } : {}) },
+  });
+  if (empty) return withoutParts('STOP');
+  if (room === 0) return withoutParts('MAX_TOKENS');
 
-  // A model asked for JSON under a token budget usually closes the object in time: aim inside the
-  // budget, so only budgets too small for the object itself end in MAX_TOKENS (as they do on Vertex).
-  const target = mimeType === 'application/json' && maxOutputTokens !== undefined ? Math.min(drawn, Math.floor(maxOutputTokens * 0.9)) : drawn;
+  // A model asked for JSON under a token budget usually closes the object in time: aim inside what
+  // thinking left, so only budgets too small for the object itself end in MAX_TOKENS (as on Vertex).
+  const target = mimeType === 'application/json' && maxOutputTokens !== undefined ? Math.max(1, Math.min(drawn, Math.floor(room * 0.9))) : drawn;
   let text: string;
   if (mimeType === 'application/json') {
     const value = fakeJson(prompt.schema, contentRng, target, prompt.text);
@@ -132,9 +173,10 @@ function textReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPrompt, i
   }
 
   let finishReason = 'STOP';
-  if (maxOutputTokens !== undefined && countTextTokens(text) > maxOutputTokens) {
-    text = truncateToTokens(text, maxOutputTokens);
+  if (countTextTokens(text) > room) {
+    text = truncateToTokens(text, room);
     finishReason = 'MAX_TOKENS';
+    if (text === '') return withoutParts('MAX_TOKENS');
   }
   const outputTokens = countTextTokens(text);
 
@@ -151,7 +193,7 @@ function textReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPrompt, i
         candidatesTokensDetails: [{ modality: 'TEXT', tokenCount: outputTokens }],
       },
     }),
-    usage: { input_tokens: inputTokens, output_tokens: outputTokens + thoughtsTokens },
+    usage: { input_tokens: inputTokens, output_tokens: outputTokens + thoughtsTokens, ...(finishReason === 'MAX_TOKENS' ? { max_tokens: 1 } : {}) },
   };
 }
 
