@@ -185,11 +185,6 @@ export class BatchExecutor {
     else this.buffers.set(unit.step.name, [unit]);
   }
 
-  /** Batch steps this run stopped, each with its error. */
-  stoppedSteps(): BatchStepStoppedError[] {
-    return [...this.stopped.values()];
-  }
-
   /**
    * Stops a batch step for the rest of this run: its gathered units go back to pending, and units
    * that reach it later too. Its batch jobs already at Vertex are still followed and collected.
