@@ -17,7 +17,8 @@ export function batchSettledLine(e: EngineEvents['batch:settled'][0]): string {
 }
 
 export function batchStoppedLine(e: EngineEvents['batch:stopped'][0]): string {
-  return `batch step ${e.step} stopped (${e.code}): ${e.message} The run's other steps go on.`;
+  // The full message and hint close the run's output (and are in the run log).
+  return `batch step ${e.step} stopped (${e.code}); its items are not submitted again in this run, and the run's other steps go on.`;
 }
 
 export function batchesLeftLine(e: EngineEvents['batches:left'][0]): string {

@@ -99,6 +99,9 @@ describe('batch output lines matched without relying on an echoed key or on orde
       expect(s.requests).toBeLessThanOrEqual(ITEMS * 1.1);
       expect(Math.abs(ledgerUsd(state) - batchBilledUsd(t))).toBeLessThan(1e-6);
       expect(ledgerUsd(state)).toBeGreaterThan(0);
+      console.log(
+        `batch matching, echo_key ${batch.echo_key}, shuffle ${batch.shuffle}: ${s.requests} batch requests in ${s.jobs} jobs for ${ITEMS} items; ledger $${ledgerUsd(state).toFixed(6)}, emulator's batch usage $${batchBilledUsd(t).toFixed(6)}`,
+      );
 
       // Each item's output is the reply to its own prompt: ask the emulator the same request again.
       const ai = t.client('p1');

@@ -185,11 +185,6 @@ export class BatchExecutor {
     else this.buffers.set(unit.step.name, [unit]);
   }
 
-  /** Batch steps this run stopped, each with its error. */
-  stoppedSteps(): BatchStepStoppedError[] {
-    return [...this.stopped.values()];
-  }
-
   /**
    * Stops a batch step for the rest of this run: its gathered units go back to pending, and units
    * that reach it later too. Its batch jobs already at Vertex are still followed and collected.
@@ -757,9 +752,10 @@ export class BatchExecutor {
     const error = new BatchStepStoppedError(
       t.step.name,
       'BATCH_UNMATCHED',
-      `Batch job ${name} (step "${t.step.name}"): ${unmatched.length} output line(s) match no item${shown ? ` (${shown}${unmatched.length > 3 ? '; …' : ''})` : ''} and ${missing.length} item(s) got no line${items ? ` (${items}${missing.length > 5 ? ', …' : ''})` : ''}. Those items failed with BATCH_UNMATCHED and the step stopped; nothing was resubmitted. Booked: $${unmatchedUsd.toFixed(6)} for the unmatched lines (their own usage) and $${bookedUsd.toFixed(6)} for items a finished job billed without a readable line.`,
+      `Batch job ${name} (step "${t.step.name}"): ${unmatched.length} output line(s) match no item${shown ? ` (${shown}${unmatched.length > 3 ? '; …' : ''})` : ''} and ${missing.length} item(s) got no line${items ? ` (${items}${missing.length > 5 ? ', …' : ''})` : ''}. Those items failed with BATCH_UNMATCHED and the step stopped; nothing was resubmitted. Booked: $${unmatchedUsd.toFixed(6)} for the unmatched lines (their own usage)${bookedUsd > 0 ? `, $${bookedUsd.toFixed(6)} (their reserved worst case) for items the finished job billed without a readable line` : ''}.`,
       `The job's output is kept at ${t.outputUri} for you to look at. \`genbatch retry JOB --failed\` submits the failed items again (and pays for them again); \`genbatch status JOB\` lists them.`,
     );
+    const itemMessage = `no output line of batch job ${name} matched this item (${unmatched.length} line(s) matched no item); not resubmitted`;
     for (const [i, m] of missing.entries()) {
       this.settleBudget(m, costs[i] ?? 0);
       t.members.delete(m.unit.item.id);
@@ -790,14 +786,14 @@ export class BatchExecutor {
           m.unit.item.id,
           t.step.name,
           'failed',
-          { code: 'BATCH_UNMATCHED', message: error.message, promptHash: m.rendered.promptHash, costUsd: costs[i] ?? 0 },
+          { code: 'BATCH_UNMATCHED', message: itemMessage, promptHash: m.rendered.promptHash, costUsd: costs[i] ?? 0 },
           entry,
           runId,
         );
       }
     });
     for (const [i, entry] of lineRows.entries()) emit('call:end', callEnded(entry, unmatched[i]?.usage ?? emptyUsage()));
-    for (const m of missing) emit('step:failed', { itemId: m.unit.item.id, step: t.step.name, code: 'BATCH_UNMATCHED', message: error.message });
+    for (const m of missing) emit('step:failed', { itemId: m.unit.item.id, step: t.step.name, code: 'BATCH_UNMATCHED', message: itemMessage });
     this.stopStep(error);
     return { settled: missing.map((m) => ({ unit: m.unit, verdict: { kind: 'failed' } })), error };
   }
