@@ -86,7 +86,9 @@ export function thinkingPlan(step: Step, catalog: PriceCatalog): ThinkingPlan {
       if (own === 0 && !spec.can_turn_off) {
         return refuse(
           `${step.model} cannot turn thinking off: Vertex AI refuses thinking_budget 0 on every call`,
-          `Give a budget from ${n(spec.min_budget)} to ${n(Math.min(spec.max_budget, room))}, or choose a model that can stop thinking (gemini-2.5-flash).`,
+          room >= spec.min_budget
+            ? `Give a budget from ${n(spec.min_budget)} to ${n(Math.min(spec.max_budget, room))}, or choose a model that can stop thinking (gemini-2.5-flash).`
+            : `Give a budget of ${n(spec.min_budget)} and raise max_output_tokens to at least ${n(2 * spec.min_budget)}, or choose a model that can stop thinking (gemini-2.5-flash).`,
           spec.min_budget,
         );
       }

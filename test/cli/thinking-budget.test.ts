@@ -44,5 +44,8 @@ describe('a thinking budget that leaves the reply too little is refused before a
     const job = writeJobFixture(tempDir(), { endpoint: DEAD_ENDPOINT, items: 3 });
     const result = await runCli(['validate', job]);
     expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      /brief: thinking budget 150 on gemini-2\.5-flash \(its default 1024 lowered so that the reply keeps at least half of max_output_tokens 300; docs\/thinking\.md\)/,
+    );
   });
 });

@@ -50,7 +50,8 @@ describe('the example jobs never get a reply cut at MAX_TOKENS', () => {
       } finally {
         await emulated.close();
       }
-    });
+      // The demo is 289 briefs and hero images: about 45 s alone, more on a busy machine.
+    }, 180_000);
   }
 });
 

@@ -1,4 +1,5 @@
 import { prepareJob } from '../../engine/prepare-job.js';
+import { thinkingPlan } from '../../estimate/thinking-budget.js';
 import { line, type CliIO } from '../io.js';
 
 /** `genbatch validate JOB`: job file, credentials, prices and input checked, no API call. */
@@ -9,5 +10,14 @@ export async function validateCommand(jobFile: string, flags: { emulator?: boole
     io.stderr,
     `${job.name}: valid. ${prepared.rows} items × ${job.steps.length} step(s) (${job.steps.map((s) => `${s.name}: ${s.task} ${s.model}`).join(', ')}); ${prepared.credentials.projects.length} project(s).`,
   );
+  // Say where a default thinking budget was lowered to fit max_output_tokens (docs/thinking.md).
+  for (const step of job.steps) {
+    const plan = thinkingPlan(step, prepared.catalog);
+    if (plan.loweredFrom === undefined) continue;
+    line(
+      io.stderr,
+      `  ${step.name}: thinking budget ${plan.budget ?? 0} on ${step.model} (its default ${plan.loweredFrom} lowered so that the reply keeps at least half of max_output_tokens ${step.maxOutputTokens ?? ''}; docs/thinking.md)`,
+    );
+  }
   return 0;
 }
