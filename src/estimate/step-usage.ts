@@ -1,3 +1,4 @@
+import { videoWithAudio } from '../providers/veo-limits.js';
 import type { Step } from '../job/job.js';
 import { maxEmbeddingBatch } from '../providers/embedding.js';
 import type { Usage } from '../providers/provider.js';
@@ -124,7 +125,7 @@ function extraPromptTokens(step: Step): number {
  */
 export function worstCaseCost(step: Step, inputTokens: number, catalog: PriceCatalog): number {
   const maxOutput = step.task === 'text' ? (step.maxOutputTokens ?? MODEL_MAX_OUTPUT_TOKENS) : 0;
-  const withAudio = step.params.generate_audio === true;
+  const withAudio = videoWithAudio(step.model, step.params);
   const input = step.task === 'text' || step.task === 'image' ? inputTokens + extraPromptTokens(step) : inputTokens;
   const usage = usageOf(step, input, maxOutput, catalog);
   usage.thoughtsTokens = maxThinkingTokens(step, catalog);

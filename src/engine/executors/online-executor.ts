@@ -1,3 +1,4 @@
+import { videoWithAudio } from '../../providers/veo-limits.js';
 import type { GoogleGenAI } from '@google/genai';
 import { cacheKeyOf, type ResponseCache } from '../../cache/response-cache.js';
 import type { Lease, ProjectPool } from '../../credentials/project-pool.js';
@@ -379,7 +380,7 @@ export class OnlineExecutor implements StepExecutor {
     const httpStatus = error instanceof ProviderError ? (error.httpStatus ?? 0) : 0;
     // A reply that arrived but was unusable was still billed: keep its usage in the ledger.
     const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
-    const cost = reaction.billed === 'usage' ? catalog.cost(model, usage, { withAudio: step.params.generate_audio === true, api: call.api ?? 'vertex' }) : 0;
+    const cost = reaction.billed === 'usage' ? catalog.cost(model, usage, { withAudio: videoWithAudio(model, step.params), api: call.api ?? 'vertex' }) : 0;
     // A call that may have been billed, for an amount never to be known, counts at its worst case.
     // (A poll that failed is free: the operation's own cost is settled when it ends.)
     const unknown = reaction.billed === 'unknown' && !keepOperation && call.ledgerId !== undefined;
@@ -486,7 +487,7 @@ export class OnlineExecutor implements StepExecutor {
     const { catalog, pool } = this.ctx;
     const { step, live } = call;
     const model = call.model ?? step.model;
-    const costUsd = catalog.cost(model, result.usage, { withAudio: step.params.generate_audio === true, api: call.api ?? 'vertex' });
+    const costUsd = catalog.cost(model, result.usage, { withAudio: videoWithAudio(model, step.params), api: call.api ?? 'vertex' });
     settleBudget(costUsd);
     pool.succeeded(project, model, costUsd);
     // One ledger row per API call (on the first unit of a batch); each unit carries its share of the cost.
