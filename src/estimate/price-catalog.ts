@@ -160,11 +160,15 @@ export class PriceCatalog {
     return nearestKey(model, [...this.names.keys()]);
   }
 
-  /** The `count` names a step may use that are closest to `model` (by edit distance), closest first. */
+  /**
+   * The `count` names a step may use that are closest to `model`, closest first: by edit distance to
+   * the whole name or to its start (a name cut short, "imagn-4.0-fast", is near "imagen-4.0-fast-generate-001").
+   */
   nearestModels(model: string, count = 3): string[] {
     const wanted = model.toLowerCase();
+    const near = (name: string): number => Math.min(distance(wanted, name), distance(wanted, name.slice(0, wanted.length)) + 1);
     return [...this.names.keys()]
-      .map((name) => ({ name, d: distance(wanted, name.toLowerCase()) }))
+      .map((name) => ({ name, d: near(name.toLowerCase()) }))
       .sort((a, b) => a.d - b.d || a.name.localeCompare(b.name))
       .slice(0, count)
       .map((c) => c.name);
