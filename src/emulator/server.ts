@@ -306,7 +306,7 @@ class Emulator {
   }
 
   private handlerContext(): HandlerContext {
-    return { config: this.config, now: () => Date.now(), operations: this.operations, occurrences: this.occurrences };
+    return { config: this.config, now: () => Date.now(), operations: this.operations, occurrences: this.occurrences, objects: this.store };
   }
 
   /** batchPredictionJobs: the same authentication as model calls; no quotas, latency or faults. */

@@ -52,6 +52,8 @@ export interface GeneratedMedia {
   data: Buffer;
   /** For video results stored in Cloud Storage instead of inline bytes. */
   uri?: string;
+  /** Why the bytes at `uri` could not be read (the output is then refused, never written empty). */
+  unreadable?: string;
 }
 
 export interface ProviderResult {

@@ -25,7 +25,8 @@ import { renderStep, type RenderedStep } from '../render-step.js';
 import { callEnded, callRecord } from './call-record.js';
 import type { Unit } from '../unit.js';
 import { heldRepliesDirFor } from '../paths.js';
-import { writeStepOutputs } from '../write-outputs.js';
+import { MissingOutputBytesError, writeStepOutputs } from '../write-outputs.js';
+import type { CloudObjects } from './cloud-objects.js';
 import type { ParkedOperation, PollOutcome, PreparedCall, Settled, StepExecutor, Verdict } from './step-executor.js';
 
 export interface ExecutionContext {
@@ -41,6 +42,8 @@ export interface ExecutionContext {
   random?: () => number;
   /** The response cache: identical requests answered once. Absent when caching is off for the run. */
   cache?: ResponseCache;
+  /** Reads what a model wrote to Cloud Storage (Veo with storage_uri). Absent: such outputs fail their step. */
+  objects?: CloudObjects;
 }
 
 const RETRY_BASE_MS = 1000;
@@ -296,7 +299,30 @@ export class OnlineExecutor implements StepExecutor {
       );
       return { kind: 'settled', settled: await this.settleFailure(call, error, project, Date.now() - startedAt, operation.settleBudget, true) };
     }
-    return { kind: 'settled', settled: await this.settleSuccess(call, status.result, project, Date.now() - startedAt, operation.settleBudget) };
+    const result = await this.readStoredMedia(status.result, project);
+    return { kind: 'settled', settled: await this.settleSuccess(call, result, project, Date.now() - startedAt, operation.settleBudget) };
+  }
+
+  /**
+   * Veo with `storage_uri` returns `gs://` URIs and no bytes: each video is read from Cloud Storage
+   * with the project's credentials. One that cannot be read keeps no bytes and says why, and the
+   * output guard then fails the step with that reason (the video was made and billed: never retried).
+   */
+  private async readStoredMedia(result: ProviderResult, project: string): Promise<ProviderResult> {
+    const media = result.media;
+    if (!media?.some((m) => m.uri !== undefined && m.data.length === 0)) return result;
+    const read = await Promise.all(
+      media.map(async (m) => {
+        if (m.uri === undefined || m.data.length > 0) return m;
+        if (!this.ctx.objects) return { ...m, unreadable: 'no Cloud Storage reader in this run' };
+        try {
+          return { ...m, data: await this.ctx.objects.read(project, m.uri) };
+        } catch (error) {
+          return { ...m, unreadable: (error as Error).message };
+        }
+      }),
+    );
+    return { ...result, media: read };
   }
 
   /**
@@ -589,7 +615,7 @@ export class OnlineExecutor implements StepExecutor {
         const stop = await this.hold(unit, result, costUsd, call, error);
         if (stop) return stop;
       }
-      const code = error instanceof ConfigError ? error.code : 'OUTPUT_WRITE_FAILED';
+      const code = error instanceof ConfigError || error instanceof MissingOutputBytesError ? error.code : 'OUTPUT_WRITE_FAILED';
       const message = `could not write the output: ${(error as Error).message}`;
       await store.commit(() =>
         store.finishStep(item.id, step.name, 'failed', { code, message, promptHash: rendered.promptHash, costUsd, model }, call, this.ctx.runId),
