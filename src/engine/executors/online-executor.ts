@@ -25,6 +25,7 @@ import { renderStep, type RenderedStep } from '../render-step.js';
 import { callEnded, callRecord } from './call-record.js';
 import type { Unit } from '../unit.js';
 import { heldRepliesDirFor } from '../paths.js';
+import { MAX_EMBEDDING_REQUEST_TOKENS, maxEmbeddingBatch } from '../../providers/embedding.js';
 import { MissingOutputBytesError, writeStepOutputs } from '../write-outputs.js';
 import type { CloudObjects } from './cloud-objects.js';
 import type { ParkedOperation, PollOutcome, PreparedCall, Settled, StepExecutor, Verdict } from './step-executor.js';
@@ -106,16 +107,34 @@ export class OnlineExecutor implements StepExecutor {
     return policy;
   }
 
-  prepare(units: Unit[]): { call: PreparedCall | undefined; rejected: Settled[] } {
+  prepare(units: Unit[]): { call: PreparedCall | undefined; rejected: Settled[]; deferred?: Unit[] } {
     const { job, catalog } = this.ctx;
     const first = units[0];
     if (!first) return { call: undefined, rejected: [] };
     const step = first.step;
     const live: PreparedCall['live'] = [];
     const rejected: Settled[] = [];
+    const deferred: Unit[] = [];
+    // An embedding request stays within Vertex's tokens per request (texts counted by the bound that
+    // never falls under Google's count); the units that would pass it wait for the next request.
+    const tokenLimit = step.task === 'embedding' && maxEmbeddingBatch(step.model) > 1 ? MAX_EMBEDDING_REQUEST_TOKENS : undefined;
+    let requestTokens = 0;
     for (const unit of units) {
+      if (deferred.length > 0) {
+        deferred.push(unit);
+        continue;
+      }
       try {
-        live.push({ unit, rendered: renderStep(job, step, unit.context) });
+        const rendered = renderStep(job, step, unit.context);
+        if (tokenLimit !== undefined) {
+          const tokens = heuristicTokens(rendered.request.prompt);
+          if (live.length > 0 && requestTokens + tokens > tokenLimit) {
+            deferred.push(unit);
+            continue;
+          }
+          requestTokens += tokens;
+        }
+        live.push({ unit, rendered });
       } catch (error) {
         const message = error instanceof TemplateValueMissing ? `${error.message} for this item` : (error as Error).message;
         this.fail(unit, 'TEMPLATE_VALUE_MISSING', message);
@@ -123,7 +142,7 @@ export class OnlineExecutor implements StepExecutor {
       }
     }
     const lead = live[0];
-    if (!lead) return { call: undefined, rejected };
+    if (!lead) return { call: undefined, rejected, deferred };
     const request: ProviderRequest = {
       ...lead.rendered.request,
       ...(step.task === 'embedding' ? { texts: live.map((l) => l.rendered.request.prompt) } : {}),
@@ -138,6 +157,7 @@ export class OnlineExecutor implements StepExecutor {
     return {
       call: { step, live, request, worstCaseUsd, estimatedTokens: estimateTokens(request) },
       rejected,
+      ...(deferred.length > 0 ? { deferred } : {}),
     };
   }
 
