@@ -100,15 +100,12 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean;
     throw new ConfigErrors(
       unpriced.map((s) => {
         const line = job.lines?.[`steps.${s.name}.model`];
-        return new ConfigError(
-          `${shownJob}${line === undefined ? '' : `:${line}`}: steps.${s.name}.model: ${unknownModel(catalog, s.model)}`,
-          {
-            file: job.file,
-            ...(line === undefined ? {} : { line }),
-            keyPath: `steps.${s.name}.model`,
-            hint: 'Check the model name, or give its price under `prices:` in the job file (see docs/cost-control.md).',
-          },
-        );
+        return new ConfigError(`${shownJob}${line === undefined ? '' : `:${line}`}: steps.${s.name}.model: ${unknownModel(catalog, s.model)}`, {
+          file: job.file,
+          ...(line === undefined ? {} : { line }),
+          keyPath: `steps.${s.name}.model`,
+          hint: 'Check the model name, or give its price under `prices:` in the job file (see docs/cost-control.md).',
+        });
       }),
     );
   }
@@ -138,10 +135,7 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean;
         return;
       }
       if (!catalog.has(model)) {
-        refuse(
-          unknownModel(catalog, model),
-          'Check the model name, or give its price under `prices:` in the job file (see docs/cost-control.md).',
-        );
+        refuse(unknownModel(catalog, model), 'Check the model name, or give its price under `prices:` in the job file (see docs/cost-control.md).');
         return;
       }
       const problem = fallbackProblem(step.task, model, step.jsonSchema !== undefined);

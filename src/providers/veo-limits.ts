@@ -39,7 +39,8 @@ export function videoParamProblems(model: string, params: Record<string, unknown
   oneOf('duration_seconds', params.duration_seconds, limits.durationSeconds);
   oneOf('resolution', params.resolution, limits.resolution);
   oneOf('aspect_ratio', params.aspect_ratio, limits.aspectRatio);
-  if (!limits.audio && params.generate_audio === true) problems.push(['generate_audio', `${model} makes video without audio; remove generate_audio or use a Veo 3 model`]);
+  if (!limits.audio && params.generate_audio === true)
+    problems.push(['generate_audio', `${model} makes video without audio; remove generate_audio or use a Veo 3 model`]);
   const count = params.sample_count;
   const [min, max] = limits.sampleCount;
   if (count !== undefined && !(Number.isInteger(count) && (count as number) >= min && (count as number) <= max))

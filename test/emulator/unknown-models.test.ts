@@ -26,10 +26,9 @@ describe('emulator: unknown model names', () => {
     });
     // Names cut short or versioned beyond what Vertex serves are refused the same way.
     for (const model of ['imagen-4.0-fast', 'veo-3.0-fast']) {
-      const call =
-        model.startsWith('imagen')
-          ? vertex().models.generateImages({ model, prompt: 'a lighthouse', config: { numberOfImages: 1 } })
-          : vertex().models.generateVideos({ model, source: { prompt: 'a lighthouse' } });
+      const call = model.startsWith('imagen')
+        ? vertex().models.generateImages({ model, prompt: 'a lighthouse', config: { numberOfImages: 1 } })
+        : vertex().models.generateVideos({ model, source: { prompt: 'a lighthouse' } });
       expect((await apiError(call)).status).toBe(404);
     }
     // The real names answer.
