@@ -74,7 +74,7 @@ async function confirmDuplicates(
 function unknownModel(catalog: PriceCatalog, model: string): string {
   const suggestion = catalog.nearestModel(model);
   const nearest = catalog.nearestModels(model).map((name) => `"${name}"`);
-  return `unknown model "${model}" (no price known for it; model names must match the price catalog exactly)${suggestion ? `; did you mean "${suggestion}"?` : ''} Nearest catalog names: ${nearest.join(', ')}.`;
+  return `unknown model "${model}" (no price known for it)${suggestion ? `; did you mean "${suggestion}"?` : ''} Model names must match the price catalog exactly; nearest catalog names: ${nearest.join(', ')}.`;
 }
 
 /**
