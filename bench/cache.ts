@@ -43,7 +43,7 @@ function reply(i: number): ProviderResult {
   return {
     text: JSON.stringify(json),
     json,
-    usage: { inputTokens: 60, outputTokens: 90, thoughtsTokens: 0, images: 0, videoSeconds: 0, characters: 0 },
+    usage: { inputTokens: 60, outputTokens: 90, thoughtsTokens: 0, images: 0, videoSeconds: 0, characters: 0, cachedTokens: 0 },
     modelVersion: 'gemini-2.5-flash-001',
     responseId: `resp-${i}`,
   };

@@ -74,6 +74,8 @@ const project = z
      * answer a model that is not enabled for a project (to rehearse fallbacks). Not billed.
      */
     unavailable_models: z.array(z.string().min(1)).default([]),
+    /** Gemini calls are served by provisioned throughput: usageMetadata.trafficType PROVISIONED_THROUGHPUT (else ON_DEMAND). */
+    provisioned_throughput: z.boolean().default(false),
   })
   .superRefine(requestsNeedWindow);
 
@@ -161,7 +163,7 @@ export type LatencyRange = { min: number; max: number };
 
 const KNOWN_KEYS: Record<string, readonly string[]> = {
   root: Object.keys(emulatorConfigSchema.shape),
-  project: [...Object.keys(quotaShape), 'deny', 'fail_rate_503', 'latency_ms', 'models', 'unavailable_models'],
+  project: [...Object.keys(quotaShape), 'deny', 'fail_rate_503', 'latency_ms', 'models', 'unavailable_models', 'provisioned_throughput'],
   projectModel: Object.keys(quotaShape),
   model: Object.keys(modelBehaviour.shape),
   batch: Object.keys(batchShape),

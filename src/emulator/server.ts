@@ -19,6 +19,7 @@ import type { Handler, HandlerContext } from './handlers/model-call.js';
 import { asObject, type Json } from './handlers/request-fields.js';
 import { fetchPredictOperation, predictLongRunning } from './handlers/video-operations.js';
 import { VideoOperations } from './handlers/video-operation-store.js';
+import { GEMINI_API_MODELS, VERTEX_MODELS } from './served-models.js';
 import { FAMILY_METHODS, GEMINI_API_METHODS, modelFamily, type ModelFamily } from './model-family.js';
 import { PromptOccurrences } from './prompt-occurrences.js';
 import { QuotaTracker } from './quota-tracker.js';
@@ -265,7 +266,7 @@ class Emulator {
     if (req.method !== httpMethod) throw notFound(`Method ${req.method ?? ''} is not allowed on ${method}.`);
     if (api === 'vertex' && !isAuthenticated(req)) throw unauthenticated();
     const family = modelFamily(model);
-    if (!family) throw modelNotFound(target);
+    if (!family || !(api === 'gemini' ? GEMINI_API_MODELS : VERTEX_MODELS).has(model)) throw modelNotFound(target);
     const methods = api === 'gemini' ? GEMINI_API_METHODS : FAMILY_METHODS;
     const handler = methods[family].includes(method) ? handlerFor(family, method) : undefined;
     if (!handler) throw methodNotSupported(target, ALL_METHODS.has(method));
@@ -305,7 +306,7 @@ class Emulator {
   }
 
   private handlerContext(): HandlerContext {
-    return { config: this.config, now: () => Date.now(), operations: this.operations, occurrences: this.occurrences };
+    return { config: this.config, now: () => Date.now(), operations: this.operations, occurrences: this.occurrences, objects: this.store };
   }
 
   /** batchPredictionJobs: the same authentication as model calls; no quotas, latency or faults. */

@@ -19,6 +19,7 @@ import type { StateStore } from '../store/state-store.js';
 import { HeldReplies } from '../outputs/held-replies.js';
 import { OUTCOME_EXIT_CODES, type EngineEvents, type RunOutcome } from './events.js';
 import { BatchExecutor } from './executors/batch-executor.js';
+import { CloudObjects } from './executors/cloud-objects.js';
 import { OnlineExecutor } from './executors/online-executor.js';
 import { heldRepliesDirFor, scratchDirFor } from './paths.js';
 import { Scheduler } from './scheduler.js';
@@ -162,6 +163,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         emit,
         ...(this.options.random ? { random: this.options.random } : {}),
         ...(this.options.cache ? { cache: this.options.cache } : {}),
+        objects: new CloudObjects(() => this.credentials),
       };
       const executor = new OnlineExecutor(context);
       // Steps whose mode resolves to batch (and batch jobs an earlier run left at Vertex) go to a BatchExecutor.

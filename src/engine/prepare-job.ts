@@ -69,6 +69,17 @@ async function confirmDuplicates(
 }
 
 /**
+ * Why a model name is refused, with the nearest names a step may use. Names match the catalog (or a
+ * job's `prices:`) exactly: a near miss such as "gemini-2.5-flash-img" would be priced wrongly and fail
+ * every call (Vertex answers 404), so it is refused before anything is spent.
+ */
+function unknownModel(catalog: PriceCatalog, model: string): string {
+  const suggestion = catalog.nearestModel(model);
+  const nearest = catalog.nearestModels(model).map((name) => `"${name}"`);
+  return `unknown model "${model}" (no price known for it)${suggestion ? `; did you mean "${suggestion}"?` : ''} Model names must match the price catalog exactly; nearest catalog names: ${nearest.join(', ')}.`;
+}
+
+/**
  * Everything `validate` checks, and `run` checks before spending: the job file, the credentials, the
  * prices of every model, and a full pass over the input (bad rows, ids, template variables, empty
  * prompts, output names). Nothing is written.
@@ -91,16 +102,12 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean;
     throw new ConfigErrors(
       unpriced.map((s) => {
         const line = job.lines?.[`steps.${s.name}.model`];
-        const suggestion = catalog.nearestModel(s.model);
-        return new ConfigError(
-          `${shownJob}${line === undefined ? '' : `:${line}`}: steps.${s.name}.model: unknown model "${s.model}" (no price known for it)${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
-          {
-            file: job.file,
-            ...(line === undefined ? {} : { line }),
-            keyPath: `steps.${s.name}.model`,
-            hint: 'Check the model name, or give its price under `prices:` in the job file (see docs/cost-control.md).',
-          },
-        );
+        return new ConfigError(`${shownJob}${line === undefined ? '' : `:${line}`}: steps.${s.name}.model: ${unknownModel(catalog, s.model)}`, {
+          file: job.file,
+          ...(line === undefined ? {} : { line }),
+          keyPath: `steps.${s.name}.model`,
+          hint: 'Check the model name, or give its price under `prices:` in the job file (see docs/cost-control.md).',
+        });
       }),
     );
   }
@@ -130,11 +137,7 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean;
         return;
       }
       if (!catalog.has(model)) {
-        const suggestion = catalog.nearestModel(model);
-        refuse(
-          `unknown model "${model}" (no price known for it)${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
-          'Check the model name, or give its price under `prices:` in the job file (see docs/cost-control.md).',
-        );
+        refuse(unknownModel(catalog, model), 'Check the model name, or give its price under `prices:` in the job file (see docs/cost-control.md).');
         return;
       }
       const problem = fallbackProblem(step.task, model, step.jsonSchema !== undefined);

@@ -495,6 +495,7 @@ export class Scheduler {
     try {
       const prepared = executor.prepare(units);
       for (const r of prepared.rejected) this.resolved(r.unit);
+      if (prepared.deferred) lane.ready.unshift(...prepared.deferred);
       let call = prepared.call;
       if (!call) return;
       if (executor.fromCache) {

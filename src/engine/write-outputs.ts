@@ -1,3 +1,4 @@
+import { GenbatchError } from '../errors/genbatch-error.js';
 import { readFile } from 'node:fs/promises';
 import { extname, relative, resolve } from 'node:path';
 import type { Job, Step } from '../job/job.js';
@@ -18,6 +19,16 @@ function candidateName(target: string, index: number, count: number): string {
  * Writes a step's outputs atomically and returns their paths relative to the output folder.
  * Text as UTF-8, JSON as JSON, images post-processed and encoded as the file name says.
  */
+/** A reply's image or video has no bytes (not inline, not readable from Cloud Storage): the step fails, nothing is written. */
+export class MissingOutputBytesError extends GenbatchError {
+  constructor(message: string) {
+    super(message, {
+      code: 'OUTPUT_MISSING_BYTES',
+      hint: 'For storage_uri, check that the project can read the bucket (storage.objects.get) or leave storage_uri out to get the bytes inline (docs/video.md).',
+    });
+  }
+}
+
 export async function writeStepOutputs(
   job: Job,
   step: Step,
@@ -32,6 +43,13 @@ export async function writeStepOutputs(
   if (step.task === 'image' || step.task === 'video') {
     const media = result.media ?? [];
     const ops = post;
+    // No output without its bytes: a 0-byte file would be marked done and look like a video.
+    for (const [index, item] of media.entries()) {
+      if (item.data.length === 0) {
+        const where = item.uri ? ` (${item.uri}${item.unreadable ? `: ${item.unreadable}` : ''})` : '';
+        throw new MissingOutputBytesError(`${step.task} ${index + 1} of ${media.length} came back without its bytes${where}; nothing was written`);
+      }
+    }
     for (const [index, item] of media.entries()) {
       const file = candidateName(target, index, media.length);
       let data = item.data;

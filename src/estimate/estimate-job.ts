@@ -1,3 +1,4 @@
+import { videoWithAudio } from '../providers/veo-limits.js';
 import type { Credentials } from '../credentials/credentials.js';
 import { declaredIntervalMs } from '../credentials/model-limiter.js';
 import { quotaFor } from '../credentials/credentials.js';
@@ -209,7 +210,7 @@ export async function estimateJob(
   for (const step of job.steps) {
     const n = remaining[step.name] ?? 0;
     const perItemInput = n > 0 ? (inputTokens.get(step.name) ?? 0) / Math.max(1, sampled) : 0;
-    const withAudio = step.params.generate_audio === true;
+    const withAudio = videoWithAudio(step.model, step.params);
     const m = measured.get(step.name);
     const requests = requestsFor(step, n);
     const common = { step: step.name, task: step.task, model: step.model, items: n, requests, input_tokens: Math.round(perItemInput * n) };

@@ -1,3 +1,4 @@
+import { videoWithAudio } from '../providers/veo-limits.js';
 import type { Step } from '../job/job.js';
 import { maxEmbeddingBatch } from '../providers/embedding.js';
 import type { Usage } from '../providers/provider.js';
@@ -123,7 +124,7 @@ function extraPromptTokens(step: Step): number {
  * `max_output_tokens` (or the model's limit), so reply and thinking together never exceed it.
  */
 export function worstCaseCost(step: Step, inputTokens: number, catalog: PriceCatalog): number {
-  const withAudio = step.params.generate_audio === true;
+  const withAudio = videoWithAudio(step.model, step.params);
   const input = step.task === 'text' || step.task === 'image' ? inputTokens + extraPromptTokens(step) : inputTokens;
   const thinking = step.task === 'text' ? maxThinkingTokens(step, catalog) : 0;
   const usage = usageOf(step, input, step.task === 'text' ? outputLimit(step) - thinking : 0, catalog);

@@ -1,6 +1,7 @@
 import type { EmbedContentConfig, GoogleGenAI } from '@google/genai';
 import { InvalidRequestError } from '../errors/provider-errors.js';
-import type { Provider, ProviderRequest, ProviderResult } from './provider.js';
+import { heuristicTokens } from '../estimate/token-counter.js';
+import type { Provider, ProviderRequest, ProviderResult, Usage } from './provider.js';
 import { emptyUsage } from './provider.js';
 import { ProviderParams } from './provider-params.js';
 import { badResponse, callVertex } from './vertex-call.js';
@@ -12,6 +13,16 @@ export const EMBEDDING_PARAMS = ['output_dimensionality', 'task_type', 'title', 
 export function maxEmbeddingBatch(model: string): number {
   return model.startsWith('gemini-embedding') ? 1 : 250;
 }
+
+/**
+ * Input tokens one :predict request may carry, all texts together: Vertex refuses a text-embedding-005
+ * (or text-multilingual-embedding-002) request above 20,000 tokens with a 400, however few its texts.
+ * gemini-embedding-001 takes one text per request, so only the per-text limit applies to it.
+ */
+export const MAX_EMBEDDING_REQUEST_TOKENS = 20_000;
+
+/** Texts the Gemini API reads of each input (longer ones are truncated there): what it bills at most. */
+const GEMINI_API_EMBEDDING_INPUT_TOKENS = 2048;
 
 function embeddingConfig(request: ProviderRequest): EmbedContentConfig {
   const params = new ProviderParams(request.params, EMBEDDING_PARAMS, `an embedding step with ${request.model}`);
@@ -41,11 +52,18 @@ export class EmbeddingProvider implements Provider {
       request,
     );
     const embeddings = response.embeddings ?? [];
-    const usage = {
+    const usage: Usage = {
       ...emptyUsage(),
       inputTokens: embeddings.reduce((sum, e) => sum + (e.statistics?.tokenCount ?? 0), 0),
       characters: response.metadata?.billableCharacterCount ?? 0,
     };
+    // The Gemini API's batchEmbedContents reports no token counts at all: genbatch counts them (the
+    // local bound, never under Gemini's count; no extra request), so the call is priced and max_usd
+    // holds, and the ledger marks the count as genbatch's.
+    if (embeddings.length > 0 && embeddings.every((e) => e.statistics?.tokenCount === undefined) && response.metadata?.billableCharacterCount === undefined) {
+      usage.inputTokens = texts.reduce((sum, text) => sum + Math.min(heuristicTokens(text), GEMINI_API_EMBEDDING_INPUT_TOKENS), 0);
+      usage.countedByGenbatch = true;
+    }
     if (embeddings.length !== texts.length) {
       throw badResponse(`Vertex AI returned ${embeddings.length} embeddings for ${texts.length} texts.`, usage);
     }

@@ -19,13 +19,17 @@ export const SAFETY_FINISH_REASONS = new Set([
 
 export function usageOf(response: GenerateContentResponse, images = 0): Usage {
   const meta = response.usageMetadata;
-  return {
+  const usage: Usage = {
     ...emptyUsage(),
     inputTokens: meta?.promptTokenCount ?? 0,
     outputTokens: meta?.candidatesTokenCount ?? 0,
     thoughtsTokens: meta?.thoughtsTokenCount ?? 0,
+    // Part of promptTokenCount, billed at the cached price.
+    cachedTokens: meta?.cachedContentTokenCount ?? 0,
     images,
   };
+  if (meta?.trafficType) usage.trafficType = meta.trafficType;
+  return usage;
 }
 
 /** The refusal reason when the prompt or the reply was blocked, else undefined. */

@@ -63,6 +63,9 @@ export class ImagenProvider implements Provider {
     );
     const media: GeneratedMedia[] = [];
     const reasons: string[] = [];
+    // Only predictions with bytes are images (and billed): with safety attributes on, Vertex adds a
+    // last prediction for the prompt itself ({contentType: "Positive Prompt", safetyAttributes}),
+    // which the SDK moves to positivePromptSafetyAttributes and which is skipped here either way.
     for (const generated of response.generatedImages ?? []) {
       if (generated.image?.imageBytes) {
         media.push({ mimeType: generated.image.mimeType ?? 'image/png', data: Buffer.from(generated.image.imageBytes, 'base64') });

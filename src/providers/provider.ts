@@ -39,6 +39,12 @@ export interface Usage {
   videoSeconds: number;
   /** Billable characters (text-embedding-005 is priced per 1K characters). */
   characters: number;
+  /** Input tokens served from a context cache (usageMetadata.cachedContentTokenCount): part of `inputTokens`, billed at the cached price. */
+  cachedTokens: number;
+  /** How Vertex served the call (usageMetadata.trafficType): ON_DEMAND, PROVISIONED_THROUGHPUT (prepaid: $0 marginal cost), flex/priority kinds. */
+  trafficType?: string;
+  /** The API reported no token counts, so genbatch counted the input tokens itself (Gemini API embeddings). */
+  countedByGenbatch?: boolean;
 }
 
 export interface GeneratedMedia {
@@ -46,6 +52,8 @@ export interface GeneratedMedia {
   data: Buffer;
   /** For video results stored in Cloud Storage instead of inline bytes. */
   uri?: string;
+  /** Why the bytes at `uri` could not be read (the output is then refused, never written empty). */
+  unreadable?: string;
 }
 
 export interface ProviderResult {
@@ -93,5 +101,5 @@ export interface Provider {
 }
 
 export function emptyUsage(): Usage {
-  return { inputTokens: 0, outputTokens: 0, thoughtsTokens: 0, images: 0, videoSeconds: 0, characters: 0 };
+  return { inputTokens: 0, outputTokens: 0, thoughtsTokens: 0, images: 0, videoSeconds: 0, characters: 0, cachedTokens: 0 };
 }

@@ -8,13 +8,24 @@ export interface VeoLimits {
   resolution: readonly string[];
   aspectRatio: readonly string[];
   sampleCount: readonly [number, number];
+  /** Whether the model makes audio: Veo 3 does (and takes `generateAudio`), Veo 2 makes silent video. */
+  audio: boolean;
 }
 
-const VEO_3: VeoLimits = { durationSeconds: [4, 6, 8], resolution: ['720p', '1080p'], aspectRatio: ['16:9', '9:16'], sampleCount: [1, 4] };
-const VEO_2: VeoLimits = { durationSeconds: [5, 6, 7, 8], resolution: ['720p'], aspectRatio: ['16:9', '9:16'], sampleCount: [1, 4] };
+const VEO_3: VeoLimits = { durationSeconds: [4, 6, 8], resolution: ['720p', '1080p'], aspectRatio: ['16:9', '9:16'], sampleCount: [1, 4], audio: true };
+const VEO_2: VeoLimits = { durationSeconds: [5, 6, 7, 8], resolution: ['720p'], aspectRatio: ['16:9', '9:16'], sampleCount: [1, 4], audio: false };
 
 export function veoLimits(model: string): VeoLimits {
   return model.startsWith('veo-2') ? VEO_2 : VEO_3;
+}
+
+/**
+ * Whether a video step's clips have audio, so are priced with audio. Veo 3 models take `generateAudio`
+ * (the Vertex reference lists it as required for them): genbatch always sends it, `true` unless the
+ * step says `generate_audio: false`, so what is billed never rests on a server-side default.
+ */
+export function videoWithAudio(model: string, params: Record<string, unknown>): boolean {
+  return veoLimits(model).audio && params.generate_audio !== false;
 }
 
 /** Problems with a video step's params for this model: [param, message] pairs; empty when fine. */
@@ -28,6 +39,8 @@ export function videoParamProblems(model: string, params: Record<string, unknown
   oneOf('duration_seconds', params.duration_seconds, limits.durationSeconds);
   oneOf('resolution', params.resolution, limits.resolution);
   oneOf('aspect_ratio', params.aspect_ratio, limits.aspectRatio);
+  if (!limits.audio && params.generate_audio === true)
+    problems.push(['generate_audio', `${model} makes video without audio; remove generate_audio or use a Veo 3 model`]);
   const count = params.sample_count;
   const [min, max] = limits.sampleCount;
   if (count !== undefined && !(Number.isInteger(count) && (count as number) >= min && (count as number) <= max))

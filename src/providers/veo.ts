@@ -6,6 +6,7 @@ import { emptyUsage } from './provider.js';
 import { compact } from './compact.js';
 import { vertexLabels } from './gemini-reply.js';
 import { ProviderParams } from './provider-params.js';
+import { veoLimits, videoWithAudio } from './veo-limits.js';
 import { badResponse, callVertex, httpOptionsFor } from './vertex-call.js';
 
 /**
@@ -40,7 +41,8 @@ function videoConfig(request: ProviderRequest): GenerateVideosConfig {
     durationSeconds: p.number('duration_seconds'),
     aspectRatio: p.string('aspect_ratio'),
     resolution: p.string('resolution'),
-    generateAudio: p.boolean('generate_audio'),
+    // Sent to every model that makes audio, so the clip is priced as made (see videoWithAudio).
+    generateAudio: veoLimits(request.model).audio ? videoWithAudio(request.model, request.params) : p.boolean('generate_audio'),
     negativePrompt: p.string('negative_prompt'),
     seed: p.number('seed'),
     outputGcsUri: p.string('storage_uri'),

@@ -38,6 +38,12 @@ export interface LedgerCostRow {
   output_tokens: number;
   images: number;
   video_seconds: number;
+  /** Input tokens served from a context cache (part of input_tokens, priced at the cached price). */
+  cached_tokens: number;
+  /** Input tokens genbatch counted because the API reported none (Gemini API embeddings). */
+  counted_tokens: number;
+  /** 1: calls served by provisioned throughput (prepaid, $0 here), on rows of their own; 0: pay as you go. */
+  provisioned: number;
   /** Settled spend. */
   cost_usd: number;
   /** Calls whose outcome is unknown, and the most they can have cost. */
@@ -66,8 +72,18 @@ export class LedgerQueries {
   /** A calls-only filter: rows of steps served by the response cache (schema 6) are not calls. */
   readonly #calls: string;
 
-  constructor(statements: Statements, intentRows: boolean, cachedRows = false) {
+  /** The billing columns (schema 8), or what an older file's rows stand for. */
+  readonly #billing: { cached: string; counted: string; provisioned: string };
+
+  constructor(statements: Statements, intentRows: boolean, cachedRows = false, billingRows = false) {
     this.#sql = statements;
+    this.#billing = billingRows
+      ? {
+          cached: 'cached_tokens',
+          counted: 'CASE WHEN counted_by_genbatch = 1 THEN input_tokens ELSE 0 END',
+          provisioned: "coalesce(traffic_type = 'PROVISIONED_THROUGHPUT', 0)",
+        }
+      : { cached: '0', counted: '0', provisioned: '0' };
     this.#calls = cachedRows ? 'cached = 0' : '1';
     this.#unsettled = intentRows ? { calls: '(settled = 0)', maxUsd: 'CASE WHEN settled = 0 THEN reserved_usd ELSE 0 END' } : { calls: '0', maxUsd: '0' };
   }
@@ -104,15 +120,17 @@ export class LedgerQueries {
     return rows.map((r) => ({ project: r.name, requests: r.requests, ok: r.ok, rejected429: r.rejected_429, errors: r.errors, costUsd: r.cost_usd }));
   }
 
-  /** Spend by day, step, model and project, ordered by day, step, project. */
+  /** Spend by day, step, model and project (provisioned-throughput calls on rows of their own), ordered by day, step, project. */
   costRows(): LedgerCostRow[] {
     const { calls, maxUsd } = this.#unsettled;
+    const { cached, counted, provisioned } = this.#billing;
     return this.#sql
       .get(
         `SELECT coalesce(step, '') AS step, model, project, substr(at, 1, 10) AS day, count(*) AS calls, sum(input_tokens) AS input_tokens,
-           sum(output_tokens + thoughts_tokens) AS output_tokens, sum(images) AS images, sum(video_seconds) AS video_seconds, sum(cost_usd) AS cost_usd,
+           sum(output_tokens + thoughts_tokens) AS output_tokens, sum(images) AS images, sum(video_seconds) AS video_seconds,
+           sum(${cached}) AS cached_tokens, sum(${counted}) AS counted_tokens, ${provisioned} AS provisioned, sum(cost_usd) AS cost_usd,
            sum(${calls}) AS unsettled_calls, sum(${maxUsd}) AS unsettled_max_usd
-         FROM ledger GROUP BY step, model, project, day ORDER BY day, step, project`,
+         FROM ledger GROUP BY step, model, project, day, ${provisioned} ORDER BY day, step, project, ${provisioned}`,
       )
       .all() as LedgerCostRow[];
   }

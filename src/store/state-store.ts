@@ -67,10 +67,21 @@ export interface LedgerEntry {
   images: number;
   videoSeconds: number;
   characters: number;
+  /** Input tokens served from a context cache (part of inputTokens, priced at the cached price). */
+  cachedTokens?: number;
+  /** usageMetadata.trafficType, when the reply gave it (PROVISIONED_THROUGHPUT calls cost $0). */
+  trafficType?: string;
+  /** The API reported no token counts; genbatch counted the input tokens (Gemini API embeddings). */
+  countedByGenbatch?: boolean;
   costUsd: number;
   durationMs: number;
   /** A step served from the response cache: no call was made (project "(cache)", $0). */
   cached?: boolean;
+}
+
+/** The billing columns of a ledger entry (schema 8), as SQLite takes them. */
+function billingDetail(entry: LedgerEntry): { cachedTokens: number; trafficType: string | null; countedByGenbatch: number } {
+  return { cachedTokens: entry.cachedTokens ?? 0, trafficType: entry.trafficType ?? null, countedByGenbatch: entry.countedByGenbatch === true ? 1 : 0 };
 }
 
 /** The ledger's project for steps served from the response cache (not a valid project name, so never a real one). */
@@ -201,7 +212,7 @@ export class StateStore {
     this.steps = new StepQueries(statements);
     // A read-only store of an older file is not migrated: its ledger has no intent rows (schema 4).
     const version = db.pragma('user_version', { simple: true }) as number;
-    this.ledger = new LedgerQueries(statements, version >= 4, version >= 6);
+    this.ledger = new LedgerQueries(statements, version >= 4, version >= 6, version >= 8);
     this.batches = new BatchJobQueries(statements, (db.pragma('user_version', { simple: true }) as number) >= 5);
   }
 
@@ -763,20 +774,21 @@ export class StateStore {
         .get(
           `UPDATE ledger SET project = @project, http_status = @httpStatus, error_code = @errorCode, input_tokens = @inputTokens,
              output_tokens = @outputTokens, thoughts_tokens = @thoughtsTokens, images = @images, video_seconds = @videoSeconds,
-             characters = @characters, cost_usd = @costUsd, duration_ms = @durationMs, settled = 1
+             characters = @characters, cached_tokens = @cachedTokens, traffic_type = @trafficType, counted_by_genbatch = @countedByGenbatch,
+             cost_usd = @costUsd, duration_ms = @durationMs, settled = 1
            WHERE id = @id`,
         )
-        .run({ errorCode: null, ...entry, id: entry.id });
+        .run({ errorCode: null, ...entry, ...billingDetail(entry), id: entry.id });
       return;
     }
     this.#sql
       .get(
         `INSERT INTO ledger (run_id, item_id, step, project, model, http_status, error_code, input_tokens, output_tokens, thoughts_tokens,
-           images, video_seconds, characters, cost_usd, duration_ms, at, cached)
+           images, video_seconds, characters, cached_tokens, traffic_type, counted_by_genbatch, cost_usd, duration_ms, at, cached)
          VALUES (@runId, @itemId, @step, @project, @model, @httpStatus, @errorCode, @inputTokens, @outputTokens, @thoughtsTokens,
-           @images, @videoSeconds, @characters, @costUsd, @durationMs, @at, @cached)`,
+           @images, @videoSeconds, @characters, @cachedTokens, @trafficType, @countedByGenbatch, @costUsd, @durationMs, @at, @cached)`,
       )
-      .run({ itemId: null, step: null, errorCode: null, ...entry, cached: entry.cached === true ? 1 : 0, at: now() });
+      .run({ itemId: null, step: null, errorCode: null, ...entry, ...billingDetail(entry), cached: entry.cached === true ? 1 : 0, at: now() });
   }
 
   /** Requests to a project and model since a time (ISO), from the ledger: `rpd` across runs. */

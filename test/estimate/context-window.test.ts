@@ -24,7 +24,7 @@ describe('the context-window check of each row', () => {
       job(
         [
           { name: 'brief', task: 'text', model: 'gemini-2.5-flash', prompt: 'Brief for {{title}}', json: { image_prompt: 'string' } },
-          { name: 'hero', task: 'image', model: 'imagen-4.0-fast', prompt: '{{steps.brief.image_prompt}} {{body}}' },
+          { name: 'hero', task: 'image', model: 'imagen-4.0-fast-generate-001', prompt: '{{steps.brief.image_prompt}} {{body}}' },
         ],
         undefined,
       ),

@@ -21,6 +21,7 @@ const usage = (input: number, output: number, thoughts = 0, images = 0) => ({
   images,
   videoSeconds: 0,
   characters: 0,
+  cachedTokens: 0,
 });
 
 function feed(engine: EventEmitter<EngineEvents>): void {

@@ -44,7 +44,7 @@ describe('run log', () => {
       project: 'proj-a',
       model: 'gemini-2.5-flash',
       httpStatus: 200,
-      usage: { inputTokens: 10, outputTokens: 20, thoughtsTokens: 0, images: 0, videoSeconds: 0, characters: 0 },
+      usage: { inputTokens: 10, outputTokens: 20, thoughtsTokens: 0, images: 0, videoSeconds: 0, characters: 0, cachedTokens: 0 },
       costUsd: 0.001,
       durationMs: 12,
     });

@@ -33,7 +33,36 @@ describe('task: video (veo-3.0-generate-001)', () => {
     expect(t.emulator.stats().projects.studio?.videos_seconds).toBe(12);
     const status = await t.status();
     expect(status.counts).toMatchObject({ done: 3, failed: 0 });
-    expect(status.cost_usd).toBeCloseTo(12 * 0.2, 6);
+    // generate_audio is left out: Veo 3 makes audio, genbatch sends generateAudio: true and prices it so.
+    expect(status.cost_usd).toBeCloseTo(12 * 0.4, 6);
+  });
+
+  it('generate_audio: false is sent and priced without audio', async () => {
+    const t = await taskJob({
+      items: 2,
+      steps: STEP.replace('aspect_ratio: "16:9" }', 'aspect_ratio: "16:9", generate_audio: false }'),
+      emulator: { video_ms: 100 },
+    });
+    expect((await t.run()).code).toBe(0);
+    expect((await t.status()).cost_usd).toBeCloseTo(8 * 0.2, 6);
+  });
+
+  it('storage_uri: the video Vertex wrote to Cloud Storage is read into the output file, byte for byte', async () => {
+    const steps = STEP.replace('aspect_ratio: "16:9" }', 'aspect_ratio: "16:9", storage_uri: "gs://clips-bucket/veo" }');
+    const t = await taskJob({ items: 2, steps, emulator: { video_ms: 100 } });
+    const run = await t.run();
+    expect(run.stderr).toMatch(/ended: finished \(exit 0\)/);
+    const names = readdirSync(t.out('videos')).sort();
+    expect(names).toHaveLength(2);
+    for (const name of names) {
+      const bytes = readFileSync(t.out('videos', name));
+      expect(bytes.length).toBeGreaterThan(100);
+      expect(bytes.subarray(4, 8).toString('latin1')).toBe('ftyp');
+    }
+    // The same bytes as the objects the emulator's Veo stored under the prefix.
+    const list = (await (await fetch(`${t.emulator.url}/storage/v1/b/clips-bucket/o?prefix=veo/`)).json()) as { items?: { name: string; size: string }[] };
+    expect(list.items?.map((o) => Number(o.size)).sort()).toEqual(names.map((n) => readFileSync(t.out('videos', n)).length).sort());
+    expect((await t.status()).counts).toMatchObject({ done: 2, failed: 0 });
   });
 
   it('a blocked prompt ends the operation filtered, with its reason, and is not started again', async () => {

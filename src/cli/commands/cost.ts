@@ -34,6 +34,8 @@ export async function costCommand(jobFile: string | undefined, flags: { json?: b
   const total = rows.reduce((a, r) => a + r.cost_usd, 0);
   const unsettled = rows.reduce((a, r) => a + r.unsettled_max_usd, 0);
   const unsettledCalls = rows.reduce((a, r) => a + r.unsettled_calls, 0);
+  // Calls served by provisioned throughput are prepaid: $0 here, counted apart so totals stay honest.
+  const provisionedCalls = rows.filter((r) => r.provisioned === 1).reduce((a, r) => a + r.calls, 0);
   const usd = (n: number): number => Math.round(n * 1e6) / 1e6;
   if (flags.json) {
     line(
@@ -43,7 +45,8 @@ export async function costCommand(jobFile: string | undefined, flags: { json?: b
           job: job.name,
           total_usd: usd(total),
           unsettled_max_usd: usd(unsettled),
-          rows: rows.map((r) => ({ ...r, cost_usd: usd(r.cost_usd), unsettled_max_usd: usd(r.unsettled_max_usd) })),
+          provisioned_calls: provisionedCalls,
+          rows: rows.map((r) => ({ ...r, provisioned: r.provisioned === 1, cost_usd: usd(r.cost_usd), unsettled_max_usd: usd(r.unsettled_max_usd) })),
         },
         null,
         2,
@@ -65,6 +68,9 @@ export async function costCommand(jobFile: string | undefined, flags: { json?: b
             'output_tokens',
             'images',
             'video_seconds',
+            'cached_tokens',
+            'counted_tokens',
+            'provisioned',
             'cost_usd',
             'unsettled_calls',
             'unsettled_max_usd',
@@ -77,11 +83,12 @@ export async function costCommand(jobFile: string | undefined, flags: { json?: b
     const calls = rows.filter((r) => r.project !== CACHE_LEDGER_PROJECT).reduce((a, r) => a + r.calls, 0);
     const cached = rows.filter((r) => r.project === CACHE_LEDGER_PROJECT).reduce((a, r) => a + r.calls, 0);
     line(io.stdout, `${job.name}: $${total.toFixed(4)} over ${calls} calls${cached > 0 ? `, and ${cached} answer(s) from the response cache at $0` : ''}`);
+    if (provisionedCalls > 0) line(io.stdout, `  + ${provisionedCalls} call(s) on provisioned throughput (prepaid: $0 here, billed by your reservation)`);
     if (unsettledCalls > 0) line(io.stdout, unknownSpend(unsettledCalls, unsettled));
     for (const r of rows)
       line(
         io.stdout,
-        `  ${r.day}  ${r.step.padEnd(12)} ${r.model.padEnd(26)} ${r.project.padEnd(16)} ${String(r.calls).padStart(6)} ${r.project === CACHE_LEDGER_PROJECT ? 'cached' : 'calls'}  $${r.cost_usd.toFixed(4)}${r.unsettled_calls > 0 ? `  (+ unknown, at most $${r.unsettled_max_usd.toFixed(4)})` : ''}`,
+        `  ${r.day}  ${r.step.padEnd(12)} ${r.model.padEnd(26)} ${r.project.padEnd(16)} ${String(r.calls).padStart(6)} ${r.project === CACHE_LEDGER_PROJECT ? 'cached' : 'calls'}  $${r.cost_usd.toFixed(4)}${r.provisioned === 1 ? '  provisioned throughput' : ''}${r.unsettled_calls > 0 ? `  (+ unknown, at most $${r.unsettled_max_usd.toFixed(4)})` : ''}`,
       );
   }
   return 0;

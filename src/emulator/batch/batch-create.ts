@@ -1,3 +1,4 @@
+import { VERTEX_MODELS } from '../served-models.js';
 import { modelNotFound } from '../api-errors.js';
 import type { EmulatorConfig } from '../emulator-config.js';
 import { asObject, checkLabels, type Json } from '../handlers/request-fields.js';
@@ -37,7 +38,7 @@ function readModel(value: unknown, project: string, location: string, config: Em
   if (!id) throw invalidArgument(`Invalid model name "${value}": expected "publishers/google/models/MODEL".`);
   const family = modelFamily(id);
   // An unknown model, or one the project cannot use (`unavailable_models`), as for online calls.
-  if (!family || config.projects[project]?.unavailable_models.includes(id)) {
+  if (!family || !VERTEX_MODELS.has(id) || config.projects[project]?.unavailable_models.includes(id)) {
     throw modelNotFound({ api: 'vertex', project, location, model: id, method: 'batchPredictionJobs.create', version: 'v1' });
   }
   if (family === 'imagen' || family === 'veo') {

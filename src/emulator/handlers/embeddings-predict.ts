@@ -5,6 +5,9 @@ import { invalidArgument } from '../vertex-error.js';
 import type { HandlerContext, HandlerOutcome, ModelCall } from './model-call.js';
 import { asObject, instancesOf, optionalNumber } from './request-fields.js';
 
+/** Input tokens of all the texts of one :predict request, at most (Vertex's text embedding models). */
+export const MAX_REQUEST_TOKENS = 20_000;
+
 /** The vector size a request asks for (the model's full size by default), refused outside 1..full size. */
 export function embeddingDimensions(model: string, requested: unknown, field: string): number {
   const maxDimensions = defaultEmbeddingDimensions(model);
@@ -25,6 +28,16 @@ export function embeddingsPredict(call: ModelCall, ctx: HandlerContext): Handler
         ? `Unable to submit request because ${call.model} only supports one instance per request, but ${instances.length} were given.`
         : `Unable to submit request because the number of instances (${instances.length}) exceeds the maximum of ${limit} per request for ${call.model}.`,
     );
+  }
+  // Vertex's limit on a whole request (text-embedding-005 and text-multilingual-embedding-002): its
+  // input texts together, before any truncation, at most 20,000 tokens, however few they are.
+  if (limit > 1) {
+    const requestTokens = instances.reduce((sum, instance) => sum + (typeof instance.content === 'string' ? countTextTokens(instance.content) : 0), 0);
+    if (requestTokens > MAX_REQUEST_TOKENS) {
+      throw invalidArgument(
+        `Unable to submit request because the input token count is ${requestTokens} but ${call.model} only supports up to ${MAX_REQUEST_TOKENS} tokens per request. Reduce the input token count and try again.`,
+      );
+    }
   }
   const parameters = asObject(call.body.parameters) ?? {};
   const dimensions = embeddingDimensions(call.model, parameters.outputDimensionality, 'parameters.outputDimensionality');

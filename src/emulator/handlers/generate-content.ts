@@ -33,6 +33,9 @@ export async function generateContent(call: ModelCall, ctx: HandlerContext): Pro
 }
 
 function envelope(call: ModelCall, ctx: HandlerContext, body: Record<string, unknown>): Record<string, unknown> {
+  // Vertex says how it served the call; the Gemini API does not.
+  const usage = body.usageMetadata as Record<string, unknown> | undefined;
+  if (usage && call.api === 'vertex') usage.trafficType = ctx.config.projects[call.project]?.provisioned_throughput ? 'PROVISIONED_THROUGHPUT' : 'ON_DEMAND';
   return {
     ...body,
     modelVersion: call.model,

@@ -32,6 +32,7 @@ export async function imagenPredict(call: ModelCall, ctx: HandlerContext): Promi
   if (!format) throw invalidArgument(`Image generation failed with the following error: Unsupported output mime type "${mimeType}".`);
   const scale = parameters.sampleImageSize === '2K' ? 2 : 1;
   const negativePrompt = optionalString(parameters.negativePrompt, 'parameters.negativePrompt') ?? '';
+  const safetyAttributes = parameters.includeSafetyAttributes === true;
 
   if (isBlocked(prompt, ctx.config.blocked_terms)) {
     // Without includeRaiReason, Vertex silently drops filtered images.
@@ -49,11 +50,18 @@ export async function imagenPredict(call: ModelCall, ctx: HandlerContext): Promi
   // Each ask of a prompt paints new pictures, unless the request fixes its `seed` (then the same ones).
   const asked = ctx.occurrences.next(call.model, 'predict', prompt, negativePrompt);
   const sample = seed === undefined ? samplePart(asked) : [];
-  const predictions = [];
+  const predictions: Record<string, unknown>[] = [];
   for (let i = 0; i < sampleCount; i++) {
     const rng = seededRandom(ctx.config.seed, call.model, 'imagen', prompt, negativePrompt, seed ?? '', i, ...sample);
     const bytes = await renderImage(rng, size[0] * scale, size[1] * scale, format);
-    predictions.push({ bytesBase64Encoded: bytes.toString('base64'), mimeType });
+    predictions.push({
+      bytesBase64Encoded: bytes.toString('base64'),
+      mimeType,
+      ...(safetyAttributes ? { safetyAttributes: { categories: [], scores: [] } } : {}),
+    });
   }
+  // With safety attributes asked for, Vertex adds one more prediction, the prompt's own scores: not an
+  // image, and not billed (only predictions with bytesBase64Encoded are images).
+  if (safetyAttributes) predictions.push({ contentType: 'Positive Prompt', safetyAttributes: { categories: [], scores: [] } });
   return { body: { predictions }, usage: { images: sampleCount } };
 }

@@ -2,6 +2,7 @@ import type { EmulatedApi } from '../emulated-api.js';
 import type { EmulatorConfig } from '../emulator-config.js';
 import type { EmulatorCounters } from '../emulator-stats.js';
 import type { PromptOccurrences } from '../prompt-occurrences.js';
+import type { ObjectStore } from '../storage/object-store.js';
 import type { VideoOperations } from './video-operation-store.js';
 
 /**
@@ -23,6 +24,8 @@ export interface HandlerContext {
   operations: VideoOperations;
   /** How often each prompt was asked before: the n-th ask is sampled with n in its seed. */
   occurrences: PromptOccurrences;
+  /** The emulator's Cloud Storage: where Veo writes videos asked for with `storageUri`, as Vertex does. */
+  objects?: ObjectStore;
 }
 
 /** A successful answer and what it adds to the stats (tokens, images, video seconds). */

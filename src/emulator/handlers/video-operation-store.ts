@@ -15,6 +15,10 @@ export interface VideoOperation {
   sampleCount: number;
   durationSeconds: number;
   storageUri: string | undefined;
+  /** Veo 3 makes audio unless `generateAudio: false`; Veo 2 never does. */
+  audio: boolean;
+  /** The videos were written to `storageUri` (once, when the operation was first seen done). */
+  stored?: boolean;
   blocked: boolean;
   doneAt: number;
 }

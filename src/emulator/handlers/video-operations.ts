@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { placeholderVideo } from '../fake-video.js';
+import { parseGcsUri } from '../storage/gcs-uri.js';
 import { invalidArgument, notFound } from '../vertex-error.js';
+import type { VideoOperation } from './video-operation-store.js';
 import type { HandlerContext, HandlerOutcome, ModelCall } from './model-call.js';
 import { asObject, instancesOf, isBlocked, optionalNumber, optionalString } from './request-fields.js';
 
@@ -30,6 +32,11 @@ export function predictLongRunning(call: ModelCall, ctx: HandlerContext): Handle
   if (storageUri !== undefined && !storageUri.startsWith('gs://'))
     throw invalidArgument(`storageUri must be a Cloud Storage URI (gs://...), got "${storageUri}".`);
 
+  const generateAudio = parameters.generateAudio;
+  if (generateAudio !== undefined && typeof generateAudio !== 'boolean') throw invalidArgument('parameters.generateAudio must be a boolean.');
+  const veo2 = call.model.startsWith('veo-2');
+  if (veo2 && generateAudio === true) throw invalidArgument(`generateAudio is not supported by ${call.model}.`);
+
   // Vertex names operations by project and a UUID; the Gemini API by model and a short lowercase id.
   const id = call.api === 'gemini' ? randomBytes(6).toString('hex') : randomUUID();
   const name =
@@ -47,13 +54,30 @@ export function predictLongRunning(call: ModelCall, ctx: HandlerContext): Handle
     sampleCount,
     durationSeconds,
     storageUri,
+    audio: !veo2 && generateAudio !== false,
     blocked,
     doneAt: ctx.now() + ctx.config.video_ms,
   });
   return { body: { name }, usage: { videos_seconds: blocked ? 0 : durationSeconds * sampleCount } };
 }
 
-export function fetchPredictOperation(call: ModelCall, ctx: HandlerContext): HandlerOutcome {
+/** Writes an operation's videos where `storageUri` asked, once, and returns their gs:// URIs. */
+async function storeVideos(operation: VideoOperation, id: string, ctx: HandlerContext): Promise<string[]> {
+  const base = (operation.storageUri ?? '').replace(/\/+$/, '');
+  const uris = Array.from({ length: operation.sampleCount }, (_, i) => `${base}/${id}/sample_${i}.mp4`);
+  if (operation.stored || !ctx.objects) return uris;
+  operation.stored = true;
+  for (const [i, uri] of uris.entries()) {
+    const location = parseGcsUri(uri);
+    if (!location) continue;
+    const writer = ctx.objects.writer();
+    await writer.write(placeholderVideo(ctx.config.seed, operation.model, operation.prompt, i, operation.durationSeconds));
+    ctx.objects.put(location.bucket, location.name, await writer.finish(), { contentType: 'video/mp4' });
+  }
+  return uris;
+}
+
+export async function fetchPredictOperation(call: ModelCall, ctx: HandlerContext): Promise<HandlerOutcome> {
   const name = optionalString(call.body.operationName, 'operationName');
   if (!name) throw invalidArgument('operationName is required.');
   const operation = ctx.operations.get(name);
@@ -68,14 +92,14 @@ export function fetchPredictOperation(call: ModelCall, ctx: HandlerContext): Han
     response.raiMediaFilteredReasons = [BLOCKED_VIDEO_REASON];
   } else {
     const id = name.slice(name.lastIndexOf('/') + 1);
-    response.videos = Array.from({ length: operation.sampleCount }, (_, i) =>
+    // With storageUri, Vertex writes the videos to Cloud Storage and returns only their gs:// URIs.
+    response.videos =
       operation.storageUri === undefined
-        ? {
+        ? Array.from({ length: operation.sampleCount }, (_, i) => ({
             bytesBase64Encoded: placeholderVideo(ctx.config.seed, operation.model, operation.prompt, i, operation.durationSeconds).toString('base64'),
             mimeType: 'video/mp4',
-          }
-        : { gcsUri: `${operation.storageUri.replace(/\/+$/, '')}/${id}/sample_${i}.mp4`, mimeType: 'video/mp4' },
-    );
+          }))
+        : (await storeVideos(operation, id, ctx)).map((gcsUri) => ({ gcsUri, mimeType: 'video/mp4' }));
     response.raiMediaFilteredCount = 0;
   }
   return { body: { name, done: true, response }, usage: {} };

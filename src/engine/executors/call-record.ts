@@ -37,6 +37,9 @@ export function callRecord(call: CallFacts): LedgerEntry {
     costUsd: call.costUsd,
     durationMs: call.durationMs,
   };
+  if (usage.cachedTokens) entry.cachedTokens = usage.cachedTokens;
+  if (usage.trafficType) entry.trafficType = usage.trafficType;
+  if (usage.countedByGenbatch) entry.countedByGenbatch = true;
   if (call.id !== undefined) entry.id = call.id;
   if (call.errorCode) entry.errorCode = call.errorCode;
   return entry;

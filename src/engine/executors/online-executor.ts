@@ -1,3 +1,4 @@
+import { videoWithAudio } from '../../providers/veo-limits.js';
 import type { GoogleGenAI } from '@google/genai';
 import { cacheKeyOf, type ResponseCache } from '../../cache/response-cache.js';
 import type { Lease, ProjectPool } from '../../credentials/project-pool.js';
@@ -24,7 +25,9 @@ import { renderStep, type RenderedStep } from '../render-step.js';
 import { callEnded, callRecord } from './call-record.js';
 import type { Unit } from '../unit.js';
 import { heldRepliesDirFor } from '../paths.js';
-import { writeStepOutputs } from '../write-outputs.js';
+import { MAX_EMBEDDING_REQUEST_TOKENS, maxEmbeddingBatch } from '../../providers/embedding.js';
+import { MissingOutputBytesError, writeStepOutputs } from '../write-outputs.js';
+import type { CloudObjects } from './cloud-objects.js';
 import type { ParkedOperation, PollOutcome, PreparedCall, Settled, StepExecutor, Verdict } from './step-executor.js';
 
 export interface ExecutionContext {
@@ -40,6 +43,8 @@ export interface ExecutionContext {
   random?: () => number;
   /** The response cache: identical requests answered once. Absent when caching is off for the run. */
   cache?: ResponseCache;
+  /** Reads what a model wrote to Cloud Storage (Veo with storage_uri). Absent: such outputs fail their step. */
+  objects?: CloudObjects;
 }
 
 const RETRY_BASE_MS = 1000;
@@ -102,16 +107,34 @@ export class OnlineExecutor implements StepExecutor {
     return policy;
   }
 
-  prepare(units: Unit[]): { call: PreparedCall | undefined; rejected: Settled[] } {
+  prepare(units: Unit[]): { call: PreparedCall | undefined; rejected: Settled[]; deferred?: Unit[] } {
     const { job, catalog } = this.ctx;
     const first = units[0];
     if (!first) return { call: undefined, rejected: [] };
     const step = first.step;
     const live: PreparedCall['live'] = [];
     const rejected: Settled[] = [];
+    const deferred: Unit[] = [];
+    // An embedding request stays within Vertex's tokens per request (texts counted by the bound that
+    // never falls under Google's count); the units that would pass it wait for the next request.
+    const tokenLimit = step.task === 'embedding' && maxEmbeddingBatch(step.model) > 1 ? MAX_EMBEDDING_REQUEST_TOKENS : undefined;
+    let requestTokens = 0;
     for (const unit of units) {
+      if (deferred.length > 0) {
+        deferred.push(unit);
+        continue;
+      }
       try {
-        live.push({ unit, rendered: renderStep(job, step, unit.context) });
+        const rendered = renderStep(job, step, unit.context);
+        if (tokenLimit !== undefined) {
+          const tokens = heuristicTokens(rendered.request.prompt);
+          if (live.length > 0 && requestTokens + tokens > tokenLimit) {
+            deferred.push(unit);
+            continue;
+          }
+          requestTokens += tokens;
+        }
+        live.push({ unit, rendered });
       } catch (error) {
         const message = error instanceof TemplateValueMissing ? `${error.message} for this item` : (error as Error).message;
         this.fail(unit, 'TEMPLATE_VALUE_MISSING', message);
@@ -119,7 +142,7 @@ export class OnlineExecutor implements StepExecutor {
       }
     }
     const lead = live[0];
-    if (!lead) return { call: undefined, rejected };
+    if (!lead) return { call: undefined, rejected, deferred };
     const request: ProviderRequest = {
       ...lead.rendered.request,
       ...(step.task === 'embedding' ? { texts: live.map((l) => l.rendered.request.prompt) } : {}),
@@ -134,6 +157,7 @@ export class OnlineExecutor implements StepExecutor {
     return {
       call: { step, live, request, worstCaseUsd, estimatedTokens: estimateTokens(request) },
       rejected,
+      ...(deferred.length > 0 ? { deferred } : {}),
     };
   }
 
@@ -295,7 +319,30 @@ export class OnlineExecutor implements StepExecutor {
       );
       return { kind: 'settled', settled: await this.settleFailure(call, error, project, Date.now() - startedAt, operation.settleBudget, true) };
     }
-    return { kind: 'settled', settled: await this.settleSuccess(call, status.result, project, Date.now() - startedAt, operation.settleBudget) };
+    const result = await this.readStoredMedia(status.result, project);
+    return { kind: 'settled', settled: await this.settleSuccess(call, result, project, Date.now() - startedAt, operation.settleBudget) };
+  }
+
+  /**
+   * Veo with `storage_uri` returns `gs://` URIs and no bytes: each video is read from Cloud Storage
+   * with the project's credentials. One that cannot be read keeps no bytes and says why, and the
+   * output guard then fails the step with that reason (the video was made and billed: never retried).
+   */
+  private async readStoredMedia(result: ProviderResult, project: string): Promise<ProviderResult> {
+    const media = result.media;
+    if (!media?.some((m) => m.uri !== undefined && m.data.length === 0)) return result;
+    const read = await Promise.all(
+      media.map(async (m) => {
+        if (m.uri === undefined || m.data.length > 0) return m;
+        if (!this.ctx.objects) return { ...m, unreadable: 'no Cloud Storage reader in this run' };
+        try {
+          return { ...m, data: await this.ctx.objects.read(project, m.uri) };
+        } catch (error) {
+          return { ...m, unreadable: (error as Error).message };
+        }
+      }),
+    );
+    return { ...result, media: read };
   }
 
   /**
@@ -379,7 +426,7 @@ export class OnlineExecutor implements StepExecutor {
     const httpStatus = error instanceof ProviderError ? (error.httpStatus ?? 0) : 0;
     // A reply that arrived but was unusable was still billed: keep its usage in the ledger.
     const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
-    const cost = reaction.billed === 'usage' ? catalog.cost(model, usage, { withAudio: step.params.generate_audio === true, api: call.api ?? 'vertex' }) : 0;
+    const cost = reaction.billed === 'usage' ? catalog.cost(model, usage, { withAudio: videoWithAudio(model, step.params), api: call.api ?? 'vertex' }) : 0;
     // A call that may have been billed, for an amount never to be known, counts at its worst case.
     // (A poll that failed is free: the operation's own cost is settled when it ends.)
     const unknown = reaction.billed === 'unknown' && !keepOperation && call.ledgerId !== undefined;
@@ -486,7 +533,7 @@ export class OnlineExecutor implements StepExecutor {
     const { catalog, pool } = this.ctx;
     const { step, live } = call;
     const model = call.model ?? step.model;
-    const costUsd = catalog.cost(model, result.usage, { withAudio: step.params.generate_audio === true, api: call.api ?? 'vertex' });
+    const costUsd = catalog.cost(model, result.usage, { withAudio: videoWithAudio(model, step.params), api: call.api ?? 'vertex' });
     settleBudget(costUsd);
     pool.succeeded(project, model, costUsd);
     // One ledger row per API call (on the first unit of a batch); each unit carries its share of the cost.
@@ -588,7 +635,7 @@ export class OnlineExecutor implements StepExecutor {
         const stop = await this.hold(unit, result, costUsd, call, error);
         if (stop) return stop;
       }
-      const code = error instanceof ConfigError ? error.code : 'OUTPUT_WRITE_FAILED';
+      const code = error instanceof ConfigError || error instanceof MissingOutputBytesError ? error.code : 'OUTPUT_WRITE_FAILED';
       const message = `could not write the output: ${(error as Error).message}`;
       await store.commit(() =>
         store.finishStep(item.id, step.name, 'failed', { code, message, promptHash: rendered.promptHash, costUsd, model }, call, this.ctx.runId),

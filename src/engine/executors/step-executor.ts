@@ -65,8 +65,11 @@ export type PollOutcome = { kind: 'running' } | { kind: 'settled'; settled: Sett
 export interface StepExecutor {
   /** How many units one call serves (embeddings send several texts per request). */
   batchSize(step: Step): number;
-  /** Renders the call for these units; units that cannot be rendered are settled as failed at once. */
-  prepare(units: Unit[]): { call: PreparedCall | undefined; rejected: Settled[] };
+  /**
+   * Renders the call for these units; units that cannot be rendered are settled as failed at once.
+   * `deferred`: units that do not fit in this request (an embedding request's token limit), for the next.
+   */
+  prepare(units: Unit[]): { call: PreparedCall | undefined; rejected: Settled[]; deferred?: Unit[] };
   /**
    * Units whose request the response cache holds: settled from it (no project, no call, $0); `rest`
    * is the call for the others, if any.
