@@ -119,6 +119,10 @@ describe('genbatch review', () => {
     for (const id of ids) expect(html).toContain(`data-id="${id}"`);
     expect(html.match(/<article [^>]*data-rejected="true"/g)).toHaveLength(1);
     expect(html).toContain('too dark &lt;b&gt;bold&lt;/b&gt; &quot;quoted&quot;');
+    // Finish reasons other than STOP are shown: the two replies cut at 5 tokens, the blocked prompt.
+    expect(html.match(/Finish reason: <code>MAX_TOKENS<\/code>/g)).toHaveLength(2);
+    expect(html.match(/Finish reason: <code>PROMPT_BLOCKED_SAFETY<\/code>/g)).toHaveLength(1);
+    expect(html).not.toContain('Finish reason: <code>STOP');
     // The payload from the input only ever appears escaped.
     expect(html).not.toContain('<img src=x');
     expect(html).not.toContain('<script>window.__xss');
