@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { TokenDistribution } from '../model-family.js';
 import { defaultOutputTokens, geminiInputTokenLimit, modelFamily, TOKENS_PER_GEMINI_IMAGE } from '../model-family.js';
+import { applyFinishReason, drawFinishReason } from '../fake-finish-reason.js';
 import { breakJson, fakeJson } from '../fake-json.js';
 import { fakeProse } from '../fake-text.js';
 import { GEMINI_IMAGE_SIZES, renderImage } from '../fake-image.js';
@@ -136,11 +137,14 @@ function textReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPrompt, i
     text = truncateToTokens(text, maxOutputTokens);
     finishReason = 'MAX_TOKENS';
   }
+  // The config's finish_reasons, drawn per ask (fake-finish-reason.ts).
+  const forced = drawFinishReason(behaviour?.finish_reasons ?? ctx.config.finish_reasons, ctx.config.seed, call.model, key, asked);
+  if (forced !== undefined) ({ text, finishReason } = applyFinishReason(forced, text));
   const outputTokens = countTextTokens(text);
 
   return {
     body: envelope(call, ctx, {
-      candidates: [{ content: { role: 'model', parts: [{ text }] }, finishReason }],
+      candidates: [{ content: { role: 'model', ...(text === '' ? {} : { parts: [{ text }] }) }, finishReason }],
       usageMetadata: {
         promptTokenCount: inputTokens,
         candidatesTokenCount: outputTokens,
