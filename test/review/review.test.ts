@@ -197,7 +197,7 @@ describe('genbatch review', () => {
 
         // Failed items show their error; the filtered one its reason; the rejected one the note, as text.
         for (const card of await page.locator('article.item[data-state="failed"]').all())
-          expect(await card.textContent()).toMatch(/Failed: BAD_RESPONSE .*gave up after 3 attempts/);
+          expect(await card.textContent()).toMatch(/Failed: TRUNCATED .*cut at max_output_tokens \(5[,)]/);
         expect(await page.locator('article.item[data-state="filtered"] .error').textContent()).toMatch(/^Filtered: SAFETY_FILTERED .*safety/i);
         const rejected = page.locator(`article.item[data-rejected="true"]`);
         expect(await rejected.getAttribute('data-id')).toBe(fx.rejectedId);
