@@ -98,7 +98,9 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
       ...(raw.cache === undefined ? {} : { cache: raw.cache }),
     };
     if (raw.on_truncated !== undefined && step.task !== 'text') {
-      problems.push(problem(file, lineOf, at('on_truncated'), `on_truncated applies to text and JSON steps (a reply cut at max_output_tokens), not ${step.task}`));
+      problems.push(
+        problem(file, lineOf, at('on_truncated'), `on_truncated applies to text and JSON steps (a reply cut at max_output_tokens), not ${step.task}`),
+      );
     }
     if (step.output && step.task === 'image' && step.output.post.length > 0) {
       // fine: post-processing applies to images

@@ -66,7 +66,12 @@ export function readReply(response: GenerateContentResponse, request: ProviderRe
   const verdict = finishVerdict(finishReason);
   if (verdict === 'retry') {
     const calls = functionCallNames(candidate);
-    const what = calls.length > 0 ? `a function call (${calls.join(', ')}) although the step offers no tools` : text === '' ? 'no text' : `${text.length} characters of text`;
+    const what =
+      calls.length > 0
+        ? `a function call (${calls.join(', ')}) although the step offers no tools`
+        : text === ''
+          ? 'no text'
+          : `${text.length} characters of text`;
     throw badResponse(`The model stopped with finish reason ${finish}${finishNote(candidate.finishMessage)} and ${what}.`, usage, reason);
   }
   const truncated = verdict === 'truncated';
@@ -85,7 +90,8 @@ export function readReply(response: GenerateContentResponse, request: ProviderRe
   }
   if (text === '') {
     const calls = functionCallNames(candidate);
-    if (calls.length > 0) throw badResponse(`The model replied with a function call (${calls.join(', ')}) and no text, although the step offers no tools.`, usage, reason);
+    if (calls.length > 0)
+      throw badResponse(`The model replied with a function call (${calls.join(', ')}) and no text, although the step offers no tools.`, usage, reason);
     throw badResponse(`The model replied with no text (finish reason ${finish}).`, usage, reason);
   }
   const kept = truncated ? { truncated: true } : {};
@@ -96,9 +102,12 @@ export function readReply(response: GenerateContentResponse, request: ProviderRe
   } catch (error) {
     if (truncated) {
       throw Object.assign(
-        new TruncatedReplyError(`The JSON reply was cut at max_output_tokens (${request.maxOutputTokens ?? 'the model limit'}) before it was complete, so there is nothing to keep.`, {
-          httpStatus: 200,
-        }),
+        new TruncatedReplyError(
+          `The JSON reply was cut at max_output_tokens (${request.maxOutputTokens ?? 'the model limit'}) before it was complete, so there is nothing to keep.`,
+          {
+            httpStatus: 200,
+          },
+        ),
         { usage },
       );
     }

@@ -41,7 +41,16 @@ describe('run log', () => {
     engine.emit('step:done', { itemId: 'b', ...done, finishReason: 'MAX_TOKENS', truncated: true });
     engine.emit('step:failed', { itemId: 'c', step: 'brief', code: 'TRUNCATED', message: 'cut at max_output_tokens (20)', finishReason: 'MAX_TOKENS' });
     engine.emit('step:filtered', { itemId: 'd', step: 'brief', reason: 'reply blocked (RECITATION)', finishReason: 'RECITATION' });
-    engine.emit('step:retry', { itemId: 'e', step: 'brief', project: 'proj-a', code: 'BAD_RESPONSE', message: 'OTHER', attempt: 1, delayMs: 5, finishReason: 'OTHER' });
+    engine.emit('step:retry', {
+      itemId: 'e',
+      step: 'brief',
+      project: 'proj-a',
+      code: 'BAD_RESPONSE',
+      message: 'OTHER',
+      attempt: 1,
+      delayMs: 5,
+      finishReason: 'OTHER',
+    });
     log.close();
     const rows = lines(file);
     expect(rows.map((r) => [r.item_id, r.level, r.finish_reason, r.truncated])).toEqual([

@@ -11,7 +11,7 @@ import { useTempDir } from '../helpers/temp-dir.js';
 import { useTaskJobs, type StatusJson } from './task-job.js';
 
 /** What `status --json` adds for finish reasons (docs/finish-reasons.md). */
-type FinishStatus = StatusJson & {
+type FinishStatus = Omit<StatusJson, 'failures'> & {
   finish_reasons: Record<string, number>;
   step_finish_reasons: Record<string, { reasons: Record<string, number>; truncated: number }>;
   failures: { id: string; step: string; error: string; message: string; finish_reason: string }[];
