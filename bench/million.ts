@@ -215,6 +215,7 @@ steps:
     model: gemini-2.5-flash
     prompt: "Summarise in one line: {{title}}. {{body}}"
     max_output_tokens: 64
+    on_truncated: keep
 limits: { concurrency: 8, max_attempts: 3 }
 results: out/results.csv
 `,

@@ -279,10 +279,12 @@ export class ResponseCache {
   /**
    * Stores a result: media bytes as blob files (deduplicated by hash, written atomically), the rest in
    * SQLite, replacing any earlier entry of the key; then evicts the least recently used entries past
-   * `maxBytes`. A filtered result (a safety block may not repeat) and one larger than the cap are not stored.
+   * `maxBytes`. A filtered result (a safety block may not repeat), a reply the model did not finish
+   * (kept truncated: another call may finish it) and one larger than the cap are not stored.
    */
   async put(key: string, result: ProviderResult, meta: { model: string; task: string }): Promise<void> {
-    if (!this.#store || result.filtered !== undefined) return;
+    if (!this.#store || result.filtered !== undefined || result.truncated === true) return;
+    if (result.finishReason !== undefined && result.finishReason !== 'STOP') return;
     try {
       const encoded = encodeResult(result);
       const bytes = Buffer.byteLength(encoded.json) + (encoded.vectors?.length ?? 0) + key.length + meta.model.length + meta.task.length + 32;

@@ -27,6 +27,7 @@ interface StoredResult {
   usage: Usage;
   modelVersion?: string;
   responseId?: string;
+  finishReason?: string;
 }
 
 export interface EncodedResult {
@@ -79,6 +80,7 @@ export function encodeResult(result: ProviderResult): EncodedResult {
   if (result.vectors) stored.vectorLengths = result.vectors.map((v) => v.length);
   if (result.modelVersion !== undefined) stored.modelVersion = result.modelVersion;
   if (result.responseId !== undefined) stored.responseId = result.responseId;
+  if (result.finishReason !== undefined) stored.finishReason = result.finishReason;
   return { json: JSON.stringify(stored), vectors: result.vectors ? encodeVectors(result.vectors) : undefined, blobs };
 }
 
@@ -111,5 +113,6 @@ export async function decodeResult(
   }
   if (stored.modelVersion !== undefined) result.modelVersion = stored.modelVersion;
   if (stored.responseId !== undefined) result.responseId = stored.responseId;
+  if (stored.finishReason !== undefined) result.finishReason = stored.finishReason;
   return { result };
 }

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, ConfigErrors } from '../errors/config-error.js';
 import { parseDuration } from '../job/duration.js';
+import { finishReasonRates } from './fake-finish-reason.js';
 
 /**
  * The emulator's config file (YAML or JSON), compiled once into `EmulatorConfig`:
@@ -91,6 +92,8 @@ const modelBehaviour = z.strictObject({
   empty_rate: rate.optional(),
   /** Share of this model's JSON replies that break their response schema. */
   bad_json_rate: rate.optional(),
+  /** Shares of this model's text and JSON replies that end with these finish reasons (replaces the global ones). */
+  finish_reasons: finishReasonRates.optional(),
 });
 
 /**
@@ -136,6 +139,11 @@ const emulatorConfigSchema = z.strictObject({
    * Drawn per ask, like empty_rate. Otherwise a JSON reply always satisfies its schema.
    */
   bad_json_rate: rate.default(0),
+  /**
+   * Shares of text and JSON replies that end with these finish reasons instead of their own
+   * (`{ RECITATION: 0.05, OTHER: 0.02 }`), drawn per ask: see fake-finish-reason.ts.
+   */
+  finish_reasons: finishReasonRates.optional(),
   retry_after: z.boolean().default(true),
   /** How long a Veo operation runs before it is done. */
   video_ms: z.number().nonnegative().default(1500),

@@ -8,6 +8,7 @@ import {
   OutcomeUnknownError,
   QuotaExhaustedError,
   TransientError,
+  TruncatedReplyError,
 } from '../errors/provider-errors.js';
 
 /** What the engine does with a unit whose call failed, and with the project that served it. */
@@ -45,6 +46,7 @@ export const ERROR_REACTIONS: readonly (readonly [new (...args: never[]) => Genb
   [EndpointUnreachableError, { countsAttempt: false, project: 'outage', unit: 'requeue', billed: 'no' }],
   [OutcomeUnknownError, { countsAttempt: true, project: 'none', unit: 'retry', billed: 'unknown' }],
   [TransientError, { countsAttempt: true, project: 'none', unit: 'retry', billed: 'no' }],
+  [TruncatedReplyError, { countsAttempt: true, project: 'none', unit: 'fail', billed: 'usage' }],
   [BadResponseError, { countsAttempt: true, project: 'none', unit: 'retry', billed: 'usage' }],
   [InvalidRequestError, { countsAttempt: true, project: 'none', unit: 'fail', billed: 'no' }],
 ];

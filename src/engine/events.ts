@@ -11,14 +11,17 @@ export interface EngineEvents {
   'run:start': [{ runId: string; total: number; pending: number; recovered: number; steps: string[] }];
   'run:nothing': [{ runId: string; total: number; done: number; failed: number }];
   'step:start': [{ itemId: string; step: string; project: string; attempt: number }];
-  'step:done': [{ itemId: string; step: string; project: string; costUsd: number; durationMs: number; outputs: string[] }];
-  'step:failed': [{ itemId: string; step: string; code: string; message: string }];
-  'step:filtered': [{ itemId: string; step: string; reason: string }];
+  /** `finishReason`: why the model stopped (Gemini's finish reason), when it says; `truncated`: a cut reply kept (`on_truncated: keep`). */
+  'step:done': [
+    { itemId: string; step: string; project: string; costUsd: number; durationMs: number; outputs: string[]; finishReason?: string; truncated?: boolean },
+  ];
+  'step:failed': [{ itemId: string; step: string; code: string; message: string; finishReason?: string }];
+  'step:filtered': [{ itemId: string; step: string; reason: string; finishReason?: string }];
   /** One API call, successful or not, as its ledger row records it (metrics count these). */
   'call:end': [
     { itemId: string; step: string; project: string; model: string; httpStatus: number; errorCode?: string; usage: Usage; costUsd: number; durationMs: number },
   ];
-  'step:retry': [{ itemId: string; step: string; project: string; code: string; message: string; attempt: number; delayMs: number }];
+  'step:retry': [{ itemId: string; step: string; project: string; code: string; message: string; attempt: number; delayMs: number; finishReason?: string }];
   'project:cooldown': [{ project: string; untilMs: number; reason: string; perDay: boolean }];
   'project:disabled': [{ project: string; reason: string }];
   /** A project cannot use a model (404/403 for the model alone): the model is left out on it for the run. */

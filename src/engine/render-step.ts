@@ -27,6 +27,7 @@ export function renderStep(job: Job, step: Step, context: TemplateContext): Rend
     ...(step.jsonSchema === undefined ? {} : { jsonSchema: step.jsonSchema }),
     ...(step.maxOutputTokens === undefined ? {} : { maxOutputTokens: step.maxOutputTokens }),
     ...(step.temperature === undefined ? {} : { temperature: step.temperature }),
+    ...(step.onTruncated === undefined ? {} : { onTruncated: step.onTruncated }),
   };
   const outputName = step.output ? renderTemplate(step.output.file, context) : undefined;
   const renderedPost: PostOp[] = (step.output?.post ?? []).map((op) =>

@@ -62,7 +62,11 @@ export interface StatusReport {
   requests: number;
   requests_by_status: Record<string, number>;
   projects: { name: string; requests: number; ok: number; rejected_429: number; errors: number; cost_usd: number }[];
-  failures: { id: string; step: string; error: string; message: string; model: string }[];
+  failures: { id: string; step: string; error: string; message: string; model: string; finish_reason: string }[];
+  /** Step rows by the finish reason of their last reply (STOP, MAX_TOKENS, SAFETY…): every step together. */
+  finish_reasons: Record<string, number>;
+  /** The same, per step name, with `truncated`: done steps that kept a reply cut at max_output_tokens. */
+  step_finish_reasons: Record<string, { reasons: Record<string, number>; truncated: number }>;
   /** Per step: done items by the model that produced them (a fallback, maybe), and how many the response cache served. */
   models: Record<string, { by_model: Record<string, number>; cached: number }>;
   last_run: { id: string; started_at: string; ended_at: string | null; outcome: string | null; exit_code: number | null } | null;
@@ -108,6 +112,14 @@ export function buildStatus(job: Job, store: StateStore, options: { maxFailures?
     entry.by_model[model] = (entry.by_model[model] ?? 0) + row.done;
     entry.cached += row.cached;
   }
+  const finishReasons: Record<string, number> = {};
+  const stepFinishReasons: StatusReport['step_finish_reasons'] = {};
+  for (const row of store.steps.finishReasons()) {
+    finishReasons[row.reason] = (finishReasons[row.reason] ?? 0) + row.n;
+    const entry = (stepFinishReasons[row.step] ??= { reasons: {}, truncated: 0 });
+    entry.reasons[row.reason] = row.n;
+    entry.truncated += row.truncated;
+  }
   const last = store.lastRun();
   return {
     job: job.name,
@@ -123,6 +135,8 @@ export function buildStatus(job: Job, store: StateStore, options: { maxFailures?
     requests_by_status: byStatus,
     projects,
     failures,
+    finish_reasons: finishReasons,
+    step_finish_reasons: stepFinishReasons,
     models,
     batches: store.batches.recent(options.maxBatches ?? 100).map((b) => ({
       name: b.name ?? b.id,

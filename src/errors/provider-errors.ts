@@ -9,6 +9,8 @@ export interface ProviderErrorDetails {
   httpStatus?: number;
   apiStatus?: string;
   retryAfterMs?: number;
+  /** The reply's finish reason, when a reply arrived (Gemini's Candidate.finishReason). */
+  finishReason?: string;
   cause?: unknown;
 }
 
@@ -16,12 +18,14 @@ export abstract class ProviderError extends GenbatchError {
   readonly httpStatus: number | undefined;
   readonly apiStatus: string | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly finishReason: string | undefined;
 
   protected constructor(message: string, code: string, retryable: boolean, hint: string, details: ProviderErrorDetails) {
     super(message, { code, retryable, hint, cause: details.cause });
     this.httpStatus = details.httpStatus;
     this.apiStatus = details.apiStatus;
     this.retryAfterMs = details.retryAfterMs;
+    this.finishReason = details.finishReason;
   }
 }
 
@@ -120,5 +124,22 @@ export class OutcomeUnknownError extends TransientError {
 export class BadResponseError extends ProviderError {
   constructor(message: string, details: ProviderErrorDetails = {}) {
     super(message, 'BAD_RESPONSE', true, 'The model replied with something unusable; it is retried, then the step fails with this reason.', details);
+  }
+}
+
+/**
+ * A text or JSON reply cut at max_output_tokens (finish reason MAX_TOKENS), on a step that does not
+ * say `on_truncated: keep`. Billed, and not retried: the same request with the same settings is cut
+ * again (and billed again); the step fails so that its settings can be changed.
+ */
+export class TruncatedReplyError extends ProviderError {
+  constructor(message: string, details: ProviderErrorDetails = {}) {
+    super(
+      message,
+      'TRUNCATED',
+      false,
+      'Raise max_output_tokens or lower the thinking budget (params.thinking_budget) of this step, then `genbatch retry JOB --failed`; or set `on_truncated: keep` to accept cut replies.',
+      { finishReason: 'MAX_TOKENS', ...details },
+    );
   }
 }

@@ -88,6 +88,7 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
       ...(raw.system === undefined ? {} : { system: raw.system }),
       ...(jsonSchema === undefined ? {} : { jsonSchema }),
       ...(raw.max_output_tokens === undefined ? {} : { maxOutputTokens: raw.max_output_tokens }),
+      ...(raw.on_truncated === undefined ? {} : { onTruncated: raw.on_truncated }),
       ...(raw.temperature === undefined ? {} : { temperature: raw.temperature }),
       ...(raw.output === undefined ? {} : { output: { file: raw.output.file, post: raw.output.post, ...(raw.output.npy ? { npy: raw.output.npy } : {}) } }),
       ...(raw.pool === undefined ? {} : { pool: raw.pool }),
@@ -96,6 +97,11 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
       ...(raw.fallback === undefined ? {} : { fallback: raw.fallback }),
       ...(raw.cache === undefined ? {} : { cache: raw.cache }),
     };
+    if (raw.on_truncated !== undefined && step.task !== 'text') {
+      problems.push(
+        problem(file, lineOf, at('on_truncated'), `on_truncated applies to text and JSON steps (a reply cut at max_output_tokens), not ${step.task}`),
+      );
+    }
     if (step.output && step.task === 'image' && step.output.post.length > 0) {
       // fine: post-processing applies to images
     } else if (step.output && step.output.post.length > 0) {

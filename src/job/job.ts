@@ -45,6 +45,8 @@ export interface Step {
   system?: string;
   jsonSchema?: JsonSchema;
   maxOutputTokens?: number;
+  /** A text or JSON reply cut at max_output_tokens: fail the step (default) or keep it, marked truncated. */
+  onTruncated?: 'fail' | 'keep';
   temperature?: number;
   params: Record<string, unknown>;
   output?: { file: string; post: PostOp[]; npy?: string };

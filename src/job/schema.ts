@@ -146,6 +146,12 @@ export const stepSchema = z
     system: z.string().optional(),
     json: z.record(z.string(), z.unknown()).optional().describe('Shorthand { field: string } or a full JSON Schema'),
     max_output_tokens: intBetween(...LIMITS.maxOutputTokens).optional(),
+    on_truncated: z
+      .enum(['fail', 'keep'])
+      .optional()
+      .describe(
+        'Text and JSON steps: a reply cut at max_output_tokens (finish reason MAX_TOKENS) fails the step (fail, the default) or is kept and marked truncated (keep)',
+      ),
     temperature: z.number().min(0).max(2).optional(),
     params: z.record(z.string(), z.unknown()).default({}),
     output: outputSchema.optional(),

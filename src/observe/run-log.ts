@@ -78,7 +78,10 @@ const DESCRIBE: { [K in EngineEventName]: (e: EngineEvents[K][0]) => [Level, str
   'run:start': (e) => ['info', `run started: ${e.pending} of ${e.total} items have work left; ${e.recovered} step(s) recovered from a dead run`],
   'run:nothing': (e) => ['info', `nothing to do: all ${e.total} items are finished`],
   'step:start': (e) => ['info', `call started on ${e.project} (attempt ${e.attempt})`],
-  'step:done': (e) => ['info', `step done on ${e.project} for ${usd(e.costUsd)}`],
+  'step:done': (e) =>
+    e.truncated
+      ? ['warn', `step done on ${e.project} for ${usd(e.costUsd)}, its reply cut at max_output_tokens and kept (on_truncated: keep)`]
+      : ['info', `step done on ${e.project} for ${usd(e.costUsd)}${e.finishReason && e.finishReason !== 'STOP' ? ` (finish reason ${e.finishReason})` : ''}`],
   'step:failed': (e) => ['warn', e.message],
   'step:filtered': (e) => ['warn', `filtered: ${e.reason}`],
   'call:end': (e) => [

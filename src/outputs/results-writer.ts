@@ -89,6 +89,10 @@ export interface ResultRecord {
       fields: Record<string, unknown>;
       text?: string;
       error?: string;
+      /** Why the model stopped on the step's last reply (STOP, MAX_TOKENS, SAFETY…), when it said. */
+      finish_reason?: string;
+      /** A done step that kept a reply cut at max_output_tokens (`on_truncated: keep`). */
+      truncated?: boolean;
     }
   >;
   cost_usd: number;
@@ -131,6 +135,8 @@ function* resultRecords(columns: readonly StepColumns[], store: StateStore): Gen
         fields: chosen,
         ...(text && typeof result.text === 'string' ? { text: result.text } : {}),
         ...(row?.errorMessage && row.state !== 'done' ? { error: row.errorMessage } : {}),
+        ...(row?.finishReason ? { finish_reason: row.finishReason } : {}),
+        ...(done && row.truncated ? { truncated: true } : {}),
       };
     }
     yield { id: item.id, steps, cost_usd: Math.round(cost * 1e9) / 1e9 };
@@ -157,7 +163,7 @@ function cell(value: unknown): string {
 
 /**
  * Writes the job's `results:` file from the state, atomically: CSV (one row per item: id, then per
- * step its state, output files, chosen fields and error, then the item's cost), or JSON Lines when
+ * step its state, output files, chosen fields, finish reason and error, then the item's cost), or JSON Lines when
  * the file ends in .jsonl (the same record as an object, field values with their JSON types).
  */
 export async function writeResults(job: Job, store: StateStore, scratchDir: string, options: ResultsOptions = {}): Promise<string | undefined> {
@@ -186,7 +192,7 @@ export async function writeResults(job: Job, store: StateStore, scratchDir: stri
       if (step.output) header.push(`${step.name}_file`);
       for (const field of fields) header.push(`${step.name}_${field}`);
       if (text) header.push(`${step.name}_text`);
-      header.push(`${step.name}_error`);
+      header.push(`${step.name}_finish_reason`, `${step.name}_error`);
     }
     header.push('cost_usd');
     let rows: string[][] = [];
@@ -204,7 +210,7 @@ export async function writeResults(job: Job, store: StateStore, scratchDir: stri
         if (step.output) row.push(neutraliseFormula(s?.files.join(' ') ?? ''));
         for (const field of fields) row.push(cell(s?.fields[field]));
         if (text) row.push(cell(s?.text));
-        row.push(neutraliseFormula(s?.error ?? ''));
+        row.push(s?.finish_reason ?? '', neutraliseFormula(s?.error ?? ''));
       }
       row.push(formatUsd(record.cost_usd));
       rows.push(row);

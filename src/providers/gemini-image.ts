@@ -1,6 +1,6 @@
 import type { GenerateContentConfig, GenerateContentResponse, GoogleGenAI } from '@google/genai';
 import type { GeneratedMedia, Provider, ProviderRequest, ProviderResult } from './provider.js';
-import { replyText, safetyRefusal, usageOf, vertexLabels } from './gemini-reply.js';
+import { finishReasonOf, replyText, safetyRefusal, usageOf, vertexLabels } from './gemini-reply.js';
 import { ProviderParams } from './provider-params.js';
 import { badResponse, callVertex } from './vertex-call.js';
 
@@ -38,7 +38,11 @@ export class GeminiImageProvider implements Provider {
   }
 }
 
-/** The images of a reply (online, or a line of a batch job's output). */
+/**
+ * The images of a reply (online, or a line of a batch job's output). A safety or policy reason
+ * filters the step even when an image came back; images with any other reason are kept (the reason
+ * is recorded); no image is retried.
+ */
 export function readImageReply(response: GenerateContentResponse): ProviderResult {
   const candidate = response.candidates?.[0];
   const media: GeneratedMedia[] = [];
@@ -46,17 +50,20 @@ export function readImageReply(response: GenerateContentResponse): ProviderResul
     if (part.inlineData?.data) media.push({ mimeType: part.inlineData.mimeType ?? 'image/png', data: Buffer.from(part.inlineData.data, 'base64') });
   }
   const usage = usageOf(response, media.length);
+  const finishReason = finishReasonOf(response);
   const meta = {
+    ...(finishReason === undefined ? {} : { finishReason }),
     ...(response.modelVersion === undefined ? {} : { modelVersion: response.modelVersion }),
     ...(response.responseId === undefined ? {} : { responseId: response.responseId }),
   };
   const refusal = safetyRefusal(response);
-  if (refusal && media.length === 0) return { filtered: { reason: refusal }, usage, ...meta };
+  if (refusal) return { filtered: { reason: refusal }, usage, ...meta };
   if (media.length === 0) {
     const text = replyText(candidate).trim();
     throw badResponse(
       `The model replied without an image (finish reason ${candidate?.finishReason ?? 'none'})${text ? `: "${text.slice(0, 120)}"` : '.'}`,
       usage,
+      finishReason === undefined ? {} : { finishReason },
     );
   }
   const text = replyText(candidate);

@@ -1,21 +1,9 @@
 import type { Candidate, GenerateContentResponse } from '@google/genai';
 import type { Usage } from './provider.js';
 import { emptyUsage } from './provider.js';
+import { FILTERED_FINISH_REASONS } from './finish-reasons.js';
 
 /** Reading a Gemini generateContent reply: usage, safety refusals and the text parts. */
-
-/** Finish reasons that mean the model refused on safety grounds (the step becomes `filtered`). */
-export const SAFETY_FINISH_REASONS = new Set([
-  'SAFETY',
-  'PROHIBITED_CONTENT',
-  'BLOCKLIST',
-  'SPII',
-  'IMAGE_SAFETY',
-  'IMAGE_PROHIBITED_CONTENT',
-  'IMAGE_RECITATION',
-  'IMAGE_OTHER',
-  'NO_IMAGE',
-]);
 
 export function usageOf(response: GenerateContentResponse, images = 0): Usage {
   const meta = response.usageMetadata;
@@ -32,8 +20,22 @@ export function usageOf(response: GenerateContentResponse, images = 0): Usage {
   return usage;
 }
 
-/** The refusal reason when the prompt or the reply was blocked, else undefined. */
-export function safetyRefusal(response: GenerateContentResponse, reasons: ReadonlySet<string> = SAFETY_FINISH_REASONS): string | undefined {
+/**
+ * The reason recorded for a reply: the candidate's finishReason, or PROMPT_BLOCKED_<blockReason>
+ * when the prompt itself was refused (then there is no candidate to carry one).
+ */
+export function finishReasonOf(response: GenerateContentResponse): string | undefined {
+  const blocked = response.promptFeedback?.blockReason;
+  if (blocked) return `PROMPT_BLOCKED_${blocked}`;
+  const finish = response.candidates?.[0]?.finishReason;
+  return finish ? String(finish) : undefined;
+}
+
+/**
+ * The refusal reason when the prompt or the reply was blocked by a safety or policy filter (see
+ * finish-reasons.ts), else undefined. A blocked reply is refused whether or not some text came back.
+ */
+export function safetyRefusal(response: GenerateContentResponse, reasons: ReadonlySet<string> = FILTERED_FINISH_REASONS): string | undefined {
   const feedback = response.promptFeedback;
   if (feedback?.blockReason) {
     return `prompt blocked (${feedback.blockReason})${feedback.blockReasonMessage ? `: ${feedback.blockReasonMessage}` : ''}`;
@@ -42,6 +44,11 @@ export function safetyRefusal(response: GenerateContentResponse, reasons: Readon
   const finish = candidate?.finishReason;
   if (finish && reasons.has(finish)) return `reply blocked (${finish})${candidate.finishMessage ? `: ${candidate.finishMessage}` : ''}`;
   return undefined;
+}
+
+/** The names of the function calls a reply holds instead of text (a text step offers no tools, so none is expected). */
+export function functionCallNames(candidate: Candidate | undefined): string[] {
+  return (candidate?.content?.parts ?? []).flatMap((part) => (part.functionCall ? [part.functionCall.name ?? '(unnamed)'] : []));
 }
 
 /** The reply's text, without thought summaries. */

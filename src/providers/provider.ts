@@ -23,6 +23,11 @@ export interface ProviderRequest {
   temperature?: number;
   /** Task parameters from the job file, snake_case as written there (aspect_ratio, sample_count, ...). */
   params: Record<string, unknown>;
+  /**
+   * Text and JSON steps: what to do with a reply cut at max_output_tokens (finish reason MAX_TOKENS):
+   * `fail` (the default) throws TruncatedReplyError; `keep` accepts it, marked `truncated`.
+   */
+  onTruncated?: 'fail' | 'keep';
   /** Labels sent with Gemini calls (run id, item id), useful in Cloud billing. */
   labels?: Record<string, string>;
   signal?: AbortSignal;
@@ -66,6 +71,13 @@ export interface ProviderResult {
   vectors?: number[][];
   /** Set when the model refused on safety grounds; the step becomes `filtered`. */
   filtered?: { reason: string };
+  /**
+   * Why the model stopped, as Gemini says it (Candidate.finishReason: STOP, MAX_TOKENS, SAFETY…), or
+   * PROMPT_BLOCKED_<blockReason> when the prompt was refused; absent for models that give none.
+   */
+  finishReason?: string;
+  /** A reply cut at max_output_tokens, kept because the step says `on_truncated: keep`. */
+  truncated?: boolean;
   usage: Usage;
   modelVersion?: string;
   responseId?: string;

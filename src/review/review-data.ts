@@ -39,6 +39,10 @@ export interface ReviewStep {
   outputs: ReviewOutput[];
   error?: { code: string; message: string };
   rejected?: { note: string | null; at: string };
+  /** Why the model stopped on the last reply, when it was not STOP (MAX_TOKENS, SAFETY, RECITATION, OTHER…). */
+  finishReason?: string;
+  /** Done with a reply cut at max_output_tokens (`on_truncated: keep`). */
+  truncated?: boolean;
 }
 
 export interface ReviewItem {
@@ -49,6 +53,8 @@ export interface ReviewItem {
   /** Per item, as status counts it: failed, filtered, running, done (every step), else pending. */
   state: StepState;
   rejected: boolean;
+  /** A step kept a reply cut at max_output_tokens. */
+  truncated: boolean;
   costUsd: number;
   /** The first `alt_text` field of any step, used as the thumbnails' alt text. */
   altText?: string;
@@ -158,6 +164,8 @@ export async function collectReview(job: Job, store: StateStore, options: { thum
         outputs,
         ...(row.errorCode || row.errorMessage ? { error: { code: row.errorCode ?? '', message: row.errorMessage ?? '' } } : {}),
         ...(rejection ? { rejected: { note: rejection.note, at: rejection.at } } : {}),
+        ...(row.finishReason && row.finishReason !== 'STOP' ? { finishReason: row.finishReason } : {}),
+        ...(row.state === 'done' && row.truncated ? { truncated: true } : {}),
       });
     }
     items.push({
@@ -167,6 +175,7 @@ export async function collectReview(job: Job, store: StateStore, options: { thum
       values: item.values,
       state: itemState(stepRows.map((r) => r.state)),
       rejected: steps.some((s) => s.rejected),
+      truncated: steps.some((s) => s.truncated === true),
       costUsd: steps.reduce((sum, s) => sum + s.costUsd, 0),
       ...(altText === undefined ? {} : { altText }),
       steps,

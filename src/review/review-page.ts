@@ -47,6 +47,7 @@ article.item h2 { font-size: 15px; margin: 0; overflow-wrap: anywhere; }
 .step h3 { font-size: 13px; margin: 0 0 4px; }
 .error { color: var(--failed); overflow-wrap: anywhere; }
 .step.filtered .error { color: var(--filtered); }
+.badge.truncated { background: var(--filtered); } .truncation { color: var(--filtered); }
 .rejection { color: var(--rejected); overflow-wrap: anywhere; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; margin: 4px 0; }
 dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; white-space: pre-wrap; }
@@ -117,6 +118,13 @@ function stepSection(step: ReviewStep, pageDir: string): string {
     .filter(Boolean)
     .join(' · ');
   const parts = [`<h3>${h(step.name)} <span class="muted">${h(meta)}</span></h3>`];
+  if (step.truncated) {
+    parts.push(
+      `<p class="truncation">Truncated: the reply was cut at max_output_tokens (<code>MAX_TOKENS</code>) and kept, as the step says <code>on_truncated: keep</code>.</p>`,
+    );
+  } else if (step.finishReason) {
+    parts.push(`<p class="muted finish">Finish reason: <code>${h(step.finishReason)}</code></p>`);
+  }
   if (step.rejected) parts.push(`<p class="rejection">Rejected ${h(step.rejected.at)}${step.rejected.note ? `: ${h(step.rejected.note)}` : ''}</p>`);
   if (step.error) {
     const label = step.state === 'filtered' ? 'Filtered' : step.state === 'failed' ? 'Failed' : 'Last error';
@@ -141,6 +149,7 @@ function card(item: ReviewItem, pageDir: string, jobArg: string): string {
   const search = [item.id, ...Object.values(item.values)].join(' ').toLowerCase();
   const badges = [`<span class="badge ${h(item.state)}">${h(item.state)}</span>`];
   if (item.rejected) badges.push('<span class="badge rejected">rejected</span>');
+  if (item.truncated) badges.push('<span class="badge truncated">truncated</span>');
   const input = Object.entries(item.values);
   return `<article class="item" id="item-${item.ord}" data-id="${h(item.id)}" data-state="${h(item.state)}" data-rejected="${item.rejected}" data-search="${h(search)}">
 <div class="head"><h2>${h(item.id)}</h2>${badges.join('')}<span class="meta">${item.line === null ? '' : `line ${item.line} · `}${usd(item.costUsd)}</span></div>
@@ -170,7 +179,7 @@ export function renderReviewPage(data: ReviewData, options: { pageDir: string; j
     ? `<section class="failures"><h2>Failed and filtered (${failures.length})</h2><ul>${failures
         .map((item) => {
           const step = item.steps.find((st) => st.state === item.state);
-          return `<li><a href="#item-${item.ord}">${h(item.id)}</a> ${step ? `[${h(step.name)}] <code>${h(step.error?.code ?? '')}</code> ${h(step.error?.message ?? '')}` : ''}</li>`;
+          return `<li><a href="#item-${item.ord}">${h(item.id)}</a> ${step ? `[${h(step.name)}] <code>${h(step.error?.code ?? '')}</code>${step.finishReason ? ` (${h(step.finishReason)})` : ''} ${h(step.error?.message ?? '')}` : ''}</li>`;
         })
         .join('')}</ul></section>`
     : '';

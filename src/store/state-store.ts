@@ -49,6 +49,10 @@ export interface ItemStepRow {
   cacheKey: string | null;
   /** Put back to be redone: the next answer must come from a call, not the cache. */
   noCache: boolean;
+  /** The finish reason of the step's last reply (STOP, MAX_TOKENS, SAFETY…); null when none (see migration 7). */
+  finishReason: string | null;
+  /** A done step that kept a reply cut at max_output_tokens (`on_truncated: keep`). */
+  truncated: boolean;
 }
 
 export interface LedgerEntry {
@@ -109,6 +113,10 @@ export interface StepDone {
   cached?: boolean;
   /** The answer's response cache key. */
   cacheKey?: string;
+  /** The reply's finish reason, when the model gave one. */
+  finishReason?: string;
+  /** The reply was cut at max_output_tokens and kept (`on_truncated: keep`). */
+  truncated?: boolean;
 }
 
 interface RawItemStep {
@@ -129,6 +137,8 @@ interface RawItemStep {
   cached?: number;
   cache_key?: string | null;
   no_cache?: number;
+  finish_reason?: string | null;
+  truncated?: number;
 }
 
 function toItemStep(raw: RawItemStep): ItemStepRow {
@@ -150,6 +160,8 @@ function toItemStep(raw: RawItemStep): ItemStepRow {
     cached: raw.cached === 1,
     cacheKey: raw.cache_key ?? null,
     noCache: raw.no_cache === 1,
+    finishReason: raw.finish_reason ?? null,
+    truncated: raw.truncated === 1,
   };
 }
 
@@ -605,12 +617,14 @@ export class StateStore {
   markPending(
     itemId: string,
     step: string,
-    options: { countAttempt: boolean; errorCode?: string; errorMessage?: string; costUsd?: number; runId?: string },
+    options: { countAttempt: boolean; errorCode?: string; errorMessage?: string; costUsd?: number; runId?: string; finishReason?: string },
   ): void {
     const guard = this.#guard(options.runId);
+    // A failure without a reply (429, network) keeps the finish reason of the last reply that came.
     const changes = this.#sql
       .get(
-        `UPDATE item_steps SET state = 'pending', run_id = NULL, attempts = attempts + ?, error_code = ?, error_message = ?, cost_usd = cost_usd + ?, updated_at = ?
+        `UPDATE item_steps SET state = 'pending', run_id = NULL, attempts = attempts + ?, error_code = ?, error_message = ?, cost_usd = cost_usd + ?,
+           finish_reason = coalesce(?, finish_reason), updated_at = ?
          WHERE item_id = ? AND step = ? AND ${guard.sql}`,
       )
       .run(
@@ -618,6 +632,7 @@ export class StateStore {
         options.errorCode ?? null,
         options.errorMessage ?? null,
         options.costUsd ?? 0,
+        options.finishReason ?? null,
         now(),
         itemId,
         step,
@@ -648,7 +663,7 @@ export class StateStore {
         .get(
           `UPDATE item_steps SET state = 'done', run_id = NULL, attempts = attempts + 1, result_json = ?, outputs_json = ?, prompt_hash = ?,
              cost_usd = cost_usd + ?, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?, model = ?, cached = ?,
-             cache_key = ?, no_cache = 0
+             cache_key = ?, no_cache = 0, finish_reason = ?, truncated = ?
            WHERE item_id = ? AND step = ? AND ${guard.sql}`,
         )
         .run(
@@ -660,6 +675,8 @@ export class StateStore {
           done.model ?? null,
           done.cached === true ? 1 : 0,
           done.cacheKey ?? null,
+          done.finishReason ?? null,
+          done.truncated === true ? 1 : 0,
           itemId,
           step,
           ...guard.params,
@@ -673,7 +690,7 @@ export class StateStore {
     itemId: string,
     step: string,
     state: 'failed' | 'filtered',
-    error: { code: string; message: string; promptHash?: string; costUsd?: number; model?: string },
+    error: { code: string; message: string; promptHash?: string; costUsd?: number; model?: string; finishReason?: string },
     call?: LedgerEntry,
     runId?: string,
   ): void {
@@ -686,9 +703,22 @@ export class StateStore {
       return this.#sql
         .get(
           `UPDATE item_steps SET state = ?, run_id = NULL, attempts = attempts + 1, error_code = ?, error_message = ?, prompt_hash = coalesce(?, prompt_hash),
-             cost_usd = cost_usd + ?, updated_at = ?, model = ?, cached = 0 WHERE item_id = ? AND step = ? AND ${guard.sql}`,
+             cost_usd = cost_usd + ?, updated_at = ?, model = ?, cached = 0, finish_reason = coalesce(?, finish_reason), truncated = 0
+           WHERE item_id = ? AND step = ? AND ${guard.sql}`,
         )
-        .run(state, error.code, error.message, error.promptHash ?? null, error.costUsd ?? 0, now(), error.model ?? null, itemId, step, ...guard.params).changes;
+        .run(
+          state,
+          error.code,
+          error.message,
+          error.promptHash ?? null,
+          error.costUsd ?? 0,
+          now(),
+          error.model ?? null,
+          error.finishReason ?? null,
+          itemId,
+          step,
+          ...guard.params,
+        ).changes;
     });
     this.#expectChanged(changes, itemId, step, guard.expected);
   }
@@ -705,7 +735,7 @@ export class StateStore {
     const statePlaceholders = states.map(() => '?').join(',');
     const statement = this.#sql.get(
       `UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?,
-         model = NULL, cached = 0, no_cache = ${options.noCache === true ? 1 : 0}
+         model = NULL, cached = 0, no_cache = ${options.noCache === true ? 1 : 0}, finish_reason = NULL, truncated = 0
        WHERE item_id = ? AND step IN (${placeholders}) AND state IN (${statePlaceholders})`,
     );
     const ids = itemIds === 'all' ? (this.#sql.get('SELECT id FROM items').pluck().all() as string[]) : itemIds;
@@ -966,7 +996,7 @@ export class StateStore {
            SELECT s.item_id, min(o.n) FROM item_steps s JOIN step_order o ON o.step = s.step
            WHERE s.rejected_at IS NOT NULL GROUP BY s.item_id)
        UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL,
-         rejected_at = NULL, rejected_note = NULL, updated_at = ?, model = NULL, cached = 0, no_cache = 1
+         rejected_at = NULL, rejected_note = NULL, updated_at = ?, model = NULL, cached = 0, no_cache = 1, finish_reason = NULL, truncated = 0
        WHERE state <> 'running' AND EXISTS (
          SELECT 1 FROM first_rejected f JOIN step_order o ON o.step = item_steps.step
          WHERE f.item_id = item_steps.item_id AND o.n >= f.n)`,

@@ -12,6 +12,8 @@ export interface StepFailure {
   message: string;
   /** The model of the failed call ('' when none was made, or the state file predates fallback models). */
   model: string;
+  /** The finish reason of the step's last reply ('' when none came, or the state file predates finish reasons). */
+  finish_reason: string;
 }
 
 /**
@@ -99,12 +101,30 @@ export class StepQueries {
     return (this.#sql.get('PRAGMA user_version').pluck().get() as number) >= 6;
   }
 
+  /** Whether the file records finish reasons (schema 7); a read-only older one does not. */
+  #hasFinishReasons(): boolean {
+    return (this.#sql.get('PRAGMA user_version').pluck().get() as number) >= 7;
+  }
+
+  /** Step rows by step and finish reason (only rows with one), and how many of them kept a cut reply. */
+  finishReasons(): { step: string; reason: string; n: number; truncated: number }[] {
+    if (!this.#hasFinishReasons()) return [];
+    return this.#sql
+      .get(
+        `SELECT step, finish_reason AS reason, count(*) AS n, sum(truncated) AS truncated FROM item_steps
+         WHERE finish_reason IS NOT NULL GROUP BY step, finish_reason ORDER BY step, finish_reason`,
+      )
+      .all() as { step: string; reason: string; n: number; truncated: number }[];
+  }
+
   /** Failed and filtered steps in input order, at most `limit`. */
   failures(limit: number): StepFailure[] {
     const model = this.#hasModels() ? "coalesce(s.model, '')" : "''";
+    const reason = this.#hasFinishReasons() ? "coalesce(s.finish_reason, '')" : "''";
     return this.#sql
       .get(
-        `SELECT s.item_id AS id, s.step, coalesce(s.error_code, '') AS error, coalesce(s.error_message, '') AS message, ${model} AS model
+        `SELECT s.item_id AS id, s.step, coalesce(s.error_code, '') AS error, coalesce(s.error_message, '') AS message, ${model} AS model,
+           ${reason} AS finish_reason
          FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.state IN ('failed', 'filtered') ORDER BY i.ord LIMIT ?`,
       )
       .all(limit) as StepFailure[];

@@ -49,7 +49,7 @@ steps:
     task: text
     model: gemini-2.5-flash
     prompt: "Brief for {{title}}"
-    max_output_tokens: 100
+    max_output_tokens: 1000
 ${options.extra ?? 'limits: { concurrency: 1, max_attempts: 2 }\n'}`,
   );
   return file;

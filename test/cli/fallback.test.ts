@@ -125,7 +125,7 @@ describe('fallback chains', () => {
     model: gemini-2.5-pro
     fallback: [gemini-2.5-flash]
     prompt: "A blurb for {{title}}"
-    max_output_tokens: 400
+    max_output_tokens: 1000
 `,
       limits: '{ concurrency: 2, max_attempts: 2 }',
       extra: 'results: results.jsonl\n',

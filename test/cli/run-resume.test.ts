@@ -104,21 +104,22 @@ describe('run, status and resume against an emulator over HTTP', () => {
     const emu = await emulatorWith({ seed: 3 });
     const dir = tempDir();
     const job = writeJobFixture(dir, { endpoint: emu.url, items: 4, imageStep: false });
-    // Replies cut at 5 tokens are never valid JSON: retried up to max_attempts (3), then failed with the reason.
+    // Replies cut at 5 tokens (MAX_TOKENS) fail at once as TRUNCATED: the same settings would be cut
+    // again, so they are billed once and not retried (docs/finish-reasons.md).
     writeFileSync(job, readFileSync(job, 'utf8').replace('max_output_tokens: 300', 'max_output_tokens: 5'));
     const run = await runCli(['run', job]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/ended: failed_items \(exit 1\)/);
     const status = JSON.parse((await runCli(['status', job, '--json'])).stdout) as {
-      failures: { id: string; step: string; error: string; message: string }[];
+      failures: { id: string; step: string; error: string; message: string; finish_reason: string }[];
       counts: Record<string, number>;
       requests: number;
     };
     expect(status.counts).toMatchObject({ failed: 4, done: 0 });
     expect(status.failures).toHaveLength(4);
-    expect(status.failures[0]).toMatchObject({ id: 'kubernetes-1', step: 'brief', error: 'BAD_RESPONSE' });
-    expect(status.failures[0]?.message).toMatch(/gave up after 3 attempts/);
-    expect(status.requests).toBe(12);
+    expect(status.failures[0]).toMatchObject({ id: 'kubernetes-1', step: 'brief', error: 'TRUNCATED', finish_reason: 'MAX_TOKENS' });
+    expect(status.failures[0]?.message).toMatch(/cut at max_output_tokens \(5[,)]/);
+    expect(status.requests).toBe(4);
   });
 
   it('survives SIGKILL at three moments: each resume completes, nothing is done twice, no partial file', async () => {

@@ -48,7 +48,7 @@ export const NOTE_STEP = `  - name: note
     task: text
     model: gemini-2.5-flash
     prompt: "A short note about {{title}}"
-    max_output_tokens: 100
+    max_output_tokens: 1000
     output: { file: "notes/{{slug}}.txt" }
 `;
 

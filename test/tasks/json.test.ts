@@ -20,7 +20,7 @@ const CAPTION = `  - name: caption
     task: text
     model: gemini-2.5-flash-lite
     prompt: "Write a caption. Picture: {{steps.brief.alt_text}}"
-    max_output_tokens: 80
+    max_output_tokens: 1000
     output: { file: "captions/{{steps.brief.tone}}/{{slug}}.txt" }
 `;
 

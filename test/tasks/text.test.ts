@@ -19,7 +19,7 @@ describe('task: text', () => {
     task: text
     model: gemini-2.5-flash
     prompt: "Write a short blurb about {{title}} ({{topic}})."
-    max_output_tokens: 200
+    max_output_tokens: 1000
     output: { file: "blurbs/{{slug}}.txt" }
 `,
       extra: 'results: out/results.csv\n',
@@ -55,7 +55,7 @@ describe('task: text', () => {
     task: text
     model: gemini-2.5-flash
     prompt: "A tagline for {{title}}"
-    max_output_tokens: 60
+    max_output_tokens: 1000
 `,
       extra: 'results: out/results.csv\n',
     });

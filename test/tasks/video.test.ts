@@ -72,7 +72,14 @@ describe('task: video (veo-3.0-generate-001)', () => {
     const status = await t.status();
     expect(status.counts).toMatchObject({ done: 1, filtered: 1 });
     expect(status.failures).toEqual([
-      { id: rows[0]?.slug, step: 'clip', error: 'SAFETY_FILTERED', message: expect.stringMatching(/safety/i) as unknown, model: 'veo-3.0-generate-001' },
+      {
+        id: rows[0]?.slug,
+        step: 'clip',
+        error: 'SAFETY_FILTERED',
+        message: expect.stringMatching(/safety/i) as unknown,
+        model: 'veo-3.0-generate-001',
+        finish_reason: '',
+      },
     ]);
     expect(t.calls('veo-3.0-generate-001')).toBe(2);
     expect(readdirSync(t.out('videos'))).toEqual([`${rows[1]?.slug}.mp4`]);

@@ -76,6 +76,8 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
           stale: 0,
           requests: 0,
           failures: [],
+          finish_reasons: {},
+          step_finish_reasons: {},
           models: {},
           last_run: null,
           batches: [],
@@ -112,6 +114,13 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
         `  step ${name}: ${s.done} done${modelNote}${cacheNote}, ${s.pending} pending, ${s.running} running, ${s.failed} failed, ${s.filtered} filtered`,
       );
     }
+    // Why the model stopped, when it was not STOP: cut replies, filters, retried reasons.
+    const unusual = Object.entries(status.finish_reasons).filter(([reason]) => reason !== 'STOP');
+    if (unusual.length > 0) {
+      const truncated = Object.values(status.step_finish_reasons).reduce((n, s) => n + s.truncated, 0);
+      const kept = truncated > 0 ? `; ${truncated} cut reply(ies) kept as done (on_truncated: keep)` : '';
+      line(out, `Finish reasons other than STOP: ${unusual.map(([reason, n]) => `${reason} ${n}`).join(', ')}${kept} (docs/finish-reasons.md)`);
+    }
     if (status.stale > 0)
       line(out, `Stale: ${status.stale} done item(s) changed since (input row or templates); \`genbatch run JOB --redo-stale\` redoes them.`);
     line(out, `Cost so far: $${status.cost_usd.toFixed(4)} over ${status.requests} API calls`);
@@ -147,7 +156,8 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
     }
     if (status.failures.length > 0) {
       line(out, `Failures (${status.failures.length}):`);
-      for (const f of status.failures.slice(0, 20)) line(out, `  ${f.id} [${f.step}] ${f.error}: ${f.message}`);
+      for (const f of status.failures.slice(0, 20))
+        line(out, `  ${f.id} [${f.step}] ${f.error}${f.finish_reason && !f.message.includes(f.finish_reason) ? ` (${f.finish_reason})` : ''}: ${f.message}`);
       if (status.failures.length > 20) line(out, `  … ${status.failures.length - 20} more (status --json lists them all)`);
     }
     return 0;

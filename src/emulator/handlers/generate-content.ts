@@ -3,6 +3,7 @@ import type { EmulatedApi } from '../emulated-api.js';
 import type { ModelBehaviour } from '../emulator-config.js';
 import type { ThinkingSpec, TokenDistribution } from '../model-family.js';
 import { defaultOutputTokens, GEMINI_MAX_OUTPUT_TOKENS, geminiInputTokenLimit, modelFamily, thinkingSpec, TOKENS_PER_GEMINI_IMAGE } from '../model-family.js';
+import { applyFinishReason, drawFinishReason } from '../fake-finish-reason.js';
 import { breakJson, fakeJson } from '../fake-json.js';
 import { fakeProse } from '../fake-text.js';
 import { GEMINI_IMAGE_SIZES, renderImage } from '../fake-image.js';
@@ -181,14 +182,18 @@ function textReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPrompt, i
     finishReason = 'MAX_TOKENS';
     if (text === '') return withoutParts('MAX_TOKENS');
   }
+  // The config's finish_reasons, drawn per ask (fake-finish-reason.ts).
+  const forced = drawFinishReason(behaviour?.finish_reasons ?? ctx.config.finish_reasons, ctx.config.seed, call.model, key, asked);
+  if (forced !== undefined) ({ text, finishReason } = applyFinishReason(forced, text));
   const outputTokens = countTextTokens(text);
 
   return {
     body: envelope(call, ctx, {
-      candidates: [{ content: { role: 'model', parts: [{ text }] }, finishReason }],
+      candidates: [{ content: { role: 'model', ...(text === '' ? {} : { parts: [{ text }] }) }, finishReason }],
       usageMetadata: {
         promptTokenCount: inputTokens,
-        candidatesTokenCount: outputTokens,
+        // Vertex leaves zero counts out (a forced reason may keep no text).
+        ...(outputTokens > 0 ? { candidatesTokenCount: outputTokens } : {}),
         ...(thoughtsTokens > 0 ? { thoughtsTokenCount: thoughtsTokens } : {}),
         totalTokenCount: inputTokens + outputTokens + thoughtsTokens,
         trafficType: 'ON_DEMAND',

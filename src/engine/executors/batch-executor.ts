@@ -7,6 +7,7 @@ import type { BatchJob, GoogleGenAI } from '@google/genai';
 import type { Credentials, ProjectCredentials } from '../../credentials/credentials.js';
 import { BatchStepStoppedError } from '../../errors/batch-step-stopped-error.js';
 import { ConfigError } from '../../errors/config-error.js';
+import type { GenbatchError } from '../../errors/genbatch-error.js';
 import { ProviderError, QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
 import { RETRY_LATER, type Reservation, type SpendGuard } from '../../estimate/budget.js';
 import type { Step } from '../../job/job.js';
@@ -21,6 +22,7 @@ import type { Unit } from '../unit.js';
 import { BatchStaging } from './batch-staging.js';
 import type { ExecutionContext, OnlineExecutor } from './online-executor.js';
 import type { Settled } from './step-executor.js';
+import { reactionTo } from '../error-reactions.js';
 import { callEnded, callRecord } from './call-record.js';
 import { BatchLineMatcher, ITEM_LABEL, itemLabel, requestHash } from './batch-matching.js';
 
@@ -661,7 +663,7 @@ export class BatchExecutor {
             } catch (raw) {
               const error = classifyError(raw);
               failed += 1;
-              settled.push(await this.lineFailed(t, member, error.code, error.message, 200, (raw as { usage?: Usage }).usage, durationMs));
+              settled.push(await this.lineFailed(t, member, error.code, error.message, 200, (raw as { usage?: Usage }).usage, durationMs, replyOf(error)));
               continue;
             }
             ok += 1;
@@ -858,22 +860,32 @@ export class BatchExecutor {
     httpStatus: number,
     usage: Usage | undefined,
     durationMs: number,
+    /** The line's reply: its finish reason, and `final` when another attempt would be cut the same way (TRUNCATED). */
+    reply: { finishReason?: string; final?: boolean } = {},
   ): Promise<Settled> {
     const { store, runId, emit } = this.ctx;
+    const finishReason = reply.finishReason === undefined ? {} : { finishReason: reply.finishReason };
     const costUsd = usage ? this.ctx.catalog.batchCost(t.step.model, usage) : 0;
     this.settleBudget(m, costUsd);
     const entry = this.ledgerEntry(t, m, httpStatus, usage ?? emptyUsage(), costUsd, durationMs, code);
     const attempts = m.unit.attempts + 1;
-    const retry = attempts < t.step.maxAttempts;
+    const retry = attempts < t.step.maxAttempts && reply.final !== true;
     const unit = m.unit;
     t.members.delete(unit.item.id);
     await store.commit(() => {
       if (retry) {
         store.recordCall(entry);
-        store.markPending(unit.item.id, t.step.name, { countAttempt: true, errorCode: code, errorMessage: message, costUsd, runId });
+        store.markPending(unit.item.id, t.step.name, { countAttempt: true, errorCode: code, errorMessage: message, costUsd, runId, ...finishReason });
       } else {
-        const final = `${message} (gave up after ${attempts} attempts)`;
-        store.finishStep(unit.item.id, t.step.name, 'failed', { code, message: final, promptHash: m.rendered.promptHash, costUsd }, entry, runId);
+        const final = reply.final === true ? message : `${message} (gave up after ${attempts} attempts)`;
+        store.finishStep(
+          unit.item.id,
+          t.step.name,
+          'failed',
+          { code, message: final, promptHash: m.rendered.promptHash, costUsd, ...finishReason },
+          entry,
+          runId,
+        );
       }
     });
     emit('call:end', callEnded(entry, usage ?? emptyUsage()));
@@ -938,4 +950,10 @@ export class BatchExecutor {
     if (project) await this.staging.remove(project, t.inputUri).catch(() => undefined);
     return members.map((m) => ({ unit: m.unit, verdict: { kind: 'failed' } }));
   }
+}
+
+/** What a line's unusable reply says for lineFailed: its finish reason, and whether the step fails at once (reactions table: `fail`). */
+function replyOf(error: GenbatchError): { finishReason?: string; final?: boolean } {
+  const finishReason = error instanceof ProviderError ? error.finishReason : undefined;
+  return { ...(finishReason === undefined ? {} : { finishReason }), final: reactionTo(error).unit === 'fail' };
 }

@@ -424,6 +424,8 @@ export class OnlineExecutor implements StepExecutor {
     const reaction = reactionTo(error);
     const model = call.model ?? step.model;
     const httpStatus = error instanceof ProviderError ? (error.httpStatus ?? 0) : 0;
+    // The finish reason of a reply that arrived but was not used (TRUNCATED, OTHER…), recorded with the step.
+    const finishReason = error instanceof ProviderError ? error.finishReason : undefined;
     // A reply that arrived but was unusable was still billed: keep its usage in the ledger.
     const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
     const cost = reaction.billed === 'usage' ? catalog.cost(model, usage, { withAudio: videoWithAudio(model, step.params), api: call.api ?? 'vertex' }) : 0;
@@ -486,13 +488,21 @@ export class OnlineExecutor implements StepExecutor {
             errorMessage: error.message,
             costUsd: cost / live.length,
             runId,
+            ...(finishReason === undefined ? {} : { finishReason }),
           });
         } else {
           store.finishStep(
             l.unit.item.id,
             step.name,
             'failed',
-            { code: error.code, message, promptHash: l.rendered.promptHash, costUsd: cost / live.length, model },
+            {
+              code: error.code,
+              message,
+              promptHash: l.rendered.promptHash,
+              costUsd: cost / live.length,
+              model,
+              ...(finishReason === undefined ? {} : { finishReason }),
+            },
             undefined,
             runId,
           );
@@ -514,11 +524,13 @@ export class OnlineExecutor implements StepExecutor {
           message: error.message,
           attempt: attempts,
           delayMs: decision.delayMs,
+          ...(finishReason === undefined ? {} : { finishReason }),
         });
       }
       return live.map((l) => ({ unit: l.unit, verdict: { kind: 'retry', delayMs: decision.delayMs } }));
     }
-    for (const l of live) emit('step:failed', { itemId: l.unit.item.id, step: step.name, code: error.code, message });
+    for (const l of live)
+      emit('step:failed', { itemId: l.unit.item.id, step: step.name, code: error.code, message, ...(finishReason === undefined ? {} : { finishReason }) });
     return live.map((l) => ({ unit: l.unit, verdict: { kind: 'failed' } }));
   }
 
@@ -617,12 +629,24 @@ export class OnlineExecutor implements StepExecutor {
           item.id,
           step.name,
           'filtered',
-          { code: 'SAFETY_FILTERED', message: reason, promptHash: rendered.promptHash, costUsd, model },
+          {
+            code: 'SAFETY_FILTERED',
+            message: reason,
+            promptHash: rendered.promptHash,
+            costUsd,
+            model,
+            ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
+          },
           call,
           this.ctx.runId,
         ),
       );
-      emit('step:filtered', { itemId: item.id, step: step.name, reason: result.filtered.reason });
+      emit('step:filtered', {
+        itemId: item.id,
+        step: step.name,
+        reason: result.filtered.reason,
+        ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
+      });
       return { kind: 'filtered' };
     }
     let outputs: string[] = [];
@@ -657,6 +681,8 @@ export class OnlineExecutor implements StepExecutor {
           costUsd,
           model,
           ...(cache ? { cacheKey: cache.key, cached: cache.hit } : {}),
+          ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
+          ...(result.truncated === true ? { truncated: true } : {}),
         },
         call,
         this.ctx.runId,
@@ -665,7 +691,16 @@ export class OnlineExecutor implements StepExecutor {
     unit.context.steps[step.name] = result_;
     // A paid answer is kept for the next identical request (the cache never fails a run: errors only turn it off).
     if (cache && !cache.hit) await this.ctx.cache?.put(cache.key, result, { model, task: step.task });
-    emit('step:done', { itemId: item.id, step: step.name, project, costUsd, durationMs, outputs });
+    emit('step:done', {
+      itemId: item.id,
+      step: step.name,
+      project,
+      costUsd,
+      durationMs,
+      outputs,
+      ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
+      ...(result.truncated === true ? { truncated: true } : {}),
+    });
     return { kind: 'done' };
   }
 }
