@@ -96,7 +96,8 @@ describe('batch output lines as Google documents them, fed to genbatch in place 
    * replaces its predictions with the fixture, and runs again to collect.
    */
   async function collectFixture(name: string): Promise<{ dir: string; state: string; job: string; result: Awaited<ReturnType<typeof runCli>> }> {
-    t = await startTestEmulator({ seed: 3, batch: { queue_ms: 1500, run_ms: 0 } });
+    // Short replies: the retried line of failed-line.jsonl is answered by the emulator itself, under max_output_tokens 100.
+    t = await startTestEmulator({ seed: 3, batch: { queue_ms: 1500, run_ms: 0 }, models: { [MODEL]: { output_tokens: { mean: 20, sd: 5 } } } });
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), t.url, [{ name: 'p1' }]);
     writeFileSync(join(dir, 'items.csv'), `id,word\n${IDS.map((id) => `${id},${id[0]?.toUpperCase()}${id.slice(1)}`).join('\n')}\n`);

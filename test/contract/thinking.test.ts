@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BadResponseError } from '../../src/errors/provider-errors.js';
+import { TruncatedReplyError } from '../../src/errors/provider-errors.js';
 import { PriceCatalog } from '../../src/estimate/price-catalog.js';
 import { GeminiTextProvider } from '../../src/providers/gemini-text.js';
 import { emptyUsage, type ProviderRequest, type Usage } from '../../src/providers/provider.js';
@@ -59,7 +59,8 @@ const listPrice = (inPer1m: number, outPer1m: number, input: number, output: num
 describe('thinking replies as Vertex sends them, read and priced', () => {
   it('MAX_TOKENS with no parts and no candidatesTokenCount: no output, 19 thinking tokens billed at the output price', async () => {
     const { usage, error } = await usageFor('no-parts-max-tokens', { maxOutputTokens: 20 });
-    expect(error).toBeInstanceOf(BadResponseError);
+    // Cut before any text: the step fails TRUNCATED (docs/finish-reasons.md), billed once.
+    expect(error).toBeInstanceOf(TruncatedReplyError);
     expect(usage).toMatchObject({ inputTokens: 9, outputTokens: 0, thoughtsTokens: 19 });
     expect(catalog.cost('gemini-2.5-flash', usage)).toBeCloseTo(listPrice(0.3, 2.5, 9, 19), 12);
     expect(catalog.cost('gemini-2.5-flash', usage)).toBe(0.0000502);

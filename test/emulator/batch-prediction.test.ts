@@ -244,13 +244,11 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
 
     const online = await startTestEmulator({ seed: 11 });
     try {
-      const reply = await online
-        .client()
-        .models.generateContent({
-          model: MODEL,
-          contents: 'Describe the same lighthouse.',
-          config: { maxOutputTokens: 40, thinkingConfig: { thinkingBudget: 0 } },
-        });
+      const reply = await online.client().models.generateContent({
+        model: MODEL,
+        contents: 'Describe the same lighthouse.',
+        config: { maxOutputTokens: 40, thinkingConfig: { thinkingBudget: 0 } },
+      });
       // snake_case fields are read as Vertex reads proto JSON: max_output_tokens applies.
       expect(lines[0]?.response?.candidates[0]?.content.parts[0]?.text).toBe(reply.text);
       expect(lines[0]?.response?.usageMetadata.candidatesTokenCount).toBe(reply.usageMetadata?.candidatesTokenCount);
@@ -258,7 +256,7 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
       // Echoed as proto JSON: camelCase names, null for the part's unset oneof member.
       expect(lines[0]?.request).toEqual({
         contents: [{ parts: [{ fileData: null, text: 'Describe the same lighthouse.' }], role: 'user' }],
-        generationConfig: { maxOutputTokens: 40 },
+        generationConfig: { maxOutputTokens: 40, thinkingConfig: { thinkingBudget: 0 } },
       });
     } finally {
       await online.close();

@@ -90,7 +90,7 @@ describe('GeminiTextProvider against the emulator', () => {
     const error = await failure(provider.call(t.client(), request('A long brief', { jsonSchema: BRIEF_SCHEMA, maxOutputTokens: 15 })));
     expect(error).toBeInstanceOf(TruncatedReplyError);
     expect(error).toMatchObject({ code: 'TRUNCATED', retryable: false, finishReason: 'MAX_TOKENS' });
-    expect((error as Error).message).toMatch(/cut at max_output_tokens \(15\)/);
+    expect((error as Error).message).toMatch(/cut at max_output_tokens \(15[,)]/);
     expect((error as { usage?: Usage }).usage?.outputTokens).toBeLessThanOrEqual(15);
   });
 
