@@ -91,9 +91,11 @@ export class BatchJobQueries {
       .run(job.id, job.step, job.project, job.model, job.inputUri, job.outputUri, job.requests, at, at);
   }
 
-  /** A running unit belongs to the batch job (set in the same commit as its markRunning). */
-  assign(id: string, itemId: string, step: string): void {
-    this.#sql.get(`UPDATE item_steps SET batch_id = ? WHERE item_id = ? AND step = ? AND state = 'running'`).run(id, itemId, step);
+  /** A running unit belongs to the batch job (set in the same commit as its markRunning), with its request's hash. */
+  assign(id: string, itemId: string, step: string, requestHash: string | undefined): void {
+    this.#sql
+      .get(`UPDATE item_steps SET batch_id = ?, batch_hash = ? WHERE item_id = ? AND step = ? AND state = 'running'`)
+      .run(id, requestHash ?? null, itemId, step);
   }
 
   /** The Vertex name, committed as soon as the create call returned. */
@@ -112,7 +114,7 @@ export class BatchJobQueries {
     this.#sql
       .get('UPDATE batch_jobs SET state = ?, succeeded = ?, failed = ?, reason = ?, updated_at = ?, settled_at = ? WHERE id = ?')
       .run(state, counts.succeeded, counts.failed, reason, at, at, id);
-    this.#sql.get('UPDATE item_steps SET batch_id = NULL WHERE batch_id = ?').run(id);
+    this.#sql.get('UPDATE item_steps SET batch_id = NULL, batch_hash = NULL WHERE batch_id = ?').run(id);
   }
 
   /** Lines of the job that matched no item, and its items that got no line. */
@@ -120,9 +122,23 @@ export class BatchJobQueries {
     this.#sql.get('UPDATE batch_jobs SET unmatched_lines = ?, missing_items = ? WHERE id = ?').run(lines, items, id);
   }
 
-  /** Item ids of the job's units already settled (a run that died while collecting it settled them). */
-  settledUnits(id: string): string[] {
-    return this.#sql.get(`SELECT item_id FROM item_steps WHERE batch_id = ? AND state <> 'running'`).pluck().all(id) as string[];
+  /** The job's units already settled (a run that died while collecting it settled them), with their request hashes. */
+  settledUnits(id: string): { itemId: string; hash: string | null }[] {
+    return (
+      this.#sql.get(`SELECT item_id, batch_hash FROM item_steps WHERE batch_id = ? AND state <> 'running'`).all(id) as {
+        item_id: string;
+        batch_hash: string | null;
+      }[]
+    ).map((r) => ({ itemId: r.item_id, hash: r.batch_hash }));
+  }
+
+  /** The request hashes of the job's running units, by item id (kept at submission). */
+  requestHashes(id: string): Map<string, string> {
+    const rows = this.#sql.get(`SELECT item_id, batch_hash FROM item_steps WHERE batch_id = ? AND state = 'running' AND batch_hash IS NOT NULL`).all(id) as {
+      item_id: string;
+      batch_hash: string;
+    }[];
+    return new Map(rows.map((r) => [r.item_id, r.batch_hash]));
   }
 
   /** The units of a job left by an earlier run become this run's (they stay running). */

@@ -95,7 +95,10 @@ describe('batch output lines as Google documents them, fed to genbatch in place 
    * Submits the 4 items in one batch job with `run --no-wait`, waits for the emulator to finish it,
    * replaces its predictions with the fixture, and runs again to collect.
    */
-  async function collectFixture(name: string): Promise<{ dir: string; state: string; job: string; result: Awaited<ReturnType<typeof runCli>> }> {
+  async function collectFixture(
+    name: string,
+    beforeCollect?: (job: string) => void,
+  ): Promise<{ dir: string; state: string; job: string; result: Awaited<ReturnType<typeof runCli>> }> {
     // Short replies: the retried line of failed-line.jsonl is answered by the emulator itself, under max_output_tokens 100.
     t = await startTestEmulator({ seed: 3, batch: { queue_ms: 1500, run_ms: 0 }, models: { [MODEL]: { output_tokens: { mean: 20, sd: 5 } } } });
     const dir = tempDir();
@@ -141,6 +144,7 @@ batch: { staging: "gs://contract-bucket/b", poll: 100ms }
       .bucket(directory?.[1] ?? '')
       .file(`${directory?.[2] ?? ''}/predictions.jsonl`)
       .save(fixture(name), { resumable: false });
+    beforeCollect?.(job);
     const result = await runCli(['run', job, '--yes', '--plain']);
     return { dir, state, job, result };
   }
@@ -160,6 +164,14 @@ batch: { staging: "gs://contract-bucket/b", poll: 100ms }
       expect(Object.values((t as TestEmulator).stats().projects).reduce((n, p) => n + p.batch_jobs, 0)).toBe(1);
     }, 60_000);
   }
+
+  it('hash-only-shuffled.jsonl after the prompt was edited: matched by the request hash kept at submission', async () => {
+    const edit = (job: string): void => writeFileSync(job, readFileSync(job, 'utf8').replace('prompt: "Say {{word}}."', 'prompt: "Say {{word}}, please."'));
+    const { dir, state, result } = await collectFixture('hash-only-shuffled.jsonl', edit);
+    expect(result.code, result.stderr).toBe(0);
+    expect(stepStates(state)).toEqual({ done: 4 });
+    for (const id of IDS) expect(said(dir, id)).toBe(`${id[0]?.toUpperCase()}${id.slice(1)}, as asked.`);
+  }, 60_000);
 
   it('failed-line.jsonl: a line with a non-empty status fails its own item, which is retried in a new job; the rest are done', async () => {
     const { dir, state, result } = await collectFixture('failed-line.jsonl');

@@ -8,6 +8,8 @@ import type { ApiError, BatchJob, GoogleGenAI } from '@google/genai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/errors/config-error.js';
 import { parseEmulatorConfig, type EmulatorConfigInput } from '../../src/emulator/index.js';
+import { outputOrder } from '../../src/emulator/batch/batch-runner.js';
+import { seededRandom } from '../../src/emulator/seeded-random.js';
 import { startTestEmulator, TEST_PROJECT, vertexClient, type TestEmulator } from '../helpers/emulator-client.js';
 
 /**
@@ -497,6 +499,19 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
     const deleted = await lister.batches.delete({ name: done.job.name ?? '' });
     expect(deleted.done).toBe(true);
     expect((await apiError(lister.batches.get({ name: done.job.name ?? '' }))).status).toBe(404);
+  });
+
+  it('shuffles every block of two or more lines into another order, the same for the same seed', () => {
+    for (const size of [2, 3, 10]) {
+      const lines = Array.from({ length: size }, (_, i) => `line ${i}`);
+      for (let seed = 0; seed < 20; seed++) {
+        const order = outputOrder(lines, true, seededRandom(seed));
+        expect(order).not.toEqual(lines);
+        expect([...order].sort()).toEqual([...lines].sort());
+        expect(outputOrder(lines, true, seededRandom(seed))).toEqual(order);
+      }
+      expect(outputOrder(lines, false, seededRandom(1))).toEqual(lines);
+    }
   });
 
   it('refuses a bad batch config with the key path and the nearest key', () => {

@@ -118,12 +118,20 @@ function lineUsage(response: unknown): Usage | undefined {
   return usageOf(response as Parameters<typeof usageOf>[0]);
 }
 
-/** Whether a line names, by key or label, an item of its job an earlier run already settled. */
-function answeredEarlier(line: { key?: unknown; request?: unknown }, earlier: ReadonlySet<string>): boolean {
+/**
+ * Whether a line answers an item of its job an earlier run already settled (it died while
+ * collecting the job): named by key or label, else by its request hash (each such hash once).
+ */
+function answeredEarlier(line: { key?: unknown; request?: unknown }, earlier: ReadonlySet<string>, hashes: Map<string, number>): boolean {
   if (typeof line.key === 'string' && earlier.has(line.key)) return true;
   const labels = (line.request as { labels?: Record<string, unknown> } | undefined)?.labels;
   const label = labels?.[ITEM_LABEL];
-  return typeof label === 'string' && earlier.has(label);
+  if (typeof label === 'string') return earlier.has(label);
+  const hash = requestHash(line.request);
+  const left = hash === undefined ? 0 : (hashes.get(hash) ?? 0);
+  if (left === 0) return false;
+  hashes.set(hash as string, left - 1);
+  return true;
 }
 
 /** `"Internal Server Error: {…"code":500…}"` → 500; 0 when the status names no code. */
@@ -288,6 +296,7 @@ export class BatchExecutor {
       const step = job.steps.find((s) => s.name === row.step);
       await store.commit(() => store.batches.adopt(row.id, runId));
       const intents = store.batches.intents(row.id);
+      const hashes = store.batches.requestHashes(row.id);
       const members = new Map<string, Member>();
       const rejected: Settled[] = [];
       for (const itemId of store.batches.runningUnits(row.id)) {
@@ -308,7 +317,8 @@ export class BatchExecutor {
           // Already being paid for: held without refusing, moved from the spend read at the start.
           reservation: budget?.hold(reservedUsd, intent !== undefined),
           ledgerId: intent?.id,
-          hash: this.hashOf(call.request, itemId),
+          // As submitted (a state from before schema 9 has none: worked out again).
+          hash: hashes.get(itemId) ?? this.hashOf(call.request, itemId),
         });
       }
       this.adoptedUnits += members.size;
@@ -521,7 +531,7 @@ export class BatchExecutor {
         });
         for (const m of members.values()) {
           store.markRunning(m.unit.item.id, step.name, runId, project.name);
-          store.batches.assign(id, m.unit.item.id, step.name);
+          store.batches.assign(id, m.unit.item.id, step.name, m.hash);
           m.ledgerId = store.openCall({ runId, itemId: m.unit.item.id, step: step.name, project: project.name, model: step.model, reservedUsd: m.reservedUsd });
         }
       });
@@ -628,7 +638,10 @@ export class BatchExecutor {
     const matcher = new BatchLineMatcher([...t.members].map(([itemId, member]) => ({ itemId, member, hash: member.hash })));
     // Items of this job an earlier run already settled (it died while collecting): their lines are not strangers.
     const before = store.batches.settledUnits(t.id);
-    const earlier = new Set([...before, ...before.map(itemLabel)]);
+    const earlier = new Set(before.flatMap((u) => [u.itemId, itemLabel(u.itemId)]));
+    // Hash-only lines of those items: as many as they are, at most once each.
+    const earlierHashes = new Map<string, number>();
+    for (const u of before) if (u.hash) earlierHashes.set(u.hash, (earlierHashes.get(u.hash) ?? 0) + 1);
     let ok = 0;
     let failed = 0;
     let read = 0;
@@ -651,7 +664,7 @@ export class BatchExecutor {
           }
           const found = matcher.match(line);
           if (!found) {
-            if (earlier.size > 0 && answeredEarlier(line, earlier)) continue;
+            if (earlier.size > 0 && answeredEarlier(line, earlier, earlierHashes)) continue;
             unmatched.push({ line: read, why: matcher.explain(line), usage: lineUsage(line.response) });
             continue;
           }
