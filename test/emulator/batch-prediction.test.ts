@@ -241,13 +241,11 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
 
     const online = await startTestEmulator({ seed: 11 });
     try {
-      const reply = await online
-        .client()
-        .models.generateContent({
-          model: MODEL,
-          contents: 'Describe the same lighthouse.',
-          config: { maxOutputTokens: 40, thinkingConfig: { thinkingBudget: 0 } },
-        });
+      const reply = await online.client().models.generateContent({
+        model: MODEL,
+        contents: 'Describe the same lighthouse.',
+        config: { maxOutputTokens: 40, thinkingConfig: { thinkingBudget: 0 } },
+      });
       // snake_case fields are read as Vertex reads proto JSON: max_output_tokens applies.
       expect(lines[0]?.response?.candidates[0]?.content.parts[0]?.text).toBe(reply.text);
       expect(lines[0]?.response?.usageMetadata.candidatesTokenCount).toBe(reply.usageMetadata?.candidatesTokenCount);
