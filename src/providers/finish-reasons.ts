@@ -36,6 +36,8 @@ export const KNOWN_FINISH_REASONS: Readonly<Record<string, FinishVerdict>> = {
   UNEXPECTED_TOOL_CALL: 'retry',
   TOO_MANY_TOOL_CALLS: 'retry',
   FINISH_REASON_UNSPECIFIED: 'retry',
+  // The model paused a long decode and offers a token to continue it; genbatch does not continue, it asks again.
+  CONTINUATION: 'retry',
 };
 
 /**

@@ -23,7 +23,7 @@ const NOTE_STEP = `  - name: note
     task: text
     model: gemini-2.5-flash
     prompt: "A note about {{title}}"
-    max_output_tokens: 100
+    max_output_tokens: 1000
 `;
 
 const config = parseEmulatorConfig({ seed: 9, latency_ms: { min: 20, max: 60 } });

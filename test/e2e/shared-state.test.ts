@@ -18,7 +18,7 @@ const NOTE_STEP = `  - name: note
     task: text
     model: gemini-2.5-flash
     prompt: "A short note about {{title}}"
-    max_output_tokens: 100
+    max_output_tokens: 1000
 `;
 
 describe('two job files with the same name: in one folder', () => {

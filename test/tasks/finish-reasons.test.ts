@@ -136,6 +136,28 @@ describe('task: finish reasons end to end', () => {
     expect((await runCli(['status', t.job])).stdout).toMatch(/4 cut reply\(ies\) kept as done \(on_truncated: keep\)/);
   });
 
+  it('mode: batch judges batch lines the same way: cut lines fail TRUNCATED in the first batch job, never resubmitted', async () => {
+    const step = `${TEXT_STEP}    max_output_tokens: 20
+    params: { thinking_budget: 0 }
+    mode: batch
+`;
+    const t = await taskJob({
+      items: 6,
+      steps: step,
+      extra: 'batch: { staging: "gs://staging-bucket/finish", poll: 100ms }\nresults: out/results.csv\n',
+      emulator: { batch: { queue_ms: 40, run_ms: 200 } },
+    });
+    const run = await t.run();
+    expect(run.code, run.stderr).toBe(1);
+    const status = (await t.status()) as FinishStatus;
+    expect(status.counts).toMatchObject({ failed: 6, done: 0, pending: 0 });
+    expect(status.failures.map((f) => [f.error, f.finish_reason])).toEqual(Array.from({ length: 6 }, () => ['TRUNCATED', 'MAX_TOKENS']));
+    expect(status.failures[0]?.message).not.toMatch(/gave up after/);
+    // One batch job of 6 requests: a cut line is not sent again in another job.
+    expect(t.emulator.stats().projects.studio?.batch_jobs).toBe(1);
+    expect(t.emulator.stats().projects.studio?.batch_requests).toBe(6);
+  });
+
   it('on_truncated on an image step is refused at validate, naming the step key (exit 2, nothing spent)', async () => {
     const t = await taskJob({
       steps: `  - name: hero
