@@ -78,7 +78,15 @@ describe('fallback chains', () => {
       db.prepare('SELECT model, http_status, cost_usd, images FROM ledger').all(),
     ) as LedgerRow[];
     const catalog = PriceCatalog.load();
-    const perGeminiImage = catalog.cost(GEMINI_IMAGE, { inputTokens: 0, outputTokens: 1290, thoughtsTokens: 0, images: 1, videoSeconds: 0, characters: 0, cachedTokens: 0 });
+    const perGeminiImage = catalog.cost(GEMINI_IMAGE, {
+      inputTokens: 0,
+      outputTokens: 1290,
+      thoughtsTokens: 0,
+      images: 1,
+      videoSeconds: 0,
+      characters: 0,
+      cachedTokens: 0,
+    });
     const made = ledger.filter((r) => r.http_status === 200);
     expect(made).toHaveLength(12);
     for (const row of made) {
