@@ -19,11 +19,12 @@ afterEach(async () => {
   for (const e of running.splice(0)) await e.close();
 });
 
+// Room for the longest emulated reply: half of max_output_tokens goes to thinking (docs/thinking.md).
 const NOTE_STEP = `  - name: note
     task: text
     model: gemini-2.5-flash
     prompt: "A note about {{title}}"
-    max_output_tokens: 1000
+    max_output_tokens: 2000
 `;
 
 const config = parseEmulatorConfig({ seed: 9, latency_ms: { min: 20, max: 60 } });

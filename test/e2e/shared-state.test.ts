@@ -14,11 +14,12 @@ afterEach(async () => {
   emulator = undefined;
 });
 
+// Room for the longest emulated reply: half of max_output_tokens goes to thinking (docs/thinking.md).
 const NOTE_STEP = `  - name: note
     task: text
     model: gemini-2.5-flash
     prompt: "A short note about {{title}}"
-    max_output_tokens: 1000
+    max_output_tokens: 2000
 `;
 
 describe('two job files with the same name: in one folder', () => {
