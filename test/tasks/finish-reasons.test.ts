@@ -6,6 +6,7 @@ import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { readStateFile } from '../helpers/state-file.js';
 import { posts } from '../helpers/job-fixture.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { useTaskJobs, type StatusJson } from './task-job.js';
@@ -175,6 +176,13 @@ describe('task: finish reasons end to end', () => {
   });
 });
 
+interface RecordedUsage {
+  promptTokenCount: number;
+  candidatesTokenCount?: number;
+  thoughtsTokenCount?: number;
+  cachedContentTokenCount?: number;
+}
+
 describe('recorded gemini-2.5-flash replies in rotation, through the CLI', () => {
   const tempDir = useTempDir();
   let server: Server | undefined;
@@ -185,7 +193,7 @@ describe('recorded gemini-2.5-flash replies in rotation, through the CLI', () =>
   });
 
   /** A stand-in for Vertex that answers every generateContent with the next recorded reply, in rotation. */
-  async function replay(): Promise<{ url: string; calls: () => number }> {
+  async function replay(): Promise<{ url: string; calls: () => number; usage: RecordedUsage[] }> {
     const dir = new URL('../contract/fixtures/finish-reasons/rotation/', import.meta.url);
     const replies = readdirSync(dir)
       .sort()
@@ -202,7 +210,8 @@ describe('recorded gemini-2.5-flash replies in rotation, through the CLI', () =>
       });
     });
     await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls: () => calls };
+    const usage = replies.map((reply) => (JSON.parse(reply) as { usageMetadata: RecordedUsage }).usageMetadata);
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls: () => calls, usage };
   }
 
   it.each([
@@ -246,6 +255,19 @@ results: out/results.jsonl
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { steps: { blurb: { state: string; finish_reason?: string; truncated?: boolean; text?: string } } });
+    // The ledger is what the 30 replies cost at list price (gemini-2.5-flash: $0.30 per 1M input
+    // tokens, $0.03 cached, $2.50 output and thinking), cached tokens included, to the micro-dollar.
+    const listUsd = Array.from({ length: 30 }, (_, call) => {
+      const u = vertex.usage[call % vertex.usage.length] as RecordedUsage;
+      const cached = u.cachedContentTokenCount ?? 0;
+      return ((u.promptTokenCount - cached) * 0.3 + cached * 0.03 + ((u.candidatesTokenCount ?? 0) + (u.thoughtsTokenCount ?? 0)) * 2.5) / 1e6;
+    }).reduce((sum, usd) => sum + usd, 0);
+    const ledgerUsd = readStateFile(
+      join(dir, '.genbatch', 'recorded.db'),
+      (db) => (db.prepare('SELECT SUM(cost_usd) AS usd FROM ledger').get() as { usd: number }).usd,
+    );
+    expect(Math.abs(ledgerUsd - listUsd)).toBeLessThan(1e-9);
+    expect(Math.abs(status.cost_usd - listUsd)).toBeLessThanOrEqual(5e-7 + 1e-12);
     for (const { steps } of records) {
       // Every item is done with a non-empty output, or failed with its reason.
       if (steps.blurb.state === 'done') {
