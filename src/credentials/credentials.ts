@@ -10,6 +10,8 @@ export interface QuotaLimits {
   rpd?: number;
   tpm?: number;
   concurrency?: number;
+  /** `quota: shared | fixed` for this model (else the entry's, else inferred). */
+  kind?: 'shared' | 'fixed';
 }
 
 export interface ProjectCredentials {
@@ -24,6 +26,8 @@ export interface ProjectCredentials {
   endpoint?: string;
   /** Per model name, plus `default`. */
   quotas: Record<string, QuotaLimits>;
+  /** `quota: shared | fixed` on the entry (else inferred per model). */
+  quotaKind?: 'shared' | 'fixed';
   pool: string;
   enabled: boolean;
   /** gs://BUCKET[/PREFIX] for batch prediction staging, when the job names none. */

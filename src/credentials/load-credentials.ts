@@ -27,6 +27,7 @@ function compileQuota(q: QuotaFile): QuotaLimits {
     ...(q.rpd === undefined ? {} : { rpd: q.rpd }),
     ...(q.tpm === undefined ? {} : { tpm: q.tpm }),
     ...(q.concurrency === undefined ? {} : { concurrency: q.concurrency }),
+    ...(q.quota === undefined ? {} : { kind: q.quota }),
   };
 }
 
@@ -161,6 +162,7 @@ export async function loadCredentials(file: string, options: LoadCredentialsOpti
       location: p.location,
       auth: compileAuth(p, dir, options, fail),
       quotas,
+      ...(p.quota === undefined ? {} : { quotaKind: p.quota }),
       pool: p.pool,
       enabled: p.enabled,
       ...(p.staging_bucket === undefined ? {} : { stagingBucket: p.staging_bucket }),

@@ -1,7 +1,10 @@
 import type { GoogleGenAI } from '@google/genai';
 import type { Coordinator, SharedCooldown } from '../coordination/coordinator.js';
 import { quotaKey } from '../coordination/quota-key.js';
+import type { QuotaExhaustedError } from '../errors/provider-errors.js';
+import { AdaptiveWindow, type WindowOutcome, type WindowSnapshot, type WindowTicket } from '../resilience/adaptive-window.js';
 import { CooldownBreaker, type BreakerState } from '../resilience/cooldown-breaker.js';
+import { configuredQuotaKind, quotaKindOf429, type QuotaKind } from '../resilience/quota-kind.js';
 import { whenAborted } from '../resilience/backoff.js';
 import { quotaFor, type Credentials, type ProjectApi, type ProjectCredentials, type Strategy } from './credentials.js';
 import { ModelLimiter, type LimiterSlot } from './model-limiter.js';
@@ -25,7 +28,17 @@ export interface Lease {
   client: GoogleGenAI;
   /** This call is the one probe allowed after a cooldown (or of saved health at a run's start). */
   probe: boolean;
-  release(actualTokens?: number): void;
+  /**
+   * Ends the lease. `outcome` tells the shared-capacity window of the model and location how the
+   * call went (`success`, `refused` by shared capacity, `timeout`); none: no verdict on capacity.
+   */
+  release(actualTokens?: number, outcome?: WindowOutcome): void;
+}
+
+/** The adaptive window of a model at a location (shared capacity), as status shows it. */
+export interface CapacityWindowSnapshot extends WindowSnapshot {
+  model: string;
+  location: string;
 }
 
 /** Whether a pool can take a call for a model now, and if not, when it is expected to. */
@@ -113,6 +126,8 @@ export class ProjectPool {
   private wakeSignal: Promise<void>;
 
   private readonly unsubscribe: (() => void) | undefined;
+  /** Shared capacity: one adaptive window per endpoint, location and model, whatever the project. */
+  private readonly windows = new Map<string, { model: string; location: string; window: AdaptiveWindow }>();
 
   constructor(
     credentials: Credentials,
@@ -257,6 +272,44 @@ export class ProjectPool {
     return limiter;
   }
 
+  /** The kind of quota a project and model are governed by before any 429 (credentials may force it). */
+  private kindOf(p: ProjectHandle, model: string): 'shared' | 'fixed' {
+    const c = p.credentials;
+    return configuredQuotaKind({ ...(c.api ? { api: c.api } : {}), ...(c.quotaKind ? { quotaKind: c.quotaKind } : {}), limits: quotaFor(c, model) }, model);
+  }
+
+  /** Which kind of quota a 429 from this project and model speaks for (shared capacity, fixed, daily). */
+  quotaKindOf429(name: string, model: string, error: QuotaExhaustedError): QuotaKind {
+    const p = this.projects.get(name);
+    if (!p) return error.perDay ? 'daily' : 'fixed';
+    const forced = (quotaFor(p.credentials, model).kind ?? p.credentials.quotaKind) !== undefined;
+    return quotaKindOf429(error, this.kindOf(p, model), forced);
+  }
+
+  /** The adaptive window of the model at the project's location, when shared capacity governs it. */
+  private windowOf(p: ProjectHandle, model: string): AdaptiveWindow | undefined {
+    if (this.kindOf(p, model) !== 'shared') return undefined;
+    const location = p.credentials.location;
+    const key = JSON.stringify([p.credentials.endpoint ?? '', location, model]);
+    let entry = this.windows.get(key);
+    if (!entry) {
+      entry = { model, location, window: new AdaptiveWindow({ now: this.now }) };
+      this.windows.set(key, entry);
+    }
+    return entry.window;
+  }
+
+  /** Every shared-capacity window in use: model, location, limit, calls in flight, successes and refusals. */
+  capacityWindows(): CapacityWindowSnapshot[] {
+    return [...this.windows.values()].map((w) => ({ model: w.model, location: w.location, ...w.window.snapshot() }));
+  }
+
+  /** A 429 of shared capacity: counted on the project (no cooldown: another project would not have more). */
+  capacityRefused(name: string): void {
+    const p = this.projects.get(name);
+    if (p) p.rejected429 += 1;
+  }
+
   private requestsToday(p: ProjectHandle, model: string): number {
     const now = this.now();
     if (now >= p.dayEndsAt) {
@@ -288,6 +341,7 @@ export class ProjectPool {
     const state = breaker.state;
     if (state === 'open' || state === 'exhausted') return false;
     if (state === 'half_open' && breaker.probeInFlight) return false;
+    if (this.windowOf(p, model)?.hasRoom() === false) return false;
     const rpd = quotaFor(p.credentials, model).rpd;
     if (rpd !== undefined && this.requestsToday(p, model) >= rpd) {
       breaker.failure({ reason: `rpd ${rpd} reached`, perDay: true, resetAt: p.dayEndsAt });
@@ -336,6 +390,17 @@ export class ProjectPool {
       };
     }
     if (candidates.some((p) => this.usable(p, model))) return { state: 'ready' };
+    const full = candidates
+      .map((p) => ({ p, window: this.windowOf(p, model) }))
+      .find((c) => c.window && !c.window.hasRoom() && this.breaker(c.p, model).state === 'closed');
+    if (full?.window) {
+      // Shared capacity: calls are in flight and the window is full; it opens as they end.
+      return {
+        state: 'waiting',
+        until: undefined,
+        reason: `waiting on shared capacity of ${model} in ${full.p.credentials.location} (window ${full.window.limit}, ${full.window.inFlight} in flight)`,
+      };
+    }
     const breakers = candidates.map((p) => this.breaker(p, model));
     const probing = breakers.some((b) => b.state === 'half_open');
     const times = breakers.map((b) => b.until).filter((t): t is number => t !== undefined);
@@ -429,6 +494,16 @@ export class ProjectPool {
         pass = undefined;
       }
     }
+    // Shared capacity: a place in the model and location's window (taken last, so a refused lease holds none).
+    let ticket: WindowTicket | undefined;
+    const window = pass ? this.windowOf(p, model) : undefined;
+    if (pass && window) {
+      ticket = window.tryAcquire();
+      if (!ticket) {
+        if (pass.probe) breaker.probeEnded();
+        pass = undefined;
+      }
+    }
     if (!pass) {
       slot.release();
       return undefined;
@@ -445,11 +520,12 @@ export class ProjectPool {
       model,
       client: p.client,
       probe: pass.probe,
-      release: (actualTokens?: number) => {
+      release: (actualTokens?: number, outcome?: WindowOutcome) => {
         if (released) return;
         released = true;
         p.inFlight -= 1;
         slot.release(actualTokens);
+        ticket?.end(outcome ?? 'none');
         // A probe that ended without a verdict (not a success, not a 429) lets another probe pass.
         if (pass.probe) queueMicrotask(() => breaker.probeEnded());
         this.notify();

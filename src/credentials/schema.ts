@@ -2,6 +2,11 @@ import { z } from 'zod';
 import { durationBetween, intBetween, numberBetween } from '../job/bounds.js';
 import { LIMITS } from '../job/schema.js';
 
+/** Which kind of quota governs the calls (docs/rate-limiting.md): forces what genbatch would infer. */
+const quotaKindSchema = z
+  .enum(['shared', 'fixed'])
+  .describe('shared: dynamic shared capacity per model and location (adaptive window, no cooldown); fixed: a per-project quota (cooldowns)');
+
 /**
  * Limits per project, per model or as `default` (product.md). Every number has a range (far above
  * any real Vertex quota, far below what overflows a timer or a counter), named in the message.
@@ -14,6 +19,7 @@ export const quotaSchema = z
     rpd: intBetween(1, 1_000_000_000).optional().describe('Requests per day'),
     tpm: intBetween(1, 10_000_000_000).optional().describe('Tokens per minute'),
     concurrency: intBetween(...LIMITS.concurrency).optional(),
+    quota: quotaKindSchema.optional(),
   })
   .strict()
   .refine((q) => (q.requests === undefined) === (q.window === undefined), {
@@ -59,6 +65,7 @@ export const projectSchema = z
     adc: z.boolean().optional().describe('Use Application Default Credentials'),
     endpoint: endpointSchema.optional().describe('Base URL, e.g. http://127.0.0.1:8790 for the emulator'),
     quotas: z.record(z.string(), quotaSchema).default({}),
+    quota: quotaKindSchema.optional(),
     pool: z.string().default('default'),
     enabled: z.boolean().default(true),
     staging_bucket: z

@@ -51,6 +51,14 @@ export const ERROR_REACTIONS: readonly (readonly [new (...args: never[]) => Genb
   [InvalidRequestError, { countsAttempt: true, project: 'none', unit: 'fail', billed: 'no' }],
 ];
 
+/**
+ * A 429 of shared capacity (Vertex's dynamic shared quota: a bare 429 for a Gemini model with no
+ * declared quota): no project cools down, no attempt is used, the unit waits a short backoff with
+ * jitter (1 s doubling to 60 s) and is sent again; the adaptive window of the model and location
+ * has shrunk meanwhile. The kind of a 429 is decided in src/resilience/quota-kind.ts.
+ */
+export const SHARED_CAPACITY_REACTION: Reaction = { countsAttempt: false, project: 'none', unit: 'retry', billed: 'no' };
+
 export function reactionTo(error: GenbatchError): Reaction {
   for (const [errorClass, reaction] of ERROR_REACTIONS) if (error instanceof errorClass) return reaction;
   // Unlisted: the error's own retryable flag decides between a backoff and failing the step.

@@ -33,7 +33,9 @@ export abstract class ProviderError extends GenbatchError {
 export class QuotaExhaustedError extends ProviderError {
   /** True when the message names a per-day quota: the project is out until its daily reset. */
   readonly perDay: boolean;
-  constructor(message: string, details: ProviderErrorDetails & { perDay?: boolean }) {
+  /** True when the body names the quota it hit (a QuotaFailure detail or a quota metric): a fixed, per-project quota. */
+  readonly namesQuota: boolean;
+  constructor(message: string, details: ProviderErrorDetails & { perDay?: boolean; namesQuota?: boolean }) {
     super(
       message,
       'QUOTA_EXHAUSTED',
@@ -42,6 +44,7 @@ export class QuotaExhaustedError extends ProviderError {
       details,
     );
     this.perDay = details.perDay ?? false;
+    this.namesQuota = details.namesQuota ?? false;
   }
 }
 

@@ -155,6 +155,16 @@ function namesPerDayQuota(message: string, details: unknown[] | undefined): bool
 }
 
 /**
+ * A 429 that names the quota it hit is a per-project (fixed) quota: Vertex's "Quota exceeded for
+ * quota metric '…'" or a QuotaFailure detail. Dynamic shared quota answers a bare "Resource
+ * exhausted. Please try again later." with no details.
+ */
+function namesQuota(message: string, details: unknown[] | undefined): boolean {
+  if (/quota metric|Quota exceeded for|quota_limit|quotaMetric|quota_metric/i.test(message)) return true;
+  return detailsOfType(details, 'google.rpc.QuotaFailure').length > 0;
+}
+
+/**
  * Failures of the credential itself before anything was sent: a service-account key that does not
  * parse or sign (node:crypto, google-auth-library), no Application Default Credentials, or the
  * token endpoint refusing the key. Every call of the project would fail the same way, so the
@@ -196,7 +206,7 @@ function isInvalidKey(message: string, details: unknown[] | undefined): boolean 
   return detailsOfType(details, 'google.rpc.ErrorInfo').some((info) => /API_KEY_(INVALID|EXPIRED)/.test(String(info.reason ?? '')));
 }
 
-function build(kind: ErrorKind, message: string, details: ProviderErrorDetails & { perDay?: boolean }): GenbatchError {
+function build(kind: ErrorKind, message: string, details: ProviderErrorDetails & { perDay?: boolean; namesQuota?: boolean }): GenbatchError {
   switch (kind) {
     case 'quota':
       return new QuotaExhaustedError(message, details);
@@ -243,6 +253,7 @@ function classifyApiError(error: ApiError): GenbatchError {
     ...(apiStatus === undefined ? {} : { apiStatus }),
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     perDay,
+    namesQuota: kind === 'quota' && namesQuota(text, details),
     cause: safeCause(error),
   });
 }

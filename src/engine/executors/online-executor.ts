@@ -5,7 +5,9 @@ import type { Lease, ProjectPool } from '../../credentials/project-pool.js';
 import { ConfigError } from '../../errors/config-error.js';
 import { OutputDiskFullError } from '../../errors/run-errors.js';
 import type { GenbatchError } from '../../errors/genbatch-error.js';
-import { BadResponseError, ProviderError, QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
+import { BadResponseError, OutcomeUnknownError, ProviderError, QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
+import type { WindowOutcome } from '../../resilience/adaptive-window.js';
+import { sharedCapacityDelay } from '../../resilience/quota-kind.js';
 import type { PriceCatalog } from '../../estimate/price-catalog.js';
 import { itemsPerRequest, thinkingBudgetOf, worstCaseCost } from '../../estimate/step-usage.js';
 import { heuristicTokens } from '../../estimate/token-counter.js';
@@ -19,7 +21,7 @@ import { VeoProvider } from '../../providers/veo.js';
 import { classifyError } from '../../resilience/classify-error.js';
 import { RetryPolicy } from '../../resilience/retry-policy.js';
 import { CACHE_LEDGER_PROJECT, type LedgerEntry, type StateStore } from '../../store/state-store.js';
-import { reactionTo } from '../error-reactions.js';
+import { reactionTo, SHARED_CAPACITY_REACTION } from '../error-reactions.js';
 import type { EngineEvents } from '../events.js';
 import { renderStep, type RenderedStep } from '../render-step.js';
 import { callEnded, callRecord } from './call-record.js';
@@ -84,6 +86,8 @@ function stepResult(result: ProviderResult, outputs: string[]): Record<string, u
  */
 export class OnlineExecutor implements StepExecutor {
   private readonly retryPolicies = new Map<string, RetryPolicy>();
+  /** Refusals by shared capacity per unit: the exponent of its next backoff (no attempt is used). */
+  private readonly capacityRefusals = new WeakMap<Unit, number>();
   /** Cache keys by rendered request and model; a rendering is dropped with its unit. */
   private readonly keysByRendering = new WeakMap<RenderedStep, Map<string, string>>();
 
@@ -275,10 +279,11 @@ export class OnlineExecutor implements StepExecutor {
       try {
         operationName = await provider.start(lease.client, call.request);
       } catch (raw) {
-        lease.release();
-        return this.settleFailure(call, classifyError(raw), project, Date.now() - t0, settleBudget);
+        const error = classifyError(raw);
+        lease.release(undefined, this.windowOutcome(project, model, error));
+        return this.settleFailure(call, error, project, Date.now() - t0, settleBudget);
       }
-      lease.release();
+      lease.release(undefined, 'success');
       // Starting the operation is the call the quota governs: a probe that started one closes the breaker.
       this.ctx.pool.succeeded(project, model, 0, t0);
       await store.commit(() => store.setOperationName(lead.unit.item.id, step.name, operationName, runId));
@@ -289,10 +294,11 @@ export class OnlineExecutor implements StepExecutor {
     try {
       result = await provider.call(lease.client, call.request);
     } catch (raw) {
-      lease.release();
-      return this.settleFailure(call, classifyError(raw), project, Date.now() - t0, settleBudget);
+      const error = classifyError(raw);
+      lease.release(undefined, this.windowOutcome(project, model, error));
+      return this.settleFailure(call, error, project, Date.now() - t0, settleBudget);
     }
-    lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens);
+    lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens, 'success');
     return this.settleSuccess(call, result, project, Date.now() - t0, settleBudget);
   }
 
@@ -409,6 +415,14 @@ export class OnlineExecutor implements StepExecutor {
     this.ctx.emit('step:failed', { itemId: unit.item.id, step: unit.step.name, code, message });
   }
 
+  /** What a failed call tells the shared-capacity window: refused by shared capacity, timed out, or nothing. */
+  private windowOutcome(project: string, model: string, error: GenbatchError): WindowOutcome {
+    if (error instanceof QuotaExhaustedError) return this.ctx.pool.quotaKindOf429(project, model, error) === 'shared' ? 'refused' : 'none';
+    if (error instanceof OutcomeUnknownError) return 'timeout';
+    if (error instanceof TransientError && (error.httpStatus === 504 || error.httpStatus === 408 || error.apiStatus === 'DEADLINE_EXCEEDED')) return 'timeout';
+    return 'none';
+  }
+
   /** Settles a failed call through the reaction table: requeue, retry after a backoff, or fail. */
   private async settleFailure(
     call: PreparedCall,
@@ -421,8 +435,10 @@ export class OnlineExecutor implements StepExecutor {
     const { store, catalog, pool, emit, runId } = this.ctx;
     const { step, live } = call;
     const lead = live[0] as PreparedCall['live'][number];
-    const reaction = reactionTo(error);
     const model = call.model ?? step.model;
+    // A bare 429 of shared capacity: no project is at fault and none would have more; wait a short backoff.
+    const sharedCapacity = error instanceof QuotaExhaustedError && pool.quotaKindOf429(project, model, error) === 'shared';
+    const reaction = sharedCapacity ? SHARED_CAPACITY_REACTION : reactionTo(error);
     const httpStatus = error instanceof ProviderError ? (error.httpStatus ?? 0) : 0;
     // The finish reason of a reply that arrived but was not used (TRUNCATED, OTHER…), recorded with the step.
     const finishReason = error instanceof ProviderError ? error.finishReason : undefined;
@@ -446,7 +462,8 @@ export class OnlineExecutor implements StepExecutor {
       error.code,
     );
 
-    if (reaction.project === 'cooldown' && error instanceof QuotaExhaustedError) {
+    if (sharedCapacity) pool.capacityRefused(project);
+    else if (reaction.project === 'cooldown' && error instanceof QuotaExhaustedError) {
       const until = pool.cooldown(project, model, {
         reason: error.perDay ? 'daily quota exhausted' : 'quota exhausted (429)',
         startedAt: Date.now() - durationMs,
@@ -467,8 +484,11 @@ export class OnlineExecutor implements StepExecutor {
     }
 
     const attempts = Math.max(...live.map((l) => l.unit.attempts)) + (reaction.countsAttempt ? 1 : 0);
-    const decision =
-      reaction.unit === 'requeue'
+    const refusals = sharedCapacity ? Math.max(...live.map((l) => this.capacityRefusals.get(l.unit) ?? 0)) + 1 : 0;
+    if (sharedCapacity) for (const l of live) this.capacityRefusals.set(l.unit, refusals);
+    const decision = sharedCapacity
+      ? ({ retry: true, delayMs: sharedCapacityDelay(refusals) } as const)
+      : reaction.unit === 'requeue'
         ? ({ retry: true, delayMs: 0 } as const)
         : reaction.unit === 'retry'
           ? this.retryPolicy(step).decide(attempts, error instanceof ProviderError ? error.retryAfterMs : undefined)
