@@ -150,3 +150,15 @@ export function quotaError(api: EmulatedApi, verdict: Refusal, model: string, re
     },
   );
 }
+
+/**
+ * Vertex's 429 under dynamic shared quota: the region's capacity for the model is short, whatever
+ * the project. Bare, as Google sends it: no details (no RetryInfo, no QuotaFailure), no Retry-After.
+ */
+export function sharedCapacityExhausted(): VertexHttpError {
+  return new VertexHttpError(
+    429,
+    'RESOURCE_EXHAUSTED',
+    'Resource exhausted. Please try again later. Please refer to https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.',
+  );
+}

@@ -80,6 +80,31 @@ const project = z
   })
   .superRefine(requestsNeedWindow);
 
+/** A point in time from the start of a capacity schedule: like `duration`, but 0s is allowed. */
+const offset = z.union([z.number(), z.string()], { error: DURATION_HINT }).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `${DURATION_HINT}, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const CAPACITY_HINT = 'expected { in_flight: N }, { rps: N } or a list of steps like [{ at: 0s, in_flight: 8 }, { at: 20s, in_flight: 3 }]';
+const capacityLimit = z.union([z.strictObject({ in_flight: count }), z.strictObject({ rps: count })], { error: CAPACITY_HINT });
+const capacityStep = z.union([z.strictObject({ at: offset, in_flight: count }), z.strictObject({ at: offset, rps: count })], { error: CAPACITY_HINT });
+/**
+ * Shared capacity of one model in one location (dynamic shared quota): calls in flight or requests
+ * per second, or a schedule of them over time (steps in the order of `at`).
+ */
+const capacity = z.union([capacityLimit, z.array(capacityStep).min(1)], { error: CAPACITY_HINT }).superRefine((spec, ctx) => {
+  if (!Array.isArray(spec)) return;
+  spec.forEach((step, i) => {
+    const previous = spec[i - 1];
+    if (previous && step.at < previous.at) ctx.addIssue({ code: 'custom', path: [i, 'at'], message: 'steps go in the order of `at`' });
+  });
+});
+
 const tokenDistribution = z.strictObject({ mean: z.number().nonnegative(), sd: z.number().nonnegative().default(0) });
 
 const modelBehaviour = z.strictObject({
@@ -158,6 +183,12 @@ const emulatorConfigSchema = z.strictObject({
   api_keys: z.record(z.string().min(1), z.string().min(1)).optional(),
   models: z.record(z.string(), modelBehaviour).default({}),
   batch: batch.prefault({}),
+  /**
+   * `{ LOCATION: { MODEL: capacity } }`, `*` for any location or model: the capacity every project
+   * calling that model in that location shares; above it, the bare 429 of dynamic shared quota.
+   * Vertex Gemini models a project declares no quota for share DEFAULT_SHARED_IN_FLIGHT when unset.
+   */
+  shared_capacity: z.record(z.string(), z.record(z.string(), capacity)).default({}),
 });
 
 export type EmulatorConfig = z.output<typeof emulatorConfigSchema>;
@@ -167,6 +198,7 @@ export type ProjectConfig = z.output<typeof project>;
 export type QuotaLimits = z.output<typeof modelQuota>;
 export type ModelBehaviour = z.output<typeof modelBehaviour>;
 export type BatchConfig = z.output<typeof batch>;
+export type SharedCapacityConfig = z.output<typeof capacity>;
 export type LatencyRange = { min: number; max: number };
 
 const KNOWN_KEYS: Record<string, readonly string[]> = {

@@ -1,4 +1,5 @@
 import type { EmulatedApi } from './emulated-api.js';
+import type { CapacityLaneStats } from './shared-capacity.js';
 
 /**
  * What the emulator served, per project and per model: the independent count of billed calls
@@ -47,6 +48,11 @@ export interface ProjectStats extends EmulatorCounters {
 
 export interface EmulatorStats {
   projects: Record<string, ProjectStats>;
+  /**
+   * Shared capacity per location, per model (only pools that saw a call): the limit now, calls in
+   * flight, admitted and refused. Its refusals are counted in the calling project's `rejected_429` too.
+   */
+  shared_capacity?: Record<string, Record<string, CapacityLaneStats>>;
 }
 
 export type CounterName = keyof EmulatorCounters;

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../errors/config-error.js';
-import { methodNotSupported, modelNotFound, permissionDenied, quotaError, unauthenticated, type CallTarget } from './api-errors.js';
+import { methodNotSupported, modelNotFound, permissionDenied, quotaError, sharedCapacityExhausted, unauthenticated, type CallTarget } from './api-errors.js';
 import { BatchJobs } from './batch/batch-jobs.js';
 import { matchBatchPath, type BatchRoute } from './batch/batch-route.js';
 import { parseEmulatorConfig, type EmulatorConfig, type LatencyRange } from './emulator-config.js';
@@ -24,6 +24,7 @@ import { FAMILY_METHODS, GEMINI_API_METHODS, modelFamily, type ModelFamily } fro
 import { PromptOccurrences } from './prompt-occurrences.js';
 import { QuotaTracker } from './quota-tracker.js';
 import { seededRandom, type Rng } from './seeded-random.js';
+import { capacityFor, SharedCapacity } from './shared-capacity.js';
 import { ObjectStore } from './storage/object-store.js';
 import { isStoragePath, StorageRoutes } from './storage/storage-routes.js';
 import { invalidArgument, notFound, VertexHttpError } from './vertex-error.js';
@@ -58,6 +59,8 @@ const ALL_METHODS = new Set(Object.values(FAMILY_METHODS).flat());
 /** Calls that are not billed and not counted in `requests` (`getOperation`: the Gemini API's Veo poll). */
 const FREE_METHODS = new Set(['countTokens', 'fetchPredictOperation', 'getOperation']);
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/** Refusals answered without the model's latency: a call refused for shared capacity never reached a model. */
+const refusedAtOnce = new WeakSet<VertexHttpError>();
 
 /** The handler of a method a family answers (FAMILY_METHODS / GEMINI_API_METHODS say which it does). */
 function handlerFor(family: ModelFamily, method: string): Handler | undefined {
@@ -133,6 +136,7 @@ class Emulator {
   private config: EmulatorConfig;
   private readonly stats = new StatsRecorder();
   private readonly quotas = new QuotaTracker();
+  private readonly sharedCapacity = new SharedCapacity();
   private readonly operations = new VideoOperations();
   private readonly occurrences = new PromptOccurrences();
   /** Cloud Storage objects (batch inputs and outputs), served on the same port. */
@@ -154,7 +158,7 @@ class Emulator {
   }
 
   snapshot(): EmulatorStats {
-    return this.stats.snapshot();
+    return { ...this.stats.snapshot(), shared_capacity: this.sharedCapacity.snapshot(Date.now()) };
   }
 
   setConfig(config: EmulatorConfig): void {
@@ -177,6 +181,7 @@ class Emulator {
     this.requestLog = [];
     this.stats.reset();
     this.quotas.reset();
+    this.sharedCapacity.reset();
     this.occurrences.reset();
     this.reseed();
   }
@@ -249,7 +254,7 @@ class Emulator {
       sendJson(res, 200, outcome);
     } catch (error) {
       if (logged) this.logRequest(api, project, model, error instanceof VertexHttpError ? error.httpStatus : 500, started);
-      await this.sleep(latency - (Date.now() - started));
+      if (!(error instanceof VertexHttpError && refusedAtOnce.has(error))) await this.sleep(latency - (Date.now() - started));
       if (error instanceof VertexHttpError) {
         sendError(res, error);
       } else {
@@ -297,12 +302,25 @@ class Emulator {
         throw new VertexHttpError(503, 'UNAVAILABLE', 'The service is currently unavailable.');
       }
     }
+    // Shared capacity (dynamic shared quota): held while the call is answered, latency included.
+    const capacity = billed ? capacityFor(this.config, api, project, location, model) : undefined;
+    const admission = capacity ? this.sharedCapacity.admit(location, model, capacity, Date.now()) : undefined;
+    if (admission?.kind === 'refused') {
+      count({ rejected_429: 1 });
+      const refusal = sharedCapacityExhausted();
+      refusedAtOnce.add(refusal);
+      throw refusal;
+    }
 
-    const ctx = this.handlerContext();
-    const call = { api, project, location, model, method, body };
-    const [outcome] = await Promise.all([Promise.resolve(handler(call, ctx)), this.sleep(latency - (Date.now() - started))]);
-    count(method === 'countTokens' ? { count_tokens: 1 } : billed ? { ok: 1, ...outcome.usage } : {});
-    return outcome.body;
+    try {
+      const ctx = this.handlerContext();
+      const call = { api, project, location, model, method, body };
+      const [outcome] = await Promise.all([Promise.resolve(handler(call, ctx)), this.sleep(latency - (Date.now() - started))]);
+      count(method === 'countTokens' ? { count_tokens: 1 } : billed ? { ok: 1, ...outcome.usage } : {});
+      return outcome.body;
+    } finally {
+      admission?.release();
+    }
   }
 
   private handlerContext(): HandlerContext {
