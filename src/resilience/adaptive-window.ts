@@ -4,7 +4,11 @@
  * refusal; then additive increase (`increase` calls per window's worth of successes) and a
  * multiplicative decrease to `decrease` times the most calls in flight while the refused call was
  * (TCP's ssthresh = FlightSize / 2), at most once per round trip: refusals of calls that started
- * before the last decrease belong to the same overshoot and are not counted twice.
+ * before the last decrease belong to the same overshoot, and only bring the window down to the calls
+ * of that overshoot that were not refused (a big overshoot, e.g. at the end of slow start, is undone
+ * in one round trip instead of one cut per round trip). The increase doubles every 4 round trips
+ * without a refusal, up to 4 times its base (as CUBIC probes faster far from its last loss), so that
+ * capacity that comes back after a drop is found in seconds, not minutes.
  */
 export interface AdaptiveWindowOptions {
   now: () => number;
@@ -43,6 +47,10 @@ export class AdaptiveWindow {
   /** Admissions so far, and the count at the last decrease (calls admitted before it share its overshoot). */
   private admitted = 0;
   private admittedAtDecrease = 0;
+  /** The overshoot since the last decrease: the most calls in flight seen by its refused calls, and how many were refused. */
+  private episode = { peak: 0, refused: 0 };
+  /** Successes since the last decrease (round trips without a refusal, times the window). */
+  private calm = 0;
   private inFlightValue = 0;
   /** The peak flight size seen by each call in flight. */
   private readonly open = new Set<{ peak: number }>();
@@ -57,8 +65,8 @@ export class AdaptiveWindow {
   constructor(private readonly options: AdaptiveWindowOptions) {
     this.min = options.min ?? 1;
     this.max = options.max ?? 1000;
-    this.increase = options.increase ?? 0.5;
-    this.decrease = options.decrease ?? 0.8;
+    this.increase = options.increase ?? 0.25;
+    this.decrease = options.decrease ?? 0.85;
     this.limitValue = Math.min(this.max, Math.max(this.min, options.initial ?? 4));
   }
 
@@ -106,15 +114,24 @@ export class AdaptiveWindow {
       this.successes += 1;
       // Grow only while the window is used: an idle window says nothing about capacity.
       if (flight + 1 < limitAtStart) return;
-      this.limitValue = Math.min(this.max, this.limitValue + (this.slowStart ? 1 : this.increase / this.limitValue));
+      this.calm += 1;
+      const boost = 2 ** Math.min(2, Math.floor(this.calm / (4 * this.limitValue)));
+      this.limitValue = Math.min(this.max, this.limitValue + (this.slowStart ? 1 : (this.increase * boost) / this.limitValue));
       return;
     }
     if (outcome === 'none') return;
     if (outcome === 'refused') this.refusals += 1;
     else this.timeouts += 1;
     // Same overshoot as a decrease already made (the call started before it): counted once.
-    if (seq <= this.admittedAtDecrease) return;
+    if (seq <= this.admittedAtDecrease) {
+      // The same overshoot: the capacity was at most the calls of it that got through.
+      this.episode = { peak: Math.max(this.episode.peak, flight), refused: this.episode.refused + 1 };
+      this.limitValue = Math.max(this.min, Math.min(this.limitValue, this.episode.peak - this.episode.refused));
+      return;
+    }
     this.slowStart = false;
+    this.calm = 0;
+    this.episode = { peak: flight, refused: 1 };
     this.limitValue = Math.max(this.min, Math.min(this.limitValue, flight) * this.decrease);
     this.admittedAtDecrease = this.admitted;
   }

@@ -61,14 +61,21 @@ describe('AdaptiveWindow (AIMD)', () => {
     expect(window.limit).toBe(8);
   });
 
-  it('a refusal cuts the window to 0.8 of the most calls in flight during the refused call, once per overshoot', () => {
+  it('a refusal cuts the window to 0.85 of the most calls in flight during the refused call; more refusals of the same overshoot bring it to the calls that got through', () => {
     const { window } = setup({ initial: 16 });
     const tickets = fill(window);
-    // Capacity 8: the 9th to 16th are refused; only the first refusal cuts (16 in flight -> 12.8).
+    // Capacity 8: the 9th to 16th are refused (at once, before the others' replies).
+    tickets.slice(8, 9).forEach((t) => t.end('refused'));
+    expect(window.limit).toBe(13); // 16 in flight x 0.85
+    tickets.slice(9).forEach((t) => t.end('refused'));
+    expect(window.limit).toBe(8); // 16 - 8 refused
     tickets.slice(0, 8).forEach((t) => t.end('success'));
-    tickets.slice(8).forEach((t) => t.end('refused'));
-    expect(window.limit).toBe(12);
-    expect(window.snapshot()).toMatchObject({ successes: 8, refusals: 8, inFlight: 0 });
+    expect(window.limit).toBe(8);
+    // A refusal of a call admitted after that cut is a new overshoot: 0.85 again.
+    const next = fill(window);
+    next[0]?.end('refused');
+    expect(window.limit).toBe(6);
+    expect(window.snapshot()).toMatchObject({ successes: 8, refusals: 9, inFlight: 7 });
   });
 
   it('a timeout shrinks the window like a refusal; min 1', () => {
@@ -82,20 +89,19 @@ describe('AdaptiveWindow (AIMD)', () => {
     expect(w4.limit).toBe(3);
   });
 
-  it('after the first refusal it grows by half a call per round trip (congestion avoidance)', () => {
+  it('after the first refusal it grows by a quarter call per round trip (congestion avoidance)', () => {
     const { window } = setup({ initial: 2 });
     const tickets = fill(window);
-    tickets[0]?.end('refused'); // 2 in flight: cut to 1.6
+    tickets[0]?.end('refused'); // 2 in flight: cut to 1.7
     tickets.slice(1).forEach((t) => t.end('none'));
     expect(window.limit).toBe(1);
-    // Round trips of full windows: +0.5 per round trip.
+    // Round trips of full windows: a quarter of a call per round trip.
     const limits: number[] = [];
-    for (let round = 0; round < 6; round++) {
+    for (let round = 0; round < 8; round++) {
       for (const t of fill(window)) t.end('success');
       limits.push(window.limit);
     }
-    expect(limits[limits.length - 1]).toBeGreaterThanOrEqual(3);
-    expect(limits[limits.length - 1]).toBeLessThanOrEqual(4);
+    expect(limits).toEqual([1, 1, 2, 2, 2, 2, 2, 3]);
   });
 
   it('settles at a shared capacity of 8: at least 90% used, refusals at most 5% of calls', () => {
