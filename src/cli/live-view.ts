@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { Engine } from '../engine/engine.js';
+import type { CapacityWindowSnapshot } from '../credentials/project-pool.js';
 import type { ProjectSnapshot } from '../engine/events.js';
 import { formatDuration } from '../job/duration.js';
 import type { CliIO } from './io.js';
@@ -15,6 +16,17 @@ function projectLine(projects: ProjectSnapshot[], now: number): string {
         return `${p.name}: ${p.state === 'exhausted' ? 'out for the day' : 'cooling'} ${formatDuration(Math.max(0, (p.until ?? now) - now))}`;
       if (p.state === 'disabled') return `${p.name}: disabled (${p.reason ?? ''})`;
       return `${p.name}: ${p.state} ${p.requests} req${p.rejected429 ? `, ${p.rejected429}×429` : ''}`;
+    })
+    .join(' | ');
+}
+
+/** Shared capacity per model and location: the window, calls in flight and the share of 429s. */
+export function capacityLine(windows: readonly CapacityWindowSnapshot[]): string {
+  return windows
+    .map((w) => {
+      const calls = w.successes + w.refusals + w.timeouts;
+      const share = calls === 0 ? 0 : (100 * w.refusals) / calls;
+      return `${w.model}@${w.location}: window ${w.limit}, ${w.inFlight} in flight, ${share.toFixed(1)}% 429`;
     })
     .join(' | ');
 }
@@ -86,7 +98,8 @@ export function attachLiveView(engine: Engine, io: CliIO, options: { estimateUsd
   const refreshStatus = (): void => {
     const estimate = options.estimateUsd === undefined ? '' : ` of ~${usd(options.estimateUsd)} estimated`;
     spendBar?.update(0, { line: fitLine(` spent this run ${usd(spent)}${estimate}${waiting ? ` · ${waiting}` : ''}`, width()) });
-    projectsBar?.update(0, { line: fitLine(` ${projectLine(engine.projects(), Date.now())}`, width()) });
+    const capacity = capacityLine(engine.capacityWindows());
+    projectsBar?.update(0, { line: fitLine(` ${projectLine(engine.projects(), Date.now())}${capacity ? ` | ${capacity}` : ''}`, width()) });
   };
   const timer = setInterval(() => {
     refreshBars();

@@ -119,6 +119,11 @@ export class Engine extends EventEmitter<EngineEvents> {
     return this.pool.snapshot();
   }
 
+  /** The shared-capacity windows per model and location (adaptive concurrency), for the live view. */
+  capacityWindows(): ReturnType<ProjectPool['capacityWindows']> {
+    return this.pool.capacityWindows();
+  }
+
   /** What is shared with other runs (other runs on the same projects, cooldowns they passed on, the shared budget). */
   shared(): SharedFigures | undefined {
     return this.options.coordination?.figures(this.options.credentials);
