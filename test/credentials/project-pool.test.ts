@@ -598,3 +598,47 @@ describe('ProjectPool: changed()', () => {
     expect(await resolvedNow(signal)).toBe(true);
   });
 });
+
+describe('ProjectPool: shared capacity (a Vertex Gemini model with no declared quota)', () => {
+  const shared = (name: string, over: Partial<ProjectCredentials> = {}) => project(name, { quotas: {}, ...over });
+
+  it('every project of one location shares one window; when it is full the pool waits on shared capacity, naming model and location', async () => {
+    const { pool, acquireMany } = setup([shared('p1'), shared('p2'), shared('p3')]);
+    const leases = (await acquireMany(6)).filter(isLease);
+    // The window starts at 4 calls in flight for gemini-2.5-flash in us-central1, whatever the projects.
+    expect(leases).toHaveLength(4);
+    expect(new Set(leases.map((l) => l.project.name)).size).toBe(3);
+    expect(pool.availability(MODEL, undefined)).toEqual({
+      state: 'waiting',
+      until: undefined,
+      reason: 'waiting on shared capacity of gemini-2.5-flash in us-central1 (window 4, 4 in flight)',
+    });
+    leases[0]?.release(undefined, 'success');
+    expect(pool.availability(MODEL, undefined)).toEqual({ state: 'ready' });
+    expect(pool.capacityWindows()).toEqual([{ model: MODEL, location: 'us-central1', limit: 5, inFlight: 3, successes: 1, refusals: 0, timeouts: 0 }]);
+  });
+
+  it('a shared 429 cools no project down; a 429 naming a quota, or declared limits, keep the per-project cooldown', async () => {
+    const { pool } = setup([shared('p1'), shared('g', { api: 'gemini' }), shared('f', { quotaKind: 'fixed' }), project('d')]);
+    const bare = Object.assign(new Error('429'), { perDay: false, namesQuota: false }) as never;
+    const named = Object.assign(new Error('429'), { perDay: false, namesQuota: true }) as never;
+    expect(pool.quotaKindOf429('p1', MODEL, bare)).toBe('shared');
+    expect(pool.quotaKindOf429('p1', MODEL, named)).toBe('fixed');
+    expect(pool.quotaKindOf429('p1', 'imagen-4.0-generate-001', bare)).toBe('fixed');
+    expect(pool.quotaKindOf429('g', MODEL, bare)).toBe('fixed');
+    expect(pool.quotaKindOf429('f', MODEL, bare)).toBe('fixed');
+    expect(pool.quotaKindOf429('d', MODEL, bare)).toBe('fixed');
+    pool.capacityRefused('p1');
+    expect(pool.snapshot()[0]).toEqual({ name: 'p1', state: 'active', requests: 0, rejected429: 1, costUsd: 0 });
+  });
+
+  it('each location has its own window (global and a region)', async () => {
+    const { pool, acquireMany } = setup([shared('r'), shared('g', { location: 'global' })]);
+    const leases = (await acquireMany(10)).filter(isLease);
+    expect(leases).toHaveLength(8);
+    expect(pool.capacityWindows().map((w) => [w.location, w.inFlight])).toEqual([
+      ['us-central1', 4],
+      ['global', 4],
+    ]);
+  });
+});
