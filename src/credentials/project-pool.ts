@@ -45,7 +45,7 @@ export interface CapacityWindowSnapshot extends WindowSnapshot {
 export type Availability =
   | { state: 'ready' }
   /** Every project is cooling down, out for the day or waiting for a probe's answer. `until` is undefined while a probe is out. */
-  | { state: 'waiting'; until: number | undefined; reason: string; outageSince?: number }
+  | { state: 'waiting'; until: number | undefined; reason: string; outageSince?: number; sharedCapacity?: true }
   /** No project can ever serve it in this run (none in the pool, or all disabled). */
   | { state: 'unusable'; reason: string };
 
@@ -399,6 +399,7 @@ export class ProjectPool {
         state: 'waiting',
         until: undefined,
         reason: `waiting on shared capacity of ${model} in ${full.p.credentials.location} (window ${full.window.limit}, ${full.window.inFlight} in flight)`,
+        sharedCapacity: true,
       };
     }
     const breakers = candidates.map((p) => this.breaker(p, model));

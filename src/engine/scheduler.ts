@@ -441,6 +441,8 @@ export class Scheduler {
     } else {
       this.stall.block(lane.key, availability.until, availability.reason);
     }
+    // A full shared-capacity window is the normal pace of a run (its calls are in flight): not announced.
+    if (availability.state === 'waiting' && availability.sharedCapacity) return;
     const announcement = `${availability.reason}@${availability.state === 'waiting' ? (availability.until ?? '') : ''}`;
     if (lane.announced === announcement) return;
     lane.announced = announcement;

@@ -612,6 +612,7 @@ describe('ProjectPool: shared capacity (a Vertex Gemini model with no declared q
       state: 'waiting',
       until: undefined,
       reason: 'waiting on shared capacity of gemini-2.5-flash in us-central1 (window 4, 4 in flight)',
+      sharedCapacity: true,
     });
     leases[0]?.release(undefined, 'success');
     expect(pool.availability(MODEL, undefined)).toEqual({ state: 'ready' });
