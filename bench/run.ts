@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { demoThroughput } from './demo-throughput.js';
-import { quotaUtilisation } from './quota-utilisation.js';
+import { fixedQuotaUtilisation, sharedDrop, sharedSteady, sharedTwoJobs } from './quota-utilisation.js';
 import { inputThroughput } from './input-throughput.js';
 import { startup } from './startup.js';
 import { million } from './million.js';
@@ -12,11 +12,17 @@ import { cacheOverhead } from './cache-overhead.js';
 
 /**
  * `npm run bench [name...]`: prints figures, never pass/fail (the machines are shared and noisy).
- * Each benchmark prints one JSON object per line.
+ * Each benchmark prints one JSON object per line (one per scenario when it has several).
  */
-const benchmarks: Record<string, () => Promise<Record<string, string | number>>> = {
+type Figures = Record<string, string | number>;
+const benchmarks: Record<string, () => Promise<Figures | Figures[]>> = {
   'demo-throughput': () => demoThroughput(3),
-  'quota-utilisation': () => quotaUtilisation(),
+  // Shared capacity (steady, dropping, two runs on one host and on Redis), then fixed quotas (declared, learned).
+  'quota-utilisation': async () => [await sharedSteady(), await sharedDrop(), await sharedTwoJobs(), await fixedQuotaUtilisation()],
+  'quota-shared': () => sharedSteady(),
+  'quota-shared-drop': () => sharedDrop(),
+  'quota-shared-two-jobs': () => sharedTwoJobs(),
+  'quota-fixed': () => fixedQuotaUtilisation(),
   'input-throughput': () => inputThroughput(),
   startup: () => startup(),
   million: () => million(),
@@ -26,7 +32,9 @@ const benchmarks: Record<string, () => Promise<Record<string, string | number>>>
 };
 
 const chosen = process.argv.slice(2);
-for (const name of chosen.length > 0 ? chosen : Object.keys(benchmarks)) {
+/** Parts of quota-utilisation, to run one alone: left out when every benchmark runs. */
+const PARTS = new Set(['quota-shared', 'quota-shared-drop', 'quota-shared-two-jobs', 'quota-fixed']);
+for (const name of chosen.length > 0 ? chosen : Object.keys(benchmarks).filter((n) => !PARTS.has(n))) {
   const bench = benchmarks[name];
   if (!bench) {
     console.error(`unknown benchmark "${name}"; known: ${Object.keys(benchmarks).join(', ')}`);
@@ -37,5 +45,8 @@ for (const name of chosen.length > 0 ? chosen : Object.keys(benchmarks)) {
   process.env.GENBATCH_CACHE_DIR = cacheDir;
   const started = Date.now();
   const figures = await bench().finally(() => rmSync(cacheDir, { recursive: true, force: true }));
-  console.log(JSON.stringify({ bench: name, ...figures, took_s: Math.round((Date.now() - started) / 100) / 10 }));
+  const tookS = Math.round((Date.now() - started) / 100) / 10;
+  for (const line of Array.isArray(figures) ? figures : [figures])
+    console.log(JSON.stringify({ bench: name, ...line, ...(Array.isArray(figures) ? {} : { took_s: tookS }) }));
+  if (Array.isArray(figures)) console.log(JSON.stringify({ bench: name, took_s: tookS }));
 }

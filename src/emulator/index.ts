@@ -9,6 +9,8 @@ export {
   type ModelBehaviour,
   type ProjectConfig,
   type QuotaLimits,
+  type SharedCapacityConfig,
 } from './emulator-config.js';
 export type { EmulatorCounters, EmulatorStats, ProjectStats } from './emulator-stats.js';
+export { DEFAULT_SHARED_IN_FLIGHT, type CapacityLaneStats } from './shared-capacity.js';
 export { countTextTokens } from './token-count.js';
