@@ -2,7 +2,7 @@ import type { Credentials } from '../credentials/credentials.js';
 import { ConfigError } from '../errors/config-error.js';
 import type { Job } from '../job/job.js';
 import { displayPath } from '../job/load-job.js';
-import { customEndpoint } from './executors/batch-staging.js';
+import { customEndpoint } from './executors/storage-clients.js';
 
 /**
  * `validate` (and `run`, before anything is spent): every project a batch step may use can reach a

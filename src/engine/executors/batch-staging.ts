@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
-import type { Storage, StorageOptions } from '@google-cloud/storage';
 import type { ProjectCredentials } from '../../credentials/credentials.js';
+import { StorageClients } from './storage-clients.js';
 
 /** gs://BUCKET/PREFIX, split. */
 export function parseGcsUri(uri: string): { bucket: string; path: string } {
@@ -10,52 +10,24 @@ export function parseGcsUri(uri: string): { bucket: string; path: string } {
 }
 
 /**
- * Whether the project's endpoint is not Google's (the emulator, a stand-in): Cloud Storage is then
- * served there too, and the client sends no credentials to it.
- */
-export function customEndpoint(project: Pick<ProjectCredentials, 'endpoint'>): boolean {
-  return project.endpoint !== undefined && !/\.googleapis\.com$/.test(new URL(project.endpoint).hostname);
-}
-
-/**
  * Cloud Storage for batch input and output, through the real @google-cloud/storage client. A
  * project whose endpoint is not Google's (the emulator, `--emulator`) stages there too: the
  * emulator serves the Cloud Storage JSON API on the same port, and with a custom endpoint the
  * client sends no credentials.
  */
 export class BatchStaging {
-  private readonly clients = new Map<string, Promise<Storage>>();
-
-  /** The client library (some 90 ms to load) is loaded by the first batch step, not by every run. */
-  private storage(project: ProjectCredentials): Promise<Storage> {
-    let storage = this.clients.get(project.name);
-    if (!storage) {
-      storage = import('@google-cloud/storage').then(({ Storage }) => this.client(Storage, project));
-      this.clients.set(project.name, storage);
-    }
-    return storage;
-  }
-
-  private client(Storage: new (options: StorageOptions) => Storage, project: ProjectCredentials): Storage {
-    const custom = customEndpoint(project);
-    return new Storage({
-      projectId: project.project,
-      ...(custom ? { apiEndpoint: project.endpoint } : {}),
-      ...(!custom && project.auth.kind === 'key_file' ? { keyFilename: project.auth.keyFile } : {}),
-      retryOptions: { autoRetry: true, maxRetries: 3 },
-    });
-  }
+  private readonly clients = new StorageClients();
 
   /** Uploads a local JSONL file (resumable, the client's default) to `uri`. */
   async upload(project: ProjectCredentials, localFile: string, uri: string): Promise<void> {
     const { bucket, path } = parseGcsUri(uri);
-    await (await this.storage(project)).bucket(bucket).upload(localFile, { destination: path, contentType: 'application/jsonl' });
+    await (await this.clients.get(project)).bucket(bucket).upload(localFile, { destination: path, contentType: 'application/jsonl' });
   }
 
   /** Every line of every predictions*.jsonl under the output directory, streamed. */
   async *outputLines(project: ProjectCredentials, directory: string): AsyncGenerator<string> {
     const { bucket, path } = parseGcsUri(directory);
-    const [files] = await (await this.storage(project)).bucket(bucket).getFiles({ prefix: `${path}/` });
+    const [files] = await (await this.clients.get(project)).bucket(bucket).getFiles({ prefix: `${path}/` });
     for (const file of files.filter((f) => /(^|\/)predictions[^/]*\.jsonl$/.test(f.name))) {
       const lines = createInterface({ input: file.createReadStream(), crlfDelay: Infinity });
       for await (const line of lines) if (line.trim() !== '') yield line;
@@ -65,7 +37,7 @@ export class BatchStaging {
   /** Deletes the objects under a prefix (a settled job's input and output); a missing one is fine. */
   async remove(project: ProjectCredentials, uri: string): Promise<void> {
     const { bucket, path } = parseGcsUri(uri);
-    const [files] = await (await this.storage(project)).bucket(bucket).getFiles({ prefix: path });
+    const [files] = await (await this.clients.get(project)).bucket(bucket).getFiles({ prefix: path });
     await Promise.all(files.filter((f) => f.name === path || f.name.startsWith(`${path}/`)).map((f) => f.delete({ ignoreNotFound: true })));
   }
 }

@@ -1,6 +1,6 @@
-import type { Storage, StorageOptions } from '@google-cloud/storage';
-import type { Credentials, ProjectCredentials } from '../../credentials/credentials.js';
+import type { Credentials } from '../../credentials/credentials.js';
 import { parseGcsUri } from './batch-staging.js';
+import { StorageClients } from './storage-clients.js';
 
 /**
  * Reads objects a model wrote to Cloud Storage (Veo with `storage_uri` returns only `gs://` URIs),
@@ -9,18 +9,9 @@ import { parseGcsUri } from './batch-staging.js';
  * emulator, reads from the Cloud Storage JSON API on that endpoint).
  */
 export class CloudObjects {
-  private readonly clients = new Map<string, Promise<Storage>>();
+  private readonly clients = new StorageClients();
 
   constructor(private readonly credentials: () => Credentials) {}
-
-  private storage(project: ProjectCredentials): Promise<Storage> {
-    let storage = this.clients.get(project.name);
-    if (!storage) {
-      storage = import('@google-cloud/storage').then(({ Storage }) => client(Storage, project));
-      this.clients.set(project.name, storage);
-    }
-    return storage;
-  }
 
   /** The object's bytes; refuses an empty or missing object (an output is never written without its bytes). */
   async read(projectName: string, uri: string): Promise<Buffer> {
@@ -28,18 +19,8 @@ export class CloudObjects {
     if (!project) throw new Error(`project "${projectName}" is no longer in the credentials file`);
     if (project.api === 'gemini') throw new Error(`project "${projectName}" is a Gemini API key: it has no Cloud Storage credentials to read ${uri}`);
     const { bucket, path } = parseGcsUri(uri);
-    const [data] = await (await this.storage(project)).bucket(bucket).file(path).download();
+    const [data] = await (await this.clients.get(project)).bucket(bucket).file(path).download();
     if (data.length === 0) throw new Error(`${uri} is empty (0 bytes)`);
     return data;
   }
-}
-
-function client(StorageClass: new (options: StorageOptions) => Storage, project: ProjectCredentials): Storage {
-  const custom = project.endpoint !== undefined && !/\.googleapis\.com$/.test(new URL(project.endpoint).hostname);
-  return new StorageClass({
-    projectId: project.project,
-    ...(custom ? { apiEndpoint: project.endpoint } : {}),
-    ...(!custom && project.auth.kind === 'key_file' ? { keyFilename: project.auth.keyFile } : {}),
-    retryOptions: { autoRetry: true, maxRetries: 3 },
-  });
 }
