@@ -22,13 +22,7 @@ function projectLine(projects: ProjectSnapshot[], now: number): string {
 
 /** Shared capacity per model and location: the window, calls in flight and the share of 429s. */
 export function capacityLine(windows: readonly CapacityWindowSnapshot[]): string {
-  return windows
-    .map((w) => {
-      const calls = w.successes + w.refusals + w.timeouts;
-      const share = calls === 0 ? 0 : (100 * w.refusals) / calls;
-      return `${w.model}@${w.location}: window ${w.limit}, ${w.inFlight} in flight, ${share.toFixed(1)}% 429`;
-    })
-    .join(' | ');
+  return windows.map((w) => `${w.model}@${w.location}: window ${w.limit}, ${w.inFlight} in flight, ${(100 * w.refusedShare).toFixed(1)}% 429`).join(' | ');
 }
 
 /** One line that fits `width` columns: cut with "…" (the bars' terminal has line wrapping off, so it would be cut anyway, silently). */

@@ -43,6 +43,8 @@ export interface Coordinator {
   runs(): Promise<SharedRun[]>;
 
   readonly budget: SharedBudgetBackend;
+  /** The shared-capacity windows: one per endpoint, location and model, that every run here paces its calls with. */
+  readonly windows: SharedWindows;
   /** How many cooldowns other runs have passed on, per key. */
   cooldownsReceived(): ReadonlyMap<string, number>;
   close(): Promise<void>;
@@ -137,6 +139,20 @@ export interface SharedBudgetBackend {
   day(scope: string, day: string): Promise<BudgetDay>;
   /** True for the first caller of the day only. */
   claimAlert(scope: string, day: string): Promise<boolean>;
+}
+
+/**
+ * Where the shared-capacity windows live (the window itself, its state and rules, is the
+ * resilience layer's; here it is an opaque text). Each change reads, changes and writes a window in
+ * one atomic step, so that runs on this host or on other hosts take places in it in turn.
+ */
+export interface SharedWindows {
+  /** Reads the window's state (undefined: none yet), lets `change` make the next one, writes it; returns what `change` returned. */
+  change<T>(key: string, change: (state: string | undefined) => { state: string; result: T }): Promise<T>;
+  /** The window's state as last seen: never waits (a fresher read may follow). */
+  peek(key: string): string | undefined;
+  /** Every window changed since `since`, for a person (`status`). */
+  all(since: number): Promise<{ key: string; state: string }[]>;
 }
 
 /** Money in shared stores is counted in whole nano-dollars, so that sums are exact. */

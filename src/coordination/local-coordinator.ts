@@ -12,6 +12,7 @@ import {
   type SharedLimiterHooks,
   type SharedRun,
   type SharedRunInfo,
+  type SharedWindows,
 } from './coordinator.js';
 import { processAlive } from '../store/process-alive.js';
 
@@ -199,6 +200,18 @@ export class LocalCoordinator implements Coordinator {
     record: (scope, day, job, rows) => Promise.resolve(this.store.recordSpend(scope, day, job, rows)),
     day: (scope, day) => Promise.resolve({ day, ...this.store.budgetDay(scope, day) }),
     claimAlert: (scope, day) => Promise.resolve(this.store.claimAlert(scope, day, Date.now())),
+  };
+
+  readonly windows: SharedWindows = {
+    change: (key, change) => {
+      try {
+        return Promise.resolve(this.store.changeWindow(key, Date.now(), change));
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    },
+    peek: (key) => (this.store.isOpen ? this.store.windowState(key) : undefined),
+    all: (since) => Promise.resolve(this.store.windows(since)),
   };
 
   cooldownsReceived(): ReadonlyMap<string, number> {

@@ -14,8 +14,9 @@ import {
   type SharedLimiterHooks,
   type SharedRun,
   type SharedRunInfo,
+  type SharedWindows,
 } from './coordinator.js';
-import { CLEAR_COOLDOWN, COUNT_REQUEST, RESERVE_BUDGET, SETTLE_BUDGET, SET_COOLDOWN } from './redis-scripts.js';
+import { CHANGE_WINDOW, CLEAR_COOLDOWN, COUNT_REQUEST, RESERVE_BUDGET, SETTLE_BUDGET, SET_COOLDOWN } from './redis-scripts.js';
 
 const PREFIX = 'genbatch:';
 const COOLDOWNS = `${PREFIX}cooldowns`;
@@ -27,6 +28,10 @@ const STALE_MS = 30_000;
 const BUDGET_TTL_MS = 8 * 86_400_000;
 /** A call longer than this no longer holds a place among the calls in flight (a process killed mid-call gives its places back then). */
 const CLUSTERED_EXPIRATION_MS = 15 * 60_000;
+/** A window's state is read again after this long; changed at most this many times in a row against other processes' changes; kept this long unused. */
+const WINDOW_FRESH_MS = 20;
+const WINDOW_ATTEMPTS = 50;
+const WINDOW_TTL_MS = 3_600_000;
 
 interface ScriptClient {
   genbatchReserve(k1: string, k2: string, ...args: (string | number)[]): Promise<[number, number, number]>;
@@ -34,6 +39,7 @@ interface ScriptClient {
   genbatchCount(k1: string, ...args: (string | number)[]): Promise<[number, number]>;
   genbatchSetCooldown(k1: string, ...args: (string | number)[]): Promise<number>;
   genbatchClearCooldown(k1: string, ...args: (string | number)[]): Promise<number>;
+  genbatchChangeWindow(k1: string, ...args: (string | number)[]): Promise<[number, string?, string?]>;
 }
 
 /** Connection options from `redis://[user:password@]HOST:PORT[/DB]` (`rediss://` for TLS). */
@@ -123,6 +129,7 @@ export class RedisCoordinator implements Coordinator {
       ['genbatchCount', COUNT_REQUEST, 1],
       ['genbatchSetCooldown', SET_COOLDOWN, 1],
       ['genbatchClearCooldown', CLEAR_COOLDOWN, 1],
+      ['genbatchChangeWindow', CHANGE_WINDOW, 1],
     ];
     for (const [name, lua, numberOfKeys] of scripts) this.client.defineCommand(name, { lua, numberOfKeys });
     for (const [role, redis] of [
@@ -356,10 +363,18 @@ export class RedisCoordinator implements Coordinator {
   }
 
   private async beat(): Promise<void> {
-    if (!this.state.ok || this.runsJoined.size === 0) return;
-    const fields: string[] = [];
-    for (const [runId, run] of this.runsJoined) fields.push(runId, this.runRecord(JSON.parse(run) as SharedRunInfo));
-    await this.client.hset(RUNS, ...fields).catch(() => undefined);
+    if (!this.state.ok) return;
+    if (this.runsJoined.size > 0) {
+      const fields: string[] = [];
+      for (const [runId, run] of this.runsJoined) fields.push(runId, this.runRecord(JSON.parse(run) as SharedRunInfo));
+      await this.client.hset(RUNS, ...fields).catch(() => undefined);
+    }
+    // Who else is going: calls in flight of a process that stopped saying so no longer hold places in a shared window.
+    const runs = await this.client.hgetall(RUNS).catch(() => undefined);
+    if (runs) {
+      this.liveHolders.clear();
+      this.noteLive(runs);
+    }
   }
 
   async runs(): Promise<SharedRun[]> {
@@ -447,6 +462,75 @@ export class RedisCoordinator implements Coordinator {
     },
     claimAlert: async (scope, day) =>
       (await this.guarded(() => this.client.set(`${PREFIX}budget-alert:${scope}:${day}`, String(Date.now()), 'PX', BUDGET_TTL_MS, 'NX'))) === 'OK',
+  };
+
+  /** Windows as last read or written here (version and state), and reads under way. */
+  private readonly windowMirror = new Map<string, { version: string; state: string; readAt: number }>();
+  private readonly windowReads = new Set<string>();
+  /** Changes of one window by this process, one after another (they would only collide with each other). */
+  private readonly windowQueue = new Map<string, Promise<unknown>>();
+
+  readonly windows: SharedWindows = {
+    change: <T>(key: string, change: (state: string | undefined) => { state: string; result: T }): Promise<T> => {
+      const run = async (): Promise<T> => {
+        const redisKey = `${PREFIX}window:${key}`;
+        let seen = this.windowMirror.get(key);
+        if (!seen) {
+          const [version, state] = await this.guarded(() => this.client.hmget(redisKey, 'v', 's'));
+          seen = { version: version ?? '', state: state ?? '', readAt: Date.now() };
+        }
+        for (let attempt = 0; attempt < WINDOW_ATTEMPTS; attempt++) {
+          const next = change(seen.state === '' ? undefined : seen.state);
+          const version: string = seen.version;
+          const reply: [number, string?, string?] = await this.guarded(() => this.scripts.genbatchChangeWindow(redisKey, version, next.state, WINDOW_TTL_MS));
+          const [ok, currentVersion, currentState] = reply;
+          if (ok === 1) {
+            this.windowMirror.set(key, { version: String(Number(version || '0') + 1), state: next.state, readAt: Date.now() });
+            return next.result;
+          }
+          // Another process changed it since it was read: again, from what it is now.
+          seen = { version: currentVersion ?? '', state: currentState ?? '', readAt: Date.now() };
+          this.windowMirror.set(key, seen);
+        }
+        throw new CoordinationLostError(this.where, `the window ${key} kept changing under ${WINDOW_ATTEMPTS} attempts`);
+      };
+      const previous = this.windowQueue.get(key) ?? Promise.resolve();
+      const result = previous.then(run, run);
+      const settled = result.catch(() => undefined);
+      this.windowQueue.set(key, settled);
+      void settled.then(() => {
+        if (this.windowQueue.get(key) === settled) this.windowQueue.delete(key);
+      });
+      return result;
+    },
+    peek: (key) => {
+      const seen = this.windowMirror.get(key);
+      if ((!seen || Date.now() - seen.readAt >= WINDOW_FRESH_MS) && this.state.ok && !this.windowReads.has(key)) {
+        this.windowReads.add(key);
+        void this.client
+          .hmget(`${PREFIX}window:${key}`, 'v', 's')
+          .then(([version, state]) => {
+            const now = this.windowMirror.get(key);
+            // A change written here meanwhile is newer than this read.
+            if (!now || Number(version ?? 0) >= Number(now.version || 0))
+              this.windowMirror.set(key, { version: version ?? '', state: state ?? '', readAt: Date.now() });
+          })
+          .catch(() => undefined)
+          .finally(() => this.windowReads.delete(key));
+      }
+      return seen?.state === '' ? undefined : seen?.state;
+    },
+    all: async (since) => {
+      const keys = await this.guarded(() => this.client.keys(`${PREFIX}window:*`));
+      const out: { key: string; state: string }[] = [];
+      for (const redisKey of keys.sort()) {
+        const state = await this.guarded(() => this.client.hget(redisKey, 's'));
+        if (state === null) continue;
+        const parsed = JSON.parse(state) as { updatedAt?: number };
+        if ((parsed.updatedAt ?? 0) >= since) out.push({ key: redisKey.slice(`${PREFIX}window:`.length), state });
+      }
+      return out;
+    },
   };
 
   cooldownsReceived(): ReadonlyMap<string, number> {

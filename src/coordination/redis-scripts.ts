@@ -67,3 +67,16 @@ redis.call('hset', KEYS[1], ARGV[1], record)
 redis.call('publish', ARGV[3], record)
 return 1
 `;
+
+/**
+ * KEYS: a window's hash. ARGV: the version read, the next state, ttl ms. Writes the state only when
+ * no other process changed it since it was read (compare and set). Returns {1} when written, else
+ * {0, version, state} as they are now, for the caller to try again from.
+ */
+export const CHANGE_WINDOW = `
+local version = redis.call('hget', KEYS[1], 'v') or ''
+if version ~= ARGV[1] then return {0, version, redis.call('hget', KEYS[1], 's') or ''} end
+redis.call('hset', KEYS[1], 'v', tostring(tonumber(version ~= '' and version or '0') + 1), 's', ARGV[2])
+redis.call('pexpire', KEYS[1], ARGV[3])
+return {1}
+`;

@@ -2,7 +2,8 @@ import type { GoogleGenAI } from '@google/genai';
 import type { Coordinator, SharedCooldown } from '../coordination/coordinator.js';
 import { quotaKey } from '../coordination/quota-key.js';
 import type { QuotaExhaustedError } from '../errors/provider-errors.js';
-import { AdaptiveWindow, type WindowOutcome, type WindowSnapshot, type WindowTicket } from '../resilience/adaptive-window.js';
+import { AdaptiveWindow, type CapacityWindow, type WindowOutcome, type WindowSnapshot, type WindowTicket } from '../resilience/adaptive-window.js';
+import { SharedCapacityWindow } from '../coordination/shared-capacity-window.js';
 import { CooldownBreaker, type BreakerState } from '../resilience/cooldown-breaker.js';
 import { configuredQuotaKind, quotaKindOf429, type QuotaKind } from '../resilience/quota-kind.js';
 import { whenAborted } from '../resilience/backoff.js';
@@ -100,6 +101,8 @@ const COOLDOWN_BASE_MS = 30_000;
 const COOLDOWN_CAP_MS = 10 * 60_000;
 const OUTAGE_BASE_MS = 1000;
 const OUTAGE_CAP_MS = 30_000;
+/** How soon a full shared window is looked at again (places freed by other runs' calls are not announced). */
+const SHARED_WINDOW_POLL_MS = 20;
 
 /** Vertex resets per-day quotas at midnight Pacific time (taken as UTC-8). */
 export function nextDailyReset(nowMs: number): number {
@@ -127,7 +130,7 @@ export class ProjectPool {
 
   private readonly unsubscribe: (() => void) | undefined;
   /** Shared capacity: one adaptive window per endpoint, location and model, whatever the project. */
-  private readonly windows = new Map<string, { model: string; location: string; window: AdaptiveWindow }>();
+  private readonly windows = new Map<string, { model: string; location: string; window: CapacityWindow }>();
 
   constructor(
     credentials: Credentials,
@@ -287,13 +290,16 @@ export class ProjectPool {
   }
 
   /** The adaptive window of the model at the project's location, when shared capacity governs it. */
-  private windowOf(p: ProjectHandle, model: string): AdaptiveWindow | undefined {
+  private windowOf(p: ProjectHandle, model: string): CapacityWindow | undefined {
     if (this.kindOf(p, model) !== 'shared') return undefined;
     const location = p.credentials.location;
     const key = JSON.stringify([p.credentials.endpoint ?? '', location, model]);
     let entry = this.windows.get(key);
     if (!entry) {
-      entry = { model, location, window: new AdaptiveWindow({ now: this.now }) };
+      // Every run on this host (or on the Redis) shares one window per model and location; alone, a window in memory.
+      const coordinator = this.options.coordinator;
+      const window = coordinator ? new SharedCapacityWindow(coordinator, key, this.now, () => this.notify()) : new AdaptiveWindow({ now: this.now });
+      entry = { model, location, window };
       this.windows.set(key, entry);
     }
     return entry.window;
@@ -394,11 +400,12 @@ export class ProjectPool {
       .map((p) => ({ p, window: this.windowOf(p, model) }))
       .find((c) => c.window && !c.window.hasRoom() && this.breaker(c.p, model).state === 'closed');
     if (full?.window) {
-      // Shared capacity: calls are in flight and the window is full; it opens as they end.
+      // Shared capacity: calls are in flight and the window is full; it opens as they end (other runs' calls end unseen: look again soon).
+      const { limit, inFlight } = full.window.snapshot();
       return {
         state: 'waiting',
-        until: undefined,
-        reason: `waiting on shared capacity of ${model} in ${full.p.credentials.location} (window ${full.window.limit}, ${full.window.inFlight} in flight)`,
+        until: full.window.shared ? this.now() + SHARED_WINDOW_POLL_MS : undefined,
+        reason: `waiting on shared capacity of ${model} in ${full.p.credentials.location} (window ${limit}, ${inFlight} in flight)`,
         sharedCapacity: true,
       };
     }
@@ -499,7 +506,7 @@ export class ProjectPool {
     let ticket: WindowTicket | undefined;
     const window = pass ? this.windowOf(p, model) : undefined;
     if (pass && window) {
-      ticket = window.tryAcquire();
+      ticket = await window.acquire();
       if (!ticket) {
         if (pass.probe) breaker.probeEnded();
         pass = undefined;

@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS versions (name TEXT PRIMARY KEY, v INTEGER NOT NULL);
 INSERT OR IGNORE INTO versions (name, v) VALUES ('cooldowns', 0);
 `;
 
+/** Shared-capacity windows (one per endpoint, location and model), as the coordination layer writes them. */
+const WINDOWS_SCHEMA = `CREATE TABLE IF NOT EXISTS capacity_windows (key TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL);`;
+
 /** What one call asks of a quota key: the gap after its start, and the limits to respect. */
 export interface PacingRequest {
   /** Gap (ms) the next start must keep after this one; 0 for none. */
@@ -139,6 +142,8 @@ export class CoordinationStore {
         db.exec(SCHEMA);
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }
+      // Added to version 2 without a new version: a new version would start afresh and drop the day's shared spend.
+      db.exec(WINDOWS_SCHEMA);
     }).immediate();
     return new CoordinationStore(db);
   }
@@ -153,6 +158,29 @@ export class CoordinationStore {
 
   private immediate<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
+  }
+
+  /** Reads the state of a shared-capacity window, lets `change` make the next one and writes it, in one transaction. */
+  changeWindow<T>(key: string, now: number, change: (state: string | undefined) => { state: string; result: T }): T {
+    return this.immediate(() => {
+      const current = this.sql.get('SELECT state FROM capacity_windows WHERE key = ?').pluck().get(key) as string | undefined;
+      const { state, result } = change(current);
+      this.sql
+        .get(
+          'INSERT INTO capacity_windows (key, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
+        )
+        .run(key, state, now);
+      return result;
+    });
+  }
+
+  windowState(key: string): string | undefined {
+    return this.sql.get('SELECT state FROM capacity_windows WHERE key = ?').pluck().get(key) as string | undefined;
+  }
+
+  /** Every window written since `since`. */
+  windows(since: number): { key: string; state: string }[] {
+    return this.sql.get('SELECT key, state FROM capacity_windows WHERE updated_at >= ? ORDER BY key').all(since) as { key: string; state: string }[];
   }
 
   touchHolder(id: string, pid: number, host: string, now: number): void {

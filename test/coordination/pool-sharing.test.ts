@@ -4,6 +4,7 @@ import type { CoordinationEvent, CoordinationHealth, Coordinator, SharedCooldown
 import { quotaKey } from '../../src/coordination/quota-key.js';
 import type { ProjectCredentials } from '../../src/credentials/credentials.js';
 import { ProjectPool } from '../../src/credentials/project-pool.js';
+import { memoryWindows } from '../helpers/memory-windows.js';
 
 const MODEL = 'gemini-2.5-flash';
 const T0 = Date.UTC(2025, 5, 10, 12, 0, 0);
@@ -43,6 +44,7 @@ function fakeCoordinator(options: { live?: boolean; recorded?: SharedCooldown; c
     clearCooldown: (key, startedAt) => cleared.push({ key, startedAt }),
     countRequest: () => Promise.resolve(options.counts ?? true),
     requestsToday: () => 0,
+    windows: memoryWindows(),
   };
   return {
     coordinator: coordinator as Coordinator,

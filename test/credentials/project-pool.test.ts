@@ -616,7 +616,9 @@ describe('ProjectPool: shared capacity (a Vertex Gemini model with no declared q
     });
     leases[0]?.release(undefined, 'success');
     expect(pool.availability(MODEL, undefined)).toEqual({ state: 'ready' });
-    expect(pool.capacityWindows()).toEqual([{ model: MODEL, location: 'us-central1', limit: 5, inFlight: 3, successes: 1, refusals: 0, timeouts: 0 }]);
+    expect(pool.capacityWindows()).toEqual([
+      { model: MODEL, location: 'us-central1', limit: 5, inFlight: 3, successes: 1, refusals: 0, timeouts: 0, refusedShare: 0 },
+    ]);
   });
 
   it('a shared 429 cools no project down; a 429 naming a quota, or declared limits, keep the per-project cooldown', async () => {
