@@ -59,7 +59,12 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
     line(err, `filtered: item "${e.itemId}" step ${e.step}: ${e.reason}`);
   });
   engine.on('step:retry', (e) => {
-    line(err, `retry: item "${e.itemId}" step ${e.step} on ${e.project} (${e.code}), attempt ${e.attempt}, in ${formatDuration(e.delayMs)}`);
+    if (e.waitingOn !== undefined)
+      line(
+        err,
+        `retry: item "${e.itemId}" step ${e.step}: ${e.waitingOn} is full (429, refusal ${e.refusals ?? 1} in a row, no attempt used), again in ${formatDuration(e.delayMs)}`,
+      );
+    else line(err, `retry: item "${e.itemId}" step ${e.step} on ${e.project} (${e.code}), attempt ${e.attempt}, in ${formatDuration(e.delayMs)}`);
   });
   engine.on('project:cooldown', (e) => {
     line(err, `quota: project ${e.project} ${e.perDay ? 'is out for the day' : 'cools down'} until ${new Date(e.untilMs).toISOString()}`);

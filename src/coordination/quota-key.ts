@@ -35,3 +35,24 @@ export function budgetScope(projects: readonly Pick<ProjectIdentity, 'project' |
   const keys = [...new Set(projects.map(projectKey))].sort();
   return createHash('sha256').update(keys.join('\n')).digest('hex').slice(0, 16);
 }
+
+/** Where shared capacity is counted: the endpoint (Vertex AI itself when none) and the location, whatever the project. */
+function windowPlace(p: Pick<ProjectIdentity, 'endpoint' | 'location'>): [string, string] {
+  return [p.endpoint === undefined ? 'vertex' : p.endpoint.replace(/\/+$/, ''), p.location];
+}
+
+/** Vertex's dynamic shared quota belongs to the model and location: the key of the one window every run paces them with. */
+export function windowKey(p: Pick<ProjectIdentity, 'endpoint' | 'location'>, model: string): string {
+  return JSON.stringify([...windowPlace(p), model]);
+}
+
+/** Whether a window's key is of the project's endpoint and location, and for which model. */
+export function windowModelAt(key: string, p: Pick<ProjectIdentity, 'endpoint' | 'location'>): string | undefined {
+  try {
+    const [endpoint, location, model] = JSON.parse(key) as unknown[];
+    const [wantEndpoint, wantLocation] = windowPlace(p);
+    return endpoint === wantEndpoint && location === wantLocation && typeof model === 'string' ? model : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -13,6 +13,8 @@ import {
   type WindowState,
   type WindowTicket,
 } from '../resilience/adaptive-window.js';
+import { hostname } from 'node:os';
+import { processAlive } from '../store/process-alive.js';
 import type { Coordinator } from './coordinator.js';
 
 /** A window left unused this long starts again from slow start: what it learned is too old to trust. */
@@ -21,6 +23,17 @@ const IDLE_RESET_MS = 10 * 60_000;
 const LOST_AFTER_MS = 15_000;
 /** No call lasts this long: its place is freed whoever holds it. */
 const LONGEST_CALL_MS = 15 * 60_000;
+
+/**
+ * Whether a process (a coordinator id, `host:pid:nonce`) is known to be gone: one of this host whose
+ * pid no longer runs (a run killed mid-call frees its places at once; `kill -9` then resume does not wait).
+ */
+function processGone(holder: string): boolean {
+  const parts = holder.split(':');
+  const pid = Number(parts.at(-2));
+  const host = parts.slice(0, -2).join(':');
+  return host === hostname() && Number.isInteger(pid) && pid > 0 && !processAlive(pid);
+}
 
 /**
  * The adaptive window of a model at a location, held where every run of this host (the shared file)
@@ -52,9 +65,10 @@ export class SharedCapacityWindow implements CapacityWindow {
   }
 
   private lost(call: OpenCall, now: number): boolean {
+    if (call.holder === this.coordinator.id) return false;
     const age = now - call.at;
-    if (age >= LONGEST_CALL_MS) return true;
-    return call.holder !== this.coordinator.id && age >= LOST_AFTER_MS && !this.coordinator.isLive(call.holder);
+    if (age >= LONGEST_CALL_MS || processGone(call.holder)) return true;
+    return age >= LOST_AFTER_MS && !this.coordinator.isLive(call.holder);
   }
 
   hasRoom(): boolean {

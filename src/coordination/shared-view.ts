@@ -5,9 +5,10 @@ import { GenbatchError } from '../errors/genbatch-error.js';
 import { CoordinationStore } from '../store/coordination-store.js';
 import { CoordinationLostError, type BudgetDay, type SharedRun } from './coordinator.js';
 import type { RedisCoordinator } from './redis-coordinator.js';
-import { budgetScope, projectKey } from './quota-key.js';
+import { budgetScope, projectKey, windowModelAt } from './quota-key.js';
 import { sharedFile } from './shared-dir.js';
 import { processAlive } from '../store/process-alive.js';
+import { windowSnapshot, type WindowSnapshot, type WindowState } from '../resilience/adaptive-window.js';
 
 /** How long `status` and `cost --all` wait for Redis before saying it cannot be reached. */
 const CONNECT_MS = 2000;
@@ -82,4 +83,36 @@ export async function sharedSpend(credentials: Credentials, day: string, env: No
     redis: (coordinator) => coordinator.budget.day(scope, day),
   });
   return { kind: view.kind, where: view.where, spend: view.value };
+}
+
+/** The shared-capacity window of a model at a location, as every run using it sees it now. */
+export interface SharedWindowView extends WindowSnapshot {
+  model: string;
+  location: string;
+  updatedAt: number;
+}
+
+/** A window not changed for this long is not shown (the next run starts it afresh). */
+const WINDOW_SHOWN_MS = 10 * 60_000;
+
+/** The shared-capacity windows (per model and location) at the credentials' endpoints and locations, changed in the last 10 minutes. */
+export async function sharedWindows(credentials: Credentials, env: NodeJS.ProcessEnv = process.env): Promise<SharedView & { windows: SharedWindowView[] }> {
+  const now = Date.now();
+  const since = now - WINDOW_SHOWN_MS;
+  const view = await withShared<{ key: string; state: string }[]>(credentials, env, {
+    local: (store) => store?.windows(since) ?? [],
+    redis: (coordinator) => coordinator.windows.all(since),
+  });
+  const windows: SharedWindowView[] = [];
+  for (const { key, state } of view.value) {
+    const at = credentials.projects.map((p) => ({ location: p.location, model: windowModelAt(key, p) })).find((w) => w.model !== undefined);
+    if (!at?.model) continue;
+    try {
+      const window = JSON.parse(state) as WindowState;
+      windows.push({ model: at.model, location: at.location, updatedAt: window.updatedAt, ...windowSnapshot(window, now) });
+    } catch {
+      // A window written by another version: not shown.
+    }
+  }
+  return { kind: view.kind, where: view.where, windows };
 }

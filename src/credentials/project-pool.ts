@@ -1,6 +1,6 @@
 import type { GoogleGenAI } from '@google/genai';
 import type { Coordinator, SharedCooldown } from '../coordination/coordinator.js';
-import { quotaKey } from '../coordination/quota-key.js';
+import { quotaKey, windowKey } from '../coordination/quota-key.js';
 import type { QuotaExhaustedError } from '../errors/provider-errors.js';
 import { AdaptiveWindow, type CapacityWindow, type WindowOutcome, type WindowSnapshot, type WindowTicket } from '../resilience/adaptive-window.js';
 import { SharedCapacityWindow } from '../coordination/shared-capacity-window.js';
@@ -293,7 +293,7 @@ export class ProjectPool {
   private windowOf(p: ProjectHandle, model: string): CapacityWindow | undefined {
     if (this.kindOf(p, model) !== 'shared') return undefined;
     const location = p.credentials.location;
-    const key = JSON.stringify([p.credentials.endpoint ?? '', location, model]);
+    const key = windowKey(p.credentials, model);
     let entry = this.windows.get(key);
     if (!entry) {
       // Every run on this host (or on the Redis) shares one window per model and location; alone, a window in memory.
@@ -310,10 +310,14 @@ export class ProjectPool {
     return [...this.windows.values()].map((w) => ({ model: w.model, location: w.location, ...w.window.snapshot() }));
   }
 
-  /** A 429 of shared capacity: counted on the project (no cooldown: another project would not have more). */
-  capacityRefused(name: string): void {
+  /**
+   * A 429 of shared capacity: counted on the project (no cooldown: another project would not have
+   * more). Returns what the call waits on, for messages: the model's shared capacity at the location.
+   */
+  capacityRefused(name: string, model: string): string {
     const p = this.projects.get(name);
     if (p) p.rejected429 += 1;
+    return `shared capacity of ${model} in ${p?.credentials.location ?? 'its location'}`;
   }
 
   private requestsToday(p: ProjectHandle, model: string): number {

@@ -91,8 +91,12 @@ const offset = z.union([z.number(), z.string()], { error: DURATION_HINT }).trans
 });
 
 const CAPACITY_HINT = 'expected { in_flight: N }, { rps: N } or a list of steps like [{ at: 0s, in_flight: 8 }, { at: 20s, in_flight: 3 }]';
-const capacityLimit = z.union([z.strictObject({ in_flight: count }), z.strictObject({ rps: count })], { error: CAPACITY_HINT });
-const capacityStep = z.union([z.strictObject({ at: offset, in_flight: count }), z.strictObject({ at: offset, rps: count })], { error: CAPACITY_HINT });
+/** 0: no capacity left at all (every call refused), as a region under heavy load can be for a while. */
+const capacityCalls = z.number().int().nonnegative();
+const capacityLimit = z.union([z.strictObject({ in_flight: capacityCalls }), z.strictObject({ rps: capacityCalls })], { error: CAPACITY_HINT });
+const capacityStep = z.union([z.strictObject({ at: offset, in_flight: capacityCalls }), z.strictObject({ at: offset, rps: capacityCalls })], {
+  error: CAPACITY_HINT,
+});
 /**
  * Shared capacity of one model in one location (dynamic shared quota): calls in flight or requests
  * per second, or a schedule of them over time (steps in the order of `at`).

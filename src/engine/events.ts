@@ -21,7 +21,21 @@ export interface EngineEvents {
   'call:end': [
     { itemId: string; step: string; project: string; model: string; httpStatus: number; errorCode?: string; usage: Usage; costUsd: number; durationMs: number },
   ];
-  'step:retry': [{ itemId: string; step: string; project: string; code: string; message: string; attempt: number; delayMs: number; finishReason?: string }];
+  /** `waitingOn`: refused by shared capacity (no attempt used), the how-manieth time in a row (`refusals`). */
+  'step:retry': [
+    {
+      itemId: string;
+      step: string;
+      project: string;
+      code: string;
+      message: string;
+      attempt: number;
+      delayMs: number;
+      finishReason?: string;
+      waitingOn?: string;
+      refusals?: number;
+    },
+  ];
   'project:cooldown': [{ project: string; untilMs: number; reason: string; perDay: boolean }];
   'project:disabled': [{ project: string; reason: string }];
   /** A project cannot use a model (404/403 for the model alone): the model is left out on it for the run. */

@@ -21,7 +21,8 @@ interface Lane {
   serving: string;
   ready: Unit[];
   /** Units waiting out a retry backoff: they hold no worker meanwhile. */
-  delayed: { unit: Unit; at: number }[];
+  /** Units back after a backoff; `waitingOn`: refused by shared capacity (they wait, they do not move the run). */
+  delayed: { unit: Unit; at: number; waitingOn?: string }[];
   /** A lease is being taken for this lane (one at a time, so the limiter's order is kept). */
   acquiring: boolean;
   /** Why no project can ever serve this lane in this run, if so. */
@@ -238,7 +239,11 @@ export class Scheduler {
           this.resolved(unit);
           break;
         case 'retry':
-          this.lane(unit).delayed.push({ unit, at: Date.now() + verdict.delayMs });
+          this.lane(unit).delayed.push({
+            unit,
+            at: Date.now() + verdict.delayMs,
+            ...(verdict.waitingOn === undefined ? {} : { waitingOn: verdict.waitingOn }),
+          });
           break;
         case 'requeue':
           this.lane(unit).ready.unshift(unit);
@@ -333,7 +338,12 @@ export class Scheduler {
           for (const d of due) this.enqueue(d.unit);
         }
         for (const d of lane.delayed) nextAt = Math.min(nextAt, d.at);
-        if (lane.delayed.length > 0) canMove = true;
+        if (lane.delayed.some((d) => d.waitingOn === undefined)) canMove = true;
+        else if (lane.delayed.length > 0 && lane.ready.length === 0) {
+          // Every unit left here was refused by shared capacity: the lane waits on it (a stall, if nothing gets through for limits.max_stall).
+          const first = lane.delayed[0] as { at: number; waitingOn?: string };
+          this.stall.block(lane.key, undefined, `waiting on ${first.waitingOn ?? 'shared capacity'}: every call refused (429)`);
+        }
         if (lane.ready.length === 0 || lane.acquiring) continue;
         const { model, availability } = this.choose(lane);
         if (availability.state === 'ready') {
@@ -369,7 +379,7 @@ export class Scheduler {
 
       this.stall.observe(!canMove);
       if (!canMove) {
-        const waiting = lanes.filter((l) => l.ready.length > 0);
+        const waiting = lanes.filter((l) => l.ready.length > 0 || l.delayed.length > 0);
         if (waiting.length > 0 && waiting.every((l) => l.unusable !== undefined))
           return { kind: 'unusable', reasons: waiting.map((l) => `${describeLane(l)}: ${l.unusable ?? ''}`) };
         if (this.stall.expired()) return this.stalled(waiting);

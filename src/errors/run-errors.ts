@@ -15,6 +15,9 @@ function seconds(ms: number): string {
   return m < 120 ? `${m}m` : `${Math.floor(m / 60)}h ${m % 60}m`;
 }
 
+/** How the reason of a lane waiting on Vertex's dynamic shared quota begins (the project pool and the scheduler write it). */
+export const SHARED_CAPACITY_REASON = 'waiting on shared capacity';
+
 /**
  * No pending unit could make progress for longer than limits.max_stall: every lane with work left
  * was waiting on its projects. Exit 75, resumable. The message names each stalled pool and model,
@@ -27,11 +30,18 @@ export class StalledOnQuotaError extends GenbatchError {
     readonly lanes: readonly StalledLane[],
     stalledForMs: number,
     completed: Record<string, number> = {},
-    kind: { headline: string; code: string; hint: string } = {
-      headline: 'Stalled on quota: no pending work could make progress',
-      code: 'STALLED_ON_QUOTA',
-      hint: 'Resume later (genbatch resume JOB): it probes each waiting project once and goes on at full speed if the quota is back. Or add projects to the credentials file, or raise limits.max_stall.',
-    },
+    kind: { headline: string; code: string; hint: string } = lanes.length > 0 && lanes.every((l) => l.reason.startsWith(SHARED_CAPACITY_REASON))
+      ? {
+          // Dynamic shared quota: the model's capacity at a location is short for every project alike.
+          headline: 'Stalled on shared capacity: every call was refused (429) and no pending work could make progress',
+          code: 'STALLED_ON_QUOTA',
+          hint: "Google's shared capacity for the model at that location is short: more projects do not add any. Resume later (genbatch resume JOB), add a credentials entry with location: global (it routes to any region with capacity) or another region, or raise limits.max_stall.",
+        }
+      : {
+          headline: 'Stalled on quota: no pending work could make progress',
+          code: 'STALLED_ON_QUOTA',
+          hint: 'Resume later (genbatch resume JOB): it probes each waiting project once and goes on at full speed if the quota is back. Or add projects to the credentials file, or raise limits.max_stall.',
+        },
   ) {
     const now = Date.now();
     const described = lanes.map((l) => {

@@ -57,6 +57,8 @@ export interface WindowState {
   episode: { peak: number; refused: number };
   /** Successes since the last decrease (round trips without a refusal, times the window). */
   calm: number;
+  /** When a call last got through. */
+  lastSuccessAt: number;
   /** The calls in flight, by ticket (`seq`). */
   open: Record<string, OpenCall>;
   successes: number;
@@ -78,6 +80,9 @@ export interface WindowSnapshot {
   refusedShare: number;
 }
 
+/** No call through for this long, then one: the window starts again with slow start. */
+const RESTART_AFTER_MS = 30_000;
+
 /** The stretch of time the recent share of refusals covers (two of them at most). */
 const RECENT_MS = 60_000;
 
@@ -91,6 +96,7 @@ export function newWindowState(now: number, params: WindowParams = DEFAULT_WINDO
     admittedAtDecrease: 0,
     episode: { peak: 0, refused: 0 },
     calm: 0,
+    lastSuccessAt: now,
     open: {},
     successes: 0,
     refusals: 0,
@@ -160,6 +166,10 @@ function learn(state: WindowState, call: OpenCall, outcome: WindowOutcome, now: 
   if (outcome === 'none') return;
   countOutcome(state, outcome, now);
   if (outcome === 'success') {
+    // The first call through after a long spell of refusals (capacity was gone, or the run stalled): slow start again,
+    // as TCP does after a retransmission timeout, since what the window learned before no longer says where the capacity is.
+    if (now - (state.lastSuccessAt ?? now) >= RESTART_AFTER_MS && state.refusals + state.timeouts > 0) state.slowStart = true;
+    state.lastSuccessAt = now;
     // Grow only while the window is used: an idle window says nothing about capacity.
     if (call.peak + 1 < call.limitAtStart) return;
     state.calm += 1;

@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalCoordinator } from '../../src/coordination/local-coordinator.js';
+import { windowKey } from '../../src/coordination/quota-key.js';
 import { SharedCapacityWindow } from '../../src/coordination/shared-capacity-window.js';
-import type { WindowTicket } from '../../src/resilience/adaptive-window.js';
+import { admitCall, newWindowState, type WindowTicket } from '../../src/resilience/adaptive-window.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDir();
@@ -11,7 +14,7 @@ afterEach(async () => {
   for (const c of open.splice(0)) await c.close();
 });
 
-const KEY = JSON.stringify(['', 'us-central1', 'gemini-2.5-flash']);
+const KEY = windowKey({ location: 'us-central1' }, 'gemini-2.5-flash');
 /** The windows' clock: real time moved on by `skew` (a call "15 s old" without waiting 15 s). */
 const clock = { skew: 0 };
 const now = () => Date.now() + clock.skew;
@@ -88,5 +91,21 @@ describe('a shared-capacity window shared by the runs of one host', () => {
     clock.skew = 16_000;
     expect(a.window.snapshot()).toMatchObject({ limit: 4, inFlight: 1 });
     expect(await fill(a.window)).toHaveLength(3);
+  });
+
+  it('the places of a run killed on this host are freed at once (its pid is gone): a resume right after kill -9 does not wait', async () => {
+    clock.skew = 0;
+    const file = join(tempDir(), 'shared.db');
+    const a = run(file);
+    // A process that ran and is gone, as a run killed with kill -9 mid-call leaves its calls in flight.
+    const { pid } = spawnSync(process.execPath, ['-e', '0']);
+    const killed = `${hostname()}:${pid}:deadbeef`;
+    await a.coordinator.windows.change(KEY, () => {
+      const state = newWindowState(now());
+      for (let i = 0; i < 4; i++) admitCall(state, killed, now());
+      return { state: JSON.stringify(state), result: undefined };
+    });
+    expect(a.window.snapshot()).toMatchObject({ limit: 4, inFlight: 0 });
+    expect(await fill(a.window)).toHaveLength(4);
   });
 });

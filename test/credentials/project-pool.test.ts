@@ -631,7 +631,7 @@ describe('ProjectPool: shared capacity (a Vertex Gemini model with no declared q
     expect(pool.quotaKindOf429('g', MODEL, bare)).toBe('fixed');
     expect(pool.quotaKindOf429('f', MODEL, bare)).toBe('fixed');
     expect(pool.quotaKindOf429('d', MODEL, bare)).toBe('fixed');
-    pool.capacityRefused('p1');
+    expect(pool.capacityRefused('p1', MODEL)).toBe('shared capacity of gemini-2.5-flash in us-central1');
     expect(pool.snapshot()[0]).toEqual({ name: 'p1', state: 'active', requests: 0, rejected429: 1, costUsd: 0 });
   });
 

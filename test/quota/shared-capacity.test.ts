@@ -95,4 +95,51 @@ describe('dynamic shared quota (Vertex Gemini, no declared quota)', () => {
     const log = emulator.log();
     expect(log.filter((r) => r.status === 429).length / log.length).toBeLessThanOrEqual(0.25);
   });
+
+  it('no capacity left: the run stalls naming the model and location (more projects would not help), status shows the window; with capacity back, resume finishes', async () => {
+    const items = 6;
+    const noCapacity = parseEmulatorConfig({ seed: 3, latency_ms: 50, shared_capacity: { 'us-central1': { 'gemini-2.5-flash': { in_flight: 0 } } } });
+    emulator = await startEmulator(noCapacity, { port: 0 });
+    const port = Number(new URL(emulator.url).port);
+    const dir = tempDir();
+    const env = { GENBATCH_SHARED_DIR: join(dir, 'shared') };
+    writeCredentials(
+      join(dir, 'credentials.yaml'),
+      emulator.url,
+      ['s1', 's2'].map((name) => ({ name })),
+    );
+    const job = writeJob(dir, { items, steps: STEP, limits: '{ concurrency: 4, max_attempts: 2, max_stall: 3s }' });
+    const stalled = await runCli(['run', job, '--yes', '--plain', '--no-cache'], { env });
+    expect(stalled.code).toBe(75);
+    expect(stalled.stderr).toContain('Stalled on shared capacity');
+    expect(stalled.stderr).toContain('waiting on shared capacity of gemini-2.5-flash in us-central1: every call refused (429)');
+    expect(stalled.stderr).toMatch(/more projects do not add any.*location: global/);
+    expect(stalled.stderr).toMatch(
+      /retry: item "\S+" step brief: shared capacity of gemini-2\.5-flash in us-central1 is full \(429, refusal 1 in a row, no attempt used\)/,
+    );
+    expect(stalled.stderr).not.toMatch(/cools down/);
+    expect(emulator.log().every((r) => r.status === 429)).toBe(true);
+
+    const status = await runCli(['status', job, '--json'], { env });
+    const windows = (
+      JSON.parse(status.stdout) as { capacity_windows: { model: string; location: string; window: number; share_429: number; refusals: number }[] }
+    ).capacity_windows;
+    expect(windows).toEqual([expect.objectContaining({ model: 'gemini-2.5-flash', location: 'us-central1', window: 1, share_429: 1 })]);
+    expect(windows[0]?.refusals).toBe(emulator.log().length);
+    const text = await runCli(['status', job], { env });
+    expect(text.stdout).toContain('gemini-2.5-flash in us-central1: window 1 call(s), 0 in flight, 100.0% of recent calls refused (429)');
+
+    // The capacity is back: a fresh emulator (same address) with 4 calls in flight.
+    await emulator.close();
+    emulator = await startEmulator(
+      parseEmulatorConfig({ seed: 3, latency_ms: 50, shared_capacity: { 'us-central1': { 'gemini-2.5-flash': { in_flight: 4 } } } }),
+      { port },
+    );
+    const resumed = await runCli(['resume', job, '--yes', '--plain'], { env });
+    expect(resumed.code).toBe(0);
+    expect(stateCounts(join(dir, '.genbatch', 'quota-job.db'))).toEqual({ done: items });
+    const after = JSON.parse((await runCli(['status', job, '--json'], { env })).stdout) as { capacity_windows: { share_429: number; successes: number }[] };
+    expect(after.capacity_windows[0]?.successes).toBe(items);
+    expect(after.capacity_windows[0]?.share_429).toBeLessThan(1);
+  });
 });

@@ -125,4 +125,18 @@ describe('AdaptiveWindow (AIMD)', () => {
     expect(served.slice(150, 200).every((n) => n >= 2 && n <= 3)).toBe(true);
     expect(Math.max(...served.slice(280))).toBe(8);
   });
+
+  it('after 30 s with no call through (capacity gone), the first success starts slow start again instead of crawling up from 1', () => {
+    const { clock, window } = setup({ initial: 8 });
+    // Capacity gone: every call refused, the window comes down to 1.
+    for (let round = 0; round < 6; round++) for (const t of fill(window)) t.end('refused');
+    expect(window.limit).toBe(1);
+    clock.t += 31_000;
+    const limits: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      for (const t of fill(window)) t.end('success');
+      limits.push(window.limit);
+    }
+    expect(limits).toEqual([2, 4, 8, 16]);
+  });
 });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { projectKey } from '../../coordination/quota-key.js';
-import { runsSharing } from '../../coordination/shared-view.js';
+import { runsSharing, sharedWindows, type SharedWindowView } from '../../coordination/shared-view.js';
 import { loadCredentials } from '../../credentials/load-credentials.js';
 import { buildStatus } from '../../engine/status.js';
 import { staleNow } from '../../engine/staleness.js';
@@ -14,6 +14,8 @@ import { unknownSpend } from '../render-spend.js';
 
 interface OtherRuns {
   runs: { job: string; job_file: string; run_id: string; host: string; pid: number; started_at: string; projects: string[] }[] | null;
+  /** The shared-capacity windows (per model and location) every run at these locations paces with. */
+  windows: SharedWindowView[];
   /** Why they are not known (the coordination server cannot be reached, the credentials file cannot be read). */
   error?: string;
 }
@@ -27,8 +29,9 @@ async function otherRuns(job: Job): Promise<OtherRuns> {
     const credentials = await loadCredentials(job.credentialsFile, { emulated: true });
     const names = new Map<string, string[]>();
     for (const p of credentials.projects) names.set(projectKey(p), [...(names.get(projectKey(p)) ?? []), p.name]);
-    const { runs } = await runsSharing(credentials);
+    const [{ runs }, { windows }] = await Promise.all([runsSharing(credentials), sharedWindows(credentials)]);
     return {
+      windows,
       runs: runs
         .filter((r) => resolve(r.jobFile) !== resolve(job.file))
         .map((r) => ({
@@ -42,24 +45,51 @@ async function otherRuns(job: Job): Promise<OtherRuns> {
         })),
     };
   } catch (error) {
-    return { runs: null, error: error instanceof Error ? error.message : String(error) };
+    return { runs: null, windows: [], error: error instanceof Error ? error.message : String(error) };
   }
 }
 
 function otherRunsLines(others: OtherRuns): string[] {
   if (others.runs === null) return [`Other runs on its projects: unknown (${others.error ?? 'not readable'})`];
-  if (others.runs.length === 0) return [];
+  const windows = others.windows.map(
+    (w) =>
+      `  ${w.model} in ${w.location}: window ${w.limit} call(s), ${w.inFlight} in flight, ${(100 * w.refusedShare).toFixed(1)}% of recent calls refused (429)`,
+  );
   return [
-    `Other runs sharing its projects (limits, cooldowns and the shared budget count them too):`,
-    ...others.runs.map((r) => `  ${r.job} (run ${r.run_id}, pid ${r.pid} on ${r.host}, since ${r.started_at}): ${r.projects.join(', ')}`),
+    ...(windows.length === 0 ? [] : ['Shared capacity (dynamic shared quota; every run at these locations paces with the same window):', ...windows]),
+    ...(others.runs.length === 0
+      ? []
+      : [
+          `Other runs sharing its projects (limits, cooldowns and the shared budget count them too):`,
+          ...others.runs.map((r) => `  ${r.job} (run ${r.run_id}, pid ${r.pid} on ${r.host}, since ${r.started_at}): ${r.projects.join(', ')}`),
+        ]),
   ];
+}
+
+/** The windows as `status --json` gives them. */
+function windowsJson(windows: SharedWindowView[]): object[] {
+  return windows.map((w) => ({
+    model: w.model,
+    location: w.location,
+    window: w.limit,
+    in_flight: w.inFlight,
+    share_429: Number(w.refusedShare.toFixed(4)),
+    successes: w.successes,
+    refusals: w.refusals,
+    timeouts: w.timeouts,
+    updated_at: new Date(w.updatedAt).toISOString(),
+  }));
 }
 
 /** `genbatch status JOB [--json]`: what is done, pending, failed (with reasons), and what it cost. */
 export async function statusCommand(jobFile: string, flags: { json?: boolean }, io: CliIO): Promise<number> {
   const job = await loadJob(jobFile);
   const others = await otherRuns(job);
-  const sharedJson = { shared_runs: others.runs, ...(others.error === undefined ? {} : { shared_runs_error: others.error }) };
+  const sharedJson = {
+    shared_runs: others.runs,
+    capacity_windows: windowsJson(others.windows),
+    ...(others.error === undefined ? {} : { shared_runs_error: others.error }),
+  };
   if (!existsSync(job.stateFile)) {
     if (flags.json) {
       line(

@@ -462,8 +462,10 @@ export class OnlineExecutor implements StepExecutor {
       error.code,
     );
 
-    if (sharedCapacity) pool.capacityRefused(project);
-    else if (reaction.project === 'cooldown' && error instanceof QuotaExhaustedError) {
+    const waitingOn = sharedCapacity ? pool.capacityRefused(project, model) : undefined;
+    if (sharedCapacity) {
+      // Counted above; no project is at fault.
+    } else if (reaction.project === 'cooldown' && error instanceof QuotaExhaustedError) {
       const until = pool.cooldown(project, model, {
         reason: error.perDay ? 'daily quota exhausted' : 'quota exhausted (429)',
         startedAt: Date.now() - durationMs,
@@ -545,9 +547,10 @@ export class OnlineExecutor implements StepExecutor {
           attempt: attempts,
           delayMs: decision.delayMs,
           ...(finishReason === undefined ? {} : { finishReason }),
+          ...(waitingOn === undefined ? {} : { waitingOn, refusals }),
         });
       }
-      return live.map((l) => ({ unit: l.unit, verdict: { kind: 'retry', delayMs: decision.delayMs } }));
+      return live.map((l) => ({ unit: l.unit, verdict: { kind: 'retry', delayMs: decision.delayMs, ...(waitingOn === undefined ? {} : { waitingOn }) } }));
     }
     for (const l of live)
       emit('step:failed', { itemId: l.unit.item.id, step: step.name, code: error.code, message, ...(finishReason === undefined ? {} : { finishReason }) });

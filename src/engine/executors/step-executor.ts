@@ -11,8 +11,11 @@ export type Verdict =
   | { kind: 'done' }
   | { kind: 'failed' }
   | { kind: 'filtered' }
-  /** Used an attempt; back to its lane after a backoff, holding no worker meanwhile. */
-  | { kind: 'retry'; delayMs: number }
+  /**
+   * Back to its lane after a backoff, holding no worker meanwhile (an attempt used, unless it waits on
+   * shared capacity: `waitingOn` names it, and a run whose only work waits on it is not moving).
+   */
+  | { kind: 'retry'; delayMs: number; waitingOn?: string }
   /** No attempt used (429, rejected credential): straight back to its lane for another project. */
   | { kind: 'requeue' }
   /** A long-running operation was started: it is polled without a worker or a limiter slot. */
