@@ -103,9 +103,11 @@ describe('SharedCapacity (injected clock)', () => {
     expect(() => parseEmulatorConfig({ shared_capacity: { 'us-central1': { [MODEL]: { inflight: 8 } } } }, 'emu.yaml')).toThrow(
       /emu\.yaml at shared_capacity\.us-central1\.gemini-2\.5-flash: expected \{ in_flight: N \}, \{ rps: N \} or a list of steps/,
     );
-    expect(() => parseEmulatorConfig({ shared_capacity: { global: { [MODEL]: { rps: 0 } } } })).toThrow(
+    expect(() => parseEmulatorConfig({ shared_capacity: { global: { [MODEL]: { rps: -1 } } } })).toThrow(
       /shared_capacity\.global\.gemini-2\.5-flash\.rps: Too small/,
     );
+    // 0 is a capacity: none left (every call refused), as a saturated region.
+    expect(() => parseEmulatorConfig({ shared_capacity: { global: { [MODEL]: { in_flight: 0 } } } })).not.toThrow();
     expect(() =>
       parseEmulatorConfig({
         shared_capacity: {
