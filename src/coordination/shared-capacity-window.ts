@@ -29,6 +29,19 @@ const LONGEST_CALL_MS = 15 * 60_000;
  * pid no longer runs (a run killed mid-call frees its places at once; `kill -9` then resume does not wait).
  */
 function processGone(holder: string): boolean {
+  // Asked for every call in flight each time the window is looked at: one check per process and second.
+  const now = Date.now();
+  const seen = goneSeen.get(holder);
+  if (seen && now - seen.at < 1000) return seen.gone;
+  const gone = checkGone(holder);
+  goneSeen.set(holder, { at: now, gone });
+  if (goneSeen.size > 1000) goneSeen.clear();
+  return gone;
+}
+
+const goneSeen = new Map<string, { at: number; gone: boolean }>();
+
+function checkGone(holder: string): boolean {
   const parts = holder.split(':');
   const pid = Number(parts.at(-2));
   const host = parts.slice(0, -2).join(':');
