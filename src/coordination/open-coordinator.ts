@@ -2,7 +2,8 @@ import type { CoordinationTarget } from '../credentials/credentials.js';
 import { GenbatchError } from '../errors/genbatch-error.js';
 import type { Coordinator } from './coordinator.js';
 import { LocalCoordinator } from './local-coordinator.js';
-import { sharedFile } from './shared-dir.js';
+import { join } from 'node:path';
+import { SPEND_JOURNAL_FILE, sharedDir, sharedFile } from './shared-dir.js';
 
 /**
  * The coordinator for a credentials file: Redis when it names `coordination:`, else the shared file
@@ -11,7 +12,8 @@ import { sharedFile } from './shared-dir.js';
 export async function openCoordinator(target: CoordinationTarget | undefined, env: NodeJS.ProcessEnv = process.env): Promise<Coordinator> {
   if (target) {
     const { RedisCoordinator } = await import('./redis-coordinator.js');
-    return new RedisCoordinator(target.url, target.display);
+    // This host's record of what it booked in the shared budget, beside the shared file: what an empty Redis gets back.
+    return new RedisCoordinator(target.url, target.display, { journalFile: join(sharedDir(env), SPEND_JOURNAL_FILE) });
   }
   const file = sharedFile(env);
   try {

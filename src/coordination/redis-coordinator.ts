@@ -5,6 +5,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { whenAborted } from '../resilience/backoff.js';
 import {
   CoordinationLostError,
+  utcDay,
   type BudgetTotals,
   type CoordinationEvent,
   type CoordinationHealth,
@@ -16,11 +17,16 @@ import {
   type SharedRunInfo,
   type SharedWindows,
 } from './coordinator.js';
-import { CHANGE_WINDOW, CLEAR_COOLDOWN, COUNT_REQUEST, RESERVE_BUDGET, SETTLE_BUDGET, SET_COOLDOWN } from './redis-scripts.js';
+import { CHANGE_WINDOW, CLEAR_COOLDOWN, COUNT_REQUEST, RESERVE_BUDGET, SEED_BUDGET, SETTLE_BUDGET, SET_COOLDOWN } from './redis-scripts.js';
+import { SpendJournal } from '../store/spend-journal.js';
 
 const PREFIX = 'genbatch:';
 const COOLDOWNS = `${PREFIX}cooldowns`;
 const RUNS = `${PREFIX}runs`;
+/** What Redis holds began with an empty Redis: a new epoch after a restart or a flush (see SpendJournal). */
+const EPOCH = `${PREFIX}epoch`;
+/** Days of budgets put back from a host's journal (Redis keeps them as long). */
+const SEED_DAYS = 8;
 /** How often this process's runs say they are alive, and after how long without that they are gone. */
 const HEARTBEAT_MS = 5000;
 const STALE_MS = 30_000;
@@ -34,8 +40,9 @@ const WINDOW_ATTEMPTS = 50;
 const WINDOW_TTL_MS = 3_600_000;
 
 interface ScriptClient {
-  genbatchReserve(k1: string, k2: string, ...args: (string | number)[]): Promise<[number, number, number]>;
-  genbatchSettle(k1: string, k2: string, ...args: (string | number)[]): Promise<[number, number]>;
+  genbatchReserve(k1: string, k2: string, k3: string, ...args: (string | number)[]): Promise<[number, number, number, string]>;
+  genbatchSettle(k1: string, k2: string, k3: string, ...args: (string | number)[]): Promise<[number, number, string]>;
+  genbatchSeed(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Promise<number>;
   genbatchCount(k1: string, ...args: (string | number)[]): Promise<[number, number]>;
   genbatchSetCooldown(k1: string, ...args: (string | number)[]): Promise<number>;
   genbatchClearCooldown(k1: string, ...args: (string | number)[]): Promise<number>;
@@ -114,24 +121,31 @@ export class RedisCoordinator implements Coordinator {
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
 
+  /** This host's durable record of what it booked in shared budgets here (none for a read-only view such as `status`). */
+  private readonly journal: SpendJournal | undefined;
+
   constructor(
     url: string,
     readonly where: string,
+    journalOptions: { journalFile?: string } = {},
   ) {
+    this.journal = journalOptions.journalFile === undefined ? undefined : SpendJournal.open(journalOptions.journalFile);
     const options = redisOptions(url);
     this.state = { ok: false, since: Date.now(), reason: 'connecting' };
     this.lost.abort();
     this.client = new Redis(options);
     this.subscriber = new Redis(options);
     const scripts: [string, string, number][] = [
-      ['genbatchReserve', RESERVE_BUDGET, 2],
-      ['genbatchSettle', SETTLE_BUDGET, 2],
+      ['genbatchReserve', RESERVE_BUDGET, 3],
+      ['genbatchSettle', SETTLE_BUDGET, 3],
       ['genbatchCount', COUNT_REQUEST, 1],
       ['genbatchSetCooldown', SET_COOLDOWN, 1],
       ['genbatchClearCooldown', CLEAR_COOLDOWN, 1],
       ['genbatchChangeWindow', CHANGE_WINDOW, 1],
     ];
     for (const [name, lua, numberOfKeys] of scripts) this.client.defineCommand(name, { lua, numberOfKeys });
+    // Its keys vary in number (a budget and its holds per day put back): given with each call.
+    this.client.defineCommand('genbatchSeed', { lua: SEED_BUDGET });
     for (const [role, redis] of [
       ['client', this.client],
       ['subscriber', this.subscriber],
@@ -235,15 +249,48 @@ export class RedisCoordinator implements Coordinator {
       const [runs, all] = await Promise.all([this.client.hgetall(RUNS), this.client.hgetall(COOLDOWNS)]);
       this.noteLive(runs);
       for (const record of Object.values(all)) this.receive(record, false);
+      await this.putBackSpend();
       if (losses === this.losses) this.synced = true;
     } catch (error) {
       this.lastError = (error as Error).message;
+      // Redis answers but refused (out of memory, say): try again shortly; meanwhile nothing is spent.
+      if (losses === this.losses && !this.closed)
+        setTimeout(() => {
+          if (!this.synced && !this.syncing && this.ready.client && this.ready.subscriber && !this.closed) void this.resync();
+        }, 1000).unref();
     } finally {
       this.syncing = false;
       // A connection lost and back while this read ran: its ready event found a read going, so read again.
       if (!this.synced && losses !== this.losses && this.ready.client && this.ready.subscriber && !this.closed) void this.resync();
       this.judge();
     }
+  }
+
+  /**
+   * A Redis that came back empty (a restart, a flush) has lost the day's shared spend: this host puts
+   * back what it booked under older epochs, from its journal, once per epoch (the first of its
+   * processes to connect does it). Until it has, this process is not healthy, so it admits no spend.
+   */
+  private async putBackSpend(): Promise<void> {
+    const journal = this.journal;
+    if (!journal) return;
+    await this.client.set(EPOCH, randomUUID(), 'NX');
+    const epoch = (await this.client.get(EPOCH)) ?? '';
+    const days = journal.notIn(epoch, utcDay(Date.now() - SEED_DAYS * 86_400_000));
+    const keys = [`${PREFIX}seeded:${epoch}:${journal.id}`];
+    const args: string[] = [String(BUDGET_TTL_MS)];
+    for (const d of days) {
+      keys.push(`${PREFIX}budget:${d.scope}:${d.day}`, `${PREFIX}budget-holds:${d.scope}:${d.day}`);
+      const field = (job: string, project: string) => JSON.stringify([job, project]);
+      args.push(
+        JSON.stringify({
+          spend: Object.fromEntries(d.spend.map((r) => [field(r.job, r.project), String(r.nano)])),
+          calls: Object.fromEntries(d.spend.map((r) => [field(r.job, r.project), String(r.calls)])),
+          holds: Object.fromEntries(d.holds.map((h) => [h.id, String(h.nano)])),
+        }),
+      );
+    }
+    await this.scripts.genbatchSeed(keys.length, ...keys, ...args);
   }
 
   /** Processes whose runs said they were alive within STALE_MS. */
@@ -406,40 +453,48 @@ export class RedisCoordinator implements Coordinator {
   readonly budget: SharedBudgetBackend = {
     reserve: async (scope, day, capNano, nano, job, force) => {
       const id = randomUUID();
-      const [ok, spent, held] = await this.guarded(() =>
+      const [ok, spent, held, epoch] = await this.guarded(() =>
         this.scripts.genbatchReserve(
           `${PREFIX}budget:${scope}:${day}`,
           `${PREFIX}budget-holds:${scope}:${day}`,
+          EPOCH,
           capNano,
           nano,
           id,
           force ? 1 : 0,
           BUDGET_TTL_MS,
+          randomUUID(),
         ),
       );
-      void job;
+      // Kept on this host too: an empty Redis gets it back (putBackSpend).
+      if (ok === 1) this.journal?.hold(id, scope, day, job, epoch, nano);
       return { spentNano: Number(spent), heldNano: Number(held), hold: ok === 1 ? { id, nano, day } : undefined };
     },
     settle: async (scope, hold, job, project, actualNano): Promise<BudgetTotals> => {
       // Not guarded: a settle waits for Redis to come back rather than leave the hold counted at its worst case.
-      const [spent, held] = await this.scripts.genbatchSettle(
+      const [spent, held, epoch] = await this.scripts.genbatchSettle(
         `${PREFIX}budget:${scope}:${hold.day}`,
         `${PREFIX}budget-holds:${scope}:${hold.day}`,
+        EPOCH,
         hold.id,
         actualNano,
         JSON.stringify([job, project]),
         BUDGET_TTL_MS,
+        randomUUID(),
       );
+      this.journal?.spend(hold.id, scope, hold.day, job, project, epoch, actualNano);
       return { spentNano: Number(spent), heldNano: Number(held) };
     },
     record: async (scope, day, job, rows) => {
       const key = `${PREFIX}budget:${scope}:${day}`;
-      const batch = this.client.multi();
+      const batch = this.client.multi().set(EPOCH, randomUUID(), 'NX').get(EPOCH);
       for (const row of rows) {
         const field = JSON.stringify([job, row.project]);
         batch.hincrby(key, 'spent', row.nano).hincrby(key, `spend:${field}`, row.nano).hincrby(key, `calls:${field}`, row.calls);
       }
-      await this.guarded(() => batch.pexpire(key, BUDGET_TTL_MS).exec());
+      const results = await this.guarded(() => batch.pexpire(key, BUDGET_TTL_MS).exec());
+      const epoch = String(results?.[1]?.[1] ?? '');
+      for (const row of rows) this.journal?.spend(undefined, scope, day, job, row.project, epoch, row.nano, row.calls);
     },
     day: async (scope, day) => {
       const all = await this.guarded(() => this.client.hgetall(`${PREFIX}budget:${scope}:${day}`));
@@ -555,5 +610,6 @@ export class RedisCoordinator implements Coordinator {
     await this.bottleneck?.disconnect(false);
     this.client.disconnect();
     this.subscriber.disconnect();
+    this.journal?.close();
   }
 }

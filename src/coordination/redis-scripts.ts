@@ -4,23 +4,33 @@
  * Amounts are whole nano-dollars (Lua numbers are doubles: exact up to 2^53, about $9M).
  */
 
-/** KEYS: budget hash, holds hash. ARGV: cap, nano, hold id, force (1/0), ttl ms. Returns {ok, spent, held}. */
-export const RESERVE_BUDGET = `
+/**
+ * The epoch of what Redis holds (see SpendJournal): set when missing (a Redis that started empty),
+ * read by every booking, so a host knows under which epoch it booked each amount. KEYS[3]: the
+ * epoch key, ARGV[EPOCH_ARG]: a new epoch id to set when there is none.
+ */
+const EPOCH = (keyIndex: number, argIndex: number) => `
+redis.call('set', KEYS[${keyIndex}], ARGV[${argIndex}], 'NX')
+local epoch = redis.call('get', KEYS[${keyIndex}])
+`;
+
+/** KEYS: budget hash, holds hash, epoch. ARGV: cap, nano, hold id, force (1/0), ttl ms, new epoch. Returns {ok, spent, held, epoch}. */
+export const RESERVE_BUDGET = `${EPOCH(3, 6)}
 local spent = tonumber(redis.call('hget', KEYS[1], 'spent') or '0')
 local held = tonumber(redis.call('hget', KEYS[1], 'held') or '0')
 local nano = tonumber(ARGV[2])
 if ARGV[4] ~= '1' and spent + held + nano > tonumber(ARGV[1]) then
-  return {0, spent, held}
+  return {0, spent, held, epoch}
 end
 redis.call('hincrby', KEYS[1], 'held', nano)
 redis.call('hset', KEYS[2], ARGV[3], nano)
 redis.call('pexpire', KEYS[1], ARGV[5])
 redis.call('pexpire', KEYS[2], ARGV[5])
-return {1, spent, held + nano}
+return {1, spent, held + nano, epoch}
 `;
 
-/** KEYS: budget hash, holds hash. ARGV: hold id, actual nano, spend field (job and project), ttl ms. Returns {spent, held}. */
-export const SETTLE_BUDGET = `
+/** KEYS: budget hash, holds hash, epoch. ARGV: hold id, actual nano, spend field (job and project), ttl ms, new epoch. Returns {spent, held, epoch}. */
+export const SETTLE_BUDGET = `${EPOCH(3, 5)}
 local held = redis.call('hget', KEYS[2], ARGV[1])
 if held then
   redis.call('hdel', KEYS[2], ARGV[1])
@@ -30,7 +40,33 @@ redis.call('hincrby', KEYS[1], 'spent', ARGV[2])
 redis.call('hincrby', KEYS[1], 'spend:' .. ARGV[3], ARGV[2])
 redis.call('hincrby', KEYS[1], 'calls:' .. ARGV[3], 1)
 redis.call('pexpire', KEYS[1], ARGV[4])
-return {tonumber(redis.call('hget', KEYS[1], 'spent') or '0'), tonumber(redis.call('hget', KEYS[1], 'held') or '0')}
+return {tonumber(redis.call('hget', KEYS[1], 'spent') or '0'), tonumber(redis.call('hget', KEYS[1], 'held') or '0'), epoch}
+`;
+
+/**
+ * Puts back what one host booked under older epochs, once per epoch and host. KEYS: the host's
+ * marker for the epoch, then a budget hash and its holds hash per day. ARGV: ttl ms, then per day a
+ * JSON record {spend: {field: nano}, calls: {field: n}, holds: {id: nano}} (amounts as strings).
+ * Returns 1 when put back, 0 when the host had already done it in this epoch.
+ */
+export const SEED_BUDGET = `
+if not redis.call('set', KEYS[1], '1', 'NX') then return 0 end
+for i = 2, #ARGV do
+  local budget = KEYS[2 * (i - 1)]
+  local holds = KEYS[2 * (i - 1) + 1]
+  local day = cjson.decode(ARGV[i])
+  for field, nano in pairs(day.spend) do
+    redis.call('hincrby', budget, 'spend:' .. field, nano)
+    redis.call('hincrby', budget, 'spent', nano)
+  end
+  for field, n in pairs(day.calls) do redis.call('hincrby', budget, 'calls:' .. field, n) end
+  for id, nano in pairs(day.holds) do
+    if redis.call('hsetnx', holds, id, nano) == 1 then redis.call('hincrby', budget, 'held', nano) end
+  end
+  redis.call('pexpire', budget, ARGV[1])
+  redis.call('pexpire', holds, ARGV[1])
+end
+return 1
 `;
 
 /** KEYS: the day's counter. ARGV: rpd, floor, ttl ms. Returns {ok, count}. */

@@ -3,6 +3,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 
 /** The shared file's name in the shared folder. */
 export const SHARED_FILE = 'coordination.db';
+/** What this host booked in shared budgets kept in Redis (SpendJournal). */
+export const SPEND_JOURNAL_FILE = 'spend-journal.db';
 
 /**
  * The per-user folder where every genbatch process of this host meets: GENBATCH_SHARED_DIR, else

@@ -9,6 +9,8 @@ export interface TestRedis {
   port: number;
   /** Stops the server (its data is gone: it is started with no persistence). */
   stop(): Promise<void>;
+  /** Kills it with SIGKILL, as a crash or an OOM killer would (its data is gone too). */
+  kill(): Promise<void>;
 }
 
 /** A port nothing listens on right now. */
@@ -22,14 +24,18 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts a private redis-server on a free port, with no persistence (`--save '' --appendonly no`),
- * and resolves once it accepts connections. `stop` ends it.
+ * Starts a private redis-server on a free port (or `port`: the same one again, as a restart), with no
+ * persistence (`--save '' --appendonly no`), and resolves once it accepts connections. `stop` ends it.
  */
-export async function startRedis(): Promise<TestRedis> {
-  const port = await freePort();
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function startRedis(options: { port?: number; args?: string[] } = {}): Promise<TestRedis> {
+  const port = options.port ?? (await freePort());
+  const child: ChildProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(options.args ?? [])],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`redis-server did not start on port ${port}: ${output.slice(-500)}`)), 10_000);
@@ -55,11 +61,14 @@ export async function startRedis(): Promise<TestRedis> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    stop: () => end('SIGTERM'),
+    kill: () => end('SIGKILL'),
   };
+  function end(signal: NodeJS.Signals): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  }
 }
