@@ -38,6 +38,16 @@ const CLUSTERED_EXPIRATION_MS = 15 * 60_000;
 const WINDOW_FRESH_MS = 20;
 const WINDOW_ATTEMPTS = 50;
 const WINDOW_TTL_MS = 3_600_000;
+/** How often a Redis that refused work (out of memory…) is tried again. */
+const REFUSAL_RETRY_MS = 1000;
+
+/** Why Redis refuses work for a while, from its error reply; undefined for any other error. */
+export function redisRefusal(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : '';
+  if (/^OOM\b/.test(message)) return `Redis is out of memory (maxmemory reached; it refuses writes): ${message.replace(/\. script: .*$/s, '')}`;
+  if (/^(LOADING|READONLY|MISCONF|BUSY|NOREPLICAS|MASTERDOWN)\b/.test(message)) return `Redis refuses work: ${message.replace(/\. script: .*$/s, '')}`;
+  return undefined;
+}
 
 interface ScriptClient {
   genbatchReserve(k1: string, k2: string, k3: string, ...args: (string | number)[]): Promise<[number, number, number, string]>;
@@ -221,13 +231,35 @@ export class RedisCoordinator implements Coordinator {
     return () => this.listeners.delete(listener);
   }
 
-  /** A Redis call that gives up (CoordinationLostError) when Redis is lost instead of waiting for it. */
+  /**
+   * Redis answers but refuses work (out of memory, loading, a read-only replica): as good as lost
+   * until it takes writes again. Runs wait and say why; a resync every second finds when it does.
+   */
+  private refused(reason: string): void {
+    this.lastError = reason;
+    this.synced = false;
+    this.judge();
+    if (this.refusalRetry || this.closed) return;
+    this.refusalRetry = setInterval(() => {
+      if (this.synced || this.closed) {
+        clearInterval(this.refusalRetry);
+        this.refusalRetry = undefined;
+        return;
+      }
+      if (!this.syncing && this.ready.client && this.ready.subscriber) void this.resync();
+    }, REFUSAL_RETRY_MS);
+    this.refusalRetry.unref();
+  }
+
+  private refusalRetry: NodeJS.Timeout | undefined;
+
+  /** A Redis call that gives up (CoordinationLostError) when Redis is lost, or refuses work, instead of waiting for it. */
   private async guarded<T>(work: () => Promise<T>): Promise<T> {
     const health = this.health();
     if (!health.ok) throw new CoordinationLostError(this.where, health.reason);
     const lost = whenAborted(this.lost.signal);
     try {
-      const result = await Promise.race([work(), lost.promise]);
+      const result = await Promise.race(([work(), lost.promise] as const).map((p) => p.catch((error: unknown) => this.asLost(error))));
       if (result === 'aborted')
         throw new CoordinationLostError(this.where, this.health().ok ? 'connection lost' : (this.health() as { reason: string }).reason);
       return result as T;
@@ -252,12 +284,10 @@ export class RedisCoordinator implements Coordinator {
       await this.putBackSpend();
       if (losses === this.losses) this.synced = true;
     } catch (error) {
-      this.lastError = (error as Error).message;
-      // Redis answers but refused (out of memory, say): try again shortly; meanwhile nothing is spent.
-      if (losses === this.losses && !this.closed)
-        setTimeout(() => {
-          if (!this.synced && !this.syncing && this.ready.client && this.ready.subscriber && !this.closed) void this.resync();
-        }, 1000).unref();
+      const refusal = redisRefusal(error);
+      // Redis answers but refuses (out of memory, say): tried again every second; meanwhile nothing is spent.
+      if (refusal !== undefined) this.refused(refusal);
+      else this.lastError = (error as Error).message;
     } finally {
       this.syncing = false;
       // A connection lost and back while this read ran: its ready event found a read going, so read again.
@@ -291,6 +321,14 @@ export class RedisCoordinator implements Coordinator {
       );
     }
     await this.scripts.genbatchSeed(keys.length, ...keys, ...args);
+  }
+
+  /** A refusal by Redis (out of memory…) becomes a loss of coordination, for runs to wait on; other errors stay what they are. */
+  private asLost(error: unknown): never {
+    const reason = redisRefusal(error);
+    if (reason === undefined) throw error;
+    this.refused(reason);
+    throw new CoordinationLostError(this.where, reason);
   }
 
   /** Processes whose runs said they were alive within STALE_MS. */
@@ -596,6 +634,7 @@ export class RedisCoordinator implements Coordinator {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    clearInterval(this.refusalRetry);
     this.listeners.clear();
     if (this.state.ok && this.runsJoined.size > 0) {
       let timer: NodeJS.Timeout | undefined;
