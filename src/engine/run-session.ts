@@ -23,7 +23,7 @@ import { checkStaleness } from './staleness.js';
 import { fingerprintInput, lastSync, lastValidation, META, stalenessKey, syncKey, type SyncRecord } from './input-fingerprint.js';
 import { scratchDirFor } from './paths.js';
 import { openJobState } from './state-owner.js';
-import { processAlive } from '../store/process-alive.js';
+import { lockHolderState } from '../store/process-alive.js';
 
 /** How far before the dead run's last heartbeat its outputs may still have been in the OS cache only. */
 const UNFLUSHED_WINDOW_MS = 5 * 60_000;
@@ -114,11 +114,17 @@ export class RunSession {
     const { job } = prepared;
     const store = openJobState(job);
     const runId = newRunId();
-    const lock = store.acquireLock({ runId, pid: process.pid, host: hostname() }, processAlive);
+    const lock = store.acquireLock({ runId, pid: process.pid, host: hostname() }, lockHolderState);
     if (!lock.acquired) {
       store.close();
+      const silentS = Math.round((Date.now() - Date.parse(lock.holder.heartbeatAt)) / 1000);
+      // Alive on this host but silent: stopped (SIGSTOP, Ctrl-Z), or this process's clock runs ahead. Never taken over.
+      const paused =
+        lock.holder.host === hostname() && silentS > 30
+          ? ` Its heartbeat looks ${silentS} s old, but the process is alive: it may be stopped (Ctrl-Z or SIGSTOP; \`kill -CONT ${lock.holder.pid}\` resumes it), and a live run's lock is never taken over.`
+          : '';
       throw new GenbatchError(
-        `Another run of ${job.name} is active: pid ${lock.holder.pid} on ${lock.holder.host}, last heartbeat ${lock.holder.heartbeatAt}.`,
+        `Another run of ${job.name} is active: pid ${lock.holder.pid} on ${lock.holder.host}, last heartbeat ${lock.holder.heartbeatAt}.${paused}`,
         {
           code: 'RUN_ACTIVE',
           exitCode: 5,
@@ -126,10 +132,17 @@ export class RunSession {
         },
       );
     }
+    // Every state write of this run commits only while it holds the lock (a run that lost it writes nothing).
+    store.fenceFor(runId);
     const session = new RunSession(prepared, store, options, runId);
     session.defer(() => store.close());
     session.defer(() => store.releaseLock(runId));
-    if (lock.tookOver) options.onNotice?.(`Took over the lock left by a run that is gone (pid ${lock.tookOver.pid} on ${lock.tookOver.host}).`);
+    if (lock.tookOver)
+      options.onNotice?.(
+        lock.tookOver.host === hostname()
+          ? `Took over the lock left by a run that is gone (pid ${lock.tookOver.pid} on ${lock.tookOver.host}).`
+          : `Took over the lock of a run on ${lock.tookOver.host} (pid ${lock.tookOver.pid}) whose heartbeat stopped over a minute ago.`,
+      );
     const previous = store.lastRun();
     store.startRun({ id: runId, pid: process.pid, host: hostname(), options: {} });
     // The last run died without ending (killed, or the machine went down): check what it wrote.

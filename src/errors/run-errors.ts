@@ -115,3 +115,24 @@ export class OutputDiskFullError extends GenbatchError {
     });
   }
 }
+
+/**
+ * Another run took the job's lock while this one was paused or cut off (a run on another host, once
+ * this run's heartbeat looked a minute old): this run writes nothing more — no state, no output
+ * file — and stops, so the two never write over each other. Exit 75.
+ */
+export class RunLockLostError extends GenbatchError {
+  constructor(stateFile: string, holder: { runId: string; pid: number; host: string } | undefined) {
+    super(
+      `This run lost the lock of its state file ${stateFile}${holder ? ` to run ${holder.runId} (pid ${holder.pid} on ${holder.host})` : ''} while it was paused or cut off: it stops and writes nothing more (no state, no output file).`,
+      {
+        code: 'RUN_LOCK_LOST',
+        retryable: false,
+        exitCode: 75,
+        hint: holder
+          ? 'The other run goes on with the job (genbatch status JOB shows it); calls this run had in flight count at their worst case in the state. Nothing to do here.'
+          : 'No run holds the lock now: `genbatch resume JOB` goes on; calls this run had in flight count at their worst case in the state.',
+      },
+    );
+  }
+}

@@ -20,6 +20,11 @@ interface Pending {
 export class GroupCommit {
   private queue: Pending[] = [];
   private scheduled = false;
+  /**
+   * Checked inside every batch's transaction before its writes (the run still holds the job's lock):
+   * when it throws, nothing of the batch is written and every write in it is rejected with its error.
+   */
+  fence: (() => void) | undefined;
 
   constructor(
     private readonly db: Database.Database,
@@ -47,6 +52,7 @@ export class GroupCommit {
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
       this.db.transaction(() => {
+        this.fence?.();
         for (const pending of batch) {
           try {
             outcomes.push({ ok: true, value: pending.write() });

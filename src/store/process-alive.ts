@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /**
@@ -13,4 +14,23 @@ export function processAlive(pid: number, host: string = hostname()): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * What became of the process holding a job's lock: `running` on this host (whatever its heartbeat
+ * says: a run stopped with SIGSTOP, or seen by a process whose clock runs ahead, is alive and will go
+ * on), `gone` (no such process here, or its pid now belongs to a program that is not Node), or
+ * `elsewhere` (another host: only its heartbeat can tell).
+ */
+export function lockHolderState(pid: number, host: string): 'running' | 'gone' | 'elsewhere' {
+  if (host !== hostname()) return 'elsewhere';
+  if (!processAlive(pid)) return 'gone';
+  try {
+    // A pid reused by another program (after a reboot, say): the run that held the lock is gone.
+    const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (command !== '' && !/node|genbatch/i.test(command)) return 'gone';
+  } catch {
+    // No /proc (not Linux), or not readable: alive as far as can be told.
+  }
+  return 'running';
 }

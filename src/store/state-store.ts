@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { RunLockLostError } from '../errors/run-errors.js';
 import { GenbatchError } from '../errors/genbatch-error.js';
 import { BatchJobQueries } from './batch-job-queries.js';
 import { LedgerQueries } from './ledger-queries.js';
@@ -862,13 +863,15 @@ export class StateStore {
   // ---- the run lock ------------------------------------------------------------------------------------
 
   /**
-   * Takes the job's run lock (one active run per job), atomically. A lock whose holder is dead (same
-   * host, no such process) or silent (no heartbeat for `staleMs`) is taken over; a live one is
+   * Takes the job's run lock (one active run per job), atomically. A lock whose holder is gone (this
+   * host, no such process) is taken over; one held by a process running on this host never is,
+   * however old its heartbeat looks (it may be stopped with SIGSTOP, or this process's clock may run
+   * ahead); one of another host is taken over once its heartbeat is `staleMs` old. A held lock is
    * returned so the caller can name it.
    */
   acquireLock(
     holder: { runId: string; pid: number; host: string },
-    isAlive: (pid: number, host: string) => boolean,
+    holderState: (pid: number, host: string) => 'running' | 'gone' | 'elsewhere',
     staleMs = 60_000,
   ):
     | { acquired: true; tookOver?: { runId: string; pid: number; host: string } }
@@ -880,7 +883,8 @@ export class StateStore {
         let tookOver: { runId: string; pid: number; host: string } | undefined;
         if (current) {
           const silentFor = Date.now() - Date.parse(current.heartbeatAt);
-          if (isAlive(current.pid, current.host) && silentFor < staleMs) return { acquired: false as const, holder: current };
+          const state = holderState(current.pid, current.host);
+          if (state === 'running' || (state === 'elsewhere' && silentFor < staleMs)) return { acquired: false as const, holder: current };
           tookOver = { runId: current.runId, pid: current.pid, host: current.host };
           this.#sql.get("UPDATE runs SET ended_at = coalesce(ended_at, ?), outcome = coalesce(outcome, 'crashed') WHERE id = ?").run(now(), current.runId);
         }
@@ -888,6 +892,26 @@ export class StateStore {
         return tookOver ? { acquired: true as const, tookOver } : { acquired: true as const };
       })
       .immediate();
+  }
+
+  /**
+   * From now on every state write commits only while `runId` holds the job's lock (a fencing check in
+   * the write's own transaction): a run that lost it — another host took it over while this one was
+   * paused or cut off — can write nothing more.
+   */
+  fenceFor(runId: string): void {
+    this.#group.fence = () => this.assertLock(runId);
+  }
+
+  /** Throws RunLockLostError when the store is fenced (fenceFor) and its run no longer holds the lock: checked before output files are put in place. */
+  checkFence(): void {
+    this.#group.fence?.();
+  }
+
+  private assertLock(runId: string): void {
+    const row = this.getMeta('lock');
+    const holder = row ? (JSON.parse(row) as { runId: string; pid: number; host: string }) : undefined;
+    if (holder?.runId !== runId) throw new RunLockLostError(this.file, holder);
   }
 
   /** Keeps the lock fresh while the run lives. */
@@ -899,6 +923,9 @@ export class StateStore {
   }
 
   releaseLock(runId: string): void {
+    // What is queued commits under the fence first; after the release nothing is fenced.
+    this.#group.flush();
+    this.#group.fence = undefined;
     const row = this.getMeta('lock');
     if (row && (JSON.parse(row) as { runId: string }).runId === runId) this.#sql.get("DELETE FROM meta WHERE key = 'lock'").run();
   }

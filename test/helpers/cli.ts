@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -11,9 +11,20 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Starts the real CLI as a child process (the way users and cron run it). */
-export function spawnCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ChildProcess & { output: Promise<CliResult> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/** Whether Debian's faketime (libfaketime) is installed (.ci/run installs it). */
+export const faketimeInstalled = spawnSync('faketime', ['-f', '+0', 'true'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * Starts the real CLI as a child process (the way users and cron run it). `clock`: a libfaketime
+ * offset (`+2h`, `-10m`) the process's clock runs at, as on a host whose clock is off.
+ */
+export function spawnCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; clock?: string } = {},
+): ChildProcess & { output: Promise<CliResult> } {
+  const [command, commandArgs] =
+    options.clock === undefined ? [process.execPath, [BIN, ...args]] : ['faketime', ['-f', options.clock, process.execPath, BIN, ...args]];
+  const child = spawn(command, commandArgs, {
     cwd: options.cwd ?? REPO,
     env: { ...process.env, NO_COLOR: '1', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -29,6 +40,6 @@ export function spawnCli(args: string[], options: { cwd?: string; env?: NodeJS.P
   return Object.assign(child, { output });
 }
 
-export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; clock?: string } = {}): Promise<CliResult> {
   return spawnCli(args, options).output;
 }

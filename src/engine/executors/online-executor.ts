@@ -673,6 +673,8 @@ export class OnlineExecutor implements StepExecutor {
       return { kind: 'filtered' };
     }
     let outputs: string[] = [];
+    // A run that lost the job's lock puts no file in place (the run that took it over may write the same one).
+    store.checkFence();
     try {
       // Embedding vectors go to one file per step, written from the state at the end of the run.
       if (rendered.outputName !== undefined && step.task !== 'embedding')
