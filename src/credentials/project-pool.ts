@@ -524,7 +524,8 @@ export class ProjectPool {
     p.inFlight += 1;
     p.requests += 1;
     // The day's count is kept only where `rpd` needs it: reading it first counts the ledger's rows of the day.
-    if (rpd !== undefined) p.today.set(model, this.requestsToday(p, model) + 1);
+    // Counted by the coordinator just now, the request is already in the shared count requestsToday reads (once, not twice).
+    if (rpd !== undefined) p.today.set(model, this.requestsToday(p, model) + (coordinator ? 0 : 1));
     if (!p.client) p.client = this.options.createClient(p.credentials);
     let released = false;
     return {
