@@ -339,7 +339,8 @@ export class ModelLimiter {
   private recordStart(): number {
     const now = this.now();
     this.starts.push(now);
-    if (this.starts.length > MAX_REMEMBERED_STARTS) this.starts.splice(0, this.starts.length - MAX_REMEMBERED_STARTS);
+    // Trimmed in chunks: an unpaced run records every call.
+    if (this.starts.length > 2 * MAX_REMEMBERED_STARTS) this.starts.splice(0, this.starts.length - MAX_REMEMBERED_STARTS);
     this.probeIfDue(now);
     return now;
   }
@@ -396,7 +397,7 @@ export class ModelLimiter {
     if (declaredIntervalMs(this.quota) !== undefined) return;
     const now = this.now();
     this.refusals.push(startedAt);
-    if (this.refusals.length > MAX_REMEMBERED_STARTS) this.refusals.splice(0, this.refusals.length - MAX_REMEMBERED_STARTS);
+    if (this.refusals.length > 2 * MAX_REMEMBERED_STARTS) this.refusals.splice(0, this.refusals.length - MAX_REMEMBERED_STARTS);
     const windowMs = named.windowMs ?? this.learned?.windowMs ?? DEFAULT_QUOTA_WINDOW_MS;
     const from = startedAt - windowMs;
     // The calls sent in the window before this one, less those refused (this one among them).
