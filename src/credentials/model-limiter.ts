@@ -61,6 +61,8 @@ export function declaredIntervalMs(quota: QuotaLimits, jitterMs: number = JITTER
 export interface NamedQuota {
   windowMs?: number;
   limit?: number;
+  /** The 429's RetryInfo delay: when the window's oldest call leaves it, so when that call was sent. */
+  retryAfterMs?: number;
 }
 
 /** A learned request quota: `limit` starts per sliding `windowMs`. */
@@ -85,6 +87,16 @@ export class ModelLimiter {
   /** When the learned limit last changed (a 429 wave or a probe), and whether by a probe. */
   private changedAt = 0;
   private changedByProbe = false;
+  /**
+   * Whether the learned limit counted a whole window of this run's calls. A 429 in the run's first
+   * window may have met calls sent before the run (a run just before it, another process): its count
+   * is then only a floor, and the limit doubles each window until a 429 gives a whole count.
+   */
+  private learnedWhole = false;
+  /** The earliest time the next learned-paced start may take (a real start's time plus the spacing). */
+  private learnedNextAt = 0;
+  /** This limiter's first start (calls before it are not ours to count). */
+  private firstStartAt: number | undefined;
   /** Whether the current wave of 429s is the first (its calls were sent unpaced). */
   private firstWave = false;
   /** Windows without a 429 before the next probe. */
@@ -221,41 +233,70 @@ export class ModelLimiter {
         .schedule(
           () =>
             new Promise<void>((releaseRequest) => {
-              if (abandoned()) {
-                resolve(undefined);
-                releaseRequest();
+              // Bottleneck spaces the starts it schedules, not the ones that ran: after a stall (a
+              // busy event loop) the next start may come right after a late one. A learned pace
+              // keeps the real spacing (a declared one shares its spacing through the gate).
+              const behind = this.learnedDelayMs();
+              if (behind > LATE_MS) {
+                setTimeout(() => this.startScheduled(abandoned, estimatedTokens, resolve, reject, releaseRequest), behind);
                 return;
               }
-              const startedAt = this.recordStart();
-              if (this.firstStart) {
-                this.firstStart = false;
-                if (!this.requestsClustered) this.applySettings();
-                else this.cushionFirstStart();
-              }
-              const tokens = this.tokens;
-              const weight = tokens ? Math.min(Math.max(1, Math.round(estimatedTokens)), this.quota.tpm ?? 1) : 0;
-              const grant = (): void =>
-                resolve({
-                  release: (actualTokens?: number, sent = true) => {
-                    this.unrecordIfUnsent(startedAt, sent);
-                    // Correct the token reservation with what the call really used.
-                    if (tokens && actualTokens !== undefined && actualTokens !== weight)
-                      void Promise.resolve(tokens.incrementReservoir(weight - actualTokens)).catch(() => undefined);
-                    releaseRequest();
-                  },
-                });
-              if (!tokens) return grant();
-              // The token reservation counts against the minute; the job itself ends at once.
-              tokens
-                .schedule({ weight }, async () => undefined)
-                .then(grant, (error: unknown) => {
-                  releaseRequest();
-                  reject(error instanceof Error ? error : new Error(String(error)));
-                });
+              this.startScheduled(abandoned, estimatedTokens, resolve, reject, releaseRequest);
             }),
         )
         .catch((error: unknown) => reject(error instanceof Error ? error : new Error(String(error))));
     });
+  }
+
+  /** How long a start Bottleneck runs now waits to keep the learned spacing after the previous real one (its time is taken). */
+  private learnedDelayMs(): number {
+    const interval = declaredIntervalMs(this.quota) === undefined ? this.learnedIntervalMs : undefined;
+    if (interval === undefined) return 0;
+    const now = this.now();
+    const at = Math.max(now, this.learnedNextAt);
+    this.learnedNextAt = at + interval;
+    return at - now;
+  }
+
+  /** A start Bottleneck scheduled: takes the tokens, if any, and hands the slot over. */
+  private startScheduled(
+    abandoned: () => boolean,
+    estimatedTokens: number,
+    resolve: (slot: LimiterSlot | undefined) => void,
+    reject: (error: Error) => void,
+    releaseRequest: () => void,
+  ): void {
+    if (abandoned()) {
+      resolve(undefined);
+      releaseRequest();
+      return;
+    }
+    const startedAt = this.recordStart();
+    if (this.firstStart) {
+      this.firstStart = false;
+      if (!this.requestsClustered) this.applySettings();
+      else this.cushionFirstStart();
+    }
+    const tokens = this.tokens;
+    const weight = tokens ? Math.min(Math.max(1, Math.round(estimatedTokens)), this.quota.tpm ?? 1) : 0;
+    const grant = (): void =>
+      resolve({
+        release: (actualTokens?: number, sent = true) => {
+          this.unrecordIfUnsent(startedAt, sent);
+          // Correct the token reservation with what the call really used.
+          if (tokens && actualTokens !== undefined && actualTokens !== weight)
+            void Promise.resolve(tokens.incrementReservoir(weight - actualTokens)).catch(() => undefined);
+          releaseRequest();
+        },
+      });
+    if (!tokens) return grant();
+    // The token reservation counts against the minute; the job itself ends at once.
+    tokens
+      .schedule({ weight }, async () => undefined)
+      .then(grant, (error: unknown) => {
+        releaseRequest();
+        reject(error instanceof Error ? error : new Error(String(error)));
+      });
   }
 
   /**
@@ -338,6 +379,7 @@ export class ModelLimiter {
   /** Records a start, for counting the calls a quota's window held when a 429 comes; probes upward when due. */
   private recordStart(): number {
     const now = this.now();
+    this.firstStartAt ??= now;
     this.starts.push(now);
     // Trimmed in chunks: an unpaced run records every call.
     if (this.starts.length > 2 * MAX_REMEMBERED_STARTS) this.starts.splice(0, this.starts.length - MAX_REMEMBERED_STARTS);
@@ -371,10 +413,13 @@ export class ModelLimiter {
    */
   private probeIfDue(now: number): void {
     const learned = this.learned;
-    if (!learned || now - this.changedAt < this.probeWindows * learned.windowMs) return;
-    if (this.countIn(this.starts, now - learned.windowMs, now) < learned.limit - 1) return;
-    if (this.changedByProbe) this.probeWindows = Math.max(PROBE_MIN_WINDOWS, this.probeWindows / 2);
-    this.learned = { ...learned, limit: learned.limit + 1 };
+    // A floor (not a whole window's count) is doubled after each window without a 429.
+    const windows = this.learnedWhole ? this.probeWindows : 1;
+    if (!learned || now - this.changedAt < windows * learned.windowMs) return;
+    // Only while the pace holds calls back (after a doubling, the last window ran at the old pace).
+    if (this.countIn(this.starts, now - learned.windowMs, now) < (this.learnedWhole ? learned.limit - 1 : learned.limit / 2)) return;
+    if (this.learnedWhole && this.changedByProbe) this.probeWindows = Math.max(PROBE_MIN_WINDOWS, this.probeWindows / 2);
+    this.learned = { ...learned, limit: this.learnedWhole ? learned.limit + 1 : 2 * learned.limit };
     this.changedAt = now;
     this.changedByProbe = true;
     this.applySettings();
@@ -411,7 +456,9 @@ export class ModelLimiter {
       if (estimate < this.learned.limit - tolerance) this.learned = { limit: estimate, windowMs };
     } else {
       this.firstWave = this.learned === undefined;
+      const whole = named.limit !== undefined || this.sawWholeWindow(startedAt, windowMs, named.retryAfterMs);
       this.learned = { limit: this.nextLimit(estimate, named.limit !== undefined), windowMs };
+      this.learnedWhole = whole;
       this.changedAt = now;
       this.changedByProbe = false;
     }
@@ -428,6 +475,8 @@ export class ModelLimiter {
   private nextLimit(estimate: number, stated: boolean): number {
     const before = this.learned;
     if (!before || stated) return estimate;
+    // A doubled floor answered by a 429: the count, and no less than the floor that held a window.
+    if (!this.learnedWhole) return this.changedByProbe ? Math.max(estimate, Math.floor(before.limit / 2)) : estimate;
     if (this.changedByProbe) {
       // The probe is answered: wait longer before the next one.
       this.probeWindows = Math.min(PROBE_MAX_WINDOWS, this.probeWindows * 2);
@@ -435,6 +484,20 @@ export class ModelLimiter {
       return estimate >= held - 1 ? held : estimate;
     }
     return Math.min(estimate, before.limit);
+  }
+
+  /**
+   * Whether the window of a 429 of a call sent at `sentAt` held only calls of this limiter: it began
+   * after our first start, or (with RetryInfo) its oldest call, the one whose leaving the delay
+   * waits for, was sent no earlier than our first start (less a tenth of the window, at most 1 s,
+   * for the clocks' skew).
+   */
+  private sawWholeWindow(sentAt: number, windowMs: number, retryAfterMs: number | undefined): boolean {
+    const first = this.firstStartAt;
+    if (first === undefined) return false;
+    if (sentAt - windowMs >= first) return true;
+    if (retryAfterMs === undefined) return false;
+    return this.now() + retryAfterMs - windowMs >= first - Math.min(1000, windowMs / 10);
   }
 
   /** The spacing of the learned quota: like a declared one (window and jitter over the limit). */

@@ -554,7 +554,10 @@ export class ProjectPool {
     const p = this.projects.get(name);
     if (!p) return this.now();
     p.rejected429 += 1;
-    this.limiter(p, model).rejected(options.startedAt, options.quota);
+    this.limiter(p, model).rejected(options.startedAt, {
+      ...options.quota,
+      ...(options.retryAfterMs === undefined ? {} : { retryAfterMs: options.retryAfterMs }),
+    });
     const until = this.breaker(p, model).failure({ ...options, resetAt: nextDailyReset(this.now()) });
     // Every other run using this project and model cools down with it.
     if (until > this.now()) {

@@ -163,6 +163,25 @@ describe('ModelLimiter (fake timers)', () => {
     for (const gap of gaps(startedAt)) expect(gap).toBeGreaterThanOrEqual((l.learnedInterval ?? 0) - 3);
   });
 
+  it('learned pacing keeps the learned spacing after a start that ran late (Bottleneck schedules from its own times)', async () => {
+    // The limiter's clock: its first paced start is taken 40 ms late (a busy event loop between
+    // Bottleneck's timer and the start), which Bottleneck's schedule does not see.
+    let lateUntil = 0;
+    const l = limiter({}, () => Date.now() + (Date.now() <= lateUntil ? 40 : 0));
+    const starts = await startSpaced(l, 11, 5);
+    l.rejected(starts[10], { windowMs: 1000 });
+    const interval = l.learnedInterval ?? 0;
+    lateUntil = Date.now() + 2;
+    const { startedAt, slots } = acquireMany(l, 3);
+    await vi.advanceTimersByTimeAsync(2_000);
+    slots.forEach((s) => s?.release());
+    expect(startedAt.every((t) => t !== undefined)).toBe(true);
+    // The second start keeps the spacing from the first one's real (late) start.
+    const [second, third] = gaps(startedAt);
+    expect(second).toBeGreaterThanOrEqual(40 + interval - 3);
+    expect(third).toBeGreaterThanOrEqual(interval - 3);
+  });
+
   it('learned pacing: the window is a minute unless the 429 names another; a stated limit is taken as is', async () => {
     const minute = limiter({}, () => Date.now());
     const starts = await startSpaced(minute, 21, 1_000);
@@ -193,7 +212,8 @@ describe('ModelLimiter (fake timers)', () => {
   it('learned pacing probes one more call per window after 8 quiet windows, and a 429 answering the probe takes it back', async () => {
     const l = limiter({}, () => Date.now());
     const starts = await startSpaced(l, 11, 5);
-    l.rejected(starts[10], { windowMs: 1000 });
+    // RetryInfo: the window's oldest call leaves it 1 s after our first start, so it held only ours.
+    l.rejected(starts[10], { windowMs: 1000, retryAfterMs: (starts[0] ?? 0) + 1000 - Date.now() });
     expect(l.learnedQuota?.limit).toBe(10);
     const learnedAt = Date.now();
     // Busy at the learned pace: no probe before 8 windows, then one more call per window.
@@ -221,10 +241,37 @@ describe('ModelLimiter (fake timers)', () => {
     await busy.stop();
   });
 
+  it("learned pacing: a 429 whose window began before this run's calls gives a floor, doubled each window until a 429 counts a whole window", async () => {
+    const l = limiter({}, () => Date.now());
+    // A run just before this one left calls in the window: the 4th call is refused, and RetryInfo
+    // says the window's oldest call leaves it in 200 ms (it was sent 800 ms ago, before our first).
+    const starts = await startSpaced(l, 4, 10);
+    l.rejected(starts[3], { windowMs: 1000, retryAfterMs: 200 });
+    expect(l.learnedQuota).toEqual({ limit: 3, windowMs: 1000 });
+    const busy = keepBusy(l);
+    await vi.advanceTimersByTimeAsync(1_100);
+    expect(l.learnedQuota?.limit).toBe(6);
+    await vi.advanceTimersByTimeAsync(1_100);
+    expect(l.learnedQuota?.limit).toBe(12);
+    // At 12 per window the quota (10, say) refuses a call: its window is now all ours, and its count is the limit.
+    await vi.advanceTimersByTimeAsync(700);
+    const sentAt = busy.times.at(-1) ?? 0;
+    const counted = busy.times.filter((t) => t > sentAt - 1000 && t < sentAt).length;
+    l.rejected(sentAt, { windowMs: 1000 });
+    expect(l.learnedQuota?.limit).toBe(counted);
+    expect(counted).toBeGreaterThanOrEqual(6);
+    // A whole window's count: the next probe waits 8 windows (one more call, not twice as many).
+    await vi.advanceTimersByTimeAsync(7_000);
+    expect(l.learnedQuota?.limit).toBe(counted);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(l.learnedQuota?.limit).toBe(counted + 1);
+    await busy.stop();
+  });
+
   it('learned pacing does not probe while the pace holds nothing back, and a later wave can only lower the limit', async () => {
     const l = limiter({}, () => Date.now());
     const starts = await startSpaced(l, 11, 5);
-    l.rejected(starts[10], { windowMs: 1000 });
+    l.rejected(starts[10], { windowMs: 1000, retryAfterMs: (starts[0] ?? 0) + 1000 - Date.now() });
     // Twenty quiet windows with a call now and then: the limit is not what holds calls back.
     await startSpaced(l, 10, 2_000);
     expect(l.learnedQuota?.limit).toBe(10);
