@@ -446,8 +446,11 @@ export class ModelLimiter {
     const windowMs = named.windowMs ?? this.learned?.windowMs ?? DEFAULT_QUOTA_WINDOW_MS;
     const from = startedAt - windowMs;
     // The calls sent in the window before this one, less those refused (this one among them).
-    const counted = Math.max(1, this.countIn(this.starts, from, startedAt) - this.countIn(this.refusals, from, startedAt));
-    const estimate = named.limit ?? counted;
+    const counted = this.countIn(this.starts, from, startedAt) - this.countIn(this.refusals, from, startedAt);
+    // None of ours got through in the window: it was full of other calls (a run before this one).
+    // That says nothing of the limit; the cooldown waits, and a later 429 will count.
+    if (named.limit === undefined && counted <= 0 && this.learned === undefined) return;
+    const estimate = named.limit ?? Math.max(1, counted);
     const sameWave = this.learned !== undefined && startedAt < this.changedAt;
     if (sameWave && this.learned) {
       // The first wave's counts (unpaced calls) only err high: the least is the best. Once paced, a

@@ -182,6 +182,18 @@ describe('ModelLimiter (fake timers)', () => {
     expect(third).toBeGreaterThanOrEqual(interval - 3);
   });
 
+  it('learned pacing: a 429 when none of our calls in its window got through teaches nothing (the window was full of others)', async () => {
+    const l = limiter({}, () => Date.now());
+    const [first] = await startSpaced(l, 1, 10);
+    l.rejected(first, { windowMs: 60_000, retryAfterMs: 30_000 });
+    expect(l.learnedQuota).toBeUndefined();
+    // Still unpaced: the project's cooldown did the waiting; the next 429 will count.
+    const burst = acquireMany(l, 3);
+    await settle();
+    expect(burst.startedAt.every((t) => t !== undefined)).toBe(true);
+    burst.slots.forEach((s) => s?.release());
+  });
+
   it('learned pacing: the window is a minute unless the 429 names another; a stated limit is taken as is', async () => {
     const minute = limiter({}, () => Date.now());
     const starts = await startSpaced(minute, 21, 1_000);
