@@ -47,16 +47,6 @@ export function declaredIntervalMs(quota: QuotaLimits, jitterMs: number = JITTER
   return intervals.length === 0 ? undefined : Math.max(...intervals);
 }
 
-/**
- * The limits of one project for one model, as Bottleneck limiters: start spacing (from `rpm` or
- * `requests`/`window`), `concurrency`, and a tokens-per-minute reservoir reserved with the estimated
- * tokens and corrected after the call. When no rate is declared it is learned from 429s: the
- * limiter paces itself at the rate that got through, and speeds up again while no 429 comes.
- *
- * Declared limits are shared with every other genbatch process using the same project and model
- * (`shared`): on this host through a gate in the shared file, or across hosts through Bottleneck's
- * Redis clustering (the same limiter id everywhere). Without declared limits nothing is shared.
- */
 /** What a 429 says of its quota, for learning (QuotaExhaustedError's `quotaWindowMs` and `quotaLimit`). */
 export interface NamedQuota {
   windowMs?: number;
@@ -71,6 +61,17 @@ export interface LearnedQuota {
   windowMs: number;
 }
 
+/**
+ * The limits of one project for one model, as Bottleneck limiters: start spacing (from `rpm` or
+ * `requests`/`window`), `concurrency`, and a tokens-per-minute reservoir reserved with the estimated
+ * tokens and corrected after the call. When no rate is declared it is learned from 429s: a 429's
+ * window held as many of our calls as the quota allows, so that count is the limit; the limiter
+ * paces at window / limit and tries one more call per window now and then (docs/rate-limiting.md).
+ *
+ * Declared limits are shared with every other genbatch process using the same project and model
+ * (`shared`): on this host through a gate in the shared file, or across hosts through Bottleneck's
+ * Redis clustering (the same limiter id everywhere). Without declared limits nothing is shared.
+ */
 export class ModelLimiter {
   private requests: Bottleneck;
   private requestsClustered: boolean;
@@ -449,7 +450,7 @@ export class ModelLimiter {
     const counted = this.countIn(this.starts, from, startedAt) - this.countIn(this.refusals, from, startedAt);
     // None of ours got through in the window: it was full of other calls (a run before this one).
     // That says nothing of the limit; the cooldown waits, and a later 429 will count.
-    if (named.limit === undefined && counted <= 0 && this.learned === undefined) return;
+    if (named.limit === undefined && counted <= 0) return;
     const estimate = named.limit ?? Math.max(1, counted);
     const sameWave = this.learned !== undefined && startedAt < this.changedAt;
     if (sameWave && this.learned) {
