@@ -100,6 +100,8 @@ export class ModelLimiter {
   private firstStartAt: number | undefined;
   /** Whether the current wave of 429s is the first (its calls were sent unpaced). */
   private firstWave = false;
+  /** When a 429 at the learned pace last counted one short of the limit (kept once, as the window's edge). */
+  private edgeRefusalAt: number | undefined;
   /** Windows without a 429 before the next probe. */
   private probeWindows = PROBE_FIRST_WINDOWS;
   /**
@@ -474,7 +476,9 @@ export class ModelLimiter {
    * edge (our clock is not Vertex's), so a 429 that answers a probe takes the limit back to the one
    * that held before it (it held for windows), unless the count says clearly less (another run has
    * started on the project). Otherwise the count wins, but never above the learned limit: at the
-   * learned pace the window cannot have held more.
+   * learned pace the window cannot have held more. At the learned pace a 429's window counts one
+   * short of the limit (the margin spreads limit + 1 starts over more than the window), so that count
+   * lowers the limit only when it comes twice.
    */
   private nextLimit(estimate: number, stated: boolean): number {
     const before = this.learned;
@@ -486,6 +490,14 @@ export class ModelLimiter {
       this.probeWindows = Math.min(PROBE_MAX_WINDOWS, this.probeWindows * 2);
       const held = Math.max(1, before.limit - 1);
       return estimate >= held - 1 ? held : estimate;
+    }
+    // At the learned pace: a count one short is the window's edge the first time (arrival jitter on
+    // a busy host); a second such 429 within the probe wait means the room really shrank.
+    if (estimate >= before.limit - 1) {
+      const now = this.now();
+      const repeated = this.edgeRefusalAt !== undefined && now - this.edgeRefusalAt < this.probeWindows * before.windowMs;
+      this.edgeRefusalAt = repeated ? undefined : now;
+      if (!repeated) return before.limit;
     }
     return Math.min(estimate, before.limit);
   }

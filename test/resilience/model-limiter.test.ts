@@ -280,6 +280,27 @@ describe('ModelLimiter (fake timers)', () => {
     await busy.stop();
   });
 
+  it("learned pacing: a 429 at the learned pace one short of the limit is the window's edge once; a second within the probe wait lowers it", async () => {
+    const l = limiter({}, () => Date.now());
+    const starts = await startSpaced(l, 11, 5);
+    l.rejected(starts[10], { windowMs: 1000, retryAfterMs: (starts[0] ?? 0) + 1000 - Date.now() });
+    const busy = keepBusy(l);
+    await vi.advanceTimersByTimeAsync(3_000);
+    // A call refused at the learned pace: its window (itself included) holds 10 of our starts, so 9
+    // got through, one short of the limit: the margin's doing, or arrival jitter, not less room.
+    const edge = (): number => {
+      const sentAt = busy.times.at(-1) ?? 0;
+      expect(busy.times.filter((t) => t > sentAt - 1000 && t <= sentAt)).toHaveLength(10);
+      return sentAt;
+    };
+    l.rejected(edge(), { windowMs: 1000 });
+    expect(l.learnedQuota?.limit).toBe(10);
+    await vi.advanceTimersByTimeAsync(2_000);
+    l.rejected(edge(), { windowMs: 1000 });
+    expect(l.learnedQuota?.limit).toBe(9);
+    await busy.stop();
+  });
+
   it('learned pacing does not probe while the pace holds nothing back, and a later wave can only lower the limit', async () => {
     const l = limiter({}, () => Date.now());
     const starts = await startSpaced(l, 11, 5);
