@@ -6,16 +6,24 @@ import type { QuotaLimits } from './credentials.js';
 
 /** A slot taken from a limiter; `release` when the call has ended (exactly once). */
 export interface LimiterSlot {
-  release(actualTokens?: number): void;
+  /** `sent: false` when the call was never sent (the start it took did not reach the quota). */
+  release(actualTokens?: number, sent?: boolean): void;
 }
 
 /** Relative margin on the window, and the arrival jitter (ms) between our start and Vertex's clock. */
 const MARGIN = 1.01;
 const JITTER_MS = 15;
-/** Learned pacing: each success shortens the gap a little, each 429 wave lengthens it. */
-const SPEED_UP = 0.98;
-const SLOW_DOWN = 1.25;
-const MIN_LEARNED_MS = 5;
+/**
+ * Learned pacing (no declared rate): the window a 429 that names no period is taken for (Vertex's
+ * per-project quotas are per minute), how many windows without a 429 before one more call per window
+ * is tried (doubling after each try a 429 answers, halving after each that gets through), and the
+ * most starts remembered to count them.
+ */
+const DEFAULT_QUOTA_WINDOW_MS = 60_000;
+const PROBE_FIRST_WINDOWS = 8;
+const PROBE_MIN_WINDOWS = 2;
+const PROBE_MAX_WINDOWS = 64;
+const MAX_REMEMBERED_STARTS = 10_000;
 /** Longest wait before asking a shared gate again when it is full (calls in flight on other processes end unseen). */
 const GATE_POLL_MS = 25;
 /**
@@ -39,11 +47,26 @@ export function declaredIntervalMs(quota: QuotaLimits, jitterMs: number = JITTER
   return intervals.length === 0 ? undefined : Math.max(...intervals);
 }
 
+/** What a 429 says of its quota, for learning (QuotaExhaustedError's `quotaWindowMs` and `quotaLimit`). */
+export interface NamedQuota {
+  windowMs?: number;
+  limit?: number;
+  /** The 429's RetryInfo delay: when the window's oldest call leaves it, so when that call was sent. */
+  retryAfterMs?: number;
+}
+
+/** A learned request quota: `limit` starts per sliding `windowMs`. */
+export interface LearnedQuota {
+  limit: number;
+  windowMs: number;
+}
+
 /**
  * The limits of one project for one model, as Bottleneck limiters: start spacing (from `rpm` or
  * `requests`/`window`), `concurrency`, and a tokens-per-minute reservoir reserved with the estimated
- * tokens and corrected after the call. When no rate is declared it is learned from 429s: the
- * limiter paces itself at the rate that got through, and speeds up again while no 429 comes.
+ * tokens and corrected after the call. When no rate is declared it is learned from 429s: a 429's
+ * window held as many of our calls as the quota allows, so that count is the limit; the limiter
+ * paces at window / limit and tries one more call per window now and then (docs/rate-limiting.md).
  *
  * Declared limits are shared with every other genbatch process using the same project and model
  * (`shared`): on this host through a gate in the shared file, or across hosts through Bottleneck's
@@ -57,9 +80,30 @@ export class ModelLimiter {
   private gateWaiting = 0;
   private readonly gateReleases = new Set<() => void>();
   private quota: QuotaLimits;
-  private learnedIntervalMs: number | undefined;
-  private recentStarts: number[] = [];
-  private lastSlowDownAt = 0;
+  /** The learned quota (no declared rate), after the first 429. */
+  private learned: LearnedQuota | undefined;
+  /** Start times of recent calls (oldest first), and the send times of those a 429 refused. */
+  private starts: number[] = [];
+  private refusals: number[] = [];
+  /** When the learned limit last changed (a 429 wave or a probe), and whether by a probe. */
+  private changedAt = 0;
+  private changedByProbe = false;
+  /**
+   * Whether the learned limit counted a whole window of this run's calls. A 429 in the run's first
+   * window may have met calls sent before the run (a run just before it, another process): its count
+   * is then only a floor, and the limit doubles each window until a 429 gives a whole count.
+   */
+  private learnedWhole = false;
+  /** The earliest time the next learned-paced start may take (a real start's time plus the spacing). */
+  private learnedNextAt = 0;
+  /** This limiter's first start (calls before it are not ours to count). */
+  private firstStartAt: number | undefined;
+  /** Whether the current wave of 429s is the first (its calls were sent unpaced). */
+  private firstWave = false;
+  /** When a 429 at the learned pace last counted one short of the limit (kept once, as the window's edge). */
+  private edgeRefusalAt: number | undefined;
+  /** Windows without a 429 before the next probe. */
+  private probeWindows = PROBE_FIRST_WINDOWS;
   /**
    * The first call of a connection is slow (connection set-up); if it reaches Vertex late, a
    * window starting at it would see one call too many. So the gap after it is doubled.
@@ -146,9 +190,7 @@ export class ModelLimiter {
    * skip Bottleneck entirely (its scheduling costs more than a zero-latency call).
    */
   private get unpaced(): boolean {
-    return (
-      declaredIntervalMs(this.quota) === undefined && this.learnedIntervalMs === undefined && this.quota.concurrency === undefined && this.tokens === undefined
-    );
+    return declaredIntervalMs(this.quota) === undefined && this.learned === undefined && this.quota.concurrency === undefined && this.tokens === undefined;
   }
 
   /** Whether a call could start right now without waiting. */
@@ -182,8 +224,10 @@ export class ModelLimiter {
   acquire(estimatedTokens: number, abandoned: () => boolean): Promise<LimiterSlot | undefined> {
     if (this.unpaced) {
       if (abandoned()) return Promise.resolve(undefined);
-      this.recordStart();
-      return Promise.resolve({ release: () => undefined });
+      // Unpaced calls warm the connection: the first paced one needs no doubled gap.
+      this.firstStart = false;
+      const startedAt = this.recordStart();
+      return Promise.resolve({ release: (_tokens?: number, sent = true) => this.unrecordIfUnsent(startedAt, sent) });
     }
     const gate = this.sharing === 'gate' ? this.shared?.gate : undefined;
     if (gate) return this.acquireAtGate(gate, estimatedTokens, abandoned);
@@ -192,40 +236,70 @@ export class ModelLimiter {
         .schedule(
           () =>
             new Promise<void>((releaseRequest) => {
-              if (abandoned()) {
-                resolve(undefined);
-                releaseRequest();
+              // Bottleneck spaces the starts it schedules, not the ones that ran: after a stall (a
+              // busy event loop) the next start may come right after a late one. A learned pace
+              // keeps the real spacing (a declared one shares its spacing through the gate).
+              const behind = this.learnedDelayMs();
+              if (behind > LATE_MS) {
+                setTimeout(() => this.startScheduled(abandoned, estimatedTokens, resolve, reject, releaseRequest), behind);
                 return;
               }
-              this.recordStart();
-              if (this.firstStart) {
-                this.firstStart = false;
-                if (!this.requestsClustered) this.applySettings();
-                else this.cushionFirstStart();
-              }
-              const tokens = this.tokens;
-              const weight = tokens ? Math.min(Math.max(1, Math.round(estimatedTokens)), this.quota.tpm ?? 1) : 0;
-              const grant = (): void =>
-                resolve({
-                  release: (actualTokens?: number) => {
-                    // Correct the token reservation with what the call really used.
-                    if (tokens && actualTokens !== undefined && actualTokens !== weight)
-                      void Promise.resolve(tokens.incrementReservoir(weight - actualTokens)).catch(() => undefined);
-                    releaseRequest();
-                  },
-                });
-              if (!tokens) return grant();
-              // The token reservation counts against the minute; the job itself ends at once.
-              tokens
-                .schedule({ weight }, async () => undefined)
-                .then(grant, (error: unknown) => {
-                  releaseRequest();
-                  reject(error instanceof Error ? error : new Error(String(error)));
-                });
+              this.startScheduled(abandoned, estimatedTokens, resolve, reject, releaseRequest);
             }),
         )
         .catch((error: unknown) => reject(error instanceof Error ? error : new Error(String(error))));
     });
+  }
+
+  /** How long a start Bottleneck runs now waits to keep the learned spacing after the previous real one (its time is taken). */
+  private learnedDelayMs(): number {
+    const interval = declaredIntervalMs(this.quota) === undefined ? this.learnedIntervalMs : undefined;
+    if (interval === undefined) return 0;
+    const now = this.now();
+    const at = Math.max(now, this.learnedNextAt);
+    this.learnedNextAt = at + interval;
+    return at - now;
+  }
+
+  /** A start Bottleneck scheduled: takes the tokens, if any, and hands the slot over. */
+  private startScheduled(
+    abandoned: () => boolean,
+    estimatedTokens: number,
+    resolve: (slot: LimiterSlot | undefined) => void,
+    reject: (error: Error) => void,
+    releaseRequest: () => void,
+  ): void {
+    if (abandoned()) {
+      resolve(undefined);
+      releaseRequest();
+      return;
+    }
+    const startedAt = this.recordStart();
+    if (this.firstStart) {
+      this.firstStart = false;
+      if (!this.requestsClustered) this.applySettings();
+      else this.cushionFirstStart();
+    }
+    const tokens = this.tokens;
+    const weight = tokens ? Math.min(Math.max(1, Math.round(estimatedTokens)), this.quota.tpm ?? 1) : 0;
+    const grant = (): void =>
+      resolve({
+        release: (actualTokens?: number, sent = true) => {
+          this.unrecordIfUnsent(startedAt, sent);
+          // Correct the token reservation with what the call really used.
+          if (tokens && actualTokens !== undefined && actualTokens !== weight)
+            void Promise.resolve(tokens.incrementReservoir(weight - actualTokens)).catch(() => undefined);
+          releaseRequest();
+        },
+      });
+    if (!tokens) return grant();
+    // The token reservation counts against the minute; the job itself ends at once.
+    tokens
+      .schedule({ weight }, async () => undefined)
+      .then(grant, (error: unknown) => {
+        releaseRequest();
+        reject(error instanceof Error ? error : new Error(String(error)));
+      });
   }
 
   /**
@@ -288,12 +362,13 @@ export class ModelLimiter {
         // Woken late (a busy event loop): the next slot keeps its gap from this real start.
         const late = this.now() - turn.startAt;
         if (late > LATE_MS && turn.gapMs > 0) gate.startedLate(this.now() + turn.gapMs);
-        this.recordStart();
+        const startedAt = this.recordStart();
         let released = false;
         return {
-          release: (actualTokens?: number) => {
+          release: (actualTokens?: number, sent = true) => {
             if (released) return;
             released = true;
+            this.unrecordIfUnsent(startedAt, sent);
             gate.end(turn, actualTokens);
             for (const wake of [...this.gateReleases]) wake();
           },
@@ -304,38 +379,156 @@ export class ModelLimiter {
     }
   }
 
-  /** Recent starts, from which a learned rate begins after the first 429. */
-  private recordStart(): void {
-    this.recentStarts.push(this.now());
-    if (this.recentStarts.length > 20) this.recentStarts.shift();
+  /** Records a start, for counting the calls a quota's window held when a 429 comes; probes upward when due. */
+  private recordStart(): number {
+    const now = this.now();
+    this.firstStartAt ??= now;
+    this.starts.push(now);
+    // Trimmed in chunks: an unpaced run records every call.
+    if (this.starts.length > 2 * MAX_REMEMBERED_STARTS) this.starts.splice(0, this.starts.length - MAX_REMEMBERED_STARTS);
+    this.probeIfDue(now);
+    return now;
+  }
+
+  /** A slot given back without its call being sent (the project was cooling down, say): that start did not happen. */
+  private unrecordIfUnsent(startedAt: number, sent: boolean): void {
+    if (sent) return;
+    const i = this.starts.lastIndexOf(startedAt);
+    if (i >= 0) this.starts.splice(i, 1);
+  }
+
+  /** How many of `times` (oldest first) fall in (from, to]. */
+  private countIn(times: number[], from: number, to: number): number {
+    let n = 0;
+    for (let i = times.length - 1; i >= 0; i -= 1) {
+      const t = times[i] as number;
+      if (t <= from) break;
+      if (t <= to) n += 1;
+    }
+    return n;
   }
 
   /**
-   * A call got through. With a learned rate (no declared one), speed up a little on every success:
-   * additive increase, multiplicative decrease, so the pace settles just under the real quota.
+   * One more call per window, after `probeWindows` windows without a 429 and only while the pace is
+   * what holds calls back (the last window used the limit): the quota may have been raised, or other
+   * runs on the project have stopped. A probe a 429 answers doubles the wait for the next one; one
+   * that gets through halves it.
    */
+  private probeIfDue(now: number): void {
+    const learned = this.learned;
+    // A floor (not a whole window's count) is doubled after each window without a 429.
+    const windows = this.learnedWhole ? this.probeWindows : 1;
+    if (!learned || now - this.changedAt < windows * learned.windowMs) return;
+    // Only while the pace holds calls back (after a doubling, the last window ran at the old pace).
+    if (this.countIn(this.starts, now - learned.windowMs, now) < (this.learnedWhole ? learned.limit - 1 : learned.limit / 2)) return;
+    if (this.learnedWhole && this.changedByProbe) this.probeWindows = Math.max(PROBE_MIN_WINDOWS, this.probeWindows / 2);
+    this.learned = { ...learned, limit: this.learnedWhole ? learned.limit + 1 : 2 * learned.limit };
+    this.changedAt = now;
+    this.changedByProbe = true;
+    this.applySettings();
+  }
+
+  /** A call got through. (The learned pacing learns from 429s, and probes upward on its own schedule.) */
   succeeded(): void {
-    if (declaredIntervalMs(this.quota) !== undefined || this.learnedIntervalMs === undefined) return;
-    this.learnedIntervalMs *= SPEED_UP;
+    // Nothing to learn from a success alone: the quota's limit shows in how many starts a window held when a 429 came.
+  }
+
+  /**
+   * A 429 of a call sent at `startedAt` (no declared rate): the quota's window held the calls sent in
+   * the `windowMs` before it that got through, so that count is the limit (the 429's own figure when
+   * it states one). Pacing then spaces starts at window / limit. 429s of calls sent before the last
+   * change belong to the same wave: they can only lower the estimate, and never slow the pace twice.
+   * The window is the one the 429's quota metric names (per minute…), else the last one learned, else
+   * a minute.
+   */
+  rejected(startedAt: number = this.now(), named: NamedQuota = {}): void {
+    if (declaredIntervalMs(this.quota) !== undefined) return;
+    const now = this.now();
+    this.refusals.push(startedAt);
+    if (this.refusals.length > 2 * MAX_REMEMBERED_STARTS) this.refusals.splice(0, this.refusals.length - MAX_REMEMBERED_STARTS);
+    const windowMs = named.windowMs ?? this.learned?.windowMs ?? DEFAULT_QUOTA_WINDOW_MS;
+    const from = startedAt - windowMs;
+    // The calls sent in the window before this one, less those refused (this one among them).
+    const counted = this.countIn(this.starts, from, startedAt) - this.countIn(this.refusals, from, startedAt);
+    // None of ours got through in the window: it was full of other calls (a run before this one).
+    // That says nothing of the limit; the cooldown waits, and a later 429 will count.
+    if (named.limit === undefined && counted <= 0) return;
+    const estimate = named.limit ?? Math.max(1, counted);
+    const sameWave = this.learned !== undefined && startedAt < this.changedAt;
+    if (sameWave && this.learned) {
+      // The first wave's counts (unpaced calls) only err high: the least is the best. Once paced, a
+      // count one short is the window's edge, not news.
+      const tolerance = this.firstWave || named.limit !== undefined ? 0 : 1;
+      if (estimate < this.learned.limit - tolerance) this.learned = { limit: estimate, windowMs };
+    } else {
+      this.firstWave = this.learned === undefined;
+      const whole = named.limit !== undefined || this.sawWholeWindow(startedAt, windowMs, named.retryAfterMs);
+      this.learned = { limit: this.nextLimit(estimate, named.limit !== undefined), windowMs };
+      this.learnedWhole = whole;
+      this.changedAt = now;
+      this.changedByProbe = false;
+    }
     this.applySettings();
   }
 
   /**
-   * A 429 on this model: slow down (once per wave: calls that were already on the wire when the
-   * previous 429 came do not count again). The first one starts from the spacing of recent starts.
+   * The limit after a new wave of 429s, from its estimate. A count can be one off at the window's
+   * edge (our clock is not Vertex's), so a 429 that answers a probe takes the limit back to the one
+   * that held before it (it held for windows), unless the count says clearly less (another run has
+   * started on the project). Otherwise the count wins, but never above the learned limit: at the
+   * learned pace the window cannot have held more. At the learned pace a 429's window counts one
+   * short of the limit (the margin spreads limit + 1 starts over more than the window), so that count
+   * lowers the limit only when it comes twice.
    */
-  rejected(startedAt: number = this.now()): void {
-    if (declaredIntervalMs(this.quota) !== undefined) return;
-    if (startedAt < this.lastSlowDownAt) return;
-    this.lastSlowDownAt = this.now();
-    const observed = this.recentStarts.length >= 2 ? ((this.recentStarts.at(-1) ?? 0) - (this.recentStarts[0] ?? 0)) / (this.recentStarts.length - 1) : 0;
-    this.learnedIntervalMs = Math.max(MIN_LEARNED_MS, (this.learnedIntervalMs ?? observed) * SLOW_DOWN);
-    this.applySettings();
+  private nextLimit(estimate: number, stated: boolean): number {
+    const before = this.learned;
+    if (!before || stated) return estimate;
+    // A doubled floor answered by a 429: the count, and no less than the floor that held a window.
+    if (!this.learnedWhole) return this.changedByProbe ? Math.max(estimate, Math.floor(before.limit / 2)) : estimate;
+    if (this.changedByProbe) {
+      // The probe is answered: wait longer before the next one.
+      this.probeWindows = Math.min(PROBE_MAX_WINDOWS, this.probeWindows * 2);
+      const held = Math.max(1, before.limit - 1);
+      return estimate >= held - 1 ? held : estimate;
+    }
+    // At the learned pace: a count one short is the window's edge the first time (arrival jitter on
+    // a busy host); a second such 429 within the probe wait means the room really shrank.
+    if (estimate >= before.limit - 1) {
+      const now = this.now();
+      const repeated = this.edgeRefusalAt !== undefined && now - this.edgeRefusalAt < this.probeWindows * before.windowMs;
+      this.edgeRefusalAt = repeated ? undefined : now;
+      if (!repeated) return before.limit;
+    }
+    return Math.min(estimate, before.limit);
+  }
+
+  /**
+   * Whether the window of a 429 of a call sent at `sentAt` held only calls of this limiter: it began
+   * after our first start, or (with RetryInfo) its oldest call, the one whose leaving the delay
+   * waits for, was sent no earlier than our first start (less a tenth of the window, at most 1 s,
+   * for the clocks' skew).
+   */
+  private sawWholeWindow(sentAt: number, windowMs: number, retryAfterMs: number | undefined): boolean {
+    const first = this.firstStartAt;
+    if (first === undefined) return false;
+    if (sentAt - windowMs >= first) return true;
+    if (retryAfterMs === undefined) return false;
+    return this.now() + retryAfterMs - windowMs >= first - Math.min(1000, windowMs / 10);
+  }
+
+  /** The spacing of the learned quota: like a declared one (window and jitter over the limit). */
+  private get learnedIntervalMs(): number | undefined {
+    return this.learned === undefined ? undefined : declaredIntervalMs({ requests: this.learned.limit, windowMs: this.learned.windowMs });
   }
 
   /** The learned spacing, for status and tests. */
   get learnedInterval(): number | undefined {
     return this.learnedIntervalMs;
+  }
+
+  /** The learned quota (limit per window), for status and tests. */
+  get learnedQuota(): LearnedQuota | undefined {
+    return this.learned;
   }
 
   async stop(): Promise<void> {

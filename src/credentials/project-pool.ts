@@ -8,7 +8,7 @@ import { CooldownBreaker, type BreakerState } from '../resilience/cooldown-break
 import { configuredQuotaKind, quotaKindOf429, type QuotaKind } from '../resilience/quota-kind.js';
 import { whenAborted } from '../resilience/backoff.js';
 import { quotaFor, type Credentials, type ProjectApi, type ProjectCredentials, type Strategy } from './credentials.js';
-import { ModelLimiter, type LimiterSlot } from './model-limiter.js';
+import { ModelLimiter, type LimiterSlot, type NamedQuota } from './model-limiter.js';
 
 /** A project's health as status and progress views show it. */
 export interface ProjectSnapshot {
@@ -490,7 +490,7 @@ export class ProjectPool {
     lost?.dispose();
     if (slot === 'aborted') {
       gaveUp = true;
-      void slotPromise.then((s) => s?.release()).catch(() => undefined);
+      void slotPromise.then((s) => s?.release(undefined, false)).catch(() => undefined);
       return undefined;
     }
     if (!slot) return undefined;
@@ -517,7 +517,7 @@ export class ProjectPool {
       }
     }
     if (!pass) {
-      slot.release();
+      slot.release(undefined, false);
       return undefined;
     }
     if (pass.probe) p.probeStartedAt.set(model, this.now());
@@ -562,11 +562,14 @@ export class ProjectPool {
   }
 
   /** A 429: the project cools down for the model (the given delay, else 30 s doubling), or is out for the day. Returns until when. */
-  cooldown(name: string, model: string, options: { retryAfterMs?: number; perDay?: boolean; reason: string; startedAt?: number }): number {
+  cooldown(name: string, model: string, options: { retryAfterMs?: number; perDay?: boolean; reason: string; startedAt?: number; quota?: NamedQuota }): number {
     const p = this.projects.get(name);
     if (!p) return this.now();
     p.rejected429 += 1;
-    this.limiter(p, model).rejected(options.startedAt);
+    this.limiter(p, model).rejected(options.startedAt, {
+      ...options.quota,
+      ...(options.retryAfterMs === undefined ? {} : { retryAfterMs: options.retryAfterMs }),
+    });
     const until = this.breaker(p, model).failure({ ...options, resetAt: nextDailyReset(this.now()) });
     // Every other run using this project and model cools down with it.
     if (until > this.now()) {

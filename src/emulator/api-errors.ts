@@ -120,6 +120,23 @@ function geminiQuotaError(verdict: Refusal, model: string, headers: Record<strin
   );
 }
 
+function isGenerateContentModel(model: string): boolean {
+  return /^gemini-/.test(model) && !/embedding/.test(model);
+}
+
+/**
+ * The per-minute quota metric Vertex names in its 429: `generate_content_requests_per_minute_per_project_per_base_model`
+ * for Gemini models, `online_prediction_requests_per_base_model` (a per-minute quota too) for Imagen,
+ * Veo and embeddings. A time-scaled window (the emulator's `window: 1s`) is named where Google names
+ * the minute (`…_per_1000ms_…`), as the Gemini API's quota id does (`Per1000Ms`), so that a client
+ * reads the window the same way it reads Google's.
+ */
+function vertexQuotaMetric(model: string, windowMs: number): string {
+  const minute = windowMs === 60_000;
+  if (isGenerateContentModel(model)) return `generate_content_requests_per_${minute ? 'minute' : `${windowMs}ms`}_per_project_per_base_model`;
+  return minute ? 'online_prediction_requests_per_base_model' : `online_prediction_requests_per_${windowMs}ms_per_base_model`;
+}
+
 /** 429 RESOURCE_EXHAUSTED for a refused quota, per API; `Retry-After` unless the config turns it off. */
 export function quotaError(api: EmulatedApi, verdict: Refusal, model: string, retryAfterHeader: boolean): VertexHttpError {
   const headers = retryAfterHeader ? { 'retry-after': String(Math.max(1, Math.ceil(verdict.retryAfterMs / 1000))) } : undefined;
@@ -143,7 +160,7 @@ export function quotaError(api: EmulatedApi, verdict: Refusal, model: string, re
   return new VertexHttpError(
     429,
     'RESOURCE_EXHAUSTED',
-    `Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model with base model: ${model}. Please submit a quota increase request.`,
+    `Quota exceeded for aiplatform.googleapis.com/${vertexQuotaMetric(model, verdict.windowMs)} with base model: ${model}. Please submit a quota increase request.${isGenerateContentModel(model) ? ' https://cloud.google.com/vertex-ai/docs/generative-ai/quotas-genai.' : ''}`,
     {
       details: [{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: secondsText(verdict.retryAfterMs) }],
       ...(headers ? { headers } : {}),

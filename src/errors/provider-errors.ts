@@ -35,7 +35,11 @@ export class QuotaExhaustedError extends ProviderError {
   readonly perDay: boolean;
   /** True when the body names the quota it hit (a QuotaFailure detail or a quota metric): a fixed, per-project quota. */
   readonly namesQuota: boolean;
-  constructor(message: string, details: ProviderErrorDetails & { perDay?: boolean; namesQuota?: boolean }) {
+  /** The window of the quota the body names (its metric says per minute…), for learning the rate when none is declared. */
+  readonly quotaWindowMs: number | undefined;
+  /** The quota's limit, when the body states it (the Gemini API's QuotaFailure `quotaValue`). */
+  readonly quotaLimit: number | undefined;
+  constructor(message: string, details: ProviderErrorDetails & { perDay?: boolean; namesQuota?: boolean; quotaWindowMs?: number; quotaLimit?: number }) {
     super(
       message,
       'QUOTA_EXHAUSTED',
@@ -45,6 +49,8 @@ export class QuotaExhaustedError extends ProviderError {
     );
     this.perDay = details.perDay ?? false;
     this.namesQuota = details.namesQuota ?? false;
+    this.quotaWindowMs = details.quotaWindowMs;
+    this.quotaLimit = details.quotaLimit;
   }
 }
 

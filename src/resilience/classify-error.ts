@@ -164,6 +164,41 @@ function namesQuota(message: string, details: unknown[] | undefined): boolean {
   return detailsOfType(details, 'google.rpc.QuotaFailure').length > 0;
 }
 
+/** The window a quota's name gives: `…_per_minute_…`, `PerMinute`, or the emulator's time-scaled `…_per_1000ms_…`. */
+function windowNamed(name: string): number | undefined {
+  const scaled = /per[_ ]?(\d+)[_ ]?ms/i.exec(name);
+  if (scaled) return Number(scaled[1]);
+  if (/per[_ ]?minute/i.test(name)) return 60_000;
+  if (/per[_ ]?second/i.test(name)) return 1000;
+  if (/per[_ ]?hour/i.test(name)) return 3_600_000;
+  return undefined;
+}
+
+/**
+ * What a fixed-quota 429 says of its request quota: the window its metric names (Vertex's message,
+ * "…generate_content_requests_per_minute_per_project_per_base_model…"; the Gemini API's quota id,
+ * "GenerateRequestsPerMinutePerProjectPerModel") and the limit when stated (the Gemini API's
+ * `quotaValue`). Token quotas are left out: the learned pacing spaces requests.
+ */
+function namedRequestQuota(message: string, details: unknown[] | undefined): { quotaWindowMs?: number; quotaLimit?: number } {
+  for (const failure of detailsOfType(details, 'google.rpc.QuotaFailure')) {
+    const violations = Array.isArray(failure.violations) ? (failure.violations as Record<string, unknown>[]) : [];
+    for (const v of violations) {
+      const name = `${String(v.quotaId ?? '')} ${String(v.quotaMetric ?? '')}`;
+      if (!/request/i.test(name) || /token/i.test(name)) continue;
+      const windowMs = windowNamed(String(v.quotaId ?? '')) ?? windowNamed(String(v.quotaMetric ?? ''));
+      const limit = Number(v.quotaValue);
+      if (windowMs === undefined) continue;
+      return { quotaWindowMs: windowMs, ...(Number.isInteger(limit) && limit > 0 ? { quotaLimit: limit } : {}) };
+    }
+  }
+  // Vertex's "Quota exceeded for aiplatform.googleapis.com/<metric> with …", or "for quota metric '<name>'".
+  const metric = /Quota exceeded for (?:quota metric '([^']+)'|(?:metric: )?([\w./-]+))/i.exec(message);
+  const named = metric?.[1] ?? metric?.[2];
+  const windowMs = named === undefined ? undefined : windowNamed(named);
+  return windowMs === undefined ? {} : { quotaWindowMs: windowMs };
+}
+
 /**
  * Failures of the credential itself before anything was sent: a service-account key that does not
  * parse or sign (node:crypto, google-auth-library), no Application Default Credentials, or the
@@ -254,6 +289,7 @@ function classifyApiError(error: ApiError): GenbatchError {
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     perDay,
     namesQuota: kind === 'quota' && namesQuota(text, details),
+    ...(kind === 'quota' && !perDay ? namedRequestQuota(text, details) : {}),
     cause: safeCause(error),
   });
 }

@@ -239,7 +239,8 @@ describe('ProjectPool: cooldown and probe', () => {
   });
 
   it('an acquire waiting for its limiter gets nothing if the project cools down meanwhile', async () => {
-    const { pool, tryAcquire } = setup([project('p1', { quotas: { default: { concurrency: 1 } } })]);
+    // (A declared rate, as elsewhere in this file: without one the 429 would teach the limiter a pace.)
+    const { pool, tryAcquire } = setup([project('p1', { quotas: { default: { concurrency: 1, rpm: 60_000 } } })]);
     const first = await tryAcquire();
     if (!isLease(first)) throw new Error('expected a lease');
     // The second waits for the limiter's only slot.

@@ -76,7 +76,8 @@ describe('emulator faults, quotas and stats', () => {
     const body = ((await rejected.json()) as { error: { status: string; message: string; details: { '@type': string; retryDelay: string }[] } }).error;
     expect(body.status).toBe('RESOURCE_EXHAUSTED');
     expect(body.message).toBe(
-      `Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model with base model: ${MODEL}. Please submit a quota increase request.`,
+      // Vertex's Gemini metric, its minute time-scaled to the configured 400 ms window.
+      `Quota exceeded for aiplatform.googleapis.com/generate_content_requests_per_400ms_per_project_per_base_model with base model: ${MODEL}. Please submit a quota increase request. https://cloud.google.com/vertex-ai/docs/generative-ai/quotas-genai.`,
     );
     const retry = body.details.find((d) => d['@type'] === 'type.googleapis.com/google.rpc.RetryInfo');
     const delayMs = Number(retry?.retryDelay.replace(/s$/, '')) * 1000;

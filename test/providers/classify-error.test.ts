@@ -92,6 +92,59 @@ describe('classifyError: the table', () => {
     expect(shared).toMatchObject({ perDay: false, retryAfterMs: undefined });
   });
 
+  it("reads the window a fixed quota's 429 names (and the Gemini API's stated limit) for the learned pacing", () => {
+    const quota429 = (body: Record<string, unknown>): QuotaExhaustedError =>
+      classifyError(apiError(429, { code: 429, status: 'RESOURCE_EXHAUSTED', ...body })) as QuotaExhaustedError;
+    // Vertex, Gemini models (Google's words).
+    const gemini = quota429({
+      message:
+        'Quota exceeded for aiplatform.googleapis.com/generate_content_requests_per_minute_per_project_per_base_model with base model: gemini-2.0-flash. Please submit a quota increase request. https://cloud.google.com/vertex-ai/docs/generative-ai/quotas-genai.',
+    });
+    expect(gemini).toMatchObject({ namesQuota: true, quotaWindowMs: 60_000, quotaLimit: undefined });
+    // The emulator's time-scaled window, named where Google names the minute.
+    expect(
+      quota429({ message: 'Quota exceeded for aiplatform.googleapis.com/generate_content_requests_per_1000ms_per_project_per_base_model with base model: m.' })
+        .quotaWindowMs,
+    ).toBe(1000);
+    // Imagen's metric names no period: the learner takes it for a minute.
+    expect(
+      quota429({ message: 'Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model with base model: imagen-4.0-generate-001.' })
+        .quotaWindowMs,
+    ).toBeUndefined();
+    // The older wording names the metric in quotes.
+    expect(
+      quota429({
+        message: "Quota exceeded for quota metric 'Generate Content API requests per minute' and limit 'GenerateContent request limit per minute for a region'",
+      }).quotaWindowMs,
+    ).toBe(60_000);
+    // The Gemini API: the request quota's id and value (a token quota beside it is not the one).
+    const key = quota429({
+      message:
+        'You exceeded your current quota. * Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_requests, limit: 15, model: gemini-2.5-flash',
+      details: [
+        {
+          '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+          violations: [
+            {
+              quotaMetric: 'generativelanguage.googleapis.com/generate_content_input_token_count',
+              quotaId: 'GenerateContentInputTokensPerModelPerMinute',
+              quotaValue: '250000',
+            },
+            {
+              quotaMetric: 'generativelanguage.googleapis.com/generate_content_requests',
+              quotaId: 'GenerateRequestsPerMinutePerProjectPerModel',
+              quotaValue: '15',
+            },
+          ],
+        },
+        { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '20s' },
+      ],
+    });
+    expect(key).toMatchObject({ quotaWindowMs: 60_000, quotaLimit: 15, retryAfterMs: 20_000 });
+    // A per-day quota is not paced: it waits for the daily reset.
+    expect(quota429({ message: 'Quota exceeded for aiplatform.googleapis.com/generate_content_requests_per_day_per_project.' }).quotaWindowMs).toBeUndefined();
+  });
+
   it('treats an invalid API key (400) as a rejected credential', () => {
     const error = classifyError(
       apiError(400, {
@@ -183,7 +236,9 @@ describe('classifyError: what a provider throws against the emulator', () => {
     expect(quota.perDay).toBe(false);
     expect(quota.retryAfterMs).toBeGreaterThan(55_000);
     expect(quota.retryAfterMs).toBeLessThanOrEqual(60_000);
-    expect(quota.message).toContain('online_prediction_requests_per_base_model');
+    // Vertex's real metric for Gemini models: a per-minute quota, which the learned pacing reads.
+    expect(quota.message).toContain('generate_content_requests_per_minute_per_project_per_base_model');
+    expect(quota.quotaWindowMs).toBe(60_000);
   });
 
   it('marks exhaust_after as a per-day quota', async () => {

@@ -471,6 +471,11 @@ export class OnlineExecutor implements StepExecutor {
         startedAt: Date.now() - durationMs,
         perDay: error.perDay,
         ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+        // What the 429 names of its quota (its window, its limit): the learned pacing's figures.
+        quota: {
+          ...(error.quotaWindowMs === undefined ? {} : { windowMs: error.quotaWindowMs }),
+          ...(error.quotaLimit === undefined ? {} : { limit: error.quotaLimit }),
+        },
       });
       emit('project:cooldown', { project, untilMs: until, reason: error.message, perDay: error.perDay });
     } else if (reaction.project === 'outage') {
