@@ -229,6 +229,8 @@ export class Scheduler {
         case 'done': {
           this.completed[unit.step.name] = (this.completed[unit.step.name] ?? 0) + 1;
           this.stall.progressed(laneKey(this.options.job, unit.step));
+          // A call got through: units refused by shared capacity need not wait out their backoff (the window paces them).
+          for (const d of this.lane(unit).delayed) if (d.waitingOn !== undefined) d.at = Math.min(d.at, Date.now());
           const next = followingUnit(this.options.job, this.options.store, unit);
           if (next) this.enqueue(next);
           else this.unitsInMemory -= 1;
