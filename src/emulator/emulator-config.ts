@@ -169,6 +169,12 @@ const emulatorConfigSchema = z.strictObject({
    */
   bad_json_rate: rate.default(0),
   /**
+   * Share of billed model calls answered 200 with a JSON body cut off halfway (the HTTP exchange
+   * itself complete, its Content-Length the cut length), as a proxy or a broken connection can leave
+   * it: the caller cannot read the reply or its usage. Counted and billed as the whole reply.
+   */
+  cut_body_rate: rate.default(0),
+  /**
    * Shares of text and JSON replies that end with these finish reasons instead of their own
    * (`{ RECITATION: 0.05, OTHER: 0.02 }`), drawn per ask: see fake-finish-reason.ts.
    */

@@ -123,6 +123,23 @@ export class OutcomeUnknownError extends TransientError {
   }
 }
 
+/**
+ * Vertex answered 200 but its HTTP body cannot be read (cut off, not JSON): the call was billed for
+ * usage nobody can read. Retried like a bad reply, and counted at the call's worst case, as a lost
+ * call is (reactions table: billed `unknown`).
+ */
+export class UnreadableReplyError extends ProviderError {
+  constructor(message: string, details: ProviderErrorDetails = {}) {
+    super(
+      message,
+      'REPLY_UNREADABLE',
+      true,
+      'Retried with backoff; the unreadable reply counts at its worst case in the budget and in `genbatch status` (it was probably billed).',
+      details,
+    );
+  }
+}
+
 /** The reply arrived but cannot be used (invalid JSON, no image): retried a few times, then the step fails. */
 export class BadResponseError extends ProviderError {
   constructor(message: string, details: ProviderErrorDetails = {}) {
