@@ -15,6 +15,8 @@ import { cachesResponses, modelsOf, type Job, type Step } from '../../job/job.js
 import { TemplateValueMissing } from '../../job/template.js';
 import type { AtomicWriter } from '../../outputs/atomic-write.js';
 import { isDiskFull, type HeldReplies } from '../../outputs/held-replies.js';
+import { undecodableImage } from '../../outputs/image-decode.js';
+import { badResponse } from '../../providers/vertex-call.js';
 import { emptyUsage, type ProviderRequest, type ProviderResult, type Usage } from '../../providers/provider.js';
 import { knownParams, providerFor } from '../../providers/provider-registry.js';
 import { VeoProvider } from '../../providers/veo.js';
@@ -299,6 +301,9 @@ export class OnlineExecutor implements StepExecutor {
       return this.settleFailure(call, error, project, Date.now() - t0, settleBudget);
     }
     lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens, 'success');
+    // Images that do not decode (broken base64) are never written as done: a billed bad reply, retried.
+    const broken = step.task === 'image' && result.media ? await undecodableImage(result.media) : undefined;
+    if (broken) return this.settleFailure(call, badResponse(`The reply's ${broken}`, result.usage), project, Date.now() - t0, settleBudget);
     return this.settleSuccess(call, result, project, Date.now() - t0, settleBudget);
   }
 
