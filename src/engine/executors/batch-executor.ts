@@ -187,6 +187,9 @@ export class BatchExecutor {
   takes(unit: Unit): boolean {
     const mode = unit.step.mode ?? 'online';
     if (mode === 'online') return false;
+    // A paid reply kept because its outputs could not be written (disk full, a write that failed) is
+    // written by the online path from the kept reply, without a call: never submitted again.
+    if (this.ctx.held.has(unit.item.id, unit.step.name)) return false;
     if (mode === 'batch') return true;
     let batch = this.modes.get(unit.step.name);
     if (batch === undefined) {

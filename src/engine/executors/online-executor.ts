@@ -635,6 +635,41 @@ export class OnlineExecutor implements StepExecutor {
     return { kind: 'stop', error: new OutputDiskFullError(job.outputDir, error, heldRepliesDirFor(job)) };
   }
 
+  /**
+   * Writing the outputs failed for a reason that may pass (the folder was replaced by a file, a
+   * network share dropped, permissions changed): the paid reply is kept beside the state file, as on
+   * a full disk, and the unit retries the write after a backoff, never the call (the next attempt
+   * takes the kept reply). Within limits.max_attempts; undefined when out of attempts (the reply
+   * stays kept) or when the reply cannot be kept either.
+   */
+  private async retryWrite(
+    unit: Unit,
+    result: ProviderResult,
+    costUsd: number,
+    call: LedgerEntry | undefined,
+    project: string,
+    error: unknown,
+  ): Promise<Verdict | undefined> {
+    const { store, held, runId, emit } = this.ctx;
+    const { item, step } = unit;
+    try {
+      await held.keep(item.id, step.name, result);
+    } catch {
+      return undefined;
+    }
+    const attempts = unit.attempts + 1;
+    const decision = this.retryPolicy(step).decide(attempts, undefined);
+    if (!decision.retry) return undefined;
+    const message = `could not write the output: ${(error as Error).message}; the paid reply is kept and only the write is retried`;
+    await store.commit(() => {
+      if (call) store.recordCall(call);
+      store.markPending(item.id, step.name, { countAttempt: true, errorCode: 'OUTPUT_WRITE_FAILED', errorMessage: message, costUsd, runId });
+    });
+    unit.attempts = attempts;
+    emit('step:retry', { itemId: item.id, step: step.name, project, code: 'OUTPUT_WRITE_FAILED', message, attempt: attempts, delayMs: decision.delayMs });
+    return { kind: 'retry', delayMs: decision.delayMs };
+  }
+
   /** Writes the outputs and checkpoints the step (or marks it filtered / failed when unusable); batch lines settle here too. */
   async checkpoint(
     unit: Unit,
@@ -687,8 +722,16 @@ export class OnlineExecutor implements StepExecutor {
         const stop = await this.hold(unit, result, costUsd, call, error);
         if (stop) return stop;
       }
-      const code = error instanceof ConfigError || error instanceof MissingOutputBytesError ? error.code : 'OUTPUT_WRITE_FAILED';
-      const message = `could not write the output: ${(error as Error).message}`;
+      const refused = error instanceof ConfigError || error instanceof MissingOutputBytesError;
+      if (!refused) {
+        const again = await this.retryWrite(unit, result, costUsd, call, project, error);
+        if (again) return again;
+      }
+      const code = refused ? error.code : 'OUTPUT_WRITE_FAILED';
+      // Out of attempts, the paid reply is still kept (retryWrite): `genbatch retry` writes it without a call.
+      const kept =
+        !refused && this.ctx.held.has(item.id, step.name) ? '; the paid reply is kept, and `genbatch retry JOB --failed` writes it without calling again' : '';
+      const message = `could not write the output: ${(error as Error).message}${kept}`;
       await store.commit(() =>
         store.finishStep(item.id, step.name, 'failed', { code, message, promptHash: rendered.promptHash, costUsd, model }, call, this.ctx.runId),
       );
