@@ -148,6 +148,12 @@ export class BadResponseError extends ProviderError {
 }
 
 /**
+ * An image of a reply that does not decode (its base64 cut off or garbled): found where outputs are
+ * written, before the step is done; a billed bad reply like any other, retried.
+ */
+export class UndecodableImageError extends BadResponseError {}
+
+/**
  * A text or JSON reply cut at max_output_tokens (finish reason MAX_TOKENS), on a step that does not
  * say `on_truncated: keep`. Billed, and not retried: the same request with the same settings is cut
  * again (and billed again); the step fails so that its settings can be changed.

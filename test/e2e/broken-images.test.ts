@@ -25,28 +25,30 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-const steps = (model: string, batch: boolean): string => `  - name: hero
+// Written as it came (png), or decoded for post-processing and converted (webp): both ways check it.
+const steps = (model: string, batch: boolean, post: boolean): string => `  - name: hero
     task: image
     model: ${model}
     prompt: "A hero image for {{title}}"
-    output: { file: "images/{{slug}}.png" }
+    output: ${post ? '{ file: "images/{{slug}}.webp", post: [{ resize: { width: 320, height: 180, fit: cover } }] }' : '{ file: "images/{{slug}}.png" }'}
 ${batch ? '    mode: batch\n' : ''}`;
 
 const cases = [
-  { model: 'gemini-2.5-flash-image', batch: false },
-  { model: 'imagen-4.0-fast-generate-001', batch: false },
-  { model: 'gemini-2.5-flash-image', batch: true },
+  { model: 'gemini-2.5-flash-image', batch: false, post: false },
+  { model: 'gemini-2.5-flash-image', batch: false, post: true },
+  { model: 'imagen-4.0-fast-generate-001', batch: false, post: false },
+  { model: 'gemini-2.5-flash-image', batch: true, post: false },
 ];
 
 describe('image replies with broken base64', () => {
-  for (const { model, batch } of cases) {
-    it(`${model}${batch ? ' in batch' : ''}: a broken image is a billed bad response, retried; every file written decodes`, async () => {
+  for (const { model, batch, post } of cases) {
+    it(`${model}${batch ? ' in batch' : ''}${post ? ', post-processed' : ''}: a broken image is a billed bad response, retried; every file written decodes`, async () => {
       emulator = await startEmulator(parseEmulatorConfig({ seed: 4, latency_ms: 0, bad_image_rate: 0.35, batch: { queue_ms: 20, run_ms: 100 } }), { port: 0 });
       const dir = tempDir();
       writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1' }]);
       const job = writeJob(dir, {
         items: 12,
-        steps: steps(model, batch),
+        steps: steps(model, batch, post),
         limits: '{ concurrency: 3, max_attempts: 8 }',
         extra: batch ? 'batch: { staging: "gs://staging-bucket/images", poll: 100ms }' : '',
       });

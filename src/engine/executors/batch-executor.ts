@@ -11,7 +11,6 @@ import type { GenbatchError } from '../../errors/genbatch-error.js';
 import { ProviderError, QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
 import { RETRY_LATER, type Reservation, type SpendGuard } from '../../estimate/budget.js';
 import type { Step } from '../../job/job.js';
-import { undecodableImage } from '../../outputs/image-decode.js';
 import { batchRequestOf, batchResultOf } from '../../providers/gemini-batch.js';
 import { usageOf } from '../../providers/gemini-reply.js';
 import { emptyUsage, type ProviderRequest, type ProviderResult, type Usage } from '../../providers/provider.js';
@@ -699,13 +698,6 @@ export class BatchExecutor {
               const error = classifyError(raw);
               failed += 1;
               settled.push(await this.lineFailed(t, member, error.code, error.message, 200, (raw as { usage?: Usage }).usage, durationMs, replyOf(error)));
-              continue;
-            }
-            // Images that do not decode (broken base64) are a billed bad reply, retried like one online.
-            const broken = t.step.task === 'image' && result.media ? await undecodableImage(result.media) : undefined;
-            if (broken) {
-              failed += 1;
-              settled.push(await this.lineFailed(t, member, 'BAD_RESPONSE', `The reply's ${broken}`, 200, result.usage, durationMs));
               continue;
             }
             ok += 1;

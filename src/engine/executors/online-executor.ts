@@ -5,7 +5,14 @@ import type { Lease, ProjectPool } from '../../credentials/project-pool.js';
 import { ConfigError } from '../../errors/config-error.js';
 import { OutputDiskFullError } from '../../errors/run-errors.js';
 import type { GenbatchError } from '../../errors/genbatch-error.js';
-import { BadResponseError, OutcomeUnknownError, ProviderError, QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
+import {
+  BadResponseError,
+  OutcomeUnknownError,
+  ProviderError,
+  QuotaExhaustedError,
+  TransientError,
+  UndecodableImageError,
+} from '../../errors/provider-errors.js';
 import type { WindowOutcome } from '../../resilience/adaptive-window.js';
 import { sharedCapacityDelay } from '../../resilience/quota-kind.js';
 import type { PriceCatalog } from '../../estimate/price-catalog.js';
@@ -15,8 +22,6 @@ import { cachesResponses, modelsOf, type Job, type Step } from '../../job/job.js
 import { TemplateValueMissing } from '../../job/template.js';
 import type { AtomicWriter } from '../../outputs/atomic-write.js';
 import { isDiskFull, type HeldReplies } from '../../outputs/held-replies.js';
-import { undecodableImage } from '../../outputs/image-decode.js';
-import { badResponse } from '../../providers/vertex-call.js';
 import { emptyUsage, type ProviderRequest, type ProviderResult, type Usage } from '../../providers/provider.js';
 import { knownParams, providerFor } from '../../providers/provider-registry.js';
 import { VeoProvider } from '../../providers/veo.js';
@@ -301,9 +306,6 @@ export class OnlineExecutor implements StepExecutor {
       return this.settleFailure(call, error, project, Date.now() - t0, settleBudget);
     }
     lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens, 'success');
-    // Images that do not decode (broken base64) are never written as done: a billed bad reply, retried.
-    const broken = step.task === 'image' && result.media ? await undecodableImage(result.media) : undefined;
-    if (broken) return this.settleFailure(call, badResponse(`The reply's ${broken}`, result.usage), project, Date.now() - t0, settleBudget);
     return this.settleSuccess(call, result, project, Date.now() - t0, settleBudget);
   }
 
@@ -636,6 +638,45 @@ export class OnlineExecutor implements StepExecutor {
   }
 
   /**
+   * A reply whose image does not decode (broken base64), found before anything was written: the
+   * call stays booked at what it cost (its usage), and the step is retried with a new call within
+   * limits.max_attempts, as any bad reply (online, or in the next batch job), then fails.
+   */
+  private async badImage(
+    unit: Unit,
+    rendered: RenderedStep,
+    costUsd: number,
+    call: LedgerEntry | undefined,
+    project: string,
+    model: string,
+    error: UndecodableImageError,
+  ): Promise<Verdict> {
+    const { store, held, runId, emit } = this.ctx;
+    const { item, step } = unit;
+    // A kept reply that does not decode is no use to the next attempt.
+    held.release(item.id, step.name);
+    const entry = call ? { ...call, errorCode: error.code } : undefined;
+    const attempts = unit.attempts + 1;
+    const decision = this.retryPolicy(step).decide(attempts, undefined);
+    const message = decision.retry ? error.message : `${error.message} (gave up after ${attempts} attempts)`;
+    await store.commit(() => {
+      if (decision.retry) {
+        if (entry) store.recordCall(entry);
+        store.markPending(item.id, step.name, { countAttempt: true, errorCode: error.code, errorMessage: message, costUsd, runId });
+      } else {
+        store.finishStep(item.id, step.name, 'failed', { code: error.code, message, promptHash: rendered.promptHash, costUsd, model }, entry, runId);
+      }
+    });
+    if (!decision.retry) {
+      emit('step:failed', { itemId: item.id, step: step.name, code: error.code, message });
+      return { kind: 'failed' };
+    }
+    unit.attempts = attempts;
+    emit('step:retry', { itemId: item.id, step: step.name, project, code: error.code, message, attempt: attempts, delayMs: decision.delayMs });
+    return { kind: 'retry', delayMs: decision.delayMs };
+  }
+
+  /**
    * Writing the outputs failed for a reason that may pass (the folder was replaced by a file, a
    * network share dropped, permissions changed): the paid reply is kept beside the state file, as on
    * a full disk, and the unit retries the write after a backoff, never the call (the next attempt
@@ -721,6 +762,12 @@ export class OnlineExecutor implements StepExecutor {
       if (isDiskFull(error)) {
         const stop = await this.hold(unit, result, costUsd, call, error);
         if (stop) return stop;
+      }
+      // An image that does not decode: a billed bad reply (its call booked as it was), retried with a new call.
+      if (error instanceof UndecodableImageError) {
+        // A cached answer that does not decode (stored by an older version) is never served again.
+        if (cache?.hit) this.ctx.cache?.forget(cache.key);
+        return this.badImage(unit, rendered, costUsd, call, project, model, error);
       }
       const refused = error instanceof ConfigError || error instanceof MissingOutputBytesError;
       if (!refused) {
