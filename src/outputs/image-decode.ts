@@ -1,5 +1,5 @@
 import { UndecodableImageError } from '../errors/provider-errors.js';
-import { loadSharp } from './image-post.js';
+import { loadSharp } from './load-sharp.js';
 
 /**
  * Decodes an image to its last pixel with sharp, or throws UndecodableImageError: a header alone

@@ -1,18 +1,8 @@
 import { extname } from 'node:path';
 import type { OutputInfo, Sharp } from 'sharp';
-import type sharpFactory from 'sharp';
 import type { PostOp } from '../job/schema.js';
 import { undecodable } from './image-decode.js';
-
-let sharpModule: Promise<typeof sharpFactory> | undefined;
-
-/**
- * sharp (libvips: some 30 MB of memory) is loaded with the first image, not with the engine: a run
- * of text or embedding steps never needs it.
- */
-export function loadSharp(): Promise<typeof sharpFactory> {
-  return (sharpModule ??= import('sharp').then((module) => module.default));
-}
+import { loadSharp } from './load-sharp.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'avif';
 
