@@ -14,7 +14,8 @@ export function batchSettledLine(e: EngineEvents['batch:settled'][0]): string {
   const requeued = e.requeued > 0 ? `; ${e.requeued} back to pending (${e.reason ?? ''}), the next run resubmits them` : '';
   const unmatched = e.unmatched !== undefined ? `; ${e.unmatched} line(s) matched no item and ${e.missing ?? 0} item(s) got no line` : '';
   const unreadable = e.unreadable ? `; Vertex billed ${e.unreadable} line(s) whose output cannot be read` : '';
-  return `batch job ${e.name.split('/').pop() ?? e.name} [${e.step}] ended ${e.state.replace(/^JOB_STATE_/, '')}: ${e.succeeded} ok, ${e.failed} failed${requeued}${unmatched}${unreadable}`;
+  const damaged = e.damaged ? `; ${e.damaged} line(s) of the output are not JSON` : '';
+  return `batch job ${e.name.split('/').pop() ?? e.name} [${e.step}] ended ${e.state.replace(/^JOB_STATE_/, '')}: ${e.succeeded} ok, ${e.failed} failed${requeued}${unmatched}${unreadable}${damaged}`;
 }
 
 export function batchStoppedLine(e: EngineEvents['batch:stopped'][0]): string {

@@ -55,7 +55,8 @@ export interface EngineEvents {
    * A batch job ended and its lines were settled; `requeued` units went back to pending (expired,
    * cancelled, failed). `unmatched` output lines matched no item and `missing` items got no line
    * (set only when some did: those items failed and the step stopped, see `batch:stopped`);
-   * `unreadable` lines were billed (the job's completionStats) but no readable line accounts for them.
+   * `unreadable` lines were billed (the job's completionStats) but no readable line accounts for them;
+   * `damaged` lines of the output are not JSON (set when some are).
    */
   'batch:settled': [
     {
@@ -68,6 +69,7 @@ export interface EngineEvents {
       unmatched?: number;
       missing?: number;
       unreadable?: number;
+      damaged?: number;
       reason?: string;
     },
   ];

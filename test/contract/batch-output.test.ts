@@ -165,6 +165,17 @@ batch: { staging: "gs://contract-bucket/b", poll: 100ms }
     }, 60_000);
   }
 
+  it('labels-shuffled-damaged-line.jsonl: a line cut off after every item got its line is left aside and named; nothing else changes', async () => {
+    const { state, job, result } = await collectFixture('labels-shuffled-damaged-line.jsonl');
+    expect(result.code, result.stderr).toBe(0);
+    expect(stepStates(state)).toEqual({ done: 4 });
+    expect(result.stderr).toContain('1 line(s) of the output are not JSON');
+    expect(Math.abs(ledger(state).reduce((usd, r) => usd + r.cost_usd, 0) - billedUsd('labels-shuffled.jsonl'))).toBeLessThan(1e-9);
+    const status = JSON.parse((await runCli(['status', job, '--json'])).stdout) as { batches: { reason?: string; unreadable_lines: number }[] };
+    expect(status.batches[0]?.reason).toMatch(/1 line\(s\) of the output are not JSON \(line 5\)/);
+    expect(status.batches[0]?.unreadable_lines).toBe(0);
+  }, 60_000);
+
   it('hash-only-shuffled.jsonl after the prompt was edited: matched by the request hash kept at submission', async () => {
     const edit = (job: string): void => writeFileSync(job, readFileSync(job, 'utf8').replace('prompt: "Say {{word}}."', 'prompt: "Say {{word}}, please."'));
     const { dir, state, result } = await collectFixture('hash-only-shuffled.jsonl', edit);

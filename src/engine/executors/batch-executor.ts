@@ -734,6 +734,9 @@ export class BatchExecutor {
       const stop = await this.settleUnmatched(t, missing, unmatched, { billedUnread, damaged, successful, billedRead });
       settled.push(...stop.settled);
       note = stop.error.message;
+    } else if (damaged.length > 0 && missing.length === 0) {
+      // Every item got a readable line and nothing billed is left unread: the damaged lines cost nothing more, but are named.
+      note = `${damaged.length} line(s) of the output are not JSON (line ${damaged.slice(0, 3).join(', ')}${damaged.length > 3 ? ', …' : ''}); every item got a readable line, so they were left aside`;
     } else if (missing.length > 0) {
       // Nothing billed is left unread: the units without a line were not answered (a job that ended
       // early, or failed lines whose part of the output is gone) and go back to pending.
@@ -762,6 +765,7 @@ export class BatchExecutor {
       failed,
       requeued,
       ...(mismatch ? { unmatched: unmatched.length, missing: missing.length, unreadable: billedUnread } : {}),
+      ...(damaged.length > 0 ? { damaged: damaged.length } : {}),
       ...(note !== null ? { reason: note } : {}),
     });
     return settled;
