@@ -13,7 +13,9 @@ export function batchStateLine(e: EngineEvents['batch:state'][0]): string {
 export function batchSettledLine(e: EngineEvents['batch:settled'][0]): string {
   const requeued = e.requeued > 0 ? `; ${e.requeued} back to pending (${e.reason ?? ''}), the next run resubmits them` : '';
   const unmatched = e.unmatched !== undefined ? `; ${e.unmatched} line(s) matched no item and ${e.missing ?? 0} item(s) got no line` : '';
-  return `batch job ${e.name.split('/').pop() ?? e.name} [${e.step}] ended ${e.state.replace(/^JOB_STATE_/, '')}: ${e.succeeded} ok, ${e.failed} failed${requeued}${unmatched}`;
+  const unreadable = e.unreadable ? `; Vertex billed ${e.unreadable} line(s) whose output cannot be read` : '';
+  const damaged = e.damaged ? `; ${e.damaged} line(s) of the output are not JSON` : '';
+  return `batch job ${e.name.split('/').pop() ?? e.name} [${e.step}] ended ${e.state.replace(/^JOB_STATE_/, '')}: ${e.succeeded} ok, ${e.failed} failed${requeued}${unmatched}${unreadable}${damaged}`;
 }
 
 export function batchStoppedLine(e: EngineEvents['batch:stopped'][0]): string {

@@ -121,6 +121,8 @@ const modelBehaviour = z.strictObject({
   empty_rate: rate.optional(),
   /** Share of this model's JSON replies that break their response schema. */
   bad_json_rate: rate.optional(),
+  /** Share of this model's images whose base64 data is broken (cut off halfway). */
+  bad_image_rate: rate.optional(),
   /** Shares of this model's text and JSON replies that end with these finish reasons (replaces the global ones). */
   finish_reasons: finishReasonRates.optional(),
 });
@@ -168,6 +170,17 @@ const emulatorConfigSchema = z.strictObject({
    * Drawn per ask, like empty_rate. Otherwise a JSON reply always satisfies its schema.
    */
   bad_json_rate: rate.default(0),
+  /**
+   * Share of billed model calls answered 200 with a JSON body cut off halfway (the HTTP exchange
+   * itself complete, its Content-Length the cut length), as a proxy or a broken connection can leave
+   * it: the caller cannot read the reply or its usage. Counted and billed as the whole reply.
+   */
+  cut_body_rate: rate.default(0),
+  /**
+   * Share of images (Gemini image models and Imagen) whose base64 data is broken: cut off halfway,
+   * so the bytes are not a whole image. Billed as the image. Drawn per ask, like empty_rate.
+   */
+  bad_image_rate: rate.default(0),
   /**
    * Shares of text and JSON replies that end with these finish reasons instead of their own
    * (`{ RECITATION: 0.05, OTHER: 0.02 }`), drawn per ask: see fake-finish-reason.ts.

@@ -103,6 +103,15 @@ export async function renderImage(rng: Rng, width: number, height: number, forma
   return format === 'jpeg' ? image.jpeg({ quality: 80 }).toBuffer() : image.png({ compressionLevel: 1, adaptiveFiltering: false }).toBuffer();
 }
 
+/**
+ * The base64 of an image as a broken reply carries it (`bad_image_rate`): cut off halfway, so the
+ * bytes it decodes to start as the image and end early (a header that reads, pixels that do not).
+ */
+export function brokenImageData(bytes: Buffer): string {
+  const data = bytes.toString('base64');
+  return data.slice(0, Math.floor(data.length / 2));
+}
+
 /** Gemini image models: output size per aspect ratio (1K tier). */
 export const GEMINI_IMAGE_SIZES: Record<string, [number, number]> = {
   '1:1': [1024, 1024],

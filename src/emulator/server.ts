@@ -94,6 +94,15 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
+/** A 200 whose JSON body is cut off halfway (`cut_body_rate`): complete at the HTTP level, unreadable as JSON. */
+function sendCutJson(res: ServerResponse, body: unknown): void {
+  if (res.destroyed || res.writableEnded) return;
+  const text = Buffer.from(JSON.stringify(body));
+  const cut = text.subarray(0, Math.floor(text.length / 2));
+  res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8', 'content-length': cut.length });
+  res.end(cut);
+}
+
 function sendError(res: ServerResponse, error: VertexHttpError): void {
   sendJson(res, error.httpStatus, error.body(), error.headers);
 }
@@ -151,6 +160,7 @@ class Emulator {
   private requestLog: RequestLogEntry[] = [];
   private latencyRng!: Rng;
   private faultRng!: Rng;
+  private cutRng!: Rng;
 
   constructor(config: EmulatorConfig) {
     this.config = config;
@@ -190,6 +200,7 @@ class Emulator {
   private reseed(): void {
     this.latencyRng = seededRandom(this.config.seed, 'latency');
     this.faultRng = seededRandom(this.config.seed, '503');
+    this.cutRng = seededRandom(this.config.seed, 'cut-body');
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -251,7 +262,9 @@ class Emulator {
     try {
       const outcome = await this.answer(req, target, presetBody, latency, started);
       if (logged) this.logRequest(api, project, model, 200, started);
-      sendJson(res, 200, outcome);
+      // Billed and counted above; the caller gets a body it cannot read.
+      if (logged && this.cutRng.chance(this.config.cut_body_rate)) sendCutJson(res, outcome);
+      else sendJson(res, 200, outcome);
     } catch (error) {
       if (logged) this.logRequest(api, project, model, error instanceof VertexHttpError ? error.httpStatus : 500, started);
       if (!(error instanceof VertexHttpError && refusedAtOnce.has(error))) await this.sleep(latency - (Date.now() - started));

@@ -9,6 +9,7 @@ import {
   QuotaExhaustedError,
   TransientError,
   TruncatedReplyError,
+  UnreadableReplyError,
 } from '../errors/provider-errors.js';
 
 /** What the engine does with a unit whose call failed, and with the project that served it. */
@@ -45,6 +46,8 @@ export const ERROR_REACTIONS: readonly (readonly [new (...args: never[]) => Genb
   [ModelUnavailableError, { countsAttempt: false, project: 'model_unavailable', unit: 'requeue', billed: 'no' }],
   [EndpointUnreachableError, { countsAttempt: false, project: 'outage', unit: 'requeue', billed: 'no' }],
   [OutcomeUnknownError, { countsAttempt: true, project: 'none', unit: 'retry', billed: 'unknown' }],
+  // A 200 whose body cannot be read: billed, for usage nobody can read.
+  [UnreadableReplyError, { countsAttempt: true, project: 'none', unit: 'retry', billed: 'unknown' }],
   [TransientError, { countsAttempt: true, project: 'none', unit: 'retry', billed: 'no' }],
   [TruncatedReplyError, { countsAttempt: true, project: 'none', unit: 'fail', billed: 'usage' }],
   [BadResponseError, { countsAttempt: true, project: 'none', unit: 'retry', billed: 'usage' }],

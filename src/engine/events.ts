@@ -54,10 +54,24 @@ export interface EngineEvents {
   /**
    * A batch job ended and its lines were settled; `requeued` units went back to pending (expired,
    * cancelled, failed). `unmatched` output lines matched no item and `missing` items got no line
-   * (set only when some did: those items failed and the step stopped, see `batch:stopped`).
+   * (set only when some did: those items failed and the step stopped, see `batch:stopped`);
+   * `unreadable` lines were billed (the job's completionStats) but no readable line accounts for them;
+   * `damaged` lines of the output are not JSON (set when some are).
    */
   'batch:settled': [
-    { name: string; step: string; state: string; succeeded: number; failed: number; requeued: number; unmatched?: number; missing?: number; reason?: string },
+    {
+      name: string;
+      step: string;
+      state: string;
+      succeeded: number;
+      failed: number;
+      requeued: number;
+      unmatched?: number;
+      missing?: number;
+      unreadable?: number;
+      damaged?: number;
+      reason?: string;
+    },
   ];
   /** A batch step stopped for this run (BATCH_UNMATCHED, BATCH_STAGING_FAILED); the run's other steps go on. */
   'batch:stopped': [{ step: string; code: string; message: string; hint?: string }];

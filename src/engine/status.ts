@@ -83,6 +83,8 @@ export interface StatusReport {
     /** Output lines that matched no item, and items that got no line (see docs/batch.md); with `reason` when either is not 0. */
     unmatched_lines: number;
     missing_items: number;
+    /** Lines Vertex billed (the job's completionStats) whose output could not be read: booked at their worst case. */
+    unreadable_lines: number;
     /** Why the job's units did not all settle from its lines (expired, cancelled, unmatched), if so. */
     reason?: string;
   }[];
@@ -149,6 +151,7 @@ export function buildStatus(job: Job, store: StateStore, options: { maxFailures?
       created_at: b.createdAt,
       unmatched_lines: b.unmatchedLines,
       missing_items: b.missingItems,
+      unreadable_lines: b.unreadableLines,
       ...(b.reason !== null ? { reason: b.reason } : {}),
     })),
     last_run: last ? { id: last.id, started_at: last.startedAt, ended_at: last.endedAt, outcome: last.outcome, exit_code: last.exitCode } : null,

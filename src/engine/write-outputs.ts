@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { extname, relative, resolve } from 'node:path';
 import type { Job, Step } from '../job/job.js';
 import type { AtomicWriter } from '../outputs/atomic-write.js';
+import { assertWholeImage } from '../outputs/image-decode.js';
 import { formatFromFileName, postProcessImage } from '../outputs/image-post.js';
 import { resolveOutputPath } from '../outputs/output-path.js';
 import type { PostOp } from '../job/schema.js';
@@ -53,8 +54,11 @@ export async function writeStepOutputs(
     for (const [index, item] of media.entries()) {
       const file = candidateName(target, index, media.length);
       let data = item.data;
+      // An image is decoded before it is written (once: post-processing decodes it anyway); one that does not decode is a bad reply.
       if (step.task === 'image' && (ops.length > 0 || formatFromFileName(file) !== mimeFormat(item.mimeType))) {
         data = await postProcessImage(item.data, ops, file, (path) => readFile(resolve(job.dir, path)));
+      } else if (step.task === 'image') {
+        await assertWholeImage(item.data, `image ${index + 1} of ${media.length} (${item.mimeType})`);
       }
       await writer.write(file, data);
       written.push(relative(job.outputDir, file));

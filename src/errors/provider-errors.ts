@@ -129,12 +129,35 @@ export class OutcomeUnknownError extends TransientError {
   }
 }
 
+/**
+ * Vertex answered 200 but its HTTP body cannot be read (cut off, not JSON): the call was billed for
+ * usage nobody can read. Retried like a bad reply, and counted at the call's worst case, as a lost
+ * call is (reactions table: billed `unknown`).
+ */
+export class UnreadableReplyError extends ProviderError {
+  constructor(message: string, details: ProviderErrorDetails = {}) {
+    super(
+      message,
+      'REPLY_UNREADABLE',
+      true,
+      'Retried with backoff; the unreadable reply counts at its worst case in the budget and in `genbatch status` (it was probably billed).',
+      details,
+    );
+  }
+}
+
 /** The reply arrived but cannot be used (invalid JSON, no image): retried a few times, then the step fails. */
 export class BadResponseError extends ProviderError {
   constructor(message: string, details: ProviderErrorDetails = {}) {
     super(message, 'BAD_RESPONSE', true, 'The model replied with something unusable; it is retried, then the step fails with this reason.', details);
   }
 }
+
+/**
+ * An image of a reply that does not decode (its base64 cut off or garbled): found where outputs are
+ * written, before the step is done; a billed bad reply like any other, retried.
+ */
+export class UndecodableImageError extends BadResponseError {}
 
 /**
  * A text or JSON reply cut at max_output_tokens (finish reason MAX_TOKENS), on a step that does not

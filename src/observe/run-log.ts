@@ -115,10 +115,10 @@ const DESCRIBE: { [K in EngineEventName]: (e: EngineEvents[K][0]) => [Level, str
   ],
   'batch:state': (e) => ['info', `batch job ${e.name}: ${e.state} (${e.succeeded} ok, ${e.failed} failed)`],
   'batch:settled': (e) => [
-    e.requeued > 0 || e.unmatched !== undefined ? 'warn' : 'info',
+    e.requeued > 0 || e.unmatched !== undefined || e.damaged !== undefined ? 'warn' : 'info',
     `batch job ${e.name} ended ${e.state}: ${e.succeeded} ok, ${e.failed} failed${e.requeued > 0 ? `, ${e.requeued} back to pending (${e.reason ?? ''})` : ''}${
       e.unmatched !== undefined ? `, ${e.unmatched} line(s) matching no item, ${e.missing ?? 0} item(s) without a line` : ''
-    }`,
+    }${e.unreadable ? `, ${e.unreadable} billed line(s) unreadable` : ''}${e.damaged ? `, ${e.damaged} line(s) not JSON` : ''}`,
   ],
   'batch:stopped': (e) => ['error', `batch step ${e.step} stopped (${e.code}): ${e.message}`],
   'batches:left': (e) => ['warn', `${e.count} batch job(s) (${e.requests} requests) still running at Vertex; the next run collects them`],

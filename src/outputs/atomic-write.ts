@@ -179,8 +179,27 @@ export class AtomicWriter {
     return names.length;
   }
 
-  /** One output: the hot path of a run (see SYNC_WRITE_BYTES). */
+  /**
+   * A write into a folder that is gone (deleted while the run wrote into it): the folder is made
+   * again and the write tried once more.
+   */
+  private async againIfFolderGone(target: string, error: unknown, write: () => Promise<void>): Promise<void> {
+    if ((error as NodeJS.ErrnoException | undefined)?.code !== 'ENOENT') throw error;
+    this.ready.delete(dirname(target));
+    await this.ensureFolder(dirname(target));
+    await write();
+  }
+
+  /** One output: the hot path of a run (see SYNC_WRITE_BYTES). Its folder is made again if it was removed. */
   async write(target: string, data: Buffer | string): Promise<void> {
+    try {
+      await this.writeOnce(target, data);
+    } catch (error) {
+      await this.againIfFolderGone(target, error, () => this.writeOnce(target, data));
+    }
+  }
+
+  private async writeOnce(target: string, data: Buffer | string): Promise<void> {
     await this.ensureFolder(dirname(target));
     let temp = tempPathFor(target);
     if (this.syncWrites.useSync(data)) {
@@ -210,8 +229,15 @@ export class AtomicWriter {
 
   /** Builds a file piece by piece (never whole in memory: a million-row results file), then renames it into place. */
   async writeInPieces(target: string, build: (out: PieceWriter) => Promise<void>): Promise<void> {
-    await this.ensureFolder(dirname(target));
-    await writeThroughTemp(target, (handle) => build(pieceWriter(handle)));
+    const once = async (): Promise<void> => {
+      await this.ensureFolder(dirname(target));
+      await writeThroughTemp(target, (handle) => build(pieceWriter(handle)));
+    };
+    try {
+      await once();
+    } catch (error) {
+      await this.againIfFolderGone(target, error, once);
+    }
   }
 }
 

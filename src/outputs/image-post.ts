@@ -1,17 +1,8 @@
 import { extname } from 'node:path';
 import type { OutputInfo, Sharp } from 'sharp';
-import type sharpFactory from 'sharp';
 import type { PostOp } from '../job/schema.js';
-
-let sharpModule: Promise<typeof sharpFactory> | undefined;
-
-/**
- * sharp (libvips: some 30 MB of memory) is loaded with the first image, not with the engine: a run
- * of text or embedding steps never needs it.
- */
-function loadSharp(): Promise<typeof sharpFactory> {
-  return (sharpModule ??= import('sharp').then((module) => module.default));
-}
+import { undecodable } from './image-decode.js';
+import { loadSharp } from './load-sharp.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'avif';
 
@@ -183,10 +174,17 @@ export async function postProcessImage(
   const sharp = await loadSharp();
   // Between operations the image stays as raw 8-bit sRGB pixels, upright: no encode/decode round
   // trips, and 16-bit, greyscale, CMYK or rotated sources all look the same to the operations.
-  const source = await sharp(input).metadata();
+  let source: Awaited<ReturnType<Sharp['metadata']>>;
+  let current: Pixels;
+  try {
+    source = await sharp(input).metadata();
+    current = await sharp(input).autoOrient().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    // The reply's bytes are not a whole image (broken base64): a bad reply, not a failed write.
+    throw undecodable(input, 'image', error);
+  }
   const hadAlpha = source.hasAlpha;
   const sourceMetadata = source.exif !== undefined || source.icc !== undefined || source.xmp !== undefined || source.iptc !== undefined;
-  let current: Pixels = await sharp(input).autoOrient().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   const next = (pipeline: Sharp): Promise<Pixels> => pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   const load = (): Sharp => sharp(current.data, rawOf(current));
   let format: ImageFormat = formatFromFileName(targetFile) ?? 'png';

@@ -1,7 +1,6 @@
 import { ApiError } from '@google/genai';
 import { GenbatchError } from '../errors/genbatch-error.js';
 import {
-  BadResponseError,
   CredentialRejectedError,
   EndpointUnreachableError,
   InvalidRequestError,
@@ -9,6 +8,7 @@ import {
   OutcomeUnknownError,
   QuotaExhaustedError,
   TransientError,
+  UnreadableReplyError,
   type ProviderErrorDetails,
 } from '../errors/provider-errors.js';
 
@@ -334,7 +334,12 @@ export function classifyError(error: unknown): GenbatchError {
     if (isClientCredentialFailure(error)) {
       return new CredentialRejectedError(`The credentials of this project could not be used: ${message}`, { cause: safeCause(error) });
     }
-    if (error instanceof SyntaxError) return new BadResponseError(`Vertex AI sent a reply that is not valid JSON: ${message}`, { cause: safeCause(error) });
+    // The HTTP body of a 2xx did not parse (error bodies become ApiErrors above): cut off, its usage unreadable.
+    if (error instanceof SyntaxError)
+      return new UnreadableReplyError(`Vertex AI answered 200 with a reply that cannot be read (not valid JSON, cut off?): ${message}`, {
+        httpStatus: 200,
+        cause: safeCause(error),
+      });
     // The SDK checks requests client-side and throws plain Errors: the same call would fail again.
     return new InvalidRequestError(`The request was refused before it was sent: ${message}`, { cause: safeCause(error) });
   }

@@ -20,6 +20,8 @@ export interface BatchJobRow {
   /** Output lines that matched no item, and items that got no line (schema 9). */
   unmatchedLines: number;
   missingItems: number;
+  /** Lines Vertex billed (completionStats) that no readable output line accounts for (schema 10). */
+  unreadableLines: number;
   createdAt: string;
   settledAt: string | null;
 }
@@ -39,6 +41,7 @@ interface RawBatchJob {
   reason: string | null;
   unmatched_lines?: number;
   missing_items?: number;
+  unreadable_lines?: number;
   created_at: string;
   settled_at: string | null;
 }
@@ -59,6 +62,7 @@ function toRow(raw: RawBatchJob): BatchJobRow {
     reason: raw.reason,
     unmatchedLines: raw.unmatched_lines ?? 0,
     missingItems: raw.missing_items ?? 0,
+    unreadableLines: raw.unreadable_lines ?? 0,
     createdAt: raw.created_at,
     settledAt: raw.settled_at,
   };
@@ -117,9 +121,9 @@ export class BatchJobQueries {
     this.#sql.get('UPDATE item_steps SET batch_id = NULL, batch_hash = NULL WHERE batch_id = ?').run(id);
   }
 
-  /** Lines of the job that matched no item, and its items that got no line. */
-  unmatched(id: string, lines: number, items: number): void {
-    this.#sql.get('UPDATE batch_jobs SET unmatched_lines = ?, missing_items = ? WHERE id = ?').run(lines, items, id);
+  /** Lines of the job that matched no item, its items that got no line, and the billed lines that could not be read. */
+  unmatched(id: string, lines: number, items: number, unreadable: number): void {
+    this.#sql.get('UPDATE batch_jobs SET unmatched_lines = ?, missing_items = ?, unreadable_lines = ? WHERE id = ?').run(lines, items, unreadable, id);
   }
 
   /** The job's units already settled (a run that died while collecting it settled them), with their request hashes. */

@@ -165,6 +165,17 @@ batch: { staging: "gs://contract-bucket/b", poll: 100ms }
     }, 60_000);
   }
 
+  it('labels-shuffled-damaged-line.jsonl: a line cut off after every item got its line is left aside and named; nothing else changes', async () => {
+    const { state, job, result } = await collectFixture('labels-shuffled-damaged-line.jsonl');
+    expect(result.code, result.stderr).toBe(0);
+    expect(stepStates(state)).toEqual({ done: 4 });
+    expect(result.stderr).toContain('1 line(s) of the output are not JSON');
+    expect(Math.abs(ledger(state).reduce((usd, r) => usd + r.cost_usd, 0) - billedUsd('labels-shuffled.jsonl'))).toBeLessThan(1e-9);
+    const status = JSON.parse((await runCli(['status', job, '--json'])).stdout) as { batches: { reason?: string; unreadable_lines: number }[] };
+    expect(status.batches[0]?.reason).toMatch(/1 line\(s\) of the output are not JSON \(line 5\)/);
+    expect(status.batches[0]?.unreadable_lines).toBe(0);
+  }, 60_000);
+
   it('hash-only-shuffled.jsonl after the prompt was edited: matched by the request hash kept at submission', async () => {
     const edit = (job: string): void => writeFileSync(job, readFileSync(job, 'utf8').replace('prompt: "Say {{word}}."', 'prompt: "Say {{word}}, please."'));
     const { dir, state, result } = await collectFixture('hash-only-shuffled.jsonl', edit);
@@ -217,12 +228,15 @@ batch: { staging: "gs://contract-bucket/b", poll: 100ms }
     expect(status.failures).toEqual([expect.objectContaining({ id: 'delta', error: 'BATCH_UNMATCHED' })]);
   }, 60_000);
 
-  it('missing-line.jsonl: a finished job without a line for an item fails it at its reserved worst case, not resubmitted', async () => {
+  it('missing-line.jsonl: a finished job without a line for an item it billed fails it at its reserved worst case, not resubmitted', async () => {
     const { state, result } = await collectFixture('missing-line.jsonl');
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/0 output line\(s\) match no item and 1 item\(s\) got no line \("delta"\)/);
+    // The job's completionStats report 4 successful lines; 3 are in the output.
+    expect(result.stderr).toMatch(
+      /Vertex billed 1 line\(s\) whose output cannot be read \(the job reports 4 successful line\(s\); 3 readable here\)[^\n]*1 item\(s\) got no line \("delta"\)/,
+    );
     const delta = ledger(state).find((r) => r.item_id === 'delta');
-    expect(delta?.error_code).toBe('BATCH_UNMATCHED');
+    expect(delta?.error_code).toBe('BATCH_OUTPUT_UNREADABLE');
     expect(delta?.cost_usd).toBeGreaterThan(0);
     expect(delta?.cost_usd).toBe(delta?.reserved_usd);
     expect(Object.values((t as TestEmulator).stats().projects).reduce((n, p) => n + p.batch_jobs, 0)).toBe(1);

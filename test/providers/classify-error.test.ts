@@ -8,7 +8,9 @@ import {
   ModelUnavailableError,
   QuotaExhaustedError,
   TransientError,
+  UnreadableReplyError,
 } from '../../src/errors/provider-errors.js';
+import { reactionTo } from '../../src/engine/error-reactions.js';
 import { GeminiTextProvider } from '../../src/providers/gemini-text.js';
 import type { ProviderRequest } from '../../src/providers/provider.js';
 import { classifyError, classifyOperationError, redactSecrets } from '../../src/resilience/classify-error.js';
@@ -173,6 +175,13 @@ describe('classifyError: the table', () => {
     expect(sdkCheck).toBeInstanceOf(InvalidRequestError);
     expect(sdkCheck.retryable).toBe(false);
     expect(classifyError('weird')).toBeInstanceOf(GenbatchError);
+  });
+
+  it('a 200 body that does not parse is an unreadable reply: retried, and counted at its worst case like a lost call', () => {
+    const cut = classifyError(new SyntaxError('Unterminated string in JSON at position 512'));
+    expect(cut).toBeInstanceOf(UnreadableReplyError);
+    expect(cut).toMatchObject({ code: 'REPLY_UNREADABLE', retryable: true, httpStatus: 200 });
+    expect(reactionTo(cut)).toEqual({ countsAttempt: true, project: 'none', unit: 'retry', billed: 'unknown' });
   });
 
   it('classifies failed long-running operations by their gRPC code', () => {

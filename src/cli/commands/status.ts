@@ -181,7 +181,7 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
           out,
           `  ${b.name} [${b.step}] on ${b.project}: ${b.state}, ${b.requests} requests, ${b.succeeded} ok, ${b.failed} failed, created ${b.created_at}${
             b.unmatched_lines + b.missing_items > 0 ? `; ${b.unmatched_lines} line(s) matched no item, ${b.missing_items} item(s) got no line` : ''
-          }`,
+          }${b.unreadable_lines > 0 ? `; ${b.unreadable_lines} billed line(s) could not be read (booked at their worst case)` : ''}`,
         );
     }
     if (status.failures.length > 0) {

@@ -6,7 +6,7 @@ import { defaultOutputTokens, GEMINI_MAX_OUTPUT_TOKENS, geminiInputTokenLimit, m
 import { applyFinishReason, drawFinishReason } from '../fake-finish-reason.js';
 import { breakJson, fakeJson } from '../fake-json.js';
 import { fakeProse } from '../fake-text.js';
-import { GEMINI_IMAGE_SIZES, renderImage } from '../fake-image.js';
+import { brokenImageData, GEMINI_IMAGE_SIZES, renderImage } from '../fake-image.js';
 import { samplePart } from '../prompt-occurrences.js';
 import { seededRandom, type Rng } from '../seeded-random.js';
 import { countTextTokens, truncateToTokens } from '../token-count.js';
@@ -225,12 +225,21 @@ async function imageReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPr
   }
   const seed = requestSeed(prompt.generationConfig);
   const key = promptKey(prompt);
-  const sample = samplePart(ctx.occurrences.next(call.model, 'generateContent', key), seed);
+  const asked = ctx.occurrences.next(call.model, 'generateContent', key);
+  const sample = samplePart(asked, seed);
   const png = await renderImage(seededRandom(ctx.config.seed, call.model, 'image', key, ...sample), size[0], size[1]);
+  // Broken base64 only when the config asks for it, drawn per ask, so a retry can succeed.
+  const badRate = ctx.config.models[call.model]?.bad_image_rate ?? ctx.config.bad_image_rate;
+  const broken = badRate > 0 && seededRandom(ctx.config.seed, call.model, 'bad-image', key, asked).chance(badRate);
   const outputTokens = TOKENS_PER_GEMINI_IMAGE;
   return {
     body: envelope(call, ctx, {
-      candidates: [{ content: { role: 'model', parts: [{ inlineData: { mimeType: 'image/png', data: png.toString('base64') } }] }, finishReason: 'STOP' }],
+      candidates: [
+        {
+          content: { role: 'model', parts: [{ inlineData: { mimeType: 'image/png', data: broken ? brokenImageData(png) : png.toString('base64') } }] },
+          finishReason: 'STOP',
+        },
+      ],
       usageMetadata: {
         promptTokenCount: inputTokens,
         candidatesTokenCount: outputTokens,

@@ -1,4 +1,4 @@
-import { IMAGEN_SIZES, renderImage, type ImageFormat } from '../fake-image.js';
+import { brokenImageData, IMAGEN_SIZES, renderImage, type ImageFormat } from '../fake-image.js';
 import { samplePart } from '../prompt-occurrences.js';
 import { seededRandom } from '../seeded-random.js';
 import { invalidArgument } from '../vertex-error.js';
@@ -51,11 +51,14 @@ export async function imagenPredict(call: ModelCall, ctx: HandlerContext): Promi
   const asked = ctx.occurrences.next(call.model, 'predict', prompt, negativePrompt);
   const sample = seed === undefined ? samplePart(asked) : [];
   const predictions: Record<string, unknown>[] = [];
+  // Broken base64 only when the config asks for it, drawn per ask and image, so a retry can succeed.
+  const badRate = ctx.config.models[call.model]?.bad_image_rate ?? ctx.config.bad_image_rate;
   for (let i = 0; i < sampleCount; i++) {
     const rng = seededRandom(ctx.config.seed, call.model, 'imagen', prompt, negativePrompt, seed ?? '', i, ...sample);
     const bytes = await renderImage(rng, size[0] * scale, size[1] * scale, format);
+    const broken = badRate > 0 && seededRandom(ctx.config.seed, call.model, 'bad-image', prompt, negativePrompt, asked, i).chance(badRate);
     predictions.push({
-      bytesBase64Encoded: bytes.toString('base64'),
+      bytesBase64Encoded: broken ? brokenImageData(bytes) : bytes.toString('base64'),
       mimeType,
       ...(safetyAttributes ? { safetyAttributes: { categories: [], scores: [] } } : {}),
     });

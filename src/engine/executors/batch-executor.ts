@@ -134,6 +134,17 @@ function answeredEarlier(line: { key?: unknown; request?: unknown }, earlier: Re
   return true;
 }
 
+/**
+ * The lines Vertex billed, from the job's own completionStats (`successfulCount`, an int64 sent as
+ * a string); undefined when the job does not say (it never started, or the job is gone).
+ */
+function successfulCount(remote: BatchJob): number | undefined {
+  const raw = remote.completionStats?.successfulCount;
+  if (raw === undefined || raw === null) return undefined;
+  const n = Number(raw);
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
 /** `"Internal Server Error: {…"code":500…}"` → 500; 0 when the status names no code. */
 function statusCode(status: string): number {
   const match = /"code":\s*(\d{3})/.exec(status);
@@ -175,6 +186,9 @@ export class BatchExecutor {
   takes(unit: Unit): boolean {
     const mode = unit.step.mode ?? 'online';
     if (mode === 'online') return false;
+    // A paid reply kept because its outputs could not be written (disk full, a write that failed) is
+    // written by the online path from the kept reply, without a call: never submitted again.
+    if (this.ctx.held.has(unit.item.id, unit.step.name)) return false;
     if (mode === 'batch') return true;
     let batch = this.modes.get(unit.step.name);
     if (batch === undefined) {
@@ -645,6 +659,10 @@ export class BatchExecutor {
     let ok = 0;
     let failed = 0;
     let read = 0;
+    /** Lines read that carry a response: what Vertex billed that this collection can account for. */
+    let billedRead = 0;
+    /** Lines that are not a JSON object (1-based, in the order read). */
+    const damaged: number[] = [];
     const directory = remote.outputInfo?.gcsOutputDirectory;
     const durationMs = Date.now() - t.createdAt;
     if (directory && project) {
@@ -655,13 +673,16 @@ export class BatchExecutor {
           try {
             line = JSON.parse(text) as typeof line;
           } catch {
-            unmatched.push({ line: read, why: 'not JSON', usage: undefined });
+            // A line cut or garbled (a file cut in half ends with one): whatever it answered cannot be read.
+            damaged.push(read);
             continue;
           }
           if (line === null || typeof line !== 'object' || Array.isArray(line)) {
-            unmatched.push({ line: read, why: 'not a JSON object', usage: undefined });
+            damaged.push(read);
             continue;
           }
+          const billedLine = line.response !== undefined && line.response !== null;
+          if (billedLine) billedRead += 1;
           const found = matcher.match(line);
           if (!found) {
             if (earlier.size > 0 && answeredEarlier(line, earlier, earlierHashes)) continue;
@@ -669,7 +690,7 @@ export class BatchExecutor {
             continue;
           }
           const member = found.member;
-          if (line.response !== undefined && line.response !== null) {
+          if (billedLine) {
             let result: ProviderResult;
             try {
               result = batchResultOf(line.response, member.request);
@@ -693,20 +714,36 @@ export class BatchExecutor {
     }
     const missing = [...t.members.values()];
     const why = reason ?? UNFINISHED_REASON[state] ?? 'the batch job ended without answering this request';
-    // A job that ended early did not answer every line: its units without a line were not billed and go back to pending.
     const unfinished = UNFINISHED_REASON[state] !== undefined || reason !== undefined;
-    const mismatch = unmatched.length > 0 || (missing.length > 0 && !unfinished);
+    // What Vertex billed and no readable line accounts for (its output deleted, cut or garbled): the
+    // job's own completionStats say how many lines succeeded, whatever state it ended in. Without
+    // them, a finished job billed every item it left without a line, and an unfinished one none.
+    const successful = successfulCount(remote);
+    const billedUnread = Math.min(
+      missing.length,
+      successful !== undefined
+        ? Math.max(0, successful - billedRead)
+        : unfinished
+          ? 0
+          : Math.max(0, missing.length - unmatched.filter((u) => u.usage !== undefined).length),
+    );
+    const mismatch = unmatched.length > 0 || billedUnread > 0;
     let requeued = 0;
     let note: string | null = null;
     if (mismatch) {
-      const stop = await this.settleUnmatched(t, missing, unmatched, !unfinished);
+      const stop = await this.settleUnmatched(t, missing, unmatched, { billedUnread, damaged, successful, billedRead });
       settled.push(...stop.settled);
       note = stop.error.message;
+    } else if (damaged.length > 0 && missing.length === 0) {
+      // Every item got a readable line and nothing billed is left unread: the damaged lines cost nothing more, but are named.
+      note = `${damaged.length} line(s) of the output are not JSON (line ${damaged.slice(0, 3).join(', ')}${damaged.length > 3 ? ', …' : ''}); every item got a readable line, so they were left aside`;
     } else if (missing.length > 0) {
+      // Nothing billed is left unread: the units without a line were not answered (a job that ended
+      // early, or failed lines whose part of the output is gone) and go back to pending.
       requeued = missing.length;
-      note = why;
+      note = unfinished ? why : `${why}; Vertex reports every billed line of the job as read here (completionStats), so this request was not answered`;
       for (const m of missing) t.members.delete(m.unit.item.id);
-      const code = `BATCH_${state.replace(/^JOB_STATE_/, '')}`;
+      const code = unfinished ? `BATCH_${state.replace(/^JOB_STATE_/, '')}` : 'BATCH_NO_LINE';
       settled.push(...(await this.releaseMembers(t, missing, why, state === 'JOB_STATE_FAILED', code)));
     }
     if (project) {
@@ -716,7 +753,7 @@ export class BatchExecutor {
     }
     await store.commit(() => {
       store.batches.settle(t.id, state, { succeeded: ok, failed }, note);
-      if (mismatch) store.batches.unmatched(t.id, unmatched.length, missing.length);
+      if (mismatch) store.batches.unmatched(t.id, unmatched.length, missing.length, billedUnread);
     });
     this.tracked.delete(t.id);
     this.budgetBlocked = false;
@@ -727,35 +764,39 @@ export class BatchExecutor {
       succeeded: ok,
       failed,
       requeued,
-      ...(mismatch ? { unmatched: unmatched.length, missing: missing.length } : {}),
+      ...(mismatch ? { unmatched: unmatched.length, missing: missing.length, unreadable: billedUnread } : {}),
+      ...(damaged.length > 0 ? { damaged: damaged.length } : {}),
       ...(note !== null ? { reason: note } : {}),
     });
     return settled;
   }
 
   /**
-   * Lines that match no item, or items a finished job left without a line. Each unmatched line is a
-   * ledger row of its own with what Vertex billed for it (its usageMetadata at the batch price). The
-   * items without a line fail (BATCH_UNMATCHED, not retried: their reply may be among the unmatched
-   * lines, and a blind resubmission is how 300 items once became 900 paid requests). Their cost: as
-   * many as there are unmatched lines with a response are booked at $0 (their cost is in those lines'
-   * rows); the rest, when the job says it finished (so Vertex billed them) are booked at their
-   * reserved worst case, since their usage cannot be read; in a job that ended early, at $0. The step
-   * then stops for this run.
+   * Lines that match no item, or items left without a line while Vertex billed lines nobody can
+   * read. Each unmatched line is a ledger row of its own with what Vertex billed for it (its
+   * usageMetadata at the batch price). The items without a line fail (not retried: their reply may
+   * be among the unmatched lines, or among the billed lines whose output is gone, and a blind
+   * resubmission is how 300 items once became 900 paid requests). Their cost: `billedUnread` of them
+   * (the job's completionStats less the billed lines read) at their reserved worst case, the ones
+   * reserved highest first, since their usage cannot be read; the rest at $0 (their cost is in the
+   * unmatched lines' rows, or Vertex did not bill them). The code says which: BATCH_UNMATCHED when
+   * some line matched no item, else BATCH_OUTPUT_UNREADABLE. The step then stops for this run.
    */
   private async settleUnmatched(
     t: Tracked,
     missing: Member[],
     unmatched: UnmatchedLine[],
-    finished: boolean,
+    read: { billedUnread: number; damaged: number[]; successful: number | undefined; billedRead: number },
   ): Promise<{ settled: Settled[]; error: BatchStepStoppedError }> {
     const { store, runId, emit, catalog, budget } = this.ctx;
     const name = t.name ?? t.id;
     const lineUsd = unmatched.map((u) => (u.usage ? catalog.batchCost(t.step.model, u.usage) : 0));
     const unmatchedUsd = lineUsd.reduce((a, b) => a + b, 0);
-    const covered = Math.min(missing.length, unmatched.filter((u) => u.usage !== undefined).length);
-    const costs = missing.map((m, i) => (finished && i >= covered ? m.reservedUsd : 0));
+    // Which items carry the worst case is unknown: the ones reserved highest, so the booking is never below the bill.
+    const worst = new Set([...missing].sort((a, b) => b.reservedUsd - a.reservedUsd).slice(0, read.billedUnread));
+    const costs = missing.map((m) => (worst.has(m) ? m.reservedUsd : 0));
     const bookedUsd = costs.reduce((a, b) => a + b, 0);
+    const code = unmatched.length > 0 ? 'BATCH_UNMATCHED' : 'BATCH_OUTPUT_UNREADABLE';
     const shown = unmatched
       .slice(0, 3)
       .map((u) => `line ${u.line}: ${u.why}`)
@@ -764,13 +805,30 @@ export class BatchExecutor {
       .slice(0, 5)
       .map((m) => `"${m.unit.item.id}"`)
       .join(', ');
+    const damaged =
+      read.damaged.length > 0
+        ? ` (${read.damaged.length} line(s) are not JSON: line ${read.damaged.slice(0, 3).join(', ')}${read.damaged.length > 3 ? ', …' : ''})`
+        : '';
+    const unreadable =
+      read.billedUnread > 0
+        ? `Vertex billed ${read.billedUnread} line(s) whose output cannot be read${
+            read.successful !== undefined ? ` (the job reports ${read.successful} successful line(s); ${read.billedRead} readable here)` : ''
+          }${damaged}: the output was deleted, cut or garbled after the job ended. `
+        : '';
+    const lines =
+      unmatched.length > 0 ? `${unmatched.length} output line(s) match no item${shown ? ` (${shown}${unmatched.length > 3 ? '; …' : ''})` : ''} and ` : '';
     const error = new BatchStepStoppedError(
       t.step.name,
-      'BATCH_UNMATCHED',
-      `Batch job ${name} (step "${t.step.name}"): ${unmatched.length} output line(s) match no item${shown ? ` (${shown}${unmatched.length > 3 ? '; …' : ''})` : ''} and ${missing.length} item(s) got no line${items ? ` (${items}${missing.length > 5 ? ', …' : ''})` : ''}. Those items failed with BATCH_UNMATCHED and the step stopped; nothing was resubmitted. Booked: $${unmatchedUsd.toFixed(6)} for the unmatched lines (their own usage)${bookedUsd > 0 ? `, $${bookedUsd.toFixed(6)} (their reserved worst case) for items the finished job billed without a readable line` : ''}.`,
+      code,
+      `Batch job ${name} (step "${t.step.name}"): ${unreadable}${lines}${missing.length} item(s) got no line${items ? ` (${items}${missing.length > 5 ? ', …' : ''})` : ''}. Those items failed with ${code} and the step stopped; nothing was resubmitted. Booked: ${
+        unmatched.length > 0 ? `$${unmatchedUsd.toFixed(6)} for the unmatched lines (their own usage)` : ''
+      }${unmatched.length > 0 && bookedUsd > 0 ? ', ' : ''}${bookedUsd > 0 ? `$${bookedUsd.toFixed(6)} (the reserved worst case of ${read.billedUnread} item(s)) for lines Vertex billed without a readable line` : ''}${unmatched.length === 0 && bookedUsd === 0 ? '$0' : ''}.`,
       `The job's output is kept at ${t.outputUri} for you to look at. \`genbatch retry JOB --failed\` submits the failed items again (and pays for them again); \`genbatch status JOB\` lists them.`,
     );
-    const itemMessage = `no output line of batch job ${name} matched this item (${unmatched.length} line(s) matched no item); not resubmitted`;
+    const itemMessage =
+      code === 'BATCH_UNMATCHED'
+        ? `no output line of batch job ${name} matched this item (${unmatched.length} line(s) matched no item); not resubmitted`
+        : `batch job ${name} has no readable line for this item, and Vertex billed ${read.billedUnread} line(s) that cannot be read; not resubmitted`;
     for (const [i, m] of missing.entries()) {
       this.settleBudget(m, costs[i] ?? 0);
       t.members.delete(m.unit.item.id);
@@ -796,19 +854,19 @@ export class BatchExecutor {
     await store.commit(() => {
       for (const entry of lineRows) store.recordCall(entry);
       for (const [i, m] of missing.entries()) {
-        const entry = this.ledgerEntry(t, m, 0, emptyUsage(), costs[i] ?? 0, 0, 'BATCH_UNMATCHED');
+        const entry = this.ledgerEntry(t, m, 0, emptyUsage(), costs[i] ?? 0, 0, code);
         store.finishStep(
           m.unit.item.id,
           t.step.name,
           'failed',
-          { code: 'BATCH_UNMATCHED', message: itemMessage, promptHash: m.rendered.promptHash, costUsd: costs[i] ?? 0 },
+          { code, message: itemMessage, promptHash: m.rendered.promptHash, costUsd: costs[i] ?? 0 },
           entry,
           runId,
         );
       }
     });
     for (const [i, entry] of lineRows.entries()) emit('call:end', callEnded(entry, unmatched[i]?.usage ?? emptyUsage()));
-    for (const m of missing) emit('step:failed', { itemId: m.unit.item.id, step: t.step.name, code: 'BATCH_UNMATCHED', message: itemMessage });
+    for (const m of missing) emit('step:failed', { itemId: m.unit.item.id, step: t.step.name, code, message: itemMessage });
     this.stopStep(error);
     return { settled: missing.map((m) => ({ unit: m.unit, verdict: { kind: 'failed' } })), error };
   }

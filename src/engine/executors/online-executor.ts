@@ -5,7 +5,14 @@ import type { Lease, ProjectPool } from '../../credentials/project-pool.js';
 import { ConfigError } from '../../errors/config-error.js';
 import { OutputDiskFullError } from '../../errors/run-errors.js';
 import type { GenbatchError } from '../../errors/genbatch-error.js';
-import { BadResponseError, OutcomeUnknownError, ProviderError, QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
+import {
+  BadResponseError,
+  OutcomeUnknownError,
+  ProviderError,
+  QuotaExhaustedError,
+  TransientError,
+  UndecodableImageError,
+} from '../../errors/provider-errors.js';
 import type { WindowOutcome } from '../../resilience/adaptive-window.js';
 import { sharedCapacityDelay } from '../../resilience/quota-kind.js';
 import type { PriceCatalog } from '../../estimate/price-catalog.js';
@@ -635,6 +642,80 @@ export class OnlineExecutor implements StepExecutor {
     return { kind: 'stop', error: new OutputDiskFullError(job.outputDir, error, heldRepliesDirFor(job)) };
   }
 
+  /**
+   * A reply whose image does not decode (broken base64), found before anything was written: the
+   * call stays booked at what it cost (its usage), and the step is retried with a new call within
+   * limits.max_attempts, as any bad reply (online, or in the next batch job), then fails.
+   */
+  private async badImage(
+    unit: Unit,
+    rendered: RenderedStep,
+    costUsd: number,
+    call: LedgerEntry | undefined,
+    project: string,
+    model: string,
+    error: UndecodableImageError,
+  ): Promise<Verdict> {
+    const { store, held, runId, emit } = this.ctx;
+    const { item, step } = unit;
+    // A kept reply that does not decode is no use to the next attempt.
+    held.release(item.id, step.name);
+    const entry = call ? { ...call, errorCode: error.code } : undefined;
+    const attempts = unit.attempts + 1;
+    const decision = this.retryPolicy(step).decide(attempts, undefined);
+    const message = decision.retry ? error.message : `${error.message} (gave up after ${attempts} attempts)`;
+    await store.commit(() => {
+      if (decision.retry) {
+        if (entry) store.recordCall(entry);
+        store.markPending(item.id, step.name, { countAttempt: true, errorCode: error.code, errorMessage: message, costUsd, runId });
+      } else {
+        store.finishStep(item.id, step.name, 'failed', { code: error.code, message, promptHash: rendered.promptHash, costUsd, model }, entry, runId);
+      }
+    });
+    if (!decision.retry) {
+      emit('step:failed', { itemId: item.id, step: step.name, code: error.code, message });
+      return { kind: 'failed' };
+    }
+    unit.attempts = attempts;
+    emit('step:retry', { itemId: item.id, step: step.name, project, code: error.code, message, attempt: attempts, delayMs: decision.delayMs });
+    return { kind: 'retry', delayMs: decision.delayMs };
+  }
+
+  /**
+   * Writing the outputs failed for a reason that may pass (the folder was replaced by a file, a
+   * network share dropped, permissions changed): the paid reply is kept beside the state file, as on
+   * a full disk, and the unit retries the write after a backoff, never the call (the next attempt
+   * takes the kept reply). Within limits.max_attempts; undefined when out of attempts (the reply
+   * stays kept) or when the reply cannot be kept either.
+   */
+  private async retryWrite(
+    unit: Unit,
+    result: ProviderResult,
+    costUsd: number,
+    call: LedgerEntry | undefined,
+    project: string,
+    error: unknown,
+  ): Promise<Verdict | undefined> {
+    const { store, held, runId, emit } = this.ctx;
+    const { item, step } = unit;
+    try {
+      await held.keep(item.id, step.name, result);
+    } catch {
+      return undefined;
+    }
+    const attempts = unit.attempts + 1;
+    const decision = this.retryPolicy(step).decide(attempts, undefined);
+    if (!decision.retry) return undefined;
+    const message = `could not write the output: ${(error as Error).message}; the paid reply is kept and only the write is retried`;
+    await store.commit(() => {
+      if (call) store.recordCall(call);
+      store.markPending(item.id, step.name, { countAttempt: true, errorCode: 'OUTPUT_WRITE_FAILED', errorMessage: message, costUsd, runId });
+    });
+    unit.attempts = attempts;
+    emit('step:retry', { itemId: item.id, step: step.name, project, code: 'OUTPUT_WRITE_FAILED', message, attempt: attempts, delayMs: decision.delayMs });
+    return { kind: 'retry', delayMs: decision.delayMs };
+  }
+
   /** Writes the outputs and checkpoints the step (or marks it filtered / failed when unusable); batch lines settle here too. */
   async checkpoint(
     unit: Unit,
@@ -689,8 +770,22 @@ export class OnlineExecutor implements StepExecutor {
         const stop = await this.hold(unit, result, costUsd, call, error);
         if (stop) return stop;
       }
-      const code = error instanceof ConfigError || error instanceof MissingOutputBytesError ? error.code : 'OUTPUT_WRITE_FAILED';
-      const message = `could not write the output: ${(error as Error).message}`;
+      // An image that does not decode: a billed bad reply (its call booked as it was), retried with a new call.
+      if (error instanceof UndecodableImageError) {
+        // A cached answer that does not decode (stored by an older version) is never served again.
+        if (cache?.hit) this.ctx.cache?.forget(cache.key);
+        return this.badImage(unit, rendered, costUsd, call, project, model, error);
+      }
+      const refused = error instanceof ConfigError || error instanceof MissingOutputBytesError;
+      if (!refused) {
+        const again = await this.retryWrite(unit, result, costUsd, call, project, error);
+        if (again) return again;
+      }
+      const code = refused ? error.code : 'OUTPUT_WRITE_FAILED';
+      // Out of attempts, the paid reply is still kept (retryWrite): `genbatch retry` writes it without a call.
+      const kept =
+        !refused && this.ctx.held.has(item.id, step.name) ? '; the paid reply is kept, and `genbatch retry JOB --failed` writes it without calling again' : '';
+      const message = `could not write the output: ${(error as Error).message}${kept}`;
       await store.commit(() =>
         store.finishStep(item.id, step.name, 'failed', { code, message, promptHash: rendered.promptHash, costUsd, model }, call, this.ctx.runId),
       );
