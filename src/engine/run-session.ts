@@ -8,6 +8,7 @@ import type { BudgetAlert } from '../coordination/shared-budget.js';
 import { CredentialsWatcher } from '../credentials/credentials-watcher.js';
 import type { Credentials } from '../credentials/credentials.js';
 import { GenbatchError } from '../errors/genbatch-error.js';
+import { StateFileLockedError } from '../errors/state-file-locked-error.js';
 import { Budget, BudgetPair, type SpendGuard } from '../estimate/budget.js';
 import { estimateJob, type JobEstimate } from '../estimate/estimate-job.js';
 import { bestTokenCounter } from '../estimate/token-counter.js';
@@ -128,7 +129,7 @@ export class RunSession {
     }
     const session = new RunSession(prepared, store, options, runId);
     session.defer(() => store.close());
-    session.defer(() => store.releaseLock(runId));
+    session.defer(() => void store.releaseLock(runId));
     if (lock.tookOver) options.onNotice?.(`Took over the lock left by a run that is gone (pid ${lock.tookOver.pid} on ${lock.tookOver.host}).`);
     const previous = store.lastRun();
     store.startRun({ id: runId, pid: process.pid, host: hostname(), options: {} });
@@ -147,7 +148,15 @@ export class RunSession {
       const warning = await session.backup?.finish();
       if (warning) options.onNotice?.(warning);
     });
-    const heartbeat = setInterval(() => store.heartbeat(runId), 5000);
+    // Every state write waits for a lock another process holds on the file, as long as a stall may last.
+    store.waitForLocks(job.limits.maxStallMs, (message) => options.onNotice?.(message));
+    // Through the group commit: a locked file delays it like any write, and a lock that stayed stops the pass.
+    const heartbeat = setInterval(() => {
+      store.commit(() => store.heartbeat(runId)).catch((error: unknown) => {
+        if (error instanceof StateFileLockedError) session.engine?.stopWith(error);
+        else throw error;
+      });
+    }, 5000);
     heartbeat.unref();
     session.defer(() => clearInterval(heartbeat));
     // The credentials file is watched (and reloaded on SIGHUP): projects can be added, changed or removed mid-run.

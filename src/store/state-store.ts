@@ -2,11 +2,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { GenbatchError } from '../errors/genbatch-error.js';
+import { isDatabaseBusy, StateFileLockedError } from '../errors/state-file-locked-error.js';
+import { displayPath } from '../job/load-job.js';
 import { BatchJobQueries } from './batch-job-queries.js';
 import { LedgerQueries } from './ledger-queries.js';
 import { migrate } from './migrate.js';
 import { Statements } from './statements.js';
 import { GroupCommit } from './group-commit.js';
+import { describeProcess, lockHolders } from './lock-holders.js';
 import { checkStateWritable, precheckStateFile, stateFileErrorOf, verifyStateFile } from './state-file-check.js';
 import { recordSound } from './state-stamp.js';
 import { StepQueries } from './step-queries.js';
@@ -290,8 +293,45 @@ export class StateStore {
     return this.#db.open;
   }
 
+  /**
+   * For a run: writes wait up to `waitMs` for a lock another process holds on the file, with a
+   * notice when a wait begins, then fail with StateFileLockedError (exit 75) naming the file and,
+   * where the system says, the process holding it.
+   */
+  waitForLocks(waitMs: number, onWaiting?: (message: string) => void): void {
+    const holders = (): string[] => lockHolders(this.file).writers.map(describeProcess);
+    this.#group.waitForLocks({
+      waitMs,
+      onWaiting: () => {
+        const who = holders();
+        onWaiting?.(
+          `The state file ${displayPath(this.file)} is locked by another process${who.length > 0 ? ` (${who.join(', ')})` : ''}: no new call is sent until it is free (waiting up to ${Math.round(waitMs / 1000)}s, limits.max_stall).`,
+        );
+      },
+      failure: (waitedMs) => {
+        // The run stops: its last bookkeeping writes (run row, lock) try once more without waiting long.
+        this.#db.pragma('busy_timeout = 200');
+        return new StateFileLockedError(displayPath(this.file), holders(), waitedMs);
+      },
+    });
+  }
+
+  /**
+   * A bookkeeping write that may be skipped while another process holds the file (the end of a run
+   * stopped by that lock): false when it was.
+   */
+  #unlessLocked(write: () => void): boolean {
+    try {
+      write();
+      return true;
+    } catch (error) {
+      if (isDatabaseBusy(error)) return false;
+      throw error;
+    }
+  }
+
   close(): void {
-    if (this.#db.open) this.#group.flush();
+    if (this.#db.open) this.#group.flush(true);
     if (!this.#db.open) return;
     this.#db.close();
     // Closed cleanly by genbatch: the next open need not check the file again if nothing touches it.
@@ -898,9 +938,11 @@ export class StateStore {
     if (lock.runId === runId) this.setMeta('lock', JSON.stringify({ ...lock, heartbeatAt: now() }));
   }
 
-  releaseLock(runId: string): void {
+  /** False when another process held the file (the next run takes the lock over: this process is gone by then). */
+  releaseLock(runId: string): boolean {
     const row = this.getMeta('lock');
-    if (row && (JSON.parse(row) as { runId: string }).runId === runId) this.#sql.get("DELETE FROM meta WHERE key = 'lock'").run();
+    if (!row || (JSON.parse(row) as { runId: string }).runId !== runId) return true;
+    return this.#unlessLocked(() => this.#sql.get("DELETE FROM meta WHERE key = 'lock'").run());
   }
 
   /** Spend recorded in the ledger: in all, and since a time (ISO). */
@@ -932,8 +974,9 @@ export class StateStore {
     this.touchLock(runId);
   }
 
-  endRun(runId: string, outcome: string, exitCode: number): void {
-    this.#sql.get('UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ? WHERE id = ?').run(now(), outcome, exitCode, runId);
+  /** False when another process held the file: the run row stays open, as a crashed run's does. */
+  endRun(runId: string, outcome: string, exitCode: number): boolean {
+    return this.#unlessLocked(() => this.#sql.get('UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ? WHERE id = ?').run(now(), outcome, exitCode, runId));
   }
 
   lastRun(): RunRow | undefined {
