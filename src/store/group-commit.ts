@@ -12,9 +12,12 @@ export interface LockWait {
   waitMs: number;
   /** Once per wait, when it begins. */
   onWaiting?: () => void;
-  /** The error queued writes fail with when the file stayed locked for `waitedMs`. */
+  /** The error queued writes fail with when the file stayed locked (or held) for `waitedMs`. */
   failure: (waitedMs: number) => Error;
 }
+
+/** A write that met the lock of another process, or a hold: the batch waits like it does for a lock. */
+const HELD = Object.assign(new Error('writes are held'), { code: 'SQLITE_BUSY' });
 
 /** Pause between two attempts at a locked file (each attempt itself waits the busy timeout). */
 const LOCKED_RETRY_MS = 250;
@@ -43,6 +46,8 @@ export class GroupCommit {
   private lockedSince: number | undefined;
   private retry: NodeJS.Timeout | undefined;
   private lockWait: LockWait | undefined;
+  /** Writes held back on purpose (a WAL that cannot be checkpointed has reached its bound). */
+  private held = false;
 
   constructor(
     private readonly db: Database.Database,
@@ -52,6 +57,15 @@ export class GroupCommit {
   /** Writes wait for a lock held by another process (else they fail at the busy timeout). */
   waitForLocks(wait: LockWait): void {
     this.lockWait = wait;
+  }
+
+  /**
+   * Holds every write back (they wait as for a lock, and fail the same way after `waitMs`), or lets
+   * them go again.
+   */
+  hold(on: boolean): void {
+    this.held = on;
+    if (!on && this.retry !== undefined) this.flush();
   }
 
   /** Queues a write; resolves with its result once it is committed. */
@@ -82,6 +96,7 @@ export class GroupCommit {
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     const began = performance.now();
     try {
+      if (this.held && !final) throw HELD;
       // IMMEDIATE: the write lock is taken at BEGIN, so a locked file fails the batch as a whole.
       this.db
         .transaction(() => {
@@ -100,7 +115,8 @@ export class GroupCommit {
       if (isDatabaseBusy(error) && this.lockWait) {
         if (this.lockedSince === undefined) {
           this.lockedSince = began;
-          this.lockWait.onWaiting?.();
+          // A hold is announced by whoever set it.
+          if (error !== HELD) this.lockWait.onWaiting?.();
         }
         const waited = performance.now() - this.lockedSince;
         if (!final && waited < this.lockWait.waitMs) {

@@ -10,6 +10,7 @@ import { migrate } from './migrate.js';
 import { Statements } from './statements.js';
 import { GroupCommit } from './group-commit.js';
 import { describeProcess, lockHolders } from './lock-holders.js';
+import { WAL_SIZE_LIMIT, WalWatch } from './wal-watch.js';
 import { checkStateWritable, precheckStateFile, stateFileErrorOf, verifyStateFile } from './state-file-check.js';
 import { recordSound } from './state-stamp.js';
 import { StepQueries } from './step-queries.js';
@@ -207,6 +208,8 @@ export class StateStore {
   readonly #db: Database.Database;
   readonly #sql: Statements;
   readonly #group: GroupCommit;
+  /** A run's watch on the size of the WAL (see wal-watch.ts). */
+  #wal: WalWatch | undefined;
   /** Checked (or created) at open: a clean close records the file as sound. */
   #sound = false;
   /** Reads of per-item step state (status, estimates, output files). */
@@ -265,6 +268,8 @@ export class StateStore {
       if (exists) sound = verifyStateFile(db, file);
       if (!options.readonly) {
         db.pragma('journal_mode = WAL');
+        // A WAL that grew (a reader pinned it) is cut back to this size when SQLite starts it over.
+        db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
         // NORMAL is durable across process crashes in WAL mode (only an OS crash may lose the last commit).
         db.pragma('synchronous = NORMAL');
         db.pragma('foreign_keys = ON');
@@ -311,9 +316,20 @@ export class StateStore {
       failure: (waitedMs) => {
         // The run stops: its last bookkeeping writes (run row, lock) try once more without waiting long.
         this.#db.pragma('busy_timeout = 200');
-        return new StateFileLockedError(displayPath(this.file), holders(), waitedMs);
+        return this.#wal?.holding === true
+          ? new StateFileLockedError(displayPath(this.file), lockHolders(this.file).readers.map(describeProcess), waitedMs, 'wal_pinned')
+          : new StateFileLockedError(displayPath(this.file), holders(), waitedMs);
       },
     });
+  }
+
+  /**
+   * For a run: looks at the WAL now and every 2 s; a large one is checkpointed, one a reader pins is
+   * warned about (naming the reader) and bounded (see wal-watch.ts). Stopped when the store closes.
+   */
+  watchWal(notice: (message: string) => void): void {
+    this.#wal ??= new WalWatch(this.#db, this.file, this.#group, notice);
+    this.#wal.start();
   }
 
   /**
@@ -331,6 +347,7 @@ export class StateStore {
   }
 
   close(): void {
+    this.#wal?.stop();
     if (this.#db.open) this.#group.flush(true);
     if (!this.#db.open) return;
     this.#db.close();
@@ -976,7 +993,9 @@ export class StateStore {
 
   /** False when another process held the file: the run row stays open, as a crashed run's does. */
   endRun(runId: string, outcome: string, exitCode: number): boolean {
-    return this.#unlessLocked(() => this.#sql.get('UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ? WHERE id = ?').run(now(), outcome, exitCode, runId));
+    return this.#unlessLocked(() =>
+      this.#sql.get('UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ? WHERE id = ?').run(now(), outcome, exitCode, runId),
+    );
   }
 
   lastRun(): RunRow | undefined {
