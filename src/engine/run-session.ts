@@ -300,6 +300,7 @@ export class RunSession {
     if (this.cache || this.options.noCache || !this.prepared.job.steps.some(cachesResponses)) return this.cache;
     const cache = ResponseCache.open({
       onUnavailable: (error) => this.options.onNotice?.(`The response cache is off for this run: ${error.message}${error.hint ? ` ${error.hint}` : ''}`),
+      onReadOnly: (message) => this.options.onNotice?.(`warning: ${message}`),
     });
     this.cache = cache;
     this.defer(() => cache.close());
