@@ -161,12 +161,10 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.emit('run:nothing', { runId: this.runId, total, done: counts.items.done, failed: counts.items.failed + counts.items.filtered });
     } else {
       const heartbeat = setInterval(() => {
-        store
-          .commit(() => store.heartbeat(this.runId))
-          .catch((error: unknown) => {
-            if (error instanceof StateFileLockedError) this.stopWith(error);
-            else throw error;
-          });
+        store.beat(this.runId).catch((error: unknown) => {
+          if (error instanceof StateFileLockedError) this.stopWith(error);
+          else throw error;
+        });
       }, 5000);
       heartbeat.unref();
       const emit = <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]): void => {

@@ -152,14 +152,12 @@ export class RunSession {
     store.waitForLocks(job.limits.maxStallMs, (message) => options.onNotice?.(message));
     // A WAL that a reader pins grows with every commit: bounded, and its reader named (a huge one left by an earlier run too).
     store.watchWal((message) => options.onNotice?.(message));
-    // Through the group commit: a locked file delays it like any write, and a lock that stayed stops the pass.
+    // With the other writes (see StateStore.beat): a locked file delays it, and a lock that stayed stops the pass.
     const heartbeat = setInterval(() => {
-      store
-        .commit(() => store.heartbeat(runId))
-        .catch((error: unknown) => {
-          if (error instanceof StateFileLockedError) session.engine?.stopWith(error);
-          else throw error;
-        });
+      store.beat(runId).catch((error: unknown) => {
+        if (error instanceof StateFileLockedError) session.engine?.stopWith(error);
+        else throw error;
+      });
     }, 5000);
     heartbeat.unref();
     session.defer(() => clearInterval(heartbeat));
