@@ -89,7 +89,11 @@ function unknownModel(catalog: PriceCatalog, model: string): string {
  * this very input (same content hash) was validated under the same rules, templates and reading
  * options, and a run then synced it: a resume of a million-row job does not parse it again.
  */
-export async function prepareJob(jobFile: string, options: { emulated?: boolean; reuseValidation?: boolean } = {}): Promise<PreparedJob> {
+export async function prepareJob(
+  jobFile: string,
+  /** `checkOutputs: false`: where the run writes is not checked (`cancel` writes no output, and must not be kept from stopping spend). */
+  options: { emulated?: boolean; reuseValidation?: boolean; checkOutputs?: boolean } = {},
+): Promise<PreparedJob> {
   const job = await loadJob(jobFile);
   const credentials = await loadCredentials(job.credentialsFile, {
     emulated: options.emulated ?? false,
@@ -238,7 +242,7 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean;
     }
   }
   // Where the run writes (results, output folder, output names): a folder where a file goes is found now, not after every call is paid.
-  for (const found of outputPathProblems(job)) {
+  for (const found of options.checkOutputs === false ? [] : outputPathProblems(job)) {
     const line = job.lines?.[found.keyPath];
     paramProblems.push(
       new ConfigError(`${shownJob}${line === undefined ? '' : `:${line}`}: ${found.keyPath}: ${displayPath(found.path)} ${found.problem}; nothing was sent.`, {

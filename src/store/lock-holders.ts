@@ -29,17 +29,21 @@ export function lockHolders(stateFile: string, self: number = process.pid): Lock
   const found: LockHolders = { writers: [], readers: [] };
   let text: string;
   let id: string;
+  let inode: string;
   try {
     const shm = statSync(`${stateFile}-shm`);
-    id = `${deviceId(shm.dev)}:${shm.ino}`;
+    inode = String(shm.ino);
+    id = `${deviceId(shm.dev)}:${inode}`;
     text = readFileSync('/proc/locks', 'utf8');
   } catch {
     return found;
   }
-  for (const line of text.split('\n')) {
-    // "1: POSIX  ADVISORY  WRITE 12413 fe:00:2312722 120 120" (a "->" line is a waiter: skipped).
-    const fields = line.trim().split(/\s+/);
-    if (fields[1] !== 'POSIX' || fields[5] !== id) continue;
+  // "1: POSIX  ADVISORY  WRITE 12413 fe:00:2312722 120 120" (a "->" line is a waiter: skipped).
+  const entries = text.split('\n').map((line) => line.trim().split(/\s+/));
+  const exact = entries.filter((fields) => fields[1] === 'POSIX' && fields[5] === id);
+  // Some file systems (btrfs subvolumes, overlays) show another device number than stat's: the inode alone then.
+  const matched = exact.length > 0 ? exact : entries.filter((fields) => fields[1] === 'POSIX' && fields[5]?.split(':')[2] === inode);
+  for (const fields of matched) {
     const pid = Number(fields[4]);
     if (!Number.isInteger(pid) || pid <= 0 || pid === self) continue;
     const start = Number(fields[6]);
