@@ -97,8 +97,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       createClient: options.createClient ?? createClient,
       onStateChange: (snapshot) => {
         if (snapshot.state === 'active') this.emit('project:active', { project: snapshot.name });
-        // Saved at once, so an immediate resume knows of cooldowns and daily exhaustion (as hints it probes once).
-        // Through the group commit: a file another process holds delays it instead of throwing from this callback.
+        // Saved with the next group commit (this turn of the event loop), so an immediate resume knows of cooldowns and
+        // daily exhaustion (as hints it probes once); a file another process holds delays it instead of throwing from here.
         if (options.store.isOpen) options.store.commit(() => options.store.saveProjectStates(this.pool.persistable())).catch(() => undefined);
       },
       requestsToday: (project, model) => options.store.requestsSince(project, model, new Date(nextDailyReset(Date.now()) - 86_400_000).toISOString()),
