@@ -324,7 +324,7 @@ export class StateStore {
   }
 
   /**
-   * For a run: looks at the WAL now and every 2 s; a large one is checkpointed, one a reader pins is
+   * For a run: looks at the WAL now and every second; a large one is checkpointed, one a reader pins is
    * warned about (naming the reader) and bounded (see wal-watch.ts). Stopped when the store closes.
    */
   watchWal(notice: (message: string) => void): void {

@@ -15,7 +15,7 @@ export const WAL_SIZE_LIMIT = 64 * MiB;
 /** Above this, every look checkpoints and says who pins the WAL when it cannot be checkpointed. */
 const WAL_WARN_BYTES = 64 * MiB;
 /** How often a run looks at its WAL. */
-const WAL_LOOK_MS = 2000;
+const WAL_LOOK_MS = 1000;
 
 /**
  * The bound of a WAL that cannot be checkpointed: writes are held back there (no new call is sent)
@@ -33,7 +33,7 @@ const mib = (bytes: number): string => (bytes >= 1024 * MiB ? `${(bytes / 1024 /
  * Keeps a run's WAL bounded. SQLite checkpoints the WAL on its own (every 1000 pages), but a checkpoint
  * cannot go past the snapshot of a reader whose transaction stays open (a sqlite3 shell inside BEGIN,
  * a viewer): every commit then grows the file (1.67 GB for a 34 MB state in 60 s). A run looks at
- * its WAL when it starts and every 2 s: a large one is checkpointed and truncated when nothing pins
+ * its WAL when it starts and every second: a large one is checkpointed and truncated when nothing pins
  * it; when a reader does, a warning names the file and the reader's pid (again each time the file
  * doubles), and at walBound() the writes are held back until the reader lets go.
  */

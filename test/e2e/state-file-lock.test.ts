@@ -136,7 +136,8 @@ describe('a reader keeps a transaction open on the state file (a real second SQL
     try {
       // Before: the WAL grew past the bound with not a word (the run ended first, or 60 s passed).
       await waitUntil(() => /no new call is sent until that read transaction ends/.test(stderr) || child.exitCode !== null, 60_000);
-      expect(largest).toBeLessThan(128 * MiB + 48 * MiB);
+      // Held at the bound: what was written past it is about a second of commits (a look per second).
+      expect(largest).toBeLessThan(128 * MiB + 96 * MiB);
       expect(stderr).toMatch(
         new RegExp(
           `warning: the state file's WAL \\(.*quota-job\\.db-wal\\) has grown to \\d+ MB: pid ${process.pid} \\(node\\) keeps a read transaction open`,
