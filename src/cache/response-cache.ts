@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../errors/config-error.js';
 import type { ProviderResult } from '../providers/provider.js';
@@ -59,6 +59,8 @@ export interface ResponseCacheOptions {
   env?: NodeJS.ProcessEnv;
   /** Called once, when the cache becomes unavailable (at open or later): to say so once in the run's log. */
   onUnavailable?: (error: CacheUnavailableError) => void;
+  /** Called once, when the cache folder cannot be written: its answers are read, nothing new is stored. */
+  onReadOnly?: (message: string) => void;
   /** The time (epoch ms) of last use; tests set it. */
   clock?: () => number;
 }
@@ -134,6 +136,11 @@ export class ResponseCache {
   readonly #blobs: BlobFiles;
   readonly #clock: () => number;
   readonly #onUnavailable: ((error: CacheUnavailableError) => void) | undefined;
+  readonly #onReadOnly: ((message: string) => void) | undefined;
+  /** Why the cache folder cannot be written (EROFS, EACCES), when it cannot: read from a copy, nothing stored. */
+  #readOnly: string | undefined;
+  /** Answers rejected while the cache is read-only: not served again by this process. */
+  readonly #forgotten = new Set<string>();
   /** Written by the next batch (see WRITE_BATCH). */
   readonly #puts = new Map<string, PendingPut>();
   readonly #uses = new Map<string, number>();
@@ -148,6 +155,7 @@ export class ResponseCache {
     this.#blobs = new BlobFiles(join(dir, BLOBS_DIR));
     this.#clock = options.clock ?? Date.now;
     this.#onUnavailable = options.onUnavailable;
+    this.#onReadOnly = options.onReadOnly;
   }
 
   /** Opens (creates) the cache. Throws only a ConfigError for a GENBATCH_CACHE_MAX_BYTES that is not a size; see `unavailable`. */
@@ -161,11 +169,66 @@ export class ResponseCache {
 
   #connect(): void {
     try {
+      const readOnly = this.#notWritable();
+      if (readOnly !== undefined) return this.#connectReadOnly(readOnly);
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       this.#store = ResponseCacheStore.open(this.file);
     } catch (error) {
-      this.#fail(error);
+      // Writable to access(2), refused by SQLite or the disk (an ACL, a read-only file system seen late): read it all the same.
+      const code = sqliteCode(error) ?? '';
+      if (existsSync(this.file) && /^(SQLITE_READONLY|SQLITE_CANTOPEN|EROFS|EACCES|EPERM)/.test(code)) this.#connectReadOnly(code);
+      else this.#fail(error);
     }
+  }
+
+  /** Why the cache folder or file cannot be written (EROFS, EACCES), or undefined when it can (or does not exist yet). */
+  #notWritable(): string | undefined {
+    for (const path of [this.dir, this.file]) {
+      if (!existsSync(path)) continue;
+      try {
+        accessSync(path, constants.W_OK);
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code ?? 'not writable';
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * A cache folder this process cannot write (a read-only mount, a shared folder of another user):
+   * its answers are read (from a private copy of the file, see ResponseCacheStore.openCopy) and
+   * served, nothing is stored, and the run is told once.
+   */
+  #connectReadOnly(reason: string): void {
+    this.#store?.close();
+    this.#store = undefined;
+    if (!existsSync(this.file)) {
+      this.#fail(new CacheUnavailableError('io', this.dir, `The response cache folder ${this.dir} is read-only (${reason}) and holds no answers.`));
+      return;
+    }
+    try {
+      this.#store = ResponseCacheStore.openCopy(this.file);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    this.#readOnly = reason;
+    this.#onReadOnly?.(
+      `The response cache in ${this.dir} is read-only (${reason}): the answers it holds are used; nothing new is stored in it. Make the folder writable (or point GENBATCH_CACHE_DIR at a writable one) to keep new answers.`,
+    );
+  }
+
+  /** Why the cache folder cannot be written (EROFS, EACCES), when it cannot: answers are read, none stored. */
+  get readOnly(): string | undefined {
+    return this.#readOnly;
+  }
+
+  /** A read-only cache cannot be pruned or cleared: refused, saying why. */
+  #requireWritable(what: string): void {
+    if (this.#readOnly === undefined) return;
+    throw new CacheUnavailableError('io', this.dir, `The response cache in ${this.dir} is read-only (${this.#readOnly}): it cannot be ${what}.`, {
+      hint: 'Make the folder writable (remount it read-write, or fix its permissions), or point GENBATCH_CACHE_DIR at another folder.',
+    });
   }
 
   /** Set when the cache cannot be used (and is then bypassed): what is wrong and what to do. */
@@ -200,7 +263,7 @@ export class ResponseCache {
    */
   async get(key: string): Promise<ProviderResult | undefined> {
     const store = this.#store;
-    if (!store) return undefined;
+    if (!store || this.#forgotten.has(key)) return undefined;
     const pending = this.#puts.get(key);
     if (pending) {
       this.#used(key);
@@ -217,7 +280,8 @@ export class ResponseCache {
       // Closed while the blobs were read: nothing more to record.
       if (this.#store !== store) return undefined;
       if (decoded === undefined || 'missingBlob' in decoded) {
-        this.#dropFiles(decoded === undefined ? store.removeEntry(key) : store.removeBlob(decoded.missingBlob));
+        // A read-only cache keeps its entries as they are: a damaged one is only a miss.
+        if (this.#readOnly === undefined) this.#dropFiles(decoded === undefined ? store.removeEntry(key) : store.removeBlob(decoded.missingBlob));
         this.#misses += 1;
         this.#schedule();
         return undefined;
@@ -238,6 +302,11 @@ export class ResponseCache {
   }
 
   #schedule(): void {
+    // Read-only: uses and counts are not recorded (the file is a private copy, thrown away on close).
+    if (this.#readOnly !== undefined) {
+      this.#uses.clear();
+      return;
+    }
     if (this.#puts.size + this.#uses.size >= WRITE_BATCH) {
       this.flush();
       return;
@@ -283,7 +352,7 @@ export class ResponseCache {
    * (kept truncated: another call may finish it) and one larger than the cap are not stored.
    */
   async put(key: string, result: ProviderResult, meta: { model: string; task: string }): Promise<void> {
-    if (!this.#store || result.filtered !== undefined || result.truncated === true) return;
+    if (!this.#store || this.#readOnly !== undefined || result.filtered !== undefined || result.truncated === true) return;
     if (result.finishReason !== undefined && result.finishReason !== 'STOP') return;
     try {
       const encoded = encodeResult(result);
@@ -304,6 +373,11 @@ export class ResponseCache {
 
   /** Removes one entry (a rejected answer: it is never served again). Its blobs go when no other entry uses them. */
   forget(key: string): void {
+    if (this.#readOnly !== undefined) {
+      // It cannot leave a read-only cache: this process at least never serves it again.
+      this.#forgotten.add(key);
+      return;
+    }
     this.#puts.delete(key);
     this.#uses.delete(key);
     this.flush();
@@ -364,6 +438,7 @@ export class ResponseCache {
    * file is deleted with its blobs and the cache starts afresh; a foreign database is never deleted (throws).
    */
   clear(): { entries: number; bytes: number } {
+    this.#requireWritable('cleared');
     this.flush();
     const store = this.#store;
     if (store) {
@@ -395,6 +470,7 @@ export class ResponseCache {
    * refers to and temp files of writers that died. Throws CacheUnavailableError when the cache cannot be used.
    */
   prune(options: { maxBytes?: number; olderThanMs?: number } = {}): { entries: number; bytes: number; orphanFiles: number; tempFiles: number } {
+    this.#requireWritable('pruned');
     this.flush();
     const store = this.#requireStore();
     try {

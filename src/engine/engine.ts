@@ -7,7 +7,8 @@ import { createClient } from '../credentials/client-factory.js';
 import type { Credentials } from '../credentials/credentials.js';
 import { nextDailyReset, ProjectPool } from '../credentials/project-pool.js';
 import type { GenbatchError } from '../errors/genbatch-error.js';
-import { NoUsableProjectError, StalledOnOutageError, StalledOnQuotaError } from '../errors/run-errors.js';
+import { NoUsableProjectError, RunLockLostError, StalledOnOutageError, StalledOnQuotaError } from '../errors/run-errors.js';
+import { StateFileLockedError } from '../errors/state-file-locked-error.js';
 import type { SpendGuard } from '../estimate/budget.js';
 import type { PriceCatalog } from '../estimate/price-catalog.js';
 import type { ResponseCache } from '../cache/response-cache.js';
@@ -96,8 +97,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       createClient: options.createClient ?? createClient,
       onStateChange: (snapshot) => {
         if (snapshot.state === 'active') this.emit('project:active', { project: snapshot.name });
-        // Saved at once, so an immediate resume knows of cooldowns and daily exhaustion (as hints it probes once).
-        if (options.store.isOpen) options.store.saveProjectStates(this.pool.persistable());
+        // Saved with the next group commit (this turn of the event loop), so an immediate resume knows of cooldowns and
+        // daily exhaustion (as hints it probes once); a file another process holds delays it instead of throwing from here.
+        if (options.store.isOpen) options.store.commit(() => options.store.saveProjectStates(this.pool.persistable())).catch(() => undefined);
       },
       requestsToday: (project, model) => options.store.requestsSince(project, model, new Date(nextDailyReset(Date.now()) - 86_400_000).toISOString()),
       ...(options.coordination ? { coordinator: options.coordination.coordinator } : {}),
@@ -137,6 +139,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.stopController.abort();
   }
 
+  /** Stops the run with an error that says why (exit 75: a state file another process kept locked, or the job's lock lost to another run). */
+  stopWith(error: StateFileLockedError | RunLockLostError): void {
+    this.fatal ??= error;
+    this.requestStop('stalled');
+  }
+
   async run(): Promise<RunSummary> {
     const { job, store } = this.options;
     const started = Date.now();
@@ -152,7 +160,13 @@ export class Engine extends EventEmitter<EngineEvents> {
       const counts = readCounts(store);
       this.emit('run:nothing', { runId: this.runId, total, done: counts.items.done, failed: counts.items.failed + counts.items.filtered });
     } else {
-      const heartbeat = setInterval(() => store.heartbeat(this.runId), 5000);
+      const heartbeat = setInterval(() => {
+        store.beat(this.runId).catch((error: unknown) => {
+          // A lock that stayed, or the job's lock lost to another run (fenced writes): the pass stops.
+          if (error instanceof StateFileLockedError || error instanceof RunLockLostError) this.stopWith(error);
+          else throw error;
+        });
+      }, 5000);
       heartbeat.unref();
       const emit = <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]): void => {
         (this.emit as (e: K, ...a: EngineEvents[K]) => boolean)(event, ...args);
@@ -214,7 +228,15 @@ export class Engine extends EventEmitter<EngineEvents> {
       });
       link.scheduler = scheduler;
       try {
-        const outcome = await scheduler.run();
+        let outcome: Awaited<ReturnType<Scheduler['run']>>;
+        try {
+          outcome = await scheduler.run();
+        } catch (error) {
+          // Another process held the state file past limits.max_stall: a clean stop, resumable (exit 75).
+          if (!(error instanceof StateFileLockedError)) throw error;
+          this.stopWith(error);
+          outcome = { kind: 'stopped' };
+        }
         completed = scheduler.completedSteps();
         if (outcome.kind === 'stalled') {
           this.fatal ??=

@@ -14,6 +14,7 @@ import { displayPath, loadJob } from '../job/load-job.js';
 import { nearestKey } from '../job/suggest-key.js';
 import { parseTemplateVars } from '../job/template.js';
 import { resultFields } from '../outputs/results-writer.js';
+import { outputPathProblems } from '../outputs/output-paths-check.js';
 import type { StateStore } from '../store/state-store.js';
 import { syncRows } from './sync-rows.js';
 import { batchStagingProblems } from './batch-staging-check.js';
@@ -88,7 +89,11 @@ function unknownModel(catalog: PriceCatalog, model: string): string {
  * this very input (same content hash) was validated under the same rules, templates and reading
  * options, and a run then synced it: a resume of a million-row job does not parse it again.
  */
-export async function prepareJob(jobFile: string, options: { emulated?: boolean; reuseValidation?: boolean } = {}): Promise<PreparedJob> {
+export async function prepareJob(
+  jobFile: string,
+  /** `checkOutputs: false`: where the run writes is not checked (`cancel` writes no output, and must not be kept from stopping spend). */
+  options: { emulated?: boolean; reuseValidation?: boolean; checkOutputs?: boolean } = {},
+): Promise<PreparedJob> {
   const job = await loadJob(jobFile);
   const credentials = await loadCredentials(job.credentialsFile, {
     emulated: options.emulated ?? false,
@@ -235,6 +240,19 @@ export async function prepareJob(jobFile: string, options: { emulated?: boolean;
     } catch (error) {
       paramProblems.push(new ConfigError(`${shownJob}: results.fields: ${(error as Error).message}`, { file: job.file, keyPath: 'results.fields' }));
     }
+  }
+  // Where the run writes (results, output folder, output names): a folder where a file goes is found now, not after every call is paid.
+  for (const found of options.checkOutputs === false ? [] : outputPathProblems(job)) {
+    const line = job.lines?.[found.keyPath];
+    paramProblems.push(
+      new ConfigError(`${shownJob}${line === undefined ? '' : `:${line}`}: ${found.keyPath}: ${displayPath(found.path)} ${found.problem}; nothing was sent.`, {
+        file: job.file,
+        ...(line === undefined ? {} : { line }),
+        keyPath: found.keyPath,
+        code: 'OUTPUT_PATH_UNUSABLE',
+        hint: `Point \`${found.keyPath}\` at a path genbatch can write (paths in the job file are relative to the job file), or move what is in the way.`,
+      }),
+    );
   }
   if (paramProblems.length > 0) throw new ConfigErrors(paramProblems);
   try {

@@ -8,6 +8,8 @@ import type { BudgetAlert } from '../coordination/shared-budget.js';
 import { CredentialsWatcher } from '../credentials/credentials-watcher.js';
 import type { Credentials } from '../credentials/credentials.js';
 import { GenbatchError } from '../errors/genbatch-error.js';
+import { RunLockLostError } from '../errors/run-errors.js';
+import { StateFileLockedError } from '../errors/state-file-locked-error.js';
 import { Budget, BudgetPair, type SpendGuard } from '../estimate/budget.js';
 import { estimateJob, type JobEstimate } from '../estimate/estimate-job.js';
 import { bestTokenCounter } from '../estimate/token-counter.js';
@@ -136,7 +138,7 @@ export class RunSession {
     store.fenceFor(runId);
     const session = new RunSession(prepared, store, options, runId);
     session.defer(() => store.close());
-    session.defer(() => store.releaseLock(runId));
+    session.defer(() => void store.releaseLock(runId));
     if (lock.tookOver)
       options.onNotice?.(
         lock.tookOver.host === hostname()
@@ -160,7 +162,18 @@ export class RunSession {
       const warning = await session.backup?.finish();
       if (warning) options.onNotice?.(warning);
     });
-    const heartbeat = setInterval(() => store.heartbeat(runId), 5000);
+    // Every state write waits for a lock another process holds on the file, as long as a stall may last.
+    store.waitForLocks(job.limits.maxStallMs, (message) => options.onNotice?.(message));
+    // A WAL that a reader pins grows with every commit: bounded, and its reader named (a huge one left by an earlier run too).
+    store.watchWal((message) => options.onNotice?.(message));
+    // With the other writes (see StateStore.beat): a locked file delays it, and a lock that stayed stops the pass.
+    const heartbeat = setInterval(() => {
+      store.beat(runId).catch((error: unknown) => {
+        // A lock that stayed, or the job's lock lost to another run (fenced writes): the pass stops.
+        if (error instanceof StateFileLockedError || error instanceof RunLockLostError) session.engine?.stopWith(error);
+        else throw error;
+      });
+    }, 5000);
     heartbeat.unref();
     session.defer(() => clearInterval(heartbeat));
     // The credentials file is watched (and reloaded on SIGHUP): projects can be added, changed or removed mid-run.
@@ -300,6 +313,7 @@ export class RunSession {
     if (this.cache || this.options.noCache || !this.prepared.job.steps.some(cachesResponses)) return this.cache;
     const cache = ResponseCache.open({
       onUnavailable: (error) => this.options.onNotice?.(`The response cache is off for this run: ${error.message}${error.hint ? ` ${error.hint}` : ''}`),
+      onReadOnly: (message) => this.options.onNotice?.(`warning: ${message}`),
     });
     this.cache = cache;
     this.defer(() => cache.close());

@@ -1,4 +1,26 @@
+import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
+import { isDatabaseBusy } from '../errors/state-file-locked-error.js';
+
+/**
+ * How writes wait for another process's lock on the file (a sqlite3 shell inside BEGIN, a script):
+ * each attempt waits the connection's busy timeout; between attempts the event loop runs on (replies
+ * of calls in flight arrive, nothing new is sent since every call's intent waits in the queue).
+ */
+export interface LockWait {
+  /** How long the file may stay locked before the queued writes fail with `failure` (monotonic). */
+  waitMs: number;
+  /** Once per wait, when it begins. */
+  onWaiting?: () => void;
+  /** The error queued writes fail with when the file stayed locked (or held) for `waitedMs`. */
+  failure: (waitedMs: number) => Error;
+}
+
+/** A write that met the lock of another process, or a hold: the batch waits like it does for a lock. */
+const HELD = Object.assign(new Error('writes are held'), { code: 'SQLITE_BUSY' });
+
+/** Pause between two attempts at a locked file (each attempt itself waits the busy timeout). */
+const LOCKED_RETRY_MS = 250;
 
 interface Pending {
   write: () => unknown;
@@ -25,16 +47,38 @@ export class GroupCommit {
    * when it throws, nothing of the batch is written and every write in it is rejected with its error.
    */
   fence: (() => void) | undefined;
+  /** While the file is locked by another process: when the first attempt that met the lock began. */
+  private lockedSince: number | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private lockWait: LockWait | undefined;
+  /** Writes held back on purpose (a WAL that cannot be checkpointed has reached its bound). */
+  private held = false;
 
   constructor(
     private readonly db: Database.Database,
     private readonly maxBatch = 512,
   ) {}
 
+  /** Writes wait for a lock held by another process (else they fail at the busy timeout). */
+  waitForLocks(wait: LockWait): void {
+    this.lockWait = wait;
+  }
+
+  /**
+   * Holds every write back (they wait as for a lock, and fail the same way after `waitMs`), or lets
+   * them go again.
+   */
+  hold(on: boolean): void {
+    this.held = on;
+    if (!on && this.retry !== undefined) this.flush();
+  }
+
   /** Queues a write; resolves with its result once it is committed. */
   submit<T>(write: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ write, resolve: resolve as (value: unknown) => void, reject });
+      // While the file is locked, the next attempt is already set.
+      if (this.retry !== undefined) return;
       if (this.queue.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -43,29 +87,57 @@ export class GroupCommit {
     });
   }
 
-  /** Commits everything queued now (also used before the store closes). */
-  flush(): void {
+  /**
+   * Commits everything queued now. `final` (before the store closes): a locked file is not waited
+   * for again, the writes fail.
+   */
+  flush(final = false): void {
     this.scheduled = false;
+    if (this.retry !== undefined) clearTimeout(this.retry);
+    this.retry = undefined;
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    const began = performance.now();
     try {
-      this.db.transaction(() => {
-        this.fence?.();
-        for (const pending of batch) {
-          try {
-            outcomes.push({ ok: true, value: pending.write() });
-          } catch (error) {
-            outcomes.push({ ok: false, error });
+      if (this.held && !final) throw HELD;
+      // IMMEDIATE: the write lock is taken at BEGIN, so a locked file fails the batch as a whole.
+      this.db
+        .transaction(() => {
+          this.fence?.();
+          for (const pending of batch) {
+            try {
+              outcomes.push({ ok: true, value: pending.write() });
+            } catch (error) {
+              if (isDatabaseBusy(error)) throw error;
+              outcomes.push({ ok: false, error });
+            }
           }
-        }
-      })();
+        })
+        .immediate();
     } catch (error) {
-      // The batch itself could not commit (disk full, I/O error): nothing in it is durable.
-      for (const pending of batch) pending.reject(error);
+      let failure = error;
+      if (isDatabaseBusy(error) && this.lockWait) {
+        if (this.lockedSince === undefined) {
+          this.lockedSince = began;
+          // A hold is announced by whoever set it.
+          if (error !== HELD) this.lockWait.onWaiting?.();
+        }
+        const waited = performance.now() - this.lockedSince;
+        if (!final && waited < this.lockWait.waitMs) {
+          // Still locked: everything stays queued, in order, for the next attempt.
+          this.queue = batch.concat(this.queue);
+          this.retry = setTimeout(() => this.flush(), LOCKED_RETRY_MS);
+          return;
+        }
+        failure = this.lockWait.failure(waited);
+      }
+      // The batch itself could not commit (disk full, I/O error, a lock that stayed): nothing in it is durable.
+      for (const pending of batch) pending.reject(failure);
       return;
     }
+    this.lockedSince = undefined;
     batch.forEach((pending, index) => {
       const outcome = outcomes[index];
       if (outcome?.ok) pending.resolve(outcome.value);

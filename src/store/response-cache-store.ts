@@ -1,3 +1,6 @@
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { GenbatchError } from '../errors/genbatch-error.js';
 import { Statements } from './statements.js';
@@ -95,8 +98,40 @@ export class CacheFileRefused extends GenbatchError {
 export class ResponseCacheStore {
   private readonly sql: Statements;
 
-  private constructor(private readonly db: Database.Database) {
+  private constructor(
+    private readonly db: Database.Database,
+    /** The private copy's folder, for a cache read from a copy (removed on close). */
+    private readonly copyDir?: string,
+  ) {
     this.sql = new Statements(db);
+  }
+
+  /**
+   * A cache in a folder this process cannot write (a read-only mount, another user's folder): SQLite
+   * cannot make there the -shm file it needs to read a WAL database, so the file (and its -wal, if a
+   * process left one) is read from a private copy in the temp folder, removed on close. Nothing is
+   * ever written back. Throws CacheFileRefused for a file of another schema.
+   */
+  static openCopy(file: string): ResponseCacheStore {
+    const dir = mkdtempSync(join(tmpdir(), 'genbatch-cache-copy-'));
+    try {
+      const copy = join(dir, basename(file));
+      copyFileSync(file, copy);
+      if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, `${copy}-wal`);
+      const db = new Database(copy, { fileMustExist: true });
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version !== SCHEMA_VERSION) {
+        db.close();
+        throw new CacheFileRefused(
+          version > SCHEMA_VERSION ? 'too_new' : 'foreign',
+          `${file} cannot be read as a response cache of this genbatch (schema ${version}; this one reads ${SCHEMA_VERSION}).`,
+        );
+      }
+      return new ResponseCacheStore(db, dir);
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
   }
 
   /**
@@ -136,6 +171,7 @@ export class ResponseCacheStore {
 
   close(): void {
     if (this.db.open) this.db.close();
+    if (this.copyDir !== undefined) rmSync(this.copyDir, { recursive: true, force: true });
   }
 
   /** Runs `fn` in one write transaction (taken at once, so that two processes never both read then write). */

@@ -3,11 +3,15 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { RunLockLostError } from '../errors/run-errors.js';
 import { GenbatchError } from '../errors/genbatch-error.js';
+import { isDatabaseBusy, StateFileLockedError } from '../errors/state-file-locked-error.js';
+import { displayPath } from '../job/load-job.js';
 import { BatchJobQueries } from './batch-job-queries.js';
 import { LedgerQueries } from './ledger-queries.js';
 import { migrate } from './migrate.js';
 import { Statements } from './statements.js';
 import { GroupCommit } from './group-commit.js';
+import { describeProcess, lockHolders } from './lock-holders.js';
+import { WAL_SIZE_LIMIT, WalWatch } from './wal-watch.js';
 import { checkStateWritable, precheckStateFile, stateFileErrorOf, verifyStateFile } from './state-file-check.js';
 import { recordSound } from './state-stamp.js';
 import { StepQueries } from './step-queries.js';
@@ -205,6 +209,8 @@ export class StateStore {
   readonly #db: Database.Database;
   readonly #sql: Statements;
   readonly #group: GroupCommit;
+  /** A run's watch on the size of the WAL (see wal-watch.ts). */
+  #wal: WalWatch | undefined;
   /** Checked (or created) at open: a clean close records the file as sound. */
   #sound = false;
   /** Reads of per-item step state (status, estimates, output files). */
@@ -263,6 +269,8 @@ export class StateStore {
       if (exists) sound = verifyStateFile(db, file);
       if (!options.readonly) {
         db.pragma('journal_mode = WAL');
+        // A WAL that grew (a reader pinned it) is cut back to this size when SQLite starts it over.
+        db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
         // NORMAL is durable across process crashes in WAL mode (only an OS crash may lose the last commit).
         db.pragma('synchronous = NORMAL');
         db.pragma('foreign_keys = ON');
@@ -291,8 +299,57 @@ export class StateStore {
     return this.#db.open;
   }
 
+  /**
+   * For a run: writes wait up to `waitMs` for a lock another process holds on the file, with a
+   * notice when a wait begins, then fail with StateFileLockedError (exit 75) naming the file and,
+   * where the system says, the process holding it.
+   */
+  waitForLocks(waitMs: number, onWaiting?: (message: string) => void): void {
+    const holders = (): string[] => lockHolders(this.file).writers.map(describeProcess);
+    this.#group.waitForLocks({
+      waitMs,
+      onWaiting: () => {
+        const who = holders();
+        onWaiting?.(
+          `The state file ${displayPath(this.file)} is locked by another process${who.length > 0 ? ` (${who.join(', ')})` : ''}: no new call is sent until it is free (waiting up to ${Math.round(waitMs / 1000)}s, limits.max_stall).`,
+        );
+      },
+      failure: (waitedMs) => {
+        // The run stops: its last bookkeeping writes (run row, lock) try once more without waiting long.
+        this.#db.pragma('busy_timeout = 200');
+        return this.#wal?.holding === true
+          ? new StateFileLockedError(displayPath(this.file), lockHolders(this.file).readers.map(describeProcess), waitedMs, 'wal_pinned')
+          : new StateFileLockedError(displayPath(this.file), holders(), waitedMs);
+      },
+    });
+  }
+
+  /**
+   * For a run: looks at the WAL now and every second; a large one is checkpointed, one a reader pins is
+   * warned about (naming the reader) and bounded (see wal-watch.ts). Stopped when the store closes.
+   */
+  watchWal(notice: (message: string) => void): void {
+    this.#wal ??= new WalWatch(this.#db, this.file, this.#group, notice);
+    this.#wal.start();
+  }
+
+  /**
+   * A bookkeeping write that may be skipped while another process holds the file (the end of a run
+   * stopped by that lock): false when it was.
+   */
+  #unlessLocked(write: () => void): boolean {
+    try {
+      write();
+      return true;
+    } catch (error) {
+      if (isDatabaseBusy(error)) return false;
+      throw error;
+    }
+  }
+
   close(): void {
-    if (this.#db.open) this.#group.flush();
+    this.#wal?.stop();
+    if (this.#db.open) this.#group.flush(true);
     if (!this.#db.open) return;
     this.#db.close();
     // Closed cleanly by genbatch: the next open need not check the file again if nothing touches it.
@@ -922,12 +979,14 @@ export class StateStore {
     if (lock.runId === runId) this.setMeta('lock', JSON.stringify({ ...lock, heartbeatAt: now() }));
   }
 
-  releaseLock(runId: string): void {
+  /** False when another process held the file (the next run takes the lock over: this process is gone by then). */
+  releaseLock(runId: string): boolean {
     // What is queued commits under the fence first; after the release nothing is fenced.
     this.#group.flush();
     this.#group.fence = undefined;
     const row = this.getMeta('lock');
-    if (row && (JSON.parse(row) as { runId: string }).runId === runId) this.#sql.get("DELETE FROM meta WHERE key = 'lock'").run();
+    if (!row || (JSON.parse(row) as { runId: string }).runId !== runId) return true;
+    return this.#unlessLocked(() => this.#sql.get("DELETE FROM meta WHERE key = 'lock'").run());
   }
 
   /** Spend recorded in the ledger: in all, and since a time (ISO). */
@@ -954,13 +1013,29 @@ export class StateStore {
       .run(run.id, now(), run.pid, run.host, now(), JSON.stringify(run.options));
   }
 
+  /**
+   * The run's heartbeat, with the other writes of the moment (a file another process locks delays it
+   * like them). While the writes are held back for a pinned WAL it is written alone (a page, not the
+   * run's bulk), so that the run's lock never looks abandoned meanwhile.
+   */
+  beat(runId: string): Promise<void> {
+    if (this.#wal?.holding === true) {
+      this.#unlessLocked(() => this.heartbeat(runId));
+      return Promise.resolve();
+    }
+    return this.commit(() => this.heartbeat(runId));
+  }
+
   heartbeat(runId: string): void {
     this.#sql.get('UPDATE runs SET heartbeat_at = ? WHERE id = ?').run(now(), runId);
     this.touchLock(runId);
   }
 
-  endRun(runId: string, outcome: string, exitCode: number): void {
-    this.#sql.get('UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ? WHERE id = ?').run(now(), outcome, exitCode, runId);
+  /** False when another process held the file: the run row stays open, as a crashed run's does. */
+  endRun(runId: string, outcome: string, exitCode: number): boolean {
+    return this.#unlessLocked(() =>
+      this.#sql.get('UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ? WHERE id = ?').run(now(), outcome, exitCode, runId),
+    );
   }
 
   lastRun(): RunRow | undefined {

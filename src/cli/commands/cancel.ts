@@ -4,7 +4,7 @@ import { line, type CliIO } from '../io.js';
 
 /** `genbatch cancel JOB`: cancels the job's Vertex AI batch jobs; their unanswered items go back to pending. */
 export async function cancelCommand(jobFile: string, io: CliIO): Promise<number> {
-  const prepared = await prepareJob(jobFile, { reuseValidation: true });
+  const prepared = await prepareJob(jobFile, { reuseValidation: true, checkOutputs: false });
   const report = await cancelBatches(prepared, {
     onEvent: (event, ...args) => {
       if (event === 'batch:settled') {
