@@ -71,7 +71,8 @@ export function attachLiveView(engine: Engine, io: CliIO, options: { estimateUsd
   let projectsBar: cliProgress.SingleBar | undefined;
   let spent = 0;
   let waiting = '';
-  let started = Date.now();
+  // Rates and ETAs run on the monotonic clock: a wall-clock step (NTP, a VM resumed) does not bend them.
+  let started = performance.now();
   let stepWidth = 10;
 
   /** A message above the bars, wrapped to the width; straight to the terminal before the bars exist. */
@@ -82,7 +83,7 @@ export function attachLiveView(engine: Engine, io: CliIO, options: { estimateUsd
   };
 
   const refreshBars = (): void => {
-    const now = Date.now();
+    const now = performance.now();
     for (const [, entry] of bars) {
       entry.eta.observe(entry.settled, now);
       const elapsed = Math.max(0.001, (now - started) / 1000);
@@ -102,7 +103,7 @@ export function attachLiveView(engine: Engine, io: CliIO, options: { estimateUsd
   timer.unref();
 
   engine.on('run:start', (e) => {
-    started = Date.now();
+    started = performance.now();
     // The header first, on its own lines, before the bars take the bottom of the screen.
     if (e.recovered > 0) log(`Recovered ${e.recovered} step(s) left running by a run that died; they are redone.`);
     log(`Run ${e.runId}: ${e.pending} of ${e.total} items have work left (steps: ${e.steps.join(' → ')}).`);
@@ -140,7 +141,7 @@ export function attachLiveView(engine: Engine, io: CliIO, options: { estimateUsd
     const entry = bars.get(step);
     if (!entry) return;
     entry.settled += 1;
-    entry.eta.observe(entry.settled, Date.now());
+    entry.eta.observe(entry.settled, performance.now());
     refreshBars();
   };
   const operations = new Set<string>();

@@ -17,15 +17,16 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
   let doneSteps = 0;
   let failed = 0;
   let cost = 0;
-  let started = Date.now();
-  let lastLine = 0;
-  let lastWaiting = 0;
+  // Rates and ETAs run on the monotonic clock: a wall-clock step (NTP, a VM resumed) does not bend them.
+  let started = performance.now();
+  let lastLine = -Infinity;
+  let lastWaiting = -Infinity;
   const every = (): number => Math.max(1, Math.floor(totalSteps / 20));
   const eta = new SmoothedEta();
 
   const progress = (force = false): void => {
     if (options.quiet) return;
-    const now = Date.now();
+    const now = performance.now();
     if (!force && doneSteps % every() !== 0 && now - lastLine < 30_000) return;
     lastLine = now;
     const elapsed = (now - started) / 1000;
@@ -36,7 +37,7 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
   };
 
   engine.on('run:start', (e) => {
-    started = Date.now();
+    started = performance.now();
     totalSteps = e.pending * e.steps.length;
     if (e.recovered > 0) line(err, `Recovered ${e.recovered} step(s) left running by a run that died; they are redone.`);
     if (e.pending > 0) line(err, `Run ${e.runId}: ${e.pending} of ${e.total} items have work left (steps: ${e.steps.join(' → ')}).`);
@@ -94,8 +95,8 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
     );
   });
   engine.on('run:waiting', (e) => {
-    if (Date.now() - lastWaiting < 10_000) return;
-    lastWaiting = Date.now();
+    if (performance.now() - lastWaiting < 10_000) return;
+    lastWaiting = performance.now();
     line(err, `waiting: ${e.reason}; the earliest is back at ${new Date(e.untilMs).toISOString()}. Nothing is sent meanwhile.`);
   });
   engine.on('run:stopping', (e) => {

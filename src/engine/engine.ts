@@ -147,7 +147,8 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   async run(): Promise<RunSummary> {
     const { job, store } = this.options;
-    const started = Date.now();
+    // A run's duration is measured on the monotonic clock (a wall-clock step must not make a 10-minute run last 2 h).
+    const started = performance.now();
     if (!this.options.runStarted) store.startRun({ id: this.runId, pid: process.pid, host: hostname(), options: { limit: this.options.limit ?? null } });
     const recovered = store.recoverAbandoned(this.runId);
     await this.writer.clearScratch();
@@ -274,14 +275,14 @@ export class Engine extends EventEmitter<EngineEvents> {
       requests: counts.requests,
       unsettledCalls: counts.unsettledCalls,
       unsettledMaxUsd: counts.unsettledMaxUsd,
-      durationMs: Date.now() - started,
+      durationMs: Math.round(performance.now() - started),
       ...(resultsFile ? { resultsFile } : {}),
     });
     return {
       runId: this.runId,
       outcome,
       exitCode,
-      durationMs: Date.now() - started,
+      durationMs: Math.round(performance.now() - started),
       completed,
       ...((this.fatal ?? this.batchStopped) ? messageOf((this.fatal ?? this.batchStopped) as GenbatchError) : {}),
     };

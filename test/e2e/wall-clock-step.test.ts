@@ -1,0 +1,64 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { billedCalls } from '../helpers/billed.js';
+import { BIN, faketimeInstalled, REPO, type CliResult } from '../helpers/cli.js';
+import { writeCredentials, writeJob } from '../helpers/emulated-job.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+
+const tempDir = useTempDir();
+let emulator: RunningEmulator | undefined;
+afterEach(async () => {
+  await emulator?.close();
+  emulator = undefined;
+});
+
+const STEP = `  - name: brief
+    task: text
+    model: gemini-2.5-flash
+    prompt: "Image brief for {{title}}"
+    max_output_tokens: 2000
+    params: { thinking_budget: 0 }
+`;
+
+describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without faketime)', () => {
+  it('the wall clock jumps 2 h ahead mid-run (NTP, a resumed VM): the run’s duration and rates stay true', async () => {
+    const items = 30;
+    emulator = await startEmulator(parseEmulatorConfig({ seed: 21, latency_ms: { min: 80, max: 120 } }), { port: 0 });
+    const dir = tempDir();
+    writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1' }]);
+    const job = writeJob(dir, { items, steps: STEP, limits: '{ concurrency: 2, max_attempts: 2 }' });
+    // libfaketime reads the offset from this file at every clock read; the monotonic clock stays real, as in an NTP step.
+    const offset = join(dir, 'faketime.txt');
+    writeFileSync(offset, '+0\n');
+    const child = spawn(process.execPath, [BIN, 'run', job, '--yes', '--plain', '--no-cache', '--json'], {
+      cwd: REPO,
+      env: {
+        ...process.env,
+        NO_COLOR: '1',
+        GENBATCH_SHARED_DIR: join(dir, 'shared'),
+        LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+        FAKETIME_TIMESTAMP_FILE: offset,
+        FAKETIME_NO_CACHE: '1',
+        DONT_FAKE_MONOTONIC: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+    while (billedCalls(emulator) < 6) await new Promise((resolve) => setTimeout(resolve, 20));
+    writeFileSync(offset, '+2h\n');
+    const result = await done;
+    expect(result.code, result.stderr.slice(-600)).toBe(0);
+    const { durationMs } = JSON.parse(result.stdout) as { durationMs: number };
+    // The run took seconds, not 2 hours.
+    expect(durationMs).toBeLessThan(60_000);
+    expect(result.stderr).toMatch(/ended: finished \(exit 0\) in \d+(\.\d+)?s\./);
+    expect(result.stderr).not.toMatch(/in 2h/);
+  });
+});
