@@ -1038,8 +1038,9 @@ export class StateStore {
     );
   }
 
+  /** The run started last, by run order (rowid), not by start time: a run made on a clock that was ahead must not hide later runs. */
   lastRun(): RunRow | undefined {
-    const row = this.#sql.get('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1').get() as RawRun | undefined;
+    const row = this.#sql.get('SELECT * FROM runs ORDER BY rowid DESC LIMIT 1').get() as RawRun | undefined;
     return row && toRun(row);
   }
 

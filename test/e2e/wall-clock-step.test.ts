@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { billedCalls } from '../helpers/billed.js';
-import { BIN, faketimeInstalled, REPO, type CliResult } from '../helpers/cli.js';
+import { BIN, faketimeInstalled, REPO, runCli, type CliResult } from '../helpers/cli.js';
 import { writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -60,5 +60,21 @@ describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without 
     expect(durationMs).toBeLessThan(60_000);
     expect(result.stderr).toMatch(/ended: finished \(exit 0\) in \d+(\.\d+)?s\./);
     expect(result.stderr).not.toMatch(/in 2h/);
+  });
+
+  it('status names the last run by run order: a run made on a clock 2 h ahead does not hide the one after it', async () => {
+    emulator = await startEmulator(parseEmulatorConfig({ seed: 22, latency_ms: 5 }), { port: 0 });
+    const dir = tempDir();
+    writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1' }]);
+    const job = writeJob(dir, { items: 6, steps: STEP, limits: '{ concurrency: 2, max_attempts: 2 }' });
+    const env = { GENBATCH_SHARED_DIR: join(dir, 'shared') };
+    const ahead = await runCli(['run', job, '--yes', '--plain', '--no-cache', '--limit', '3'], { env, clock: '+2h' });
+    expect(ahead.code, ahead.stderr.slice(-400)).toBe(0);
+    const now = await runCli(['run', job, '--yes', '--plain', '--no-cache'], { env });
+    expect(now.code, now.stderr.slice(-400)).toBe(0);
+    const runId = /Run (\S+): 3 of 6 items have work left/.exec(now.stderr)?.[1];
+    expect(runId).toBeDefined();
+    const status = JSON.parse((await runCli(['status', job, '--json'], { env })).stdout) as { last_run: { id: string } };
+    expect(status.last_run.id).toBe(runId);
   });
 });
