@@ -111,7 +111,8 @@ export class Scheduler {
   private halted = false;
 
   constructor(private readonly options: SchedulerOptions) {
-    this.stall = new StallWatch(options.job.limits.maxStallMs);
+    // Stalls are measured on the monotonic clock: a wall-clock step must not turn a wait into a stall at once.
+    this.stall = new StallWatch(options.job.limits.maxStallMs, () => performance.now());
     this.wakeSignal = this.newWakeSignal();
     options.signal.addEventListener('abort', () => this.notify(), { once: true });
   }
@@ -385,7 +386,8 @@ export class Scheduler {
         if (waiting.length > 0 && waiting.every((l) => l.unusable !== undefined))
           return { kind: 'unusable', reasons: waiting.map((l) => `${describeLane(l)}: ${l.unusable ?? ''}`) };
         if (this.stall.expired()) return this.stalled(waiting);
-        nextAt = Math.min(nextAt, this.stall.deadline() ?? nextAt);
+        const left = this.stall.remainingMs();
+        if (left !== undefined) nextAt = Math.min(nextAt, Date.now() + left);
         // Every lane with work waits on unreachable endpoints: limits.max_outage bounds that, from the outage's start.
         const outages = waiting.map((l) => l.outageSince);
         if (outages.length > 0 && outages.every((t): t is number => t !== undefined)) {

@@ -63,6 +63,11 @@ export class StallWatch {
     return this.episodeStart !== undefined && this.stalledForMs() >= this.maxStallMs;
   }
 
+  /** How long until the current episode becomes a stall (in the watch's own clock; undefined: no episode). */
+  remainingMs(): number | undefined {
+    return this.episodeStart === undefined ? undefined : Math.max(0, this.maxStallMs - this.stalledForMs());
+  }
+
   /** When the current episode becomes a stall, for the scheduler's wake-up. */
   deadline(): number | undefined {
     return this.episodeStart === undefined ? undefined : this.episodeStart + this.maxStallMs;

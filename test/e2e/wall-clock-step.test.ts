@@ -77,4 +77,40 @@ describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without 
     const status = JSON.parse((await runCli(['status', job, '--json'], { env })).stdout) as { last_run: { id: string } };
     expect(status.last_run.id).toBe(runId);
   });
+
+  it('the wall clock jumps 2 h ahead while the project is out for the day: the stall comes after limits.max_stall of real time, not at once', async () => {
+    emulator = await startEmulator(parseEmulatorConfig({ seed: 23, latency_ms: 20 }), { port: 0 });
+    const dir = tempDir();
+    writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1', quotas: '{ default: { rpd: 2 } }' }]);
+    const job = writeJob(dir, { items: 4, steps: STEP, limits: '{ concurrency: 2, max_attempts: 2, max_stall: 4s }' });
+    const offset = join(dir, 'faketime.txt');
+    writeFileSync(offset, '+0\n');
+    const child = spawn(process.execPath, [BIN, 'run', job, '--yes', '--plain', '--no-cache'], {
+      cwd: REPO,
+      env: {
+        ...process.env,
+        NO_COLOR: '1',
+        GENBATCH_SHARED_DIR: join(dir, 'shared'),
+        LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+        FAKETIME_TIMESTAMP_FILE: offset,
+        FAKETIME_NO_CACHE: '1',
+        DONT_FAKE_MONOTONIC: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    // The day's 2 requests are used: the project is out until the daily reset; then the wall clock jumps.
+    while (billedCalls(emulator) < 2) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const steppedAt = performance.now();
+    writeFileSync(offset, '+2h\n');
+    const code = await done;
+    const afterStep = performance.now() - steppedAt;
+    expect(code, stderr.slice(-600)).toBe(75);
+    // A real stall, measured in real time: about max_stall after it began, not "2h" at once.
+    expect(stderr).toMatch(/no pending work could make progress for [3-9]s\./);
+    expect(afterStep).toBeGreaterThan(2000);
+  });
 });

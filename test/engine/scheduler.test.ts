@@ -19,7 +19,8 @@ import { useTempDir } from '../helpers/temp-dir.js';
  * one. The scheduler, the pool's limiters (Bottleneck) and the stall watch read Date.now and sleep
  * with setTimeout; faking those runs every scenario in fake time, without real sleeps.
  */
-const FAKED = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] as const;
+// performance too: stalls are measured on the monotonic clock.
+const FAKED = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] as const;
 const T0 = Date.UTC(2025, 5, 10, 12, 0, 0);
 const RUN_ID = 'run-test';
 const TEXT_MODEL = 'gemini-2.5-flash';
