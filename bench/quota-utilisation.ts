@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEmulatorConfig, startEmulator, type EmulatorConfigInput } from '../src/emulator/index.js';
-import { BRIEF_STEP, writeCredentials, writeJob } from '../test/helpers/emulated-job.js';
+import { BRIEF_STEP, ONE_CALL_STEP, writeCredentials, writeJob } from '../test/helpers/emulated-job.js';
 import { redisServerInstalled, startRedis } from '../test/helpers/redis-server.js';
 import { writeSharedCredentials, writeSharedJob } from '../test/helpers/shared-jobs.js';
 
@@ -89,14 +89,6 @@ export async function fixedQuotaUtilisation(items = 450): Promise<Figures> {
 /* ---------- Shared capacity (dynamic shared quota): one pool per model and location, any project. ---------- */
 
 const REPLY_MS = 250;
-/** A one-call text step: no thinking and room for the longest reply, so one call settles an item. */
-const SHARED_STEP = `  - name: brief
-    task: text
-    model: ${MODEL}
-    prompt: "Image brief for {{title}}"
-    max_output_tokens: 2000
-    params: { thinking_budget: 0 }
-`;
 
 type Step = { at: number; in_flight: number };
 
@@ -142,7 +134,7 @@ async function sharedScenario(options: { steps: Step[]; items: number; concurren
       writeSharedJob(dir, `job${i + 1}`, {
         items: Math.round(items / jobs),
         limits: `{ concurrency: ${concurrency}, max_attempts: 10 }`,
-        steps: SHARED_STEP.replace('{{title}}', `{{title}} (job${i + 1})`),
+        steps: ONE_CALL_STEP.replace('{{title}}', `{{title}} (job${i + 1})`),
       }),
     );
     const results = await Promise.all(files.map((file) => run(['run', file, '--json', '--yes', '--no-cache'], join(dir, 'shared'))));

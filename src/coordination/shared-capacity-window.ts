@@ -13,8 +13,7 @@ import {
   type WindowState,
   type WindowTicket,
 } from '../resilience/adaptive-window.js';
-import { hostname } from 'node:os';
-import { processAlive } from '../store/process-alive.js';
+import { lockHolderState } from '../store/process-alive.js';
 import type { Coordinator } from './coordinator.js';
 
 /** A window left unused this long starts again from slow start: what it learned is too old to trust. */
@@ -45,7 +44,8 @@ function checkGone(holder: string): boolean {
   const parts = holder.split(':');
   const pid = Number(parts.at(-2));
   const host = parts.slice(0, -2).join(':');
-  return host === hostname() && Number.isInteger(pid) && pid > 0 && !processAlive(pid);
+  // The same judgement as a job's lock: gone only when known gone on this host.
+  return Number.isInteger(pid) && pid > 0 && lockHolderState(pid, host) === 'gone';
 }
 
 /**

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { billedCalls, billedUsd } from '../helpers/billed.js';
 import { BIN, faketimeInstalled, REPO, spawnCli, type CliResult } from '../helpers/cli.js';
-import { stateCounts, writeCredentials, writeJob } from '../helpers/emulated-job.js';
+import { ONE_CALL_STEP, stateCounts, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDir();
@@ -17,14 +17,6 @@ afterEach(async () => {
 
 /** Whether this machine can give a process a host name of its own (a UTS namespace: root, or unprivileged namespaces). */
 const ownHostName = spawnSync('unshare', ['-u', 'sh', '-c', 'hostname genbatch-other-host'], { stdio: 'ignore' }).status === 0;
-
-const STEP = `  - name: brief
-    task: text
-    model: gemini-2.5-flash
-    prompt: "Image brief for {{title}}"
-    max_output_tokens: 2000
-    params: { thinking_budget: 0 }
-`;
 
 /** The CLI on "another host": its own host name (a UTS namespace) and a clock 2 h ahead (libfaketime). */
 function runOnOtherHost(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
@@ -43,7 +35,7 @@ describe.skipIf(!faketimeInstalled || !ownHostName)('a run that lost its lock wr
     emulator = await startEmulator(parseEmulatorConfig({ seed: 13, latency_ms: { min: 300, max: 400 } }), { port: 0 });
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1' }]);
-    const job = writeJob(dir, { items, steps: STEP, limits: '{ concurrency: 2, max_attempts: 2 }' });
+    const job = writeJob(dir, { items, steps: ONE_CALL_STEP, limits: '{ concurrency: 2, max_attempts: 2 }' });
     const env = { GENBATCH_SHARED_DIR: join(dir, 'shared') };
 
     const paused = spawnCli(['run', job, '--yes', '--plain', '--no-cache'], { env });

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { billedCalls } from '../helpers/billed.js';
 import { faketimeInstalled, runCli, spawnCli } from '../helpers/cli.js';
-import { stateCounts, writeCredentials, writeJob } from '../helpers/emulated-job.js';
+import { ONE_CALL_STEP, stateCounts, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDir();
@@ -13,22 +13,13 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-/** A one-call text item; no thinking, so a reply is never cut short. */
-const STEP = `  - name: brief
-    task: text
-    model: gemini-2.5-flash
-    prompt: "Image brief for {{title}}"
-    max_output_tokens: 2000
-    params: { thinking_budget: 0 }
-`;
-
 describe.skipIf(!faketimeInstalled)('a paused run keeps its lock (skipped without faketime)', () => {
   it('a run stopped with SIGSTOP is not taken over by a second run, even one whose clock is 2 h ahead; resumed, it finishes and nothing is paid twice', async () => {
     const items = 24;
     emulator = await startEmulator(parseEmulatorConfig({ seed: 12, latency_ms: { min: 150, max: 250 } }), { port: 0 });
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1' }]);
-    const job = writeJob(dir, { items, steps: STEP, limits: '{ concurrency: 2, max_attempts: 2 }' });
+    const job = writeJob(dir, { items, steps: ONE_CALL_STEP, limits: '{ concurrency: 2, max_attempts: 2 }' });
     const env = { GENBATCH_SHARED_DIR: join(dir, 'shared') };
 
     const first = spawnCli(['run', job, '--yes', '--plain', '--no-cache'], { env });

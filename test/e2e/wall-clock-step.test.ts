@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { billedCalls } from '../helpers/billed.js';
 import { BIN, faketimeInstalled, REPO, runCli, type CliResult } from '../helpers/cli.js';
-import { writeCredentials, writeJob } from '../helpers/emulated-job.js';
+import { ONE_CALL_STEP, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDir();
@@ -15,13 +15,25 @@ afterEach(async () => {
   emulator = undefined;
 });
 
-const STEP = `  - name: brief
-    task: text
-    model: gemini-2.5-flash
-    prompt: "Image brief for {{title}}"
-    max_output_tokens: 2000
-    params: { thinking_budget: 0 }
-`;
+/**
+ * The CLI with its wall clock read from `offset` at every read (libfaketime; writing "+2h" there steps
+ * it), the monotonic clock left real, as in an NTP step.
+ */
+function spawnOnSteppedClock(args: string[], dir: string, offset: string) {
+  return spawn(process.execPath, [BIN, ...args], {
+    cwd: REPO,
+    env: {
+      ...process.env,
+      NO_COLOR: '1',
+      GENBATCH_SHARED_DIR: join(dir, 'shared'),
+      LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+      FAKETIME_TIMESTAMP_FILE: offset,
+      FAKETIME_NO_CACHE: '1',
+      DONT_FAKE_MONOTONIC: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
 
 describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without faketime)', () => {
   it('the wall clock jumps 2 h ahead mid-run (NTP, a resumed VM): the run’s duration and rates stay true', async () => {
@@ -29,23 +41,11 @@ describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without 
     emulator = await startEmulator(parseEmulatorConfig({ seed: 21, latency_ms: { min: 80, max: 120 } }), { port: 0 });
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1' }]);
-    const job = writeJob(dir, { items, steps: STEP, limits: '{ concurrency: 2, max_attempts: 2 }' });
+    const job = writeJob(dir, { items, steps: ONE_CALL_STEP, limits: '{ concurrency: 2, max_attempts: 2 }' });
     // libfaketime reads the offset from this file at every clock read; the monotonic clock stays real, as in an NTP step.
     const offset = join(dir, 'faketime.txt');
     writeFileSync(offset, '+0\n');
-    const child = spawn(process.execPath, [BIN, 'run', job, '--yes', '--plain', '--no-cache', '--json'], {
-      cwd: REPO,
-      env: {
-        ...process.env,
-        NO_COLOR: '1',
-        GENBATCH_SHARED_DIR: join(dir, 'shared'),
-        LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
-        FAKETIME_TIMESTAMP_FILE: offset,
-        FAKETIME_NO_CACHE: '1',
-        DONT_FAKE_MONOTONIC: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnOnSteppedClock(['run', job, '--yes', '--plain', '--no-cache', '--json'], dir, offset);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -66,7 +66,7 @@ describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without 
     emulator = await startEmulator(parseEmulatorConfig({ seed: 22, latency_ms: 5 }), { port: 0 });
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1' }]);
-    const job = writeJob(dir, { items: 6, steps: STEP, limits: '{ concurrency: 2, max_attempts: 2 }' });
+    const job = writeJob(dir, { items: 6, steps: ONE_CALL_STEP, limits: '{ concurrency: 2, max_attempts: 2 }' });
     const env = { GENBATCH_SHARED_DIR: join(dir, 'shared') };
     const ahead = await runCli(['run', job, '--yes', '--plain', '--no-cache', '--limit', '3'], { env, clock: '+2h' });
     expect(ahead.code, ahead.stderr.slice(-400)).toBe(0);
@@ -82,22 +82,10 @@ describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without 
     emulator = await startEmulator(parseEmulatorConfig({ seed: 23, latency_ms: 20 }), { port: 0 });
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1', quotas: '{ default: { rpd: 2 } }' }]);
-    const job = writeJob(dir, { items: 4, steps: STEP, limits: '{ concurrency: 2, max_attempts: 2, max_stall: 4s }' });
+    const job = writeJob(dir, { items: 4, steps: ONE_CALL_STEP, limits: '{ concurrency: 2, max_attempts: 2, max_stall: 4s }' });
     const offset = join(dir, 'faketime.txt');
     writeFileSync(offset, '+0\n');
-    const child = spawn(process.execPath, [BIN, 'run', job, '--yes', '--plain', '--no-cache'], {
-      cwd: REPO,
-      env: {
-        ...process.env,
-        NO_COLOR: '1',
-        GENBATCH_SHARED_DIR: join(dir, 'shared'),
-        LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
-        FAKETIME_TIMESTAMP_FILE: offset,
-        FAKETIME_NO_CACHE: '1',
-        DONT_FAKE_MONOTONIC: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnOnSteppedClock(['run', job, '--yes', '--plain', '--no-cache'], dir, offset);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));

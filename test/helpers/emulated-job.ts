@@ -61,3 +61,12 @@ export const IMAGE_STEP = `  - name: hero
 
 /** Step rows by state (the shared reader of state files). */
 export { stepStates as stateCounts } from './state-file.js';
+
+/** A one-call text item: no thinking and room for the longest reply, so one call settles an item (never TRUNCATED). */
+export const ONE_CALL_STEP = `  - name: brief
+    task: text
+    model: gemini-2.5-flash
+    prompt: "Image brief for {{title}}"
+    max_output_tokens: 2000
+    params: { thinking_budget: 0 }
+`;

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { runCli } from '../helpers/cli.js';
-import { stateCounts, writeCredentials, writeJob } from '../helpers/emulated-job.js';
+import { ONE_CALL_STEP, stateCounts, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDir();
@@ -13,15 +13,6 @@ afterEach(async () => {
   await emulator?.close();
   emulator = undefined;
 });
-
-/** A one-call text item; no thinking, so a reply is never cut short. */
-const STEP = `  - name: brief
-    task: text
-    model: gemini-2.5-flash
-    prompt: "Image brief for {{title}}"
-    max_output_tokens: 2000
-    params: { thinking_budget: 0 }
-`;
 
 describe('dynamic shared quota (Vertex Gemini, no declared quota)', () => {
   it('three projects share 8 calls in flight: the run keeps the capacity busy, few 429s, no project cools down, no attempt used', async () => {
@@ -36,7 +27,7 @@ describe('dynamic shared quota (Vertex Gemini, no declared quota)', () => {
       emulator.url,
       ['s1', 's2', 's3'].map((name) => ({ name })),
     );
-    const job = writeJob(dir, { items, steps: STEP, limits: '{ concurrency: 16, max_attempts: 2 }' });
+    const job = writeJob(dir, { items, steps: ONE_CALL_STEP, limits: '{ concurrency: 16, max_attempts: 2 }' });
     const run = await runCli(['run', job, '--json', '--yes', '--no-cache']);
     expect(run.stderr).not.toMatch(/cools down/);
     expect(run.code).toBe(0);
@@ -84,7 +75,7 @@ describe('dynamic shared quota (Vertex Gemini, no declared quota)', () => {
   - { name: r, project: proj-r, location: us-central1, api_key: secret-key-r, endpoint: "${emulator.url}" }
 `,
     );
-    const job = writeJob(dir, { items, steps: STEP, limits: '{ concurrency: 12, max_attempts: 2 }' });
+    const job = writeJob(dir, { items, steps: ONE_CALL_STEP, limits: '{ concurrency: 12, max_attempts: 2 }' });
     const run = await runCli(['run', job, '--json', '--yes', '--no-cache']);
     expect(run.stderr).not.toMatch(/cools down/);
     expect(run.code).toBe(0);
@@ -108,7 +99,7 @@ describe('dynamic shared quota (Vertex Gemini, no declared quota)', () => {
       emulator.url,
       ['s1', 's2'].map((name) => ({ name })),
     );
-    const job = writeJob(dir, { items, steps: STEP, limits: '{ concurrency: 4, max_attempts: 2, max_stall: 3s }' });
+    const job = writeJob(dir, { items, steps: ONE_CALL_STEP, limits: '{ concurrency: 4, max_attempts: 2, max_stall: 3s }' });
     const stalled = await runCli(['run', job, '--yes', '--plain', '--no-cache'], { env });
     expect(stalled.code).toBe(75);
     expect(stalled.stderr).toContain('Stalled on shared capacity');
