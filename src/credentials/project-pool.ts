@@ -7,6 +7,7 @@ import { SharedCapacityWindow } from '../coordination/shared-capacity-window.js'
 import { CooldownBreaker, type BreakerState } from '../resilience/cooldown-breaker.js';
 import { configuredQuotaKind, quotaKindOf429, type QuotaKind } from '../resilience/quota-kind.js';
 import { whenAborted } from '../resilience/backoff.js';
+import { nextDailyReset } from '../resilience/quota-day.js';
 import { quotaFor, type Credentials, type ProjectApi, type ProjectCredentials, type Strategy } from './credentials.js';
 import { ModelLimiter, type LimiterSlot, type NamedQuota } from './model-limiter.js';
 
@@ -103,13 +104,6 @@ const OUTAGE_BASE_MS = 1000;
 const OUTAGE_CAP_MS = 30_000;
 /** How soon a full shared window is looked at again (places freed by other runs' calls are not announced). */
 const SHARED_WINDOW_POLL_MS = 20;
-
-/** Vertex resets per-day quotas at midnight Pacific time (taken as UTC-8). */
-export function nextDailyReset(nowMs: number): number {
-  const offset = 8 * 3_600_000;
-  const day = 86_400_000;
-  return Math.floor((nowMs - offset) / day) * day + day + offset;
-}
 
 const SNAPSHOT_STATE: Record<BreakerState, ProjectSnapshot['state']> = { closed: 'active', open: 'cooling', half_open: 'probing', exhausted: 'exhausted' };
 

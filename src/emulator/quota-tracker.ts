@@ -1,8 +1,9 @@
+import { nextDailyReset, quotaDay } from '../resilience/quota-day.js';
 import type { ProjectConfig, QuotaLimits } from './emulator-config.js';
 
 /**
  * Quota accounting like Vertex's: sliding windows over accepted requests (per project and, when
- * configured, per project and model) and a per-day count that resets at midnight UTC.
+ * configured, per project and model) and a per-day count that resets at midnight Pacific time, as Google's does.
  */
 export type QuotaVerdict =
   | { kind: 'ok' }
@@ -15,16 +16,6 @@ interface Scope {
   key: string;
   label: string;
   limits: QuotaLimits;
-}
-
-function utcDay(now: number): string {
-  return new Date(now).toISOString().slice(0, 10);
-}
-
-function msUntilNextUtcDay(now: number): number {
-  const next = new Date(now);
-  next.setUTCHours(24, 0, 0, 0);
-  return next.getTime() - now;
 }
 
 /** The windows a set of limits defines: `rpm` is a 60 s window, `requests` per `window` another. */
@@ -56,7 +47,7 @@ export class QuotaTracker {
     for (const scope of scopes) {
       const cap = dailyCap(scope.limits);
       if (cap !== undefined && this.dailyCount(scope.key, now) >= cap) {
-        return { kind: 'per_day', limit: cap, scope: scope.label, retryAfterMs: msUntilNextUtcDay(now) };
+        return { kind: 'per_day', limit: cap, scope: scope.label, retryAfterMs: nextDailyReset(now) - now };
       }
     }
 
@@ -100,11 +91,11 @@ export class QuotaTracker {
 
   private dailyCount(key: string, now: number): number {
     const entry = this.daily.get(key);
-    return entry && entry.day === utcDay(now) ? entry.count : 0;
+    return entry && entry.day === quotaDay(now) ? entry.count : 0;
   }
 
   private bumpDaily(key: string, now: number): void {
-    const day = utcDay(now);
+    const day = quotaDay(now);
     const entry = this.daily.get(key);
     if (entry && entry.day === day) entry.count++;
     else this.daily.set(key, { day, count: 1 });

@@ -5,7 +5,8 @@ import type { GoogleGenAI } from '@google/genai';
 import type { RunCoordination, SharedFigures } from '../coordination/run-coordination.js';
 import { createClient } from '../credentials/client-factory.js';
 import type { Credentials } from '../credentials/credentials.js';
-import { nextDailyReset, ProjectPool } from '../credentials/project-pool.js';
+import { ProjectPool } from '../credentials/project-pool.js';
+import { quotaDayStart } from '../resilience/quota-day.js';
 import type { GenbatchError } from '../errors/genbatch-error.js';
 import { NoUsableProjectError, RunLockLostError, StalledOnOutageError, StalledOnQuotaError } from '../errors/run-errors.js';
 import { StateFileLockedError } from '../errors/state-file-locked-error.js';
@@ -101,7 +102,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         // daily exhaustion (as hints it probes once); a file another process holds delays it instead of throwing from here.
         if (options.store.isOpen) options.store.commit(() => options.store.saveProjectStates(this.pool.persistable())).catch(() => undefined);
       },
-      requestsToday: (project, model) => options.store.requestsSince(project, model, new Date(nextDailyReset(Date.now()) - 86_400_000).toISOString()),
+      requestsToday: (project, model) => options.store.requestsSince(project, model, new Date(quotaDayStart(Date.now())).toISOString()),
       ...(options.coordination ? { coordinator: options.coordination.coordinator } : {}),
       // The Gemini API serves fewer models than Vertex AI: a key is not asked for one it lacks.
       serves: (project, model) => options.catalog.serves(model, project.api ?? 'vertex'),

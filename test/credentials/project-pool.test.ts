@@ -3,13 +3,13 @@ import type { GoogleGenAI } from '@google/genai';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Credentials, ProjectCredentials, Strategy } from '../../src/credentials/credentials.js';
 import {
-  nextDailyReset,
   ProjectPool,
   type Lease,
   type PersistedProjectState,
   type ProjectPoolOptions,
   type ProjectSnapshot,
 } from '../../src/credentials/project-pool.js';
+import { nextDailyReset } from '../../src/resilience/quota-day.js';
 
 /**
  * The pool reads time through `options.now`, and its per-model limiters are Bottleneck limiters that
@@ -17,7 +17,7 @@ import {
  * taken in fake time: `settle` runs the hops (a few fake ms). The pool's clock is the same fake clock.
  */
 const FAKED = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] as const;
-const T0 = Date.UTC(2025, 5, 10, 12, 0, 0); // 05:00 Pacific (UTC-8): far from a daily reset
+const T0 = Date.UTC(2025, 5, 10, 12, 0, 0); // 05:00 Pacific (PDT, UTC-7): far from a daily reset
 const SETTLE_MS = 100;
 const BASE_MS = 30_000;
 const MODEL = 'gemini-2.5-flash';
@@ -276,12 +276,6 @@ describe('ProjectPool: cooldown and probe', () => {
 });
 
 describe('ProjectPool: daily quota', () => {
-  it('nextDailyReset is the next midnight Pacific (UTC-8)', () => {
-    expect(nextDailyReset(T0)).toBe(Date.UTC(2025, 5, 11, 8, 0, 0));
-    expect(nextDailyReset(Date.UTC(2025, 5, 11, 7, 59, 59))).toBe(Date.UTC(2025, 5, 11, 8, 0, 0));
-    expect(nextDailyReset(Date.UTC(2025, 5, 11, 8, 0, 0))).toBe(Date.UTC(2025, 5, 12, 8, 0, 0));
-  });
-
   it('a per-day 429 makes the pool wait, for the daily quota, until the next Pacific midnight', async () => {
     const { pool, tryAcquire, snapshots } = setup();
     const until = pool.cooldown('p1', MODEL, { reason: 'daily quota exhausted', perDay: true });

@@ -29,13 +29,13 @@ describe('QuotaTracker', () => {
     expect(quotas.admit('p', 'other', config.p, t0 + 1000).kind).toBe('ok');
   });
 
-  it('caps requests per UTC day and resets at midnight', () => {
+  it('caps requests per day and resets at midnight Pacific (08:00 UTC in winter), as Vertex does', () => {
     const quotas = new QuotaTracker();
-    const evening = Date.UTC(2026, 0, 1, 23, 59);
+    const evening = Date.UTC(2026, 0, 2, 7, 59); // 23:59 PST
     quotas.admit('capped', 'm', config.capped, evening);
     quotas.admit('capped', 'm', config.capped, evening);
     expect(quotas.admit('capped', 'm', config.capped, evening)).toMatchObject({ kind: 'per_day', limit: 2, retryAfterMs: 60_000 });
-    expect(quotas.admit('capped', 'm', config.capped, Date.UTC(2026, 0, 2, 0, 0, 1)).kind).toBe('ok');
+    expect(quotas.admit('capped', 'm', config.capped, Date.UTC(2026, 0, 2, 8, 0, 1)).kind).toBe('ok');
   });
 
   it('never limits a project the config does not name', () => {
