@@ -83,6 +83,8 @@ export type GateTurn =
 
 /** The declared limits of one quota key, shared by every process on this host. */
 export interface SharedGate {
+  /** The gate's clock (`startAt`, `retryAt` and `startedLate` are on it): the same for every process sharing the gate. */
+  now(): number;
   take(request: GateRequest): GateTurn;
   ready(request: Omit<GateRequest, 'tokens' | 'gapMs' | 'sharedGapMs'>): boolean;
   end(turn: Extract<GateTurn, { ok: true }>, actualTokens?: number): void;

@@ -15,6 +15,7 @@ import {
   type SharedWindows,
 } from './coordinator.js';
 import { processAlive } from '../store/process-alive.js';
+import { bootId, hostMonotonicMs } from '../resilience/steady-clock.js';
 
 /** How often this process says it is processAlive, and after how long without that its calls in flight and runs stop counting. */
 const HEARTBEAT_MS = 2000;
@@ -108,11 +109,15 @@ export class LocalCoordinator implements Coordinator {
     }
   }
 
-  limiterHooks(key: string): SharedLimiterHooks {
+  limiterHooks(quotaKey: string): SharedLimiterHooks {
+    // Paced on the host's monotonic clock (a wall-clock step would freeze the gate for its size), whose
+    // values hold until the next boot: the key names the boot.
+    const key = `${bootId()}|${quotaKey}`;
     return {
       gate: {
-        take: (request) => this.store.takeTurn(key, this.id, { ...request, staleMs: STALE_MS }, Date.now()),
-        ready: (request) => this.store.turnReady(key, { ...request, staleMs: STALE_MS }, Date.now()),
+        now: hostMonotonicMs,
+        take: (request) => this.store.takeTurn(key, this.id, { ...request, staleMs: STALE_MS }, hostMonotonicMs(), Date.now()),
+        ready: (request) => this.store.turnReady(key, { ...request, staleMs: STALE_MS }, hostMonotonicMs()),
         startedLate: (nextAt) => this.store.pushNextTurn(key, nextAt),
         end: (turn, actualTokens) =>
           this.store.endTurn(key, turn.leaseId, turn.tokensWindow, turn.tokens > 0 && actualTokens !== undefined ? actualTokens - turn.tokens : 0),

@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Bottleneck from 'bottleneck';
 import type { GateTurn, SharedGate, SharedLimiterHooks } from '../coordination/coordinator.js';
 import { whenAborted } from '../resilience/backoff.js';
+import { steadyNow } from '../resilience/steady-clock.js';
+import { followWallClockSteps } from './bottleneck-clock.js';
 import type { QuotaLimits } from './credentials.js';
 
 /** A slot taken from a limiter; `release` when the call has ended (exactly once). */
@@ -74,6 +76,8 @@ export interface LearnedQuota {
  */
 export class ModelLimiter {
   private requests: Bottleneck;
+  /** How to stop each local limiter following wall-clock steps. */
+  private readonly unfollow = new Map<Bottleneck, () => void>();
   private requestsClustered: boolean;
   private tokens: Bottleneck | undefined;
   /** Calls of this process waiting at the shared gate, and how to wake those waiting for a place to free. */
@@ -112,7 +116,7 @@ export class ModelLimiter {
 
   constructor(
     quota: QuotaLimits,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = steadyNow,
     private readonly shared?: SharedLimiterHooks,
   ) {
     this.quota = quota;
@@ -142,7 +146,7 @@ export class ModelLimiter {
   }
 
   private makeRequestLimiter(): Bottleneck {
-    if (!this.requestsClustered || !this.shared?.clustered) return new Bottleneck(this.requestSettings());
+    if (!this.requestsClustered || !this.shared?.clustered) return this.localLimiter(this.requestSettings());
     const limiter = new Bottleneck({ ...this.requestSettings(), ...this.shared.clustered('') });
     // Redis errors surface where they matter (a schedule that fails, the coordinator's health); not as events.
     limiter.on('error', () => undefined);
@@ -151,11 +155,26 @@ export class ModelLimiter {
     return limiter;
   }
 
+  /** A limiter of this process alone: it follows wall-clock steps (Bottleneck paces on Date.now). */
+  private localLimiter(settings: Bottleneck.ConstructorOptions): Bottleneck {
+    const limiter = new Bottleneck(settings);
+    this.unfollow.set(limiter, followWallClockSteps(limiter));
+    return limiter;
+  }
+
+  /** Stops a limiter that is replaced or no longer used. */
+  private drop(limiter: Bottleneck | undefined): void {
+    if (!limiter) return;
+    this.unfollow.get(limiter)?.();
+    this.unfollow.delete(limiter);
+    void limiter.stop({ dropWaitingJobs: false }).catch(() => undefined);
+  }
+
   private makeTokenLimiter(): Bottleneck | undefined {
     const tpm = this.quota.tpm;
     if (tpm === undefined) return undefined;
     const settings = { reservoir: tpm, reservoirRefreshAmount: tpm, reservoirRefreshInterval: 60_000 };
-    if (this.sharing !== 'clustered' || !this.shared?.clustered) return new Bottleneck(settings);
+    if (this.sharing !== 'clustered' || !this.shared?.clustered) return this.localLimiter(settings);
     const limiter = new Bottleneck({ ...settings, ...this.shared.clustered('|tpm') });
     limiter.on('error', () => undefined);
     return limiter;
@@ -176,12 +195,12 @@ export class ModelLimiter {
       // Limits declared (or no longer) with Redis: the limiter moves to (or from) the cluster.
       const old = this.requests;
       this.requests = this.makeRequestLimiter();
-      void old.stop({ dropWaitingJobs: false }).catch(() => undefined);
+      this.drop(old);
     } else this.applySettings();
     if (tpmChanged || wasClustered !== this.requestsClustered) {
       const old = this.tokens;
       this.tokens = this.makeTokenLimiter();
-      void old?.stop({ dropWaitingJobs: false }).catch(() => undefined);
+      this.drop(old);
     }
   }
 
@@ -345,13 +364,13 @@ export class ModelLimiter {
           const wake = new AbortController();
           const waiter = (): void => wake.abort();
           this.gateReleases.add(waiter);
-          await sleep(Math.max(1, Math.min(GATE_POLL_MS, turn.retryAt - this.now())), undefined, { signal: wake.signal }).catch(() => undefined);
+          await sleep(Math.max(1, Math.min(GATE_POLL_MS, turn.retryAt - gate.now())), undefined, { signal: wake.signal }).catch(() => undefined);
           this.gateReleases.delete(waiter);
           continue;
         }
         this.firstStart = false;
         // Timers do not fire in less than a millisecond: a start due within one goes now.
-        const wait = turn.startAt - this.now();
+        const wait = turn.startAt - gate.now();
         if (wait >= 1) await sleep(wait);
         if (abandoned()) {
           // The start itself is spent; the place in flight and the tokens go back.
@@ -360,8 +379,8 @@ export class ModelLimiter {
           return undefined;
         }
         // Woken late (a busy event loop): the next slot keeps its gap from this real start.
-        const late = this.now() - turn.startAt;
-        if (late > LATE_MS && turn.gapMs > 0) gate.startedLate(this.now() + turn.gapMs);
+        const late = gate.now() - turn.startAt;
+        if (late > LATE_MS && turn.gapMs > 0) gate.startedLate(gate.now() + turn.gapMs);
         const startedAt = this.recordStart();
         let released = false;
         return {
@@ -532,6 +551,8 @@ export class ModelLimiter {
   }
 
   async stop(): Promise<void> {
+    for (const unfollow of this.unfollow.values()) unfollow();
+    this.unfollow.clear();
     await Promise.all([this.requests.stop({ dropWaitingJobs: false }), this.tokens?.stop({ dropWaitingJobs: false })]).catch(() => undefined);
   }
 }

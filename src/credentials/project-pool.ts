@@ -8,6 +8,7 @@ import { CooldownBreaker, type BreakerState } from '../resilience/cooldown-break
 import { configuredQuotaKind, quotaKindOf429, type QuotaKind } from '../resilience/quota-kind.js';
 import { whenAborted } from '../resilience/backoff.js';
 import { nextDailyReset } from '../resilience/quota-day.js';
+import { steadyNow } from '../resilience/steady-clock.js';
 import { quotaFor, type Credentials, type ProjectApi, type ProjectCredentials, type Strategy } from './credentials.js';
 import { ModelLimiter, type LimiterSlot, type NamedQuota } from './model-limiter.js';
 
@@ -85,7 +86,10 @@ export interface PersistedProjectState {
 
 export interface ProjectPoolOptions {
   createClient: (project: ProjectCredentials) => GoogleGenAI;
+  /** The clock of cooldowns, pacing and leases: steady (a wall-clock step does not bend it). */
   now?: () => number;
+  /** The wall clock: daily resets, and instants saved or shared with other processes. */
+  wallNow?: () => number;
   onStateChange?: (snapshot: ProjectSnapshot) => void;
   /** Requests per project and model already made today (from the ledger), for `rpd`. */
   requestsToday?: (project: string, model: string) => number;
@@ -119,6 +123,7 @@ export class ProjectPool {
   private strategy: Strategy;
   private cursor = 0;
   private readonly now: () => number;
+  private readonly wallNow: () => number;
   private wake: (() => void) | undefined;
   private wakeSignal: Promise<void>;
 
@@ -130,7 +135,8 @@ export class ProjectPool {
     credentials: Credentials,
     private readonly options: ProjectPoolOptions,
   ) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? steadyNow;
+    this.wallNow = options.wallNow ?? Date.now;
     this.strategy = credentials.strategy;
     this.wakeSignal = this.newWakeSignal();
     for (const project of credentials.projects) this.projects.set(project.name, this.newHandle(project));
@@ -161,13 +167,15 @@ export class ProjectPool {
       if (breaker.state === 'half_open' && !breaker.probeInFlight) breaker.success();
       return;
     }
-    if (cooldown.until <= this.now()) return;
+    // Shared between processes on the wall clock; held here on the pool's own.
+    const until = this.fromWall(cooldown.until);
+    if (until <= this.now()) return;
     const reason = `${cooldown.reason} (seen by another run)`;
     if (this.options.coordinator?.isLive(cooldown.by) === false) {
       // Left by a run that is gone: a hint, like saved health (one probe finds out).
-      if (breaker.state === 'closed') breaker.restore({ state: cooldown.perDay ? 'exhausted' : 'open', until: cooldown.until, reason });
-    } else if (cooldown.perDay) breaker.failure({ reason, perDay: true, resetAt: cooldown.until });
-    else breaker.failure({ reason, retryAfterMs: cooldown.until - this.now() });
+      if (breaker.state === 'closed') breaker.restore({ state: cooldown.perDay ? 'exhausted' : 'open', until, reason });
+    } else if (cooldown.perDay) breaker.failure({ reason, perDay: true, resetAt: until });
+    else breaker.failure({ reason, retryAfterMs: until - this.now() });
   }
 
   private newWakeSignal(): Promise<void> {
@@ -203,7 +211,7 @@ export class ProjectPool {
       today: new Map(),
       outageSince: undefined,
       probeStartedAt: new Map(),
-      dayEndsAt: nextDailyReset(this.now()),
+      dayEndsAt: nextDailyReset(this.wallNow()),
     };
   }
 
@@ -244,7 +252,13 @@ export class ProjectPool {
     }
     if (!worst || worst.state === 'active') return { ...base, state: 'active' };
     const until = worst.breaker.until;
-    return { ...base, state: worst.state, ...(until === undefined ? {} : { until }), reason: `${worst.model}: ${worst.breaker.reason ?? worst.state}` };
+    // People read it: on the wall clock.
+    return {
+      ...base,
+      state: worst.state,
+      ...(until === undefined ? {} : { until: this.toWall(until) }),
+      reason: `${worst.model}: ${worst.breaker.reason ?? worst.state}`,
+    };
   }
 
   /**
@@ -252,11 +266,12 @@ export class ProjectPool {
    * starts half-open, so exactly one probe finds out whether the quota is back.
    */
   restore(states: readonly PersistedProjectState[]): void {
-    const now = this.now();
+    const now = this.wallNow();
     for (const saved of states) {
       const p = this.projects.get(saved.project);
       if (!p || saved.until <= now) continue;
-      this.breaker(p, saved.model).restore({ state: saved.state === 'cooling' ? 'open' : 'exhausted', until: saved.until, reason: saved.reason });
+      const until = this.fromWall(saved.until);
+      this.breaker(p, saved.model).restore({ state: saved.state === 'cooling' ? 'open' : 'exhausted', until, reason: saved.reason });
     }
   }
 
@@ -292,7 +307,7 @@ export class ProjectPool {
     if (!entry) {
       // Every run on this host (or on the Redis) shares one window per model and location; alone, a window in memory.
       const coordinator = this.options.coordinator;
-      const window = coordinator ? new SharedCapacityWindow(coordinator, key, this.now, () => this.notify()) : new AdaptiveWindow({ now: this.now });
+      const window = coordinator ? new SharedCapacityWindow(coordinator, key, this.wallNow, () => this.notify()) : new AdaptiveWindow({ now: this.now });
       entry = { model, location, window };
       this.windows.set(key, entry);
     }
@@ -315,7 +330,7 @@ export class ProjectPool {
   }
 
   private requestsToday(p: ProjectHandle, model: string): number {
-    const now = this.now();
+    const now = this.wallNow();
     if (now >= p.dayEndsAt) {
       p.today.clear();
       p.dayEndsAt = nextDailyReset(now);
@@ -348,7 +363,7 @@ export class ProjectPool {
     if (this.windowOf(p, model)?.hasRoom() === false) return false;
     const rpd = quotaFor(p.credentials, model).rpd;
     if (rpd !== undefined && this.requestsToday(p, model) >= rpd) {
-      breaker.failure({ reason: `rpd ${rpd} reached`, perDay: true, resetAt: p.dayEndsAt });
+      breaker.failure({ reason: `rpd ${rpd} reached`, perDay: true, resetAt: this.fromWall(p.dayEndsAt) });
       return false;
     }
     return true;
@@ -495,7 +510,8 @@ export class ProjectPool {
     if (pass && coordinator && rpd !== undefined) {
       const counted = await coordinator.countRequest(quotaKey(p.credentials, model), rpd, p.dayEndsAt, p.today.get(model) ?? 0).catch(() => 'lost' as const);
       if (counted !== true) {
-        if (counted === false) breaker.failure({ reason: `rpd ${rpd} reached (counted with the other runs)`, perDay: true, resetAt: p.dayEndsAt });
+        if (counted === false)
+          breaker.failure({ reason: `rpd ${rpd} reached (counted with the other runs)`, perDay: true, resetAt: this.fromWall(p.dayEndsAt) });
         else if (pass.probe) breaker.probeEnded();
         pass = undefined;
       }
@@ -564,10 +580,11 @@ export class ProjectPool {
       ...options.quota,
       ...(options.retryAfterMs === undefined ? {} : { retryAfterMs: options.retryAfterMs }),
     });
-    const until = this.breaker(p, model).failure({ ...options, resetAt: nextDailyReset(this.now()) });
+    const until = this.breaker(p, model).failure({ ...options, resetAt: this.fromWall(nextDailyReset(this.wallNow())) });
     // Every other run using this project and model cools down with it.
     if (until > this.now()) {
-      this.options.coordinator?.publishCooldown({ key: quotaKey(p.credentials, model), model, until, reason: options.reason, perDay: options.perDay ?? false });
+      const shared = { key: quotaKey(p.credentials, model), model, until: this.toWall(until), reason: options.reason, perDay: options.perDay ?? false };
+      this.options.coordinator?.publishCooldown(shared);
     }
     return until;
   }
@@ -644,6 +661,15 @@ export class ProjectPool {
     return result;
   }
 
+  /** An instant of the pool's clock on the wall clock (saved, shared, shown), and back. */
+  private toWall(at: number): number {
+    return at - this.now() + this.wallNow();
+  }
+
+  private fromWall(wallAt: number): number {
+    return wallAt - this.wallNow() + this.now();
+  }
+
   /** Persistable health: cooldowns and daily exhaustion still in force, per project and model. */
   persistable(): PersistedProjectState[] {
     const out: PersistedProjectState[] = [];
@@ -651,7 +677,13 @@ export class ProjectPool {
       for (const [model, breaker] of p.breakers) {
         const saved = breaker.save();
         if (saved)
-          out.push({ project: p.credentials.name, model, state: saved.state === 'open' ? 'cooling' : 'exhausted', until: saved.until, reason: saved.reason });
+          out.push({
+            project: p.credentials.name,
+            model,
+            state: saved.state === 'open' ? 'cooling' : 'exhausted',
+            until: this.toWall(saved.until),
+            reason: saved.reason,
+          });
       }
     }
     return out;

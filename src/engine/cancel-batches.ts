@@ -8,6 +8,7 @@ import { OnlineExecutor } from './executors/online-executor.js';
 import { heldRepliesDirFor, scratchDirFor } from './paths.js';
 import type { PreparedJob } from './prepare-job.js';
 import { RunSession } from './run-session.js';
+import { steadyNow } from '../resilience/steady-clock.js';
 
 export interface CancelReport {
   /** Batch jobs Vertex was asked to cancel. */
@@ -66,10 +67,10 @@ export async function cancelBatches(
     });
     await batch.resume();
     report.cancelled = await batch.cancelAll();
-    const deadline = Date.now() + CANCEL_WAIT_MS;
-    while ((batch.outstanding > 0 || batch.inFlight > 0) && failure === undefined && Date.now() < deadline) {
-      const next = batch.tick(Date.now(), false);
-      const wait = Math.max(20, Math.min(1000, (Number.isFinite(next) ? next : Date.now() + 200) - Date.now()));
+    const deadline = steadyNow() + CANCEL_WAIT_MS;
+    while ((batch.outstanding > 0 || batch.inFlight > 0) && failure === undefined && steadyNow() < deadline) {
+      const next = batch.tick(steadyNow(), false);
+      const wait = Math.max(20, Math.min(1000, (Number.isFinite(next) ? next : steadyNow() + 200) - steadyNow()));
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
     if (failure !== undefined) throw failure;

@@ -3,6 +3,7 @@ import type { GenbatchError } from '../errors/genbatch-error.js';
 import { RETRY_LATER, type SpendGuard } from '../estimate/budget.js';
 import type { Job } from '../job/job.js';
 import { StallWatch, type BlockedLane } from '../resilience/stall-watch.js';
+import { steadyNow, toWall } from '../resilience/steady-clock.js';
 import type { StateStore } from '../store/state-store.js';
 import type { EngineEvents } from './events.js';
 import { MAX_FAILED_POLLS } from './executors/online-executor.js';
@@ -112,7 +113,7 @@ export class Scheduler {
 
   constructor(private readonly options: SchedulerOptions) {
     // Stalls are measured on the monotonic clock: a wall-clock step must not turn a wait into a stall at once.
-    this.stall = new StallWatch(options.job.limits.maxStallMs, () => performance.now());
+    this.stall = new StallWatch(options.job.limits.maxStallMs, steadyNow);
     this.wakeSignal = this.newWakeSignal();
     options.signal.addEventListener('abort', () => this.notify(), { once: true });
   }
@@ -211,7 +212,7 @@ export class Scheduler {
   }
 
   private park(operation: ParkedOperation, units: Unit[], resumed: boolean): void {
-    this.parked.push({ operation, units, polls: 0, failedPolls: 0, nextAt: Date.now() + this.options.executor.pollDelayMs(0), polling: false });
+    this.parked.push({ operation, units, polls: 0, failedPolls: 0, nextAt: steadyNow() + this.options.executor.pollDelayMs(0), polling: false });
     const lead = units[0];
     if (resumed && lead)
       this.options.emit('operation:pending', { itemId: lead.item.id, step: lead.step.name, operationName: operation.operationName, resumed: true });
@@ -231,7 +232,7 @@ export class Scheduler {
           this.completed[unit.step.name] = (this.completed[unit.step.name] ?? 0) + 1;
           this.stall.progressed(laneKey(this.options.job, unit.step));
           // A call got through: units refused by shared capacity need not wait out their backoff (the window paces them).
-          for (const d of this.lane(unit).delayed) if (d.waitingOn !== undefined) d.at = Math.min(d.at, Date.now());
+          for (const d of this.lane(unit).delayed) if (d.waitingOn !== undefined) d.at = Math.min(d.at, steadyNow());
           const next = followingUnit(this.options.job, this.options.store, unit);
           if (next) this.enqueue(next);
           else this.unitsInMemory -= 1;
@@ -244,7 +245,7 @@ export class Scheduler {
         case 'retry':
           this.lane(unit).delayed.push({
             unit,
-            at: Date.now() + verdict.delayMs,
+            at: steadyNow() + verdict.delayMs,
             ...(verdict.waitingOn === undefined ? {} : { waitingOn: verdict.waitingOn }),
           });
           break;
@@ -321,7 +322,7 @@ export class Scheduler {
         this.halt(error);
         continue;
       }
-      const now = Date.now();
+      const now = steadyNow();
       let nextAt = now + MAX_IDLE_MS;
       let canMove = this.inFlight > 0 || this.pollsInFlight > 0 || this.parked.length > 0;
 
@@ -387,7 +388,7 @@ export class Scheduler {
           return { kind: 'unusable', reasons: waiting.map((l) => `${describeLane(l)}: ${l.unusable ?? ''}`) };
         if (this.stall.expired()) return this.stalled(waiting);
         const left = this.stall.remainingMs();
-        if (left !== undefined) nextAt = Math.min(nextAt, Date.now() + left);
+        if (left !== undefined) nextAt = Math.min(nextAt, steadyNow() + left);
         // Every lane with work waits on unreachable endpoints: limits.max_outage bounds that, from the outage's start.
         const outages = waiting.map((l) => l.outageSince);
         if (outages.length > 0 && outages.every((t): t is number => t !== undefined)) {
@@ -462,7 +463,7 @@ export class Scheduler {
     lane.announced = announcement;
     this.options.emit('run:waiting', {
       reason: `${describeLane(lane)}: ${availability.reason}`,
-      untilMs: availability.state === 'waiting' ? (availability.until ?? Date.now()) : Date.now(),
+      untilMs: toWall(availability.state === 'waiting' ? (availability.until ?? steadyNow()) : steadyNow()),
     });
   }
 
@@ -473,19 +474,21 @@ export class Scheduler {
       .filter((b) => keys.has(b.key))
       .map((b) => {
         const lane = this.lanes.get(b.key) as Lane;
-        return { ...b, pool: lane.pool ?? 'default', model: lane.models.join(', ') };
+        // Shown to people (and saved): on the wall clock.
+        const back = b.expectedBackAt === undefined ? {} : { expectedBackAt: toWall(b.expectedBackAt) };
+        return { ...b, ...back, pool: lane.pool ?? 'default', model: lane.models.join(', ') };
       });
     return {
       kind: 'stalled',
       lanes,
-      stalledForMs: outageSince === undefined ? this.stall.stalledForMs() : Date.now() - outageSince,
+      stalledForMs: outageSince === undefined ? this.stall.stalledForMs() : steadyNow() - outageSince,
       completed: this.completedSteps(),
       ...(outageSince === undefined ? {} : { outageSince }),
     };
   }
 
   private async sleepUntil(at: number): Promise<void> {
-    const ms = Math.max(1, Math.min(MAX_IDLE_MS, at - Date.now()));
+    const ms = Math.max(1, Math.min(MAX_IDLE_MS, at - steadyNow()));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.wakeSignal, this.options.pool.changed(), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
     clearTimeout(timer);
@@ -599,11 +602,11 @@ export class Scheduler {
         if (outcome.kind === 'running') {
           entry.polls += 1;
           entry.failedPolls = 0;
-          entry.nextAt = Date.now() + executor.pollDelayMs(entry.polls);
+          entry.nextAt = steadyNow() + executor.pollDelayMs(entry.polls);
         } else if (outcome.kind === 'poll_failed') {
           entry.failedPolls += 1;
           entry.polls += 1;
-          entry.nextAt = Date.now() + executor.pollDelayMs(entry.polls);
+          entry.nextAt = steadyNow() + executor.pollDelayMs(entry.polls);
           if (entry.failedPolls > MAX_FAILED_POLLS || !client) {
             remove();
             this.handle(await executor.pollsExhausted(entry.operation, outcome.error));

@@ -8,6 +8,7 @@ import { vertexLabels } from './gemini-reply.js';
 import { ProviderParams } from './provider-params.js';
 import { veoLimits, videoWithAudio } from './veo-limits.js';
 import { badResponse, callVertex, httpOptionsFor } from './vertex-call.js';
+import { steadyNow } from '../resilience/steady-clock.js';
 
 /**
  * Video steps on Veo: a long-running operation. `startVideo` returns the operation's name, which the
@@ -188,7 +189,7 @@ export class VeoProvider implements Provider {
       name = await startVideo(client, request);
       checkpoint.save(name);
     }
-    const started = Date.now();
+    const started = steadyNow();
     let wait = this.polling.firstMs;
     let failedPolls = 0;
     for (;;) {
@@ -204,7 +205,7 @@ export class VeoProvider implements Provider {
         continue;
       }
       if (status.done && status.result) return status.result;
-      if (Date.now() - started > this.polling.giveUpAfterMs) {
+      if (steadyNow() - started > this.polling.giveUpAfterMs) {
         throw new TransientError(
           `Video operation ${name} was still running after ${Math.round(this.polling.giveUpAfterMs / 60_000)} min; resume to poll it again.`,
           {},

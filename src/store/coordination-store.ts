@@ -210,9 +210,11 @@ export class CoordinationStore {
   /**
    * Takes the next start of a quota key, in one transaction: a place among the calls in flight and
    * the tokens of the minute if those are limited, then the earliest start that keeps the gap after
-   * the previous one. The caller waits until `startAt` (the slot is its own meanwhile).
+   * the previous one. The caller waits until `startAt` (the slot is its own meanwhile). `now` is the
+   * pacing clock (the host's monotonic clock, which no wall-clock step bends); `wallNow` the clock of
+   * the holders' heartbeats.
    */
-  takeTurn(key: string, holder: string, request: PacingRequest, now: number): PacingTurn {
+  takeTurn(key: string, holder: string, request: PacingRequest, now: number, wallNow: number = now): PacingTurn {
     return this.immediate(() => {
       const row = (this.sql.get('SELECT next_at, tokens_window, tokens_used, last_holder, last_at FROM pacing WHERE key = ?').get(key) as
         { next_at: number; tokens_window: number; tokens_used: number; last_holder: string; last_at: number } | undefined) ?? {
@@ -226,7 +228,7 @@ export class CoordinationStore {
         let inFlight = this.inFlight(key);
         if (inFlight >= request.concurrency) {
           // Slots of processes that stopped being seen (killed) are taken back before refusing.
-          this.sql.get('DELETE FROM leases WHERE key = ? AND holder NOT IN (SELECT id FROM holders WHERE seen_at >= ?)').run(key, now - request.staleMs);
+          this.sql.get('DELETE FROM leases WHERE key = ? AND holder NOT IN (SELECT id FROM holders WHERE seen_at >= ?)').run(key, wallNow - request.staleMs);
           inFlight = this.inFlight(key);
           if (inFlight >= request.concurrency) return { ok: false, retryAt: now + 10, why: 'concurrency' };
         }
@@ -256,7 +258,7 @@ export class CoordinationStore {
       const leaseId =
         request.concurrency === undefined
           ? undefined
-          : Number(this.sql.get('INSERT INTO leases (key, holder, at) VALUES (?, ?, ?)').run(key, holder, now).lastInsertRowid);
+          : Number(this.sql.get('INSERT INTO leases (key, holder, at) VALUES (?, ?, ?)').run(key, holder, wallNow).lastInsertRowid);
       return { ok: true, startAt, gapMs, leaseId, tokens, tokensWindow: window };
     });
   }

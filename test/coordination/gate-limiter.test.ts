@@ -11,6 +11,7 @@ function recordingGate(): SharedGate & { taken: GateRequest[]; ended: [number | 
     taken,
     ended,
     readyAsked,
+    now: Date.now,
     take: (request) => {
       taken.push(request);
       const turn: GateTurn = {

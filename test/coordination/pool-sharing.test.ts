@@ -60,7 +60,7 @@ function fakeCoordinator(options: { live?: boolean; recorded?: SharedCooldown; c
 function pool(coordinator: Coordinator, now: { t: number }, quotas: ProjectCredentials['quotas'] = {}): ProjectPool {
   return new ProjectPool(
     { file: '/etc/genbatch/credentials.yaml', strategy: 'round-robin', projects: [{ ...project, quotas }] },
-    { createClient: () => ({}) as GoogleGenAI, now: () => now.t, coordinator },
+    { createClient: () => ({}) as GoogleGenAI, now: () => now.t, wallNow: () => now.t, coordinator },
   );
 }
 

@@ -2,21 +2,16 @@ import { setMaxListeners } from 'node:events';
 import type { GoogleGenAI } from '@google/genai';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Credentials, ProjectCredentials, Strategy } from '../../src/credentials/credentials.js';
-import {
-  ProjectPool,
-  type Lease,
-  type PersistedProjectState,
-  type ProjectPoolOptions,
-  type ProjectSnapshot,
-} from '../../src/credentials/project-pool.js';
+import { ProjectPool, type Lease, type PersistedProjectState, type ProjectPoolOptions, type ProjectSnapshot } from '../../src/credentials/project-pool.js';
 import { nextDailyReset } from '../../src/resilience/quota-day.js';
 
 /**
  * The pool reads time through `options.now`, and its per-model limiters are Bottleneck limiters that
- * hop through setTimeout (and read Date.now) before a job starts. Faking exactly those lets a lease be
- * taken in fake time: `settle` runs the hops (a few fake ms). The pool's clock is the same fake clock.
+ * hop through setTimeout (and read Date.now) before a job starts. Faking those (and the monotonic
+ * clock, so that the wall clock never seems to step) lets a lease be taken in fake time: `settle`
+ * runs the hops (a few fake ms). The pool's clock is the same fake clock.
  */
-const FAKED = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] as const;
+const FAKED = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] as const;
 const T0 = Date.UTC(2025, 5, 10, 12, 0, 0); // 05:00 Pacific (PDT, UTC-7): far from a daily reset
 const SETTLE_MS = 100;
 const BASE_MS = 30_000;

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,7 +11,11 @@ import { useTempDir } from '../helpers/temp-dir.js';
 
 const tempDir = useTempDir();
 let emulator: RunningEmulator | undefined;
+const children = new Set<ChildProcess>();
 afterEach(async () => {
+  // A run that froze past the test's timeout is stopped with it.
+  for (const child of children) child.kill('SIGKILL');
+  children.clear();
   await emulator?.close();
   emulator = undefined;
 });
@@ -19,8 +24,8 @@ afterEach(async () => {
  * The CLI with its wall clock read from `offset` at every read (libfaketime; writing "+2h" there steps
  * it), the monotonic clock left real, as in an NTP step.
  */
-function spawnOnSteppedClock(args: string[], dir: string, offset: string) {
-  return spawn(process.execPath, [BIN, ...args], {
+function spawnOnSteppedClock(args: string[], dir: string, offset: string): ChildProcessByStdio<null, Readable, Readable> {
+  const child = spawn(process.execPath, [BIN, ...args], {
     cwd: REPO,
     env: {
       ...process.env,
@@ -33,6 +38,9 @@ function spawnOnSteppedClock(args: string[], dir: string, offset: string) {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  child.on('close', () => children.delete(child));
+  return child;
 }
 
 describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without faketime)', () => {
@@ -100,5 +108,46 @@ describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without 
     // A real stall, measured in real time: about max_stall after it began, not "2h" at once.
     expect(stderr).toMatch(/no pending work could make progress for [3-9]s\./);
     expect(afterStep).toBeGreaterThan(2000);
+  });
+  it('the wall clock steps 10 min back mid-run under a declared rpm: starts keep their pace, nothing freezes for the step', async () => {
+    emulator = await startEmulator(parseEmulatorConfig({ seed: 24, latency_ms: 5 }), { port: 0 });
+    const dir = tempDir();
+    writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1', quotas: '{ default: { rpm: 1200 } }' }]);
+    const job = writeJob(dir, { items: 40, steps: ONE_CALL_STEP, limits: '{ concurrency: 4, max_attempts: 2, max_stall: 60s }' });
+    const offset = join(dir, 'faketime.txt');
+    writeFileSync(offset, '+0\n');
+    const child = spawnOnSteppedClock(['run', job, '--yes', '--plain', '--no-cache'], dir, offset);
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    while (billedCalls(emulator) < 6) await new Promise((resolve) => setTimeout(resolve, 20));
+    const steppedAt = performance.now();
+    writeFileSync(offset, '-10m\n');
+    const code = await done;
+    expect(code, stderr.slice(-600)).toBe(0);
+    expect(billedCalls(emulator)).toBe(40);
+    // 34 starts at 20 per second: under two seconds of pacing, not the ten minutes of the step.
+    expect(performance.now() - steppedAt).toBeLessThan(30_000);
+  });
+
+  it('the wall clock steps 10 min back while a project cools down after a 429: the cooldown lasts its own seconds', async () => {
+    emulator = await startEmulator(parseEmulatorConfig({ seed: 25, latency_ms: 5, projects: { p1: { requests: 4, window: '1s' } } }), { port: 0 });
+    const dir = tempDir();
+    writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1' }]);
+    const job = writeJob(dir, { items: 12, steps: ONE_CALL_STEP, limits: '{ concurrency: 4, max_attempts: 6, max_stall: 60s }' });
+    const offset = join(dir, 'faketime.txt');
+    writeFileSync(offset, '+0\n');
+    const child = spawnOnSteppedClock(['run', job, '--yes', '--plain', '--no-cache'], dir, offset);
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    // The window's 4 calls are made and the next is refused: p1 cools down for the window's rest.
+    while (!stderr.includes('quota: project p1 cools down')) await new Promise((resolve) => setTimeout(resolve, 10));
+    const steppedAt = performance.now();
+    writeFileSync(offset, '-10m\n');
+    const code = await done;
+    expect(code, stderr.slice(-600)).toBe(0);
+    expect(billedCalls(emulator)).toBe(12);
+    expect(performance.now() - steppedAt).toBeLessThan(30_000);
   });
 });

@@ -3,12 +3,13 @@ import type { LimiterSlot } from '../../src/credentials/model-limiter.js';
 import { declaredIntervalMs, ModelLimiter } from '../../src/credentials/model-limiter.js';
 
 /**
- * Bottleneck paces with setTimeout and Date.now (and setInterval for reservoirs); faking exactly
- * those lets the tests run its schedule in fake time, without real sleeps or timing assertions.
+ * Bottleneck paces with setTimeout and Date.now (and setInterval for reservoirs); faking those, and
+ * the monotonic clock with them (a wall clock that moved alone would be a step, which the limiter
+ * follows), lets the tests run its schedule in fake time, without real sleeps or timing assertions.
  * Bottleneck hops through a few setTimeout(0) between scheduling and starting a job, and fake
  * timers (like Node) count each as 1 ms: `settle` lets those hops run (a few fake ms).
  */
-const FAKED = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] as const;
+const FAKED = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] as const;
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: [...FAKED], now: 1_700_000_000_000 });
@@ -20,8 +21,9 @@ afterEach(() => {
 
 const settle = (): Promise<unknown> => vi.advanceTimersByTimeAsync(20);
 
-function limiter(...args: ConstructorParameters<typeof ModelLimiter>): ModelLimiter {
-  return new ModelLimiter(...args);
+/** A limiter on the tests' clock (the fake Date) unless one is given. */
+function limiter(...[quota, now = Date.now, shared]: ConstructorParameters<typeof ModelLimiter>): ModelLimiter {
+  return new ModelLimiter(quota, now, shared);
 }
 
 /** Starts `count` acquisitions, recording the fake time at which each is granted. */

@@ -25,6 +25,7 @@ import type { Settled } from './step-executor.js';
 import { reactionTo } from '../error-reactions.js';
 import { callEnded, callRecord } from './call-record.js';
 import { BatchLineMatcher, ITEM_LABEL, itemLabel, requestHash } from './batch-matching.js';
+import { fromWall, steadyNow } from '../../resilience/steady-clock.js';
 
 /** Vertex refuses batch input files above 1 GB. */
 export const MAX_BATCH_INPUT_BYTES = 1_000_000_000;
@@ -345,9 +346,9 @@ export class BatchExecutor {
         inputUri: row.inputUri,
         outputUri: row.outputUri,
         members,
-        createdAt: Date.parse(row.createdAt),
+        createdAt: fromWall(Date.parse(row.createdAt)),
         polls: 0,
-        nextAt: Date.now(),
+        nextAt: steadyNow(),
         busy: false,
       };
       this.tracked.set(row.id, tracked);
@@ -382,7 +383,7 @@ export class BatchExecutor {
         const error = classifyError(raw);
         if (!(error instanceof ProviderError && error.httpStatus === 400)) throw error;
       }
-      t.nextAt = Date.now();
+      t.nextAt = steadyNow();
     }
     return cancelled;
   }
@@ -527,7 +528,7 @@ export class BatchExecutor {
         inputUri: `${base}/input.jsonl`,
         outputUri: `${base}/output`,
         members,
-        createdAt: Date.now(),
+        createdAt: steadyNow(),
         polls: 0,
         nextAt: Number.POSITIVE_INFINITY,
         busy: true,
@@ -578,7 +579,7 @@ export class BatchExecutor {
       releaseLease();
       tracked.name = created.name;
       tracked.state = String(created.state ?? 'JOB_STATE_QUEUED');
-      tracked.nextAt = Date.now() + (job.batch?.pollMs ?? 30_000);
+      tracked.nextAt = steadyNow() + (job.batch?.pollMs ?? 30_000);
       tracked.busy = false;
       emit('batch:submitted', { name: tracked.name as string, step: step.name, project: project.name, requests: members.size, resumed: false });
     } finally {
@@ -592,7 +593,7 @@ export class BatchExecutor {
     if (found?.name) {
       await this.ctx.store.commit(() => this.ctx.store.batches.named(tracked.id, found.name as string, String(found.state ?? 'JOB_STATE_QUEUED')));
       tracked.name = found.name;
-      tracked.nextAt = Date.now();
+      tracked.nextAt = steadyNow();
       tracked.busy = false;
       return;
     }
@@ -605,7 +606,7 @@ export class BatchExecutor {
     const client = this.ctx.pool.clientFor(t.project);
     const pollMs = this.ctx.job.batch?.pollMs ?? 30_000;
     if (!client || !t.name) {
-      t.nextAt = Date.now() + pollMs;
+      t.nextAt = steadyNow() + pollMs;
       return;
     }
     let remote: BatchJob;
@@ -614,7 +615,7 @@ export class BatchExecutor {
     } catch (raw) {
       const error = classifyError(raw);
       t.polls += 1;
-      t.nextAt = Date.now() + pollMs;
+      t.nextAt = steadyNow() + pollMs;
       if (error instanceof ProviderError && error.httpStatus === 404) {
         this.ctx.onSettled(
           await this.collect(t, { name: t.name, state: 'JOB_STATE_FAILED' } as BatchJob, `the batch job is gone at Vertex (${error.message})`),
@@ -623,7 +624,7 @@ export class BatchExecutor {
       return;
     }
     t.polls += 1;
-    t.nextAt = Date.now() + pollMs;
+    t.nextAt = steadyNow() + pollMs;
     const state = String(remote.state ?? t.state);
     const stats = remote.completionStats;
     const succeeded = Number(stats?.successfulCount ?? 0);
@@ -664,7 +665,7 @@ export class BatchExecutor {
     /** Lines that are not a JSON object (1-based, in the order read). */
     const damaged: number[] = [];
     const directory = remote.outputInfo?.gcsOutputDirectory;
-    const durationMs = Date.now() - t.createdAt;
+    const durationMs = steadyNow() - t.createdAt;
     if (directory && project) {
       try {
         for await (const text of this.staging.outputLines(project, directory)) {

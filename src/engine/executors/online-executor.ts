@@ -38,6 +38,7 @@ import { MAX_EMBEDDING_REQUEST_TOKENS, maxEmbeddingBatch } from '../../providers
 import { MissingOutputBytesError, writeStepOutputs } from '../write-outputs.js';
 import type { CloudObjects } from './cloud-objects.js';
 import type { ParkedOperation, PollOutcome, PreparedCall, Settled, StepExecutor, Verdict } from './step-executor.js';
+import { steadyNow, toWall } from '../../resilience/steady-clock.js';
 
 export interface ExecutionContext {
   runId: string;
@@ -279,7 +280,7 @@ export class OnlineExecutor implements StepExecutor {
     });
     for (const l of live) emit('step:start', { itemId: l.unit.item.id, step: step.name, project, attempt: l.unit.attempts + 1 });
     const provider = providerFor(step.task, model);
-    const t0 = Date.now();
+    const t0 = steadyNow();
     if (provider.start && provider.poll) {
       // A long-running operation: start it, checkpoint its name, and hand it back to be polled.
       let operationName: string;
@@ -288,7 +289,7 @@ export class OnlineExecutor implements StepExecutor {
       } catch (raw) {
         const error = classifyError(raw);
         lease.release(undefined, this.windowOutcome(project, model, error));
-        return this.settleFailure(call, error, project, Date.now() - t0, settleBudget);
+        return this.settleFailure(call, error, project, steadyNow() - t0, settleBudget);
       }
       lease.release(undefined, 'success');
       // Starting the operation is the call the quota governs: a probe that started one closes the breaker.
@@ -303,10 +304,10 @@ export class OnlineExecutor implements StepExecutor {
     } catch (raw) {
       const error = classifyError(raw);
       lease.release(undefined, this.windowOutcome(project, model, error));
-      return this.settleFailure(call, error, project, Date.now() - t0, settleBudget);
+      return this.settleFailure(call, error, project, steadyNow() - t0, settleBudget);
     }
     lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens, 'success');
-    return this.settleSuccess(call, result, project, Date.now() - t0, settleBudget);
+    return this.settleSuccess(call, result, project, steadyNow() - t0, settleBudget);
   }
 
   async poll(operation: ParkedOperation, client: GoogleGenAI): Promise<PollOutcome> {
@@ -321,19 +322,19 @@ export class OnlineExecutor implements StepExecutor {
       // A poll that did not get through is free: poll again rather than start (and pay for) another video.
       if (error instanceof TransientError || error instanceof QuotaExhaustedError) return { kind: 'poll_failed', error };
       // The operation itself failed: a retry starts a new one.
-      return { kind: 'settled', settled: await this.settleFailure(call, error, project, Date.now() - startedAt, operation.settleBudget) };
+      return { kind: 'settled', settled: await this.settleFailure(call, error, project, steadyNow() - startedAt, operation.settleBudget) };
     }
     if (!status.done || !status.result) {
       const giveUpAfterMs = provider instanceof VeoProvider ? provider.pollingPlan.giveUpAfterMs : 30 * 60_000;
-      if (Date.now() - startedAt <= giveUpAfterMs) return { kind: 'running' };
+      if (steadyNow() - startedAt <= giveUpAfterMs) return { kind: 'running' };
       const error = new TransientError(
         `Video operation ${operationName} was still running after ${Math.round(giveUpAfterMs / 60_000)} min; resume to poll it again.`,
         {},
       );
-      return { kind: 'settled', settled: await this.settleFailure(call, error, project, Date.now() - startedAt, operation.settleBudget, true) };
+      return { kind: 'settled', settled: await this.settleFailure(call, error, project, steadyNow() - startedAt, operation.settleBudget, true) };
     }
     const result = await this.readStoredMedia(status.result, project);
-    return { kind: 'settled', settled: await this.settleSuccess(call, result, project, Date.now() - startedAt, operation.settleBudget) };
+    return { kind: 'settled', settled: await this.settleSuccess(call, result, project, steadyNow() - startedAt, operation.settleBudget) };
   }
 
   /**
@@ -382,12 +383,12 @@ export class OnlineExecutor implements StepExecutor {
         reservedUsd: call.worstCaseUsd,
       });
     const settleBudget = reserve(intent?.reservedUsd ?? call.worstCaseUsd, intent !== undefined);
-    return { call, operationName: unit.operationName, project: unit.operationProject, startedAt: Date.now(), settleBudget };
+    return { call, operationName: unit.operationName, project: unit.operationProject, startedAt: steadyNow(), settleBudget };
   }
 
   /** An operation whose polls keep failing: retried later, polling the same operation again. */
   pollsExhausted(operation: ParkedOperation, error: Error): Promise<Settled[]> {
-    return this.settleFailure(operation.call, classifyError(error), operation.project, Date.now() - operation.startedAt, operation.settleBudget, true);
+    return this.settleFailure(operation.call, classifyError(error), operation.project, steadyNow() - operation.startedAt, operation.settleBudget, true);
   }
 
   pollDelayMs(polls: number): number {
@@ -475,7 +476,7 @@ export class OnlineExecutor implements StepExecutor {
     } else if (reaction.project === 'cooldown' && error instanceof QuotaExhaustedError) {
       const until = pool.cooldown(project, model, {
         reason: error.perDay ? 'daily quota exhausted' : 'quota exhausted (429)',
-        startedAt: Date.now() - durationMs,
+        startedAt: steadyNow() - durationMs,
         perDay: error.perDay,
         ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
         // What the 429 names of its quota (its window, its limit): the learned pacing's figures.
@@ -484,10 +485,10 @@ export class OnlineExecutor implements StepExecutor {
           ...(error.quotaLimit === undefined ? {} : { limit: error.quotaLimit }),
         },
       });
-      emit('project:cooldown', { project, untilMs: until, reason: error.message, perDay: error.perDay });
+      emit('project:cooldown', { project, untilMs: toWall(until), reason: error.message, perDay: error.perDay });
     } else if (reaction.project === 'outage') {
-      const until = pool.outage(project, model, { reason: error.message, startedAt: Date.now() - durationMs });
-      emit('project:cooldown', { project, untilMs: until, reason: error.message, perDay: false });
+      const until = pool.outage(project, model, { reason: error.message, startedAt: steadyNow() - durationMs });
+      emit('project:cooldown', { project, untilMs: toWall(until), reason: error.message, perDay: false });
     } else if (reaction.project === 'model_unavailable') {
       pool.modelUnavailable(project, model, error.message);
       emit('model:unavailable', { project, model, reason: error.message });
