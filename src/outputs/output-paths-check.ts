@@ -39,8 +39,8 @@ function folderProblem(folder: string): string | undefined {
   return undefined;
 }
 
-/** A file a run writes whole (the results, an embedding step's file): not a folder, in a folder it can write. */
-function fileProblem(file: string): string | undefined {
+/** A file a run writes whole (the results, an embedding step's file, a metrics file): not a folder, in a folder it can write. */
+export function fileProblem(file: string): string | undefined {
   if (kindOf(file) === 'folder') return 'is a folder, not a file';
   const problem = folderProblem(dirname(file));
   return problem && `is in a folder that ${problem}`;

@@ -69,4 +69,18 @@ describe('output and results paths are checked before the first call', () => {
     bindReadOnly(mounted);
     await expectRefused(job, /results: .*tables\/results\.csv is in a folder that cannot be written \(.*tables: EROFS\); nothing was sent\./);
   });
+  it('--metrics-file or --log naming a folder: exit 2 naming the flag, nothing sent', async () => {
+    const { dir, job } = await setUp('');
+    mkdirSync(join(dir, 'taken'));
+    for (const [flag, pattern] of [
+      ['--metrics-file', /--metrics-file .*\/taken is a folder, not a file\./],
+      ['--log', /Cannot write the run log .*taken: EISDIR/],
+    ] as const) {
+      const result = await runCli(['run', job, '--yes', flag, join(dir, 'taken')]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(pattern);
+      expect(result.stderr).toContain('Nothing was sent.');
+    }
+    expect(emulator?.log().length).toBe(0);
+  });
 });

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { renderError } from '../render-error.js';
 import type { RunSummary } from '../../engine/engine.js';
@@ -9,6 +9,7 @@ import { GenbatchError } from '../../errors/genbatch-error.js';
 import type { JobEstimate } from '../../estimate/estimate-job.js';
 import { notAJobFileReason } from '../../job/job-file-kind.js';
 import { displayPath } from '../../job/load-job.js';
+import { fileProblem } from '../../outputs/output-paths-check.js';
 import { confirmSpend } from '../confirm.js';
 import { line, type CliIO } from '../io.js';
 import { attachRunReporter } from '../run-reporter.js';
@@ -236,6 +237,15 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
   if (notifyUrl) {
     const problem = checkNotifyUrl(notifyUrl) ?? (flags.notifyTemplate ? checkNotifyTemplate(flags.notifyTemplate) : undefined);
     if (problem) throw new GenbatchError(`--notify: ${problem}.`, { code: 'USAGE', exitCode: 2 });
+  }
+  // Checked with the job's own output paths, before anything is sent (the run log is checked as it opens).
+  const metricsProblem = flags.metricsFile === undefined ? undefined : fileProblem(resolve(flags.metricsFile));
+  if (flags.metricsFile !== undefined && metricsProblem !== undefined) {
+    throw new GenbatchError(`--metrics-file ${displayPath(resolve(flags.metricsFile))} ${metricsProblem}.`, {
+      code: 'USAGE',
+      exitCode: 2,
+      hint: 'Give --metrics-file a file in a folder this user can write (node_exporter reads *.prom files). Nothing was sent.',
+    });
   }
   if (flags.resumeOnly && !existsSync(job.stateFile)) {
     throw new GenbatchError(`There is no run of ${job.name} to resume (no state file at ${displayPath(job.stateFile)}).`, {
