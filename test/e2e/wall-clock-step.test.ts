@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
-import { billedCalls } from '../helpers/billed.js';
+import { billedCalls, billedUsd, ledgerUsd } from '../helpers/billed.js';
 import { BIN, faketimeInstalled, REPO, runCli, type CliResult } from '../helpers/cli.js';
 import { ONE_CALL_STEP, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -128,6 +128,7 @@ describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without 
     expect(billedCalls(emulator)).toBe(40);
     // 34 starts at 20 per second: under two seconds of pacing, not the ten minutes of the step.
     expect(performance.now() - steppedAt).toBeLessThan(30_000);
+    expect(ledgerUsd(join(dir, '.genbatch', 'quota-job.db'))).toBeGreaterThanOrEqual(billedUsd(emulator) - 1e-9);
   });
 
   it('the wall clock steps 10 min back while a project cools down after a 429: the cooldown lasts its own seconds', async () => {
@@ -149,5 +150,6 @@ describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without 
     expect(code, stderr.slice(-600)).toBe(0);
     expect(billedCalls(emulator)).toBe(12);
     expect(performance.now() - steppedAt).toBeLessThan(30_000);
+    expect(ledgerUsd(join(dir, '.genbatch', 'quota-job.db'))).toBeGreaterThanOrEqual(billedUsd(emulator) - 1e-9);
   });
 });

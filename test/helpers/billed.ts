@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import type { RunningEmulator } from '../../src/emulator/index.js';
 import { PriceCatalog } from '../../src/estimate/price-catalog.js';
 import { emptyUsage } from '../../src/providers/provider.js';
@@ -21,3 +22,13 @@ export function billedUsd(emulator: RunningEmulator): number {
 
 /** Calls the emulator answered with a billed reply. */
 export const billedCalls = (emulator: RunningEmulator): number => Object.values(emulator.stats().projects).reduce((n, p) => n + p.ok, 0);
+
+/** What a job's ledger holds (USD), read from its state file as an auditor would. */
+export function ledgerUsd(stateFile: string): number {
+  const db = new Database(stateFile, { readonly: true });
+  try {
+    return (db.prepare('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger').get() as { usd: number }).usd;
+  } finally {
+    db.close();
+  }
+}

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
-import { billedCalls } from '../helpers/billed.js';
+import { billedCalls, billedUsd, ledgerUsd } from '../helpers/billed.js';
 import { faketimeInstalled, runCli } from '../helpers/cli.js';
 import { ONE_CALL_STEP, stateCounts, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -46,6 +46,7 @@ describe.skipIf(!faketimeInstalled)('rpd across a Pacific midnight (skipped with
       const db = join(dir, '.genbatch', 'quota-job.db');
       expect(stateCounts(db)).toEqual({ done: 100 });
       expect(callsAround(db, midnight)).toEqual({ before: 60, after: 40 });
+      expect(ledgerUsd(db)).toBeGreaterThanOrEqual(billedUsd(emulator) - 1e-9);
     });
   }
 });
