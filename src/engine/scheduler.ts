@@ -1,48 +1,17 @@
 import type { Availability, ProjectPool } from '../credentials/project-pool.js';
 import type { GenbatchError } from '../errors/genbatch-error.js';
-import { RETRY_LATER, type SpendGuard } from '../estimate/budget.js';
+import type { SpendGuard } from '../estimate/budget.js';
 import type { Job } from '../job/job.js';
 import { StallWatch, type BlockedLane } from '../resilience/stall-watch.js';
 import { steadyNow, toWall } from '../resilience/steady-clock.js';
 import type { StateStore } from '../store/state-store.js';
 import type { EngineEvents } from './events.js';
-import { MAX_FAILED_POLLS } from './executors/online-executor.js';
 import type { BatchExecutor } from './executors/batch-executor.js';
-import type { ParkedOperation, Settled, StepExecutor } from './executors/step-executor.js';
-import { modelsOf } from '../job/job.js';
+import type { Settled, StepExecutor } from './executors/step-executor.js';
+import { CallPipeline } from './call-pipeline.js';
+import { chooseModel, describeLane, newLane, type Lane } from './lane.js';
+import { OperationPoller } from './operation-poller.js';
 import { followingUnit, laneKey, nextUnit, type Unit } from './unit.js';
-
-/** Units of one pool and model, waiting for a project of that pool to be ready for that model. */
-interface Lane {
-  key: string;
-  pool: string | undefined;
-  /** The step's model, then its fallbacks: the first that a project can serve now takes the call. */
-  models: string[];
-  /** The model that took the last call (announced when it changes). */
-  serving: string;
-  ready: Unit[];
-  /** Units waiting out a retry backoff: they hold no worker meanwhile. */
-  /** Units back after a backoff; `waitingOn`: refused by shared capacity (they wait, they do not move the run). */
-  delayed: { unit: Unit; at: number; waitingOn?: string }[];
-  /** A lease is being taken for this lane (one at a time, so the limiter's order is kept). */
-  acquiring: boolean;
-  /** Why no project can ever serve this lane in this run, if so. */
-  unusable: string | undefined;
-  /** The last waiting state announced, so `run:waiting` is said once per change. */
-  announced: string | undefined;
-  /** Since when every project of the lane has been unreachable, while that lasts. */
-  outageSince: number | undefined;
-}
-
-/** A video operation running at Vertex, polled by the scheduler between other work. */
-interface Parked {
-  operation: ParkedOperation;
-  units: Unit[];
-  polls: number;
-  failedPolls: number;
-  nextAt: number;
-  polling: boolean;
-}
 
 export type SchedulerOutcome =
   | { kind: 'finished' }
@@ -91,11 +60,11 @@ const MAX_IDLE_MS = 1000;
  */
 export class Scheduler {
   private readonly lanes = new Map<string, Lane>();
-  private readonly parked: Parked[] = [];
+  private readonly operations: OperationPoller;
+  private readonly calls: CallPipeline;
   private readonly stall: StallWatch;
   private readonly completed: Record<string, number> = {};
   private inFlight = 0;
-  private pollsInFlight = 0;
   private unitsInMemory = 0;
   private cursor = -1;
   private taken = 0;
@@ -116,6 +85,21 @@ export class Scheduler {
     this.stall = new StallWatch(options.job.limits.maxStallMs, steadyNow);
     this.wakeSignal = this.newWakeSignal();
     options.signal.addEventListener('abort', () => this.notify(), { once: true });
+    this.operations = new OperationPoller({
+      executor: options.executor,
+      pool: options.pool,
+      emit: options.emit,
+      settled: (settled) => this.handle(settled),
+      failed: (error) => this.halt(error),
+      changed: () => this.notify(),
+    });
+    this.calls = new CallPipeline({
+      executor: options.executor,
+      budget: options.budget,
+      pool: options.pool,
+      signal: options.signal,
+      budgetSettled: () => this.callSettled(),
+    });
   }
 
   private newWakeSignal(): Promise<void> {
@@ -139,18 +123,7 @@ export class Scheduler {
     const key = laneKey(this.options.job, unit.step);
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = {
-        key,
-        pool: unit.step.pool ?? this.options.job.pool,
-        models: modelsOf(unit.step),
-        serving: unit.step.model,
-        ready: [],
-        delayed: [],
-        acquiring: false,
-        unusable: undefined,
-        announced: undefined,
-        outageSince: undefined,
-      };
+      lane = newLane(this.options.job, unit);
       this.lanes.set(key, lane);
     }
     return lane;
@@ -205,17 +178,10 @@ export class Scheduler {
         };
       });
       if (Array.isArray(resumed)) this.handle(resumed);
-      else this.park(resumed, [unit], true);
+      else this.operations.park(resumed, [unit], true);
       return;
     }
     this.lane(unit).ready.push(unit);
-  }
-
-  private park(operation: ParkedOperation, units: Unit[], resumed: boolean): void {
-    this.parked.push({ operation, units, polls: 0, failedPolls: 0, nextAt: steadyNow() + this.options.executor.pollDelayMs(0), polling: false });
-    const lead = units[0];
-    if (resumed && lead)
-      this.options.emit('operation:pending', { itemId: lead.item.id, step: lead.step.name, operationName: operation.operationName, resumed: true });
   }
 
   /** A unit reached an end (done with no step left, failed, filtered). */
@@ -263,7 +229,7 @@ export class Scheduler {
           break;
         case 'parked':
           if (!parkedCall)
-            this.park(
+            this.operations.park(
               verdict.operation,
               settled.map((s) => s.unit),
               false,
@@ -305,12 +271,12 @@ export class Scheduler {
     this.unitsInMemory += batch?.adoptedUnits ?? 0;
     for (;;) {
       if (this.stopping) {
-        if (this.inFlight === 0 && this.pollsInFlight === 0 && (batch?.inFlight ?? 0) === 0) {
+        if (this.inFlight === 0 && !this.operations.polling && (batch?.inFlight ?? 0) === 0) {
           if (this.fatal !== undefined) throw this.fatal;
           batch?.left();
           // Operations are not waited for (they can run for minutes, past a service manager's stop
           // timeout): their names are checkpointed, and the next run polls them.
-          if (this.parked.length > 0) this.options.emit('operations:left', { count: this.parked.length });
+          if (this.operations.count > 0) this.options.emit('operations:left', { count: this.operations.count });
           return { kind: 'stopped' };
         }
         await this.wakeSignal;
@@ -323,14 +289,8 @@ export class Scheduler {
         continue;
       }
       const now = steadyNow();
-      let nextAt = now + MAX_IDLE_MS;
-      let canMove = this.inFlight > 0 || this.pollsInFlight > 0 || this.parked.length > 0;
-
-      for (const entry of this.parked) {
-        if (entry.polling) continue;
-        if (entry.nextAt <= now) this.poll(entry);
-        else nextAt = Math.min(nextAt, entry.nextAt);
-      }
+      let canMove = this.inFlight > 0 || this.operations.busy;
+      let nextAt = Math.min(now + MAX_IDLE_MS, this.operations.tick(now));
 
       const lanes = [...this.lanes.values()];
       const start = this.rotation++ % Math.max(1, lanes.length);
@@ -349,7 +309,7 @@ export class Scheduler {
           this.stall.block(lane.key, undefined, `waiting on ${first.waitingOn ?? 'shared capacity'}: every call refused (429)`);
         }
         if (lane.ready.length === 0 || lane.acquiring) continue;
-        const { model, availability } = this.choose(lane);
+        const { model, availability } = chooseModel(lane, this.options.pool, this.options.emit);
         if (availability.state === 'ready') {
           lane.unusable = undefined;
           lane.outageSince = undefined;
@@ -363,8 +323,7 @@ export class Scheduler {
         }
       }
 
-      let work =
-        lanes.some((l) => l.ready.length > 0 || l.delayed.length > 0 || l.acquiring) || this.parked.length > 0 || this.inFlight > 0 || this.pollsInFlight > 0;
+      let work = lanes.some((l) => l.ready.length > 0 || l.delayed.length > 0 || l.acquiring) || this.operations.busy || this.inFlight > 0;
       if (batch) {
         // Gathered units are submitted in full chunks, and the rest once nothing more can come soon:
         // the input is read (or memory is full) and no online call is left that could lead to more.
@@ -400,52 +359,6 @@ export class Scheduler {
       }
       await this.sleepUntil(nextAt);
     }
-  }
-
-  /**
-   * The model that takes the lane's next call: its step's model when a project can serve it now,
-   * else the first fallback that can. None can: the primary's state, waiting until the first of
-   * them may be back (unusable only when none ever can in this run).
-   */
-  private choose(lane: Lane): { model: string; availability: Availability } {
-    const { pool } = this.options;
-    const primary = lane.models[0] as string;
-    const states: { model: string; availability: Availability }[] = [];
-    for (const model of lane.models) {
-      const availability = pool.availability(model, lane.pool);
-      if (availability.state === 'ready') {
-        if (model !== lane.serving) {
-          const why = states[0]?.availability;
-          this.options.emit('model:fallback', {
-            pool: lane.pool ?? 'default',
-            model,
-            primary,
-            reason: model === primary ? `${primary} can be served again` : `${primary}: ${why && why.state !== 'ready' ? why.reason : 'not available'}`,
-          });
-          lane.serving = model;
-        }
-        return { model, availability };
-      }
-      states.push({ model, availability });
-    }
-    const only = states[0];
-    if (states.length === 1 && only) return only;
-    const reason = states.map((s) => `${s.model}: ${s.availability.state === 'ready' ? 'ready' : s.availability.reason}`).join('; ');
-    const waiting = states.flatMap((s) => (s.availability.state === 'waiting' ? [{ model: s.model, ...s.availability }] : []));
-    const first = waiting[0];
-    if (!first) return { model: primary, availability: { state: 'unusable', reason } };
-    const untils = waiting.map((w) => w.until);
-    const until = untils.every((t): t is number => t !== undefined) ? Math.min(...untils) : undefined;
-    const outages = waiting.map((w) => w.outageSince);
-    return {
-      model: first.model,
-      availability: {
-        state: 'waiting',
-        until,
-        reason,
-        ...(outages.every((t): t is number => t !== undefined) ? { outageSince: Math.min(...outages) } : {}),
-      },
-    };
   }
 
   private blocked(lane: Lane, availability: Exclude<Availability, { state: 'ready' }>): void {
@@ -503,9 +416,9 @@ export class Scheduler {
     this.notify();
   }
 
-  /** Takes a batch from the lane, reserves its worst case, leases a project, and runs the call. */
+  /** Takes a batch from the lane and sends it through the call pipeline (cache, budget, lease, call). */
   private async dispatch(lane: Lane, model: string): Promise<void> {
-    const { executor, budget, pool, signal } = this.options;
+    const { executor } = this.options;
     const first = lane.ready[0];
     if (!first) return;
     const units = lane.ready.splice(0, executor.batchSize(first.step));
@@ -515,62 +428,26 @@ export class Scheduler {
       const prepared = executor.prepare(units);
       for (const r of prepared.rejected) this.resolved(r.unit);
       if (prepared.deferred) lane.ready.unshift(...prepared.deferred);
-      let call = prepared.call;
-      if (!call) return;
-      if (executor.fromCache) {
-        // Answers the cache holds need no project, budget or quota: the lane may go on meanwhile.
-        const cached = await executor.fromCache(call);
-        call = cached.rest;
-        if (!call) {
+      if (!prepared.call) return;
+      const outcome = await this.calls.send(prepared.call, model, lane.pool, {
+        laneFree: () => {
           lane.acquiring = false;
           this.notify();
-          this.handle(await cached.settled);
-          return;
-        }
-        // Some units served, the others go on as a call: the served ones settle beside it, counted in flight.
-        this.inFlight += 1;
-        void cached.settled
-          .then((s) => this.handle(s))
-          .catch((error: unknown) => this.halt(error))
-          .finally(() => {
-            this.inFlight -= 1;
-            this.notify();
-          });
-      }
-      const reservation = await budget?.reserve(call.worstCaseUsd);
-      if (reservation === RETRY_LATER) {
-        // A shared budget that cannot be asked now (its coordination server is away): the lane waits, as its projects do.
-        lane.ready.unshift(...call.live.map((l) => l.unit));
+        },
+        servedBeside: (served) => this.servedBeside(served),
+      });
+      if (outcome.kind === 'settled') {
+        this.handle(outcome.settled);
         return;
       }
-      if (budget && !reservation) {
-        lane.ready.unshift(...call.live.map((l) => l.unit));
-        // Fewer calls at once when the money left cannot cover `concurrency` worst cases: wait for
-        // a call in flight to settle (for less than it reserved, most often). Stop only when no
-        // call holds a reservation and the next one still does not fit.
-        if (budget.holding) this.budgetWaitAfter = this.settles;
-        else this.options.onBudgetRefused(call.worstCaseUsd);
-        return;
+      lane.ready.unshift(...outcome.units);
+      // Fewer calls at once when the money left cannot cover `concurrency` worst cases: wait for a
+      // call in flight to settle (for less than it reserved, most often). Stop only when no call
+      // holds a reservation and the next one still does not fit.
+      if (outcome.kind === 'budget_refused') {
+        if (outcome.othersHolding) this.budgetWaitAfter = this.settles;
+        else this.options.onBudgetRefused(outcome.worstCaseUsd);
       }
-      let settled = false;
-      // Where the call went (known once leased), for spend shared with other runs.
-      const where: { project?: string } = {};
-      const settleBudget = (usd: number): void => {
-        if (settled) return;
-        settled = true;
-        if (reservation) budget?.settle(reservation, usd, where.project);
-        this.callSettled();
-      };
-      const lease = await pool.acquire(model, lane.pool, signal, call.estimatedTokens);
-      lane.acquiring = false;
-      if (lease) where.project = lease.project.name;
-      if (!lease) {
-        settleBudget(0);
-        lane.ready.unshift(...call.live.map((l) => l.unit));
-        return;
-      }
-      this.notify(); // the lane may take its next lease while this call runs
-      this.handle(await executor.execute(call, lease, settleBudget));
     } catch (error) {
       this.halt(error);
     } finally {
@@ -580,47 +457,15 @@ export class Scheduler {
     }
   }
 
-  private poll(entry: Parked): void {
-    const { executor, pool } = this.options;
-    entry.polling = true;
-    this.pollsInFlight += 1;
-    const finish = (): void => {
-      entry.polling = false;
-      this.pollsInFlight -= 1;
-      this.notify();
-    };
-    const remove = (): void => {
-      const index = this.parked.indexOf(entry);
-      if (index >= 0) this.parked.splice(index, 1);
-    };
-    const client = pool.clientFor(entry.operation.project);
-    const polled = client
-      ? executor.poll(entry.operation, client)
-      : Promise.resolve({ kind: 'poll_failed' as const, error: new Error(`project "${entry.operation.project}" that started the operation is gone`) });
-    void polled
-      .then(async (outcome) => {
-        if (outcome.kind === 'running') {
-          entry.polls += 1;
-          entry.failedPolls = 0;
-          entry.nextAt = steadyNow() + executor.pollDelayMs(entry.polls);
-        } else if (outcome.kind === 'poll_failed') {
-          entry.failedPolls += 1;
-          entry.polls += 1;
-          entry.nextAt = steadyNow() + executor.pollDelayMs(entry.polls);
-          if (entry.failedPolls > MAX_FAILED_POLLS || !client) {
-            remove();
-            this.handle(await executor.pollsExhausted(entry.operation, outcome.error));
-          }
-        } else {
-          remove();
-          this.handle(outcome.settled);
-        }
-      })
+  /** Units the cache answered while the rest of their call goes on: counted in flight until settled. */
+  private servedBeside(served: Promise<Settled[]>): void {
+    this.inFlight += 1;
+    void served
+      .then((settled) => this.handle(settled))
       .catch((error: unknown) => this.halt(error))
-      .finally(finish);
+      .finally(() => {
+        this.inFlight -= 1;
+        this.notify();
+      });
   }
-}
-
-function describeLane(lane: { pool: string | undefined; models: string[] }): string {
-  return `pool "${lane.pool ?? 'default'}", model ${lane.models.join(' (fallback: ') + (lane.models.length > 1 ? ')' : '')}`;
 }
