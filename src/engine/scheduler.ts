@@ -11,7 +11,8 @@ import type { Settled, StepExecutor } from './executors/step-executor.js';
 import { CallPipeline } from './call-pipeline.js';
 import { chooseModel, describeLane, newLane, type Lane } from './lane.js';
 import { OperationPoller } from './operation-poller.js';
-import { followingUnit, laneKey, nextUnit, type Unit } from './unit.js';
+import { ItemFeed } from './item-feed.js';
+import { followingUnit, laneKey, type Unit } from './unit.js';
 
 export type SchedulerOutcome =
   | { kind: 'finished' }
@@ -45,7 +46,6 @@ export interface SchedulerOptions {
   onStop: (error: GenbatchError) => void;
 }
 
-const PAGE = 256;
 /** Most units held in memory at once: a lane that cannot be served does not pull in the whole input. */
 const MAX_UNITS_IN_MEMORY = 5000;
 /** Longest sleep of the dispatch loop without an event (cooldown ends are also timed exactly). */
@@ -66,9 +66,7 @@ export class Scheduler {
   private readonly completed: Record<string, number> = {};
   private inFlight = 0;
   private unitsInMemory = 0;
-  private cursor = -1;
-  private taken = 0;
-  private feedDone = false;
+  private readonly items: ItemFeed;
   private rotation = 0;
   private wake: (() => void) | undefined;
   private wakeSignal: Promise<void>;
@@ -85,6 +83,7 @@ export class Scheduler {
     this.stall = new StallWatch(options.job.limits.maxStallMs, steadyNow);
     this.wakeSignal = this.newWakeSignal();
     options.signal.addEventListener('abort', () => this.notify(), { once: true });
+    this.items = new ItemFeed(options.job, options.store, options.limit);
     this.operations = new OperationPoller({
       executor: options.executor,
       pool: options.pool,
@@ -131,26 +130,11 @@ export class Scheduler {
 
   /** Pulls items with work left, in input order, until the lanes that can move have enough to do. */
   private feed(): void {
-    const { store, job, limit } = this.options;
-    const lowWater = job.limits.concurrency * 4 + 64;
-    while (!this.feedDone && this.unitsInMemory < MAX_UNITS_IN_MEMORY && this.movableReady() < lowWater) {
-      const page = store.pendingItems(this.cursor, PAGE);
-      if (page.length === 0) {
-        this.feedDone = true;
-        break;
-      }
-      for (const item of page) {
-        if (limit !== undefined && this.taken >= limit) {
-          this.feedDone = true;
-          break;
-        }
-        this.cursor = item.ord;
-        this.taken += 1;
-        const unit = nextUnit(job, store.itemSteps(item.id), item);
-        if (unit) {
-          this.unitsInMemory += 1;
-          this.enqueue(unit);
-        }
+    const lowWater = this.options.job.limits.concurrency * 4 + 64;
+    while (!this.items.done && this.unitsInMemory < MAX_UNITS_IN_MEMORY && this.movableReady() < lowWater) {
+      for (const unit of this.items.nextPage()) {
+        this.unitsInMemory += 1;
+        this.enqueue(unit);
       }
     }
   }
@@ -327,14 +311,14 @@ export class Scheduler {
       if (batch) {
         // Gathered units are submitted in full chunks, and the rest once nothing more can come soon:
         // the input is read (or memory is full) and no online call is left that could lead to more.
-        const drain = (this.feedDone || this.unitsInMemory >= MAX_UNITS_IN_MEMORY) && !work;
+        const drain = (this.items.done || this.unitsInMemory >= MAX_UNITS_IN_MEMORY) && !work;
         nextAt = Math.min(nextAt, batch.tick(now, drain));
         if (batch.busy) {
           work = true;
           canMove = true;
         }
       }
-      if (!work && this.feedDone) {
+      if (!work && this.items.done) {
         batch?.left();
         return { kind: 'finished' };
       }
