@@ -43,6 +43,20 @@ function spawnOnSteppedClock(args: string[], dir: string, offset: string): Child
   return child;
 }
 
+/** A run on a stepped clock: `step('+2h')` moves its wall clock; `stderr()` is what it has printed so far. */
+function startSteppedRun(dir: string, job: string, extra: string[] = []) {
+  // libfaketime reads the offset from this file at every clock read; the monotonic clock stays real, as in an NTP step.
+  const offset = join(dir, 'faketime.txt');
+  writeFileSync(offset, '+0\n');
+  const child = spawnOnSteppedClock(['run', job, '--yes', '--plain', '--no-cache', ...extra], dir, offset);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { step: (to: string) => writeFileSync(offset, `${to}\n`), stderr: () => stderr, done };
+}
+
 describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without faketime)', () => {
   it('the wall clock jumps 2 h ahead mid-run (NTP, a resumed VM): the run’s duration and rates stay true', async () => {
     const items = 30;
@@ -50,18 +64,10 @@ describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without 
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1' }]);
     const job = writeJob(dir, { items, steps: ONE_CALL_STEP, limits: '{ concurrency: 2, max_attempts: 2 }' });
-    // libfaketime reads the offset from this file at every clock read; the monotonic clock stays real, as in an NTP step.
-    const offset = join(dir, 'faketime.txt');
-    writeFileSync(offset, '+0\n');
-    const child = spawnOnSteppedClock(['run', job, '--yes', '--plain', '--no-cache', '--json'], dir, offset);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+    const run = startSteppedRun(dir, job, ['--json']);
     while (billedCalls(emulator) < 6) await new Promise((resolve) => setTimeout(resolve, 20));
-    writeFileSync(offset, '+2h\n');
-    const result = await done;
+    run.step('+2h');
+    const result = await run.done;
     expect(result.code, result.stderr.slice(-600)).toBe(0);
     const { durationMs } = JSON.parse(result.stdout) as { durationMs: number };
     // The run took seconds, not 2 hours.
@@ -91,39 +97,30 @@ describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without 
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1', quotas: '{ default: { rpd: 2 } }' }]);
     const job = writeJob(dir, { items: 4, steps: ONE_CALL_STEP, limits: '{ concurrency: 2, max_attempts: 2, max_stall: 4s }' });
-    const offset = join(dir, 'faketime.txt');
-    writeFileSync(offset, '+0\n');
-    const child = spawnOnSteppedClock(['run', job, '--yes', '--plain', '--no-cache'], dir, offset);
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const run = startSteppedRun(dir, job);
     // The day's 2 requests are used: the project is out until the daily reset; then the wall clock jumps.
     while (billedCalls(emulator) < 2) await new Promise((resolve) => setTimeout(resolve, 20));
     await new Promise((resolve) => setTimeout(resolve, 300));
     const steppedAt = performance.now();
-    writeFileSync(offset, '+2h\n');
-    const code = await done;
+    run.step('+2h');
+    const { code, stderr } = await run.done;
     const afterStep = performance.now() - steppedAt;
     expect(code, stderr.slice(-600)).toBe(75);
     // A real stall, measured in real time: about max_stall after it began, not "2h" at once.
     expect(stderr).toMatch(/no pending work could make progress for [3-9]s\./);
     expect(afterStep).toBeGreaterThan(2000);
   });
+
   it('the wall clock steps 10 min back mid-run under a declared rpm: starts keep their pace, nothing freezes for the step', async () => {
     emulator = await startEmulator(parseEmulatorConfig({ seed: 24, latency_ms: 5 }), { port: 0 });
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1', quotas: '{ default: { rpm: 1200 } }' }]);
     const job = writeJob(dir, { items: 40, steps: ONE_CALL_STEP, limits: '{ concurrency: 4, max_attempts: 2, max_stall: 60s }' });
-    const offset = join(dir, 'faketime.txt');
-    writeFileSync(offset, '+0\n');
-    const child = spawnOnSteppedClock(['run', job, '--yes', '--plain', '--no-cache'], dir, offset);
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const run = startSteppedRun(dir, job);
     while (billedCalls(emulator) < 6) await new Promise((resolve) => setTimeout(resolve, 20));
     const steppedAt = performance.now();
-    writeFileSync(offset, '-10m\n');
-    const code = await done;
+    run.step('-10m');
+    const { code, stderr } = await run.done;
     expect(code, stderr.slice(-600)).toBe(0);
     expect(billedCalls(emulator)).toBe(40);
     // 34 starts at 20 per second: under two seconds of pacing, not the ten minutes of the step.
@@ -136,17 +133,12 @@ describe.skipIf(!faketimeInstalled)('a wall-clock step mid-run (skipped without 
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p1' }]);
     const job = writeJob(dir, { items: 12, steps: ONE_CALL_STEP, limits: '{ concurrency: 4, max_attempts: 6, max_stall: 60s }' });
-    const offset = join(dir, 'faketime.txt');
-    writeFileSync(offset, '+0\n');
-    const child = spawnOnSteppedClock(['run', job, '--yes', '--plain', '--no-cache'], dir, offset);
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const run = startSteppedRun(dir, job);
     // The window's 4 calls are made and the next is refused: p1 cools down for the window's rest.
-    while (!stderr.includes('quota: project p1 cools down')) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (!run.stderr().includes('quota: project p1 cools down')) await new Promise((resolve) => setTimeout(resolve, 10));
     const steppedAt = performance.now();
-    writeFileSync(offset, '-10m\n');
-    const code = await done;
+    run.step('-10m');
+    const { code, stderr } = await run.done;
     expect(code, stderr.slice(-600)).toBe(0);
     expect(billedCalls(emulator)).toBe(12);
     expect(performance.now() - steppedAt).toBeLessThan(30_000);
