@@ -7,8 +7,10 @@ import type { BatchService } from '../../src/engine/executors/batch-service.js';
 import { OnlineExecutor } from '../../src/engine/executors/online-executor.js';
 import type { Settled } from '../../src/engine/executors/step-executor.js';
 import type { BatchStepStoppedError } from '../../src/errors/batch-step-stopped-error.js';
+import { InvalidRequestError, TransientError } from '../../src/errors/provider-errors.js';
 import { Budget } from '../../src/estimate/budget.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import type { Step } from '../../src/job/job.js';
 import { FAKED, makeWorld, MODEL, project, T0, textStep, usage, type World } from './executor-world.js';
 
 /**
@@ -51,12 +53,15 @@ class FakeBatchService implements BatchService {
   readonly files = new Map<string, string>();
   readonly removed: string[] = [];
   gets = 0;
+  /** What the next create calls throw (a 400, a 503), if anything. */
+  createError: Error | undefined;
 
   async upload(_project: ProjectCredentials, localFile: string, uri: string): Promise<void> {
     this.files.set(uri, await readFile(localFile, 'utf8'));
   }
 
   async create(_client: GoogleGenAI, job: { model: string; src: string; dest: string; displayName: string }): Promise<BatchJob> {
+    if (this.createError) throw this.createError;
     const text = this.files.get(job.src);
     if (text === undefined) throw new Error(`no input at ${job.src}`);
     const input = text
@@ -80,8 +85,9 @@ class FakeBatchService implements BatchService {
     } as BatchJob);
   }
 
-  findByDisplayName(): Promise<BatchJob | undefined> {
-    return Promise.resolve(undefined);
+  async findByDisplayName(client: GoogleGenAI, displayName: string): Promise<BatchJob | undefined> {
+    const job = this.jobs.find((j) => j.displayName === displayName);
+    return job ? this.get(client, job.name) : undefined;
   }
 
   cancel(): Promise<void> {
@@ -98,7 +104,8 @@ class FakeBatchService implements BatchService {
     return Promise.resolve();
   }
 
-  job(name = this.jobs[0]?.name ?? ''): FakeJob {
+  /** A job by name; the latest one by default. */
+  job(name = this.jobs.at(-1)?.name ?? ''): FakeJob {
     const job = this.jobs.find((j) => j.name === name);
     if (!job) throw new Error(`no batch job ${name}`);
     return job;
@@ -107,14 +114,26 @@ class FakeBatchService implements BatchService {
   /**
    * Ends the job: a line for each key of `answered`, in that order, as Vertex writes one (the
    * request echoed, no key), answering "answer for <key>"; `successfulCount` as completionStats says it.
+   * The keys of `failed` get a line that failed (a status, no response), after the others.
    */
-  finish(state: string, answered: string[], successfulCount = answered.length): void {
+  finish(state: string, answered: string[], successfulCount = answered.length, failed: string[] = []): void {
     const job = this.job();
     job.state = state;
     job.successfulCount = successfulCount;
-    job.output = answered.map((key) => {
+    const inputOf = (key: string): FakeJob['input'][number] => {
       const line = job.input.find((l) => l.key === key);
       if (!line) throw new Error(`no input line for ${key}`);
+      return line;
+    };
+    const failedLines = failed.map((key) =>
+      JSON.stringify({
+        status: 'Internal Server Error: {"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}}',
+        processed_time: new Date().toISOString(),
+        request: inputOf(key).request,
+      }),
+    );
+    job.output = answered.map((key) => {
+      const line = inputOf(key);
       return JSON.stringify({
         status: '',
         processed_time: new Date().toISOString(),
@@ -125,6 +144,7 @@ class FakeBatchService implements BatchService {
         },
       });
     });
+    job.output.push(...failedLines);
   }
 }
 
@@ -132,22 +152,16 @@ const LINE_USAGE_METADATA = { promptTokenCount: 200, candidatesTokenCount: 300, 
 const LINE_USAGE = usage({ inputTokens: 200, outputTokens: 300 });
 
 /** `items` in the state; the first `gathered` of them handed to the executor. */
-function setup(items: string[], gathered = items.length) {
-  const world = makeWorld(tempDir(), {
-    steps: [textStep({ mode: 'batch' })],
-    items,
-    projects: [project('p1')],
-    job: { batch: { staging: STAGING, minItems: 1, maxRequests: 1_000, pollMs: POLL_MS } },
-  });
-  worlds.push(world);
-  const service = new FakeBatchService();
+/** A run's BatchExecutor over the world's state, as the engine makes one (`runId`: another run's, after a crash). */
+function newBatch(world: World, service: FakeBatchService, runId = world.context.runId) {
+  const context = { ...world.context, runId };
   const budget = new Budget({ maxUsd: 10 }, 0, 0);
   const settled: Settled[] = [];
   const stopped: BatchStepStoppedError[] = [];
   const errors: unknown[] = [];
   const batch = new BatchExecutor({
-    ...world.context,
-    online: new OnlineExecutor(world.context),
+    ...context,
+    online: new OnlineExecutor(context),
     budget,
     credentials: () => ({ file: world.job.credentialsFile, strategy: 'round-robin', projects: [project('p1')] }),
     signal: new AbortController().signal,
@@ -158,18 +172,37 @@ function setup(items: string[], gathered = items.length) {
     onStepStopped: (error) => stopped.push(error),
     service,
   });
-  for (const id of items.slice(0, gathered)) batch.add(world.unit(id));
-  /** One turn of the scheduler at the fake clock's now, and the work it started run to its end (in fake time for the pool's limiter). */
+  /**
+   * One turn of the scheduler at the fake clock's now, and the work it started run to its end: the
+   * pool's limiter hops in fake time, the files are real I/O (awaited turn by turn, up to 20 s of real
+   * time on a loaded host; process.hrtime is not faked).
+   */
   const turn = async (drain = true): Promise<void> => {
     batch.tick(Date.now(), drain);
-    for (let i = 0; i < 1_000 && batch.inFlight > 0; i++) {
+    const deadline = process.hrtime.bigint() + 20_000_000_000n;
+    while (batch.inFlight > 0 && process.hrtime.bigint() < deadline) {
       await vi.advanceTimersByTimeAsync(1);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     expect(batch.inFlight).toBe(0);
     expect(errors).toEqual([]);
   };
-  return { world, service, budget, batch, settled, stopped, turn };
+  return { budget, batch, settled, stopped, turn };
+}
+
+/** `items` in the state; the first `gathered` of them handed to the executor. */
+function setup(items: string[], gathered = items.length, step: Partial<Step> = {}) {
+  const world = makeWorld(tempDir(), {
+    steps: [textStep({ mode: 'batch', ...step })],
+    items,
+    projects: [project('p1')],
+    job: { batch: { staging: STAGING, minItems: 1, maxRequests: 1_000, pollMs: POLL_MS } },
+  });
+  worlds.push(world);
+  const service = new FakeBatchService();
+  const run = newBatch(world, service);
+  for (const id of items.slice(0, gathered)) run.batch.add(world.unit(id));
+  return { world, service, ...run };
 }
 
 const verdicts = (settled: Settled[]): Record<string, string> => Object.fromEntries(settled.map((s) => [s.unit.item.id, s.verdict.kind]));
@@ -280,5 +313,79 @@ describe('BatchExecutor', () => {
     expect(world.row('b').errorMessage).toMatch(/expired/);
     expect(world.store.ledger.totals()).toMatchObject({ unsettledCalls: 0 });
     expect(budget.holding).toBe(false);
+  });
+
+  it('a line that failed is retried in the next batch job, and the step fails at max_attempts', async () => {
+    const { world, service, settled, turn, batch } = setup(['a', 'b'], 2, { maxAttempts: 2 });
+    await turn();
+    service.finish('JOB_STATE_PARTIALLY_SUCCEEDED', ['a'], 1, ['b']);
+    await vi.advanceTimersByTimeAsync(POLL_MS);
+    await turn();
+
+    expect(verdicts(settled)).toEqual({ a: 'done', b: 'retry' });
+    expect(world.row('b')).toMatchObject({ state: 'pending', attempts: 1, errorCode: 'BATCH_LINE_FAILED' });
+    expect(world.row('b').errorMessage).toMatch(/^batch line failed: Internal Server Error/);
+    expect(world.store.ledger.requestsByStatus()).toEqual(expect.arrayContaining([{ status: 500, requests: 1 }]));
+
+    // The scheduler hands it back: a second job, with b alone; it fails again, and that was its last attempt.
+    settled.length = 0;
+    batch.add(world.unit('b'));
+    await turn();
+    expect(service.jobs).toHaveLength(2);
+    expect(service.job().input.map((l) => l.key)).toEqual(['b']);
+    service.finish('JOB_STATE_SUCCEEDED', [], 0, ['b']);
+    await vi.advanceTimersByTimeAsync(POLL_MS);
+    await turn();
+    expect(verdicts(settled)).toEqual({ b: 'failed' });
+    expect(world.row('b')).toMatchObject({ state: 'failed', attempts: 2, errorCode: 'BATCH_LINE_FAILED' });
+    expect(world.row('b').errorMessage).toMatch(/\(gave up after 2 attempts\)$/);
+    expect(world.store.ledger.totals()).toMatchObject({ requests: 3, unsettledCalls: 0 });
+  });
+
+  it('a batch job Vertex refuses to create (400) fails its items with the reason, at no cost; a passing refusal (503) puts them back for a retry', async () => {
+    const refused = setup(['a', 'b']);
+    refused.service.createError = new InvalidRequestError('400 INVALID_ARGUMENT: model does not support batch prediction', { httpStatus: 400 });
+    await refused.turn();
+    expect(verdicts(refused.settled)).toEqual({ a: 'failed', b: 'failed' });
+    expect(refused.world.row('a')).toMatchObject({ state: 'failed', errorCode: 'BATCH_CREATE_REFUSED', costUsd: 0 });
+    expect(refused.world.row('a').errorMessage).toMatch(/could not be created: 400 INVALID_ARGUMENT/);
+    expect(refused.world.store.ledger.totals()).toMatchObject({ costUsd: 0, unsettledCalls: 0 });
+    expect(refused.budget.holding).toBe(false);
+
+    const passing = setup(['a', 'b']);
+    passing.service.createError = new TransientError('503 UNAVAILABLE', { httpStatus: 503 });
+    await passing.turn();
+    expect(passing.settled.map((s) => s.verdict)).toEqual([
+      { kind: 'retry', delayMs: 30_000 },
+      { kind: 'retry', delayMs: 30_000 },
+    ]);
+    expect(passing.world.row('a')).toMatchObject({ state: 'pending', attempts: 1, errorCode: 'BATCH_CREATE_FAILED' });
+    expect(passing.world.store.ledger.totals()).toMatchObject({ costUsd: 0, unsettledCalls: 0 });
+    expect(passing.budget.holding).toBe(false);
+  });
+
+  it('after a crash, the next run adopts the batch job the dead one submitted and collects it: nothing is submitted or paid twice', async () => {
+    const { world, service, turn } = setup(['a', 'b']);
+    await turn();
+    expect(service.jobs).toHaveLength(1);
+    const reserved = world.store.ledger.totals().unsettledMaxUsd;
+    // The run dies. The next one finds the job in the state; its items stay running in it.
+    expect(world.store.recoverAbandoned('run-next')).toBe(0);
+    const next = newBatch(world, service, 'run-next');
+    await next.batch.resume();
+    expect(next.batch.adoptedUnits).toBe(2);
+    expect(world.events.filter((e) => e.event === 'batch:submitted').map((e) => e.args[0])).toMatchObject([{ resumed: false }, { resumed: true, requests: 2 }]);
+    // Its worst case is held again in the new run's budget (it is already in the spend the ledger shows).
+    expect(next.budget.holding).toBe(true);
+    expect(world.store.spentUsd()).toBeCloseTo(reserved, 12);
+
+    service.finish('JOB_STATE_SUCCEEDED', ['b', 'a']);
+    await next.turn();
+    expect(verdicts(next.settled)).toEqual({ a: 'done', b: 'done' });
+    expect(service.jobs).toHaveLength(1);
+    expect(world.row('a')).toMatchObject({ state: 'done', result: { text: 'answer for a' } });
+    expect(world.store.ledger.totals()).toMatchObject({ requests: 2, unsettledCalls: 0 });
+    expect(world.store.ledger.totals().costUsd).toBeCloseTo(2 * world.catalog.batchCost(MODEL, LINE_USAGE), 12);
+    expect(next.budget.holding).toBe(false);
   });
 });

@@ -2,10 +2,10 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { OnlineExecutor } from '../../src/engine/executors/online-executor.js';
-import type { PreparedCall, Settled } from '../../src/engine/executors/step-executor.js';
+import type { ParkedOperation, PreparedCall, Settled } from '../../src/engine/executors/step-executor.js';
 import type { Unit } from '../../src/engine/unit.js';
 import { InvalidRequestError, OutcomeUnknownError, QuotaExhaustedError, TransientError } from '../../src/errors/provider-errors.js';
-import type { ProviderResult } from '../../src/providers/provider.js';
+import type { Provider, ProviderRequest, ProviderResult, VideoOperationStatus } from '../../src/providers/provider.js';
 import { StateStore } from '../../src/store/state-store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { budgetFor, FAKED, FakeProvider, makeWorld, MODEL, project, T0, textStep, usage, type Answer, type World } from './executor-world.js';
@@ -245,5 +245,82 @@ describe('OnlineExecutor', () => {
     expect(world.row('a')).toMatchObject({ state: 'failed', errorCode: 'TEMPLATE_VALUE_MISSING' });
     expect(provider.requests).toHaveLength(0);
     expect(world.store.ledger.totals().requests).toBe(0);
+  });
+
+  it('a video operation is parked once started and settled by its polls; the next run after a crash polls the same operation instead of paying for another', async () => {
+    const VEO = 'veo-3.0-generate-001';
+    const starts: ProviderRequest[] = [];
+    const polls: string[] = [];
+    const video: Provider = {
+      task: 'video',
+      call: () => Promise.reject(new Error('a video is started and polled, never called')),
+      start: (_client, request) => {
+        starts.push(request);
+        return Promise.resolve(`operations/op-${starts.length}`);
+      },
+      poll: (_client, name): Promise<VideoOperationStatus> => {
+        polls.push(name);
+        if (polls.length < 3) return Promise.resolve({ done: false });
+        return Promise.resolve({
+          done: true,
+          result: { media: [{ mimeType: 'video/mp4', data: Buffer.from('....ftypmp42 a video') }], usage: usage({ videoSeconds: 8 }) },
+        });
+      },
+    };
+    const world = makeWorld(tempDir(), {
+      steps: [textStep({ name: 'clip', task: 'video', model: VEO, prompt: 'A clip about {{slug}}.', output: { file: '{{slug}}.mp4', post: [] } })],
+      provider: video,
+    });
+    worlds.push(world);
+    const first = new OnlineExecutor(world.context);
+    const { call } = first.prepare([world.unit('a')]);
+    const worst = (call as PreparedCall).worstCaseUsd;
+
+    const started = await first.execute(
+      call as PreparedCall,
+      (await world.lease(VEO)) as NonNullable<Awaited<ReturnType<World['lease']>>>,
+      budgetFor(100).reserve(worst),
+    );
+
+    expect(started[0]?.verdict.kind).toBe('parked');
+    const operation = (started[0]?.verdict as { operation: ParkedOperation }).operation;
+    // The operation's name is checkpointed as soon as it exists; its call counts at its worst case meanwhile.
+    expect(world.row('a', 'clip')).toMatchObject({ state: 'running', operationName: 'operations/op-1', project: 'p1' });
+    expect(world.store.ledger.totals()).toMatchObject({ unsettledCalls: 1, costUsd: 0 });
+    const client = world.pool.clientFor('p1') as NonNullable<ReturnType<World['pool']['clientFor']>>;
+    expect(await first.poll(operation, client)).toEqual({ kind: 'running' });
+
+    // The run dies here. The next one finds the operation in the state and polls it: nothing is started again.
+    expect(world.store.recoverAbandoned('run-next')).toBe(1);
+    const row = world.row('a', 'clip');
+    expect(row).toMatchObject({ state: 'pending', operationName: 'operations/op-1' });
+    const unit: Unit = { ...world.unit('a', world.job.steps[0]), operationName: row.operationName ?? undefined, operationProject: row.project ?? undefined };
+    const next = new OnlineExecutor({ ...world.context, runId: 'run-next' });
+    const { budget, reserve } = budgetFor(100);
+    const counted: boolean[] = [];
+    const resumed = next.resumeOperation(unit, (usd, alreadyCounted) => {
+      counted.push(alreadyCounted);
+      return reserve(usd);
+    });
+    expect(Array.isArray(resumed)).toBe(false);
+    // Its worst case is already in the ledger (the intent row): held, not counted twice.
+    expect(counted).toEqual([true]);
+    expect(await next.poll(resumed as ParkedOperation, client)).toEqual({ kind: 'running' });
+    const done = await next.poll(resumed as ParkedOperation, client);
+
+    expect(done.kind).toBe('settled');
+    expect((done as { settled: Settled[] }).settled.map((s) => s.verdict)).toEqual([{ kind: 'done' }]);
+    expect(starts).toHaveLength(1);
+    expect(polls).toEqual(['operations/op-1', 'operations/op-1', 'operations/op-1']);
+    // Veo 3 makes sound by default: 8 s at the price with audio.
+    const price = world.catalog.cost(VEO, usage({ videoSeconds: 8 }), { withAudio: true });
+    expect(price).toBeGreaterThan(world.catalog.cost(VEO, usage({ videoSeconds: 8 })));
+    expect(world.row('a', 'clip')).toMatchObject({ state: 'done', outputs: ['a.mp4'], operationName: null });
+    expect(world.row('a', 'clip').costUsd).toBeCloseTo(price, 12);
+    expect(readFileSync(join(world.job.outputDir, 'a.mp4'), 'utf8')).toBe('....ftypmp42 a video');
+    // One call in the ledger, settled at the video's price.
+    expect(world.store.ledger.totals()).toMatchObject({ requests: 1, unsettledCalls: 0 });
+    expect(world.store.ledger.totals().costUsd).toBeCloseTo(price, 12);
+    expect(budget.holding).toBe(false);
   });
 });
