@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ResponseCache } from '../../src/cache/response-cache.js';
 import { OnlineExecutor } from '../../src/engine/executors/online-executor.js';
 import type { ParkedOperation, PreparedCall, Settled } from '../../src/engine/executors/step-executor.js';
 import type { Unit } from '../../src/engine/unit.js';
@@ -322,5 +323,31 @@ describe('OnlineExecutor', () => {
     expect(world.store.ledger.totals()).toMatchObject({ requests: 1, unsettledCalls: 0 });
     expect(world.store.ledger.totals().costUsd).toBeCloseTo(price, 12);
     expect(budget.holding).toBe(false);
+  });
+
+  it('an identical request is answered from the response cache: no project, no call, $0, the same text', async () => {
+    const cache = ResponseCache.open({ dir: join(tempDir(), 'cache'), clock: () => Date.now() });
+    try {
+      const provider = new FakeProvider('text', () => reply('one paid answer'));
+      const world = makeWorld(tempDir(), { items: ['a', 'b'], provider, steps: [textStep({ prompt: 'The same prompt for every item.' })] });
+      worlds.push(world);
+      const executor = new OnlineExecutor({ ...world.context, cache });
+      const first = executor.prepare([world.unit('a')]).call as PreparedCall;
+      expect((await executor.fromCache(first)).rest).toBe(first);
+      await executor.execute(first, (await world.lease()) as NonNullable<Awaited<ReturnType<World['lease']>>>, () => undefined);
+
+      const second = executor.prepare([world.unit('b')]).call as PreparedCall;
+      const cached = await executor.fromCache(second);
+
+      expect(cached.rest).toBeUndefined();
+      expect((await cached.settled).map((s) => s.verdict)).toEqual([{ kind: 'done' }]);
+      expect(provider.requests).toHaveLength(1);
+      expect(world.row('b')).toMatchObject({ state: 'done', cached: true, costUsd: 0, result: { text: 'one paid answer' } });
+      // One call paid; the cached answer's row is no call.
+      expect(world.store.ledger.totals()).toMatchObject({ requests: 1, unsettledCalls: 0 });
+      expect(world.store.ledger.totals().costUsd).toBeCloseTo(world.catalog.cost(MODEL, REPLY_USAGE), 12);
+    } finally {
+      cache.close();
+    }
   });
 });
