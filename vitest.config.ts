@@ -30,8 +30,8 @@ export default defineConfig({
     // latency and quota windows rather than the CPU, so three overlap well (npm test stays under 10 min).
     maxWorkers: 3,
     // A test file fails if it leaves a server, socket, child process, watcher or timer running.
-    // Each test gets its own response cache folder (test/setup/cache-dir.ts).
-    setupFiles: ['test/setup/leaks.ts', 'test/setup/cache-dir.ts'],
+    // Each test gets its own response cache folder (test/setup/cache-dir.ts), each file its own shared folder (test/setup/shared-dir.ts).
+    setupFiles: ['test/setup/leaks.ts', 'test/setup/cache-dir.ts', 'test/setup/shared-dir.ts'],
     // Compiles src/ into dist/ first (incremental): the CLI the tests spawn, bin/genbatch.js, runs dist/.
     globalSetup: ['test/setup/build.ts'],
     projects: [

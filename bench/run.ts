@@ -9,6 +9,8 @@ import { million } from './million.js';
 import { sdkRatio } from './sdk-ratio.js';
 import { cache } from './cache.js';
 import { cacheOverhead } from './cache-overhead.js';
+import { declaredTwoJobs, learnedPacing, sourceScenario } from './quota-scenarios.js';
+import { inputLimits } from './input-limits.js';
 
 /**
  * `npm run bench [name...]`: prints figures, never pass/fail (the machines are shared and noisy).
@@ -23,7 +25,12 @@ const benchmarks: Record<string, () => Promise<Figures | Figures[]>> = {
   'quota-shared-drop': () => sharedDrop(),
   'quota-shared-two-jobs': () => sharedTwoJobs(),
   'quota-fixed': () => fixedQuotaUtilisation(),
+  // The timing of test/quota's scenarios (their behaviour stays in npm test): how near the quota-bound ideal.
+  'source-scenario': () => sourceScenario(),
+  'learned-pacing': () => learnedPacing(),
+  'quota-declared-two-jobs': () => declaredTwoJobs(),
   'input-throughput': () => inputThroughput(),
+  'input-limits': () => inputLimits(),
   startup: () => startup(),
   million: () => million(),
   'sdk-ratio': () => sdkRatio(),

@@ -51,6 +51,11 @@ export interface RunningEmulator {
   /** Billed calls in arrival order (the last 200,000), for tests that check when calls came. */
   log(): RequestLogEntry[];
   setConfig(config: EmulatorConfig): void;
+  /**
+   * Resolves once no request is being answered. A call whose client went away (killed, timed out)
+   * is still answered and billed after its latency, as at Vertex: tests wait for those bills here.
+   */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -411,10 +416,19 @@ class Emulator {
 
 export async function startEmulator(config: EmulatorConfig, opts: { port?: number; host?: string } = {}): Promise<RunningEmulator> {
   const emulator = new Emulator(config);
+  let answering = 0;
+  const idleWaiters: (() => void)[] = [];
   const server = createServer((req, res) => {
-    emulator.handle(req, res).catch((error: unknown) => {
-      sendError(res, new VertexHttpError(500, 'INTERNAL', `Internal error encountered: ${(error as Error).message}`));
-    });
+    answering += 1;
+    emulator
+      .handle(req, res)
+      .catch((error: unknown) => {
+        sendError(res, new VertexHttpError(500, 'INTERNAL', `Internal error encountered: ${(error as Error).message}`));
+      })
+      .finally(() => {
+        answering -= 1;
+        if (answering === 0) for (const resolve of idleWaiters.splice(0)) resolve();
+      });
   });
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
@@ -432,6 +446,7 @@ export async function startEmulator(config: EmulatorConfig, opts: { port?: numbe
     stats: () => emulator.snapshot(),
     log: () => emulator.log(),
     setConfig: (next) => emulator.setConfig(next),
+    idle: () => (answering === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
     close: async () => {
       const closed = new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

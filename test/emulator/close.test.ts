@@ -27,3 +27,32 @@ describe('closing the emulator', () => {
     expect(timers()).toBeLessThanOrEqual(waiting - 3);
   });
 });
+
+describe('idle()', () => {
+  it('resolves once the calls being answered are answered and billed, those whose client went away included', async () => {
+    const emulator = await startEmulator(parseEmulatorConfig({ latency_ms: 500 }), { port: 0 });
+    try {
+      await emulator.idle(); // nothing being answered: at once
+      const url = `${emulator.url}/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent`;
+      const clients = [1, 2].map(() => new AbortController());
+      const calls = clients.map((client) =>
+        fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-goog-api-key': 'k' },
+          body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }] }),
+          signal: client.signal,
+        }).catch((error: unknown) => error),
+      );
+      // Counted in `requests` as their latency wait starts; then the clients give up (killed, timed out).
+      const deadline = Date.now() + 10_000;
+      while ((emulator.stats().projects.p?.requests ?? 0) < 2 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+      for (const client of clients) client.abort();
+      await Promise.all(calls);
+      await emulator.idle();
+      // Answered and billed all the same, as Vertex bills a call whose client went away.
+      expect(emulator.stats().projects.p?.ok).toBe(2);
+    } finally {
+      await emulator.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { ApiError } from '@google/genai';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { parseEmulatorConfig, type EmulatorConfigInput } from '../../src/emulator/index.js';
 import { useResetEmulator } from '../helpers/emulator-client.js';
 
@@ -69,6 +69,11 @@ describe('emulator faults, quotas and stats', () => {
   });
 
   it('enforces a sliding window: 429 with RetryInfo and Retry-After, then frees the slot', async () => {
+    // The window runs on Date.now in this process: a fake Date lets the retry delay pass without sleeping.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     const url = modelUrl(t.url, 'blog-batch', MODEL, 'generateContent');
     for (let i = 0; i < 3; i++) expect((await post(url, ask)).status).toBe(200);
     const rejected = await post(url, ask);
@@ -85,7 +90,10 @@ describe('emulator faults, quotas and stats', () => {
     expect(delayMs).toBeLessThanOrEqual(400);
     expect(rejected.headers.get('retry-after')).toBe('1');
 
-    await new Promise((resolve) => setTimeout(resolve, delayMs + 10));
+    // Not a moment before the delay it gave, and right after it.
+    vi.advanceTimersByTime(delayMs - 1);
+    expect((await post(url, ask)).status).toBe(429);
+    vi.advanceTimersByTime(1);
     expect((await post(url, ask)).status).toBe(200);
   });
 

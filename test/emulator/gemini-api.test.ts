@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GenerateVideosOperation, GoogleGenAI, Type } from '@google/genai';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { parseEmulatorConfig, type EmulatorConfigInput } from '../../src/emulator/index.js';
 import { apiError, useResetEmulator, vertexClient } from '../helpers/emulator-client.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -155,6 +155,11 @@ describe('emulator: the Gemini Developer API paths', () => {
   });
 
   it('starts a Veo operation, polls it by name, and downloads the video with ai.files.download', async () => {
+    // The emulator (in this process) finishes the operation once video_ms has passed on Date.now: a fake Date lets it pass without sleeping.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     const client = gemini(t.url, FREE_KEY);
     const started = await client.models.generateVideos({ model: VEO, source: { prompt: 'waves on a beach' }, config: { durationSeconds: 6 } });
     expect(started.name).toMatch(new RegExp(`^models/${VEO}/operations/[a-z0-9]+$`));
@@ -166,7 +171,7 @@ describe('emulator: the Gemini Developer API paths', () => {
     // Another key's project does not see the operation.
     expect((await apiError(gemini(t.url, LIMITED_KEY).operations.getVideosOperation({ operation: handle }))).status).toBe(404);
 
-    await new Promise((resolve) => setTimeout(resolve, VIDEO_MS + 20));
+    vi.advanceTimersByTime(VIDEO_MS);
     const done = await client.operations.getVideosOperation({ operation: handle });
     expect(done.done).toBe(true);
     const video = done.response?.generatedVideos?.[0]?.video;

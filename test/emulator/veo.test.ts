@@ -1,5 +1,5 @@
 import { GenerateVideosOperation, type ApiError } from '@google/genai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator-client.js';
 
 const VEO = 'veo-3.0-fast-generate-001';
@@ -17,6 +17,14 @@ describe('emulator Veo operations through the SDK', () => {
     t = await startTestEmulator({ video_ms: VIDEO_MS });
   });
   afterAll(() => t.close());
+  // The emulator (in this process) says an operation is done once video_ms has passed on Date.now:
+  // a fake Date lets that time pass at once, without sleeping.
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 
   it('starts an operation, reports it running, then done with the videos', async () => {
     const started = await t
@@ -28,7 +36,7 @@ describe('emulator Veo operations through the SDK', () => {
     expect(running.done).toBe(false);
     expect(running.response).toBeUndefined();
 
-    await new Promise((resolve) => setTimeout(resolve, VIDEO_MS + 20));
+    vi.advanceTimersByTime(VIDEO_MS);
     const done = await t.client().operations.getVideosOperation({ operation: byName(started.name ?? '') });
     expect(done.done).toBe(true);
     expect(done.response?.raiMediaFilteredCount).toBe(0);
@@ -42,7 +50,7 @@ describe('emulator Veo operations through the SDK', () => {
 
   it('returns gcsUri when a storage URI is given', async () => {
     const started = await t.client().models.generateVideos({ model: VEO, source: { prompt: 'a fox' }, config: { outputGcsUri: 'gs://bucket/videos/' } });
-    await new Promise((resolve) => setTimeout(resolve, VIDEO_MS + 20));
+    vi.advanceTimersByTime(VIDEO_MS);
     const done = await t.client().operations.getVideosOperation({ operation: byName(started.name ?? '') });
     const id = started.name?.split('/').pop();
     expect(done.response?.generatedVideos?.[0]?.video).toEqual({ uri: `gs://bucket/videos/${id}/sample_0.mp4`, mimeType: 'video/mp4' });
@@ -50,7 +58,7 @@ describe('emulator Veo operations through the SDK', () => {
 
   it('filters a blocked prompt and answers 404 for an unknown operation', async () => {
     const started = await t.client().models.generateVideos({ model: VEO, source: { prompt: 'a scene [unsafe]' } });
-    await new Promise((resolve) => setTimeout(resolve, VIDEO_MS + 20));
+    vi.advanceTimersByTime(VIDEO_MS);
     const done = await t.client().operations.getVideosOperation({ operation: byName(started.name ?? '') });
     expect(done.response?.raiMediaFilteredCount).toBe(1);
     expect(done.response?.generatedVideos).toBeUndefined();

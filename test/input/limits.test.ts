@@ -50,11 +50,9 @@ describe('input limits: wide rows, long rows, files that are not text', () => {
   it('refuses 100,000 columns in seconds (the header alone used to hang detection)', async () => {
     const file = join(dir, 'posts.csv');
     await writeFile(file, wideCsv(100_000, 2));
-    const started = Date.now();
+    // Quadratic detection took minutes on this file (past the test's timeout); `npm run bench input-limits` times it.
     const error = await refusal(openInput({ file }));
     expect(error.message).toContain('100,000 columns');
-    // Quadratic detection took minutes on this file; linear takes well under a second.
-    expect(Date.now() - started).toBeLessThan(15_000);
   });
 
   it('scores the merges of a wide row in linear time: a 10,000-cell row with one stray cell is repaired at once', () => {
@@ -63,10 +61,9 @@ describe('input limits: wide rows, long rows, files that are not text', () => {
     const profiles = buildProfiles(rows, MAX_COLUMNS);
     // "A title, cut at its comma" split in two.
     const bad = [rows[0]![0]!, 'A title', ' cut at its comma', ...rows[0]!.slice(2)];
-    const started = Date.now();
+    // Scoring each merge position over the whole row was 10,000 × 10,000 cell fits (minutes, past the test's
+    // timeout); `npm run bench input-limits` times it.
     const merge = proposeMerge(bad, profiles, ',');
-    // Scoring each merge position over the whole row was 10,000 × 10,000 cell fits (minutes).
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect(merge).toMatchObject({ index: 1, value: 'A title, cut at its comma' });
     expect(merge?.cells).toHaveLength(MAX_COLUMNS);
     // Many stray cells are no single field with a stray delimiter: no merge is tried.

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { EngineEvents } from '../../src/engine/events.js';
 import { createRunMetrics, METRIC_NAMES, serveMetrics, writeMetricsFile, writeMetricsFilePeriodically } from '../../src/observe/metrics.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -228,10 +228,18 @@ describe('run metrics', () => {
     const engine = fakeEngine();
     const { registry } = createRunMetrics(engine);
     const errors: unknown[] = [];
-    const stop = writeMetricsFilePeriodically(registry, file, 20, (e) => errors.push(e));
-    await new Promise((r) => setTimeout(r, 60));
-    expect(sumOf(parsePromText(readFileSync(file, 'utf8')), 'genbatch_requests_total')).toBe(0);
+    // The interval in fake time; each write is real file I/O, awaited by looking at the file (no fixed sleep).
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const requests = (): number | undefined => (existsSync(file) ? sumOf(parsePromText(readFileSync(file, 'utf8')), 'genbatch_requests_total') : undefined);
+    const stop = writeMetricsFilePeriodically(registry, file, 15_000, (e) => errors.push(e));
+    // Written at once, then again every interval while the run goes on.
+    await vi.waitFor(() => expect(requests()).toBe(0), { interval: 5 });
     feed(engine);
+    vi.advanceTimersByTime(15_000);
+    await vi.waitFor(() => expect(requests()).toBe(4), { interval: 5 });
     await stop();
     expect(sumOf(parsePromText(readFileSync(file, 'utf8')), 'genbatch_requests_total')).toBe(4);
     expect(errors).toEqual([]);

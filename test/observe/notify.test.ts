@@ -153,9 +153,8 @@ describe('notifySummary', () => {
     await new Promise((r) => server?.close(r));
 
     const hanging = await receiver({ hang: true });
-    const started = Date.now();
+    // A receiver that never answers: the notification gives up after its timeout (else this test times out).
     const timedOut = await notifySummary(hanging.url, summaryFromStore(), undefined, { timeoutMs: 300 });
-    expect(Date.now() - started).toBeLessThan(5000);
     expect(timedOut).toMatchObject({ ok: false, error: expect.stringMatching(/failed: no answer within/) });
 
     const closedPort = new URL(hanging.url);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { InvalidRequestError } from '../../src/errors/provider-errors.js';
 import type { ProviderRequest } from '../../src/providers/provider.js';
 import { pollVideo, startVideo, VeoProvider } from '../../src/providers/veo.js';
@@ -18,11 +18,16 @@ describe('Veo provider against the emulator', () => {
   afterAll(() => t.close());
 
   it('polls, from a second client, an operation it knows only by name', async () => {
+    // The emulator (in this process) finishes the operation once video_ms has passed on Date.now: a fake Date lets it pass without sleeping.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     const name = await startVideo(t.client(), request('waves at dusk', { duration_seconds: 6 }));
     // A resumed process: a new client instance, nothing kept but the checkpointed name.
     const other = vertexClient(t.url, 'test-project');
     expect(await pollVideo(other, name)).toEqual({ done: false });
-    await new Promise((resolve) => setTimeout(resolve, VIDEO_MS + 20));
+    vi.advanceTimersByTime(VIDEO_MS);
     const status = await pollVideo(other, name, request('waves at dusk', { duration_seconds: 6 }));
     expect(status.done).toBe(true);
     const video = status.result?.media?.[0];

@@ -17,7 +17,8 @@ const PROJECTS = ['learn-a', 'learn-b'];
 const ITEMS = 120;
 
 describe('learned pacing of a fixed quota nobody declared', () => {
-  it("learns each project's limit from its first 429s and then keeps under it: no 429 wave after the first, near the quota's pace", async () => {
+  // How near the quota's pace it runs is measured by `npm run bench learned-pacing`.
+  it("learns each project's limit from its first 429s and then keeps under it: no 429 wave after the first", async () => {
     emulator = await startEmulator(
       parseEmulatorConfig({
         seed: 8,
@@ -50,10 +51,5 @@ describe('learned pacing of a fixed quota nobody declared', () => {
       // met the limit again every few windows: 14% of all calls.)
       expect(refused.filter((at) => at >= 1_000).length).toBeLessThanOrEqual(3);
     }
-    // Near the quota's pace: the ideal is ITEMS / (RATE x projects) seconds.
-    const seconds = (JSON.parse(run.stdout) as { durationMs: number }).durationMs / 1000;
-    const ideal = ITEMS / (RATE * PROJECTS.length);
-    console.log(`learned pacing: ${seconds.toFixed(2)} s, ideal ${ideal.toFixed(2)} s, 429s ${log.filter((r) => r.status === 429).length} of ${log.length}`);
-    expect(seconds / ideal).toBeLessThanOrEqual(1.3);
   });
 });

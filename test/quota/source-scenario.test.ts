@@ -17,7 +17,8 @@ const RATE = 10; // requests per second, per project and model (the source's 10/
 const PER_MODEL = (rate: number) => ({ 'gemini-2.5-flash': { requests: rate, window: '1s' }, 'gemini-2.5-flash-image': { requests: rate, window: '1s' } });
 
 describe("the source's quota wall, time-scaled", () => {
-  it('289 posts, three projects at 10/s, project one out for the day after 147 requests: done, no calls into a cooldown, near the ideal time', async () => {
+  // How near the quota-bound ideal time it runs is measured by `npm run bench source-scenario`.
+  it('289 posts, three projects at 10/s, project one out for the day after 147 requests: done, no calls into a cooldown', async () => {
     emulator = await startEmulator(
       parseEmulatorConfig({
         seed: 147,
@@ -52,16 +53,6 @@ describe("the source's quota wall, time-scaled", () => {
     expect(afterWall).toEqual([]);
     const rejected = log.filter((r) => r.status === 429).length;
     expect(rejected).toBeLessThanOrEqual(16); // at most the calls in flight when a wall came
-
-    // The quota-bound ideal: each model runs at 3 x RATE until blog-prod has taken 147 requests
-    // (at 2 x RATE, both models), then at 2 x RATE.
-    const pDeadAt = 147 / (2 * RATE);
-    const doneByThen = 3 * RATE * pDeadAt;
-    const ideal = pDeadAt + (289 - doneByThen) / (2 * RATE);
-    const summary = JSON.parse(run.stdout) as { durationMs: number };
-    const ratio = summary.durationMs / 1000 / ideal;
-    console.log(`source scenario: ${(summary.durationMs / 1000).toFixed(2)} s, ideal ${ideal.toFixed(2)} s, ratio ${ratio.toFixed(3)}, 429s ${rejected}`);
-    expect(ratio).toBeLessThanOrEqual(1.3);
 
     // The ledger agrees with the emulator's independent count.
     const db = new Database(join(dir, '.genbatch', 'quota-job.db'), { readonly: true });

@@ -33,18 +33,16 @@ describe('storm: every project exhausted', () => {
     const job = writeJob(dir, { items: 60, steps: BRIEF_STEP, limits: `{ concurrency: ${concurrency}, max_attempts: 3, max_stall: 2s }` });
     const stateFile = join(dir, '.genbatch', 'quota-job.db');
 
-    const t0 = Date.now();
     const stalled = await runCli(['run', job]);
     expect(stalled.code).toBe(75);
     expect(stalled.stderr).toMatch(/Stalled on quota: no pending work could make progress for \ds/);
     expect(stalled.stderr).toMatch(/pool "default", model gemini-2\.5-flash: every project is cooling down; expected back at \d{4}-\d\d-\d\dT/);
     expect(stalled.stderr).toMatch(/Completed meanwhile in this run: 30 step\(s\) \(brief: 30\)/);
     expect(stalled.stderr).toMatch(/hint: Resume later/);
-    expect(Date.now() - t0).toBeLessThan(20_000);
     const log = emulator.log();
     const into = log.filter((r) => r.status === 429).length;
     expect(log.filter((r) => r.status === 200)).toHaveLength(30);
-    console.log(`storm: ${into} requests into the wall (bound ${concurrency + 2 * PROJECTS.length}), stopped after ${Date.now() - t0} ms`);
+    console.log(`storm: ${into} requests into the wall (bound ${concurrency + 2 * PROJECTS.length})`);
     expect(into).toBeLessThanOrEqual(concurrency + 2 * PROJECTS.length);
 
     const status = JSON.parse((await runCli(['status', job, '--json'])).stdout) as {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GroupCommit } from '../../src/store/group-commit.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -8,10 +8,17 @@ import { useTempDir } from '../helpers/temp-dir.js';
  * The group commit against a file another connection holds (a real second SQLite connection in
  * BEGIN IMMEDIATE): queued writes wait, in order, and commit once it is free; past the wait they fail
  * with the error the store gives; a hold makes them wait the same way without touching the file.
+ * The wait between attempts (setTimeout) runs in fake time; each attempt meets the real lock (its
+ * busy_timeout, 20 ms), and the wait is measured in real time. setImmediate, on which a commit
+ * starts, stays real.
  */
 const tempDir = useTempDir();
 const open: Database.Database[] = [];
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+});
 afterEach(() => {
+  vi.useRealTimers();
   for (const db of open.splice(0)) if (db.open) db.close();
 });
 
@@ -36,7 +43,11 @@ function setUp(waitMs: number): { db: Database.Database; holder: Database.Databa
 }
 
 const rows = (db: Database.Database): number[] => db.prepare('SELECT n FROM t ORDER BY rowid').pluck().all() as number[];
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Lets `ms` of fake time pass (the commit's retries run meanwhile). */
+const elapse = async (ms: number): Promise<void> => {
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  await vi.advanceTimersByTimeAsync(ms);
+};
 
 describe('group commit and a lock held by another connection', () => {
   it('writes wait while the file is locked and commit in order once it is free; the wait is announced once', async () => {
@@ -44,18 +55,21 @@ describe('group commit and a lock held by another connection', () => {
     holder.exec('BEGIN IMMEDIATE');
     const insert = (n: number): Promise<unknown> => group.submit(() => db.prepare('INSERT INTO t VALUES (?)').run(n));
     const first = [insert(1), insert(2)];
-    await sleep(150);
+    await elapse(150);
     const later = insert(3);
-    await sleep(150);
+    await elapse(150);
     expect(rows(db)).toEqual([]);
     holder.exec('COMMIT');
+    // The next attempt, 250 ms after the last.
+    await elapse(250);
     await Promise.all([...first, later]);
     expect(rows(db)).toEqual([1, 2, 3]);
     expect(waits).toHaveLength(1);
   });
 
   it('a lock that stays past the wait fails the queued writes with the given error, and none is written', async () => {
-    const { db, holder, group } = setUp(200);
+    // A wait shorter than one attempt's busy_timeout: the first attempt outlasts it.
+    const { db, holder, group } = setUp(10);
     holder.exec('BEGIN IMMEDIATE');
     const write = group.submit(() => db.prepare('INSERT INTO t VALUES (1)').run());
     await expect(write).rejects.toThrow(/locked for \d+ ms/);
@@ -70,7 +84,7 @@ describe('group commit and a lock held by another connection', () => {
     const { db, group, waits } = setUp(5000);
     group.hold(true);
     const write = group.submit(() => db.prepare('INSERT INTO t VALUES (7)').run());
-    await sleep(100);
+    await elapse(100);
     expect(rows(db)).toEqual([]);
     group.hold(false);
     await write;

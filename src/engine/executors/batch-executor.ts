@@ -19,7 +19,7 @@ import type { LedgerEntry } from '../../store/state-store.js';
 import { scratchDirFor } from '../paths.js';
 import type { RenderedStep } from '../render-step.js';
 import type { Unit } from '../unit.js';
-import { BatchStaging } from './batch-staging.js';
+import { VertexBatchService, type BatchService } from './batch-service.js';
 import type { ExecutionContext, OnlineExecutor } from './online-executor.js';
 import type { Settled } from './step-executor.js';
 import { reactionTo } from '../error-reactions.js';
@@ -57,6 +57,8 @@ export interface BatchContext extends ExecutionContext {
   onError: (error: unknown) => void;
   /** A batch step stopped for this run (lines that match no item, staging that failed); the other steps go on. */
   onStepStopped?: (error: BatchStepStoppedError) => void;
+  /** Vertex AI's batch jobs and Cloud Storage (the SDK and its client library when absent; unit tests give a fake). */
+  service?: BatchService;
 }
 
 /** A unit in a batch job: what it asked and what was set aside for it. */
@@ -168,7 +170,7 @@ function statusCode(status: string): number {
  * are left for the next run. Staging files are deleted once a job is settled.
  */
 export class BatchExecutor {
-  private readonly staging = new BatchStaging();
+  private readonly service: BatchService;
   private readonly buffers = new Map<string, Unit[]>();
   private readonly tracked = new Map<string, Tracked>();
   private readonly modes = new Map<string, boolean>();
@@ -181,7 +183,9 @@ export class BatchExecutor {
   /** Units of batch jobs found in the state at the start of the run (the scheduler counts them in memory). */
   adoptedUnits = 0;
 
-  constructor(private readonly ctx: BatchContext) {}
+  constructor(private readonly ctx: BatchContext) {
+    this.service = ctx.service ?? new VertexBatchService();
+  }
 
   /** Whether the unit's step runs in batch in this pass (`auto`: when at least batch.min_items wait). */
   takes(unit: Unit): boolean {
@@ -354,7 +358,7 @@ export class BatchExecutor {
       this.tracked.set(row.id, tracked);
       if (!tracked.name) {
         const client = this.ctx.pool.clientFor(row.project);
-        const found = client ? await this.findByDisplayName(client, row.id) : undefined;
+        const found = client ? await this.service.findByDisplayName(client, row.id) : undefined;
         if (found?.name) {
           await store.commit(() => store.batches.named(row.id, found.name as string, String(found.state ?? 'JOB_STATE_QUEUED')));
           tracked.name = found.name;
@@ -376,7 +380,7 @@ export class BatchExecutor {
       const client = this.ctx.pool.clientFor(t.project);
       if (!client) continue;
       try {
-        await client.batches.cancel({ name: t.name });
+        await this.service.cancel(client, t.name);
         cancelled.push(t.name);
       } catch (raw) {
         // A job that finished meanwhile cannot be cancelled: it is collected as it is.
@@ -407,12 +411,6 @@ export class BatchExecutor {
     for (const row of rows) if (row.state === 'done') context.steps[row.step] = row.result as Record<string, unknown>;
     const own = rows.find((r) => r.step === step.name);
     return { item, step, context, attempts: own?.attempts ?? 0, operationName: undefined, operationProject: undefined };
-  }
-
-  private async findByDisplayName(client: GoogleGenAI, displayName: string): Promise<BatchJob | undefined> {
-    const pager = await client.batches.list({ config: { filter: `display_name="${displayName}"`, pageSize: 10 } });
-    for await (const job of pager) if (job.displayName === displayName) return job;
-    return undefined;
   }
 
   /** Renders, reserves, writes, stages and submits one chunk of a step's units. */
@@ -552,7 +550,7 @@ export class BatchExecutor {
       });
       this.tracked.set(id, tracked);
       try {
-        await this.staging.upload(project, localFile, tracked.inputUri);
+        await this.service.upload(project, localFile, tracked.inputUri);
       } catch (error) {
         // Nothing was submitted: the units go back to pending, and the step stops (other steps go on).
         const stop = stagingError(step.name, project.name, `uploading the batch input to ${tracked.inputUri}`, error);
@@ -564,11 +562,7 @@ export class BatchExecutor {
       }
       let created: BatchJob;
       try {
-        created = await lease.client.batches.create({
-          model: step.model,
-          src: tracked.inputUri,
-          config: { dest: tracked.outputUri, displayName: id },
-        });
+        created = await this.service.create(lease.client, { model: step.model, src: tracked.inputUri, dest: tracked.outputUri, displayName: id });
       } catch (raw) {
         releaseLease();
         await this.createFailed(tracked, lease.client, classifyError(raw));
@@ -589,7 +583,7 @@ export class BatchExecutor {
 
   /** The create call failed: the job may still exist (the reply was lost), else its units are settled. */
   private async createFailed(tracked: Tracked, client: GoogleGenAI, error: Error): Promise<void> {
-    const found = await this.findByDisplayName(client, tracked.id).catch(() => undefined);
+    const found = await this.service.findByDisplayName(client, tracked.id).catch(() => undefined);
     if (found?.name) {
       await this.ctx.store.commit(() => this.ctx.store.batches.named(tracked.id, found.name as string, String(found.state ?? 'JOB_STATE_QUEUED')));
       tracked.name = found.name;
@@ -611,7 +605,7 @@ export class BatchExecutor {
     }
     let remote: BatchJob;
     try {
-      remote = await client.batches.get({ name: t.name });
+      remote = await this.service.get(client, t.name);
     } catch (raw) {
       const error = classifyError(raw);
       t.polls += 1;
@@ -668,7 +662,7 @@ export class BatchExecutor {
     const durationMs = steadyNow() - t.createdAt;
     if (directory && project) {
       try {
-        for await (const text of this.staging.outputLines(project, directory)) {
+        for await (const text of this.service.outputLines(project, directory)) {
           read += 1;
           let line: { key?: unknown; request?: unknown; response?: unknown; status?: unknown };
           try {
@@ -748,9 +742,9 @@ export class BatchExecutor {
       settled.push(...(await this.releaseMembers(t, missing, why, state === 'JOB_STATE_FAILED', code)));
     }
     if (project) {
-      await this.staging.remove(project, t.inputUri).catch(() => undefined);
+      await this.service.remove(project, t.inputUri).catch(() => undefined);
       // Output that could not all be matched is kept, for a person to look at.
-      if (!mismatch) await this.staging.remove(project, t.outputUri).catch(() => undefined);
+      if (!mismatch) await this.service.remove(project, t.outputUri).catch(() => undefined);
     }
     await store.commit(() => {
       store.batches.settle(t.id, state, { succeeded: ok, failed }, note);
@@ -978,7 +972,7 @@ export class BatchExecutor {
     await this.ctx.store.commit(() => this.ctx.store.batches.settle(t.id, t.name ? t.state : 'NOT_SUBMITTED', { succeeded: 0, failed: 0 }, reason));
     this.tracked.delete(t.id);
     const project = this.project(t.project);
-    if (project) await this.staging.remove(project, t.inputUri).catch(() => undefined);
+    if (project) await this.service.remove(project, t.inputUri).catch(() => undefined);
     return settled;
   }
 
@@ -1019,7 +1013,7 @@ export class BatchExecutor {
     this.tracked.delete(t.id);
     for (const m of members) emit('step:failed', { itemId: m.unit.item.id, step: t.step.name, code: 'BATCH_CREATE_REFUSED', message });
     const project = this.project(t.project);
-    if (project) await this.staging.remove(project, t.inputUri).catch(() => undefined);
+    if (project) await this.service.remove(project, t.inputUri).catch(() => undefined);
     return members.map((m) => ({ unit: m.unit, verdict: { kind: 'failed' } }));
   }
 }

@@ -22,7 +22,7 @@ import { cachesResponses, modelsOf, type Job, type Step } from '../../job/job.js
 import { TemplateValueMissing } from '../../job/template.js';
 import type { AtomicWriter } from '../../outputs/atomic-write.js';
 import { isDiskFull, type HeldReplies } from '../../outputs/held-replies.js';
-import { emptyUsage, type ProviderRequest, type ProviderResult, type Usage } from '../../providers/provider.js';
+import { emptyUsage, type Provider, type ProviderRequest, type ProviderResult, type TaskKind, type Usage } from '../../providers/provider.js';
 import { knownParams, providerFor } from '../../providers/provider-registry.js';
 import { VeoProvider } from '../../providers/veo.js';
 import { classifyError } from '../../resilience/classify-error.js';
@@ -55,6 +55,8 @@ export interface ExecutionContext {
   cache?: ResponseCache;
   /** Reads what a model wrote to Cloud Storage (Veo with storage_uri). Absent: such outputs fail their step. */
   objects?: CloudObjects;
+  /** Which provider serves a step's model: the registry's when absent (unit tests give a fake). */
+  providers?: (task: TaskKind, model: string) => Provider;
 }
 
 const RETRY_BASE_MS = 1000;
@@ -279,7 +281,7 @@ export class OnlineExecutor implements StepExecutor {
       return store.openCall({ runId, itemId: lead.unit.item.id, step: step.name, project, model, reservedUsd: call.worstCaseUsd });
     });
     for (const l of live) emit('step:start', { itemId: l.unit.item.id, step: step.name, project, attempt: l.unit.attempts + 1 });
-    const provider = providerFor(step.task, model);
+    const provider = (this.ctx.providers ?? providerFor)(step.task, model);
     const t0 = steadyNow();
     if (provider.start && provider.poll) {
       // A long-running operation: start it, checkpoint its name, and hand it back to be polled.
@@ -312,7 +314,7 @@ export class OnlineExecutor implements StepExecutor {
 
   async poll(operation: ParkedOperation, client: GoogleGenAI): Promise<PollOutcome> {
     const { call, operationName, project, startedAt } = operation;
-    const provider = providerFor(call.step.task, call.model ?? call.step.model);
+    const provider = (this.ctx.providers ?? providerFor)(call.step.task, call.model ?? call.step.model);
     if (!provider.poll) throw new Error(`The ${call.step.task} provider has no operations to poll.`);
     let status: Awaited<ReturnType<NonNullable<typeof provider.poll>>>;
     try {
