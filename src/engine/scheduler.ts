@@ -251,18 +251,12 @@ export class Scheduler {
   }
 
   async run(): Promise<SchedulerOutcome> {
-    const { job, batch } = this.options;
+    const { batch } = this.options;
     this.unitsInMemory += batch?.adoptedUnits ?? 0;
     for (;;) {
       if (this.stopping) {
-        if (this.inFlight === 0 && !this.operations.polling && (batch?.inFlight ?? 0) === 0) {
-          if (this.fatal !== undefined) throw this.fatal;
-          batch?.left();
-          // Operations are not waited for (they can run for minutes, past a service manager's stop
-          // timeout): their names are checkpointed, and the next run polls them.
-          if (this.operations.count > 0) this.options.emit('operations:left', { count: this.operations.count });
-          return { kind: 'stopped' };
-        }
+        const stopped = this.stoppedOutcome();
+        if (stopped) return stopped;
         await this.wakeSignal;
         continue;
       }
@@ -275,36 +269,12 @@ export class Scheduler {
       const now = steadyNow();
       let canMove = this.inFlight > 0 || this.operations.busy;
       let nextAt = Math.min(now + MAX_IDLE_MS, this.operations.tick(now));
-
       const lanes = [...this.lanes.values()];
       const start = this.rotation++ % Math.max(1, lanes.length);
       for (const lane of [...lanes.slice(start), ...lanes.slice(0, start)]) {
-        const due = lane.delayed.filter((d) => d.at <= now);
-        if (due.length > 0) {
-          lane.delayed = lane.delayed.filter((d) => d.at > now);
-          // Through enqueue: a unit whose operation is still running at Vertex is polled again, not restarted.
-          for (const d of due) this.enqueue(d.unit);
-        }
-        for (const d of lane.delayed) nextAt = Math.min(nextAt, d.at);
-        if (lane.delayed.some((d) => d.waitingOn === undefined)) canMove = true;
-        else if (lane.delayed.length > 0 && lane.ready.length === 0) {
-          // Every unit left here was refused by shared capacity: the lane waits on it (a stall, if nothing gets through for limits.max_stall).
-          const first = lane.delayed[0] as { at: number; waitingOn?: string };
-          this.stall.block(lane.key, undefined, `waiting on ${first.waitingOn ?? 'shared capacity'}: every call refused (429)`);
-        }
-        if (lane.ready.length === 0 || lane.acquiring) continue;
-        const { model, availability } = chooseModel(lane, this.options.pool, this.options.emit);
-        if (availability.state === 'ready') {
-          lane.unusable = undefined;
-          lane.outageSince = undefined;
-          this.stall.unblock(lane.key);
-          lane.announced = undefined;
-          canMove = true;
-          if (this.inFlight < job.limits.concurrency && !this.waitingForBudget()) void this.dispatch(lane, model);
-        } else {
-          this.blocked(lane, availability);
-          if (availability.state === 'waiting' && availability.until !== undefined) nextAt = Math.min(nextAt, availability.until + 1);
-        }
+        const served = this.serveLane(lane, now);
+        canMove ||= served.canMove;
+        nextAt = Math.min(nextAt, served.nextAt);
       }
 
       let work = lanes.some((l) => l.ready.length > 0 || l.delayed.length > 0 || l.acquiring) || this.operations.busy || this.inFlight > 0;
@@ -326,23 +296,79 @@ export class Scheduler {
 
       this.stall.observe(!canMove);
       if (!canMove) {
-        const waiting = lanes.filter((l) => l.ready.length > 0 || l.delayed.length > 0);
-        if (waiting.length > 0 && waiting.every((l) => l.unusable !== undefined))
-          return { kind: 'unusable', reasons: waiting.map((l) => `${describeLane(l)}: ${l.unusable ?? ''}`) };
-        if (this.stall.expired()) return this.stalled(waiting);
-        const left = this.stall.remainingMs();
-        if (left !== undefined) nextAt = Math.min(nextAt, steadyNow() + left);
-        // Every lane with work waits on unreachable endpoints: limits.max_outage bounds that, from the outage's start.
-        const outages = waiting.map((l) => l.outageSince);
-        if (outages.length > 0 && outages.every((t): t is number => t !== undefined)) {
-          const since = Math.max(...outages);
-          const deadline = since + job.limits.maxOutageMs;
-          if (now >= deadline) return this.stalled(waiting, since);
-          nextAt = Math.min(nextAt, deadline);
-        }
+        const waited = this.nothingMoves(lanes, now);
+        if (typeof waited !== 'number') return waited;
+        nextAt = Math.min(nextAt, waited);
       }
       await this.sleepUntil(nextAt);
     }
+  }
+
+  /** A stopping run's outcome once its calls and polls in flight have ended (undefined: not yet). */
+  private stoppedOutcome(): SchedulerOutcome | undefined {
+    const { batch } = this.options;
+    if (this.inFlight > 0 || this.operations.polling || (batch?.inFlight ?? 0) > 0) return undefined;
+    if (this.fatal !== undefined) throw this.fatal;
+    batch?.left();
+    // Operations are not waited for (they can run for minutes, past a service manager's stop
+    // timeout): their names are checkpointed, and the next run polls them.
+    if (this.operations.count > 0) this.options.emit('operations:left', { count: this.operations.count });
+    return { kind: 'stopped' };
+  }
+
+  /** One lane's turn: units back from their backoff rejoin it, and a call is dispatched if a project is ready. */
+  private serveLane(lane: Lane, now: number): { canMove: boolean; nextAt: number } {
+    let canMove = false;
+    let nextAt = Number.POSITIVE_INFINITY;
+    const due = lane.delayed.filter((d) => d.at <= now);
+    if (due.length > 0) {
+      lane.delayed = lane.delayed.filter((d) => d.at > now);
+      // Through enqueue: a unit whose operation is still running at Vertex is polled again, not restarted.
+      for (const d of due) this.enqueue(d.unit);
+    }
+    for (const d of lane.delayed) nextAt = Math.min(nextAt, d.at);
+    if (lane.delayed.some((d) => d.waitingOn === undefined)) canMove = true;
+    else if (lane.delayed.length > 0 && lane.ready.length === 0) {
+      // Every unit left here was refused by shared capacity: the lane waits on it (a stall, if nothing gets through for limits.max_stall).
+      const first = lane.delayed[0] as { at: number; waitingOn?: string };
+      this.stall.block(lane.key, undefined, `waiting on ${first.waitingOn ?? 'shared capacity'}: every call refused (429)`);
+    }
+    if (lane.ready.length === 0 || lane.acquiring) return { canMove, nextAt };
+    const { model, availability } = chooseModel(lane, this.options.pool, this.options.emit);
+    if (availability.state === 'ready') {
+      lane.unusable = undefined;
+      lane.outageSince = undefined;
+      this.stall.unblock(lane.key);
+      lane.announced = undefined;
+      if (this.inFlight < this.options.job.limits.concurrency && !this.waitingForBudget()) void this.dispatch(lane, model);
+      return { canMove: true, nextAt };
+    }
+    this.blocked(lane, availability);
+    if (availability.state === 'waiting' && availability.until !== undefined) nextAt = Math.min(nextAt, availability.until + 1);
+    return { canMove, nextAt };
+  }
+
+  /**
+   * Nothing can move: the run is unusable, stalled (limits.max_stall) or out of reach (limits.max_outage),
+   * or it waits; then when to look again.
+   */
+  private nothingMoves(lanes: Lane[], now: number): SchedulerOutcome | number {
+    let nextAt = Number.POSITIVE_INFINITY;
+    const waiting = lanes.filter((l) => l.ready.length > 0 || l.delayed.length > 0);
+    if (waiting.length > 0 && waiting.every((l) => l.unusable !== undefined))
+      return { kind: 'unusable', reasons: waiting.map((l) => `${describeLane(l)}: ${l.unusable ?? ''}`) };
+    if (this.stall.expired()) return this.stalled(waiting);
+    const left = this.stall.remainingMs();
+    if (left !== undefined) nextAt = steadyNow() + left;
+    // Every lane with work waits on unreachable endpoints: limits.max_outage bounds that, from the outage's start.
+    const outages = waiting.map((l) => l.outageSince);
+    if (outages.length > 0 && outages.every((t): t is number => t !== undefined)) {
+      const since = Math.max(...outages);
+      const deadline = since + this.options.job.limits.maxOutageMs;
+      if (now >= deadline) return this.stalled(waiting, since);
+      nextAt = Math.min(nextAt, deadline);
+    }
+    return nextAt;
   }
 
   private blocked(lane: Lane, availability: Exclude<Availability, { state: 'ready' }>): void {
