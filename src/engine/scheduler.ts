@@ -3,7 +3,7 @@ import type { GenbatchError } from '../errors/genbatch-error.js';
 import { RETRY_LATER, type SpendGuard } from '../estimate/budget.js';
 import type { Job } from '../job/job.js';
 import { StallWatch, type BlockedLane } from '../resilience/stall-watch.js';
-import type { StateStore } from '../store/state-store.js';
+import type { WorkItems } from '../store/interfaces/work-items.js';
 import type { EngineEvents } from './events.js';
 import { MAX_FAILED_POLLS } from './executors/online-executor.js';
 import type { BatchExecutor } from './executors/batch-executor.js';
@@ -58,7 +58,7 @@ export type SchedulerOutcome =
 
 export interface SchedulerOptions {
   job: Job;
-  store: StateStore;
+  store: WorkItems;
   pool: ProjectPool;
   executor: StepExecutor;
   /** Steps whose mode resolves to batch: their units go to Vertex AI batch prediction instead of a lane. */

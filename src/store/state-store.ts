@@ -18,110 +18,27 @@ import { StepQueries } from './step-queries.js';
 
 import type { StepState } from './step-state.js';
 import type { ItemCursor } from './item-cursor.js';
+import type { ItemRow, ItemStepRow, ItemUpsert, LedgerEntry, RunRow, StepDone } from './rows.js';
+import type { BatchCheckpoints, Checkpoints } from './interfaces/checkpoints.js';
+import type { CostReadModel } from './interfaces/cost-read-model.js';
+import type { ItemSync } from './interfaces/item-sync.js';
+import type { JobMeta } from './interfaces/job-meta.js';
+import type { Ledger } from './interfaces/ledger.js';
+import type { ProjectHealth, SavedProjectState } from './interfaces/project-health.js';
+import type { ResultsReadModel } from './interfaces/results-read-model.js';
+import type { ReviewMarks, ReviewReadModel } from './interfaces/review-read-model.js';
+import type { LockAcquired, LockHolder, RunLocks } from './interfaces/run-locks.js';
+import type { StatusReadModel } from './interfaces/status-read-model.js';
+import type { WorkItems } from './interfaces/work-items.js';
 export { STEP_STATES, type StepState } from './step-state.js';
 export { FIRST_ITEM, type ItemCursor } from './item-cursor.js';
 
-export interface ItemRow {
-  id: string;
-  ord: number;
-  line: number | null;
-  values: Record<string, string>;
-  inputHash: string;
-}
-
-/** An item to sync: its row as values, or already serialised (`rowJson`, the text its hash was taken of). */
-export type ItemUpsert = Omit<ItemRow, 'values'> & ({ values: Record<string, string>; rowJson?: string } | { values?: undefined; rowJson: string });
-
-export interface ItemStepRow {
-  itemId: string;
-  step: string;
-  state: StepState;
-  attempts: number;
-  runId: string | null;
-  project: string | null;
-  promptHash: string | null;
-  result: unknown;
-  outputs: string[];
-  operationName: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  costUsd: number;
-  /** The model that produced the result (the step's own or a fallback); null before version 6 or when not done. */
-  model: string | null;
-  /** The result came from the response cache. */
-  cached: boolean;
-  /** The response cache key of the answer, when the step's answers are cached. */
-  cacheKey: string | null;
-  /** Put back to be redone: the next answer must come from a call, not the cache. */
-  noCache: boolean;
-  /** The finish reason of the step's last reply (STOP, MAX_TOKENS, SAFETY…); null when none (see migration 7). */
-  finishReason: string | null;
-  /** A done step that kept a reply cut at max_output_tokens (`on_truncated: keep`). */
-  truncated: boolean;
-}
-
-export interface LedgerEntry {
-  /** The call's intent row (openCall), settled by this entry; absent: the entry is a new row. */
-  id?: number;
-  runId: string;
-  itemId?: string;
-  step?: string;
-  project: string;
-  model: string;
-  httpStatus: number;
-  errorCode?: string;
-  inputTokens: number;
-  outputTokens: number;
-  thoughtsTokens: number;
-  images: number;
-  videoSeconds: number;
-  characters: number;
-  /** Input tokens served from a context cache (part of inputTokens, priced at the cached price). */
-  cachedTokens?: number;
-  /** usageMetadata.trafficType, when the reply gave it (PROVISIONED_THROUGHPUT calls cost $0). */
-  trafficType?: string;
-  /** The API reported no token counts; genbatch counted the input tokens (Gemini API embeddings). */
-  countedByGenbatch?: boolean;
-  costUsd: number;
-  durationMs: number;
-  /** A step served from the response cache: no call was made (project "(cache)", $0). */
-  cached?: boolean;
-}
+export type { ItemRow, ItemUpsert, ItemStepRow, LedgerEntry, RunRow, StepDone } from './rows.js';
+export { CACHE_LEDGER_PROJECT } from './rows.js';
 
 /** The billing columns of a ledger entry (schema 8), as SQLite takes them. */
 function billingDetail(entry: LedgerEntry): { cachedTokens: number; trafficType: string | null; countedByGenbatch: number } {
   return { cachedTokens: entry.cachedTokens ?? 0, trafficType: entry.trafficType ?? null, countedByGenbatch: entry.countedByGenbatch === true ? 1 : 0 };
-}
-
-/** The ledger's project for steps served from the response cache (not a valid project name, so never a real one). */
-export const CACHE_LEDGER_PROJECT = '(cache)';
-
-export interface RunRow {
-  id: string;
-  startedAt: string;
-  endedAt: string | null;
-  outcome: string | null;
-  exitCode: number | null;
-  pid: number | null;
-  host: string | null;
-  heartbeatAt: string | null;
-}
-
-export interface StepDone {
-  result: unknown;
-  outputs: string[];
-  promptHash: string;
-  costUsd: number;
-  /** The model that produced it (a fallback model, maybe); the step's model when absent. */
-  model?: string;
-  /** Served from the response cache. */
-  cached?: boolean;
-  /** The answer's response cache key. */
-  cacheKey?: string;
-  /** The reply's finish reason, when the model gave one. */
-  finishReason?: string;
-  /** The reply was cut at max_output_tokens and kept (`on_truncated: keep`). */
-  truncated?: boolean;
 }
 
 interface RawItemStep {
@@ -204,7 +121,22 @@ const UPSERT_ROWS = 64;
  * single statement or one transaction, committed before the engine moves on, so a crash at any
  * point leaves a file a resume can trust.
  */
-export class StateStore {
+export class StateStore
+  implements
+    Checkpoints,
+    BatchCheckpoints,
+    Ledger,
+    RunLocks,
+    WorkItems,
+    JobMeta,
+    ItemSync,
+    ProjectHealth,
+    StatusReadModel,
+    CostReadModel,
+    ReviewReadModel,
+    ReviewMarks,
+    ResultsReadModel
+{
   /** The connection: SQL runs only in src/store (test/store/no-sql-outside-store.test.ts checks). */
   readonly #db: Database.Database;
   readonly #sql: Statements;
@@ -896,7 +828,7 @@ export class StateStore {
     })();
   }
 
-  loadProjectStates(): { project: string; model: string; state: 'cooling' | 'exhausted'; until: number; reason: string }[] {
+  loadProjectStates(): SavedProjectState[] {
     const rows = this.#sql.get('SELECT project, state, until_at, reason FROM project_state').all() as {
       project: string;
       state: string;
@@ -926,13 +858,7 @@ export class StateStore {
    * ahead); one of another host is taken over once its heartbeat is `staleMs` old. A held lock is
    * returned so the caller can name it.
    */
-  acquireLock(
-    holder: { runId: string; pid: number; host: string },
-    holderState: (pid: number, host: string) => 'running' | 'gone' | 'elsewhere',
-    staleMs = 60_000,
-  ):
-    | { acquired: true; tookOver?: { runId: string; pid: number; host: string } }
-    | { acquired: false; holder: { runId: string; pid: number; host: string; heartbeatAt: string } } {
+  acquireLock(holder: LockHolder, holderState: (pid: number, host: string) => 'running' | 'gone' | 'elsewhere', staleMs = 60_000): LockAcquired {
     return this.#db
       .transaction(() => {
         const row = this.#sql.get("SELECT value FROM meta WHERE key = 'lock'").get() as { value: string } | undefined;
