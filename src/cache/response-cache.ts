@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../errors/config-error.js';
 import type { ProviderResult } from '../providers/provider.js';
 import { CacheFileRefused, ResponseCacheStore, type CacheRemoval } from '../store/response-cache-store.js';
+import { TurnBatch } from '../store/turn-batch.js';
 import { BlobFiles } from './blob-files.js';
 import { parseByteSize } from './byte-size.js';
 import { BLOBS_DIR, CACHE_FILE, cacheDir } from './cache-dir.js';
@@ -33,6 +34,14 @@ interface PendingPut {
   result: ProviderResult;
   entry: Parameters<ResponseCacheStore['putEntry']>[0];
   blobs: { sha: string; bytes: number }[];
+}
+
+/** What waits for the next batch: answers stored, entries used (by key, last use), and the hit and miss counts. */
+interface PendingWrites {
+  puts: Map<string, PendingPut>;
+  uses: Map<string, number>;
+  hits: number;
+  misses: number;
 }
 
 export interface CacheStats {
@@ -141,12 +150,16 @@ export class ResponseCache {
   #readOnly: string | undefined;
   /** Answers rejected while the cache is read-only: not served again by this process. */
   readonly #forgotten = new Set<string>();
-  /** Written by the next batch (see WRITE_BATCH). */
-  readonly #puts = new Map<string, PendingPut>();
-  readonly #uses = new Map<string, number>();
-  #hits = 0;
-  #misses = 0;
-  #timer: NodeJS.Timeout | undefined;
+  /** Written by the next batch (see WRITE_BATCH); the counts are one write of the batch. */
+  readonly #pending = new TurnBatch<PendingWrites>({
+    empty: () => ({ puts: new Map(), uses: new Map(), hits: 0, misses: 0 }),
+    size: (w) => w.puts.size + w.uses.size + (w.hits + w.misses > 0 ? 1 : 0),
+    write: (w) => this.#write(w),
+    max: WRITE_BATCH,
+    delayMs: WRITE_DELAY_MS,
+    // Never what keeps a process alive: close() writes what is left.
+    unref: true,
+  });
 
   private constructor(dir: string, maxBytes: number, options: ResponseCacheOptions) {
     this.dir = dir;
@@ -264,7 +277,7 @@ export class ResponseCache {
   async get(key: string): Promise<ProviderResult | undefined> {
     const store = this.#store;
     if (!store || this.#forgotten.has(key)) return undefined;
-    const pending = this.#puts.get(key);
+    const pending = this.#pending.batch.puts.get(key);
     if (pending) {
       this.#used(key);
       return pending.result;
@@ -272,8 +285,7 @@ export class ResponseCache {
     try {
       const row = store.entry(key);
       if (!row) {
-        this.#misses += 1;
-        this.#schedule();
+        this.#record((w) => (w.misses += 1));
         return undefined;
       }
       const decoded = await decodeResult(row.result, row.vectors, (sha) => this.#blobs.read(sha)).catch(() => undefined);
@@ -282,8 +294,7 @@ export class ResponseCache {
       if (decoded === undefined || 'missingBlob' in decoded) {
         // A read-only cache keeps its entries as they are: a damaged one is only a miss.
         if (this.#readOnly === undefined) this.#dropFiles(decoded === undefined ? store.removeEntry(key) : store.removeBlob(decoded.missingBlob));
-        this.#misses += 1;
-        this.#schedule();
+        this.#record((w) => (w.misses += 1));
         return undefined;
       }
       this.#used(key);
@@ -296,40 +307,34 @@ export class ResponseCache {
 
   /** A hit: the entry was used now (written with the next batch). */
   #used(key: string): void {
-    this.#hits += 1;
-    this.#uses.set(key, this.#clock());
-    this.#schedule();
+    this.#record((w) => {
+      w.hits += 1;
+      w.uses.set(key, this.#clock());
+    });
   }
 
-  #schedule(): void {
-    // Read-only: uses and counts are not recorded (the file is a private copy, thrown away on close).
+  /** Adds to the next batch and sets its write. */
+  #record(change: (pending: PendingWrites) => void): void {
+    // Read-only: uses are not recorded (the file is a private copy, thrown away on close).
     if (this.#readOnly !== undefined) {
-      this.#uses.clear();
+      change(this.#pending.batch);
+      this.#pending.batch.uses.clear();
       return;
     }
-    if (this.#puts.size + this.#uses.size >= WRITE_BATCH) {
-      this.flush();
-      return;
-    }
-    if (this.#timer) return;
-    this.#timer = setTimeout(() => this.flush(), WRITE_DELAY_MS);
-    // Never what keeps a process alive: close() writes what is left.
-    this.#timer.unref();
+    this.#pending.update(change);
   }
 
   /** Writes the stores, uses and misses waiting for their batch, in one transaction; then evicts past the cap. */
   flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#pending.flush();
+  }
+
+  #write(pending: PendingWrites): void {
     const store = this.#store;
-    if (!store || (this.#puts.size === 0 && this.#uses.size === 0 && this.#hits === 0 && this.#misses === 0)) return;
-    const puts = [...this.#puts.values()];
-    const uses = [...this.#uses];
-    const counts = { hits: this.#hits, misses: this.#misses };
-    this.#puts.clear();
-    this.#uses.clear();
-    this.#hits = 0;
-    this.#misses = 0;
+    if (!store) return;
+    const puts = [...pending.puts.values()];
+    const uses = [...pending.uses];
+    const counts = { hits: pending.hits, misses: pending.misses };
     try {
       const orphans = store.transaction(() => {
         const freed: string[] = [];
@@ -360,12 +365,12 @@ export class ResponseCache {
       if (bytes + encoded.blobs.reduce((n, b) => n + b.data.length, 0) > this.maxBytes) return;
       for (const blob of encoded.blobs) await this.#blobs.write(blob.sha, blob.data);
       if (!this.#store) return;
-      this.#puts.set(key, {
+      const put: PendingPut = {
         result,
         entry: { key, model: meta.model, task: meta.task, result: encoded.json, vectors: encoded.vectors, bytes, now: this.#clock() },
         blobs: encoded.blobs.map((b) => ({ sha: b.sha, bytes: b.data.length })),
-      });
-      this.#schedule();
+      };
+      this.#record((w) => w.puts.set(key, put));
     } catch (error) {
       this.#fail(error);
     }
@@ -378,8 +383,8 @@ export class ResponseCache {
       this.#forgotten.add(key);
       return;
     }
-    this.#puts.delete(key);
-    this.#uses.delete(key);
+    this.#pending.batch.puts.delete(key);
+    this.#pending.batch.uses.delete(key);
     this.flush();
     const store = this.#store;
     if (!store) return;

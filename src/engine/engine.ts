@@ -17,7 +17,7 @@ import type { Job } from '../job/job.js';
 import { AtomicWriter } from '../outputs/atomic-write.js';
 import { writeResults } from '../outputs/results-writer.js';
 import { writeEmbeddingFiles } from '../outputs/embedding-files.js';
-import type { StateStore } from '../store/state-store.js';
+import type { RunState } from '../store/interfaces/run-state.js';
 import { HeldReplies } from '../outputs/held-replies.js';
 import { OUTCOME_EXIT_CODES, type EngineEvents, type RunOutcome } from './events.js';
 import { BatchExecutor } from './executors/batch-executor.js';
@@ -30,7 +30,7 @@ import { readCounts } from './status.js';
 export interface EngineOptions {
   job: Job;
   credentials: Credentials;
-  store: StateStore;
+  store: RunState;
   catalog: PriceCatalog;
   /** Only the first N items with work left. */
   limit?: number;

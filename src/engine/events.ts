@@ -1,5 +1,5 @@
 import type { Usage } from '../providers/provider.js';
-import type { StepState } from '../store/state-store.js';
+import type { StepState } from '../store/step-state.js';
 
 export type { ProjectSnapshot } from '../credentials/project-pool.js';
 

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Job } from '../job/job.js';
-import { StateStore } from '../store/state-store.js';
+import type { JobMeta } from '../store/interfaces/job-meta.js';
+import { openStateToRead } from '../store/open-state.js';
 import { inputOptionsOf } from './input-options.js';
 
 /**
@@ -102,11 +103,11 @@ function parse<T>(text: string | undefined): T | undefined {
   }
 }
 
-export function lastSync(store: StateStore): SyncRecord | undefined {
+export function lastSync(store: Pick<JobMeta, 'getMeta'>): SyncRecord | undefined {
   return parse<SyncRecord>(store.getMeta(META.sync));
 }
 
-export function lastValidation(store: StateStore): { key: string; rows: number } | undefined {
+export function lastValidation(store: Pick<JobMeta, 'getMeta'>): { key: string; rows: number } | undefined {
   return parse<{ key: string; rows: number }>(store.getMeta(META.validated));
 }
 
@@ -117,7 +118,7 @@ export function lastValidation(store: StateStore): { key: string; rows: number }
 export function validatedRows(stateFile: string, key: string): number | undefined {
   if (!existsSync(stateFile)) return undefined;
   try {
-    const store = StateStore.open(stateFile, { readonly: true });
+    const store = openStateToRead(stateFile);
     try {
       const last = lastValidation(store);
       return last?.key === key ? last.rows : undefined;

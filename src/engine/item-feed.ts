@@ -1,5 +1,5 @@
 import type { Job } from '../job/job.js';
-import type { StateStore } from '../store/state-store.js';
+import type { WorkItems } from '../store/interfaces/work-items.js';
 import { nextUnit, type Unit } from './unit.js';
 
 const PAGE = 256;
@@ -15,7 +15,7 @@ export class ItemFeed {
 
   constructor(
     private readonly job: Job,
-    private readonly store: StateStore,
+    private readonly store: WorkItems,
     private readonly limit: number | undefined,
   ) {}
 

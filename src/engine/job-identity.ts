@@ -1,7 +1,9 @@
 import { ConfigError } from '../errors/config-error.js';
 import { displayPath } from '../job/load-job.js';
 import type { Job } from '../job/job.js';
-import type { StateStore } from '../store/state-store.js';
+import type { ItemSync } from '../store/interfaces/item-sync.js';
+import type { JobMeta } from '../store/interfaces/job-meta.js';
+import type { StepQueries } from '../store/step-queries.js';
 
 const META_KEY = 'job_identity';
 
@@ -24,7 +26,11 @@ const usd = (n: number): string => `$${n.toFixed(2)}`;
  * redo nothing by themselves (done items are kept, and reported stale where their request changed):
  * they are only said. The identity is recorded once accepted.
  */
-export function checkJobIdentity(job: Job, store: StateStore, options: { accept: boolean; notice: (message: string) => void }): void {
+export function checkJobIdentity(
+  job: Job,
+  store: JobMeta & Pick<ItemSync, 'renameStep'> & { readonly steps: Pick<StepQueries, 'finishedByStep'> },
+  options: { accept: boolean; notice: (message: string) => void },
+): void {
   // Unchanged since it was last accepted (every ordinary resume): nothing to find, and no pass over
   // a million step rows to count what an edit would redo.
   if (store.getMeta(META_KEY) === JSON.stringify(identityOf(job))) return;

@@ -15,7 +15,10 @@ import { nearestKey } from '../job/suggest-key.js';
 import { parseTemplateVars } from '../job/template.js';
 import { resultFields } from '../outputs/results-writer.js';
 import { outputPathProblems } from '../outputs/output-paths-check.js';
-import type { StateStore } from '../store/state-store.js';
+import type { ItemSync } from '../store/interfaces/item-sync.js';
+import type { JobMeta } from '../store/interfaces/job-meta.js';
+import type { WorkItems } from '../store/interfaces/work-items.js';
+import type { ItemUpsert } from '../store/rows.js';
 import { syncRows } from './sync-rows.js';
 import { batchStagingProblems } from './batch-staging-check.js';
 import { inputOptionsOf } from './input-options.js';
@@ -345,12 +348,12 @@ const SYNCED_STEPS = 'synced_steps';
  * state (a first run) nothing can be retired, so the pass over the items that would find them is
  * skipped; with the steps of the last sync, no item can gain a step, so none is looked at for that.
  */
-export async function syncItems(prepared: PreparedJob, store: StateStore, runId: string): Promise<number> {
+export async function syncItems(prepared: PreparedJob, store: JobMeta & ItemSync & Pick<WorkItems, 'itemCount'>, runId: string): Promise<number> {
   const { job } = prepared;
   const first = store.itemCount() === 0;
   const steps = job.steps.map((s) => s.name);
   const reopen = !first && store.getMeta(SYNCED_STEPS) !== JSON.stringify(steps);
-  let batch: Parameters<StateStore['upsertItems']>[0] = [];
+  let batch: ItemUpsert[] = [];
   let rows = 0;
   for await (const page of syncRows(inputOptionsOf(job), job.input.id)) {
     for (const [ord, id, line, rowJson, inputHash] of page) batch.push({ id, ord, line, rowJson, inputHash });

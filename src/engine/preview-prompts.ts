@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { openInput } from '../input/index.js';
 import { renderTemplate, type TemplateContext } from '../job/template.js';
-import { StateStore } from '../store/state-store.js';
+import { openStateToRead } from '../store/open-state.js';
 import type { PreparedJob } from './prepare-job.js';
 import { inputOptionsOf } from './input-options.js';
 
@@ -22,7 +22,7 @@ function placeholderResult(step: string): Record<string, unknown> {
  */
 export async function previewPrompts(prepared: PreparedJob, count: number): Promise<PreviewItem[]> {
   const { job } = prepared;
-  const store = existsSync(job.stateFile) ? StateStore.open(job.stateFile, { readonly: true }) : undefined;
+  const store = existsSync(job.stateFile) ? openStateToRead(job.stateFile) : undefined;
   try {
     const items: PreviewItem[] = [];
     const opened = await openInput(inputOptionsOf(job));

@@ -4,7 +4,7 @@ import type { SpendGuard } from '../estimate/budget.js';
 import type { Job } from '../job/job.js';
 import { StallWatch, type BlockedLane } from '../resilience/stall-watch.js';
 import { steadyNow, toWall } from '../resilience/steady-clock.js';
-import type { StateStore } from '../store/state-store.js';
+import type { WorkItems } from '../store/interfaces/work-items.js';
 import type { EngineEvents } from './events.js';
 import type { BatchExecutor } from './executors/batch-executor.js';
 import type { Settled, StepExecutor } from './executors/step-executor.js';
@@ -29,7 +29,7 @@ export type SchedulerOutcome =
 
 export interface SchedulerOptions {
   job: Job;
-  store: StateStore;
+  store: WorkItems;
   pool: ProjectPool;
   executor: StepExecutor;
   /** Steps whose mode resolves to batch: their units go to Vertex AI batch prediction instead of a lane. */

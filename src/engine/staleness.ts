@@ -1,7 +1,16 @@
 import { existsSync } from 'node:fs';
 import type { Job } from '../job/job.js';
 import type { TemplateContext } from '../job/template.js';
-import { FIRST_ITEM, type ItemStepRow, type StateStore } from '../store/state-store.js';
+import type { ItemSync } from '../store/interfaces/item-sync.js';
+import type { JobMeta } from '../store/interfaces/job-meta.js';
+import type { WorkItems } from '../store/interfaces/work-items.js';
+import { FIRST_ITEM } from '../store/item-cursor.js';
+import type { ItemStepRow } from '../store/rows.js';
+
+/** What counting stale steps reads. */
+type StalenessReads = Pick<ItemSync, 'staleCandidates' | 'itemBases'> & Pick<JobMeta, 'getMeta' | 'schemaVersion'> & Pick<WorkItems, 'itemSteps'>;
+/** What a staleness check reads and, to redo stale steps, writes. */
+type StalenessState = StalenessReads & ItemSync;
 import { renderStep, rowHash } from './render-step.js';
 import { openInput } from '../input/index.js';
 import { inputOptionsOf } from './input-options.js';
@@ -52,7 +61,7 @@ export interface StalenessReport {
  * never every row at once. Stale items stay flagged, so a kept one is reported on every run until it
  * is redone; with `redo` their stale steps (and every later one) go back to pending instead.
  */
-export function checkStaleness(job: Job, store: StateStore, options: { everything: boolean; redo: boolean }): StalenessReport {
+export function checkStaleness(job: Job, store: StalenessState, options: { everything: boolean; redo: boolean }): StalenessReport {
   const names = job.steps.map((s) => s.name);
   let cursor = FIRST_ITEM;
   let stale = 0;
@@ -92,7 +101,7 @@ export function checkStaleness(job: Job, store: StateStore, options: { everythin
  */
 export async function countStale(
   job: Job,
-  store: StateStore,
+  store: StalenessReads,
   options: { everything: boolean; rows?: AsyncIterable<{ id: string; values: Record<string, string> }> },
 ): Promise<number> {
   let stale = 0;
@@ -137,7 +146,7 @@ export async function* currentRows(job: Job): AsyncGenerator<{ id: string; value
  * judged (on the stored rows, which are the input's); else the input is streamed and its changed or
  * flagged rows judged (every row when the steps changed). An unreadable input: the stored rows.
  */
-export async function staleNow(job: Job, store: StateStore): Promise<number> {
+export async function staleNow(job: Job, store: StalenessReads): Promise<number> {
   const everything = store.schemaVersion() < 3 || store.getMeta(META.staleBasis) !== stalenessKey(job);
   if (existsSync(job.input.file)) {
     try {

@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { StateFileError } from '../errors/state-file-error.js';
 import type { Job } from '../job/job.js';
 import { displayPath } from '../job/load-job.js';
+import type { JobMeta } from '../store/interfaces/job-meta.js';
 import { StateStore } from '../store/state-store.js';
 
 /** The state's metadata key naming the job file it belongs to (its real path). */
@@ -39,7 +40,9 @@ function stateFileOf(jobFile: string): string | undefined {
  * belongs to the job file recorded in it while that file exists and still points at it; a job file
  * that was moved or renamed (its old path is gone, or now names another state) takes it over.
  */
-export function checkStateOwner(store: StateStore, job: Job, options: { claim: boolean }): void {
+export function checkStateOwner(store: Pick<JobMeta, 'getMeta'>, job: Job, options: { claim: false }): void;
+export function checkStateOwner(store: JobMeta, job: Job, options: { claim: boolean }): void;
+export function checkStateOwner(store: Pick<JobMeta, 'getMeta'>, job: Job, options: { claim: boolean }): void {
   const mine = realPath(job.file);
   const recorded = store.getMeta(OWNER);
   if (recorded !== undefined && recorded !== mine && existsSync(recorded)) {
@@ -53,7 +56,8 @@ export function checkStateOwner(store: StateStore, job: Job, options: { claim: b
       );
     }
   }
-  if (options.claim && recorded !== mine) store.setMeta(OWNER, mine);
+  // Claiming is only offered (overloads) for a store that writes.
+  if (options.claim && recorded !== mine) (store as JobMeta).setMeta(OWNER, mine);
 }
 
 /** Opens a job's state for a run: checks it (see StateStore.open) and that it is this job file's. */

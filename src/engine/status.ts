@@ -1,5 +1,6 @@
 import type { Job } from '../job/job.js';
-import type { StateStore, StepState } from '../store/state-store.js';
+import type { StatusReadModel } from '../store/interfaces/status-read-model.js';
+import type { StepState } from '../store/step-state.js';
 
 export type StateCounts = Record<StepState, number>;
 
@@ -22,7 +23,7 @@ export interface Counts {
 }
 
 /** Counts by item, by step and overall; cost and requests from the ledger. */
-export function readCounts(store: StateStore, stepNames?: readonly string[]): Counts {
+export function readCounts(store: StatusReadModel, stepNames?: readonly string[]): Counts {
   const byStep: Record<string, StateCounts> = {};
   for (const name of stepNames ?? []) byStep[name] = zeroCounts();
   const steps = zeroCounts();
@@ -91,7 +92,7 @@ export interface StatusReport {
 }
 
 /** The `status --json` object (product.md), read from the state file alone. */
-export function buildStatus(job: Job, store: StateStore, options: { maxFailures?: number; stale?: number; maxBatches?: number } = {}): StatusReport {
+export function buildStatus(job: Job, store: StatusReadModel, options: { maxFailures?: number; stale?: number; maxBatches?: number } = {}): StatusReport {
   const counts = readCounts(
     store,
     job.steps.map((s) => s.name),

@@ -1,6 +1,7 @@
 import { modelsOf, type Job, type Step } from '../job/job.js';
 import type { TemplateContext } from '../job/template.js';
-import type { ItemRow, ItemStepRow, StateStore } from '../store/state-store.js';
+import type { WorkItems } from '../store/interfaces/work-items.js';
+import type { ItemRow, ItemStepRow } from '../store/rows.js';
 
 /**
  * One unit of work: an item at its next step, with what its earlier steps produced. Units wait in
@@ -50,7 +51,7 @@ export function nextUnit(job: Job, rows: readonly ItemStepRow[], item: ItemRow, 
 }
 
 /** The unit that follows a done one: the item's next step, reusing the context it built. */
-export function followingUnit(job: Job, store: StateStore, done: Unit): Unit | undefined {
+export function followingUnit(job: Job, store: WorkItems, done: Unit): Unit | undefined {
   // The last step needs no look at the store: the item is finished.
   if (job.steps.at(-1)?.name === done.step.name) return undefined;
   return nextUnit(job, store.itemSteps(done.item.id), done.item, done.context);

@@ -7,7 +7,11 @@ import type { PreparedJob } from '../engine/prepare-job.js';
 import { openInput } from '../input/index.js';
 import type { Step } from '../job/job.js';
 import { parseTemplateVars, renderTemplate, type TemplateContext } from '../job/template.js';
-import type { StateStore } from '../store/state-store.js';
+import type { CostReadModel } from '../store/interfaces/cost-read-model.js';
+import type { WorkItems } from '../store/interfaces/work-items.js';
+
+/** What an estimate reads of an existing state: what is left, and what finished items cost. */
+type EstimateState = CostReadModel & WorkItems;
 import type { PriceCatalog } from './price-catalog.js';
 import { candidates, declaredOutputTokens, declaredThinkingTokens, itemsPerRequest, requestsFor, usageOf } from './step-usage.js';
 import type { TokenCounter, TokenCountMethod } from './token-counter.js';
@@ -75,7 +79,7 @@ interface Measured {
 }
 
 /** Per step: the cost of every call made so far per finished step (retries included), from the ledger. */
-function measure(store: StateStore, step: string): Measured | undefined {
+function measure(store: EstimateState, step: string): Measured | undefined {
   const done = store.steps.finishedCount(step);
   if (done === 0) return undefined;
   const stats = store.ledger.finishedItemCostStats(step);
@@ -99,7 +103,7 @@ const SAMPLE_ITEMS = 2000;
  * row of the input (of its first `limit` rows). Never every row of a huge input in memory, nor a
  * token count per row.
  */
-async function* sampleRows(prepared: PreparedJob, store: StateStore | undefined, limit?: number): AsyncGenerator<Record<string, string>> {
+async function* sampleRows(prepared: PreparedJob, store: EstimateState | undefined, limit?: number): AsyncGenerator<Record<string, string>> {
   if (store) {
     for (const item of store.sampleUnfinishedItems(SAMPLE_ITEMS)) yield item.values;
     return;
@@ -127,7 +131,7 @@ interface Scope {
  * `run --limit N`: the first N items with work left, in the order the engine takes them, with
  * their steps still to do, and a sample of their rows to count prompt tokens on.
  */
-function limitedScope(store: StateStore, steps: Step[], limit: number): Scope {
+function limitedScope(store: EstimateState, steps: Step[], limit: number): Scope {
   const remaining: Record<string, number> = Object.fromEntries(steps.map((s) => [s.name, 0]));
   const items: { values: Record<string, string> }[] = [];
   let cursor = -1;
@@ -146,7 +150,7 @@ function limitedScope(store: StateStore, steps: Step[], limit: number): Scope {
   return { items: items.length, remaining, sample: items.filter((_, i) => i % every === 0).map((item) => item.values) };
 }
 
-function remainingByStep(store: StateStore | undefined, steps: Step[], rows: number): Record<string, number> {
+function remainingByStep(store: EstimateState | undefined, steps: Step[], rows: number): Record<string, number> {
   const remaining: Record<string, number> = Object.fromEntries(steps.map((s) => [s.name, rows]));
   if (!store) return remaining;
   for (const step of steps) {
@@ -162,7 +166,7 @@ function remainingByStep(store: StateStore | undefined, steps: Step[], rows: num
  */
 export async function estimateJob(
   prepared: PreparedJob,
-  options: { store?: StateStore; counter: TokenCounter; catalog: PriceCatalog; credentials: Credentials; pilotItems?: number; limit?: number },
+  options: { store?: EstimateState; counter: TokenCounter; catalog: PriceCatalog; credentials: Credentials; pilotItems?: number; limit?: number },
 ): Promise<JobEstimate> {
   const { job } = prepared;
   const { store, counter, catalog, limit } = options;

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { estimateJob as estimatePrepared, type JobEstimate } from '../estimate/estimate-job.js';
 import { bestTokenCounter } from '../estimate/token-counter.js';
-import { StateStore } from '../store/state-store.js';
+import { openStateToRead } from '../store/open-state.js';
 import { loadJob, type LoadedJob } from './load-job.js';
 
 export interface EstimateJobOptions {
@@ -18,7 +18,7 @@ export interface EstimateJobOptions {
 export async function estimateJob(job: string | LoadedJob, options: EstimateJobOptions = {}): Promise<JobEstimate> {
   const prepared = typeof job === 'string' ? await loadJob(job, { emulator: options.emulator ?? false }) : job;
   const counter = await bestTokenCounter();
-  const store = existsSync(prepared.job.stateFile) ? StateStore.open(prepared.job.stateFile, { readonly: true }) : undefined;
+  const store = existsSync(prepared.job.stateFile) ? openStateToRead(prepared.job.stateFile) : undefined;
   try {
     return await estimatePrepared(prepared, {
       ...(store ? { store } : {}),

@@ -4,7 +4,7 @@ import type { EngineEvents } from '../engine/events.js';
 import { prepareJob, type PreparedJob } from '../engine/prepare-job.js';
 import { RunSession } from '../engine/run-session.js';
 import { readCounts } from '../engine/status.js';
-import type { StepState } from '../store/state-store.js';
+import type { StepState } from '../store/step-state.js';
 
 export interface RunJobOptions {
   /** Run against an in-process Vertex AI emulator (as `genbatch run --emulator`): nothing is billed, no key is read. */

@@ -4,7 +4,8 @@ import type { ProjectSnapshot } from '../engine/events.js';
 import { readCounts } from '../engine/status.js';
 import { GenbatchError } from '../errors/genbatch-error.js';
 import { writeFileAtomic } from '../outputs/atomic-write.js';
-import { STEP_STATES, type StateStore, type StepState } from '../store/state-store.js';
+import type { StatusReadModel } from '../store/interfaces/status-read-model.js';
+import { STEP_STATES, type StepState } from '../store/step-state.js';
 import type { SharedFigures } from '../coordination/run-coordination.js';
 import { subscribe, type EngineEventSource } from './event-source.js';
 import { scrubText } from './redact.js';
@@ -59,7 +60,7 @@ const label = (value: string): string => scrubText(value);
  * model (from `call:end`), step outcomes, cooldowns, project health, and the run's end (exit code,
  * timestamps). With a store, `genbatch_items{state}` is read from the state file at each scrape.
  */
-export function createRunMetrics(engine: EngineEventSource | undefined, store?: StateStore, options: RunMetricsOptions = {}): RunMetrics {
+export function createRunMetrics(engine: EngineEventSource | undefined, store?: StatusReadModel, options: RunMetricsOptions = {}): RunMetrics {
   const registry = options.registry ?? new Registry();
   if (options.job) registry.setDefaultLabels({ genbatch_job: options.job });
   const registers = [registry];

@@ -3,7 +3,7 @@ import type { RunSummary } from '../engine/engine.js';
 import { buildStatus, readCounts, type StateCounts } from '../engine/status.js';
 import type { Job } from '../job/job.js';
 import { formatDuration } from '../job/duration.js';
-import type { StateStore } from '../store/state-store.js';
+import type { StatusReadModel } from '../store/interfaces/status-read-model.js';
 import { displayUrl, scrubText, scrubValue } from './redact.js';
 
 /** What `--notify URL` receives when a run ends (docs/nightly.md documents it). */
@@ -45,7 +45,7 @@ function zeroCounts(): StateCounts {
 }
 
 /** The summary of a run that ended (any outcome), from the engine's result and the state file. */
-export function buildRunSummary(job: Job, store: StateStore, runSummary: RunSummary): NotifySummary {
+export function buildRunSummary(job: Job, store: StatusReadModel, runSummary: RunSummary): NotifySummary {
   const status = buildStatus(job, store, { maxFailures: MAX_FAILURES });
   const failuresTotal = readCounts(store).steps;
   const thisRun = store.ledger.totals(runSummary.runId);
@@ -75,7 +75,7 @@ export function buildRunSummary(job: Job, store: StateStore, runSummary: RunSumm
  * The day's spend of every job using a credentials file crossed its `budget.alert_at`: sent once per
  * day (by the run whose call crossed it) with outcome `budget_alert`; the run goes on (exit_code 0).
  */
-export function buildBudgetAlertSummary(job: Job, store: StateStore, runId: string, alert: BudgetAlert): NotifySummary {
+export function buildBudgetAlertSummary(job: Job, store: StatusReadModel, runId: string, alert: BudgetAlert): NotifySummary {
   const read = readCounts(store);
   const thisRun = store.ledger.totals(runId);
   const run = store.getRun(runId);
@@ -113,7 +113,12 @@ const ERROR_OUTCOMES: Record<number, string> = { 2: 'invalid', 4: 'cancelled', 5
  * The summary of a command that failed before or outside a run: invalid job or credentials (2),
  * another run active (5), or a crash. Counts come from the state file when there is one.
  */
-export function buildErrorSummary(jobName: string, error: unknown, exitCode: number, options: { store?: StateStore; startedAt?: Date } = {}): NotifySummary {
+export function buildErrorSummary(
+  jobName: string,
+  error: unknown,
+  exitCode: number,
+  options: { store?: StatusReadModel; startedAt?: Date } = {},
+): NotifySummary {
   const message = error instanceof Error ? error.message : String(error);
   const hint = (error as { hint?: unknown } | null)?.hint;
   let counts = zeroCounts();

@@ -1,4 +1,5 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { TurnBatch } from '../store/turn-batch.js';
 
 /**
  * An append-only file whose lines are written once per turn of the event loop: the lines of every
@@ -8,8 +9,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
  */
 export class TurnBufferedFile {
   private readonly fd: number;
-  private lines: string[] = [];
-  private scheduled = false;
+  private readonly lines: TurnBatch<string[]>;
   private failed = false;
   private closed = false;
 
@@ -19,24 +19,22 @@ export class TurnBufferedFile {
     private readonly onError: (error: Error) => void,
   ) {
     this.fd = openSync(file, 'a');
+    this.lines = new TurnBatch<string[]>({ empty: () => [], size: (lines) => lines.length, write: (lines) => this.writeOut(lines) });
   }
 
   write(line: string): void {
     if (this.failed || this.closed) return;
-    this.lines.push(line);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.lines.update((lines) => lines.push(line));
   }
 
   flush(): void {
-    this.scheduled = false;
-    if (this.lines.length === 0 || this.failed) return;
-    const text = this.lines.join('');
-    this.lines = [];
+    this.lines.flush();
+  }
+
+  private writeOut(lines: string[]): void {
+    if (this.failed) return;
     try {
-      writeSync(this.fd, text);
+      writeSync(this.fd, lines.join(''));
     } catch (error) {
       // Disk full, file gone: reported once; the run goes on without its log.
       this.failed = true;

@@ -2,7 +2,8 @@ import { endianness } from 'node:os';
 import { GenbatchError } from '../errors/genbatch-error.js';
 import type { Job } from '../job/job.js';
 import { renderTemplate } from '../job/template.js';
-import { FIRST_ITEM, type StateStore } from '../store/state-store.js';
+import type { ResultsReadModel } from '../store/interfaces/results-read-model.js';
+import { FIRST_ITEM } from '../store/item-cursor.js';
 import { npyHeader } from './npy-writer.js';
 import { resolveOutputPath } from './output-path.js';
 import { AtomicWriter } from './atomic-write.js';
@@ -28,7 +29,7 @@ interface Matrix {
  * rows follow the same order. Both are streamed a page of vectors at a time, so a million vectors
  * are never in memory together; the .npy header, reserved before the rows, is written last.
  */
-export async function writeEmbeddingFiles(job: Job, store: StateStore, scratchDir: string): Promise<string[]> {
+export async function writeEmbeddingFiles(job: Job, store: ResultsReadModel, scratchDir: string): Promise<string[]> {
   const written: string[] = [];
   const writer = new AtomicWriter(scratchDir);
   for (const step of job.steps) {
@@ -52,7 +53,7 @@ export async function writeEmbeddingFiles(job: Job, store: StateStore, scratchDi
 }
 
 /** Streams the step's done vectors, in input order, as JSON Lines and (with `matrix`) as float32 rows. */
-async function streamVectors(store: StateStore, step: string, lines: PieceWriter, matrix?: Matrix): Promise<void> {
+async function streamVectors(store: ResultsReadModel, step: string, lines: PieceWriter, matrix?: Matrix): Promise<void> {
   let cursor = FIRST_ITEM;
   let count = 0;
   for (;;) {

@@ -4,7 +4,9 @@ import { ConfigError } from '../errors/config-error.js';
 import type { Job, Step } from '../job/job.js';
 import { nearestKey } from '../job/suggest-key.js';
 import { AtomicWriter } from './atomic-write.js';
-import { FIRST_ITEM, type ItemStepRow, type StateStore } from '../store/state-store.js';
+import type { ResultsReadModel } from '../store/interfaces/results-read-model.js';
+import { FIRST_ITEM } from '../store/item-cursor.js';
+import type { ItemStepRow } from '../store/rows.js';
 
 /** A plain number ("-3", "+1.5", "2e-4") is data, not a formula, whatever its sign. */
 const PLAIN_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
@@ -102,7 +104,7 @@ export interface ResultRecord {
 const PAGE = 500;
 
 /** Every item of the state with its steps, in input order, a page at a time (no statement stays open between pages). */
-function* itemsWithSteps(store: StateStore): Generator<{ id: string; steps: ItemStepRow[] }> {
+function* itemsWithSteps(store: ResultsReadModel): Generator<{ id: string; steps: ItemStepRow[] }> {
   let cursor = FIRST_ITEM;
   for (;;) {
     const page = store.itemsWithSteps(cursor, PAGE);
@@ -113,7 +115,7 @@ function* itemsWithSteps(store: StateStore): Generator<{ id: string; steps: Item
   }
 }
 
-function* resultRecords(columns: readonly StepColumns[], store: StateStore): Generator<ResultRecord> {
+function* resultRecords(columns: readonly StepColumns[], store: ResultsReadModel): Generator<ResultRecord> {
   for (const item of itemsWithSteps(store)) {
     const rows = item.steps;
     const steps: ResultRecord['steps'] = {};
@@ -166,7 +168,7 @@ function cell(value: unknown): string {
  * step its state, output files, chosen fields, finish reason and error, then the item's cost), or JSON Lines when
  * the file ends in .jsonl (the same record as an object, field values with their JSON types).
  */
-export async function writeResults(job: Job, store: StateStore, scratchDir: string, options: ResultsOptions = {}): Promise<string | undefined> {
+export async function writeResults(job: Job, store: ResultsReadModel, scratchDir: string, options: ResultsOptions = {}): Promise<string | undefined> {
   const target = job.resultsFile;
   if (!target) return undefined;
   const columns = resultFields(job, options);

@@ -1,10 +1,11 @@
 import { GenbatchError } from '../errors/genbatch-error.js';
 import type { Job } from '../job/job.js';
 import { ResponseCache } from '../cache/response-cache.js';
-import type { ItemStepRow, StateStore } from '../store/state-store.js';
+import type { ReviewMarks, ReviewReadModel } from '../store/interfaces/review-read-model.js';
+import type { ItemStepRow } from '../store/rows.js';
 
 /** Ids of items a reviewer rejected (`genbatch reject`), in input order: what `retry --rejected` redoes. */
-export function rejectedItemIds(store: StateStore): string[] {
+export function rejectedItemIds(store: ReviewReadModel & ReviewMarks): string[] {
   return store.rejectedItemIds();
 }
 
@@ -27,7 +28,12 @@ export interface RejectOutcome {
  * Marks the outputs of these items (from `step` on, default every step) as rejected. All or nothing:
  * an unknown id, or an item with no done output among those steps, is an error and nothing is marked.
  */
-export function rejectItems(job: Pick<Job, 'steps'>, store: StateStore, ids: readonly string[], options: { note?: string; step?: string } = {}): RejectOutcome {
+export function rejectItems(
+  job: Pick<Job, 'steps'>,
+  store: ReviewReadModel & ReviewMarks,
+  ids: readonly string[],
+  options: { note?: string; step?: string } = {},
+): RejectOutcome {
   const unique = [...new Set(ids)];
   if (unique.length === 0) throw new GenbatchError('Say which items to reject: genbatch reject JOB ID...', { code: 'USAGE', exitCode: 2 });
   const stepNames = stepsFrom(job, options.step);

@@ -4,7 +4,10 @@ import { renderStep } from '../engine/render-step.js';
 import { buildStatus, type StatusReport } from '../engine/status.js';
 import type { Job, Step } from '../job/job.js';
 import { TemplateValueMissing, type TemplateContext } from '../job/template.js';
-import type { ItemStepRow, StateStore, StepState } from '../store/state-store.js';
+import type { ReviewReadModel } from '../store/interfaces/review-read-model.js';
+import type { StatusReadModel } from '../store/interfaces/status-read-model.js';
+import type { ItemStepRow } from '../store/rows.js';
+import type { StepState } from '../store/step-state.js';
 import { makeThumbnail, outputKind, type OutputKind, type Thumbnail } from './thumbnail.js';
 
 export interface ReviewOutput {
@@ -95,7 +98,11 @@ function insideOutputDir(outputDir: string, path: string): string | undefined {
  * Everything the review page shows, read from the state file: every item in input order with each
  * step's state, cost, prompt, structured fields, outputs (with thumbnails), errors and rejections.
  */
-export async function collectReview(job: Job, store: StateStore, options: { thumbnails?: boolean; concurrency?: number } = {}): Promise<ReviewData> {
+export async function collectReview(
+  job: Job,
+  store: ReviewReadModel & StatusReadModel,
+  options: { thumbnails?: boolean; concurrency?: number } = {},
+): Promise<ReviewData> {
   const status = buildStatus(job, store, { maxFailures: 0 });
   const rows = new Map<string, ItemStepRow[]>();
   for (const row of store.allItemSteps()) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { relative } from 'node:path';
-import type { StepState } from '../store/state-store.js';
+import type { StepState } from '../store/step-state.js';
 import { escapeHtml as h, pathHref } from './escape-html.js';
 import type { ReviewData, ReviewItem, ReviewOutput, ReviewStep } from './review-data.js';
 

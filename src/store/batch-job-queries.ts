@@ -1,3 +1,19 @@
+import {
+  ADOPT_UNITS,
+  ASSIGN_UNIT,
+  NAME_BATCH_JOB,
+  OPEN_BATCH_JOB,
+  RECENT_BATCH_JOBS,
+  RELEASE_UNITS,
+  REQUEST_HASHES,
+  RUNNING_UNITS,
+  SETTLED_UNITS,
+  SETTLE_BATCH_JOB,
+  UNIT_INTENTS,
+  UNMATCHED_LINES,
+  UNSETTLED_BATCH_JOBS,
+  UPDATE_BATCH_JOB,
+} from './sql/batch-jobs.js';
 import type { Statements } from './statements.js';
 
 /** A Vertex AI batch prediction job of this job's state (`batch_jobs`). */
@@ -87,49 +103,40 @@ export class BatchJobQueries {
   /** The job's row, before it is submitted (state SUBMITTING). */
   open(job: { id: string; step: string; project: string; model: string; inputUri: string; outputUri: string; requests: number }): void {
     const at = now();
-    this.#sql
-      .get(
-        `INSERT INTO batch_jobs (id, step, project, model, state, input_uri, output_uri, requests, created_at, updated_at)
-         VALUES (?, ?, ?, ?, 'SUBMITTING', ?, ?, ?, ?, ?)`,
-      )
-      .run(job.id, job.step, job.project, job.model, job.inputUri, job.outputUri, job.requests, at, at);
+    this.#sql.get(OPEN_BATCH_JOB).run(job.id, job.step, job.project, job.model, job.inputUri, job.outputUri, job.requests, at, at);
   }
 
   /** A running unit belongs to the batch job (set in the same commit as its markRunning), with its request's hash. */
   assign(id: string, itemId: string, step: string, requestHash: string | undefined): void {
-    this.#sql
-      .get(`UPDATE item_steps SET batch_id = ?, batch_hash = ? WHERE item_id = ? AND step = ? AND state = 'running'`)
-      .run(id, requestHash ?? null, itemId, step);
+    this.#sql.get(ASSIGN_UNIT).run(id, requestHash ?? null, itemId, step);
   }
 
   /** The Vertex name, committed as soon as the create call returned. */
   named(id: string, name: string, state: string): void {
-    this.#sql.get('UPDATE batch_jobs SET name = ?, state = ?, updated_at = ? WHERE id = ?').run(name, state, now(), id);
+    this.#sql.get(NAME_BATCH_JOB).run(name, state, now(), id);
   }
 
   /** The last state seen, with the counts Vertex reports so far. */
   update(id: string, state: string, succeeded: number, failed: number): void {
-    this.#sql.get('UPDATE batch_jobs SET state = ?, succeeded = ?, failed = ?, updated_at = ? WHERE id = ?').run(state, succeeded, failed, now(), id);
+    this.#sql.get(UPDATE_BATCH_JOB).run(state, succeeded, failed, now(), id);
   }
 
   /** Every unit settled and the staging files deleted: the job is history (status still lists it). */
   settle(id: string, state: string, counts: { succeeded: number; failed: number }, reason: string | null): void {
     const at = now();
-    this.#sql
-      .get('UPDATE batch_jobs SET state = ?, succeeded = ?, failed = ?, reason = ?, updated_at = ?, settled_at = ? WHERE id = ?')
-      .run(state, counts.succeeded, counts.failed, reason, at, at, id);
-    this.#sql.get('UPDATE item_steps SET batch_id = NULL, batch_hash = NULL WHERE batch_id = ?').run(id);
+    this.#sql.get(SETTLE_BATCH_JOB).run(state, counts.succeeded, counts.failed, reason, at, at, id);
+    this.#sql.get(RELEASE_UNITS).run(id);
   }
 
   /** Lines of the job that matched no item, its items that got no line, and the billed lines that could not be read. */
   unmatched(id: string, lines: number, items: number, unreadable: number): void {
-    this.#sql.get('UPDATE batch_jobs SET unmatched_lines = ?, missing_items = ?, unreadable_lines = ? WHERE id = ?').run(lines, items, unreadable, id);
+    this.#sql.get(UNMATCHED_LINES).run(lines, items, unreadable, id);
   }
 
   /** The job's units already settled (a run that died while collecting it settled them), with their request hashes. */
   settledUnits(id: string): { itemId: string; hash: string | null }[] {
     return (
-      this.#sql.get(`SELECT item_id, batch_hash FROM item_steps WHERE batch_id = ? AND state <> 'running'`).all(id) as {
+      this.#sql.get(SETTLED_UNITS).all(id) as {
         item_id: string;
         batch_hash: string | null;
       }[]
@@ -138,7 +145,7 @@ export class BatchJobQueries {
 
   /** The request hashes of the job's running units, by item id (kept at submission). */
   requestHashes(id: string): Map<string, string> {
-    const rows = this.#sql.get(`SELECT item_id, batch_hash FROM item_steps WHERE batch_id = ? AND state = 'running' AND batch_hash IS NOT NULL`).all(id) as {
+    const rows = this.#sql.get(REQUEST_HASHES).all(id) as {
       item_id: string;
       batch_hash: string;
     }[];
@@ -147,37 +154,29 @@ export class BatchJobQueries {
 
   /** The units of a job left by an earlier run become this run's (they stay running). */
   adopt(id: string, runId: string): number {
-    return this.#sql.get(`UPDATE item_steps SET run_id = ? WHERE batch_id = ? AND state = 'running'`).run(runId, id).changes;
+    return this.#sql.get(ADOPT_UNITS).run(runId, id).changes;
   }
 
   /** Item ids of the job's units still running, in input order. */
   runningUnits(id: string): string[] {
-    return this.#sql
-      .get(`SELECT s.item_id FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.batch_id = ? AND s.state = 'running' ORDER BY i.ord`)
-      .pluck()
-      .all(id) as string[];
+    return this.#sql.get(RUNNING_UNITS).pluck().all(id) as string[];
   }
 
   /** The unsettled ledger intent rows of the job's units, by item id. */
   intents(id: string): Map<string, { id: number; reservedUsd: number }> {
-    const rows = this.#sql
-      .get(
-        `SELECT l.id, l.item_id, l.reserved_usd FROM item_steps s JOIN ledger l ON l.item_id = s.item_id AND l.step = s.step
-         WHERE s.batch_id = ? AND l.settled = 0 ORDER BY l.id`,
-      )
-      .all(id) as { id: number; item_id: string; reserved_usd: number }[];
+    const rows = this.#sql.get(UNIT_INTENTS).all(id) as { id: number; item_id: string; reserved_usd: number }[];
     return new Map(rows.map((r) => [r.item_id, { id: r.id, reservedUsd: r.reserved_usd }]));
   }
 
   /** Jobs not yet settled, oldest first. */
   unsettled(): BatchJobRow[] {
     if (!this.#present) return [];
-    return (this.#sql.get('SELECT * FROM batch_jobs WHERE settled_at IS NULL ORDER BY created_at, id').all() as RawBatchJob[]).map(toRow);
+    return (this.#sql.get(UNSETTLED_BATCH_JOBS).all() as RawBatchJob[]).map(toRow);
   }
 
   /** The most recent jobs, newest first (status). */
   recent(limit: number): BatchJobRow[] {
     if (!this.#present) return [];
-    return (this.#sql.get('SELECT * FROM batch_jobs ORDER BY created_at DESC, id DESC LIMIT ?').all(limit) as RawBatchJob[]).map(toRow);
+    return (this.#sql.get(RECENT_BATCH_JOBS).all(limit) as RawBatchJob[]).map(toRow);
   }
 }

@@ -1,6 +1,48 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import {
+  BUDGET_DAY,
+  BUDGET_HELD,
+  BUDGET_SPENT,
+  BUMP_COOLDOWNS,
+  CLAIM_ALERT,
+  CLEAR_COOLDOWN,
+  COOLDOWNS,
+  COOLDOWNS_VERSION,
+  COORDINATION_SCHEMA,
+  DAILY_COUNT,
+  DROP_BUDGET_HOLD,
+  DROP_HOLDER,
+  DROP_HOLDER_LEASES,
+  DROP_HOLDER_RUNS,
+  DROP_STALE_LEASES,
+  END_LEASE,
+  FORGET_OLD_DAYS,
+  HOLDERS,
+  JOIN_RUN,
+  LEASES_IN_FLIGHT,
+  LEAVE_RUN,
+  PACING,
+  PUSH_NEXT_TURN,
+  RECENT_WINDOWS,
+  RECORD_SPEND,
+  RESERVE_BUDGET,
+  RETURN_TOKENS,
+  RUNS,
+  SETTLE_BUDGET_SPEND,
+  SET_COOLDOWN,
+  SET_DAILY_COUNT,
+  SET_PACING,
+  SET_WINDOW_STATE,
+  TAKE_LEASE,
+  TOUCH_HOLDER,
+  TURN_READY,
+  WINDOWS_SCHEMA,
+  WINDOW_STATE,
+  forgetDaySql,
+} from './sql/coordination.js';
+import { ALL_TABLES, dropTableSql } from './sql/schema.js';
 import { Statements } from './statements.js';
 
 /**
@@ -12,54 +54,6 @@ import { Statements } from './statements.js';
  */
 
 const SCHEMA_VERSION = 2;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS holders (id TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, seen_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS pacing (
-  key TEXT PRIMARY KEY,
-  next_at REAL NOT NULL DEFAULT 0,
-  tokens_window INTEGER NOT NULL DEFAULT 0,
-  tokens_used INTEGER NOT NULL DEFAULT 0,
-  last_holder TEXT NOT NULL DEFAULT '',
-  last_at INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, key TEXT NOT NULL, holder TEXT NOT NULL, at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS leases_by_key ON leases(key);
-CREATE TABLE IF NOT EXISTS cooldowns (
-  key TEXT PRIMARY KEY,
-  model TEXT NOT NULL,
-  until INTEGER NOT NULL,
-  reason TEXT NOT NULL,
-  per_day INTEGER NOT NULL,
-  at INTEGER NOT NULL,
-  by TEXT NOT NULL,
-  cleared_at INTEGER
-);
-CREATE TABLE IF NOT EXISTS daily (key TEXT NOT NULL, day TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (key, day));
-CREATE TABLE IF NOT EXISTS runs (
-  run_id TEXT PRIMARY KEY,
-  holder TEXT NOT NULL,
-  job TEXT NOT NULL,
-  job_file TEXT NOT NULL,
-  host TEXT NOT NULL,
-  pid INTEGER NOT NULL,
-  started_at TEXT NOT NULL,
-  projects TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS budget_spend (
-  scope TEXT NOT NULL, day TEXT NOT NULL, job TEXT NOT NULL, project TEXT NOT NULL,
-  nano INTEGER NOT NULL, calls INTEGER NOT NULL,
-  PRIMARY KEY (scope, day, job, project)
-);
-CREATE TABLE IF NOT EXISTS budget_holds (id INTEGER PRIMARY KEY, scope TEXT NOT NULL, day TEXT NOT NULL, holder TEXT NOT NULL, job TEXT NOT NULL, nano INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS budget_holds_by_day ON budget_holds(scope, day);
-CREATE TABLE IF NOT EXISTS budget_alerts (scope TEXT NOT NULL, day TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (scope, day));
-CREATE TABLE IF NOT EXISTS versions (name TEXT PRIMARY KEY, v INTEGER NOT NULL);
-INSERT OR IGNORE INTO versions (name, v) VALUES ('cooldowns', 0);
-`;
-
-/** Shared-capacity windows (one per endpoint, location and model), as the coordination layer writes them. */
-const WINDOWS_SCHEMA = `CREATE TABLE IF NOT EXISTS capacity_windows (key TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL);`;
 
 /** What one call asks of a quota key: the gap after its start, and the limits to respect. */
 export interface PacingRequest {
@@ -137,9 +131,9 @@ export class CoordinationStore {
     // What the file holds is short-lived (pacing, cooldowns, this week's spend): a file of another layout is started afresh.
     db.transaction(() => {
       if (db.pragma('user_version', { simple: true }) !== SCHEMA_VERSION) {
-        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
-        for (const table of tables) db.exec(`DROP TABLE IF EXISTS "${table}"`);
-        db.exec(SCHEMA);
+        const tables = db.prepare(ALL_TABLES).pluck().all() as string[];
+        for (const table of tables) db.exec(dropTableSql(table));
+        db.exec(COORDINATION_SCHEMA);
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }
       // Added to version 2 without a new version: a new version would start afresh and drop the day's shared spend.
@@ -163,43 +157,37 @@ export class CoordinationStore {
   /** Reads the state of a shared-capacity window, lets `change` make the next one and writes it, in one transaction. */
   changeWindow<T>(key: string, now: number, change: (state: string | undefined) => { state: string; result: T }): T {
     return this.immediate(() => {
-      const current = this.sql.get('SELECT state FROM capacity_windows WHERE key = ?').pluck().get(key) as string | undefined;
+      const current = this.sql.get(WINDOW_STATE).pluck().get(key) as string | undefined;
       const { state, result } = change(current);
-      this.sql
-        .get(
-          'INSERT INTO capacity_windows (key, state, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at',
-        )
-        .run(key, state, now);
+      this.sql.get(SET_WINDOW_STATE).run(key, state, now);
       return result;
     });
   }
 
   windowState(key: string): string | undefined {
-    return this.sql.get('SELECT state FROM capacity_windows WHERE key = ?').pluck().get(key) as string | undefined;
+    return this.sql.get(WINDOW_STATE).pluck().get(key) as string | undefined;
   }
 
   /** Every window written since `since`. */
   windows(since: number): { key: string; state: string }[] {
-    return this.sql.get('SELECT key, state FROM capacity_windows WHERE updated_at >= ? ORDER BY key').all(since) as { key: string; state: string }[];
+    return this.sql.get(RECENT_WINDOWS).all(since) as { key: string; state: string }[];
   }
 
   touchHolder(id: string, pid: number, host: string, now: number): void {
-    this.sql
-      .get('INSERT INTO holders (id, pid, host, seen_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET seen_at = excluded.seen_at')
-      .run(id, pid, host, now);
+    this.sql.get(TOUCH_HOLDER).run(id, pid, host, now);
   }
 
   /** A holder that is gone: its calls in flight and its runs no longer count (its budget holds do: they may have been billed). */
   dropHolder(id: string): void {
     this.immediate(() => {
-      this.sql.get('DELETE FROM leases WHERE holder = ?').run(id);
-      this.sql.get('DELETE FROM runs WHERE holder = ?').run(id);
-      this.sql.get('DELETE FROM holders WHERE id = ?').run(id);
+      this.sql.get(DROP_HOLDER_LEASES).run(id);
+      this.sql.get(DROP_HOLDER_RUNS).run(id);
+      this.sql.get(DROP_HOLDER).run(id);
     });
   }
 
   holders(): { id: string; pid: number; host: string; seenAt: number }[] {
-    return (this.sql.get('SELECT id, pid, host, seen_at FROM holders').all() as { id: string; pid: number; host: string; seen_at: number }[]).map((h) => ({
+    return (this.sql.get(HOLDERS).all() as { id: string; pid: number; host: string; seen_at: number }[]).map((h) => ({
       id: h.id,
       pid: h.pid,
       host: h.host,
@@ -216,7 +204,7 @@ export class CoordinationStore {
    */
   takeTurn(key: string, holder: string, request: PacingRequest, now: number, wallNow: number = now): PacingTurn {
     return this.immediate(() => {
-      const row = (this.sql.get('SELECT next_at, tokens_window, tokens_used, last_holder, last_at FROM pacing WHERE key = ?').get(key) as
+      const row = (this.sql.get(PACING).get(key) as
         { next_at: number; tokens_window: number; tokens_used: number; last_holder: string; last_at: number } | undefined) ?? {
         next_at: 0,
         tokens_window: 0,
@@ -228,7 +216,7 @@ export class CoordinationStore {
         let inFlight = this.inFlight(key);
         if (inFlight >= request.concurrency) {
           // Slots of processes that stopped being seen (killed) are taken back before refusing.
-          this.sql.get('DELETE FROM leases WHERE key = ? AND holder NOT IN (SELECT id FROM holders WHERE seen_at >= ?)').run(key, wallNow - request.staleMs);
+          this.sql.get(DROP_STALE_LEASES).run(key, wallNow - request.staleMs);
           inFlight = this.inFlight(key);
           if (inFlight >= request.concurrency) return { ok: false, retryAt: now + 10, why: 'concurrency' };
         }
@@ -248,34 +236,24 @@ export class CoordinationStore {
       const startAt = Math.max(now, row.next_at);
       const shared = row.last_holder !== '' && row.last_holder !== holder && row.last_at >= now - SHARED_WITHIN_MS;
       const gapMs = shared ? request.sharedGapMs : request.gapMs;
-      this.sql
-        .get(
-          `INSERT INTO pacing (key, next_at, tokens_window, tokens_used, last_holder, last_at) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT(key) DO UPDATE SET next_at = excluded.next_at, tokens_window = excluded.tokens_window, tokens_used = excluded.tokens_used,
-             last_holder = excluded.last_holder, last_at = excluded.last_at`,
-        )
-        .run(key, startAt + gapMs, window, used, holder, now);
-      const leaseId =
-        request.concurrency === undefined
-          ? undefined
-          : Number(this.sql.get('INSERT INTO leases (key, holder, at) VALUES (?, ?, ?)').run(key, holder, wallNow).lastInsertRowid);
+      this.sql.get(SET_PACING).run(key, startAt + gapMs, window, used, holder, now);
+      const leaseId = request.concurrency === undefined ? undefined : Number(this.sql.get(TAKE_LEASE).run(key, holder, wallNow).lastInsertRowid);
       return { ok: true, startAt, gapMs, leaseId, tokens, tokensWindow: window };
     });
   }
 
   private inFlight(key: string): number {
-    return (this.sql.get('SELECT count(*) AS n FROM leases WHERE key = ?').get(key) as { n: number }).n;
+    return (this.sql.get(LEASES_IN_FLIGHT).get(key) as { n: number }).n;
   }
 
   /** No start of the key before `nextAt` (a call that left late keeps its gap to the next). */
   pushNextTurn(key: string, nextAt: number): void {
-    this.sql.get('UPDATE pacing SET next_at = max(next_at, ?) WHERE key = ?').run(nextAt, key);
+    this.sql.get(PUSH_NEXT_TURN).run(nextAt, key);
   }
 
   /** Whether a call could start now without waiting (no transaction: a hint for choosing a project). */
   turnReady(key: string, request: Pick<PacingRequest, 'concurrency' | 'tpm' | 'staleMs'>, now: number): boolean {
-    const row = this.sql.get('SELECT next_at, tokens_window, tokens_used FROM pacing WHERE key = ?').get(key) as
-      { next_at: number; tokens_window: number; tokens_used: number } | undefined;
+    const row = this.sql.get(TURN_READY).get(key) as { next_at: number; tokens_window: number; tokens_used: number } | undefined;
     if (!row) return true;
     if (row.next_at > now) return false;
     if (request.concurrency !== undefined && this.inFlight(key) >= request.concurrency) return false;
@@ -287,23 +265,15 @@ export class CoordinationStore {
   endTurn(key: string, leaseId: number | undefined, tokensWindow: number, tokensDelta: number): void {
     if (leaseId === undefined && tokensDelta === 0) return;
     this.immediate(() => {
-      if (leaseId !== undefined) this.sql.get('DELETE FROM leases WHERE id = ?').run(leaseId);
-      if (tokensDelta !== 0)
-        this.sql.get('UPDATE pacing SET tokens_used = max(0, tokens_used + ?) WHERE key = ? AND tokens_window = ?').run(tokensDelta, key, tokensWindow);
+      if (leaseId !== undefined) this.sql.get(END_LEASE).run(leaseId);
+      if (tokensDelta !== 0) this.sql.get(RETURN_TOKENS).run(tokensDelta, key, tokensWindow);
     });
   }
 
   /** Records a cooldown; one already in force that ends later is kept. Returns whether it changed. */
   setCooldown(row: Omit<CooldownRow, 'clearedAt'>): boolean {
     return this.immediate(() => {
-      const changed = this.sql
-        .get(
-          `INSERT INTO cooldowns (key, model, until, reason, per_day, at, by, cleared_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
-           ON CONFLICT(key) DO UPDATE SET model = excluded.model, until = excluded.until, reason = excluded.reason, per_day = excluded.per_day,
-             at = excluded.at, by = excluded.by, cleared_at = NULL
-           WHERE cooldowns.cleared_at IS NOT NULL OR cooldowns.until < excluded.until`,
-        )
-        .run(row.key, row.model, row.until, row.reason, row.perDay ? 1 : 0, row.at, row.by).changes;
+      const changed = this.sql.get(SET_COOLDOWN).run(row.key, row.model, row.until, row.reason, row.perDay ? 1 : 0, row.at, row.by).changes;
       if (changed > 0) this.bumpCooldowns();
       return changed > 0;
     });
@@ -312,24 +282,24 @@ export class CoordinationStore {
   /** A call started after the cooldown was recorded succeeded: the quota is back for everyone. */
   clearCooldown(key: string, startedAt: number, now: number): boolean {
     return this.immediate(() => {
-      const changed = this.sql.get('UPDATE cooldowns SET cleared_at = ? WHERE key = ? AND cleared_at IS NULL AND at < ?').run(now, key, startedAt).changes;
+      const changed = this.sql.get(CLEAR_COOLDOWN).run(now, key, startedAt).changes;
       if (changed > 0) this.bumpCooldowns();
       return changed > 0;
     });
   }
 
   private bumpCooldowns(): void {
-    this.sql.get("UPDATE versions SET v = v + 1 WHERE name = 'cooldowns'").run();
+    this.sql.get(BUMP_COOLDOWNS).run();
   }
 
   /** Changes with every cooldown set or cleared: readers reload only when it moved. */
   cooldownsVersion(): number {
-    return (this.sql.get("SELECT v FROM versions WHERE name = 'cooldowns'").get() as { v: number }).v;
+    return (this.sql.get(COOLDOWNS_VERSION).get() as { v: number }).v;
   }
 
   cooldowns(): CooldownRow[] {
     return (
-      this.sql.get('SELECT key, model, until, reason, per_day, at, by, cleared_at FROM cooldowns').all() as {
+      this.sql.get(COOLDOWNS).all() as {
         key: string;
         model: string;
         until: number;
@@ -354,39 +324,31 @@ export class CoordinationStore {
   /** Counts one request of the day for a key if it stays within `rpd` (`floor`: what is known to be made already). */
   countRequest(key: string, day: string, rpd: number, floor: number): { ok: boolean; count: number } {
     return this.immediate(() => {
-      const stored = (this.sql.get('SELECT count FROM daily WHERE key = ? AND day = ?').get(key, day) as { count: number } | undefined)?.count ?? 0;
+      const stored = (this.sql.get(DAILY_COUNT).get(key, day) as { count: number } | undefined)?.count ?? 0;
       const count = Math.max(stored, floor);
       if (count >= rpd) return { ok: false, count };
-      this.sql.get('INSERT INTO daily (key, day, count) VALUES (?, ?, ?) ON CONFLICT(key, day) DO UPDATE SET count = excluded.count').run(key, day, count + 1);
-      this.sql.get('DELETE FROM daily WHERE day < ?').run(day);
+      this.sql.get(SET_DAILY_COUNT).run(key, day, count + 1);
+      this.sql.get(FORGET_OLD_DAYS).run(day);
       return { ok: true, count: count + 1 };
     });
   }
 
   requestsToday(key: string, day: string): number {
-    return (this.sql.get('SELECT count FROM daily WHERE key = ? AND day = ?').get(key, day) as { count: number } | undefined)?.count ?? 0;
+    return (this.sql.get(DAILY_COUNT).get(key, day) as { count: number } | undefined)?.count ?? 0;
   }
 
   joinRun(run: Omit<RunEntry, 'seenAt'>): void {
-    this.sql
-      .get(
-        'INSERT OR REPLACE INTO runs (run_id, holder, job, job_file, host, pid, started_at, projects) VALUES (@runId, @holder, @job, @jobFile, @host, @pid, @startedAt, @projects)',
-      )
-      .run({ ...run, projects: JSON.stringify(run.projects) });
+    this.sql.get(JOIN_RUN).run({ ...run, projects: JSON.stringify(run.projects) });
   }
 
   leaveRun(runId: string): void {
-    this.sql.get('DELETE FROM runs WHERE run_id = ?').run(runId);
+    this.sql.get(LEAVE_RUN).run(runId);
   }
 
   /** Runs whose process was seen within `staleMs`. */
   runs(now: number, staleMs: number): RunEntry[] {
     return (
-      this.sql
-        .get(
-          'SELECT r.run_id, r.holder, r.job, r.job_file, r.host, r.pid, r.started_at, r.projects, h.seen_at FROM runs r JOIN holders h ON h.id = r.holder WHERE h.seen_at >= ? ORDER BY r.started_at',
-        )
-        .all(now - staleMs) as {
+      this.sql.get(RUNS).all(now - staleMs) as {
         run_id: string;
         holder: string;
         job: string;
@@ -411,8 +373,8 @@ export class CoordinationStore {
   }
 
   private budgetTotals(scope: string, day: string): { spentNano: number; heldNano: number } {
-    const spent = this.sql.get('SELECT coalesce(sum(nano), 0) AS n FROM budget_spend WHERE scope = ? AND day = ?').get(scope, day) as { n: number };
-    const held = this.sql.get('SELECT coalesce(sum(nano), 0) AS n FROM budget_holds WHERE scope = ? AND day = ?').get(scope, day) as { n: number };
+    const spent = this.sql.get(BUDGET_SPENT).get(scope, day) as { n: number };
+    const held = this.sql.get(BUDGET_HELD).get(scope, day) as { n: number };
     return { spentNano: spent.n, heldNano: held.n };
   }
 
@@ -424,9 +386,7 @@ export class CoordinationStore {
     return this.immediate(() => {
       const totals = this.budgetTotals(scope, day);
       if (!force && totals.spentNano + totals.heldNano + nano > capNano) return { ok: false, holdId: undefined, ...totals };
-      const holdId = Number(
-        this.sql.get('INSERT INTO budget_holds (scope, day, holder, job, nano) VALUES (?, ?, ?, ?, ?)').run(scope, day, holder, job, nano).lastInsertRowid,
-      );
+      const holdId = Number(this.sql.get(RESERVE_BUDGET).run(scope, day, holder, job, nano).lastInsertRowid);
       return { ok: true, holdId, spentNano: totals.spentNano, heldNano: totals.heldNano + nano };
     });
   }
@@ -434,13 +394,8 @@ export class CoordinationStore {
   /** A held call ended: its hold is replaced by what it cost, booked to its job and project. */
   settleBudget(holdId: number, scope: string, day: string, job: string, project: string, actualNano: number): { spentNano: number; heldNano: number } {
     return this.immediate(() => {
-      this.sql.get('DELETE FROM budget_holds WHERE id = ?').run(holdId);
-      this.sql
-        .get(
-          `INSERT INTO budget_spend (scope, day, job, project, nano, calls) VALUES (?, ?, ?, ?, ?, 1)
-           ON CONFLICT(scope, day, job, project) DO UPDATE SET nano = nano + excluded.nano, calls = calls + 1`,
-        )
-        .run(scope, day, job, project, actualNano);
+      this.sql.get(DROP_BUDGET_HOLD).run(holdId);
+      this.sql.get(SETTLE_BUDGET_SPEND).run(scope, day, job, project, actualNano);
       return this.budgetTotals(scope, day);
     });
   }
@@ -448,32 +403,24 @@ export class CoordinationStore {
   /** Spend booked without a hold (a credentials file with no shared budget): added per job and project. */
   recordSpend(scope: string, day: string, job: string, rows: readonly { project: string; nano: number; calls: number }[]): void {
     this.immediate(() => {
-      for (const row of rows)
-        this.sql
-          .get(
-            `INSERT INTO budget_spend (scope, day, job, project, nano, calls) VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT(scope, day, job, project) DO UPDATE SET nano = nano + excluded.nano, calls = calls + excluded.calls`,
-          )
-          .run(scope, day, job, row.project, row.nano, row.calls);
+      for (const row of rows) this.sql.get(RECORD_SPEND).run(scope, day, job, row.project, row.nano, row.calls);
     });
   }
 
   budgetDay(scope: string, day: string): { spentNano: number; heldNano: number; rows: BudgetDayRow[] } {
-    const rows = this.sql
-      .get('SELECT job, project, nano, calls FROM budget_spend WHERE scope = ? AND day = ? ORDER BY job, project')
-      .all(scope, day) as BudgetDayRow[];
+    const rows = this.sql.get(BUDGET_DAY).all(scope, day) as BudgetDayRow[];
     return { ...this.budgetTotals(scope, day), rows };
   }
 
   /** Forgets days before `day` (spend, holds, alerts, request counts): a week is kept for `cost --all`. */
   forgetBefore(day: string): void {
     this.immediate(() => {
-      for (const table of ['budget_spend', 'budget_holds', 'budget_alerts', 'daily']) this.sql.get(`DELETE FROM ${table} WHERE day < ?`).run(day);
+      for (const table of ['budget_spend', 'budget_holds', 'budget_alerts', 'daily']) this.sql.get(forgetDaySql(table)).run(day);
     });
   }
 
   /** True once per scope and day: the first caller sends the alert. */
   claimAlert(scope: string, day: string, now: number): boolean {
-    return this.sql.get('INSERT OR IGNORE INTO budget_alerts (scope, day, at) VALUES (?, ?, ?)').run(scope, day, now).changes > 0;
+    return this.sql.get(CLAIM_ALERT).run(scope, day, now).changes > 0;
   }
 }

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import { isDatabaseBusy } from '../errors/state-file-locked-error.js';
+import { TurnBatch } from './turn-batch.js';
 
 /**
  * How writes wait for another process's lock on the file (a sqlite3 shell inside BEGIN, a script):
@@ -40,8 +41,8 @@ interface Pending {
  * their own transaction (it becomes a savepoint inside the batch).
  */
 export class GroupCommit {
-  private queue: Pending[] = [];
-  private scheduled = false;
+  /** The writes of this turn of the event loop, committed together at its end (see turn-batch.ts). */
+  private readonly turns: TurnBatch<Pending[]>;
   /**
    * Checked inside every batch's transaction before its writes (the run still holds the job's lock):
    * when it throws, nothing of the batch is written and every write in it is rejected with its error.
@@ -49,15 +50,16 @@ export class GroupCommit {
   fence: (() => void) | undefined;
   /** While the file is locked by another process: when the first attempt that met the lock began. */
   private lockedSince: number | undefined;
-  private retry: NodeJS.Timeout | undefined;
   private lockWait: LockWait | undefined;
   /** Writes held back on purpose (a WAL that cannot be checkpointed has reached its bound). */
   private held = false;
 
   constructor(
     private readonly db: Database.Database,
-    private readonly maxBatch = 512,
-  ) {}
+    maxBatch = 512,
+  ) {
+    this.turns = new TurnBatch<Pending[]>({ empty: () => [], size: (batch) => batch.length, write: (batch) => this.commit(batch, false), max: maxBatch });
+  }
 
   /** Writes wait for a lock held by another process (else they fail at the busy timeout). */
   waitForLocks(wait: LockWait): void {
@@ -70,20 +72,14 @@ export class GroupCommit {
    */
   hold(on: boolean): void {
     this.held = on;
-    if (!on && this.retry !== undefined) this.flush();
+    if (!on && this.turns.retrying) this.flush();
   }
 
   /** Queues a write; resolves with its result once it is committed. */
   submit<T>(write: () => T): Promise<T> {
+    // While the file is locked, the next attempt is already set (TurnBatch.retrying): the write waits for it.
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ write, resolve: resolve as (value: unknown) => void, reject });
-      // While the file is locked, the next attempt is already set.
-      if (this.retry !== undefined) return;
-      if (this.queue.length >= this.maxBatch) this.flush();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.turns.update((queue) => queue.push({ write, resolve: resolve as (value: unknown) => void, reject }));
     });
   }
 
@@ -92,12 +88,12 @@ export class GroupCommit {
    * for again, the writes fail.
    */
   flush(final = false): void {
-    this.scheduled = false;
-    if (this.retry !== undefined) clearTimeout(this.retry);
-    this.retry = undefined;
-    const batch = this.queue;
-    if (batch.length === 0) return;
-    this.queue = [];
+    const batch = this.turns.take();
+    if (batch.length > 0) this.commit(batch, final);
+  }
+
+  /** One transaction for the batch, fenced; a locked file keeps it queued (in order) until `lockWait` says stop. */
+  private commit(batch: Pending[], final: boolean): void {
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     const began = performance.now();
     try {
@@ -127,8 +123,7 @@ export class GroupCommit {
         const waited = performance.now() - this.lockedSince;
         if (!final && waited < this.lockWait.waitMs) {
           // Still locked: everything stays queued, in order, for the next attempt.
-          this.queue = batch.concat(this.queue);
-          this.retry = setTimeout(() => this.flush(), LOCKED_RETRY_MS);
+          this.turns.retryIn(LOCKED_RETRY_MS, (queued) => batch.concat(queued));
           return;
         }
         failure = this.lockWait.failure(waited);

@@ -3,6 +3,32 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { GenbatchError } from '../errors/genbatch-error.js';
+import {
+  ADD_BLOB,
+  BLOB_IN_USE,
+  BYTES_USED,
+  CACHE_SCHEMA,
+  CLEAR_BLOBS,
+  CLEAR_ENTRIES,
+  CLEAR_ENTRY_BLOBS,
+  CLEAR_TOTALS,
+  COUNT_LOOKUPS,
+  DELETE_BLOB,
+  DELETE_ENTRY,
+  ENTRIES_USING_BLOB,
+  ENTRY_BLOBS,
+  ENTRY_ID,
+  GET_ENTRY,
+  HAS_BLOB,
+  INSERT_ENTRY,
+  LEAST_RECENTLY_USED,
+  LINK_BLOB,
+  OLDEST_USE,
+  TOTALS,
+  TOUCH_ENTRY,
+  UNUSED_SINCE,
+} from './sql/response-cache.js';
+import { USER_TABLES, dropTableSql } from './sql/schema.js';
 import { Statements } from './statements.js';
 
 /**
@@ -18,44 +44,6 @@ import { Statements } from './statements.js';
  */
 
 const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
-CREATE TABLE entries (
-  id INTEGER PRIMARY KEY,
-  key TEXT NOT NULL UNIQUE,
-  model TEXT NOT NULL,
-  task TEXT NOT NULL,
-  result TEXT NOT NULL,
-  vectors BLOB,
-  bytes INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  used_at INTEGER NOT NULL
-);
-CREATE INDEX entries_by_use ON entries(used_at);
-CREATE TABLE blobs (sha TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE entry_blobs (entry INTEGER NOT NULL, sha TEXT NOT NULL, PRIMARY KEY (entry, sha)) WITHOUT ROWID;
-CREATE INDEX entry_blobs_by_sha ON entry_blobs(sha);
-CREATE TABLE totals (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  entries INTEGER NOT NULL, entry_bytes INTEGER NOT NULL,
-  blobs INTEGER NOT NULL, blob_bytes INTEGER NOT NULL,
-  hits INTEGER NOT NULL, misses INTEGER NOT NULL
-);
-INSERT INTO totals VALUES (1, 0, 0, 0, 0, 0, 0);
-CREATE TRIGGER entry_added AFTER INSERT ON entries BEGIN
-  UPDATE totals SET entries = entries + 1, entry_bytes = entry_bytes + NEW.bytes WHERE id = 1;
-END;
-CREATE TRIGGER entry_removed AFTER DELETE ON entries BEGIN
-  UPDATE totals SET entries = entries - 1, entry_bytes = entry_bytes - OLD.bytes WHERE id = 1;
-  DELETE FROM entry_blobs WHERE entry = OLD.id;
-END;
-CREATE TRIGGER blob_added AFTER INSERT ON blobs BEGIN
-  UPDATE totals SET blobs = blobs + 1, blob_bytes = blob_bytes + NEW.bytes WHERE id = 1;
-END;
-CREATE TRIGGER blob_removed AFTER DELETE ON blobs BEGIN
-  UPDATE totals SET blobs = blobs - 1, blob_bytes = blob_bytes - OLD.bytes WHERE id = 1;
-END;
-`;
 
 /** What a cached answer is stored as (the result's JSON and its vectors, made by src/cache/stored-result.ts). */
 export interface CacheEntryData {
@@ -149,7 +137,7 @@ export class ResponseCacheStore {
       db.transaction(() => {
         const version = db.pragma('user_version', { simple: true }) as number;
         if (version === SCHEMA_VERSION) return;
-        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all() as string[];
+        const tables = db.prepare(USER_TABLES).pluck().all() as string[];
         if (version > SCHEMA_VERSION)
           throw new CacheFileRefused('too_new', `${file} is a response cache of a newer genbatch (schema ${version}; this one reads ${SCHEMA_VERSION}).`);
         if (version === 0 && tables.length > 0)
@@ -158,8 +146,8 @@ export class ResponseCacheStore {
             `${file} is not a genbatch response cache: it is a SQLite database with other tables (${tables.slice(0, 5).join(', ')}).`,
           );
         // An older genbatch's cache is started afresh: every entry can be paid for again, and old keys would not match anyway.
-        for (const table of tables) db.exec(`DROP TABLE IF EXISTS "${table}"`);
-        db.exec(SCHEMA);
+        for (const table of tables) db.exec(dropTableSql(table));
+        db.exec(CACHE_SCHEMA);
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }).immediate();
     } catch (error) {
@@ -183,21 +171,20 @@ export class ResponseCacheStore {
 
   /** The entry of a key, with the blobs it refers to. */
   entry(key: string): CacheEntryRow | undefined {
-    const row = this.sql.get('SELECT id, result, vectors FROM entries WHERE key = ?').get(key) as
-      { id: number; result: string; vectors: Buffer | null } | undefined;
+    const row = this.sql.get(GET_ENTRY).get(key) as { id: number; result: string; vectors: Buffer | null } | undefined;
     if (!row) return undefined;
-    const blobs = this.sql.get('SELECT sha FROM entry_blobs WHERE entry = ?').pluck().all(row.id) as string[];
+    const blobs = this.sql.get(ENTRY_BLOBS).pluck().all(row.id) as string[];
     return { result: row.result, vectors: row.vectors ?? undefined, blobs };
   }
 
   /** An entry used at `now` (inside a batch's transaction). */
   touch(key: string, now: number): void {
-    this.sql.get('UPDATE entries SET used_at = max(used_at, ?) WHERE key = ?').run(now, key);
+    this.sql.get(TOUCH_ENTRY).run(now, key);
   }
 
   /** Lookups answered and not answered since the last batch. */
   count(hits: number, misses: number): void {
-    if (hits > 0 || misses > 0) this.sql.get('UPDATE totals SET hits = hits + ?, misses = misses + ? WHERE id = 1').run(hits, misses);
+    if (hits > 0 || misses > 0) this.sql.get(COUNT_LOOKUPS).run(hits, misses);
   }
 
   /**
@@ -211,13 +198,12 @@ export class ResponseCacheStore {
     return this.transaction(() => {
       const replaced = this.removeEntry(entry.key);
       const id = Number(
-        this.sql
-          .get('INSERT INTO entries (key, model, task, result, vectors, bytes, created_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(entry.key, entry.model, entry.task, entry.result, entry.vectors ?? null, entry.bytes, entry.now, entry.now).lastInsertRowid,
+        this.sql.get(INSERT_ENTRY).run(entry.key, entry.model, entry.task, entry.result, entry.vectors ?? null, entry.bytes, entry.now, entry.now)
+          .lastInsertRowid,
       );
       for (const blob of blobs) {
-        this.sql.get('INSERT OR IGNORE INTO blobs (sha, bytes) VALUES (?, ?)').run(blob.sha, blob.bytes);
-        this.sql.get('INSERT OR IGNORE INTO entry_blobs (entry, sha) VALUES (?, ?)').run(id, blob.sha);
+        this.sql.get(ADD_BLOB).run(blob.sha, blob.bytes);
+        this.sql.get(LINK_BLOB).run(id, blob.sha);
       }
       return replaced.orphans.filter((sha) => !blobs.some((b) => b.sha === sha));
     });
@@ -226,10 +212,10 @@ export class ResponseCacheStore {
   /** Removes the entry of a key; its blobs that no other entry refers to are removed too (returned: their files are to delete). */
   removeEntry(key: string): CacheRemoval {
     return this.transaction(() => {
-      const id = this.sql.get('SELECT id FROM entries WHERE key = ?').pluck().get(key) as number | undefined;
+      const id = this.sql.get(ENTRY_ID).pluck().get(key) as number | undefined;
       if (id === undefined) return { entries: 0, orphans: [] };
-      const shas = this.sql.get('SELECT sha FROM entry_blobs WHERE entry = ?').pluck().all(id) as string[];
-      this.sql.get('DELETE FROM entries WHERE id = ?').run(id);
+      const shas = this.sql.get(ENTRY_BLOBS).pluck().all(id) as string[];
+      this.sql.get(DELETE_ENTRY).run(id);
       return { entries: 1, orphans: this.dropUnreferenced(shas) };
     });
   }
@@ -237,10 +223,10 @@ export class ResponseCacheStore {
   /** A blob whose file is gone or damaged: it and every entry referring to it are removed. */
   removeBlob(sha: string): CacheRemoval {
     return this.transaction(() => {
-      const keys = this.sql.get('SELECT e.key FROM entry_blobs b JOIN entries e ON e.id = b.entry WHERE b.sha = ?').pluck().all(sha) as string[];
+      const keys = this.sql.get(ENTRIES_USING_BLOB).pluck().all(sha) as string[];
       const orphans = new Set<string>();
       for (const key of keys) for (const other of this.removeEntry(key).orphans) orphans.add(other);
-      this.sql.get('DELETE FROM blobs WHERE sha = ?').run(sha);
+      this.sql.get(DELETE_BLOB).run(sha);
       orphans.add(sha);
       return { entries: keys.length, orphans: [...orphans] };
     });
@@ -248,29 +234,29 @@ export class ResponseCacheStore {
 
   private dropUnreferenced(shas: readonly string[]): string[] {
     return shas.filter((sha) => {
-      if (this.sql.get('SELECT 1 FROM entry_blobs WHERE sha = ? LIMIT 1').get(sha) !== undefined) return false;
-      this.sql.get('DELETE FROM blobs WHERE sha = ?').run(sha);
+      if (this.sql.get(BLOB_IN_USE).get(sha) !== undefined) return false;
+      this.sql.get(DELETE_BLOB).run(sha);
       return true;
     });
   }
 
   /** Keys of the least recently used entries, oldest first. */
   leastRecentlyUsed(limit: number): string[] {
-    return this.sql.get('SELECT key FROM entries ORDER BY used_at, id LIMIT ?').pluck().all(limit) as string[];
+    return this.sql.get(LEAST_RECENTLY_USED).pluck().all(limit) as string[];
   }
 
   /** Keys of the entries not used since `before` (epoch ms). */
   unusedSince(before: number): string[] {
-    return this.sql.get('SELECT key FROM entries WHERE used_at < ?').pluck().all(before) as string[];
+    return this.sql.get(UNUSED_SINCE).pluck().all(before) as string[];
   }
 
   /** What the cap applies to: the entries' rows and the blob files. */
   bytesUsed(): number {
-    return this.sql.get('SELECT entry_bytes + blob_bytes FROM totals WHERE id = 1').pluck().get() as number;
+    return this.sql.get(BYTES_USED).pluck().get() as number;
   }
 
   totals(): CacheTotals {
-    const row = this.sql.get('SELECT entries, entry_bytes, blobs, blob_bytes, hits, misses FROM totals WHERE id = 1').get() as {
+    const row = this.sql.get(TOTALS).get() as {
       entries: number;
       entry_bytes: number;
       blobs: number;
@@ -278,7 +264,7 @@ export class ResponseCacheStore {
       hits: number;
       misses: number;
     };
-    const oldest = this.sql.get('SELECT min(used_at) FROM entries').pluck().get() as number | null;
+    const oldest = this.sql.get(OLDEST_USE).pluck().get() as number | null;
     return {
       entries: row.entries,
       entryBytes: row.entry_bytes,
@@ -292,17 +278,17 @@ export class ResponseCacheStore {
 
   /** Whether a blob is known (its file may be deleted only when it is not). */
   hasBlob(sha: string): boolean {
-    return this.sql.get('SELECT 1 FROM blobs WHERE sha = ?').get(sha) !== undefined;
+    return this.sql.get(HAS_BLOB).get(sha) !== undefined;
   }
 
   /** Empties the cache, counters included; returns what was in it. */
   clear(): CacheTotals {
     return this.transaction(() => {
       const before = this.totals();
-      this.sql.get('DELETE FROM entries').run();
-      this.sql.get('DELETE FROM blobs').run();
-      this.sql.get('DELETE FROM entry_blobs').run();
-      this.sql.get('UPDATE totals SET entries = 0, entry_bytes = 0, blobs = 0, blob_bytes = 0, hits = 0, misses = 0 WHERE id = 1').run();
+      this.sql.get(CLEAR_ENTRIES).run();
+      this.sql.get(CLEAR_BLOBS).run();
+      this.sql.get(CLEAR_ENTRY_BLOBS).run();
+      this.sql.get(CLEAR_TOTALS).run();
       return before;
     });
   }

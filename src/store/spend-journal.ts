@@ -2,24 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { ADD_SPEND, DROP_HOLD, HOLD, HOLDS_NOT_IN, JOURNAL_ID, JOURNAL_SCHEMA, SET_JOURNAL_ID, SPEND_NOT_IN, forgetDaySql } from './sql/spend-journal.js';
 import { Statements } from './statements.js';
-
-/**
- * What this host booked in a shared budget kept in Redis, kept durably on this host (in the shared
- * file's folder): the holds of calls in flight and the spend per job and project, each with the
- * Redis *epoch* it was booked under. Redis keeps the day's spend in memory only; when it comes back
- * empty (a restart, a flush), a new epoch begins and every host puts back what it booked under the
- * older ones, once (docs/cost-control.md, "Shared budgets when Redis restarts").
- */
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS journal_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS journal_spend (
-  scope TEXT NOT NULL, day TEXT NOT NULL, job TEXT NOT NULL, project TEXT NOT NULL, epoch TEXT NOT NULL,
-  nano INTEGER NOT NULL, calls INTEGER NOT NULL,
-  PRIMARY KEY (scope, day, job, project, epoch)
-);
-CREATE TABLE IF NOT EXISTS journal_holds (id TEXT PRIMARY KEY, scope TEXT NOT NULL, day TEXT NOT NULL, job TEXT NOT NULL, epoch TEXT NOT NULL, nano INTEGER NOT NULL);
-`;
 
 /** What a host puts back into a Redis that lost it: per scope and day, the spend rows and the holds still open. */
 export interface JournalDay {
@@ -29,16 +13,23 @@ export interface JournalDay {
   holds: { id: string; job: string; nano: number }[];
 }
 
+/**
+ * What this host booked in a shared budget kept in Redis, kept durably on this host (in the shared
+ * file's folder): the holds of calls in flight and the spend per job and project, each with the
+ * Redis *epoch* it was booked under. Redis keeps the day's spend in memory only; when it comes back
+ * empty (a restart, a flush), a new epoch begins and every host puts back what it booked under the
+ * older ones, once (docs/cost-control.md, "Shared budgets when Redis restarts").
+ */
 export class SpendJournal {
   private readonly sql: Statements;
   readonly id: string;
 
   private constructor(private readonly db: Database.Database) {
     this.sql = new Statements(db);
-    db.exec(SCHEMA);
-    const existing = this.sql.get("SELECT v FROM journal_meta WHERE k = 'id'").pluck().get() as string | undefined;
+    db.exec(JOURNAL_SCHEMA);
+    const existing = this.sql.get(JOURNAL_ID).pluck().get() as string | undefined;
     this.id = existing ?? randomUUID();
-    if (existing === undefined) this.sql.get("INSERT OR IGNORE INTO journal_meta (k, v) VALUES ('id', ?)").run(this.id);
+    if (existing === undefined) this.sql.get(SET_JOURNAL_ID).run(this.id);
   }
 
   static open(file: string): SpendJournal {
@@ -54,20 +45,15 @@ export class SpendJournal {
   }
 
   hold(id: string, scope: string, day: string, job: string, epoch: string, nano: number): void {
-    this.sql.get('INSERT OR REPLACE INTO journal_holds (id, scope, day, job, epoch, nano) VALUES (?, ?, ?, ?, ?, ?)').run(id, scope, day, job, epoch, nano);
+    this.sql.get(HOLD).run(id, scope, day, job, epoch, nano);
   }
 
   /** A hold replaced by what the call cost (or spend booked without a hold: `holdId` undefined). */
   spend(holdId: string | undefined, scope: string, day: string, job: string, project: string, epoch: string, nano: number, calls = 1): void {
     this.db
       .transaction(() => {
-        if (holdId !== undefined) this.sql.get('DELETE FROM journal_holds WHERE id = ?').run(holdId);
-        this.sql
-          .get(
-            `INSERT INTO journal_spend (scope, day, job, project, epoch, nano, calls) VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT(scope, day, job, project, epoch) DO UPDATE SET nano = nano + excluded.nano, calls = calls + excluded.calls`,
-          )
-          .run(scope, day, job, project, epoch, nano, calls);
+        if (holdId !== undefined) this.sql.get(DROP_HOLD).run(holdId);
+        this.sql.get(ADD_SPEND).run(scope, day, job, project, epoch, nano, calls);
       })
       .immediate();
   }
@@ -81,13 +67,16 @@ export class SpendJournal {
       if (!entry) days.set(key, (entry = { scope, day: d, spend: [], holds: [] }));
       return entry;
     };
-    const spend = this.sql
-      .get(
-        'SELECT scope, day, job, project, sum(nano) AS nano, sum(calls) AS calls FROM journal_spend WHERE epoch != ? AND day >= ? GROUP BY scope, day, job, project',
-      )
-      .all(epoch, sinceDay) as { scope: string; day: string; job: string; project: string; nano: number; calls: number }[];
+    const spend = this.sql.get(SPEND_NOT_IN).all(epoch, sinceDay) as {
+      scope: string;
+      day: string;
+      job: string;
+      project: string;
+      nano: number;
+      calls: number;
+    }[];
     for (const row of spend) day(row.scope, row.day).spend.push({ job: row.job, project: row.project, nano: row.nano, calls: row.calls });
-    const holds = this.sql.get('SELECT id, scope, day, job, nano FROM journal_holds WHERE epoch != ? AND day >= ?').all(epoch, sinceDay) as {
+    const holds = this.sql.get(HOLDS_NOT_IN).all(epoch, sinceDay) as {
       id: string;
       scope: string;
       day: string;
@@ -100,6 +89,6 @@ export class SpendJournal {
 
   /** Days before `day` are forgotten (Redis keeps budgets a week too). */
   forgetBefore(day: string): void {
-    for (const table of ['journal_spend', 'journal_holds']) this.sql.get(`DELETE FROM ${table} WHERE day < ?`).run(day);
+    for (const table of ['journal_spend', 'journal_holds']) this.sql.get(forgetDaySql(table)).run(day);
   }
 }

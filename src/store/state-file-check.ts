@@ -3,6 +3,8 @@ import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { StateFileError } from '../errors/state-file-error.js';
 import { displayPath } from '../job/load-job.js';
+import { GET_LOCK } from './sql/run-lock.js';
+import { USER_TABLES } from './sql/schema.js';
 import { backupFileOf } from './state-files.js';
 import { isKnownSound } from './state-stamp.js';
 import { processAlive } from './process-alive.js';
@@ -166,7 +168,7 @@ export function stateFileErrorOf(error: unknown, file: string): StateFileError |
  * Returns whether the file is known sound.
  */
 export function verifyStateFile(db: Database.Database, file: string): boolean {
-  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all() as string[];
+  const tables = db.prepare(USER_TABLES).pluck().all() as string[];
   const version = db.pragma('user_version', { simple: true }) as number;
   if (tables.length > 0 && (version === 0 || !tables.includes('meta') || !tables.includes('item_steps'))) {
     throw new StateFileError(
@@ -186,7 +188,7 @@ export function verifyStateFile(db: Database.Database, file: string): boolean {
 }
 
 function runIsActive(db: Database.Database): boolean {
-  const value = db.prepare("SELECT value FROM meta WHERE key = 'lock'").pluck().get() as string | undefined;
+  const value = db.prepare(GET_LOCK).pluck().get() as string | undefined;
   if (value === undefined) return false;
   try {
     const lock = JSON.parse(value) as { heartbeatAt?: string; pid?: number; host?: string };

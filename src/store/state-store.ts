@@ -15,113 +15,82 @@ import { WAL_SIZE_LIMIT, WalWatch } from './wal-watch.js';
 import { checkStateWritable, precheckStateFile, stateFileErrorOf, verifyStateFile } from './state-file-check.js';
 import { recordSound } from './state-stamp.js';
 import { StepQueries } from './step-queries.js';
+import {
+  ADD_STEP_ROWS,
+  ALL_ITEM_IDS,
+  ALL_ITEM_STEPS,
+  COUNT_ITEMS,
+  COUNT_PENDING_ITEMS,
+  COUNT_UNFINISHED_ITEMS,
+  GET_ITEM,
+  ITEMS_PAGE,
+  ITEM_STEPS,
+  PENDING_ITEMS,
+  RENAME_STEP_CALLS,
+  RENAME_STEP_ROWS,
+  REOPEN_ITEMS,
+  RETIRE_UNSEEN_ITEMS,
+  SET_RECHECK,
+  STALE_CANDIDATES_ALL,
+  STALE_CANDIDATES_FLAGGED,
+  STEPS_OF_ITEMS,
+  UNFINISHED_ITEMS,
+  UNFINISHED_ITEMS_SPREAD,
+  ITEMS_IN_ORDER,
+  itemBasesSql,
+  upsertItemsSql,
+} from './sql/items.js';
+import {
+  INSERT_CALL,
+  MARK_CALL_UNKNOWN,
+  OPEN_CALL,
+  REQUESTS_SINCE,
+  SETTLED_USD_SINCE,
+  SETTLE_CALL,
+  UNSETTLED_CALL_OF,
+  UNSETTLED_USD_SINCE,
+} from './sql/ledger.js';
+import { DELETE_META, GET_META, SET_META } from './sql/meta.js';
+import { CLEAR_PROJECT_STATES, INSERT_PROJECT_STATE, PROJECT_STATES } from './sql/project-health.js';
+import { CLEAR_ALL_REJECTIONS, CLEAR_REJECTION, REJECTED_ITEM_IDS, REJECTED_STEPS, rejectStepsSql, retryRejectedSql } from './sql/review.js';
+import { DELETE_LOCK, END_RUN, GET_LOCK, GET_RUN, HEARTBEAT, LAST_RUN, MARK_RUN_CRASHED, START_RUN } from './sql/run-lock.js';
+import {
+  DONE_OUTPUTS_BETWEEN,
+  MARK_RUNNING,
+  RECOVER_ABANDONED,
+  PENDING_OR_RUNNING_IN_RUN,
+  RUNNING_IN_RUN,
+  UNFINISHED,
+  completeStepSql,
+  finishStepSql,
+  markPendingSql,
+  resetStepsSql,
+  setOperationNameSql,
+} from './sql/steps.js';
 
 import type { StepState } from './step-state.js';
 import type { ItemCursor } from './item-cursor.js';
+import type { ItemRow, ItemStepRow, ItemUpsert, LedgerEntry, RunRow, StepDone } from './rows.js';
+import type { BatchCheckpoints, Checkpoints } from './interfaces/checkpoints.js';
+import type { CostReadModel } from './interfaces/cost-read-model.js';
+import type { ItemSync } from './interfaces/item-sync.js';
+import type { JobMeta } from './interfaces/job-meta.js';
+import type { Ledger } from './interfaces/ledger.js';
+import type { ProjectHealth, SavedProjectState } from './interfaces/project-health.js';
+import type { ResultsReadModel } from './interfaces/results-read-model.js';
+import type { ReviewMarks, ReviewReadModel } from './interfaces/review-read-model.js';
+import type { LockAcquired, LockHolder, RunLocks } from './interfaces/run-locks.js';
+import type { StatusReadModel } from './interfaces/status-read-model.js';
+import type { WorkItems } from './interfaces/work-items.js';
 export { STEP_STATES, type StepState } from './step-state.js';
 export { FIRST_ITEM, type ItemCursor } from './item-cursor.js';
 
-export interface ItemRow {
-  id: string;
-  ord: number;
-  line: number | null;
-  values: Record<string, string>;
-  inputHash: string;
-}
-
-/** An item to sync: its row as values, or already serialised (`rowJson`, the text its hash was taken of). */
-export type ItemUpsert = Omit<ItemRow, 'values'> & ({ values: Record<string, string>; rowJson?: string } | { values?: undefined; rowJson: string });
-
-export interface ItemStepRow {
-  itemId: string;
-  step: string;
-  state: StepState;
-  attempts: number;
-  runId: string | null;
-  project: string | null;
-  promptHash: string | null;
-  result: unknown;
-  outputs: string[];
-  operationName: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  costUsd: number;
-  /** The model that produced the result (the step's own or a fallback); null before version 6 or when not done. */
-  model: string | null;
-  /** The result came from the response cache. */
-  cached: boolean;
-  /** The response cache key of the answer, when the step's answers are cached. */
-  cacheKey: string | null;
-  /** Put back to be redone: the next answer must come from a call, not the cache. */
-  noCache: boolean;
-  /** The finish reason of the step's last reply (STOP, MAX_TOKENS, SAFETY…); null when none (see migration 7). */
-  finishReason: string | null;
-  /** A done step that kept a reply cut at max_output_tokens (`on_truncated: keep`). */
-  truncated: boolean;
-}
-
-export interface LedgerEntry {
-  /** The call's intent row (openCall), settled by this entry; absent: the entry is a new row. */
-  id?: number;
-  runId: string;
-  itemId?: string;
-  step?: string;
-  project: string;
-  model: string;
-  httpStatus: number;
-  errorCode?: string;
-  inputTokens: number;
-  outputTokens: number;
-  thoughtsTokens: number;
-  images: number;
-  videoSeconds: number;
-  characters: number;
-  /** Input tokens served from a context cache (part of inputTokens, priced at the cached price). */
-  cachedTokens?: number;
-  /** usageMetadata.trafficType, when the reply gave it (PROVISIONED_THROUGHPUT calls cost $0). */
-  trafficType?: string;
-  /** The API reported no token counts; genbatch counted the input tokens (Gemini API embeddings). */
-  countedByGenbatch?: boolean;
-  costUsd: number;
-  durationMs: number;
-  /** A step served from the response cache: no call was made (project "(cache)", $0). */
-  cached?: boolean;
-}
+export type { ItemRow, ItemUpsert, ItemStepRow, LedgerEntry, RunRow, StepDone } from './rows.js';
+export { CACHE_LEDGER_PROJECT } from './rows.js';
 
 /** The billing columns of a ledger entry (schema 8), as SQLite takes them. */
 function billingDetail(entry: LedgerEntry): { cachedTokens: number; trafficType: string | null; countedByGenbatch: number } {
   return { cachedTokens: entry.cachedTokens ?? 0, trafficType: entry.trafficType ?? null, countedByGenbatch: entry.countedByGenbatch === true ? 1 : 0 };
-}
-
-/** The ledger's project for steps served from the response cache (not a valid project name, so never a real one). */
-export const CACHE_LEDGER_PROJECT = '(cache)';
-
-export interface RunRow {
-  id: string;
-  startedAt: string;
-  endedAt: string | null;
-  outcome: string | null;
-  exitCode: number | null;
-  pid: number | null;
-  host: string | null;
-  heartbeatAt: string | null;
-}
-
-export interface StepDone {
-  result: unknown;
-  outputs: string[];
-  promptHash: string;
-  costUsd: number;
-  /** The model that produced it (a fallback model, maybe); the step's model when absent. */
-  model?: string;
-  /** Served from the response cache. */
-  cached?: boolean;
-  /** The answer's response cache key. */
-  cacheKey?: string;
-  /** The reply's finish reason, when the model gave one. */
-  finishReason?: string;
-  /** The reply was cut at max_output_tokens and kept (`on_truncated: keep`). */
-  truncated?: boolean;
 }
 
 interface RawItemStep {
@@ -204,7 +173,22 @@ const UPSERT_ROWS = 64;
  * single statement or one transaction, committed before the engine moves on, so a crash at any
  * point leaves a file a resume can trust.
  */
-export class StateStore {
+export class StateStore
+  implements
+    Checkpoints,
+    BatchCheckpoints,
+    Ledger,
+    RunLocks,
+    WorkItems,
+    JobMeta,
+    ItemSync,
+    ProjectHealth,
+    StatusReadModel,
+    CostReadModel,
+    ReviewReadModel,
+    ReviewMarks,
+    ResultsReadModel
+{
   /** The connection: SQL runs only in src/store (test/store/no-sql-outside-store.test.ts checks). */
   readonly #db: Database.Database;
   readonly #sql: Statements;
@@ -365,12 +349,12 @@ export class StateStore {
   }
 
   getMeta(key: string): string | undefined {
-    const row = this.#sql.get('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.#sql.get(GET_META).get(key) as { value: string } | undefined;
     return row?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.#sql.get('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.#sql.get(SET_META).run(key, value);
   }
 
   // ---- items ---------------------------------------------------------------------------------
@@ -385,13 +369,7 @@ export class StateStore {
    * sync that knows the steps are those of its last sync passes false and saves a look at each item.
    */
   upsertItems(items: ItemUpsert[], steps: readonly string[], runId: string, options: { reopen?: boolean } = {}): void {
-    const upsert = (n: number): Database.Statement =>
-      this.#sql.get(
-        `INSERT INTO items (id, ord, line, row_json, input_hash, seen_run) VALUES ${Array.from({ length: n }, () => '(?, ?, ?, ?, ?, ?)').join(', ')}
-         ON CONFLICT (id) DO UPDATE SET ord = excluded.ord, line = excluded.line, row_json = excluded.row_json,
-           input_hash = excluded.input_hash, seen_run = excluded.seen_run,
-           recheck = items.recheck OR items.input_hash IS NOT excluded.input_hash`,
-      );
+    const upsert = (n: number): Database.Statement => this.#sql.get(upsertItemsSql(n));
     this.#db.transaction(() => {
       for (let start = 0; start < items.length; start += UPSERT_ROWS) {
         const chunk = items.slice(start, start + UPSERT_ROWS);
@@ -411,21 +389,10 @@ export class StateStore {
       }
       if (items.length === 0 || steps.length === 0) return;
       const ids = JSON.stringify(items.map((item) => item.id));
-      const added = this.#sql
-        .get(
-          `INSERT OR IGNORE INTO item_steps (item_id, step)
-           SELECT i.id, s.value FROM items i, json_each(?) s WHERE i.id IN (SELECT value FROM json_each(?))`,
-        )
-        .run(JSON.stringify(steps), ids).changes;
+      const added = this.#sql.get(ADD_STEP_ROWS).run(JSON.stringify(steps), ids).changes;
       // New step rows are pending: an item that had nothing left to do (and no failed step) has again.
       if (added > 0 && options.reopen !== false) {
-        this.#sql
-          .get(
-            `UPDATE items SET open = 1 WHERE id IN (SELECT value FROM json_each(?)) AND open = 0
-               AND EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = items.id AND s.state IN ('pending', 'running'))
-               AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = items.id AND s.state IN ('failed', 'filtered'))`,
-          )
-          .run(ids);
+        this.#sql.get(REOPEN_ITEMS).run(ids);
       }
     })();
   }
@@ -435,20 +402,15 @@ export class StateStore {
    * with a finished step are kept, so status and results still account for what was paid.
    */
   retireUnseenItems(runId: string): number {
-    return this.#sql
-      .get(
-        `DELETE FROM items WHERE (seen_run IS NULL OR seen_run <> ?) AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = items.id AND s.state = 'done')`,
-      )
-      .run(runId).changes;
+    return this.#sql.get(RETIRE_UNSEEN_ITEMS).run(runId).changes;
   }
 
   itemCount(): number {
-    return (this.#sql.get('SELECT count(*) AS n FROM items').get() as { n: number }).n;
+    return (this.#sql.get(COUNT_ITEMS).get() as { n: number }).n;
   }
 
   getItem(id: string): ItemRow | undefined {
-    const row = this.#sql.get('SELECT id, ord, line, row_json, input_hash FROM items WHERE id = ?').get(id) as
-      { id: string; ord: number; line: number | null; row_json: string; input_hash: string } | undefined;
+    const row = this.#sql.get(GET_ITEM).get(id) as { id: string; ord: number; line: number | null; row_json: string; input_hash: string } | undefined;
     return row && { id: row.id, ord: row.ord, line: row.line, values: JSON.parse(row.row_json) as Record<string, string>, inputHash: row.input_hash };
   }
 
@@ -457,15 +419,7 @@ export class StateStore {
    * step before it (a failed link stops its chain until it is retried).
    */
   pendingItems(afterOrd: number, limit: number): ItemRow[] {
-    const rows = this.#sql
-      .get(
-        `SELECT i.id, i.ord, i.line, i.row_json, i.input_hash FROM items i INDEXED BY items_open
-         WHERE i.open = 1 AND i.ord > ?
-           AND EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state = 'pending')
-           AND NOT EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state IN ('failed', 'filtered', 'running'))
-         ORDER BY i.ord LIMIT ?`,
-      )
-      .all(afterOrd, limit) as { id: string; ord: number; line: number | null; row_json: string; input_hash: string }[];
+    const rows = this.#sql.get(PENDING_ITEMS).all(afterOrd, limit) as { id: string; ord: number; line: number | null; row_json: string; input_hash: string }[];
     return rows.map((row) => ({
       id: row.id,
       ord: row.ord,
@@ -477,21 +431,21 @@ export class StateStore {
 
   /** Items with a pending or running step and no failed or filtered one (the `open` flag the triggers keep). */
   pendingItemCount(): number {
-    return (this.#sql.get('SELECT count(*) AS n FROM items WHERE open = 1').get() as { n: number }).n;
+    return (this.#sql.get(COUNT_PENDING_ITEMS).get() as { n: number }).n;
   }
 
   itemSteps(itemId: string): ItemStepRow[] {
-    return (this.#sql.get('SELECT * FROM item_steps WHERE item_id = ?').all(itemId) as RawItemStep[]).map(toItemStep);
+    return (this.#sql.get(ITEM_STEPS).all(itemId) as RawItemStep[]).map(toItemStep);
   }
 
   allItemSteps(): ItemStepRow[] {
-    return (this.#sql.get('SELECT s.* FROM item_steps s JOIN items i ON i.id = s.item_id ORDER BY i.ord').all() as RawItemStep[]).map(toItemStep);
+    return (this.#sql.get(ALL_ITEM_STEPS).all() as RawItemStep[]).map(toItemStep);
   }
 
   /** Items in input order, streamed (results files can be large). */
   *iterateItems(): Generator<ItemRow> {
     // Not cached: an iterating statement is busy until the iteration ends.
-    const statement = this.#db.prepare('SELECT id, ord, line, row_json, input_hash FROM items ORDER BY ord');
+    const statement = this.#db.prepare(ITEMS_IN_ORDER);
     for (const row of statement.iterate() as Iterable<{ id: string; ord: number; line: number | null; row_json: string; input_hash: string }>) {
       yield { id: row.id, ord: row.ord, line: row.line, values: JSON.parse(row.row_json) as Record<string, string>, inputHash: row.input_hash };
     }
@@ -510,14 +464,14 @@ export class StateStore {
    */
   renameStep(from: string, to: string): number {
     return this.#db.transaction(() => {
-      const moved = this.#sql.get('UPDATE item_steps SET step = ? WHERE step = ?').run(to, from).changes;
-      this.#sql.get('UPDATE ledger SET step = ? WHERE step = ?').run(to, from);
+      const moved = this.#sql.get(RENAME_STEP_ROWS).run(to, from).changes;
+      this.#sql.get(RENAME_STEP_CALLS).run(to, from);
       return moved;
     })();
   }
 
   deleteMeta(key: string): void {
-    this.#sql.get('DELETE FROM meta WHERE key = ?').run(key);
+    this.#sql.get(DELETE_META).run(key);
   }
 
   /**
@@ -525,18 +479,14 @@ export class StateStore {
    * recheck, or with `everything` each item with a step that has a request hash.
    */
   staleCandidates(after: ItemCursor, limit: number, everything: boolean): (ItemRow & { cursor: ItemCursor })[] {
-    const rows = (
-      everything
-        ? this.#sql.get(
-            `SELECT i.rowid AS seq, i.id, i.ord, i.line, i.row_json, i.input_hash FROM items i
-             WHERE (i.ord, i.rowid) > (?, ?) AND EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.prompt_hash IS NOT NULL)
-             ORDER BY i.ord, i.rowid LIMIT ?`,
-          )
-        : this.#sql.get(
-            `SELECT rowid AS seq, id, ord, line, row_json, input_hash FROM items INDEXED BY items_recheck
-             WHERE recheck = 1 AND (ord, rowid) > (?, ?) ORDER BY ord, rowid LIMIT ?`,
-          )
-    ).all(after.ord, after.seq, limit) as { seq: number; id: string; ord: number; line: number | null; row_json: string; input_hash: string }[];
+    const rows = (everything ? this.#sql.get(STALE_CANDIDATES_ALL) : this.#sql.get(STALE_CANDIDATES_FLAGGED)).all(after.ord, after.seq, limit) as {
+      seq: number;
+      id: string;
+      ord: number;
+      line: number | null;
+      row_json: string;
+      input_hash: string;
+    }[];
     return rows.map((row) => ({
       id: row.id,
       ord: row.ord,
@@ -550,7 +500,7 @@ export class StateStore {
   /** Sets or clears the staleness recheck flag of items, in one transaction. */
   setRecheck(ids: readonly string[], recheck: boolean): void {
     if (ids.length === 0) return;
-    const statement = this.#sql.get('UPDATE items SET recheck = ? WHERE id = ? AND recheck <> ?');
+    const statement = this.#sql.get(SET_RECHECK);
     const flag = recheck ? 1 : 0;
     this.#db.transaction(() => {
       for (const id of ids) statement.run(flag, id, flag);
@@ -562,27 +512,21 @@ export class StateStore {
    * has a request hash (only those can be stale). One statement per call, however many ids.
    */
   itemBases(ids: readonly string[]): Map<string, { inputHash: string; recheck: boolean; hashed: boolean }> {
-    const recheck = this.schemaVersion() >= 3 ? 'i.recheck' : '0';
-    const rows = this.#sql
-      .get(
-        `SELECT i.id, i.input_hash, ${recheck} AS recheck,
-           EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.prompt_hash IS NOT NULL) AS hashed
-         FROM items i WHERE i.id IN (SELECT value FROM json_each(?))`,
-      )
-      .all(JSON.stringify(ids)) as { id: string; input_hash: string; recheck: number; hashed: number }[];
+    const rows = this.#sql.get(itemBasesSql(this.schemaVersion() >= 3)).all(JSON.stringify(ids)) as {
+      id: string;
+      input_hash: string;
+      recheck: number;
+      hashed: number;
+    }[];
     return new Map(rows.map((row) => [row.id, { inputHash: row.input_hash, recheck: row.recheck === 1, hashed: row.hashed === 1 }]));
   }
 
   /** Items in input order after `after`, at most `limit`, each with all its step rows (results files page with this). */
   itemsWithSteps(after: ItemCursor, limit: number): { id: string; cursor: ItemCursor; steps: ItemStepRow[] }[] {
-    const items = this.#sql
-      .get('SELECT rowid AS seq, id, ord FROM items WHERE (ord, rowid) > (?, ?) ORDER BY ord, rowid LIMIT ?')
-      .all(after.ord, after.seq, limit) as { seq: number; id: string; ord: number }[];
+    const items = this.#sql.get(ITEMS_PAGE).all(after.ord, after.seq, limit) as { seq: number; id: string; ord: number }[];
     if (items.length === 0) return [];
     const steps = new Map<string, ItemStepRow[]>();
-    const raw = this.#sql
-      .get('SELECT * FROM item_steps WHERE item_id IN (SELECT value FROM json_each(?))')
-      .all(JSON.stringify(items.map((item) => item.id))) as RawItemStep[];
+    const raw = this.#sql.get(STEPS_OF_ITEMS).all(JSON.stringify(items.map((item) => item.id))) as RawItemStep[];
     for (const row of raw) {
       const list = steps.get(row.item_id);
       if (list) list.push(toItemStep(row));
@@ -596,24 +540,13 @@ export class StateStore {
    * order; every one of them when there are at most `n`. Estimates count tokens on these.
    */
   sampleUnfinishedItems(n: number): { id: string; values: Record<string, string> }[] {
-    const total = (this.#sql.get("SELECT count(DISTINCT item_id) AS n FROM item_steps WHERE state IN ('pending', 'running')").get() as { n: number }).n;
+    const total = (this.#sql.get(COUNT_UNFINISHED_ITEMS).get() as { n: number }).n;
     if (total === 0) return [];
     const rows = (
       total <= n
-        ? this.#sql
-            .get(
-              `SELECT i.id, i.row_json FROM items i
-               WHERE i.id IN (SELECT item_id FROM item_steps WHERE state IN ('pending', 'running')) ORDER BY i.ord, i.rowid`,
-            )
-            .all()
+        ? this.#sql.get(UNFINISHED_ITEMS).all()
         : // Every k-th position of the input among the unfinished items: deterministic, spread over the whole input.
-          this.#sql
-            .get(
-              `SELECT i.id, i.row_json FROM items i
-               WHERE i.ord % ? = 0 AND EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.state IN ('pending', 'running'))
-               ORDER BY i.ord, i.rowid LIMIT ?`,
-            )
-            .all(Math.max(1, Math.floor(total / n)), n)
+          this.#sql.get(UNFINISHED_ITEMS_SPREAD).all(Math.max(1, Math.floor(total / n)), n)
     ) as { id: string; row_json: string }[];
     return rows.map((row) => ({ id: row.id, values: JSON.parse(row.row_json) as Record<string, string> }));
   }
@@ -625,11 +558,7 @@ export class StateStore {
    * job (batch_id) stay running: the job is still at Vertex, and the run that adopts it settles them.
    */
   recoverAbandoned(currentRunId: string): number {
-    return this.#sql
-      .get(
-        `UPDATE item_steps SET state = 'pending', run_id = NULL, updated_at = ? WHERE state = 'running' AND (run_id IS NULL OR run_id <> ?) AND batch_id IS NULL`,
-      )
-      .run(now(), currentRunId).changes;
+    return this.#sql.get(RECOVER_ABANDONED).run(now(), currentRunId).changes;
   }
 
   /**
@@ -659,15 +588,13 @@ export class StateStore {
   /** Guard of a transition that ends a call: `running` in this run, or (without a run id) not yet finished. */
   #guard(runId: string | undefined): { sql: string; params: string[]; expected: string } {
     return runId === undefined
-      ? { sql: `state IN ('pending', 'running')`, params: [], expected: 'pending or running' }
-      : { sql: `state = 'running' AND run_id = ?`, params: [runId], expected: `running in run ${runId}` };
+      ? { sql: UNFINISHED, params: [], expected: 'pending or running' }
+      : { sql: RUNNING_IN_RUN, params: [runId], expected: `running in run ${runId}` };
   }
 
   /** pending → running, in this run and on this project. */
   markRunning(itemId: string, step: string, runId: string, project: string): void {
-    const changes = this.#sql
-      .get(`UPDATE item_steps SET state = 'running', run_id = ?, project = ?, updated_at = ? WHERE item_id = ? AND step = ? AND state = 'pending'`)
-      .run(runId, project, now(), itemId, step).changes;
+    const changes = this.#sql.get(MARK_RUNNING).run(runId, project, now(), itemId, step).changes;
     this.#expectChanged(changes, itemId, step, 'pending');
   }
 
@@ -680,11 +607,7 @@ export class StateStore {
     const guard = this.#guard(options.runId);
     // A failure without a reply (429, network) keeps the finish reason of the last reply that came.
     const changes = this.#sql
-      .get(
-        `UPDATE item_steps SET state = 'pending', run_id = NULL, attempts = attempts + ?, error_code = ?, error_message = ?, cost_usd = cost_usd + ?,
-           finish_reason = coalesce(?, finish_reason), updated_at = ?
-         WHERE item_id = ? AND step = ? AND ${guard.sql}`,
-      )
+      .get(markPendingSql(guard.sql))
       .run(
         options.countAttempt ? 1 : 0,
         options.errorCode ?? null,
@@ -702,9 +625,7 @@ export class StateStore {
   /** Checkpoints a long-running operation's name (or clears it) on a step this run is running. */
   setOperationName(itemId: string, step: string, operationName: string | null, runId?: string): void {
     const guard = this.#guard(runId);
-    const changes = this.#sql
-      .get(`UPDATE item_steps SET operation_name = ?, updated_at = ? WHERE item_id = ? AND step = ? AND ${guard.sql}`)
-      .run(operationName, now(), itemId, step, ...guard.params).changes;
+    const changes = this.#sql.get(setOperationNameSql(guard.sql)).run(operationName, now(), itemId, step, ...guard.params).changes;
     this.#expectChanged(changes, itemId, step, guard.expected);
   }
 
@@ -718,12 +639,7 @@ export class StateStore {
       // The paid call is recorded even when the step moved on (a conflict): money spent stays spent.
       if (call) this.recordCall(call);
       return this.#sql
-        .get(
-          `UPDATE item_steps SET state = 'done', run_id = NULL, attempts = attempts + 1, result_json = ?, outputs_json = ?, prompt_hash = ?,
-             cost_usd = cost_usd + ?, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?, model = ?, cached = ?,
-             cache_key = ?, no_cache = 0, finish_reason = ?, truncated = ?
-           WHERE item_id = ? AND step = ? AND ${guard.sql}`,
-        )
+        .get(completeStepSql(guard.sql))
         .run(
           JSON.stringify(done.result ?? null),
           JSON.stringify(done.outputs),
@@ -753,17 +669,11 @@ export class StateStore {
     runId?: string,
   ): void {
     const guard =
-      runId === undefined
-        ? this.#guard(undefined)
-        : { sql: `(state = 'pending' OR (state = 'running' AND run_id = ?))`, params: [runId], expected: `pending or running in run ${runId}` };
+      runId === undefined ? this.#guard(undefined) : { sql: PENDING_OR_RUNNING_IN_RUN, params: [runId], expected: `pending or running in run ${runId}` };
     const changes = this.#atomically(() => {
       if (call) this.recordCall(call);
       return this.#sql
-        .get(
-          `UPDATE item_steps SET state = ?, run_id = NULL, attempts = attempts + 1, error_code = ?, error_message = ?, prompt_hash = coalesce(?, prompt_hash),
-             cost_usd = cost_usd + ?, updated_at = ?, model = ?, cached = 0, finish_reason = coalesce(?, finish_reason), truncated = 0
-           WHERE item_id = ? AND step = ? AND ${guard.sql}`,
-        )
+        .get(finishStepSql(guard.sql))
         .run(
           state,
           error.code,
@@ -789,14 +699,8 @@ export class StateStore {
     /** The user asked for new answers (retry): the next ones come from calls, not the response cache. */
     options: { noCache?: boolean } = {},
   ): number {
-    const placeholders = fromSteps.map(() => '?').join(',');
-    const statePlaceholders = states.map(() => '?').join(',');
-    const statement = this.#sql.get(
-      `UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?,
-         model = NULL, cached = 0, no_cache = ${options.noCache === true ? 1 : 0}, finish_reason = NULL, truncated = 0
-       WHERE item_id = ? AND step IN (${placeholders}) AND state IN (${statePlaceholders})`,
-    );
-    const ids = itemIds === 'all' ? (this.#sql.get('SELECT id FROM items').pluck().all() as string[]) : itemIds;
+    const statement = this.#sql.get(resetStepsSql(fromSteps.length, states.length, options.noCache === true));
+    const ids = itemIds === 'all' ? (this.#sql.get(ALL_ITEM_IDS).pluck().all() as string[]) : itemIds;
     let changed = 0;
     this.#db.transaction(() => {
       for (const id of ids) changed += statement.run(now(), id, ...fromSteps, ...states).changes;
@@ -810,14 +714,7 @@ export class StateStore {
    */
   doneOutputsBetween(sinceIso: string, untilIso: string): { itemId: string; step: string; outputs: string[] }[] {
     // Found through the ledger rows of that window (its index on `at`), not a pass over every step row.
-    const rows = this.#sql
-      .get(
-        `SELECT s.item_id, s.step, s.outputs_json
-         FROM (SELECT DISTINCT item_id, step FROM ledger WHERE at >= ? AND at <= ? AND item_id IS NOT NULL) l
-         JOIN item_steps s ON s.item_id = l.item_id AND s.step = l.step
-         WHERE s.state = 'done' AND s.outputs_json IS NOT NULL AND s.outputs_json <> '[]'`,
-      )
-      .all(sinceIso, untilIso) as { item_id: string; step: string; outputs_json: string }[];
+    const rows = this.#sql.get(DONE_OUTPUTS_BETWEEN).all(sinceIso, untilIso) as { item_id: string; step: string; outputs_json: string }[];
     return rows.map((r) => ({ itemId: r.item_id, step: r.step, outputs: JSON.parse(r.outputs_json) as string[] }));
   }
 
@@ -828,15 +725,7 @@ export class StateStore {
    * cost. Returns the row's id, which the call's settling entry carries.
    */
   openCall(call: { runId: string; itemId: string; step: string; project: string; model: string; reservedUsd: number }): number {
-    return Number(
-      this.#sql
-        .get(
-          `INSERT INTO ledger (run_id, item_id, step, project, model, http_status, input_tokens, output_tokens, thoughts_tokens, images, video_seconds,
-             characters, cost_usd, duration_ms, at, reserved_usd, settled)
-           VALUES (?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, 0, 0, ?, ?, 0)`,
-        )
-        .run(call.runId, call.itemId, call.step, call.project, call.model, now(), call.reservedUsd).lastInsertRowid,
-    );
+    return Number(this.#sql.get(OPEN_CALL).run(call.runId, call.itemId, call.step, call.project, call.model, now(), call.reservedUsd).lastInsertRowid);
   }
 
   /**
@@ -844,44 +733,29 @@ export class StateStore {
    * stays unsettled, counted at its worst case, and records what happened.
    */
   markCallUnknown(id: number, errorCode: string, durationMs: number): void {
-    this.#sql.get('UPDATE ledger SET error_code = ?, duration_ms = ? WHERE id = ? AND settled = 0').run(errorCode, durationMs, id);
+    this.#sql.get(MARK_CALL_UNKNOWN).run(errorCode, durationMs, id);
   }
 
   /** The unsettled intent row of an item's step (a video operation started by an earlier run), if any. */
   unsettledCallOf(itemId: string, step: string): { id: number; reservedUsd: number; model: string } | undefined {
-    const row = this.#sql
-      .get('SELECT id, reserved_usd AS usd, model FROM ledger WHERE settled = 0 AND item_id = ? AND step = ? ORDER BY id DESC LIMIT 1')
-      .get(itemId, step) as { id: number; usd: number; model: string } | undefined;
+    const row = this.#sql.get(UNSETTLED_CALL_OF).get(itemId, step) as { id: number; usd: number; model: string } | undefined;
     return row && { id: row.id, reservedUsd: row.usd, model: row.model };
   }
 
   /** A call's ledger row: its intent row (entry.id) settled to what the call really used, or a new row. */
   recordCall(entry: LedgerEntry): void {
     if (entry.id !== undefined) {
-      this.#sql
-        .get(
-          `UPDATE ledger SET project = @project, http_status = @httpStatus, error_code = @errorCode, input_tokens = @inputTokens,
-             output_tokens = @outputTokens, thoughts_tokens = @thoughtsTokens, images = @images, video_seconds = @videoSeconds,
-             characters = @characters, cached_tokens = @cachedTokens, traffic_type = @trafficType, counted_by_genbatch = @countedByGenbatch,
-             cost_usd = @costUsd, duration_ms = @durationMs, settled = 1
-           WHERE id = @id`,
-        )
-        .run({ errorCode: null, ...entry, ...billingDetail(entry), id: entry.id });
+      this.#sql.get(SETTLE_CALL).run({ errorCode: null, ...entry, ...billingDetail(entry), id: entry.id });
       return;
     }
     this.#sql
-      .get(
-        `INSERT INTO ledger (run_id, item_id, step, project, model, http_status, error_code, input_tokens, output_tokens, thoughts_tokens,
-           images, video_seconds, characters, cached_tokens, traffic_type, counted_by_genbatch, cost_usd, duration_ms, at, cached)
-         VALUES (@runId, @itemId, @step, @project, @model, @httpStatus, @errorCode, @inputTokens, @outputTokens, @thoughtsTokens,
-           @images, @videoSeconds, @characters, @cachedTokens, @trafficType, @countedByGenbatch, @costUsd, @durationMs, @at, @cached)`,
-      )
+      .get(INSERT_CALL)
       .run({ itemId: null, step: null, errorCode: null, ...entry, ...billingDetail(entry), cached: entry.cached === true ? 1 : 0, at: now() });
   }
 
   /** Requests to a project and model since a time (ISO), from the ledger: `rpd` across runs. */
   requestsSince(project: string, model: string, sinceIso: string): number {
-    return (this.#sql.get('SELECT count(*) AS n FROM ledger WHERE project = ? AND model = ? AND at >= ?').get(project, model, sinceIso) as { n: number }).n;
+    return (this.#sql.get(REQUESTS_SINCE).get(project, model, sinceIso) as { n: number }).n;
   }
 
   // ---- project health ------------------------------------------------------------------------------
@@ -890,14 +764,14 @@ export class StateStore {
   /** Rows are keyed `project/model` (project names cannot contain a slash). */
   saveProjectStates(states: readonly { project: string; model: string; state: string; until: number; reason: string }[]): void {
     this.#db.transaction(() => {
-      this.#sql.get('DELETE FROM project_state').run();
-      const insert = this.#sql.get('INSERT INTO project_state (project, state, until_at, reason, updated_at) VALUES (?, ?, ?, ?, ?)');
+      this.#sql.get(CLEAR_PROJECT_STATES).run();
+      const insert = this.#sql.get(INSERT_PROJECT_STATE);
       for (const s of states) insert.run(`${s.project}/${s.model}`, s.state, new Date(s.until).toISOString(), s.reason, now());
     })();
   }
 
-  loadProjectStates(): { project: string; model: string; state: 'cooling' | 'exhausted'; until: number; reason: string }[] {
-    const rows = this.#sql.get('SELECT project, state, until_at, reason FROM project_state').all() as {
+  loadProjectStates(): SavedProjectState[] {
+    const rows = this.#sql.get(PROJECT_STATES).all() as {
       project: string;
       state: string;
       until_at: string | null;
@@ -926,16 +800,10 @@ export class StateStore {
    * ahead); one of another host is taken over once its heartbeat is `staleMs` old. A held lock is
    * returned so the caller can name it.
    */
-  acquireLock(
-    holder: { runId: string; pid: number; host: string },
-    holderState: (pid: number, host: string) => 'running' | 'gone' | 'elsewhere',
-    staleMs = 60_000,
-  ):
-    | { acquired: true; tookOver?: { runId: string; pid: number; host: string } }
-    | { acquired: false; holder: { runId: string; pid: number; host: string; heartbeatAt: string } } {
+  acquireLock(holder: LockHolder, holderState: (pid: number, host: string) => 'running' | 'gone' | 'elsewhere', staleMs = 60_000): LockAcquired {
     return this.#db
       .transaction(() => {
-        const row = this.#sql.get("SELECT value FROM meta WHERE key = 'lock'").get() as { value: string } | undefined;
+        const row = this.#sql.get(GET_LOCK).get() as { value: string } | undefined;
         const current = row ? (JSON.parse(row.value) as { runId: string; pid: number; host: string; heartbeatAt: string }) : undefined;
         let tookOver: { runId: string; pid: number; host: string } | undefined;
         if (current) {
@@ -943,7 +811,7 @@ export class StateStore {
           const state = holderState(current.pid, current.host);
           if (state === 'running' || (state === 'elsewhere' && silentFor < staleMs)) return { acquired: false as const, holder: current };
           tookOver = { runId: current.runId, pid: current.pid, host: current.host };
-          this.#sql.get("UPDATE runs SET ended_at = coalesce(ended_at, ?), outcome = coalesce(outcome, 'crashed') WHERE id = ?").run(now(), current.runId);
+          this.#sql.get(MARK_RUN_CRASHED).run(now(), current.runId);
         }
         this.setMeta('lock', JSON.stringify({ ...holder, heartbeatAt: now() }));
         return tookOver ? { acquired: true as const, tookOver } : { acquired: true as const };
@@ -986,7 +854,7 @@ export class StateStore {
     this.#group.fence = undefined;
     const row = this.getMeta('lock');
     if (!row || (JSON.parse(row) as { runId: string }).runId !== runId) return true;
-    return this.#unlessLocked(() => this.#sql.get("DELETE FROM meta WHERE key = 'lock'").run());
+    return this.#unlessLocked(() => this.#sql.get(DELETE_LOCK).run());
   }
 
   /** Spend recorded in the ledger: in all, and since a time (ISO). */
@@ -996,21 +864,19 @@ export class StateStore {
    */
   spentUsd(sinceIso?: string): number {
     const since = sinceIso ?? '';
-    const unsettled = this.#sql.get('SELECT coalesce(sum(reserved_usd), 0) AS usd FROM ledger WHERE settled = 0 AND at >= ?').get(since) as { usd: number };
+    const unsettled = this.#sql.get(UNSETTLED_USD_SINCE).get(since) as { usd: number };
     return this.settledUsd(since) + unsettled.usd;
   }
 
   /** Spend whose real usage is known, over every run or since a time (from a covering index). */
   settledUsd(sinceIso?: string): number {
-    return (this.#sql.get('SELECT coalesce(sum(cost_usd), 0) AS usd FROM ledger WHERE at >= ?').get(sinceIso ?? '') as { usd: number }).usd;
+    return (this.#sql.get(SETTLED_USD_SINCE).get(sinceIso ?? '') as { usd: number }).usd;
   }
 
   // ---- runs ------------------------------------------------------------------------------------------
 
   startRun(run: { id: string; pid: number; host: string; options: unknown }): void {
-    this.#sql
-      .get('INSERT INTO runs (id, started_at, pid, host, heartbeat_at, options_json) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(run.id, now(), run.pid, run.host, now(), JSON.stringify(run.options));
+    this.#sql.get(START_RUN).run(run.id, now(), run.pid, run.host, now(), JSON.stringify(run.options));
   }
 
   /**
@@ -1027,25 +893,23 @@ export class StateStore {
   }
 
   heartbeat(runId: string): void {
-    this.#sql.get('UPDATE runs SET heartbeat_at = ? WHERE id = ?').run(now(), runId);
+    this.#sql.get(HEARTBEAT).run(now(), runId);
     this.touchLock(runId);
   }
 
   /** False when another process held the file: the run row stays open, as a crashed run's does. */
   endRun(runId: string, outcome: string, exitCode: number): boolean {
-    return this.#unlessLocked(() =>
-      this.#sql.get('UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ? WHERE id = ?').run(now(), outcome, exitCode, runId),
-    );
+    return this.#unlessLocked(() => this.#sql.get(END_RUN).run(now(), outcome, exitCode, runId));
   }
 
   /** The run started last, by run order (rowid), not by start time: a run made on a clock that was ahead must not hide later runs. */
   lastRun(): RunRow | undefined {
-    const row = this.#sql.get('SELECT * FROM runs ORDER BY rowid DESC LIMIT 1').get() as RawRun | undefined;
+    const row = this.#sql.get(LAST_RUN).get() as RawRun | undefined;
     return row && toRun(row);
   }
 
   getRun(id: string): RunRow | undefined {
-    const row = this.#sql.get('SELECT * FROM runs WHERE id = ?').get(id) as RawRun | undefined;
+    const row = this.#sql.get(GET_RUN).get(id) as RawRun | undefined;
     return row && toRun(row);
   }
 
@@ -1057,9 +921,7 @@ export class StateStore {
    */
   rejectSteps(itemIds: readonly string[], steps: readonly string[], note: string | null): number {
     if (steps.length === 0) return 0;
-    const statement = this.#sql.get(
-      `UPDATE item_steps SET rejected_at = ?, rejected_note = ? WHERE item_id = ? AND state = 'done' AND step IN (${steps.map(() => '?').join(',')})`,
-    );
+    const statement = this.#sql.get(rejectStepsSql(steps.length));
     const at = now();
     let changed = 0;
     this.#db.transaction(() => {
@@ -1070,20 +932,12 @@ export class StateStore {
 
   /** Rejected steps, in input order. */
   rejectedSteps(): { itemId: string; step: string; note: string | null; at: string }[] {
-    return this.#sql
-      .get(
-        `SELECT s.item_id AS itemId, s.step, s.rejected_note AS note, s.rejected_at AS at
-         FROM item_steps s JOIN items i ON i.id = s.item_id WHERE s.rejected_at IS NOT NULL ORDER BY i.ord, s.step`,
-      )
-      .all() as { itemId: string; step: string; note: string | null; at: string }[];
+    return this.#sql.get(REJECTED_STEPS).all() as { itemId: string; step: string; note: string | null; at: string }[];
   }
 
   /** Ids of items with a rejected step, in input order. */
   rejectedItemIds(): string[] {
-    return this.#sql
-      .get('SELECT i.id FROM items i WHERE EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = i.id AND s.rejected_at IS NOT NULL) ORDER BY i.ord')
-      .pluck()
-      .all() as string[];
+    return this.#sql.get(REJECTED_ITEM_IDS).pluck().all() as string[];
   }
 
   /**
@@ -1092,26 +946,14 @@ export class StateStore {
    */
   retryRejected(stepOrder: readonly string[]): number {
     if (stepOrder.length === 0) return 0;
-    const values = stepOrder.map(() => '(?, ?)').join(', ');
-    const statement = this.#sql.get(
-      `WITH step_order (step, n) AS (VALUES ${values}),
-         first_rejected (item_id, n) AS (
-           SELECT s.item_id, min(o.n) FROM item_steps s JOIN step_order o ON o.step = s.step
-           WHERE s.rejected_at IS NOT NULL GROUP BY s.item_id)
-       UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL,
-         rejected_at = NULL, rejected_note = NULL, updated_at = ?, model = NULL, cached = 0, no_cache = 1, finish_reason = NULL, truncated = 0
-       WHERE state <> 'running' AND EXISTS (
-         SELECT 1 FROM first_rejected f JOIN step_order o ON o.step = item_steps.step
-         WHERE f.item_id = item_steps.item_id AND o.n >= f.n)`,
-    );
+    const statement = this.#sql.get(retryRejectedSql(stepOrder.length));
     return statement.run(...stepOrder.flatMap((step, n) => [step, n]), now()).changes;
   }
 
   /** Removes rejection marks (of these items, or all), keeping the outputs as they are. */
   clearRejection(itemIds?: readonly string[]): number {
-    if (itemIds === undefined)
-      return this.#sql.get('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE rejected_at IS NOT NULL').run().changes;
-    const statement = this.#sql.get('UPDATE item_steps SET rejected_at = NULL, rejected_note = NULL WHERE item_id = ? AND rejected_at IS NOT NULL');
+    if (itemIds === undefined) return this.#sql.get(CLEAR_ALL_REJECTIONS).run().changes;
+    const statement = this.#sql.get(CLEAR_REJECTION);
     let changed = 0;
     this.#db.transaction(() => {
       for (const id of itemIds) changed += statement.run(id).changes;

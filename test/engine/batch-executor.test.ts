@@ -161,6 +161,7 @@ function newBatch(world: World, service: FakeBatchService, runId = world.context
   const errors: unknown[] = [];
   const batch = new BatchExecutor({
     ...context,
+    store: world.store,
     online: new OnlineExecutor(context),
     budget,
     credentials: () => ({ file: world.job.credentialsFile, strategy: 'round-robin', projects: [project('p1')] }),

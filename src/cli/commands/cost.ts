@@ -6,7 +6,8 @@ import { loadCredentials } from '../../credentials/load-credentials.js';
 import { GenbatchError } from '../../errors/genbatch-error.js';
 import { loadJob } from '../../job/load-job.js';
 import type { LedgerCostRow } from '../../store/ledger-queries.js';
-import { CACHE_LEDGER_PROJECT, StateStore } from '../../store/state-store.js';
+import { openStateToRead } from '../../store/open-state.js';
+import { CACHE_LEDGER_PROJECT } from '../../store/rows.js';
 import { line, type CliIO } from '../io.js';
 import { unknownSpend } from '../render-spend.js';
 
@@ -24,7 +25,7 @@ export async function costCommand(jobFile: string | undefined, flags: { json?: b
   const job = await loadJob(jobFile);
   let rows: LedgerCostRow[] = [];
   if (existsSync(job.stateFile)) {
-    const store = StateStore.open(job.stateFile, { readonly: true });
+    const store = openStateToRead(job.stateFile);
     try {
       rows = store.ledger.costRows();
     } finally {

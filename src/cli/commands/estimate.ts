@@ -3,7 +3,7 @@ import { prepareJob } from '../../engine/prepare-job.js';
 import { estimateJob } from '../../estimate/estimate-job.js';
 import { bestTokenCounter } from '../../estimate/token-counter.js';
 import { createClient } from '../../credentials/client-factory.js';
-import { StateStore } from '../../store/state-store.js';
+import { openStateToRead } from '../../store/open-state.js';
 import { confirmSpend } from '../confirm.js';
 import { line, type CliIO } from '../io.js';
 import { renderEstimate } from '../render-estimate.js';
@@ -51,7 +51,7 @@ export async function estimateCommand(
   const project = prepared.credentials.projects.find((p) => p.enabled);
   const client = project && (project.endpoint || !flags.emulator) ? safeClient(project) : undefined;
   const counter = await bestTokenCounter({ ...(client ? { client } : {}), sampleModel: job.steps[0]?.model ?? 'gemini-2.5-flash', sampleText });
-  const store = existsSync(job.stateFile) ? StateStore.open(job.stateFile, { readonly: true }) : undefined;
+  const store = existsSync(job.stateFile) ? openStateToRead(job.stateFile) : undefined;
   try {
     const estimate = await estimateJob(prepared, { ...(store ? { store } : {}), counter, catalog: prepared.catalog, credentials: prepared.credentials });
     if (flags.json) line(io.stdout, JSON.stringify(estimate, null, 2));

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { GenbatchError } from '../../errors/genbatch-error.js';
 import { loadJob } from '../../job/load-job.js';
 import { rejectItems } from '../../review/rejections.js';
-import { StateStore } from '../../store/state-store.js';
+import { openStateToReview } from '../../store/open-state.js';
 import { line, type CliIO } from '../io.js';
 
 export interface RejectFlags {
@@ -21,7 +21,7 @@ export interface RejectFlags {
 export async function rejectCommand(jobFile: string, ids: string[], flags: RejectFlags, io: CliIO): Promise<number> {
   const job = await loadJob(jobFile);
   if (!existsSync(job.stateFile)) throw new GenbatchError(`${job.name} has not run yet: nothing to reject.`, { code: 'NOTHING_TO_REJECT', exitCode: 2 });
-  const store = StateStore.open(job.stateFile);
+  const store = openStateToReview(job.stateFile);
   try {
     if (flags.undo) {
       const unknown = ids.filter((id) => !store.getItem(id));

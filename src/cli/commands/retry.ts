@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { GenbatchError } from '../../errors/genbatch-error.js';
 import { loadJob } from '../../job/load-job.js';
-import { StateStore, type StepState } from '../../store/state-store.js';
+import { openStateToReview } from '../../store/open-state.js';
+import type { StepState } from '../../store/step-state.js';
 import { line, type CliIO } from '../io.js';
 
 /**
@@ -22,7 +23,7 @@ export async function retryCommand(
   const names = job.steps.map((s) => s.name);
   const from = flags.step === undefined ? 0 : names.indexOf(flags.step);
   if (from < 0) throw new GenbatchError(`--step ${flags.step}: the job has no such step (steps: ${names.join(', ')}).`, { code: 'USAGE', exitCode: 2 });
-  const store = StateStore.open(job.stateFile);
+  const store = openStateToReview(job.stateFile);
   try {
     let changed = 0;
     if (flags.failed) changed += store.resetSteps('all', names.slice(from), ['failed'], { noCache: true });

@@ -5,7 +5,7 @@ import { displayPath, loadJob } from '../../job/load-job.js';
 import { writeFileAtomic } from '../../outputs/atomic-write.js';
 import { collectReview } from '../../review/review-data.js';
 import { renderReviewPage } from '../../review/review-page.js';
-import { StateStore } from '../../store/state-store.js';
+import { openStateToReview } from '../../store/open-state.js';
 import { line, type CliIO } from '../io.js';
 
 export interface ReviewFlags {
@@ -52,7 +52,7 @@ export async function reviewCommand(jobFile: string, flags: ReviewFlags, io: Cli
     });
   }
   const out = resolve(flags.out ?? join(job.outputDir, 'review.html'));
-  const store = StateStore.open(job.stateFile);
+  const store = openStateToReview(job.stateFile);
   let html: string;
   let summary: string;
   try {

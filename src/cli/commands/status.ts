@@ -8,7 +8,8 @@ import { staleNow } from '../../engine/staleness.js';
 import { checkStateOwner } from '../../engine/state-owner.js';
 import type { Job } from '../../job/job.js';
 import { loadJob, displayPath } from '../../job/load-job.js';
-import { CACHE_LEDGER_PROJECT, StateStore } from '../../store/state-store.js';
+import { openStateToRead } from '../../store/open-state.js';
+import { CACHE_LEDGER_PROJECT } from '../../store/rows.js';
 import { line, type CliIO } from '../io.js';
 import { unknownSpend } from '../render-spend.js';
 
@@ -120,7 +121,7 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
     }
     return 0;
   }
-  const store = StateStore.open(job.stateFile, { readonly: true });
+  const store = openStateToRead(job.stateFile);
   try {
     // Another job file's state (same name in the same folder) is not shown as this one's.
     checkStateOwner(store, job, { claim: false });

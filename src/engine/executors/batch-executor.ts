@@ -15,7 +15,8 @@ import { batchRequestOf, batchResultOf } from '../../providers/gemini-batch.js';
 import { usageOf } from '../../providers/gemini-reply.js';
 import { emptyUsage, type ProviderRequest, type ProviderResult, type Usage } from '../../providers/provider.js';
 import { classifyError } from '../../resilience/classify-error.js';
-import type { LedgerEntry } from '../../store/state-store.js';
+import type { LedgerEntry } from '../../store/rows.js';
+import type { BatchExecutorState } from '../../store/interfaces/run-state.js';
 import { scratchDirFor } from '../paths.js';
 import type { RenderedStep } from '../render-step.js';
 import type { Unit } from '../unit.js';
@@ -41,6 +42,7 @@ const UNFINISHED_REASON: Record<string, string> = {
 };
 
 export interface BatchContext extends ExecutionContext {
+  store: BatchExecutorState;
   /** Writes outputs and checkpoints a reply exactly as an online call's (outputs, JSON, filtered). */
   online: OnlineExecutor;
   budget: SpendGuard | undefined;

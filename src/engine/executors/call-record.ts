@@ -1,5 +1,5 @@
 import type { Usage } from '../../providers/provider.js';
-import type { LedgerEntry } from '../../store/state-store.js';
+import type { LedgerEntry } from '../../store/rows.js';
 import type { EngineEvents } from '../events.js';
 
 /** What an executor knows of a call as it ends: online or as a line of a batch job. */

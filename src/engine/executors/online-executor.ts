@@ -27,7 +27,9 @@ import { knownParams, providerFor } from '../../providers/provider-registry.js';
 import { VeoProvider } from '../../providers/veo.js';
 import { classifyError } from '../../resilience/classify-error.js';
 import { RetryPolicy } from '../../resilience/retry-policy.js';
-import { CACHE_LEDGER_PROJECT, type LedgerEntry, type StateStore } from '../../store/state-store.js';
+import { CACHE_LEDGER_PROJECT, type LedgerEntry } from '../../store/rows.js';
+import type { Checkpoints } from '../../store/interfaces/checkpoints.js';
+import type { Ledger } from '../../store/interfaces/ledger.js';
 import { reactionTo, SHARED_CAPACITY_REACTION } from '../error-reactions.js';
 import type { EngineEvents } from '../events.js';
 import { renderStep, type RenderedStep } from '../render-step.js';
@@ -43,7 +45,8 @@ import { steadyNow, toWall } from '../../resilience/steady-clock.js';
 export interface ExecutionContext {
   runId: string;
   job: Job;
-  store: StateStore;
+  /** The checkpoints and ledger rows of a call: all an executor writes. */
+  store: Checkpoints & Ledger;
   catalog: PriceCatalog;
   pool: ProjectPool;
   writer: AtomicWriter;

@@ -1,0 +1,47 @@
+import type { BatchJobQueries } from '../batch-job-queries.js';
+import type { LedgerEntry, StepDone } from '../rows.js';
+
+/**
+ * The state transitions the executors write, one per checkpoint of a call (as BullMQ keeps its
+ * backend behind one interface). Each is a single guarded statement: one that finds its row changed
+ * throws a STATE_CONFLICT and changes nothing. Writes go through `commit` (the group commit) unless
+ * they must be durable at once.
+ */
+export interface Checkpoints {
+  /** Runs writes in the next group commit; resolves once they are durable. Writes that must hold together go in one `write`. */
+  commit<T>(write: () => T): Promise<T>;
+  /** pending → running, in this run and on this project. */
+  markRunning(itemId: string, step: string, runId: string, project: string): void;
+  /** running → pending after a requeued or retried call; `countAttempt` when it used an attempt. */
+  markPending(
+    itemId: string,
+    step: string,
+    options: { countAttempt: boolean; errorCode?: string; errorMessage?: string; costUsd?: number; runId?: string; finishReason?: string },
+  ): void;
+  /** Checkpoints a long-running operation's name (or clears it) on a step this run is running. */
+  setOperationName(itemId: string, step: string, operationName: string | null, runId?: string): void;
+  /** The step's outcome and its call's ledger row, committed together. */
+  completeStep(itemId: string, step: string, done: StepDone, call?: LedgerEntry, runId?: string): void;
+  /** failed or filtered: from `running` in this run, or from `pending` (a step that could not even be rendered). */
+  finishStep(
+    itemId: string,
+    step: string,
+    state: 'failed' | 'filtered',
+    error: { code: string; message: string; promptHash?: string; costUsd?: number; model?: string; finishReason?: string },
+    call?: LedgerEntry,
+    runId?: string,
+  ): void;
+  /** Throws RunLockLostError when the run no longer holds the job's lock: checked before output files are put in place. */
+  checkFence(): void;
+}
+
+/** Vertex AI batch prediction jobs and the units they carry: the checkpoints of the batch executor. */
+export type BatchJobs = Pick<
+  BatchJobQueries,
+  'open' | 'assign' | 'named' | 'update' | 'settle' | 'unmatched' | 'settledUnits' | 'requestHashes' | 'adopt' | 'runningUnits' | 'intents' | 'unsettled'
+>;
+
+/** The batch executor's checkpoints: those of a call, and its batch jobs' rows. */
+export interface BatchCheckpoints extends Checkpoints {
+  readonly batches: BatchJobs;
+}

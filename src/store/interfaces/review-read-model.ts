@@ -1,0 +1,24 @@
+import type { ItemRow, ItemStepRow } from '../rows.js';
+
+/** What a reviewer reads (`genbatch review`, the library's JobState) and the marks a reviewer writes. */
+export interface ReviewReadModel {
+  getItem(id: string): ItemRow | undefined;
+  itemSteps(itemId: string): ItemStepRow[];
+  allItemSteps(): ItemStepRow[];
+  /** Items in input order, streamed. */
+  iterateItems(): Generator<ItemRow>;
+  /** Rejected steps, in input order. */
+  rejectedSteps(): { itemId: string; step: string; note: string | null; at: string }[];
+  /** Ids of items with a rejected step, in input order. */
+  rejectedItemIds(): string[];
+}
+
+/** A reviewer's marks: rejections, and `retry --rejected`. */
+export interface ReviewMarks {
+  /** Marks the done steps of items (among `steps`) as rejected; returns the rows marked. */
+  rejectSteps(itemIds: readonly string[], steps: readonly string[], note: string | null): number;
+  /** Removes rejection marks (of these items, or all). */
+  clearRejection(itemIds?: readonly string[]): number;
+  /** Puts each rejected step and every later one back to pending; returns the steps reset. */
+  retryRejected(stepOrder: readonly string[]): number;
+}
