@@ -1,7 +1,8 @@
 import type { Credentials } from '../credentials/credentials.js';
 import { ConfigError } from '../errors/config-error.js';
 import type { Job } from '../job/job.js';
-import { displayPath } from '../job/load-job.js';
+import { jobProblem } from '../job/config-problem.js';
+import { displayPath } from '../job/display-path.js';
 import { customEndpoint } from './executors/storage-clients.js';
 
 /**
@@ -15,7 +16,7 @@ import { customEndpoint } from './executors/storage-clients.js';
 export function batchStagingProblems(job: Job, credentials: Credentials, options: { emulated: boolean }): ConfigError[] {
   const problems: ConfigError[] = [];
   const seen = new Set<string>();
-  const shownJob = displayPath(job.file);
+  const problem = jobProblem(job);
   const shownCredentials = displayPath(credentials.file);
   for (const step of job.steps) {
     if ((step.mode ?? 'online') === 'online') continue;
@@ -26,16 +27,12 @@ export function batchStagingProblems(job: Job, credentials: Credentials, options
       if (location === undefined) {
         if (seen.has(`location:${project.name}`)) return;
         seen.add(`location:${project.name}`);
-        const line = job.lines?.[`steps.${step.name}.mode`];
         problems.push(
-          new ConfigError(
-            `${shownJob}${line === undefined ? '' : `:${line}`}: steps.${step.name}.mode: step "${step.name}" runs in batch, and project "${project.name}" has no Cloud Storage location to stage its batch files in`,
-            {
-              file: job.file,
-              ...(line === undefined ? {} : { line }),
-              keyPath: 'batch.staging',
-              hint: `Set batch: { staging: gs://BUCKET/PREFIX } in the job file, or staging_bucket: gs://BUCKET on project "${project.name}" in ${shownCredentials}.`,
-            },
+          problem(
+            `steps.${step.name}.mode`,
+            `step "${step.name}" runs in batch, and project "${project.name}" has no Cloud Storage location to stage its batch files in`,
+            `Set batch: { staging: gs://BUCKET/PREFIX } in the job file, or staging_bucket: gs://BUCKET on project "${project.name}" in ${shownCredentials}.`,
+            { keyPath: 'batch.staging' },
           ),
         );
         return;

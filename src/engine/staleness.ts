@@ -2,10 +2,11 @@ import { existsSync } from 'node:fs';
 import type { Job } from '../job/job.js';
 import type { TemplateContext } from '../job/template.js';
 import { FIRST_ITEM, type ItemStepRow, type StateStore } from '../store/state-store.js';
-import { renderStep, rowHash } from './render-step.js';
+import { renderStep } from './render-step.js';
+import { rowHash } from '../input/row-hash.js';
 import { openInput } from '../input/index.js';
-import { inputOptionsOf } from './input-options.js';
-import { fingerprintInput, lastSync, META, stalenessKey, syncKey } from './input-fingerprint.js';
+import { inputOptionsOf } from '../input/index.js';
+import { fingerprintInput, lastSync, META, stalenessKey, syncKey } from '../input/index.js';
 
 export interface StaleItem {
   id: string;
