@@ -57,6 +57,40 @@ async function confirmDuplicates(
   });
 }
 
+/** The id column, and every column a template names, must be in the input: the id column first, alone. */
+function columnProblems(job: Job, columns: string[], shownInput: string): ConfigError[] {
+  const problem = jobProblem(job);
+  if (!columns.includes(job.input.id)) {
+    const suggestion = nearestName(job.input.id, columns);
+    return [
+      problem(
+        'input.id',
+        `the id column "${job.input.id}" is not in ${shownInput} (columns: ${columns.join(', ')})${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+      ),
+    ];
+  }
+  const problems: ConfigError[] = [];
+  for (const step of job.steps) {
+    const templates: [string, string][] = [[`steps.${step.name}.prompt`, step.prompt]];
+    if (step.system) templates.push([`steps.${step.name}.system`, step.system]);
+    if (step.output) templates.push([`steps.${step.name}.output.file`, step.output.file]);
+    for (const [path, template] of templates) {
+      for (const variable of parseTemplateVars(template)) {
+        if (variable.kind === 'column' && !columns.includes(variable.name)) {
+          const suggestion = nearestName(variable.name, columns);
+          problems.push(
+            problem(
+              path,
+              `{{${variable.raw}}} names a column that is not in ${shownInput} (columns: ${columns.join(', ')})${suggestion ? `; did you mean {{${suggestion}}}?` : ''}`,
+            ),
+          );
+        }
+      }
+    }
+  }
+  return problems;
+}
+
 /**
  * A job's input, checked before anything is spent: the file, the id column, the columns the templates
  * name, then one pass over the rows (bad rows first, every one the policy leaves, listed; then ids,
@@ -87,33 +121,8 @@ export async function checkJobInput(job: Job, options: { reuseValidation?: boole
   const shownInput = displayPath(job.input.file);
   const columns = opened.columns;
 
-  if (!columns.includes(job.input.id)) {
-    const suggestion = nearestName(job.input.id, columns);
-    throw problem(
-      'input.id',
-      `the id column "${job.input.id}" is not in ${shownInput} (columns: ${columns.join(', ')})${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
-    );
-  }
-  const unknownColumns: ConfigError[] = [];
-  for (const step of job.steps) {
-    const templates: [string, string][] = [[`steps.${step.name}.prompt`, step.prompt]];
-    if (step.system) templates.push([`steps.${step.name}.system`, step.system]);
-    if (step.output) templates.push([`steps.${step.name}.output.file`, step.output.file]);
-    for (const [path, template] of templates) {
-      for (const variable of parseTemplateVars(template)) {
-        if (variable.kind === 'column' && !columns.includes(variable.name)) {
-          const suggestion = nearestName(variable.name, columns);
-          unknownColumns.push(
-            problem(
-              path,
-              `{{${variable.raw}}} names a column that is not in ${shownInput} (columns: ${columns.join(', ')})${suggestion ? `; did you mean {{${suggestion}}}?` : ''}`,
-            ),
-          );
-        }
-      }
-    }
-  }
-  if (unknownColumns.length > 0) throw new ConfigErrors(unknownColumns);
+  const unknown = columnProblems(job, columns, shownInput);
+  if (unknown.length > 0) throw unknown.length === 1 && unknown[0]?.keyPath === 'input.id' ? unknown[0] : new ConfigErrors(unknown);
 
   const fingerprint = options.reuseValidation ? await fingerprintInput(job.input.file) : undefined;
   const key = fingerprint && validationKey(job, fingerprint);
