@@ -11,8 +11,6 @@ import { resolveStyles } from './styles.js';
 import { parseTemplateVars, templateSyntaxProblems } from './template.js';
 import { zodProblems } from './zod-problems.js';
 
-export { formatKeyPath } from './config-problem.js';
-
 /** The line of the key at `path`; with `snippet`, the line inside its value where the snippet is written. */
 export type LineOf = (path: readonly PropertyKey[], snippet?: string) => number | undefined;
 
