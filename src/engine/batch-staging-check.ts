@@ -1,7 +1,7 @@
 import type { Credentials } from '../credentials/credentials.js';
-import { ConfigError } from '../errors/config-error.js';
+import type { ConfigError } from '../errors/config-error.js';
 import type { Job } from '../job/job.js';
-import { jobProblem } from '../job/config-problem.js';
+import { jobProblem, problemsIn } from '../job/config-problem.js';
 import { displayPath } from '../job/display-path.js';
 import { customEndpoint } from './executors/storage-clients.js';
 
@@ -18,6 +18,7 @@ export function batchStagingProblems(job: Job, credentials: Credentials, options
   const seen = new Set<string>();
   const problem = jobProblem(job);
   const shownCredentials = displayPath(credentials.file);
+  const credentialsProblem = problemsIn({ file: credentials.file, shown: shownCredentials });
   for (const step of job.steps) {
     if ((step.mode ?? 'online') === 'online') continue;
     const pool = step.pool ?? job.pool;
@@ -40,13 +41,10 @@ export function batchStagingProblems(job: Job, credentials: Credentials, options
       if (options.emulated || customEndpoint(project) || project.auth.kind !== 'api_key' || seen.has(`key:${project.name}`)) return;
       seen.add(`key:${project.name}`);
       problems.push(
-        new ConfigError(
-          `${shownCredentials}: projects[${index}].api_key: project "${project.name}" has only an API key, which cannot reach Cloud Storage; step "${step.name}" runs in batch and stages its files in ${location}`,
-          {
-            file: credentials.file,
-            keyPath: `projects[${index}].api_key`,
-            hint: `Give project "${project.name}" a key_file (a service account that can read and write ${location}), or remove api_key so that Application Default Credentials are used; or keep step "${step.name}" off it with pool: (see docs/batch.md).`,
-          },
+        credentialsProblem(
+          `projects[${index}].api_key`,
+          `project "${project.name}" has only an API key, which cannot reach Cloud Storage; step "${step.name}" runs in batch and stages its files in ${location}`,
+          `Give project "${project.name}" a key_file (a service account that can read and write ${location}), or remove api_key so that Application Default Credentials are used; or keep step "${step.name}" off it with pool: (see docs/batch.md).`,
         ),
       );
     });
