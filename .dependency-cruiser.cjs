@@ -1,8 +1,47 @@
 /**
- * Layer rules for src/ (`npm run layers`). Each rule names the folders a layer may not reach; type-only imports count
- * (tsPreCompilationDeps), since they couple the layers just the same.
- * @type {import('dependency-cruiser').IConfiguration}
+ * Layer rules for src/ (`npm run layers`). Type-only imports count (tsPreCompilationDeps), since they
+ * couple the layers just the same.
+ *
+ * The folders of src/ in layers, lowest first. A folder imports only folders of lower layers: never
+ * one of its own layer, never one above. So there is no cycle between folders, and no upward import.
+ * What two folders share moves down to a layer both may import (src/files holds the temp names the
+ * state backup and the output writer share; src/providers the local token counts the embedding
+ * provider and the estimates share). A new folder must be placed here: the rule `folder-in-a-layer`
+ * refuses one that is not.
  */
+const LAYERS = [
+  ['errors'], //                  typed errors (code, retryable, hint) and the "did you mean" of every message
+  ['files', 'resilience'], //      temp file names; retry, backoff, breakers, error classification
+  ['providers'], //                one request → one Vertex AI / Gemini API call; knows no store, no job file
+  ['job'], //                      the job file: schema, compiler and its checks (one problem helper), templates
+  ['estimate', 'store', 'credentials', 'emulator'], // prices and token counts; the SQLite state; credentials files; the Vertex AI emulator (stands alone)
+  ['outputs', 'coordination'], //  files a run writes; who calls which project when (project pool, limiters, shared runs)
+  ['cache', 'input'], //           the response cache; input files, a job's rows (check, sync, fingerprint)
+  ['engine'], //                   prepares and runs a job: scheduler, executors, run sessions, estimates
+  ['observe', 'library'], //       listeners on the engine's events; genbatch as a library
+  ['review'], //                   the review page and server
+  ['cli'], //                      parses flags, calls the engine and the library, renders
+];
+
+/** src/index.ts (the library's entry) sits above every layer; nothing imports it. */
+const FOLDERS = LAYERS.flat();
+const any = (folders) => `^src/(${folders.join('|')})/`;
+
+/** One rule per folder: the folders it may not import (its own layer's other folders, and every layer above). */
+const layerRules = LAYERS.flatMap((layer, index) =>
+  layer.map((folder) => {
+    const barred = [...layer.filter((other) => other !== folder), ...LAYERS.slice(index + 1).flat()];
+    return {
+      name: `layer-${folder}`,
+      severity: 'error',
+      comment: `src/${folder} (layer ${index + 1} of ${LAYERS.length}) imports only folders of lower layers: ${LAYERS.slice(0, index).flat().join(', ') || 'none'}.`,
+      from: { path: `^src/${folder}/` },
+      to: { path: any(barred) },
+    };
+  }),
+).filter((rule) => !rule.to.path.endsWith('()/'));
+
+/** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
     {
@@ -27,61 +66,35 @@ module.exports = {
       to: { path: '^(test|bench)/' },
     },
     {
+      name: 'folder-in-a-layer',
+      severity: 'error',
+      comment: 'Every folder of src/ has its place in LAYERS (.dependency-cruiser.cjs): add a new one there.',
+      from: { path: '^src/' },
+      to: { path: '^src/', pathNot: [any(FOLDERS), '^src/index\\.ts$'] },
+    },
+    {
+      name: 'folder-in-a-layer-importing',
+      severity: 'error',
+      comment: 'Every folder of src/ has its place in LAYERS (.dependency-cruiser.cjs): add a new one there.',
+      from: { path: '^src/', pathNot: [any(FOLDERS), '^src/index\\.ts$'] },
+      to: {},
+    },
+    {
+      name: 'nothing-imports-the-library-entry',
+      severity: 'error',
+      comment: "src/index.ts is the library's entry, above every layer.",
+      from: { path: '^src/' },
+      to: { path: '^src/index\\.ts$' },
+    },
+    {
       name: 'emulator-stands-alone',
       severity: 'error',
-      comment: 'The Vertex AI emulator stands alone: it knows nothing of the engine, the CLI, the state store or the credentials.',
+      comment:
+        'The Vertex AI emulator plays Google: besides errors, durations and file positions (src/job) and resilience helpers, it shares nothing with the client side (no providers).',
       from: { path: '^src/emulator/' },
-      to: { path: '^src/(engine|cli|store|credentials)/' },
+      to: { path: '^src/', pathNot: '^src/(emulator|errors|files|resilience|job)/' },
     },
-    {
-      name: 'engine-not-to-emulator-or-cli',
-      severity: 'error',
-      comment: 'The engine runs jobs; starting an emulator or talking to a terminal belongs to the CLI.',
-      from: { path: '^src/engine/' },
-      to: { path: '^src/(emulator|cli)/' },
-    },
-    {
-      name: 'credentials-not-to-engine-or-cli',
-      severity: 'error',
-      comment: 'Credentials and the project pool sit below the engine and the CLI.',
-      from: { path: '^src/credentials/' },
-      to: { path: '^src/(engine|cli)/' },
-    },
-    {
-      name: 'store-stands-low',
-      severity: 'error',
-      comment: 'The state store is persistence only: no engine, CLI, providers, credentials or emulator.',
-      from: { path: '^src/store/' },
-      to: { path: '^src/(engine|cli|providers|credentials|emulator)/' },
-    },
-    {
-      name: 'providers-not-to-store-engine-cli',
-      severity: 'error',
-      comment: 'Providers turn one request into one call; they do not persist, schedule or print.',
-      from: { path: '^src/providers/' },
-      to: { path: '^src/(store|engine|cli)/' },
-    },
-    {
-      name: 'resilience-not-to-engine-cli-store',
-      severity: 'error',
-      comment: 'Retry and error classification are policies the engine uses, not the other way round.',
-      from: { path: '^src/resilience/' },
-      to: { path: '^src/(engine|cli|store)/' },
-    },
-    {
-      name: 'only-cli-imports-cli',
-      severity: 'error',
-      comment: 'src/cli is the top layer: nothing else in src/ imports it.',
-      from: { path: '^src/', pathNot: '^src/cli/' },
-      to: { path: '^src/cli/' },
-    },
-    {
-      name: 'job-not-to-engine-cli-store',
-      severity: 'error',
-      comment: 'The job model (loading, schema, templates) is read by the engine and the CLI; it does not depend on them.',
-      from: { path: '^src/job/' },
-      to: { path: '^src/(engine|cli|store)/' },
-    },
+    ...layerRules,
   ],
   options: {
     doNotFollow: { path: ['node_modules'] },

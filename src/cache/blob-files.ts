@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { mkdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeTempLeftovers, tempPathFor } from '../outputs/atomic-write.js';
+import { tempPathFor } from '../files/temp-path.js';
+import { removeTempLeftovers } from '../outputs/atomic-write.js';
 
 const SHA = /^[0-9a-f]{64}$/;
 

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { GenbatchError } from '../errors/genbatch-error.js';
-import type { JobEstimate } from '../estimate/estimate-job.js';
+import type { JobEstimate } from '../engine/estimate-job.js';
 import type { CliIO } from './io.js';
 import { renderEstimate } from './render-estimate.js';
 

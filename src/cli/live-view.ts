@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { Engine } from '../engine/engine.js';
-import type { CapacityWindowSnapshot } from '../credentials/project-pool.js';
+import type { CapacityWindowSnapshot } from '../coordination/project-pool.js';
 import type { ProjectSnapshot } from '../engine/events.js';
 import { formatDuration } from '../job/duration.js';
 import type { CliIO } from './io.js';

@@ -1,4 +1,4 @@
-import type { JobEstimate } from '../estimate/estimate-job.js';
+import type { JobEstimate } from '../engine/estimate-job.js';
 import { formatDuration } from '../job/duration.js';
 import { line, type CliIO } from './io.js';
 

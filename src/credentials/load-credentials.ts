@@ -1,10 +1,10 @@
 import { dirname, resolve } from 'node:path';
 import { ConfigError, ConfigErrors } from '../errors/config-error.js';
-import { formatKeyPath } from '../job/compile-job.js';
+import { problemsIn } from '../job/config-problem.js';
 import { parseDuration } from '../job/duration.js';
 import { displayPath, readLocatedFile } from '../job/load-job.js';
 import { validKeysAt } from '../job/schema-keys.js';
-import { nearestKey } from '../job/suggest-key.js';
+import { zodProblems } from '../job/zod-problems.js';
 import type { CoordinationTarget, Credentials, ProjectAuth, ProjectCredentials, QuotaLimits } from './credentials.js';
 import { keyFileProblem } from './key-file.js';
 import { placeholderKey } from './placeholder-key.js';
@@ -105,47 +105,17 @@ export async function loadCredentials(file: string, options: LoadCredentialsOpti
   const located = await readLocatedFile(file, 'Credentials file').catch((error: unknown) => {
     throw namedByJob(error, file, options.namedBy);
   });
-  const at = (path: readonly PropertyKey[]): string => {
-    const line = located.lineOf(path);
-    return line === undefined ? shown : `${shown}:${line}`;
-  };
+  const problem = problemsIn({ file, shown, lineOf: (path) => (typeof path === 'string' ? undefined : located.lineOf(path)) });
   const result = credentialsFileSchema.safeParse(located.value);
-  if (!result.success) {
-    throw new ConfigErrors(
-      result.error.issues.flatMap((issue) => {
-        if (issue.code === 'unrecognized_keys') {
-          const valid = validKeysAt(credentialsFileSchema, issue.path);
-          return issue.keys.map((key) => {
-            const suggestion = nearestKey(key, valid);
-            return new ConfigError(
-              `${at([...issue.path, key])}: ${formatKeyPath([...issue.path, key])}: unknown key "${key}"${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
-              { file, keyPath: formatKeyPath([...issue.path, key]) },
-            );
-          });
-        }
-        // Never echo a value from this file: it may be a secret.
-        return [
-          new ConfigError(`${at(issue.path)}: ${formatKeyPath(issue.path)}: ${issue.message.replace(/received .*/, 'received an invalid value')}`, {
-            file,
-            keyPath: formatKeyPath(issue.path),
-          }),
-        ];
-      }),
-    );
-  }
+  // Never echo a value from this file: it may be a secret.
+  if (!result.success)
+    throw new ConfigErrors(zodProblems(result.error, { problem, validKeys: (path) => validKeysAt(credentialsFileSchema, path), secret: true }));
   const dir = dirname(resolve(file));
   const problems: ConfigError[] = [];
   const names = new Set<string>();
   const projects: ProjectCredentials[] = result.data.projects.map((p, index) => {
     const fail = (key: string, message: string, hint?: string): void => {
-      const path: PropertyKey[] = key ? ['projects', index, key] : ['projects', index];
-      problems.push(
-        new ConfigError(`${at(path)}: ${formatKeyPath(path)}: project "${p.name}": ${message}`, {
-          file,
-          keyPath: formatKeyPath(path),
-          ...(hint ? { hint } : {}),
-        }),
-      );
+      problems.push(problem(key ? ['projects', index, key] : ['projects', index], `project "${p.name}": ${message}`, hint));
     };
     if (names.has(p.name)) fail('name', `the name "${p.name}" is used twice`);
     names.add(p.name);

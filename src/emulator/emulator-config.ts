@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { distance } from 'fastest-levenshtein';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, ConfigErrors } from '../errors/config-error.js';
+import { problemsIn, type KeyPath } from '../job/config-problem.js';
 import { parseDuration } from '../job/duration.js';
+import { DocumentSyntaxError, parseLocated, type LocatedDocument } from '../job/source-locator.js';
+import { zodProblems } from '../job/zod-problems.js';
 import { finishReasonRates } from './fake-finish-reason.js';
 
 /**
@@ -236,52 +237,24 @@ function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
   return [];
 }
 
-/** The valid name a typo most likely meant: a prefix match, else the nearest within a few edits. */
-function nearestName(name: string, known: readonly string[]): string | undefined {
-  const lower = name.toLowerCase();
-  const prefixed = known.find((k) => k.toLowerCase().startsWith(lower) || lower.startsWith(k.toLowerCase()));
-  if (prefixed) return prefixed;
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    const d = distance(lower, candidate.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
-
 function redactedKey(key: string): string {
   return key.length > 12 ? `<key …${key.slice(-4)}>` : '<key>';
 }
 
 /** Key paths as shown in errors; an API key under `api_keys` is a secret, so only its last 4 characters appear. */
-function shownPath(path: readonly PropertyKey[]): string[] {
-  return path.map((part, i) => (path[0] === 'api_keys' && i === 1 ? redactedKey(String(part)) : String(part)));
-}
-
-function describeIssue(issue: z.core.$ZodIssue, file: string | undefined): ConfigError {
-  const keyPath = shownPath(issue.path).join('.');
-  const where = `${file ?? 'emulator config'}${keyPath ? ` at ${keyPath}` : ''}`;
-  if (issue.code === 'unrecognized_keys') {
-    const known = knownKeysAt(issue.path);
-    const parts = issue.keys.map((key) => {
-      const suggestion = nearestName(key, known);
-      return suggestion ? `"${key}" (did you mean "${suggestion}"?)` : `"${key}"`;
-    });
-    return new ConfigError(`${where}: unknown key ${parts.join(', ')}.`, {
-      ...(file === undefined ? {} : { file }),
-      keyPath: [keyPath, issue.keys[0]].filter(Boolean).join('.'),
-      hint: known.length > 0 ? `Valid keys here: ${known.join(', ')}.` : undefined,
-    });
-  }
-  return new ConfigError(`${where}: ${issue.message}.`, { ...(file === undefined ? {} : { file }), keyPath });
+function shownPath(path: readonly PropertyKey[]): PropertyKey[] {
+  return path.map((part, i) => (path[0] === 'api_keys' && i === 1 ? redactedKey(String(part)) : part));
 }
 
 /** Validates and normalises an emulator config; every problem is reported with its key path. */
-export function parseEmulatorConfig(raw: unknown, file?: string): EmulatorConfig {
+export function parseEmulatorConfig(raw: unknown, file?: string, lineOf?: (path: readonly PropertyKey[]) => number | undefined): EmulatorConfig {
   const result = emulatorConfigSchema.safeParse(raw ?? {});
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => describeIssue(issue, file));
+  const problem = problemsIn({
+    file: file ?? 'emulator config',
+    ...(lineOf === undefined ? {} : { lineOf: (path: KeyPath) => (typeof path === 'string' ? undefined : lineOf(path)) }),
+  });
+  const problems = zodProblems(result.error, { problem, validKeys: knownKeysAt, shownPath });
   if (problems.length === 1 && problems[0]) throw problems[0];
   throw new ConfigErrors(problems);
 }
@@ -294,16 +267,16 @@ export async function loadEmulatorConfig(file: string): Promise<EmulatorConfig> 
   } catch (error) {
     throw new ConfigError(`Cannot read the emulator config ${file}: ${(error as Error).message}.`, { file, cause: error });
   }
-  let raw: unknown;
+  let located: LocatedDocument;
   try {
-    raw = parseYaml(text);
+    located = parseLocated(text);
   } catch (error) {
-    const line = (error as { linePos?: { line: number }[] }).linePos?.[0]?.line;
-    throw new ConfigError(`${file}: not valid YAML or JSON: ${(error as Error).message}`, {
+    if (!(error instanceof DocumentSyntaxError)) throw error;
+    throw new ConfigError(`${error.line === undefined ? file : `${file}:${error.line}`}: not valid YAML or JSON: ${error.message}`, {
       file,
-      ...(line === undefined ? {} : { line }),
+      ...(error.line === undefined ? {} : { line: error.line }),
       cause: error,
     });
   }
-  return parseEmulatorConfig(raw, file);
+  return parseEmulatorConfig(located.value, file, (path) => located.lineOf(path));
 }

@@ -1,7 +1,8 @@
 import type { Credentials } from '../credentials/credentials.js';
-import { ConfigError } from '../errors/config-error.js';
+import type { ConfigError } from '../errors/config-error.js';
 import type { Job } from '../job/job.js';
-import { displayPath } from '../job/load-job.js';
+import { jobProblem, problemsIn } from '../job/config-problem.js';
+import { displayPath } from '../job/display-path.js';
 import { customEndpoint } from './executors/storage-clients.js';
 
 /**
@@ -15,8 +16,9 @@ import { customEndpoint } from './executors/storage-clients.js';
 export function batchStagingProblems(job: Job, credentials: Credentials, options: { emulated: boolean }): ConfigError[] {
   const problems: ConfigError[] = [];
   const seen = new Set<string>();
-  const shownJob = displayPath(job.file);
+  const problem = jobProblem(job);
   const shownCredentials = displayPath(credentials.file);
+  const credentialsProblem = problemsIn({ file: credentials.file, shown: shownCredentials });
   for (const step of job.steps) {
     if ((step.mode ?? 'online') === 'online') continue;
     const pool = step.pool ?? job.pool;
@@ -26,16 +28,12 @@ export function batchStagingProblems(job: Job, credentials: Credentials, options
       if (location === undefined) {
         if (seen.has(`location:${project.name}`)) return;
         seen.add(`location:${project.name}`);
-        const line = job.lines?.[`steps.${step.name}.mode`];
         problems.push(
-          new ConfigError(
-            `${shownJob}${line === undefined ? '' : `:${line}`}: steps.${step.name}.mode: step "${step.name}" runs in batch, and project "${project.name}" has no Cloud Storage location to stage its batch files in`,
-            {
-              file: job.file,
-              ...(line === undefined ? {} : { line }),
-              keyPath: 'batch.staging',
-              hint: `Set batch: { staging: gs://BUCKET/PREFIX } in the job file, or staging_bucket: gs://BUCKET on project "${project.name}" in ${shownCredentials}.`,
-            },
+          problem(
+            `steps.${step.name}.mode`,
+            `step "${step.name}" runs in batch, and project "${project.name}" has no Cloud Storage location to stage its batch files in`,
+            `Set batch: { staging: gs://BUCKET/PREFIX } in the job file, or staging_bucket: gs://BUCKET on project "${project.name}" in ${shownCredentials}.`,
+            { keyPath: 'batch.staging' },
           ),
         );
         return;
@@ -43,13 +41,10 @@ export function batchStagingProblems(job: Job, credentials: Credentials, options
       if (options.emulated || customEndpoint(project) || project.auth.kind !== 'api_key' || seen.has(`key:${project.name}`)) return;
       seen.add(`key:${project.name}`);
       problems.push(
-        new ConfigError(
-          `${shownCredentials}: projects[${index}].api_key: project "${project.name}" has only an API key, which cannot reach Cloud Storage; step "${step.name}" runs in batch and stages its files in ${location}`,
-          {
-            file: credentials.file,
-            keyPath: `projects[${index}].api_key`,
-            hint: `Give project "${project.name}" a key_file (a service account that can read and write ${location}), or remove api_key so that Application Default Credentials are used; or keep step "${step.name}" off it with pool: (see docs/batch.md).`,
-          },
+        credentialsProblem(
+          `projects[${index}].api_key`,
+          `project "${project.name}" has only an API key, which cannot reach Cloud Storage; step "${step.name}" runs in batch and stages its files in ${location}`,
+          `Give project "${project.name}" a key_file (a service account that can read and write ${location}), or remove api_key so that Application Default Credentials are used; or keep step "${step.name}" off it with pool: (see docs/batch.md).`,
         ),
       );
     });

@@ -1,4 +1,4 @@
-import type { ProjectPool } from '../credentials/project-pool.js';
+import type { ProjectPool } from '../coordination/project-pool.js';
 import { RETRY_LATER, type SpendGuard } from '../estimate/budget.js';
 import type { PreparedCall, Settled, StepExecutor } from './executors/step-executor.js';
 import type { Unit } from './unit.js';

@@ -1,5 +1,5 @@
 import { createClient } from '../credentials/client-factory.js';
-import { ProjectPool } from '../credentials/project-pool.js';
+import { ProjectPool } from '../coordination/project-pool.js';
 import { AtomicWriter } from '../outputs/atomic-write.js';
 import { HeldReplies } from '../outputs/held-replies.js';
 import type { EngineEvents } from './events.js';

@@ -5,7 +5,7 @@ import type { GoogleGenAI } from '@google/genai';
 import type { RunCoordination, SharedFigures } from '../coordination/run-coordination.js';
 import { createClient } from '../credentials/client-factory.js';
 import type { Credentials } from '../credentials/credentials.js';
-import { ProjectPool } from '../credentials/project-pool.js';
+import { ProjectPool } from '../coordination/project-pool.js';
 import { quotaDayStart } from '../resilience/quota-day.js';
 import type { GenbatchError } from '../errors/genbatch-error.js';
 import { NoUsableProjectError, RunLockLostError, StalledOnOutageError, StalledOnQuotaError } from '../errors/run-errors.js';

@@ -1,7 +1,7 @@
 import type { Usage } from '../providers/provider.js';
 import type { StepState } from '../store/step-state.js';
 
-export type { ProjectSnapshot } from '../credentials/project-pool.js';
+export type { ProjectSnapshot } from '../coordination/project-pool.js';
 
 /**
  * What the engine tells the world. Progress bars, logs and metrics listen to these; the scheduler

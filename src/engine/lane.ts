@@ -1,4 +1,4 @@
-import type { Availability, ProjectPool } from '../credentials/project-pool.js';
+import type { Availability, ProjectPool } from '../coordination/project-pool.js';
 import { modelsOf, type Job } from '../job/job.js';
 import type { EngineEvents } from './events.js';
 import { laneKey, type Unit } from './unit.js';

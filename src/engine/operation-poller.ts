@@ -1,4 +1,4 @@
-import type { ProjectPool } from '../credentials/project-pool.js';
+import type { ProjectPool } from '../coordination/project-pool.js';
 import { steadyNow } from '../resilience/steady-clock.js';
 import type { EngineEvents } from './events.js';
 import { MAX_FAILED_POLLS } from './executors/online-executor.js';

@@ -3,7 +3,7 @@ import { openInput } from '../input/index.js';
 import { renderTemplate, type TemplateContext } from '../job/template.js';
 import { openStateToRead } from '../store/open-state.js';
 import type { PreparedJob } from './prepare-job.js';
-import { inputOptionsOf } from './input-options.js';
+import { inputOptionsOf } from '../input/index.js';
 
 export interface PreviewItem {
   id: string;

@@ -1,4 +1,4 @@
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Job, Step } from '../job/job.js';
 import { renderTemplate, type TemplateContext } from '../job/template.js';
 import type { ProviderRequest } from '../providers/provider.js';
@@ -52,14 +52,4 @@ export function renderStep(job: Job, step: Step, context: TemplateContext): Rend
     .digest('hex')
     .slice(0, 32);
   return { request, promptHash, post: renderedPost, ...(outputName === undefined ? {} : { outputName }) };
-}
-
-/** Hash of an input row: tells a resume when the input changed under a done item. */
-export function rowHash(values: Record<string, string>): string {
-  return hashOfRowJson(JSON.stringify(values));
-}
-
-/** rowHash of a row already serialised with JSON.stringify (the state stores that text too). */
-export function hashOfRowJson(json: string): string {
-  return hash('sha256', json, 'hex').slice(0, 32);
 }

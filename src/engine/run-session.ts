@@ -11,7 +11,7 @@ import { GenbatchError } from '../errors/genbatch-error.js';
 import { RunLockLostError } from '../errors/run-errors.js';
 import { StateFileLockedError } from '../errors/state-file-locked-error.js';
 import { Budget, BudgetPair, type SpendGuard } from '../estimate/budget.js';
-import { estimateJob, type JobEstimate } from '../estimate/estimate-job.js';
+import { estimateJob, type JobEstimate } from './estimate-job.js';
 import { bestTokenCounter } from '../estimate/token-counter.js';
 import { removeTempLeftovers } from '../outputs/atomic-write.js';
 import { jobWriteFolders } from '../outputs/output-folders.js';
@@ -20,9 +20,9 @@ import type { StateStore } from '../store/state-store.js';
 import { Engine, newRunId, type RunSummary } from './engine.js';
 import type { RunOutcome } from './events.js';
 import { checkJobIdentity } from './job-identity.js';
-import { syncItems, type PreparedJob } from './prepare-job.js';
+import type { PreparedJob } from './prepare-job.js';
 import { checkStaleness } from './staleness.js';
-import { fingerprintInput, lastSync, lastValidation, META, stalenessKey, syncKey, type SyncRecord } from './input-fingerprint.js';
+import { fingerprintInput, lastSync, lastValidation, META, stalenessKey, syncKey, syncItems, type SyncRecord } from '../input/index.js';
 import { scratchDirFor } from './paths.js';
 import { openJobState } from './state-owner.js';
 import { lockHolderState } from '../store/process-alive.js';
@@ -223,7 +223,7 @@ export class RunSession {
       first = store.itemCount() === 0;
       // Until this sync completes, the state matches no input: a run killed during it syncs again.
       store.deleteMeta(META.sync);
-      items = await syncItems(this.prepared, store, this.runId);
+      items = await syncItems(this.prepared.job, store, this.runId);
     }
     const basis = stalenessKey(job);
     const everything = store.getMeta(META.staleBasis) !== basis;

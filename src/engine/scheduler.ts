@@ -1,4 +1,4 @@
-import type { Availability, ProjectPool } from '../credentials/project-pool.js';
+import type { Availability, ProjectPool } from '../coordination/project-pool.js';
 import type { GenbatchError } from '../errors/genbatch-error.js';
 import type { SpendGuard } from '../estimate/budget.js';
 import type { Job } from '../job/job.js';

@@ -6,15 +6,16 @@ import type { JobMeta } from '../store/interfaces/job-meta.js';
 import type { WorkItems } from '../store/interfaces/work-items.js';
 import { FIRST_ITEM } from '../store/item-cursor.js';
 import type { ItemStepRow } from '../store/rows.js';
+import { renderStep } from './render-step.js';
+import { rowHash } from '../input/row-hash.js';
 
 /** What counting stale steps reads. */
 type StalenessReads = Pick<ItemSync, 'staleCandidates' | 'itemBases'> & Pick<JobMeta, 'getMeta' | 'schemaVersion'> & Pick<WorkItems, 'itemSteps'>;
 /** What a staleness check reads and, to redo stale steps, writes. */
 type StalenessState = StalenessReads & ItemSync;
-import { renderStep, rowHash } from './render-step.js';
 import { openInput } from '../input/index.js';
-import { inputOptionsOf } from './input-options.js';
-import { fingerprintInput, lastSync, META, stalenessKey, syncKey } from './input-fingerprint.js';
+import { inputOptionsOf } from '../input/index.js';
+import { fingerprintInput, lastSync, META, stalenessKey, syncKey } from '../input/index.js';
 
 export interface StaleItem {
   id: string;

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { distance } from 'fastest-levenshtein';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { nearestKey } from '../job/suggest-key.js';
+import { nearestName } from '../errors/suggest-name.js';
 import type { Usage } from '../providers/provider.js';
 
 export const modelPriceSchema = z
@@ -157,7 +157,7 @@ export class PriceCatalog {
 
   /** The catalog model name closest to a mistyped one ("gemini-2.5-flsh" → "gemini-2.5-flash"). */
   nearestModel(model: string): string | undefined {
-    return nearestKey(model, [...this.names.keys()]);
+    return nearestName(model, [...this.names.keys()]);
   }
 
   /**

@@ -11,3 +11,8 @@ export { inspectInput, type InspectReport } from './inspect-input.js';
 export { repairInput, type RepairResult } from './repair-input.js';
 export { badRowsError, unhandledProblems } from './bad-rows-error.js';
 export { describeInput } from './describe-input.js';
+// A job's rows: the check validate and run make, the sync into the state, and the fingerprint that lets a resume skip both.
+export { inputOptionsOf } from './input-options.js';
+export { checkJobInput, type CheckedInput } from './check-job-input.js';
+export { syncItems } from './sync-items.js';
+export { fingerprintInput, lastSync, lastValidation, META, stalenessKey, syncKey, type InputFingerprint, type SyncRecord } from './input-fingerprint.js';

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import { ConfigError } from '../errors/config-error.js';
-import { tempPathFor } from '../outputs/atomic-write.js';
+import { tempPathFor } from '../files/temp-path.js';
 import { badRowError, unhandledProblems } from './bad-rows-error.js';
 import { describeInput } from './describe-input.js';
 import type { InputOptions } from './input-source.js';

@@ -1,78 +1,35 @@
 import { dirname, resolve } from 'node:path';
-import type { z } from 'zod';
-import { ConfigError, ConfigErrors } from '../errors/config-error.js';
+import { ConfigErrors, type ConfigError } from '../errors/config-error.js';
+import { nearestName } from '../errors/suggest-name.js';
+import { formatKeyPath, problemsIn, type Problem } from './config-problem.js';
 import { parseDuration } from './duration.js';
 import { batchRefusal, stepFields, type Job, type Step } from './job.js';
 import { shorthandToSchema } from './json-shorthand.js';
 import { jobFileSchema, type JobFile } from './schema.js';
 import { validKeysAt } from './schema-keys.js';
 import { resolveStyles } from './styles.js';
-import { nearestKey } from './suggest-key.js';
 import { parseTemplateVars, templateSyntaxProblems } from './template.js';
+import { zodProblems } from './zod-problems.js';
 
 /** The line of the key at `path`; with `snippet`, the line inside its value where the snippet is written. */
 export type LineOf = (path: readonly PropertyKey[], snippet?: string) => number | undefined;
 
-export function formatKeyPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const key of path) out += typeof key === 'number' ? `[${key}]` : out === '' ? String(key) : `.${String(key)}`;
-  return out || '(top level)';
-}
-
-function problem(file: string, lineOf: LineOf, path: readonly PropertyKey[], message: string, hint?: string, snippet?: string): ConfigError {
-  const line = lineOf(path, snippet);
-  const where = line === undefined ? file : `${file}:${line}`;
-  return new ConfigError(`${where}: ${formatKeyPath(path)}: ${message}`, {
-    file,
-    ...(line === undefined ? {} : { line }),
-    keyPath: formatKeyPath(path),
-    ...(hint === undefined ? {} : { hint }),
-  });
-}
-
-/** Turns zod's issues into sentences naming the key path and line, with typo suggestions. */
-function schemaProblems(file: string, lineOf: LineOf, error: z.ZodError): ConfigError[] {
-  const problems: ConfigError[] = [];
-  for (const issue of error.issues) {
-    if (issue.code === 'unrecognized_keys') {
-      const valid = validKeysAt(jobFileSchema, issue.path);
-      for (const key of issue.keys) {
-        const suggestion = nearestKey(key, valid);
-        problems.push(
-          problem(
-            file,
-            lineOf,
-            [...issue.path, key],
-            `unknown key "${key}"${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
-            `Valid keys here: ${valid.join(', ')}.`,
-          ),
-        );
-      }
-    } else if (issue.code === 'invalid_union') {
-      problems.push(problem(file, lineOf, issue.path, 'not a valid value here (see `genbatch schema` for the accepted forms)'));
-    } else {
-      problems.push(problem(file, lineOf, issue.path, issue.message));
-    }
-  }
-  return problems;
-}
-
 const TEMPLATE_HINT = 'Close every {{ with }}; genbatch has no way to send a literal {{, so reword text that needs one.';
 
 /** Checks that need only the job itself: step names, step references, styles, JSON shorthand. */
-function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: ConfigError[]): Step[] {
+function compileSteps(problem: Problem, parsed: JobFile, problems: ConfigError[]): Step[] {
   const steps: Step[] = [];
   const seen = new Map<string, Step>();
   parsed.steps.forEach((raw, index) => {
     const at = (...rest: PropertyKey[]): PropertyKey[] => ['steps', index, ...rest];
-    if (seen.has(raw.name)) problems.push(problem(file, lineOf, at('name'), `step name "${raw.name}" is used twice`));
+    if (seen.has(raw.name)) problems.push(problem(at('name'), `step name "${raw.name}" is used twice`));
     let jsonSchema: Step['jsonSchema'];
     if (raw.json) {
-      if (raw.task !== 'text') problems.push(problem(file, lineOf, at('json'), `json output is for text steps, not ${raw.task}`));
+      if (raw.task !== 'text') problems.push(problem(at('json'), `json output is for text steps, not ${raw.task}`));
       try {
         jsonSchema = shorthandToSchema(raw.json, 'json');
       } catch (error) {
-        problems.push(problem(file, lineOf, at('json'), (error as Error).message));
+        problems.push(problem(at('json'), (error as Error).message));
       }
     }
     const timeoutMs = parseDuration(raw.timeout ?? parsed.limits.timeout) ?? 120_000;
@@ -98,37 +55,24 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
       ...(raw.cache === undefined ? {} : { cache: raw.cache }),
     };
     if (raw.on_truncated !== undefined && step.task !== 'text') {
-      problems.push(
-        problem(file, lineOf, at('on_truncated'), `on_truncated applies to text and JSON steps (a reply cut at max_output_tokens), not ${step.task}`),
-      );
+      problems.push(problem(at('on_truncated'), `on_truncated applies to text and JSON steps (a reply cut at max_output_tokens), not ${step.task}`));
     }
     if (step.output && step.task === 'image' && step.output.post.length > 0) {
       // fine: post-processing applies to images
     } else if (step.output && step.output.post.length > 0) {
-      problems.push(problem(file, lineOf, at('output', 'post'), `post-processing applies to image steps, not ${step.task}`));
+      problems.push(problem(at('output', 'post'), `post-processing applies to image steps, not ${step.task}`));
     }
 
     const refusal = step.mode === 'online' ? undefined : batchRefusal(step);
     if (refusal) {
       problems.push(
-        problem(
-          file,
-          lineOf,
-          at('mode'),
-          `step "${step.name}" cannot run in mode ${step.mode}: ${refusal}`,
-          'Remove `mode:` (or set mode: online) for this step.',
-        ),
+        problem(at('mode'), `step "${step.name}" cannot run in mode ${step.mode}: ${refusal}`, 'Remove `mode:` (or set mode: online) for this step.'),
       );
     }
-    if (step.output?.npy && step.task !== 'embedding') problems.push(problem(file, lineOf, at('output', 'npy'), 'a .npy file is for embedding steps'));
+    if (step.output?.npy && step.task !== 'embedding') problems.push(problem(at('output', 'npy'), 'a .npy file is for embedding steps'));
     if (step.task === 'embedding' && step.output && parseTemplateVars(step.output.file).some((v) => v.kind !== 'style')) {
       problems.push(
-        problem(
-          file,
-          lineOf,
-          at('output', 'file'),
-          'an embedding step writes one JSON Lines file for all items (id, vector): give a plain file name, like embeddings.jsonl',
-        ),
+        problem(at('output', 'file'), 'an embedding step writes one JSON Lines file for all items (id, vector): give a plain file name, like embeddings.jsonl'),
       );
     }
     const templates: [PropertyKey[], string][] = [[at('prompt'), raw.prompt]];
@@ -139,28 +83,23 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
     });
     for (const [path, template] of templates) {
       for (const syntax of templateSyntaxProblems(template)) {
-        problems.push(problem(file, lineOf, path, syntax.message, TEMPLATE_HINT, syntax.snippet));
+        problems.push(problem(path, syntax.message, TEMPLATE_HINT, { snippet: syntax.snippet }));
       }
       for (const variable of parseTemplateVars(template)) {
         if (variable.kind === 'style' && !(variable.name in parsed.styles)) {
-          const suggestion = nearestKey(variable.name, Object.keys(parsed.styles));
+          const suggestion = nearestName(variable.name, Object.keys(parsed.styles));
           problems.push(
-            problem(
-              file,
-              lineOf,
-              path,
-              `{{${variable.raw}}} names a style that is not defined under styles${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
-            ),
+            problem(path, `{{${variable.raw}}} names a style that is not defined under styles${suggestion ? `; did you mean "${suggestion}"?` : ''}`),
           );
         } else if (variable.kind === 'step') {
           const earlier = seen.get(variable.step);
           if (!earlier) {
-            problems.push(problem(file, lineOf, path, `{{${variable.raw}}} refers to step "${variable.step}", which is not an earlier step of this job`));
+            problems.push(problem(path, `{{${variable.raw}}} refers to step "${variable.step}", which is not an earlier step of this job`));
           } else {
             const fields = stepFields(earlier);
             const top = variable.field.split('.')[0] ?? '';
             if (!fields.includes(top)) {
-              problems.push(problem(file, lineOf, path, `{{${variable.raw}}}: step "${variable.step}" has no field "${top}" (it has: ${fields.join(', ')})`));
+              problems.push(problem(path, `{{${variable.raw}}}: step "${variable.step}" has no field "${top}" (it has: ${fields.join(', ')})`));
             }
           }
         }
@@ -172,32 +111,43 @@ function compileSteps(file: string, lineOf: LineOf, parsed: JobFile, problems: C
   return steps;
 }
 
-/** Lines of the keys that checks after compiling report on: the credentials file, each step's model, max_output_tokens and params. */
-function linesOf(lineOf: LineOf, parsed: JobFile): Record<string, number> {
+/**
+ * The line of every key the job file sets, by key path as checks after compiling name it (steps by
+ * name: `steps.hero.params.size`): the problem helper of a compiled job (jobProblem) reads them here.
+ */
+function linesOf(lineOf: LineOf, raw: unknown, parsed: JobFile): Record<string, number> {
   const lines: Record<string, number> = {};
-  const add = (key: string, path: PropertyKey[]): void => {
-    const line = lineOf(path);
-    if (line !== undefined) lines[key] = line;
+  const walk = (value: unknown, path: PropertyKey[], shown: PropertyKey[]): void => {
+    if (path.length > 0) {
+      const line = lineOf(path);
+      if (line !== undefined) lines[formatKeyPath(shown)] = line;
+    }
+    if (Array.isArray(value))
+      value.forEach((item, i) => walk(item, [...path, i], path.length === 1 && path[0] === 'steps' ? ['steps', parsed.steps[i]?.name ?? i] : [...shown, i]));
+    else if (value !== null && typeof value === 'object') for (const [key, item] of Object.entries(value)) walk(item, [...path, key], [...shown, key]);
   };
-  add('credentials', ['credentials']);
-  parsed.steps.forEach((step, index) => {
-    add(`steps.${step.name}.model`, ['steps', index, 'model']);
-    add(`steps.${step.name}.max_output_tokens`, ['steps', index, 'max_output_tokens']);
-    (step.fallback ?? []).forEach((_, i) => add(`steps.${step.name}.fallback[${i}]`, ['steps', index, 'fallback', i]));
-    for (const name of Object.keys(step.params)) add(`steps.${step.name}.params.${name}`, ['steps', index, 'params', name]);
-  });
+  walk(raw, [], []);
   return lines;
 }
 
 /** Validates and normalises a parsed job file. Throws ConfigErrors listing every problem found. */
 export function compileJob(raw: unknown, file: string, lineOf: LineOf = () => undefined): Job {
+  const problem = problemsIn({ file, lineOf: (keyPath, snippet) => (typeof keyPath === 'string' ? undefined : lineOf(keyPath, snippet)) });
   const result = jobFileSchema.safeParse(raw);
-  if (!result.success) throw new ConfigErrors(schemaProblems(file, lineOf, result.error));
+  if (!result.success) {
+    throw new ConfigErrors(
+      zodProblems(result.error, {
+        problem,
+        validKeys: (path) => validKeysAt(jobFileSchema, path),
+        union: 'not a valid value here (see `genbatch schema` for the accepted forms)',
+      }),
+    );
+  }
   const parsed = result.data;
   const problems: ConfigError[] = [];
   const styles = resolveStyles(parsed.styles);
-  for (const p of styles.problems) problems.push(problem(file, lineOf, ['styles', p.style], p.message, undefined, p.snippet));
-  const steps = compileSteps(file, lineOf, parsed, problems);
+  for (const p of styles.problems) problems.push(problem(['styles', p.style], p.message, undefined, { snippet: p.snippet }));
+  const steps = compileSteps(problem, parsed, problems);
   if (problems.length > 0) throw new ConfigErrors(problems);
 
   const dir = dirname(resolve(file));
@@ -241,7 +191,7 @@ export function compileJob(raw: unknown, file: string, lineOf: LineOf = () => un
       pollMs: parseDuration(parsed.batch.poll) ?? 30_000,
       ...(parsed.batch.staging === undefined ? {} : { staging: parsed.batch.staging }),
     },
-    lines: linesOf(lineOf, parsed),
+    lines: linesOf(lineOf, raw, parsed),
   };
   return job;
 }

@@ -1,5 +1,4 @@
 import type { JsonSchema, TaskKind } from '../providers/provider.js';
-import type { BadRowPolicy } from '../input/input-source.js';
 import type { PostOp } from './schema.js';
 
 /** A compiled job: absolute paths, parsed durations, JSON schemas. Built once by compileJob. */
@@ -13,7 +12,8 @@ export interface Job {
     delimiter: string;
     quote?: string;
     encoding?: string;
-    onBadRow: BadRowPolicy;
+    /** What the input reader does with a row whose cell count differs from the header (src/input's BadRowPolicy). */
+    onBadRow: 'fail' | 'repair' | 'skip';
   };
   credentialsFile: string;
   stateFile: string;

@@ -1,15 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { relative } from 'node:path';
 import { ConfigError } from '../errors/config-error.js';
 import { compileJob } from './compile-job.js';
+import { displayPath } from './display-path.js';
 import type { Job } from './job.js';
 import { DocumentSyntaxError, parseLocated } from './source-locator.js';
 
-/** How a path is shown in messages: relative to where the person is, when that is shorter. */
-export function displayPath(file: string): string {
-  const rel = relative(process.cwd(), file);
-  return rel && !rel.startsWith('..') && rel.length < file.length ? rel : file;
-}
+export { displayPath } from './display-path.js';
 
 /** Reads a YAML or JSON file with positions; errors name the file and line and exit 2. */
 export async function readLocatedFile(file: string, what: string): Promise<ReturnType<typeof parseLocated>> {

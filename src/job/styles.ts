@@ -1,4 +1,4 @@
-import { nearestKey } from './suggest-key.js';
+import { nearestName } from '../errors/suggest-name.js';
 import { parseTemplateVars, templateSyntaxProblems } from './template.js';
 
 /**
@@ -27,7 +27,7 @@ export function resolveStyles(styles: Record<string, string>): { resolved: Recor
     for (const variable of parseTemplateVars(text)) {
       if (variable.kind === 'style') {
         if (variable.name in styles) continue;
-        const suggestion = nearestKey(variable.name, names);
+        const suggestion = nearestName(variable.name, names);
         problems.push({
           style: name,
           message: `{{${variable.raw}}} names a style that is not defined under styles${suggestion ? `; did you mean "${suggestion}"?` : ''}`,

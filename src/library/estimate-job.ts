@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { estimateJob as estimatePrepared, type JobEstimate } from '../estimate/estimate-job.js';
+import { estimateJob as estimatePrepared, type JobEstimate } from '../engine/estimate-job.js';
 import { bestTokenCounter } from '../estimate/token-counter.js';
 import { openStateToRead } from '../store/open-state.js';
 import { loadJob, type LoadedJob } from './load-job.js';

@@ -3,7 +3,7 @@ import { buildStatus, type StatusReport } from '../engine/status.js';
 import { GenbatchError } from '../errors/genbatch-error.js';
 import { displayPath, loadJob } from '../job/load-job.js';
 import type { Job } from '../job/job.js';
-import { rejectItems, type RejectOutcome } from '../review/rejections.js';
+import { rejectItems, type RejectOutcome } from './rejections.js';
 import { StateStore, type ItemStepRow } from '../store/state-store.js';
 
 // Approvals are a reviewer's marks, not engine state: kept as one meta entry of the state file.

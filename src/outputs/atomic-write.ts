@@ -1,13 +1,15 @@
-import { randomBytes } from 'node:crypto';
-import { opendirSync, rename as renameCallback, rmSync, unlink as unlinkCallback, unlinkSync, writeFile as writeFileCallback } from 'node:fs';
+import { opendirSync, rename as renameCallback, unlink as unlinkCallback, unlinkSync, writeFile as writeFileCallback } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { OutputFolders } from './output-folders.js';
 import { pieceWriter, type PieceWriter } from './stream-file.js';
 import { processAlive } from '../store/process-alive.js';
+import { TEMP_NAME, tempPathFor, utf8Exceeds } from '../files/temp-path.js';
 import { WriteThread, WriteThreadStopped } from './write-thread.js';
 import { writeThenRename } from './write-then-rename.js';
+
+export { removeTemp, tempPathFor } from '../files/temp-path.js';
 
 /**
  * The one way genbatch writes a file (outputs, results, embeddings, .npy, the review page, metrics,
@@ -23,30 +25,6 @@ import { writeThenRename } from './write-then-rename.js';
  * state already calls done; a resume checks the outputs of done steps and redoes missing or empty
  * ones (see redoMissingOutputs).
  */
-
-/**
- * genbatch's temp files, and SQLite's journal of one (the state backup). The pid is optional:
- * versions before it named cross-file-system copies `.<name>.<8 hex>.tmp`.
- */
-const TEMP_NAME = /^\..+?\.(?:(\d+)\.)?[0-9a-f]{8}\.tmp(?:-journal)?$/;
-/** Longest part of the target's name kept in a temp name (file names are at most 255 bytes). */
-const NAME_BYTES = 200;
-
-/** Numbers this process's temp files (from a random start: a recycled pid does not meet its old names). */
-let tempCounter = randomBytes(4).readUInt32BE(0);
-
-/** Whether `text` takes more than `max` bytes in UTF-8 (at most 3 per UTF-16 unit: only long text is measured). */
-function utf8Exceeds(text: string, max: number): boolean {
-  return text.length * 3 > max && Buffer.byteLength(text) > max;
-}
-
-/** A temp path beside `target`, unique to this process and call. */
-export function tempPathFor(target: string): string {
-  let name = basename(target);
-  while (utf8Exceeds(name, NAME_BYTES)) name = name.slice(0, -1);
-  tempCounter = (tempCounter + 1) >>> 0;
-  return join(dirname(target), `.${name}.${process.pid}.${tempCounter.toString(16).padStart(8, '0')}.tmp`);
-}
 
 // The callback forms, promisified, for outputs too large to write synchronously: fs/promises'
 // FileHandle (open, write, close as three steps and an object each) costs about a third more CPU.
@@ -274,9 +252,4 @@ export function removeTempLeftovers(folders: Iterable<string>): number {
     }
   }
   return removed;
-}
-
-/** Removes a temp file made by tempPathFor that its writer gave up on (and SQLite's journal of it). */
-export function removeTemp(temp: string): void {
-  for (const file of [temp, `${temp}-journal`]) rmSync(file, { force: true });
 }

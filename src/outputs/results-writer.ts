@@ -2,7 +2,7 @@ import { extname } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { ConfigError } from '../errors/config-error.js';
 import type { Job, Step } from '../job/job.js';
-import { nearestKey } from '../job/suggest-key.js';
+import { nearestName } from '../errors/suggest-name.js';
 import { AtomicWriter } from './atomic-write.js';
 import type { ResultsReadModel } from '../store/interfaces/results-read-model.js';
 import { FIRST_ITEM } from '../store/item-cursor.js';
@@ -67,7 +67,7 @@ export function resultFields(job: Job, options: ResultsOptions = {}): StepColumn
     } else if (dot > 0 && entry && schemaFields(entry.step).includes(field)) {
       if (!entry.fields.includes(field)) entry.fields.push(field);
     } else {
-      const nearest = nearestKey(name, known);
+      const nearest = nearestName(name, known);
       throw new ConfigError(`The results field "${name}" is not a field of any step${nearest ? `; did you mean "${nearest}"?` : '.'}`, {
         code: 'RESULTS_FIELD_UNKNOWN',
         hint: `Name fields as step.field (fields come from the step's json:), step.* or step.text. Known: ${known.join(', ')}.`,

@@ -1,6 +1,6 @@
 import type { EmbedContentConfig, GoogleGenAI } from '@google/genai';
 import { InvalidRequestError } from '../errors/provider-errors.js';
-import { heuristicTokens } from '../estimate/token-counter.js';
+import { heuristicTokens } from './token-heuristics.js';
 import type { Provider, ProviderRequest, ProviderResult, Usage } from './provider.js';
 import { emptyUsage } from './provider.js';
 import { ProviderParams } from './provider-params.js';

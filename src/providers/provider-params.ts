@@ -1,24 +1,10 @@
-import { distance } from 'fastest-levenshtein';
 import { InvalidRequestError } from '../errors/provider-errors.js';
+import { nearestName } from '../errors/suggest-name.js';
 
 /**
  * Task parameters as written in the job file (snake_case). Unknown or mistyped parameters are
  * refused before anything is sent, naming the nearest valid one.
  */
-/** The valid name a typo most likely meant: a prefix match, else the nearest within a few edits. */
-function nearestName(name: string, known: readonly string[]): string | undefined {
-  const lower = name.toLowerCase();
-  const prefixed = known.find((k) => k.toLowerCase().startsWith(lower) || lower.startsWith(k.toLowerCase()));
-  if (prefixed) return prefixed;
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    const d = distance(lower, candidate.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
-
 export class ProviderParams {
   constructor(
     private readonly params: Record<string, unknown>,

@@ -1,6 +1,6 @@
 import { renameSync } from 'node:fs';
 import { displayPath } from '../job/load-job.js';
-import { removeTemp, tempPathFor } from '../outputs/atomic-write.js';
+import { removeTemp, tempPathFor } from '../files/temp-path.js';
 import { backupFileOf } from './state-files.js';
 import type { StateStore } from './state-store.js';
 

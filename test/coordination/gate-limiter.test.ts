@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { GateRequest, GateTurn, SharedGate } from '../../src/coordination/coordinator.js';
-import { declaredIntervalMs, ModelLimiter } from '../../src/credentials/model-limiter.js';
+import { declaredIntervalMs, ModelLimiter } from '../../src/coordination/model-limiter.js';
 
 /** A gate that grants every turn at once (its start is now), recording what it was asked. */
 function recordingGate(): SharedGate & { taken: GateRequest[]; ended: [number | undefined][]; readyAsked: unknown[] } {

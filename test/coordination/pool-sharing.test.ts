@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CoordinationEvent, CoordinationHealth, Coordinator, SharedCooldown } from '../../src/coordination/coordinator.js';
 import { quotaKey } from '../../src/coordination/quota-key.js';
 import type { ProjectCredentials } from '../../src/credentials/credentials.js';
-import { ProjectPool } from '../../src/credentials/project-pool.js';
+import { ProjectPool } from '../../src/coordination/project-pool.js';
 import { memoryWindows } from '../helpers/memory-windows.js';
 
 const MODEL = 'gemini-2.5-flash';

@@ -517,7 +517,7 @@ describe('emulator batch prediction through @google/genai and @google-cloud/stor
   it('refuses a bad batch config with the key path and the nearest key', () => {
     expect(() => parseEmulatorConfig({ batch: { queue_m: 10 } }, 'emulator.yaml')).toThrow(ConfigError);
     expect(() => parseEmulatorConfig({ batch: { queue_m: 10 } }, 'emulator.yaml')).toThrow(
-      /emulator\.yaml at batch: unknown key "queue_m" \(did you mean "queue_ms"\?\)/,
+      /emulator\.yaml: batch\.queue_m: unknown key "queue_m"; did you mean "queue_ms"\?/,
     );
     expect(() => parseEmulatorConfig({ batch: { line_fail_rate: 3 } })).toThrow(/batch\.line_fail_rate: expected a share between 0 and 1/);
     expect(parseEmulatorConfig({}).batch).toEqual({

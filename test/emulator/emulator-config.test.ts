@@ -73,7 +73,7 @@ describe('emulator config', () => {
     ] as const) {
       const error = configError(() => parseEmulatorConfig(raw, 'emu.yaml'));
       expect(error.keyPath).toBe(keyPath);
-      expect(error.message).toBe(`emu.yaml at ${keyPath}: expected a share between 0 and 1 (0.05 = 5% of calls), got ${shown}.`);
+      expect(error.message).toBe(`emu.yaml: ${keyPath}: expected a share between 0 and 1 (0.05 = 5% of calls), got ${shown}`);
     }
     expect(configError(() => parseEmulatorConfig({ empty_rat: 0.1 })).message).toContain('did you mean "empty_rate"');
   });
@@ -118,7 +118,7 @@ describe('emulator config', () => {
     expect(configError(() => parseEmulatorConfig({ projects: { p: { unavailable_models: 'x' } } })).keyPath).toBe('projects.p.unavailable_models');
 
     const badKey = configError(() => parseEmulatorConfig({ api_keys: { 'AIzaSySecretKey-0123456789abcdefghijkWXYZ': 7 } }, 'emu.yaml'));
-    expect(badKey.message).toMatch(/^emu\.yaml at api_keys\.<key …WXYZ>: /);
+    expect(badKey.message).toMatch(/^emu\.yaml: api_keys\.<key …WXYZ>: /);
     expect(badKey.keyPath).toBe('api_keys.<key …WXYZ>');
     expect(`${badKey.message} ${badKey.hint ?? ''}`).not.toContain('SecretKey');
   });
@@ -128,5 +128,16 @@ describe('emulator config', () => {
     const broken = join(dir, 'broken.yaml');
     await writeFile(broken, 'projects:\n  p: { rpm: 10\n');
     await expect(loadEmulatorConfig(broken)).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it('names the line of a bad key in a config file, as the job and credentials files do', async () => {
+    const file = join(dir, 'typo.yaml');
+    await writeFile(file, 'seed: 1\nprojects:\n  prod:\n    rpm: 10\n    rmp: 20\n');
+    const error = await loadEmulatorConfig(file).then(
+      () => undefined,
+      (caught: unknown) => caught as ConfigError,
+    );
+    expect(error?.message).toBe(`${file}:5: projects.prod.rmp: unknown key "rmp"; did you mean "rpm"?`);
+    expect(error?.line).toBe(5);
   });
 });

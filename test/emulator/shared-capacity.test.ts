@@ -101,7 +101,7 @@ describe('SharedCapacity (injected clock)', () => {
 
   it('refuses a malformed capacity with its key path and the accepted shapes', () => {
     expect(() => parseEmulatorConfig({ shared_capacity: { 'us-central1': { [MODEL]: { inflight: 8 } } } }, 'emu.yaml')).toThrow(
-      /emu\.yaml at shared_capacity\.us-central1\.gemini-2\.5-flash: expected \{ in_flight: N \}, \{ rps: N \} or a list of steps/,
+      /emu\.yaml: shared_capacity\.us-central1\.gemini-2\.5-flash: expected \{ in_flight: N \}, \{ rps: N \} or a list of steps/,
     );
     expect(() => parseEmulatorConfig({ shared_capacity: { global: { [MODEL]: { rps: -1 } } } })).toThrow(
       /shared_capacity\.global\.gemini-2\.5-flash\.rps: Too small/,
@@ -119,7 +119,7 @@ describe('SharedCapacity (injected clock)', () => {
           },
         },
       }),
-    ).toThrow(/shared_capacity\.global\.gemini-2\.5-flash\.1\.at: steps go in the order of `at`/);
+    ).toThrow(/shared_capacity\.global\.gemini-2\.5-flash\[1\]\.at: steps go in the order of `at`/);
   });
 });
 

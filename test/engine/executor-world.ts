@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { GoogleGenAI } from '@google/genai';
 import { vi } from 'vitest';
 import type { ProjectCredentials } from '../../src/credentials/credentials.js';
-import { ProjectPool, type Lease } from '../../src/credentials/project-pool.js';
+import { ProjectPool, type Lease } from '../../src/coordination/project-pool.js';
 import type { EngineEvents } from '../../src/engine/events.js';
 import type { ExecutionContext } from '../../src/engine/executors/online-executor.js';
 import type { Unit } from '../../src/engine/unit.js';

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { describe, expect, it, vi } from 'vitest';
 import { prepareJob } from '../../src/engine/prepare-job.js';
-import type * as InputModule from '../../src/input/index.js';
+import type * as OpenInputModule from '../../src/input/open-input.js';
+import type * as ValidateInputModule from '../../src/input/validate-input.js';
 import { renderStep } from '../../src/engine/render-step.js';
 import { RunSession } from '../../src/engine/run-session.js';
 import { staleFrom, staleNow } from '../../src/engine/staleness.js';
@@ -16,14 +17,22 @@ import { useTempDir } from '../helpers/temp-dir.js';
 /** How often the input's rows were read: validation passes, and record streams started (syncs). */
 const reads = vi.hoisted(() => ({ validations: 0, recordStreams: 0 }));
 
-vi.mock('../../src/input/index.js', async (importOriginal) => {
-  const actual = await importOriginal<typeof InputModule>();
+// Counted where the input layer itself calls them (a job's rows are checked and synced inside src/input).
+vi.mock('../../src/input/validate-input.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof ValidateInputModule>();
   return {
     ...actual,
     validateRecords: (...args: Parameters<typeof actual.validateRecords>) => {
       reads.validations += 1;
       return actual.validateRecords(...args);
     },
+  };
+});
+
+vi.mock('../../src/input/open-input.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof OpenInputModule>();
+  return {
+    ...actual,
     openInput: async (...args: Parameters<typeof actual.openInput>) => {
       const opened = await actual.openInput(...args);
       return {

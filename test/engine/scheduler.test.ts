@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { GoogleGenAI } from '@google/genai';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ProjectCredentials } from '../../src/credentials/credentials.js';
-import { ProjectPool, type Lease } from '../../src/credentials/project-pool.js';
+import { ProjectPool, type Lease } from '../../src/coordination/project-pool.js';
 import type { EngineEvents } from '../../src/engine/events.js';
 import type { ParkedOperation, PollOutcome, PreparedCall, Settled, StepExecutor } from '../../src/engine/executors/step-executor.js';
 import type { RenderedStep } from '../../src/engine/render-step.js';

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.js';
-import { prepareJob, syncItems } from '../../src/engine/prepare-job.js';
+import { prepareJob } from '../../src/engine/prepare-job.js';
+import { syncItems } from '../../src/input/index.js';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { createRunMetrics } from '../../src/observe/metrics.js';
 import { secretsOf } from '../../src/observe/redact.js';
@@ -38,7 +39,7 @@ beforeAll(async () => {
   const store = StateStore.open(prepared.job.stateFile);
   try {
     const engine = new Engine({ job: prepared.job, credentials: prepared.credentials, store, catalog: prepared.catalog });
-    await syncItems(prepared, store, engine.runId);
+    await syncItems(prepared.job, store, engine.runId);
     const apiKeys = secretsOf(prepared.credentials);
     const log = attachRunLog(engine, { job: prepared.job, secrets: apiKeys });
     const metrics = createRunMetrics(engine, store, { job: prepared.job.name });

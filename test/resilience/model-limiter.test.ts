@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { LimiterSlot } from '../../src/credentials/model-limiter.js';
-import { declaredIntervalMs, ModelLimiter } from '../../src/credentials/model-limiter.js';
+import type { LimiterSlot } from '../../src/coordination/model-limiter.js';
+import { declaredIntervalMs, ModelLimiter } from '../../src/coordination/model-limiter.js';
 
 /**
  * Bottleneck paces with setTimeout and Date.now (and setInterval for reservoirs); faking those, and

@@ -11,7 +11,7 @@ import { rejectCommand } from '../../src/cli/commands/reject.js';
 import { reviewCommand } from '../../src/cli/commands/review.js';
 import type { CliIO } from '../../src/cli/io.js';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
-import { rejectedItemIds } from '../../src/review/rejections.js';
+import { rejectedItemIds } from '../../src/library/rejections.js';
 import { StateStore } from '../../src/store/state-store.js';
 import { runCli } from '../helpers/cli.js';
 import { readStateFile } from '../helpers/state-file.js';

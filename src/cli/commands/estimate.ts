@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { prepareJob } from '../../engine/prepare-job.js';
-import { estimateJob } from '../../estimate/estimate-job.js';
+import { estimateJob } from '../../engine/estimate-job.js';
 import { bestTokenCounter } from '../../estimate/token-counter.js';
 import { createClient } from '../../credentials/client-factory.js';
 import { openStateToRead } from '../../store/open-state.js';
@@ -10,7 +10,7 @@ import { renderEstimate } from '../render-estimate.js';
 import { openRunSession } from './run.js';
 import { renderTemplate } from '../../job/template.js';
 import { openInput } from '../../input/index.js';
-import { inputOptionsOf } from '../../engine/input-options.js';
+import { inputOptionsOf } from '../../input/index.js';
 
 /**
  * `genbatch estimate JOB [--json] [--pilot N [--yes]]`: cost and time before spending. With --pilot,

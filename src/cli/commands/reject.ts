@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { GenbatchError } from '../../errors/genbatch-error.js';
 import { loadJob } from '../../job/load-job.js';
-import { rejectItems } from '../../review/rejections.js';
+import { rejectItems } from '../../library/rejections.js';
 import { openStateToReview } from '../../store/open-state.js';
 import { line, type CliIO } from '../io.js';
 

@@ -6,7 +6,7 @@ import type { RunSummary } from '../../engine/engine.js';
 import { prepareJob, type PreparedJob } from '../../engine/prepare-job.js';
 import { RunSession } from '../../engine/run-session.js';
 import { GenbatchError } from '../../errors/genbatch-error.js';
-import type { JobEstimate } from '../../estimate/estimate-job.js';
+import type { JobEstimate } from '../../engine/estimate-job.js';
 import { notAJobFileReason } from '../../job/job-file-kind.js';
 import { displayPath } from '../../job/load-job.js';
 import { fileProblem } from '../../outputs/output-paths-check.js';

@@ -1,7 +1,7 @@
 import { videoWithAudio } from '../../providers/veo-limits.js';
 import type { GoogleGenAI } from '@google/genai';
 import { cacheKeyOf, type ResponseCache } from '../../cache/response-cache.js';
-import type { Lease, ProjectPool } from '../../credentials/project-pool.js';
+import type { Lease, ProjectPool } from '../../coordination/project-pool.js';
 import { ConfigError } from '../../errors/config-error.js';
 import { OutputDiskFullError } from '../../errors/run-errors.js';
 import type { GenbatchError } from '../../errors/genbatch-error.js';

@@ -1,6 +1,6 @@
 import type { GenbatchError } from '../../errors/genbatch-error.js';
 import type { GoogleGenAI } from '@google/genai';
-import type { Lease } from '../../credentials/project-pool.js';
+import type { Lease } from '../../coordination/project-pool.js';
 import type { Step } from '../../job/job.js';
 import type { ProviderRequest } from '../../providers/provider.js';
 import type { RenderedStep } from '../render-step.js';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { foldName, howTheyCollide, MAX_FILE_NAME_BYTES, nameLengthProblem as problemOf, outputName, shortValue } from '../../src/engine/output-names.js';
+import { foldName, howTheyCollide, MAX_FILE_NAME_BYTES, nameLengthProblem as problemOf, outputName, shortValue } from '../../src/outputs/output-names.js';
 
 describe('output names checked before any call', () => {
   it('folds names as case-insensitive, normalising file systems compare them', () => {

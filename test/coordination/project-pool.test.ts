@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { GoogleGenAI } from '@google/genai';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Credentials, ProjectCredentials, Strategy } from '../../src/credentials/credentials.js';
-import { ProjectPool, type Lease, type PersistedProjectState, type ProjectPoolOptions, type ProjectSnapshot } from '../../src/credentials/project-pool.js';
+import { ProjectPool, type Lease, type PersistedProjectState, type ProjectPoolOptions, type ProjectSnapshot } from '../../src/coordination/project-pool.js';
 import { nextDailyReset } from '../../src/resilience/quota-day.js';
 
 /**

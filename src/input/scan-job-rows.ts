@@ -3,13 +3,15 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ConfigError } from '../errors/config-error.js';
 import { contextWindowCheck, describeOverflow } from '../estimate/context-window.js';
-import { openInput, validateRecords, type Problem } from '../input/index.js';
+import { openInput } from './open-input.js';
+import type { Problem } from './problem.js';
+import { validateRecords } from './validate-input.js';
 import type { Job, Step } from '../job/job.js';
 import { parseTemplateVars, renderTemplate } from '../job/template.js';
 import { resolveOutputPath } from '../outputs/output-path.js';
 import { IdSet } from './id-set.js';
 import { inputOptionsOf } from './input-options.js';
-import { foldName, howTheyCollide, nameLengthProblem, outputName, shortValue } from './output-names.js';
+import { foldName, howTheyCollide, nameLengthProblem, outputName, shortValue } from '../outputs/output-names.js';
 import { offloadInput } from './offload-input.js';
 
 /** Problems kept for a message (only the first few are shown): past this, only counted. */

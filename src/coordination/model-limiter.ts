@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import Bottleneck from 'bottleneck';
-import type { GateTurn, SharedGate, SharedLimiterHooks } from '../coordination/coordinator.js';
+import type { GateTurn, SharedGate, SharedLimiterHooks } from './coordinator.js';
 import { whenAborted } from '../resilience/backoff.js';
 import { steadyNow } from '../resilience/steady-clock.js';
 import { followWallClockSteps } from './bottleneck-clock.js';
-import type { QuotaLimits } from './credentials.js';
+import type { QuotaLimits } from '../credentials/credentials.js';
 
 /** A slot taken from a limiter; `release` when the call has ended (exactly once). */
 export interface LimiterSlot {

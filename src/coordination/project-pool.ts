@@ -1,15 +1,15 @@
 import type { GoogleGenAI } from '@google/genai';
-import type { Coordinator, SharedCooldown } from '../coordination/coordinator.js';
-import { quotaKey, windowKey } from '../coordination/quota-key.js';
+import type { Coordinator, SharedCooldown } from './coordinator.js';
+import { quotaKey, windowKey } from './quota-key.js';
 import type { QuotaExhaustedError } from '../errors/provider-errors.js';
 import { AdaptiveWindow, type CapacityWindow, type WindowOutcome, type WindowSnapshot, type WindowTicket } from '../resilience/adaptive-window.js';
-import { SharedCapacityWindow } from '../coordination/shared-capacity-window.js';
+import { SharedCapacityWindow } from './shared-capacity-window.js';
 import { CooldownBreaker, type BreakerState } from '../resilience/cooldown-breaker.js';
 import { configuredQuotaKind, quotaKindOf429, type QuotaKind } from '../resilience/quota-kind.js';
 import { whenAborted } from '../resilience/backoff.js';
 import { nextDailyReset } from '../resilience/quota-day.js';
 import { steadyNow } from '../resilience/steady-clock.js';
-import { quotaFor, type Credentials, type ProjectApi, type ProjectCredentials, type Strategy } from './credentials.js';
+import { quotaFor, type Credentials, type ProjectApi, type ProjectCredentials, type Strategy } from '../credentials/credentials.js';
 import { ModelLimiter, type LimiterSlot, type NamedQuota } from './model-limiter.js';
 
 /** A project's health as status and progress views show it. */

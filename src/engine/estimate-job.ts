@@ -1,20 +1,20 @@
 import { videoWithAudio } from '../providers/veo-limits.js';
 import type { Credentials } from '../credentials/credentials.js';
-import { declaredIntervalMs } from '../credentials/model-limiter.js';
+import { declaredIntervalMs } from '../coordination/model-limiter.js';
 import { quotaFor } from '../credentials/credentials.js';
-import { inputOptionsOf } from '../engine/input-options.js';
-import type { PreparedJob } from '../engine/prepare-job.js';
+import { inputOptionsOf } from '../input/index.js';
+import type { PreparedJob } from './prepare-job.js';
 import { openInput } from '../input/index.js';
 import type { Step } from '../job/job.js';
 import { parseTemplateVars, renderTemplate, type TemplateContext } from '../job/template.js';
 import type { CostReadModel } from '../store/interfaces/cost-read-model.js';
 import type { WorkItems } from '../store/interfaces/work-items.js';
+import type { PriceCatalog } from '../estimate/price-catalog.js';
+import { candidates, declaredOutputTokens, declaredThinkingTokens, itemsPerRequest, requestsFor, usageOf } from '../estimate/step-usage.js';
+import type { TokenCounter, TokenCountMethod } from '../estimate/token-counter.js';
 
 /** What an estimate reads of an existing state: what is left, and what finished items cost. */
 type EstimateState = CostReadModel & WorkItems;
-import type { PriceCatalog } from './price-catalog.js';
-import { candidates, declaredOutputTokens, declaredThinkingTokens, itemsPerRequest, requestsFor, usageOf } from './step-usage.js';
-import type { TokenCounter, TokenCountMethod } from './token-counter.js';
 
 export interface Range {
   low: number;

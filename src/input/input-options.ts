@@ -1,4 +1,4 @@
-import type { InputOptions } from '../input/input-source.js';
+import type { InputOptions } from './input-source.js';
 import type { Job } from '../job/job.js';
 
 /** The input reader's options from a compiled job. */

@@ -3,7 +3,7 @@
  * thread that writes them asks for more.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { InputOptions } from '../input/index.js';
+import type { InputOptions } from './input-source.js';
 import { readSyncRows } from './sync-rows.js';
 
 const { options, idColumn, ahead } = workerData as { options: InputOptions; idColumn: string; ahead: number };

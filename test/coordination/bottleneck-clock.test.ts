@@ -1,6 +1,6 @@
 import Bottleneck from 'bottleneck';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { followWallClockSteps } from '../../src/credentials/bottleneck-clock.js';
+import { followWallClockSteps } from '../../src/coordination/bottleneck-clock.js';
 
 // Fake clocks: timers, the wall clock (Date) and the monotonic one (performance) advance together;
 // setting the system time moves the wall clock alone, as an NTP step does.

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { openInput, type InputOptions } from '../input/index.js';
+import { openInput } from './open-input.js';
+import type { InputOptions } from './input-source.js';
 import { offloadInput } from './offload-input.js';
-import { hashOfRowJson } from './render-step.js';
+import { hashOfRowJson } from './row-hash.js';
 
 /** One input row as a sync stores it: its position, id, line, the row as JSON and that JSON's hash. */
 export type SyncRow = [ord: number, id: string, line: number, rowJson: string, hash: string];

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { rejectedItemIds, rejectItems } from '../../src/review/rejections.js';
+import { rejectedItemIds, rejectItems } from '../../src/library/rejections.js';
 import { StateStore } from '../../src/store/state-store.js';
 import { REPO } from '../helpers/cli.js';
 import { readStateFile } from '../helpers/state-file.js';
