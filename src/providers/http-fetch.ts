@@ -10,7 +10,7 @@ import type { Dispatcher, EnvHttpProxyAgent } from 'undici';
  *
  * - Proxies: undici's EnvHttpProxyAgent honours HTTPS_PROXY, HTTP_PROXY and NO_PROXY (and their
  *   lower-case forms), read when the first call is made (NO_PROXY at each call).
- * - Redirects are followed (undici's redirect interceptor).
+ * - Redirects are followed (by undici's fetch, see below).
  * - Replies are asked for uncompressed (`accept-encoding: identity`): Vertex's replies are a few KB
  *   of JSON (images come base64, which hardly compresses), and undici's decompress interceptor is
  *   still experimental (it warns on every run). A server that compresses all the same is read too.
@@ -31,8 +31,8 @@ import type { Dispatcher, EnvHttpProxyAgent } from 'undici';
  * a reply cut short with `TypeError('terminated')`, an aborted signal with an AbortError.
  */
 
-/** Redirects followed before the call fails (as the fetch standard's limit). */
-const MAX_REDIRECTS = 20;
+/** The redirect statuses undici's fetch follows. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Statuses whose `Response` must have no body. */
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
 /** The content codings a reply may still come in, and how each is read. */
@@ -117,9 +117,6 @@ async function undiciFetch(input: string | URL, init: RequestInit, agent: Dispat
 
 /** A fetch over `agent` (see above). */
 export function fetchOver(agent: Dispatcher): typeof fetch {
-  let composed: Promise<Dispatcher> | undefined;
-  const requests = (): Promise<Dispatcher> =>
-    (composed ??= loadUndici().then(({ interceptors }) => agent.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }))));
   return async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     if (input instanceof Request) {
       const { url, method, headers, signal } = input;
@@ -135,15 +132,21 @@ export function fetchOver(agent: Dispatcher): typeof fetch {
     const method = (init.method ?? 'GET') as Dispatcher.HttpMethod;
     let reply: Dispatcher.ResponseData;
     try {
-      const dispatcher = await requests();
-      reply = await dispatcher.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method, headers, body: body ?? null, signal });
+      reply = await agent.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method, headers, body: body ?? null, signal });
     } catch (error) {
       throw fetchError(error, signal, 'fetch failed');
+    }
+    if (REDIRECTS.has(reply.statusCode) && reply.headers.location !== undefined) {
+      // Rare (Vertex does not redirect its calls), so kept off the path of every call: the request,
+      // which a redirect says was not taken, is made again by undici's fetch, which follows it.
+      await reply.body.dump().catch(() => undefined);
+      return undiciFetch(url, init, agent);
     }
     const replyHeaders = responseHeaders(reply.headers);
     let data: ArrayBuffer;
     try {
-      data = await decoded(await reply.body.arrayBuffer(), replyHeaders);
+      data = await reply.body.arrayBuffer();
+      if (reply.headers['content-encoding'] !== undefined) data = await decoded(data, replyHeaders);
     } catch (error) {
       throw fetchError(error, signal, 'terminated');
     }
@@ -152,15 +155,19 @@ export function fetchOver(agent: Dispatcher): typeof fetch {
 }
 
 let shared: Promise<{ agent: Dispatcher; fetch: typeof fetch }> | undefined;
+let sharedFetch: typeof fetch | undefined;
 
 /** The agent every client of the process shares, made (reading the proxy variables) at the first call. */
 function sharedClient(): Promise<{ agent: Dispatcher; fetch: typeof fetch }> {
-  shared ??= proxyAwareAgent().then((agent) => ({ agent, fetch: fetchOver(agent) }));
+  shared ??= proxyAwareAgent().then((agent) => {
+    sharedFetch = fetchOver(agent);
+    return { agent, fetch: sharedFetch };
+  });
   return shared;
 }
 
 /** The fetch every SDK client genbatch builds is given: fetchOver the shared agent. */
-export const httpFetch: typeof fetch = async (input, init) => (await sharedClient()).fetch(input, init);
+export const httpFetch: typeof fetch = (input, init) => (sharedFetch ? sharedFetch(input, init) : sharedClient().then((client) => client.fetch(input, init)));
 
 /** undici's fetch over the shared agent, for genbatch's other calls (webhooks): through the same proxy. */
 export const proxiedFetch: typeof fetch = async (input, init = {}) => {
