@@ -34,15 +34,9 @@ describe.skipIf(!existsSync(BUNDLE))('the bundled CLI (dist/cli/genbatch.cjs)', 
   it('gives every module that finds files beside itself its own dist/ place (migrations, prices, worker scripts)', () => {
     const bundle = readFileSync(BUNDLE, 'utf8');
     const owners = [...bundle.matchAll(/__genbatchModuleUrl\("([^"]+)"\)/g)].map((m) => m[1] as string);
-    expect(owners.sort()).toEqual([
-      'engine/scan-job-rows.js',
-      'engine/sync-rows.js',
-      'estimate/price-catalog.js',
-      'outputs/write-thread.js',
-      'store/migrate.js',
-    ]);
+    expect(owners.sort()).toEqual(['engine/scan-job-rows.js', 'engine/sync-rows.js', 'estimate/price-catalog.js', 'store/migrate.js']);
     for (const owner of owners) expect(existsSync(join(DIST, owner))).toBe(true);
-    for (const worker of ['engine/scan-job-rows-worker.js', 'engine/sync-rows-worker.js', 'outputs/write-thread-worker.js', 'store/migrations'])
+    for (const worker of ['engine/scan-job-rows-worker.js', 'engine/sync-rows-worker.js', 'store/migrations'])
       expect(existsSync(join(DIST, worker))).toBe(true);
     expect(bundle).not.toContain('import.meta.url');
   });
