@@ -54,7 +54,7 @@ limits: { concurrency: ${concurrency} }
  * the emulator's own capacity (raw HTTP), so it is known not to be the limit.
  *
  * Two yardsticks: the bare SDK as a hand-written script uses it (Node's global fetch), which is
- * `ratio_cN`; and the bare SDK given genbatch's own HTTP client (src/providers/node-http-fetch.ts),
+ * `ratio_cN`; and the bare SDK given genbatch's own HTTP client (src/providers/http-fetch.ts),
  * `ratio_same_http_cN`, which leaves only genbatch's own work (state, outputs, cache, logs) in the
  * difference.
  */

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // Runs the compiled CLI (dist/, built by `npm run build`; `npm ci` and `npm install` in a clone build it too):
 // the bundle dist/cli/genbatch.cjs (scripts/bundle-cli.js) from a V8 code cache when it can, else the ES
-// modules of dist/cli/entry.js. Compiling the bundle anew each time took ~120 ms of every command; from
-// the cache, ~60 ms. The cache is a file per user under the temp folder, made by the first command that
-// finds none (or one that no longer fits the bundle or this Node).
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// modules of dist/cli/entry.js. Compiling the bundle anew each time took ~50 ms more of every command
+// (npm run bench startup). The cache is a file in a folder of the user's own, made by the first command
+// that finds none (or one that no longer fits the bundle or this Node).
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 
@@ -21,16 +21,33 @@ function installTag(path) {
   return hash.toString(36);
 }
 
+/**
+ * The user's own cache folder ($XDG_CACHE_HOME, else ~/.cache), never the shared temp folder: code
+ * that V8 runs is read from it, so no one else may be able to put a file there.
+ */
+function cacheFolder() {
+  const xdg = process.env.XDG_CACHE_HOME;
+  return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.cache'), 'genbatch-code-cache');
+}
+
+/** Whether `path` is a real folder or file (not a link) of this user that no one else can write. */
+function ownedPrivately(path, kind) {
+  const stat = lstatSync(path, { throwIfNoEntry: false });
+  if (!stat || (kind === 'dir' ? !stat.isDirectory() : !stat.isFile())) return false;
+  // Where there are no uids (Windows), the folder is under the user's own profile.
+  if (typeof process.getuid !== 'function') return true;
+  return stat.uid === process.getuid() && (stat.mode & 0o022) === 0;
+}
+
 /** Where this bundle's code cache is kept: named by the install, the bundle's size and time, and this Node. */
 function cacheFileFor(stat) {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 'user';
   const key = `${installTag(bundle)}-${stat.size}-${Math.round(stat.mtimeMs)}-${process.version}-${process.arch}`.replace(/[^\w.-]/g, '_');
-  return join(tmpdir(), `genbatch-code-cache-${uid}`, `${key}.bin`);
+  return join(cacheFolder(), `${key}.bin`);
 }
 
 function readCache(file) {
   try {
-    return readFileSync(file);
+    return ownedPrivately(dirname(file), 'dir') && ownedPrivately(file, 'file') ? readFileSync(file) : undefined;
   } catch {
     return undefined;
   }
@@ -44,14 +61,15 @@ function writeCache(file, data) {
   try {
     const dir = dirname(file);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!ownedPrivately(dir, 'dir')) return;
     const temp = `${file}.${process.pid}.tmp`;
-    writeFileSync(temp, data, { mode: 0o600 });
+    writeFileSync(temp, data, { mode: 0o600, flag: 'wx' });
     renameSync(temp, file);
     const earlier = `${installTag(bundle)}-`;
     for (const name of readdirSync(dir))
       if (name.startsWith(earlier) && name.endsWith('.bin') && join(dir, name) !== file) rmSync(join(dir, name), { force: true });
   } catch {
-    // A read-only or full temp folder: the next command compiles the bundle again.
+    // A read-only or full disk: the next command compiles the bundle again.
   }
 }
 

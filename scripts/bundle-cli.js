@@ -15,7 +15,7 @@ const dist = join(root, 'dist');
  * sharp), what is loaded only for some jobs (Cloud Storage, Redis), and what has optional native
  * parts or credentials flows the tests cannot reach (ws, google-auth-library), so they run as published.
  */
-const EXTERNAL = ['better-sqlite3', 'sharp', 'ioredis', '@google-cloud/storage', 'google-auth-library', 'ws'];
+const EXTERNAL = ['better-sqlite3', 'sharp', 'ioredis', '@google-cloud/storage', 'google-auth-library', 'ws', 'undici'];
 
 /**
  * A compiled module that finds files beside itself (`new URL('./migrations/', import.meta.url)`,

@@ -1,6 +1,6 @@
 import { GoogleGenAI, type GoogleGenAIOptions, type HttpOptions } from '@google/genai';
 import { CredentialRejectedError } from '../errors/provider-errors.js';
-import { nodeHttpFetch } from '../providers/node-http-fetch.js';
+import { httpFetch } from '../providers/http-fetch.js';
 import type { ProjectCredentials } from './credentials.js';
 import { keyFileProblem } from './key-file.js';
 
@@ -17,14 +17,10 @@ function refusingAuthClient(error: CredentialRejectedError): AuthClient {
 
 /**
  * The HTTP options of every client: the endpoint, when one is set (the emulator), and genbatch's
- * own fetch over node:http (see node-http-fetch.ts), unless `GENBATCH_HTTP_CLIENT=fetch` asks for
- * Node's global fetch.
+ * fetch over undici, which honours HTTPS_PROXY, HTTP_PROXY and NO_PROXY (see http-fetch.ts).
  */
 function httpOptionsOf(project: ProjectCredentials): HttpOptions {
-  return {
-    ...(project.endpoint ? { baseUrl: project.endpoint } : {}),
-    ...(process.env.GENBATCH_HTTP_CLIENT === 'fetch' ? {} : { fetch: nodeHttpFetch }),
-  };
+  return { ...(project.endpoint ? { baseUrl: project.endpoint } : {}), fetch: httpFetch };
 }
 
 /**

@@ -93,7 +93,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     super();
     this.runId = options.runId ?? newRunId();
     this.credentials = options.credentials;
-    this.writer = new AtomicWriter(scratchDirFor(options.job), { writeThread: true });
+    this.writer = new AtomicWriter(scratchDirFor(options.job));
     this.pool = new ProjectPool(options.credentials, {
       createClient: options.createClient ?? createClient,
       onStateChange: (snapshot) => {
@@ -253,7 +253,6 @@ export class Engine extends EventEmitter<EngineEvents> {
       } finally {
         clearInterval(heartbeat);
         this.pool.detach();
-        await this.writer.close();
       }
     }
 

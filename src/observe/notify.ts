@@ -4,6 +4,7 @@ import { buildStatus, readCounts, type StateCounts } from '../engine/status.js';
 import type { Job } from '../job/job.js';
 import { formatDuration } from '../job/duration.js';
 import type { StatusReadModel } from '../store/interfaces/status-read-model.js';
+import { proxiedFetch } from '../providers/http-fetch.js';
 import { displayUrl, scrubText, scrubValue } from './redact.js';
 
 /** What `--notify URL` receives when a run ends (docs/nightly.md documents it). */
@@ -294,7 +295,7 @@ export async function notifySummary(url: string, summary: NotifySummary, templat
   }
   const timeoutMs = options.timeoutMs ?? 10_000;
   try {
-    const response = await fetch(url, {
+    const response = await proxiedFetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'genbatch' },
       body,

@@ -6,7 +6,6 @@ import { OutputFolders } from './output-folders.js';
 import { pieceWriter, type PieceWriter } from './stream-file.js';
 import { processAlive } from '../store/process-alive.js';
 import { TEMP_NAME, tempPathFor, utf8Exceeds } from '../files/temp-path.js';
-import { WriteThread, WriteThreadStopped } from './write-thread.js';
 import { writeThenRename } from './write-then-rename.js';
 
 export { removeTemp, tempPathFor } from '../files/temp-path.js';
@@ -33,19 +32,19 @@ const renameQuick = promisify(renameCallback);
 const unlinkQuick = promisify(unlinkCallback);
 
 /**
- * Outputs up to this size are written with synchronous calls while the file system answers fast:
- * on the run's write thread (WriteThread), or here when a writer has none. A run writes hundreds of
- * small outputs a second, and each asynchronous step (open, write, close, rename) is a round trip to
- * libuv's thread pool that wakes two threads; on a busy two-core machine those wake-ups cost more
- * than the write (3,000 notes: about 0.6 s less wall time). Larger files (images, video) go through
- * the thread pool, so the event loop never waits on a big write.
+ * Outputs up to this size are written with synchronous calls, on the main thread, while the file
+ * system answers fast. A run writes hundreds of small outputs a second, and each asynchronous step
+ * (open, write, close, rename) is a round trip to libuv's thread pool that wakes two threads; on a
+ * busy two-core machine those wake-ups cost more than the write (3,000 notes: about 0.6 s less wall
+ * time). Larger files (images, video) go through the thread pool, so the event loop never waits on a
+ * big write. (A worker thread of their own for the small writes gained nothing beyond the bench's
+ * noise, and was removed: issue 26.)
  */
 const SYNC_WRITE_BYTES = 64 * 1024;
 /**
- * A synchronous write holds up what else its thread does (here: replies, timers; on the write
- * thread: the other files). When they average more than this (network storage, a busy disk),
- * writes go to the thread pool instead, which makes several at once, with a synchronous one now and
- * then to notice when the file system is quick again.
+ * A synchronous write holds up what else the main thread does (replies, timers). When they average
+ * more than this (network storage, a busy disk), writes go to the thread pool instead, which makes
+ * several at once, with a synchronous one now and then to notice when the file system is quick again.
  */
 const SLOW_SYNC_WRITE_MS = 0.3;
 const PROBE_EVERY = 200;
@@ -106,32 +105,9 @@ export class AtomicWriter {
   /** Folders known to exist and recorded: one mkdir per folder per writer, not one per file. */
   private readonly ready = new Map<string, Promise<void>>();
   private readonly syncWrites = new SyncWritePolicy();
-  /** The write thread, once a small write wanted it; null when it cannot start or stopped. */
-  private thread: WriteThread | null | undefined;
 
-  /**
-   * `writeThread`: small writes go to a thread of their own (see WriteThread; a URL names its worker
-   * script); a run's writer has one, started at its first small write and stopped by close().
-   * Otherwise they are made here.
-   */
-  constructor(
-    private readonly scratchDir: string,
-    private readonly options: { writeThread?: boolean | URL } = {},
-  ) {
+  constructor(private readonly scratchDir: string) {
     this.folders = new OutputFolders(scratchDir);
-  }
-
-  private writeThread(): WriteThread | null {
-    const wanted = this.options.writeThread;
-    if (this.thread === undefined) this.thread = (wanted && WriteThread.start(wanted === true ? undefined : wanted)) || null;
-    return this.thread;
-  }
-
-  /** Stops the write thread, if one was started. */
-  async close(): Promise<void> {
-    const thread = this.thread;
-    this.thread = null;
-    await thread?.close();
   }
 
   private ensureFolder(folder: string): Promise<void> {
@@ -179,20 +155,8 @@ export class AtomicWriter {
 
   private async writeOnce(target: string, data: Buffer | string): Promise<void> {
     await this.ensureFolder(dirname(target));
-    let temp = tempPathFor(target);
+    const temp = tempPathFor(target);
     if (this.syncWrites.useSync(data)) {
-      const thread = this.writeThread();
-      if (thread) {
-        try {
-          this.syncWrites.record(await thread.write(temp, target, data));
-          return;
-        } catch (error) {
-          if (!(error instanceof WriteThreadStopped)) throw error;
-          // The thread is gone (it may have written part of it): written here, under a new temp name.
-          this.thread = null;
-          temp = tempPathFor(target);
-        }
-      }
       this.syncWrites.record(writeThenRename(temp, target, data));
       return;
     }

@@ -1,8 +1,8 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 
 /**
- * A small file written whole to its temp name and renamed into place, with synchronous calls (on the
- * write thread, or on the main thread when there is none); the temp file is removed on failure.
+ * A small file written whole to its temp name and renamed into place, with synchronous calls; the
+ * temp file is removed on failure.
  * Returns how long it took, in milliseconds, for SyncWritePolicy.
  */
 export function writeThenRename(temp: string, target: string, data: string | Uint8Array): number {

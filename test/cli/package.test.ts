@@ -21,7 +21,6 @@ describe('the npm package', () => {
       'bin/genbatch.js',
       'dist/cli/entry.js',
       'dist/cli/genbatch.cjs',
-      'dist/outputs/write-thread-worker.js',
       'dist/index.js',
       'dist/index.d.ts',
       'dist/library/run-job.d.ts',

@@ -1,7 +1,7 @@
 import { ApiError, GoogleGenAI } from '@google/genai';
 import { afterAll, beforeAll, beforeEach, expect } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type EmulatorConfigInput, type EmulatorStats, type RunningEmulator } from '../../src/emulator/index.js';
-import { nodeHttpFetch } from '../../src/providers/node-http-fetch.js';
+import { httpFetch } from '../../src/providers/http-fetch.js';
 
 /**
  * Starts an emulator on a free port and builds real SDK clients pointed at it, exactly as a
@@ -22,7 +22,7 @@ export interface TestEmulator {
 export const TEST_PROJECT = 'test-project';
 
 export function vertexClient(url: string, project: string, location = 'us-central1'): GoogleGenAI {
-  return new GoogleGenAI({ vertexai: true, project, location, apiKey: 'test-key', httpOptions: { baseUrl: url, fetch: nodeHttpFetch } });
+  return new GoogleGenAI({ vertexai: true, project, location, apiKey: 'test-key', httpOptions: { baseUrl: url, fetch: httpFetch } });
 }
 
 export async function startTestEmulator(config: EmulatorConfigInput = {}, defaultProject = TEST_PROJECT): Promise<TestEmulator> {

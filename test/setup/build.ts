@@ -1,7 +1,8 @@
 /**
- * Global setup (vitest.config.ts): compiles src/ into dist/ before any test runs, because the tests that spawn the CLI
- * run bin/genbatch.js, which runs dist/. `tsc -b` is incremental (dist/.tsbuildinfo): with no source changed since the
- * last build it only compares timestamps and takes a fraction of a second. In watch mode it rebuilds before each rerun.
+ * Global setup (vitest.config.ts): builds dist/ as `npm run build` does before any test runs, because the tests that
+ * spawn the CLI run bin/genbatch.js, which runs dist/ (the bundle dist/cli/genbatch.cjs). `tsc -b` is incremental
+ * (dist/.tsbuildinfo): with no source changed since the last build it only compares timestamps and takes a fraction of
+ * a second; the bundle is always made again (about a second). In watch mode it rebuilds before each rerun.
  *
  * Type errors do not stop the tests: tsc still writes the JavaScript of the current sources, and `npm run typecheck`
  * (the first step of `npm test`) is what fails on them. Anything else (tsc crashing, no entry point written) does.
@@ -30,6 +31,10 @@ function build(): void {
   const assets = run([join(REPO, 'scripts', 'copy-assets.js')]);
   if (!assets.ok) throw new Error(`copying src/ data files into dist/ failed:\n${assets.output}`);
   if (!existsSync(join(REPO, 'dist', 'cli', 'entry.js'))) throw new Error(`the build wrote no dist/cli/entry.js:\n${tsc.output}`);
+  // The bundle bin/genbatch.js runs, made again every time from what tsc just wrote: one left by an
+  // earlier `npm run build` would run old code in every end-to-end test.
+  const bundle = run([join(REPO, 'scripts', 'bundle-cli.js')]);
+  if (!bundle.ok) throw new Error(`bundling the CLI (scripts/bundle-cli.js) failed:\n${bundle.output}`);
   if (!tsc.ok) {
     console.warn(`warning: tsc reported errors; the CLI tests run the JavaScript it wrote anyway (npm run typecheck fails on them):\n${tsc.output}`);
   }
