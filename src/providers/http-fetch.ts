@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate } from 'node:zlib';
 import type * as UndiciModule from 'undici';
@@ -150,7 +151,8 @@ export function fetchOver(agent: Dispatcher): typeof fetch {
     } catch (error) {
       throw fetchError(error, signal, 'terminated');
     }
-    return responseOf(reply.statusCode, reply.statusText, replyHeaders, data);
+    // undici 6 does not pass the reason phrase on; HTTP/2 has none anyway: the standard one.
+    return responseOf(reply.statusCode, STATUS_CODES[reply.statusCode] ?? '', replyHeaders, data);
   };
 }
 
