@@ -54,7 +54,27 @@ const loadUndici = (): Promise<Undici> => (undici ??= import('undici'));
  */
 export async function proxyAwareAgent(options: EnvHttpProxyAgent.Options = {}): Promise<Dispatcher> {
   const { EnvHttpProxyAgent: Agent } = await loadUndici();
-  return new Agent({ headersTimeout: 0, bodyTimeout: 0, ...options });
+  return withoutWarning('UNDICI-EHPA', () => new Agent({ headersTimeout: 0, bodyTimeout: 0, ...options }));
+}
+
+/**
+ * Runs `make` without the process warning of one code. undici 6 calls its EnvHttpProxyAgent
+ * experimental, on stderr, in every run; it is what undici 7 ships as stable, and its warning
+ * would only be noise in a user's terminal and logs.
+ */
+function withoutWarning<T>(code: string, make: () => T): T {
+  const emitWarning = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const first = rest[0];
+    const given = typeof first === 'object' && first !== null ? (first as { code?: string }).code : rest[1];
+    if (given === code) return;
+    (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    return make();
+  } finally {
+    process.emitWarning = emitWarning;
+  }
 }
 
 function headerRecord(headers: RequestInit['headers']): Record<string, string> {

@@ -48,9 +48,13 @@ describe("the source's quota wall, time-scaled", () => {
     let accepted = 0;
     const wall = log.find((r) => r.project === 'blog-prod' && (r.status === 200 ? (accepted++, false) : r.status === 429 && accepted >= 147));
     expect(wall).toBeDefined();
-    // Once blog-prod answered "out for the day", nothing more was sent to it, beyond calls already on the wire.
-    const afterWall = log.filter((r) => r.project === 'blog-prod' && r.at > (wall?.at ?? 0) + 100);
-    expect(afterWall).toEqual([]);
+    // Once blog-prod answered "out for the day", nothing more was sent to it, beyond calls already
+    // leased: at most one per place of concurrency, arriving soon after (a loaded host may take more
+    // than 100 ms between a lease and its send: the call's intent is committed first). A breaker that
+    // let calls through would send to it for the rest of the run.
+    const afterWall = log.filter((r) => r.project === 'blog-prod' && r.at > (wall?.at ?? 0));
+    expect(afterWall.length).toBeLessThanOrEqual(16);
+    expect(afterWall.filter((r) => r.at > (wall?.at ?? 0) + 2000)).toEqual([]);
     const rejected = log.filter((r) => r.status === 429).length;
     expect(rejected).toBeLessThanOrEqual(16); // at most the calls in flight when a wall came
 
