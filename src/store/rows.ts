@@ -99,3 +99,13 @@ export interface StepDone {
   /** The reply was cut at max_output_tokens and kept (`on_truncated: keep`). */
   truncated?: boolean;
 }
+
+/** Why a step failed (or was filtered): what finishStep records on it. */
+export interface StepFailure {
+  code: string;
+  message: string;
+  promptHash?: string;
+  costUsd?: number;
+  model?: string;
+  finishReason?: string;
+}

@@ -70,7 +70,7 @@ import {
 
 import type { StepState } from './step-state.js';
 import type { ItemCursor } from './item-cursor.js';
-import type { ItemRow, ItemStepRow, ItemUpsert, LedgerEntry, RunRow, StepDone } from './rows.js';
+import type { ItemRow, ItemStepRow, ItemUpsert, LedgerEntry, RunRow, StepDone, StepFailure } from './rows.js';
 import type { BatchCheckpoints, Checkpoints } from './interfaces/checkpoints.js';
 import type { CostReadModel } from './interfaces/cost-read-model.js';
 import type { ItemSync } from './interfaces/item-sync.js';
@@ -660,14 +660,7 @@ export class StateStore
   }
 
   /** failed or filtered: from `running` in this run, or from `pending` (a step that could not even be rendered). */
-  finishStep(
-    itemId: string,
-    step: string,
-    state: 'failed' | 'filtered',
-    error: { code: string; message: string; promptHash?: string; costUsd?: number; model?: string; finishReason?: string },
-    call?: LedgerEntry,
-    runId?: string,
-  ): void {
+  finishStep(itemId: string, step: string, state: 'failed' | 'filtered', error: StepFailure, call?: LedgerEntry, runId?: string): void {
     const guard =
       runId === undefined ? this.#guard(undefined) : { sql: PENDING_OR_RUNNING_IN_RUN, params: [runId], expected: `pending or running in run ${runId}` };
     const changes = this.#atomically(() => {

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Credentials, ProjectCredentials, Strategy } from '../../src/credentials/credentials.js';
 import { ProjectPool, type Lease, type PersistedProjectState, type ProjectPoolOptions, type ProjectSnapshot } from '../../src/coordination/project-pool.js';
 import { nextDailyReset } from '../../src/resilience/quota-day.js';
+import { project } from '../helpers/project-credentials.js';
 
 /**
  * The pool reads time through `options.now`, and its per-model limiters are Bottleneck limiters that
@@ -26,23 +27,6 @@ afterEach(() => {
 });
 
 const settle = (ms = SETTLE_MS): Promise<unknown> => vi.advanceTimersByTimeAsync(ms);
-
-/**
- * A project as load-credentials compiles it. A declared rate (rpm) keeps the limiter from learning a
- * pace from 429s, so these tests see the breaker alone; 60 000 rpm spaces starts by about 1 ms.
- */
-function project(name: string, over: Partial<ProjectCredentials> = {}): ProjectCredentials {
-  return {
-    name,
-    project: `gcp-${name}`,
-    location: 'us-central1',
-    auth: { kind: 'api_key', apiKey: `key-${name}`, source: 'file' },
-    quotas: { default: { rpm: 60_000 } },
-    pool: 'default',
-    enabled: true,
-    ...over,
-  };
-}
 
 function credentials(projects: ProjectCredentials[], strategy: Strategy = 'round-robin'): Credentials {
   return { file: '/nowhere/credentials.yaml', strategy, projects };

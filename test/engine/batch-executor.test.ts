@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { BatchJob, GoogleGenAI } from '@google/genai';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ProjectCredentials } from '../../src/credentials/credentials.js';
 import { BatchExecutor } from '../../src/engine/executors/batch-executor.js';
 import type { BatchService } from '../../src/engine/executors/batch-service.js';
@@ -11,7 +11,7 @@ import { InvalidRequestError, TransientError } from '../../src/errors/provider-e
 import { Budget } from '../../src/estimate/budget.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import type { Step } from '../../src/job/job.js';
-import { FAKED, makeWorld, MODEL, project, T0, textStep, usage, type World } from './executor-world.js';
+import { makeWorld, MODEL, project, textStep, usage, useFakeWorlds, type World } from './executor-world.js';
 
 /**
  * BatchExecutor through its public methods (add, tick, busy), on a real state file, pool and price
@@ -22,16 +22,7 @@ import { FAKED, makeWorld, MODEL, project, T0, textStep, usage, type World } fro
 const POLL_MS = 30_000;
 const STAGING = 'gs://bucket/staging';
 const tempDir = useTempDir();
-const worlds: World[] = [];
-
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: [...FAKED], now: T0 });
-});
-
-afterEach(() => {
-  for (const world of worlds.splice(0)) world.close();
-  vi.useRealTimers();
-});
+const worlds = useFakeWorlds<World>();
 
 interface FakeJob {
   name: string;

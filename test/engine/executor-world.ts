@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { GoogleGenAI } from '@google/genai';
-import { vi } from 'vitest';
+import { afterEach, beforeEach, vi } from 'vitest';
 import type { ProjectCredentials } from '../../src/credentials/credentials.js';
 import { ProjectPool, type Lease } from '../../src/coordination/project-pool.js';
 import type { EngineEvents } from '../../src/engine/events.js';
@@ -13,6 +13,9 @@ import { AtomicWriter } from '../../src/outputs/atomic-write.js';
 import { HeldReplies } from '../../src/outputs/held-replies.js';
 import type { Provider, ProviderRequest, ProviderResult, TaskKind, Usage } from '../../src/providers/provider.js';
 import { StateStore, type ItemRow, type ItemStepRow } from '../../src/store/state-store.js';
+import { project } from '../helpers/project-credentials.js';
+
+export { project };
 
 /**
  * What the executors' unit tests share: a real StateStore on a file in a temp folder, a real
@@ -23,6 +26,19 @@ import { StateStore, type ItemRow, type ItemStepRow } from '../../src/store/stat
  */
 export const FAKED = ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] as const;
 export const T0 = Date.UTC(2025, 5, 10, 12, 0, 0); // 05:00 Pacific: far from a daily quota reset
+
+/** Each test on fake timers from T0; the worlds it pushes here are closed after it. */
+export function useFakeWorlds<W extends { close(): void }>(): W[] {
+  const worlds: W[] = [];
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: [...FAKED], now: T0 });
+  });
+  afterEach(() => {
+    for (const world of worlds.splice(0)) world.close();
+    vi.useRealTimers();
+  });
+  return worlds;
+}
 export const RUN_ID = 'run-unit';
 export const MODEL = 'gemini-2.5-flash';
 
@@ -43,20 +59,6 @@ export function makeJob(dir: string, steps: Step[], over: Partial<Job> = {}): Jo
     styles: {},
     limits: { concurrency: 2, maxAttempts: 3, maxStallMs: 60_000, timeoutMs: 60_000, maxOutageMs: 600_000 },
     budget: { confirmAboveUsd: 0 },
-    ...over,
-  };
-}
-
-/** A Vertex project with a declared rate: its quota is per project (a 429 cools it down), and its limiter starts calls at once. */
-export function project(name: string, over: Partial<ProjectCredentials> = {}): ProjectCredentials {
-  return {
-    name,
-    project: `gcp-${name}`,
-    location: 'us-central1',
-    auth: { kind: 'api_key', apiKey: `key-${name}`, source: 'file' },
-    quotas: { default: { rpm: 60_000 } },
-    pool: 'default',
-    enabled: true,
     ...over,
   };
 }

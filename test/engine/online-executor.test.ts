@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ResponseCache } from '../../src/cache/response-cache.js';
 import { OnlineExecutor } from '../../src/engine/executors/online-executor.js';
 import type { ParkedOperation, PreparedCall, Settled } from '../../src/engine/executors/step-executor.js';
@@ -9,7 +9,7 @@ import { InvalidRequestError, OutcomeUnknownError, QuotaExhaustedError, Transien
 import type { Provider, ProviderRequest, ProviderResult, VideoOperationStatus } from '../../src/providers/provider.js';
 import { StateStore } from '../../src/store/state-store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
-import { budgetFor, FAKED, FakeProvider, makeWorld, MODEL, project, T0, textStep, usage, type Answer, type World } from './executor-world.js';
+import { budgetFor, FakeProvider, makeWorld, MODEL, project, textStep, usage, useFakeWorlds, type Answer, type World } from './executor-world.js';
 
 /**
  * OnlineExecutor through its public methods (prepare, execute), on a real state file, a real
@@ -18,16 +18,7 @@ import { budgetFor, FAKED, FakeProvider, makeWorld, MODEL, project, T0, textStep
  * health, the files written.
  */
 const tempDir = useTempDir();
-const worlds: World[] = [];
-
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: [...FAKED], now: T0 });
-});
-
-afterEach(() => {
-  for (const world of worlds.splice(0)) world.close();
-  vi.useRealTimers();
-});
+const worlds = useFakeWorlds<World>();
 
 const REPLY_USAGE = usage({ inputTokens: 1_000, outputTokens: 400, thoughtsTokens: 100 });
 const reply = (text: string): ProviderResult => ({ text, usage: REPLY_USAGE, finishReason: 'STOP' });

@@ -1,5 +1,5 @@
 import type { BatchJobQueries } from '../batch-job-queries.js';
-import type { LedgerEntry, StepDone } from '../rows.js';
+import type { LedgerEntry, StepDone, StepFailure } from '../rows.js';
 
 /**
  * The state transitions the executors write, one per checkpoint of a call (as BullMQ keeps its
@@ -23,14 +23,7 @@ export interface Checkpoints {
   /** The step's outcome and its call's ledger row, committed together. */
   completeStep(itemId: string, step: string, done: StepDone, call?: LedgerEntry, runId?: string): void;
   /** failed or filtered: from `running` in this run, or from `pending` (a step that could not even be rendered). */
-  finishStep(
-    itemId: string,
-    step: string,
-    state: 'failed' | 'filtered',
-    error: { code: string; message: string; promptHash?: string; costUsd?: number; model?: string; finishReason?: string },
-    call?: LedgerEntry,
-    runId?: string,
-  ): void;
+  finishStep(itemId: string, step: string, state: 'failed' | 'filtered', error: StepFailure, call?: LedgerEntry, runId?: string): void;
   /** Throws RunLockLostError when the run no longer holds the job's lock: checked before output files are put in place. */
   checkFence(): void;
 }
