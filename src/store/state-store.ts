@@ -794,22 +794,40 @@ export class StateStore
    * returned so the caller can name it.
    */
   acquireLock(holder: LockHolder, holderState: (pid: number, host: string) => 'running' | 'gone' | 'elsewhere', staleMs = 60_000): LockAcquired {
-    return this.#db
-      .transaction(() => {
-        const row = this.#sql.get(GET_LOCK).get() as { value: string } | undefined;
-        const current = row ? (JSON.parse(row.value) as { runId: string; pid: number; host: string; heartbeatAt: string }) : undefined;
-        let tookOver: { runId: string; pid: number; host: string } | undefined;
-        if (current) {
-          const silentFor = Date.now() - Date.parse(current.heartbeatAt);
-          const state = holderState(current.pid, current.host);
-          if (state === 'running' || (state === 'elsewhere' && silentFor < staleMs)) return { acquired: false as const, holder: current };
-          tookOver = { runId: current.runId, pid: current.pid, host: current.host };
-          this.#sql.get(MARK_RUN_CRASHED).run(now(), current.runId);
-        }
-        this.setMeta('lock', JSON.stringify({ ...holder, heartbeatAt: now() }));
-        return tookOver ? { acquired: true as const, tookOver } : { acquired: true as const };
-      })
-      .immediate();
+    type Held = { runId: string; pid: number; host: string; heartbeatAt: string };
+    const readHolder = (): Held | undefined => {
+      const row = this.#sql.get(GET_LOCK).get() as { value: string } | undefined;
+      return row ? (JSON.parse(row.value) as Held) : undefined;
+    };
+    const kept = (current: Held): boolean => {
+      const state = holderState(current.pid, current.host);
+      return state === 'running' || (state === 'elsewhere' && Date.now() - Date.parse(current.heartbeatAt) < staleMs);
+    };
+    // Read first, outside any write lock (WAL readers never wait): a live holder may be stopped in
+    // the middle of a commit (SIGSTOP), and the answer "another run is active" must not wait on it.
+    const seen = readHolder();
+    if (seen && kept(seen)) return { acquired: false, holder: seen };
+    const startedAt = Date.now();
+    try {
+      return this.#db
+        .transaction(() => {
+          const current = readHolder();
+          let tookOver: { runId: string; pid: number; host: string } | undefined;
+          if (current) {
+            if (kept(current)) return { acquired: false as const, holder: current };
+            tookOver = { runId: current.runId, pid: current.pid, host: current.host };
+            this.#sql.get(MARK_RUN_CRASHED).run(now(), current.runId);
+          }
+          this.setMeta('lock', JSON.stringify({ ...holder, heartbeatAt: now() }));
+          return tookOver ? { acquired: true as const, tookOver } : { acquired: true as const };
+        })
+        .immediate();
+    } catch (error) {
+      // No run holds the job, but another program holds the file's write lock past the busy timeout.
+      if (isDatabaseBusy(error))
+        throw new StateFileLockedError(displayPath(this.file), lockHolders(this.file).writers.map(describeProcess), Date.now() - startedAt);
+      throw error;
+    }
   }
 
   /**

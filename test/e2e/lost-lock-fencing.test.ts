@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { billedCalls, billedUsd } from '../helpers/billed.js';
+import { stopOutsideCommit } from '../helpers/state-file.js';
 import { BIN, faketimeInstalled, REPO, spawnCli, type CliResult } from '../helpers/cli.js';
 import { ONE_CALL_STEP, stateCounts, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -41,7 +42,7 @@ describe.skipIf(!faketimeInstalled || !ownHostName)('a run that lost its lock wr
     const paused = spawnCli(['run', job, '--yes', '--plain', '--no-cache'], { env });
     while (billedCalls(emulator) < 4) await new Promise((resolve) => setTimeout(resolve, 20));
     // Paused mid-call (calls in flight); to the other host its heartbeat looks 2 h old.
-    paused.kill('SIGSTOP');
+    await stopOutsideCommit(paused, join(dir, '.genbatch', 'quota-job.db'));
     let other: CliResult;
     try {
       other = await runOnOtherHost(['run', job, '--yes', '--plain', '--no-cache'], env);

@@ -39,3 +39,27 @@ export function stepStates(stateFile: string): Record<string, number> {
 export function checkpointedOperations(stateFile: string): number {
   return query(stateFile, 0, (db) => (db.prepare('SELECT count(*) AS n FROM item_steps WHERE operation_name IS NOT NULL').get() as { n: number }).n);
 }
+
+/**
+ * SIGSTOPs a run at a moment it holds no write lock on its state file (a stop inside a commit would
+ * keep every other process from writing the file, a different scenario): stopped, the file's write
+ * lock is tried from here; while it is held the run is let go for a moment and stopped again.
+ */
+export async function stopOutsideCommit(child: { kill: (signal: NodeJS.Signals) => boolean }, stateFile: string): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    child.kill('SIGSTOP');
+    const probe = new Database(stateFile);
+    try {
+      probe.pragma('busy_timeout = 0');
+      probe.exec('BEGIN IMMEDIATE');
+      probe.exec('ROLLBACK');
+      return;
+    } catch {
+      child.kill('SIGCONT');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    } finally {
+      probe.close();
+    }
+  }
+  throw new Error(`the run kept ${stateFile} locked through 50 stops`);
+}
