@@ -1,4 +1,3 @@
-import { videoWithAudio } from '../providers/veo-limits.js';
 import type { Credentials } from '../credentials/credentials.js';
 import { declaredIntervalMs } from '../coordination/model-limiter.js';
 import { quotaFor } from '../credentials/credentials.js';
@@ -6,41 +5,18 @@ import { inputOptionsOf } from '../input/index.js';
 import type { PreparedJob } from './prepare-job.js';
 import { openInput } from '../input/index.js';
 import type { Step } from '../job/job.js';
-import { parseTemplateVars, renderTemplate, type TemplateContext } from '../job/template.js';
 import type { CostReadModel } from '../store/interfaces/cost-read-model.js';
 import type { WorkItems } from '../store/interfaces/work-items.js';
 import type { PriceCatalog } from '../estimate/price-catalog.js';
-import { candidates, declaredOutputTokens, declaredThinkingTokens, itemsPerRequest, requestsFor, usageOf } from '../estimate/step-usage.js';
+import { candidates, declaredOutputTokens, requestsFor } from '../estimate/step-usage.js';
 import type { TokenCounter, TokenCountMethod } from '../estimate/token-counter.js';
+import { estimateStep, rangeOf, round, type MeasuredCost, type Range, type StepEstimate } from '../estimate/step-estimate.js';
+import { countPromptTokens } from '../estimate/prompt-tokens.js';
+
+export type { Range, StepEstimate } from '../estimate/step-estimate.js';
 
 /** What an estimate reads of an existing state: what is left, and what finished items cost. */
 type EstimateState = CostReadModel & WorkItems;
-
-export interface Range {
-  low: number;
-  expected: number;
-  high: number;
-}
-
-export interface StepEstimate {
-  step: string;
-  task: string;
-  model: string;
-  /** Items still to do for this step. */
-  items: number;
-  /** Requests they take: as many as items, but fewer for batched steps (embeddings, `batch_size` per request). */
-  requests: number;
-  input_tokens: number;
-  /** Reply tokens, thinking included. */
-  output_tokens: Range;
-  /** Of which thinking, from the thinking budget (not split out after a pilot: its measured output includes it). */
-  thinking_tokens: Range;
-  usd: Range;
-  /** Where the output figures come from: the step's declaration, typical sizes, or a pilot's measurements. */
-  basis: 'max_output_tokens' | 'typical' | 'fixed' | 'pilot';
-  /** What the items left would cost on each `fallback:` model instead (used only while `model` cannot be served). */
-  fallbacks?: { model: string; usd: Range }[];
-}
 
 export interface JobEstimate {
   job: string;
@@ -64,22 +40,8 @@ export interface JobEstimate {
   prices_as_of: string;
 }
 
-const round = (n: number): number => Math.round(n * 1e4) / 1e4;
-const rangeOf = (low: number, expected: number, high: number): Range => ({ low: round(low), expected: round(expected), high: round(high) });
-
-/** A stand-in for an earlier step's result: its fields render empty; their size is added separately. */
-const EMPTY_RESULT = new Proxy({}, { get: () => '' });
-
-interface Measured {
-  calls: number;
-  meanUsd: number;
-  sdUsd: number;
-  meanOutput: number;
-  meanDurationMs: number;
-}
-
 /** Per step: the cost of every call made so far per finished step (retries included), from the ledger. */
-function measure(store: EstimateState, step: string): Measured | undefined {
+function measure(store: EstimateState, step: string): MeasuredCost | undefined {
   const done = store.steps.finishedCount(step);
   if (done === 0) return undefined;
   const stats = store.ledger.finishedItemCostStats(step);
@@ -159,115 +121,38 @@ function remainingByStep(store: EstimateState | undefined, steps: Step[], rows: 
   return remaining;
 }
 
-/**
- * What a job will cost before it is run (or what is left of it): prompt tokens counted on every
- * item, output from the step's declaration or typical sizes, images and seconds times their
- * prices. After a pilot, each step's measured cost per item replaces the guess, with an interval.
- */
-export async function estimateJob(
-  prepared: PreparedJob,
-  options: { store?: EstimateState; counter: TokenCounter; catalog: PriceCatalog; credentials: Credentials; pilotItems?: number; limit?: number },
-): Promise<JobEstimate> {
+/** What the estimate measures, counts and reads before pricing each step. */
+interface EstimateBasis {
+  scope: Scope | undefined;
+  remaining: Record<string, number>;
+  remainingItems: number;
+  measured: Map<string, MeasuredCost>;
+}
+
+/** The items the estimate covers (all with work left, or the next `limit`), and what earlier calls measured. */
+function estimateBasis(prepared: PreparedJob, store: EstimateState | undefined, limit: number | undefined): EstimateBasis {
   const { job } = prepared;
-  const { store, counter, catalog, limit } = options;
   // With a limit below what is left, only the next `limit` items: what that run will do and confirm.
   const scope = store && limit !== undefined && limit < store.pendingItemCount() ? limitedScope(store, job.steps, limit) : undefined;
   const remaining = scope?.remaining ?? remainingByStep(store, job.steps, Math.min(prepared.rows, limit ?? Infinity));
   const remainingItems = scope?.items ?? Math.min(store ? store.steps.unfinishedItemCount() : prepared.rows, limit ?? Infinity);
-
-  // Expected output per step first: later steps' prompts include earlier steps' fields.
-  const measured = new Map<string, Measured>();
+  const measured = new Map<string, MeasuredCost>();
   if (store)
     for (const step of job.steps) {
       const m = measure(store, step.name);
       if (m) measured.set(step.name, m);
     }
-  const expectedOutput = new Map(job.steps.map((s) => [s.name, measured.get(s.name)?.meanOutput ?? declaredOutputTokens(s, catalog)[1]]));
+  return { scope, remaining, remainingItems, measured };
+}
 
-  // Prompt tokens per item, counted on a sample of the items left (all of them up to SAMPLE_ITEMS).
-  const inputTokens = new Map(job.steps.map((s) => [s.name, 0]));
-  let sampled = 0;
-  const rows = scope ? scope.sample : sampleRows(prepared, store, limit);
-  for await (const values of rows) {
-    sampled += 1;
-    const context: TemplateContext = { columns: values, steps: {}, styles: job.styles };
-    for (const step of job.steps) {
-      context.steps[step.name] = EMPTY_RESULT;
-    }
-    for (const step of job.steps) {
-      const text =
-        renderTemplate(step.prompt, context) +
-        (step.system ? renderTemplate(step.system, context) : '') +
-        (step.jsonSchema ? JSON.stringify(step.jsonSchema) : '');
-      let tokens = await counter.count(step.model, text);
-      for (const v of parseTemplateVars(step.prompt + (step.system ?? ''))) {
-        if (v.kind !== 'step') continue;
-        const source = job.steps.find((s) => s.name === v.step);
-        const fields = Math.max(1, Object.keys((source?.jsonSchema?.properties as object | undefined) ?? {}).length);
-        tokens += (expectedOutput.get(v.step) ?? 0) / fields;
-      }
-      inputTokens.set(step.name, (inputTokens.get(step.name) ?? 0) + tokens);
-    }
-  }
-
-  const byStep: StepEstimate[] = [];
-  for (const step of job.steps) {
-    const n = remaining[step.name] ?? 0;
-    const perItemInput = n > 0 ? (inputTokens.get(step.name) ?? 0) / Math.max(1, sampled) : 0;
-    const withAudio = videoWithAudio(step.model, step.params);
-    const m = measured.get(step.name);
-    const requests = requestsFor(step, n);
-    const common = { step: step.name, task: step.task, model: step.model, items: n, requests, input_tokens: Math.round(perItemInput * n) };
-    const output = declaredOutputTokens(step, catalog);
-    const thinking = declaredThinkingTokens(step, catalog);
-    // What the items left cost on a model, from the step's declared (or typical) sizes.
-    const costOn = (model: string, i: 0 | 1 | 2): number => {
-      const on = { ...step, model };
-      const usage = usageOf(on, perItemInput, declaredOutputTokens(on, catalog)[i], catalog);
-      usage.thoughtsTokens = declaredThinkingTokens(on, catalog)[i];
-      // A step in batch (auto: when at least batch.min_items wait) is priced at the batch price.
-      const batch = step.mode === 'batch' || (step.mode === 'auto' && n >= (job.batch?.minItems ?? 1000));
-      return n * (batch ? catalog.batchCost(model, usage) : catalog.cost(model, usage, { withAudio }));
-    };
-    const fallbacks = (step.fallback ?? []).map((model) => ({ model, usd: rangeOf(costOn(model, 0), costOn(model, 1), costOn(model, 2)) }));
-    if (m && n > 0) {
-      // The ledger has one row per request (on the first item of a batch): what was measured is a
-      // request's cost, so a batched step is scaled by its requests, not its items.
-      const k = itemsPerRequest(step) > 1 ? requests : n;
-      // The sum of k more: spread of single ones, plus the uncertainty of the measured mean.
-      const sd = Math.sqrt(k * m.sdUsd ** 2 + (k * m.sdUsd) ** 2 / m.calls);
-      const expected = k * m.meanUsd;
-      const output = m.meanOutput * k;
-      byStep.push({
-        ...common,
-        output_tokens: rangeOf(output, output, output),
-        thinking_tokens: rangeOf(0, 0, 0),
-        usd: rangeOf(Math.max(0, expected - 1.96 * sd), expected, expected + 1.96 * sd),
-        basis: 'pilot',
-        ...(fallbacks.length > 0 ? { fallbacks } : {}),
-      });
-      continue;
-    }
-    const total = (i: 0 | 1 | 2): number => (output[i] + thinking[i]) * n;
-    byStep.push({
-      ...common,
-      output_tokens: rangeOf(total(0), total(1), total(2)),
-      thinking_tokens: rangeOf(thinking[0] * n, thinking[1] * n, thinking[2] * n),
-      usd: rangeOf(costOn(step.model, 0), costOn(step.model, 1), costOn(step.model, 2)),
-      basis: step.task !== 'text' ? 'fixed' : step.maxOutputTokens !== undefined ? 'max_output_tokens' : 'typical',
-      ...(fallbacks.length > 0 ? { fallbacks } : {}),
-    });
-  }
-
-  const spent = store ? store.spentUsd() : 0;
-  const remainingUsd = byStep.reduce((acc, s) => ({ low: acc.low + s.usd.low, expected: acc.expected + s.usd.expected, high: acc.high + s.usd.high }), {
-    low: 0,
-    expected: 0,
-    high: 0,
-  });
-
-  // Requests per project (spread evenly for now) and an ETA from the declared quotas.
-  const projects = options.credentials.projects.filter((p) => p.enabled && (job.pool === undefined || p.pool === job.pool));
+/** Requests per project (spread evenly for now) and an ETA from the declared quotas (else a pilot's durations). */
+function requestsAndEta(
+  job: PreparedJob['job'],
+  credentials: Credentials,
+  remaining: Record<string, number>,
+  measured: ReadonlyMap<string, MeasuredCost>,
+): Pick<JobEstimate, 'requests_by_project' | 'eta_seconds' | 'eta_basis' | 'eta_unknown_models'> {
+  const projects = credentials.projects.filter((p) => p.enabled && (job.pool === undefined || p.pool === job.pool));
   const requests: Record<string, number> = Object.fromEntries(projects.map((p) => [p.name, 0]));
   let etaSeconds: number | null = 0;
   let etaBasis: JobEstimate['eta_basis'] = 'declared_quotas';
@@ -295,8 +180,43 @@ export async function estimateJob(
     }
   }
   for (const key of Object.keys(requests)) requests[key] = Math.round(requests[key] ?? 0);
+  return {
+    requests_by_project: requests,
+    eta_seconds: etaSeconds === null ? null : Math.round(etaSeconds),
+    eta_basis: etaSeconds === null ? 'unknown' : etaBasis,
+    eta_unknown_models: [...etaUnknown],
+  };
+}
 
+/**
+ * What a job will cost before it is run (or what is left of it): prompt tokens counted on every
+ * item, output from the step's declaration or typical sizes, images and seconds times their
+ * prices. After a pilot, each step's measured cost per item replaces the guess, with an interval.
+ */
+export async function estimateJob(
+  prepared: PreparedJob,
+  options: { store?: EstimateState; counter: TokenCounter; catalog: PriceCatalog; credentials: Credentials; pilotItems?: number; limit?: number },
+): Promise<JobEstimate> {
+  const { job } = prepared;
+  const { store, counter, catalog, limit } = options;
+  const { scope, remaining, remainingItems, measured } = estimateBasis(prepared, store, limit);
+  // Expected output per step first: later steps' prompts include earlier steps' fields.
+  const expectedOutput = new Map(job.steps.map((s) => [s.name, measured.get(s.name)?.meanOutput ?? declaredOutputTokens(s, catalog)[1]]));
+  // Prompt tokens per item, counted on a sample of the items left (all of them up to SAMPLE_ITEMS).
+  const prompts = await countPromptTokens(job, scope ? scope.sample : sampleRows(prepared, store, limit), counter, expectedOutput);
+  const byStep = job.steps.map((step) => {
+    const n = remaining[step.name] ?? 0;
+    const perItemInput = n > 0 ? (prompts.byStep.get(step.name) ?? 0) / Math.max(1, prompts.sampled) : 0;
+    return estimateStep({ step, items: n, perItemInput, measured: measured.get(step.name), catalog, batchMinItems: job.batch?.minItems ?? 1000 });
+  });
+  const spent = store ? store.spentUsd() : 0;
+  const remainingUsd = byStep.reduce((acc, s) => ({ low: acc.low + s.usd.low, expected: acc.expected + s.usd.expected, high: acc.high + s.usd.high }), {
+    low: 0,
+    expected: 0,
+    high: 0,
+  });
   const pilotSteps = Object.fromEntries([...measured].map(([name, m]) => [name, { calls: m.calls, mean_usd: round(m.meanUsd), sd_usd: round(m.sdUsd) }]));
+  const { requests_by_project, eta_seconds, eta_basis, eta_unknown_models } = requestsAndEta(job, options.credentials, remaining, measured);
   return {
     job: job.name,
     items: prepared.rows,
@@ -309,10 +229,10 @@ export async function estimateJob(
     token_count_method: counter.method,
     // Only a pilot that ran now is one: measurements of earlier runs calibrate too, but are not called a pilot.
     pilot: measured.size > 0 && options.pilotItems ? { items: options.pilotItems, by_step: pilotSteps } : null,
-    requests_by_project: requests,
-    eta_seconds: etaSeconds === null ? null : Math.round(etaSeconds),
-    eta_basis: etaSeconds === null ? 'unknown' : etaBasis,
-    eta_unknown_models: [...etaUnknown],
+    requests_by_project,
+    eta_seconds,
+    eta_basis,
+    eta_unknown_models,
     prices_as_of: catalog.asOf,
   };
 }

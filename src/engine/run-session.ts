@@ -17,6 +17,7 @@ import { removeTempLeftovers } from '../outputs/atomic-write.js';
 import { jobWriteFolders } from '../outputs/output-folders.js';
 import { StateBackup } from '../store/state-backup.js';
 import type { StateStore } from '../store/state-store.js';
+import type { LockHolder } from '../store/interfaces/run-locks.js';
 import { Engine, newRunId, type RunSummary } from './engine.js';
 import type { RunOutcome } from './events.js';
 import { checkJobIdentity } from './job-identity.js';
@@ -76,6 +77,27 @@ export interface RunSessionOptions {
   onBudgetAlert?: (alert: BudgetAlert) => void | Promise<void>;
 }
 
+/** Another run holds the job's lock (exit 5), named, and why a silent holder on this host is not taken over. */
+function runActiveError(jobName: string, holder: LockHolder & { heartbeatAt: string }): GenbatchError {
+  const silentS = Math.round((Date.now() - Date.parse(holder.heartbeatAt)) / 1000);
+  // Alive on this host but silent: stopped (SIGSTOP, Ctrl-Z), or this process's clock runs ahead. Never taken over.
+  const paused =
+    holder.host === hostname() && silentS > 30
+      ? ` Its heartbeat looks ${silentS} s old, but the process is alive: it may be stopped (Ctrl-Z or SIGSTOP; \`kill -CONT ${holder.pid}\` resumes it), and a live run's lock is never taken over.`
+      : '';
+  return new GenbatchError(`Another run of ${jobName} is active: pid ${holder.pid} on ${holder.host}, last heartbeat ${holder.heartbeatAt}.${paused}`, {
+    code: 'RUN_ACTIVE',
+    exitCode: 5,
+    hint: 'Wait for it to finish (genbatch status shows its progress), or stop it; a lock left by a dead process is taken over automatically.',
+  });
+}
+
+function tookOverNotice(gone: LockHolder): string {
+  return gone.host === hostname()
+    ? `Took over the lock left by a run that is gone (pid ${gone.pid} on ${gone.host}).`
+    : `Took over the lock of a run on ${gone.host} (pid ${gone.pid}) whose heartbeat stopped over a minute ago.`;
+}
+
 export interface SyncReport {
   items: number;
   stale: number;
@@ -119,41 +141,15 @@ export class RunSession {
     const lock = store.acquireLock({ runId, pid: process.pid, host: hostname() }, lockHolderState);
     if (!lock.acquired) {
       store.close();
-      const silentS = Math.round((Date.now() - Date.parse(lock.holder.heartbeatAt)) / 1000);
-      // Alive on this host but silent: stopped (SIGSTOP, Ctrl-Z), or this process's clock runs ahead. Never taken over.
-      const paused =
-        lock.holder.host === hostname() && silentS > 30
-          ? ` Its heartbeat looks ${silentS} s old, but the process is alive: it may be stopped (Ctrl-Z or SIGSTOP; \`kill -CONT ${lock.holder.pid}\` resumes it), and a live run's lock is never taken over.`
-          : '';
-      throw new GenbatchError(
-        `Another run of ${job.name} is active: pid ${lock.holder.pid} on ${lock.holder.host}, last heartbeat ${lock.holder.heartbeatAt}.${paused}`,
-        {
-          code: 'RUN_ACTIVE',
-          exitCode: 5,
-          hint: 'Wait for it to finish (genbatch status shows its progress), or stop it; a lock left by a dead process is taken over automatically.',
-        },
-      );
+      throw runActiveError(job.name, lock.holder);
     }
     // Every state write of this run commits only while it holds the lock (a run that lost it writes nothing).
     store.fenceFor(runId);
     const session = new RunSession(prepared, store, options, runId);
     session.defer(() => store.close());
     session.defer(() => void store.releaseLock(runId));
-    if (lock.tookOver)
-      options.onNotice?.(
-        lock.tookOver.host === hostname()
-          ? `Took over the lock left by a run that is gone (pid ${lock.tookOver.pid} on ${lock.tookOver.host}).`
-          : `Took over the lock of a run on ${lock.tookOver.host} (pid ${lock.tookOver.pid}) whose heartbeat stopped over a minute ago.`,
-      );
-    const previous = store.lastRun();
-    store.startRun({ id: runId, pid: process.pid, host: hostname(), options: {} });
-    // The last run died without ending (killed, or the machine went down): check what it wrote.
-    if (previous && (previous.endedAt === null || previous.outcome === 'crashed')) {
-      const redone = redoMissingOutputs(prepared, store, previous.heartbeatAt ?? previous.startedAt);
-      if (redone > 0) options.onNotice?.(`Redoing ${redone} step(s) whose output file is missing or empty after the last run ended abruptly.`);
-      const removed = removeTempLeftovers(jobWriteFolders(job, scratchDirFor(job)));
-      if (removed > 0) options.onNotice?.(`Removed ${removed} temp file(s) that the last run, ended abruptly, left among the outputs.`);
-    }
+    if (lock.tookOver) options.onNotice?.(tookOverNotice(lock.tookOver));
+    session.startRun();
     session.defer(() => {
       // A session that ends without a pass (declined, invalid) still closes its run row.
       if (!session.lastSummary) store.endRun(runId, session.stopReason ?? 'cancelled', 4);
@@ -162,35 +158,60 @@ export class RunSession {
       const warning = await session.backup?.finish();
       if (warning) options.onNotice?.(warning);
     });
+    session.watchStateFile();
+    session.watchCredentials();
+    return session;
+  }
+
+  /** The run's row; when the last run died without ending (killed, or the machine went down), what it wrote is checked. */
+  private startRun(): void {
+    const { store, prepared, runId } = this;
+    const notice = (message: string): void => this.options.onNotice?.(message);
+    const previous = store.lastRun();
+    store.startRun({ id: runId, pid: process.pid, host: hostname(), options: {} });
+    if (!previous || (previous.endedAt !== null && previous.outcome !== 'crashed')) return;
+    const redone = redoMissingOutputs(prepared, store, previous.heartbeatAt ?? previous.startedAt);
+    if (redone > 0) notice(`Redoing ${redone} step(s) whose output file is missing or empty after the last run ended abruptly.`);
+    const removed = removeTempLeftovers(jobWriteFolders(prepared.job, scratchDirFor(prepared.job)));
+    if (removed > 0) notice(`Removed ${removed} temp file(s) that the last run, ended abruptly, left among the outputs.`);
+  }
+
+  /** Lock waits, the WAL's growth and the heartbeat: what keeps the state file and the job's lock in hand while the run lasts. */
+  private watchStateFile(): void {
+    const { store, runId } = this;
+    const notice = (message: string): void => this.options.onNotice?.(message);
     // Every state write waits for a lock another process holds on the file, as long as a stall may last.
-    store.waitForLocks(job.limits.maxStallMs, (message) => options.onNotice?.(message));
+    store.waitForLocks(this.prepared.job.limits.maxStallMs, notice);
     // A WAL that a reader pins grows with every commit: bounded, and its reader named (a huge one left by an earlier run too).
-    store.watchWal((message) => options.onNotice?.(message));
+    store.watchWal(notice);
     // With the other writes (see StateStore.beat): a locked file delays it, and a lock that stayed stops the pass.
     const heartbeat = setInterval(() => {
       store.beat(runId).catch((error: unknown) => {
         // A lock that stayed, or the job's lock lost to another run (fenced writes): the pass stops.
-        if (error instanceof StateFileLockedError || error instanceof RunLockLostError) session.engine?.stopWith(error);
+        if (error instanceof StateFileLockedError || error instanceof RunLockLostError) this.engine?.stopWith(error);
         else throw error;
       });
     }, 5000);
     heartbeat.unref();
-    session.defer(() => clearInterval(heartbeat));
-    // The credentials file is watched (and reloaded on SIGHUP): projects can be added, changed or removed mid-run.
-    const watcher = new CredentialsWatcher(job.credentialsFile, {
+    this.defer(() => clearInterval(heartbeat));
+  }
+
+  /** The credentials file is watched (and reloaded on SIGHUP): projects can be added, changed or removed mid-run. */
+  private watchCredentials(): void {
+    const { options } = this;
+    const watcher = new CredentialsWatcher(this.prepared.job.credentialsFile, {
       emulated: options.emulated ?? false,
       ...(options.transformCredentials ? { transform: options.transformCredentials } : {}),
       onReload: (next) => {
-        session.credentials = next;
-        session.engine?.updateCredentials(next);
+        this.credentials = next;
+        this.engine?.updateCredentials(next);
       },
       onInvalid: (error) => {
         options.onCredentialsInvalid?.(error);
-        session.engine?.emit('credentials:invalid', { message: error instanceof Error ? error.message : String(error) });
+        this.engine?.emit('credentials:invalid', { message: error instanceof Error ? error.message : String(error) });
       },
     }).start();
-    session.defer(() => watcher.stop());
-    return session;
+    this.defer(() => watcher.stop());
   }
 
   /** Registers a cleanup; they run in reverse order of registration. */
