@@ -1,15 +1,15 @@
 import type { GoogleGenAI } from '@google/genai';
 import type { Coordinator, SharedCooldown } from './coordinator.js';
-import { quotaKey, windowKey } from './quota-key.js';
+import { kindOf429, resolveRoute, type ModelRoute } from './model-route.js';
 import type { QuotaExhaustedError } from '../errors/provider-errors.js';
 import { AdaptiveWindow, type CapacityWindow, type WindowOutcome, type WindowSnapshot, type WindowTicket } from '../resilience/adaptive-window.js';
 import { SharedCapacityWindow } from './shared-capacity-window.js';
 import { CooldownBreaker, type BreakerState } from '../resilience/cooldown-breaker.js';
-import { configuredQuotaKind, quotaKindOf429, type QuotaKind } from '../resilience/quota-kind.js';
+import type { QuotaKind } from '../resilience/quota-kind.js';
 import { whenAborted } from '../resilience/backoff.js';
 import { nextDailyReset } from '../resilience/quota-day.js';
 import { steadyNow } from '../resilience/steady-clock.js';
-import { quotaFor, type Credentials, type ProjectApi, type ProjectCredentials, type Strategy } from '../credentials/credentials.js';
+import type { Credentials, ProjectApi, ProjectCredentials, Strategy } from '../credentials/credentials.js';
 import { ModelLimiter, type LimiterSlot, type NamedQuota } from './model-limiter.js';
 
 /** A project's health as status and progress views show it. */
@@ -28,6 +28,8 @@ export interface Lease {
   project: ProjectCredentials;
   /** The model the lease is for (a step's fallback model, maybe). */
   model: string;
+  /** The project and model resolved: limits, kind of quota, shared keys (what settling the call needs to know of them). */
+  route: ModelRoute;
   client: GoogleGenAI;
   /** This call is the one probe allowed after a cooldown (or of saved health at a run's start). */
   probe: boolean;
@@ -61,18 +63,29 @@ interface ProjectHandle {
   requests: number;
   rejected429: number;
   costUsd: number;
+  /** Per model, resolved once (again when the entry changes): limits, kind of quota, shared keys. */
+  routes: Map<string, ModelRoute>;
   /** Per model: Vertex quotas (and 429s) are per project and base model. */
-  breakers: Map<string, CooldownBreaker>;
+  models: Map<string, RouteState>;
   /** Models this project cannot use in this run (404/403 for the model alone), with why. */
   unavailable: Map<string, string>;
-  limiters: Map<string, ModelLimiter>;
   /** Requests per model since the last daily reset (for `rpd`). */
   today: Map<string, number>;
   /** Since when its endpoint has been unreachable (no call got through since), if it is. */
   outageSince: number | undefined;
-  /** When the last probe per model started (its success clears a cooldown other runs share). */
-  probeStartedAt: Map<string, number>;
   dayEndsAt: number;
+}
+
+/** One project's health and pacing for one model, built from its route (the route answers every question of keys and limits). */
+interface RouteState {
+  route: ModelRoute;
+  breaker: CooldownBreaker;
+  /** Built at the first lease or verdict. */
+  limiter: ModelLimiter | undefined;
+  /** The model and location's shared-capacity window (null: none governs the route), looked up at first need. */
+  window: CapacityWindow | null | undefined;
+  /** When the last probe started (its success clears a cooldown other runs share). */
+  probeStartedAt: number | undefined;
 }
 
 /** Health that survives a restart: what the next run takes as a hint (and probes once). */
@@ -157,8 +170,8 @@ export class ProjectPool {
    */
   private sharedCooldown(cooldown: SharedCooldown): void {
     for (const p of this.projects.values()) {
-      if (p.removed || quotaKey(p.credentials, cooldown.model) !== cooldown.key) continue;
-      this.applySharedCooldown(this.breaker(p, cooldown.model), cooldown);
+      if (p.removed || this.routeOf(p, cooldown.model).quotaKey !== cooldown.key) continue;
+      this.applySharedCooldown(this.stateOf(p, cooldown.model).breaker, cooldown);
     }
   }
 
@@ -205,20 +218,31 @@ export class ProjectPool {
       requests: 0,
       rejected429: 0,
       costUsd: 0,
-      breakers: new Map(),
+      routes: new Map(),
+      models: new Map(),
       unavailable: new Map(),
-      limiters: new Map(),
       today: new Map(),
       outageSince: undefined,
-      probeStartedAt: new Map(),
       dayEndsAt: nextDailyReset(this.wallNow()),
     };
   }
 
-  private breaker(p: ProjectHandle, model: string): CooldownBreaker {
-    let breaker = p.breakers.get(model);
-    if (!breaker) {
-      breaker = new CooldownBreaker({
+  /** The model on the project, resolved once (the entry's limits, kind of quota and shared keys). */
+  private routeOf(p: ProjectHandle, model: string): ModelRoute {
+    let route = p.routes.get(model);
+    if (!route) {
+      route = resolveRoute(p.credentials, model, this.options.serves);
+      p.routes.set(model, route);
+    }
+    return route;
+  }
+
+  /** The project's state for the model: its breaker now, its limiter and window when first needed. */
+  private stateOf(p: ProjectHandle, model: string): RouteState {
+    let state = p.models.get(model);
+    if (!state) {
+      const route = this.routeOf(p, model);
+      const breaker = new CooldownBreaker({
         now: this.now,
         baseMs: COOLDOWN_BASE_MS,
         capMs: COOLDOWN_CAP_MS,
@@ -227,12 +251,17 @@ export class ProjectPool {
           this.notify();
         },
       });
-      p.breakers.set(model, breaker);
+      state = { route, breaker, limiter: undefined, window: undefined, probeStartedAt: undefined };
+      p.models.set(model, state);
       // A cooldown another run recorded before this project and model were first used here.
-      const shared = this.options.coordinator?.cooldownOf(quotaKey(p.credentials, model));
+      const shared = this.options.coordinator?.cooldownOf(route.quotaKey);
       if (shared && !shared.cleared) this.applySharedCooldown(breaker, shared);
     }
-    return breaker;
+    return state;
+  }
+
+  private breaker(p: ProjectHandle, model: string): CooldownBreaker {
+    return this.stateOf(p, model).breaker;
   }
 
   snapshot(): ProjectSnapshot[] {
@@ -245,7 +274,7 @@ export class ProjectPool {
     if (p.disabled !== undefined) return { ...base, state: 'disabled', reason: p.disabled };
     const rank = { exhausted: 3, cooling: 2, probing: 1, active: 0 } as const;
     let worst: { model: string; state: ProjectSnapshot['state']; breaker: CooldownBreaker } | undefined;
-    for (const [model, breaker] of p.breakers) {
+    for (const [model, { breaker }] of p.models) {
       const state = SNAPSHOT_STATE[breaker.state];
       if (state === 'disabled') continue;
       if (!worst || rank[state] > rank[worst.state as keyof typeof rank]) worst = { model, state, breaker };
@@ -276,39 +305,36 @@ export class ProjectPool {
   }
 
   private limiter(p: ProjectHandle, model: string): ModelLimiter {
-    let limiter = p.limiters.get(model);
-    if (!limiter) {
-      limiter = new ModelLimiter(quotaFor(p.credentials, model), this.now, this.options.coordinator?.limiterHooks(quotaKey(p.credentials, model)));
-      p.limiters.set(model, limiter);
-    }
-    return limiter;
+    const state = this.stateOf(p, model);
+    // Limits and their sharing come with the route: the limiter is given them, and asks nothing back.
+    state.limiter ??= new ModelLimiter(state.route.limits, this.now, this.options.coordinator?.limiterHooks(state.route.quotaKey));
+    return state.limiter;
   }
 
-  /** The kind of quota a project and model are governed by before any 429 (credentials may force it). */
-  private kindOf(p: ProjectHandle, model: string): 'shared' | 'fixed' {
-    const c = p.credentials;
-    return configuredQuotaKind({ ...(c.api ? { api: c.api } : {}), ...(c.quotaKind ? { quotaKind: c.quotaKind } : {}), limits: quotaFor(c, model) }, model);
-  }
-
-  /** Which kind of quota a 429 from this project and model speaks for (shared capacity, fixed, daily). */
+  /** Which kind of quota a 429 from this project and model speaks for (shared capacity, fixed, daily). A lease's route says it too (`kindOf429`). */
   quotaKindOf429(name: string, model: string, error: QuotaExhaustedError): QuotaKind {
     const p = this.projects.get(name);
     if (!p) return error.perDay ? 'daily' : 'fixed';
-    const forced = (quotaFor(p.credentials, model).kind ?? p.credentials.quotaKind) !== undefined;
-    return quotaKindOf429(error, this.kindOf(p, model), forced);
+    return kindOf429(this.routeOf(p, model), error);
   }
 
   /** The adaptive window of the model at the project's location, when shared capacity governs it. */
   private windowOf(p: ProjectHandle, model: string): CapacityWindow | undefined {
-    if (this.kindOf(p, model) !== 'shared') return undefined;
-    const location = p.credentials.location;
-    const key = windowKey(p.credentials, model);
+    const state = this.stateOf(p, model);
+    if (state.window === undefined) state.window = this.windowAt(state.route) ?? null;
+    return state.window ?? undefined;
+  }
+
+  /** The one window of a route's model and location (none when shared capacity does not govern it). */
+  private windowAt(route: ModelRoute): CapacityWindow | undefined {
+    const key = route.windowKey;
+    if (key === undefined) return undefined;
     let entry = this.windows.get(key);
     if (!entry) {
       // Every run on this host (or on the Redis) shares one window per model and location; alone, a window in memory.
       const coordinator = this.options.coordinator;
       const window = coordinator ? new SharedCapacityWindow(coordinator, key, this.wallNow, () => this.notify()) : new AdaptiveWindow({ now: this.now });
-      entry = { model, location, window };
+      entry = { model: route.model, location: route.location, window };
       this.windows.set(key, entry);
     }
     return entry.window;
@@ -326,7 +352,7 @@ export class ProjectPool {
   capacityRefused(name: string, model: string): string {
     const p = this.projects.get(name);
     if (p) p.rejected429 += 1;
-    return `shared capacity of ${model} in ${p?.credentials.location ?? 'its location'}`;
+    return `shared capacity of ${model} in ${p ? this.routeOf(p, model).location : 'its location'}`;
   }
 
   private requestsToday(p: ProjectHandle, model: string): number {
@@ -341,7 +367,7 @@ export class ProjectPool {
       p.today.set(model, count);
     }
     // Other runs' requests to the same project count too.
-    const shared = this.options.coordinator?.requestsToday(quotaKey(p.credentials, model), p.dayEndsAt);
+    const shared = this.options.coordinator?.requestsToday(this.routeOf(p, model).quotaKey, p.dayEndsAt);
     return shared === undefined ? count : Math.max(count, shared);
   }
 
@@ -361,7 +387,7 @@ export class ProjectPool {
     if (state === 'open' || state === 'exhausted') return false;
     if (state === 'half_open' && breaker.probeInFlight) return false;
     if (this.windowOf(p, model)?.hasRoom() === false) return false;
-    const rpd = quotaFor(p.credentials, model).rpd;
+    const rpd = this.routeOf(p, model).limits.rpd;
     if (rpd !== undefined && this.requestsToday(p, model) >= rpd) {
       breaker.failure({ reason: `rpd ${rpd} reached`, perDay: true, resetAt: this.fromWall(p.dayEndsAt) });
       return false;
@@ -371,7 +397,7 @@ export class ProjectPool {
 
   /** Whether the project could ever serve the model in this run (its API has it, and it was not refused). */
   private canServe(p: ProjectHandle, model: string): boolean {
-    return !p.unavailable.has(model) && (this.options.serves?.(p.credentials, model) ?? true);
+    return !p.unavailable.has(model) && this.routeOf(p, model).served;
   }
 
   private members(model: string, pool: string | undefined, onlyProject: string | undefined, api?: ProjectApi): ProjectHandle[] {
@@ -503,12 +529,13 @@ export class ProjectPool {
       return undefined;
     }
     if (!slot) return undefined;
-    const breaker = this.breaker(p, model);
+    const state = this.stateOf(p, model);
+    const { breaker, route } = state;
     let pass = this.usable(p, model) ? breaker.tryPass() : undefined;
     // `rpd` across runs: the day's count is taken atomically where every run counts.
-    const rpd = quotaFor(p.credentials, model).rpd;
+    const rpd = route.limits.rpd;
     if (pass && coordinator && rpd !== undefined) {
-      const counted = await coordinator.countRequest(quotaKey(p.credentials, model), rpd, p.dayEndsAt, p.today.get(model) ?? 0).catch(() => 'lost' as const);
+      const counted = await coordinator.countRequest(route.quotaKey, rpd, p.dayEndsAt, p.today.get(model) ?? 0).catch(() => 'lost' as const);
       if (counted !== true) {
         if (counted === false)
           breaker.failure({ reason: `rpd ${rpd} reached (counted with the other runs)`, perDay: true, resetAt: this.fromWall(p.dayEndsAt) });
@@ -530,7 +557,7 @@ export class ProjectPool {
       slot.release(undefined, false);
       return undefined;
     }
-    if (pass.probe) p.probeStartedAt.set(model, this.now());
+    if (pass.probe) state.probeStartedAt = this.now();
     p.inFlight += 1;
     p.requests += 1;
     // The day's count is kept only where `rpd` needs it: reading it first counts the ledger's rows of the day.
@@ -541,6 +568,7 @@ export class ProjectPool {
     return {
       project: p.credentials,
       model,
+      route,
       client: p.client,
       probe: pass.probe,
       release: (actualTokens?: number, outcome?: WindowOutcome) => {
@@ -563,12 +591,12 @@ export class ProjectPool {
     p.costUsd += costUsd;
     p.outageSince = undefined;
     this.limiter(p, model).succeeded();
-    const breaker = this.breaker(p, model);
+    const { breaker, route, probeStartedAt } = this.stateOf(p, model);
     // A probe that got through: the quota is back for every run (a cooldown recorded before it started is cleared).
-    const probeStart = breaker.state === 'half_open' && breaker.probeInFlight ? p.probeStartedAt.get(model) : undefined;
+    const probeStart = breaker.state === 'half_open' && breaker.probeInFlight ? probeStartedAt : undefined;
     breaker.success(startedAt === undefined ? {} : { startedAt });
     const since = startedAt ?? probeStart;
-    if (since !== undefined) this.options.coordinator?.clearCooldown(quotaKey(p.credentials, model), since);
+    if (since !== undefined) this.options.coordinator?.clearCooldown(route.quotaKey, since);
   }
 
   /** A 429: the project cools down for the model (the given delay, else 30 s doubling), or is out for the day. Returns until when. */
@@ -583,7 +611,7 @@ export class ProjectPool {
     const until = this.breaker(p, model).failure({ ...options, resetAt: this.fromWall(nextDailyReset(this.wallNow())) });
     // Every other run using this project and model cools down with it.
     if (until > this.now()) {
-      const shared = { key: quotaKey(p.credentials, model), model, until: this.toWall(until), reason: options.reason, perDay: options.perDay ?? false };
+      const shared = { key: this.routeOf(p, model).quotaKey, model, until: this.toWall(until), reason: options.reason, perDay: options.perDay ?? false };
       this.options.coordinator?.publishCooldown(shared);
     }
     return until;
@@ -648,7 +676,7 @@ export class ProjectPool {
       if (!next.enabled) current.disabled = 'disabled in the credentials file';
       else if (current.disabled === 'disabled in the credentials file') current.disabled = undefined;
       this.options.onStateChange?.(this.snapshotOf(current));
-      for (const [model, limiter] of current.limiters) limiter.update(quotaFor(next, model));
+      this.reroute(current);
       result.changed.push(next.name);
     }
     for (const [name, p] of this.projects) {
@@ -659,6 +687,19 @@ export class ProjectPool {
     }
     this.notify();
     return result;
+  }
+
+  /**
+   * A changed entry: its models are resolved again. Breakers keep their health; limiters take the
+   * new limits (under the keys they were built with); the window is looked up again (the kind may change).
+   */
+  private reroute(p: ProjectHandle): void {
+    p.routes.clear();
+    for (const [model, state] of p.models) {
+      state.route = this.routeOf(p, model);
+      state.window = undefined;
+      state.limiter?.update(state.route.limits);
+    }
   }
 
   /** An instant of the pool's clock on the wall clock (saved, shared, shown), and back. */
@@ -674,7 +715,7 @@ export class ProjectPool {
   persistable(): PersistedProjectState[] {
     const out: PersistedProjectState[] = [];
     for (const p of this.projects.values()) {
-      for (const [model, breaker] of p.breakers) {
+      for (const [model, { breaker }] of p.models) {
         const saved = breaker.save();
         if (saved)
           out.push({

@@ -619,3 +619,53 @@ describe('ProjectPool: shared capacity (a Vertex Gemini model with no declared q
     ]);
   });
 });
+
+describe('ProjectPool: a model is resolved once per project into a route that flows down', () => {
+  it('the route (limits, kind, keys, whether the API serves the model) is resolved once, however often the pool is asked', async () => {
+    const asked: string[] = [];
+    const serves = (p: ProjectCredentials, model: string): boolean => {
+      asked.push(`${p.name}/${model}`);
+      return true;
+    };
+    const { pool, tryAcquire } = setup([project('p1'), project('p2')], { serves });
+    for (let i = 0; i < 5; i++) {
+      expect(pool.availability(MODEL, undefined)).toEqual({ state: 'ready' });
+      const lease = await tryAcquire();
+      if (!isLease(lease)) throw new Error('no lease');
+      lease.release();
+      pool.succeeded(lease.project.name, MODEL, 0);
+    }
+    expect(asked.sort()).toEqual([`p1/${MODEL}`, `p2/${MODEL}`]);
+  });
+
+  it('a lease carries its resolved route: limits, kind of quota and the keys every run shares', async () => {
+    const { tryAcquire } = setup([project('p1', { quotas: { default: { rpm: 60_000, rpd: 1000 } } })]);
+    const lease = await tryAcquire();
+    if (!isLease(lease)) throw new Error('no lease');
+    expect(lease.route).toMatchObject({
+      project: 'p1',
+      model: MODEL,
+      location: 'us-central1',
+      limits: { rpm: 60_000, rpd: 1000 },
+      kind: 'fixed',
+      quotaKey: `vertex|gcp-p1|us-central1|${MODEL}`,
+      windowKey: undefined,
+    });
+    lease.release();
+  });
+
+  it('a changed entry is resolved again: `quota: shared` puts its calls in the shared window, and its breaker keeps its health', async () => {
+    const { pool, tryAcquire } = setup([project('p1'), project('p2')]);
+    pool.cooldown('p1', MODEL, { reason: 'quota exhausted (429)' });
+    const bare = Object.assign(new Error('429'), { perDay: false, namesQuota: false }) as never;
+    expect(pool.quotaKindOf429('p2', MODEL, bare)).toBe('fixed');
+    pool.update(credentials([project('p1', { quotaKind: 'shared' }), project('p2', { quotaKind: 'shared' })]));
+    expect(pool.quotaKindOf429('p2', MODEL, bare)).toBe('shared');
+    expect(pool.snapshot()[0]).toMatchObject({ name: 'p1', state: 'cooling' });
+    const lease = await tryAcquire();
+    if (!isLease(lease)) throw new Error('no lease');
+    expect(lease.route).toMatchObject({ project: 'p2', kind: 'shared', kindForced: true });
+    expect(pool.capacityWindows()).toEqual([expect.objectContaining({ model: MODEL, location: 'us-central1', inFlight: 1 })]);
+    lease.release(undefined, 'success');
+  });
+});
