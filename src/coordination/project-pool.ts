@@ -304,8 +304,7 @@ export class ProjectPool {
     }
   }
 
-  private limiter(p: ProjectHandle, model: string): ModelLimiter {
-    const state = this.stateOf(p, model);
+  private limiter(state: RouteState): ModelLimiter {
     // Limits and their sharing come with the route: the limiter is given them, and asks nothing back.
     state.limiter ??= new ModelLimiter(state.route.limits, this.now, this.options.coordinator?.limiterHooks(state.route.quotaKey));
     return state.limiter;
@@ -319,8 +318,7 @@ export class ProjectPool {
   }
 
   /** The adaptive window of the model at the project's location, when shared capacity governs it. */
-  private windowOf(p: ProjectHandle, model: string): CapacityWindow | undefined {
-    const state = this.stateOf(p, model);
+  private windowOf(state: RouteState): CapacityWindow | undefined {
     if (state.window === undefined) state.window = this.windowAt(state.route) ?? null;
     return state.window ?? undefined;
   }
@@ -355,7 +353,8 @@ export class ProjectPool {
     return `shared capacity of ${model} in ${p ? this.routeOf(p, model).location : 'its location'}`;
   }
 
-  private requestsToday(p: ProjectHandle, model: string): number {
+  private requestsToday(p: ProjectHandle, route: ModelRoute): number {
+    const { model } = route;
     const now = this.wallNow();
     if (now >= p.dayEndsAt) {
       p.today.clear();
@@ -367,7 +366,7 @@ export class ProjectPool {
       p.today.set(model, count);
     }
     // Other runs' requests to the same project count too.
-    const shared = this.options.coordinator?.requestsToday(this.routeOf(p, model).quotaKey, p.dayEndsAt);
+    const shared = this.options.coordinator?.requestsToday(route.quotaKey, p.dayEndsAt);
     return shared === undefined ? count : Math.max(count, shared);
   }
 
@@ -382,13 +381,14 @@ export class ProjectPool {
   /** Whether the project may take a call for the model now: its breaker lets one pass and `rpd` is not reached. */
   private usable(p: ProjectHandle, model: string): boolean {
     if (p.removed || p.disabled !== undefined || !this.canServe(p, model)) return false;
-    const breaker = this.breaker(p, model);
+    const route = this.stateOf(p, model);
+    const { breaker } = route;
     const state = breaker.state;
     if (state === 'open' || state === 'exhausted') return false;
     if (state === 'half_open' && breaker.probeInFlight) return false;
-    if (this.windowOf(p, model)?.hasRoom() === false) return false;
-    const rpd = this.routeOf(p, model).limits.rpd;
-    if (rpd !== undefined && this.requestsToday(p, model) >= rpd) {
+    if (this.windowOf(route)?.hasRoom() === false) return false;
+    const rpd = route.route.limits.rpd;
+    if (rpd !== undefined && this.requestsToday(p, route.route) >= rpd) {
       breaker.failure({ reason: `rpd ${rpd} reached`, perDay: true, resetAt: this.fromWall(p.dayEndsAt) });
       return false;
     }
@@ -436,15 +436,16 @@ export class ProjectPool {
     }
     if (candidates.some((p) => this.usable(p, model))) return { state: 'ready' };
     const full = candidates
-      .map((p) => ({ p, window: this.windowOf(p, model) }))
-      .find((c) => c.window && !c.window.hasRoom() && this.breaker(c.p, model).state === 'closed');
+      .map((p) => this.stateOf(p, model))
+      .map((state) => ({ state, window: this.windowOf(state) }))
+      .find((c) => c.window && !c.window.hasRoom() && c.state.breaker.state === 'closed');
     if (full?.window) {
       // Shared capacity: calls are in flight and the window is full; it opens as they end (other runs' calls end unseen: look again soon).
       const { limit, inFlight } = full.window.snapshot();
       return {
         state: 'waiting',
         until: full.window.shared ? this.now() + SHARED_WINDOW_POLL_MS : undefined,
-        reason: `waiting on shared capacity of ${model} in ${full.p.credentials.location} (window ${limit}, ${inFlight} in flight)`,
+        reason: `waiting on shared capacity of ${model} in ${full.state.route.location} (window ${limit}, ${inFlight} in flight)`,
         sharedCapacity: true,
       };
     }
@@ -493,15 +494,16 @@ export class ProjectPool {
     if (ready.length === 0 || signal.aborted) return undefined;
     const ordered = this.order(ready);
     let chosen: ProjectHandle | undefined;
+    const limiterOf = (p: ProjectHandle): ModelLimiter => this.limiter(this.stateOf(p, model));
     for (const p of ordered) {
-      if (await this.limiter(p, model).ready()) {
+      if (await limiterOf(p).ready()) {
         chosen = p;
         break;
       }
     }
     // None can start this instant: queue on the one with the shortest line (first by strategy on ties).
-    chosen ??= ordered.reduce((a, b) => (this.limiter(b, model).queued() < this.limiter(a, model).queued() ? b : a));
-    return this.take(chosen, model, signal, estimatedTokens);
+    chosen ??= ordered.reduce((a, b) => (limiterOf(b).queued() < limiterOf(a).queued() ? b : a));
+    return this.take(chosen, this.stateOf(chosen, model), signal, estimatedTokens);
   }
 
   /** The client of a project, for polling an operation it started (no lease: polls are not quota-bound calls). */
@@ -512,9 +514,10 @@ export class ProjectPool {
     return p.client;
   }
 
-  private async take(p: ProjectHandle, model: string, signal: AbortSignal, estimatedTokens: number): Promise<Lease | undefined> {
+  private async take(p: ProjectHandle, state: RouteState, signal: AbortSignal, estimatedTokens: number): Promise<Lease | undefined> {
+    const { model } = state.route;
     let gaveUp = false;
-    const limiter = this.limiter(p, model);
+    const limiter = this.limiter(state);
     const coordinator = this.options.coordinator;
     const slotPromise = limiter.acquire(estimatedTokens, () => gaveUp || !this.usable(p, model) || this.coordinationDown() !== undefined);
     const abort = whenAborted(signal);
@@ -529,7 +532,6 @@ export class ProjectPool {
       return undefined;
     }
     if (!slot) return undefined;
-    const state = this.stateOf(p, model);
     const { breaker, route } = state;
     let pass = this.usable(p, model) ? breaker.tryPass() : undefined;
     // `rpd` across runs: the day's count is taken atomically where every run counts.
@@ -545,7 +547,7 @@ export class ProjectPool {
     }
     // Shared capacity: a place in the model and location's window (taken last, so a refused lease holds none).
     let ticket: WindowTicket | undefined;
-    const window = pass ? this.windowOf(p, model) : undefined;
+    const window = pass ? this.windowOf(state) : undefined;
     if (pass && window) {
       ticket = await window.acquire();
       if (!ticket) {
@@ -562,7 +564,7 @@ export class ProjectPool {
     p.requests += 1;
     // The day's count is kept only where `rpd` needs it: reading it first counts the ledger's rows of the day.
     // Counted by the coordinator just now, the request is already in the shared count requestsToday reads (once, not twice).
-    if (rpd !== undefined) p.today.set(model, this.requestsToday(p, model) + (coordinator ? 0 : 1));
+    if (rpd !== undefined) p.today.set(model, this.requestsToday(p, route) + (coordinator ? 0 : 1));
     if (!p.client) p.client = this.options.createClient(p.credentials);
     let released = false;
     return {
@@ -590,8 +592,9 @@ export class ProjectPool {
     if (!p) return;
     p.costUsd += costUsd;
     p.outageSince = undefined;
-    this.limiter(p, model).succeeded();
-    const { breaker, route, probeStartedAt } = this.stateOf(p, model);
+    const state = this.stateOf(p, model);
+    this.limiter(state).succeeded();
+    const { breaker, route, probeStartedAt } = state;
     // A probe that got through: the quota is back for every run (a cooldown recorded before it started is cleared).
     const probeStart = breaker.state === 'half_open' && breaker.probeInFlight ? probeStartedAt : undefined;
     breaker.success(startedAt === undefined ? {} : { startedAt });
@@ -604,14 +607,15 @@ export class ProjectPool {
     const p = this.projects.get(name);
     if (!p) return this.now();
     p.rejected429 += 1;
-    this.limiter(p, model).rejected(options.startedAt, {
+    const state = this.stateOf(p, model);
+    this.limiter(state).rejected(options.startedAt, {
       ...options.quota,
       ...(options.retryAfterMs === undefined ? {} : { retryAfterMs: options.retryAfterMs }),
     });
-    const until = this.breaker(p, model).failure({ ...options, resetAt: this.fromWall(nextDailyReset(this.wallNow())) });
+    const until = state.breaker.failure({ ...options, resetAt: this.fromWall(nextDailyReset(this.wallNow())) });
     // Every other run using this project and model cools down with it.
     if (until > this.now()) {
-      const shared = { key: this.routeOf(p, model).quotaKey, model, until: this.toWall(until), reason: options.reason, perDay: options.perDay ?? false };
+      const shared = { key: state.route.quotaKey, model, until: this.toWall(until), reason: options.reason, perDay: options.perDay ?? false };
       this.options.coordinator?.publishCooldown(shared);
     }
     return until;
