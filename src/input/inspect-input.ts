@@ -21,6 +21,8 @@ export interface InspectReport {
   columns: number;
   /** Data rows, good and bad (header and blank lines not counted). */
   rows: number;
+  /** Blank lines skipped: empty, whitespace only, or delimiters only (`;;;`). */
+  blank_lines: number;
   problems: Problem[];
   problem_count: number;
 }
@@ -39,6 +41,7 @@ export async function inspectInput(file: string, opts: Omit<InputOptions, 'file'
     header: layout.header,
     columns: layout.columns.length,
     rows: validation.rows,
+    blank_lines: validation.blankLines,
     // Fixed key order, so the JSON reads like the contract.
     problems: validation.problems.map(({ line, kind, cells, expected, repair, message }) => ({
       line,
