@@ -21,10 +21,10 @@ export interface InspectReport {
   columns: number;
   /** Data rows, good and bad (header and blank lines not counted). */
   rows: number;
-  /** Blank lines skipped: empty, whitespace only, or delimiters only (`;;;`). */
-  blank_lines: number;
   problems: Problem[];
   problem_count: number;
+  /** Blank lines skipped: empty, whitespace only, or delimiters only (`;;;`). Last: the contract's keys keep their order. */
+  blank_lines: number;
 }
 
 /** Detects and checks a file in one streaming pass after the head; throws ConfigError when it cannot be read. */
@@ -41,7 +41,6 @@ export async function inspectInput(file: string, opts: Omit<InputOptions, 'file'
     header: layout.header,
     columns: layout.columns.length,
     rows: validation.rows,
-    blank_lines: validation.blankLines,
     // Fixed key order, so the JSON reads like the contract.
     problems: validation.problems.map(({ line, kind, cells, expected, repair, message }) => ({
       line,
@@ -52,5 +51,6 @@ export async function inspectInput(file: string, opts: Omit<InputOptions, 'file'
       message,
     })),
     problem_count: validation.problemCount,
+    blank_lines: validation.blankLines,
   };
 }
