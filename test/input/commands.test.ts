@@ -12,7 +12,19 @@ describe('genbatch inspect', () => {
     const code = await inspectCommand(fixture('input/pipe-export-broken.csv'), { json: true }, io);
     expect(code).toBe(1);
     const report = JSON.parse(io.out()) as Record<string, unknown> & { problems: Record<string, unknown>[] };
-    expect(Object.keys(report)).toEqual(['format', 'encoding', 'bom', 'delimiter', 'quote', 'header', 'columns', 'rows', 'problems', 'problem_count', 'blank_lines']);
+    expect(Object.keys(report)).toEqual([
+      'format',
+      'encoding',
+      'bom',
+      'delimiter',
+      'quote',
+      'header',
+      'columns',
+      'rows',
+      'problems',
+      'problem_count',
+      'blank_lines',
+    ]);
     expect(report).toMatchObject({
       format: 'csv',
       encoding: 'utf-8',
