@@ -111,6 +111,29 @@ describe('input.encoding: windows-1252 (issue 27.4)', () => {
       ['P2', 'Œuvre', 'à l’œil'],
     ]);
   });
+
+  it('run over an input big enough for the worker threads (over 8 MB): the rows they read are keyed by the same header', async () => {
+    const dir = tempDir();
+    // Fat rows, so that 8 MB are few items: the sync's worker thread reads them, and the prompt renders them.
+    const filler = 'x'.repeat(2000);
+    const rows = Array.from({ length: 4300 }, (_, i) => `P${i};${i % 100},50 €;cœur – l’an ${i};${filler}`);
+    writeFileSync(join(dir, 'big.csv'), cp1252(`Code;Prix (€);Cœur de cible;Notes\r\n${rows.join('\r\n')}\r\n`));
+    const job = writeJob(
+      dir,
+      '{ file: big.csv, id: Code, encoding: windows-1252 }',
+      'results: { file: out/results.csv, columns: ["Cœur de cible"] }',
+      '{{Prix (€)}} {{Cœur de cible}}',
+    );
+    const run = await runCli(['run', job, '--emulator', '--yes', '--plain', '--limit', '2'], { cwd: dir });
+    expect(run.stderr).not.toContain('This is a bug');
+    expect(run.code).toBe(0);
+    const results = parse(readFileSync(join(dir, 'out', 'results.csv')), { columns: true, delimiter: ';', bom: true }) as Record<string, string>[];
+    expect(results).toHaveLength(4300);
+    expect(results.slice(0, 2).map((r) => [r['Code'], r['Cœur de cible'], r['blurb_state']])).toEqual([
+      ['P0', 'cœur – l’an 0', 'done'],
+      ['P1', 'cœur – l’an 1', 'done'],
+    ]);
+  });
 });
 
 describe('blank lines in a CSV (issue 27.5)', () => {
