@@ -100,14 +100,18 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .command('inspect')
     .argument('<file>', 'input file')
     .option('--json', 'print one JSON object on stdout')
+    .option('--encoding <name>', 'read the file in this encoding (windows-1252, latin1, utf-16le...), as input.encoding does')
     .description('detect encoding, delimiter, quoting, header and problem rows of an input file')
-    .action(wrap(async (file: string, flags: { json?: boolean }) => (await import('./commands/inspect.js')).inspectCommand(file, flags, io)));
+    .action(
+      wrap(async (file: string, flags: { json?: boolean; encoding?: string }) => (await import('./commands/inspect.js')).inspectCommand(file, flags, io)),
+    );
   program
     .command('repair')
     .argument('<file>', 'input file')
     .requiredOption('--out <file>', 'where to write the repaired file')
+    .option('--encoding <name>', 'read the file in this encoding (windows-1252, latin1, utf-16le...); the copy is UTF-8')
     .description('write a clean copy of an input file with problem rows repaired and correct quoting')
-    .action(wrap(async (file: string, flags: { out: string }) => (await import('./commands/repair.js')).repairCommand(file, flags, io)));
+    .action(wrap(async (file: string, flags: { out: string; encoding?: string }) => (await import('./commands/repair.js')).repairCommand(file, flags, io)));
   program
     .command('retry')
     .argument('<job>')

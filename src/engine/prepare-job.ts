@@ -67,7 +67,8 @@ export async function prepareJob(
     ),
   ]);
   const input = await checkJobInput(job, { reuseValidation: options.reuseValidation ?? false });
-  return { job, credentials, catalog, ...input };
+  // The results file of a spreadsheet export reads like it (src/outputs/results-dialect.ts).
+  return { job: { ...job, inputDialect: input.dialect }, credentials, catalog, ...input };
 }
 
 /** `results: { fields }` names fields the steps have. */

@@ -3,7 +3,8 @@ import { ConfigError, ConfigErrors } from '../errors/config-error.js';
 import { nearestName } from '../errors/suggest-name.js';
 import { jobProblem } from '../job/config-problem.js';
 import { displayPath } from '../job/display-path.js';
-import type { Job } from '../job/job.js';
+import type { InputDialect, Job } from '../job/job.js';
+import type { InputLayout } from './input-layout.js';
 import { parseTemplateVars } from '../job/template.js';
 import { badRowsError } from './bad-rows-error.js';
 import { fingerprintInput, validatedRows, validationKey, type InputFingerprint } from './input-fingerprint.js';
@@ -11,11 +12,17 @@ import { inputOptionsOf } from './input-options.js';
 import type { InputOptions } from './input-source.js';
 import { openInput } from './open-input.js';
 import { scanRowsForJob } from './scan-job-rows.js';
+import { resultsDialect } from '../outputs/results-dialect.js';
+import { resultFields, resultsHeader } from '../outputs/results-writer.js';
 
 /** What the pass over a job's input found: its columns and rows, and with `reuseValidation` whether it was scanned now. */
 export interface CheckedInput {
   columns: string[];
   rows: number;
+  /** Blank lines skipped in the input, when its rows were scanned now (not when a validation was reused). */
+  blankLines?: number;
+  /** How the input is written (delimiter, BOM, CRLF): a results file for a spreadsheet export follows it. */
+  dialect: InputDialect;
   /**
    * With `reuseValidation`: the input's fingerprint when it was validated, the validation key, and
    * whether the rows were scanned now or the last validation of the same input was reused.
@@ -57,8 +64,53 @@ async function confirmDuplicates(
   });
 }
 
+/**
+ * A spreadsheet export: delimited text with a BOM, semicolons (Excel where the decimal mark is a
+ * comma), CRLF, Excel's `sep=` line, or an encoding other than UTF-8 (Excel's "CSV" on Windows, or
+ * its UTF-16 "Unicode text"). A tool-written file (comma, LF, UTF-8 without BOM) is not one.
+ */
+export function inputDialectOf(layout: InputLayout): InputDialect {
+  const { encoding, dialect, crlf } = layout;
+  const spreadsheet = layout.format === 'csv' && (encoding.bom || dialect?.delimiter === ';' || crlf || layout.skipLines > 0 || encoding.name !== 'utf-8');
+  return { spreadsheet, bom: encoding.bom, crlf, encoding: encoding.name, ...(dialect ? { delimiter: dialect.delimiter } : {}) };
+}
+
+/**
+ * `results: { columns }` names input columns, and none of them (nor the id column) may share a name
+ * with a column the results file has anyway (`cost_usd`, `<step>_state`...): a reader would see one.
+ */
+function resultsColumnProblems(job: Job, columns: string[], dialect: InputDialect, shownInput: string): ConfigError[] {
+  const problem = jobProblem(job);
+  const unknown = (job.resultsFormat?.columns ?? []).flatMap((name) => {
+    if (columns.includes(name)) return [];
+    const suggestion = nearestName(name, columns);
+    return [
+      problem(
+        'results.columns',
+        `"${name}" is not a column of ${shownInput} (columns: ${columns.join(', ')})${suggestion ? `; did you mean "${suggestion}"?` : ''}`,
+        'results.columns lists input columns to copy into the results file, spelled as in the header row.',
+      ),
+    ];
+  });
+  if (unknown.length > 0 || job.resultsFile === undefined || job.resultsFile.toLowerCase().endsWith('.jsonl')) return unknown;
+  let header: string[];
+  try {
+    header = resultsHeader(resultFields(job, job.resultsFields ? { fields: job.resultsFields } : {}), resultsDialect({ ...job, inputDialect: dialect }));
+  } catch {
+    return []; // an unknown results field is reported by prepareJob, before the input is read
+  }
+  const twice = header.filter((name, i) => header.indexOf(name) !== i);
+  return [...new Set(twice)].map((name) =>
+    problem(
+      'results.columns',
+      `the results file would have two columns "${name}": an input column of that name and the one genbatch writes`,
+      'Leave that column out of results.columns, or rename it in the input.',
+    ),
+  );
+}
+
 /** The id column, and every column a template names, must be in the input: the id column first, alone. */
-function columnProblems(job: Job, columns: string[], shownInput: string): ConfigError[] {
+function columnProblems(job: Job, columns: string[], dialect: InputDialect, shownInput: string): ConfigError[] {
   const problem = jobProblem(job);
   if (!columns.includes(job.input.id)) {
     const suggestion = nearestName(job.input.id, columns);
@@ -69,7 +121,7 @@ function columnProblems(job: Job, columns: string[], shownInput: string): Config
       ),
     ];
   }
-  const problems: ConfigError[] = [];
+  const problems: ConfigError[] = resultsColumnProblems(job, columns, dialect, shownInput);
   for (const step of job.steps) {
     const templates: [string, string][] = [[`steps.${step.name}.prompt`, step.prompt]];
     if (step.system) templates.push([`steps.${step.name}.system`, step.system]);
@@ -120,15 +172,16 @@ export async function checkJobInput(job: Job, options: { reuseValidation?: boole
   const opened = await openInput(inputOptions);
   const shownInput = displayPath(job.input.file);
   const columns = opened.columns;
+  const dialect = inputDialectOf(opened.layout);
 
-  const unknown = columnProblems(job, columns, shownInput);
+  const unknown = columnProblems(job, columns, dialect, shownInput);
   if (unknown.length > 0) throw unknown.length === 1 && unknown[0]?.keyPath === 'input.id' ? unknown[0] : new ConfigErrors(unknown);
 
   const fingerprint = options.reuseValidation ? await fingerprintInput(job.input.file) : undefined;
   const key = fingerprint && validationKey(job, fingerprint);
   if (fingerprint && key) {
     const rows = validatedRows(job.stateFile, key);
-    if (rows !== undefined) return { columns, rows, input: { fingerprint, validationKey: key, validated: 'reused' } };
+    if (rows !== undefined) return { columns, rows, dialect, input: { fingerprint, validationKey: key, validated: 'reused' } };
   }
 
   const scan = await scanRowsForJob(job, shownInput);
@@ -151,5 +204,11 @@ export async function checkJobInput(job: Job, options: { reuseValidation?: boole
     });
   }
   if (rows === 0) throw new ConfigError(`${shownInput} has no data rows.`, { file: job.input.file, code: 'INPUT_EMPTY' });
-  return { columns, rows, ...(fingerprint && key ? { input: { fingerprint, validationKey: key, validated: 'scanned' as const } } : {}) };
+  return {
+    columns,
+    rows,
+    blankLines: scan.blankLines,
+    dialect,
+    ...(fingerprint && key ? { input: { fingerprint, validationKey: key, validated: 'scanned' as const } } : {}),
+  };
 }

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { ConfigError } from '../errors/config-error.js';
 import type { DetectedEncoding } from './encoding.js';
+import { createTextDecoder } from './text-decoder.js';
 import { Utf8Validator, type BadByte } from './utf8-validator.js';
 
 /** Size of each read from disk; the only file data held at a time besides the current row. */
@@ -15,7 +16,7 @@ export function invalidUtf8(file: string, bad: BadByte): ConfigError {
       code: 'INPUT_NOT_UTF8',
       file,
       line: bad.line,
-      hint: 'Re-save the file as UTF-8, or set input.encoding to the encoding it was written in (often windows-1252 or latin1 for exports from Excel on Windows).',
+      hint: 'Re-save the file as UTF-8, or set input.encoding to the encoding it was written in (often windows-1252 or latin1 for exports from Excel on Windows); inspect and repair take it as --encoding.',
     },
   );
 }
@@ -25,7 +26,7 @@ export function invalidUtf8(file: string, bad: BadByte): ConfigError {
  * bad byte) and decodes in chunks, so a multi-byte character split between two reads is kept whole.
  */
 export async function* decodeFile(file: string, encoding: DetectedEncoding): AsyncGenerator<string> {
-  const decoder = new TextDecoder(encoding.name, { ignoreBOM: true });
+  const decoder = createTextDecoder(encoding.name);
   const validator = encoding.validate ? new Utf8Validator() : undefined;
   let bomToSkip = encoding.bomBytes;
   for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK_BYTES }) as AsyncIterable<Buffer>) {

@@ -15,6 +15,7 @@ import { parseObject } from './json-rows.js';
 import { readHead, SAMPLE_BYTES } from './read-head.js';
 import { SAMPLE_ROWS } from './sample-rows.js';
 import { splitLines } from './split-lines.js';
+import { decodeBytes } from './text-decoder.js';
 import { Utf8Validator } from './utf8-validator.js';
 
 /** Largest head read to find the first whole row; a row longer than MAX_RECORD_CHARS is refused anyway. */
@@ -35,7 +36,7 @@ export async function describeInput(opts: InputOptions): Promise<InputLayout> {
     // A bad byte in the head would otherwise become part of a column name and be reported as a
     // missing column: say what it is before anything is detected from the head.
     checkUtf8(head.bytes, head.truncated, file, encoding);
-    const text = new TextDecoder(encoding.name, { ignoreBOM: true }).decode(head.bytes.subarray(encoding.bomBytes));
+    const text = decodeBytes(head.bytes.subarray(encoding.bomBytes), encoding.name);
     if (!head.truncated && text.trim() === '') {
       throw new ConfigError(`The input file ${file} is empty.`, {
         code: 'INPUT_EMPTY',
@@ -59,7 +60,7 @@ export async function describeInput(opts: InputOptions): Promise<InputLayout> {
         },
       );
     }
-    const base = { file, format, encoding };
+    const base = { file, format, encoding, crlf: /\r\n|\n|\r/.exec(sample)?.[0] === '\r\n' };
     if (format === 'csv') return { ...base, ...csvLayout(sample, head.truncated, opts) };
     const keys = await sampleKeys(file, format, sample);
     return { ...base, dialect: undefined, skipLines: 0, header: keys.columns, columns: keys.columns, profiles: [], requiredKeys: keys.required };
@@ -121,7 +122,7 @@ function startsWithJsonObject(sample: string): boolean {
 /** Excel's first line `sep=;`: it names the delimiter and is neither the header nor a row. */
 const SEP_HINT = /^sep=([^\r\n"'])(\r\n|\n|\r)/;
 
-function csvLayout(text: string, truncated: boolean, opts: InputOptions): Omit<InputLayout, 'file' | 'format' | 'encoding'> {
+function csvLayout(text: string, truncated: boolean, opts: InputOptions): Omit<InputLayout, 'file' | 'format' | 'encoding' | 'crlf'> {
   const explicit = explicitDialect(opts);
   const hint = SEP_HINT.exec(text);
   const sample = hint === null ? text : text.slice(hint[0].length);

@@ -17,6 +17,8 @@ export interface InputLayout {
   encoding: DetectedEncoding;
   /** Delimited text only. */
   dialect: Dialect | undefined;
+  /** Lines end with CRLF (the first line break in the head is one), as Windows programs write them. */
+  crlf: boolean;
   /** Lines at the top that belong to no row: 1 for Excel's `sep=;` hint line, else 0. */
   skipLines: number;
   /** Column names from the header row (delimited text) or the sampled keys (JSON); null when the first row is data. */

@@ -23,6 +23,8 @@ export interface InspectReport {
   rows: number;
   problems: Problem[];
   problem_count: number;
+  /** Blank lines skipped: empty, whitespace only, or delimiters only (`;;;`). Last: the contract's keys keep their order. */
+  blank_lines: number;
 }
 
 /** Detects and checks a file in one streaming pass after the head; throws ConfigError when it cannot be read. */
@@ -49,5 +51,6 @@ export async function inspectInput(file: string, opts: Omit<InputOptions, 'file'
       message,
     })),
     problem_count: validation.problemCount,
+    blank_lines: validation.blankLines,
   };
 }

@@ -27,6 +27,7 @@ export async function openInput(opts: InputOptions): Promise<OpenedInputFile> {
     async *records(): AsyncGenerator<InputRecord> {
       for await (const row of scanRows(layout)) {
         const { problem, line, values } = row;
+        if (row.blank) continue;
         if (problem === undefined) {
           yield { line, values: values! };
           continue;

@@ -8,8 +8,6 @@ export type ProblemKind =
   | 'extra_cells'
   /** Fewer cells than the header: a cut row or a line break inside an unquoted field. */
   | 'missing_cells'
-  /** A blank line between rows (blank lines at the start or end of the file are not problems). */
-  | 'empty_row'
   /** A quote opened and never closed: everything after it would be read as one field. */
   | 'unterminated_quote'
   /** A row longer than the reader accepts; reading stops there. */
@@ -47,7 +45,7 @@ export function stopsReading(problem: Problem): boolean {
   return problem.kind === 'unterminated_quote' || problem.kind === 'record_too_large' || problem.kind === 'malformed_row';
 }
 
-/** Problems a `repair` policy can fix: merge the proposed cells, or drop a blank line that holds no data. */
+/** Problems a `repair` policy can fix: merge the proposed cells. (Blank lines are no problem: every pass skips them.) */
 export function isRepairable(problem: Problem): boolean {
-  return problem.kind === 'empty_row' || problem.repair !== undefined;
+  return problem.repair !== undefined;
 }

@@ -65,13 +65,13 @@ export async function repairInput(opts: InputOptions, out: string): Promise<Repa
   async function* cells(): AsyncGenerator<string[]> {
     if (header !== null) yield header;
     for await (const row of scanRows(layout)) {
+      if (row.blank) {
+        result.dropped++;
+        continue;
+      }
       if (row.problem !== undefined) {
         // Only reached past MAX_PROBLEMS, where the first pass kept counts rather than rows.
         if (!isRepairable(row.problem)) throw badRowError(layout.file, row.problem, 'repair');
-        if (row.problem.kind === 'empty_row') {
-          result.dropped++;
-          continue;
-        }
         result.repaired++;
       }
       result.rows++;

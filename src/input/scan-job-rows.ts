@@ -21,6 +21,8 @@ export const MAX_KEPT = 1000;
 export interface RowScan {
   /** Records the bad-row policy lets through. */
   rows: number;
+  /** Blank lines skipped (they hold no row). */
+  blankLines: number;
   /** Bad rows (the first MAX_PROBLEMS) and their count, as validateInput reports them. */
   problems: Problem[];
   problemCount: number;
@@ -94,7 +96,15 @@ export async function scanJobRows(job: Job, shownInput: string): Promise<RowScan
     found.items.unshift(overContext);
     found.total += 1;
   }
-  return { rows, problems: check.problems, problemCount: check.problemCount, found, suspects, ...(check.stop ? { stop: check.stop } : {}) };
+  return {
+    rows,
+    blankLines: check.blankLines,
+    problems: check.problems,
+    problemCount: check.problemCount,
+    found,
+    suspects,
+    ...(check.stop ? { stop: check.stop } : {}),
+  };
 }
 
 /** Steps that write one file per item from a name that only uses input columns (and styles). */

@@ -30,30 +30,21 @@ async function* scanCsv(layout: InputLayout): AsyncGenerator<ScannedRow> {
   const { columns, profiles } = layout;
   const expected = columns.length;
   let headerPending = layout.header !== null;
-  // Blank rows are held until a data row follows them: blank rows at the end of a file are not
-  // problems, and neither are those before the first row (they are between no rows).
-  let blankFrom = 0;
-  let blankCount = 0;
-  let started = false;
 
   for await (const record of readCsvRecords(layout.file, layout.encoding, dialect)) {
     if ('failure' in record) {
-      yield* flushBlanks();
       const { kind, cells, message } = record.failure;
       yield { line: record.line, problem: { line: record.line, kind, cells, expected, message } };
       return;
     }
     const { line, cells } = record;
     if (line <= layout.skipLines) continue;
-    // A blank line, or one of delimiters only (",,," as spreadsheets export empty rows), holds no data.
+    // A blank line, or one of delimiters only (";;;" as Excel exports an emptied row), holds no data:
+    // it is not a bad row, only counted.
     if (cells.every((c) => c.trim() === '')) {
-      if (!started) continue;
-      if (blankCount === 0) blankFrom = line;
-      blankCount++;
+      yield { line, blank: true };
       continue;
     }
-    started = true;
-    yield* flushBlanks();
     if (headerPending) {
       headerPending = false;
       continue;
@@ -92,14 +83,6 @@ async function* scanCsv(layout: InputLayout): AsyncGenerator<ScannedRow> {
     }
   }
 
-  function* flushBlanks(): Generator<ScannedRow> {
-    for (let i = 0; i < blankCount; i++) {
-      const line = blankFrom + i;
-      yield { line, problem: { line, kind: 'empty_row', cells: 0, expected, message: 'the line is blank; it holds no data.' }, betweenRows: true };
-    }
-    blankCount = 0;
-  }
-
   function toValues(cells: readonly string[]): Record<string, string> {
     const values: Record<string, string> = {};
     columns.forEach((name, i) => {
@@ -116,7 +99,10 @@ async function* scanJsonLines(layout: InputLayout): AsyncGenerator<ScannedRow> {
       return;
     }
     // JSON Lines readers conventionally skip blank lines; they hold no row to lose.
-    if (item.text.trim() === '') continue;
+    if (item.text.trim() === '') {
+      yield { line: item.line, blank: true };
+      continue;
+    }
     yield jsonRow(item.line, item.text, layout.columns, layout.requiredKeys);
   }
 }

@@ -9,6 +9,11 @@ export interface ScannedRow {
   /** Values by column; absent when the row cannot be used even after repair. */
   values?: Record<string, string>;
   problem?: Problem;
-  /** The problem lies between rows (a blank line, a JSON array's punctuation): not counted as a row. */
+  /** The problem lies between rows (a JSON array's punctuation): not counted as a row. */
   betweenRows?: true;
+  /**
+   * A blank line (empty, only whitespace, or only delimiters as spreadsheets write an emptied row):
+   * no row and no problem, skipped by every pass and counted (inspect and run say how many).
+   */
+  blank?: true;
 }

@@ -14,6 +14,8 @@ export interface InputValidation {
   columns: string[];
   /** Data rows (header and blank lines not counted), good and bad. */
   rows: number;
+  /** Blank lines skipped (empty, whitespace or delimiters only), wherever they are in the file. */
+  blankLines: number;
   /** The first MAX_PROBLEMS problems, in file order. */
   problems: Problem[];
   /** All problems, including those past MAX_PROBLEMS. */
@@ -23,15 +25,20 @@ export interface InputValidation {
 /** One streaming pass over an already described file. */
 export async function validateLayout(layout: InputLayout): Promise<InputValidation> {
   let rows = 0;
+  let blankLines = 0;
   let problemCount = 0;
   const problems: Problem[] = [];
   for await (const row of scanRows(layout)) {
+    if (row.blank) {
+      blankLines++;
+      continue;
+    }
     if (row.betweenRows !== true) rows++;
     if (row.problem === undefined) continue;
     problemCount++;
     if (problems.length < MAX_PROBLEMS) problems.push(row.problem);
   }
-  return { format: layout.format, columns: layout.columns, rows, problems, problemCount };
+  return { format: layout.format, columns: layout.columns, rows, blankLines, problems, problemCount };
 }
 
 /**
@@ -53,10 +60,15 @@ export async function validateRecords(opts: InputOptions, onRecord: (record: Inp
   const layout = await describeInput(opts);
   const policy = opts.onBadRow ?? 'fail';
   let rows = 0;
+  let blankLines = 0;
   let problemCount = 0;
   const problems: Problem[] = [];
   let stop: ConfigError | undefined;
   for await (const row of scanRows(layout)) {
+    if (row.blank) {
+      blankLines++;
+      continue;
+    }
     if (row.betweenRows !== true) rows++;
     const { problem, line, values } = row;
     if (problem !== undefined) {
@@ -71,5 +83,5 @@ export async function validateRecords(opts: InputOptions, onRecord: (record: Inp
       if (values !== undefined) onRecord({ line, values });
     } else stop = badRowError(layout.file, problem, policy);
   }
-  return { format: layout.format, columns: layout.columns, rows, problems, problemCount, ...(stop ? { stop } : {}) };
+  return { format: layout.format, columns: layout.columns, rows, blankLines, problems, problemCount, ...(stop ? { stop } : {}) };
 }

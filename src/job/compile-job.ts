@@ -3,7 +3,7 @@ import { ConfigErrors, type ConfigError } from '../errors/config-error.js';
 import { nearestName } from '../errors/suggest-name.js';
 import { formatKeyPath, problemsIn, type Problem } from './config-problem.js';
 import { parseDuration } from './duration.js';
-import { batchRefusal, stepFields, type Job, type Step } from './job.js';
+import { batchRefusal, stepFields, type Job, type ResultsFormat, type Step } from './job.js';
 import { shorthandToSchema } from './json-shorthand.js';
 import { jobFileSchema, type JobFile } from './schema.js';
 import { validKeysAt } from './schema-keys.js';
@@ -130,6 +130,37 @@ function linesOf(lineOf: LineOf, raw: unknown, parsed: JobFile): Record<string, 
   return lines;
 }
 
+/** Names a person may write for a results delimiter, as for input.delimiter. */
+const NAMED_DELIMITERS: Record<string, string> = { tab: '\t', '\\t': '\t', comma: ',', semicolon: ';', pipe: '|', colon: ':', space: ' ' };
+
+/** `results: { delimiter, bom, columns }`: one character that can separate cells; CSV keys only on a CSV file. Input columns are checked with the input. */
+function compileResultsFormat(results: Exclude<JobFile['results'], string | undefined>, problem: Problem, problems: ConfigError[]): ResultsFormat {
+  const format: ResultsFormat = {};
+  if (results.delimiter !== undefined) {
+    const delimiter = NAMED_DELIMITERS[results.delimiter.toLowerCase()] ?? results.delimiter;
+    if ([...delimiter].length !== 1 || /["\r\n]/.test(delimiter)) {
+      problems.push(
+        problem(
+          ['results', 'delimiter'],
+          `${JSON.stringify(results.delimiter)} is not a delimiter: it must be one character, not a quote or a line break`,
+          'Use one character such as ";" (Excel in most European locales), "," or "\\t", or a name: semicolon, comma, tab, pipe.',
+        ),
+      );
+    } else format.delimiter = delimiter;
+  }
+  if (results.bom !== undefined) format.bom = results.bom;
+  if (results.columns !== undefined) format.columns = [...new Set(results.columns)];
+  if (results.file.toLowerCase().endsWith('.jsonl')) {
+    for (const key of ['delimiter', 'bom'] as const) {
+      if (results[key] !== undefined)
+        problems.push(
+          problem(['results', key], `${key} applies to a CSV results file, not JSON Lines (${results.file})`, `Remove \`${key}:\`, or name a .csv file.`),
+        );
+    }
+  }
+  return format;
+}
+
 /** Validates and normalises a parsed job file. Throws ConfigErrors listing every problem found. */
 export function compileJob(raw: unknown, file: string, lineOf: LineOf = () => undefined): Job {
   const problem = problemsIn({ file, lineOf: (keyPath, snippet) => (typeof keyPath === 'string' ? undefined : lineOf(keyPath, snippet)) });
@@ -148,6 +179,7 @@ export function compileJob(raw: unknown, file: string, lineOf: LineOf = () => un
   const styles = resolveStyles(parsed.styles);
   for (const p of styles.problems) problems.push(problem(['styles', p.style], p.message, undefined, { snippet: p.snippet }));
   const steps = compileSteps(problem, parsed, problems);
+  const format = typeof parsed.results === 'object' ? compileResultsFormat(parsed.results, problem, problems) : undefined;
   if (problems.length > 0) throw new ConfigErrors(problems);
 
   const dir = dirname(resolve(file));
@@ -184,6 +216,7 @@ export function compileJob(raw: unknown, file: string, lineOf: LineOf = () => un
     ...(parsed.prices === undefined ? {} : { prices: parsed.prices }),
     ...(parsed.results === undefined ? {} : { resultsFile: resolve(dir, typeof parsed.results === 'string' ? parsed.results : parsed.results.file) }),
     ...(typeof parsed.results === 'object' && parsed.results.fields ? { resultsFields: parsed.results.fields } : {}),
+    ...(format === undefined ? {} : { resultsFormat: format }),
     ...(parsed.notify === undefined ? {} : { notify: parsed.notify }),
     batch: {
       minItems: parsed.batch.min_items,

@@ -27,6 +27,10 @@ export interface Job {
   resultsFile?: string;
   /** JSON fields for the results file (`step.field`, `step.*`); default all. */
   resultsFields?: string[];
+  /** `results: { delimiter, bom, columns }` as written (absent for `results: PATH`); unset keys follow the input (src/outputs/results-dialect.ts). */
+  resultsFormat?: ResultsFormat;
+  /** How the input file is written, found when prepareJob read it: a spreadsheet export's results follow it. */
+  inputDialect?: InputDialect;
   notify?: string;
   /** Vertex AI batch prediction settings (steps with `mode: batch` or `auto`). */
   batch?: BatchSettings;
@@ -35,6 +39,25 @@ export interface Job {
    * (`credentials`, `steps.<name>.model`).
    */
   lines?: Record<string, number>;
+}
+
+export interface ResultsFormat {
+  delimiter?: string;
+  bom?: boolean;
+  /** Input columns copied into each row of the results, after the id column. */
+  columns?: string[];
+}
+
+/** What detection found in the input file that a results file for the same people can mirror. */
+export interface InputDialect {
+  /** Delimited text exported by a spreadsheet program: a BOM, semicolons, CRLF, Excel's `sep=` line, or an encoding other than UTF-8. */
+  spreadsheet: boolean;
+  /** The input's delimiter (delimited text only). */
+  delimiter?: string;
+  bom: boolean;
+  crlf: boolean;
+  /** The input's encoding as detected or forced (`utf-8`, `windows-1252`, `utf-16le`...). */
+  encoding: string;
 }
 
 export interface Step {

@@ -226,11 +226,22 @@ export const jobFileSchema = z
           .object({
             file: z.string().min(1),
             fields: z.array(z.string()).optional().describe('Which JSON fields go in, as step.field or step.* (default: all)'),
+            delimiter: z
+              .string()
+              .optional()
+              .describe(
+                'CSV: one character between cells, such as "," ";" "\\t" (or comma, semicolon, tab, pipe); default: the input’s when it is a spreadsheet export, else ","',
+              ),
+            bom: z
+              .boolean()
+              .optional()
+              .describe('CSV: start with a UTF-8 byte-order mark, so Excel reads accents right; default: as the input (see docs/results.md)'),
+            columns: z.array(z.string().min(1)).optional().describe('Input columns copied into each row, after the id column'),
           })
           .strict(),
       ])
       .optional()
-      .describe('Results file (.csv or .jsonl), relative to the job file, or { file, fields }'),
+      .describe('Results file (.csv or .jsonl), relative to the job file, or { file, fields, delimiter, bom, columns }'),
     notify: z.string().optional(),
     batch: batchSchema.default({ min_items: 1000, max_requests: 200_000, poll: '30s' }),
   })

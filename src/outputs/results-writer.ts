@@ -4,6 +4,7 @@ import { ConfigError } from '../errors/config-error.js';
 import type { Job, Step } from '../job/job.js';
 import { nearestName } from '../errors/suggest-name.js';
 import { AtomicWriter } from './atomic-write.js';
+import { resultsDialect, type ResultsDialect } from './results-dialect.js';
 import type { ResultsReadModel } from '../store/interfaces/results-read-model.js';
 import { FIRST_ITEM } from '../store/item-cursor.js';
 import type { ItemStepRow } from '../store/rows.js';
@@ -30,7 +31,7 @@ export interface ResultsOptions {
 }
 
 /** The fields chosen for one step, in schema order. */
-interface StepColumns {
+export interface StepColumns {
   step: Step;
   fields: string[];
   text: boolean;
@@ -79,6 +80,8 @@ export function resultFields(job: Job, options: ResultsOptions = {}): StepColumn
 
 export interface ResultRecord {
   id: string;
+  /** The input columns `results.columns` carries, as read from the input. */
+  input?: Record<string, string>;
   steps: Record<
     string,
     {
@@ -104,10 +107,10 @@ export interface ResultRecord {
 const PAGE = 500;
 
 /** Every item of the state with its steps, in input order, a page at a time (no statement stays open between pages). */
-function* itemsWithSteps(store: ResultsReadModel): Generator<{ id: string; steps: ItemStepRow[] }> {
+function* itemsWithSteps(store: ResultsReadModel, values: boolean): Generator<{ id: string; steps: ItemStepRow[]; values?: Record<string, string> }> {
   let cursor = FIRST_ITEM;
   for (;;) {
-    const page = store.itemsWithSteps(cursor, PAGE);
+    const page = store.itemsWithSteps(cursor, PAGE, { values });
     for (const item of page) yield item;
     const last = page.at(-1);
     if (!last || page.length < PAGE) return;
@@ -115,8 +118,8 @@ function* itemsWithSteps(store: ResultsReadModel): Generator<{ id: string; steps
   }
 }
 
-function* resultRecords(columns: readonly StepColumns[], store: ResultsReadModel): Generator<ResultRecord> {
-  for (const item of itemsWithSteps(store)) {
+function* resultRecords(columns: readonly StepColumns[], store: ResultsReadModel, carried: readonly string[]): Generator<ResultRecord> {
+  for (const item of itemsWithSteps(store, carried.length > 0)) {
     const rows = item.steps;
     const steps: ResultRecord['steps'] = {};
     let cost = 0;
@@ -141,7 +144,8 @@ function* resultRecords(columns: readonly StepColumns[], store: ResultsReadModel
         ...(done && row.truncated ? { truncated: true } : {}),
       };
     }
-    yield { id: item.id, steps, cost_usd: Math.round(cost * 1e9) / 1e9 };
+    const input = carried.length > 0 ? Object.fromEntries(carried.map((c) => [c, item.values?.[c] ?? ''])) : undefined;
+    yield { id: item.id, ...(input ? { input } : {}), steps, cost_usd: Math.round(cost * 1e9) / 1e9 };
   }
 }
 
@@ -163,16 +167,33 @@ function cell(value: unknown): string {
   return neutraliseFormula(JSON.stringify(value));
 }
 
+/** The CSV header: the id column, the carried input columns, per step its columns, then the cost. */
+export function resultsHeader(columns: readonly StepColumns[], dialect: Pick<ResultsDialect, 'idColumn' | 'columns'>): string[] {
+  const header = [dialect.idColumn, ...dialect.columns];
+  for (const { step, fields, text } of columns) {
+    header.push(`${step.name}_state`, `${step.name}_model`, `${step.name}_cached`);
+    if (step.output) header.push(`${step.name}_file`);
+    for (const field of fields) header.push(`${step.name}_${field}`);
+    if (text) header.push(`${step.name}_text`);
+    header.push(`${step.name}_finish_reason`, `${step.name}_error`);
+  }
+  header.push('cost_usd');
+  return header;
+}
+
 /**
- * Writes the job's `results:` file from the state, atomically: CSV (one row per item: id, then per
- * step its state, output files, chosen fields, finish reason and error, then the item's cost), or JSON Lines when
- * the file ends in .jsonl (the same record as an object, field values with their JSON types).
+ * Writes the job's `results:` file from the state, atomically: CSV (one row per item: id, the input
+ * columns `results.columns` carries, then per step its state, output files, chosen fields, finish
+ * reason and error, then the item's cost), or JSON Lines when the file ends in .jsonl (the same
+ * record as an object, field values with their JSON types). The CSV's delimiter, BOM, line ends
+ * and id column name follow results-dialect.ts (a spreadsheet export's results read like it).
  */
 export async function writeResults(job: Job, store: ResultsReadModel, scratchDir: string, options: ResultsOptions = {}): Promise<string | undefined> {
   const target = job.resultsFile;
   if (!target) return undefined;
   const columns = resultFields(job, options);
-  const records = resultRecords(columns, store);
+  const dialect = resultsDialect(job);
+  const records = resultRecords(columns, store, dialect.columns);
   // Written a page of items at a time, each page formatted at once: what a page allocates dies
   // young, so a million items pass through a small heap.
   await new AtomicWriter(scratchDir).writeInPieces(target, async (file) => {
@@ -188,24 +209,24 @@ export async function writeResults(job: Job, store: ResultsReadModel, scratchDir
       await file.append(lines.join(''));
       return;
     }
-    const header = ['id'];
-    for (const { step, fields, text } of columns) {
-      header.push(`${step.name}_state`, `${step.name}_model`, `${step.name}_cached`);
-      if (step.output) header.push(`${step.name}_file`);
-      for (const field of fields) header.push(`${step.name}_${field}`);
-      if (text) header.push(`${step.name}_text`);
-      header.push(`${step.name}_finish_reason`, `${step.name}_error`);
-    }
-    header.push('cost_usd');
+    const header = resultsHeader(columns, dialect);
+    const format = {
+      delimiter: dialect.delimiter,
+      record_delimiter: dialect.crlf ? 'windows' : 'unix',
+      // A line break inside a cell is quoted whatever ends the records (csv-stringify leaves a bare CR alone under CRLF).
+      quoted_match: /[\r\n]/,
+    } as const;
+    // Excel reads a CSV as UTF-8 only when it starts with a byte-order mark.
+    if (dialect.bom) await file.append('\uFEFF');
     let rows: string[][] = [];
     let first = true;
     const flush = async (): Promise<void> => {
-      await file.append(stringify(rows, first ? { header: true, columns: header } : {}));
+      await file.append(stringify(rows, first ? { ...format, header: true, columns: header } : format));
       first = false;
       rows = [];
     };
     for (const record of records) {
-      const row: string[] = [neutraliseFormula(record.id)];
+      const row: string[] = [neutraliseFormula(record.id), ...dialect.columns.map((c) => neutraliseFormula(record.input?.[c] ?? ''))];
       for (const { step, fields, text } of columns) {
         const s = record.steps[step.name];
         row.push(s?.state ?? '', s?.model ?? '', s?.cached ? 'yes' : '');

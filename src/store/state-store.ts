@@ -24,6 +24,7 @@ import {
   COUNT_UNFINISHED_ITEMS,
   GET_ITEM,
   ITEMS_PAGE,
+  ITEMS_PAGE_WITH_ROWS,
   ITEM_STEPS,
   PENDING_ITEMS,
   RENAME_STEP_CALLS,
@@ -522,8 +523,17 @@ export class StateStore
   }
 
   /** Items in input order after `after`, at most `limit`, each with all its step rows (results files page with this). */
-  itemsWithSteps(after: ItemCursor, limit: number): { id: string; cursor: ItemCursor; steps: ItemStepRow[] }[] {
-    const items = this.#sql.get(ITEMS_PAGE).all(after.ord, after.seq, limit) as { seq: number; id: string; ord: number }[];
+  itemsWithSteps(
+    after: ItemCursor,
+    limit: number,
+    options: { values?: boolean } = {},
+  ): { id: string; cursor: ItemCursor; steps: ItemStepRow[]; values?: Record<string, string> }[] {
+    const items = this.#sql.get(options.values ? ITEMS_PAGE_WITH_ROWS : ITEMS_PAGE).all(after.ord, after.seq, limit) as {
+      seq: number;
+      id: string;
+      ord: number;
+      row_json?: string;
+    }[];
     if (items.length === 0) return [];
     const steps = new Map<string, ItemStepRow[]>();
     const raw = this.#sql.get(STEPS_OF_ITEMS).all(JSON.stringify(items.map((item) => item.id))) as RawItemStep[];
@@ -532,7 +542,12 @@ export class StateStore
       if (list) list.push(toItemStep(row));
       else steps.set(row.item_id, [toItemStep(row)]);
     }
-    return items.map((item) => ({ id: item.id, cursor: { ord: item.ord, seq: item.seq }, steps: steps.get(item.id) ?? [] }));
+    return items.map((item) => ({
+      id: item.id,
+      cursor: { ord: item.ord, seq: item.seq },
+      steps: steps.get(item.id) ?? [],
+      ...(item.row_json === undefined ? {} : { values: JSON.parse(item.row_json) as Record<string, string> }),
+    }));
   }
 
   /**

@@ -12,7 +12,19 @@ describe('genbatch inspect', () => {
     const code = await inspectCommand(fixture('input/pipe-export-broken.csv'), { json: true }, io);
     expect(code).toBe(1);
     const report = JSON.parse(io.out()) as Record<string, unknown> & { problems: Record<string, unknown>[] };
-    expect(Object.keys(report)).toEqual(['format', 'encoding', 'bom', 'delimiter', 'quote', 'header', 'columns', 'rows', 'problems', 'problem_count']);
+    expect(Object.keys(report)).toEqual([
+      'format',
+      'encoding',
+      'bom',
+      'delimiter',
+      'quote',
+      'header',
+      'columns',
+      'rows',
+      'problems',
+      'problem_count',
+      'blank_lines',
+    ]);
     expect(report).toMatchObject({
       format: 'csv',
       encoding: 'utf-8',
@@ -54,7 +66,10 @@ describe('genbatch inspect', () => {
   it('lists problem lines in the readable report', async () => {
     const io = captureIO();
     expect(await inspectCommand(fixture('input/mixed-problems.csv'), {}, io)).toBe(1);
-    for (const line of [4, 5, 7, 8, 10]) expect(io.out()).toContain(`line ${line}: `);
+    for (const line of [4, 7, 8, 10]) expect(io.out()).toContain(`line ${line}: `);
+    // Line 5 is blank: skipped and counted, not a problem.
+    expect(io.out()).not.toContain('line 5: ');
+    expect(io.out()).toContain('rows      8 (1 blank line skipped)');
     expect(io.out()).toContain('3 of these rows have no safe repair');
   });
 

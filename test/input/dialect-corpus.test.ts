@@ -19,6 +19,8 @@ interface CorpusCase {
     columns: number;
     rows: number;
     problems: Array<[number, string]>;
+    /** Blank lines skipped, when the case is about them. */
+    blank_lines?: number;
   };
 }
 
@@ -45,6 +47,7 @@ async function check(c: CorpusCase): Promise<string[]> {
     columns: report.columns,
     rows: report.rows,
     problems: report.problems.map((p) => [p.line, p.kind]),
+    blank_lines: report.blank_lines,
   };
   const misses: string[] = [];
   const differ = (field: keyof typeof got, expected: unknown): void => {
@@ -64,6 +67,7 @@ async function check(c: CorpusCase): Promise<string[]> {
   differ('columns', e.columns);
   differ('rows', e.rows);
   differ('problems', e.problems);
+  if (e.blank_lines !== undefined) differ('blank_lines', e.blank_lines);
   return misses;
 }
 

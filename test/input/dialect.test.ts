@@ -23,6 +23,7 @@ describe('dialect detection', () => {
       rows: 289,
       problems: [],
       problem_count: 0,
+      blank_lines: 0,
     });
     const records = await collect((await openInput({ file })).records());
     expect(records).toHaveLength(289);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors/config-error.js';
 import { inspectInput, openInput } from '../../src/input/index.js';
+import { createTextDecoder, decodeBytes } from '../../src/input/text-decoder.js';
 import { Utf8Validator } from '../../src/input/utf8-validator.js';
 import { collect, fixture, tempDir } from './helpers.js';
 
@@ -70,6 +71,35 @@ describe('encodings', () => {
     expect(report).toMatchObject({ encoding: 'windows-1252', rows: 4, problems: [] });
     const records = await collect((await openInput({ file, encoding: 'latin1' })).records());
     expect(records[2]).toEqual({ line: 4, values: { title: 'Café Culture for Remote Teams', slug: 'cafe-culture' } });
+  });
+
+  it('decodes a windows-1252 header (€, œ, ’, –) exactly as its rows, for latin1 and cp1252 too (issue 27.4)', async () => {
+    // Bytes as Excel writes them on Windows: € 0x80, ’ 0x92, – 0x96, œ 0x9c, Œ 0x8c, é 0xe9.
+    const line = (...parts: (string | number)[]): number[] => parts.flatMap((p) => (typeof p === 'number' ? [p] : [...Buffer.from(p, 'ascii')]));
+    const header = line('Code;Prix (', 0x80, ');C', 0x9c, 'ur;L', 0x92, 'avis ', 0x96, ' court\r\n');
+    const row = line('P1;3,50;', 0x8c, 'uvre;d', 0xe9, 'j', 0xe0, ' ', 0x96, ' l', 0x92, 'an ', 0x80, '\r\n');
+    const file = join(dir, 'cp1252.csv');
+    await writeFile(file, Buffer.from([...header, ...row]));
+    for (const encoding of ['windows-1252', 'cp1252', 'latin1']) {
+      const report = await inspectInput(file, { encoding });
+      expect(report.header).toEqual(['Code', 'Prix (€)', 'Cœur', 'L’avis – court']);
+      const opened = await openInput({ file, encoding });
+      expect(opened.columns).toEqual(report.header);
+      expect(await collect(opened.records())).toEqual([
+        { line: 2, values: { Code: 'P1', 'Prix (€)': '3,50', Cœur: 'Œuvre', 'L’avis – court': 'déjà – l’an €' } },
+      ]);
+    }
+  });
+
+  it('has one windows-1252 table for whole buffers and streamed chunks, equal to the WHATWG one for all 256 bytes', () => {
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const whatwg = new TextDecoder('windows-1252');
+    // Streaming is what Node decodes with the standard's table (its one-shot path is the Latin-1 shortcut).
+    const expected = whatwg.decode(all, { stream: true }) + whatwg.decode();
+    expect(decodeBytes(all, 'windows-1252')).toBe(expected);
+    const streamed = createTextDecoder('windows-1252');
+    expect(streamed.decode(all.subarray(0, 130), { stream: true }) + streamed.decode(all.subarray(130), { stream: true })).toBe(expected);
+    expect(expected.slice(0x80, 0x83)).toBe('€\u0081‚');
   });
 
   it('explains an unknown encoding label and a workbook given as input', async () => {

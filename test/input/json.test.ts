@@ -28,6 +28,7 @@ describe('JSON Lines and JSON arrays', () => {
       rows: 5,
       problems: [],
       problem_count: 0,
+      blank_lines: 0,
     });
     const records = await collect((await openInput({ file })).records());
     expect(records.map((r) => r.line)).toEqual([1, 2, 3, 4, 5]);

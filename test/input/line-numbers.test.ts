@@ -38,19 +38,17 @@ describe('line numbers', () => {
     expect(READ_CHUNK_BYTES * 2).toBeLessThan(rows.join('\r\n').length);
   });
 
-  it('count blank rows (or delimiters only) in the middle as problems and ignore them at the end', async () => {
+  it('skip blank rows (empty, whitespace or delimiters only) wherever they are, count them, and keep the lines of the rows after them', async () => {
     const file = join(dir, 'blanks.csv');
-    await writeFile(file, 'a,b\n1,2\n\n , \n3,4\n\n,\n\n');
+    // Before the header, in the middle (empty, " , ", ";;;"-style ",") and at the end.
+    await writeFile(file, '\na,b\n1,2\n\n , \n3,4\n\n,\n\n');
     const report = await inspectInput(file);
-    expect(report.rows).toBe(2);
-    expect(report.problems.map((p) => [p.line, p.kind])).toEqual([
-      [3, 'empty_row'],
-      [4, 'empty_row'],
-    ]);
-    const records = await collect((await openInput({ file, onBadRow: 'repair' })).records());
+    expect(report).toMatchObject({ rows: 2, blank_lines: 6, problems: [], problem_count: 0 });
+    // The default policy (fail) reads them: a blank line is not a bad row.
+    const records = await collect((await openInput({ file })).records());
     expect(records).toEqual([
-      { line: 2, values: { a: '1', b: '2' } },
-      { line: 5, values: { a: '3', b: '4' } },
+      { line: 3, values: { a: '1', b: '2' } },
+      { line: 6, values: { a: '3', b: '4' } },
     ]);
   });
 
@@ -58,12 +56,12 @@ describe('line numbers', () => {
     const report = await inspectInput(fixture('input/mixed-problems.csv'));
     expect(report.problems.map((p) => [p.line, p.kind])).toEqual([
       [4, 'missing_cells'],
-      [5, 'empty_row'],
       [7, 'extra_cells'],
       [8, 'extra_cells'],
       [10, 'unterminated_quote'],
     ]);
-    expect(report.problems[4]).toMatchObject({ cells: 2, expected: 3 });
+    expect(report.problems[3]).toMatchObject({ cells: 2, expected: 3 });
+    expect(report.blank_lines).toBe(1);
     expect(report.rows).toBe(8);
   });
 });

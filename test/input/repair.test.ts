@@ -131,9 +131,9 @@ describe('repairInput', () => {
 
   it('drops blank lines and keeps the header', async () => {
     const input = join(dir, 'blanks.csv');
-    await writeFile(input, 'a,b\n1,2\n\n3,4\n');
+    await writeFile(input, 'a,b\n1,2\n\n3,4\n,\n');
     const out = join(dir, 'clean.csv');
-    expect(await repairInput({ file: input }, out)).toMatchObject({ written: true, rows: 2, repaired: 0, dropped: 1 });
+    expect(await repairInput({ file: input }, out)).toMatchObject({ written: true, rows: 2, repaired: 0, dropped: 2 });
     expect(await readFile(out, 'utf8')).toBe('a,b\n1,2\n3,4\n');
   });
 });

@@ -2,9 +2,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors/config-error.js';
+import { ConfigError, type ConfigErrors } from '../../src/errors/config-error.js';
 import { compileJob } from '../../src/job/compile-job.js';
-import type { Job } from '../../src/job/job.js';
+import type { InputDialect, Job } from '../../src/job/job.js';
+import { resultsDialect } from '../../src/outputs/results-dialect.js';
 import { formatUsd, neutraliseFormula, writeResults, type ResultRecord } from '../../src/outputs/results-writer.js';
 import { StateStore } from '../../src/store/state-store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -12,7 +13,7 @@ import { useTempDir } from '../helpers/temp-dir.js';
 const tempDir = useTempDir();
 
 /** A three-step job: JSON brief → image with an output file → plain text notes (no json, no file). */
-function jobIn(dir: string, results: string): Job {
+function jobIn(dir: string, results: unknown): Job {
   return compileJob(
     {
       version: 1,
@@ -355,5 +356,79 @@ describe('writeResults', () => {
     } finally {
       store.close();
     }
+  });
+});
+
+describe('the results file for spreadsheet users (issue 27.6)', () => {
+  const excel: InputDialect = { spreadsheet: true, delimiter: ';', bom: true, crlf: true, encoding: 'utf-8' };
+  const tool: InputDialect = { spreadsheet: false, delimiter: ',', bom: false, crlf: false, encoding: 'utf-8' };
+
+  it.each([
+    ['results: PATH, a tool-written input', 'r.csv', tool, { delimiter: ',', bom: false, crlf: false, idColumn: 'id', columns: [] }],
+    ['results: PATH, no input read (library)', 'r.csv', undefined, { delimiter: ',', bom: false, crlf: false, idColumn: 'id', columns: [] }],
+    ['results: PATH, an Excel export', 'r.csv', excel, { delimiter: ';', bom: true, crlf: true, idColumn: 'slug', columns: [] }],
+    [
+      'a windows-1252 export: a BOM, since the results are UTF-8',
+      'r.csv',
+      { ...excel, bom: false, encoding: 'windows-1252' },
+      { delimiter: ';', bom: true, crlf: true, idColumn: 'slug', columns: [] },
+    ],
+    [
+      'the object form wins over the input; the id column is not carried twice',
+      { file: 'r.csv', delimiter: 'tab', bom: false, columns: ['title', 'slug'] },
+      excel,
+      { delimiter: '\t', bom: false, crlf: true, idColumn: 'slug', columns: ['title'] },
+    ],
+    [
+      'the object form over a tool-written input',
+      { file: 'r.csv', columns: ['title'] },
+      tool,
+      { delimiter: ',', bom: false, crlf: false, idColumn: 'slug', columns: ['title'] },
+    ],
+  ])('%s', (_, results, inputDialect, expected) => {
+    const job = jobIn(tempDir(), results);
+    expect(resultsDialect(inputDialect ? { ...job, inputDialect } : job)).toEqual(expected);
+  });
+
+  it('writes the dialect: BOM, semicolons, CRLF, input columns neutralised like every text cell; JSON Lines carry them under "input"', async () => {
+    const dir = tempDir();
+    const job = { ...jobIn(dir, { file: 'results.csv', columns: ['title'], fields: ['brief.score'] }), inputDialect: excel };
+    const store = fillStore(job);
+    try {
+      await writeResults(job, store, join(dir, 'scratch'), { fields: ['brief.score'] });
+      const bytes = readFileSync(join(dir, 'results.csv'));
+      expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
+      const text = bytes.subarray(3).toString('utf8');
+      const lines = text.split('\r\n');
+      expect(lines[0]).toBe(
+        'slug;title;brief_state;brief_model;brief_cached;brief_score;brief_finish_reason;brief_error;hero_state;hero_model;hero_cached;hero_file;hero_finish_reason;hero_error;notes_state;notes_model;notes_cached;notes_finish_reason;notes_error;cost_usd',
+      );
+      expect(lines[1]).toMatch(/^kubernetes-1;Title 0;done;/);
+      expect(lines[2]).toMatch(/^'@SUM\(1\+1\);Title 1;done;/);
+      const jsonl = { ...job, resultsFile: join(dir, 'results.jsonl') };
+      await writeResults(jsonl, store, join(dir, 'scratch'), { fields: ['brief.score'] });
+      const first = JSON.parse(readFileSync(join(dir, 'results.jsonl'), 'utf8').split('\n')[0]!) as ResultRecord;
+      expect(first).toMatchObject({ id: 'kubernetes-1', input: { title: 'Title 0' } });
+    } finally {
+      store.close();
+    }
+  });
+
+  it('refuses a delimiter of more than one character, a quote, and CSV keys on a JSON Lines file, naming the key', () => {
+    const dir = tempDir();
+    const problems = (results: unknown): string[] => {
+      try {
+        jobIn(dir, results);
+        return [];
+      } catch (error) {
+        return (error as ConfigErrors).problems.map((e) => `${String(e.keyPath)}: ${e.message}`);
+      }
+    };
+    expect(problems({ file: 'r.csv', delimiter: ';;' })).toEqual([
+      expect.stringMatching(/^results\.delimiter: .*";;" is not a delimiter: it must be one character/),
+    ]);
+    expect(problems({ file: 'r.csv', delimiter: '"' })).toHaveLength(1);
+    expect(problems({ file: 'r.jsonl', bom: true })).toEqual([expect.stringMatching(/^results\.bom: .*applies to a CSV results file/)]);
+    expect(problems({ file: 'r.csv', delimiter: 'semicolon', bom: true, columns: ['title'] })).toEqual([]);
   });
 });

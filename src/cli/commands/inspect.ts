@@ -1,5 +1,6 @@
 import { isGenbatchError } from '../../errors/genbatch-error.js';
 import { inspectInput, isRepairable, showChar, type InspectReport } from '../../input/index.js';
+import { blankLines } from '../render-input.js';
 
 type Out = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
 
@@ -19,7 +20,7 @@ export function renderInspect(file: string, report: InspectReport): string {
   }
   out.push(`  encoding  ${report.encoding}${report.bom ? ' with BOM' : ''}`);
   out.push(`  columns   ${report.columns}: ${headerText}`);
-  out.push(`  rows      ${report.rows}`);
+  out.push(`  rows      ${report.rows}${report.blank_lines > 0 ? ` (${blankLines(report.blank_lines)} skipped)` : ''}`);
   if (report.problem_count === 0) {
     out.push('  problems  none');
     return out.join('\n');
@@ -47,10 +48,10 @@ export function renderInspect(file: string, report: InspectReport): string {
  * `genbatch inspect FILE [--json]`: what the input layer sees in a file. Exit 0 when clean, 1 when it
  * found problem rows, 2 when the file cannot be read at all (missing, not UTF-8, empty).
  */
-export async function inspectCommand(file: string, opts: { json?: boolean }, io: Out): Promise<number> {
+export async function inspectCommand(file: string, opts: { json?: boolean; encoding?: string }, io: Out): Promise<number> {
   let report: InspectReport;
   try {
-    report = await inspectInput(file);
+    report = await inspectInput(file, opts.encoding === undefined ? {} : { encoding: opts.encoding });
   } catch (error) {
     if (!isGenbatchError(error)) throw error;
     io.stderr.write(`error: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`);

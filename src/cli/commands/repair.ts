@@ -8,10 +8,10 @@ type Out = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
  * and every field quoted as needed. Exit 0 when written; 1 when some bad rows have no safe repair
  * (listed, nothing written); 2 when the file cannot be read or --out is the input itself.
  */
-export async function repairCommand(file: string, opts: { out: string }, io: Out): Promise<number> {
+export async function repairCommand(file: string, opts: { out: string; encoding?: string }, io: Out): Promise<number> {
   let result: RepairResult;
   try {
-    result = await repairInput({ file }, opts.out);
+    result = await repairInput({ file, ...(opts.encoding === undefined ? {} : { encoding: opts.encoding }) }, opts.out);
   } catch (error) {
     if (!isGenbatchError(error)) throw error;
     io.stderr.write(`error: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`);

@@ -12,6 +12,7 @@ import { displayPath } from '../../job/load-job.js';
 import { fileProblem } from '../../outputs/output-paths-check.js';
 import { confirmSpend } from '../confirm.js';
 import { line, type CliIO } from '../io.js';
+import { blankLinesNote } from '../render-input.js';
 import { attachRunReporter } from '../run-reporter.js';
 import { attachLiveView } from '../live-view.js';
 import { isGenbatchError } from '../../errors/genbatch-error.js';
@@ -261,6 +262,8 @@ async function runPrepared(prepared: PreparedJob, jobFile: string, flags: RunFla
     else if (fresh.kept === 'sound') line(io.stderr, `--fresh-state: the state file ${displayPath(job.stateFile)} is sound; it is kept and resumed.`);
   }
   const view: { estimateUsd?: number } = {};
+  const blank = blankLinesNote(job.input.file, prepared.blankLines);
+  if (blank) line(io.stderr, blank);
   boundHeapForLongRuns(prepared.rows);
   const { session, metrics } = await openRunSession(prepared, flags, io, view);
   const { store } = session;

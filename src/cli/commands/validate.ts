@@ -1,6 +1,7 @@
 import { prepareJob } from '../../engine/prepare-job.js';
 import { thinkingPlan } from '../../estimate/thinking-budget.js';
 import { line, type CliIO } from '../io.js';
+import { blankLinesNote } from '../render-input.js';
 
 /** `genbatch validate JOB`: job file, credentials, prices and input checked, no API call. */
 export async function validateCommand(jobFile: string, flags: { emulator?: boolean }, io: CliIO): Promise<number> {
@@ -10,6 +11,8 @@ export async function validateCommand(jobFile: string, flags: { emulator?: boole
     io.stderr,
     `${job.name}: valid. ${prepared.rows} items × ${job.steps.length} step(s) (${job.steps.map((s) => `${s.name}: ${s.task} ${s.model}`).join(', ')}); ${prepared.credentials.projects.length} project(s).`,
   );
+  const blank = blankLinesNote(job.input.file, prepared.blankLines);
+  if (blank) line(io.stderr, `  ${blank}`);
   // Say where a default thinking budget was lowered to fit max_output_tokens (docs/thinking.md).
   for (const step of job.steps) {
     const plan = thinkingPlan(step, prepared.catalog);

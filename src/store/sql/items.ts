@@ -40,6 +40,9 @@ export const SET_RECHECK = 'UPDATE items SET recheck = ? WHERE id = ? AND rechec
 
 export const ITEMS_PAGE = 'SELECT rowid AS seq, id, ord FROM items WHERE (ord, rowid) > (?, ?) ORDER BY ord, rowid LIMIT ?';
 
+/** ITEMS_PAGE with each item's input row, for a results file that carries input columns. */
+export const ITEMS_PAGE_WITH_ROWS = 'SELECT rowid AS seq, id, ord, row_json FROM items WHERE (ord, rowid) > (?, ?) ORDER BY ord, rowid LIMIT ?';
+
 export const STEPS_OF_ITEMS = 'SELECT * FROM item_steps WHERE item_id IN (SELECT value FROM json_each(?))';
 
 export const COUNT_UNFINISHED_ITEMS = "SELECT count(DISTINCT item_id) AS n FROM item_steps WHERE state IN ('pending', 'running')";
