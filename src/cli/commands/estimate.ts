@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { prepareJob } from '../../engine/prepare-job.js';
+import { refuseInstalledExample } from '../../job/examples.js';
 import { estimateJob } from '../../engine/estimate-job.js';
 import { bestTokenCounter } from '../../estimate/token-counter.js';
 import { createClient } from '../../credentials/client-factory.js';
@@ -22,6 +23,8 @@ export async function estimateCommand(
   flags: { json?: boolean; pilot?: number; emulator?: boolean; yes?: boolean },
   io: CliIO,
 ): Promise<number> {
+  // A pilot writes state and outputs: not inside the installed package (genbatch init copies an example out).
+  if (flags.pilot) refuseInstalledExample(jobFile);
   const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false });
   const { job } = prepared;
   if (flags.pilot) {

@@ -4,6 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { renderError } from '../render-error.js';
 import type { RunSummary } from '../../engine/engine.js';
 import { prepareJob, type PreparedJob } from '../../engine/prepare-job.js';
+import { refuseInstalledExample } from '../../job/examples.js';
 import { RunSession } from '../../engine/run-session.js';
 import { GenbatchError } from '../../errors/genbatch-error.js';
 import type { JobEstimate } from '../../engine/estimate-job.js';
@@ -179,6 +180,8 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
   let jobName = jobFile;
   let notifyUrl = flags.notify;
   try {
+    // An example inside the installed package would write its state and outputs there: `genbatch init` copies it out.
+    refuseInstalledExample(jobFile);
     // The rows of an input already validated and synced (same content) are not parsed again.
     const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false, reuseValidation: true });
     jobName = prepared.job.name;
