@@ -40,6 +40,8 @@ export interface StepEstimate {
   basis: 'max_output_tokens' | 'typical' | 'fixed' | 'pilot';
   /** What the items left would cost on each `fallback:` model instead (used only while `model` cannot be served). */
   fallbacks?: { model: string; usd: Range }[];
+  /** Items of `items` whose answer the response cache holds: $0 and no call, left out of the figures above (src/engine/cached-answers.ts). */
+  cached_items?: number;
 }
 
 export interface JobEstimate {
@@ -62,6 +64,8 @@ export interface JobEstimate {
   /** Models with work left whose pace is unknown (no quota declared for them, nothing measured): why eta_seconds is null. */
   eta_unknown_models: string[];
   prices_as_of: string;
+  /** Answers of the items left that the response cache holds (counted at $0), of all the answers they need; absent when not looked up. */
+  cached_answers?: { answers: number; of: number };
 }
 
 const round = (n: number): number => Math.round(n * 1e4) / 1e4;
