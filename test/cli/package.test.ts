@@ -70,7 +70,8 @@ describe('the npm package', () => {
     expect(left).toEqual(expect.arrayContaining(['blog-hero-images.db', 'blog-hero-images.db.bak', 'logs']));
     expect(existsSync(join(dir, 'out', 'blog-hero-images', 'results.csv'))).toBe(true);
     // …and none of it is packed.
-    const [pack] = JSON.parse(npm(['pack', '--dry-run', '--json', '--ignore-scripts'], dir)) as PackResult[];
+    const packed = tempDir();
+    const [pack] = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', packed], dir)) as PackResult[];
     const files = (pack?.files ?? []).map((f) => f.path);
     expect(files.filter((f) => RUN_LEFTOVERS.test(f))).toEqual([]);
     const gitFiles = new Set(tracked());
@@ -78,6 +79,26 @@ describe('the npm package', () => {
     // Every tracked example, input, doc and price list is in (a narrower "files" would drop one silently).
     const shipped = [...gitFiles].filter((f) => /^(jobs|docs|prices)\//.test(f) && !f.endsWith('.gitattributes'));
     expect(shipped.filter((f) => !files.includes(f))).toEqual([]);
+
+    // The tarball laid out as a global install (lib/node_modules/genbatch; its dependencies linked, as
+    // the offline install below cannot fetch them here): the demo from it does the work.
+    const root = join(packed, 'lib', 'node_modules', 'genbatch');
+    mkdirSync(root, { recursive: true });
+    execFileSync('tar', ['-xzf', join(packed, pack?.filename ?? ''), '-C', root, '--strip-components', '1']);
+    symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
+    const bin = join(root, 'bin', 'genbatch.js');
+    const app = tempDir();
+    const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: app, encoding: 'utf8', timeout: 120_000 });
+    const inPlace = cli(['run', join(root, 'jobs', 'blog-hero-images.yaml'), '--emulator', '--yes', '--plain']);
+    expect(inPlace.status).toBe(2);
+    expect(inPlace.stderr).toContain('genbatch init blog-hero-images');
+    expect(cli(['init', 'blog-hero-images']).status).toBe(0);
+    const run = cli(['run', 'jobs/blog-hero-images.yaml', '--emulator', '--yes', '--plain', '--limit', '3']);
+    expect(run.stderr).not.toMatch(/Nothing to do/);
+    expect(run.stderr).toMatch(/ended: finished \(exit 0\)/);
+    expect(readdirSync(join(app, 'out', 'blog-hero-images', 'images'))).toHaveLength(3);
+    expect(readdirSync(root).sort()).toEqual(['README.md', 'bin', 'dist', 'docs', 'fixtures', 'jobs', 'node_modules', 'package.json', 'prices']);
+    expect(existsSync(join(root, 'jobs', '.genbatch'))).toBe(false);
   }, 180_000);
 
   // Installs from the tarball with the registry's packages taken from the npm cache only (--offline): a
