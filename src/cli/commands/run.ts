@@ -157,7 +157,7 @@ function finish(summary: RunSummary, flags: RunFlags, io: CliIO, estimate?: JobE
     const actual = spentAfter - spentBefore;
     line(
       io.stderr,
-      `Estimate vs actual for this run: expected $${estimate.remaining_usd.expected.toFixed(4)} ($${estimate.remaining_usd.low.toFixed(4)}–$${estimate.remaining_usd.high.toFixed(4)}${estimate.cached_answers ? `; ${estimate.cached_answers.answers} of ${estimate.cached_answers.of} answers in the response cache: $0` : ''}), spent $${actual.toFixed(4)}.`,
+      `Estimate vs actual for this run: expected $${estimate.remaining_usd.expected.toFixed(4)} ($${estimate.remaining_usd.low.toFixed(4)}–$${estimate.remaining_usd.high.toFixed(4)}${estimate.cached_answers?.answers ? `; ${estimate.cached_answers.answers} of ${estimate.cached_answers.of} answers in the response cache: $0` : ''}), spent $${actual.toFixed(4)}.`,
     );
   }
   if (flags.json)
