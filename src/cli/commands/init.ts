@@ -8,7 +8,7 @@ export async function initCommand(name: string, dir: string | undefined, io: Cli
   const copied = await initExample(name, dir ?? '.');
   const shown = (path: string): string => {
     const rel = relative(process.cwd(), path);
-    return rel === '' ? '.' : displayPath(path);
+    return rel === '' ? 'the current folder' : displayPath(path);
   };
   line(io.stderr, `Copied the example ${copied.name} into ${shown(copied.dir)}:`);
   for (const file of copied.files) line(io.stderr, `  ${file}`);
