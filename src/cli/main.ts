@@ -34,7 +34,7 @@ function positiveNumber(value: string): number {
 }
 
 /** Builds the command line. Commands return exit codes; errors are rendered once, here. */
-export function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
+export function buildProgram(io: CliIO, setExit: (code: number) => void, argv: readonly string[] = []): Command {
   const program = new Command('genbatch')
     .description('Resumable, quota-aware, budget-capped generation jobs on Google Vertex AI.')
     .version('0.1.0')
@@ -48,7 +48,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       try {
         setExit(await fn(...args));
       } catch (error) {
-        setExit(renderError(error, io));
+        setExit(renderError(error, io, argv));
       }
     };
 
@@ -198,6 +198,12 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .description('print the first N rendered prompts of every step, exactly as they will be sent')
     .action(wrap(async (job: string, flags: { n: number; json?: boolean }) => (await import('./commands/preview.js')).previewCommand(job, flags, io)));
   program
+    .command('init')
+    .argument('<example>', 'an example job of the package (blog-hero-images, catalogue-alt-text, …)')
+    .argument('[dir]', 'where to copy it (default: the current folder)')
+    .description('copy an example job, its input and the emulator credentials into a folder of yours; never overwrites')
+    .action(wrap(async (example: string, dir: string | undefined) => (await import('./commands/init.js')).initCommand(example, dir, io)));
+  program
     .command('schema')
     .description('print the JSON Schema of job files (for editor completion)')
     .action(wrap(async () => (await import('./commands/schema.js')).schemaCommand(io)));
@@ -206,9 +212,13 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
 
 export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
   let exitCode = 0;
-  const program = buildProgram(io, (code) => {
-    exitCode = code;
-  });
+  const program = buildProgram(
+    io,
+    (code) => {
+      exitCode = code;
+    },
+    argv,
+  );
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {

@@ -39,6 +39,8 @@ export function renderEstimate(estimate: JobEstimate, io: CliIO, stream: NodeJS.
       line(stream, `  ${''.padEnd(22)} if on fallback ${f.model}: ${usd(f.usd.low)} / ${usd(f.usd.expected)} / ${usd(f.usd.high)}`);
     }
   }
+  if (estimate.cached_answers?.answers)
+    line(stream, `  ${estimate.cached_answers.answers} of ${estimate.cached_answers.of} answers are in the response cache: $0 (left out of the figures above)`);
   if (estimate.spent_usd > 0) line(stream, `  already spent: ${usd(estimate.spent_usd)}`);
   line(stream, `  total (low / expected / high): ${usd(estimate.total_usd.low)} / ${usd(estimate.total_usd.expected)} / ${usd(estimate.total_usd.high)}`);
   const projects = Object.entries(estimate.requests_by_project)

@@ -7,7 +7,7 @@ import { validKeysAt } from '../job/schema-keys.js';
 import { zodProblems } from '../job/zod-problems.js';
 import type { CoordinationTarget, Credentials, ProjectAuth, ProjectCredentials, QuotaLimits } from './credentials.js';
 import { keyFileProblem } from './key-file.js';
-import { placeholderKey } from './placeholder-key.js';
+import { PLACEHOLDER_KEY, placeholderKey } from './placeholder-key.js';
 import { credentialsFileSchema, type ProjectFile, type QuotaFile } from './schema.js';
 
 export interface LoadCredentialsOptions {
@@ -37,7 +37,12 @@ function compileCoordination(url: string): CoordinationTarget {
   return { kind: 'redis', url, display: `${parsed.protocol}//${parsed.hostname}:${parsed.port || '6379'}` };
 }
 
-function compileAuth(p: ProjectFile, dir: string, options: LoadCredentialsOptions, fail: (key: string, message: string, hint?: string) => void): ProjectAuth {
+function compileAuth(
+  p: ProjectFile,
+  dir: string,
+  options: LoadCredentialsOptions,
+  fail: (key: string, message: string, hint?: string, code?: string) => void,
+): ProjectAuth {
   const ways = [p.key_file !== undefined, p.api_key !== undefined, p.api_key_env !== undefined, p.adc === true].filter(Boolean).length;
   if (ways !== 1) {
     fail('', ways === 0 ? 'no way to authenticate' : 'more than one way to authenticate', 'Give exactly one of key_file, api_key, api_key_env or adc: true.');
@@ -70,6 +75,8 @@ function compileAuth(p: ProjectFile, dir: string, options: LoadCredentialsOption
       key,
       `${where} is a placeholder, not a Google API key, and the project has no endpoint: the calls would go to the real ${p.api === 'gemini' ? 'Gemini API' : 'Vertex AI'} and be refused`,
       'Add --emulator to rehearse the job against the in-process emulator, or give this project real credentials (api_key_env, key_file or adc: true).',
+      // The CLI puts the exact command (with --emulator) in this hint: src/cli/render-error.ts.
+      PLACEHOLDER_KEY,
     );
   };
   if (p.api_key !== undefined) {
@@ -114,8 +121,8 @@ export async function loadCredentials(file: string, options: LoadCredentialsOpti
   const problems: ConfigError[] = [];
   const names = new Set<string>();
   const projects: ProjectCredentials[] = result.data.projects.map((p, index) => {
-    const fail = (key: string, message: string, hint?: string): void => {
-      problems.push(problem(key ? ['projects', index, key] : ['projects', index], `project "${p.name}": ${message}`, hint));
+    const fail = (key: string, message: string, hint?: string, code?: string): void => {
+      problems.push(problem(key ? ['projects', index, key] : ['projects', index], `project "${p.name}": ${message}`, hint, code ? { code } : {}));
     };
     if (names.has(p.name)) fail('name', `the name "${p.name}" is used twice`);
     names.add(p.name);

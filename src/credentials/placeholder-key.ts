@@ -27,6 +27,9 @@ const PLACEHOLDERS = new Set([
   'xxx',
 ]);
 
+/** The code of the problem "a placeholder key and no endpoint, without --emulator". */
+export const PLACEHOLDER_KEY = 'PLACEHOLDER_KEY';
+
 /** Shorter than any real Google API key. */
 const MIN_REAL_KEY_LENGTH = 20;
 

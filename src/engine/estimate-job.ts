@@ -38,6 +38,8 @@ export interface JobEstimate {
   /** Models with work left whose pace is unknown (no quota declared for them, nothing measured): why eta_seconds is null. */
   eta_unknown_models: string[];
   prices_as_of: string;
+  /** Answers of the items left that the response cache holds (counted at $0), of all the answers they need; absent when not looked up. */
+  cached_answers?: { answers: number; of: number };
 }
 
 /** Per step: the cost of every call made so far per finished step (retries included), from the ledger. */

@@ -12,6 +12,7 @@ import { RunLockLostError } from '../errors/run-errors.js';
 import { StateFileLockedError } from '../errors/state-file-locked-error.js';
 import { Budget, BudgetPair, type SpendGuard } from '../estimate/budget.js';
 import { estimateJob, type JobEstimate } from './estimate-job.js';
+import { countingCachedAnswers } from './cached-answers.js';
 import { bestTokenCounter } from '../estimate/token-counter.js';
 import { removeTempLeftovers } from '../outputs/atomic-write.js';
 import { jobWriteFolders } from '../outputs/output-folders.js';
@@ -381,12 +382,19 @@ export class RunSession {
   /** What is left (with `limit`, what a pass over the next `limit` items will do) is estimated. */
   async estimate(pilotItems?: number, limit?: number): Promise<JobEstimate> {
     const counter = await bestTokenCounter();
-    return estimateJob(this.prepared, {
+    const estimate = await estimateJob(this.prepared, {
       store: this.store,
       counter,
       catalog: this.prepared.catalog,
       credentials: this.credentials,
       ...(pilotItems ? { pilotItems } : {}),
+      ...(limit === undefined ? {} : { limit }),
+    });
+    // Answers the response cache holds cost $0 (none with --no-cache): src/engine/cached-answers.ts.
+    return countingCachedAnswers(estimate, this.prepared, {
+      cache: this.responseCache(),
+      store: this.store,
+      catalog: this.prepared.catalog,
       ...(limit === undefined ? {} : { limit }),
     });
   }

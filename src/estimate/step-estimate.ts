@@ -27,6 +27,8 @@ export interface StepEstimate {
   basis: 'max_output_tokens' | 'typical' | 'fixed' | 'pilot';
   /** What the items left would cost on each `fallback:` model instead (used only while `model` cannot be served). */
   fallbacks?: { model: string; usd: Range }[];
+  /** Items of `items` whose answer the response cache holds: $0 and no call, left out of the figures above (src/engine/cached-answers.ts). */
+  cached_items?: number;
 }
 
 /** What the ledger measured of a step's finished items (retries included): a pilot's or earlier runs'. */

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { RunSummary } from '../engine/engine.js';
 import type { EngineEvents } from '../engine/events.js';
 import { prepareJob, type PreparedJob } from '../engine/prepare-job.js';
+import { refuseInstalledExample } from '../job/examples.js';
 import { RunSession } from '../engine/run-session.js';
 import { readCounts } from '../engine/status.js';
 import type { StepState } from '../store/step-state.js';
@@ -94,6 +95,8 @@ export class JobRun extends EventEmitter<JobRunEvents> implements PromiseLike<Jo
 
   private async run(job: string | PreparedJob, options: RunJobOptions): Promise<JobRunSummary> {
     const emulated = options.emulator ?? false;
+    // Never a run inside the installed package (its state and outputs would land there): see src/job/examples.ts.
+    refuseInstalledExample(typeof job === 'string' ? job : job.job.file);
     const prepared = typeof job === 'string' ? await prepareJob(job, { emulated, reuseValidation: true }) : job;
     const { startEmulatorForCredentials } = emulated ? await import('./emulated-credentials.js') : { startEmulatorForCredentials: undefined };
     const emulator = startEmulatorForCredentials

@@ -1,4 +1,5 @@
 import type { Credentials } from '../credentials/credentials.js';
+import { placeholderKey } from '../credentials/placeholder-key.js';
 
 export const REDACTED = '[redacted]';
 
@@ -73,12 +74,14 @@ export function scrubValue<T>(value: T, secrets: readonly string[] = [], depth =
 
 /**
  * The secret values a credentials file holds (API keys from the file or the environment), so logs
- * and notifications can remove them even when they have no recognisable shape.
+ * and notifications can remove them even when they have no recognisable shape. A placeholder
+ * (`api_key: emulator`, `test`, anything shorter than a real key) is no secret: removing it would
+ * blank that word wherever it appears ("[redacted] blocked_terms" for "emulator blocked_terms").
  */
 export function secretsOf(credentials: Pick<Credentials, 'projects'>): string[] {
   const values = new Set<string>();
   for (const project of credentials.projects) {
-    if (project.auth.kind === 'api_key' && project.auth.apiKey.length >= 4) values.add(project.auth.apiKey);
+    if (project.auth.kind === 'api_key' && !placeholderKey(project.auth.apiKey)) values.add(project.auth.apiKey);
   }
   return [...values];
 }

@@ -21,9 +21,11 @@ import {
   GET_ENTRY,
   HAS_BLOB,
   INSERT_ENTRY,
+  KEYS_PER_LOOKUP,
   LEAST_RECENTLY_USED,
   LINK_BLOB,
   OLDEST_USE,
+  PRESENT_KEYS,
   TOTALS,
   TOUCH_ENTRY,
   UNUSED_SINCE,
@@ -175,6 +177,16 @@ export class ResponseCacheStore {
     if (!row) return undefined;
     const blobs = this.sql.get(ENTRY_BLOBS).pluck().all(row.id) as string[];
     return { result: row.result, vectors: row.vectors ?? undefined, blobs };
+  }
+
+  /** Which of `keys` have an entry; reads only (no use recorded), a page of keys per statement. */
+  presentKeys(keys: readonly string[]): Set<string> {
+    const found = new Set<string>();
+    const statement = this.sql.get(PRESENT_KEYS).pluck();
+    for (let i = 0; i < keys.length; i += KEYS_PER_LOOKUP) {
+      for (const key of statement.all(JSON.stringify(keys.slice(i, i + KEYS_PER_LOOKUP))) as string[]) found.add(key);
+    }
+    return found;
   }
 
   /** An entry used at `now` (inside a batch's transaction). */

@@ -62,10 +62,10 @@ describe.skipIf(!existsSync(BUNDLE))('the bundled CLI (dist/cli/genbatch.cjs)', 
     }
   });
 
-  it('gives every module that finds files beside itself its own dist/ place (migrations, prices, worker scripts)', () => {
+  it('gives every module that finds files beside itself its own dist/ place (migrations, prices, worker scripts, the examples)', () => {
     const bundle = readFileSync(BUNDLE, 'utf8');
     const owners = [...bundle.matchAll(/__genbatchModuleUrl\("([^"]+)"\)/g)].map((m) => m[1] as string);
-    expect(owners.sort()).toEqual(['estimate/price-catalog.js', 'input/scan-job-rows.js', 'input/sync-rows.js', 'store/migrate.js']);
+    expect(owners.sort()).toEqual(['estimate/price-catalog.js', 'input/scan-job-rows.js', 'input/sync-rows.js', 'job/examples.js', 'store/migrate.js']);
     for (const owner of owners) expect(existsSync(join(DIST, owner))).toBe(true);
     for (const worker of ['input/scan-job-rows-worker.js', 'input/sync-rows-worker.js', 'store/migrations']) expect(existsSync(join(DIST, worker))).toBe(true);
     expect(bundle).not.toContain('import.meta.url');

@@ -109,7 +109,8 @@ describe('credentials refused before any call', () => {
     const refused = await runCli(['run', job, '--yes']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('credentials.yaml:5: projects[0].api_key: project "blog-prod": api_key is a placeholder');
-    expect(refused.stderr).toContain('hint: Add --emulator');
+    // The hint is the command typed, with --emulator (issue 27.3).
+    expect(refused.stderr).toContain(`Rehearse offline with:\n  genbatch run ${job} --yes --emulator`);
     expect(refused.stderr).not.toMatch(/ENOTFOUND|Network error/);
     const emulated = await runCli(['run', job, '--yes', '--emulator']);
     expect(emulated.code).toBe(0);

@@ -43,7 +43,7 @@ export function writeJobFixture(dir: string, options: FixtureOptions): string {
   const projects = options.projects ?? ['proj-a', 'proj-b'];
   writeFileSync(
     join(dir, 'credentials.yaml'),
-    `projects:\n${projects.map((p) => `  - { name: ${p}, project: ${p}, location: us-central1, api_key: test-key-${p}, endpoint: "${options.endpoint}" }`).join('\n')}\n`,
+    `projects:\n${projects.map((p) => `  - { name: ${p}, project: ${p}, location: us-central1, api_key: test-key-${p}-7f3a9c2e5b8d, endpoint: "${options.endpoint}" }`).join('\n')}\n`,
   );
   const imageStep =
     options.imageStep === false

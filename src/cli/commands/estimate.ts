@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { prepareJob } from '../../engine/prepare-job.js';
+import { refuseInstalledExample } from '../../job/examples.js';
 import { estimateJob } from '../../engine/estimate-job.js';
+import { countingCachedAnswers, openCacheToLookUp } from '../../engine/cached-answers.js';
 import { bestTokenCounter } from '../../estimate/token-counter.js';
 import { createClient } from '../../credentials/client-factory.js';
 import { openStateToRead } from '../../store/open-state.js';
@@ -22,6 +24,8 @@ export async function estimateCommand(
   flags: { json?: boolean; pilot?: number; emulator?: boolean; yes?: boolean },
   io: CliIO,
 ): Promise<number> {
+  // A pilot writes state and outputs: not inside the installed package (genbatch init copies an example out).
+  if (flags.pilot) refuseInstalledExample(jobFile);
   const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false });
   const { job } = prepared;
   if (flags.pilot) {
@@ -52,12 +56,19 @@ export async function estimateCommand(
   const client = project && (project.endpoint || !flags.emulator) ? safeClient(project) : undefined;
   const counter = await bestTokenCounter({ ...(client ? { client } : {}), sampleModel: job.steps[0]?.model ?? 'gemini-2.5-flash', sampleText });
   const store = existsSync(job.stateFile) ? openStateToRead(job.stateFile) : undefined;
+  // Answers already in the response cache cost $0: looked up (not served) and left out of the figures.
+  const cache = openCacheToLookUp(job);
   try {
-    const estimate = await estimateJob(prepared, { ...(store ? { store } : {}), counter, catalog: prepared.catalog, credentials: prepared.credentials });
+    const estimate = await countingCachedAnswers(
+      await estimateJob(prepared, { ...(store ? { store } : {}), counter, catalog: prepared.catalog, credentials: prepared.credentials }),
+      prepared,
+      { cache, ...(store ? { store } : {}), catalog: prepared.catalog },
+    );
     if (flags.json) line(io.stdout, JSON.stringify(estimate, null, 2));
     else renderEstimate(estimate, io, io.stdout);
     return 0;
   } finally {
+    cache?.close();
     store?.close();
   }
 }

@@ -4,6 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { renderError } from '../render-error.js';
 import type { RunSummary } from '../../engine/engine.js';
 import { prepareJob, type PreparedJob } from '../../engine/prepare-job.js';
+import { refuseInstalledExample } from '../../job/examples.js';
 import { RunSession } from '../../engine/run-session.js';
 import { GenbatchError } from '../../errors/genbatch-error.js';
 import type { JobEstimate } from '../../engine/estimate-job.js';
@@ -157,7 +158,7 @@ function finish(summary: RunSummary, flags: RunFlags, io: CliIO, estimate?: JobE
     const actual = spentAfter - spentBefore;
     line(
       io.stderr,
-      `Estimate vs actual for this run: expected $${estimate.remaining_usd.expected.toFixed(4)} ($${estimate.remaining_usd.low.toFixed(4)}–$${estimate.remaining_usd.high.toFixed(4)}), spent $${actual.toFixed(4)}.`,
+      `Estimate vs actual for this run: expected $${estimate.remaining_usd.expected.toFixed(4)} ($${estimate.remaining_usd.low.toFixed(4)}–$${estimate.remaining_usd.high.toFixed(4)}${estimate.cached_answers?.answers ? `; ${estimate.cached_answers.answers} of ${estimate.cached_answers.of} answers in the response cache: $0` : ''}), spent $${actual.toFixed(4)}.`,
     );
   }
   if (flags.json)
@@ -180,6 +181,8 @@ export async function runCommand(jobFile: string, flags: RunFlags, io: CliIO): P
   let jobName = jobFile;
   let notifyUrl = flags.notify;
   try {
+    // An example inside the installed package would write its state and outputs there: `genbatch init` copies it out.
+    refuseInstalledExample(jobFile);
     // The rows of an input already validated and synced (same content) are not parsed again.
     const prepared = await prepareJob(jobFile, { emulated: flags.emulator ?? false, reuseValidation: true });
     jobName = prepared.job.name;

@@ -2,6 +2,11 @@
 
 export const GET_ENTRY = 'SELECT id, result, vectors FROM entries WHERE key = ?';
 
+/** Which keys of a JSON array have an entry: one statement for a page of keys (the estimate's look-up). */
+export const PRESENT_KEYS = 'SELECT key FROM entries WHERE key IN (SELECT value FROM json_each(?))';
+/** Keys per PRESENT_KEYS look-up. */
+export const KEYS_PER_LOOKUP = 500;
+
 export const ENTRY_BLOBS = 'SELECT sha FROM entry_blobs WHERE entry = ?';
 
 export const TOUCH_ENTRY = 'UPDATE entries SET used_at = max(used_at, ?) WHERE key = ?';
