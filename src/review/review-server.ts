@@ -84,13 +84,21 @@ export async function serveReview(jobFile: string, options: ReviewServerOptions 
         note: item.steps.find((s) => s.rejected)?.rejected?.note ?? null,
         costUsd: item.costUsd,
         altText: item.altText ?? null,
+        line: item.line,
         values: item.values,
         steps: item.steps.map((s) => ({
           name: s.name,
+          task: s.task,
+          model: s.model,
           state: s.state,
+          costUsd: s.costUsd,
           fields: s.fields,
           text: s.text ?? null,
           error: s.error ?? null,
+          // The prompt as the job renders it for this item, as the static page shows it.
+          prompt: s.prompt ?? null,
+          promptProblem: s.promptProblem ?? null,
+          promptChanged: s.promptChanged,
           outputs: s.outputs.map((o) => ({
             path: o.path,
             kind: o.kind,
@@ -105,12 +113,16 @@ export async function serveReview(jobFile: string, options: ReviewServerOptions 
   const regenerate = (): RegenerateProgress => {
     if (progress.state === 'running') return progress;
     const reset = state.retryRejected();
-    const total = state.store.pendingItemCount();
+    // What the run will do: every step left pending (the ones just put back, and any other), counted in steps as `done` is.
+    const total = state.store.steps
+      .countsByStepAndState()
+      .filter((c) => c.state === 'pending' || c.state === 'running')
+      .reduce((n, c) => n + c.n, 0);
     progress = { state: 'running', total, done: 0, failed: 0, message: `${reset} step(s) put back to pending` };
     const run = runJob(jobFile, { emulator: options.emulator ?? false, signal: controller.signal });
     run.on('step:done', () => (progress.done += 1));
     run.on('step:failed', () => (progress.failed += 1));
-    run.on('run:start', (e) => (progress.total = e.pending * job.steps.length));
+    run.on('step:filtered', () => (progress.failed += 1));
     regeneration = run.then(
       (summary) => {
         progress = { ...progress, state: 'finished', message: `${summary.outcome} (exit ${summary.exitCode}): spent $${summary.spentUsd.toFixed(4)}` };
