@@ -95,7 +95,9 @@ export class JobRun extends EventEmitter<JobRunEvents> implements PromiseLike<Jo
   private async run(job: string | PreparedJob, options: RunJobOptions): Promise<JobRunSummary> {
     const emulated = options.emulator ?? false;
     const prepared = typeof job === 'string' ? await prepareJob(job, { emulated, reuseValidation: true }) : job;
-    const { startEmulatorForCredentials } = emulated ? await import('./emulated-credentials.js') : { startEmulatorForCredentials: undefined };
+    const { startEmulatorForCredentials, keepPromptCounts } = emulated
+      ? await import('./emulated-credentials.js')
+      : { startEmulatorForCredentials: undefined, keepPromptCounts: undefined };
     const emulator = startEmulatorForCredentials
       ? await startEmulatorForCredentials(
           prepared.credentials,
@@ -121,6 +123,7 @@ export class JobRun extends EventEmitter<JobRunEvents> implements PromiseLike<Jo
       throw error;
     }
     if (emulator) session.defer(() => emulator.close());
+    if (emulator && keepPromptCounts) session.defer(keepPromptCounts(emulator, session.store));
     const onAbort = (): void => session.requestStop('cancelled');
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort);

@@ -19,6 +19,9 @@ export interface ReviewMarks {
   rejectSteps(itemIds: readonly string[], steps: readonly string[], note: string | null): number;
   /** Removes rejection marks (of these items, or all). */
   clearRejection(itemIds?: readonly string[]): number;
-  /** Puts each rejected step and every later one back to pending; returns the steps reset. */
-  retryRejected(stepOrder: readonly string[]): number;
+  /**
+   * Puts each rejected step and every later one back to pending (their draw moves on); `kept`: the done
+   * steps whose outputs were copied aside for the reviewer's before/after. Returns the steps reset.
+   */
+  retryRejected(stepOrder: readonly string[], kept?: readonly { itemId: string; step: string; keptDir: string }[]): number;
 }
