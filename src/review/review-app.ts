@@ -64,6 +64,10 @@ dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; white-space
 .step { border-top: 1px solid var(--line); margin-top: 6px; padding-top: 4px; }
 .step h3 { font-size: 13px; margin: 0 0 4px; overflow-wrap: anywhere; }
 ul.list { margin: 0; padding-left: 18px; }
+.compare { display: grid; grid-template-columns: 1fr 1fr; gap: 6px; }
+.compare figure { margin: 0; min-width: 0; }
+.compare figcaption { font-size: 12px; color: var(--muted); }
+article.item[data-comparing="true"] { outline: 2px dotted var(--running, #2b6cb0); }
 details > summary { cursor: pointer; color: var(--muted); font-size: 13px; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--bg); padding: 6px; border-radius: 4px; margin: 4px 0; font-size: 12px; }
 .error { color: var(--failed); overflow-wrap: anywhere; }
@@ -72,7 +76,7 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--bg); pad
 
 export const REVIEW_APP_JS = `
 (() => {
-  const FILTERS = ['all', 'done', 'failed', 'pending', 'rejected', 'approved', 'unreviewed'];
+  const FILTERS = ['all', 'done', 'failed', 'pending', 'rejected', 'approved', 'unreviewed', 'regenerated'];
   const grid = document.getElementById('grid');
   const search = document.getElementById('search');
   const summary = document.getElementById('summary');
@@ -109,29 +113,39 @@ export const REVIEW_APP_JS = `
   };
   const matches = (item) => {
     const byState = filter === 'all' || item.state === filter || (filter === 'rejected' && item.rejected) || (filter === 'approved' && item.approved)
-      || (filter === 'unreviewed' && !item.rejected && !item.approved);
+      || (filter === 'unreviewed' && !item.rejected && !item.approved) || (filter === 'regenerated' && item.comparing);
     const q = fold(search.value.trim());
     return byState && (!q || fold([item.id, ...Object.values(item.values), item.altText || ''].join(' ')).includes(q));
   };
   const card = (item) => {
-    const art = el('article', { class: 'item', tabindex: '0', 'data-id': item.id, 'data-state': item.state, 'data-rejected': String(item.rejected), 'data-approved': String(item.approved) });
-    const badges = [item.state, item.rejected ? 'rejected' : '', item.approved ? 'approved' : ''].filter(Boolean).join(' · ');
+    const art = el('article', { class: 'item', tabindex: '0', 'data-id': item.id, 'data-state': item.state, 'data-rejected': String(item.rejected), 'data-approved': String(item.approved), 'data-comparing': String(item.comparing) });
+    const badges = [item.state, item.rejected ? 'rejected' : '', item.approved ? 'approved' : '', item.comparing ? 'regenerated: keep new or old?' : ''].filter(Boolean).join(' · ');
     art.append(el('h2', { text: item.id }), el('p', { class: 'muted', text: badges + ' · $' + item.costUsd.toFixed(4) }));
     for (const step of item.steps) {
       const section = el('section', { class: 'step', 'data-step': step.name },
         el('h3', { text: step.name }, el('span', { class: 'muted', text: ' ' + [step.task, step.model, step.state, '$' + step.costUsd.toFixed(4)].join(' · ') })));
-      for (const o of step.outputs) {
-        if (o.kind === 'image') section.append(el('img', { src: o.url, alt: item.altText || 'Output of ' + step.name + ' for ' + item.id, 'data-step': step.name, loading: 'lazy' }));
-        else if (o.kind === 'video') section.append(el('video', { src: o.url, controls: '', preload: 'metadata' }));
-        else section.append(el('a', { href: o.url, text: o.path }));
-      }
-      const fields = Object.entries(step.fields);
-      if (fields.length) {
-        const dl = el('dl', { class: 'fields' });
-        for (const [k, v] of fields) dl.append(el('dt', { text: k }), el('dd', { 'data-field': k }, value(v)));
-        section.append(dl);
-      }
-      if (step.text) section.append(el('p', { class: 'text', text: step.text }));
+      const shown = (target, part, label) => {
+        for (const o of part.outputs) {
+          if (o.kind === 'image') target.append(el('img', { src: o.url, alt: (label ? label + ': ' : '') + (item.altText || 'Output of ' + step.name + ' for ' + item.id), 'data-step': step.name, loading: 'lazy' }));
+          else if (o.kind === 'video') target.append(el('video', { src: o.url, controls: '', preload: 'metadata' }));
+          else target.append(el('a', { href: o.url, text: o.path }));
+        }
+        const fields = Object.entries(part.fields);
+        if (fields.length) {
+          const dl = el('dl', { class: 'fields' });
+          for (const [k, v] of fields) dl.append(el('dt', { text: k }), el('dd', { 'data-field': k }, value(v)));
+          target.append(dl);
+        }
+        if (part.text) target.append(el('p', { class: 'text', text: part.text }));
+      };
+      if (step.before) {
+        // Regenerated: the replaced output and the new one side by side until the reviewer chooses.
+        const before = el('figure', { class: 'before' }, el('figcaption', { text: 'Before' }));
+        const after = el('figure', { class: 'after' }, el('figcaption', { text: 'After' }));
+        shown(before, step.before, 'Before');
+        shown(after, step, 'After');
+        section.append(el('div', { class: 'compare' }, before, after));
+      } else shown(section, step, '');
       if (step.error) section.append(el('p', { class: 'error', text: step.error.code + ' ' + step.error.message }));
       if (step.prompt !== null) {
         const changed = step.promptChanged ? ' (the job file or input changed since this was generated: this is the prompt as it would be sent now)' : '';
@@ -148,7 +162,13 @@ export const REVIEW_APP_JS = `
     const reject = el('button', { type: 'button', class: 'reject', text: 'Reject' });
     approve.addEventListener('click', () => act(item.id, 'approve'));
     reject.addEventListener('click', () => act(item.id, 'reject', note.value));
-    if (item.state === 'done' || item.rejected) art.append(el('div', { class: 'actions' }, note, approve, reject));
+    if (item.comparing) {
+      // Approve keeps the new output; reject keeps the old one (its file and result are put back).
+      approve.textContent = 'Keep new';
+      reject.textContent = 'Keep old';
+      reject.className = 'reject keep-old';
+      art.append(el('div', { class: 'actions' }, approve, reject));
+    } else if (item.state === 'done' || item.rejected) art.append(el('div', { class: 'actions' }, note, approve, reject));
     return art;
   };
   const render = () => {

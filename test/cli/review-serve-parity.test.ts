@@ -1,11 +1,12 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { writeCredentials } from '../helpers/emulated-job.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator-client.js';
-import { HAS_CHROMIUM, openChromium, serveReviewCli, shownIds } from '../helpers/review-browser.js';
+import { openState } from '../../src/library/open-state.js';
+import { allImagesDecoded, HAS_CHROMIUM, openChromium, serveReviewCli, shownIds } from '../helpers/review-browser.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 // Issue 27.11: what `review --serve` shows a reviewer, driven in Chromium.
@@ -115,5 +116,90 @@ describe('genbatch review --serve shows what the static page shows (issue 27.11)
       }
     },
     90_000,
+  );
+});
+
+describe('review --serve --emulator: regenerate is a new draw, shown before and after until the reviewer chooses (issue 27.12)', () => {
+  it.skipIf(!HAS_CHROMIUM)(
+    'regenerated items differ, both versions side by side; keep old restores the file and result, keep new keeps the new one; both recorded',
+    async () => {
+      const dir = tempDir();
+      // --emulator: the in-process emulator, started anew (same seed) by each command.
+      const job = writeProductJob(dir, 'https://unused.invalid');
+      expect((await runCli(['run', job, '--emulator', '--yes', '--plain'], { cwd: dir })).code).toBe(0);
+      const image = (id: string): Buffer => readFileSync(join(dir, 'out', 'images', `${id}.png`));
+      const original = { alpha: image('alpha'), beta: image('beta'), gamma: image('gamma') };
+      const firstResults = await openState(job, { readonly: true });
+      const originalCopy = firstResults.item('alpha')?.steps.find((s) => s.step === 'copy')?.result;
+      firstResults.close();
+
+      const server = await serveReviewCli([job, '--emulator'], dir);
+      const browser = await openChromium({ width: 1000, height: 900 });
+      try {
+        const { page } = browser;
+        await page.goto(server.url);
+        await page.locator('article.item').first().waitFor();
+        for (const id of ['alpha', 'beta']) {
+          await page.locator(`article.item[data-id="${id}"] button.reject`).click();
+          await page.locator(`article.item[data-id="${id}"][data-rejected="true"]`).waitFor();
+        }
+        await page.locator('#regenerate').click();
+        await page.locator('#progress', { hasText: /^Regenerated: 4 of 4 step\(s\) done, 0 failed/ }).waitFor({ timeout: 30_000 });
+
+        // A new draw: the regenerated pictures are other bytes; gamma was not touched.
+        expect(image('alpha').equals(original.alpha)).toBe(false);
+        expect(image('beta').equals(original.beta)).toBe(false);
+        expect(image('gamma').equals(original.gamma)).toBe(true);
+
+        // Before and after side by side, both loaded, until the reviewer chooses.
+        const alpha = page.locator('article.item[data-id="alpha"][data-comparing="true"]');
+        await alpha.waitFor();
+        await page.locator('article.item[data-id="beta"][data-comparing="true"]').waitFor();
+        await expect.poll(() => page.evaluate(allImagesDecoded), { timeout: 10_000 }).toBe(true);
+        const picture = alpha.locator('section.step[data-step="picture"] .compare');
+        const [beforeSrc, afterSrc] = [
+          await picture.locator('figure.before img').getAttribute('src'),
+          await picture.locator('figure.after img').getAttribute('src'),
+        ];
+        const bytes = async (src: string | null): Promise<Buffer> => Buffer.from(await (await page.request.get(new URL(src ?? '', server.url).href)).body());
+        expect((await bytes(beforeSrc)).equals(original.alpha)).toBe(true);
+        expect((await bytes(afterSrc)).equals(image('alpha'))).toBe(true);
+        const headline = (side: string): Promise<string> =>
+          alpha.locator(`section.step[data-step="copy"] figure.${side} dd[data-field="headline"]`).innerText();
+        expect(await headline('before')).toBe((originalCopy as { headline: string }).headline);
+        expect(await headline('after')).not.toBe(await headline('before'));
+
+        // Keep old on alpha: its file and result are put back; keep new (approve) on beta.
+        await alpha.locator('button.keep-old').click();
+        await page.locator('article.item[data-id="alpha"][data-comparing="false"]').waitFor();
+        await page.locator('article.item[data-id="beta"][data-comparing="true"] button.approve').click();
+        await page.locator('article.item[data-id="beta"][data-comparing="false"][data-approved="true"]').waitFor();
+        expect(image('alpha').equals(original.alpha)).toBe(true);
+        expect(image('beta').equals(original.beta)).toBe(false);
+        expect(await page.locator('article.item .compare').count()).toBe(0);
+
+        const state = await openState(job, { readonly: true });
+        try {
+          expect(state.item('alpha')?.steps.find((s) => s.step === 'copy')?.result).toEqual(originalCopy);
+          const decisions = (id: string): [string, string | null][] => state.store.replacedOfItem(id).map((r) => [r.step, r.decision]);
+          expect(decisions('alpha')).toEqual([
+            ['copy', 'old'],
+            ['picture', 'old'],
+          ]);
+          expect(decisions('beta')).toEqual([
+            ['copy', 'new'],
+            ['picture', 'new'],
+          ]);
+          expect(state.approvedIds()).toEqual(['beta']);
+        } finally {
+          state.close();
+        }
+        expect(browser.problems).toEqual([]);
+      } finally {
+        await browser.close();
+        expect(await server.stop()).toBe(0);
+      }
+    },
+    120_000,
   );
 });

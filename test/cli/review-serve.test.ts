@@ -29,10 +29,15 @@ afterAll(() => emulator.close());
 
 const requests = (): number => Object.values(emulator.stats().projects).reduce((n, p) => n + p.requests, 0);
 
-/** The src of each card's image, by item id. */
+/** The src of each card's image (the new one of a regenerated item), by item id. */
 const imageSources = (page: Page): Promise<Record<string, string>> =>
   page.$$eval('article.item', (cards) =>
-    Object.fromEntries(cards.map((c) => [(c as unknown as { dataset: { id: string } }).dataset.id, c.querySelector('img')?.getAttribute('src') ?? ''])),
+    Object.fromEntries(
+      cards.map((c) => [
+        (c as unknown as { dataset: { id: string } }).dataset.id,
+        (c.querySelector('figure.after img') ?? c.querySelector('img'))?.getAttribute('src') ?? '',
+      ]),
+    ),
   );
 
 describe('genbatch review --serve', () => {
@@ -123,7 +128,7 @@ describe('genbatch review --serve', () => {
         await page.locator('#regenerate').click();
         await page.locator('#progress', { hasText: /^Regenerated: 2 of 2 step\(s\) done, 0 failed/ }).waitFor({ timeout: 30_000 });
         expect(requests()).toBe(7);
-        await page.locator(`article.item[data-id="${first}"][data-rejected="false"]`).waitFor();
+        await page.locator(`article.item[data-id="${first}"][data-rejected="false"][data-comparing="true"]`).waitFor();
         await expect.poll(() => page.evaluate(allImagesDecoded), { timeout: 10_000 }).toBe(true);
         const after = await imageSources(page);
         for (const id of ids) {
