@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Job } from '../job/job.js';
 import type { ReviewMarks, ReviewReadModel } from '../store/interfaces/review-read-model.js';
 import type { ReplacedOutput } from '../store/rows.js';
+import { replacedFolderOf } from '../store/state-files.js';
 
 /**
  * Before and after a regenerate: the outputs `retry --rejected` is about to redo are copied aside
@@ -16,7 +17,7 @@ export type ReplacedOutputsStore = ReviewReadModel & ReviewMarks;
 
 /** The folder that holds the copies of a job's replaced outputs. */
 export function replacedRoot(job: Pick<Job, 'stateFile'>): string {
-  return `${job.stateFile}.replaced`;
+  return replacedFolderOf(job.stateFile);
 }
 
 /** A folder name per item and step (ids may hold any character). */
