@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -109,6 +110,13 @@ describe('genbatch review --serve shows what the static page shows (issue 27.11)
         expect(texts[0]).toBe('Regenerating: 0 of 4 step(s) done…');
         for (const text of texts.filter((t) => t.startsWith('Regenerating'))) expect(text).toMatch(/^Regenerating: [0-4] of 4 step\(s\) done/);
         expect(await page.locator('#progress').innerText()).toMatch(/^Regenerated: 4 of 4 step\(s\) done, 0 failed\./);
+
+        // The static page folds accents and shows lists the same way.
+        expect((await runCli(['review', job], { cwd: dir })).code).toBe(0);
+        await page.goto(pathToFileURL(join(dir, 'out', 'review.html')).href);
+        await page.locator('#search').fill('zurich');
+        expect(await page.locator('article.item:not([hidden])').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-id')))).toEqual(['alpha']);
+        expect(await page.locator('article.item[data-id="alpha"] dd[data-field="tags"] li').count()).toBeGreaterThan(0);
         expect(browser.problems).toEqual([]);
       } finally {
         await browser.close();
