@@ -127,11 +127,11 @@ export async function serveReview(jobFile: string, options: ReviewServerOptions 
   const regenerate = (): RegenerateProgress => {
     if (progress.state === 'running') return progress;
     const reset = state.retryRejected();
-    // What the run will do: every step left pending (the ones just put back, and any other), counted in steps as `done` is.
-    const total = state.store.steps
-      .countsByStepAndState()
-      .filter((c) => c.state === 'pending' || c.state === 'running')
-      .reduce((n, c) => n + c.n, 0);
+    // What the run will do, in steps as `done` counts: every step left to do (the ones just put back, and any other)
+    // of items that no failed or filtered step blocks.
+    const rows = state.store.allItemSteps();
+    const blocked = new Set(rows.flatMap((r) => (r.state === 'failed' || r.state === 'filtered' ? [r.itemId] : [])));
+    const total = rows.filter((r) => (r.state === 'pending' || r.state === 'running') && !blocked.has(r.itemId)).length;
     progress = { state: 'running', total, done: 0, failed: 0, message: `${reset} step(s) put back to pending` };
     const run = runJob(jobFile, { emulator: options.emulator ?? false, signal: controller.signal });
     run.on('step:done', () => (progress.done += 1));
