@@ -3,6 +3,7 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openState } from '../../src/library/open-state.js';
 import { runCli } from '../helpers/cli.js';
 import { writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator-client.js';
@@ -68,6 +69,24 @@ describe('a regenerated item is a new draw (issue 27.12)', () => {
     const after = notes(dir, ids);
     expect(after['terraform-2']).not.toBe(before['terraform-2']);
     expect([after['kubernetes-1'], after['postgresql-3']]).toEqual([before['kubernetes-1'], before['postgresql-3']]);
+
+    // Rejected again and put back, then the reviewer keeps the old one before any run: done again, as it was.
+    expect((await runCli(['reject', job, 'terraform-2'], { cwd: dir })).code).toBe(0);
+    expect((await runCli(['retry', job, '--rejected'], { cwd: dir })).code).toBe(0);
+    const state = await openState(job);
+    try {
+      const note = (): { state: string; result: unknown } | undefined => state.item('terraform-2')?.steps.find((s) => s.step === 'note');
+      expect(note()?.state).toBe('pending');
+      expect(state.replacedOutputs().map((r) => r.itemId)).toEqual(['terraform-2']);
+      expect(state.keepOld(['terraform-2'])).toBe(1);
+      expect(note()?.state).toBe('done');
+      expect((note()?.result as { text: string }).text).toBe(after['terraform-2']);
+      expect(state.store.replacedOfItem('terraform-2').map((r) => r.decision)).toEqual(['old']);
+      expect(state.replacedOutputs()).toEqual([]);
+    } finally {
+      state.close();
+    }
+    expect(notes(dir, ids)).toEqual(after);
   }, 60_000);
 
   it('a step that sets a seed sends another one when regenerated (generationConfig.seed as the emulator receives it)', async () => {

@@ -53,11 +53,15 @@ export const REPLACED_OF_ITEM = 'SELECT * FROM replaced_outputs WHERE item_id = 
 
 export const DECIDE_REPLACED = 'UPDATE replaced_outputs SET decision = ?, decided_at = ? WHERE item_id = ? AND step = ? AND decision IS NULL';
 
-/** Keep old: the step's result and outputs as they were before the regenerate (its cost stays: both were paid for). */
-export const RESTORE_REPLACED = `UPDATE item_steps SET (result_json, outputs_json, prompt_hash, project, model, finish_reason, truncated, updated_at) =
-  (SELECT r.result_json, r.outputs_json, r.prompt_hash, r.project, r.model, r.finish_reason, r.truncated, ?
-   FROM replaced_outputs r WHERE r.item_id = item_steps.item_id AND r.step = item_steps.step)
-  WHERE item_id = ? AND step = ? AND state = 'done'`;
+/**
+ * Keep old: the step done again with the result and outputs it had before the regenerate, whether the
+ * regenerate is done, failed or not run yet (its cost stays: every call was paid for).
+ */
+export const RESTORE_REPLACED = `UPDATE item_steps SET (result_json, outputs_json, prompt_hash, project, model, finish_reason, truncated) =
+  (SELECT r.result_json, r.outputs_json, r.prompt_hash, r.project, r.model, r.finish_reason, r.truncated
+   FROM replaced_outputs r WHERE r.item_id = item_steps.item_id AND r.step = item_steps.step),
+  state = 'done', error_code = NULL, error_message = NULL, operation_name = NULL, no_cache = 0, cached = 0, updated_at = ?
+  WHERE item_id = ? AND step = ? AND state <> 'running'`;
 
 export const EMULATOR_PROMPT_COUNTS = 'SELECT prompt_key AS key, asked FROM emulator_prompt_counts';
 
