@@ -137,6 +137,12 @@ function stepSection(step: ReviewStep, pageDir: string): string {
   } else if (step.finishReason) {
     parts.push(`<p class="muted finish">Finish reason: <code>${h(step.finishReason)}</code></p>`);
   }
+  if (step.replaced) {
+    const kept = step.replaced.outputs.map((o) => `<a href="${h(pathHref(relative(pageDir, o.absolute)))}">${h(o.path)}</a>`).join(', ');
+    parts.push(
+      `<p class="muted replaced">Regenerated ${h(step.replaced.replacedAt)}; the output it replaced${kept ? ` (${kept})` : ''} is kept until a reviewer keeps the new or the old one (<code>genbatch review JOB --serve</code>).</p>`,
+    );
+  }
   if (step.rejected) parts.push(`<p class="rejection">Rejected ${h(step.rejected.at)}${step.rejected.note ? `: ${h(step.rejected.note)}` : ''}</p>`);
   if (step.error) {
     const label = step.state === 'filtered' ? 'Filtered' : step.state === 'failed' ? 'Failed' : 'Last error';

@@ -177,6 +177,11 @@ describe('review --serve --emulator: regenerate is a new draw, shown before and 
         expect(await headline('before')).toBe((originalCopy as { headline: string }).headline);
         expect(await headline('after')).not.toBe(await headline('before'));
 
+        // The static page says which outputs wait for a choice, and links the kept copy.
+        expect((await runCli(['review', job], { cwd: dir })).code).toBe(0);
+        const staticPage = readFileSync(join(dir, 'out', 'review.html'), 'utf8');
+        expect(staticPage.match(/<p class="muted replaced">Regenerated [^<]+; the output it replaced/g)).toHaveLength(4);
+
         // Keep old on alpha: its file and result are put back; keep new (approve) on beta.
         await alpha.locator('button.keep-old').click();
         await page.locator('article.item[data-id="alpha"][data-comparing="false"]').waitFor();
