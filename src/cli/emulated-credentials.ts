@@ -1,2 +1,2 @@
 // `--emulator` is shared with the library (runJob({ emulator: true })), which may not import the CLI.
-export { startEmulatorForCredentials, type EmulatedCredentials } from '../library/emulated-credentials.js';
+export { keepPromptCounts, startEmulatorForCredentials, type EmulatedCredentials } from '../library/emulated-credentials.js';

@@ -51,6 +51,10 @@ export interface RunningEmulator {
   /** Billed calls in arrival order (the last 200,000), for tests that check when calls came. */
   log(): RequestLogEntry[];
   setConfig(config: EmulatorConfig): void;
+  /** Asks per prompt kept from an earlier emulator (see PromptOccurrences.restore). */
+  restorePromptCounts(counts: Iterable<readonly [number, number]>): void;
+  /** Asks per prompt of the prompts asked since the last call, for the caller to keep. */
+  takePromptCounts(): [number, number][];
   /**
    * Resolves once no request is being answered. A call whose client went away (killed, timed out)
    * is still answered and billed after its latency, as at Vertex: tests wait for those bills here.
@@ -152,7 +156,7 @@ class Emulator {
   private readonly quotas = new QuotaTracker();
   private readonly sharedCapacity = new SharedCapacity();
   private readonly operations = new VideoOperations();
-  private readonly occurrences = new PromptOccurrences();
+  readonly occurrences = new PromptOccurrences();
   /** Cloud Storage objects (batch inputs and outputs), served on the same port. */
   private readonly store = new ObjectStore();
   private readonly storage = new StorageRoutes(this.store);
@@ -446,6 +450,8 @@ export async function startEmulator(config: EmulatorConfig, opts: { port?: numbe
     stats: () => emulator.snapshot(),
     log: () => emulator.log(),
     setConfig: (next) => emulator.setConfig(next),
+    restorePromptCounts: (counts) => emulator.occurrences.restore(counts),
+    takePromptCounts: () => emulator.occurrences.takeChanged(),
     idle: () => (answering === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
     close: async () => {
       const closed = new Promise<void>((resolve, reject) => {

@@ -19,6 +19,14 @@ export interface Unit {
   operationProject: string | undefined;
   /** Put back to be redone (retry, --redo…): answered by a call, never from the response cache. */
   noCache?: boolean;
+  /** How many times a reviewer had the step redone: a step with a `seed` sends seed + draw (a new draw). */
+  draw?: number;
+}
+
+/** The params of a unit's request: a step's `seed` moves on with each regenerate (Vertex's seeds are int32). */
+export function paramsForDraw(params: Record<string, unknown>, draw: number | undefined): Record<string, unknown> {
+  if (!draw || typeof params.seed !== 'number') return params;
+  return { ...params, seed: (params.seed + draw) % 2 ** 31 };
 }
 
 /** The lane a step's units wait in: its pool and model (quotas are per project and model). */
@@ -45,6 +53,7 @@ export function nextUnit(job: Job, rows: readonly ItemStepRow[], item: ItemRow, 
       operationName,
       operationProject: operationName ? (row?.project ?? undefined) : undefined,
       ...(row?.noCache ? { noCache: true } : {}),
+      ...(row?.draw ? { draw: row.draw } : {}),
     };
   }
   return undefined;

@@ -65,3 +65,34 @@ export async function startEmulatorForCredentials(credentials: Credentials, jobM
     close: () => emulator.close(),
   };
 }
+
+/** Where a job keeps its emulator's asks per prompt: its state file. */
+export interface PromptCountStore {
+  emulatorPromptCounts(): [number, number][];
+  saveEmulatorPromptCounts(counts: readonly (readonly [number, number])[]): void;
+  commit<T>(write: () => T): Promise<T>;
+}
+
+/** How often asks are saved during a run: a `kill -9` loses at most this much (those prompts draw again as before). */
+const SAVE_PROMPT_COUNTS_MS = 2000;
+
+/**
+ * Keeps the emulator's asks per prompt in the job's state file from one start to the next, so that a
+ * regenerated item (retry --rejected, review --serve's "Regenerate rejected") is a new draw, as at
+ * Vertex, instead of the first start's reply again. Counts, not a moving seed: a job's n-th ask of a
+ * prompt is drawn alike however many starts it took, so a resumed run answers the prompts it had not
+ * asked as an uninterrupted run would (a moving seed would change every later reply). Returns the cleanup that saves the last counts (run it before the store closes).
+ */
+export function keepPromptCounts(emulated: EmulatedCredentials, store: PromptCountStore): () => Promise<void> {
+  emulated.emulator.restorePromptCounts(store.emulatorPromptCounts());
+  const save = async (): Promise<void> => {
+    const changed = emulated.emulator.takePromptCounts();
+    if (changed.length > 0) await store.commit(() => store.saveEmulatorPromptCounts(changed));
+  };
+  const timer = setInterval(() => void save().catch(() => undefined), SAVE_PROMPT_COUNTS_MS);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await save();
+  };
+}

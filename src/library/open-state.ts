@@ -4,6 +4,8 @@ import { GenbatchError } from '../errors/genbatch-error.js';
 import { displayPath, loadJob } from '../job/load-job.js';
 import type { Job } from '../job/job.js';
 import { rejectItems, type RejectOutcome } from './rejections.js';
+import { decideRegenerated, regenerateRejected } from './replaced-outputs.js';
+import type { ReplacedOutput } from '../store/rows.js';
 import { StateStore, type ItemStepRow } from '../store/state-store.js';
 
 // Approvals are a reviewer's marks, not engine state: kept as one meta entry of the state file.
@@ -37,8 +39,12 @@ export class JobState {
     return outcome;
   }
 
-  /** Approves items: their rejection (if any) is cleared and the approval is recorded. */
+  /**
+   * Approves items: their rejection (if any) is cleared and the approval is recorded. An item
+   * regenerated since its rejection keeps the new output (its copy of the old one is dropped).
+   */
   approve(ids: readonly string[]): void {
+    for (const id of ids) decideRegenerated(this.job, this.store, id, 'new');
     this.store.clearRejection(ids);
     this.setApproved([...new Set([...this.approvedIds(), ...ids])]);
   }
@@ -53,9 +59,24 @@ export class JobState {
     return this.store.rejectedItemIds();
   }
 
-  /** Puts rejected steps (and the later steps of their items) back to pending, as `retry --rejected`; returns the steps reset. */
+  /**
+   * Puts rejected steps (and the later steps of their items) back to pending, as `retry --rejected`,
+   * keeping their outputs aside for a before/after until the reviewer chooses; returns the steps reset.
+   */
   retryRejected(): number {
-    return this.store.retryRejected(this.job.steps.map((s) => s.name));
+    return regenerateRejected(this.job, this.store);
+  }
+
+  /** Regenerated items whose new output is not chosen yet: each puts its old output and result back. Returns the steps restored. */
+  keepOld(ids: readonly string[]): number {
+    let restored = 0;
+    for (const id of ids) restored += decideRegenerated(this.job, this.store, id, 'old');
+    return restored;
+  }
+
+  /** Outputs replaced by a regenerate that the reviewer has not chosen between yet (the "before" of each). */
+  replacedOutputs(): ReplacedOutput[] {
+    return this.store.undecidedReplaced();
   }
 
   close(): void {

@@ -98,7 +98,9 @@ export class JobRun extends EventEmitter<JobRunEvents> implements PromiseLike<Jo
     // Never a run inside the installed package (its state and outputs would land there): see src/job/examples.ts.
     refuseInstalledExample(typeof job === 'string' ? job : job.job.file);
     const prepared = typeof job === 'string' ? await prepareJob(job, { emulated, reuseValidation: true }) : job;
-    const { startEmulatorForCredentials } = emulated ? await import('./emulated-credentials.js') : { startEmulatorForCredentials: undefined };
+    const { startEmulatorForCredentials, keepPromptCounts } = emulated
+      ? await import('./emulated-credentials.js')
+      : { startEmulatorForCredentials: undefined, keepPromptCounts: undefined };
     const emulator = startEmulatorForCredentials
       ? await startEmulatorForCredentials(
           prepared.credentials,
@@ -124,6 +126,7 @@ export class JobRun extends EventEmitter<JobRunEvents> implements PromiseLike<Jo
       throw error;
     }
     if (emulator) session.defer(() => emulator.close());
+    if (emulator && keepPromptCounts) session.defer(keepPromptCounts(emulator, session.store));
     const onAbort = (): void => session.requestStop('cancelled');
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort);

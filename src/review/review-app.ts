@@ -61,13 +61,22 @@ dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; white-space
 .actions { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 6px; }
 .actions input { flex: 1 1 120px; min-width: 0; border: 1px solid var(--line); border-radius: 6px; padding: 6px; background: var(--bg); color: var(--fg); font: inherit; }
 .note { color: var(--rejected); overflow-wrap: anywhere; }
+.step { border-top: 1px solid var(--line); margin-top: 6px; padding-top: 4px; }
+.step h3 { font-size: 13px; margin: 0 0 4px; overflow-wrap: anywhere; }
+ul.list { margin: 0; padding-left: 18px; }
+.compare { display: grid; grid-template-columns: 1fr 1fr; gap: 6px; }
+.compare figure { margin: 0; min-width: 0; }
+.compare figcaption { font-size: 12px; color: var(--muted); }
+article.item[data-comparing="true"] { outline: 2px dotted var(--running, #2b6cb0); }
+details > summary { cursor: pointer; color: var(--muted); font-size: 13px; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--bg); padding: 6px; border-radius: 4px; margin: 4px 0; font-size: 12px; }
 .error { color: var(--failed); overflow-wrap: anywhere; }
 @media (max-width: 480px) { .keys { display: none; } }
 `;
 
 export const REVIEW_APP_JS = `
 (() => {
-  const FILTERS = ['all', 'done', 'failed', 'pending', 'rejected', 'approved', 'unreviewed'];
+  const FILTERS = ['all', 'done', 'failed', 'pending', 'rejected', 'approved', 'unreviewed', 'regenerated'];
   const grid = document.getElementById('grid');
   const search = document.getElementById('search');
   const summary = document.getElementById('summary');
@@ -84,6 +93,18 @@ export const REVIEW_APP_JS = `
     for (const c of children) if (c) node.append(c);
     return node;
   };
+  // Search folds case and accents: "zurich" finds "Zürich".
+  const fold = (text) => text.normalize('NFD').replace(/\\p{M}/gu, '').toLowerCase();
+  // A JSON value as the reader sees it: lists as lists, objects as nested terms, text as text.
+  const value = (v) => {
+    if (Array.isArray(v)) return el('ul', { class: 'list' }, ...v.map((x) => el('li', {}, value(x))));
+    if (v && typeof v === 'object') {
+      const dl = el('dl');
+      for (const [k, x] of Object.entries(v)) dl.append(el('dt', { text: k }), el('dd', {}, value(x)));
+      return dl;
+    }
+    return document.createTextNode(v === null ? 'null' : String(v));
+  };
   const post = async (path, body) => {
     const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-genbatch-review': '1' }, body: JSON.stringify(body || {}) });
     const json = await res.json();
@@ -92,36 +113,62 @@ export const REVIEW_APP_JS = `
   };
   const matches = (item) => {
     const byState = filter === 'all' || item.state === filter || (filter === 'rejected' && item.rejected) || (filter === 'approved' && item.approved)
-      || (filter === 'unreviewed' && !item.rejected && !item.approved);
-    const q = search.value.trim().toLowerCase();
-    return byState && (!q || [item.id, ...Object.values(item.values), item.altText || ''].join(' ').toLowerCase().includes(q));
+      || (filter === 'unreviewed' && !item.rejected && !item.approved) || (filter === 'regenerated' && item.comparing);
+    const q = fold(search.value.trim());
+    return byState && (!q || fold([item.id, ...Object.values(item.values), item.altText || ''].join(' ')).includes(q));
   };
   const card = (item) => {
-    const art = el('article', { class: 'item', tabindex: '0', 'data-id': item.id, 'data-state': item.state, 'data-rejected': String(item.rejected), 'data-approved': String(item.approved) });
-    const badges = [item.state, item.rejected ? 'rejected' : '', item.approved ? 'approved' : ''].filter(Boolean).join(' · ');
+    const art = el('article', { class: 'item', tabindex: '0', 'data-id': item.id, 'data-state': item.state, 'data-rejected': String(item.rejected), 'data-approved': String(item.approved), 'data-comparing': String(item.comparing) });
+    const badges = [item.state, item.rejected ? 'rejected' : '', item.approved ? 'approved' : '', item.comparing ? 'regenerated: keep new or old?' : ''].filter(Boolean).join(' · ');
     art.append(el('h2', { text: item.id }), el('p', { class: 'muted', text: badges + ' · $' + item.costUsd.toFixed(4) }));
     for (const step of item.steps) {
-      for (const o of step.outputs) {
-        if (o.kind === 'image') art.append(el('img', { src: o.url, alt: item.altText || 'Output of ' + step.name + ' for ' + item.id, 'data-step': step.name, loading: 'lazy' }));
-        else if (o.kind === 'video') art.append(el('video', { src: o.url, controls: '', preload: 'metadata' }));
-        else art.append(el('a', { href: o.url, text: o.path }));
-      }
-      const fields = Object.entries(step.fields);
-      if (fields.length) {
-        const dl = el('dl');
-        for (const [k, v] of fields) dl.append(el('dt', { text: step.name + '.' + k }), el('dd', { text: typeof v === 'string' ? v : JSON.stringify(v) }));
-        art.append(dl);
-      }
-      if (step.text) art.append(el('p', { text: step.text }));
-      if (step.error) art.append(el('p', { class: 'error', text: step.name + ': ' + step.error.code + ' ' + step.error.message }));
+      const section = el('section', { class: 'step', 'data-step': step.name },
+        el('h3', { text: step.name }, el('span', { class: 'muted', text: ' ' + [step.task, step.model, step.state, '$' + step.costUsd.toFixed(4)].join(' · ') })));
+      const shown = (target, part, label) => {
+        for (const o of part.outputs) {
+          if (o.kind === 'image') target.append(el('img', { src: o.url, alt: (label ? label + ': ' : '') + (item.altText || 'Output of ' + step.name + ' for ' + item.id), 'data-step': step.name, loading: 'lazy' }));
+          else if (o.kind === 'video') target.append(el('video', { src: o.url, controls: '', preload: 'metadata' }));
+          else target.append(el('a', { href: o.url, text: o.path }));
+        }
+        const fields = Object.entries(part.fields);
+        if (fields.length) {
+          const dl = el('dl', { class: 'fields' });
+          for (const [k, v] of fields) dl.append(el('dt', { text: k }), el('dd', { 'data-field': k }, value(v)));
+          target.append(dl);
+        }
+        if (part.text) target.append(el('p', { class: 'text', text: part.text }));
+      };
+      if (step.before) {
+        // Regenerated: the replaced output and the new one side by side until the reviewer chooses.
+        const before = el('figure', { class: 'before' }, el('figcaption', { text: 'Before' }));
+        const after = el('figure', { class: 'after' }, el('figcaption', { text: 'After' }));
+        shown(before, step.before, 'Before');
+        shown(after, step, 'After');
+        section.append(el('div', { class: 'compare' }, before, after));
+      } else shown(section, step, '');
+      if (step.error) section.append(el('p', { class: 'error', text: step.error.code + ' ' + step.error.message }));
+      if (step.prompt !== null) {
+        const changed = step.promptChanged ? ' (the job file or input changed since this was generated: this is the prompt as it would be sent now)' : '';
+        section.append(el('details', { class: 'prompt' }, el('summary', { text: 'Prompt' + changed }), el('pre', { text: step.prompt })));
+      } else if (step.promptProblem) section.append(el('p', { class: 'muted', text: 'Prompt: ' + step.promptProblem }));
+      art.append(section);
     }
+    const input = el('dl');
+    for (const [k, v] of Object.entries(item.values)) input.append(el('dt', { text: k }), el('dd', { text: v }));
+    art.append(el('details', { class: 'input' }, el('summary', { text: 'Input row' + (item.line === null ? '' : ' (line ' + item.line + ')') }), input));
     if (item.note) art.append(el('p', { class: 'note', text: 'Note: ' + item.note }));
     const note = el('input', { type: 'text', placeholder: 'Note (why rejected)', 'aria-label': 'Note for ' + item.id, class: 'note-input' });
     const approve = el('button', { type: 'button', class: 'approve', text: 'Approve' });
     const reject = el('button', { type: 'button', class: 'reject', text: 'Reject' });
     approve.addEventListener('click', () => act(item.id, 'approve'));
     reject.addEventListener('click', () => act(item.id, 'reject', note.value));
-    if (item.state === 'done' || item.rejected) art.append(el('div', { class: 'actions' }, note, approve, reject));
+    if (item.comparing) {
+      // Approve keeps the new output; reject keeps the old one (its file and result are put back).
+      approve.textContent = 'Keep new';
+      reject.textContent = 'Keep old';
+      reject.className = 'reject keep-old';
+      art.append(el('div', { class: 'actions' }, approve, reject));
+    } else if (item.state === 'done' || item.rejected) art.append(el('div', { class: 'actions' }, note, approve, reject));
     return art;
   };
   const render = () => {
@@ -152,7 +199,7 @@ export const REVIEW_APP_JS = `
     regenerate.disabled = p.state === 'running';
     if (p.state === 'idle') progressEl.textContent = '';
     else if (p.state === 'running') progressEl.textContent = 'Regenerating: ' + p.done + ' of ' + p.total + ' step(s) done' + (p.failed ? ', ' + p.failed + ' failed' : '') + '…';
-    else progressEl.textContent = (p.state === 'finished' ? 'Regenerated: ' : 'Regeneration failed: ') + p.done + ' step(s) done, ' + p.failed + ' failed. ' + (p.message || '');
+    else progressEl.textContent = (p.state === 'finished' ? 'Regenerated: ' : 'Regeneration failed: ') + p.done + ' of ' + p.total + ' step(s) done, ' + p.failed + ' failed. ' + (p.message || '');
   };
   const poll = async () => {
     const p = await (await fetch('/api/progress')).json();

@@ -3,6 +3,7 @@ import pLimit from 'p-limit';
 import { renderStep } from '../engine/render-step.js';
 import { buildStatus, type StatusReport } from '../engine/status.js';
 import type { Job, Step } from '../job/job.js';
+import { replacedFile } from '../library/replaced-outputs.js';
 import { TemplateValueMissing, type TemplateContext } from '../job/template.js';
 import type { ReviewReadModel } from '../store/interfaces/review-read-model.js';
 import type { StatusReadModel } from '../store/interfaces/status-read-model.js';
@@ -46,6 +47,8 @@ export interface ReviewStep {
   finishReason?: string;
   /** Done with a reply cut at max_output_tokens (`on_truncated: keep`). */
   truncated?: boolean;
+  /** The output a regenerate replaced, kept until the reviewer keeps the new one or the old one (the "before"). */
+  replaced?: { fields: Record<string, unknown>; text?: string; outputs: ReviewOutput[]; replacedAt: string };
 }
 
 export interface ReviewItem {
@@ -111,6 +114,7 @@ export async function collectReview(
     else rows.set(row.itemId, [row]);
   }
   const rejections = new Map(store.rejectedSteps().map((r) => [`${r.itemId}\u0000${r.step}`, r]));
+  const replacedSteps = new Map(store.undecidedReplaced().map((r) => [`${r.itemId}\u0000${r.step}`, r]));
   const limit = pLimit(options.concurrency ?? 4);
   const thumbnails: Promise<void>[] = [];
   const items: ReviewItem[] = [];
@@ -153,6 +157,22 @@ export async function collectReview(
         outputs.push(output);
       }
       const rejection = rejections.get(`${item.id}\u0000${step.name}`);
+      const replacedRow = replacedSteps.get(`${item.id}\u0000${step.name}`);
+      let replaced: ReviewStep['replaced'];
+      if (replacedRow) {
+        const before = replacedRow.result && typeof replacedRow.result === 'object' ? (replacedRow.result as Record<string, unknown>) : {};
+        const outputs: ReviewOutput[] = [];
+        for (const path of replacedRow.outputs) {
+          const absolute = replacedFile(job, replacedRow, path);
+          if (absolute) outputs.push({ path, absolute, kind: outputKind(path) });
+        }
+        replaced = {
+          fields: Object.fromEntries(Object.entries(before).filter(([key]) => !RESULT_KEYS.has(key))),
+          ...(step.jsonSchema === undefined && typeof before.text === 'string' ? { text: before.text } : {}),
+          outputs,
+          replacedAt: replacedRow.replacedAt,
+        };
+      }
       steps.push({
         name: step.name,
         task: step.task,
@@ -173,6 +193,7 @@ export async function collectReview(
         ...(rejection ? { rejected: { note: rejection.note, at: rejection.at } } : {}),
         ...(row.finishReason && row.finishReason !== 'STOP' ? { finishReason: row.finishReason } : {}),
         ...(row.state === 'done' && row.truncated ? { truncated: true } : {}),
+        ...(replaced ? { replaced } : {}),
       });
     }
     items.push({

@@ -53,6 +53,7 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; margi
 dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; white-space: pre-wrap; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--bg); padding: 6px; border-radius: 4px; margin: 4px 0; font-size: 12px; }
 details > summary { cursor: pointer; color: var(--muted); }
+ul.list { margin: 0; padding-left: 18px; }
 code { font-size: 12px; overflow-wrap: anywhere; }
 `;
 
@@ -64,7 +65,7 @@ const SCRIPT = `
   const shown = document.getElementById('shown');
   let filter = 'all';
   const apply = () => {
-    const q = search.value.trim().toLowerCase();
+    const q = search.value.trim().normalize('NFD').replace(/\\p{M}/gu, '').toLowerCase();
     let n = 0;
     for (const el of items) {
       const byState = filter === 'all' || el.dataset.state === filter || (filter === 'rejected' && el.dataset.rejected === 'true');
@@ -85,8 +86,19 @@ const SCRIPT = `
 
 const sha256 = (text: string): string => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
 
+/** A JSON value as the reader sees it: lists as lists, objects as nested terms, text as text. */
 function fieldValue(value: unknown): string {
-  return typeof value === 'string' ? h(value) : `<pre>${h(JSON.stringify(value, null, 2))}</pre>`;
+  if (Array.isArray(value)) return `<ul class="list">${value.map((v) => `<li>${fieldValue(v)}</li>`).join('')}</ul>`;
+  if (value !== null && typeof value === 'object')
+    return `<dl>${Object.entries(value)
+      .map(([k, v]) => `<dt>${h(k)}</dt><dd>${fieldValue(v)}</dd>`)
+      .join('')}</dl>`;
+  return h(String(value));
+}
+
+/** Case and accents folded, for search: "zurich" finds "Zürich" (the page's script folds the query the same way). */
+export function foldForSearch(text: string): string {
+  return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
 }
 
 function outputLinks(outputs: ReviewOutput[], pageDir: string): string {
@@ -125,13 +137,20 @@ function stepSection(step: ReviewStep, pageDir: string): string {
   } else if (step.finishReason) {
     parts.push(`<p class="muted finish">Finish reason: <code>${h(step.finishReason)}</code></p>`);
   }
+  if (step.replaced) {
+    const kept = step.replaced.outputs.map((o) => `<a href="${h(pathHref(relative(pageDir, o.absolute)))}">${h(o.path)}</a>`).join(', ');
+    parts.push(
+      `<p class="muted replaced">Regenerated ${h(step.replaced.replacedAt)}; the output it replaced${kept ? ` (${kept})` : ''} is kept until a reviewer keeps the new or the old one (<code>genbatch review JOB --serve</code>).</p>`,
+    );
+  }
   if (step.rejected) parts.push(`<p class="rejection">Rejected ${h(step.rejected.at)}${step.rejected.note ? `: ${h(step.rejected.note)}` : ''}</p>`);
   if (step.error) {
     const label = step.state === 'filtered' ? 'Filtered' : step.state === 'failed' ? 'Failed' : 'Last error';
     parts.push(`<p class="error">${label}: <code>${h(step.error.code)}</code> ${h(step.error.message)}</p>`);
   }
   const fields = Object.entries(step.fields);
-  if (fields.length > 0) parts.push(`<dl class="fields">${fields.map(([k, v]) => `<dt>${h(k)}</dt><dd>${fieldValue(v)}</dd>`).join('')}</dl>`);
+  if (fields.length > 0)
+    parts.push(`<dl class="fields">${fields.map(([k, v]) => `<dt>${h(k)}</dt><dd data-field="${h(k)}">${fieldValue(v)}</dd>`).join('')}</dl>`);
   if (step.text !== undefined) parts.push(`<pre class="text">${h(step.text)}</pre>`);
   parts.push(outputLinks(step.outputs, pageDir));
   if (step.prompt !== undefined) {
@@ -146,7 +165,7 @@ function stepSection(step: ReviewStep, pageDir: string): string {
 }
 
 function card(item: ReviewItem, pageDir: string, jobArg: string): string {
-  const search = [item.id, ...Object.values(item.values)].join(' ').toLowerCase();
+  const search = foldForSearch([item.id, ...Object.values(item.values)].join(' '));
   const badges = [`<span class="badge ${h(item.state)}">${h(item.state)}</span>`];
   if (item.rejected) badges.push('<span class="badge rejected">rejected</span>');
   if (item.truncated) badges.push('<span class="badge truncated">truncated</span>');

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { extname } from 'node:path';
 import { isGenbatchError } from '../errors/genbatch-error.js';
 import { openState, type JobState } from '../library/open-state.js';
+import { replacedFile } from '../library/replaced-outputs.js';
 import { runJob } from '../library/run-job.js';
 import { collectReview } from './review-data.js';
 import { REVIEW_APP_CSS, REVIEW_APP_HTML, REVIEW_APP_JS } from './review-app.js';
@@ -81,16 +82,37 @@ export async function serveReview(jobFile: string, options: ReviewServerOptions 
         state: item.state,
         rejected: item.rejected,
         approved: approved.has(item.id),
+        // Regenerated since its rejection: before and after are shown side by side until the reviewer chooses.
+        comparing: item.steps.some((s) => s.replaced !== undefined),
         note: item.steps.find((s) => s.rejected)?.rejected?.note ?? null,
         costUsd: item.costUsd,
         altText: item.altText ?? null,
+        line: item.line,
         values: item.values,
         steps: item.steps.map((s) => ({
           name: s.name,
+          task: s.task,
+          model: s.model,
           state: s.state,
+          costUsd: s.costUsd,
           fields: s.fields,
           text: s.text ?? null,
           error: s.error ?? null,
+          // The prompt as the job renders it for this item, as the static page shows it.
+          prompt: s.prompt ?? null,
+          promptProblem: s.promptProblem ?? null,
+          promptChanged: s.promptChanged,
+          before: s.replaced
+            ? {
+                fields: s.replaced.fields,
+                text: s.replaced.text ?? null,
+                outputs: s.replaced.outputs.map((o) => ({
+                  path: o.path,
+                  kind: o.kind,
+                  url: `/replaced/${encodeURIComponent(item.id)}/${encodeURIComponent(s.name)}/${encodeURIComponent(o.path)}`,
+                })),
+              }
+            : null,
           outputs: s.outputs.map((o) => ({
             path: o.path,
             kind: o.kind,
@@ -105,12 +127,16 @@ export async function serveReview(jobFile: string, options: ReviewServerOptions 
   const regenerate = (): RegenerateProgress => {
     if (progress.state === 'running') return progress;
     const reset = state.retryRejected();
-    const total = state.store.pendingItemCount();
+    // What the run will do, in steps as `done` counts: every step left to do (the ones just put back, and any other)
+    // of items that no failed or filtered step blocks.
+    const rows = state.store.allItemSteps();
+    const blocked = new Set(rows.flatMap((r) => (r.state === 'failed' || r.state === 'filtered' ? [r.itemId] : [])));
+    const total = rows.filter((r) => (r.state === 'pending' || r.state === 'running') && !blocked.has(r.itemId)).length;
     progress = { state: 'running', total, done: 0, failed: 0, message: `${reset} step(s) put back to pending` };
     const run = runJob(jobFile, { emulator: options.emulator ?? false, signal: controller.signal });
     run.on('step:done', () => (progress.done += 1));
     run.on('step:failed', () => (progress.failed += 1));
-    run.on('run:start', (e) => (progress.total = e.pending * job.steps.length));
+    run.on('step:filtered', () => (progress.failed += 1));
     regeneration = run.then(
       (summary) => {
         progress = { ...progress, state: 'finished', message: `${summary.outcome} (exit ${summary.exitCode}): spent $${summary.spentUsd.toFixed(4)}` };
@@ -143,6 +169,17 @@ export async function serveReview(jobFile: string, options: ReviewServerOptions 
       if (url.pathname === '/favicon.ico') return void res.writeHead(204).end();
       if (url.pathname === '/api/items') return send(res, 200, await items());
       if (url.pathname === '/api/progress') return send(res, 200, progress);
+      const kept = /^\/replaced\/([^/]+)\/([^/]+)\/(.+)$/.exec(url.pathname);
+      if (kept) {
+        // A copy of an output a regenerate replaced: only those the state lists, under the job's `.replaced` folder.
+        const [itemId, step, path] = [kept[1], kept[2], kept[3]].map((part) => decodeURIComponent(part ?? ''));
+        const row = state.replacedOutputs().find((r) => r.itemId === itemId && r.step === step);
+        const file = row && path !== undefined ? replacedFile(job, row, path) : undefined;
+        if (!file) return send(res, 404, { error: 'no such replaced output' });
+        res.writeHead(200, { 'content-type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
+        createReadStream(file).pipe(res);
+        return;
+      }
       if (url.pathname.startsWith('/files/')) {
         // Only files the state lists as outputs (inside the output folder) are served.
         const file = await fileFor(decodeURIComponent(url.pathname.slice('/files/'.length)));
@@ -155,10 +192,13 @@ export async function serveReview(jobFile: string, options: ReviewServerOptions 
     }
     if (req.method !== 'POST' || req.headers['x-genbatch-review'] !== '1') return send(res, 403, { error: 'forbidden' });
     const body = await readJson(req);
-    const action = /^\/api\/items\/(.+)\/(approve|reject)$/.exec(url.pathname);
+    const action = /^\/api\/items\/(.+)\/(approve|reject|keep-old)$/.exec(url.pathname);
     if (action) {
       const id = decodeURIComponent(action[1] ?? '');
+      const comparing = state.replacedOutputs().some((r) => r.itemId === id);
+      // Approve keeps the regenerated output; reject (or keep-old) of a regenerated item puts the old one back.
       if (action[2] === 'approve') state.approve([id]);
+      else if (action[2] === 'keep-old' || comparing) state.keepOld([id]);
       else state.reject([id], typeof body.note === 'string' ? { note: body.note } : {});
       return send(res, 200, { ok: true, rejected: state.rejectedIds(), approved: state.approvedIds() });
     }

@@ -39,6 +39,23 @@ export interface ItemStepRow {
   finishReason: string | null;
   /** A done step that kept a reply cut at max_output_tokens (`on_truncated: keep`). */
   truncated: boolean;
+  /** How many times a reviewer had the step redone (`retry --rejected`); 0 before version 11. */
+  draw?: number;
+}
+
+/** An output a regenerate replaced, kept until the reviewer keeps the new one or puts this one back. */
+export interface ReplacedOutput {
+  itemId: string;
+  step: string;
+  result: unknown;
+  outputs: string[];
+  model: string | null;
+  costUsd: number;
+  /** The folder of `<state file>.replaced/` that holds copies of its files. */
+  keptDir: string | null;
+  replacedAt: string;
+  decision: 'new' | 'old' | null;
+  decidedAt: string | null;
 }
 
 export interface LedgerEntry {

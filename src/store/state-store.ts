@@ -53,7 +53,22 @@ import {
 } from './sql/ledger.js';
 import { DELETE_META, GET_META, SET_META } from './sql/meta.js';
 import { CLEAR_PROJECT_STATES, INSERT_PROJECT_STATE, PROJECT_STATES } from './sql/project-health.js';
-import { CLEAR_ALL_REJECTIONS, CLEAR_REJECTION, REJECTED_ITEM_IDS, REJECTED_STEPS, rejectStepsSql, retryRejectedSql } from './sql/review.js';
+import {
+  CLEAR_ALL_REJECTIONS,
+  CLEAR_REJECTION,
+  DECIDE_REPLACED,
+  doneStepsToRedoSql,
+  EMULATOR_PROMPT_COUNTS,
+  KEEP_REPLACED,
+  regenerateRejectedSql,
+  REJECTED_ITEM_IDS,
+  REJECTED_STEPS,
+  rejectStepsSql,
+  REPLACED_OF_ITEM,
+  RESTORE_REPLACED,
+  SAVE_EMULATOR_PROMPT_COUNT,
+  UNDECIDED_REPLACED,
+} from './sql/review.js';
 import { DELETE_LOCK, END_RUN, GET_LOCK, GET_RUN, HEARTBEAT, LAST_RUN, MARK_RUN_CRASHED, START_RUN } from './sql/run-lock.js';
 import {
   DONE_OUTPUTS_BETWEEN,
@@ -71,7 +86,7 @@ import {
 
 import type { StepState } from './step-state.js';
 import type { ItemCursor } from './item-cursor.js';
-import type { ItemRow, ItemStepRow, ItemUpsert, LedgerEntry, RunRow, StepDone, StepFailure } from './rows.js';
+import type { ItemRow, ItemStepRow, ItemUpsert, LedgerEntry, ReplacedOutput, RunRow, StepDone, StepFailure } from './rows.js';
 import type { BatchCheckpoints, Checkpoints } from './interfaces/checkpoints.js';
 import type { CostReadModel } from './interfaces/cost-read-model.js';
 import type { ItemSync } from './interfaces/item-sync.js';
@@ -114,6 +129,7 @@ interface RawItemStep {
   no_cache?: number;
   finish_reason?: string | null;
   truncated?: number;
+  draw?: number;
 }
 
 function toItemStep(raw: RawItemStep): ItemStepRow {
@@ -137,6 +153,35 @@ function toItemStep(raw: RawItemStep): ItemStepRow {
     noCache: raw.no_cache === 1,
     finishReason: raw.finish_reason ?? null,
     truncated: raw.truncated === 1,
+    draw: raw.draw ?? 0,
+  };
+}
+
+interface RawReplaced {
+  item_id: string;
+  step: string;
+  result_json: string | null;
+  outputs_json: string | null;
+  model: string | null;
+  cost_usd: number;
+  kept_dir: string | null;
+  replaced_at: string;
+  decision: 'new' | 'old' | null;
+  decided_at: string | null;
+}
+
+function toReplaced(raw: RawReplaced): ReplacedOutput {
+  return {
+    itemId: raw.item_id,
+    step: raw.step,
+    result: raw.result_json === null ? undefined : JSON.parse(raw.result_json),
+    outputs: raw.outputs_json === null ? [] : (JSON.parse(raw.outputs_json) as string[]),
+    model: raw.model,
+    costUsd: raw.cost_usd,
+    keptDir: raw.kept_dir,
+    replacedAt: raw.replaced_at,
+    decision: raw.decision,
+    decidedAt: raw.decided_at,
   };
 }
 
@@ -970,10 +1015,65 @@ export class StateStore
    * `retry --rejected`: for every item with a rejected step, puts that step and every later one
    * (in `stepOrder`) back to pending and clears the marks, in one statement. Returns the steps reset.
    */
-  retryRejected(stepOrder: readonly string[]): number {
+  retryRejected(stepOrder: readonly string[], kept: readonly { itemId: string; step: string; keptDir: string }[] = []): number {
     if (stepOrder.length === 0) return 0;
-    const statement = this.#sql.get(retryRejectedSql(stepOrder.length));
-    return statement.run(...stepOrder.flatMap((step, n) => [step, n]), now()).changes;
+    const statement = this.#sql.get(regenerateRejectedSql(stepOrder.length));
+    const keep = this.#sql.get(KEEP_REPLACED);
+    const at = now();
+    return this.#db.transaction(() => {
+      for (const k of kept) keep.run(k.keptDir, at, k.itemId, k.step);
+      return statement.run(...stepOrder.flatMap((step, n) => [step, n]), at).changes;
+    })();
+  }
+
+  /** The done steps `retry --rejected` would redo (each rejected step and every later one). */
+  doneStepsToRedo(stepOrder: readonly string[]): ItemStepRow[] {
+    if (stepOrder.length === 0) return [];
+    return (this.#sql.get(doneStepsToRedoSql(stepOrder.length)).all(...stepOrder.flatMap((step, n) => [step, n])) as RawItemStep[]).map(toItemStep);
+  }
+
+  /** Replaced outputs the reviewer has not chosen between yet, in input order (none before version 11). */
+  undecidedReplaced(): ReplacedOutput[] {
+    if (this.schemaVersion() < 11) return [];
+    return (this.#sql.get(UNDECIDED_REPLACED).all() as RawReplaced[]).map(toReplaced);
+  }
+
+  /** Every replaced output of an item, decided or not (the record of the reviewer's choices). */
+  replacedOfItem(itemId: string): ReplacedOutput[] {
+    if (this.schemaVersion() < 11) return [];
+    return (this.#sql.get(REPLACED_OF_ITEM).all(itemId) as RawReplaced[]).map(toReplaced);
+  }
+
+  /**
+   * The reviewer's choice for an item's undecided replaced outputs, in one transaction: `new` keeps
+   * the regenerated ones, `old` puts the replaced result and outputs back in the steps. Returns the rows decided.
+   */
+  decideReplaced(itemId: string, decision: 'new' | 'old'): ReplacedOutput[] {
+    const undecided = this.replacedOfItem(itemId).filter((r) => r.decision === null);
+    const decide = this.#sql.get(DECIDE_REPLACED);
+    const restore = this.#sql.get(RESTORE_REPLACED);
+    const at = now();
+    this.#db.transaction(() => {
+      for (const r of undecided) {
+        if (decision === 'old') restore.run(at, r.itemId, r.step);
+        decide.run(decision, at, r.itemId, r.step);
+      }
+    })();
+    return undecided;
+  }
+
+  /** The in-process emulator's asks per prompt, as saved by earlier runs (`--emulator`). */
+  emulatorPromptCounts(): [number, number][] {
+    if (this.schemaVersion() < 11) return [];
+    return (this.#sql.get(EMULATOR_PROMPT_COUNTS).all() as { key: number; asked: number }[]).map((r) => [r.key, r.asked]);
+  }
+
+  /** Saves asks per prompt (a count never goes down). */
+  saveEmulatorPromptCounts(counts: readonly (readonly [number, number])[]): void {
+    const save = this.#sql.get(SAVE_EMULATOR_PROMPT_COUNT);
+    this.#db.transaction(() => {
+      for (const [key, asked] of counts) save.run(key, asked);
+    })();
   }
 
   /** Removes rejection marks (of these items, or all), keeping the outputs as they are. */

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,10 +8,9 @@ import { openState } from '../../src/library/open-state.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator-client.js';
+import { allImagesDecoded, CHROMIUM, HAS_CHROMIUM } from '../helpers/review-browser.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
 if (!HAS_CHROMIUM) console.warn(`test/cli/review-serve: skipping the browser check: ${CHROMIUM} is missing (install it with: apt-get install -y chromium).`);
 
 const tempDir = useTempDir();
@@ -28,23 +27,17 @@ beforeAll(async () => {
 });
 afterAll(() => emulator.close());
 
-/**
- * Runs in the page (Playwright sends its source). A function, not a string: polled with page.evaluate rather
- * than page.waitForFunction, whose in-page polling calls eval, which the review page's CSP (rightly) forbids.
- * The tests are typed without the DOM library, hence the cast.
- */
-const allImagesDecoded = (): boolean => {
-  type Img = { complete: boolean; naturalWidth: number };
-  const doc = (globalThis as unknown as { document: { querySelectorAll(selector: string): ArrayLike<Img> } }).document;
-  return Array.from(doc.querySelectorAll('article.item img')).every((i) => i.complete && i.naturalWidth > 0);
-};
-
 const requests = (): number => Object.values(emulator.stats().projects).reduce((n, p) => n + p.requests, 0);
 
-/** The src of each card's image, by item id. */
+/** The src of each card's image (the new one of a regenerated item), by item id. */
 const imageSources = (page: Page): Promise<Record<string, string>> =>
   page.$$eval('article.item', (cards) =>
-    Object.fromEntries(cards.map((c) => [(c as unknown as { dataset: { id: string } }).dataset.id, c.querySelector('img')?.getAttribute('src') ?? ''])),
+    Object.fromEntries(
+      cards.map((c) => [
+        (c as unknown as { dataset: { id: string } }).dataset.id,
+        (c.querySelector('figure.after img') ?? c.querySelector('img'))?.getAttribute('src') ?? '',
+      ]),
+    ),
   );
 
 describe('genbatch review --serve', () => {
@@ -133,9 +126,9 @@ describe('genbatch review --serve', () => {
 
         // Regenerate: exactly the two rejected items are called again, and their new images are shown.
         await page.locator('#regenerate').click();
-        await page.locator('#progress', { hasText: /^Regenerated: 2 step\(s\) done, 0 failed/ }).waitFor({ timeout: 30_000 });
+        await page.locator('#progress', { hasText: /^Regenerated: 2 of 2 step\(s\) done, 0 failed/ }).waitFor({ timeout: 30_000 });
         expect(requests()).toBe(7);
-        await page.locator(`article.item[data-id="${first}"][data-rejected="false"]`).waitFor();
+        await page.locator(`article.item[data-id="${first}"][data-rejected="false"][data-comparing="true"]`).waitFor();
         await expect.poll(() => page.evaluate(allImagesDecoded), { timeout: 10_000 }).toBe(true);
         const after = await imageSources(page);
         for (const id of ids) {

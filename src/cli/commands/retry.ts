@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { GenbatchError } from '../../errors/genbatch-error.js';
 import { loadJob } from '../../job/load-job.js';
+import { regenerateRejected } from '../../library/replaced-outputs.js';
 import { openStateToReview } from '../../store/open-state.js';
 import type { StepState } from '../../store/step-state.js';
 import { line, type CliIO } from '../io.js';
@@ -27,7 +28,8 @@ export async function retryCommand(
   try {
     let changed = 0;
     if (flags.failed) changed += store.resetSteps('all', names.slice(from), ['failed'], { noCache: true });
-    if (flags.rejected) changed += store.retryRejected(names);
+    // The replaced outputs are kept for `review --serve`'s before/after until the reviewer chooses.
+    if (flags.rejected) changed += regenerateRejected(job, store);
     if (flags.ids?.length) {
       const unknown = flags.ids.filter((id) => !store.getItem(id));
       if (unknown.length > 0) throw new GenbatchError(`No such item(s): ${unknown.join(', ')}.`, { code: 'USAGE', exitCode: 2 });

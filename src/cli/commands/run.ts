@@ -80,7 +80,9 @@ export async function openRunSession(
   view: { estimateUsd?: number } = {},
 ): Promise<{ session: RunSession; metrics: RunMetrics | undefined }> {
   // The emulator (and sharp, which it draws images with) is loaded only for --emulator.
-  const { startEmulatorForCredentials } = flags.emulator ? await import('../emulated-credentials.js') : { startEmulatorForCredentials: undefined };
+  const { startEmulatorForCredentials, keepPromptCounts } = flags.emulator
+    ? await import('../emulated-credentials.js')
+    : { startEmulatorForCredentials: undefined, keepPromptCounts: undefined };
   const emulator = startEmulatorForCredentials
     ? await startEmulatorForCredentials(
         prepared.credentials,
@@ -132,6 +134,7 @@ export async function openRunSession(
   const wanted = flags.metricsPort !== undefined || flags.metricsFile !== undefined;
   const metrics = wanted ? (await import('../../observe/metrics.js')).createRunMetrics(undefined, session.store, { job: prepared.job.name }) : undefined;
   if (emulator) session.defer(() => emulator.close());
+  if (emulator && keepPromptCounts) session.defer(keepPromptCounts(emulator, session.store));
   if (metrics) session.defer(() => metrics.detach());
   // First Ctrl-C: stop taking work, checkpoint the calls in flight. Second: exit at once.
   let interrupts = 0;

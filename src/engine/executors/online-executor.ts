@@ -34,7 +34,7 @@ import { reactionTo, SHARED_CAPACITY_REACTION } from '../error-reactions.js';
 import type { EngineEvents } from '../events.js';
 import { renderStep, type RenderedStep } from '../render-step.js';
 import { callEnded, callRecord } from './call-record.js';
-import type { Unit } from '../unit.js';
+import { paramsForDraw, type Unit } from '../unit.js';
 import { heldRepliesDirFor } from '../paths.js';
 import { MAX_EMBEDDING_REQUEST_TOKENS, maxEmbeddingBatch } from '../../providers/embedding.js';
 import { MissingOutputBytesError, writeStepOutputs } from '../write-outputs.js';
@@ -162,6 +162,7 @@ export class OnlineExecutor implements StepExecutor {
     if (!lead) return { call: undefined, rejected, deferred };
     const request: ProviderRequest = {
       ...lead.rendered.request,
+      params: paramsForDraw(lead.rendered.request.params, lead.unit.draw),
       ...(step.task === 'embedding' ? { texts: live.map((l) => l.rendered.request.prompt) } : {}),
       labels: { genbatch_job: job.name.toLowerCase().slice(0, 60) },
       // Always a thinking budget for a model that thinks: the worst case below counts it.
