@@ -192,8 +192,6 @@ export class Engine extends EventEmitter<EngineEvents> {
         if (this.options.budget) this.fatal ??= this.options.budget.stopError(worstCaseUsd);
         this.requestStop('budget');
       };
-      // The batch executor reports to the scheduler created after it (units settled during resume need none).
-      const link: { scheduler?: Scheduler } = {};
       const batch =
         job.steps.some((s) => (s.mode ?? 'online') !== 'online') || store.batches.unsettled().length > 0
           ? new BatchExecutor({
@@ -203,9 +201,7 @@ export class Engine extends EventEmitter<EngineEvents> {
               credentials: () => this.credentials,
               signal: this.stopController.signal,
               noWait: this.options.noWait ?? false,
-              onSettled: (settled) => link.scheduler?.batchSettled(settled),
               onBudgetRefused,
-              onError: (error) => link.scheduler?.batchFailed(error),
               onStepStopped: (error) => {
                 this.batchStopped ??= error;
               },
@@ -218,6 +214,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         pool: this.pool,
         executor,
         batch,
+        adoptedUnits: batch?.adoptedUnits ?? 0,
         budget: this.options.budget,
         limit: this.options.limit,
         signal: this.stopController.signal,
@@ -228,7 +225,6 @@ export class Engine extends EventEmitter<EngineEvents> {
           this.requestStop('disk_full');
         },
       });
-      link.scheduler = scheduler;
       try {
         let outcome: Awaited<ReturnType<Scheduler['run']>>;
         try {

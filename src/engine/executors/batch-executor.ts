@@ -22,7 +22,8 @@ import type { RenderedStep } from '../render-step.js';
 import type { Unit } from '../unit.js';
 import { VertexBatchService, type BatchService } from './batch-service.js';
 import type { ExecutionContext, OnlineExecutor } from './online-executor.js';
-import type { Settled } from './step-executor.js';
+import type { Settled, Turn, TurnOptions, UnitExecutor } from './step-executor.js';
+import { Wake } from '../wake.js';
 import { reactionTo } from '../error-reactions.js';
 import { callEnded, callRecord } from './call-record.js';
 import { BatchLineMatcher, ITEM_LABEL, itemLabel, requestHash } from './batch-matching.js';
@@ -51,12 +52,8 @@ export interface BatchContext extends ExecutionContext {
   signal: AbortSignal;
   /** Submit and return: do not wait for batch jobs to finish (each is polled once). */
   noWait: boolean;
-  /** Units settled by a batch job (or by a submission that failed), for the scheduler to move on. */
-  onSettled: (settled: Settled[]) => void;
   /** Nothing fits under the budget and nothing holds a reservation that could free room. */
   onBudgetRefused: (worstCaseUsd: number) => void;
-  /** Something no reaction covers (a state conflict, a bug): the run stops. */
-  onError: (error: unknown) => void;
   /** A batch step stopped for this run (lines that match no item, staging that failed); the other steps go on. */
   onStepStopped?: (error: BatchStepStoppedError) => void;
   /** Vertex AI's batch jobs and Cloud Storage (the SDK and its client library when absent; unit tests give a fake). */
@@ -171,8 +168,15 @@ function statusCode(status: string): number {
  * units an expired, cancelled or failed job did not answer go back to pending with the reason and
  * are left for the next run. Staging files are deleted once a job is settled.
  */
-export class BatchExecutor {
+export class BatchExecutor implements UnitExecutor {
+  readonly wake = new Wake();
   private readonly service: BatchService;
+  /** Units settled since the scheduler's last turn (by a batch job, or a submission that failed). */
+  private settled: Settled[] = [];
+  /** An error no reaction covers (a state conflict, a bug), for the scheduler's next turn: the run stops. */
+  private failed: unknown;
+  /** Finding an earlier run's batch jobs: units settled meanwhile were never handed to the scheduler. */
+  private resuming = false;
   private readonly buffers = new Map<string, Unit[]>();
   private readonly tracked = new Map<string, Tracked>();
   private readonly modes = new Map<string, boolean>();
@@ -208,7 +212,7 @@ export class BatchExecutor {
   add(unit: Unit): void {
     if (this.stopped.has(unit.step.name)) {
       // Pending in the state: the next run takes it (after the person has read why the step stopped).
-      this.ctx.onSettled([{ unit, verdict: { kind: 'released' } }]);
+      this.hand([{ unit, verdict: { kind: 'released' } }]);
       return;
     }
     const buffer = this.buffers.get(unit.step.name);
@@ -227,7 +231,7 @@ export class BatchExecutor {
     this.buffers.set(error.step, []);
     this.ctx.emit('batch:stopped', { step: error.step, code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}) });
     this.ctx.onStepStopped?.(error);
-    if (buffer.length > 0) this.ctx.onSettled(buffer.map((unit) => ({ unit, verdict: { kind: 'released' } })));
+    if (buffer.length > 0) this.hand(buffer.map((unit) => ({ unit, verdict: { kind: 'released' } })));
   }
 
   /** Units gathered, batch jobs followed, or work under way: the scheduler keeps running for it. */
@@ -249,10 +253,27 @@ export class BatchExecutor {
   }
 
   /**
-   * One turn of the scheduler: submits full chunks (every gathered unit when `drain`: nothing more
-   * is coming soon), and polls the jobs that are due. Returns when it next needs a turn.
+   * One turn of the scheduler: hands back the units settled since the last, submits full chunks
+   * (every gathered unit when `drain`: nothing more is coming soon), and polls the jobs that are due.
    */
-  tick(now: number, drain: boolean): number {
+  turn(now: number, how: TurnOptions): Turn {
+    const nextAt = how.stopping ? Number.POSITIVE_INFINITY : this.tick(now, how.drain);
+    const turn: Turn = { settled: this.settled, nextAt };
+    this.settled = [];
+    if (this.failed !== undefined) turn.failed = this.failed;
+    this.failed = undefined;
+    return turn;
+  }
+
+  /** Units settled: handed to the scheduler at its next turn. */
+  private hand(settled: Settled[]): void {
+    if (this.resuming) return;
+    this.settled.push(...settled);
+    this.wake.notify();
+  }
+
+  /** Submits full chunks (all when `drain`) and polls the jobs that are due; returns when it next needs a turn. */
+  private tick(now: number, drain: boolean): number {
     let nextAt = Number.POSITIVE_INFINITY;
     if (this.ctx.signal.aborted) return nextAt;
     const max = this.ctx.job.batch?.maxRequests ?? 200_000;
@@ -283,9 +304,12 @@ export class BatchExecutor {
   private run(work: () => Promise<void>): Promise<void> {
     this.active += 1;
     return work()
-      .catch((error: unknown) => this.ctx.onError(error))
+      .catch((error: unknown) => {
+        this.failed ??= error;
+      })
       .finally(() => {
         this.active -= 1;
+        this.wake.notify();
       });
   }
 
@@ -312,6 +336,15 @@ export class BatchExecutor {
    * submitted and its units go back to pending.
    */
   async resume(): Promise<void> {
+    this.resuming = true;
+    try {
+      await this.adoptAll();
+    } finally {
+      this.resuming = false;
+    }
+  }
+
+  private async adoptAll(): Promise<void> {
     const { store, job, runId, budget } = this.ctx;
     for (const row of store.batches.unsettled()) {
       const step = job.steps.find((s) => s.name === row.step);
@@ -365,12 +398,12 @@ export class BatchExecutor {
           await store.commit(() => store.batches.named(row.id, found.name as string, String(found.state ?? 'JOB_STATE_QUEUED')));
           tracked.name = found.name;
         } else {
-          this.ctx.onSettled(await this.release(tracked, 'the run stopped before this batch job was submitted', false, 'NOT_SUBMITTED'));
+          this.hand(await this.release(tracked, 'the run stopped before this batch job was submitted', false, 'NOT_SUBMITTED'));
           continue;
         }
       }
       this.ctx.emit('batch:submitted', { name: tracked.name, step: row.step, project: row.project, requests: members.size, resumed: true });
-      if (rejected.length > 0) this.ctx.onSettled(rejected);
+      if (rejected.length > 0) this.hand(rejected);
     }
   }
 
@@ -423,7 +456,7 @@ export class BatchExecutor {
     const lease = await pool.acquire(step.model, step.pool ?? job.pool, signal, 0, undefined, 'vertex');
     if (!lease) {
       // Stopping, or no project can serve the model: the units stay pending for the next run.
-      this.ctx.onSettled(units.map((unit) => ({ unit, verdict: { kind: 'released' } })));
+      this.hand(units.map((unit) => ({ unit, verdict: { kind: 'released' } })));
       return;
     }
     let released = false;
@@ -438,7 +471,7 @@ export class BatchExecutor {
       try {
         staging = this.stagingFor(project);
       } catch (error) {
-        this.ctx.onSettled(units.map((unit) => ({ unit, verdict: { kind: 'released' } })));
+        this.hand(units.map((unit) => ({ unit, verdict: { kind: 'released' } })));
         this.stopStep(stagingError(step.name, project.name, 'finding where to stage batch files', error));
         return;
       }
@@ -503,14 +536,14 @@ export class BatchExecutor {
       }
       out.end();
       await once(out, 'close');
-      if (settled.length > 0) this.ctx.onSettled(settled);
+      if (settled.length > 0) this.hand(settled);
       if (leftover.length > 0) {
         this.buffers.get(step.name)?.unshift(...leftover);
         if (refusedUsd > 0) {
           if (budget?.holding) this.budgetBlocked = true;
           else {
             this.buffers.set(step.name, []);
-            this.ctx.onSettled(leftover.map((unit) => ({ unit, verdict: { kind: 'released' } })));
+            this.hand(leftover.map((unit) => ({ unit, verdict: { kind: 'released' } })));
             this.ctx.onBudgetRefused(refusedUsd);
           }
         }
@@ -556,7 +589,7 @@ export class BatchExecutor {
       } catch (error) {
         // Nothing was submitted: the units go back to pending, and the step stops (other steps go on).
         const stop = stagingError(step.name, project.name, `uploading the batch input to ${tracked.inputUri}`, error);
-        this.ctx.onSettled(await this.release(tracked, stop.message, false, 'BATCH_STAGING_FAILED'));
+        this.hand(await this.release(tracked, stop.message, false, 'BATCH_STAGING_FAILED'));
         this.stopStep(stop);
         return;
       } finally {
@@ -595,7 +628,7 @@ export class BatchExecutor {
     }
     const passing = error instanceof TransientError || error instanceof QuotaExhaustedError;
     const message = `the batch job could not be created: ${error.message}`;
-    this.ctx.onSettled(passing ? await this.release(tracked, message, true, 'BATCH_CREATE_FAILED', CREATE_RETRY_MS) : await this.failAll(tracked, message));
+    this.hand(passing ? await this.release(tracked, message, true, 'BATCH_CREATE_FAILED', CREATE_RETRY_MS) : await this.failAll(tracked, message));
   }
 
   private async poll(t: Tracked): Promise<void> {
@@ -613,9 +646,7 @@ export class BatchExecutor {
       t.polls += 1;
       t.nextAt = steadyNow() + pollMs;
       if (error instanceof ProviderError && error.httpStatus === 404) {
-        this.ctx.onSettled(
-          await this.collect(t, { name: t.name, state: 'JOB_STATE_FAILED' } as BatchJob, `the batch job is gone at Vertex (${error.message})`),
-        );
+        this.hand(await this.collect(t, { name: t.name, state: 'JOB_STATE_FAILED' } as BatchJob, `the batch job is gone at Vertex (${error.message})`));
       }
       return;
     }
@@ -630,7 +661,7 @@ export class BatchExecutor {
       await this.ctx.store.commit(() => this.ctx.store.batches.update(t.id, state, succeeded, failed));
       this.ctx.emit('batch:state', { name: t.name, step: t.step.name, state, succeeded, failed });
     }
-    if (TERMINAL.has(state)) this.ctx.onSettled(await this.collect(t, remote));
+    if (TERMINAL.has(state)) this.hand(await this.collect(t, remote));
   }
 
   /**

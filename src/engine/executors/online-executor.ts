@@ -30,7 +30,7 @@ import { RetryPolicy } from '../../resilience/retry-policy.js';
 import { CACHE_LEDGER_PROJECT, type LedgerEntry } from '../../store/rows.js';
 import type { Checkpoints } from '../../store/interfaces/checkpoints.js';
 import type { Ledger } from '../../store/interfaces/ledger.js';
-import { reactionTo, SHARED_CAPACITY_REACTION } from '../error-reactions.js';
+import { reactionTo, SHARED_CAPACITY_REACTION, type Reaction } from '../error-reactions.js';
 import type { EngineEvents } from '../events.js';
 import { renderStep, type RenderedStep } from '../render-step.js';
 import { callEnded, callRecord } from './call-record.js';
@@ -39,7 +39,7 @@ import { heldRepliesDirFor } from '../paths.js';
 import { MAX_EMBEDDING_REQUEST_TOKENS, maxEmbeddingBatch } from '../../providers/embedding.js';
 import { MissingOutputBytesError, writeStepOutputs } from '../write-outputs.js';
 import type { CloudObjects } from './cloud-objects.js';
-import type { ParkedOperation, PollOutcome, PreparedCall, Settled, StepExecutor, Verdict } from './step-executor.js';
+import type { ParkedOperation, PollOutcome, PreparedCall, ResumedOperation, Settled, Settlement, StepExecutor, Verdict } from './step-executor.js';
 import { steadyNow, toWall } from '../../resilience/steady-clock.js';
 
 export interface ExecutionContext {
@@ -61,6 +61,30 @@ export interface ExecutionContext {
   /** Which provider serves a step's model: the registry's when absent (unit tests give a fake). */
   providers?: (task: TaskKind, model: string) => Provider;
 }
+
+/** A failed call, as the reaction table reads it (failureOf). */
+interface CallFailure {
+  call: PreparedCall;
+  error: GenbatchError;
+  project: string;
+  model: string;
+  durationMs: number;
+  /** A poll of a running operation failed: the operation is kept (polled again), nothing was spent. */
+  keepOperation: boolean;
+  /** A bare 429 of shared capacity: no project is at fault. */
+  sharedCapacity: boolean;
+  reaction: Reaction;
+  usage: Usage;
+  cost: number;
+  finishReason: string | undefined;
+  /** It may have been billed, for an amount never to be known: booked at its worst case. */
+  unknown: boolean;
+  ledger: LedgerEntry;
+  waitingOn: string | undefined;
+}
+
+/** What becomes of a failed call's units: retried after `delayMs`, or not. */
+type FailureDecision = ({ retry: true; delayMs: number } | { retry: false }) & { attempts: number; refusals: number; message: string };
 
 const RETRY_BASE_MS = 1000;
 const RETRY_CAP_MS = 60_000;
@@ -258,7 +282,7 @@ export class OnlineExecutor implements StepExecutor {
     return { unit, verdict };
   }
 
-  async execute(call: PreparedCall, lease: Lease, settleBudget: (usd: number) => void): Promise<Settled[]> {
+  async execute(call: PreparedCall, lease: Lease): Promise<Settlement> {
     const { store, runId, emit } = this.ctx;
     const { step, live } = call;
     const project = lease.project.name;
@@ -273,9 +297,8 @@ export class OnlineExecutor implements StepExecutor {
     const held = live.length === 1 ? this.ctx.held.take(lead.unit.item.id, step.name) : undefined;
     if (held) {
       lease.release();
-      settleBudget(0);
       await store.commit(() => store.markRunning(lead.unit.item.id, step.name, runId, project));
-      return [{ unit: lead.unit, verdict: await this.checkpoint(lead.unit, lead.rendered, held, 0, 0, project, undefined, model) }];
+      return { settled: [{ unit: lead.unit, verdict: await this.checkpoint(lead.unit, lead.rendered, held, 0, 0, project, undefined, model) }], spentUsd: 0 };
     }
     // Intent before spend: the units' running state and the call's ledger row at its worst case,
     // committed (with the other checkpoints of the moment) before the call is sent.
@@ -294,14 +317,16 @@ export class OnlineExecutor implements StepExecutor {
       } catch (raw) {
         const error = classifyError(raw);
         lease.release(undefined, this.windowOutcome(project, model, error));
-        return this.settleFailure(call, error, project, steadyNow() - t0, settleBudget);
+        return this.settleFailure(call, error, project, steadyNow() - t0);
       }
       lease.release(undefined, 'success');
       // Starting the operation is the call the quota governs: a probe that started one closes the breaker.
       this.ctx.pool.succeeded(project, model, 0, t0);
       await store.commit(() => store.setOperationName(lead.unit.item.id, step.name, operationName, runId));
       emit('operation:pending', { itemId: lead.unit.item.id, step: step.name, operationName, resumed: false });
-      return live.map((l) => ({ unit: l.unit, verdict: { kind: 'parked', operation: { call, operationName, project, startedAt: t0, settleBudget } } }));
+      // Nothing is spent yet: the call's budget hold goes with the operation, settled when it ends.
+      const operation: ParkedOperation = { call, operationName, project, startedAt: t0 };
+      return { settled: live.map((l) => ({ unit: l.unit, verdict: { kind: 'parked', operation } })), spentUsd: undefined };
     }
     let result: ProviderResult;
     try {
@@ -309,10 +334,10 @@ export class OnlineExecutor implements StepExecutor {
     } catch (raw) {
       const error = classifyError(raw);
       lease.release(undefined, this.windowOutcome(project, model, error));
-      return this.settleFailure(call, error, project, steadyNow() - t0, settleBudget);
+      return this.settleFailure(call, error, project, steadyNow() - t0);
     }
     lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens, 'success');
-    return this.settleSuccess(call, result, project, steadyNow() - t0, settleBudget);
+    return this.settleSuccess(call, result, project, steadyNow() - t0);
   }
 
   async poll(operation: ParkedOperation, client: GoogleGenAI): Promise<PollOutcome> {
@@ -327,7 +352,7 @@ export class OnlineExecutor implements StepExecutor {
       // A poll that did not get through is free: poll again rather than start (and pay for) another video.
       if (error instanceof TransientError || error instanceof QuotaExhaustedError) return { kind: 'poll_failed', error };
       // The operation itself failed: a retry starts a new one.
-      return { kind: 'settled', settled: await this.settleFailure(call, error, project, steadyNow() - startedAt, operation.settleBudget) };
+      return { kind: 'settled', ...(await this.settleFailure(call, error, project, steadyNow() - startedAt)) };
     }
     if (!status.done || !status.result) {
       const giveUpAfterMs = provider instanceof VeoProvider ? provider.pollingPlan.giveUpAfterMs : 30 * 60_000;
@@ -336,10 +361,10 @@ export class OnlineExecutor implements StepExecutor {
         `Video operation ${operationName} was still running after ${Math.round(giveUpAfterMs / 60_000)} min; resume to poll it again.`,
         {},
       );
-      return { kind: 'settled', settled: await this.settleFailure(call, error, project, steadyNow() - startedAt, operation.settleBudget, true) };
+      return { kind: 'settled', ...(await this.settleFailure(call, error, project, steadyNow() - startedAt, true)) };
     }
     const result = await this.readStoredMedia(status.result, project);
-    return { kind: 'settled', settled: await this.settleSuccess(call, result, project, steadyNow() - startedAt, operation.settleBudget) };
+    return { kind: 'settled', ...(await this.settleSuccess(call, result, project, steadyNow() - startedAt)) };
   }
 
   /**
@@ -368,7 +393,7 @@ export class OnlineExecutor implements StepExecutor {
    * A unit whose operation was started by an earlier, interrupted run: it is marked running again
    * on the project that owns the operation and parked for polling, without a new (paid) start.
    */
-  resumeOperation(unit: Unit, reserve: (worstCaseUsd: number, alreadyCounted: boolean) => (usd: number) => void): ParkedOperation | Settled[] {
+  resumeOperation(unit: Unit): ResumedOperation | Settled[] {
     const { call, rejected } = this.prepare([unit]);
     if (!call || !unit.operationName || !unit.operationProject) return rejected;
     const { store, runId } = this.ctx;
@@ -387,13 +412,17 @@ export class OnlineExecutor implements StepExecutor {
         model: call.model ?? unit.step.model,
         reservedUsd: call.worstCaseUsd,
       });
-    const settleBudget = reserve(intent?.reservedUsd ?? call.worstCaseUsd, intent !== undefined);
-    return { call, operationName: unit.operationName, project: unit.operationProject, startedAt: steadyNow(), settleBudget };
+    return {
+      operation: { call, operationName: unit.operationName, project: unit.operationProject, startedAt: steadyNow() },
+      // Already being paid for: its worst case is held again (moved from the spend read at the start when its intent row counts it).
+      holdUsd: intent?.reservedUsd ?? call.worstCaseUsd,
+      counted: intent !== undefined,
+    };
   }
 
   /** An operation whose polls keep failing: retried later, polling the same operation again. */
-  pollsExhausted(operation: ParkedOperation, error: Error): Promise<Settled[]> {
-    return this.settleFailure(operation.call, classifyError(error), operation.project, steadyNow() - operation.startedAt, operation.settleBudget, true);
+  pollsExhausted(operation: ParkedOperation, error: Error): Promise<Settlement> {
+    return this.settleFailure(operation.call, classifyError(error), operation.project, steadyNow() - operation.startedAt, true);
   }
 
   pollDelayMs(polls: number): number {
@@ -436,49 +465,61 @@ export class OnlineExecutor implements StepExecutor {
     return 'none';
   }
 
-  /** Settles a failed call through the reaction table: requeue, retry after a backoff, or fail. */
-  private async settleFailure(
-    call: PreparedCall,
-    error: GenbatchError,
-    project: string,
-    durationMs: number,
-    settleBudget: (usd: number) => void,
-    keepOperation = false,
-  ): Promise<Settled[]> {
-    const { store, catalog, pool, emit, runId } = this.ctx;
-    const { step, live } = call;
-    const lead = live[0] as PreparedCall['live'][number];
+  /**
+   * Settles a failed call through the reaction table: requeue, retry after a backoff, or fail. Its
+   * settlement's spend is what the call cost: its usage when a reply was billed, its worst case when
+   * the outcome is unknown (it may have been billed, for an amount never to be known), else $0.
+   */
+  private async settleFailure(call: PreparedCall, error: GenbatchError, project: string, durationMs: number, keepOperation = false): Promise<Settlement> {
+    const failure = this.failureOf(call, error, project, durationMs, keepOperation);
+    this.reactOnProject(failure);
+    const decision = this.decide(failure);
+    await this.commitFailure(failure, decision);
+    this.emitCall(failure.ledger, failure.usage);
+    return { settled: this.failureVerdicts(failure, decision), spentUsd: failure.unknown ? call.worstCaseUsd : failure.cost };
+  }
+
+  /** What a failed call was: its reaction, what it cost, its ledger row. */
+  private failureOf(call: PreparedCall, error: GenbatchError, project: string, durationMs: number, keepOperation: boolean): CallFailure {
+    const { catalog, pool } = this.ctx;
+    const { step } = call;
+    const lead = call.live[0] as PreparedCall['live'][number];
     const model = call.model ?? step.model;
     // A bare 429 of shared capacity: no project is at fault and none would have more; wait a short backoff.
     const sharedCapacity = error instanceof QuotaExhaustedError && pool.quotaKindOf429(project, model, error) === 'shared';
     const reaction = sharedCapacity ? SHARED_CAPACITY_REACTION : reactionTo(error);
     const httpStatus = error instanceof ProviderError ? (error.httpStatus ?? 0) : 0;
-    // The finish reason of a reply that arrived but was not used (TRUNCATED, OTHER…), recorded with the step.
-    const finishReason = error instanceof ProviderError ? error.finishReason : undefined;
     // A reply that arrived but was unusable was still billed: keep its usage in the ledger.
     const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
     const cost = reaction.billed === 'usage' ? catalog.cost(model, usage, { withAudio: videoWithAudio(model, step.params), api: call.api ?? 'vertex' }) : 0;
-    // A call that may have been billed, for an amount never to be known, counts at its worst case.
-    // (A poll that failed is free: the operation's own cost is settled when it ends.)
-    const unknown = reaction.billed === 'unknown' && !keepOperation && call.ledgerId !== undefined;
-    settleBudget(unknown ? call.worstCaseUsd : cost);
-    const failedCall = this.ledgerEntry(
-      call.ledgerId,
-      lead.unit.item.id,
-      step,
-      model,
+    const status = httpStatus || (error instanceof BadResponseError ? 200 : 0);
+    return {
+      call,
+      error,
       project,
-      httpStatus || (error instanceof BadResponseError ? 200 : 0),
+      model,
+      durationMs,
+      keepOperation,
+      sharedCapacity,
+      reaction,
       usage,
       cost,
-      durationMs,
-      error.code,
-    );
+      // The finish reason of a reply that arrived but was not used (TRUNCATED, OTHER…), recorded with the step.
+      finishReason: error instanceof ProviderError ? error.finishReason : undefined,
+      // A call that may have been billed counts at its worst case. (A poll that failed is free: the operation's own cost is settled when it ends.)
+      unknown: reaction.billed === 'unknown' && !keepOperation && call.ledgerId !== undefined,
+      ledger: this.ledgerEntry(call.ledgerId, lead.unit.item.id, step, model, project, status, usage, cost, durationMs, error.code),
+      waitingOn: sharedCapacity ? pool.capacityRefused(project, model) : undefined,
+    };
+  }
 
-    const waitingOn = sharedCapacity ? pool.capacityRefused(project, model) : undefined;
-    if (sharedCapacity) {
-      // Counted above; no project is at fault.
-    } else if (reaction.project === 'cooldown' && error instanceof QuotaExhaustedError) {
+  /** What the failure says of the project: a cooldown, an outage, a model it cannot serve, a credential rejected. */
+  private reactOnProject(f: CallFailure): void {
+    const { pool, emit } = this.ctx;
+    const { error, project, model, reaction, durationMs } = f;
+    // Shared capacity was counted already (failureOf); no project is at fault.
+    if (f.sharedCapacity) return;
+    if (reaction.project === 'cooldown' && error instanceof QuotaExhaustedError) {
       const until = pool.cooldown(project, model, {
         reason: error.perDay ? 'daily quota exhausted' : 'quota exhausted (429)',
         startedAt: steadyNow() - durationMs,
@@ -502,11 +543,16 @@ export class OnlineExecutor implements StepExecutor {
       pool.disable(project, details ? `credential rejected (${details})` : 'credential rejected');
       emit('project:disabled', { project, reason: error.message });
     }
+  }
 
+  /** Whether the units try again, and after how long: shared capacity's backoff, a requeue, the retry policy, or no. */
+  private decide(f: CallFailure): FailureDecision {
+    const { live, step } = f.call;
+    const { reaction, error } = f;
     const attempts = Math.max(...live.map((l) => l.unit.attempts)) + (reaction.countsAttempt ? 1 : 0);
-    const refusals = sharedCapacity ? Math.max(...live.map((l) => this.capacityRefusals.get(l.unit) ?? 0)) + 1 : 0;
-    if (sharedCapacity) for (const l of live) this.capacityRefusals.set(l.unit, refusals);
-    const decision = sharedCapacity
+    const refusals = f.sharedCapacity ? Math.max(...live.map((l) => this.capacityRefusals.get(l.unit) ?? 0)) + 1 : 0;
+    if (f.sharedCapacity) for (const l of live) this.capacityRefusals.set(l.unit, refusals);
+    const decision = f.sharedCapacity
       ? ({ retry: true, delayMs: sharedCapacityDelay(refusals) } as const)
       : reaction.unit === 'requeue'
         ? ({ retry: true, delayMs: 0 } as const)
@@ -514,80 +560,69 @@ export class OnlineExecutor implements StepExecutor {
           ? this.retryPolicy(step).decide(attempts, error instanceof ProviderError ? error.retryAfterMs : undefined)
           : ({ retry: false } as const);
     const message = reaction.unit === 'retry' && !decision.retry ? `${error.message} (gave up after ${attempts} attempts)` : error.message;
-    // The failed call's ledger row and the units' new state, committed together.
+    return { ...decision, attempts, refusals, message };
+  }
+
+  /** The failed call's ledger row and the units' new state, committed together. */
+  private async commitFailure(f: CallFailure, decision: FailureDecision): Promise<void> {
+    const { store, runId } = this.ctx;
+    const { step, live } = f.call;
+    const { error, finishReason } = f;
+    const reason = finishReason === undefined ? {} : { finishReason };
+    const share = f.cost / live.length;
     await store.commit(() => {
-      if (unknown) store.markCallUnknown(call.ledgerId as number, error.code, durationMs);
-      else store.recordCall(failedCall);
+      if (f.unknown) store.markCallUnknown(f.call.ledgerId as number, error.code, f.durationMs);
+      else store.recordCall(f.ledger);
       for (const l of live) {
-        if (!keepOperation && l.unit.operationName) store.setOperationName(l.unit.item.id, step.name, null, runId);
+        if (!f.keepOperation && l.unit.operationName) store.setOperationName(l.unit.item.id, step.name, null, runId);
         if (decision.retry) {
           // A billed but unusable reply (bad JSON) is part of what the item cost.
-          store.markPending(l.unit.item.id, step.name, {
-            countAttempt: reaction.countsAttempt,
-            errorCode: error.code,
-            errorMessage: error.message,
-            costUsd: cost / live.length,
-            runId,
-            ...(finishReason === undefined ? {} : { finishReason }),
-          });
+          const pending = { countAttempt: f.reaction.countsAttempt, errorCode: error.code, errorMessage: error.message, costUsd: share, runId, ...reason };
+          store.markPending(l.unit.item.id, step.name, pending);
         } else {
-          store.finishStep(
-            l.unit.item.id,
-            step.name,
-            'failed',
-            {
-              code: error.code,
-              message,
-              promptHash: l.rendered.promptHash,
-              costUsd: cost / live.length,
-              model,
-              ...(finishReason === undefined ? {} : { finishReason }),
-            },
-            undefined,
-            runId,
-          );
+          const failed = { code: error.code, message: decision.message, promptHash: l.rendered.promptHash, costUsd: share, model: f.model, ...reason };
+          store.finishStep(l.unit.item.id, step.name, 'failed', failed, undefined, runId);
         }
       }
     });
-    this.emitCall(failedCall, usage);
+  }
 
-    if (reaction.unit === 'requeue') return live.map((l) => ({ unit: l.unit, verdict: { kind: 'requeue' } }));
-    if (decision.retry) {
-      for (const l of live) {
-        l.unit.attempts = attempts;
-        if (!keepOperation) l.unit.operationName = undefined;
-        emit('step:retry', {
-          itemId: l.unit.item.id,
-          step: step.name,
-          project,
-          code: error.code,
-          message: error.message,
-          attempt: attempts,
-          delayMs: decision.delayMs,
-          ...(finishReason === undefined ? {} : { finishReason }),
-          ...(waitingOn === undefined ? {} : { waitingOn, refusals }),
-        });
-      }
-      return live.map((l) => ({ unit: l.unit, verdict: { kind: 'retry', delayMs: decision.delayMs, ...(waitingOn === undefined ? {} : { waitingOn }) } }));
+  /** Each unit's verdict after a failure, announced: requeued, retried after its delay, or failed. */
+  private failureVerdicts(f: CallFailure, decision: FailureDecision): Settled[] {
+    const { emit } = this.ctx;
+    const { step, live } = f.call;
+    const { error, finishReason, waitingOn } = f;
+    const reason = finishReason === undefined ? {} : { finishReason };
+    if (f.reaction.unit === 'requeue') return live.map((l) => ({ unit: l.unit, verdict: { kind: 'requeue' } }));
+    if (!decision.retry) {
+      for (const l of live) emit('step:failed', { itemId: l.unit.item.id, step: step.name, code: error.code, message: decision.message, ...reason });
+      return live.map((l) => ({ unit: l.unit, verdict: { kind: 'failed' } }));
     }
-    for (const l of live)
-      emit('step:failed', { itemId: l.unit.item.id, step: step.name, code: error.code, message, ...(finishReason === undefined ? {} : { finishReason }) });
-    return live.map((l) => ({ unit: l.unit, verdict: { kind: 'failed' } }));
+    const waiting = waitingOn === undefined ? {} : { waitingOn };
+    for (const l of live) {
+      l.unit.attempts = decision.attempts;
+      if (!f.keepOperation) l.unit.operationName = undefined;
+      emit('step:retry', {
+        itemId: l.unit.item.id,
+        step: step.name,
+        project: f.project,
+        code: error.code,
+        message: error.message,
+        attempt: decision.attempts,
+        delayMs: decision.delayMs,
+        ...reason,
+        ...(waitingOn === undefined ? {} : { waitingOn, refusals: decision.refusals }),
+      });
+    }
+    return live.map((l) => ({ unit: l.unit, verdict: { kind: 'retry', delayMs: decision.delayMs, ...waiting } }));
   }
 
   /** A reply arrived: price it, write the outputs and checkpoint each unit it served. */
-  private async settleSuccess(
-    call: PreparedCall,
-    result: ProviderResult,
-    project: string,
-    durationMs: number,
-    settleBudget: (usd: number) => void,
-  ): Promise<Settled[]> {
+  private async settleSuccess(call: PreparedCall, result: ProviderResult, project: string, durationMs: number): Promise<Settlement> {
     const { catalog, pool } = this.ctx;
     const { step, live } = call;
     const model = call.model ?? step.model;
     const costUsd = catalog.cost(model, result.usage, { withAudio: videoWithAudio(model, step.params), api: call.api ?? 'vertex' });
-    settleBudget(costUsd);
     pool.succeeded(project, model, costUsd);
     // One ledger row per API call (on the first unit of a batch); each unit carries its share of the cost.
     const ledger = this.ledgerEntry(
@@ -620,7 +655,7 @@ export class OnlineExecutor implements StepExecutor {
       );
       settled.push({ unit: l.unit, verdict });
     }
-    return settled;
+    return { settled, spentUsd: costUsd };
   }
 
   /**
