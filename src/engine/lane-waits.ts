@@ -1,8 +1,9 @@
-import type { Availability } from '../coordination/project-pool.js';
+import type { Availability, ProjectPool } from '../coordination/project-pool.js';
 import type { BlockedLane, StallWatch } from '../resilience/stall-watch.js';
 import { steadyNow, toWall } from '../resilience/steady-clock.js';
 import type { EngineEvents } from './events.js';
-import { describeLane, type Lane } from './lane.js';
+import { chooseModel, describeLane, type Lane } from './lane.js';
+import type { Unit } from './unit.js';
 
 export type SchedulerOutcome =
   | { kind: 'finished' }
@@ -19,8 +20,50 @@ export type SchedulerOutcome =
 
 type Emit = <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]) => void;
 
+export interface LaneTurn {
+  stall: StallWatch;
+  pool: ProjectPool;
+  emit: Emit;
+  /** A unit back from its backoff goes through the scheduler again (its operation may still run at Vertex). */
+  enqueue: (unit: Unit) => void;
+  /** Sends the lane's next call on `model`, if a call slot is free. */
+  dispatch: (lane: Lane, model: string) => void;
+}
+
+/** One lane's turn: units back from their backoff rejoin it, and a call is dispatched if a project is ready. */
+export function serveLane(lane: Lane, now: number, turn: LaneTurn): { canMove: boolean; nextAt: number } {
+  const { stall } = turn;
+  let canMove = false;
+  let nextAt = Number.POSITIVE_INFINITY;
+  const due = lane.delayed.filter((d) => d.at <= now);
+  if (due.length > 0) {
+    lane.delayed = lane.delayed.filter((d) => d.at > now);
+    for (const d of due) turn.enqueue(d.unit);
+  }
+  for (const d of lane.delayed) nextAt = Math.min(nextAt, d.at);
+  if (lane.delayed.some((d) => d.waitingOn === undefined)) canMove = true;
+  else if (lane.delayed.length > 0 && lane.ready.length === 0) {
+    // Every unit left here was refused by shared capacity: the lane waits on it (a stall, if nothing gets through for limits.max_stall).
+    const first = lane.delayed[0] as { at: number; waitingOn?: string };
+    stall.block(lane.key, undefined, `waiting on ${first.waitingOn ?? 'shared capacity'}: every call refused (429)`);
+  }
+  if (lane.ready.length === 0 || lane.acquiring) return { canMove, nextAt };
+  const { model, availability } = chooseModel(lane, turn.pool, turn.emit);
+  if (availability.state === 'ready') {
+    lane.unusable = undefined;
+    lane.outageSince = undefined;
+    stall.unblock(lane.key);
+    lane.announced = undefined;
+    turn.dispatch(lane, model);
+    return { canMove: true, nextAt };
+  }
+  laneBlocked(lane, availability, stall, turn.emit);
+  if (availability.state === 'waiting' && availability.until !== undefined) nextAt = Math.min(nextAt, availability.until + 1);
+  return { canMove, nextAt };
+}
+
 /** A lane no project can serve now: the stall watch learns why and until when, and people are told once per change. */
-export function laneBlocked(lane: Lane, availability: Exclude<Availability, { state: 'ready' }>, stall: StallWatch, emit: Emit): void {
+function laneBlocked(lane: Lane, availability: Exclude<Availability, { state: 'ready' }>, stall: StallWatch, emit: Emit): void {
   lane.outageSince = availability.state === 'waiting' ? availability.outageSince : undefined;
   if (availability.state === 'unusable') {
     lane.unusable = availability.reason;

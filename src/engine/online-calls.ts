@@ -61,11 +61,11 @@ export class OnlineCalls implements Executor {
     // Calls are awaited, never left running.
   }
 
-  /** Takes a call's worth of units from the front of the lane and sends it (cache, budget, lease, call). */
+  /** Takes a call's worth of units from the front of the lane and sends it (cache, budget, lease, call), if the call may go now (`open`). */
   dispatch(lane: Lane, model: string): void {
     const { executor } = this.options;
     const first = lane.ready[0];
-    if (!first) return;
+    if (!first || !this.open) return;
     const units = lane.ready.splice(0, executor.batchSize(first.step));
     lane.acquiring = true;
     this.calls += 1;

@@ -9,12 +9,12 @@ import { BudgetHolds } from './budget-hold.js';
 import type { EngineEvents } from './events.js';
 import type { Executor, ParkedOperation, Settled, StepExecutor, UnitExecutor } from './executors/step-executor.js';
 import { ItemFeed } from './item-feed.js';
-import { chooseModel, newLane, type Lane } from './lane.js';
-import { laneBlocked, nothingMoves, type SchedulerOutcome } from './lane-waits.js';
+import { Lanes } from './lane.js';
+import { nothingMoves, serveLane, type LaneTurn, type SchedulerOutcome } from './lane-waits.js';
 import { OnlineCalls } from './online-calls.js';
 import { OperationPoller } from './operation-poller.js';
 import { followingUnit, laneKey, type Unit } from './unit.js';
-import { Wake } from './wake.js';
+import { sleepOrWake, Wake } from './wake.js';
 
 export type { SchedulerOutcome } from './lane-waits.js';
 
@@ -51,7 +51,8 @@ const MAX_IDLE_MS = 1000;
  * settlements at the scheduler's turns; the run stalls only when no lane with work can move for `max_stall`.
  */
 export class Scheduler {
-  private readonly lanes = new Map<string, Lane>();
+  private readonly lanes: Lanes;
+  private readonly laneTurn: LaneTurn;
   private readonly online: OnlineCalls;
   private readonly operations: OperationPoller;
   private readonly holds: BudgetHolds;
@@ -60,7 +61,6 @@ export class Scheduler {
   private readonly items: ItemFeed;
   private readonly wake = new Wake();
   private unitsInMemory = 0;
-  private rotation = 0;
   /** Settlements handled so far: a turn that handled some looks again before deciding the run is finished. */
   private handled = 0;
   /** An error no reaction covers (a state conflict, a bug): the run stops and it is thrown. */
@@ -72,10 +72,12 @@ export class Scheduler {
     this.stall = new StallWatch(options.job.limits.maxStallMs, steadyNow);
     options.signal.addEventListener('abort', () => this.wake.notify(), { once: true });
     this.items = new ItemFeed(options.job, options.store, options.limit);
+    this.lanes = new Lanes(options.job);
     this.holds = new BudgetHolds(options.budget);
     const { executor, pool, signal, emit, onBudgetRefused } = options;
     this.operations = new OperationPoller({ executor, pool, holds: this.holds, emit });
     this.online = new OnlineCalls({ executor, pool, signal, holds: this.holds, concurrency: options.job.limits.concurrency, onBudgetRefused });
+    this.laneTurn = { stall: this.stall, pool, emit, enqueue: (unit) => this.enqueue(unit), dispatch: (lane, model) => this.online.dispatch(lane, model) };
   }
 
   /** Steps completed in this pass, per step name. */
@@ -88,20 +90,11 @@ export class Scheduler {
     return this.options.batch ? [this.online, this.operations, this.options.batch] : [this.online, this.operations];
   }
 
-  private lane(unit: Unit): Lane {
-    const key = laneKey(this.options.job, unit.step);
-    let lane = this.lanes.get(key);
-    if (!lane) {
-      lane = newLane(this.options.job, unit);
-      this.lanes.set(key, lane);
-    }
-    return lane;
-  }
-
   /** Pulls items with work left, in input order, until the lanes that can move have enough to do. */
   private feed(): void {
     const lowWater = this.options.job.limits.concurrency * 4 + 64;
-    while (!this.items.done && this.unitsInMemory < MAX_UNITS_IN_MEMORY && this.movableReady() < lowWater) {
+    const movable = (): number => this.lanes.movableReady((key) => this.stall.isBlocked(key));
+    while (!this.items.done && this.unitsInMemory < MAX_UNITS_IN_MEMORY && movable() < lowWater) {
       for (const unit of this.items.nextPage()) {
         this.unitsInMemory += 1;
         this.enqueue(unit);
@@ -109,23 +102,11 @@ export class Scheduler {
     }
   }
 
-  private movableReady(): number {
-    let n = 0;
-    for (const lane of this.lanes.values()) if (!this.stall.isBlocked(lane.key) && lane.unusable === undefined) n += lane.ready.length;
-    return n;
-  }
-
   /** A unit goes to the executor that takes it (a batch step, a running operation), else to its lane. */
   private enqueue(unit: Unit): void {
     const taker = [this.options.batch, this.operations].find((e) => e?.takes(unit));
     if (taker) taker.add(unit);
-    else this.lane(unit).ready.push(unit);
-  }
-
-  /** A unit reached an end (done with no step left, failed, filtered). */
-  private resolved(unit: Unit): void {
-    this.unitsInMemory -= 1;
-    this.stall.progressed(laneKey(this.options.job, unit.step));
+    else this.lanes.of(unit).ready.push(unit);
   }
 
   /** One executor's turn: what it settled is handled; returns when it next needs a turn. */
@@ -149,7 +130,7 @@ export class Scheduler {
           this.completed[unit.step.name] = (this.completed[unit.step.name] ?? 0) + 1;
           this.stall.progressed(laneKey(this.options.job, unit.step));
           // A call got through: units refused by shared capacity need not wait out their backoff (the window paces them).
-          for (const d of this.lane(unit).delayed) if (d.waitingOn !== undefined) d.at = Math.min(d.at, steadyNow());
+          for (const d of this.lanes.of(unit).delayed) if (d.waitingOn !== undefined) d.at = Math.min(d.at, steadyNow());
           const next = followingUnit(this.options.job, this.options.store, unit);
           if (next) this.enqueue(next);
           else this.unitsInMemory -= 1;
@@ -157,17 +138,15 @@ export class Scheduler {
         }
         case 'failed':
         case 'filtered':
-          this.resolved(unit);
+          // The unit reached an end: the run is moving.
+          this.unitsInMemory -= 1;
+          this.stall.progressed(laneKey(this.options.job, unit.step));
           break;
         case 'retry':
-          this.lane(unit).delayed.push({
-            unit,
-            at: steadyNow() + verdict.delayMs,
-            ...(verdict.waitingOn === undefined ? {} : { waitingOn: verdict.waitingOn }),
-          });
+          this.lanes.delay(unit, steadyNow() + verdict.delayMs, verdict.waitingOn);
           break;
         case 'requeue':
-          this.lane(unit).ready.unshift(unit);
+          this.lanes.of(unit).ready.unshift(unit);
           break;
         case 'released':
         case 'stop':
@@ -214,13 +193,12 @@ export class Scheduler {
       let nextAt = Math.min(now + MAX_IDLE_MS, this.turn(this.online, now, false), this.turn(this.operations, now, false));
       if (this.stopping) continue;
       let canMove = this.online.busy || this.operations.busy;
-      const lanes = [...this.lanes.values()];
-      const start = this.rotation++ % Math.max(1, lanes.length);
-      for (const lane of [...lanes.slice(start), ...lanes.slice(0, start)]) {
-        const served = this.serveLane(lane, now);
+      for (const lane of this.lanes.rotated()) {
+        const served = serveLane(lane, now, this.laneTurn);
         canMove ||= served.canMove;
         nextAt = Math.min(nextAt, served.nextAt);
       }
+      const lanes = this.lanes.all();
       let work = lanes.some((l) => l.ready.length > 0 || l.delayed.length > 0 || l.acquiring) || this.operations.busy || this.online.busy;
       const { batch } = this.options;
       if (batch) {
@@ -248,11 +226,7 @@ export class Scheduler {
     }
   }
 
-  /**
-   * A stopping run's outcome once its calls and polls in flight have ended (undefined: not yet).
-   * Operations and batch jobs are not waited for (they can run for minutes, past a service
-   * manager's stop timeout): their names are checkpointed, and the next run picks them up.
-   */
+  /** A stopping run's outcome once its calls and polls in flight have ended (undefined: not yet); operations and batch jobs are left running (`left`). */
   private stoppedOutcome(): SchedulerOutcome | undefined {
     const now = steadyNow();
     for (const executor of this.executors) this.turn(executor, now, false);
@@ -262,44 +236,9 @@ export class Scheduler {
     return { kind: 'stopped' };
   }
 
-  /** One lane's turn: units back from their backoff rejoin it, and a call is dispatched if a project is ready. */
-  private serveLane(lane: Lane, now: number): { canMove: boolean; nextAt: number } {
-    let canMove = false;
-    let nextAt = Number.POSITIVE_INFINITY;
-    const due = lane.delayed.filter((d) => d.at <= now);
-    if (due.length > 0) {
-      lane.delayed = lane.delayed.filter((d) => d.at > now);
-      // Through enqueue: a unit whose operation is still running at Vertex is polled again, not restarted.
-      for (const d of due) this.enqueue(d.unit);
-    }
-    for (const d of lane.delayed) nextAt = Math.min(nextAt, d.at);
-    if (lane.delayed.some((d) => d.waitingOn === undefined)) canMove = true;
-    else if (lane.delayed.length > 0 && lane.ready.length === 0) {
-      // Every unit left here was refused by shared capacity: the lane waits on it (a stall, if nothing gets through for limits.max_stall).
-      const first = lane.delayed[0] as { at: number; waitingOn?: string };
-      this.stall.block(lane.key, undefined, `waiting on ${first.waitingOn ?? 'shared capacity'}: every call refused (429)`);
-    }
-    if (lane.ready.length === 0 || lane.acquiring) return { canMove, nextAt };
-    const { model, availability } = chooseModel(lane, this.options.pool, this.options.emit);
-    if (availability.state === 'ready') {
-      lane.unusable = undefined;
-      lane.outageSince = undefined;
-      this.stall.unblock(lane.key);
-      lane.announced = undefined;
-      if (this.online.open) this.online.dispatch(lane, model);
-      return { canMove: true, nextAt };
-    }
-    laneBlocked(lane, availability, this.stall, this.options.emit);
-    if (availability.state === 'waiting' && availability.until !== undefined) nextAt = Math.min(nextAt, availability.until + 1);
-    return { canMove, nextAt };
-  }
-
   /** Sleeps until `at` (at most MAX_IDLE_MS), or until an executor, the budget, the pool or a stop says something changed. */
   private async sleepUntil(at: number): Promise<void> {
-    const ms = Math.max(1, Math.min(MAX_IDLE_MS, at - steadyNow()));
-    let timer: NodeJS.Timeout | undefined;
     const woken = [this.wake.next(), this.holds.freed.next(), this.options.pool.changed(), ...this.executors.map((e) => e.wake.next())];
-    await Promise.race([...woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-    clearTimeout(timer);
+    await sleepOrWake(Math.max(1, Math.min(MAX_IDLE_MS, at - steadyNow())), woken);
   }
 }

@@ -27,3 +27,10 @@ export class Wake {
     resolve?.();
   }
 }
+
+/** Sleeps `ms`, or less when one of `woken` resolves first. */
+export async function sleepOrWake(ms: number, woken: Promise<void>[]): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([...woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}

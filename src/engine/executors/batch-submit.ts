@@ -1,0 +1,218 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import type { BatchJob, GoogleGenAI } from '@google/genai';
+import type { ProjectCredentials } from '../../credentials/credentials.js';
+import { ConfigError } from '../../errors/config-error.js';
+import { QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
+import { RETRY_LATER } from '../../estimate/budget.js';
+import { batchRequestOf } from '../../providers/gemini-batch.js';
+import { classifyError } from '../../resilience/classify-error.js';
+import { scratchDirFor } from '../paths.js';
+import type { RenderedStep } from '../render-step.js';
+import type { Unit } from '../unit.js';
+import type { Settled } from './step-executor.js';
+import { requestHash } from './batch-matching.js';
+import { steadyNow } from '../../resilience/steady-clock.js';
+import { MAX_BATCH_INPUT_BYTES, CREATE_RETRY_MS, labelled, stagingError, type Member, type Tracked } from './batch-job.js';
+import { BatchCollector } from './batch-collect.js';
+
+/** Submits chunks of gathered units as batch jobs: rendered, held against the budget, written down, staged and created. */
+export abstract class BatchSubmitter extends BatchCollector {
+  protected stagingFor(project: ProjectCredentials): string {
+    const staging = this.ctx.job.batch?.staging ?? project.stagingBucket;
+    if (!staging) {
+      throw new ConfigError(`${this.ctx.job.file}: batch.staging: batch prediction needs a Cloud Storage location for its input and output files`, {
+        file: this.ctx.job.file,
+        keyPath: 'batch.staging',
+        hint: `Set batch: { staging: gs://BUCKET/PREFIX } in the job file, or staging_bucket: gs://BUCKET on project "${project.name}" in the credentials file.`,
+      });
+    }
+    return staging.replace(/\/+$/, '');
+  }
+
+  /** Renders, reserves, writes, stages and submits one chunk of a step's units. */
+  protected async submit(units: Unit[]): Promise<void> {
+    const { job, store, pool, runId, budget, catalog, emit, signal } = this.ctx;
+    const step = (units[0] as Unit).step;
+    // Batch prediction is Vertex AI's: Gemini API keys of the pool take no batch jobs.
+    const lease = await pool.acquire(step.model, step.pool ?? job.pool, signal, 0, undefined, 'vertex');
+    if (!lease) {
+      // Stopping, or no project can serve the model: the units stay pending for the next run.
+      this.hand(units.map((unit) => ({ unit, verdict: { kind: 'released' } })));
+      return;
+    }
+    let released = false;
+    const releaseLease = (): void => {
+      if (!released) lease.release();
+      released = true;
+    };
+    try {
+      const project = lease.project;
+      const id = `genbatch-${job.name.toLowerCase().slice(0, 40)}-${randomUUID().slice(0, 8)}`;
+      let staging: string;
+      try {
+        staging = this.stagingFor(project);
+      } catch (error) {
+        this.hand(units.map((unit) => ({ unit, verdict: { kind: 'released' } })));
+        this.stopStep(stagingError(step.name, project.name, 'finding where to stage batch files', error));
+        return;
+      }
+      const base = `${staging}/genbatch/${job.name}/${id}`;
+      const scratch = scratchDirFor(job);
+      await mkdir(scratch, { recursive: true });
+      const localFile = join(scratch, `${id}.jsonl`);
+      const out = createWriteStream(localFile);
+      const members = new Map<string, Member>();
+      const settled: Settled[] = [];
+      const leftover: Unit[] = [];
+      let bytes = 0;
+      let refusedUsd = 0;
+      for (const unit of units) {
+        if (leftover.length > 0) {
+          leftover.push(unit);
+          continue;
+        }
+        const { call, rejected } = this.ctx.online.prepare([unit]);
+        settled.push(...rejected);
+        if (!call) continue;
+        let line: string;
+        let hash: string | undefined;
+        try {
+          // The key rides in the request's labels (Vertex echoes the request, not our other fields); `key` is kept for services that echo it.
+          const request = batchRequestOf(labelled(call.request, unit.item.id));
+          hash = requestHash(request);
+          line = `${JSON.stringify({ key: unit.item.id, request })}\n`;
+        } catch (error) {
+          const code = error instanceof ConfigError ? error.code : 'BAD_REQUEST';
+          store.finishStep(unit.item.id, step.name, 'failed', { code, message: (error as Error).message }, undefined, runId);
+          emit('step:failed', { itemId: unit.item.id, step: step.name, code, message: (error as Error).message });
+          settled.push({ unit, verdict: { kind: 'failed' } });
+          continue;
+        }
+        const size = Buffer.byteLength(line);
+        const reservedUsd = call.worstCaseUsd * (1 - catalog.batchDiscount);
+        if (members.size > 0 && bytes + size > MAX_BATCH_INPUT_BYTES) {
+          leftover.push(unit);
+          continue;
+        }
+        const answer = budget ? await budget.reserve(reservedUsd) : undefined;
+        const reservation = answer === RETRY_LATER ? undefined : answer;
+        if (budget && !reservation) {
+          // The chunk is cut where it would cross the cap (or waits while a shared budget cannot answer).
+          refusedUsd = reservedUsd;
+          if (answer === RETRY_LATER) this.budgetBlocked = true;
+          leftover.push(unit);
+          continue;
+        }
+        bytes += size;
+        if (!out.write(line)) await once(out, 'drain');
+        members.set(unit.item.id, {
+          unit,
+          rendered: (call.live[0] as { rendered: RenderedStep }).rendered,
+          request: call.request,
+          reservedUsd,
+          reservation,
+          ledgerId: undefined,
+          hash,
+        });
+      }
+      out.end();
+      await once(out, 'close');
+      if (settled.length > 0) this.hand(settled);
+      if (leftover.length > 0) {
+        this.buffers.get(step.name)?.unshift(...leftover);
+        if (refusedUsd > 0) {
+          if (budget?.holding) this.budgetBlocked = true;
+          else {
+            this.buffers.set(step.name, []);
+            this.hand(leftover.map((unit) => ({ unit, verdict: { kind: 'released' } })));
+            this.ctx.onBudgetRefused(refusedUsd);
+          }
+        }
+      }
+      if (members.size === 0) {
+        await rm(localFile, { force: true });
+        return;
+      }
+      const tracked: Tracked = {
+        id,
+        step,
+        project: project.name,
+        name: undefined,
+        state: 'SUBMITTING',
+        inputUri: `${base}/input.jsonl`,
+        outputUri: `${base}/output`,
+        members,
+        createdAt: steadyNow(),
+        polls: 0,
+        nextAt: Number.POSITIVE_INFINITY,
+        busy: true,
+      };
+      // Intent before spend: the job's row, its units running in it and their ledger rows, durable before the upload.
+      await store.commit(() => {
+        store.batches.open({
+          id,
+          step: step.name,
+          project: project.name,
+          model: step.model,
+          inputUri: tracked.inputUri,
+          outputUri: tracked.outputUri,
+          requests: members.size,
+        });
+        for (const m of members.values()) {
+          store.markRunning(m.unit.item.id, step.name, runId, project.name);
+          store.batches.assign(id, m.unit.item.id, step.name, m.hash);
+          m.ledgerId = store.openCall({ runId, itemId: m.unit.item.id, step: step.name, project: project.name, model: step.model, reservedUsd: m.reservedUsd });
+        }
+      });
+      this.tracked.set(id, tracked);
+      try {
+        await this.service.upload(project, localFile, tracked.inputUri);
+      } catch (error) {
+        // Nothing was submitted: the units go back to pending, and the step stops (other steps go on).
+        const stop = stagingError(step.name, project.name, `uploading the batch input to ${tracked.inputUri}`, error);
+        this.hand(await this.release(tracked, stop.message, false, 'BATCH_STAGING_FAILED'));
+        this.stopStep(stop);
+        return;
+      } finally {
+        await rm(localFile, { force: true });
+      }
+      let created: BatchJob;
+      try {
+        created = await this.service.create(lease.client, { model: step.model, src: tracked.inputUri, dest: tracked.outputUri, displayName: id });
+      } catch (raw) {
+        releaseLease();
+        await this.createFailed(tracked, lease.client, classifyError(raw));
+        return;
+      }
+      // The name, before anything else: a resume polls this job instead of submitting the units again.
+      await store.commit(() => store.batches.named(id, created.name as string, String(created.state ?? 'JOB_STATE_QUEUED')));
+      releaseLease();
+      tracked.name = created.name;
+      tracked.state = String(created.state ?? 'JOB_STATE_QUEUED');
+      tracked.nextAt = steadyNow() + (job.batch?.pollMs ?? 30_000);
+      tracked.busy = false;
+      emit('batch:submitted', { name: tracked.name as string, step: step.name, project: project.name, requests: members.size, resumed: false });
+    } finally {
+      releaseLease();
+    }
+  }
+
+  /** The create call failed: the job may still exist (the reply was lost), else its units are settled. */
+  protected async createFailed(tracked: Tracked, client: GoogleGenAI, error: Error): Promise<void> {
+    const found = await this.service.findByDisplayName(client, tracked.id).catch(() => undefined);
+    if (found?.name) {
+      await this.ctx.store.commit(() => this.ctx.store.batches.named(tracked.id, found.name as string, String(found.state ?? 'JOB_STATE_QUEUED')));
+      tracked.name = found.name;
+      tracked.nextAt = steadyNow();
+      tracked.busy = false;
+      return;
+    }
+    const passing = error instanceof TransientError || error instanceof QuotaExhaustedError;
+    const message = `the batch job could not be created: ${error.message}`;
+    this.hand(passing ? await this.release(tracked, message, true, 'BATCH_CREATE_FAILED', CREATE_RETRY_MS) : await this.failAll(tracked, message));
+  }
+}
