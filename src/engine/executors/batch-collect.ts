@@ -1,4 +1,5 @@
 import type { BatchJob } from '@google/genai';
+import type { ProjectCredentials } from '../../credentials/credentials.js';
 import { BatchStepStoppedError } from '../../errors/batch-step-stopped-error.js';
 import { ProviderError } from '../../errors/provider-errors.js';
 import { batchResultOf } from '../../providers/gemini-batch.js';
@@ -21,6 +22,41 @@ import {
   type UnmatchedLine,
 } from './batch-job.js';
 import { BatchBook } from './batch-book.js';
+
+/** One line of a batch job's output, as Vertex writes it. */
+type OutputLine = { key?: unknown; request?: unknown; response?: unknown; status?: unknown };
+
+/** A line parsed, or undefined when it is not a JSON object. */
+function parseLine(text: string): OutputLine | undefined {
+  try {
+    const line = JSON.parse(text) as unknown;
+    return line !== null && typeof line === 'object' && !Array.isArray(line) ? (line as OutputLine) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What reading a job's output came to. */
+interface OutputRead {
+  settled: Settled[];
+  unmatched: UnmatchedLine[];
+  /** Lines that are not a JSON object (1-based, in the order read). */
+  damaged: number[];
+  ok: number;
+  failed: number;
+  /** Lines read that carry a response: what Vertex billed that this collection can account for. */
+  billedRead: number;
+}
+
+/** How a job's items without a line were settled, and what the job's row records of it. */
+interface Closing {
+  settled: Settled[];
+  mismatch: boolean;
+  missing: number;
+  billedUnread: number;
+  note: string | null;
+  requeued: number;
+}
 
 /** Polls the batch jobs a run follows, and collects each one that ended: its output read line by line and settled. */
 export abstract class BatchCollector extends BatchBook {
@@ -65,74 +101,111 @@ export abstract class BatchCollector extends BatchBook {
    * settleUnmatched): nothing is resubmitted blindly.
    */
   protected async collect(t: Tracked, remote: BatchJob, reason?: string): Promise<Settled[]> {
-    const { store, emit } = this.ctx;
     const project = this.project(t.project);
+    const read = await this.readOutput(t, remote, project);
+    if ('unread' in read) return read.unread;
     const state = String(remote.state);
-    const settled: Settled[] = [];
-    const unmatched: UnmatchedLine[] = [];
-    const matcher = new BatchLineMatcher([...t.members].map(([itemId, member]) => ({ itemId, member, hash: member.hash })));
-    // Items of this job an earlier run already settled (it died while collecting): their lines are not strangers.
-    const before = store.batches.settledUnits(t.id);
-    const earlier = new Set(before.flatMap((u) => [u.itemId, itemLabel(u.itemId)]));
-    // Hash-only lines of those items: as many as they are, at most once each.
-    const earlierHashes = new Map<string, number>();
-    for (const u of before) if (u.hash) earlierHashes.set(u.hash, (earlierHashes.get(u.hash) ?? 0) + 1);
-    let ok = 0;
-    let failed = 0;
-    let read = 0;
-    /** Lines read that carry a response: what Vertex billed that this collection can account for. */
-    let billedRead = 0;
-    /** Lines that are not a JSON object (1-based, in the order read). */
-    const damaged: number[] = [];
-    const directory = remote.outputInfo?.gcsOutputDirectory;
-    const durationMs = steadyNow() - t.createdAt;
-    if (directory && project) {
-      try {
-        for await (const text of this.service.outputLines(project, directory)) {
-          read += 1;
-          let line: { key?: unknown; request?: unknown; response?: unknown; status?: unknown };
-          try {
-            line = JSON.parse(text) as typeof line;
-          } catch {
-            // A line cut or garbled (a file cut in half ends with one): whatever it answered cannot be read.
-            damaged.push(read);
-            continue;
-          }
-          if (line === null || typeof line !== 'object' || Array.isArray(line)) {
-            damaged.push(read);
-            continue;
-          }
-          const billedLine = line.response !== undefined && line.response !== null;
-          if (billedLine) billedRead += 1;
-          const found = matcher.match(line);
-          if (!found) {
-            if (earlier.size > 0 && answeredEarlier(line, earlier, earlierHashes)) continue;
-            unmatched.push({ line: read, why: matcher.explain(line), usage: lineUsage(line.response) });
-            continue;
-          }
-          const member = found.member;
-          if (billedLine) {
-            let result: ProviderResult;
-            try {
-              result = batchResultOf(line.response, member.request);
-            } catch (raw) {
-              const error = classifyError(raw);
-              failed += 1;
-              settled.push(await this.lineFailed(t, member, error.code, error.message, 200, (raw as { usage?: Usage }).usage, durationMs, replyOf(error)));
-              continue;
-            }
-            ok += 1;
-            settled.push(await this.lineAnswered(t, member, result, durationMs));
-          } else {
-            failed += 1;
-            const status = typeof line.status === 'string' && line.status !== '' ? line.status : 'no response';
-            settled.push(await this.lineFailed(t, member, 'BATCH_LINE_FAILED', `batch line failed: ${status}`, statusCode(status), undefined, durationMs));
-          }
-        }
-      } catch (error) {
-        return [...settled, ...this.unread(t, error)];
-      }
+    const closing = await this.settleMissing(t, remote, read, reason);
+    if (project) {
+      await this.service.remove(project, t.inputUri).catch(() => undefined);
+      // Output that could not all be matched is kept, for a person to look at.
+      if (!closing.mismatch) await this.service.remove(project, t.outputUri).catch(() => undefined);
     }
+    const { store, emit } = this.ctx;
+    const { ok, failed, unmatched, damaged } = read;
+    const { mismatch, missing, billedUnread, note, requeued } = closing;
+    await store.commit(() => {
+      store.batches.settle(t.id, state, { succeeded: ok, failed }, note);
+      if (mismatch) store.batches.unmatched(t.id, unmatched.length, missing, billedUnread);
+    });
+    this.tracked.delete(t.id);
+    this.budgetBlocked = false;
+    emit('batch:settled', {
+      name: t.name ?? t.id,
+      step: t.step.name,
+      state,
+      succeeded: ok,
+      failed,
+      requeued,
+      ...(mismatch ? { unmatched: unmatched.length, missing, unreadable: billedUnread } : {}),
+      ...(damaged.length > 0 ? { damaged: damaged.length } : {}),
+      ...(note !== null ? { reason: note } : {}),
+    });
+    return [...read.settled, ...closing.settled];
+  }
+
+  /**
+   * Streams the job's output and settles each line that answers an item of the job; lines that
+   * answer none are kept aside (unmatched), lines that are not JSON counted (damaged). An output
+   * that cannot be read leaves the job for the next run (`unread`).
+   */
+  private async readOutput(t: Tracked, remote: BatchJob, project: ProjectCredentials | undefined): Promise<OutputRead | { unread: Settled[] }> {
+    const read: OutputRead = { settled: [], unmatched: [], damaged: [], ok: 0, failed: 0, billedRead: 0 };
+    const directory = remote.outputInfo?.gcsOutputDirectory;
+    if (!directory || !project) return read;
+    const matcher = new BatchLineMatcher([...t.members].map(([itemId, member]) => ({ itemId, member, hash: member.hash })));
+    const earlier = this.earlierUnits(t);
+    const durationMs = steadyNow() - t.createdAt;
+    let n = 0;
+    try {
+      for await (const text of this.service.outputLines(project, directory)) {
+        n += 1;
+        const line = parseLine(text);
+        if (!line) {
+          // A line cut or garbled (a file cut in half ends with one): whatever it answered cannot be read.
+          read.damaged.push(n);
+          continue;
+        }
+        const billedLine = line.response !== undefined && line.response !== null;
+        if (billedLine) read.billedRead += 1;
+        const found = matcher.match(line);
+        if (found) read.settled.push(await this.settleLine(t, found.member, line, durationMs, read));
+        else if (!(earlier.keys.size > 0 && answeredEarlier(line, earlier.keys, earlier.hashes)))
+          read.unmatched.push({ line: n, why: matcher.explain(line), usage: lineUsage(line.response) });
+      }
+    } catch (error) {
+      return { unread: [...read.settled, ...this.unread(t, error)] };
+    }
+    return read;
+  }
+
+  /** Items of this job an earlier run already settled (it died while collecting): their lines are not strangers. */
+  private earlierUnits(t: Tracked): { keys: Set<string>; hashes: Map<string, number> } {
+    const before = this.ctx.store.batches.settledUnits(t.id);
+    const keys = new Set(before.flatMap((u) => [u.itemId, itemLabel(u.itemId)]));
+    // Hash-only lines of those items: as many as they are, at most once each.
+    const hashes = new Map<string, number>();
+    for (const u of before) if (u.hash) hashes.set(u.hash, (hashes.get(u.hash) ?? 0) + 1);
+    return { keys, hashes };
+  }
+
+  /** A line matched to its item: answered (a usable response) or failed (its status, or an unusable response). */
+  private async settleLine(t: Tracked, member: Member, line: OutputLine, durationMs: number, read: OutputRead): Promise<Settled> {
+    if (line.response === undefined || line.response === null) {
+      read.failed += 1;
+      const status = typeof line.status === 'string' && line.status !== '' ? line.status : 'no response';
+      return this.lineFailed(t, member, 'BATCH_LINE_FAILED', `batch line failed: ${status}`, statusCode(status), undefined, durationMs);
+    }
+    let result: ProviderResult;
+    try {
+      result = batchResultOf(line.response, member.request);
+    } catch (raw) {
+      const error = classifyError(raw);
+      read.failed += 1;
+      return this.lineFailed(t, member, error.code, error.message, 200, (raw as { usage?: Usage }).usage, durationMs, replyOf(error));
+    }
+    read.ok += 1;
+    return this.lineAnswered(t, member, result, durationMs);
+  }
+
+  /**
+   * The items the output left without a line. When Vertex billed lines nobody can read, or some
+   * line matched no item, they fail and the step stops (settleUnmatched); else they go back to
+   * pending with the reason (a job that ended early, or failed lines whose part of the output is gone).
+   */
+  private async settleMissing(t: Tracked, remote: BatchJob, read: OutputRead, reason: string | undefined): Promise<Closing> {
+    const state = String(remote.state);
+    const { unmatched, damaged, billedRead } = read;
     const missing = [...t.members.values()];
     const why = reason ?? UNFINISHED_REASON[state] ?? 'the batch job ended without answering this request';
     const unfinished = UNFINISHED_REASON[state] !== undefined || reason !== undefined;
@@ -148,48 +221,29 @@ export abstract class BatchCollector extends BatchBook {
           ? 0
           : Math.max(0, missing.length - unmatched.filter((u) => u.usage !== undefined).length),
     );
-    const mismatch = unmatched.length > 0 || billedUnread > 0;
-    let requeued = 0;
-    let note: string | null = null;
-    if (mismatch) {
+    const closing: Closing = {
+      settled: [],
+      mismatch: unmatched.length > 0 || billedUnread > 0,
+      missing: missing.length,
+      billedUnread,
+      note: null,
+      requeued: 0,
+    };
+    if (closing.mismatch) {
       const stop = await this.settleUnmatched(t, missing, unmatched, { billedUnread, damaged, successful, billedRead });
-      settled.push(...stop.settled);
-      note = stop.error.message;
+      closing.settled = stop.settled;
+      closing.note = stop.error.message;
     } else if (damaged.length > 0 && missing.length === 0) {
       // Every item got a readable line and nothing billed is left unread: the damaged lines cost nothing more, but are named.
-      note = `${damaged.length} line(s) of the output are not JSON (line ${damaged.slice(0, 3).join(', ')}${damaged.length > 3 ? ', …' : ''}); every item got a readable line, so they were left aside`;
+      closing.note = `${damaged.length} line(s) of the output are not JSON (line ${damaged.slice(0, 3).join(', ')}${damaged.length > 3 ? ', …' : ''}); every item got a readable line, so they were left aside`;
     } else if (missing.length > 0) {
-      // Nothing billed is left unread: the units without a line were not answered (a job that ended
-      // early, or failed lines whose part of the output is gone) and go back to pending.
-      requeued = missing.length;
-      note = unfinished ? why : `${why}; Vertex reports every billed line of the job as read here (completionStats), so this request was not answered`;
+      closing.requeued = missing.length;
+      closing.note = unfinished ? why : `${why}; Vertex reports every billed line of the job as read here (completionStats), so this request was not answered`;
       for (const m of missing) t.members.delete(m.unit.item.id);
       const code = unfinished ? `BATCH_${state.replace(/^JOB_STATE_/, '')}` : 'BATCH_NO_LINE';
-      settled.push(...(await this.releaseMembers(t, missing, why, state === 'JOB_STATE_FAILED', code)));
+      closing.settled = await this.releaseMembers(t, missing, why, state === 'JOB_STATE_FAILED', code);
     }
-    if (project) {
-      await this.service.remove(project, t.inputUri).catch(() => undefined);
-      // Output that could not all be matched is kept, for a person to look at.
-      if (!mismatch) await this.service.remove(project, t.outputUri).catch(() => undefined);
-    }
-    await store.commit(() => {
-      store.batches.settle(t.id, state, { succeeded: ok, failed }, note);
-      if (mismatch) store.batches.unmatched(t.id, unmatched.length, missing.length, billedUnread);
-    });
-    this.tracked.delete(t.id);
-    this.budgetBlocked = false;
-    emit('batch:settled', {
-      name: t.name ?? t.id,
-      step: t.step.name,
-      state,
-      succeeded: ok,
-      failed,
-      requeued,
-      ...(mismatch ? { unmatched: unmatched.length, missing: missing.length, unreadable: billedUnread } : {}),
-      ...(damaged.length > 0 ? { damaged: damaged.length } : {}),
-      ...(note !== null ? { reason: note } : {}),
-    });
-    return settled;
+    return closing;
   }
 
   /**
@@ -207,45 +261,18 @@ export abstract class BatchCollector extends BatchBook {
     t: Tracked,
     missing: Member[],
     unmatched: UnmatchedLine[],
-    read: { billedUnread: number; damaged: number[]; successful: number | undefined; billedRead: number },
+    read: UnreadLines,
   ): Promise<{ settled: Settled[]; error: BatchStepStoppedError }> {
     const { store, runId, emit, catalog, budget } = this.ctx;
-    const name = t.name ?? t.id;
     const lineUsd = unmatched.map((u) => (u.usage ? catalog.batchCost(t.step.model, u.usage) : 0));
     const unmatchedUsd = lineUsd.reduce((a, b) => a + b, 0);
     // Which items carry the worst case is unknown: the ones reserved highest, so the booking is never below the bill.
     const worst = new Set([...missing].sort((a, b) => b.reservedUsd - a.reservedUsd).slice(0, read.billedUnread));
     const costs = missing.map((m) => (worst.has(m) ? m.reservedUsd : 0));
     const bookedUsd = costs.reduce((a, b) => a + b, 0);
-    const code = unmatched.length > 0 ? 'BATCH_UNMATCHED' : 'BATCH_OUTPUT_UNREADABLE';
-    const shown = unmatched
-      .slice(0, 3)
-      .map((u) => `line ${u.line}: ${u.why}`)
-      .join('; ');
-    const items = missing
-      .slice(0, 5)
-      .map((m) => `"${m.unit.item.id}"`)
-      .join(', ');
-    const damaged =
-      read.damaged.length > 0
-        ? ` (${read.damaged.length} line(s) are not JSON: line ${read.damaged.slice(0, 3).join(', ')}${read.damaged.length > 3 ? ', …' : ''})`
-        : '';
-    const unreadable =
-      read.billedUnread > 0
-        ? `Vertex billed ${read.billedUnread} line(s) whose output cannot be read${
-            read.successful !== undefined ? ` (the job reports ${read.successful} successful line(s); ${read.billedRead} readable here)` : ''
-          }${damaged}: the output was deleted, cut or garbled after the job ended. `
-        : '';
-    const lines =
-      unmatched.length > 0 ? `${unmatched.length} output line(s) match no item${shown ? ` (${shown}${unmatched.length > 3 ? '; …' : ''})` : ''} and ` : '';
-    const error = new BatchStepStoppedError(
-      t.step.name,
-      code,
-      `Batch job ${name} (step "${t.step.name}"): ${unreadable}${lines}${missing.length} item(s) got no line${items ? ` (${items}${missing.length > 5 ? ', …' : ''})` : ''}. Those items failed with ${code} and the step stopped; nothing was resubmitted. Booked: ${
-        unmatched.length > 0 ? `$${unmatchedUsd.toFixed(6)} for the unmatched lines (their own usage)` : ''
-      }${unmatched.length > 0 && bookedUsd > 0 ? ', ' : ''}${bookedUsd > 0 ? `$${bookedUsd.toFixed(6)} (the reserved worst case of ${read.billedUnread} item(s)) for lines Vertex billed without a readable line` : ''}${unmatched.length === 0 && bookedUsd === 0 ? '$0' : ''}.`,
-      `The job's output is kept at ${t.outputUri} for you to look at. \`genbatch retry JOB --failed\` submits the failed items again (and pays for them again); \`genbatch status JOB\` lists them.`,
-    );
+    const code = unmatched.length > 0 ? ('BATCH_UNMATCHED' as const) : ('BATCH_OUTPUT_UNREADABLE' as const);
+    const error = unmatchedError(t, code, missing, unmatched, read, { unmatchedUsd, bookedUsd });
+    const name = t.name ?? t.id;
     const itemMessage =
       code === 'BATCH_UNMATCHED'
         ? `no output line of batch job ${name} matched this item (${unmatched.length} line(s) matched no item); not resubmitted`
@@ -291,4 +318,53 @@ export abstract class BatchCollector extends BatchBook {
     this.stopStep(error);
     return { settled: missing.map((m) => ({ unit: m.unit, verdict: { kind: 'failed' } })), error };
   }
+}
+
+/** What Vertex billed but nobody can read: the lines Vertex reports and the lines read here. */
+interface UnreadLines {
+  billedUnread: number;
+  damaged: number[];
+  successful: number | undefined;
+  billedRead: number;
+}
+
+/** The error a batch step stops with when its output matches no item or cannot all be read: what happened, what was booked, what to do. */
+function unmatchedError(
+  t: Tracked,
+  code: 'BATCH_UNMATCHED' | 'BATCH_OUTPUT_UNREADABLE',
+  missing: Member[],
+  unmatched: UnmatchedLine[],
+  read: UnreadLines,
+  booked: { unmatchedUsd: number; bookedUsd: number },
+): BatchStepStoppedError {
+  const { unmatchedUsd, bookedUsd } = booked;
+  const name = t.name ?? t.id;
+  const shown = unmatched
+    .slice(0, 3)
+    .map((u) => `line ${u.line}: ${u.why}`)
+    .join('; ');
+  const items = missing
+    .slice(0, 5)
+    .map((m) => `"${m.unit.item.id}"`)
+    .join(', ');
+  const damaged =
+    read.damaged.length > 0
+      ? ` (${read.damaged.length} line(s) are not JSON: line ${read.damaged.slice(0, 3).join(', ')}${read.damaged.length > 3 ? ', …' : ''})`
+      : '';
+  const unreadable =
+    read.billedUnread > 0
+      ? `Vertex billed ${read.billedUnread} line(s) whose output cannot be read${
+          read.successful !== undefined ? ` (the job reports ${read.successful} successful line(s); ${read.billedRead} readable here)` : ''
+        }${damaged}: the output was deleted, cut or garbled after the job ended. `
+      : '';
+  const lines =
+    unmatched.length > 0 ? `${unmatched.length} output line(s) match no item${shown ? ` (${shown}${unmatched.length > 3 ? '; …' : ''})` : ''} and ` : '';
+  return new BatchStepStoppedError(
+    t.step.name,
+    code,
+    `Batch job ${name} (step "${t.step.name}"): ${unreadable}${lines}${missing.length} item(s) got no line${items ? ` (${items}${missing.length > 5 ? ', …' : ''})` : ''}. Those items failed with ${code} and the step stopped; nothing was resubmitted. Booked: ${
+      unmatched.length > 0 ? `$${unmatchedUsd.toFixed(6)} for the unmatched lines (their own usage)` : ''
+    }${unmatched.length > 0 && bookedUsd > 0 ? ', ' : ''}${bookedUsd > 0 ? `$${bookedUsd.toFixed(6)} (the reserved worst case of ${read.billedUnread} item(s)) for lines Vertex billed without a readable line` : ''}${unmatched.length === 0 && bookedUsd === 0 ? '$0' : ''}.`,
+    `The job's output is kept at ${t.outputUri} for you to look at. \`genbatch retry JOB --failed\` submits the failed items again (and pays for them again); \`genbatch status JOB\` lists them.`,
+  );
 }
