@@ -62,6 +62,19 @@ export interface ExecutionContext {
   providers?: (task: TaskKind, model: string) => Provider;
 }
 
+/** A reply to checkpoint: the unit it answers, what it cost, where it came from. */
+interface Reply {
+  unit: Unit;
+  rendered: RenderedStep;
+  result: ProviderResult;
+  costUsd: number;
+  durationMs: number;
+  project: string;
+  call: LedgerEntry | undefined;
+  model: string;
+  cache: { key: string; hit: boolean } | undefined;
+}
+
 /** A failed call, as the reaction table reads it (failureOf). */
 interface CallFailure {
   call: PreparedCall;
@@ -770,35 +783,10 @@ export class OnlineExecutor implements StepExecutor {
     /** The result's response cache key: `hit` when it came from the cache, else it is stored there once done. */
     cache?: { key: string; hit: boolean },
   ): Promise<Verdict> {
-    const { job, store, writer, emit } = this.ctx;
+    const reply: Reply = { unit, rendered, result, costUsd, durationMs, project, call, model, cache };
+    if (result.filtered) return this.filtered(reply, result.filtered.reason);
+    const { job, store, writer } = this.ctx;
     const { item, step } = unit;
-    if (result.filtered) {
-      const reason = result.filtered.reason;
-      await store.commit(() =>
-        store.finishStep(
-          item.id,
-          step.name,
-          'filtered',
-          {
-            code: 'SAFETY_FILTERED',
-            message: reason,
-            promptHash: rendered.promptHash,
-            costUsd,
-            model,
-            ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
-          },
-          call,
-          this.ctx.runId,
-        ),
-      );
-      emit('step:filtered', {
-        itemId: item.id,
-        step: step.name,
-        reason: result.filtered.reason,
-        ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
-      });
-      return { kind: 'filtered' };
-    }
     let outputs: string[] = [];
     // A run that lost the job's lock puts no file in place (the run that took it over may write the same one).
     store.checkFence();
@@ -807,34 +795,76 @@ export class OnlineExecutor implements StepExecutor {
       if (rendered.outputName !== undefined && step.task !== 'embedding')
         outputs = await writeStepOutputs(job, step, item.id, rendered.outputName, rendered.post, result, writer);
     } catch (error) {
-      if (isDiskFull(error)) {
-        const stop = await this.hold(unit, result, costUsd, call, error);
-        if (stop) return stop;
-      }
-      // An image that does not decode: a billed bad reply (its call booked as it was), retried with a new call.
-      if (error instanceof UndecodableImageError) {
-        // A cached answer that does not decode (stored by an older version) is never served again.
-        if (cache?.hit) this.ctx.cache?.forget(cache.key);
-        return this.badImage(unit, rendered, costUsd, call, project, model, error);
-      }
-      const refused = error instanceof ConfigError || error instanceof MissingOutputBytesError;
-      if (!refused) {
-        const again = await this.retryWrite(unit, result, costUsd, call, project, error);
-        if (again) return again;
-      }
-      const code = refused ? error.code : 'OUTPUT_WRITE_FAILED';
-      // Out of attempts, the paid reply is still kept (retryWrite): `genbatch retry` writes it without a call.
-      const kept =
-        !refused && this.ctx.held.has(item.id, step.name) ? '; the paid reply is kept, and `genbatch retry JOB --failed` writes it without calling again' : '';
-      const message = `could not write the output: ${(error as Error).message}${kept}`;
-      await store.commit(() =>
-        store.finishStep(item.id, step.name, 'failed', { code, message, promptHash: rendered.promptHash, costUsd, model }, call, this.ctx.runId),
-      );
-      emit('step:failed', { itemId: item.id, step: step.name, code, message });
-      return { kind: 'failed' };
+      return this.writeFailed(reply, error);
     }
+    return this.completed(reply, outputs);
+  }
+
+  /** The reply was filtered for safety: the step ends `filtered`, its call booked. */
+  private async filtered(reply: Reply, reason: string): Promise<Verdict> {
+    const { store, emit } = this.ctx;
+    const { unit, rendered, result, costUsd, call, model } = reply;
+    const { item, step } = unit;
+    const finish = result.finishReason === undefined ? {} : { finishReason: result.finishReason };
+    await store.commit(() =>
+      store.finishStep(
+        item.id,
+        step.name,
+        'filtered',
+        { code: 'SAFETY_FILTERED', message: reason, promptHash: rendered.promptHash, costUsd, model, ...finish },
+        call,
+        this.ctx.runId,
+      ),
+    );
+    emit('step:filtered', { itemId: item.id, step: step.name, reason, ...finish });
+    return { kind: 'filtered' };
+  }
+
+  /**
+   * Writing the outputs failed: a full disk keeps the paid reply and stops the run; a reply whose
+   * image does not decode is retried with a new call; a write that may pass is retried from the
+   * kept reply; else the step fails.
+   */
+  private async writeFailed(reply: Reply, error: unknown): Promise<Verdict> {
+    const { store, emit } = this.ctx;
+    const { unit, rendered, result, costUsd, call, project, model, cache } = reply;
+    const { item, step } = unit;
+    if (isDiskFull(error)) {
+      const stop = await this.hold(unit, result, costUsd, call, error);
+      if (stop) return stop;
+    }
+    // An image that does not decode: a billed bad reply (its call booked as it was), retried with a new call.
+    if (error instanceof UndecodableImageError) {
+      // A cached answer that does not decode (stored by an older version) is never served again.
+      if (cache?.hit) this.ctx.cache?.forget(cache.key);
+      return this.badImage(unit, rendered, costUsd, call, project, model, error);
+    }
+    const refused = error instanceof ConfigError || error instanceof MissingOutputBytesError;
+    if (!refused) {
+      const again = await this.retryWrite(unit, result, costUsd, call, project, error);
+      if (again) return again;
+    }
+    const code = refused ? error.code : 'OUTPUT_WRITE_FAILED';
+    // Out of attempts, the paid reply is still kept (retryWrite): `genbatch retry` writes it without a call.
+    const kept =
+      !refused && this.ctx.held.has(item.id, step.name) ? '; the paid reply is kept, and `genbatch retry JOB --failed` writes it without calling again' : '';
+    const message = `could not write the output: ${(error as Error).message}${kept}`;
+    await store.commit(() =>
+      store.finishStep(item.id, step.name, 'failed', { code, message, promptHash: rendered.promptHash, costUsd, model }, call, this.ctx.runId),
+    );
+    emit('step:failed', { itemId: item.id, step: step.name, code, message });
+    return { kind: 'failed' };
+  }
+
+  /** The outputs are written: the step is done (with its call's ledger row), its result kept for later steps and the cache. */
+  private async completed(reply: Reply, outputs: string[]): Promise<Verdict> {
+    const { store, emit } = this.ctx;
+    const { unit, rendered, result, costUsd, durationMs, project, call, model, cache } = reply;
+    const { item, step } = unit;
     this.ctx.held.release(item.id, step.name);
     const result_ = stepResult(result, outputs);
+    const finish = result.finishReason === undefined ? {} : { finishReason: result.finishReason };
+    const truncated = result.truncated === true ? { truncated: true } : {};
     // The step and its call's ledger row, in the next group commit; the unit moves on once it is durable.
     await store.commit(() =>
       store.completeStep(
@@ -847,8 +877,8 @@ export class OnlineExecutor implements StepExecutor {
           costUsd,
           model,
           ...(cache ? { cacheKey: cache.key, cached: cache.hit } : {}),
-          ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
-          ...(result.truncated === true ? { truncated: true } : {}),
+          ...finish,
+          ...truncated,
         },
         call,
         this.ctx.runId,
@@ -857,16 +887,7 @@ export class OnlineExecutor implements StepExecutor {
     unit.context.steps[step.name] = result_;
     // A paid answer is kept for the next identical request (the cache never fails a run: errors only turn it off).
     if (cache && !cache.hit) await this.ctx.cache?.put(cache.key, result, { model, task: step.task });
-    emit('step:done', {
-      itemId: item.id,
-      step: step.name,
-      project,
-      costUsd,
-      durationMs,
-      outputs,
-      ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
-      ...(result.truncated === true ? { truncated: true } : {}),
-    });
+    emit('step:done', { itemId: item.id, step: step.name, project, costUsd, durationMs, outputs, ...finish, ...truncated });
     return { kind: 'done' };
   }
 }
