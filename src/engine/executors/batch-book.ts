@@ -6,6 +6,7 @@ import type { Unit } from '../unit.js';
 import { VertexBatchService, type BatchService } from './batch-service.js';
 import type { Settled } from './step-executor.js';
 import { Wake } from '../wake.js';
+import { BudgetHolds } from '../budget-hold.js';
 import { callEnded, callRecord } from './call-record.js';
 import { stagingError, type BatchContext, type Member, type Tracked } from './batch-job.js';
 
@@ -14,6 +15,12 @@ import { stagingError, type BatchContext, type Member, type Tracked } from './ba
  * or failed, units released or failed with the job, a step stopped), with its ledger row and budget
  * hold. Collecting (batch-collect.ts), submitting (batch-submit.ts) and the executor build on it.
  */
+/** What one output line came to: its unit's verdict and what Vertex billed for it (its member's hold is settled from it). */
+export interface LineSettlement {
+  settled: Settled;
+  spentUsd: number;
+}
+
 export abstract class BatchBook {
   readonly wake = new Wake();
   protected readonly service: BatchService;
@@ -27,11 +34,14 @@ export abstract class BatchBook {
   protected readonly tracked = new Map<string, Tracked>();
   /** Batch steps stopped for this run, with why: their units are released, none is submitted. */
   protected readonly stopped = new Map<string, BatchStepStoppedError>();
+  /** The members' budget holds (settled from what each line cost). */
+  protected readonly holds: BudgetHolds;
   /** Nothing more fits under the budget until a reservation is settled. */
   protected budgetBlocked = false;
 
   constructor(protected readonly ctx: BatchContext) {
     this.service = ctx.service ?? new VertexBatchService();
+    this.holds = new BudgetHolds(ctx.budget);
   }
 
   /**
@@ -66,7 +76,7 @@ export abstract class BatchBook {
   protected unread(t: Tracked, raw: unknown): Settled[] {
     const members = [...t.members.values()];
     t.members.clear();
-    for (const m of members) this.settleBudget(m, 0);
+    for (const m of members) m.hold?.settle(0);
     this.tracked.delete(t.id);
     this.stopStep(
       stagingError(
@@ -96,18 +106,14 @@ export abstract class BatchBook {
     });
   }
 
-  protected settleBudget(m: Member, usd: number): void {
-    if (m.reservation) this.ctx.budget?.settle(m.reservation, usd);
-    m.reservation = undefined;
-  }
-
-  protected async lineAnswered(t: Tracked, m: Member, result: ProviderResult, durationMs: number): Promise<Settled> {
+  /** A line answered: checkpointed like an online reply. Its settlement says what it cost, for its member's hold. */
+  protected async lineAnswered(t: Tracked, m: Member, result: ProviderResult, durationMs: number): Promise<LineSettlement> {
     const costUsd = this.ctx.catalog.batchCost(t.step.model, result.usage);
-    this.settleBudget(m, costUsd);
     const entry = this.ledgerEntry(t, m, 200, result.usage, costUsd, durationMs);
     this.ctx.emit('call:end', callEnded(entry, result.usage));
     t.members.delete(m.unit.item.id);
-    return { unit: m.unit, verdict: await this.ctx.online.checkpoint(m.unit, m.rendered, result, costUsd, durationMs, t.project, entry) };
+    const verdict = await this.ctx.online.checkpoint(m.unit, m.rendered, result, costUsd, durationMs, t.project, entry);
+    return { settled: { unit: m.unit, verdict }, spentUsd: costUsd };
   }
 
   /** A line that failed: retried in the next batch job while attempts are left, else the step fails. */
@@ -121,11 +127,10 @@ export abstract class BatchBook {
     durationMs: number,
     /** The line's reply: its finish reason, and `final` when another attempt would be cut the same way (TRUNCATED). */
     reply: { finishReason?: string; final?: boolean } = {},
-  ): Promise<Settled> {
+  ): Promise<LineSettlement> {
     const { store, runId, emit } = this.ctx;
     const finishReason = reply.finishReason === undefined ? {} : { finishReason: reply.finishReason };
     const costUsd = usage ? this.ctx.catalog.batchCost(t.step.model, usage) : 0;
-    this.settleBudget(m, costUsd);
     const entry = this.ledgerEntry(t, m, httpStatus, usage ?? emptyUsage(), costUsd, durationMs, code);
     const attempts = m.unit.attempts + 1;
     const retry = attempts < t.step.maxAttempts && reply.final !== true;
@@ -151,10 +156,10 @@ export abstract class BatchBook {
     if (retry) {
       unit.attempts = attempts;
       emit('step:retry', { itemId: unit.item.id, step: t.step.name, project: t.project, code, message, attempt: attempts, delayMs: 0 });
-      return { unit, verdict: { kind: 'retry', delayMs: 0 } };
+      return { settled: { unit, verdict: { kind: 'retry', delayMs: 0 } }, spentUsd: costUsd };
     }
     emit('step:failed', { itemId: unit.item.id, step: t.step.name, code, message });
-    return { unit, verdict: { kind: 'failed' } };
+    return { settled: { unit, verdict: { kind: 'failed' } }, spentUsd: costUsd };
   }
 
   /** Every unit of a job that never ran back to pending (its ledger intent rows settled at nothing). */
@@ -182,7 +187,7 @@ export abstract class BatchBook {
     retryAfterMs?: number,
   ): Promise<Settled[]> {
     const { store, runId } = this.ctx;
-    for (const m of members) this.settleBudget(m, 0);
+    for (const m of members) m.hold?.settle(0);
     await store.commit(() => {
       for (const m of members) {
         store.recordCall(this.ledgerEntry(t, m, 0, emptyUsage(), 0, 0, code));
@@ -202,7 +207,7 @@ export abstract class BatchBook {
     const { store, runId, emit } = this.ctx;
     const members = [...t.members.values()];
     t.members.clear();
-    for (const m of members) this.settleBudget(m, 0);
+    for (const m of members) m.hold?.settle(0);
     await store.commit(() => {
       for (const m of members) {
         const entry = this.ledgerEntry(t, m, 400, emptyUsage(), 0, 0, 'BATCH_CREATE_REFUSED');

@@ -21,7 +21,7 @@ import {
   type Tracked,
   type UnmatchedLine,
 } from './batch-job.js';
-import { BatchBook } from './batch-book.js';
+import { BatchBook, type LineSettlement } from './batch-book.js';
 
 /** One line of a batch job's output, as Vertex writes it. */
 type OutputLine = { key?: unknown; request?: unknown; response?: unknown; status?: unknown };
@@ -34,6 +34,12 @@ function parseLine(text: string): OutputLine | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A line's member's budget hold settled from what the line cost; its unit's verdict. */
+function settledLine(member: Member, line: LineSettlement): Settled {
+  member.hold?.settle(line.spentUsd);
+  return line.settled;
 }
 
 /** What reading a job's output came to. */
@@ -184,7 +190,10 @@ export abstract class BatchCollector extends BatchBook {
     if (line.response === undefined || line.response === null) {
       read.failed += 1;
       const status = typeof line.status === 'string' && line.status !== '' ? line.status : 'no response';
-      return this.lineFailed(t, member, 'BATCH_LINE_FAILED', `batch line failed: ${status}`, statusCode(status), undefined, durationMs);
+      return settledLine(
+        member,
+        await this.lineFailed(t, member, 'BATCH_LINE_FAILED', `batch line failed: ${status}`, statusCode(status), undefined, durationMs),
+      );
     }
     let result: ProviderResult;
     try {
@@ -192,10 +201,13 @@ export abstract class BatchCollector extends BatchBook {
     } catch (raw) {
       const error = classifyError(raw);
       read.failed += 1;
-      return this.lineFailed(t, member, error.code, error.message, 200, (raw as { usage?: Usage }).usage, durationMs, replyOf(error));
+      return settledLine(
+        member,
+        await this.lineFailed(t, member, error.code, error.message, 200, (raw as { usage?: Usage }).usage, durationMs, replyOf(error)),
+      );
     }
     read.ok += 1;
-    return this.lineAnswered(t, member, result, durationMs);
+    return settledLine(member, await this.lineAnswered(t, member, result, durationMs));
   }
 
   /**
@@ -278,7 +290,7 @@ export abstract class BatchCollector extends BatchBook {
         ? `no output line of batch job ${name} matched this item (${unmatched.length} line(s) matched no item); not resubmitted`
         : `batch job ${name} has no readable line for this item, and Vertex billed ${read.billedUnread} line(s) that cannot be read; not resubmitted`;
     for (const [i, m] of missing.entries()) {
-      this.settleBudget(m, costs[i] ?? 0);
+      m.hold?.settle(costs[i] ?? 0);
       t.members.delete(m.unit.item.id);
     }
     // The unmatched lines' own cost counts against the budget like any call's.

@@ -173,7 +173,7 @@ export class BatchExecutor extends BatchSubmitter implements UnitExecutor {
           request: call.request,
           reservedUsd,
           // Already being paid for: held without refusing, moved from the spend read at the start.
-          reservation: budget?.hold(reservedUsd, intent !== undefined),
+          hold: budget ? this.holds.hold(reservedUsd, intent !== undefined, undefined) : undefined,
           ledgerId: intent?.id,
           // As submitted (a state from before schema 9 has none: worked out again).
           hash: hashes.get(itemId) ?? this.hashOf(call.request, itemId),

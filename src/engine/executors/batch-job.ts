@@ -3,7 +3,8 @@ import type { Credentials } from '../../credentials/credentials.js';
 import { BatchStepStoppedError } from '../../errors/batch-step-stopped-error.js';
 import type { GenbatchError } from '../../errors/genbatch-error.js';
 import { ProviderError } from '../../errors/provider-errors.js';
-import { type Reservation, type SpendGuard } from '../../estimate/budget.js';
+import type { SpendGuard } from '../../estimate/budget.js';
+import type { BudgetHold } from '../budget-hold.js';
 import type { Step } from '../../job/job.js';
 import { usageOf } from '../../providers/gemini-reply.js';
 import { type ProviderRequest, type Usage } from '../../providers/provider.js';
@@ -52,7 +53,8 @@ export interface Member {
   rendered: RenderedStep;
   request: ProviderRequest;
   reservedUsd: number;
-  reservation: Reservation | undefined;
+  /** Its worst case held against the budget, settled from what its line cost. */
+  hold: BudgetHold | undefined;
   ledgerId: number | undefined;
   /** SHA-256 of the submitted request's canonical form: the last way to find its output line. */
   hash: string | undefined;

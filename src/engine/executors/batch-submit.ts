@@ -19,6 +19,7 @@ import { requestHash } from './batch-matching.js';
 import { steadyNow } from '../../resilience/steady-clock.js';
 import { MAX_BATCH_INPUT_BYTES, CREATE_RETRY_MS, labelled, stagingError, type Member, type Tracked } from './batch-job.js';
 import { BatchCollector } from './batch-collect.js';
+import { BudgetHold } from '../budget-hold.js';
 
 /** Submits chunks of gathered units as batch jobs: rendered, held against the budget, written down, staged and created. */
 export abstract class BatchSubmitter extends BatchCollector {
@@ -124,7 +125,7 @@ export abstract class BatchSubmitter extends BatchCollector {
       }
       bytes += line.size;
       if (!out.write(line.text)) await once(out, 'drain');
-      members.set(unit.item.id, { ...line.member, reservation });
+      members.set(unit.item.id, { ...line.member, hold: reservation && new BudgetHold(this.holds, reservation, undefined) });
     }
     out.end();
     await once(out, 'close');
@@ -146,7 +147,7 @@ export abstract class BatchSubmitter extends BatchCollector {
       const text = `${JSON.stringify({ key: unit.item.id, request })}\n`;
       const rendered = (call.live[0] as { rendered: RenderedStep }).rendered;
       const reservedUsd = call.worstCaseUsd * (1 - catalog.batchDiscount);
-      const member: Member = { unit, rendered, request: call.request, reservedUsd, reservation: undefined, ledgerId: undefined, hash: requestHash(request) };
+      const member: Member = { unit, rendered, request: call.request, reservedUsd, hold: undefined, ledgerId: undefined, hash: requestHash(request) };
       return { text, size: Buffer.byteLength(text), member };
     } catch (error) {
       const code = error instanceof ConfigError ? error.code : 'BAD_REQUEST';
