@@ -1,7 +1,7 @@
 import { ProviderError } from '../../errors/provider-errors.js';
 import type { Step } from '../../job/job.js';
 import { batchRequestOf } from '../../providers/gemini-batch.js';
-import { type ProviderRequest } from '../../providers/provider.js';
+import type { ProviderRequest } from '../../providers/provider.js';
 import { classifyError } from '../../resilience/classify-error.js';
 import type { RenderedStep } from '../render-step.js';
 import type { Unit } from '../unit.js';
