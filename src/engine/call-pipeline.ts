@@ -1,6 +1,7 @@
 import type { ProjectPool } from '../coordination/project-pool.js';
-import { RETRY_LATER, type SpendGuard } from '../estimate/budget.js';
-import type { PreparedCall, Settled, StepExecutor } from './executors/step-executor.js';
+import { RETRY_LATER } from '../estimate/budget.js';
+import type { BudgetHold, BudgetHolds } from './budget-hold.js';
+import type { PreparedCall, Settled, Settlement, StepExecutor } from './executors/step-executor.js';
 import type { Unit } from './unit.js';
 
 /** What sending one prepared call came to: its units settled, or back in their lane, and why. */
@@ -15,11 +16,9 @@ export type Dispatched =
 
 export interface CallPipelineOptions {
   executor: StepExecutor;
-  budget: SpendGuard | undefined;
+  holds: BudgetHolds;
   pool: ProjectPool;
   signal: AbortSignal;
-  /** A call's budget was settled (it may free room for the next). */
-  budgetSettled: () => void;
 }
 
 export interface DispatchHooks {
@@ -31,8 +30,9 @@ export interface DispatchHooks {
 
 /**
  * The stages one prepared call goes through, each ending it or handing it on: the response cache,
- * the budget's reservation of its worst case, a project lease for its model, the call itself. It
- * returns what became of the units; the scheduler decides what that means for its lanes.
+ * the budget's hold of its worst case, a project lease for its model, the call itself, and the
+ * settlement of the hold from what the call says it spent. It returns what became of the units;
+ * the scheduler decides what that means for its lanes.
  */
 export class CallPipeline {
   constructor(private readonly options: CallPipelineOptions) {}
@@ -56,29 +56,30 @@ export class CallPipeline {
     return cached.rest;
   }
 
-  /** Reserves the call's worst case, leases a project for its model, and sends it. */
+  /** Holds the call's worst case, leases a project for its model, sends it, and settles the hold. */
   private async reserveLeaseAndCall(call: PreparedCall, model: string, laneOfPool: string | undefined, hooks: DispatchHooks): Promise<Dispatched> {
-    const { budget, pool, signal, executor } = this.options;
+    const { holds, pool, signal, executor } = this.options;
     const units = call.live.map((l) => l.unit);
-    const reservation = await budget?.reserve(call.worstCaseUsd);
-    if (reservation === RETRY_LATER) return { kind: 'budget_unreachable', units };
-    if (budget && !reservation) return { kind: 'budget_refused', units, worstCaseUsd: call.worstCaseUsd, othersHolding: budget.holding };
-    let settled = false;
-    // Where the call went (known once leased), for spend shared with other runs.
-    const where: { project?: string } = {};
-    const settleBudget = (usd: number): void => {
-      if (settled) return;
-      settled = true;
-      if (reservation) budget?.settle(reservation, usd, where.project);
-      this.options.budgetSettled();
-    };
+    const hold = await holds.reserve(call.worstCaseUsd);
+    if (hold === RETRY_LATER) return { kind: 'budget_unreachable', units };
+    if (!hold) return { kind: 'budget_refused', units, worstCaseUsd: call.worstCaseUsd, othersHolding: holds.holding };
     const lease = await pool.acquire(model, laneOfPool, signal, call.estimatedTokens);
     if (!lease) {
-      settleBudget(0);
+      hold.settle(0);
       return { kind: 'no_lease', units };
     }
-    where.project = lease.project.name;
+    hold.project = lease.project.name;
     hooks.laneFree();
-    return { kind: 'settled', settled: await executor.execute(call, lease, settleBudget) };
+    return { kind: 'settled', settled: settle(hold, await executor.execute(call, lease)) };
   }
+}
+
+/**
+ * Settles a call's budget hold from its settlement: at what it spent, or, when it started an
+ * operation that runs on, not yet: the hold goes with the parked operation, for its last poll.
+ */
+export function settle(hold: BudgetHold, settlement: Settlement): Settled[] {
+  if (settlement.spentUsd !== undefined) hold.settle(settlement.spentUsd);
+  else for (const s of settlement.settled) if (s.verdict.kind === 'parked') s.verdict.operation.hold = hold;
+  return settlement.settled;
 }

@@ -59,20 +59,24 @@ export async function cancelBatches(
       credentials: () => credentials,
       signal: new AbortController().signal,
       noWait: false,
-      onSettled: (settled) => {
-        for (const s of settled) if (s.verdict.kind !== 'released') report.settled += 1;
-      },
       onBudgetRefused: () => undefined,
-      onError: (error) => (failure ??= error),
     });
+    /** A turn of the executor: what it settled is counted (`stopping`: nothing new is started). */
+    const turn = (stopping: boolean): number => {
+      const { settled, nextAt, failed } = batch.turn(steadyNow(), { drain: false, stopping });
+      for (const s of settled) if (s.verdict.kind !== 'released') report.settled += 1;
+      failure ??= failed;
+      return nextAt;
+    };
     await batch.resume();
     report.cancelled = await batch.cancelAll();
     const deadline = steadyNow() + CANCEL_WAIT_MS;
     while ((batch.outstanding > 0 || batch.inFlight > 0) && failure === undefined && steadyNow() < deadline) {
-      const next = batch.tick(steadyNow(), false);
+      const next = turn(false);
       const wait = Math.max(20, Math.min(1000, (Number.isFinite(next) ? next : steadyNow() + 200) - steadyNow()));
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
+    turn(true);
     if (failure !== undefined) throw failure;
     store.endRun(runId, 'cancelled', 0);
     return report;

@@ -162,100 +162,117 @@ export class Engine extends EventEmitter<EngineEvents> {
       const counts = readCounts(store);
       this.emit('run:nothing', { runId: this.runId, total, done: counts.items.done, failed: counts.items.failed + counts.items.filtered });
     } else {
-      const heartbeat = setInterval(() => {
-        store.beat(this.runId).catch((error: unknown) => {
-          // A lock that stayed, or the job's lock lost to another run (fenced writes): the pass stops.
-          if (error instanceof StateFileLockedError || error instanceof RunLockLostError) this.stopWith(error);
-          else throw error;
-        });
-      }, 5000);
-      heartbeat.unref();
-      const emit = <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]): void => {
-        (this.emit as (e: K, ...a: EngineEvents[K]) => boolean)(event, ...args);
-      };
-      const context = {
-        runId: this.runId,
-        job,
-        store,
-        catalog: this.options.catalog,
-        pool: this.pool,
-        writer: this.writer,
-        held: new HeldReplies(heldRepliesDirFor(job)),
-        emit,
-        ...(this.options.random ? { random: this.options.random } : {}),
-        ...(this.options.cache ? { cache: this.options.cache } : {}),
-        objects: new CloudObjects(() => this.credentials),
-      };
-      const executor = new OnlineExecutor(context);
-      // Steps whose mode resolves to batch (and batch jobs an earlier run left at Vertex) go to a BatchExecutor.
-      const onBudgetRefused = (worstCaseUsd: number): void => {
-        if (this.options.budget) this.fatal ??= this.options.budget.stopError(worstCaseUsd);
-        this.requestStop('budget');
-      };
-      // The batch executor reports to the scheduler created after it (units settled during resume need none).
-      const link: { scheduler?: Scheduler } = {};
-      const batch =
-        job.steps.some((s) => (s.mode ?? 'online') !== 'online') || store.batches.unsettled().length > 0
-          ? new BatchExecutor({
-              ...context,
-              online: executor,
-              budget: this.options.budget,
-              credentials: () => this.credentials,
-              signal: this.stopController.signal,
-              noWait: this.options.noWait ?? false,
-              onSettled: (settled) => link.scheduler?.batchSettled(settled),
-              onBudgetRefused,
-              onError: (error) => link.scheduler?.batchFailed(error),
-              onStepStopped: (error) => {
-                this.batchStopped ??= error;
-              },
-            })
-          : undefined;
-      await batch?.resume();
-      const scheduler = new Scheduler({
-        job,
-        store,
-        pool: this.pool,
-        executor,
-        batch,
-        budget: this.options.budget,
-        limit: this.options.limit,
-        signal: this.stopController.signal,
-        emit,
-        onBudgetRefused,
-        onStop: (error) => {
-          this.fatal ??= error;
-          this.requestStop('disk_full');
-        },
-      });
-      link.scheduler = scheduler;
-      try {
-        let outcome: Awaited<ReturnType<Scheduler['run']>>;
-        try {
-          outcome = await scheduler.run();
-        } catch (error) {
-          // Another process held the state file past limits.max_stall: a clean stop, resumable (exit 75).
-          if (!(error instanceof StateFileLockedError)) throw error;
-          this.stopWith(error);
-          outcome = { kind: 'stopped' };
-        }
-        completed = scheduler.completedSteps();
-        if (outcome.kind === 'stalled') {
-          this.fatal ??=
-            outcome.outageSince === undefined
-              ? new StalledOnQuotaError(outcome.lanes, outcome.stalledForMs, outcome.completed)
-              : new StalledOnOutageError(outcome.lanes, outcome.stalledForMs, outcome.completed);
-          this.requestStop('stalled');
-        } else if (outcome.kind === 'unusable') {
-          this.fatal ??= new NoUsableProjectError(outcome.reasons.join('; '));
-          this.requestStop('no_projects');
-        }
-      } finally {
-        clearInterval(heartbeat);
-        this.pool.detach();
-      }
+      completed = await this.pass();
     }
+    return this.finish(started, completed);
+  }
 
+  /** The pass itself: the executors, the scheduler over them, and what its outcome means for the run. */
+  private async pass(): Promise<Record<string, number>> {
+    const heartbeat = this.heartbeat();
+    try {
+      const scheduler = await this.scheduler();
+      let outcome: Awaited<ReturnType<Scheduler['run']>>;
+      try {
+        outcome = await scheduler.run();
+      } catch (error) {
+        // Another process held the state file past limits.max_stall: a clean stop, resumable (exit 75).
+        if (!(error instanceof StateFileLockedError)) throw error;
+        this.stopWith(error);
+        outcome = { kind: 'stopped' };
+      }
+      if (outcome.kind === 'stalled') {
+        this.fatal ??=
+          outcome.outageSince === undefined
+            ? new StalledOnQuotaError(outcome.lanes, outcome.stalledForMs, outcome.completed)
+            : new StalledOnOutageError(outcome.lanes, outcome.stalledForMs, outcome.completed);
+        this.requestStop('stalled');
+      } else if (outcome.kind === 'unusable') {
+        this.fatal ??= new NoUsableProjectError(outcome.reasons.join('; '));
+        this.requestStop('no_projects');
+      }
+      return scheduler.completedSteps();
+    } finally {
+      clearInterval(heartbeat);
+      this.pool.detach();
+    }
+  }
+
+  /** The run's heartbeat in the state file, every 5 s; a lock lost (or held past its time) stops the pass. */
+  private heartbeat(): NodeJS.Timeout {
+    const heartbeat = setInterval(() => {
+      this.options.store.beat(this.runId).catch((error: unknown) => {
+        // A lock that stayed, or the job's lock lost to another run (fenced writes): the pass stops.
+        if (error instanceof StateFileLockedError || error instanceof RunLockLostError) this.stopWith(error);
+        else throw error;
+      });
+    }, 5000);
+    heartbeat.unref();
+    return heartbeat;
+  }
+
+  /** The executors of this pass (online; batch when a step runs in batch or an earlier run left batch jobs) and the scheduler over them. */
+  private async scheduler(): Promise<Scheduler> {
+    const { job, store } = this.options;
+    const emit = <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]): void => {
+      (this.emit as (e: K, ...a: EngineEvents[K]) => boolean)(event, ...args);
+    };
+    const context = {
+      runId: this.runId,
+      job,
+      store,
+      catalog: this.options.catalog,
+      pool: this.pool,
+      writer: this.writer,
+      held: new HeldReplies(heldRepliesDirFor(job)),
+      emit,
+      ...(this.options.random ? { random: this.options.random } : {}),
+      ...(this.options.cache ? { cache: this.options.cache } : {}),
+      objects: new CloudObjects(() => this.credentials),
+    };
+    const executor = new OnlineExecutor(context);
+    const onBudgetRefused = (worstCaseUsd: number): void => {
+      if (this.options.budget) this.fatal ??= this.options.budget.stopError(worstCaseUsd);
+      this.requestStop('budget');
+    };
+    const batch =
+      job.steps.some((s) => (s.mode ?? 'online') !== 'online') || store.batches.unsettled().length > 0
+        ? new BatchExecutor({
+            ...context,
+            online: executor,
+            budget: this.options.budget,
+            credentials: () => this.credentials,
+            signal: this.stopController.signal,
+            noWait: this.options.noWait ?? false,
+            onBudgetRefused,
+            onStepStopped: (error) => {
+              this.batchStopped ??= error;
+            },
+          })
+        : undefined;
+    await batch?.resume();
+    return new Scheduler({
+      job,
+      store,
+      pool: this.pool,
+      executor,
+      batch,
+      adoptedUnits: batch?.adoptedUnits ?? 0,
+      budget: this.options.budget,
+      limit: this.options.limit,
+      signal: this.stopController.signal,
+      emit,
+      onBudgetRefused,
+      onStop: (error) => {
+        this.fatal ??= error;
+        this.requestStop('disk_full');
+      },
+    });
+  }
+
+  /** The end of a pass: the embedding and results files written, the run's outcome recorded and announced. */
+  private async finish(started: number, completed: Record<string, number>): Promise<RunSummary> {
+    const { job, store } = this.options;
     await writeEmbeddingFiles(job, store, scratchDirFor(job));
     const resultsFile = await writeResults(job, store, scratchDirFor(job), job.resultsFields ? { fields: job.resultsFields } : {});
     const counts = readCounts(store);

@@ -25,6 +25,49 @@ export interface Lane {
   outageSince: number | undefined;
 }
 
+/** The lanes of a run, by key; each turn serves them from a rotating start so that none is always last. */
+export class Lanes {
+  private readonly byKey = new Map<string, Lane>();
+  private rotation = 0;
+
+  constructor(private readonly job: Job) {}
+
+  /** The unit's lane, made on first use. */
+  of(unit: Unit): Lane {
+    const key = laneKey(this.job, unit.step);
+    let lane = this.byKey.get(key);
+    if (!lane) {
+      lane = newLane(this.job, unit);
+      this.byKey.set(key, lane);
+    }
+    return lane;
+  }
+
+  /** Every lane, in the order they were made. */
+  all(): Lane[] {
+    return [...this.byKey.values()];
+  }
+
+  /** Every lane, starting one further along at each call. */
+  rotated(): Lane[] {
+    const lanes = this.all();
+    const start = this.rotation++ % Math.max(1, lanes.length);
+    return [...lanes.slice(start), ...lanes.slice(0, start)];
+  }
+
+  /** The unit waits out its backoff in its lane (`waitingOn`: refused by shared capacity). */
+  delay(unit: Unit, at: number, waitingOn: string | undefined): void {
+    this.of(unit).delayed.push({ unit, at, ...(waitingOn === undefined ? {} : { waitingOn }) });
+  }
+
+  /** Units ready in lanes that can move (not blocked, not unusable). */
+  movableReady(blocked: (key: string) => boolean): number {
+    let n = 0;
+    for (const lane of this.byKey.values()) if (!blocked(lane.key) && lane.unusable === undefined) n += lane.ready.length;
+    return n;
+  }
+}
+
 export function newLane(job: Job, unit: Unit): Lane {
   return {
     key: laneKey(job, unit.step),

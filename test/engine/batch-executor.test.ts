@@ -158,9 +158,7 @@ function newBatch(world: World, service: FakeBatchService, runId = world.context
     credentials: () => ({ file: world.job.credentialsFile, strategy: 'round-robin', projects: [project('p1')] }),
     signal: new AbortController().signal,
     noWait: false,
-    onSettled: (s) => settled.push(...s),
     onBudgetRefused: (usd) => errors.push(new Error(`budget refused $${usd}`)),
-    onError: (error) => errors.push(error),
     onStepStopped: (error) => stopped.push(error),
     service,
   });
@@ -169,14 +167,21 @@ function newBatch(world: World, service: FakeBatchService, runId = world.context
    * pool's limiter hops in fake time, the files are real I/O (awaited turn by turn, up to 20 s of real
    * time on a loaded host; process.hrtime is not faked).
    */
+  const take = (how: { drain: boolean; stopping: boolean }): void => {
+    const turned = batch.turn(Date.now(), how);
+    settled.push(...turned.settled);
+    if (turned.failed !== undefined) errors.push(turned.failed);
+  };
   const turn = async (drain = true): Promise<void> => {
-    batch.tick(Date.now(), drain);
+    take({ drain, stopping: false });
     const deadline = process.hrtime.bigint() + 20_000_000_000n;
     while (batch.inFlight > 0 && process.hrtime.bigint() < deadline) {
       await vi.advanceTimersByTimeAsync(1);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     expect(batch.inFlight).toBe(0);
+    // What the work started settled, handed back at the scheduler's next turn (one that starts nothing).
+    take({ drain, stopping: true });
     expect(errors).toEqual([]);
   };
   return { budget, batch, settled, stopped, turn };

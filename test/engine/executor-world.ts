@@ -6,7 +6,8 @@ import { ProjectPool, type Lease } from '../../src/coordination/project-pool.js'
 import type { EngineEvents } from '../../src/engine/events.js';
 import type { ExecutionContext } from '../../src/engine/executors/online-executor.js';
 import type { Unit } from '../../src/engine/unit.js';
-import { Budget, type Reservation } from '../../src/estimate/budget.js';
+import { BudgetHold, BudgetHolds } from '../../src/engine/budget-hold.js';
+import { Budget } from '../../src/estimate/budget.js';
 import { PriceCatalog } from '../../src/estimate/price-catalog.js';
 import type { Job, Step } from '../../src/job/job.js';
 import { AtomicWriter } from '../../src/outputs/atomic-write.js';
@@ -175,19 +176,17 @@ export function makeWorld(
 }
 
 /** A budget with a cap, and the settle callback the scheduler hands an executor for one reservation (settled once). */
-export function budgetFor(maxUsd: number): { budget: Budget; reserve(usd: number): (usd: number) => void } {
+export function budgetFor(maxUsd: number): { budget: Budget; holds: BudgetHolds; reserve(usd: number): Promise<BudgetHold> } {
   const budget = new Budget({ maxUsd }, 0, 0);
+  const holds = new BudgetHolds(budget);
   return {
     budget,
-    reserve(usd: number) {
-      const reservation = budget.reserve(usd) as Reservation | undefined;
-      if (!reservation) throw new Error(`the budget refused $${usd}`);
-      let settled = false;
-      return (actual: number) => {
-        if (settled) return;
-        settled = true;
-        budget.settle(reservation, actual);
-      };
+    holds,
+    /** A call's hold, as the call pipeline takes it before the call. */
+    async reserve(usd: number) {
+      const hold = await holds.reserve(usd);
+      if (!(hold instanceof BudgetHold)) throw new Error(`the budget refused $${usd}`);
+      return hold;
     },
   };
 }

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { ResponseCache } from '../../src/cache/response-cache.js';
 import { OnlineExecutor } from '../../src/engine/executors/online-executor.js';
-import type { ParkedOperation, PreparedCall, Settled } from '../../src/engine/executors/step-executor.js';
+import { settle } from '../../src/engine/call-pipeline.js';
+import type { ParkedOperation, PreparedCall, ResumedOperation, Settled } from '../../src/engine/executors/step-executor.js';
 import type { Unit } from '../../src/engine/unit.js';
 import { InvalidRequestError, OutcomeUnknownError, QuotaExhaustedError, TransientError } from '../../src/errors/provider-errors.js';
 import type { Provider, ProviderRequest, ProviderResult, VideoOperationStatus } from '../../src/providers/provider.js';
@@ -31,13 +32,15 @@ function setup(answer: Answer, options: Parameters<typeof makeWorld>[1] = {}) {
 }
 
 /** One call for a unit, as the scheduler makes it: prepared, reserved against the budget, leased, executed. */
-async function callOnce(world: World, executor: OnlineExecutor, unit: Unit, settleBudget: (usd: number) => void = () => undefined): Promise<Settled[]> {
+async function callOnce(world: World, executor: OnlineExecutor, unit: Unit): Promise<Settled[]> {
   const { call, rejected } = executor.prepare([unit]);
   expect(rejected).toEqual([]);
   const lease = await world.lease();
   if (!lease) throw new Error('no project was ready');
-  return executor.execute(call as PreparedCall, lease, settleBudget);
+  return (await executor.execute(call as PreparedCall, lease)).settled;
 }
+
+type Leased = NonNullable<Awaited<ReturnType<World['lease']>>>;
 
 describe('OnlineExecutor', () => {
   it('a reply completes the step, writes its output and books the call at its price in the ledger', async () => {
@@ -47,9 +50,12 @@ describe('OnlineExecutor', () => {
     const { budget, reserve } = budgetFor(1);
     const unit = world.unit('a');
     const { call } = executor.prepare([unit]);
-    const settleBudget = reserve((call as PreparedCall).worstCaseUsd);
+    const hold = await reserve((call as PreparedCall).worstCaseUsd);
 
-    const settled = await executor.execute(call as PreparedCall, (await world.lease()) as NonNullable<Awaited<ReturnType<World['lease']>>>, settleBudget);
+    // The call pipeline settles the hold from the call's settlement: what the reply cost.
+    const settlement = await executor.execute(call as PreparedCall, (await world.lease()) as Leased);
+    expect(settlement.spentUsd).toBeCloseTo(world.catalog.cost(MODEL, REPLY_USAGE), 12);
+    const settled = settle(hold, settlement);
 
     expect(settled.map((s) => s.verdict)).toEqual([{ kind: 'done' }]);
     const price = world.catalog.cost(MODEL, REPLY_USAGE);
@@ -159,10 +165,12 @@ describe('OnlineExecutor', () => {
     expect(worst).toBeGreaterThan(0);
     // A cap that one worst case fills: while it is held, nothing else fits.
     const { budget, reserve } = budgetFor(worst);
-    const settleBudget = reserve(worst);
+    const hold = await reserve(worst);
     expect(budget.reserve(worst / 10)).toBeUndefined();
 
-    const settled = await executor.execute(call as PreparedCall, (await world.lease()) as NonNullable<Awaited<ReturnType<World['lease']>>>, settleBudget);
+    const settlement = await executor.execute(call as PreparedCall, (await world.lease()) as Leased);
+    expect(settlement.spentUsd).toBe(0);
+    const settled = settle(hold, settlement);
 
     expect(settled.map((s) => s.verdict)).toEqual([{ kind: 'failed' }]);
     expect(world.row('a')).toMatchObject({ state: 'failed', errorCode: 'INVALID_REQUEST' });
@@ -180,7 +188,11 @@ describe('OnlineExecutor', () => {
     const worst = (call as PreparedCall).worstCaseUsd;
     const { budget, reserve } = budgetFor(worst * 2);
 
-    const settled = await executor.execute(call as PreparedCall, (await world.lease()) as NonNullable<Awaited<ReturnType<World['lease']>>>, reserve(worst));
+    const hold = await reserve(worst);
+    const settlement = await executor.execute(call as PreparedCall, (await world.lease()) as Leased);
+    // Never to be known: the settlement says the worst case, so it stays reserved.
+    expect(settlement.spentUsd).toBe(worst);
+    const settled = settle(hold, settlement);
 
     expect(settled[0]?.verdict).toMatchObject({ kind: 'retry' });
     expect(budget.holding).toBe(false);
@@ -268,11 +280,13 @@ describe('OnlineExecutor', () => {
     const { call } = first.prepare([world.unit('a')]);
     const worst = (call as PreparedCall).worstCaseUsd;
 
-    const started = await first.execute(
-      call as PreparedCall,
-      (await world.lease(VEO)) as NonNullable<Awaited<ReturnType<World['lease']>>>,
-      budgetFor(100).reserve(worst),
-    );
+    const firstBudget = budgetFor(100);
+    const hold = await firstBudget.reserve(worst);
+    const startedSettlement = await first.execute(call as PreparedCall, (await world.lease(VEO)) as Leased);
+    // Nothing is spent yet: the hold goes with the parked operation.
+    expect(startedSettlement.spentUsd).toBeUndefined();
+    const started = settle(hold, startedSettlement);
+    expect(firstBudget.budget.holding).toBe(true);
 
     expect(started[0]?.verdict.kind).toBe('parked');
     const operation = (started[0]?.verdict as { operation: ParkedOperation }).operation;
@@ -288,17 +302,18 @@ describe('OnlineExecutor', () => {
     expect(row).toMatchObject({ state: 'pending', operationName: 'operations/op-1' });
     const unit: Unit = { ...world.unit('a', world.job.steps[0]), operationName: row.operationName ?? undefined, operationProject: row.project ?? undefined };
     const next = new OnlineExecutor({ ...world.context, runId: 'run-next' });
-    const { budget, reserve } = budgetFor(100);
-    const counted: boolean[] = [];
-    const resumed = next.resumeOperation(unit, (usd, alreadyCounted) => {
-      counted.push(alreadyCounted);
-      return reserve(usd);
-    });
+    const { budget, holds } = budgetFor(100);
+    const resumed = next.resumeOperation(unit);
     expect(Array.isArray(resumed)).toBe(false);
+    const { operation: parked, holdUsd, counted } = resumed as ResumedOperation;
     // Its worst case is already in the ledger (the intent row): held, not counted twice.
-    expect(counted).toEqual([true]);
-    expect(await next.poll(resumed as ParkedOperation, client)).toEqual({ kind: 'running' });
-    const done = await next.poll(resumed as ParkedOperation, client);
+    expect(counted).toBe(true);
+    expect(holdUsd).toBeCloseTo(worst, 12);
+    const resumedHold = holds.hold(holdUsd, counted, parked.project);
+    expect(await next.poll(parked, client)).toEqual({ kind: 'running' });
+    const done = await next.poll(parked, client);
+    if (done.kind !== 'settled') throw new Error(`the operation did not end: ${done.kind}`);
+    resumedHold.settle(done.spentUsd ?? 0);
 
     expect(done.kind).toBe('settled');
     expect((done as { settled: Settled[] }).settled.map((s) => s.verdict)).toEqual([{ kind: 'done' }]);
@@ -325,7 +340,7 @@ describe('OnlineExecutor', () => {
       const executor = new OnlineExecutor({ ...world.context, cache });
       const first = executor.prepare([world.unit('a')]).call as PreparedCall;
       expect((await executor.fromCache(first)).rest).toBe(first);
-      await executor.execute(first, (await world.lease()) as NonNullable<Awaited<ReturnType<World['lease']>>>, () => undefined);
+      await executor.execute(first, (await world.lease()) as Leased);
 
       const second = executor.prepare([world.unit('b')]).call as PreparedCall;
       const cached = await executor.fromCache(second);

@@ -4,7 +4,15 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ProjectCredentials } from '../../src/credentials/credentials.js';
 import { ProjectPool, type Lease } from '../../src/coordination/project-pool.js';
 import type { EngineEvents } from '../../src/engine/events.js';
-import type { ParkedOperation, PollOutcome, PreparedCall, Settled, StepExecutor } from '../../src/engine/executors/step-executor.js';
+import type {
+  ParkedOperation,
+  PollOutcome,
+  PreparedCall,
+  ResumedOperation,
+  Settled,
+  Settlement,
+  StepExecutor,
+} from '../../src/engine/executors/step-executor.js';
 import type { RenderedStep } from '../../src/engine/render-step.js';
 import { Scheduler, type SchedulerOutcome } from '../../src/engine/scheduler.js';
 import type { Unit } from '../../src/engine/unit.js';
@@ -144,7 +152,7 @@ class FakeExecutor implements StepExecutor {
     };
   }
 
-  async execute(call: PreparedCall, lease: Lease, settleBudget: (usd: number) => void): Promise<Settled[]> {
+  async execute(call: PreparedCall, lease: Lease): Promise<Settlement> {
     const { step, live } = call;
     const unit = (live[0] as PreparedCall['live'][number]).unit;
     const key = `${unit.item.id}/${step.name}`;
@@ -157,7 +165,6 @@ class FakeExecutor implements StepExecutor {
       for (const l of live) this.store.markRunning(l.unit.item.id, step.name, RUN_ID, lease.project.name);
       const verdict = await this.behave(unit, nth);
       lease.release();
-      settleBudget(0);
       const id = unit.item.id;
       switch (verdict.kind) {
         case 'done':
@@ -170,22 +177,22 @@ class FakeExecutor implements StepExecutor {
             RUN_ID,
           );
           unit.context.steps[step.name] = { text: `${step.name} of ${id}` };
-          return [{ unit, verdict }];
+          return { settled: [{ unit, verdict }], spentUsd: 0 };
         case 'failed':
           this.store.finishStep(id, step.name, 'failed', { code: 'TEST_FAILED', message: 'failed on purpose' }, undefined, RUN_ID);
-          return [{ unit, verdict }];
+          return { settled: [{ unit, verdict }], spentUsd: 0 };
         case 'retry':
           unit.attempts += 1;
           this.store.markPending(id, step.name, { countAttempt: true, errorCode: 'TRANSIENT', errorMessage: 'try again', runId: RUN_ID });
-          return [{ unit, verdict }];
+          return { settled: [{ unit, verdict }], spentUsd: 0 };
         case 'requeue':
           this.store.markPending(id, step.name, { countAttempt: false, errorCode: 'QUOTA', errorMessage: '429', runId: RUN_ID });
-          return [{ unit, verdict }];
+          return { settled: [{ unit, verdict }], spentUsd: 0 };
         case 'park': {
           const operationName = `operations/op-${id}`;
           this.store.setOperationName(id, step.name, operationName, RUN_ID);
-          const operation: ParkedOperation = { call, operationName, project: lease.project.name, startedAt: Date.now(), settleBudget };
-          return [{ unit, verdict: { kind: 'parked', operation } }];
+          const operation: ParkedOperation = { call, operationName, project: lease.project.name, startedAt: Date.now() };
+          return { settled: [{ unit, verdict: { kind: 'parked', operation } }], spentUsd: undefined };
         }
       }
     } finally {
@@ -194,7 +201,7 @@ class FakeExecutor implements StepExecutor {
     }
   }
 
-  resumeOperation(): ParkedOperation | Settled[] {
+  resumeOperation(): ResumedOperation | Settled[] {
     throw new Error('not used by these tests');
   }
 
@@ -213,11 +220,11 @@ class FakeExecutor implements StepExecutor {
         RUN_ID,
       );
     }
-    return { kind: 'settled', settled: call.live.map((l) => ({ unit: l.unit, verdict: { kind: 'done' } })) };
+    return { kind: 'settled', settled: call.live.map((l) => ({ unit: l.unit, verdict: { kind: 'done' } })), spentUsd: 0 };
   }
 
-  pollsExhausted(operation: ParkedOperation): Promise<Settled[]> {
-    return Promise.resolve(operation.call.live.map((l) => ({ unit: l.unit, verdict: { kind: 'failed' } })));
+  pollsExhausted(operation: ParkedOperation): Promise<Settlement> {
+    return Promise.resolve({ settled: operation.call.live.map((l) => ({ unit: l.unit, verdict: { kind: 'failed' } })), spentUsd: 0 });
   }
 
   pollDelayMs(): number {

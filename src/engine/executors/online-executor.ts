@@ -1,69 +1,28 @@
 import { videoWithAudio } from '../../providers/veo-limits.js';
 import type { GoogleGenAI } from '@google/genai';
-import { cacheKeyOf, type ResponseCache } from '../../cache/response-cache.js';
-import type { Lease, ProjectPool } from '../../coordination/project-pool.js';
-import { ConfigError } from '../../errors/config-error.js';
-import { OutputDiskFullError } from '../../errors/run-errors.js';
-import type { GenbatchError } from '../../errors/genbatch-error.js';
-import {
-  BadResponseError,
-  OutcomeUnknownError,
-  ProviderError,
-  QuotaExhaustedError,
-  TransientError,
-  UndecodableImageError,
-} from '../../errors/provider-errors.js';
-import type { WindowOutcome } from '../../resilience/adaptive-window.js';
-import { sharedCapacityDelay } from '../../resilience/quota-kind.js';
-import type { PriceCatalog } from '../../estimate/price-catalog.js';
+import { cacheKeyOf } from '../../cache/response-cache.js';
+import type { Lease } from '../../coordination/project-pool.js';
+import { QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
 import { itemsPerRequest, thinkingBudgetOf, worstCaseCost } from '../../estimate/step-usage.js';
 import { heuristicTokens } from '../../estimate/token-counter.js';
-import { cachesResponses, modelsOf, type Job, type Step } from '../../job/job.js';
+import { cachesResponses, modelsOf, type Step } from '../../job/job.js';
 import { TemplateValueMissing } from '../../job/template.js';
-import type { AtomicWriter } from '../../outputs/atomic-write.js';
-import { isDiskFull, type HeldReplies } from '../../outputs/held-replies.js';
-import { emptyUsage, type Provider, type ProviderRequest, type ProviderResult, type TaskKind, type Usage } from '../../providers/provider.js';
+import { emptyUsage, type ProviderRequest, type ProviderResult } from '../../providers/provider.js';
 import { knownParams, providerFor } from '../../providers/provider-registry.js';
 import { VeoProvider } from '../../providers/veo.js';
 import { classifyError } from '../../resilience/classify-error.js';
-import { RetryPolicy } from '../../resilience/retry-policy.js';
 import { CACHE_LEDGER_PROJECT, type LedgerEntry } from '../../store/rows.js';
-import type { Checkpoints } from '../../store/interfaces/checkpoints.js';
-import type { Ledger } from '../../store/interfaces/ledger.js';
-import { reactionTo, SHARED_CAPACITY_REACTION } from '../error-reactions.js';
-import type { EngineEvents } from '../events.js';
 import { renderStep, type RenderedStep } from '../render-step.js';
-import { callEnded, callRecord } from './call-record.js';
 import { paramsForDraw, type Unit } from '../unit.js';
-import { heldRepliesDirFor } from '../paths.js';
 import { MAX_EMBEDDING_REQUEST_TOKENS, maxEmbeddingBatch } from '../../providers/embedding.js';
-import { MissingOutputBytesError, writeStepOutputs } from '../write-outputs.js';
-import type { CloudObjects } from './cloud-objects.js';
-import type { ParkedOperation, PollOutcome, PreparedCall, Settled, StepExecutor, Verdict } from './step-executor.js';
-import { steadyNow, toWall } from '../../resilience/steady-clock.js';
+import type { ParkedOperation, PollOutcome, PreparedCall, ResumedOperation, Settled, Settlement, StepExecutor } from './step-executor.js';
+import { steadyNow } from '../../resilience/steady-clock.js';
 
-export interface ExecutionContext {
-  runId: string;
-  job: Job;
-  /** The checkpoints and ledger rows of a call: all an executor writes. */
-  store: Checkpoints & Ledger;
-  catalog: PriceCatalog;
-  pool: ProjectPool;
-  writer: AtomicWriter;
-  /** Paid replies kept when the disk for outputs was full; written instead of calling again. */
-  held: HeldReplies;
-  emit: <K extends keyof EngineEvents>(event: K, ...args: EngineEvents[K]) => void;
-  random?: () => number;
-  /** The response cache: identical requests answered once. Absent when caching is off for the run. */
-  cache?: ResponseCache;
-  /** Reads what a model wrote to Cloud Storage (Veo with storage_uri). Absent: such outputs fail their step. */
-  objects?: CloudObjects;
-  /** Which provider serves a step's model: the registry's when absent (unit tests give a fake). */
-  providers?: (task: TaskKind, model: string) => Provider;
-}
+import type { ExecutionContext } from './execution-context.js';
+import { CallFailures } from './call-failures.js';
 
-const RETRY_BASE_MS = 1000;
-const RETRY_CAP_MS = 60_000;
+export type { ExecutionContext } from './execution-context.js';
+
 /** Consecutive failed polls of one operation tolerated before the unit is retried later. */
 export const MAX_FAILED_POLLS = 5;
 
@@ -79,49 +38,21 @@ function withoutLabels(request: ProviderRequest): ProviderRequest {
   return copy;
 }
 
-/** What later steps and the results file can use: JSON fields, text, output file, vector. */
-function stepResult(result: ProviderResult, outputs: string[]): Record<string, unknown> {
-  const base: Record<string, unknown> = {};
-  if (result.vectors?.[0]) base.vector = result.vectors[0];
-  if (result.text !== undefined) base.text = result.text;
-  if (outputs.length > 0) {
-    base.file = outputs[0];
-    base.files = outputs;
-  }
-  if (result.json !== null && typeof result.json === 'object' && !Array.isArray(result.json)) Object.assign(base, result.json);
-  return base;
-}
-
 /**
  * Online calls, one request at a time per lease: the three parts of a step are `prepare` (render,
  * size), `execute` (the call on a leased project) and `settle` (checkpoint, or react to the error
  * through the reaction table). A video call only starts its operation; polling is the scheduler's.
  */
-export class OnlineExecutor implements StepExecutor {
-  private readonly retryPolicies = new Map<string, RetryPolicy>();
-  /** Refusals by shared capacity per unit: the exponent of its next backoff (no attempt is used). */
-  private readonly capacityRefusals = new WeakMap<Unit, number>();
+export class OnlineExecutor extends CallFailures implements StepExecutor {
   /** Cache keys by rendered request and model; a rendering is dropped with its unit. */
   private readonly keysByRendering = new WeakMap<RenderedStep, Map<string, string>>();
 
-  constructor(private readonly ctx: ExecutionContext) {}
+  constructor(ctx: ExecutionContext) {
+    super(ctx);
+  }
 
   batchSize(step: Step): number {
     return itemsPerRequest(step);
-  }
-
-  private retryPolicy(step: Step): RetryPolicy {
-    let policy = this.retryPolicies.get(step.name);
-    if (!policy) {
-      policy = new RetryPolicy({
-        maxAttempts: step.maxAttempts,
-        baseMs: RETRY_BASE_MS,
-        capMs: RETRY_CAP_MS,
-        ...(this.ctx.random ? { random: this.ctx.random } : {}),
-      });
-      this.retryPolicies.set(step.name, policy);
-    }
-    return policy;
   }
 
   prepare(units: Unit[]): { call: PreparedCall | undefined; rejected: Settled[]; deferred?: Unit[] } {
@@ -259,7 +190,7 @@ export class OnlineExecutor implements StepExecutor {
     return { unit, verdict };
   }
 
-  async execute(call: PreparedCall, lease: Lease, settleBudget: (usd: number) => void): Promise<Settled[]> {
+  async execute(call: PreparedCall, lease: Lease): Promise<Settlement> {
     const { store, runId, emit } = this.ctx;
     const { step, live } = call;
     const project = lease.project.name;
@@ -274,9 +205,8 @@ export class OnlineExecutor implements StepExecutor {
     const held = live.length === 1 ? this.ctx.held.take(lead.unit.item.id, step.name) : undefined;
     if (held) {
       lease.release();
-      settleBudget(0);
       await store.commit(() => store.markRunning(lead.unit.item.id, step.name, runId, project));
-      return [{ unit: lead.unit, verdict: await this.checkpoint(lead.unit, lead.rendered, held, 0, 0, project, undefined, model) }];
+      return { settled: [{ unit: lead.unit, verdict: await this.checkpoint(lead.unit, lead.rendered, held, 0, 0, project, undefined, model) }], spentUsd: 0 };
     }
     // Intent before spend: the units' running state and the call's ledger row at its worst case,
     // committed (with the other checkpoints of the moment) before the call is sent.
@@ -295,14 +225,16 @@ export class OnlineExecutor implements StepExecutor {
       } catch (raw) {
         const error = classifyError(raw);
         lease.release(undefined, this.windowOutcome(project, model, error));
-        return this.settleFailure(call, error, project, steadyNow() - t0, settleBudget);
+        return this.settleFailure(call, error, project, steadyNow() - t0);
       }
       lease.release(undefined, 'success');
       // Starting the operation is the call the quota governs: a probe that started one closes the breaker.
       this.ctx.pool.succeeded(project, model, 0, t0);
       await store.commit(() => store.setOperationName(lead.unit.item.id, step.name, operationName, runId));
       emit('operation:pending', { itemId: lead.unit.item.id, step: step.name, operationName, resumed: false });
-      return live.map((l) => ({ unit: l.unit, verdict: { kind: 'parked', operation: { call, operationName, project, startedAt: t0, settleBudget } } }));
+      // Nothing is spent yet: the call's budget hold goes with the operation, settled when it ends.
+      const operation: ParkedOperation = { call, operationName, project, startedAt: t0 };
+      return { settled: live.map((l) => ({ unit: l.unit, verdict: { kind: 'parked', operation } })), spentUsd: undefined };
     }
     let result: ProviderResult;
     try {
@@ -310,10 +242,10 @@ export class OnlineExecutor implements StepExecutor {
     } catch (raw) {
       const error = classifyError(raw);
       lease.release(undefined, this.windowOutcome(project, model, error));
-      return this.settleFailure(call, error, project, steadyNow() - t0, settleBudget);
+      return this.settleFailure(call, error, project, steadyNow() - t0);
     }
     lease.release(result.usage.inputTokens + result.usage.outputTokens + result.usage.thoughtsTokens, 'success');
-    return this.settleSuccess(call, result, project, steadyNow() - t0, settleBudget);
+    return this.settleSuccess(call, result, project, steadyNow() - t0);
   }
 
   async poll(operation: ParkedOperation, client: GoogleGenAI): Promise<PollOutcome> {
@@ -328,7 +260,7 @@ export class OnlineExecutor implements StepExecutor {
       // A poll that did not get through is free: poll again rather than start (and pay for) another video.
       if (error instanceof TransientError || error instanceof QuotaExhaustedError) return { kind: 'poll_failed', error };
       // The operation itself failed: a retry starts a new one.
-      return { kind: 'settled', settled: await this.settleFailure(call, error, project, steadyNow() - startedAt, operation.settleBudget) };
+      return { kind: 'settled', ...(await this.settleFailure(call, error, project, steadyNow() - startedAt)) };
     }
     if (!status.done || !status.result) {
       const giveUpAfterMs = provider instanceof VeoProvider ? provider.pollingPlan.giveUpAfterMs : 30 * 60_000;
@@ -337,10 +269,10 @@ export class OnlineExecutor implements StepExecutor {
         `Video operation ${operationName} was still running after ${Math.round(giveUpAfterMs / 60_000)} min; resume to poll it again.`,
         {},
       );
-      return { kind: 'settled', settled: await this.settleFailure(call, error, project, steadyNow() - startedAt, operation.settleBudget, true) };
+      return { kind: 'settled', ...(await this.settleFailure(call, error, project, steadyNow() - startedAt, true)) };
     }
     const result = await this.readStoredMedia(status.result, project);
-    return { kind: 'settled', settled: await this.settleSuccess(call, result, project, steadyNow() - startedAt, operation.settleBudget) };
+    return { kind: 'settled', ...(await this.settleSuccess(call, result, project, steadyNow() - startedAt)) };
   }
 
   /**
@@ -369,7 +301,7 @@ export class OnlineExecutor implements StepExecutor {
    * A unit whose operation was started by an earlier, interrupted run: it is marked running again
    * on the project that owns the operation and parked for polling, without a new (paid) start.
    */
-  resumeOperation(unit: Unit, reserve: (worstCaseUsd: number, alreadyCounted: boolean) => (usd: number) => void): ParkedOperation | Settled[] {
+  resumeOperation(unit: Unit): ResumedOperation | Settled[] {
     const { call, rejected } = this.prepare([unit]);
     if (!call || !unit.operationName || !unit.operationProject) return rejected;
     const { store, runId } = this.ctx;
@@ -388,13 +320,17 @@ export class OnlineExecutor implements StepExecutor {
         model: call.model ?? unit.step.model,
         reservedUsd: call.worstCaseUsd,
       });
-    const settleBudget = reserve(intent?.reservedUsd ?? call.worstCaseUsd, intent !== undefined);
-    return { call, operationName: unit.operationName, project: unit.operationProject, startedAt: steadyNow(), settleBudget };
+    return {
+      operation: { call, operationName: unit.operationName, project: unit.operationProject, startedAt: steadyNow() },
+      // Already being paid for: its worst case is held again (moved from the spend read at the start when its intent row counts it).
+      holdUsd: intent?.reservedUsd ?? call.worstCaseUsd,
+      counted: intent !== undefined,
+    };
   }
 
   /** An operation whose polls keep failing: retried later, polling the same operation again. */
-  pollsExhausted(operation: ParkedOperation, error: Error): Promise<Settled[]> {
-    return this.settleFailure(operation.call, classifyError(error), operation.project, steadyNow() - operation.startedAt, operation.settleBudget, true);
+  pollsExhausted(operation: ParkedOperation, error: Error): Promise<Settlement> {
+    return this.settleFailure(operation.call, classifyError(error), operation.project, steadyNow() - operation.startedAt, true);
   }
 
   pollDelayMs(polls: number): number {
@@ -403,192 +339,18 @@ export class OnlineExecutor implements StepExecutor {
     return Math.min(plan.maxMs, plan.firstMs * plan.factor ** polls);
   }
 
-  private ledgerEntry(
-    id: number | undefined,
-    itemId: string,
-    step: Step,
-    model: string,
-    project: string,
-    httpStatus: number,
-    usage: Usage,
-    costUsd: number,
-    durationMs: number,
-    errorCode?: string,
-  ): LedgerEntry {
-    return callRecord({ id, runId: this.ctx.runId, itemId, step: step.name, project, model, httpStatus, errorCode, usage, costUsd, durationMs });
-  }
-
-  /** Every API call, as it ends: what logs and metrics count. */
-  private emitCall(call: LedgerEntry, usage: Usage): void {
-    this.ctx.emit('call:end', callEnded(call, usage));
-  }
-
   /** A unit that cannot even be rendered fails straight from pending (no call was made). */
   private fail(unit: Unit, code: string, message: string): void {
     this.ctx.store.finishStep(unit.item.id, unit.step.name, 'failed', { code, message }, undefined, this.ctx.runId);
     this.ctx.emit('step:failed', { itemId: unit.item.id, step: unit.step.name, code, message });
   }
 
-  /** What a failed call tells the shared-capacity window: refused by shared capacity, timed out, or nothing. */
-  private windowOutcome(project: string, model: string, error: GenbatchError): WindowOutcome {
-    if (error instanceof QuotaExhaustedError) return this.ctx.pool.quotaKindOf429(project, model, error) === 'shared' ? 'refused' : 'none';
-    if (error instanceof OutcomeUnknownError) return 'timeout';
-    if (error instanceof TransientError && (error.httpStatus === 504 || error.httpStatus === 408 || error.apiStatus === 'DEADLINE_EXCEEDED')) return 'timeout';
-    return 'none';
-  }
-
-  /** Settles a failed call through the reaction table: requeue, retry after a backoff, or fail. */
-  private async settleFailure(
-    call: PreparedCall,
-    error: GenbatchError,
-    project: string,
-    durationMs: number,
-    settleBudget: (usd: number) => void,
-    keepOperation = false,
-  ): Promise<Settled[]> {
-    const { store, catalog, pool, emit, runId } = this.ctx;
-    const { step, live } = call;
-    const lead = live[0] as PreparedCall['live'][number];
-    const model = call.model ?? step.model;
-    // A bare 429 of shared capacity: no project is at fault and none would have more; wait a short backoff.
-    const sharedCapacity = error instanceof QuotaExhaustedError && pool.quotaKindOf429(project, model, error) === 'shared';
-    const reaction = sharedCapacity ? SHARED_CAPACITY_REACTION : reactionTo(error);
-    const httpStatus = error instanceof ProviderError ? (error.httpStatus ?? 0) : 0;
-    // The finish reason of a reply that arrived but was not used (TRUNCATED, OTHER…), recorded with the step.
-    const finishReason = error instanceof ProviderError ? error.finishReason : undefined;
-    // A reply that arrived but was unusable was still billed: keep its usage in the ledger.
-    const usage = (error as { usage?: Usage }).usage ?? emptyUsage();
-    const cost = reaction.billed === 'usage' ? catalog.cost(model, usage, { withAudio: videoWithAudio(model, step.params), api: call.api ?? 'vertex' }) : 0;
-    // A call that may have been billed, for an amount never to be known, counts at its worst case.
-    // (A poll that failed is free: the operation's own cost is settled when it ends.)
-    const unknown = reaction.billed === 'unknown' && !keepOperation && call.ledgerId !== undefined;
-    settleBudget(unknown ? call.worstCaseUsd : cost);
-    const failedCall = this.ledgerEntry(
-      call.ledgerId,
-      lead.unit.item.id,
-      step,
-      model,
-      project,
-      httpStatus || (error instanceof BadResponseError ? 200 : 0),
-      usage,
-      cost,
-      durationMs,
-      error.code,
-    );
-
-    const waitingOn = sharedCapacity ? pool.capacityRefused(project, model) : undefined;
-    if (sharedCapacity) {
-      // Counted above; no project is at fault.
-    } else if (reaction.project === 'cooldown' && error instanceof QuotaExhaustedError) {
-      const until = pool.cooldown(project, model, {
-        reason: error.perDay ? 'daily quota exhausted' : 'quota exhausted (429)',
-        startedAt: steadyNow() - durationMs,
-        perDay: error.perDay,
-        ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
-        // What the 429 names of its quota (its window, its limit): the learned pacing's figures.
-        quota: {
-          ...(error.quotaWindowMs === undefined ? {} : { windowMs: error.quotaWindowMs }),
-          ...(error.quotaLimit === undefined ? {} : { limit: error.quotaLimit }),
-        },
-      });
-      emit('project:cooldown', { project, untilMs: toWall(until), reason: error.message, perDay: error.perDay });
-    } else if (reaction.project === 'outage') {
-      const until = pool.outage(project, model, { reason: error.message, startedAt: steadyNow() - durationMs });
-      emit('project:cooldown', { project, untilMs: toWall(until), reason: error.message, perDay: false });
-    } else if (reaction.project === 'model_unavailable') {
-      pool.modelUnavailable(project, model, error.message);
-      emit('model:unavailable', { project, model, reason: error.message });
-    } else if (reaction.project === 'disable') {
-      const details = error instanceof ProviderError ? `${error.httpStatus ?? ''} ${error.apiStatus ?? ''}`.trim() : '';
-      pool.disable(project, details ? `credential rejected (${details})` : 'credential rejected');
-      emit('project:disabled', { project, reason: error.message });
-    }
-
-    const attempts = Math.max(...live.map((l) => l.unit.attempts)) + (reaction.countsAttempt ? 1 : 0);
-    const refusals = sharedCapacity ? Math.max(...live.map((l) => this.capacityRefusals.get(l.unit) ?? 0)) + 1 : 0;
-    if (sharedCapacity) for (const l of live) this.capacityRefusals.set(l.unit, refusals);
-    const decision = sharedCapacity
-      ? ({ retry: true, delayMs: sharedCapacityDelay(refusals) } as const)
-      : reaction.unit === 'requeue'
-        ? ({ retry: true, delayMs: 0 } as const)
-        : reaction.unit === 'retry'
-          ? this.retryPolicy(step).decide(attempts, error instanceof ProviderError ? error.retryAfterMs : undefined)
-          : ({ retry: false } as const);
-    const message = reaction.unit === 'retry' && !decision.retry ? `${error.message} (gave up after ${attempts} attempts)` : error.message;
-    // The failed call's ledger row and the units' new state, committed together.
-    await store.commit(() => {
-      if (unknown) store.markCallUnknown(call.ledgerId as number, error.code, durationMs);
-      else store.recordCall(failedCall);
-      for (const l of live) {
-        if (!keepOperation && l.unit.operationName) store.setOperationName(l.unit.item.id, step.name, null, runId);
-        if (decision.retry) {
-          // A billed but unusable reply (bad JSON) is part of what the item cost.
-          store.markPending(l.unit.item.id, step.name, {
-            countAttempt: reaction.countsAttempt,
-            errorCode: error.code,
-            errorMessage: error.message,
-            costUsd: cost / live.length,
-            runId,
-            ...(finishReason === undefined ? {} : { finishReason }),
-          });
-        } else {
-          store.finishStep(
-            l.unit.item.id,
-            step.name,
-            'failed',
-            {
-              code: error.code,
-              message,
-              promptHash: l.rendered.promptHash,
-              costUsd: cost / live.length,
-              model,
-              ...(finishReason === undefined ? {} : { finishReason }),
-            },
-            undefined,
-            runId,
-          );
-        }
-      }
-    });
-    this.emitCall(failedCall, usage);
-
-    if (reaction.unit === 'requeue') return live.map((l) => ({ unit: l.unit, verdict: { kind: 'requeue' } }));
-    if (decision.retry) {
-      for (const l of live) {
-        l.unit.attempts = attempts;
-        if (!keepOperation) l.unit.operationName = undefined;
-        emit('step:retry', {
-          itemId: l.unit.item.id,
-          step: step.name,
-          project,
-          code: error.code,
-          message: error.message,
-          attempt: attempts,
-          delayMs: decision.delayMs,
-          ...(finishReason === undefined ? {} : { finishReason }),
-          ...(waitingOn === undefined ? {} : { waitingOn, refusals }),
-        });
-      }
-      return live.map((l) => ({ unit: l.unit, verdict: { kind: 'retry', delayMs: decision.delayMs, ...(waitingOn === undefined ? {} : { waitingOn }) } }));
-    }
-    for (const l of live)
-      emit('step:failed', { itemId: l.unit.item.id, step: step.name, code: error.code, message, ...(finishReason === undefined ? {} : { finishReason }) });
-    return live.map((l) => ({ unit: l.unit, verdict: { kind: 'failed' } }));
-  }
-
   /** A reply arrived: price it, write the outputs and checkpoint each unit it served. */
-  private async settleSuccess(
-    call: PreparedCall,
-    result: ProviderResult,
-    project: string,
-    durationMs: number,
-    settleBudget: (usd: number) => void,
-  ): Promise<Settled[]> {
+  private async settleSuccess(call: PreparedCall, result: ProviderResult, project: string, durationMs: number): Promise<Settlement> {
     const { catalog, pool } = this.ctx;
     const { step, live } = call;
     const model = call.model ?? step.model;
     const costUsd = catalog.cost(model, result.usage, { withAudio: videoWithAudio(model, step.params), api: call.api ?? 'vertex' });
-    settleBudget(costUsd);
     pool.succeeded(project, model, costUsd);
     // One ledger row per API call (on the first unit of a batch); each unit carries its share of the cost.
     const ledger = this.ledgerEntry(
@@ -621,218 +383,6 @@ export class OnlineExecutor implements StepExecutor {
       );
       settled.push({ unit: l.unit, verdict });
     }
-    return settled;
-  }
-
-  /**
-   * The disk for outputs is full: the paid reply is kept beside the state file and the unit goes
-   * back to pending, so that a resume writes it without calling again; the run stops taking calls.
-   * Undefined when the reply cannot be kept either (then the step fails as any write failure).
-   */
-  private async hold(unit: Unit, result: ProviderResult, costUsd: number, call: LedgerEntry | undefined, error: unknown): Promise<Verdict | undefined> {
-    const { store, held, job, runId } = this.ctx;
-    try {
-      await held.keep(unit.item.id, unit.step.name, result);
-    } catch {
-      return undefined;
-    }
-    await store.commit(() => {
-      if (call) store.recordCall(call);
-      store.markPending(unit.item.id, unit.step.name, {
-        countAttempt: false,
-        errorCode: 'OUTPUT_DISK_FULL',
-        errorMessage: (error as Error).message,
-        costUsd,
-        runId,
-      });
-    });
-    return { kind: 'stop', error: new OutputDiskFullError(job.outputDir, error, heldRepliesDirFor(job)) };
-  }
-
-  /**
-   * A reply whose image does not decode (broken base64), found before anything was written: the
-   * call stays booked at what it cost (its usage), and the step is retried with a new call within
-   * limits.max_attempts, as any bad reply (online, or in the next batch job), then fails.
-   */
-  private async badImage(
-    unit: Unit,
-    rendered: RenderedStep,
-    costUsd: number,
-    call: LedgerEntry | undefined,
-    project: string,
-    model: string,
-    error: UndecodableImageError,
-  ): Promise<Verdict> {
-    const { store, held, runId, emit } = this.ctx;
-    const { item, step } = unit;
-    // A kept reply that does not decode is no use to the next attempt.
-    held.release(item.id, step.name);
-    const entry = call ? { ...call, errorCode: error.code } : undefined;
-    const attempts = unit.attempts + 1;
-    const decision = this.retryPolicy(step).decide(attempts, undefined);
-    const message = decision.retry ? error.message : `${error.message} (gave up after ${attempts} attempts)`;
-    await store.commit(() => {
-      if (decision.retry) {
-        if (entry) store.recordCall(entry);
-        store.markPending(item.id, step.name, { countAttempt: true, errorCode: error.code, errorMessage: message, costUsd, runId });
-      } else {
-        store.finishStep(item.id, step.name, 'failed', { code: error.code, message, promptHash: rendered.promptHash, costUsd, model }, entry, runId);
-      }
-    });
-    if (!decision.retry) {
-      emit('step:failed', { itemId: item.id, step: step.name, code: error.code, message });
-      return { kind: 'failed' };
-    }
-    unit.attempts = attempts;
-    emit('step:retry', { itemId: item.id, step: step.name, project, code: error.code, message, attempt: attempts, delayMs: decision.delayMs });
-    return { kind: 'retry', delayMs: decision.delayMs };
-  }
-
-  /**
-   * Writing the outputs failed for a reason that may pass (the folder was replaced by a file, a
-   * network share dropped, permissions changed): the paid reply is kept beside the state file, as on
-   * a full disk, and the unit retries the write after a backoff, never the call (the next attempt
-   * takes the kept reply). Within limits.max_attempts; undefined when out of attempts (the reply
-   * stays kept) or when the reply cannot be kept either.
-   */
-  private async retryWrite(
-    unit: Unit,
-    result: ProviderResult,
-    costUsd: number,
-    call: LedgerEntry | undefined,
-    project: string,
-    error: unknown,
-  ): Promise<Verdict | undefined> {
-    const { store, held, runId, emit } = this.ctx;
-    const { item, step } = unit;
-    try {
-      await held.keep(item.id, step.name, result);
-    } catch {
-      return undefined;
-    }
-    const attempts = unit.attempts + 1;
-    const decision = this.retryPolicy(step).decide(attempts, undefined);
-    if (!decision.retry) return undefined;
-    const message = `could not write the output: ${(error as Error).message}; the paid reply is kept and only the write is retried`;
-    await store.commit(() => {
-      if (call) store.recordCall(call);
-      store.markPending(item.id, step.name, { countAttempt: true, errorCode: 'OUTPUT_WRITE_FAILED', errorMessage: message, costUsd, runId });
-    });
-    unit.attempts = attempts;
-    emit('step:retry', { itemId: item.id, step: step.name, project, code: 'OUTPUT_WRITE_FAILED', message, attempt: attempts, delayMs: decision.delayMs });
-    return { kind: 'retry', delayMs: decision.delayMs };
-  }
-
-  /** Writes the outputs and checkpoints the step (or marks it filtered / failed when unusable); batch lines settle here too. */
-  async checkpoint(
-    unit: Unit,
-    rendered: RenderedStep,
-    result: ProviderResult,
-    costUsd: number,
-    durationMs: number,
-    project: string,
-    call: LedgerEntry | undefined,
-    model: string = unit.step.model,
-    /** The result's response cache key: `hit` when it came from the cache, else it is stored there once done. */
-    cache?: { key: string; hit: boolean },
-  ): Promise<Verdict> {
-    const { job, store, writer, emit } = this.ctx;
-    const { item, step } = unit;
-    if (result.filtered) {
-      const reason = result.filtered.reason;
-      await store.commit(() =>
-        store.finishStep(
-          item.id,
-          step.name,
-          'filtered',
-          {
-            code: 'SAFETY_FILTERED',
-            message: reason,
-            promptHash: rendered.promptHash,
-            costUsd,
-            model,
-            ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
-          },
-          call,
-          this.ctx.runId,
-        ),
-      );
-      emit('step:filtered', {
-        itemId: item.id,
-        step: step.name,
-        reason: result.filtered.reason,
-        ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
-      });
-      return { kind: 'filtered' };
-    }
-    let outputs: string[] = [];
-    // A run that lost the job's lock puts no file in place (the run that took it over may write the same one).
-    store.checkFence();
-    try {
-      // Embedding vectors go to one file per step, written from the state at the end of the run.
-      if (rendered.outputName !== undefined && step.task !== 'embedding')
-        outputs = await writeStepOutputs(job, step, item.id, rendered.outputName, rendered.post, result, writer);
-    } catch (error) {
-      if (isDiskFull(error)) {
-        const stop = await this.hold(unit, result, costUsd, call, error);
-        if (stop) return stop;
-      }
-      // An image that does not decode: a billed bad reply (its call booked as it was), retried with a new call.
-      if (error instanceof UndecodableImageError) {
-        // A cached answer that does not decode (stored by an older version) is never served again.
-        if (cache?.hit) this.ctx.cache?.forget(cache.key);
-        return this.badImage(unit, rendered, costUsd, call, project, model, error);
-      }
-      const refused = error instanceof ConfigError || error instanceof MissingOutputBytesError;
-      if (!refused) {
-        const again = await this.retryWrite(unit, result, costUsd, call, project, error);
-        if (again) return again;
-      }
-      const code = refused ? error.code : 'OUTPUT_WRITE_FAILED';
-      // Out of attempts, the paid reply is still kept (retryWrite): `genbatch retry` writes it without a call.
-      const kept =
-        !refused && this.ctx.held.has(item.id, step.name) ? '; the paid reply is kept, and `genbatch retry JOB --failed` writes it without calling again' : '';
-      const message = `could not write the output: ${(error as Error).message}${kept}`;
-      await store.commit(() =>
-        store.finishStep(item.id, step.name, 'failed', { code, message, promptHash: rendered.promptHash, costUsd, model }, call, this.ctx.runId),
-      );
-      emit('step:failed', { itemId: item.id, step: step.name, code, message });
-      return { kind: 'failed' };
-    }
-    this.ctx.held.release(item.id, step.name);
-    const result_ = stepResult(result, outputs);
-    // The step and its call's ledger row, in the next group commit; the unit moves on once it is durable.
-    await store.commit(() =>
-      store.completeStep(
-        item.id,
-        step.name,
-        {
-          result: result_,
-          outputs,
-          promptHash: rendered.promptHash,
-          costUsd,
-          model,
-          ...(cache ? { cacheKey: cache.key, cached: cache.hit } : {}),
-          ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
-          ...(result.truncated === true ? { truncated: true } : {}),
-        },
-        call,
-        this.ctx.runId,
-      ),
-    );
-    unit.context.steps[step.name] = result_;
-    // A paid answer is kept for the next identical request (the cache never fails a run: errors only turn it off).
-    if (cache && !cache.hit) await this.ctx.cache?.put(cache.key, result, { model, task: step.task });
-    emit('step:done', {
-      itemId: item.id,
-      step: step.name,
-      project,
-      costUsd,
-      durationMs,
-      outputs,
-      ...(result.finishReason === undefined ? {} : { finishReason: result.finishReason }),
-      ...(result.truncated === true ? { truncated: true } : {}),
-    });
-    return { kind: 'done' };
+    return { settled, spentUsd: costUsd };
   }
 }
