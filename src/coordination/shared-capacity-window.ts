@@ -22,6 +22,8 @@ const IDLE_RESET_MS = 10 * 60_000;
 const LOST_AFTER_MS = 15_000;
 /** No call lasts this long: its place is freed whoever holds it. */
 const LONGEST_CALL_MS = 15 * 60_000;
+/** How often a window this run already looked through is looked through again for lost calls. */
+const LOST_CHECK_MS = 1000;
 
 /**
  * Whether a process (a coordinator id, `host:pid:nonce`) is known to be gone: one of this host whose
@@ -73,21 +75,27 @@ export class SharedCapacityWindow implements CapacityWindow {
    * The last state text this process read or wrote, parsed. Most reads find the text it wrote itself
    * (alone on the host, always): no parse then, which at 64 calls in flight was a tenth of a run's CPU.
    */
-  private last: { text: string; state: WindowState } | undefined;
+  private last: { text: string; state: WindowState; checkedAt: number } | undefined;
 
   private current(text: string | undefined, now: number): WindowState {
     let state: WindowState | undefined;
-    if (text !== undefined && this.last?.text === text) state = this.last.state;
+    const known = text !== undefined && this.last?.text === text ? this.last : undefined;
+    if (known) state = known.state;
     else {
       try {
         state = text === undefined ? undefined : (JSON.parse(text) as WindowState);
       } catch {
         state = undefined;
       }
-      this.last = state && text !== undefined ? { text, state } : undefined;
+      this.last = state && text !== undefined ? { text, state, checkedAt: -Infinity } : undefined;
     }
     if (!state || now - state.updatedAt >= IDLE_RESET_MS) return newWindowState(now, DEFAULT_WINDOW);
+    // Lost calls are other runs' (never this run's own, which are all a known state adds): looked for
+    // once a second (processGone's own pace) in a state this run already looked through.
+    const last = this.last;
+    if (last?.state === state && now - last.checkedAt < LOST_CHECK_MS) return state;
     dropLostCalls(state, (call) => this.lost(call, now));
+    if (last?.state === state) last.checkedAt = now;
     return state;
   }
 
@@ -96,11 +104,12 @@ export class SharedCapacityWindow implements CapacityWindow {
     const now = this.now();
     const state = this.current(text, now);
     // Altered below: no longer the state of the text it was read from.
+    const checkedAt = this.last?.state === state ? this.last.checkedAt : -Infinity;
     this.last = undefined;
     this.peeked = undefined;
     const result = change(state, now);
     const written = JSON.stringify(state);
-    this.last = { text: written, state };
+    this.last = { text: written, state, checkedAt };
     return { state: written, result };
   }
 
