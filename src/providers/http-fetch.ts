@@ -20,8 +20,8 @@ import type { Dispatcher, EnvHttpProxyAgent } from 'undici';
  *
  * Why not undici's `fetch`: it runs each reply through web streams and its Request plumbing, some
  * 0.3 ms of the main thread per call, a third of a run's CPU at hundreds of calls a second. Here the
- * reply is read whole and handed over as a standard `Response` made from the bytes. Anything this
- * path does not take (a Request object, a streamed body) goes to undici's `fetch` over the same
+ * reply is read whole and handed over as a standard `Response` (ReadResponse, below, whose json()
+ * and text() read the bytes without a web stream). Anything this path does not take (a Request object, a streamed body) goes to undici's `fetch` over the same
  * agent, so through the same proxy.
  *
  * undici is loaded with the first call: a command that makes none (status, validate, --version)
