@@ -20,8 +20,8 @@ import type { Dispatcher, EnvHttpProxyAgent } from 'undici';
  *
  * Why not undici's `fetch`: it runs each reply through web streams and its Request plumbing, some
  * 0.3 ms of the main thread per call, a third of a run's CPU at hundreds of calls a second. Here the
- * reply is read whole and handed over as a standard `Response` made from the bytes. Anything this
- * path does not take (a Request object, a streamed body) goes to undici's `fetch` over the same
+ * reply is read whole and handed over as a standard `Response` (ReadResponse, below, whose json()
+ * and text() read the bytes without a web stream). Anything this path does not take (a Request object, a streamed body) goes to undici's `fetch` over the same
  * agent, so through the same proxy.
  *
  * undici is loaded with the first call: a command that makes none (status, validate, --version)
@@ -119,13 +119,111 @@ function fetchError(error: unknown, signal: AbortSignal | undefined, message: 'f
   return new TypeError(message, { cause: error });
 }
 
+/** Response as a class to extend: the DOM types declare its body methods as fields, which a subclass may not define as methods. */
+type StandardResponse = new (body: null, init: ResponseInit) => Pick<Response, 'headers' | 'status' | 'statusText' | 'ok'>;
+
+/**
+ * A standard Response whose body was read whole already. `json()`, `text()` and `arrayBuffer()`
+ * take the bytes at once; a Response made from the bytes would hand them through a web stream
+ * first (a ReadableStream, its reader and a read per chunk: at c=64 about a twentieth of a run's
+ * CPU). Anything else of the body (`body`, `clone()`, `blob()`, `formData()`) is the standard
+ * Response's own, made from the bytes when first asked for; from then on every read goes through it.
+ */
+class ReadResponse extends (Response as StandardResponse) {
+  #bytes: Uint8Array;
+  #init: ResponseInit;
+  #used = false;
+  #standard: Response | undefined;
+
+  constructor(bytes: Uint8Array, init: ResponseInit) {
+    super(null, init);
+    this.#bytes = bytes;
+    this.#init = init;
+  }
+
+  /** The standard Response over the same bytes (its stream and clone), made once and then used for every read. */
+  standard(): Response {
+    if (this.#standard === undefined) {
+      this.#standard = new Response(this.#bytes, this.#init);
+      // Already read here: the standard one says so too.
+      if (this.#used) void this.#standard.arrayBuffer();
+    }
+    return this.#standard;
+  }
+
+  #take(): Uint8Array | undefined {
+    if (this.#standard !== undefined) return undefined;
+    if (this.#used) throw new TypeError('Body is unusable: Body has already been read');
+    this.#used = true;
+    return this.#bytes;
+  }
+
+  text(): Promise<string> {
+    try {
+      const bytes = this.#take();
+      return bytes === undefined ? this.standard().text() : Promise.resolve(utf8(bytes));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  json(): Promise<unknown> {
+    try {
+      const bytes = this.#take();
+      return bytes === undefined ? this.standard().json() : Promise.resolve(JSON.parse(utf8(bytes)) as unknown);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  arrayBuffer(): Promise<ArrayBuffer> {
+    try {
+      const bytes = this.#take();
+      return bytes === undefined ? this.standard().arrayBuffer() : Promise.resolve(copy(bytes));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  blob(): Promise<Blob> {
+    return this.standard().blob();
+  }
+
+  formData(): Promise<FormData> {
+    return this.standard().formData();
+  }
+
+  clone(): Response {
+    return this.standard().clone();
+  }
+
+  get body(): ReadableStream<Uint8Array> | null {
+    return this.standard().body;
+  }
+
+  get bodyUsed(): boolean {
+    return this.#standard === undefined ? this.#used : this.#standard.bodyUsed;
+  }
+}
+
+/** UTF-8 text as a fetch Response decodes it: a leading byte-order mark is dropped. */
+function utf8(bytes: Uint8Array): string {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+function copy(bytes: Uint8Array): ArrayBuffer {
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
 function responseOf(status: number, statusText: string, headers: Headers, body: ArrayBuffer): Response {
-  const data = NULL_BODY_STATUS.has(status) ? null : body;
+  const make = (init: ResponseInit): Response =>
+    NULL_BODY_STATUS.has(status) ? new Response(null, init) : (new ReadResponse(new Uint8Array(body), init) as unknown as Response);
   try {
-    return new Response(data, { status, statusText, headers });
+    return make({ status, statusText, headers });
   } catch {
     // A reason phrase a Response will not take: the status alone.
-    return new Response(data, { status, headers });
+    return make({ status, headers });
   }
 }
 

@@ -144,8 +144,10 @@ export function endCall(state: WindowState, ticket: string, outcome: WindowOutco
 /** Calls whose process is gone (or that outlived any call): ended with no verdict, so their places free. */
 export function dropLostCalls(state: WindowState, lost: (call: OpenCall) => boolean): number {
   let dropped = 0;
-  for (const [ticket, call] of Object.entries(state.open)) {
-    if (!lost(call)) continue;
+  // for...in, not Object.entries: asked at every look at a shared window, with every call in flight.
+  for (const ticket in state.open) {
+    const call = state.open[ticket];
+    if (call === undefined || !lost(call)) continue;
     delete state.open[ticket];
     dropped += 1;
   }

@@ -77,6 +77,47 @@ describe('a shared-capacity window shared by the runs of one host', () => {
     expect(a.window.snapshot()).toMatchObject({ inFlight: 0, successes: 3, refusals: 1, refusedShare: 0.25 });
   });
 
+  it('a burst of calls ending in one turn is written in one change (or with the next place taken), and a turn reads the shared file once', async () => {
+    clock.skew = 0;
+    const file = join(tempDir(), 'shared.db');
+    const a = run(file);
+    const b = run(file);
+    const changes = { count: 0 };
+    const peeks = { count: 0 };
+    const { change, peek } = a.coordinator.windows;
+    Object.assign(a.coordinator.windows, {
+      change: (...args: Parameters<typeof change>) => ((changes.count += 1), change(...args)),
+      peek: (key: string) => ((peeks.count += 1), peek(key)),
+    });
+    const held = await fill(a.window, 4);
+    expect(changes.count).toBe(4);
+    for (const t of held) t.end('success');
+    await written();
+    expect(changes.count).toBe(5);
+    expect(a.ended.count).toBe(1);
+    // Every run sees the four ends (slow start: the window grew by one per full-window success).
+    expect(b.window.snapshot()).toMatchObject({ inFlight: 0, successes: 4 });
+    // Ended, then a place taken in the same turn: one change for both.
+    const [first] = await fill(a.window, 1);
+    first?.end('success');
+    const [second] = await fill(a.window, 1);
+    expect(changes.count).toBe(7);
+    // Another run's view is read afresh at its next turn.
+    await written();
+    expect(changes.count).toBe(7);
+    expect(b.window.snapshot()).toMatchObject({ inFlight: 1, successes: 5 });
+    second?.end('none');
+    await written();
+    // Asked again and again in one turn, the window reads the shared file once.
+    peeks.count = 0;
+    for (let i = 0; i < 5; i++) a.window.hasRoom();
+    a.window.snapshot();
+    expect(peeks.count).toBe(1);
+    await written();
+    a.window.hasRoom();
+    expect(peeks.count).toBe(2);
+  });
+
   it('the places of a run that died are freed once it is seen gone', async () => {
     clock.skew = 0;
     const file = join(tempDir(), 'shared.db');

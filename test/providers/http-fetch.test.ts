@@ -63,6 +63,10 @@ function startServer(): Promise<{ url: string; connections: () => number; reques
       res.writeHead(302, { location: `http://localhost:${(req.socket.localPort ?? 0).toString()}/json` });
       res.end();
     },
+    '/bom': (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify({ text: 'café ☕' }))]));
+    },
     '/loop': (_req, res) => {
       res.writeHead(302, { location: '/loop' });
       res.end();
@@ -176,6 +180,43 @@ describe('httpFetch (the SDK\u2019s HTTP client, over undici)', () => {
     expect(JSON.parse(await blob.text())).toEqual({ got: 'blob me' });
     expect(response.bodyUsed).toBe(true);
     await expect(response.text()).rejects.toThrow('Body is unusable');
+  });
+
+  it('reads a reply as the global fetch does, whichever way it is read first (a byte-order mark dropped, one read only)', async () => {
+    type Read = (r: Response) => Promise<unknown>;
+    const reads: Record<string, Read> = {
+      json: (r) => r.json(),
+      text: (r) => r.text(),
+      bytes: async (r) => Buffer.from(await r.arrayBuffer()).toString('hex'),
+      blob: async (r) => {
+        const blob = await r.blob();
+        return [blob.type, await blob.text()];
+      },
+      stream: async (r) => {
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
+        return Buffer.concat(chunks).toString('hex');
+      },
+      clone: (r) => r.clone().text(),
+    };
+    const outcome = async (response: Response, first: Read, then: Read): Promise<unknown[]> => {
+      // clone() of a read body throws at once; a body method rejects.
+      const settle = (read: Read) =>
+        Promise.resolve()
+          .then(() => read(response))
+          .then(
+            (value) => ['read', value],
+            (error: unknown) => ['failed', (error as Error).name],
+          );
+      const one = await settle(first);
+      return [one, response.bodyUsed, await settle(then), response.bodyUsed];
+    };
+    for (const [firstName, first] of Object.entries(reads))
+      for (const [thenName, then] of Object.entries(reads)) {
+        const ours = await outcome(await httpFetch(`${server.url}/bom`), first, then);
+        const standard = await outcome(await fetch(`${server.url}/bom`), first, then);
+        expect(ours, `${firstName} then ${thenName}`).toEqual(standard);
+      }
   });
 
   it('answers a 204 with no body', async () => {
