@@ -63,8 +63,10 @@ export interface RunSessionOptions {
   emulated?: boolean;
   /** `run --no-wait`: submit batch jobs and return; the next run collects them. */
   noWait?: boolean;
-  /** `--budget`: overrides the job's budget.max_usd. */
+  /** `--budget`: this run's cap (overrides the job's budget.per_run_usd; budget.max_usd still caps all runs). */
   budgetUsd?: number;
+  /** `--strict`: failed items left by earlier runs make this run exit 1 too. */
+  strict?: boolean;
   /** `--no-cache`: every answer comes from a call (none read from or kept in the response cache). */
   noCache?: boolean;
   /** Something the person should know that is not an event of a pass (lock taken over, stale items). */
@@ -151,6 +153,9 @@ export class RunSession {
     if (previous && (previous.endedAt === null || previous.outcome === 'crashed')) {
       const redone = redoMissingOutputs(prepared, store, previous.heartbeatAt ?? previous.startedAt);
       if (redone > 0) options.onNotice?.(`Redoing ${redone} step(s) whose output file is missing or empty after the last run ended abruptly.`);
+    }
+    // A run that exited at once (a second Ctrl-C records `cancelled` before it exits) may have left a temp file too.
+    if (previous && (previous.endedAt === null || previous.outcome === 'crashed' || previous.outcome === 'cancelled')) {
       const removed = removeTempLeftovers(jobWriteFolders(job, scratchDirFor(job)));
       if (removed > 0) options.onNotice?.(`Removed ${removed} temp file(s) that the last run, ended abruptly, left among the outputs.`);
     }
@@ -191,6 +196,15 @@ export class RunSession {
     }).start();
     session.defer(() => watcher.stop());
     return session;
+  }
+
+  /**
+   * The process exits at once (a second Ctrl-C): the run row still says how it ended. Its outputs
+   * are safe (a process exit keeps what was renamed into place); a temp file it was writing is
+   * removed by the next run, which also finds its running steps (see Engine.run).
+   */
+  recordExit(outcome: RunOutcome, exitCode: number): void {
+    this.store.endRun(this.runId, outcome, exitCode);
   }
 
   /** Registers a cleanup; they run in reverse order of registration. */
@@ -271,12 +285,18 @@ export class RunSession {
   private budget(): SpendGuard {
     const { job } = this.prepared;
     const today = new Date().toISOString().slice(0, 10);
-    const maxUsd = this.options.budgetUsd ?? job.budget.maxUsd;
+    const maxUsd = job.budget.maxUsd;
+    const perRunUsd = this.options.budgetUsd ?? job.budget.perRunUsd;
     // Each sum is a pass over the ledger's index (a million rows on a big job): only for a cap that is set.
     const own = new Budget(
-      { ...(maxUsd === undefined ? {} : { maxUsd }), ...(job.budget.dailyUsd === undefined ? {} : { dailyUsd: job.budget.dailyUsd }) },
+      {
+        ...(maxUsd === undefined ? {} : { maxUsd }),
+        ...(perRunUsd === undefined ? {} : { perRunUsd }),
+        ...(job.budget.dailyUsd === undefined ? {} : { dailyUsd: job.budget.dailyUsd }),
+      },
       maxUsd === undefined ? 0 : this.store.spentUsd(),
       job.budget.dailyUsd === undefined ? 0 : this.store.spentUsd(`${today}T00:00:00.000Z`),
+      this.spentUsd(),
     );
     const second = this.coordination?.spend;
     return second ? new BudgetPair(own, second) : own;
@@ -336,6 +356,7 @@ export class RunSession {
       runId: this.runId,
       runStarted: true,
       ...(this.options.noWait ? { noWait: true } : {}),
+      ...(this.options.strict ? { strict: true } : {}),
       ...(limit === undefined ? {} : { limit }),
     });
     this.engine = engine;

@@ -3,6 +3,7 @@ import type { GenbatchError } from '../errors/genbatch-error.js';
 import type { SpendGuard } from '../estimate/budget.js';
 import type { Job } from '../job/job.js';
 import { StallWatch, type BlockedLane } from '../resilience/stall-watch.js';
+import { stopsForDailyReset } from '../resilience/daily-reset-stop.js';
 import { steadyNow, toWall } from '../resilience/steady-clock.js';
 import type { WorkItems } from '../store/interfaces/work-items.js';
 import type { EngineEvents } from './events.js';
@@ -357,7 +358,17 @@ export class Scheduler {
     const waiting = lanes.filter((l) => l.ready.length > 0 || l.delayed.length > 0);
     if (waiting.length > 0 && waiting.every((l) => l.unusable !== undefined))
       return { kind: 'unusable', reasons: waiting.map((l) => `${describeLane(l)}: ${l.unusable ?? ''}`) };
-    if (this.stall.expired()) return this.stalled(waiting);
+    // A known daily reset further than max_stall: waiting it out would end in the same stall, later.
+    if (
+      this.stall.expired() ||
+      stopsForDailyReset(
+        waiting.map((l) => l.key),
+        this.stall.lanes(),
+        steadyNow(),
+        this.options.job.limits.maxStallMs,
+      )
+    )
+      return this.stalled(waiting);
     const left = this.stall.remainingMs();
     if (left !== undefined) nextAt = steadyNow() + left;
     // Every lane with work waits on unreachable endpoints: limits.max_outage bounds that, from the outage's start.
@@ -377,7 +388,7 @@ export class Scheduler {
       lane.unusable = availability.reason;
       this.stall.block(lane.key, undefined, availability.reason);
     } else {
-      this.stall.block(lane.key, availability.until, availability.reason);
+      this.stall.block(lane.key, availability.until, availability.reason, availability.daily === true);
     }
     // A full shared-capacity window is the normal pace of a run (its calls are in flight): not announced.
     if (availability.state === 'waiting' && availability.sharedCapacity) return;

@@ -39,6 +39,10 @@ export const FINISHED_COUNT = "SELECT count(*) AS n FROM item_steps WHERE step =
 
 export const UNFINISHED_COUNT = "SELECT count(*) AS n FROM item_steps WHERE step = ? AND state IN ('pending', 'running')";
 
+/** Steps left to do on items a run will take (open: no failed or filtered step), per step: what a run's progress counts to. */
+export const OPEN_UNFINISHED_BY_STEP = `SELECT s.step, count(*) AS n FROM items i INDEXED BY items_open JOIN item_steps s ON s.item_id = i.id
+  WHERE i.open = 1 AND s.state IN ('pending', 'running') GROUP BY s.step`;
+
 export const UNFINISHED_ITEM_COUNT = "SELECT count(DISTINCT item_id) AS n FROM item_steps WHERE state IN ('pending', 'running')";
 
 export const DONE_RESULTS = `SELECT s.item_id AS id, s.result_json AS result, i.ord, i.rowid AS seq FROM items i JOIN item_steps s ON s.item_id = i.id AND s.step = ?

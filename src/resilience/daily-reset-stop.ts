@@ -1,0 +1,20 @@
+import type { BlockedLane } from './stall-watch.js';
+
+/**
+ * Whether a run in which nothing can move should stop now instead of waiting out limits.max_stall:
+ * every lane with work left waits on a known daily reset (each of its projects is out of its per-day
+ * quota) that is further away than max_stall. Waiting could only end in the same exit 75, some
+ * minutes later, having said "expected back in 6h" all along; stopping at once lets the scheduler
+ * (cron, systemd) start the next pass after the reset.
+ *
+ * `waiting`: the keys of the lanes with work left; `blocked`: why each blocked lane is waiting (the
+ * stall watch's view); `now` and the expected times on the same (monotonic) clock.
+ */
+export function stopsForDailyReset(waiting: readonly string[], blocked: readonly BlockedLane[], now: number, maxStallMs: number): boolean {
+  if (waiting.length === 0) return false;
+  const byKey = new Map(blocked.map((b) => [b.key, b]));
+  return waiting.every((key) => {
+    const lane = byKey.get(key);
+    return lane?.daily === true && lane.expectedBackAt !== undefined && lane.expectedBackAt - now > maxStallMs;
+  });
+}
