@@ -365,7 +365,7 @@ export class Scheduler {
         waiting.map((l) => l.key),
         this.stall.lanes(),
         steadyNow(),
-        this.options.job.limits.maxStallMs,
+        { maxStallMs: this.options.job.limits.maxStallMs, stalledForMs: this.stall.stalledForMs() },
       )
     )
       return this.stalled(waiting);
