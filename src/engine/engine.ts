@@ -162,9 +162,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.writer.clearScratch();
     const total = store.itemCount();
     const pending = Math.min(store.pendingItemCount(), this.options.limit ?? Infinity);
-    const pendingSteps = Object.fromEntries(
-      Object.entries(store.steps.openUnfinishedByStep()).map(([step, n]) => [step, Math.min(n, this.options.limit ?? Infinity)]),
-    );
+    const pendingSteps = store.steps.openUnfinishedByStep(this.options.limit);
     this.emit('run:start', { runId: this.runId, total, pending, pendingSteps, recovered, steps: job.steps.map((s) => s.name) });
 
     let completed: Record<string, number> = {};

@@ -27,12 +27,12 @@ function seconds(ms: number): string {
 /** How the reason of a lane waiting on Vertex's dynamic shared quota begins (the project pool and the scheduler write it). */
 export const SHARED_CAPACITY_REASON = 'waiting on shared capacity';
 
-/** How a stall is told: its first words, code and hint; `waited: false` when the run did not wait out limits.max_stall. */
+/** How a stall is told: its first words, code and hint; `then`: a sentence after the headline. */
 interface StallKind {
   headline: string;
   code: string;
   hint: string;
-  waited?: false;
+  then?: string;
 }
 
 function stallKind(lanes: readonly StalledLane[]): StallKind {
@@ -41,10 +41,10 @@ function stallKind(lanes: readonly StalledLane[]): StallKind {
     // Per-day quotas come back at the reset, hours away: waiting out limits.max_stall would end the same way (see stopsForDailyReset).
     const at = new Date(reset).toISOString();
     return {
-      headline: `Out of daily quota: every project with work left is out of its per-day quota until ${at} (in ${seconds(reset - Date.now())}), later than limits.max_stall; stopped now instead of waiting`,
+      headline: 'Stalled on quota: no pending work could make progress',
+      then: `Every project with work left is out of its per-day quota until ${at} (in ${seconds(reset - Date.now())}), later than limits.max_stall: stopped now instead of waiting.`,
       code: 'STALLED_ON_QUOTA',
       hint: `Resume after ${at} (genbatch resume JOB; a nightly schedule does it), or add projects with quota left to the credentials file.`,
-      waited: false,
     };
   }
   if (lanes.length > 0 && lanes.every((l) => l.reason.startsWith(SHARED_CAPACITY_REASON)))
@@ -87,7 +87,7 @@ export class StalledOnQuotaError extends GenbatchError {
       total === 0
         ? 'Nothing was completed in this run.'
         : `Completed meanwhile in this run: ${total} step(s) (${done.map(([step, n]) => `${step}: ${n}`).join(', ')}).`;
-    super(`${kind.headline}${kind.waited === false ? '' : ` for ${seconds(stalledForMs)}`}. Waiting on:${described.join('')}\n${meanwhile}`, {
+    super(`${kind.headline} for ${seconds(stalledForMs)}.${kind.then ? ` ${kind.then}` : ''} Waiting on:${described.join('')}\n${meanwhile}`, {
       code: kind.code,
       retryable: true,
       exitCode: 75,

@@ -122,9 +122,9 @@ export class StepQueries {
     return (this.#sql.get(UNFINISHED_COUNT).get(step) as { n: number }).n;
   }
 
-  /** Steps still to do on the items a run will take (those with no failed or filtered step), per step name. */
-  openUnfinishedByStep(): Record<string, number> {
-    const rows = this.#sql.get(OPEN_UNFINISHED_BY_STEP).all() as { step: string; n: number }[];
+  /** Steps still to do on the items a run will take (those with no failed or filtered step; with `limit`, the first N), per step name. */
+  openUnfinishedByStep(limit?: number): Record<string, number> {
+    const rows = this.#sql.get(OPEN_UNFINISHED_BY_STEP).all(limit ?? -1) as { step: string; n: number }[];
     return Object.fromEntries(rows.map((r) => [r.step, r.n]));
   }
 

@@ -38,8 +38,9 @@ describe('out of the daily quota', () => {
     expect(run.code, run.stderr.slice(-1200)).toBe(75);
     expect(seconds).toBeLessThan(20);
     const reset = new Date(nextDailyReset(Date.now())).toISOString();
-    expect(run.stderr).toContain(`Out of daily quota: every project with work left is out of its per-day quota until ${reset}`);
-    expect(run.stderr).toMatch(/later than limits\.max_stall; stopped now instead of waiting\. Waiting on:/);
+    expect(run.stderr).toMatch(/Stalled on quota: no pending work could make progress for [5-9]s\. Every project with work left/);
+    expect(run.stderr).toContain(`Every project with work left is out of its per-day quota until ${reset}`);
+    expect(run.stderr).toMatch(/later than limits\.max_stall: stopped now instead of waiting\. Waiting on:/);
     expect(run.stderr).toContain(`expected back at ${reset}`);
     expect(run.stderr).toContain(`hint: Resume after ${reset}`);
     expect(run.stderr).toMatch(/ended: stalled \(exit 75\)/);
