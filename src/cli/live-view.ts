@@ -4,7 +4,7 @@ import type { CapacityWindowSnapshot } from '../coordination/project-pool.js';
 import type { ProjectSnapshot } from '../engine/events.js';
 import { formatDuration } from '../job/duration.js';
 import type { CliIO } from './io.js';
-import { operationsLeftLine, runEndLine } from './render-spend.js';
+import { nothingLine, operationsLeftLine, runEndLine } from './render-spend.js';
 import { formatEta, SmoothedEta } from './smoothed-eta.js';
 
 const usd = (n: number): string => `$${n.toFixed(n < 10 ? 3 : 2)}`;
@@ -127,7 +127,9 @@ export function attachLiveView(engine: Engine, io: CliIO, options: { estimateUsd
     );
     for (const step of e.steps) {
       const name = fitLine(step, stepWidth).padEnd(stepWidth);
-      bars.set(step, { bar: multibar.create(e.pending, 0, { step: name, rate: '0.0', left: '?' }), total: e.pending, settled: 0, eta: new SmoothedEta() });
+      // The steps left, not the items: after a resume, part of an item's steps may be done already.
+      const total = e.pendingSteps[step] ?? 0;
+      bars.set(step, { bar: multibar.create(total, 0, { step: name, rate: '0.0', left: '?' }), total, settled: 0, eta: new SmoothedEta() });
     }
     spendBar = multibar.create(1, 0, { line: '' }, { format: '{line}' });
     projectsBar = multibar.create(1, 0, { line: '' }, { format: '{line}' });
@@ -150,12 +152,24 @@ export function attachLiveView(engine: Engine, io: CliIO, options: { estimateUsd
     settled(e.step);
     if (operations.delete(e.itemId) || waiting) waiting = operationsWaiting();
   });
+  // A failed or filtered step ends its item: the later steps' bars will not see it.
+  const ended = (step: string): void => {
+    const names = [...bars.keys()];
+    for (const later of names.slice(names.indexOf(step) + 1)) {
+      const entry = bars.get(later);
+      if (!entry) continue;
+      entry.total = Math.max(entry.settled, entry.total - 1);
+      entry.bar.setTotal(entry.total);
+    }
+  };
   engine.on('step:failed', (e) => {
     settled(e.step);
+    ended(e.step);
     log(`failed: item "${e.itemId}" step ${e.step}: ${e.message}`);
   });
   engine.on('step:filtered', (e) => {
     settled(e.step);
+    ended(e.step);
     log(`filtered: item "${e.itemId}" step ${e.step}: ${e.reason}`);
   });
   engine.on('project:cooldown', (e) => {
@@ -189,6 +203,6 @@ export function attachLiveView(engine: Engine, io: CliIO, options: { estimateUsd
   });
   engine.on('run:nothing', (e) => {
     clearInterval(timer);
-    log(`Nothing to do: all ${e.total} items are finished (${e.done} done, ${e.failed} failed or filtered). No API calls were made.`);
+    log(nothingLine(e));
   });
 }

@@ -62,13 +62,16 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void, argv: r
       .option('--accept-changes', 'accept an edit that redoes finished work (a changed input.id, a renamed step without renamed_from)')
       .option('--plain', 'plain progress lines even on a terminal')
       .option('--no-wait', 'submit batch jobs (steps in mode batch) and exit 0 without waiting for them; the next run collects them')
+      .option('--strict', 'exit 1 while any failed item is left, not only in the run where it failed')
       .option('--no-cache', 'answer every request with a call: do not read or fill the response cache (docs/cache.md)')
       .option('--log <file>', 'write the run log (JSON lines) here instead of .genbatch/logs/<job>-<run>.jsonl')
       .addOption(new Option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:N/metrics during the run').argParser(port))
       .option('--metrics-file <file>', 'keep Prometheus metrics in this file (node_exporter textfile collector)')
       .option('--notify <url>', "POST a JSON summary here when the run ends (default: the job's notify:)")
       .option('--notify-template <json>', 'POST this JSON instead, with {{placeholders}}')
-      .addOption(new Option('--budget <usd>', "cap on the job's total spend (overrides budget.max_usd)").argParser(positiveNumber))
+      .addOption(
+        new Option('--budget <usd>', "cap on this run's spend (overrides budget.per_run_usd; budget.max_usd still caps all runs)").argParser(positiveNumber),
+      )
       .addOption(new Option('--pilot <n>', 'run N items for real first, re-estimate, then ask again').argParser(sampleSize));
 
   runOptions(

@@ -23,3 +23,9 @@ export function runEndLine(e: EngineEvents['run:end'][0], usd: (n: number) => st
 export function operationsLeftLine(count: number): string {
   return `${count} video operation(s) are still running at Vertex. Their names are saved: \`genbatch resume JOB\` polls them and starts none of them again.`;
 }
+
+/** Said when a run finds nothing to do; filtered items are an outcome, not failures, and are named apart. */
+export function nothingLine(e: EngineEvents['run:nothing'][0]): string {
+  const left = [`${e.done} done`, ...(e.failed > 0 ? [`${e.failed} failed`] : []), ...(e.filtered > 0 ? [`${e.filtered} filtered`] : [])];
+  return `Nothing to do: all ${e.total} items are finished (${left.join(', ')}). No API calls were made.`;
+}

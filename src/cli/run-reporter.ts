@@ -2,7 +2,7 @@ import { batchesLeftLine, batchSettledLine, batchStateLine, batchStoppedLine, ba
 import type { Engine } from '../engine/engine.js';
 import { formatDuration } from '../job/duration.js';
 import { line, type CliIO } from './io.js';
-import { operationsLeftLine, runEndLine } from './render-spend.js';
+import { nothingLine, operationsLeftLine, runEndLine } from './render-spend.js';
 import { formatEta, SmoothedEta } from './smoothed-eta.js';
 
 const usd = (n: number): string => `$${n.toFixed(n < 1 ? 4 : 2)}`;
@@ -15,6 +15,12 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
   const err = io.stderr;
   let totalSteps = 0;
   let doneSteps = 0;
+  let stepNames: string[] = [];
+  // A failed or filtered step ends its item: its later steps will not run, so the total drops by them.
+  const dropLaterSteps = (step: string): void => {
+    const at = stepNames.indexOf(step);
+    if (at >= 0) totalSteps -= stepNames.length - 1 - at;
+  };
   let failed = 0;
   let cost = 0;
   // Rates and ETAs run on the monotonic clock: a wall-clock step (NTP, a VM resumed) does not bend them.
@@ -38,12 +44,14 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
 
   engine.on('run:start', (e) => {
     started = performance.now();
-    totalSteps = e.pending * e.steps.length;
+    stepNames = e.steps;
+    // The steps left, not items × steps: after a resume, part of an item's steps may be done already.
+    totalSteps = Object.values(e.pendingSteps).reduce((sum, n) => sum + n, 0);
     if (e.recovered > 0) line(err, `Recovered ${e.recovered} step(s) left running by a run that died; they are redone.`);
     if (e.pending > 0) line(err, `Run ${e.runId}: ${e.pending} of ${e.total} items have work left (steps: ${e.steps.join(' → ')}).`);
   });
   engine.on('run:nothing', (e) => {
-    line(err, `Nothing to do: all ${e.total} items are finished (${e.done} done, ${e.failed} failed or filtered). No API calls were made.`);
+    line(err, nothingLine(e));
   });
   engine.on('step:done', (e) => {
     doneSteps += 1;
@@ -53,10 +61,12 @@ export function attachRunReporter(engine: Engine, io: CliIO, options: { quiet?: 
   engine.on('step:failed', (e) => {
     failed += 1;
     doneSteps += 1;
+    dropLaterSteps(e.step);
     line(err, `failed: item "${e.itemId}" step ${e.step}: ${e.message}`);
   });
   engine.on('step:filtered', (e) => {
     doneSteps += 1;
+    dropLaterSteps(e.step);
     line(err, `filtered: item "${e.itemId}" step ${e.step}: ${e.reason}`);
   });
   engine.on('step:retry', (e) => {

@@ -50,7 +50,7 @@ export interface CapacityWindowSnapshot extends WindowSnapshot {
 export type Availability =
   | { state: 'ready' }
   /** Every project is cooling down, out for the day or waiting for a probe's answer. `until` is undefined while a probe is out. */
-  | { state: 'waiting'; until: number | undefined; reason: string; outageSince?: number; sharedCapacity?: true }
+  | { state: 'waiting'; until: number | undefined; reason: string; outageSince?: number; sharedCapacity?: true; daily?: true }
   /** No project can ever serve it in this run (none in the pool, or all disabled). */
   | { state: 'unusable'; reason: string };
 
@@ -465,7 +465,8 @@ export class ProjectPool {
       };
     }
     const reason = probing ? 'waiting for a probe' : exhausted ? 'every project is out of its daily quota' : 'every project is cooling down';
-    return { state: 'waiting', until, reason };
+    // Out of the daily quota everywhere: `until` is the daily reset (the run may stop at once: see stopsForDailyReset).
+    return { state: 'waiting', until, reason, ...(exhausted && !probing ? { daily: true as const } : {}) };
   }
 
   /** Why no call may be made while coordination is needed and cannot be reached (never unshared limits instead). */

@@ -24,6 +24,7 @@ import { BatchExecutor } from './executors/batch-executor.js';
 import { CloudObjects } from './executors/cloud-objects.js';
 import { OnlineExecutor } from './executors/online-executor.js';
 import { heldRepliesDirFor, scratchDirFor } from './paths.js';
+import { runOutcome } from './run-outcome.js';
 import { Scheduler } from './scheduler.js';
 import { readCounts } from './status.js';
 
@@ -44,6 +45,8 @@ export interface EngineOptions {
   runId?: string;
   /** Submit batch jobs and return without waiting for them (`run --no-wait`); the next run collects them. */
   noWait?: boolean;
+  /** `--strict`: failed items left by earlier runs make this run exit 1 too (see runOutcome). */
+  strict?: boolean;
   /** The run row already exists (a run session makes several passes under one run id). */
   runStarted?: boolean;
   random?: () => number;
@@ -146,21 +149,29 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.requestStop('stalled');
   }
 
+  /** Failures of this pass (see runOutcome: an earlier run's failure does not fail this one). */
+  private failedNow = 0;
+  private readonly countFailure = (): void => void (this.failedNow += 1);
+
   async run(): Promise<RunSummary> {
     const { job, store } = this.options;
     // A run's duration is measured on the monotonic clock (a wall-clock step must not make a 10-minute run last 2 h).
     const started = performance.now();
+    // Failures of this pass (see runOutcome: an earlier run's failure does not fail this one).
+    this.failedNow = 0;
+    this.on('step:failed', this.countFailure);
     if (!this.options.runStarted) store.startRun({ id: this.runId, pid: process.pid, host: hostname(), options: { limit: this.options.limit ?? null } });
     const recovered = store.recoverAbandoned(this.runId);
     await this.writer.clearScratch();
     const total = store.itemCount();
     const pending = Math.min(store.pendingItemCount(), this.options.limit ?? Infinity);
-    this.emit('run:start', { runId: this.runId, total, pending, recovered, steps: job.steps.map((s) => s.name) });
+    const pendingSteps = store.steps.openUnfinishedByStep(this.options.limit);
+    this.emit('run:start', { runId: this.runId, total, pending, pendingSteps, recovered, steps: job.steps.map((s) => s.name) });
 
     let completed: Record<string, number> = {};
     if (pending === 0) {
       const counts = readCounts(store);
-      this.emit('run:nothing', { runId: this.runId, total, done: counts.items.done, failed: counts.items.failed + counts.items.filtered });
+      this.emit('run:nothing', { runId: this.runId, total, done: counts.items.done, failed: counts.items.failed, filtered: counts.items.filtered });
     } else {
       completed = await this.pass();
     }
@@ -276,11 +287,14 @@ export class Engine extends EventEmitter<EngineEvents> {
     await writeEmbeddingFiles(job, store, scratchDirFor(job));
     const resultsFile = await writeResults(job, store, scratchDirFor(job), job.resultsFields ? { fields: job.resultsFields } : {});
     const counts = readCounts(store);
-    let outcome: RunOutcome;
-    if (this.stopReason) outcome = this.stopReason;
-    else if (this.batchStopped) outcome = 'batch_stopped';
-    else if (counts.items.failed + counts.items.filtered > 0) outcome = 'failed_items';
-    else outcome = 'finished';
+    this.off('step:failed', this.countFailure);
+    const outcome: RunOutcome = runOutcome({
+      stopReason: this.stopReason,
+      batchStopped: this.batchStopped !== undefined,
+      failedNow: this.failedNow,
+      failedTotal: counts.items.failed,
+      strict: this.options.strict ?? false,
+    });
     const exitCode = OUTCOME_EXIT_CODES[outcome];
     store.endRun(this.runId, outcome, exitCode);
     this.emit('run:end', {

@@ -8,8 +8,9 @@ export type { ProjectSnapshot } from '../coordination/project-pool.js';
  * never writes to a terminal itself.
  */
 export interface EngineEvents {
-  'run:start': [{ runId: string; total: number; pending: number; recovered: number; steps: string[] }];
-  'run:nothing': [{ runId: string; total: number; done: number; failed: number }];
+  /** `pendingSteps`: the steps this pass has left to do, per step (after a resume, fewer than `pending` times the steps). */
+  'run:start': [{ runId: string; total: number; pending: number; pendingSteps: Record<string, number>; recovered: number; steps: string[] }];
+  'run:nothing': [{ runId: string; total: number; done: number; failed: number; filtered: number }];
   'step:start': [{ itemId: string; step: string; project: string; attempt: number }];
   /** `finishReason`: why the model stopped (Gemini's finish reason), when it says; `truncated`: a cut reply kept (`on_truncated: keep`). */
   'step:done': [

@@ -1,5 +1,6 @@
 import type { Availability, ProjectPool } from '../coordination/project-pool.js';
 import type { BlockedLane, StallWatch } from '../resilience/stall-watch.js';
+import { stopsForDailyReset } from '../resilience/daily-reset-stop.js';
 import { steadyNow, toWall } from '../resilience/steady-clock.js';
 import type { EngineEvents } from './events.js';
 import { chooseModel, describeLane, type Lane } from './lane.js';
@@ -69,7 +70,7 @@ function laneBlocked(lane: Lane, availability: Exclude<Availability, { state: 'r
     lane.unusable = availability.reason;
     stall.block(lane.key, undefined, availability.reason);
   } else {
-    stall.block(lane.key, availability.until, availability.reason);
+    stall.block(lane.key, availability.until, availability.reason, availability.daily === true);
   }
   // A full shared-capacity window is the normal pace of a run (its calls are in flight): not announced.
   if (availability.state === 'waiting' && availability.sharedCapacity) return;
@@ -86,12 +87,29 @@ function laneBlocked(lane: Lane, availability: Exclude<Availability, { state: 'r
  * Nothing can move: the run is unusable, stalled (limits.max_stall) or out of reach (limits.max_outage),
  * or it waits; then when to look again.
  */
-export function nothingMoves(lanes: Lane[], stall: StallWatch, maxOutageMs: number, now: number, completed: Record<string, number>): SchedulerOutcome | number {
+export function nothingMoves(
+  lanes: Lane[],
+  stall: StallWatch,
+  limits: { maxOutageMs: number; maxStallMs: number },
+  now: number,
+  completed: Record<string, number>,
+): SchedulerOutcome | number {
+  const { maxOutageMs, maxStallMs } = limits;
   let nextAt = Number.POSITIVE_INFINITY;
   const waiting = lanes.filter((l) => l.ready.length > 0 || l.delayed.length > 0);
   if (waiting.length > 0 && waiting.every((l) => l.unusable !== undefined))
     return { kind: 'unusable', reasons: waiting.map((l) => `${describeLane(l)}: ${l.unusable ?? ''}`) };
-  if (stall.expired()) return stalled(waiting, stall, completed);
+  // A known daily reset further than max_stall: waiting it out would end in the same stall, later.
+  if (
+    stall.expired() ||
+    stopsForDailyReset(
+      waiting.map((l) => l.key),
+      stall.lanes(),
+      steadyNow(),
+      { maxStallMs, stalledForMs: stall.stalledForMs() },
+    )
+  )
+    return stalled(waiting, stall, completed);
   const left = stall.remainingMs();
   if (left !== undefined) nextAt = steadyNow() + left;
   // Every lane with work waits on unreachable endpoints: limits.max_outage bounds that, from the outage's start.

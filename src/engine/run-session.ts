@@ -65,8 +65,10 @@ export interface RunSessionOptions {
   emulated?: boolean;
   /** `run --no-wait`: submit batch jobs and return; the next run collects them. */
   noWait?: boolean;
-  /** `--budget`: overrides the job's budget.max_usd. */
+  /** `--budget`: this run's cap (overrides the job's budget.per_run_usd; budget.max_usd still caps all runs). */
   budgetUsd?: number;
+  /** `--strict`: failed items left by earlier runs make this run exit 1 too. */
+  strict?: boolean;
   /** `--no-cache`: every answer comes from a call (none read from or kept in the response cache). */
   noCache?: boolean;
   /** Something the person should know that is not an event of a pass (lock taken over, stale items). */
@@ -170,9 +172,15 @@ export class RunSession {
     const notice = (message: string): void => this.options.onNotice?.(message);
     const previous = store.lastRun();
     store.startRun({ id: runId, pid: process.pid, host: hostname(), options: {} });
-    if (!previous || (previous.endedAt !== null && previous.outcome !== 'crashed')) return;
-    const redone = redoMissingOutputs(prepared, store, previous.heartbeatAt ?? previous.startedAt);
-    if (redone > 0) notice(`Redoing ${redone} step(s) whose output file is missing or empty after the last run ended abruptly.`);
+    if (!previous) return;
+    const abrupt = previous.endedAt === null || previous.outcome === 'crashed';
+    // The last run died without ending (killed, or the machine went down): check what it wrote.
+    if (abrupt) {
+      const redone = redoMissingOutputs(prepared, store, previous.heartbeatAt ?? previous.startedAt);
+      if (redone > 0) notice(`Redoing ${redone} step(s) whose output file is missing or empty after the last run ended abruptly.`);
+    }
+    // A run that exited at once (a second Ctrl-C records `cancelled` before it exits) may have left a temp file too.
+    if (!abrupt && previous.outcome !== 'cancelled') return;
     const removed = removeTempLeftovers(jobWriteFolders(prepared.job, scratchDirFor(prepared.job)));
     if (removed > 0) notice(`Removed ${removed} temp file(s) that the last run, ended abruptly, left among the outputs.`);
   }
@@ -213,6 +221,15 @@ export class RunSession {
       },
     }).start();
     this.defer(() => watcher.stop());
+  }
+
+  /**
+   * The process exits at once (a second Ctrl-C): the run row still says how it ended. Its outputs
+   * are safe (a process exit keeps what was renamed into place); a temp file it was writing is
+   * removed by the next run, which also finds its running steps (see Engine.run).
+   */
+  recordExit(outcome: RunOutcome, exitCode: number): void {
+    this.store.endRun(this.runId, outcome, exitCode);
   }
 
   /** Registers a cleanup; they run in reverse order of registration. */
@@ -293,12 +310,18 @@ export class RunSession {
   private budget(): SpendGuard {
     const { job } = this.prepared;
     const today = new Date().toISOString().slice(0, 10);
-    const maxUsd = this.options.budgetUsd ?? job.budget.maxUsd;
+    const maxUsd = job.budget.maxUsd;
+    const perRunUsd = this.options.budgetUsd ?? job.budget.perRunUsd;
     // Each sum is a pass over the ledger's index (a million rows on a big job): only for a cap that is set.
     const own = new Budget(
-      { ...(maxUsd === undefined ? {} : { maxUsd }), ...(job.budget.dailyUsd === undefined ? {} : { dailyUsd: job.budget.dailyUsd }) },
+      {
+        ...(maxUsd === undefined ? {} : { maxUsd }),
+        ...(perRunUsd === undefined ? {} : { perRunUsd }),
+        ...(job.budget.dailyUsd === undefined ? {} : { dailyUsd: job.budget.dailyUsd }),
+      },
       maxUsd === undefined ? 0 : this.store.spentUsd(),
       job.budget.dailyUsd === undefined ? 0 : this.store.spentUsd(`${today}T00:00:00.000Z`),
+      this.spentUsd(),
     );
     const second = this.coordination?.spend;
     return second ? new BudgetPair(own, second) : own;
@@ -358,6 +381,7 @@ export class RunSession {
       runId: this.runId,
       runStarted: true,
       ...(this.options.noWait ? { noWait: true } : {}),
+      ...(this.options.strict ? { strict: true } : {}),
       ...(limit === undefined ? {} : { limit }),
     });
     this.engine = engine;

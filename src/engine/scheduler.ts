@@ -218,7 +218,7 @@ export class Scheduler {
 
       this.stall.observe(!canMove);
       if (!canMove) {
-        const waited = nothingMoves(lanes, this.stall, this.options.job.limits.maxOutageMs, now, this.completed);
+        const waited = nothingMoves(lanes, this.stall, this.options.job.limits, now, this.completed);
         if (typeof waited !== 'number') return waited;
         nextAt = Math.min(nextAt, waited);
       }

@@ -6,6 +6,15 @@ export interface StalledLane {
   model: string;
   expectedBackAt: number | undefined;
   reason: string;
+  /** Every project for it is out of its per-day quota: `expectedBackAt` is the daily reset. */
+  daily?: boolean;
+}
+
+/** Every lane waits on a known daily reset: the run stopped at once instead of waiting out limits.max_stall. */
+function dailyReset(lanes: readonly StalledLane[]): number | undefined {
+  if (lanes.length === 0 || !lanes.every((l) => l.daily === true && l.expectedBackAt !== undefined)) return undefined;
+  // A reset is on a whole second; the monotonic-to-wall conversion may leave it a millisecond off.
+  return Math.round(Math.min(...lanes.map((l) => l.expectedBackAt as number)) / 1000) * 1000;
 }
 
 function seconds(ms: number): string {
@@ -17,6 +26,40 @@ function seconds(ms: number): string {
 
 /** How the reason of a lane waiting on Vertex's dynamic shared quota begins (the project pool and the scheduler write it). */
 export const SHARED_CAPACITY_REASON = 'waiting on shared capacity';
+
+/** How a stall is told: its first words, code and hint; `then`: a sentence after the headline. */
+interface StallKind {
+  headline: string;
+  code: string;
+  hint: string;
+  then?: string;
+}
+
+function stallKind(lanes: readonly StalledLane[]): StallKind {
+  const reset = dailyReset(lanes);
+  if (reset !== undefined) {
+    // Per-day quotas come back at the reset, hours away: waiting out limits.max_stall would end the same way (see stopsForDailyReset).
+    const at = new Date(reset).toISOString();
+    return {
+      headline: 'Stalled on quota: no pending work could make progress',
+      then: `Every project with work left is out of its per-day quota until ${at} (in ${seconds(reset - Date.now())}), later than limits.max_stall: stopped now instead of waiting.`,
+      code: 'STALLED_ON_QUOTA',
+      hint: `Resume after ${at} (genbatch resume JOB; a nightly schedule does it), or add projects with quota left to the credentials file.`,
+    };
+  }
+  if (lanes.length > 0 && lanes.every((l) => l.reason.startsWith(SHARED_CAPACITY_REASON)))
+    return {
+      // Dynamic shared quota: the model's capacity at a location is short for every project alike.
+      headline: 'Stalled on shared capacity: every call was refused (429) and no pending work could make progress',
+      code: 'STALLED_ON_QUOTA',
+      hint: "Google's shared capacity for the model at that location is short: more projects do not add any. Resume later (genbatch resume JOB), add a credentials entry with location: global (it routes to any region with capacity) or another region, or raise limits.max_stall.",
+    };
+  return {
+    headline: 'Stalled on quota: no pending work could make progress',
+    code: 'STALLED_ON_QUOTA',
+    hint: 'Resume later (genbatch resume JOB): it probes each waiting project once and goes on at full speed if the quota is back. Or add projects to the credentials file, or raise limits.max_stall.',
+  };
+}
 
 /**
  * No pending unit could make progress for longer than limits.max_stall: every lane with work left
@@ -30,25 +73,12 @@ export class StalledOnQuotaError extends GenbatchError {
     readonly lanes: readonly StalledLane[],
     stalledForMs: number,
     completed: Record<string, number> = {},
-    kind: { headline: string; code: string; hint: string } = lanes.length > 0 && lanes.every((l) => l.reason.startsWith(SHARED_CAPACITY_REASON))
-      ? {
-          // Dynamic shared quota: the model's capacity at a location is short for every project alike.
-          headline: 'Stalled on shared capacity: every call was refused (429) and no pending work could make progress',
-          code: 'STALLED_ON_QUOTA',
-          hint: "Google's shared capacity for the model at that location is short: more projects do not add any. Resume later (genbatch resume JOB), add a credentials entry with location: global (it routes to any region with capacity) or another region, or raise limits.max_stall.",
-        }
-      : {
-          headline: 'Stalled on quota: no pending work could make progress',
-          code: 'STALLED_ON_QUOTA',
-          hint: 'Resume later (genbatch resume JOB): it probes each waiting project once and goes on at full speed if the quota is back. Or add projects to the credentials file, or raise limits.max_stall.',
-        },
+    kind: StallKind = stallKind(lanes),
   ) {
     const now = Date.now();
     const described = lanes.map((l) => {
-      const back =
-        l.expectedBackAt === undefined
-          ? 'expected back: unknown'
-          : `expected back at ${new Date(l.expectedBackAt).toISOString()} (in ${seconds(l.expectedBackAt - now)})`;
+      const at = l.expectedBackAt !== undefined && l.daily === true ? Math.round(l.expectedBackAt / 1000) * 1000 : l.expectedBackAt;
+      const back = at === undefined ? 'expected back: unknown' : `expected back at ${new Date(at).toISOString()} (in ${seconds(at - now)})`;
       return `\n  - pool "${l.pool}", model ${l.model}: ${l.reason}; ${back}`;
     });
     const done = Object.entries(completed).filter(([, n]) => n > 0);
@@ -57,7 +87,7 @@ export class StalledOnQuotaError extends GenbatchError {
       total === 0
         ? 'Nothing was completed in this run.'
         : `Completed meanwhile in this run: ${total} step(s) (${done.map(([step, n]) => `${step}: ${n}`).join(', ')}).`;
-    super(`${kind.headline} for ${seconds(stalledForMs)}. Waiting on:${described.join('')}\n${meanwhile}`, {
+    super(`${kind.headline} for ${seconds(stalledForMs)}.${kind.then ? ` ${kind.then}` : ''} Waiting on:${described.join('')}\n${meanwhile}`, {
       code: kind.code,
       retryable: true,
       exitCode: 75,

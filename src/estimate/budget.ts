@@ -1,8 +1,10 @@
 import { GenbatchError } from '../errors/genbatch-error.js';
 
 export interface BudgetLimits {
-  /** Cap on the job's total spend, across runs and resumes. */
+  /** Cap on the job's total spend, across runs and resumes (`budget.max_usd`). */
   maxUsd?: number;
+  /** Cap on one run's spend (`budget.per_run_usd`, or `--budget`). */
+  perRunUsd?: number;
   /** Cap on the job's spend in one UTC day, across runs. */
   dailyUsd?: number;
 }
@@ -46,16 +48,18 @@ export interface SecondGuard {
  */
 export class Budget implements SpendGuard {
   private reserved = 0;
-  private refusedBy: 'max' | 'daily' = 'max';
+  private refusedBy: 'max' | 'run' | 'daily' = 'max';
 
+  /** `spentRun`: what this run spent before this guard (an earlier pass of it, a pilot). */
   constructor(
     private readonly limits: BudgetLimits,
     private spentTotal: number,
     private spentToday: number,
+    private spentRun = 0,
   ) {}
 
   get active(): boolean {
-    return this.limits.maxUsd !== undefined || this.limits.dailyUsd !== undefined;
+    return this.limits.maxUsd !== undefined || this.limits.perRunUsd !== undefined || this.limits.dailyUsd !== undefined;
   }
 
   /** A reservation, or undefined when the call could cross a cap. */
@@ -63,6 +67,10 @@ export class Budget implements SpendGuard {
     const committed = this.reserved + usd;
     if (this.limits.maxUsd !== undefined && this.spentTotal + committed > this.limits.maxUsd + 1e-9) {
       this.refusedBy = 'max';
+      return undefined;
+    }
+    if (this.limits.perRunUsd !== undefined && this.spentRun + committed > this.limits.perRunUsd + 1e-9) {
+      this.refusedBy = 'run';
       return undefined;
     }
     if (this.limits.dailyUsd !== undefined && this.spentToday + committed > this.limits.dailyUsd + 1e-9) {
@@ -94,18 +102,26 @@ export class Budget implements SpendGuard {
     this.reserved -= reservation.usd;
     this.spentTotal += actualUsd;
     this.spentToday += actualUsd;
+    this.spentRun += actualUsd;
   }
 
   stopError(nextCallUsd: number): GenbatchError {
     const inFlight = this.reserved > 0 ? ` with $${this.reserved.toFixed(4)} reserved for calls in flight` : '';
-    const which =
-      this.refusedBy === 'max'
-        ? `the job's budget.max_usd of $${(this.limits.maxUsd ?? 0).toFixed(2)} (spent so far $${this.spentTotal.toFixed(4)}${inFlight})`
-        : `budget.daily_usd of $${(this.limits.dailyUsd ?? 0).toFixed(2)} (spent today $${this.spentToday.toFixed(4)}${inFlight})`;
+    const thisRun = `this run spent $${this.spentRun.toFixed(4)}`;
+    const which = {
+      max: `the job's budget.max_usd of $${(this.limits.maxUsd ?? 0).toFixed(2)} over all its runs (spent by all runs $${this.spentTotal.toFixed(4)}, ${thisRun}${inFlight})`,
+      run: `the per-run cap of $${(this.limits.perRunUsd ?? 0).toFixed(2)} (budget.per_run_usd or --budget; ${thisRun}${inFlight})`,
+      daily: `budget.daily_usd of $${(this.limits.dailyUsd ?? 0).toFixed(2)} (spent today $${this.spentToday.toFixed(4)}, ${thisRun}${inFlight})`,
+    }[this.refusedBy];
+    const hint = {
+      max: 'Raise budget.max_usd in the job file (the cap over all runs of the job), then `genbatch resume JOB`; nothing done is redone.',
+      run: 'The next run starts with a fresh per-run cap: `genbatch resume JOB` (or raise --budget / budget.per_run_usd); nothing done is redone.',
+      daily: 'The next UTC day continues (`genbatch resume JOB`), or raise budget.daily_usd; nothing done is redone.',
+    }[this.refusedBy];
     return new GenbatchError(`Stopped by the budget cap: the next call could cost up to $${nextCallUsd.toFixed(4)}, which could cross ${which}.`, {
       code: 'BUDGET_CAP',
       exitCode: 3,
-      hint: 'Raise budget.max_usd in the job file (or pass --budget USD), then `genbatch resume JOB`; nothing done is redone.',
+      hint,
     });
   }
 }

@@ -210,6 +210,7 @@ export function compileJob(raw: unknown, file: string, lineOf: LineOf = () => un
     budget: {
       confirmAboveUsd: parsed.budget.confirm_above_usd,
       ...(parsed.budget.max_usd === undefined ? {} : { maxUsd: parsed.budget.max_usd }),
+      ...(parsed.budget.per_run_usd === undefined ? {} : { perRunUsd: parsed.budget.per_run_usd }),
       ...(parsed.budget.daily_usd === undefined ? {} : { dailyUsd: parsed.budget.daily_usd }),
     },
     ...(parsed.pool === undefined ? {} : { pool: parsed.pool }),

@@ -22,7 +22,7 @@ export interface Job {
   steps: Step[];
   styles: Record<string, string>;
   limits: { concurrency: number; maxAttempts: number; maxStallMs: number; timeoutMs: number; maxOutageMs: number };
-  budget: { maxUsd?: number; dailyUsd?: number; confirmAboveUsd: number };
+  budget: { maxUsd?: number; perRunUsd?: number; dailyUsd?: number; confirmAboveUsd: number };
   prices?: Record<string, Record<string, unknown>>;
   resultsFile?: string;
   /** JSON fields for the results file (`step.field`, `step.*`); default all. */

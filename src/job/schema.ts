@@ -212,7 +212,8 @@ export const jobFileSchema = z
       .default({ concurrency: 4, max_attempts: 5, max_stall: '15m', max_outage: '10m', timeout: '120s' }),
     budget: z
       .object({
-        max_usd: usd(true).optional(),
+        max_usd: usd(true).optional().describe("Cap on the job's total spend over all its runs (USD)"),
+        per_run_usd: usd(true).optional().describe('Cap on the spend of one run (USD); --budget sets it for a run'),
         daily_usd: usd(true).optional(),
         confirm_above_usd: usd(false).default(5),
       })

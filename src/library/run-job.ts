@@ -12,7 +12,7 @@ export interface RunJobOptions {
   emulator?: boolean;
   /** Aborting stops the run like Ctrl-C: no new calls, calls in flight finish and are checkpointed (outcome `cancelled`). */
   signal?: AbortSignal;
-  /** Overrides the job's `budget.max_usd` (as `--budget`). */
+  /** This run's spending cap (as `--budget`): overrides the job's `budget.per_run_usd`; `budget.max_usd` still caps all runs. */
   budgetUsd?: number;
   /** Only the next N items with work left (as `--limit`). */
   limit?: number;
@@ -20,6 +20,8 @@ export interface RunJobOptions {
   cache?: boolean;
   /** Redo done items whose input row or templates changed since they were done (as `--redo-stale`). */
   redoStale?: boolean;
+  /** Failed items left by earlier runs make this run's outcome `failed_items` too (as `--strict`). */
+  strict?: boolean;
   /** Things worth telling a person that are not engine events (a lock taken over, stale items). */
   onNotice?: (message: string) => void;
 }
@@ -118,6 +120,7 @@ export class JobRun extends EventEmitter<JobRunEvents> implements PromiseLike<Jo
         ...(emulator ? { credentials: emulator.credentials, transformCredentials: emulator.redirect } : {}),
         ...(options.budgetUsd === undefined ? {} : { budgetUsd: options.budgetUsd }),
         ...(options.cache === false ? { noCache: true } : {}),
+        ...(options.strict ? { strict: true } : {}),
         onNotice: notice,
         onEngine: (engine) => this.forward(engine),
       });

@@ -6,6 +6,8 @@ export interface BlockedLane {
   /** When a project is expected back for it (undefined: unknown, e.g. a probe is out). */
   expectedBackAt: number | undefined;
   reason: string;
+  /** Every project for it is out of its per-day quota: `expectedBackAt` is the daily reset. */
+  daily?: boolean;
 }
 
 /**
@@ -24,10 +26,10 @@ export class StallWatch {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The lane cannot take a call; its `since` is kept across repeated reports. */
-  block(key: string, expectedBackAt: number | undefined, reason: string): void {
+  /** The lane cannot take a call; its `since` is kept across repeated reports. `daily`: it waits on a daily reset. */
+  block(key: string, expectedBackAt: number | undefined, reason: string, daily = false): void {
     const current = this.blocked.get(key);
-    this.blocked.set(key, { key, since: current?.since ?? this.now(), expectedBackAt, reason });
+    this.blocked.set(key, { key, since: current?.since ?? this.now(), expectedBackAt, reason, ...(daily ? { daily } : {}) });
   }
 
   /** The lane has a project ready again (it is no longer waiting, though it has not yet succeeded). */

@@ -10,6 +10,7 @@ import {
   STEP_STATE_COUNTS,
   failuresSql,
   UNFINISHED_COUNT,
+  OPEN_UNFINISHED_BY_STEP,
   UNFINISHED_ITEM_COUNT,
 } from './sql/read-models.js';
 import type { ItemCursor } from './item-cursor.js';
@@ -119,6 +120,12 @@ export class StepQueries {
   /** Items whose `step` is still to do: pending or running. */
   unfinishedCount(step: string): number {
     return (this.#sql.get(UNFINISHED_COUNT).get(step) as { n: number }).n;
+  }
+
+  /** Steps still to do on the items a run will take (those with no failed or filtered step; with `limit`, the first N), per step name. */
+  openUnfinishedByStep(limit?: number): Record<string, number> {
+    const rows = this.#sql.get(OPEN_UNFINISHED_BY_STEP).all(limit ?? -1) as { step: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.step, r.n]));
   }
 
   /** Items with any step still to do (pending or running). */

@@ -259,7 +259,7 @@ describe('ProjectPool: daily quota', () => {
     const { pool, tryAcquire, snapshots } = setup();
     const until = pool.cooldown('p1', MODEL, { reason: 'daily quota exhausted', perDay: true });
     expect(until).toBe(nextDailyReset(Date.now()));
-    expect(pool.availability(MODEL, undefined)).toEqual({ state: 'waiting', until, reason: 'every project is out of its daily quota' });
+    expect(pool.availability(MODEL, undefined)).toEqual({ state: 'waiting', until, reason: 'every project is out of its daily quota', daily: true });
     expect(snapshots.at(-1)).toMatchObject({ state: 'exhausted', until });
     expect(pool.persistable()).toEqual([{ project: 'p1', model: MODEL, state: 'exhausted', until, reason: 'daily quota exhausted' }]);
     await settle(60 * 60_000);
@@ -275,7 +275,7 @@ describe('ProjectPool: daily quota', () => {
       pool.succeeded('p1', MODEL, 0);
     }
     const reset = nextDailyReset(Date.now());
-    expect(pool.availability(MODEL, undefined)).toEqual({ state: 'waiting', until: reset, reason: 'every project is out of its daily quota' });
+    expect(pool.availability(MODEL, undefined)).toEqual({ state: 'waiting', until: reset, reason: 'every project is out of its daily quota', daily: true });
     expect(await tryAcquire()).toBeUndefined();
     expect(pool.snapshot()[0]).toMatchObject({ state: 'exhausted', until: reset, reason: `${MODEL}: rpd 2 reached` });
     // After the reset, the day's count starts again (one probe first, then full speed).
@@ -368,7 +368,7 @@ describe('ProjectPool: saved health is a hint, not a verdict', () => {
     if (!isLease(probe) || !probe.probe) throw new Error('expected a probe');
     probe.release();
     pool.cooldown('p1', MODEL, { reason: 'quota exhausted (429)' });
-    expect(pool.availability(MODEL, undefined)).toEqual({ state: 'waiting', until: reset, reason: 'every project is out of its daily quota' });
+    expect(pool.availability(MODEL, undefined)).toEqual({ state: 'waiting', until: reset, reason: 'every project is out of its daily quota', daily: true });
   });
 
   it('never more than one probe per (project, model) at run start, however many ask at once', async () => {

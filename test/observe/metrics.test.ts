@@ -25,7 +25,7 @@ const usage = (input: number, output: number, thoughts = 0, images = 0) => ({
 });
 
 function feed(engine: EventEmitter<EngineEvents>): void {
-  engine.emit('run:start', { runId: 'run-1', total: 5, pending: 5, recovered: 0, steps: ['brief', 'hero'] });
+  engine.emit('run:start', { runId: 'run-1', total: 5, pending: 5, pendingSteps: { brief: 5, hero: 5 }, recovered: 0, steps: ['brief', 'hero'] });
   engine.emit('call:end', {
     itemId: 'a',
     step: 'brief',
@@ -254,7 +254,7 @@ describe('run metrics', () => {
     stopPilot();
     const main = fakeEngine();
     metrics.attach(main);
-    main.emit('run:start', { runId: 'run-2', total: 5, pending: 3, recovered: 0, steps: ['brief', 'hero'] });
+    main.emit('run:start', { runId: 'run-2', total: 5, pending: 3, pendingSteps: { brief: 3, hero: 3 }, recovered: 0, steps: ['brief', 'hero'] });
     let samples = parsePromText(await metrics.registry.metrics());
     expect(sumOf(samples, 'genbatch_requests_total')).toBe(4);
     expect(samples.some((s) => s.name === 'genbatch_run_exit_code')).toBe(false);

@@ -68,7 +68,7 @@ describe('run log', () => {
     const engine = fakeEngine();
     const file = join(dir, 'logs', 'run.jsonl');
     const log = attachRunLog(engine, { job: { name: 'test-job', stateFile: join(dir, 'state.db') }, file });
-    engine.emit('run:start', { runId: 'run-1', total: 3, pending: 3, recovered: 0, steps: ['brief'] });
+    engine.emit('run:start', { runId: 'run-1', total: 3, pending: 3, pendingSteps: { brief: 3 }, recovered: 0, steps: ['brief'] });
     engine.emit('step:start', { itemId: 'a', step: 'brief', project: 'proj-a', attempt: 1 });
     engine.emit('call:end', {
       itemId: 'a',

@@ -46,7 +46,6 @@ describe('task: finish reasons end to end', () => {
       emulator: { finish_reasons: { RECITATION: 0.15, LANGUAGE: 0.05, OTHER: 0.15 } },
     });
     const run = await t.run();
-    expect(run.code, run.stderr).toBe(1);
     const statusRun = await runCli(['status', t.job, '--json']);
     // status reports; it exits 0 whatever is left (failed or filtered items).
     expect(statusRun.code).toBe(0);
@@ -56,6 +55,8 @@ describe('task: finish reasons end to end', () => {
     expect(done).toBeGreaterThan(0);
     expect(done + filtered + failed + pending).toBe(40);
     expect(pending).toBe(0);
+    // Filtered items are an outcome (exit 0); a step that failed in this run (OTHER every time) makes it exit 1.
+    expect(run.code, run.stderr).toBe(failed > 0 ? 1 : 0);
     // OTHER is retried within max_attempts (3); an item that got OTHER every time fails with it.
     for (const f of status.failures.filter((x) => x.error !== 'SAFETY_FILTERED')) {
       expect(f).toMatchObject({
@@ -94,8 +95,9 @@ describe('task: finish reasons end to end', () => {
     const calls = t.calls('gemini-2.5-flash');
     expect(calls).toBeGreaterThan(40);
     expect(status.requests).toBe(calls);
+    // Nothing new: exit 0, whatever is left failed or filtered from the first run.
     const again = await t.run();
-    expect(again.code).toBe(1);
+    expect(again.code).toBe(0);
     expect(t.calls('gemini-2.5-flash')).toBe(calls);
 
     // Human status lists the reasons other than STOP.

@@ -27,15 +27,15 @@ ${output}`,
       extra: 'results: out/results.csv\n',
     });
     const run = await t.run();
-    // Finished, with filtered items: exit 1.
-    expect(run.code).toBe(1);
+    // Finished, with filtered items: an outcome, not a failure (exit 0, counted).
+    expect(run.code).toBe(0);
 
     const status = await t.status();
     expect(status.counts).toMatchObject({ done: 2, filtered: 2, failed: 0, pending: 0 });
     expect(status.steps.gen).toMatchObject({ done: 2, filtered: 2 });
     expect(status.failures.map((f) => [f.id, f.step, f.error])).toEqual(BLOCKED.map((id) => [id, 'gen', 'SAFETY_FILTERED']));
     for (const failure of status.failures) expect(failure.message).toMatch(reason);
-    expect(status.last_run).toMatchObject({ exit_code: 1 });
+    expect(status.last_run).toMatchObject({ outcome: 'finished', exit_code: 0 });
 
     // One call per item: a safety refusal is final, not retried (max_attempts is 3).
     expect(t.calls(model)).toBe(4);
@@ -51,7 +51,7 @@ ${output}`,
 
     // Running again does not retry them blindly: no call is made.
     const again = await t.run();
-    expect(again.code).toBe(1);
+    expect(again.code).toBe(0);
     expect(t.calls(model)).toBe(4);
     expect((await t.status()).counts.filtered).toBe(2);
   });
@@ -71,7 +71,7 @@ ${output}`,
     output: { file: "images/{{slug}}.png" }
 `,
     });
-    expect((await t.run()).code).toBe(1);
+    expect((await t.run()).code).toBe(0);
     const status = await t.status();
     expect(status.steps.brief).toMatchObject({ done: 2, filtered: 2 });
     expect(status.steps.hero).toMatchObject({ done: 2, pending: 2 });

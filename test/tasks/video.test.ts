@@ -68,7 +68,8 @@ describe('task: video (veo-3.0-generate-001)', () => {
   it('a blocked prompt ends the operation filtered, with its reason, and is not started again', async () => {
     const rows = posts(2).map((p, i) => ({ ...p, title: i === 0 ? `${p.title} [unsafe]` : p.title }));
     const t = await taskJob({ rows, steps: STEP, emulator: { video_ms: 100 } });
-    expect((await t.run()).code).toBe(1);
+    // Filtered: an outcome, not a failure (exit 0).
+    expect((await t.run()).code).toBe(0);
     const status = await t.status();
     expect(status.counts).toMatchObject({ done: 1, filtered: 1 });
     expect(status.failures).toEqual([
@@ -83,7 +84,7 @@ describe('task: video (veo-3.0-generate-001)', () => {
     ]);
     expect(t.calls('veo-3.0-generate-001')).toBe(2);
     expect(readdirSync(t.out('videos'))).toEqual([`${rows[1]?.slug}.mp4`]);
-    expect((await t.run()).code).toBe(1);
+    expect((await t.run()).code).toBe(0);
     expect(t.calls('veo-3.0-generate-001')).toBe(2);
   });
 });

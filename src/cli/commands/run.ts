@@ -42,6 +42,8 @@ export interface RunFlags {
   plain?: boolean;
   /** Submit batch jobs and exit 0 without waiting for them; the next run collects them. */
   wait?: boolean;
+  /** Failed items left by earlier runs make this run exit 1 too. */
+  strict?: boolean;
   /** `--no-cache`: false. */
   cache?: boolean;
   log?: string;
@@ -100,6 +102,7 @@ export async function openRunSession(
       ...(flags.budget === undefined ? {} : { budgetUsd: flags.budget }),
       ...(flags.wait === false ? { noWait: true } : {}),
       ...(flags.cache === false ? { noCache: true } : {}),
+      ...(flags.strict ? { strict: true } : {}),
       onNotice: (message) => line(io.stderr, message),
       // The credentials file's shared daily budget crossed alert_at: one run sends it, once a day (it needs somewhere to send it).
       ...(notifyUrl
@@ -143,6 +146,8 @@ export async function openRunSession(
     if (interrupts === 1) session.requestStop('cancelled');
     else {
       line(io.stderr, 'Exiting now. Calls in flight are redone by the next run (genbatch resume).');
+      // The run row says how it ended (status: cancelled, exit 4), not "killed"; the next run still checks what it left.
+      session.recordExit('cancelled', 4);
       process.exit(4);
     }
   };

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { projectKey } from '../../coordination/quota-key.js';
 import { runsSharing, sharedWindows, type SharedWindowView } from '../../coordination/shared-view.js';
@@ -9,7 +10,8 @@ import { checkStateOwner } from '../../engine/state-owner.js';
 import type { Job } from '../../job/job.js';
 import { loadJob, displayPath } from '../../job/load-job.js';
 import { openStateToRead } from '../../store/open-state.js';
-import { CACHE_LEDGER_PROJECT } from '../../store/rows.js';
+import { lockHolderState } from '../../store/process-alive.js';
+import { CACHE_LEDGER_PROJECT, type RunRow } from '../../store/rows.js';
 import { line, type CliIO } from '../io.js';
 import { unknownSpend } from '../render-spend.js';
 
@@ -80,6 +82,29 @@ function windowsJson(windows: SharedWindowView[]): object[] {
     timeouts: w.timeouts,
     updated_at: new Date(w.updatedAt).toISOString(),
   }));
+}
+
+/**
+ * A run row that never ended: its process still runs, or it was killed (kill -9, a crash, the
+ * machine went down). On this host the pid tells; on another, only the heartbeat can.
+ */
+function openRunState(run: RunRow | undefined): string {
+  if (!run || run.pid === null) return 'still running or killed';
+  const state = lockHolderState(run.pid, run.host ?? hostname());
+  if (state === 'gone') return `killed (pid ${run.pid} is gone)`;
+  if (state === 'running') return `still running (pid ${run.pid})`;
+  return `running on ${run.host ?? 'another host'} (pid ${run.pid}) or killed there; last heartbeat ${run.heartbeatAt ?? run.startedAt}`;
+}
+
+function runGone(run: RunRow | undefined): boolean {
+  return run?.pid != null && lockHolderState(run.pid, run.host ?? hostname()) === 'gone';
+}
+
+/** The command that continues the job, last, so that the person can copy it (none when all is done). */
+function nextCommand(jobFile: string, c: { pending: number; running: number; failed: number }, killed: boolean): string | undefined {
+  if (c.pending + c.running > 0 || killed) return `To continue: genbatch resume ${jobFile}`;
+  if (c.failed > 0) return `To try the failed items again: genbatch retry ${jobFile} --failed, then genbatch resume ${jobFile}`;
+  return undefined;
 }
 
 /** `genbatch status JOB [--json]`: what is done, pending, failed (with reasons), and what it cost. */
@@ -171,7 +196,7 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
       const r = status.last_run;
       line(
         out,
-        `Last run ${r.id}: started ${r.started_at}, ${r.ended_at ? `ended ${r.ended_at}, ${r.outcome} (exit ${r.exit_code})` : 'still running or killed'}`,
+        `Last run ${r.id}: started ${r.started_at}, ${r.ended_at ? `ended ${r.ended_at}, ${r.outcome} (exit ${r.exit_code})` : openRunState(store.lastRun())}`,
       );
     }
     if (status.batches.length > 0) {
@@ -191,6 +216,8 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
         line(out, `  ${f.id} [${f.step}] ${f.error}${f.finish_reason && !f.message.includes(f.finish_reason) ? ` (${f.finish_reason})` : ''}: ${f.message}`);
       if (status.failures.length > 20) line(out, `  … ${status.failures.length - 20} more (status --json lists them all)`);
     }
+    const next = nextCommand(jobFile, status.counts, status.last_run !== null && status.last_run.ended_at === null && runGone(store.lastRun()));
+    if (next) line(out, next);
     return 0;
   } finally {
     store.close();

@@ -10,7 +10,7 @@ import type { WorkItems } from './work-items.js';
 /** What the batch executor reads besides its checkpoints: the units it is given, and how many wait. */
 export type BatchExecutorState = BatchCheckpoints &
   Ledger &
-  Pick<WorkItems, 'getItem' | 'itemSteps'> & { readonly steps: Pick<StepQueries, 'unfinishedCount'> };
+  Pick<WorkItems, 'getItem' | 'itemSteps'> & { readonly steps: Pick<StepQueries, 'unfinishedCount' | 'openUnfinishedByStep'> };
 
 /**
  * What the engine needs of the store for one pass of a run: the executors' checkpoints and ledger,

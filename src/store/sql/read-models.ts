@@ -39,6 +39,11 @@ export const FINISHED_COUNT = "SELECT count(*) AS n FROM item_steps WHERE step =
 
 export const UNFINISHED_COUNT = "SELECT count(*) AS n FROM item_steps WHERE step = ? AND state IN ('pending', 'running')";
 
+/** Steps left to do on the first ? items a run will take (open: no failed or filtered step; -1: all), per step: what a run's progress counts to. */
+export const OPEN_UNFINISHED_BY_STEP = `SELECT s.step, count(*) AS n
+  FROM (SELECT id FROM items INDEXED BY items_open WHERE open = 1 ORDER BY ord LIMIT ?) i JOIN item_steps s ON s.item_id = i.id
+  WHERE s.state IN ('pending', 'running') GROUP BY s.step`;
+
 export const UNFINISHED_ITEM_COUNT = "SELECT count(DISTINCT item_id) AS n FROM item_steps WHERE state IN ('pending', 'running')";
 
 export const DONE_RESULTS = `SELECT s.item_id AS id, s.result_json AS result, i.ord, i.rowid AS seq FROM items i JOIN item_steps s ON s.item_id = i.id AND s.step = ?
