@@ -66,12 +66,13 @@ async function confirmDuplicates(
 
 /**
  * A spreadsheet export: delimited text with a BOM, semicolons (Excel where the decimal mark is a
- * comma), CRLF, Excel's `sep=` line, or an encoding other than UTF-8 (Excel's "CSV" on Windows, or
- * its UTF-16 "Unicode text"). A tool-written file (comma, LF, UTF-8 without BOM) is not one.
+ * comma), Excel's `sep=` line, or an encoding other than UTF-8 (Excel's "CSV" on Windows, or its
+ * UTF-16 "Unicode text"). A tool-written file (comma, UTF-8 without BOM) is not one, whatever its
+ * line ends: Python's csv module writes CRLF too, and its readers expect the results they always got.
  */
 export function inputDialectOf(layout: InputLayout): InputDialect {
   const { encoding, dialect, crlf } = layout;
-  const spreadsheet = layout.format === 'csv' && (encoding.bom || dialect?.delimiter === ';' || crlf || layout.skipLines > 0 || encoding.name !== 'utf-8');
+  const spreadsheet = layout.format === 'csv' && (encoding.bom || dialect?.delimiter === ';' || layout.skipLines > 0 || encoding.name !== 'utf-8');
   return { spreadsheet, bom: encoding.bom, crlf, encoding: encoding.name, ...(dialect ? { delimiter: dialect.delimiter } : {}) };
 }
 

@@ -50,7 +50,7 @@ export interface ResultsFormat {
 
 /** What detection found in the input file that a results file for the same people can mirror. */
 export interface InputDialect {
-  /** Delimited text exported by a spreadsheet program: a BOM, semicolons, CRLF, Excel's `sep=` line, or an encoding other than UTF-8. */
+  /** Delimited text exported by a spreadsheet program: a BOM, semicolons, Excel's `sep=` line, or an encoding other than UTF-8. */
   spreadsheet: boolean;
   /** The input's delimiter (delimited text only). */
   delimiter?: string;

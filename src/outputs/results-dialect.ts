@@ -21,8 +21,8 @@ const SHEET_DELIMITERS = new Set([',', ';', '\t', '|']);
  * found by prepareJob): its delimiter, CRLF, and a BOM when it had one or was not UTF-8 (results are
  * written in UTF-8, which Excel only recognises by its BOM); its first column is named as the
  * input's id column. What `results: { delimiter, bom }` sets wins. Any other input with
- * `results: PATH` gets the file it always got: commas, LF, no BOM, first column `id`; with the
- * object form the first column is named as the input's id column.
+ * `results: PATH` or `{ file, fields }` gets the file it always got: commas, LF, no BOM, first
+ * column `id`; with `columns:` the first column is named as the input's id column.
  */
 export function resultsDialect(job: Job): ResultsDialect {
   const format = job.resultsFormat;
@@ -32,7 +32,8 @@ export function resultsDialect(job: Job): ResultsDialect {
     delimiter: format?.delimiter ?? inherited,
     bom: format?.bom ?? (input !== undefined && (input.bom || input.encoding !== 'utf-8')),
     crlf: input?.crlf ?? false,
-    idColumn: format !== undefined || input !== undefined ? job.input.id : 'id',
+    // Named like the input's for a spreadsheet, or when input columns are carried; else `id`, which scripts read.
+    idColumn: input !== undefined || (format?.columns?.length ?? 0) > 0 ? job.input.id : 'id',
     columns: (format?.columns ?? []).filter((c) => c !== job.input.id),
   };
 }
