@@ -8,7 +8,7 @@ import { openState } from '../../src/library/open-state.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator-client.js';
-import { allImagesDecoded, CHROMIUM, HAS_CHROMIUM } from '../helpers/review-browser.js';
+import { allImagesDecoded, CHROMIUM, CHROMIUM_ARGS, HAS_CHROMIUM } from '../helpers/review-browser.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 if (!HAS_CHROMIUM) console.warn(`test/cli/review-serve: skipping the browser check: ${CHROMIUM} is missing (install it with: apt-get install -y chromium).`);
@@ -66,16 +66,7 @@ describe('genbatch review --serve', () => {
         executablePath: CHROMIUM,
         headless: true,
         viewport: { width: 390, height: 844 },
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
+        args: CHROMIUM_ARGS,
       });
       try {
         const page = await context.newPage();

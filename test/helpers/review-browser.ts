@@ -5,6 +5,18 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { spawnCli } from './cli.js';
 
 /** Debian's Chromium, which the review page's browser tests drive headless (skipped when missing). */
+/** Headless Chromium with nothing of its own going to the network (no updates, sync or QUIC): the page under test is all it loads. */
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 export const CHROMIUM = '/usr/bin/chromium';
 export const HAS_CHROMIUM = existsSync(CHROMIUM);
 
@@ -47,16 +59,7 @@ export async function openChromium(
     executablePath: CHROMIUM,
     headless: true,
     viewport,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: CHROMIUM_ARGS,
   });
   const page = await context.newPage();
   const problems: string[] = [];

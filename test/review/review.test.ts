@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -16,9 +16,8 @@ import { StateStore } from '../../src/store/state-store.js';
 import { runCli } from '../helpers/cli.js';
 import { readStateFile } from '../helpers/state-file.js';
 import { posts, writeJobFixture, writePostsCsv } from '../helpers/job-fixture.js';
+import { CHROMIUM, CHROMIUM_ARGS, HAS_CHROMIUM } from '../helpers/review-browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
 if (!HAS_CHROMIUM) console.warn(`test/review: skipping the browser check: ${CHROMIUM} is missing (install it with: apt-get install -y chromium).`);
 
 const ITEMS = 8;
@@ -140,16 +139,7 @@ describe('genbatch review', () => {
       const context = await chromium.launchPersistentContext(profile, {
         executablePath: CHROMIUM,
         headless: true,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
+        args: CHROMIUM_ARGS,
       });
       try {
         const page = await context.newPage();
