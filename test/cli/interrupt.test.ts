@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
-import { runCli, spawnCli } from '../helpers/cli.js';
+import { runCli, spawnCli, interruptTwice } from '../helpers/cli.js';
 import { writeJobFixture } from '../helpers/job-fixture.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -43,17 +43,7 @@ describe('Ctrl-C', () => {
     const stateFile = join(dir, '.genbatch', 'test-job.db');
     const child = spawnCli(['run', job]);
     await waitUntil(() => (stepStates(stateFile).running ?? 0) >= 3);
-    // The second Ctrl-C once the run has taken the first (it says so), not after a guessed delay.
-    const stopping = new Promise<void>((resolve) => {
-      let seen = '';
-      child.stderr?.on('data', (d: Buffer) => {
-        seen += d.toString();
-        if (/Stopping: no new items/.test(seen)) resolve();
-      });
-    });
-    child.kill('SIGINT');
-    await stopping;
-    child.kill('SIGINT');
+    await interruptTwice(child);
     const result = await child.output;
     expect(result.code).toBe(4);
     // It did not wait for the 2 s calls: they are still running in the state file.

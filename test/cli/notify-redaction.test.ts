@@ -1,32 +1,15 @@
-import { createServer, type IncomingMessage } from 'node:http';
 import { writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { webhookReceiver } from '../helpers/webhook-receiver.js';
 
 const tempDir = useTempDir();
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
-
-/** A local webhook receiver that keeps every JSON body it gets. */
-async function receiver(): Promise<{ url: string; bodies: Record<string, unknown>[] }> {
-  const bodies: Record<string, unknown>[] = [];
-  const server = createServer((req: IncomingMessage, res) => {
-    let text = '';
-    req.on('data', (d: Buffer) => (text += d.toString()));
-    req.on('end', () => {
-      bodies.push(JSON.parse(text) as Record<string, unknown>);
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  closers.push(() => new Promise((r) => server.close(() => r())));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, bodies };
-}
 
 /** Two posts, one of which the emulator's safety filter blocks (its default blocked_terms: "[unsafe]"). */
 function writeEmulatedJob(dir: string, credentials: string): string {
@@ -49,7 +32,7 @@ steps:
 describe('notifications redact secrets, not words', () => {
   it('the placeholder key `emulator` is no secret: the word stays in the notification text (issue 27.13)', async () => {
     const dir = tempDir();
-    const hook = await receiver();
+    const hook = await webhookReceiver(closers);
     const job = writeEmulatedJob(dir, 'projects:\n  - { name: p, project: p, location: us-central1, api_key: emulator }\n');
     const run = await runCli(['run', job, '--emulator', '--yes', '--plain', '--no-cache', '--notify', hook.url]);
     expect(run.stderr).toMatch(/ended: /);

@@ -1,12 +1,11 @@
-import { createServer, type IncomingMessage } from 'node:http';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { runCli } from '../helpers/cli.js';
 import { BRIEF_STEP, IMAGE_STEP, writeCredentials, writeJob } from '../helpers/emulated-job.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { webhookReceiver } from '../helpers/webhook-receiver.js';
 
 const tempDir = useTempDir();
 let emulator: RunningEmulator | undefined;
@@ -17,22 +16,6 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
-/** A local webhook receiver that keeps every JSON body it gets. */
-async function receiver(): Promise<{ url: string; bodies: Record<string, unknown>[] }> {
-  const bodies: Record<string, unknown>[] = [];
-  const server = createServer((req: IncomingMessage, res) => {
-    let text = '';
-    req.on('data', (d: Buffer) => (text += d.toString()));
-    req.on('end', () => {
-      bodies.push(JSON.parse(text) as Record<string, unknown>);
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  closers.push(() => new Promise((r) => server.close(() => r())));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook/s3cr3t-path`, bodies };
-}
-
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((d) => d.isFile())
@@ -42,7 +25,7 @@ function filesUnder(dir: string): string[] {
 describe('operating genbatch', () => {
   it('notifies a webhook when a run finishes, stalls (75) and hits the budget (3), with a Slack-style template too', async () => {
     emulator = await startEmulator(parseEmulatorConfig({}), { port: 0 });
-    const hook = await receiver();
+    const hook = await webhookReceiver(closers, '/hook/s3cr3t-path');
     const dir = tempDir();
     writeCredentials(join(dir, 'credentials.yaml'), emulator.url, [{ name: 'p' }]);
     const job = writeJob(dir, { items: 10, steps: BRIEF_STEP, limits: '{ concurrency: 2, max_stall: 1s }' });

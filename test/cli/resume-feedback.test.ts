@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
-import { runCli, spawnCli } from '../helpers/cli.js';
+import { runCli, spawnCli, interruptTwice } from '../helpers/cli.js';
 import { posts, writeJobFixture, writePostsCsv } from '../helpers/job-fixture.js';
 import { stepStates } from '../helpers/state-file.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -86,16 +86,7 @@ describe('resume feedback', () => {
     const stateFile = join(dir, '.genbatch', 'test-job.db');
     const child = spawnCli(['run', job, '--yes']);
     await waitUntil(() => (stepStates(stateFile).running ?? 0) >= 3);
-    const stopping = new Promise<void>((resolve) => {
-      let seen = '';
-      child.stderr?.on('data', (d: Buffer) => {
-        seen += d.toString();
-        if (/Stopping: no new items/.test(seen)) resolve();
-      });
-    });
-    child.kill('SIGINT');
-    await stopping;
-    child.kill('SIGINT');
+    await interruptTwice(child);
     const result = await child.output;
     expect(result.code).toBe(4);
 

@@ -43,3 +43,17 @@ export function spawnCli(
 export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; clock?: string } = {}): Promise<CliResult> {
   return spawnCli(args, options).output;
 }
+
+/** A double Ctrl-C: the second SIGINT once the run has taken the first (it says so), not after a guessed delay. */
+export async function interruptTwice(child: ChildProcess): Promise<void> {
+  const stopping = new Promise<void>((resolve) => {
+    let seen = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (/Stopping: no new items/.test(seen)) resolve();
+    });
+  });
+  child.kill('SIGINT');
+  await stopping;
+  child.kill('SIGINT');
+}
