@@ -135,7 +135,8 @@ export interface BudgetDay extends BudgetTotals {
 /** The store of shared daily budgets: holds, settled spend per job and project, the daily alert. */
 export interface SharedBudgetBackend {
   reserve(scope: string, day: string, capNano: number, nano: number, job: string, force: boolean): Promise<BudgetTotals & { hold: BudgetHold | undefined }>;
-  settle(scope: string, hold: BudgetHold, job: string, project: string, actualNano: number): Promise<BudgetTotals>;
+  /** Replaces a hold by what its call cost; `project` undefined: released without a call (nothing booked, no call counted). */
+  settle(scope: string, hold: BudgetHold, job: string, project: string | undefined, actualNano: number): Promise<BudgetTotals>;
   /** Adds spend made without holds (a file with no `budget:`), per job and project. */
   record(scope: string, day: string, job: string, rows: readonly { project: string; nano: number; calls: number }[]): Promise<void>;
   day(scope: string, day: string): Promise<BudgetDay>;

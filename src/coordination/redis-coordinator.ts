@@ -516,7 +516,8 @@ export class RedisCoordinator implements Coordinator {
         EPOCH,
         hold.id,
         actualNano,
-        JSON.stringify([job, project]),
+        // Empty: the hold was released without a call; nothing is booked.
+        project === undefined ? '' : JSON.stringify([job, project]),
         BUDGET_TTL_MS,
         randomUUID(),
       );

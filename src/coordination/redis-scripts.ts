@@ -29,16 +29,18 @@ redis.call('pexpire', KEYS[2], ARGV[5])
 return {1, spent, held + nano, epoch}
 `;
 
-/** KEYS: budget hash, holds hash, epoch. ARGV: hold id, actual nano, spend field (job and project), ttl ms, new epoch. Returns {spent, held, epoch}. */
+/** KEYS: budget hash, holds hash, epoch. ARGV: hold id, actual nano, spend field (job and project; empty when the hold is released without a call, which books nothing), ttl ms, new epoch. Returns {spent, held, epoch}. */
 export const SETTLE_BUDGET = `${EPOCH(3, 5)}
 local held = redis.call('hget', KEYS[2], ARGV[1])
 if held then
   redis.call('hdel', KEYS[2], ARGV[1])
   redis.call('hincrby', KEYS[1], 'held', -tonumber(held))
 end
-redis.call('hincrby', KEYS[1], 'spent', ARGV[2])
-redis.call('hincrby', KEYS[1], 'spend:' .. ARGV[3], ARGV[2])
-redis.call('hincrby', KEYS[1], 'calls:' .. ARGV[3], 1)
+if ARGV[3] ~= '' then
+  redis.call('hincrby', KEYS[1], 'spent', ARGV[2])
+  redis.call('hincrby', KEYS[1], 'spend:' .. ARGV[3], ARGV[2])
+  redis.call('hincrby', KEYS[1], 'calls:' .. ARGV[3], 1)
+end
 redis.call('pexpire', KEYS[1], ARGV[4])
 return {tonumber(redis.call('hget', KEYS[1], 'spent') or '0'), tonumber(redis.call('hget', KEYS[1], 'held') or '0'), epoch}
 `;

@@ -93,7 +93,7 @@ export class SharedBudget implements SecondGuard {
     const work = (reservation as SharedReservation).hold
       .then(async (hold) => {
         if (!hold) return;
-        this.totals = await backend.settle(scope, hold, job, project ?? 'unknown', Math.round(actualUsd * NANO));
+        this.totals = await backend.settle(scope, hold, job, project, Math.round(actualUsd * NANO));
         await this.maybeAlert(hold.day);
       })
       .catch(() => undefined);

@@ -398,10 +398,18 @@ export class CoordinationStore {
   }
 
   /** A held call ended: its hold is replaced by what it cost, booked to its job and project. */
-  settleBudget(holdId: number, scope: string, day: string, job: string, project: string, actualNano: number): { spentNano: number; heldNano: number } {
+  settleBudget(
+    holdId: number,
+    scope: string,
+    day: string,
+    job: string,
+    project: string | undefined,
+    actualNano: number,
+  ): { spentNano: number; heldNano: number } {
     return this.immediate(() => {
       this.sql.get(DROP_BUDGET_HOLD).run(holdId);
-      this.sql.get(SETTLE_BUDGET_SPEND).run(scope, day, job, project, actualNano);
+      // No project: the hold was released without a call (none was sent); no spend row, no call counted.
+      if (project !== undefined) this.sql.get(SETTLE_BUDGET_SPEND).run(scope, day, job, project, actualNano);
       return this.budgetTotals(scope, day);
     });
   }

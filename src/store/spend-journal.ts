@@ -49,11 +49,12 @@ export class SpendJournal {
   }
 
   /** A hold replaced by what the call cost (or spend booked without a hold: `holdId` undefined). */
-  spend(holdId: string | undefined, scope: string, day: string, job: string, project: string, epoch: string, nano: number, calls = 1): void {
+  spend(holdId: string | undefined, scope: string, day: string, job: string, project: string | undefined, epoch: string, nano: number, calls = 1): void {
     this.db
       .transaction(() => {
         if (holdId !== undefined) this.sql.get(DROP_HOLD).run(holdId);
-        this.sql.get(ADD_SPEND).run(scope, day, job, project, epoch, nano, calls);
+        // No project: the hold was released without a call (none was sent); nothing is booked.
+        if (project !== undefined) this.sql.get(ADD_SPEND).run(scope, day, job, project, epoch, nano, calls);
       })
       .immediate();
   }

@@ -127,6 +127,13 @@ describe('the shared file: budgets', () => {
     expect(b.claimAlert('s', 'd2', T)).toBe(true);
   });
 
+  it('a hold released without a call (no project: the run stopped while the call waited for a project) frees its room and books no spend row', () => {
+    const [a] = twoProcesses();
+    const held = a.reserveBudget('s', 'd', 1_000, 600, 'A', 'job-a', false);
+    expect(a.settleBudget(held.holdId ?? -1, 's', 'd', 'job-a', undefined, 0)).toEqual({ spentNano: 0, heldNano: 0 });
+    expect(a.budgetDay('s', 'd')).toEqual({ spentNano: 0, heldNano: 0, rows: [] });
+  });
+
   it('starts a file of another layout afresh', () => {
     const file = join(tempDir(), 'coordination.db');
     const old = new Database(file);
