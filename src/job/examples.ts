@@ -1,4 +1,4 @@
-import { constants, copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
+import { constants, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors/config-error.js';
@@ -8,6 +8,7 @@ import { loadJob } from './load-job.js';
 /** genbatch's own folder: dist/job/examples.js (or src/job/examples.ts) is two levels down. */
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const EXAMPLES_DIR = join(PACKAGE_ROOT, 'jobs');
+const SCHEMA_FILE = join(PACKAGE_ROOT, 'docs', 'job.schema.json');
 
 const realOrSelf = (path: string): string => {
   try {
@@ -77,7 +78,7 @@ export interface InitResult {
  * `genbatch init NAME [DIR]`: copies an example job and the files it names (its input, the emulator
  * credentials) into DIR, in the same layout as in the package (jobs/NAME.yaml, jobs/data/…,
  * fixtures/…), so the job file's relative paths hold unchanged and its state and outputs go under DIR.
- * Nothing is overwritten: if any of the files exists, none is copied (exit 2).
+ * Nothing is overwritten: if any of the files exists with other content, none is copied (exit 2).
  */
 export async function initExample(nameOrFile: string, dir: string): Promise<InitResult> {
   const name = basename(nameOrFile).replace(/\.ya?ml$/i, '');
@@ -88,15 +89,22 @@ export async function initExample(nameOrFile: string, dir: string): Promise<Init
       hint: `The examples: ${names.join(', ')}. For instance: genbatch init ${names.includes('blog-hero-images') ? 'blog-hero-images' : (names[0] ?? 'NAME')}`,
     });
   const job = await loadJob(join(EXAMPLES_DIR, `${name}.yaml`));
-  const needed = [job.file, job.input.file, job.credentialsFile];
-  const files = [...new Set(needed.map((f) => relative(PACKAGE_ROOT, f)))].filter((f) => !f.startsWith('..') && !isAbsolute(f));
+  // The examples name the JSON schema their editor checks them against (`$schema=../docs/job.schema.json`):
+  // it comes along, so completion and checking work in the copy.
+  const schema = existsSync(SCHEMA_FILE) && readFileSync(job.file, 'utf8').includes('$schema=../docs/job.schema.json') ? [SCHEMA_FILE] : [];
+  const needed = [job.file, job.input.file, job.credentialsFile, ...schema];
+  const wanted = [...new Set(needed.map((f) => relative(PACKAGE_ROOT, f)))].filter((f) => !f.startsWith('..') && !isAbsolute(f));
   const target = resolve(dir);
-  const taken = files.filter((f) => existsSync(join(target, f)));
+  // A file already there with the package's very bytes (the emulator credentials or the schema, shared
+  // by the examples) is kept: two examples can be copied into one folder. Any other is a clash.
+  const same = (f: string): boolean => readFileSync(join(target, f)).equals(readFileSync(join(PACKAGE_ROOT, f)));
+  const taken = wanted.filter((f) => existsSync(join(target, f)) && !same(f));
   if (taken.length > 0)
     throw new ConfigError(`${taken.map((f) => displayPath(join(target, f))).join(', ')} already exist${taken.length === 1 ? 's' : ''}; nothing was copied.`, {
       code: 'INIT_WOULD_OVERWRITE',
-      hint: `Run the copy you have (genbatch run ${displayPath(join(target, files[0] ?? ''))} --emulator), or give another folder: genbatch init ${name} DIR`,
+      hint: `Run the copy you have (genbatch run ${displayPath(join(target, wanted[0] ?? ''))} --emulator), or give another folder: genbatch init ${name} DIR`,
     });
+  const files = wanted.filter((f) => !existsSync(join(target, f)));
   for (const f of files) {
     mkdirSync(dirname(join(target, f)), { recursive: true });
     copyFileSync(join(PACKAGE_ROOT, f), join(target, f), constants.COPYFILE_EXCL);

@@ -13,7 +13,7 @@ const tempDir = useTempDir();
  */
 function installedPackage(): { root: string; bin: string } {
   const root = join(tempDir(), 'lib', 'node_modules', 'genbatch');
-  for (const part of ['package.json', 'bin', 'dist', 'jobs', 'prices', 'fixtures/blog-posts.csv', 'fixtures/credentials.emulator.yaml'])
+  for (const part of ['package.json', 'bin', 'dist', 'jobs', 'prices', 'docs/job.schema.json', 'fixtures/blog-posts.csv', 'fixtures/credentials.emulator.yaml'])
     cpSync(join(REPO, part), join(root, part), { recursive: true, filter: (src) => !src.includes('.genbatch') });
   symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
   return { root, bin: join(root, 'bin', 'genbatch.js') };
@@ -49,7 +49,10 @@ describe('examples of an installed genbatch (issue 27.2)', () => {
     const init = await runInstalled(bin, ['init', 'catalogue-alt-text'], cwd);
     expect(init.code).toBe(0);
     expect(init.stderr).toContain('genbatch run jobs/catalogue-alt-text.yaml --emulator');
+    // The job schema the example names for editors (`$schema=../docs/job.schema.json`) comes along.
     expect(readdirSync(cwd, { recursive: true }).map(String).sort()).toEqual([
+      'docs',
+      'docs/job.schema.json',
       'fixtures',
       'fixtures/credentials.emulator.yaml',
       'jobs',
@@ -74,6 +77,14 @@ describe('examples of an installed genbatch (issue 27.2)', () => {
     const again = await runCli(['init', 'blog-hero-images', 'rehearsal'], { cwd });
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exist.*nothing was copied/);
+    expect(readFileSync(job, 'utf8')).toBe('# edited\n');
+
+    // Another example beside it: the emulator credentials and the schema it shares with the first are
+    // the package's very bytes, so they are kept, not a clash.
+    const second = await runCli(['init', 'catalogue-alt-text', 'rehearsal'], { cwd });
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain('jobs/catalogue-alt-text.yaml');
+    expect(second.stderr).not.toContain('credentials.emulator.yaml');
     expect(readFileSync(job, 'utf8')).toBe('# edited\n');
 
     mkdirSync(join(cwd, 'other'));

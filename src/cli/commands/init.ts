@@ -10,7 +10,8 @@ export async function initCommand(name: string, dir: string | undefined, io: Cli
     const rel = relative(process.cwd(), path);
     return rel === '' ? 'the current folder' : displayPath(path);
   };
-  line(io.stderr, `Copied the example ${copied.name} into ${shown(copied.dir)}:`);
+  if (copied.files.length === 0) line(io.stderr, `The example ${copied.name} is already in ${shown(copied.dir)}, unchanged; nothing was copied.`);
+  else line(io.stderr, `Copied the example ${copied.name} into ${shown(copied.dir)}:`);
   for (const file of copied.files) line(io.stderr, `  ${file}`);
   line(io.stderr, `Its state will go to ${shown(copied.stateFile)}, its outputs to ${shown(copied.outputDir)}/.`);
   line(io.stderr, `Rehearse it offline (placeholder keys, nothing billed): genbatch run ${shown(copied.job)} --emulator`);
