@@ -121,7 +121,7 @@ export function compileChecks(
   at: (...rest: PropertyKey[]) => PropertyKey[],
   problem: Problem,
   problems: ConfigError[],
-): { checks?: StepCheck[]; onFail?: OnFail } {
+): { checks?: StepCheck[]; onFail?: OnFail; onTruncated?: 'keep' } {
   if (raw.checks === undefined) {
     if (raw.on_fail !== undefined) problems.push(problem(at('on_fail'), 'on_fail applies to a step with checks:, and this step has none'));
     return {};
@@ -164,5 +164,7 @@ export function compileChecks(
     checks.push(check);
   });
   const onFail: OnFail = raw.on_fail ?? { regenerate: 0, feedback: false, then: 'fail' };
-  return { checks, onFail };
+  // A cut reply reaches the checks (and on_fail) instead of failing the step first, unless on_truncated says otherwise.
+  const cutReachesChecks = raw.on_truncated === undefined && checks.some((c) => c.check === 'not_truncated');
+  return { checks, onFail, ...(cutReachesChecks ? { onTruncated: 'keep' as const } : {}) };
 }
