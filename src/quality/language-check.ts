@@ -15,6 +15,9 @@ const STOPWORDS: Record<string, string[]> = {
   nl: ['de', 'het', 'een', 'en', 'is', 'van', 'dat', 'niet', 'met', 'voor', 'op', 'zijn', 'te', 'ook', 'aan'],
 };
 
+/** The stand-in has nothing to load (s6-gatesemu's detector loads its data here, once, before checking). */
+export async function loadLanguageDetector(): Promise<void> {}
+
 /** Fewer words than this cannot be told apart. */
 const MIN_WORDS = 5;
 

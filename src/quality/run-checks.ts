@@ -1,7 +1,7 @@
 import type { StepCheck } from '../job/job.js';
 import type { CheckVerdict } from './check-verdict.js';
 import { checkImage, type ImageChecks } from './image-checks.js';
-import { checkLanguage } from './language-check.js';
+import { checkLanguage, loadLanguageDetector } from './language-check.js';
 import { checkChars, checkContains, checkMatches, checkNotTruncated, checkWords } from './text-checks.js';
 
 /** One output of a step, as the checks see it: the reply's text or JSON, its image file, why it stopped. */
@@ -75,6 +75,8 @@ function imageSpec(checks: readonly StepCheck[]): ImageChecks | undefined {
  * regenerated anyway is not paid a judge for.
  */
 export async function runChecks(checks: readonly StepCheck[], output: CheckedOutput, judge?: Judge): Promise<CheckVerdict[]> {
+  // The detector's data loads with the first language check, not with the CLI (cheap after the first call).
+  if (checks.some((c) => c.check === 'language')) await loadLanguageDetector();
   const verdicts: CheckVerdict[] = [];
   for (const check of checks) {
     const verdict = textCheck(check, output);

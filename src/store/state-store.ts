@@ -51,7 +51,7 @@ import {
   UNSETTLED_CALL_OF,
   UNSETTLED_USD_SINCE,
 } from './sql/ledger.js';
-import { CHECK_ATTEMPTS_OF, CHECK_COUNTS, CHECK_OUTCOMES, INSERT_CHECK_ATTEMPT, regenerateStepSql, SET_CHECKS } from './sql/checks.js';
+import { CHECK_ATTEMPTS_OF, INSERT_CHECK_ATTEMPT, regenerateStepSql, SET_CHECKS } from './sql/checks.js';
 import { DELETE_META, GET_META, SET_META } from './sql/meta.js';
 import { CLEAR_PROJECT_STATES, INSERT_PROJECT_STATE, PROJECT_STATES } from './sql/project-health.js';
 import {
@@ -802,21 +802,6 @@ export class StateStore
       costUsd: r.cost_usd,
       at: r.at,
     }));
-  }
-
-  /** `status --json` checks: per check, finished outputs whose latest verdicts passed and failed it. */
-  checkCounts(): Record<string, { passed: number; failed: number }> {
-    if (this.schemaVersion() < 12) return {};
-    const rows = this.#sql.get(CHECK_COUNTS).all() as { name: string; passed: number; failed: number }[];
-    return Object.fromEntries(rows.map((r) => [r.name, { passed: r.passed, failed: r.failed }]));
-  }
-
-  /** What the checks came to, per step and outcome (passed, regenerated, kept, review, failed). */
-  checkOutcomes(): Record<string, Partial<Record<CheckOutcome, number>>> {
-    if (this.schemaVersion() < 12) return {};
-    const out: Record<string, Partial<Record<CheckOutcome, number>>> = {};
-    for (const r of this.#sql.get(CHECK_OUTCOMES).all() as { step: string; outcome: CheckOutcome; n: number }[]) (out[r.step] ??= {})[r.outcome] = r.n;
-    return out;
   }
 
   /** Puts chosen steps (and every later step of those items) back to pending. */

@@ -41,8 +41,8 @@ describe('the store of check verdicts and regenerations (schema 12)', () => {
     store.markRunning('a', 'blurb', 'r2', 'p1');
     store.completeStep('a', 'blurb', { result: { text: 'long enough' }, outputs: [], promptHash: 'x', costUsd: 0.01 }, undefined, 'r2');
     store.setChecks('a', 'blurb', [{ check: 'words', passed: true }], 'regenerated');
-    expect(store.checkCounts()).toEqual({ words: { passed: 1, failed: 0 } });
-    expect(store.checkOutcomes()).toEqual({ blurb: { regenerated: 1 } });
+    expect(store.steps.checkCounts()).toEqual({ words: { passed: 1, failed: 0 } });
+    expect(store.steps.checkOutcomes()).toEqual({ blurb: { regenerated: 1 } });
     // A retry starts a new round of regenerations; the draws (the seed's offset) go on.
     store.resetSteps(['a'], ['blurb'], ['done']);
     expect(store.itemSteps('a')[0]).toMatchObject({ checkAttempts: 0, checkDraws: 1, checkOutcome: null });

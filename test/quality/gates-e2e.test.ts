@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { describe, expect, it } from 'vitest';
+import { runCli, spawnCli } from '../helpers/cli.js';
+import { readStateFile } from '../helpers/state-file.js';
+import { waitUntil } from '../helpers/wait.js';
+import { useTaskJobs, type StatusJson } from '../tasks/task-job.js';
+
+/** What `status --json` adds for checks (product.md: checks: {CHECK: {passed, failed}}). */
+type ChecksStatus = StatusJson & {
+  checks: Record<string, { passed: number; failed: number }>;
+  check_outcomes: Record<string, Record<string, number>>;
+  failures: { id: string; step: string; error: string; message: string }[];
+};
+
+const taskJob = useTaskJobs();
+
+function results(file: string): Record<string, string>[] {
+  return parse(readFileSync(file), { columns: true }) as Record<string, string>[];
+}
+
+/** A step whose cut replies (the emulator's MAX_TOKENS share) fail `not_truncated`. */
+function gatedStep(onFail: string): string {
+  return `  - name: blurb
+    task: text
+    model: gemini-2.5-flash
+    prompt: "One paragraph about {{title}}"
+    checks:
+      - not_truncated: true
+      - words: { min: 3 }
+    on_fail: ${onFail}
+`;
+}
+
+/** Regenerations recorded per item (table check_attempts). */
+function regenerations(stateFile: string): Map<string, number> {
+  return readStateFile(stateFile, (db) => {
+    const rows = db.prepare('SELECT item_id, count(*) AS n FROM check_attempts GROUP BY item_id').all() as { item_id: string; n: number }[];
+    return new Map(rows.map((r) => [r.item_id, r.n]));
+  });
+}
+
+describe('quality gates end to end (issue 28)', () => {
+  it('a failed check regenerates (with feedback), then review keeps it queued; the results column, status and cost say so', async () => {
+    const t = await taskJob({
+      items: 24,
+      steps: gatedStep('{ regenerate: 1, feedback: true, then: review }'),
+      extra: 'results: out/results.csv\n',
+      emulator: { finish_reasons: { MAX_TOKENS: 0.4 } },
+    });
+    const run = await t.run();
+    expect(run.code, run.stderr.slice(-800)).toBe(0);
+    const status = (await runCli(['status', t.job, '--json']).then((r) => JSON.parse(r.stdout))) as ChecksStatus;
+    expect(status.counts).toMatchObject({ done: 24, failed: 0 });
+    const outcomes = status.check_outcomes.blurb ?? {};
+    const regenerated = outcomes.regenerated ?? 0;
+    const review = outcomes.review ?? 0;
+    const passed = outcomes.passed ?? 0;
+    expect(passed + regenerated + review).toBe(24);
+    // 40% of asks are cut: some first drafts fail, some regenerations fail again.
+    expect(regenerated).toBeGreaterThan(0);
+    expect(review).toBeGreaterThan(0);
+    // One call per first draft, one per regeneration (at most 1 per item), none answered from the cache.
+    expect(t.calls('gemini-2.5-flash')).toBe(24 + regenerated + review);
+    expect(status.checks.not_truncated).toEqual({ passed: 24 - review, failed: review });
+
+    const rows = results(t.out('results.csv'));
+    const column = rows.map((r) => r.blurb_checks);
+    expect(column.filter((c) => c === 'passed')).toHaveLength(24 - review);
+    expect(column.filter((c) => c === 'not_truncated')).toHaveLength(review);
+    // What was kept for review is the cut reply, marked.
+    for (const row of rows.filter((r) => r.blurb_checks === 'not_truncated')) expect(row.blurb_finish_reason).toBe('MAX_TOKENS');
+
+    const human = await runCli(['status', t.job]);
+    expect(human.stdout).toMatch(/Checks: not_truncated \d+ passed, \d+ failed; words 24 passed, 0 failed/);
+    expect(human.stdout).toMatch(new RegExp(`step blurb checks: .*${review} review`));
+  }, 30_000);
+
+  it('then: fail fails the step CHECKS_FAILED after N regenerations; a run killed mid-regeneration resumes without making more than N', async () => {
+    const t = await taskJob({
+      items: 6,
+      steps: gatedStep('{ regenerate: 2, then: fail }'),
+      extra: 'results: out/results.csv\n',
+      emulator: { finish_reasons: { MAX_TOKENS: 1 }, latency_ms: 150 },
+    });
+    const stateFile = join(t.dir, '.genbatch', 'task-job.db');
+    const child = spawnCli(['run', t.job, '--yes']);
+    // Killed once some regenerations are recorded and before all are.
+    await waitUntil(() => {
+      try {
+        return [...regenerations(stateFile).values()].reduce((a, b) => a + b, 0) >= 3;
+      } catch {
+        return false;
+      }
+    });
+    child.kill('SIGKILL');
+    expect((await child.output).signal).toBe('SIGKILL');
+    await t.emulator.idle();
+
+    const resumed = await t.run();
+    expect(resumed.code, resumed.stderr.slice(-800)).toBe(1);
+    const status = (await runCli(['status', t.job, '--json']).then((r) => JSON.parse(r.stdout))) as ChecksStatus;
+    expect(status.counts).toMatchObject({ failed: 6, done: 0 });
+    expect(status.failures.map((f) => f.error)).toEqual(Array(6).fill('CHECKS_FAILED'));
+    expect(status.failures[0]?.message).toMatch(/failed checks after 2 regeneration\(s\): not_truncated: the reply was cut at max_output_tokens/);
+    // Never more than N regenerations per item, across the kill; at most the calls in flight at the kill (4) asked again.
+    expect([...regenerations(stateFile).values()]).toEqual(Array(6).fill(2));
+    expect(t.calls('gemini-2.5-flash')).toBeLessThanOrEqual(6 * 3 + 4);
+    expect(results(t.out('results.csv')).map((r) => [r.blurb_state, r.blurb_checks])).toEqual(Array(6).fill(['failed', 'not_truncated']));
+  }, 30_000);
+});
