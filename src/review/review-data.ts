@@ -7,7 +7,7 @@ import { replacedFile } from '../library/replaced-outputs.js';
 import { TemplateValueMissing, type TemplateContext } from '../job/template.js';
 import type { ReviewReadModel } from '../store/interfaces/review-read-model.js';
 import type { StatusReadModel } from '../store/interfaces/status-read-model.js';
-import type { ItemStepRow } from '../store/rows.js';
+import type { CheckAttempt, ItemStepRow } from '../store/rows.js';
 import type { StepState } from '../store/step-state.js';
 import type { CheckVerdict } from '../quality/check-verdict.js';
 import { makeThumbnail, outputKind, type OutputKind, type Thumbnail } from './thumbnail.js';
@@ -70,24 +70,9 @@ export interface ReviewCheckAttempt {
   at: string;
 }
 
-/**
- * What the review reads of the checks (the store's schema 12): the columns of a step row and the
- * replaced attempts. Optional, so the page also reads a state file from before the checks.
- */
-interface CheckedStepRow {
-  checks?: CheckVerdict[] | undefined;
-  checkOutcome?: string | null | undefined;
-}
-interface StoredCheckAttempt {
-  attempt: number;
-  result: unknown;
-  outputs: string[];
-  checks: CheckVerdict[];
-  costUsd: number;
-  at: string;
-}
+/** The outputs regenerations replaced (the store's check_attempts); optional, as a read model without it has none. */
 export interface CheckAttemptsReadModel {
-  checkAttempts?(itemId: string, step: string): StoredCheckAttempt[];
+  checkAttempts?(itemId: string, step: string): CheckAttempt[];
 }
 
 export interface ReviewItem {
@@ -214,7 +199,6 @@ export async function collectReview(
           replacedAt: replacedRow.replacedAt,
         };
       }
-      const checked = row as ItemStepRow & CheckedStepRow;
       const checkAttempts = (store.checkAttempts?.(item.id, step.name) ?? []).map((attempt): ReviewCheckAttempt => {
         const before = attempt.result && typeof attempt.result === 'object' ? (attempt.result as Record<string, unknown>) : {};
         const files: ReviewOutput[] = [];
@@ -258,8 +242,8 @@ export async function collectReview(
         ...(row.finishReason && row.finishReason !== 'STOP' ? { finishReason: row.finishReason } : {}),
         ...(row.state === 'done' && row.truncated ? { truncated: true } : {}),
         ...(replaced ? { replaced } : {}),
-        ...(checked.checks && checked.checks.length > 0 ? { checks: checked.checks } : {}),
-        ...(checked.checkOutcome ? { checkOutcome: checked.checkOutcome } : {}),
+        ...(row.checks && row.checks.length > 0 ? { checks: row.checks } : {}),
+        ...(row.checkOutcome ? { checkOutcome: row.checkOutcome } : {}),
         ...(checkAttempts.length > 0 ? { checkAttempts } : {}),
       });
     }

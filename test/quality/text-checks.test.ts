@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import type { StepCheck } from '../../src/job/job.js';
+import { checksSummary, feedbackFor, runChecks } from '../../src/quality/run-checks.js';
+import { checkChars, checkContains, checkMatches, checkNotTruncated, checkWords, countWords } from '../../src/quality/text-checks.js';
+
+describe('text checks', () => {
+  it('words and chars count as a reader does, and say by how much an output misses', () => {
+    expect(countWords("It's a well-known café, 3 times over.")).toBe(7);
+    expect(checkWords('one two three', { min: 5 })).toEqual({ check: 'words', passed: false, reason: '3 words, at least 5' });
+    expect(checkWords('one two three', { max: 2 })).toEqual({ check: 'words', passed: false, reason: '3 words, at most 2' });
+    expect(checkWords('one two three', { min: 3, max: 3 })).toEqual({ check: 'words', passed: true });
+    expect(checkChars('  héllo 👋 ', { max: 7 })).toEqual({ check: 'chars', passed: true });
+    expect(checkChars('héllo', { min: 6 })).toEqual({ check: 'chars', passed: false, reason: '5 characters, at least 6' });
+  });
+
+  it('contains needs every phrase, not_contains none; the i forms ignore case', () => {
+    expect(checkContains('Paris in spring', 'contains', ['Paris', 'summer'])).toEqual({
+      check: 'contains',
+      passed: false,
+      reason: 'does not contain "summer"',
+    });
+    expect(checkContains('paris', 'contains', ['Paris']).passed).toBe(false);
+    expect(checkContains('paris', 'icontains', ['Paris']).passed).toBe(true);
+    expect(checkContains('As an AI language model, I', 'not_contains', ['as an AI language model']).passed).toBe(true);
+    expect(checkContains('As an AI language model, I', 'not_icontains', ['as an AI language model'])).toEqual({
+      check: 'not_icontains',
+      passed: false,
+      reason: 'contains "as an AI language model"',
+    });
+  });
+
+  it('matches and not_matches quote what matched; a g flag does not carry over from one output to the next', () => {
+    const pattern = /\d+ ?%/g;
+    expect(checkMatches('save 20 % now', 'not_matches', pattern, '/\\d+ ?%/g')).toEqual({
+      check: 'not_matches',
+      passed: false,
+      reason: 'matches /\\d+ ?%/g at "20 %"',
+    });
+    expect(checkMatches('save 30% now', 'matches', pattern, '/\\d+ ?%/g').passed).toBe(true);
+    expect(checkMatches('save 30% now', 'matches', pattern, '/\\d+ ?%/g').passed).toBe(true);
+    expect(checkMatches('nothing', 'matches', /^[A-Z]/, '^[A-Z]')).toEqual({ check: 'matches', passed: false, reason: 'does not match ^[A-Z]' });
+  });
+
+  it('not_truncated fails a reply cut at max_output_tokens', () => {
+    expect(checkNotTruncated({ finishReason: 'STOP' }).passed).toBe(true);
+    expect(checkNotTruncated({ finishReason: 'MAX_TOKENS', truncated: true }).reason).toMatch(/cut at max_output_tokens/);
+  });
+});
+
+describe('the check runner', () => {
+  const checks: StepCheck[] = [
+    { check: 'words', field: 'description', min: 5 },
+    { check: 'not_icontains', phrases: ['lorem'] },
+    { check: 'judge', model: 'gemini-2.5-flash-lite', rubric: 'good?', minScore: 4 },
+  ];
+
+  it('checks a JSON field, then pays a judge only when the free checks pass', async () => {
+    let judged = 0;
+    const judge = async (): Promise<{ check: string; passed: boolean; score: number }> => {
+      judged += 1;
+      return { check: 'judge', passed: true, score: 5 };
+    };
+    const short = await runChecks(checks, { text: '{"description":"too short"}', json: { description: 'too short' } }, judge);
+    expect(judged).toBe(0);
+    expect(checksSummary(short)).toBe('words');
+    expect(feedbackFor(short)).toMatch(/- words: 2 words, at least 5/);
+    const good = await runChecks(checks, { text: '{}', json: { description: 'a long enough description here' } }, judge);
+    expect(judged).toBe(1);
+    expect(checksSummary(good)).toBe('passed (judge 5)');
+  });
+});
