@@ -145,7 +145,8 @@ export async function collectReview(
   const thumbnails: Promise<void>[] = [];
   const items: ReviewItem[] = [];
 
-  for (const item of store.iterateItems()) {
+  // Read whole first: the loop queries the store (check attempts), which SQLite refuses while a read streams.
+  for (const item of [...store.iterateItems()]) {
     const stepRows = rows.get(item.id) ?? [];
     const context: TemplateContext = { columns: item.values, steps: {}, styles: job.styles };
     const steps: ReviewStep[] = [];

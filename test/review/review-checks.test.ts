@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { StatusReport } from '../../src/engine/status.js';
-import type { ReviewData, ReviewItem, ReviewStep } from '../../src/review/review-data.js';
+import { compileJob } from '../../src/job/compile-job.js';
+import { parseLocated } from '../../src/job/source-locator.js';
+import { collectReview, type ReviewData, type ReviewItem, type ReviewStep } from '../../src/review/review-data.js';
+import { StateStore } from '../../src/store/state-store.js';
 import { renderReviewPage } from '../../src/review/review-page.js';
 import { HAS_CHROMIUM, openChromium } from '../helpers/review-browser.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -77,6 +80,60 @@ const STATUS = {
 } as unknown as StatusReport;
 
 describe('review page: quality checks', () => {
+  it("reads each step's verdicts, outcome and replaced attempts from the state file", async () => {
+    const dir = tempDir();
+    const source = [
+      'version: 1',
+      'name: blurbs',
+      'input: { file: items.csv, id: id }',
+      'credentials: credentials.yaml',
+      'steps:',
+      '  - { name: blurb, task: text, model: gemini-2.5-flash, prompt: "About {{id}}", checks: [ { words: { min: 5 } } ], on_fail: { regenerate: 2 } }',
+    ].join('\n');
+    const located = parseLocated(source);
+    const job = compileJob(located.value, join(dir, 'job.yaml'), located.lineOf);
+    const store = StateStore.open(join(dir, 'job.db'));
+    try {
+      store.upsertItems(
+        [
+          { id: 'a', ord: 0, line: 2, values: { id: 'a' }, inputHash: 'h' },
+          { id: 'b', ord: 1, line: 3, values: { id: 'b' }, inputHash: 'h' },
+        ],
+        ['blurb'],
+        'r1',
+      );
+      const failed = [{ check: 'words', passed: false, reason: '2 words, at least 5' }];
+      store.markRunning('a', 'blurb', 'r1', 'p1');
+      store.regenerateStep('a', 'blurb', { result: { text: 'too short' }, outputs: [], checks: failed, costUsd: 0.01 }, undefined, 'r1');
+      store.markRunning('a', 'blurb', 'r1', 'p1');
+      store.completeStep(
+        'a',
+        'blurb',
+        { result: { text: 'long enough to pass the words check' }, outputs: [], promptHash: 'x', costUsd: 0.01 },
+        undefined,
+        'r1',
+      );
+      store.setChecks('a', 'blurb', [{ check: 'words', passed: true }], 'regenerated');
+      store.markRunning('b', 'blurb', 'r1', 'p1');
+      store.completeStep('b', 'blurb', { result: { text: 'a fine text of six words' }, outputs: [], promptHash: 'y', costUsd: 0.01 }, undefined, 'r1');
+      store.setChecks('b', 'blurb', [{ check: 'words', passed: true }], 'passed');
+
+      const data = await collectReview(job, store, { thumbnails: false });
+      const [a, b] = data.items;
+      expect(a).toMatchObject({ id: 'a', failedChecks: true });
+      expect(a?.steps[0]).toMatchObject({
+        text: 'long enough to pass the words check',
+        checks: [{ check: 'words', passed: true }],
+        checkOutcome: 'regenerated',
+        checkAttempts: [{ attempt: 1, text: 'too short', checks: failed, costUsd: 0.01 }],
+      });
+      expect(b).toMatchObject({ id: 'b', failedChecks: false });
+      expect(b?.steps[0]?.checkAttempts).toBeUndefined();
+    } finally {
+      store.close();
+    }
+  });
+
   it.skipIf(!HAS_CHROMIUM)('filters the items that failed checks, with each reason beside the output and both versions of a regenerated one', async () => {
     const data: ReviewData = { job: 'catalogue', jobFile: 'job.yaml', generatedAt: '2026-12-07T15:00:00Z', status: STATUS, rejectedItems: 0, items: ITEMS };
     const file = join(tempDir(), 'index.html');
