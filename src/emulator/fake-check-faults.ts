@@ -90,7 +90,9 @@ export function applyTextFault(fault: TextFault, text: string, rng: Rng): string
         .replace(/[,.;:]$/, '')}.`;
     }
     case 'phrase':
-      return text === '' ? fault.text : `${fault.text} ${text}`;
+      // "As an AI language model, the lamp…": after a phrase ending in a comma the reply goes on in lower case.
+      if (text === '') return fault.text;
+      return `${fault.text} ${/[,;:]$/.test(fault.text) ? text.charAt(0).toLowerCase() + text.slice(1) : text}`;
     case 'language':
       return foreignProse(rng, fault.language, countTextTokens(text));
   }

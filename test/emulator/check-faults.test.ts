@@ -120,7 +120,7 @@ describe('emulator check_faults through the SDK', () => {
   });
 
   it('starts a reply with the phrase, in plain text and in the longest string of a JSON reply', async () => {
-    expect(await text('gemini-2.5-pro', 'Describe a lamp')).toMatch(/^As an AI language model, \S+/);
+    expect(await text('gemini-2.5-pro', 'Describe a lamp')).toMatch(/^As an AI language model, [a-z]/);
     const schema = { type: 'OBJECT', properties: { title: { type: 'STRING' }, description: { type: 'STRING' } }, required: ['title', 'description'] };
     const reply = JSON.parse(await text('gemini-2.5-pro', 'Describe a lamp', { responseMimeType: 'application/json', responseSchema: schema })) as {
       title: string;
