@@ -18,7 +18,6 @@ import type { CheckVerdict } from './check-verdict.js';
  * `await loadLanguageDetector()` once, then the checks are synchronous. eld is ESM-only; the CLI
  * bundle inlines it behind this dynamic import, unevaluated until called (the bundle grows by 1.3 MB;
  * `genbatch --version` from the code cache took no measurably longer).
-
  */
 
 interface Detection {
