@@ -42,7 +42,7 @@ function regenerations(stateFile: string): Map<string, number> {
 }
 
 describe('quality gates end to end (issue 28)', () => {
-  it('a failed check regenerates (with feedback), then review keeps it queued; the results column, status and cost say so', async () => {
+  it('a failed check regenerates (with feedback), then review keeps it queued; the results column and status say so', async () => {
     const t = await taskJob({
       items: 24,
       steps: gatedStep('{ regenerate: 1, feedback: true, then: review }'),
@@ -108,5 +108,42 @@ describe('quality gates end to end (issue 28)', () => {
     expect([...regenerations(stateFile).values()]).toEqual(Array(6).fill(2));
     expect(t.calls('gemini-2.5-flash')).toBeLessThanOrEqual(6 * 3 + 4);
     expect(results(t.out('results.csv')).map((r) => [r.blurb_state, r.blurb_checks])).toEqual(Array(6).fill(['failed', 'not_truncated']));
+  }, 30_000);
+
+  it('a judge scores each attempt through the ledger (a cost line of its own); a low score regenerates, then keep marks it', async () => {
+    const t = await taskJob({
+      items: 12,
+      steps: `  - name: blurb
+    task: text
+    model: gemini-2.5-flash
+    prompt: "One paragraph about {{title}}"
+    checks:
+      - judge: { model: gemini-2.5-flash-lite, rubric: "Specific and free of filler.", min_score: 4 }
+    on_fail: { regenerate: 1, then: keep }
+`,
+      extra: 'results: out/results.csv\n',
+      emulator: {
+        models: {
+          'gemini-2.5-flash': { check_faults: { phrases: [{ rate: 0.4, text: '[weak]' }] } },
+          'gemini-2.5-flash-lite': { judge: { marker: '[weak]', low: 2, high: 5 } },
+        },
+      },
+    });
+    const run = await t.run();
+    expect(run.code, run.stderr.slice(-800)).toBe(0);
+    const drafts = t.calls('gemini-2.5-flash');
+    // One judge per draft; a first draft with the marker is regenerated once.
+    expect(t.calls('gemini-2.5-flash-lite')).toBe(drafts);
+    expect(drafts).toBeGreaterThan(12);
+    const column = results(t.out('results.csv')).map((r) => r.blurb_checks);
+    expect(new Set(column)).toEqual(new Set(['passed (judge 5)', 'judge (judge 2)']));
+    const status = (await runCli(['status', t.job, '--json']).then((r) => JSON.parse(r.stdout))) as ChecksStatus;
+    const kept = column.filter((c) => c === 'judge (judge 2)').length;
+    expect(status.check_outcomes.blurb).toMatchObject({ kept, regenerated: drafts - 12 - kept });
+    expect(status.checks.judge).toEqual({ passed: 12 - kept, failed: kept });
+    // The judges' calls are booked apart: `cost` shows a blurb.judge line with their model.
+    const cost = JSON.parse((await runCli(['cost', t.job, '--json'])).stdout) as { rows: { step: string; model: string; calls: number }[] };
+    expect(cost.rows.filter((r) => r.step === 'blurb.judge').map((r) => [r.model, r.calls])).toEqual([['gemini-2.5-flash-lite', drafts]]);
+    expect((await runCli(['cost', t.job])).stdout).toMatch(/blurb\.judge\s+gemini-2\.5-flash-lite/);
   }, 30_000);
 });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { StepCheck } from '../../src/job/job.js';
+import { gateDecision, withFeedback } from '../../src/engine/check-gate.js';
+import type { Unit } from '../../src/engine/unit.js';
+import { attemptsPerItem } from '../../src/estimate/check-costs.js';
+import type { OnFail, Step, StepCheck } from '../../src/job/job.js';
+import type { CheckVerdict } from '../../src/quality/check-verdict.js';
 import { checksSummary, feedbackFor, runChecks } from '../../src/quality/run-checks.js';
 import { checkChars, checkContains, checkMatches, checkNotTruncated, checkWords, countWords } from '../../src/quality/text-checks.js';
 
@@ -67,5 +71,46 @@ describe('the check runner', () => {
     const good = await runChecks(checks, { text: '{}', json: { description: 'a long enough description here' } }, judge);
     expect(judged).toBe(1);
     expect(checksSummary(good)).toBe('passed (judge 5)');
+  });
+});
+
+describe('the gate', () => {
+  const step = (onFail?: OnFail): Step => ({
+    name: 'blurb',
+    task: 'text',
+    model: 'gemini-2.5-flash',
+    prompt: 'p',
+    params: {},
+    maxAttempts: 3,
+    timeoutMs: 1000,
+    checks: [{ check: 'words', min: 5 }],
+    ...(onFail ? { onFail } : {}),
+  });
+  const unit = (checkAttempts: number, lastChecks?: CheckVerdict[]): Unit => ({ checkAttempts, ...(lastChecks ? { lastChecks } : {}) }) as unknown as Unit;
+  const failed: CheckVerdict[] = [{ check: 'words', passed: false, reason: '2 words, at least 5' }];
+
+  it('regenerates while regenerations are left, then does what `then` says; no on_fail fails at once', () => {
+    const onFail: OnFail = { regenerate: 2, feedback: true, then: 'review' };
+    expect(gateDecision(step(onFail), unit(0), failed)).toBe('regenerate');
+    expect(gateDecision(step(onFail), unit(1), failed)).toBe('regenerate');
+    expect(gateDecision(step(onFail), unit(2), failed)).toBe('review');
+    expect(gateDecision(step({ ...onFail, then: 'keep' }), unit(2), failed)).toBe('kept');
+    expect(gateDecision(step(), unit(0), failed)).toBe('failed');
+    expect(gateDecision(step(onFail), unit(1), [{ check: 'words', passed: true }])).toBe('regenerated');
+    expect(gateDecision(step(onFail), unit(0), [{ check: 'words', passed: true }])).toBe('passed');
+  });
+
+  it('feedback: true adds the failed checks and their reasons to the next prompt, and only then', () => {
+    expect(withFeedback(step({ regenerate: 1, feedback: true, then: 'fail' }), unit(1, failed), 'Write about X.').prompt).toBe(
+      'Write about X.\n\nAn earlier answer to this request failed these checks; write a new answer that passes them:\n- words: 2 words, at least 5',
+    );
+    expect(withFeedback(step({ regenerate: 1, feedback: false, then: 'fail' }), unit(1, failed), 'Write about X.')).toEqual({});
+    expect(withFeedback(step({ regenerate: 1, feedback: true, then: 'fail' }), unit(0), 'Write about X.')).toEqual({});
+  });
+
+  it('without a pilot, the estimate adds the assumed regenerations: 1 + p + ... + p^N attempts per item', () => {
+    expect(attemptsPerItem(0.2, 0)).toBe(1);
+    expect(attemptsPerItem(0.2, 2)).toBeCloseTo(1.24);
+    expect(attemptsPerItem(0.5, 3)).toBeCloseTo(1.875);
   });
 });
