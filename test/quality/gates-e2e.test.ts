@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
@@ -145,5 +145,45 @@ describe('quality gates end to end (issue 28)', () => {
     const cost = JSON.parse((await runCli(['cost', t.job, '--json'])).stdout) as { rows: { step: string; model: string; calls: number }[] };
     expect(cost.rows.filter((r) => r.step === 'blurb.judge').map((r) => [r.model, r.calls])).toEqual([['gemini-2.5-flash-lite', drafts]]);
     expect((await runCli(['cost', t.job])).stdout).toMatch(/blurb\.judge\s+gemini-2\.5-flash-lite/);
+  }, 30_000);
+
+  it('an image step: every blank or wrong-size image is caught, moved aside and regenerated; what stays passes', async () => {
+    const t = await taskJob({
+      items: 8,
+      steps: `  - name: hero
+    task: image
+    model: gemini-2.5-flash-image
+    prompt: "A picture of {{title}}"
+    output: { file: "images/{{slug}}.png" }
+    checks:
+      - not_blank: true
+      - size: { width: 1024, height: 1024 }
+    on_fail: { regenerate: 3, then: fail }
+`,
+      emulator: { models: { 'gemini-2.5-flash-image': { check_faults: { blank_image: { rate: 0.15 }, wrong_size_image: { rate: 0.15 } } } } },
+    });
+    const run = await t.run();
+    expect(run.code, run.stderr.slice(-800)).toBe(0);
+    const stateFile = join(t.dir, '.genbatch', 'task-job.db');
+    const replaced = readStateFile(
+      stateFile,
+      (db) => db.prepare('SELECT checks_json, outputs_json FROM check_attempts').all() as { checks_json: string; outputs_json: string }[],
+    );
+    const failedChecks = replaced.flatMap((r) =>
+      (JSON.parse(r.checks_json) as { check: string; passed: boolean }[]).filter((v) => !v.passed).map((v) => v.check),
+    );
+    expect(failedChecks).toContain('not_blank');
+    expect(failedChecks).toContain('size');
+    expect(t.calls('gemini-2.5-flash-image')).toBe(8 + replaced.length);
+    // Each replaced image was moved aside (the review page's before); every image left passes both checks.
+    for (const r of replaced) for (const path of JSON.parse(r.outputs_json) as string[]) expect(existsSync(join(`${stateFile}.checks`, path))).toBe(true);
+    const status = (await runCli(['status', t.job, '--json']).then((r) => JSON.parse(r.stdout))) as ChecksStatus;
+    expect(status.checks).toEqual({ not_blank: { passed: 8, failed: 0 }, size: { passed: 8, failed: 0 } });
+    const sharp = (await import('sharp')).default;
+    for (const file of readdirSync(t.out('images'))) {
+      const image = sharp(t.out('images', file));
+      expect((await image.metadata()).width).toBe(1024);
+      expect(Math.max(...(await image.stats()).channels.map((c) => c.stdev))).toBeGreaterThan(4);
+    }
   }, 30_000);
 });
