@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import pLimit from 'p-limit';
 import { renderStep } from '../engine/render-step.js';
 import { buildStatus, type StatusReport } from '../engine/status.js';
 import type { Job, Step } from '../job/job.js';
+import { checkAttemptsRoot } from '../engine/replaced-attempts.js';
 import { replacedFile } from '../library/replaced-outputs.js';
 import { TemplateValueMissing, type TemplateContext } from '../job/template.js';
 import type { ReviewReadModel } from '../store/interfaces/review-read-model.js';
@@ -204,9 +206,9 @@ export async function collectReview(
         const before = attempt.result && typeof attempt.result === 'object' ? (attempt.result as Record<string, unknown>) : {};
         const files: ReviewOutput[] = [];
         for (const path of attempt.outputs) {
-          const absolute = insideOutputDir(job.outputDir, path);
-          // The same name as the output now: the file is the new one, not this attempt's.
-          if (!absolute || outputs.some((o) => o.path === path)) continue;
+          // The engine moved the replaced files aside, under `<state file>.checks/` (src/engine/replaced-attempts.ts).
+          const absolute = insideOutputDir(checkAttemptsRoot(job), path);
+          if (!absolute || !existsSync(absolute) || outputs.some((o) => o.path === path)) continue;
           const output: ReviewOutput = { path, absolute, kind: outputKind(path) };
           if (output.kind === 'image' && options.thumbnails !== false)
             thumbnails.push(limit(async () => void (output.thumbnail = await makeThumbnail(absolute))));
