@@ -14,6 +14,7 @@ const LAYERS = [
   ['files', 'resilience'], //      temp file names; retry, backoff, breakers, error classification
   ['providers'], //                one request → one Vertex AI / Gemini API call; knows no store, no job file
   ['job'], //                      the job file: schema, compiler and its checks (one problem helper), templates
+  ['quality'], //                  checks of an output (issue 28): text, language, image; their verdicts (pure, no store)
   ['estimate', 'store', 'credentials', 'emulator'], // prices and token counts; the SQLite state; credentials files; the Vertex AI emulator (stands alone)
   ['outputs', 'coordination'], //  files a run writes; who calls which project when (project pool, limiters, shared runs)
   ['cache', 'input'], //           the response cache; input files, a job's rows (check, sync, fingerprint)

@@ -19,6 +19,8 @@ const E2E = [
   'test/review/review.test.ts',
   // Batch output fixtures collected by the CLI against an emulator.
   'test/contract/batch-output.test.ts',
+  // Quality gates (issue 28): regenerate, review, fail and resume through the CLI against an emulator.
+  'test/quality/**/*-e2e.test.ts',
 ];
 
 export default defineConfig({

@@ -35,6 +35,11 @@ export function renderEstimate(estimate: JobEstimate, io: CliIO, stream: NodeJS.
       stream,
       `  ${s.step.padEnd(12)} ${s.task.padEnd(9)} ${s.model.padEnd(26)} ${String(s.requests).padStart(7)} calls${batched}  ${usd(s.usd.low)} / ${usd(s.usd.expected)} / ${usd(s.usd.high)}  (${basisLabel(s.basis)}${thinking})`,
     );
+    if (s.checks)
+      line(
+        stream,
+        `  ${''.padEnd(22)} checks: ${s.checks.attempts_per_item} attempts per item (assuming ${Math.round(s.checks.assumed_failure_rate * 100)}% of outputs fail; a pilot measures it)${s.checks.judge_usd.expected > 0 ? `, judges ${usd(s.checks.judge_usd.expected)}` : ''}, included`,
+      );
     for (const f of s.fallbacks ?? []) {
       line(stream, `  ${''.padEnd(22)} if on fallback ${f.model}: ${usd(f.usd.low)} / ${usd(f.usd.expected)} / ${usd(f.usd.high)}`);
     }

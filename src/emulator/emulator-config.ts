@@ -5,6 +5,7 @@ import { problemsIn, type KeyPath } from '../job/config-problem.js';
 import { parseDuration } from '../job/duration.js';
 import { DocumentSyntaxError, parseLocated, type LocatedDocument } from '../job/source-locator.js';
 import { zodProblems } from '../job/zod-problems.js';
+import { checkFaults, judgeBehaviour } from './fake-check-faults.js';
 import { finishReasonRates } from './fake-finish-reason.js';
 
 /**
@@ -126,6 +127,10 @@ const modelBehaviour = z.strictObject({
   bad_image_rate: rate.optional(),
   /** Shares of this model's text and JSON replies that end with these finish reasons (replaces the global ones). */
   finish_reasons: finishReasonRates.optional(),
+  /** Replies and images that fail quality checks on purpose (fake-check-faults.ts, docs/emulator.md). */
+  check_faults: checkFaults.optional(),
+  /** Judge replies (a JSON schema with `score` and `reason`): low when the judged text holds a marker term. */
+  judge: judgeBehaviour.optional(),
 });
 
 /**
@@ -225,6 +230,8 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   projectModel: Object.keys(quotaShape),
   model: Object.keys(modelBehaviour.shape),
   batch: Object.keys(batchShape),
+  checkFaults: Object.keys(checkFaults.shape),
+  judge: Object.keys(judgeBehaviour.shape),
 };
 
 /** Which object a key path points into, to suggest the nearest valid key. */
@@ -233,6 +240,8 @@ function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
   if (path[0] === 'projects' && path.length === 2) return KNOWN_KEYS.project ?? [];
   if (path[0] === 'projects' && path[2] === 'models' && path.length === 4) return KNOWN_KEYS.projectModel ?? [];
   if (path[0] === 'models' && path.length === 2) return KNOWN_KEYS.model ?? [];
+  if (path[0] === 'models' && path[2] === 'check_faults' && path.length === 3) return KNOWN_KEYS.checkFaults ?? [];
+  if (path[0] === 'models' && path[2] === 'judge' && path.length === 3) return KNOWN_KEYS.judge ?? [];
   if (path[0] === 'batch' && path.length === 1) return KNOWN_KEYS.batch ?? [];
   return [];
 }

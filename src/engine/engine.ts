@@ -11,6 +11,8 @@ import type { GenbatchError } from '../errors/genbatch-error.js';
 import { NoUsableProjectError, RunLockLostError, StalledOnOutageError, StalledOnQuotaError } from '../errors/run-errors.js';
 import { StateFileLockedError } from '../errors/state-file-locked-error.js';
 import type { SpendGuard } from '../estimate/budget.js';
+import { BudgetHolds } from './budget-hold.js';
+import { JudgeCalls } from './judge-calls.js';
 import type { PriceCatalog } from '../estimate/price-catalog.js';
 import type { ResponseCache } from '../cache/response-cache.js';
 import type { Job } from '../job/job.js';
@@ -241,15 +243,21 @@ export class Engine extends EventEmitter<EngineEvents> {
       ...(this.options.cache ? { cache: this.options.cache } : {}),
       objects: new CloudObjects(() => this.credentials),
     };
-    const executor = new OnlineExecutor(context);
     const onBudgetRefused = (worstCaseUsd: number): void => {
       if (this.options.budget) this.fatal ??= this.options.budget.stopError(worstCaseUsd);
       this.requestStop('budget');
     };
+    // Judges of `judge:` checks hold the same budget (their own holds over the run's spend guard).
+    const judged = job.steps.some((s) => s.checks?.some((c) => c.check === 'judge'));
+    const judges = judged
+      ? new JudgeCalls({ ...context, holds: new BudgetHolds(this.options.budget), signal: this.stopController.signal, onBudgetRefused })
+      : undefined;
+    const gated = { ...context, onBudgetRefused, ...(judges ? { judge: judges.judge } : {}) };
+    const executor = new OnlineExecutor(gated);
     const batch =
       job.steps.some((s) => (s.mode ?? 'online') !== 'online') || store.batches.unsettled().length > 0
         ? new BatchExecutor({
-            ...context,
+            ...gated,
             online: executor,
             budget: this.options.budget,
             credentials: () => this.credentials,

@@ -1,3 +1,4 @@
+import { ChecksFailedError } from '../errors/checks-failed-error.js';
 import type { GenbatchError } from '../errors/genbatch-error.js';
 import {
   BadResponseError,
@@ -52,6 +53,8 @@ export const ERROR_REACTIONS: readonly (readonly [new (...args: never[]) => Genb
   [TruncatedReplyError, { countsAttempt: true, project: 'none', unit: 'fail', billed: 'usage' }],
   [BadResponseError, { countsAttempt: true, project: 'none', unit: 'retry', billed: 'usage' }],
   [InvalidRequestError, { countsAttempt: true, project: 'none', unit: 'fail', billed: 'no' }],
+  // An output that failed its checks once on_fail's regenerations are spent (then: fail): billed for its usage, not retried.
+  [ChecksFailedError, { countsAttempt: true, project: 'none', unit: 'fail', billed: 'usage' }],
 ];
 
 /**

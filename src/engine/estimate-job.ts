@@ -12,6 +12,7 @@ import { candidates, declaredOutputTokens, requestsFor } from '../estimate/step-
 import type { TokenCounter, TokenCountMethod } from '../estimate/token-counter.js';
 import { estimateStep, rangeOf, round, type MeasuredCost, type Range, type StepEstimate } from '../estimate/step-estimate.js';
 import { countPromptTokens } from '../estimate/prompt-tokens.js';
+import { withCheckCosts } from '../estimate/check-costs.js';
 
 export type { Range, StepEstimate } from '../estimate/step-estimate.js';
 
@@ -209,7 +210,8 @@ export async function estimateJob(
   const byStep = job.steps.map((step) => {
     const n = remaining[step.name] ?? 0;
     const perItemInput = n > 0 ? (prompts.byStep.get(step.name) ?? 0) / Math.max(1, prompts.sampled) : 0;
-    return estimateStep({ step, items: n, perItemInput, measured: measured.get(step.name), catalog, batchMinItems: job.batch?.minItems ?? 1000 });
+    const estimate = estimateStep({ step, items: n, perItemInput, measured: measured.get(step.name), catalog, batchMinItems: job.batch?.minItems ?? 1000 });
+    return withCheckCosts(estimate, step, perItemInput, catalog);
   });
   const spent = store ? store.spentUsd() : 0;
   const remainingUsd = byStep.reduce((acc, s) => ({ low: acc.low + s.usd.low, expected: acc.expected + s.usd.expected, high: acc.high + s.usd.high }), {

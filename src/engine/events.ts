@@ -1,5 +1,7 @@
 import type { Usage } from '../providers/provider.js';
+import type { CheckVerdict } from '../quality/check-verdict.js';
 import type { StepState } from '../store/step-state.js';
+import type { GateDecision } from './check-gate.js';
 
 export type { ProjectSnapshot } from '../coordination/project-pool.js';
 
@@ -18,6 +20,12 @@ export interface EngineEvents {
   ];
   'step:failed': [{ itemId: string; step: string; code: string; message: string; finishReason?: string }];
   'step:filtered': [{ itemId: string; step: string; reason: string; finishReason?: string }];
+  /**
+   * An output's checks (issue 28): every verdict, and what the gate did: passed, regenerated (passed
+   * after regenerating), regenerate (another attempt follows), kept, review, failed. `attempt`: 1 for
+   * the step's first output of this round.
+   */
+  'step:checks': [{ itemId: string; step: string; outcome: GateDecision; verdicts: CheckVerdict[]; attempt: number }];
   /** One API call, successful or not, as its ledger row records it (metrics count these). */
   'call:end': [
     { itemId: string; step: string; project: string; model: string; httpStatus: number; errorCode?: string; usage: Usage; costUsd: number; durationMs: number },

@@ -68,6 +68,10 @@ export interface StatusReport {
   finish_reasons: Record<string, number>;
   /** The same, per step name, with `truncated`: done steps that kept a reply cut at max_output_tokens. */
   step_finish_reasons: Record<string, { reasons: Record<string, number>; truncated: number }>;
+  /** Per check (words, judge, ...): finished outputs whose latest verdicts passed and failed it (issue 28). */
+  checks: Record<string, { passed: number; failed: number }>;
+  /** Per step: what its checks came to (passed, regenerated, kept, review, failed). */
+  check_outcomes: Record<string, Record<string, number>>;
   /** Per step: done items by the model that produced them (a fallback, maybe), and how many the response cache served. */
   models: Record<string, { by_model: Record<string, number>; cached: number }>;
   last_run: { id: string; started_at: string; ended_at: string | null; outcome: string | null; exit_code: number | null } | null;
@@ -140,6 +144,8 @@ export function buildStatus(job: Job, store: StatusReadModel, options: { maxFail
     failures,
     finish_reasons: finishReasons,
     step_finish_reasons: stepFinishReasons,
+    checks: store.steps.checkCounts(),
+    check_outcomes: store.steps.checkOutcomes(),
     models,
     batches: store.batches.recent(options.maxBatches ?? 100).map((b) => ({
       name: b.name ?? b.id,

@@ -1,6 +1,7 @@
 import { modelsOf, type Job, type Step } from '../job/job.js';
 import type { TemplateContext } from '../job/template.js';
 import type { WorkItems } from '../store/interfaces/work-items.js';
+import type { CheckVerdict } from '../quality/check-verdict.js';
 import type { ItemRow, ItemStepRow } from '../store/rows.js';
 
 /**
@@ -21,6 +22,17 @@ export interface Unit {
   noCache?: boolean;
   /** How many times a reviewer had the step redone: a step with a `seed` sends seed + draw (a new draw). */
   draw?: number;
+  /** Regenerations after failed checks in this round (on_fail.regenerate caps it), from the state file. */
+  checkAttempts?: number;
+  /** Every regeneration ever made: the seed moves on by it too. */
+  checkDraws?: number;
+  /** The verdicts of the output the last regeneration replaced: `feedback: true` adds their reasons to the prompt. */
+  lastChecks?: CheckVerdict[];
+}
+
+/** How far a unit's seed moves: a reviewer's regenerates and the regenerations after failed checks. */
+export function drawOf(unit: Pick<Unit, 'draw' | 'checkDraws'>): number {
+  return (unit.draw ?? 0) + (unit.checkDraws ?? 0);
 }
 
 /** The params of a unit's request: a step's `seed` moves on with each regenerate (Vertex's seeds are int32). */
@@ -54,6 +66,9 @@ export function nextUnit(job: Job, rows: readonly ItemStepRow[], item: ItemRow, 
       operationProject: operationName ? (row?.project ?? undefined) : undefined,
       ...(row?.noCache ? { noCache: true } : {}),
       ...(row?.draw ? { draw: row.draw } : {}),
+      ...(row?.checkAttempts ? { checkAttempts: row.checkAttempts } : {}),
+      ...(row?.checkDraws ? { checkDraws: row.checkDraws } : {}),
+      ...(row?.checks && row.checkAttempts ? { lastChecks: row.checks } : {}),
     };
   }
   return undefined;

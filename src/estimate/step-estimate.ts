@@ -27,6 +27,11 @@ export interface StepEstimate {
   basis: 'max_output_tokens' | 'typical' | 'fixed' | 'pilot';
   /** What the items left would cost on each `fallback:` model instead (used only while `model` cannot be served). */
   fallbacks?: { model: string; usd: Range }[];
+  /**
+   * Steps with checks, before a pilot: the assumed share of outputs failing their checks, the attempts
+   * per item it means (regenerations), and what the judges cost; included in `usd`.
+   */
+  checks?: { assumed_failure_rate: number; attempts_per_item: number; judge_usd: Range };
   /** Items of `items` whose answer the response cache holds: $0 and no call, left out of the figures above (src/engine/cached-answers.ts). */
   cached_items?: number;
 }

@@ -3,6 +3,7 @@ import { ConfigErrors, type ConfigError } from '../errors/config-error.js';
 import { nearestName } from '../errors/suggest-name.js';
 import { formatKeyPath, problemsIn, type Problem } from './config-problem.js';
 import { parseDuration } from './duration.js';
+import { compileChecks } from './compile-checks.js';
 import { batchRefusal, stepFields, type Job, type ResultsFormat, type Step } from './job.js';
 import { shorthandToSchema } from './json-shorthand.js';
 import { jobFileSchema, type JobFile } from './schema.js';
@@ -53,6 +54,7 @@ function compileSteps(problem: Problem, parsed: JobFile, problems: ConfigError[]
       ...(raw.renamed_from === undefined ? {} : { renamedFrom: raw.renamed_from }),
       ...(raw.fallback === undefined ? {} : { fallback: raw.fallback }),
       ...(raw.cache === undefined ? {} : { cache: raw.cache }),
+      ...compileChecks(raw, jsonSchema, at, problem, problems),
     };
     if (raw.on_truncated !== undefined && step.task !== 'text') {
       problems.push(problem(at('on_truncated'), `on_truncated applies to text and JSON steps (a reply cut at max_output_tokens), not ${step.task}`));

@@ -85,6 +85,53 @@ export interface Step {
   fallback?: string[];
   /** Whether identical requests are served from the response cache (the task's default when absent). */
   cache?: boolean;
+  /** Checks of each output (`checks:`), in the job file's order. */
+  checks?: StepCheck[];
+  /** What a failed check does (`on_fail:`); with checks and no on_fail: fail at once. */
+  onFail?: OnFail;
+}
+
+/** Where a check looks: the reply's text, or one field of its JSON (`field:`). */
+interface CheckTarget {
+  field?: string;
+}
+
+/** One compiled check of a step (issue 28): `check` is the job file's key. */
+export type StepCheck =
+  | (CheckTarget & { check: 'words' | 'chars'; min?: number; max?: number })
+  | (CheckTarget & { check: 'contains' | 'not_contains' | 'icontains' | 'not_icontains'; phrases: string[] })
+  /** `pattern` is compiled when the job is loaded (a bad one is a config error); `source` is as written. */
+  | (CheckTarget & { check: 'matches' | 'not_matches'; pattern: RegExp; source: string })
+  | (CheckTarget & { check: 'language'; language: string })
+  | { check: 'not_truncated' }
+  | { check: 'size'; width?: number; height?: number; minimum: boolean }
+  | { check: 'not_blank' }
+  | { check: 'aspect'; width: number; height: number; tolerance: number }
+  | (CheckTarget & { check: 'judge'; model: string; rubric: string; minScore: number });
+
+export type CheckName = StepCheck['check'];
+
+/** Checks of a text (or a JSON field); checks of an image; a judge looks at either. */
+export const TEXT_CHECKS: readonly CheckName[] = [
+  'words',
+  'chars',
+  'contains',
+  'not_contains',
+  'icontains',
+  'not_icontains',
+  'matches',
+  'not_matches',
+  'language',
+  'not_truncated',
+];
+export const IMAGE_CHECKS: readonly CheckName[] = ['size', 'not_blank', 'aspect'];
+
+export interface OnFail {
+  /** Fresh attempts (new draws) after a failed check, at most, ever: a resumed run counts the earlier ones. */
+  regenerate: number;
+  /** The failed checks' reasons are added to the next attempt's prompt. */
+  feedback: boolean;
+  then: 'fail' | 'keep' | 'review';
 }
 
 /** The step's models in order of preference: its own, then its fallbacks. */

@@ -120,6 +120,71 @@ const outputSchema = z
   })
   .strict();
 
+/** Bounds of a `words:` or `chars:` check: at least one of min and max. */
+const countBounds = z.object({ min: intBetween(0, 1_000_000).optional(), max: intBetween(0, 1_000_000).optional() }).strict();
+const phrases = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+/**
+ * One check of a step's output (issue 28), written as one check key, optionally with `field:` (a
+ * JSON field of the reply). Every key is listed so an unknown one gets "did you mean"; the compiler
+ * refuses an entry with no check key or more than one.
+ */
+export const checkSchema = z
+  .object({
+    words: countBounds.optional().describe('Text: the number of words is within { min, max }'),
+    chars: countBounds.optional().describe('Text: the number of characters is within { min, max }'),
+    contains: phrases.optional().describe('Text: contains every phrase listed (case-sensitive)'),
+    not_contains: phrases.optional().describe('Text: contains none of the phrases listed (case-sensitive)'),
+    icontains: phrases.optional().describe('Text: contains every phrase listed, ignoring case (promptfoo’s name)'),
+    not_icontains: phrases.optional().describe('Text: contains none of the phrases listed, ignoring case'),
+    matches: z.string().min(1).optional().describe('Text: matches a regular expression (JavaScript syntax; /re/flags for flags)'),
+    not_matches: z.string().min(1).optional().describe('Text: does not match a regular expression'),
+    language: z
+      .string()
+      .regex(/^[a-z]{2}$/i, 'expected an ISO 639-1 language code of two letters, such as fr, de, en')
+      .optional()
+      .describe('Text: written in this language (ISO 639-1 code)'),
+    not_truncated: z.literal(true).optional().describe('Text: the reply was not cut at max_output_tokens (finish reason MAX_TOKENS)'),
+    size: z
+      .object({ width: pixels.optional(), height: pixels.optional(), minimum: z.boolean().default(false) })
+      .strict()
+      .optional()
+      .describe('Image: exactly width x height pixels (at least, with minimum: true)'),
+    not_blank: z.literal(true).optional().describe('Image: not a near-uniform image'),
+    aspect: z
+      .union([
+        z.string().regex(/^\d+(\.\d+)?:\d+(\.\d+)?$/, 'expected W:H, such as 16:9'),
+        z
+          .object({ ratio: z.string().regex(/^\d+(\.\d+)?:\d+(\.\d+)?$/, 'expected W:H, such as 16:9'), tolerance: z.number().min(0).max(1).default(0.02) })
+          .strict(),
+      ])
+      .optional()
+      .describe('Image: width:height ratio, e.g. "16:9" (or { ratio, tolerance }; tolerance 0.02 by default)'),
+    judge: z
+      .object({
+        model: z.string().min(1),
+        rubric: z.string().min(1),
+        min_score: z.number().min(1).max(5).describe('Lowest passing score, on the judge’s 1-5 scale'),
+      })
+      .strict()
+      .optional()
+      .describe('A model scores the output (1-5) against the rubric and says why; it sees the output and the input row'),
+    field: z.string().min(1).optional().describe('JSON steps: check this field of the reply instead of the whole text'),
+  })
+  .strict();
+
+/** What a step does with an output that fails a check. */
+export const onFailSchema = z
+  .object({
+    regenerate: intBetween(0, 10).default(0).describe('Fresh attempts (a new draw) before `then` applies'),
+    feedback: z.boolean().default(false).describe('Each fresh attempt’s prompt says which checks the last one failed, and why'),
+    then: z
+      .enum(['fail', 'keep', 'review'])
+      .default('fail')
+      .describe('Still failing: fail the step, keep the output (marked), or keep it and queue it for a person in the review page'),
+  })
+  .strict();
+
 export const stepSchema = z
   .object({
     name: z.string().regex(/^[a-z][a-z0-9_]*$/i, 'step names are letters, digits and _ (they appear in templates as steps.<name>)'),
@@ -152,6 +217,12 @@ export const stepSchema = z
       .describe(
         'Text and JSON steps: a reply cut at max_output_tokens (finish reason MAX_TOKENS) fails the step (fail, the default) or is kept and marked truncated (keep)',
       ),
+    checks: z
+      .array(checkSchema)
+      .min(1)
+      .optional()
+      .describe('Checks of each output (issue 28): words, chars, contains, matches, language, not_truncated, size, not_blank, aspect, judge'),
+    on_fail: onFailSchema.optional().describe('What a failed check does: regenerate up to N times, then fail, keep or review (default: fail at once)'),
     temperature: z.number().min(0).max(2).optional(),
     params: z.record(z.string(), z.unknown()).default({}),
     output: outputSchema.optional(),
@@ -251,3 +322,4 @@ export const jobFileSchema = z
 export type JobFile = z.infer<typeof jobFileSchema>;
 export type StepFile = z.infer<typeof stepSchema>;
 export type PostOp = z.infer<typeof postOpSchema>;
+export type CheckFile = z.infer<typeof checkSchema>;

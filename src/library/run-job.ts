@@ -50,6 +50,7 @@ const ENGINE_EVENTS: Record<keyof EngineEvents, true> = {
   'step:done': true,
   'step:failed': true,
   'step:filtered': true,
+  'step:checks': true,
   'call:end': true,
   'step:retry': true,
   'project:cooldown': true,

@@ -98,6 +98,18 @@ export function createRunMetrics(engine: EngineEventSource | undefined, store?: 
     labelNames: ['step', 'outcome'],
     registers,
   });
+  const checks = new Counter({
+    name: 'genbatch_checks_total',
+    help: 'Check verdicts on outputs (issue 28), by step, check and outcome (passed, failed).',
+    labelNames: ['step', 'check', 'outcome'],
+    registers,
+  });
+  const checkOutcomes = new Counter({
+    name: 'genbatch_check_outcomes_total',
+    help: 'What the checks of an output came to, by step: passed, regenerated, regenerate (another attempt), kept, review, failed.',
+    labelNames: ['step', 'outcome'],
+    registers,
+  });
   const cooldowns = new Counter({
     name: 'genbatch_cooldowns_total',
     help: 'Times a project was cooled down after a quota rejection (429).',
@@ -244,6 +256,10 @@ export function createRunMetrics(engine: EngineEventSource | undefined, store?: 
     'step:failed': (e) => steps.inc({ step: label(e.step), outcome: 'failed' }),
     'step:filtered': (e) => steps.inc({ step: label(e.step), outcome: 'filtered' }),
     'step:retry': (e) => steps.inc({ step: label(e.step), outcome: 'retry' }),
+    'step:checks': (e) => {
+      for (const v of e.verdicts) checks.inc({ step: label(e.step), check: label(v.check), outcome: v.passed ? 'passed' : 'failed' });
+      checkOutcomes.inc({ step: label(e.step), outcome: e.outcome });
+    },
     'project:cooldown': (e) => {
       cooldowns.inc({ project: label(e.project) });
       projectStates.set(e.project, e.perDay ? 'exhausted' : 'cooling');

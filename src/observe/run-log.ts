@@ -84,6 +84,15 @@ const DESCRIBE: { [K in EngineEventName]: (e: EngineEvents[K][0]) => [Level, str
       : ['info', `step done on ${e.project} for ${usd(e.costUsd)}${e.finishReason && e.finishReason !== 'STOP' ? ` (finish reason ${e.finishReason})` : ''}`],
   'step:failed': (e) => ['warn', e.message],
   'step:filtered': (e) => ['warn', `filtered: ${e.reason}`],
+  'step:checks': (e) => {
+    const failed = e.verdicts.filter((v) => !v.passed).map((v) => `${v.check} (${v.reason ?? 'failed'})`);
+    const judged = e.verdicts.find((v) => v.score !== undefined);
+    const score = judged ? `; judge scored ${judged.score}` : '';
+    if (failed.length === 0) return ['info', `checks passed on attempt ${e.attempt}${score}`];
+    const then =
+      { regenerate: 'regenerating', failed: 'step failed', kept: 'kept, marked', review: 'kept and queued for review' }[e.outcome as string] ?? e.outcome;
+    return ['warn', `checks failed on attempt ${e.attempt}: ${failed.join(', ')}${score}; ${then}`];
+  },
   'call:end': (e) => [
     e.httpStatus === 200 && !e.errorCode ? 'info' : 'warn',
     `call to ${e.model} on ${e.project}: HTTP ${e.httpStatus}${e.errorCode ? ` ${e.errorCode}` : ''}`,

@@ -5,6 +5,7 @@ import type { Job, Step } from '../job/job.js';
 import { nearestName } from '../errors/suggest-name.js';
 import { AtomicWriter } from './atomic-write.js';
 import { resultsDialect, type ResultsDialect } from './results-dialect.js';
+import { checksSummary } from '../quality/run-checks.js';
 import type { ResultsReadModel } from '../store/interfaces/results-read-model.js';
 import { FIRST_ITEM } from '../store/item-cursor.js';
 import type { ItemStepRow } from '../store/rows.js';
@@ -98,6 +99,8 @@ export interface ResultRecord {
       finish_reason?: string;
       /** A done step that kept a reply cut at max_output_tokens (`on_truncated: keep`). */
       truncated?: boolean;
+      /** Steps with checks: `passed`, or the failed checks' names, plus the judge's score (issue 28). */
+      checks?: string;
     }
   >;
   cost_usd: number;
@@ -142,6 +145,7 @@ function* resultRecords(columns: readonly StepColumns[], store: ResultsReadModel
         ...(row?.errorMessage && row.state !== 'done' ? { error: row.errorMessage } : {}),
         ...(row?.finishReason ? { finish_reason: row.finishReason } : {}),
         ...(done && row.truncated ? { truncated: true } : {}),
+        ...(row?.checks && (row.state === 'done' || row.state === 'failed') ? { checks: checksSummary(row.checks) } : {}),
       };
     }
     const input = carried.length > 0 ? Object.fromEntries(carried.map((c) => [c, item.values?.[c] ?? ''])) : undefined;
@@ -175,7 +179,9 @@ export function resultsHeader(columns: readonly StepColumns[], dialect: Pick<Res
     if (step.output) header.push(`${step.name}_file`);
     for (const field of fields) header.push(`${step.name}_${field}`);
     if (text) header.push(`${step.name}_text`);
-    header.push(`${step.name}_finish_reason`, `${step.name}_error`);
+    header.push(`${step.name}_finish_reason`);
+    if (step.checks) header.push(`${step.name}_checks`);
+    header.push(`${step.name}_error`);
   }
   header.push('cost_usd');
   return header;
@@ -233,7 +239,9 @@ export async function writeResults(job: Job, store: ResultsReadModel, scratchDir
         if (step.output) row.push(neutraliseFormula(s?.files.join(' ') ?? ''));
         for (const field of fields) row.push(cell(s?.fields[field]));
         if (text) row.push(cell(s?.text));
-        row.push(s?.finish_reason ?? '', neutraliseFormula(s?.error ?? ''));
+        row.push(s?.finish_reason ?? '');
+        if (step.checks) row.push(s?.checks ?? '');
+        row.push(neutraliseFormula(s?.error ?? ''));
       }
       row.push(formatUsd(record.cost_usd));
       rows.push(row);

@@ -1,4 +1,4 @@
-import type { GenerateContentConfig, GenerateContentResponse, GoogleGenAI } from '@google/genai';
+import type { ContentListUnion, GenerateContentConfig, GenerateContentResponse, GoogleGenAI } from '@google/genai';
 import type { Provider, ProviderRequest, ProviderResult } from './provider.js';
 import { compact } from './compact.js';
 import { TruncatedReplyError } from '../errors/provider-errors.js';
@@ -118,13 +118,20 @@ export function readReply(response: GenerateContentResponse, request: ProviderRe
   return { text, json, usage, ...reason, ...kept, ...meta };
 }
 
+/** The prompt, and the request's images as inline data parts after it (multimodal). */
+function textContents(request: ProviderRequest): ContentListUnion {
+  if (!request.images?.length) return request.prompt;
+  const images = request.images.map((image) => ({ inlineData: { mimeType: image.mimeType, data: image.data.toString('base64') } }));
+  return [{ role: 'user', parts: [{ text: request.prompt }, ...images] }];
+}
+
 export class GeminiTextProvider implements Provider {
   readonly task = 'text' as const;
 
   async call(client: GoogleGenAI, request: ProviderRequest): Promise<ProviderResult> {
     const config = await callVertex(async () => textConfig(request));
     const response = await callVertex(
-      (abortSignal) => client.models.generateContent({ model: request.model, contents: request.prompt, config: { ...config, abortSignal } }),
+      (abortSignal) => client.models.generateContent({ model: request.model, contents: textContents(request), config: { ...config, abortSignal } }),
       request,
     );
     return readReply(response, request);

@@ -28,6 +28,8 @@ export interface ProviderRequest {
    * `fail` (the default) throws TruncatedReplyError; `keep` accepts it, marked `truncated`.
    */
   onTruncated?: 'fail' | 'keep';
+  /** Text steps: images sent after the prompt as inline data (a judge looking at an image: multimodal). */
+  images?: { mimeType: string; data: Buffer }[];
   /** Labels sent with Gemini calls (run id, item id), useful in Cloud billing. */
   labels?: Record<string, string>;
   signal?: AbortSignal;

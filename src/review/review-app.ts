@@ -71,12 +71,14 @@ article.item[data-comparing="true"] { outline: 2px dotted var(--running, #2b6cb0
 details > summary { cursor: pointer; color: var(--muted); font-size: 13px; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--bg); padding: 6px; border-radius: 4px; margin: 4px 0; font-size: 12px; }
 .error { color: var(--failed); overflow-wrap: anywhere; }
+.checks ul { margin: 2px 0; padding-left: 18px; font-size: 13px; } .check.failed { color: var(--failed); } .check.passed { color: var(--muted); }
+.attempt { border: 1px dashed var(--line); border-radius: 6px; padding: 4px 8px; margin: 6px 0; }
 @media (max-width: 480px) { .keys { display: none; } }
 `;
 
 export const REVIEW_APP_JS = `
 (() => {
-  const FILTERS = ['all', 'done', 'failed', 'pending', 'rejected', 'approved', 'unreviewed', 'regenerated'];
+  const FILTERS = ['all', 'done', 'failed', 'pending', 'rejected', 'approved', 'unreviewed', 'regenerated', 'failed checks'];
   const grid = document.getElementById('grid');
   const search = document.getElementById('search');
   const summary = document.getElementById('summary');
@@ -113,7 +115,8 @@ export const REVIEW_APP_JS = `
   };
   const matches = (item) => {
     const byState = filter === 'all' || item.state === filter || (filter === 'rejected' && item.rejected) || (filter === 'approved' && item.approved)
-      || (filter === 'unreviewed' && !item.rejected && !item.approved) || (filter === 'regenerated' && item.comparing);
+      || (filter === 'unreviewed' && !item.rejected && !item.approved) || (filter === 'regenerated' && item.comparing)
+      || (filter === 'failed checks' && item.failedChecks);
     const q = fold(search.value.trim());
     return byState && (!q || fold([item.id, ...Object.values(item.values), item.altText || ''].join(' ')).includes(q));
   };
@@ -138,6 +141,17 @@ export const REVIEW_APP_JS = `
         }
         if (part.text) target.append(el('p', { class: 'text', text: part.text }));
       };
+      // The checks' verdicts, failed first, each with its reason.
+      const verdicts = (list) => el('ul', {}, ...list.filter((v) => !v.passed).concat(list.filter((v) => v.passed)).map((v) =>
+        el('li', { class: 'check ' + (v.passed ? 'passed' : 'failed'), 'data-check': v.check, text: v.check + ': ' + (v.passed ? 'passed' : (v.reason || 'failed')) + (v.score === undefined ? '' : ' (score ' + v.score + ')') })));
+      if (step.checks) section.append(el('div', { class: 'checks' }, el('p', { class: 'muted', text: 'Checks: ' + (step.checkOutcome || (step.checks.every((v) => v.passed) ? 'passed' : 'failed')) }), verdicts(step.checks)));
+      for (const a of step.checkAttempts) {
+        // Replaced after failing its checks: shown before the output now.
+        const box = el('div', { class: 'attempt before', 'data-attempt': String(a.attempt) }, el('p', { class: 'muted', text: 'Before: attempt ' + a.attempt }), verdicts(a.checks));
+        shown(box, a, 'Before');
+        section.append(box);
+      }
+      if (step.checkAttempts.length) section.append(el('p', { class: 'muted after-label', text: 'After: attempt ' + (step.checkAttempts[step.checkAttempts.length - 1].attempt + 1) }));
       if (step.before) {
         // Regenerated: the replaced output and the new one side by side until the reviewer chooses.
         const before = el('figure', { class: 'before' }, el('figcaption', { text: 'Before' }));

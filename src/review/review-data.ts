@@ -1,14 +1,17 @@
+import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import pLimit from 'p-limit';
 import { renderStep } from '../engine/render-step.js';
 import { buildStatus, type StatusReport } from '../engine/status.js';
 import type { Job, Step } from '../job/job.js';
+import { checkAttemptsRoot } from '../engine/replaced-attempts.js';
 import { replacedFile } from '../library/replaced-outputs.js';
 import { TemplateValueMissing, type TemplateContext } from '../job/template.js';
 import type { ReviewReadModel } from '../store/interfaces/review-read-model.js';
 import type { StatusReadModel } from '../store/interfaces/status-read-model.js';
-import type { ItemStepRow } from '../store/rows.js';
+import type { CheckAttempt, ItemStepRow } from '../store/rows.js';
 import type { StepState } from '../store/step-state.js';
+import type { CheckVerdict } from '../quality/check-verdict.js';
 import { makeThumbnail, outputKind, type OutputKind, type Thumbnail } from './thumbnail.js';
 
 export interface ReviewOutput {
@@ -49,6 +52,29 @@ export interface ReviewStep {
   truncated?: boolean;
   /** The output a regenerate replaced, kept until the reviewer keeps the new one or the old one (the "before"). */
   replaced?: { fields: Record<string, unknown>; text?: string; outputs: ReviewOutput[]; replacedAt: string };
+  /** The verdicts of the step's checks on its output (issue 28); absent for a step without checks. */
+  checks?: CheckVerdict[];
+  /** What the checks came to: passed, regenerated, kept, review (queued for a person), failed. */
+  checkOutcome?: string;
+  /** The outputs regenerations replaced after they failed their checks, oldest first (the "before"s). */
+  checkAttempts?: ReviewCheckAttempt[];
+}
+
+/** An output a regeneration replaced after it failed its checks. */
+export interface ReviewCheckAttempt {
+  attempt: number;
+  fields: Record<string, unknown>;
+  text?: string;
+  /** Its files that are still there under their own names (a file the next attempt overwrote is left out). */
+  outputs: ReviewOutput[];
+  checks: CheckVerdict[];
+  costUsd: number;
+  at: string;
+}
+
+/** The outputs regenerations replaced (the store's check_attempts); optional, as a read model without it has none. */
+export interface CheckAttemptsReadModel {
+  checkAttempts?(itemId: string, step: string): CheckAttempt[];
 }
 
 export interface ReviewItem {
@@ -61,6 +87,8 @@ export interface ReviewItem {
   rejected: boolean;
   /** A step kept a reply cut at max_output_tokens. */
   truncated: boolean;
+  /** A step's output fails a check now, or was regenerated after failing one (the "failed checks" filter). */
+  failedChecks: boolean;
   costUsd: number;
   /** The first `alt_text` field of any step, used as the thumbnails' alt text. */
   altText?: string;
@@ -103,7 +131,7 @@ function insideOutputDir(outputDir: string, path: string): string | undefined {
  */
 export async function collectReview(
   job: Job,
-  store: ReviewReadModel & StatusReadModel,
+  store: ReviewReadModel & StatusReadModel & CheckAttemptsReadModel,
   options: { thumbnails?: boolean; concurrency?: number } = {},
 ): Promise<ReviewData> {
   const status = buildStatus(job, store, { maxFailures: 0 });
@@ -119,7 +147,8 @@ export async function collectReview(
   const thumbnails: Promise<void>[] = [];
   const items: ReviewItem[] = [];
 
-  for (const item of store.iterateItems()) {
+  // Read whole first: the loop queries the store (check attempts), which SQLite refuses while a read streams.
+  for (const item of [...store.iterateItems()]) {
     const stepRows = rows.get(item.id) ?? [];
     const context: TemplateContext = { columns: item.values, steps: {}, styles: job.styles };
     const steps: ReviewStep[] = [];
@@ -173,6 +202,28 @@ export async function collectReview(
           replacedAt: replacedRow.replacedAt,
         };
       }
+      const checkAttempts = (store.checkAttempts?.(item.id, step.name) ?? []).map((attempt): ReviewCheckAttempt => {
+        const before = attempt.result && typeof attempt.result === 'object' ? (attempt.result as Record<string, unknown>) : {};
+        const files: ReviewOutput[] = [];
+        for (const path of attempt.outputs) {
+          // The engine moved the replaced files aside, under `<state file>.checks/` (src/engine/replaced-attempts.ts).
+          const absolute = insideOutputDir(checkAttemptsRoot(job), path);
+          if (!absolute || !existsSync(absolute) || outputs.some((o) => o.path === path)) continue;
+          const output: ReviewOutput = { path, absolute, kind: outputKind(path) };
+          if (output.kind === 'image' && options.thumbnails !== false)
+            thumbnails.push(limit(async () => void (output.thumbnail = await makeThumbnail(absolute))));
+          files.push(output);
+        }
+        return {
+          attempt: attempt.attempt,
+          fields: Object.fromEntries(Object.entries(before).filter(([key]) => !RESULT_KEYS.has(key))),
+          ...(step.jsonSchema === undefined && typeof before.text === 'string' ? { text: before.text } : {}),
+          outputs: files,
+          checks: attempt.checks,
+          costUsd: attempt.costUsd,
+          at: attempt.at,
+        };
+      });
       steps.push({
         name: step.name,
         task: step.task,
@@ -194,6 +245,9 @@ export async function collectReview(
         ...(row.finishReason && row.finishReason !== 'STOP' ? { finishReason: row.finishReason } : {}),
         ...(row.state === 'done' && row.truncated ? { truncated: true } : {}),
         ...(replaced ? { replaced } : {}),
+        ...(row.checks && row.checks.length > 0 ? { checks: row.checks } : {}),
+        ...(row.checkOutcome ? { checkOutcome: row.checkOutcome } : {}),
+        ...(checkAttempts.length > 0 ? { checkAttempts } : {}),
       });
     }
     items.push({
@@ -204,6 +258,7 @@ export async function collectReview(
       state: itemState(stepRows.map((r) => r.state)),
       rejected: steps.some((s) => s.rejected),
       truncated: steps.some((s) => s.truncated === true),
+      failedChecks: steps.some((s) => s.checks?.some((v) => !v.passed) === true || (s.checkAttempts?.length ?? 0) > 0),
       costUsd: steps.reduce((sum, s) => sum + s.costUsd, 0),
       ...(altText === undefined ? {} : { altText }),
       steps,

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { relative } from 'node:path';
 import type { StepState } from '../store/step-state.js';
 import { escapeHtml as h, pathHref } from './escape-html.js';
-import type { ReviewData, ReviewItem, ReviewOutput, ReviewStep } from './review-data.js';
+import type { CheckVerdict } from '../quality/check-verdict.js';
+import type { ReviewCheckAttempt, ReviewData, ReviewItem, ReviewOutput, ReviewStep } from './review-data.js';
 
 const usd = (n: number): string => `$${n.toFixed(n > 0 && n < 0.01 ? 6 : 4)}`;
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -49,6 +50,10 @@ article.item h2 { font-size: 15px; margin: 0; overflow-wrap: anywhere; }
 .step.filtered .error { color: var(--filtered); }
 .badge.truncated { background: var(--filtered); } .truncation { color: var(--filtered); }
 .rejection { color: var(--rejected); overflow-wrap: anywhere; }
+.checks ul { margin: 2px 0; padding-left: 18px; } .check.failed { color: var(--failed); } .check.passed { color: var(--muted); }
+.badge.checks { background: var(--failed); }
+.attempt { border: 1px dashed var(--line); border-radius: 6px; padding: 4px 8px; margin: 6px 0; }
+.attempt h4, .after-label { font-size: 12px; margin: 0 0 2px; color: var(--muted); }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; margin: 4px 0; }
 dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; white-space: pre-wrap; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; background: var(--bg); padding: 6px; border-radius: 4px; margin: 4px 0; font-size: 12px; }
@@ -68,7 +73,8 @@ const SCRIPT = `
     const q = search.value.trim().normalize('NFD').replace(/\\p{M}/gu, '').toLowerCase();
     let n = 0;
     for (const el of items) {
-      const byState = filter === 'all' || el.dataset.state === filter || (filter === 'rejected' && el.dataset.rejected === 'true');
+      const byState = filter === 'all' || el.dataset.state === filter || (filter === 'rejected' && el.dataset.rejected === 'true')
+        || (filter === 'checks' && el.dataset.checks === 'failed');
       const ok = byState && (!q || el.dataset.search.includes(q));
       el.hidden = !ok;
       if (ok) n += 1;
@@ -125,6 +131,49 @@ function thumbnails(item: ReviewItem, pageDir: string): string {
   return parts.length ? `<div class="thumbs">${parts.join('')}</div>` : '';
 }
 
+const OUTCOMES: Record<string, string> = {
+  passed: 'passed',
+  regenerated: 'failed, to be regenerated',
+  kept: 'failed, kept (marked)',
+  review: 'failed, kept for a person to review',
+  failed: 'failed: the step failed',
+};
+
+/** The verdicts of checks, failed ones first, each with its reason (and a judge's score). */
+function verdictList(verdicts: readonly CheckVerdict[]): string {
+  const sorted = [...verdicts.filter((v) => !v.passed), ...verdicts.filter((v) => v.passed)];
+  return `<ul>${sorted
+    .map((v) => {
+      const score = v.score === undefined ? '' : ` (score ${v.score})`;
+      const why = v.passed ? `passed${score}` : `${v.reason ?? 'failed'}${score}`;
+      return `<li class="check ${v.passed ? 'passed' : 'failed'}" data-check="${h(v.check)}"><code>${h(v.check)}</code> ${h(why)}</li>`;
+    })
+    .join('')}</ul>`;
+}
+
+/** What a step's output (or a replaced attempt) holds: its fields, text and files. */
+function content(part: { fields: Record<string, unknown>; text?: string; outputs: ReviewOutput[] }, pageDir: string): string {
+  const parts: string[] = [];
+  const fields = Object.entries(part.fields);
+  if (fields.length > 0)
+    parts.push(`<dl class="fields">${fields.map(([k, v]) => `<dt>${h(k)}</dt><dd data-field="${h(k)}">${fieldValue(v)}</dd>`).join('')}</dl>`);
+  if (part.text !== undefined) parts.push(`<pre class="text">${h(part.text)}</pre>`);
+  parts.push(outputLinks(part.outputs, pageDir));
+  return parts.join('');
+}
+
+function attemptSection(attempt: ReviewCheckAttempt, pageDir: string): string {
+  const failed = attempt.checks.filter((v) => !v.passed).map((v) => v.check);
+  const thumbs = attempt.outputs
+    .filter((o) => o.thumbnail && !('error' in o.thumbnail))
+    .map((o) => {
+      const t = o.thumbnail as { dataUri: string; width: number; height: number };
+      return `<img class="thumb" src="${t.dataUri}" width="${t.width}" height="${t.height}" alt="Before: attempt ${attempt.attempt}">`;
+    })
+    .join('');
+  return `<div class="attempt before" data-attempt="${attempt.attempt}"><h4>Before: attempt ${attempt.attempt}, failed ${h(failed.join(', ') || 'its checks')} · ${usd(attempt.costUsd)} · ${h(attempt.at)}</h4>${verdictList(attempt.checks)}${thumbs ? `<div class="thumbs">${thumbs}</div>` : ''}${content(attempt, pageDir)}</div>`;
+}
+
 function stepSection(step: ReviewStep, pageDir: string): string {
   const meta = [step.task, step.model, step.state, step.cached ? 'from the cache' : (step.project ?? ''), plural(step.attempts, 'attempt'), usd(step.costUsd)]
     .filter(Boolean)
@@ -143,16 +192,24 @@ function stepSection(step: ReviewStep, pageDir: string): string {
       `<p class="muted replaced">Regenerated ${h(step.replaced.replacedAt)}; the output it replaced${kept ? ` (${kept})` : ''} is kept until a reviewer keeps the new or the old one (<code>genbatch review JOB --serve</code>).</p>`,
     );
   }
+  if (step.checks) {
+    const outcome = step.checkOutcome ? (OUTCOMES[step.checkOutcome] ?? step.checkOutcome) : step.checks.every((v) => v.passed) ? 'passed' : 'failed';
+    parts.push(
+      `<div class="checks" data-outcome="${h(step.checkOutcome ?? '')}"><p class="check-outcome">Checks: ${h(outcome)}</p>${verdictList(step.checks)}</div>`,
+    );
+  }
   if (step.rejected) parts.push(`<p class="rejection">Rejected ${h(step.rejected.at)}${step.rejected.note ? `: ${h(step.rejected.note)}` : ''}</p>`);
   if (step.error) {
     const label = step.state === 'filtered' ? 'Filtered' : step.state === 'failed' ? 'Failed' : 'Last error';
     parts.push(`<p class="error">${label}: <code>${h(step.error.code)}</code> ${h(step.error.message)}</p>`);
   }
-  const fields = Object.entries(step.fields);
-  if (fields.length > 0)
-    parts.push(`<dl class="fields">${fields.map(([k, v]) => `<dt>${h(k)}</dt><dd data-field="${h(k)}">${fieldValue(v)}</dd>`).join('')}</dl>`);
-  if (step.text !== undefined) parts.push(`<pre class="text">${h(step.text)}</pre>`);
-  parts.push(outputLinks(step.outputs, pageDir));
+  // Regenerated after failed checks: each replaced attempt (before), then the output now (after).
+  const attempts = step.checkAttempts ?? [];
+  if (attempts.length > 0) {
+    parts.push(...attempts.map((a) => attemptSection(a, pageDir)));
+    parts.push(`<p class="after-label">After: attempt ${(attempts.at(-1)?.attempt ?? 0) + 1}</p>`);
+  }
+  parts.push(`<div class="after">${content(step, pageDir)}</div>`);
   if (step.prompt !== undefined) {
     const changed = step.promptChanged
       ? ' <span class="muted">(the job file or input changed since this was generated: this is the prompt as it would be sent now)</span>'
@@ -169,8 +226,9 @@ function card(item: ReviewItem, pageDir: string, jobArg: string): string {
   const badges = [`<span class="badge ${h(item.state)}">${h(item.state)}</span>`];
   if (item.rejected) badges.push('<span class="badge rejected">rejected</span>');
   if (item.truncated) badges.push('<span class="badge truncated">truncated</span>');
+  if (item.failedChecks) badges.push('<span class="badge checks">failed checks</span>');
   const input = Object.entries(item.values);
-  return `<article class="item" id="item-${item.ord}" data-id="${h(item.id)}" data-state="${h(item.state)}" data-rejected="${item.rejected}" data-search="${h(search)}">
+  return `<article class="item" id="item-${item.ord}" data-id="${h(item.id)}" data-state="${h(item.state)}" data-rejected="${item.rejected}" data-checks="${item.failedChecks ? 'failed' : 'passed'}" data-search="${h(search)}">
 <div class="head"><h2>${h(item.id)}</h2>${badges.join('')}<span class="meta">${item.line === null ? '' : `line ${item.line} · `}${usd(item.costUsd)}</span></div>
 ${thumbnails(item, pageDir)}${item.steps.map((s) => stepSection(s, pageDir)).join('\n')}
 <details class="input"><summary>Input row</summary><dl>${input.map(([k, v]) => `<dt>${h(k)}</dt><dd>${h(v)}</dd>`).join('')}</dl></details>
@@ -178,7 +236,8 @@ ${thumbnails(item, pageDir)}${item.steps.map((s) => stepSection(s, pageDir)).joi
 </article>`;
 }
 
-const FILTERS: (StepState | 'all' | 'rejected')[] = ['all', 'done', 'failed', 'filtered', 'pending', 'running', 'rejected'];
+const FILTERS: (StepState | 'all' | 'rejected' | 'checks')[] = ['all', 'done', 'failed', 'filtered', 'pending', 'running', 'rejected', 'checks'];
+const FILTER_LABELS: Partial<Record<(typeof FILTERS)[number], string>> = { checks: 'failed checks' };
 
 /**
  * The review page: one self-contained HTML file (thumbnails are data URIs; links to the full
@@ -188,7 +247,8 @@ const FILTERS: (StepState | 'all' | 'rejected')[] = ['all', 'done', 'failed', 'f
 export function renderReviewPage(data: ReviewData, options: { pageDir: string; jobArg: string }): string {
   const s = data.status;
   const c = s.counts;
-  const countFor = (f: (typeof FILTERS)[number]): number => (f === 'all' ? data.items.length : f === 'rejected' ? data.rejectedItems : c[f]);
+  const countFor = (f: (typeof FILTERS)[number]): number =>
+    f === 'all' ? data.items.length : f === 'rejected' ? data.rejectedItems : f === 'checks' ? data.items.filter((i) => i.failedChecks).length : c[f];
   const failures = data.items.filter((i) => i.state === 'failed' || i.state === 'filtered');
   const lastRun = s.last_run
     ? `Last run ${s.last_run.id}: ${s.last_run.outcome ?? 'running or killed'}${s.last_run.exit_code === null ? '' : ` (exit ${s.last_run.exit_code})`}, started ${s.last_run.started_at}.`
@@ -216,7 +276,11 @@ export function renderReviewPage(data: ReviewData, options: { pageDir: string; j
 <header class="page">
 <h1>Review: ${h(data.job)}</h1>
 <p class="summary" id="summary">${s.total} items: ${c.done} done, ${c.failed} failed, ${c.filtered} filtered, ${c.pending} pending, ${c.running} running; ${data.rejectedItems} rejected. Spent ${usd(s.cost_usd)} over ${plural(s.requests, 'call')}. ${h(lastRun)} Generated ${h(data.generatedAt)}.</p>
-<div class="filters">${FILTERS.map((f) => `<button type="button" data-filter="${f}" aria-pressed="${f === 'all'}">${f} (${countFor(f)})</button>`).join('')}
+<div class="filters">${FILTERS.filter(
+    (f) => f !== 'checks' || data.items.some((i) => i.steps.some((st) => st.checks !== undefined || st.checkAttempts !== undefined)),
+  )
+    .map((f) => `<button type="button" data-filter="${f}" aria-pressed="${f === 'all'}">${FILTER_LABELS[f] ?? f} (${countFor(f)})</button>`)
+    .join('')}
 <input id="search" type="search" placeholder="Search id or input…" aria-label="Search items"><span class="muted">showing <span id="shown">${data.items.length}</span></span></div>
 </header>
 <main>

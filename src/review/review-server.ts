@@ -85,6 +85,7 @@ export async function serveReview(jobFile: string, options: ReviewServerOptions 
         // Regenerated since its rejection: before and after are shown side by side until the reviewer chooses.
         comparing: item.steps.some((s) => s.replaced !== undefined),
         note: item.steps.find((s) => s.rejected)?.rejected?.note ?? null,
+        failedChecks: item.failedChecks,
         costUsd: item.costUsd,
         altText: item.altText ?? null,
         line: item.line,
@@ -102,6 +103,16 @@ export async function serveReview(jobFile: string, options: ReviewServerOptions 
           prompt: s.prompt ?? null,
           promptProblem: s.promptProblem ?? null,
           promptChanged: s.promptChanged,
+          checks: s.checks ?? null,
+          checkOutcome: s.checkOutcome ?? null,
+          // Outputs replaced after failed checks, oldest first: the "before"s of the output now.
+          checkAttempts: (s.checkAttempts ?? []).map((a) => ({
+            attempt: a.attempt,
+            fields: a.fields,
+            text: a.text ?? null,
+            checks: a.checks,
+            outputs: a.outputs.map((o) => ({ path: o.path, kind: o.kind, url: `/files/${encodeURIComponent(o.path)}` })),
+          })),
           before: s.replaced
             ? {
                 fields: s.replaced.fields,
@@ -152,7 +163,11 @@ export async function serveReview(jobFile: string, options: ReviewServerOptions 
   const fileFor = async (path: string): Promise<string | undefined> => {
     if (!files.has(path)) {
       const data = await collectReview(job, state.store, { thumbnails: false });
-      for (const item of data.items) for (const step of item.steps) for (const o of step.outputs) files.set(o.path, o.absolute);
+      for (const item of data.items)
+        for (const step of item.steps) {
+          for (const o of step.outputs) files.set(o.path, o.absolute);
+          for (const a of step.checkAttempts ?? []) for (const o of a.outputs) files.set(o.path, o.absolute);
+        }
     }
     return files.get(path);
   };

@@ -124,7 +124,7 @@ export class LedgerQueries {
    * read into memory, and the newest calls stand for the rest.
    */
   finishedItemCostStats(step: string, window = 20_000): ItemCostStats {
-    const row = this.#sql.get(finishedItemCostStatsSql(this.#columns)).get(step, window, step) as {
+    const row = this.#sql.get(finishedItemCostStatsSql(this.#columns)).get(step, step, `${step}.judge`, window, step) as {
       n: number;
       mean: number;
       mean_sq: number;

@@ -1,3 +1,4 @@
+import type { CheckVerdict } from '../quality/check-verdict.js';
 import type { StepState } from './step-state.js';
 
 // The rows the store reads and writes, as the rest of genbatch sees them (no SQL here: see sql/).
@@ -41,6 +42,30 @@ export interface ItemStepRow {
   truncated: boolean;
   /** How many times a reviewer had the step redone (`retry --rejected`); 0 before version 11. */
   draw?: number;
+  /** The latest verdicts of the step's checks (schema 12); undefined before any output was checked. */
+  checks?: CheckVerdict[];
+  /** Regenerations after failed checks in this round (on_fail.regenerate caps it); 0 before version 12. */
+  checkAttempts?: number;
+  /** Every regeneration ever made (never reset): the seed moves on by it. */
+  checkDraws?: number;
+  /** What the checks came to: passed, regenerated, kept, review (queued for a person), failed. */
+  checkOutcome?: CheckOutcome | null;
+}
+
+/** What a step's checks came to for its output. */
+export type CheckOutcome = 'passed' | 'regenerated' | 'kept' | 'review' | 'failed';
+
+/** An output a regeneration replaced after it failed its checks (table check_attempts, schema 12). */
+export interface CheckAttempt {
+  itemId: string;
+  step: string;
+  /** 1 for the first output of the step, counted over its whole life. */
+  attempt: number;
+  result: unknown;
+  outputs: string[];
+  checks: CheckVerdict[];
+  costUsd: number;
+  at: string;
 }
 
 /** An output a regenerate replaced, kept until the reviewer keeps the new one or puts this one back. */

@@ -51,6 +51,7 @@ import {
   UNSETTLED_CALL_OF,
   UNSETTLED_USD_SINCE,
 } from './sql/ledger.js';
+import { CHECK_ATTEMPTS_OF, INSERT_CHECK_ATTEMPT, regenerateStepSql, SET_CHECKS } from './sql/checks.js';
 import { DELETE_META, GET_META, SET_META } from './sql/meta.js';
 import { CLEAR_PROJECT_STATES, INSERT_PROJECT_STATE, PROJECT_STATES } from './sql/project-health.js';
 import {
@@ -86,7 +87,9 @@ import {
 
 import type { StepState } from './step-state.js';
 import type { ItemCursor } from './item-cursor.js';
-import type { ItemRow, ItemStepRow, ItemUpsert, LedgerEntry, ReplacedOutput, RunRow, StepDone, StepFailure } from './rows.js';
+import type { CheckAttempt, CheckOutcome, ItemRow, ItemStepRow, ItemUpsert, LedgerEntry, ReplacedOutput, RunRow, StepDone, StepFailure } from './rows.js';
+import type { CheckVerdict } from '../quality/check-verdict.js';
+import type { RegeneratedOutput } from './interfaces/checkpoints.js';
 import type { BatchCheckpoints, Checkpoints } from './interfaces/checkpoints.js';
 import type { CostReadModel } from './interfaces/cost-read-model.js';
 import type { ItemSync } from './interfaces/item-sync.js';
@@ -130,6 +133,10 @@ interface RawItemStep {
   finish_reason?: string | null;
   truncated?: number;
   draw?: number;
+  checks_json?: string | null;
+  check_attempts?: number;
+  check_draws?: number;
+  check_outcome?: CheckOutcome | null;
 }
 
 function toItemStep(raw: RawItemStep): ItemStepRow {
@@ -154,6 +161,10 @@ function toItemStep(raw: RawItemStep): ItemStepRow {
     finishReason: raw.finish_reason ?? null,
     truncated: raw.truncated === 1,
     draw: raw.draw ?? 0,
+    ...(raw.checks_json ? { checks: JSON.parse(raw.checks_json) as CheckVerdict[] } : {}),
+    checkAttempts: raw.check_attempts ?? 0,
+    checkDraws: raw.check_draws ?? 0,
+    checkOutcome: raw.check_outcome ?? null,
   };
 }
 
@@ -742,6 +753,55 @@ export class StateStore
         ).changes;
     });
     this.#expectChanged(changes, itemId, step, guard.expected);
+  }
+
+  regenerateStep(itemId: string, step: string, replaced: RegeneratedOutput, call: LedgerEntry | undefined, runId: string): void {
+    const guard = this.#guard(runId);
+    const checks = JSON.stringify(replaced.checks);
+    const reasons = replaced.checks
+      .filter((v) => !v.passed)
+      .map((v) => `${v.check}: ${v.reason ?? 'failed'}`)
+      .join('; ');
+    const changes = this.#atomically(() => {
+      if (call) this.recordCall(call);
+      const at = now();
+      this.#sql
+        .get(INSERT_CHECK_ATTEMPT)
+        .run(JSON.stringify(replaced.result ?? null), JSON.stringify(replaced.outputs), checks, replaced.costUsd, at, itemId, step);
+      return this.#sql
+        .get(regenerateStepSql(guard.sql))
+        .run(checks, replaced.costUsd, reasons, replaced.finishReason ?? null, at, itemId, step, ...guard.params).changes;
+    });
+    this.#expectChanged(changes, itemId, step, guard.expected);
+  }
+
+  setChecks(itemId: string, step: string, checks: readonly CheckVerdict[], outcome: CheckOutcome): void {
+    this.#sql.get(SET_CHECKS).run(JSON.stringify(checks), outcome, itemId, step);
+  }
+
+  /** The outputs regenerations replaced for this item and step, oldest first (the review page's before/after). */
+  checkAttempts(itemId: string, step: string): CheckAttempt[] {
+    if (this.schemaVersion() < 12) return [];
+    const rows = this.#sql.get(CHECK_ATTEMPTS_OF).all(itemId, step) as {
+      item_id: string;
+      step: string;
+      attempt: number;
+      result_json: string | null;
+      outputs_json: string | null;
+      checks_json: string;
+      cost_usd: number;
+      at: string;
+    }[];
+    return rows.map((r) => ({
+      itemId: r.item_id,
+      step: r.step,
+      attempt: r.attempt,
+      result: r.result_json === null ? undefined : JSON.parse(r.result_json),
+      outputs: r.outputs_json === null ? [] : (JSON.parse(r.outputs_json) as string[]),
+      checks: JSON.parse(r.checks_json) as CheckVerdict[],
+      costUsd: r.cost_usd,
+      at: r.at,
+    }));
   }
 
   /** Puts chosen steps (and every later step of those items) back to pending. */

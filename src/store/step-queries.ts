@@ -13,6 +13,8 @@ import {
   OPEN_UNFINISHED_BY_STEP,
   UNFINISHED_ITEM_COUNT,
 } from './sql/read-models.js';
+import { CHECK_COUNTS, CHECK_OUTCOMES } from './sql/checks.js';
+import type { CheckOutcome } from './rows.js';
 import type { ItemCursor } from './item-cursor.js';
 import type { Statements } from './statements.js';
 import type { StepState } from './step-state.js';
@@ -99,6 +101,21 @@ export class StepQueries {
   finishReasons(): { step: string; reason: string; n: number; truncated: number }[] {
     if (!this.#hasFinishReasons()) return [];
     return this.#sql.get(FINISH_REASONS).all() as { step: string; reason: string; n: number; truncated: number }[];
+  }
+
+  /** `status --json` checks: per check, finished outputs whose latest verdicts passed and failed it (schema 12). */
+  checkCounts(): Record<string, { passed: number; failed: number }> {
+    if ((this.#sql.get(SCHEMA_VERSION).pluck().get() as number) < 12) return {};
+    const rows = this.#sql.get(CHECK_COUNTS).all() as { name: string; passed: number; failed: number }[];
+    return Object.fromEntries(rows.map((r) => [r.name, { passed: r.passed, failed: r.failed }]));
+  }
+
+  /** What the checks came to, per step and outcome (passed, regenerated, kept, review, failed). */
+  checkOutcomes(): Record<string, Partial<Record<CheckOutcome, number>>> {
+    if ((this.#sql.get(SCHEMA_VERSION).pluck().get() as number) < 12) return {};
+    const out: Record<string, Partial<Record<CheckOutcome, number>>> = {};
+    for (const r of this.#sql.get(CHECK_OUTCOMES).all() as { step: string; outcome: CheckOutcome; n: number }[]) (out[r.step] ??= {})[r.outcome] = r.n;
+    return out;
   }
 
   /** Failed and filtered steps in input order, at most `limit`. */

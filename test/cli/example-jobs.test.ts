@@ -11,6 +11,7 @@ const tempDir = useTempDir();
 /** What each example must leave on disk (relative to the copy's out/ folder); the demo has its own test (demo.test.ts). */
 const EXPECTED: Record<string, string[]> = {
   'catalogue-alt-text.yaml': ['catalogue-alt-text/alt-text.csv'],
+  'catalogue-quality.yaml': ['catalogue-quality/descriptions.csv'],
   'doc-chunk-embeddings.yaml': ['doc-chunk-embeddings/chunks.jsonl', 'doc-chunk-embeddings/chunks.npy'],
   'nightly-digest.yaml': ['nightly-digest/results.jsonl'],
   'product-videos.yaml': ['product-videos/videos/mug-01.mp4', 'product-videos/videos/chair-04.mp4', 'product-videos/results.csv'],
@@ -49,7 +50,8 @@ describe('every example in jobs/', () => {
     it(`${file} runs with --emulator and exits 0`, async () => {
       const dir = tempDir();
       cpSync(join(REPO, 'jobs'), join(dir, 'jobs'), { recursive: true, filter: (src) => !src.includes('.genbatch') });
-      cpSync(join(REPO, 'fixtures', 'credentials.emulator.yaml'), join(dir, 'fixtures', 'credentials.emulator.yaml'));
+      for (const credentials of ['credentials.emulator.yaml', 'credentials.quality.yaml'])
+        cpSync(join(REPO, 'fixtures', credentials), join(dir, 'fixtures', credentials));
       const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
       const before = posts.length;
       const run = await runCli(['run', `jobs/${file}`, '--emulator', '--yes', '--plain', ...(file.startsWith('nightly') ? ['--notify', url] : [])], {

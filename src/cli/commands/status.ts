@@ -134,6 +134,8 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
           failures: [],
           finish_reasons: {},
           step_finish_reasons: {},
+          checks: {},
+          check_outcomes: {},
           models: {},
           last_run: null,
           batches: [],
@@ -177,6 +179,16 @@ export async function statusCommand(jobFile: string, flags: { json?: boolean }, 
       const kept = truncated > 0 ? `; ${truncated} cut reply(ies) kept as done (on_truncated: keep)` : '';
       line(out, `Finish reasons other than STOP: ${unusual.map(([reason, n]) => `${reason} ${n}`).join(', ')}${kept} (docs/finish-reasons.md)`);
     }
+    // Quality gates (issue 28): per check, outputs passing and failing; per step, what the gate did.
+    const checks = Object.entries(status.checks);
+    if (checks.length > 0) line(out, `Checks: ${checks.map(([name, n]) => `${name} ${n.passed} passed, ${n.failed} failed`).join('; ')}`);
+    for (const [name, outcomes] of Object.entries(status.check_outcomes))
+      line(
+        out,
+        `  step ${name} checks: ${Object.entries(outcomes)
+          .map(([outcome, n]) => `${n} ${outcome}`)
+          .join(', ')}`,
+      );
     if (status.stale > 0)
       line(out, `Stale: ${status.stale} done item(s) changed since (input row or templates); \`genbatch run JOB --redo-stale\` redoes them.`);
     line(out, `Cost so far: $${status.cost_usd.toFixed(4)} over ${status.requests} API calls`);

@@ -4,6 +4,16 @@ import type { ModelBehaviour } from '../emulator-config.js';
 import type { ThinkingSpec, TokenDistribution } from '../model-family.js';
 import { defaultOutputTokens, GEMINI_MAX_OUTPUT_TOKENS, geminiInputTokenLimit, modelFamily, thinkingSpec, TOKENS_PER_GEMINI_IMAGE } from '../model-family.js';
 import { applyFinishReason, drawFinishReason } from '../fake-finish-reason.js';
+import {
+  applyJsonFault,
+  applyTextFault,
+  drawImageFault,
+  drawTextFault,
+  isJudgeSchema,
+  judgeVerdict,
+  renderBlankImage,
+  wrongSize,
+} from '../fake-check-faults.js';
 import { breakJson, fakeJson } from '../fake-json.js';
 import { fakeProse } from '../fake-text.js';
 import { brokenImageData, GEMINI_IMAGE_SIZES, renderImage } from '../fake-image.js';
@@ -166,14 +176,21 @@ function textReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPrompt, i
   // thinking left, so only budgets too small for the object itself end in MAX_TOKENS (as on Vertex).
   const target = mimeType === 'application/json' && maxOutputTokens !== undefined ? Math.max(1, Math.min(drawn, Math.floor(room * 0.9))) : drawn;
   let text: string;
+  // A judge's verdict when the config gives this model one (fake-check-faults.ts); else a check fault, drawn per ask.
+  const judge = mimeType === 'application/json' && behaviour?.judge && isJudgeSchema(prompt.schema) ? behaviour.judge : undefined;
+  const fault = judge ? undefined : drawTextFault(behaviour?.check_faults, ctx.config.seed, call.model, key, asked);
+  const faultRng = seededRandom(ctx.config.seed, call.model, 'fault-text', key, asked);
   if (mimeType === 'application/json') {
-    const value = fakeJson(prompt.schema, contentRng, target, prompt.text);
+    let value = fakeJson(prompt.schema, contentRng, target, prompt.text);
+    if (judge && value !== null && typeof value === 'object') Object.assign(value, judgeVerdict(judge, prompt.text));
+    if (fault) value = applyJsonFault(fault, value, faultRng);
     // Valid for the schema unless bad_json_rate asks otherwise (drawn per ask, like empty replies).
     const badRate = behaviour?.bad_json_rate ?? ctx.config.bad_json_rate;
     const bad = badRate > 0 && seededRandom(ctx.config.seed, call.model, 'bad-json', key, asked).chance(badRate);
     text = bad ? breakJson(value, prompt.schema, contentRng) : JSON.stringify(value);
   } else {
     text = fakeProse(contentRng, target, prompt.text);
+    if (fault) text = applyTextFault(fault, text, faultRng);
   }
 
   let finishReason = 'STOP';
@@ -227,7 +244,13 @@ async function imageReply(call: ModelCall, ctx: HandlerContext, prompt: GeminiPr
   const key = promptKey(prompt);
   const asked = ctx.occurrences.next(call.model, 'generateContent', key);
   const sample = samplePart(asked, seed);
-  const png = await renderImage(seededRandom(ctx.config.seed, call.model, 'image', key, ...sample), size[0], size[1]);
+  const imageRng = seededRandom(ctx.config.seed, call.model, 'image', key, ...sample);
+  // A blank or wrong-size image when the config's check_faults ask for one, drawn per ask.
+  const fault = drawImageFault(ctx.config.models[call.model]?.check_faults, ctx.config.seed, call.model, key, asked);
+  const png =
+    fault?.kind === 'blank'
+      ? await renderBlankImage(imageRng, size[0], size[1])
+      : await renderImage(imageRng, ...(fault?.kind === 'wrong_size' ? wrongSize(fault, size[0], size[1]) : size));
   // Broken base64 only when the config asks for it, drawn per ask, so a retry can succeed.
   const badRate = ctx.config.models[call.model]?.bad_image_rate ?? ctx.config.bad_image_rate;
   const broken = badRate > 0 && seededRandom(ctx.config.seed, call.model, 'bad-image', key, asked).chance(badRate);

@@ -1,3 +1,4 @@
+import { drawImageFault, renderBlankImage, wrongSize } from '../fake-check-faults.js';
 import { brokenImageData, IMAGEN_SIZES, renderImage, type ImageFormat } from '../fake-image.js';
 import { samplePart } from '../prompt-occurrences.js';
 import { seededRandom } from '../seeded-random.js';
@@ -55,7 +56,13 @@ export async function imagenPredict(call: ModelCall, ctx: HandlerContext): Promi
   const badRate = ctx.config.models[call.model]?.bad_image_rate ?? ctx.config.bad_image_rate;
   for (let i = 0; i < sampleCount; i++) {
     const rng = seededRandom(ctx.config.seed, call.model, 'imagen', prompt, negativePrompt, seed ?? '', i, ...sample);
-    const bytes = await renderImage(rng, size[0] * scale, size[1] * scale, format);
+    // A blank or wrong-size image when the config's check_faults ask for one, drawn per ask and image.
+    const fault = drawImageFault(ctx.config.models[call.model]?.check_faults, ctx.config.seed, call.model, `${prompt}\u0001${negativePrompt}`, asked, i);
+    const [width, height] = [size[0] * scale, size[1] * scale];
+    const bytes =
+      fault?.kind === 'blank'
+        ? await renderBlankImage(rng, width, height, format)
+        : await renderImage(rng, ...(fault?.kind === 'wrong_size' ? wrongSize(fault, width, height) : ([width, height] as const)), format);
     const broken = badRate > 0 && seededRandom(ctx.config.seed, call.model, 'bad-image', prompt, negativePrompt, asked, i).chance(badRate);
     predictions.push({
       bytesBase64Encoded: broken ? brokenImageData(bytes) : bytes.toString('base64'),

@@ -9,6 +9,12 @@ import type { Checkpoints } from '../../store/interfaces/checkpoints.js';
 import type { Ledger } from '../../store/interfaces/ledger.js';
 import type { EngineEvents } from '../events.js';
 import type { CloudObjects } from './cloud-objects.js';
+import type { CheckVerdict } from '../../quality/check-verdict.js';
+import type { JudgeCheck, JudgeSubject } from '../../quality/run-checks.js';
+import type { Unit } from '../unit.js';
+
+/** One judge's verdict on a unit's output (see judge-calls.ts). */
+export type JudgeCall = (unit: Unit, check: JudgeCheck, subject: JudgeSubject) => Promise<CheckVerdict>;
 
 /** What an executor works with: the run, the job, the store it writes through, prices, projects, outputs, events. */
 export interface ExecutionContext {
@@ -27,6 +33,10 @@ export interface ExecutionContext {
   cache?: ResponseCache;
   /** Reads what a model wrote to Cloud Storage (Veo with storage_uri). Absent: such outputs fail their step. */
   objects?: CloudObjects;
+  /** Judges of `judge:` checks: a model call through the run's limiters, cache, budget and ledger (absent: no judge checks run). */
+  judge?: JudgeCall;
+  /** The budget cannot hold a call that must be made now (a judge's): the run stops for the budget. */
+  onBudgetRefused?: (worstCaseUsd: number) => void;
   /** Which provider serves a step's model: the registry's when absent (unit tests give a fake). */
   providers?: (task: TaskKind, model: string) => Provider;
 }

@@ -13,7 +13,8 @@ import { VeoProvider } from '../../providers/veo.js';
 import { classifyError } from '../../resilience/classify-error.js';
 import { CACHE_LEDGER_PROJECT, type LedgerEntry } from '../../store/rows.js';
 import { renderStep, type RenderedStep } from '../render-step.js';
-import { paramsForDraw, type Unit } from '../unit.js';
+import { drawOf, paramsForDraw, type Unit } from '../unit.js';
+import { withFeedback } from '../check-gate.js';
 import { MAX_EMBEDDING_REQUEST_TOKENS, maxEmbeddingBatch } from '../../providers/embedding.js';
 import type { ParkedOperation, PollOutcome, PreparedCall, ResumedOperation, Settled, Settlement, StepExecutor } from './step-executor.js';
 import { steadyNow } from '../../resilience/steady-clock.js';
@@ -93,7 +94,8 @@ export class OnlineExecutor extends CallFailures implements StepExecutor {
     if (!lead) return { call: undefined, rejected, deferred };
     const request: ProviderRequest = {
       ...lead.rendered.request,
-      params: paramsForDraw(lead.rendered.request.params, lead.unit.draw),
+      params: paramsForDraw(lead.rendered.request.params, drawOf(lead.unit)),
+      ...withFeedback(step, lead.unit, lead.rendered.request.prompt),
       ...(step.task === 'embedding' ? { texts: live.map((l) => l.rendered.request.prompt) } : {}),
       labels: { genbatch_job: job.name.toLowerCase().slice(0, 60) },
       // Always a thinking budget for a model that thinks: the worst case below counts it.

@@ -12,6 +12,12 @@ import type { Unit } from '../unit.js';
 import { heldRepliesDirFor } from '../paths.js';
 import { MissingOutputBytesError, writeStepOutputs } from '../write-outputs.js';
 import type { Verdict } from './step-executor.js';
+import { ChecksFailedError, JudgeUnaffordableError } from '../../errors/checks-failed-error.js';
+import type { CheckVerdict } from '../../quality/check-verdict.js';
+import { runChecks } from '../../quality/run-checks.js';
+import type { CheckOutcome } from '../../store/rows.js';
+import { checkedOutput, failedReasons, gateDecision } from '../check-gate.js';
+import { keepReplacedOutputs } from '../replaced-attempts.js';
 
 import type { ExecutionContext } from './execution-context.js';
 
@@ -215,7 +221,96 @@ export abstract class ReplyCheckpoints {
     } catch (error) {
       return this.writeFailed(reply, error);
     }
+    if (step.checks && step.checks.length > 0) return this.checked(reply, outputs);
     return this.completed(reply, outputs);
+  }
+
+  /**
+   * The step's checks on a written output (issue 28): done when they pass; else regenerated while
+   * on_fail allows, then failed (CHECKS_FAILED), kept (marked) or kept and queued for review.
+   */
+  protected async checked(reply: Reply, outputs: string[]): Promise<Verdict> {
+    const { unit, result } = reply;
+    const { item, step } = unit;
+    const judge = this.ctx.judge;
+    let verdicts: CheckVerdict[];
+    try {
+      verdicts = await runChecks(
+        step.checks ?? [],
+        checkedOutput(this.ctx.job, step, result, outputs),
+        judge && ((check, subject) => judge(unit, check, subject)),
+      );
+    } catch (error) {
+      if (error instanceof JudgeUnaffordableError) return this.judgeUnaffordable(reply, error);
+      throw error;
+    }
+    const decision = gateDecision(step, unit, verdicts);
+    this.ctx.emit('step:checks', { itemId: item.id, step: step.name, outcome: decision, verdicts, attempt: (unit.checkAttempts ?? 0) + 1 });
+    if (decision === 'regenerate') return this.regenerate(reply, outputs, verdicts);
+    if (decision === 'failed') return this.checksFailed(reply, verdicts);
+    return this.completed(reply, outputs, { verdicts, outcome: decision });
+  }
+
+  /**
+   * Another attempt after failed checks: the replaced output's files move aside (the review page's
+   * "before"), and its row, its call and the count of regenerations are committed together before
+   * the unit goes back to its lane, answered by a call (never the cache) with its seed moved on.
+   */
+  protected async regenerate(reply: Reply, outputs: string[], verdicts: CheckVerdict[]): Promise<Verdict> {
+    const { store, runId, job } = this.ctx;
+    const { unit, result, costUsd, call } = reply;
+    const { item, step } = unit;
+    const kept = await keepReplacedOutputs(job, item.id, step.name, (unit.checkDraws ?? 0) + 1, outputs);
+    const finish = result.finishReason === undefined ? {} : { finishReason: result.finishReason };
+    await store.commit(() =>
+      store.regenerateStep(item.id, step.name, { result: stepResult(result, outputs), outputs: kept, checks: verdicts, costUsd, ...finish }, call, runId),
+    );
+    this.ctx.held.release(item.id, step.name);
+    unit.checkAttempts = (unit.checkAttempts ?? 0) + 1;
+    unit.checkDraws = (unit.checkDraws ?? 0) + 1;
+    unit.lastChecks = verdicts;
+    unit.noCache = true;
+    return { kind: 'retry', delayMs: 0 };
+  }
+
+  /** Out of regenerations and `then: fail`: the step fails CHECKS_FAILED (the reaction table's), its verdicts kept. */
+  protected async checksFailed(reply: Reply, verdicts: CheckVerdict[]): Promise<Verdict> {
+    const { store, emit, runId } = this.ctx;
+    const { unit, rendered, result, costUsd, call, model } = reply;
+    const { item, step } = unit;
+    this.ctx.held.release(item.id, step.name);
+    const made = unit.checkAttempts ?? 0;
+    const error = new ChecksFailedError(`failed checks${made > 0 ? ` after ${made} regeneration(s)` : ''}: ${failedReasons(verdicts)}`);
+    const finish = result.finishReason === undefined ? {} : { finishReason: result.finishReason };
+    await store.commit(() => {
+      store.finishStep(
+        item.id,
+        step.name,
+        'failed',
+        { code: error.code, message: error.message, promptHash: rendered.promptHash, costUsd, model, ...finish },
+        call,
+        runId,
+      );
+      store.setChecks(item.id, step.name, verdicts, 'failed');
+    });
+    emit('step:failed', { itemId: item.id, step: step.name, code: error.code, message: error.message, ...finish });
+    return { kind: 'failed' };
+  }
+
+  /**
+   * The budget cannot hold a judge's call: the paid reply is kept beside the state file and the step
+   * goes back to pending (no attempt used); the run stops for the budget, and a resume judges the kept reply.
+   */
+  protected async judgeUnaffordable(reply: Reply, error: JudgeUnaffordableError): Promise<Verdict> {
+    const { store, held, runId } = this.ctx;
+    const { unit, result, costUsd, call } = reply;
+    await held.keep(unit.item.id, unit.step.name, result).catch(() => undefined);
+    await store.commit(() => {
+      if (call) store.recordCall(call);
+      store.markPending(unit.item.id, unit.step.name, { countAttempt: false, errorCode: error.code, errorMessage: error.message, costUsd, runId });
+    });
+    this.ctx.onBudgetRefused?.(error.worstCaseUsd);
+    return { kind: 'released' };
   }
 
   /** The reply was filtered for safety: the step ends `filtered`, its call booked. */
@@ -275,7 +370,7 @@ export abstract class ReplyCheckpoints {
   }
 
   /** The outputs are written: the step is done (with its call's ledger row), its result kept for later steps and the cache. */
-  protected async completed(reply: Reply, outputs: string[]): Promise<Verdict> {
+  protected async completed(reply: Reply, outputs: string[], checks?: { verdicts: CheckVerdict[]; outcome: CheckOutcome }): Promise<Verdict> {
     const { store, emit } = this.ctx;
     const { unit, rendered, result, costUsd, durationMs, project, call, model, cache } = reply;
     const { item, step } = unit;
@@ -284,7 +379,7 @@ export abstract class ReplyCheckpoints {
     const finish = result.finishReason === undefined ? {} : { finishReason: result.finishReason };
     const truncated = result.truncated === true ? { truncated: true } : {};
     // The step and its call's ledger row, in the next group commit; the unit moves on once it is durable.
-    await store.commit(() =>
+    await store.commit(() => {
       store.completeStep(
         item.id,
         step.name,
@@ -300,11 +395,14 @@ export abstract class ReplyCheckpoints {
         },
         call,
         this.ctx.runId,
-      ),
-    );
+      );
+      if (checks) store.setChecks(item.id, step.name, checks.verdicts, checks.outcome);
+    });
     unit.context.steps[step.name] = result_;
-    // A paid answer is kept for the next identical request (the cache never fails a run: errors only turn it off).
-    if (cache && !cache.hit) await this.ctx.cache?.put(cache.key, result, { model, task: step.task });
+    // A paid answer is kept for the next identical request (the cache never fails a run: errors only turn it off);
+    // one that failed its checks (kept or queued for review) is not served to another request.
+    const passed = !checks || checks.outcome === 'passed' || checks.outcome === 'regenerated';
+    if (cache && !cache.hit && passed) await this.ctx.cache?.put(cache.key, result, { model, task: step.task });
     emit('step:done', { itemId: item.id, step: step.name, project, costUsd, durationMs, outputs, ...finish, ...truncated });
     return { kind: 'done' };
   }

@@ -1,5 +1,6 @@
 import type { BatchJobQueries } from '../batch-job-queries.js';
-import type { LedgerEntry, StepDone, StepFailure } from '../rows.js';
+import type { CheckVerdict } from '../../quality/check-verdict.js';
+import type { CheckOutcome, LedgerEntry, StepDone, StepFailure } from '../rows.js';
 
 /**
  * The state transitions the executors write, one per checkpoint of a call (as BullMQ keeps its
@@ -24,6 +25,14 @@ export interface Checkpoints {
   completeStep(itemId: string, step: string, done: StepDone, call?: LedgerEntry, runId?: string): void;
   /** failed or filtered: from `running` in this run, or from `pending` (a step that could not even be rendered). */
   finishStep(itemId: string, step: string, state: 'failed' | 'filtered', error: StepFailure, call?: LedgerEntry, runId?: string): void;
+  /**
+   * An output failed its checks and is regenerated: the attempt is kept (check_attempts), its call's
+   * ledger row recorded, and the step goes back to pending with one more regeneration counted, all in
+   * one transaction (running in this run), so a resume never loses the count.
+   */
+  regenerateStep(itemId: string, step: string, replaced: RegeneratedOutput, call: LedgerEntry | undefined, runId: string): void;
+  /** The verdicts and outcome of the step's last output, in the same commit as the transition that ended it. */
+  setChecks(itemId: string, step: string, checks: readonly CheckVerdict[], outcome: CheckOutcome): void;
   /** Throws RunLockLostError when the run no longer holds the job's lock: checked before output files are put in place. */
   checkFence(): void;
 }
@@ -37,4 +46,13 @@ export type BatchJobs = Pick<
 /** The batch executor's checkpoints: those of a call, and its batch jobs' rows. */
 export interface BatchCheckpoints extends Checkpoints {
   readonly batches: BatchJobs;
+}
+
+/** The output a regeneration replaces: its result, files, verdicts and what it cost. */
+export interface RegeneratedOutput {
+  result: unknown;
+  outputs: string[];
+  checks: readonly CheckVerdict[];
+  costUsd: number;
+  finishReason?: string;
 }

@@ -10,7 +10,10 @@ export interface StatusReadModel {
   itemCount(): number;
   lastRun(): RunRow | undefined;
   getRun(id: string): RunRow | undefined;
-  readonly steps: Pick<StepQueries, 'countsByStepAndState' | 'itemStateCounts' | 'failures' | 'finishReasons' | 'doneByModel'>;
+  readonly steps: Pick<
+    StepQueries,
+    'countsByStepAndState' | 'itemStateCounts' | 'failures' | 'finishReasons' | 'doneByModel' | 'checkCounts' | 'checkOutcomes'
+  >;
   readonly ledger: Pick<LedgerQueries, 'totals' | 'byProject' | 'requestsByStatus'>;
   readonly batches: Pick<BatchJobQueries, 'recent'>;
 }

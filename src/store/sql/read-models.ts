@@ -97,11 +97,16 @@ export const costRowsSql = (c: LedgerColumns): string => {
    FROM ledger GROUP BY step, model, project, day, ${provisioned} ORDER BY day, step, project, ${provisioned}`;
 };
 
-/** What the finished items of a step cost per item, over the items of its latest calls (bound: step, window, step). */
+/**
+ * What the finished items of a step cost per item, over the items of its latest calls, its judges'
+ * calls (`<step>.judge`) and regenerations included; output tokens of the step's own calls
+ * (bound: step, step, judge step, window, step).
+ */
 export const finishedItemCostStatsSql = (c: LedgerColumns): string =>
   `SELECT count(*) AS n, coalesce(avg(usd), 0) AS mean, coalesce(avg(usd * usd), 0) AS mean_sq, coalesce(avg(output), 0) AS output, coalesce(avg(ms), 0) AS ms
    FROM (
-     SELECT sum(l.cost_usd) AS usd, sum(l.output_tokens + l.thoughts_tokens) AS output, avg(l.duration_ms) AS ms
-     FROM (SELECT item_id, cost_usd, output_tokens, thoughts_tokens, duration_ms FROM ledger WHERE step = ? AND ${c.calls} ORDER BY id DESC LIMIT ?) l
+     SELECT sum(l.cost_usd) AS usd, sum(CASE WHEN l.own THEN l.output_tokens + l.thoughts_tokens ELSE 0 END) AS output, avg(l.duration_ms) AS ms
+     FROM (SELECT item_id, cost_usd, output_tokens, thoughts_tokens, duration_ms, step = ? AS own FROM ledger WHERE step IN (?, ?) AND ${c.calls}
+       ORDER BY id DESC LIMIT ?) l
      WHERE EXISTS (SELECT 1 FROM item_steps s WHERE s.item_id = l.item_id AND s.step = ? AND s.state IN ('done', 'filtered'))
      GROUP BY l.item_id)`;

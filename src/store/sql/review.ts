@@ -37,7 +37,7 @@ export const regenerateRejectedSql = (steps: number): string =>
   `${stepOrderCte(steps)}
    UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL,
      rejected_at = NULL, rejected_note = NULL, updated_at = ?, model = NULL, cached = 0, no_cache = 1, finish_reason = NULL, truncated = 0,
-     draw = draw + 1
+     draw = draw + 1, check_attempts = 0, checks_json = NULL, check_outcome = NULL
    WHERE state <> 'running' AND ${REDONE_BY_RETRY}`;
 
 /** A replaced output, kept (one row per item and step; a later regenerate replaces it). */

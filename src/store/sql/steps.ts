@@ -42,7 +42,7 @@ export const finishStepSql = (guard: string): string =>
 /** Back to pending, per item: `steps` step names and `states` states bound; `noCache`: the next answers come from calls. */
 export const resetStepsSql = (steps: number, states: number, noCache: boolean): string =>
   `UPDATE item_steps SET state = 'pending', attempts = 0, run_id = NULL, error_code = NULL, error_message = NULL, operation_name = NULL, updated_at = ?,
-     model = NULL, cached = 0, no_cache = ${noCache ? 1 : 0}, finish_reason = NULL, truncated = 0
+     model = NULL, cached = 0, no_cache = ${noCache ? 1 : 0}, finish_reason = NULL, truncated = 0, check_attempts = 0, checks_json = NULL, check_outcome = NULL
    WHERE item_id = ? AND step IN (${placeholders(steps)}) AND state IN (${placeholders(states)})`;
 
 /** `n` bound values, comma separated. */
