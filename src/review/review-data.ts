@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import pLimit from 'p-limit';
 import { renderStep } from '../engine/render-step.js';
@@ -63,7 +64,7 @@ export interface ReviewCheckAttempt {
   attempt: number;
   fields: Record<string, unknown>;
   text?: string;
-  /** Its files that are still there under their own names (a file the next attempt overwrote is left out). */
+  /** Its files, kept aside under `<state file>.checks/` (a file that could not be kept is left out). */
   outputs: ReviewOutput[];
   checks: CheckVerdict[];
   costUsd: number;
@@ -204,9 +205,10 @@ export async function collectReview(
         const before = attempt.result && typeof attempt.result === 'object' ? (attempt.result as Record<string, unknown>) : {};
         const files: ReviewOutput[] = [];
         for (const path of attempt.outputs) {
-          const absolute = insideOutputDir(job.outputDir, path);
-          // The same name as the output now: the file is the new one, not this attempt's.
-          if (!absolute || outputs.some((o) => o.path === path)) continue;
+          // Moved aside before the next attempt wrote the same names, under `<state file>.checks/`
+          // (src/engine/replaced-attempts.ts); paths relative to it, as the store keeps them.
+          const absolute = insideOutputDir(`${job.stateFile}.checks`, path);
+          if (!absolute || !existsSync(absolute)) continue;
           const output: ReviewOutput = { path, absolute, kind: outputKind(path) };
           if (output.kind === 'image' && options.thumbnails !== false)
             thumbnails.push(limit(async () => void (output.thumbnail = await makeThumbnail(absolute))));

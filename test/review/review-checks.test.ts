@@ -115,7 +115,11 @@ function checkedJob(dir: string): { jobFile: string; job: Job } {
       'r1',
     );
     store.markRunning('a', 'blurb', 'r1', 'p1');
-    store.regenerateStep('a', 'blurb', { result: { text: 'too short' }, outputs: [], checks: FAILED, costUsd: 0.01 }, undefined, 'r1');
+    // The replaced attempt's file, kept aside as the engine keeps it (relative to `<state file>.checks`).
+    const kept = join(`${job.stateFile}.checks`, 'a-blurb', '1', 'a.png');
+    mkdirSync(dirname(kept), { recursive: true });
+    writeFileSync(kept, KEPT_PNG);
+    store.regenerateStep('a', 'blurb', { result: { text: 'too short' }, outputs: ['a-blurb/1/a.png'], checks: FAILED, costUsd: 0.01 }, undefined, 'r1');
     store.markRunning('a', 'blurb', 'r1', 'p1');
     store.completeStep('a', 'blurb', { result: { text: 'long enough to pass the words check' }, outputs: [], promptHash: 'x', costUsd: 0.01 }, undefined, 'r1');
     store.setChecks('a', 'blurb', [{ check: 'words', passed: true }], 'regenerated');
@@ -129,6 +133,11 @@ function checkedJob(dir: string): { jobFile: string; job: Job } {
 }
 
 const FAILED = [{ check: 'words', passed: false, reason: '2 words, at least 5' }];
+/** A 2x2 red PNG. */
+const KEPT_PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAE0lEQVQImWP4z8DwnwGM/zMwAAAf7gP9qS/A4gAAAABJRU5ErkJggg==',
+  'base64',
+);
 
 describe('review page: quality checks', () => {
   it("reads each step's verdicts, outcome and replaced attempts from the state file", async () => {
@@ -142,7 +151,7 @@ describe('review page: quality checks', () => {
         text: 'long enough to pass the words check',
         checks: [{ check: 'words', passed: true }],
         checkOutcome: 'regenerated',
-        checkAttempts: [{ attempt: 1, text: 'too short', checks: FAILED, costUsd: 0.01 }],
+        checkAttempts: [{ attempt: 1, text: 'too short', checks: FAILED, costUsd: 0.01, outputs: [{ path: 'a-blurb/1/a.png', kind: 'image' }] }],
       });
       expect(b).toMatchObject({ id: 'b', failedChecks: false });
       expect(b?.steps[0]?.checkAttempts).toBeUndefined();
@@ -163,6 +172,8 @@ describe('review page: quality checks', () => {
       const a = page.locator('article.item[data-id="a"]');
       expect(await a.locator('.attempt.before .check.failed').textContent()).toBe('words: 2 words, at least 5');
       expect(await a.locator('.attempt.before .text').textContent()).toBe('too short');
+      // The replaced attempt's image, served from where the engine kept it.
+      await expect.poll(() => a.locator('.attempt.before img').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBe(2);
       expect(await a.locator('.after-label').textContent()).toBe('After: attempt 2');
       expect(await a.locator('.step > .text').textContent()).toBe('long enough to pass the words check');
       expect(problems).toEqual([]);
