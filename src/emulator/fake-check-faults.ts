@@ -193,5 +193,6 @@ export function judgeVerdict(judge: JudgeBehaviour, judged: string): { score: nu
   const found = markers.find((marker) => lower.includes(marker.toLowerCase()));
   return found === undefined
     ? { score: judge.high, reason: 'Meets the rubric: accurate, specific and well written.' }
-    : { score: judge.low, reason: `Does not meet the rubric: the text contains "${found}".` };
+    : // The term itself is left out: a `feedback:` prompt carrying it could put it before the next judge again.
+      { score: judge.low, reason: 'Does not meet the rubric: the text holds one of the emulated judge’s marker terms.' };
 }

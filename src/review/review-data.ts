@@ -65,7 +65,7 @@ export interface ReviewCheckAttempt {
   attempt: number;
   fields: Record<string, unknown>;
   text?: string;
-  /** Its files that are still there under their own names (a file the next attempt overwrote is left out). */
+  /** Its files, kept aside under `<state file>.checks/` (a file that could not be kept is left out). */
   outputs: ReviewOutput[];
   checks: CheckVerdict[];
   costUsd: number;
@@ -206,9 +206,10 @@ export async function collectReview(
         const before = attempt.result && typeof attempt.result === 'object' ? (attempt.result as Record<string, unknown>) : {};
         const files: ReviewOutput[] = [];
         for (const path of attempt.outputs) {
-          // The engine moved the replaced files aside, under `<state file>.checks/` (src/engine/replaced-attempts.ts).
+          // Moved aside before the next attempt wrote the same names, under `<state file>.checks/`
+          // (src/engine/replaced-attempts.ts); paths relative to it, as the store keeps them.
           const absolute = insideOutputDir(checkAttemptsRoot(job), path);
-          if (!absolute || !existsSync(absolute) || outputs.some((o) => o.path === path)) continue;
+          if (!absolute || !existsSync(absolute)) continue;
           const output: ReviewOutput = { path, absolute, kind: outputKind(path) };
           if (output.kind === 'image' && options.thumbnails !== false)
             thumbnails.push(limit(async () => void (output.thumbnail = await makeThumbnail(absolute))));

@@ -142,7 +142,9 @@ describe('emulator check_faults through the SDK', () => {
     expect(await judge('A sturdy oak table for six.')).toMatchObject({ score: 5 });
     const low = await judge('A sturdy oak table. Lorem ipsum.');
     expect(low.score).toBe(2);
-    expect(low.reason).toContain('lorem');
+    expect(low.reason).toMatch(/marker terms/);
+    // Not the term itself, which feedback would carry into the next prompt.
+    expect(low.reason.toLowerCase()).not.toContain('lorem');
   });
 
   it('returns blank or half-size images from a Gemini image model, and blank JPEGs from Imagen', async () => {

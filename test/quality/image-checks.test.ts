@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { renderBlankImage } from '../../src/emulator/fake-check-faults.js';
 import { renderImage } from '../../src/emulator/fake-image.js';
 import { seededRandom } from '../../src/emulator/seeded-random.js';
 import { checkImage } from '../../src/quality/image-checks.js';
@@ -54,6 +55,13 @@ describe('image checks (sharp)', () => {
       .png()
       .toBuffer();
     expect((await blank(logo))?.passed).toBe(true);
+  });
+
+  it("catches every blank image the emulator's blank_image fault paints, PNG or JPEG, whatever its colour", async () => {
+    for (let i = 0; i < 12; i++) {
+      const image = await renderBlankImage(seededRandom(i, 'blank'), 96, 64, i % 2 === 0 ? 'png' : 'jpeg');
+      expect((await checkImage(image, { not_blank: true }))[0]?.passed).toBe(false);
+    }
   });
 
   it('size is exact or a minimum, read from the file, and aspect allows its tolerance', async () => {

@@ -1,12 +1,15 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { StatusReport } from '../../src/engine/status.js';
 import { compileJob } from '../../src/job/compile-job.js';
+import type { Job } from '../../src/job/job.js';
 import { parseLocated } from '../../src/job/source-locator.js';
 import { collectReview, type ReviewData, type ReviewItem, type ReviewStep } from '../../src/review/review-data.js';
+import { serveReview } from '../../src/review/review-server.js';
 import { StateStore } from '../../src/store/state-store.js';
+import { REPO } from '../helpers/cli.js';
 import { renderReviewPage } from '../../src/review/review-page.js';
 import { HAS_CHROMIUM, openChromium } from '../helpers/review-browser.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -79,45 +82,68 @@ const STATUS = {
   last_run: null,
 } as unknown as StatusReport;
 
-describe('review page: quality checks', () => {
-  it("reads each step's verdicts, outcome and replaced attempts from the state file", async () => {
-    const dir = tempDir();
-    const source = [
+/**
+ * A real state file with checks: item a regenerated once after failing `words`, then passing; item b
+ * passing at once. Returns the job file (with its input and credentials) and the compiled job.
+ */
+function checkedJob(dir: string): { jobFile: string; job: Job } {
+  const jobFile = join(dir, 'job.yaml');
+  writeFileSync(
+    jobFile,
+    [
       'version: 1',
       'name: blurbs',
       'input: { file: items.csv, id: id }',
       'credentials: credentials.yaml',
       'steps:',
       '  - { name: blurb, task: text, model: gemini-2.5-flash, prompt: "About {{id}}", checks: [ { words: { min: 5 } } ], on_fail: { regenerate: 2 } }',
-    ].join('\n');
-    const located = parseLocated(source);
-    const job = compileJob(located.value, join(dir, 'job.yaml'), located.lineOf);
-    const store = StateStore.open(join(dir, 'job.db'));
-    try {
-      store.upsertItems(
-        [
-          { id: 'a', ord: 0, line: 2, values: { id: 'a' }, inputHash: 'h' },
-          { id: 'b', ord: 1, line: 3, values: { id: 'b' }, inputHash: 'h' },
-        ],
-        ['blurb'],
-        'r1',
-      );
-      const failed = [{ check: 'words', passed: false, reason: '2 words, at least 5' }];
-      store.markRunning('a', 'blurb', 'r1', 'p1');
-      store.regenerateStep('a', 'blurb', { result: { text: 'too short' }, outputs: [], checks: failed, costUsd: 0.01 }, undefined, 'r1');
-      store.markRunning('a', 'blurb', 'r1', 'p1');
-      store.completeStep(
-        'a',
-        'blurb',
-        { result: { text: 'long enough to pass the words check' }, outputs: [], promptHash: 'x', costUsd: 0.01 },
-        undefined,
-        'r1',
-      );
-      store.setChecks('a', 'blurb', [{ check: 'words', passed: true }], 'regenerated');
-      store.markRunning('b', 'blurb', 'r1', 'p1');
-      store.completeStep('b', 'blurb', { result: { text: 'a fine text of six words' }, outputs: [], promptHash: 'y', costUsd: 0.01 }, undefined, 'r1');
-      store.setChecks('b', 'blurb', [{ check: 'words', passed: true }], 'passed');
+    ].join('\n'),
+  );
+  writeFileSync(join(dir, 'items.csv'), 'id\na\nb\n');
+  copyFileSync(join(REPO, 'fixtures', 'credentials.emulator.yaml'), join(dir, 'credentials.yaml'));
+  const located = parseLocated(readFileSync(jobFile, 'utf8'));
+  const job = compileJob(located.value, jobFile, located.lineOf);
+  mkdirSync(dirname(job.stateFile), { recursive: true });
+  const store = StateStore.open(job.stateFile);
+  try {
+    store.upsertItems(
+      [
+        { id: 'a', ord: 0, line: 2, values: { id: 'a' }, inputHash: 'h' },
+        { id: 'b', ord: 1, line: 3, values: { id: 'b' }, inputHash: 'h' },
+      ],
+      ['blurb'],
+      'r1',
+    );
+    store.markRunning('a', 'blurb', 'r1', 'p1');
+    // The replaced attempt's file, kept aside as the engine keeps it (relative to `<state file>.checks`).
+    const kept = join(`${job.stateFile}.checks`, 'a-blurb', '1', 'a.png');
+    mkdirSync(dirname(kept), { recursive: true });
+    writeFileSync(kept, KEPT_PNG);
+    store.regenerateStep('a', 'blurb', { result: { text: 'too short' }, outputs: ['a-blurb/1/a.png'], checks: FAILED, costUsd: 0.01 }, undefined, 'r1');
+    store.markRunning('a', 'blurb', 'r1', 'p1');
+    store.completeStep('a', 'blurb', { result: { text: 'long enough to pass the words check' }, outputs: [], promptHash: 'x', costUsd: 0.01 }, undefined, 'r1');
+    store.setChecks('a', 'blurb', [{ check: 'words', passed: true }], 'regenerated');
+    store.markRunning('b', 'blurb', 'r1', 'p1');
+    store.completeStep('b', 'blurb', { result: { text: 'a fine text of six words' }, outputs: [], promptHash: 'y', costUsd: 0.01 }, undefined, 'r1');
+    store.setChecks('b', 'blurb', [{ check: 'words', passed: true }], 'passed');
+  } finally {
+    store.close();
+  }
+  return { jobFile, job };
+}
 
+const FAILED = [{ check: 'words', passed: false, reason: '2 words, at least 5' }];
+/** A 2x2 red PNG. */
+const KEPT_PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAE0lEQVQImWP4z8DwnwGM/zMwAAAf7gP9qS/A4gAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+describe('review page: quality checks', () => {
+  it("reads each step's verdicts, outcome and replaced attempts from the state file", async () => {
+    const { job } = checkedJob(tempDir());
+    const store = StateStore.open(job.stateFile);
+    try {
       const data = await collectReview(job, store, { thumbnails: false });
       const [a, b] = data.items;
       expect(a).toMatchObject({ id: 'a', failedChecks: true });
@@ -125,12 +151,35 @@ describe('review page: quality checks', () => {
         text: 'long enough to pass the words check',
         checks: [{ check: 'words', passed: true }],
         checkOutcome: 'regenerated',
-        checkAttempts: [{ attempt: 1, text: 'too short', checks: failed, costUsd: 0.01 }],
+        checkAttempts: [{ attempt: 1, text: 'too short', checks: FAILED, costUsd: 0.01, outputs: [{ path: 'a-blurb/1/a.png', kind: 'image' }] }],
       });
       expect(b).toMatchObject({ id: 'b', failedChecks: false });
       expect(b?.steps[0]?.checkAttempts).toBeUndefined();
     } finally {
       store.close();
+    }
+  });
+
+  it.skipIf(!HAS_CHROMIUM)('the served page (review --serve) filters failed checks and shows the attempt before and the output after', async () => {
+    const { jobFile } = checkedJob(tempDir());
+    const server = await serveReview(jobFile);
+    const { page, problems, close } = await openChromium({ width: 1280, height: 900 });
+    try {
+      await page.goto(server.url);
+      await page.locator('button[data-filter="failed checks"]').click();
+      await page.locator('article.item[data-id="a"] .attempt.before').waitFor();
+      expect(await page.locator('article.item').count()).toBe(1);
+      const a = page.locator('article.item[data-id="a"]');
+      expect(await a.locator('.attempt.before .check.failed').textContent()).toBe('words: 2 words, at least 5');
+      expect(await a.locator('.attempt.before .text').textContent()).toBe('too short');
+      // The replaced attempt's image, served from where the engine kept it.
+      await expect.poll(() => a.locator('.attempt.before img').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBe(2);
+      expect(await a.locator('.after-label').textContent()).toBe('After: attempt 2');
+      expect(await a.locator('.step > .text').textContent()).toBe('long enough to pass the words check');
+      expect(problems).toEqual([]);
+    } finally {
+      await close();
+      await server.close();
     }
   });
 
