@@ -27,16 +27,22 @@ interface Walk {
   boundaries: { tokens: number; key: string }[];
 }
 
-/** Hashes the request's prefix at each BLOCK_TOKENS boundary (a boundary falls after the piece that reaches it). */
+/**
+ * Hashes the request's prefix at each BLOCK_TOKENS boundary (a boundary falls after the piece that
+ * reaches it). Pieces are fed to the hash a block at a time, not one by one, to keep long prompts cheap.
+ */
 function walkPrefix(body: Record<string, unknown>): Walk {
   const hash: Hash = createHash('sha256');
   const boundaries: Walk['boundaries'] = [];
+  let pending: string[] = [];
   let tokens = 0;
   let next = BLOCK_TOKENS;
   const advance = (piece: string, cost: number): void => {
-    hash.update(piece);
+    pending.push(piece);
     tokens += cost;
     if (tokens >= next) {
+      hash.update(pending.join(''));
+      pending = [];
       boundaries.push({ tokens, key: hash.copy().digest('base64url') });
       next = (Math.floor(tokens / BLOCK_TOKENS) + 1) * BLOCK_TOKENS;
     }
@@ -46,7 +52,7 @@ function walkPrefix(body: Record<string, unknown>): Walk {
   };
   // As gemini-prompt.ts counts: system texts joined by a line break, then contents' texts joined by one.
   const system = asObject(body.systemInstruction);
-  hash.update('\u0000system\u0000');
+  pending.push('\u0000system\u0000');
   let first = true;
   for (const part of Array.isArray(system?.parts) ? system.parts : []) {
     const text = asObject(part)?.text;
@@ -58,7 +64,7 @@ function walkPrefix(body: Record<string, unknown>): Walk {
   first = true;
   for (const content of Array.isArray(body.contents) ? body.contents : []) {
     const turn = asObject(content);
-    hash.update(`\u0000turn:${String(turn?.role ?? 'user')}\u0000`);
+    pending.push(`\u0000turn:${String(turn?.role ?? 'user')}\u0000`);
     for (const part of Array.isArray(turn?.parts) ? turn.parts : []) {
       const p = asObject(part);
       if (typeof p?.text === 'string') {
@@ -87,11 +93,12 @@ export class ImplicitCache {
 
   /**
    * The cached tokens of this request (0 when none), and remembers its prefixes for later requests.
-   * Called once per answered request, before the reply is made.
+   * Called once per answered request.
    */
-  serve(scope: { project: string; location: string; model: string }, body: Record<string, unknown>, now: number): number {
+  serve(scope: { project: string; location: string; model: string }, body: Record<string, unknown>, promptTokens: number, now: number): number {
     const config = this.config();
-    if (!config.implicit || !implicitlyCached(scope.model)) return 0;
+    // A prompt shorter than the minimum can neither hit nor leave a prefix long enough to be hit.
+    if (!config.implicit || !implicitlyCached(scope.model) || promptTokens < config.implicit_min_tokens) return 0;
     const { boundaries } = walkPrefix(body);
     const prefix = `${scope.project}|${scope.location}|${scope.model}|`;
     let cached = 0;

@@ -34,7 +34,7 @@ export async function generateContent(call: ModelCall, ctx: HandlerContext): Pro
   const blocked = isBlocked(`${prompt.system}\n${prompt.text}`, ctx.config.blocked_terms);
   const outcome = wantsImage ? await imageReply(call, ctx, prompt, inputTokens, blocked) : textReply(call, ctx, prompt, inputTokens, blocked);
   // Only an answered request is cached (or uses a cache); the reply itself is the same either way.
-  const cachedTokens = explicitTokens ?? ctx.implicitCache?.serve(call, body, ctx.now()) ?? 0;
+  const cachedTokens = explicitTokens ?? ctx.implicitCache?.serve(call, body, inputTokens, ctx.now()) ?? 0;
   return withCachedTokens(outcome, cachedTokens);
 }
 
