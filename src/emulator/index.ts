@@ -1,8 +1,9 @@
-export { startEmulator, type RunningEmulator } from './server.js';
+export { startEmulator, type CacheLogEntry, type RunningEmulator } from './server.js';
 export {
   loadEmulatorConfig,
   parseEmulatorConfig,
   type BatchConfig,
+  type CachingConfig,
   type EmulatorConfig,
   type EmulatorConfigInput,
   type LatencyRange,

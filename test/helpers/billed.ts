@@ -3,7 +3,12 @@ import type { RunningEmulator } from '../../src/emulator/index.js';
 import { PriceCatalog } from '../../src/estimate/price-catalog.js';
 import { emptyUsage } from '../../src/providers/provider.js';
 
-/** What the emulator billed, priced at list prices (thinking tokens are in its output tokens). */
+/**
+ * What the emulator billed, priced at list prices (thinking tokens are in its output tokens): online
+ * calls, their cached input tokens at the cached price, and batch lines at the batch price, except
+ * their cached tokens, which cost the cached price (the discounts do not stack). Cache storage
+ * (`cache_storage_token_hours`) is not priced here.
+ */
 export function billedUsd(emulator: RunningEmulator): number {
   const catalog = PriceCatalog.load();
   let usd = 0;
@@ -12,9 +17,18 @@ export function billedUsd(emulator: RunningEmulator): number {
       usd += catalog.cost(model, {
         ...emptyUsage(),
         inputTokens: c.input_tokens,
+        cachedTokens: c.cached_input_tokens,
         outputTokens: c.output_tokens,
         images: model.startsWith('imagen') ? c.images : 0,
       });
+      if (c.batch_ok > 0) {
+        usd += catalog.batchCost(model, {
+          ...emptyUsage(),
+          inputTokens: c.batch_input_tokens,
+          cachedTokens: c.batch_cached_input_tokens,
+          outputTokens: c.batch_output_tokens,
+        });
+      }
     }
   }
   return usd;
