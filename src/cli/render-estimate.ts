@@ -35,6 +35,15 @@ export function renderEstimate(estimate: JobEstimate, io: CliIO, stream: NodeJS.
       stream,
       `  ${s.step.padEnd(12)} ${s.task.padEnd(9)} ${s.model.padEnd(26)} ${String(s.requests).padStart(7)} calls${batched}  ${usd(s.usd.low)} / ${usd(s.usd.expected)} / ${usd(s.usd.high)}  (${basisLabel(s.basis)}${thinking})`,
     );
+    const plan = s.context_cache;
+    if (plan) {
+      // Both figures, and which wins (issue 29): the step's figures above include the choice.
+      line(
+        stream,
+        `  ${''.padEnd(22)} context cache (${plan.setting}): ${plan.use ? 'used' : 'not used'}, static prefix about ${plan.prefix_tokens} tokens; discount ${usd(plan.discount_usd)} vs storage ${usd(plan.storage_usd)}: ${plan.reason}`,
+      );
+      if (plan.mode) line(stream, `  ${''.padEnd(22)} mode auto → ${plan.mode.chosen}: ${plan.mode.reason}`);
+    }
     for (const f of s.fallbacks ?? []) {
       line(stream, `  ${''.padEnd(22)} if on fallback ${f.model}: ${usd(f.usd.low)} / ${usd(f.usd.expected)} / ${usd(f.usd.high)}`);
     }

@@ -85,7 +85,11 @@ export interface Step {
   fallback?: string[];
   /** Whether identical requests are served from the response cache (the task's default when absent). */
   cache?: boolean;
+  /** An explicit Vertex context cache for the static prefix (issue 29): auto when absent. */
+  contextCache?: ContextCacheSetting;
 }
+
+export type ContextCacheSetting = 'auto' | 'on' | 'off';
 
 /** The step's models in order of preference: its own, then its fallbacks. */
 export function modelsOf(step: Pick<Step, 'model' | 'fallback'>): string[] {
