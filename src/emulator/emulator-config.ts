@@ -156,6 +156,23 @@ const batchShape = {
 };
 const batch = z.strictObject(batchShape);
 
+/**
+ * Context caching (`cachedContents` and implicit caching). Implicit caching is on by default for
+ * Gemini 2.5 models, as on Vertex; turn it off for tests that need exact, uncached counts (it never
+ * changes a reply, only usageMetadata.cachedContentTokenCount and the cached token stats).
+ */
+const cachingShape = {
+  /** Implicit caching of Gemini 2.5 requests that start with a prefix seen recently. */
+  implicit: z.boolean().default(true),
+  /** The shortest prefix implicit caching serves (Vertex: 2,048 tokens for Gemini 2.x). */
+  implicit_min_tokens: count.default(2048),
+  /** How long a prefix stays cached after it was last sent (Google documents none: 5 minutes here). */
+  implicit_window: duration.default(5 * 60 * 1000),
+  /** The smallest explicit cache a create accepts (Vertex: 2,048 tokens for Gemini 2.x); smaller: 400 INVALID_ARGUMENT. */
+  explicit_min_tokens: count.default(2048),
+};
+const caching = z.strictObject(cachingShape);
+
 const emulatorConfigSchema = z.strictObject({
   seed: z.number().int().default(42),
   latency_ms: latency.default({ min: 0, max: 0 }),
@@ -201,6 +218,7 @@ const emulatorConfigSchema = z.strictObject({
   api_keys: z.record(z.string().min(1), z.string().min(1)).optional(),
   models: z.record(z.string(), modelBehaviour).default({}),
   batch: batch.prefault({}),
+  caching: caching.prefault({}),
   /**
    * `{ LOCATION: { MODEL: capacity } }`, `*` for any location or model: the capacity every project
    * calling that model in that location shares; above it, the bare 429 of dynamic shared quota.
@@ -216,6 +234,7 @@ export type ProjectConfig = z.output<typeof project>;
 export type QuotaLimits = z.output<typeof modelQuota>;
 export type ModelBehaviour = z.output<typeof modelBehaviour>;
 export type BatchConfig = z.output<typeof batch>;
+export type CachingConfig = z.output<typeof caching>;
 export type SharedCapacityConfig = z.output<typeof capacity>;
 export type LatencyRange = { min: number; max: number };
 
@@ -225,6 +244,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
   projectModel: Object.keys(quotaShape),
   model: Object.keys(modelBehaviour.shape),
   batch: Object.keys(batchShape),
+  caching: Object.keys(cachingShape),
 };
 
 /** Which object a key path points into, to suggest the nearest valid key. */
@@ -234,6 +254,7 @@ function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
   if (path[0] === 'projects' && path[2] === 'models' && path.length === 4) return KNOWN_KEYS.projectModel ?? [];
   if (path[0] === 'models' && path.length === 2) return KNOWN_KEYS.model ?? [];
   if (path[0] === 'batch' && path.length === 1) return KNOWN_KEYS.batch ?? [];
+  if (path[0] === 'caching' && path.length === 1) return KNOWN_KEYS.caching ?? [];
   return [];
 }
 

@@ -15,7 +15,13 @@ export interface EmulatorCounters {
   denied_403: number;
   /** Calls of a model the project cannot use (`unavailable_models`): 404, not billed. */
   not_found_404: number;
+  /** Prompt tokens (promptTokenCount), cached ones included. */
   input_tokens: number;
+  /**
+   * The part of `input_tokens` served from a context cache (cachedContentTokenCount: an explicit
+   * cache the request named, or an implicit cache hit), billed at the cached price instead of the input price.
+   */
+  cached_input_tokens: number;
   /** Reply tokens, thinking tokens included (both are billed as output). */
   output_tokens: number;
   images: number;
@@ -37,7 +43,19 @@ export interface EmulatorCounters {
   batch_ok: number;
   batch_failed: number;
   batch_input_tokens: number;
+  /** The part of `batch_input_tokens` served from a context cache: billed at the cached price, without the batch discount (they do not stack). */
+  batch_cached_input_tokens: number;
   batch_output_tokens: number;
+  /**
+   * Explicit caches (`cachedContents`), counted under the project and model that created them:
+   * created, deleted, expired (their expireTime passed), and their storage in token-hours
+   * (tokenCount x seconds alive / 3600, alive from create until delete or expiry; a cache still
+   * alive counts up to the moment of the snapshot).
+   */
+  caches_created: number;
+  caches_deleted: number;
+  caches_expired: number;
+  cache_storage_token_hours: number;
 }
 
 export interface ProjectStats extends EmulatorCounters {
@@ -66,6 +84,7 @@ function zeroCounters(): EmulatorCounters {
     denied_403: 0,
     not_found_404: 0,
     input_tokens: 0,
+    cached_input_tokens: 0,
     output_tokens: 0,
     images: 0,
     videos_seconds: 0,
@@ -76,7 +95,12 @@ function zeroCounters(): EmulatorCounters {
     batch_ok: 0,
     batch_failed: 0,
     batch_input_tokens: 0,
+    batch_cached_input_tokens: 0,
     batch_output_tokens: 0,
+    caches_created: 0,
+    caches_deleted: 0,
+    caches_expired: 0,
+    cache_storage_token_hours: 0,
   };
 }
 

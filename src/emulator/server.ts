@@ -4,6 +4,9 @@ import { ConfigError } from '../errors/config-error.js';
 import { methodNotSupported, modelNotFound, permissionDenied, quotaError, sharedCapacityExhausted, unauthenticated, type CallTarget } from './api-errors.js';
 import { BatchJobs } from './batch/batch-jobs.js';
 import { matchBatchPath, type BatchRoute } from './batch/batch-route.js';
+import { answerCacheCall, matchCachePath, type CacheRoute } from './caching/cache-routes.js';
+import { CachedContents, tokenHours } from './caching/cached-contents.js';
+import { ImplicitCache } from './caching/implicit-cache.js';
 import { parseEmulatorConfig, type EmulatorConfig, type LatencyRange } from './emulator-config.js';
 import type { EmulatedApi } from './emulated-api.js';
 import { StatsRecorder, type EmulatorCounters, type EmulatorStats } from './emulator-stats.js';
@@ -44,12 +47,28 @@ export interface RequestLogEntry {
   status: number;
 }
 
+/** An explicit cache created, deleted, or expired (at its expireTime), with its size and, at its end, its storage. */
+export interface CacheLogEntry {
+  at: number;
+  event: 'create' | 'delete' | 'expire';
+  /** `projects/P/locations/L/cachedContents/ID`. */
+  name: string;
+  project: string;
+  location: string;
+  model: string;
+  tokens: number;
+  /** Storage billed for the cache's whole life (delete and expire only). */
+  token_hours?: number;
+}
+
 export interface RunningEmulator {
   url: string;
   port: number;
   stats(): EmulatorStats;
   /** Billed calls in arrival order (the last 200,000), for tests that check when calls came. */
   log(): RequestLogEntry[];
+  /** Explicit caches created, deleted and expired, in the order of `at` (also `caches` in GET /_emulator/log). */
+  cacheLog(): CacheLogEntry[];
   setConfig(config: EmulatorConfig): void;
   /** Asks per prompt kept from an earlier emulator (see PromptOccurrences.restore). */
   restorePromptCounts(counts: Iterable<readonly [number, number]>): void;
@@ -94,6 +113,10 @@ function matchVertexPath(pathname: string): CallTarget | undefined {
   } catch {
     return undefined;
   }
+}
+
+function cacheFields(cache: { name: string; project: string; location: string; model: string; tokenCount: number }) {
+  return { name: cache.name, project: cache.project, location: cache.location, model: cache.model, tokens: cache.tokenCount };
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -167,6 +190,22 @@ class Emulator {
     count: (project, model, increments) => this.stats.add('vertex', project, model, increments),
   });
   private requestLog: RequestLogEntry[] = [];
+  private cacheEvents: CacheLogEntry[] = [];
+  /** Explicit context caches: their storage is counted under the project and model that made them. */
+  private readonly caches = new CachedContents(() => this.config.caching, {
+    created: (cache) => {
+      this.stats.add('vertex', cache.project, cache.model, { caches_created: 1 });
+      this.logCache({ at: cache.createTime, event: 'create', ...cacheFields(cache) });
+    },
+    ended: ({ cache, event, at, tokenHours: hours }) => {
+      this.stats.add('vertex', cache.project, cache.model, {
+        [event === 'delete' ? 'caches_deleted' : 'caches_expired']: 1,
+        cache_storage_token_hours: hours,
+      });
+      this.logCache({ at, event, ...cacheFields(cache), token_hours: hours });
+    },
+  });
+  private readonly implicitCache = new ImplicitCache(() => this.config.caching);
   private latencyRng!: Rng;
   private faultRng!: Rng;
   private cutRng!: Rng;
@@ -177,7 +216,18 @@ class Emulator {
   }
 
   snapshot(): EmulatorStats {
-    return { ...this.stats.snapshot(), shared_capacity: this.sharedCapacity.snapshot(Date.now()) };
+    const now = Date.now();
+    this.caches.expire(now);
+    const stats = this.stats.snapshot();
+    // Caches still alive have cost their storage so far.
+    for (const cache of this.caches.alive(now)) {
+      const hours = tokenHours(cache.tokenCount, cache.createTime, now);
+      const project = stats.projects[cache.project];
+      const perModel = project?.by_model[cache.model];
+      if (project) project.cache_storage_token_hours += hours;
+      if (perModel) perModel.cache_storage_token_hours += hours;
+    }
+    return { ...stats, shared_capacity: this.sharedCapacity.snapshot(now) };
   }
 
   setConfig(config: EmulatorConfig): void {
@@ -191,6 +241,16 @@ class Emulator {
     return [...this.requestLog].sort((a, b) => a.at - b.at);
   }
 
+  cacheLog(): CacheLogEntry[] {
+    this.caches.expire(Date.now());
+    return [...this.cacheEvents].sort((a, b) => a.at - b.at);
+  }
+
+  private logCache(entry: CacheLogEntry): void {
+    this.cacheEvents.push(entry);
+    if (this.cacheEvents.length > 200_000) this.cacheEvents.splice(0, 50_000);
+  }
+
   private logRequest(api: EmulatedApi, project: string, model: string, status: number, at: number): void {
     this.requestLog.push({ at, api, project, model, status });
     if (this.requestLog.length > 200_000) this.requestLog.splice(0, 50_000);
@@ -198,6 +258,9 @@ class Emulator {
 
   reset(): void {
     this.requestLog = [];
+    this.cacheEvents = [];
+    this.caches.clear();
+    this.implicitCache.clear();
     this.stats.reset();
     this.quotas.reset();
     this.sharedCapacity.reset();
@@ -216,6 +279,8 @@ class Emulator {
     const url = new URL(req.url ?? '/', 'http://emulator');
     if (url.pathname.startsWith('/_emulator/')) return this.handleControl(req, res, url.pathname);
     if (isStoragePath(url.pathname)) return this.storage.handle(req, res, url);
+    const cacheRoute = matchCachePath(url.pathname, req.method ?? 'GET');
+    if (cacheRoute) return this.answerCache(req, res, cacheRoute, url);
     const batchRoute = matchBatchPath(url.pathname, req.method ?? 'GET');
     if (batchRoute) return this.answerBatch(req, res, batchRoute, url);
     const vertex = matchVertexPath(url.pathname);
@@ -346,7 +411,27 @@ class Emulator {
   }
 
   private handlerContext(): HandlerContext {
-    return { config: this.config, now: () => Date.now(), operations: this.operations, occurrences: this.occurrences, objects: this.store };
+    return {
+      config: this.config,
+      now: () => Date.now(),
+      operations: this.operations,
+      occurrences: this.occurrences,
+      objects: this.store,
+      caches: this.caches,
+      implicitCache: this.implicitCache,
+    };
+  }
+
+  /** cachedContents: the same authentication as model calls; no quotas, latency or faults, not billed as calls. */
+  private async answerCache(req: IncomingMessage, res: ServerResponse, route: CacheRoute, url: URL): Promise<void> {
+    try {
+      if (!isAuthenticated(req)) throw unauthenticated();
+      const body = req.method === 'POST' || req.method === 'PATCH' ? await readJson(req) : {};
+      sendJson(res, 200, answerCacheCall(this.caches, this.config, route, body, url.searchParams, Date.now()));
+    } catch (error) {
+      if (error instanceof VertexHttpError) return sendError(res, error);
+      sendError(res, new VertexHttpError(500, 'INTERNAL', `Internal error encountered: ${(error as Error).message}`));
+    }
   }
 
   /** batchPredictionJobs: the same authentication as model calls; no quotas, latency or faults. */
@@ -395,7 +480,7 @@ class Emulator {
 
   private async handleControl(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (path === '/_emulator/stats' && req.method === 'GET') return sendJson(res, 200, this.snapshot());
-    if (path === '/_emulator/log' && req.method === 'GET') return sendJson(res, 200, { requests: this.log() });
+    if (path === '/_emulator/log' && req.method === 'GET') return sendJson(res, 200, { requests: this.log(), caches: this.cacheLog() });
     if (path === '/_emulator/batch/expire' && req.method === 'POST') {
       const body = await readJson(req).catch(() => ({}) as Record<string, unknown>);
       return sendJson(res, 200, { expired: this.batch.expire(typeof body.name === 'string' ? body.name : undefined) });
@@ -449,6 +534,7 @@ export async function startEmulator(config: EmulatorConfig, opts: { port?: numbe
     port,
     stats: () => emulator.snapshot(),
     log: () => emulator.log(),
+    cacheLog: () => emulator.cacheLog(),
     setConfig: (next) => emulator.setConfig(next),
     restorePromptCounts: (counts) => emulator.occurrences.restore(counts),
     takePromptCounts: () => emulator.occurrences.takeChanged(),

@@ -21,6 +21,11 @@ export function countTextTokens(text: string): number {
   return tokens;
 }
 
+/** The text's pieces in order with what each costs (their costs add up to countTextTokens). */
+export function* pieceTokenRuns(text: string): Generator<[string, number]> {
+  for (const match of text.matchAll(PIECE)) yield [match[0], pieceTokens(match[0])];
+}
+
 /** The longest prefix of `text` that fits in `maxTokens` tokens (how MAX_TOKENS cuts a reply). */
 export function truncateToTokens(text: string, maxTokens: number): string {
   let tokens = 0;

@@ -13,8 +13,9 @@ import type { ProviderRequest, ProviderResult } from './provider.js';
 
 /** Fields of the SDK's config that are request fields, not generationConfig (textConfig sets no signal or HTTP options). */
 function toRequestBody(prompt: string, config: GenerateContentConfig): Record<string, unknown> {
-  const { systemInstruction, labels, safetySettings, ...generationConfig } = config;
+  const { systemInstruction, labels, safetySettings, cachedContent, ...generationConfig } = config;
   return compact({
+    cachedContent,
     contents: [{ role: 'user', parts: [{ text: prompt }] }],
     systemInstruction: typeof systemInstruction === 'string' ? { parts: [{ text: systemInstruction }] } : systemInstruction,
     generationConfig,

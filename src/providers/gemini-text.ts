@@ -28,6 +28,7 @@ export function textConfig(request: ProviderRequest): GenerateContentConfig {
     frequencyPenalty: params.number('frequency_penalty'),
     thinkingConfig: thinkingBudget === undefined ? undefined : { thinkingBudget },
     labels: vertexLabels(request.labels),
+    cachedContent: request.cachedContent,
   });
   if (request.jsonSchema) {
     config.responseMimeType = 'application/json';

@@ -15,6 +15,12 @@ export interface ProviderRequest {
   /** Several texts in one embedding request (batching). */
   texts?: string[];
   system?: string;
+  /**
+   * Text and JSON steps: an explicit context cache (`projects/P/locations/L/cachedContents/ID`, see
+   * context-cache.ts) holding the static prefix, sent as the SDK's `config.cachedContent`. As on
+   * Vertex, a request naming a cache must not also carry `system` (400 INVALID_ARGUMENT).
+   */
+  cachedContent?: string;
   /** When set, the reply must be JSON matching this schema (responseMimeType + responseSchema). */
   jsonSchema?: JsonSchema;
   maxOutputTokens?: number;

@@ -18,6 +18,8 @@ export interface LineOutcome {
   line: string;
   ok: boolean;
   inputTokens: number;
+  /** The part of inputTokens served from a context cache (cachedContentTokenCount). */
+  cachedTokens: number;
   outputTokens: number;
 }
 
@@ -96,7 +98,13 @@ function carried(input: Json, request: unknown, echoKey: boolean): Json {
 }
 
 function failed(fields: Json, error: VertexHttpError, processedTime: string): LineOutcome {
-  return { line: JSON.stringify({ status: lineStatus(error), processed_time: processedTime, ...fields }), ok: false, inputTokens: 0, outputTokens: 0 };
+  return {
+    line: JSON.stringify({ status: lineStatus(error), processed_time: processedTime, ...fields }),
+    ok: false,
+    inputTokens: 0,
+    cachedTokens: 0,
+    outputTokens: 0,
+  };
 }
 
 export async function answerLine(raw: string, target: LineTarget, ctx: HandlerContext, options: LineOptions): Promise<LineOutcome> {
@@ -131,6 +139,7 @@ export async function answerLine(raw: string, target: LineTarget, ctx: HandlerCo
       line: JSON.stringify({ status: '', processed_time: processedTime, ...fields, response: outcome.body }),
       ok: true,
       inputTokens: outcome.usage.input_tokens ?? 0,
+      cachedTokens: outcome.usage.cached_input_tokens ?? 0,
       outputTokens: outcome.usage.output_tokens ?? 0,
     };
   } catch (error) {

@@ -93,7 +93,17 @@ export async function runBatchJob(job: BatchJob, deps: RunnerDeps): Promise<void
         if (block.length >= SHUFFLE_BLOCK) await flush();
         if (outcome.ok) job.succeeded++;
         else job.failed++;
-        deps.count(job, outcome.ok ? { batch_ok: 1, batch_input_tokens: outcome.inputTokens, batch_output_tokens: outcome.outputTokens } : { batch_failed: 1 });
+        deps.count(
+          job,
+          outcome.ok
+            ? {
+                batch_ok: 1,
+                batch_input_tokens: outcome.inputTokens,
+                batch_cached_input_tokens: outcome.cachedTokens,
+                batch_output_tokens: outcome.outputTokens,
+              }
+            : { batch_failed: 1 },
+        );
         index++;
       }
     }

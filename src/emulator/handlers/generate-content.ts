@@ -10,6 +10,7 @@ import { brokenImageData, GEMINI_IMAGE_SIZES, renderImage } from '../fake-image.
 import { samplePart } from '../prompt-occurrences.js';
 import { seededRandom, type Rng } from '../seeded-random.js';
 import { countTextTokens, truncateToTokens } from '../token-count.js';
+import { cacheNotFound } from '../caching/cached-contents.js';
 import { invalidArgument } from '../vertex-error.js';
 import { promptKey, promptTokens, readGeminiPrompt, type GeminiPrompt } from './gemini-prompt.js';
 import type { HandlerContext, HandlerOutcome, ModelCall } from './model-call.js';
@@ -17,7 +18,8 @@ import { asObject, checkLabels, isBlocked, optionalNumber, optionalString } from
 
 /** :generateContent for Gemini text, JSON and image models. */
 export async function generateContent(call: ModelCall, ctx: HandlerContext): Promise<HandlerOutcome> {
-  const prompt = readGeminiPrompt(call.body, { requireContents: true });
+  const { body, explicitTokens } = withCachedContent(call, ctx);
+  const prompt = readGeminiPrompt(body, { requireContents: true });
   checkLabels(call.body.labels);
   const config = prompt.generationConfig;
   const modalities = Array.isArray(config.responseModalities) ? config.responseModalities.map((m) => String(m).toUpperCase()) : [];
@@ -30,7 +32,49 @@ export async function generateContent(call: ModelCall, ctx: HandlerContext): Pro
   const limit = geminiInputTokenLimit(call.model);
   if (inputTokens > limit) throw invalidArgument(`The input token count (${inputTokens}) exceeds the maximum number of tokens allowed (${limit}).`);
   const blocked = isBlocked(`${prompt.system}\n${prompt.text}`, ctx.config.blocked_terms);
-  return wantsImage ? imageReply(call, ctx, prompt, inputTokens, blocked) : textReply(call, ctx, prompt, inputTokens, blocked);
+  const outcome = wantsImage ? await imageReply(call, ctx, prompt, inputTokens, blocked) : textReply(call, ctx, prompt, inputTokens, blocked);
+  // Only an answered request is cached (or uses a cache); the reply itself is the same either way.
+  const cachedTokens = explicitTokens ?? ctx.implicitCache?.serve(call, body, ctx.now()) ?? 0;
+  return withCachedTokens(outcome, cachedTokens);
+}
+
+/**
+ * A request naming a cache (`cachedContent`) is answered as the same request with the cache's
+ * system instruction and contents in front of its own, so its reply is the reply to that request;
+ * as on Vertex, it may not set its own system instruction, tools or tool config, must use the
+ * cache's model, and sees only caches of its own project and location.
+ */
+function withCachedContent(call: ModelCall, ctx: HandlerContext): { body: Record<string, unknown>; explicitTokens?: number } {
+  const name = call.body.cachedContent;
+  if (name === undefined) return { body: call.body };
+  if (typeof name !== 'string' || name === '') throw invalidArgument(`Invalid value at 'cached_content' (TYPE_STRING), ${JSON.stringify(name)}`);
+  if (call.body.systemInstruction !== undefined || call.body.tools !== undefined || call.body.toolConfig !== undefined) {
+    throw invalidArgument(
+      'CachedContent can not be used with GenerateContent request setting system_instruction, tools or tool_config.\n\nProposed fix: move those values to CachedContent from GenerateContent request.',
+    );
+  }
+  const cache = ctx.caches?.require(name, ctx.now());
+  if (!cache || cache.project !== call.project || cache.location !== call.location) throw cacheNotFound(name);
+  if (cache.model !== call.model) {
+    throw invalidArgument(`Model used by GenerateContent request (${call.model}) and CachedContent (${cache.model}) has to be the same.`);
+  }
+  const own = Array.isArray(call.body.contents) ? (call.body.contents as unknown[]) : [];
+  const { cachedContent: _named, ...rest } = call.body;
+  return {
+    body: { ...rest, ...(cache.systemInstruction ? { systemInstruction: cache.systemInstruction } : {}), contents: [...cache.contents, ...own] },
+    explicitTokens: cache.tokenCount,
+  };
+}
+
+/** Marks the cached part of the prompt, as Vertex reports it: part of promptTokenCount, named apart. */
+function withCachedTokens(outcome: HandlerOutcome, cachedTokens: number): HandlerOutcome {
+  if (cachedTokens <= 0) return outcome;
+  const usage = (outcome.body as { usageMetadata?: Record<string, unknown> }).usageMetadata;
+  if (usage) {
+    usage.cachedContentTokenCount = cachedTokens;
+    usage.cacheTokensDetails = [{ modality: 'TEXT', tokenCount: cachedTokens }];
+  }
+  return { ...outcome, usage: { ...outcome.usage, cached_input_tokens: cachedTokens } };
 }
 
 function envelope(call: ModelCall, ctx: HandlerContext, body: Record<string, unknown>): Record<string, unknown> {

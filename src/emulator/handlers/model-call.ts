@@ -1,3 +1,5 @@
+import type { CachedContents } from '../caching/cached-contents.js';
+import type { ImplicitCache } from '../caching/implicit-cache.js';
 import type { EmulatedApi } from '../emulated-api.js';
 import type { EmulatorConfig } from '../emulator-config.js';
 import type { EmulatorCounters } from '../emulator-stats.js';
@@ -26,6 +28,10 @@ export interface HandlerContext {
   occurrences: PromptOccurrences;
   /** The emulator's Cloud Storage: where Veo writes videos asked for with `storageUri`, as Vertex does. */
   objects?: ObjectStore;
+  /** Explicit context caches (`cachedContents`) a request may name; absent: none exist. */
+  caches?: CachedContents;
+  /** Prefixes sent recently (implicit caching); absent: no implicit caching. */
+  implicitCache?: ImplicitCache;
 }
 
 /** A successful answer and what it adds to the stats (tokens, images, video seconds). */
