@@ -7,6 +7,7 @@ import type { HeldReplies } from '../../outputs/held-replies.js';
 import type { Provider, TaskKind } from '../../providers/provider.js';
 import type { Checkpoints } from '../../store/interfaces/checkpoints.js';
 import type { Ledger } from '../../store/interfaces/ledger.js';
+import type { ContextCacheKeeper } from '../context-cache-keeper.js';
 import type { EngineEvents } from '../events.js';
 import type { CloudObjects } from './cloud-objects.js';
 
@@ -27,6 +28,8 @@ export interface ExecutionContext {
   cache?: ResponseCache;
   /** Reads what a model wrote to Cloud Storage (Veo with storage_uri). Absent: such outputs fail their step. */
   objects?: CloudObjects;
+  /** The run's explicit context caches (issue 29): text requests name a step's cache instead of carrying its static prefix. */
+  contextCaches?: ContextCacheKeeper;
   /** Which provider serves a step's model: the registry's when absent (unit tests give a fake). */
   providers?: (task: TaskKind, model: string) => Provider;
 }
