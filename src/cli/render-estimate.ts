@@ -40,7 +40,7 @@ export function renderEstimate(estimate: JobEstimate, io: CliIO, stream: NodeJS.
       // Both figures, and which wins (issue 29): the step's figures above include the choice.
       line(
         stream,
-        `  ${''.padEnd(22)} context cache (${plan.setting}): ${plan.use ? 'used' : 'not used'}, static prefix about ${plan.prefix_tokens} tokens; discount ${usd(plan.discount_usd)} vs storage ${usd(plan.storage_usd)}: ${plan.reason}`,
+        `  ${''.padEnd(22)} context cache (${plan.setting}): ${plan.use ? 'used' : 'not used'} for the static prefix of about ${plan.prefix_tokens} tokens: ${plan.reason}`,
       );
       if (plan.mode) line(stream, `  ${''.padEnd(22)} mode auto → ${plan.mode.chosen}: ${plan.mode.reason}`);
     }

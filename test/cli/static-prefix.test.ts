@@ -1,6 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { REPO, runCli } from '../helpers/cli.js';
 import { writeJobFixture } from '../helpers/job-fixture.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
@@ -44,5 +45,24 @@ describe('the static prefix: preview shows it, validate warns when fixed text co
     expect(preview.code).toBe(0);
     const match = /\[brief\] static prefix: about ([\d,]+) tokens, the same for every item and sent first\n {4}Rule 1: write plainly/.exec(preview.stdout);
     expect(Number(match?.[1]?.replace(/,/g, ''))).toBeGreaterThan(2048);
+  });
+});
+
+describe('the estimate of a step with a cacheable static prefix', () => {
+  it('jobs/product-copy.yaml: both figures (discount on the items left, storage for the run) and which wins', async () => {
+    const dir = tempDir();
+    cpSync(join(REPO, 'jobs'), join(dir, 'jobs'), { recursive: true, filter: (src) => !src.includes('.genbatch') });
+    cpSync(join(REPO, 'fixtures', 'credentials.emulator.yaml'), join(dir, 'fixtures', 'credentials.emulator.yaml'));
+    const text = await runCli(['estimate', 'jobs/product-copy.yaml', '--emulator'], { cwd: dir });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(
+      /context cache \(auto\): used for the static prefix of about [\d]+ tokens: it pays: discount \$0\.00\d+ on 4 items vs storage \$0\.000\d+ for 1 min in 3 project\/location\(s\)/,
+    );
+    const json = JSON.parse((await runCli(['estimate', 'jobs/product-copy.yaml', '--emulator', '--json'], { cwd: dir })).stdout) as {
+      by_step: { context_cache?: { use: boolean; discount_usd: number; storage_usd: number; caches: number } }[];
+    };
+    const plan = json.by_step[0]?.context_cache;
+    expect(plan).toMatchObject({ use: true, caches: 3 });
+    expect(plan?.discount_usd).toBeGreaterThan(plan?.storage_usd ?? Infinity);
   });
 });

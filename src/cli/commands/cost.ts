@@ -99,7 +99,7 @@ export async function costCommand(jobFile: string | undefined, flags: { json?: b
     const cached = rows.filter((r) => r.project === CACHE_LEDGER_PROJECT).reduce((a, r) => a + r.calls, 0);
     line(io.stdout, `${job.name}: $${total.toFixed(4)} over ${calls} calls${cached > 0 ? `, and ${cached} answer(s) from the response cache at $0` : ''}`);
     if (storage.length > 0)
-      line(io.stdout, `  context-cache storage: $${storageUsd.toFixed(6)} (${storageTokenHours.toFixed(4)} token-hours), included in the total`);
+      line(io.stdout, `  context-cache storage: $${storageUsd.toFixed(8)} (${storageTokenHours.toFixed(4)} token-hours), included in the total`);
     if (provisionedCalls > 0) line(io.stdout, `  + ${provisionedCalls} call(s) on provisioned throughput (prepaid: $0 here, billed by your reservation)`);
     if (unsettledCalls > 0) line(io.stdout, unknownSpend(unsettledCalls, unsettled));
     for (const r of rows.filter((row) => row.storage !== 1))
@@ -110,7 +110,7 @@ export async function costCommand(jobFile: string | undefined, flags: { json?: b
     for (const r of storage)
       line(
         io.stdout,
-        `  ${r.day}  ${r.step.padEnd(12)} ${r.model.padEnd(26)} ${r.project.padEnd(16)} cache storage ${r.cache_token_hours.toFixed(4)} token-hours  $${r.cost_usd.toFixed(6)}`,
+        `  ${r.day}  ${r.step.padEnd(12)} ${r.model.padEnd(26)} ${r.project.padEnd(16)} cache storage ${r.cache_token_hours.toFixed(4)} token-hours  $${r.cost_usd.toFixed(8)}`,
       );
   }
   return 0;
