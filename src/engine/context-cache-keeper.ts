@@ -39,6 +39,8 @@ const TYPICAL_CALL_SECONDS = 5;
 interface Held {
   row: ContextCacheRow;
   client: GoogleGenAI;
+  /** A TTL being bought: calls meanwhile wait for it rather than buy another. */
+  extending?: Promise<void>;
 }
 
 /**
@@ -99,7 +101,7 @@ export class ContextCacheKeeper {
       seconds: (items * TYPICAL_CALL_SECONDS) / Math.max(1, job.limits.concurrency),
       onlineUsd: 0,
     });
-    return plan?.use ? prefix : undefined;
+    return setting === 'on' || plan?.use ? prefix : undefined;
   }
 
   /**
@@ -120,6 +122,8 @@ export class ContextCacheKeeper {
     }
     const cache = await held;
     if (!cache) return request;
+    // A cache past half its TTL gets another before it is named (the timer does it too between calls).
+    await this.extendOnce(cache).catch(() => undefined);
     const rest: ProviderRequest = { ...request, prompt: request.prompt.slice(prefix.leading.length), cachedContent: cache.row.name };
     delete rest.system;
     return rest;
@@ -187,6 +191,12 @@ export class ContextCacheKeeper {
     };
   }
 
+  private extendOnce(held: Held): Promise<void> {
+    if (held.row.expireAt - this.#now() > (this.#ttl * 1000) / 2) return Promise.resolve();
+    held.extending ??= this.extend(held).finally(() => (held.extending = undefined));
+    return held.extending;
+  }
+
   /** Buys another TTL when less than half of one is left, booking the storage up to the new expiry. */
   private async extend(held: Held, force = false): Promise<void> {
     const { row } = held;
@@ -226,7 +236,7 @@ export class ContextCacheKeeper {
       if (this.#options.store.steps.unfinishedCount(held.row.step) === 0) {
         this.#held.delete(key);
         await this.remove(held);
-      } else await this.extend(held);
+      } else await this.extendOnce(held);
     }
   }
 
