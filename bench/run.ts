@@ -11,6 +11,7 @@ import { cache } from './cache.js';
 import { cacheOverhead } from './cache-overhead.js';
 import { declaredTwoJobs, learnedPacing, sourceScenario } from './quota-scenarios.js';
 import { inputLimits } from './input-limits.js';
+import { contextCache } from './context-cache.js';
 
 /**
  * `npm run bench [name...]`: prints figures, never pass/fail (the machines are shared and noisy).
@@ -36,6 +37,8 @@ const benchmarks: Record<string, () => Promise<Figures | Figures[]>> = {
   'sdk-ratio': () => sdkRatio(),
   cache: () => cache(),
   'cache-overhead': () => cacheOverhead(),
+  // Issue 29: input spend with context_cache auto vs off, ledger vs emulator billing.
+  'context-cache': () => contextCache(),
 };
 
 const chosen = process.argv.slice(2);
