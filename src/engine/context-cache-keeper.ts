@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { GoogleGenAI } from '@google/genai';
 import type { ProjectCredentials } from '../credentials/credentials.js';
 import { contextCachePlan } from '../estimate/context-cache-plan.js';
@@ -7,13 +8,13 @@ import { MIN_CACHE_TOKENS, staticPrefix, type StaticPrefix } from '../job/static
 import { contextCaches, type ContextCacheInfo } from '../providers/context-cache.js';
 import type { ProviderRequest } from '../providers/provider.js';
 import { typicalTokens } from '../providers/token-heuristics.js';
-import type { ContextCacheQueries, ContextCacheRow, StorageBooking } from '../store/context-cache-queries.js';
+import { PENDING_PREFIX, type ContextCacheQueries, type ContextCacheRow, type StorageBooking } from '../store/context-cache-queries.js';
 import type { Checkpoints } from '../store/interfaces/checkpoints.js';
 import type { StepQueries } from '../store/step-queries.js';
 
 /** What the keeper reads and writes of the state: the caches' rows and storage bookings, committed with the group commit. */
 export interface ContextCacheState extends Pick<Checkpoints, 'commit'> {
-  readonly contextCaches: Pick<ContextCacheQueries, 'created' | 'extended' | 'ended' | 'live'>;
+  readonly contextCaches: Pick<ContextCacheQueries, 'intent' | 'created' | 'extended' | 'ended' | 'live'>;
   readonly steps: Pick<StepQueries, 'unfinishedCount'>;
 }
 
@@ -141,43 +142,78 @@ export class ContextCacheKeeper {
   private async acquire(step: Step, prefix: StaticPrefix, project: ProjectCredentials, model: string, client: GoogleGenAI): Promise<Held | undefined> {
     const { store, runId, job } = this.#options;
     const caches = contextCaches(client);
-    for (const row of store.contextCaches.live()) {
-      if (row.step !== step.name || row.project !== project.name || row.model !== model || row.location !== project.location) continue;
-      const info = await caches.get(row.name);
-      if (info) {
+    for (const recorded of store.contextCaches.live()) {
+      if (recorded.step !== step.name || recorded.project !== project.name || recorded.model !== model || recorded.location !== project.location) continue;
+      const row = recorded.name.startsWith(PENDING_PREFIX) ? await this.recover(recorded, client) : recorded;
+      const info = row && (await caches.get(row.name));
+      if (row && info) {
         const held = { row: { ...row, expireAt: Date.parse(info.expireTime) }, client };
         await this.extend(held);
         return held;
       }
       // Gone (expired, or deleted elsewhere): it lived until it expired, at the latest.
-      await this.end(row, Math.min(this.#now(), row.expireAt));
+      if (row) await this.end(row, Math.min(this.#now(), row.expireAt));
     }
-    const info: ContextCacheInfo = await caches.create({
-      model,
-      ...(prefix.system === undefined ? {} : { systemInstruction: prefix.system }),
-      ...(prefix.leading === '' ? {} : { contents: [{ role: 'user', parts: [{ text: prefix.leading }] }] }),
-      ttlSeconds: this.#ttl,
-      displayName: `genbatch ${job.name} ${step.name}`.slice(0, 128),
-    });
-    const expireAt = Date.parse(info.expireTime);
-    // The server's create time: its expiry less the TTL bought (what its storage is billed from).
-    const createdAt = expireAt - this.#ttl * 1000;
-    const row: ContextCacheRow = {
-      name: info.name,
+    // Intent before spend: the row (with the display name the cache gets) is durable before the create,
+    // so a run killed before it records the name leaves a trace the resume finds the cache by.
+    const id = randomBytes(6).toString('hex');
+    const pending = `${PENDING_PREFIX}${id}`;
+    const displayName = `genbatch ${job.name.slice(0, 80)} ${step.name.slice(0, 20)} ${id}`;
+    const now = this.#now();
+    const intent: ContextCacheRow = {
+      name: pending,
       step: step.name,
       project: project.name,
       location: project.location,
       model,
-      tokenCount: info.tokenCount,
-      createdAt,
-      expireAt,
-      bookedUntil: expireAt,
+      tokenCount: 0,
+      createdAt: now,
+      expireAt: now + this.#ttl * 1000,
+      bookedUntil: now,
       endedAt: null,
       runId,
+      displayName,
     };
+    await store.commit(() => store.contextCaches.intent(intent));
+    let info: ContextCacheInfo;
+    try {
+      info = await caches.create({
+        model,
+        ...(prefix.system === undefined ? {} : { systemInstruction: prefix.system }),
+        ...(prefix.leading === '' ? {} : { contents: [{ role: 'user', parts: [{ text: prefix.leading }] }] }),
+        ttlSeconds: this.#ttl,
+        displayName,
+      });
+    } catch (error) {
+      await store.commit(() => store.contextCaches.ended(pending, now, undefined));
+      throw error;
+    }
+    const expireAt = Date.parse(info.expireTime);
+    // The server's create time: its expiry less the TTL bought (what its storage is billed from).
+    const createdAt = expireAt - this.#ttl * 1000;
+    const row: ContextCacheRow = { ...intent, name: info.name, tokenCount: info.tokenCount, createdAt, expireAt, bookedUntil: expireAt };
     // Named in the state (and its first TTL in the ledger) before the first request uses it.
-    await store.commit(() => store.contextCaches.created(row, this.booking(row, createdAt, expireAt)));
+    await store.commit(() => store.contextCaches.created(pending, row, this.booking(row, createdAt, expireAt)));
     return { row, client };
+  }
+
+  /**
+   * A row left `pending:` by a run killed between the create and recording the name: the cache is
+   * found by its display name (named now, its storage booked to its expiry), or the create never
+   * happened (or the cache is gone: nothing to find) and the row ends.
+   */
+  private async recover(row: ContextCacheRow, client: GoogleGenAI): Promise<ContextCacheRow | undefined> {
+    const store = this.#options.store;
+    const found = (await contextCaches(client).list()).find((c) => row.displayName && c.displayName === row.displayName);
+    if (!found) {
+      await store.commit(() => store.contextCaches.ended(row.name, row.createdAt, undefined));
+      return undefined;
+    }
+    const expireAt = Date.parse(found.expireTime);
+    const createdAt = found.createTime ? Date.parse(found.createTime) : expireAt - this.#ttl * 1000;
+    const named: ContextCacheRow = { ...row, name: found.name, tokenCount: found.tokenCount, createdAt, expireAt, bookedUntil: expireAt };
+    await store.commit(() => store.contextCaches.created(row.name, named, this.booking(named, createdAt, expireAt)));
+    return named;
   }
 
   private booking(row: Pick<ContextCacheRow, 'name' | 'step' | 'project' | 'model' | 'tokenCount'>, fromMs: number, toMs: number): StorageBooking {
@@ -255,11 +291,12 @@ export class ContextCacheKeeper {
       await this.remove(held).catch(() => undefined);
     }
     this.#held.clear();
-    for (const row of this.#options.store.contextCaches.live()) {
-      if (removed.has(row.name)) continue;
-      const client = this.#options.clientFor(row.project);
+    for (const recorded of this.#options.store.contextCaches.live()) {
+      if (removed.has(recorded.name)) continue;
+      const client = this.#options.clientFor(recorded.project);
       if (!client) continue;
-      await this.remove({ row, client }).catch(() => undefined);
+      const row = recorded.name.startsWith(PENDING_PREFIX) ? await this.recover(recorded, client).catch(() => undefined) : recorded;
+      if (row) await this.remove({ row, client }).catch(() => undefined);
     }
   }
 }

@@ -14,7 +14,12 @@ export interface ContextCacheRow {
   bookedUntil: number;
   endedAt: number | null;
   runId: string;
+  /** The display name the cache was created with (found by it when the run died before naming it). */
+  displayName?: string | null;
 }
+
+/** A row committed before the create call: its name is `pending:<id>` until the create returns. */
+export const PENDING_PREFIX = 'pending:';
 
 interface RawRow {
   name: string;
@@ -28,6 +33,7 @@ interface RawRow {
   booked_until: number;
   ended_at: number | null;
   run_id: string;
+  display_name: string | null;
 }
 
 const toRow = (r: RawRow): ContextCacheRow => ({
@@ -42,10 +48,13 @@ const toRow = (r: RawRow): ContextCacheRow => ({
   bookedUntil: r.booked_until,
   endedAt: r.ended_at,
   runId: r.run_id,
+  displayName: r.display_name,
 });
 
-const INSERT = `INSERT INTO context_caches (name, step, project, location, model, token_count, created_at, expire_at, booked_until, run_id)
-  VALUES (@name, @step, @project, @location, @model, @tokenCount, @createdAt, @expireAt, @bookedUntil, @runId)`;
+const INSERT = `INSERT INTO context_caches (name, step, project, location, model, token_count, created_at, expire_at, booked_until, run_id, display_name)
+  VALUES (@name, @step, @project, @location, @model, @tokenCount, @createdAt, @expireAt, @bookedUntil, @runId, @displayName)`;
+const NAME = `UPDATE context_caches SET name = @name, token_count = @tokenCount, created_at = @createdAt, expire_at = @expireAt, booked_until = @bookedUntil
+  WHERE name = @pending`;
 const EXTEND = 'UPDATE context_caches SET expire_at = ?, booked_until = max(booked_until, ?) WHERE name = ?';
 const END = 'UPDATE context_caches SET ended_at = ?, booked_until = ? WHERE name = ? AND ended_at IS NULL';
 const LIVE = 'SELECT * FROM context_caches WHERE ended_at IS NULL ORDER BY created_at';
@@ -75,9 +84,14 @@ export class ContextCacheQueries {
     this.#present = present;
   }
 
-  /** A cache just made, with its first TTL's storage booked. */
-  created(row: Omit<ContextCacheRow, 'endedAt'>, booking: StorageBooking): void {
-    this.#sql.get(INSERT).run(row);
+  /** Before the create call: a row named `pending:<id>` with the display name the cache will have. */
+  intent(row: Omit<ContextCacheRow, 'endedAt'>): void {
+    this.#sql.get(INSERT).run({ ...row, displayName: row.displayName ?? null });
+  }
+
+  /** The create returned (or a resume found the cache by its display name): the row named, the storage so far booked. */
+  created(pending: string, row: Omit<ContextCacheRow, 'endedAt'>, booking: StorageBooking): void {
+    this.#sql.get(NAME).run({ ...row, pending });
     this.book(booking);
   }
 

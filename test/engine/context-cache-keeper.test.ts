@@ -121,4 +121,43 @@ describe('ContextCacheKeeper', () => {
     expect(Math.abs(storageBooked(file) - storageBilled())).toBeLessThan(1e-9);
     store.close();
   });
+
+  it('killed between the create and recording the name: the resume finds the cache by its display name, books it, reuses and deletes it', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = Date.parse('2026-12-07T14:00:00Z');
+    vi.setSystemTime(start);
+    const file = join(tempDir(), 'state.db');
+    const store = StateStore.open(file);
+    // What a killed run leaves: the intent row, and the cache it made (at Vertex) under that display name.
+    const displayName = 'genbatch shop copy 0123456789ab';
+    await store.commit(() =>
+      store.contextCaches.intent({
+        name: 'pending:0123456789ab',
+        step: 'copy',
+        project: 'a',
+        location: 'us-central1',
+        model: MODEL,
+        tokenCount: 0,
+        createdAt: start,
+        expireAt: start + 600_000,
+        bookedUntil: start,
+        runId: 'run-1',
+        displayName,
+      }),
+    );
+    const orphan = await t.client().caches.create({ model: MODEL, config: { systemInstruction: GUIDE, ttl: '600s', displayName } });
+
+    vi.setSystemTime(start + 60_000);
+    const resumed = keeper(store, 'run-2');
+    const next = await resumed.requestFor(step, request('a mug'), project, t.client());
+    expect(next.cachedContent).toBe(orphan.name);
+    expect(store.contextCaches.live().map((c) => c.name)).toEqual([orphan.name]);
+    expect(t.stats().projects[TEST_PROJECT]?.caches_created).toBe(1);
+    vi.setSystemTime(start + 90_000);
+    await resumed.close();
+    expect(t.stats().projects[TEST_PROJECT]?.caches_deleted).toBe(1);
+    expect(storageBooked(file)).toBeGreaterThan(0);
+    expect(Math.abs(storageBooked(file) - storageBilled())).toBeLessThan(1e-9);
+    store.close();
+  });
 });

@@ -22,4 +22,4 @@ export type RunState = BatchExecutorState &
   WorkItems &
   ProjectHealth &
   StatusReadModel &
-  ResultsReadModel & { readonly contextCaches: Pick<ContextCacheQueries, 'created' | 'extended' | 'ended' | 'live'> };
+  ResultsReadModel & { readonly contextCaches: Pick<ContextCacheQueries, 'intent' | 'created' | 'extended' | 'ended' | 'live'> };
