@@ -201,7 +201,7 @@ export class OnlineExecutor extends CallFailures implements StepExecutor {
     // Labels are Vertex's (for billing reports); the Gemini API refuses requests that carry them.
     if (call.api === 'gemini' && call.request.labels) call.request = withoutLabels(call.request);
     // The step's static prefix from its context cache on this project (made, or reused, here), when it has one.
-    if (this.ctx.contextCaches && call.api === 'vertex' && live.length === 1)
+    if (this.ctx.contextCaches?.prefixFor(step) && call.api === 'vertex' && live.length === 1)
       call.request = await this.ctx.contextCaches.requestFor(step, call.request, lease.project, lease.client);
     const lead = live[0] as PreparedCall['live'][number];
     // A reply paid for by an earlier run, whose outputs could not be written then (disk full).
