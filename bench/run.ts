@@ -12,6 +12,7 @@ import { cacheOverhead } from './cache-overhead.js';
 import { declaredTwoJobs, learnedPacing, sourceScenario } from './quota-scenarios.js';
 import { inputLimits } from './input-limits.js';
 import { quality } from './quality.js';
+import { contextCache } from './context-cache.js';
 
 /**
  * `npm run bench [name...]`: prints figures, never pass/fail (the machines are shared and noisy).
@@ -39,6 +40,8 @@ const benchmarks: Record<string, () => Promise<Figures | Figures[]>> = {
   'cache-overhead': () => cacheOverhead(),
   // Issue 28: checks, regenerations and judges on 1,000 items against the same job with no failures.
   quality: () => quality(),
+  // Issue 29: input spend with context_cache auto vs off, ledger vs emulator billing.
+  'context-cache': () => contextCache(),
 };
 
 const chosen = process.argv.slice(2);

@@ -40,6 +40,15 @@ export function renderEstimate(estimate: JobEstimate, io: CliIO, stream: NodeJS.
         stream,
         `  ${''.padEnd(22)} checks: ${s.checks.attempts_per_item} attempts per item (assuming ${Math.round(s.checks.assumed_failure_rate * 100)}% of outputs fail; a pilot measures it)${s.checks.judge_usd.expected > 0 ? `, judges ${usd(s.checks.judge_usd.expected)}` : ''}, included`,
       );
+    const plan = s.context_cache;
+    if (plan) {
+      // Both figures, and which wins (issue 29): the step's figures above include the choice.
+      line(
+        stream,
+        `  ${''.padEnd(22)} context cache (${plan.setting}): ${plan.use ? 'used' : 'not used'} for the static prefix of about ${plan.prefix_tokens} tokens: ${plan.reason}`,
+      );
+      if (plan.mode) line(stream, `  ${''.padEnd(22)} mode auto → ${plan.mode.chosen}: ${plan.mode.reason}`);
+    }
     for (const f of s.fallbacks ?? []) {
       line(stream, `  ${''.padEnd(22)} if on fallback ${f.model}: ${usd(f.usd.low)} / ${usd(f.usd.expected)} / ${usd(f.usd.high)}`);
     }

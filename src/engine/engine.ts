@@ -24,6 +24,7 @@ import { HeldReplies } from '../outputs/held-replies.js';
 import { OUTCOME_EXIT_CODES, type EngineEvents, type RunOutcome } from './events.js';
 import { BatchExecutor } from './executors/batch-executor.js';
 import { CloudObjects } from './executors/cloud-objects.js';
+import { ContextCacheKeeper } from './context-cache-keeper.js';
 import { OnlineExecutor } from './executors/online-executor.js';
 import { heldRepliesDirFor, scratchDirFor } from './paths.js';
 import { runOutcome } from './run-outcome.js';
@@ -207,8 +208,32 @@ export class Engine extends EventEmitter<EngineEvents> {
       return scheduler.completedSteps();
     } finally {
       clearInterval(heartbeat);
+      // The step's caches go when the pass ends (finished, stopped, Ctrl-C): none is left to pay for.
+      await this.keeper?.close();
       this.pool.detach();
     }
+  }
+
+  #keeper: ContextCacheKeeper | undefined;
+  private get keeper(): ContextCacheKeeper | undefined {
+    return this.#keeper;
+  }
+
+  /** The run's explicit context caches (issue 29), over the projects of each step's pool. */
+  private contextCacheKeeper(): ContextCacheKeeper {
+    const { job, store, catalog } = this.options;
+    this.#keeper = new ContextCacheKeeper({
+      runId: this.runId,
+      job,
+      store,
+      catalog,
+      projects: (step) =>
+        this.credentials.projects.filter(
+          (p) => p.enabled && (p.api ?? 'vertex') === 'vertex' && ((step.pool ?? job.pool) === undefined || p.pool === (step.pool ?? job.pool)),
+        ),
+      clientFor: (project) => this.pool.clientFor(project),
+    });
+    return this.#keeper;
   }
 
   /** The run's heartbeat in the state file, every 5 s; a lock lost (or held past its time) stops the pass. */
@@ -242,6 +267,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       ...(this.options.random ? { random: this.options.random } : {}),
       ...(this.options.cache ? { cache: this.options.cache } : {}),
       objects: new CloudObjects(() => this.credentials),
+      contextCaches: this.contextCacheKeeper(),
     };
     const onBudgetRefused = (worstCaseUsd: number): void => {
       if (this.options.budget) this.fatal ??= this.options.budget.stopError(worstCaseUsd);

@@ -10,7 +10,9 @@ import type { WorkItems } from '../store/interfaces/work-items.js';
 import type { PriceCatalog } from '../estimate/price-catalog.js';
 import { candidates, declaredOutputTokens, requestsFor } from '../estimate/step-usage.js';
 import type { TokenCounter, TokenCountMethod } from '../estimate/token-counter.js';
-import { estimateStep, rangeOf, round, type MeasuredCost, type Range, type StepEstimate } from '../estimate/step-estimate.js';
+import { estimateStep, rangeOf, round, withContextCache, type MeasuredCost, type Range, type StepEstimate } from '../estimate/step-estimate.js';
+import { contextCachePlan } from '../estimate/context-cache-plan.js';
+import { staticPrefix } from '../job/static-prefix.js';
 import { countPromptTokens } from '../estimate/prompt-tokens.js';
 import { withCheckCosts } from '../estimate/check-costs.js';
 
@@ -191,6 +193,44 @@ function requestsAndEta(
   };
 }
 
+/** A call's typical duration, for the run's length when no quota is declared and nothing was measured. */
+const TYPICAL_CALL_SECONDS = 5;
+
+/**
+ * A text step's estimate with its context-cache plan (src/estimate/context-cache-plan.ts): the
+ * static prefix counted once, the discount on the items left against the storage for the run's
+ * expected duration in each project the step's pool spreads over, and under `mode: auto` the cheaper mode.
+ */
+async function planContextCache(
+  prepared: PreparedJob,
+  estimate: StepEstimate,
+  input: Parameters<typeof estimateStep>[0],
+  counter: TokenCounter,
+  etaSeconds: number | null,
+): Promise<StepEstimate> {
+  const { job, credentials } = prepared;
+  const { step, items } = input;
+  if (step.task !== 'text' || items === 0 || !input.catalog.contextCachePrices(step.model)) return estimate;
+  const prefix = staticPrefix(step, job.styles);
+  const prefixTokens = await counter.count(step.model, (prefix.system ?? '') + prefix.leading);
+  const pool = step.pool ?? job.pool;
+  const places = new Set(credentials.projects.filter((p) => p.enabled && (pool === undefined || p.pool === pool)).map((p) => `${p.project}/${p.location}`));
+  const seconds = etaSeconds ?? (items * TYPICAL_CALL_SECONDS) / Math.max(1, job.limits.concurrency);
+  const batchAuto = step.mode === 'auto' && items >= input.batchMinItems;
+  const online = batchAuto ? estimateStep({ ...input, batchMinItems: Number.POSITIVE_INFINITY }) : undefined;
+  const plan = contextCachePlan({
+    step,
+    items,
+    prefixTokens,
+    catalog: input.catalog,
+    caches: Math.max(1, places.size),
+    seconds,
+    onlineUsd: (online ?? estimate).usd.expected,
+    ...(batchAuto ? { batchUsd: estimate.usd.expected } : {}),
+  });
+  return withContextCache(estimate, plan, online);
+}
+
 /**
  * What a job will cost before it is run (or what is left of it): prompt tokens counted on every
  * item, output from the step's declaration or typical sizes, images and seconds times their
@@ -207,12 +247,16 @@ export async function estimateJob(
   const expectedOutput = new Map(job.steps.map((s) => [s.name, measured.get(s.name)?.meanOutput ?? declaredOutputTokens(s, catalog)[1]]));
   // Prompt tokens per item, counted on a sample of the items left (all of them up to SAMPLE_ITEMS).
   const prompts = await countPromptTokens(job, scope ? scope.sample : sampleRows(prepared, store, limit), counter, expectedOutput);
-  const byStep = job.steps.map((step) => {
+  const timing = requestsAndEta(job, options.credentials, remaining, measured);
+  const byStep: StepEstimate[] = [];
+  for (const step of job.steps) {
     const n = remaining[step.name] ?? 0;
     const perItemInput = n > 0 ? (prompts.byStep.get(step.name) ?? 0) / Math.max(1, prompts.sampled) : 0;
-    const estimate = estimateStep({ step, items: n, perItemInput, measured: measured.get(step.name), catalog, batchMinItems: job.batch?.minItems ?? 1000 });
-    return withCheckCosts(estimate, step, perItemInput, catalog);
-  });
+    const input = { step, items: n, perItemInput, measured: measured.get(step.name), catalog, batchMinItems: job.batch?.minItems ?? 1000 };
+    // Judges and expected regenerations first (issue 28), then the context cache's discount and storage (issue 29).
+    const estimate = withCheckCosts(estimateStep(input), step, perItemInput, catalog);
+    byStep.push(await planContextCache(prepared, estimate, input, counter, timing.eta_seconds));
+  }
   const spent = store ? store.spentUsd() : 0;
   const remainingUsd = byStep.reduce((acc, s) => ({ low: acc.low + s.usd.low, expected: acc.expected + s.usd.expected, high: acc.high + s.usd.high }), {
     low: 0,
@@ -220,7 +264,7 @@ export async function estimateJob(
     high: 0,
   });
   const pilotSteps = Object.fromEntries([...measured].map(([name, m]) => [name, { calls: m.calls, mean_usd: round(m.meanUsd), sd_usd: round(m.sdUsd) }]));
-  const { requests_by_project, eta_seconds, eta_basis, eta_unknown_models } = requestsAndEta(job, options.credentials, remaining, measured);
+  const { requests_by_project, eta_seconds, eta_basis, eta_unknown_models } = timing;
   return {
     job: job.name,
     items: prepared.rows,

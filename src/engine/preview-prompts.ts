@@ -1,9 +1,36 @@
 import { existsSync } from 'node:fs';
 import { openInput } from '../input/index.js';
 import { renderTemplate, type TemplateContext } from '../job/template.js';
+import { LATE_STATIC_WARN_TOKENS, staticPrefix } from '../job/static-prefix.js';
 import { openStateToRead } from '../store/open-state.js';
 import type { PreparedJob } from './prepare-job.js';
 import { inputOptionsOf } from '../input/index.js';
+
+/** A step's static prefix (src/job/static-prefix.ts): what a context cache can serve, the same for every item. */
+export interface PreviewPrefix {
+  step: string;
+  /** The system instruction and the prompt's fixed text before its first item field, as sent first. */
+  text: string;
+  /** Its typical token count. */
+  tokens: number;
+  /** Much fixed text after an item field, which no cache can serve: its tokens, and the field it follows. */
+  late?: { after: string; tokens: number };
+}
+
+/** Text and JSON steps' static prefixes (images, embeddings and video are not cached). */
+export function previewPrefixes(prepared: PreparedJob): PreviewPrefix[] {
+  return prepared.job.steps
+    .filter((step) => step.task === 'text')
+    .map((step) => {
+      const prefix = staticPrefix(step, prepared.job.styles);
+      return {
+        step: step.name,
+        text: [prefix.system, prefix.leading].filter((part) => part !== undefined && part !== '').join('\n'),
+        tokens: prefix.tokens,
+        ...(prefix.late && prefix.late.tokens >= LATE_STATIC_WARN_TOKENS ? { late: { after: prefix.late.after, tokens: prefix.late.tokens } } : {}),
+      };
+    });
+}
 
 export interface PreviewItem {
   id: string;

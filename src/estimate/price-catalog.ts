@@ -13,6 +13,8 @@ export const modelPriceSchema = z
     input_per_1m: z.number().min(0).optional(),
     /** Input tokens served from a context cache (usageMetadata.cachedContentTokenCount); absent: the input price. */
     cached_input_per_1m: z.number().min(0).optional(),
+    /** An explicit context cache's storage, per 1M cached tokens per hour it lives; absent: the model gets no explicit cache. */
+    cache_storage_per_1m_token_hours: z.number().min(0).optional(),
     output_per_1m: z.number().min(0).optional(),
     long_context: z
       .object({
@@ -177,6 +179,22 @@ export class PriceCatalog {
   /** Whether a model generates audio unless told not to (Veo 3: priced per second with audio). */
   hasAudio(model: string): boolean {
     return this.priceOf(model)?.per_second_with_audio !== undefined;
+  }
+
+  /** The context-cache prices of a model (explicit caching needs a storage price), or undefined when it has none. */
+  contextCachePrices(model: string): { inputPer1m: number; cachedPer1m: number; storagePer1mTokenHours: number } | undefined {
+    const price = this.priceOf(model);
+    if (price?.cache_storage_per_1m_token_hours === undefined || price.cached_input_per_1m === undefined) return undefined;
+    return { inputPer1m: price.input_per_1m ?? 0, cachedPer1m: price.cached_input_per_1m, storagePer1mTokenHours: price.cache_storage_per_1m_token_hours };
+  }
+
+  /**
+   * USD for an explicit context cache's storage: `tokens` kept `seconds` (token-hours at the model's
+   * storage price), as Vertex bills it and the emulator's stats count it.
+   */
+  cacheStorageCost(model: string, tokens: number, seconds: number): number {
+    const rate = this.priceOf(model)?.cache_storage_per_1m_token_hours ?? 0;
+    return Math.round(((tokens * seconds) / 3600 / 1_000_000) * rate * 1e10) / 1e10;
   }
 
   /**

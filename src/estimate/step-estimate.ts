@@ -1,5 +1,6 @@
 import { videoWithAudio } from '../providers/veo-limits.js';
 import type { Step } from '../job/job.js';
+import type { ContextCachePlan } from './context-cache-plan.js';
 import type { PriceCatalog } from './price-catalog.js';
 import { declaredOutputTokens, declaredThinkingTokens, itemsPerRequest, requestsFor, usageOf } from './step-usage.js';
 
@@ -34,6 +35,8 @@ export interface StepEstimate {
   checks?: { assumed_failure_rate: number; attempts_per_item: number; judge_usd: Range };
   /** Items of `items` whose answer the response cache holds: $0 and no call, left out of the figures above (src/engine/cached-answers.ts). */
   cached_items?: number;
+  /** Text steps with a model that caches: whether an explicit context cache pays, with both figures (`usd` includes its effect). */
+  context_cache?: ContextCachePlan;
 }
 
 /** What the ledger measured of a step's finished items (retries included): a pilot's or earlier runs'. */
@@ -60,6 +63,16 @@ export interface StepEstimateInput {
   catalog: PriceCatalog;
   /** `batch.min_items` of the job: an `auto` step with at least that many items runs (and is priced) in batch. */
   batchMinItems: number;
+}
+
+/** A step's estimate with its context-cache plan applied: the discount less the storage, and under `mode: auto` the cheaper mode. */
+export function withContextCache(estimate: StepEstimate, plan: ContextCachePlan | undefined, online: StepEstimate | undefined): StepEstimate {
+  if (!plan) return estimate;
+  const base = plan.mode?.chosen === 'online' && online ? online : estimate;
+  if (!plan.use) return { ...estimate, context_cache: plan };
+  const shift = plan.storage_usd - plan.discount_usd;
+  const usd = rangeOf(Math.max(0, base.usd.low + shift), Math.max(0, base.usd.expected + shift), Math.max(0, base.usd.high + shift));
+  return { ...base, usd, context_cache: plan };
 }
 
 /**

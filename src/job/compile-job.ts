@@ -55,7 +55,11 @@ function compileSteps(problem: Problem, parsed: JobFile, problems: ConfigError[]
       ...(raw.fallback === undefined ? {} : { fallback: raw.fallback }),
       ...(raw.cache === undefined ? {} : { cache: raw.cache }),
       ...compileChecks(raw, jsonSchema, at, problem, problems),
+      ...(raw.context_cache === undefined ? {} : { contextCache: raw.context_cache }),
     };
+    if (raw.context_cache === 'on' && step.task !== 'text') {
+      problems.push(problem(at('context_cache'), `context_cache applies to text and JSON steps (a Vertex context cache holds text), not ${step.task}`));
+    }
     if (raw.on_truncated !== undefined && step.task !== 'text') {
       problems.push(problem(at('on_truncated'), `on_truncated applies to text and JSON steps (a reply cut at max_output_tokens), not ${step.task}`));
     }

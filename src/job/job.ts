@@ -85,6 +85,8 @@ export interface Step {
   fallback?: string[];
   /** Whether identical requests are served from the response cache (the task's default when absent). */
   cache?: boolean;
+  /** An explicit Vertex context cache for the static prefix (issue 29): auto when absent. */
+  contextCache?: ContextCacheSetting;
   /** Checks of each output (`checks:`), in the job file's order. */
   checks?: StepCheck[];
   /** What a failed check does (`on_fail:`); with checks and no on_fail: fail at once. */
@@ -133,6 +135,8 @@ export interface OnFail {
   feedback: boolean;
   then: 'fail' | 'keep' | 'review';
 }
+
+export type ContextCacheSetting = 'auto' | 'on' | 'off';
 
 /** The step's models in order of preference: its own, then its fallbacks. */
 export function modelsOf(step: Pick<Step, 'model' | 'fallback'>): string[] {

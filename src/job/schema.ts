@@ -232,6 +232,12 @@ export const stepSchema = z
       .optional()
       .describe('Embeddings: texts per request'),
     timeout: callTimeout.optional(),
+    context_cache: z
+      .enum(['auto', 'on', 'off'])
+      .optional()
+      .describe(
+        "Text and JSON steps: keep the request's static prefix (system instruction, fixed text before the first item field) in a Vertex context cache while the step runs; auto (the default): when the estimate shows the discount outweighs the storage",
+      ),
     mode: z
       .enum(['online', 'batch', 'auto'])
       .default('online')

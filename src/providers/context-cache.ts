@@ -27,6 +27,10 @@ export interface ContextCacheInfo {
   expireTime: string;
   /** usageMetadata.totalTokenCount: what a request naming the cache reports as cachedContentTokenCount. */
   tokenCount: number;
+  /** The display name given at create (s6-cache: finds a cache made by a run killed before it recorded the name). */
+  displayName?: string;
+  /** RFC 3339: when it was made (its storage is billed from then). */
+  createTime?: string;
 }
 
 export interface ContextCaches {
@@ -52,6 +56,8 @@ function infoOf(cache: CachedContent): ContextCacheInfo {
     model: /\/models\/([^/]+)$/.exec(model)?.[1] ?? model,
     expireTime: cache.expireTime ?? '',
     tokenCount: cache.usageMetadata?.totalTokenCount ?? 0,
+    ...(cache.displayName ? { displayName: cache.displayName } : {}),
+    ...(cache.createTime ? { createTime: cache.createTime } : {}),
   };
 }
 

@@ -53,6 +53,10 @@ export interface LedgerCostRow {
   counted_tokens: number;
   /** 1: calls served by provisioned throughput (prepaid, $0 here), on rows of their own; 0: pay as you go. */
   provisioned: number;
+  /** Context-cache storage booked on this row (rows of storage only, `storage` 1; negative: corrected down at delete). */
+  cache_token_hours: number;
+  /** 1: a row of context-cache storage (not calls); 0: calls. */
+  storage: number;
   /** Settled spend. */
   cost_usd: number;
   /** Calls whose outcome is unknown, and the most they can have cost. */
@@ -78,9 +82,9 @@ export class LedgerQueries {
   /** The ledger's columns as this file has them: intent rows (schema 4), cache rows (6), billing detail (8). */
   readonly #columns: LedgerColumns;
 
-  constructor(statements: Statements, intentRows: boolean, cachedRows = false, billingRows = false) {
+  constructor(statements: Statements, intentRows: boolean, cachedRows = false, billingRows = false, storageRows = false) {
     this.#sql = statements;
-    this.#columns = ledgerColumns(intentRows, cachedRows, billingRows);
+    this.#columns = ledgerColumns(intentRows, cachedRows, billingRows, storageRows);
   }
 
   /** Calls and spend over every run, or over one run. */

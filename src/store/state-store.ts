@@ -6,6 +6,7 @@ import { GenbatchError } from '../errors/genbatch-error.js';
 import { isDatabaseBusy, StateFileLockedError } from '../errors/state-file-locked-error.js';
 import { displayPath } from '../job/load-job.js';
 import { BatchJobQueries } from './batch-job-queries.js';
+import { ContextCacheQueries } from './context-cache-queries.js';
 import { LedgerQueries } from './ledger-queries.js';
 import { migrate } from './migrate.js';
 import { Statements } from './statements.js';
@@ -260,6 +261,8 @@ export class StateStore
   readonly ledger: LedgerQueries;
   /** Vertex AI batch prediction jobs and their units. */
   readonly batches: BatchJobQueries;
+  /** Explicit context caches the runs made, and their storage in the ledger (schema 13). */
+  readonly contextCaches: ContextCacheQueries;
 
   private constructor(
     db: Database.Database,
@@ -272,8 +275,9 @@ export class StateStore
     this.steps = new StepQueries(statements);
     // A read-only store of an older file is not migrated: its ledger has no intent rows (schema 4).
     const version = db.pragma('user_version', { simple: true }) as number;
-    this.ledger = new LedgerQueries(statements, version >= 4, version >= 6, version >= 8);
+    this.ledger = new LedgerQueries(statements, version >= 4, version >= 6, version >= 8, version >= 13);
     this.batches = new BatchJobQueries(statements, (db.pragma('user_version', { simple: true }) as number) >= 5);
+    this.contextCaches = new ContextCacheQueries(statements, version >= 13);
   }
 
   /**

@@ -14,6 +14,7 @@ const EXPECTED: Record<string, string[]> = {
   'catalogue-quality.yaml': ['catalogue-quality/descriptions.csv'],
   'doc-chunk-embeddings.yaml': ['doc-chunk-embeddings/chunks.jsonl', 'doc-chunk-embeddings/chunks.npy'],
   'nightly-digest.yaml': ['nightly-digest/results.jsonl'],
+  'product-copy.yaml': ['product-copy/copy.csv'],
   'product-videos.yaml': ['product-videos/videos/mug-01.mp4', 'product-videos/videos/chair-04.mp4', 'product-videos/results.csv'],
   'style-library.yaml': ['style-library/hero/spring-sale.webp', 'style-library/square/open-day.webp', 'style-library/banner/night-run.webp'],
   'titles-on-images.yaml': ['titles-on-images/posters/spring-sale.png', 'titles-on-images/posters/night-run.png'],

@@ -32,6 +32,8 @@ describe('contextCaches (the SDK’s ai.caches) against the emulator', () => {
       model: MODEL,
       expireTime: expect.any(String),
       tokenCount: 3000,
+      displayName: 'genbatch style',
+      createTime: expect.any(String),
     });
     expect(Date.parse(info.expireTime) - before).toBeGreaterThanOrEqual(900_000);
     await expect(caches.get(info.name)).resolves.toEqual(info);

@@ -37,6 +37,10 @@ export async function costCommand(jobFile: string | undefined, flags: { json?: b
   const unsettledCalls = rows.reduce((a, r) => a + r.unsettled_calls, 0);
   // Calls served by provisioned throughput are prepaid: $0 here, counted apart so totals stay honest.
   const provisionedCalls = rows.filter((r) => r.provisioned === 1).reduce((a, r) => a + r.calls, 0);
+  // Explicit context caches' storage (issue 29): spend, not calls, on rows of their own.
+  const storage = rows.filter((r) => r.storage === 1);
+  const storageUsd = storage.reduce((a, r) => a + r.cost_usd, 0);
+  const storageTokenHours = storage.reduce((a, r) => a + r.cache_token_hours, 0);
   const usd = (n: number): number => Math.round(n * 1e6) / 1e6;
   if (flags.json) {
     line(
@@ -47,7 +51,15 @@ export async function costCommand(jobFile: string | undefined, flags: { json?: b
           total_usd: usd(total),
           unsettled_max_usd: usd(unsettled),
           provisioned_calls: provisionedCalls,
-          rows: rows.map((r) => ({ ...r, provisioned: r.provisioned === 1, cost_usd: usd(r.cost_usd), unsettled_max_usd: usd(r.unsettled_max_usd) })),
+          cache_storage_usd: usd(storageUsd),
+          cache_storage_token_hours: Math.round(storageTokenHours * 1e6) / 1e6,
+          rows: rows.map((r) => ({
+            ...r,
+            provisioned: r.provisioned === 1,
+            storage: r.storage === 1,
+            cost_usd: usd(r.cost_usd),
+            unsettled_max_usd: usd(r.unsettled_max_usd),
+          })),
         },
         null,
         2,
@@ -72,6 +84,8 @@ export async function costCommand(jobFile: string | undefined, flags: { json?: b
             'cached_tokens',
             'counted_tokens',
             'provisioned',
+            'storage',
+            'cache_token_hours',
             'cost_usd',
             'unsettled_calls',
             'unsettled_max_usd',
@@ -84,12 +98,19 @@ export async function costCommand(jobFile: string | undefined, flags: { json?: b
     const calls = rows.filter((r) => r.project !== CACHE_LEDGER_PROJECT).reduce((a, r) => a + r.calls, 0);
     const cached = rows.filter((r) => r.project === CACHE_LEDGER_PROJECT).reduce((a, r) => a + r.calls, 0);
     line(io.stdout, `${job.name}: $${total.toFixed(4)} over ${calls} calls${cached > 0 ? `, and ${cached} answer(s) from the response cache at $0` : ''}`);
+    if (storage.length > 0)
+      line(io.stdout, `  context-cache storage: $${storageUsd.toFixed(8)} (${storageTokenHours.toFixed(4)} token-hours), included in the total`);
     if (provisionedCalls > 0) line(io.stdout, `  + ${provisionedCalls} call(s) on provisioned throughput (prepaid: $0 here, billed by your reservation)`);
     if (unsettledCalls > 0) line(io.stdout, unknownSpend(unsettledCalls, unsettled));
-    for (const r of rows)
+    for (const r of rows.filter((row) => row.storage !== 1))
       line(
         io.stdout,
         `  ${r.day}  ${r.step.padEnd(12)} ${r.model.padEnd(26)} ${r.project.padEnd(16)} ${String(r.calls).padStart(6)} ${r.project === CACHE_LEDGER_PROJECT ? 'cached' : 'calls'}  $${r.cost_usd.toFixed(4)}${r.provisioned === 1 ? '  provisioned throughput' : ''}${r.unsettled_calls > 0 ? `  (+ unknown, at most $${r.unsettled_max_usd.toFixed(4)})` : ''}`,
+      );
+    for (const r of storage)
+      line(
+        io.stdout,
+        `  ${r.day}  ${r.step.padEnd(12)} ${r.model.padEnd(26)} ${r.project.padEnd(16)} cache storage ${r.cache_token_hours.toFixed(4)} token-hours  $${r.cost_usd.toFixed(8)}`,
       );
   }
   return 0;

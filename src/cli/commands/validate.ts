@@ -1,5 +1,6 @@
 import { prepareJob } from '../../engine/prepare-job.js';
 import { thinkingPlan } from '../../estimate/thinking-budget.js';
+import { lateStaticWarning } from '../../job/static-prefix.js';
 import { line, type CliIO } from '../io.js';
 import { blankLinesNote } from '../render-input.js';
 
@@ -21,6 +22,11 @@ export async function validateCommand(jobFile: string, flags: { emulator?: boole
       io.stderr,
       `  ${step.name}: thinking budget ${plan.budget ?? 0} on ${step.model} (its default ${plan.loweredFrom} lowered so that the reply keeps at least half of max_output_tokens ${step.maxOutputTokens ?? ''}; docs/thinking.md)`,
     );
+  }
+  // Fixed text after an item field: no context cache can serve it (docs/cost-control.md#context-caching).
+  for (const step of job.steps) {
+    const warning = step.task === 'text' ? lateStaticWarning(step, job.styles) : undefined;
+    if (warning) line(io.stderr, `  Warning: ${warning}`);
   }
   return 0;
 }

@@ -3,7 +3,8 @@ import type { Step } from '../../job/job.js';
 import { batchRequestOf } from '../../providers/gemini-batch.js';
 import type { ProviderRequest } from '../../providers/provider.js';
 import { classifyError } from '../../resilience/classify-error.js';
-import type { RenderedStep } from '../render-step.js';
+import { renderStep, type RenderedStep } from '../render-step.js';
+import { autoModeChoice } from '../auto-mode.js';
 import type { Unit } from '../unit.js';
 import type { Settled, Turn, TurnOptions, UnitExecutor } from './step-executor.js';
 import { requestHash } from './batch-matching.js';
@@ -44,10 +45,31 @@ export class BatchExecutor extends BatchSubmitter implements UnitExecutor {
     if (mode === 'batch') return true;
     let batch = this.modes.get(unit.step.name);
     if (batch === undefined) {
-      batch = this.ctx.store.steps.unfinishedCount(unit.step.name) >= (this.ctx.job.batch?.minItems ?? 1000);
+      const items = this.ctx.store.steps.unfinishedCount(unit.step.name);
+      const minItems = this.ctx.job.batch?.minItems ?? 1000;
+      batch = items >= minItems && !this.onlineIsCheaper(unit, items, minItems);
       this.modes.set(unit.step.name, batch);
     }
     return batch;
+  }
+
+  /** `auto`: online calls with a context cache cost less than a batch (the estimate's choice, issue 29). */
+  private onlineIsCheaper(unit: Unit, items: number, minItems: number): boolean {
+    try {
+      const { request } = renderStep(this.ctx.job, unit.step, unit.context);
+      const pool = unit.step.pool ?? this.ctx.job.pool;
+      const places = new Set(
+        this.ctx
+          .credentials()
+          .projects.filter((p) => p.enabled && (pool === undefined || p.pool === pool))
+          .map((p) => `${p.project}/${p.location}`),
+      ).size;
+      const choice = autoModeChoice({ job: this.ctx.job, step: unit.step, items, request, catalog: this.ctx.catalog, places, batchMinItems: minItems });
+      return choice?.chosen === 'online';
+    } catch {
+      // An item that cannot be rendered fails on its own path; the mode stays the batch's.
+      return false;
+    }
   }
 
   add(unit: Unit): void {

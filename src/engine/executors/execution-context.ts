@@ -7,6 +7,7 @@ import type { HeldReplies } from '../../outputs/held-replies.js';
 import type { Provider, TaskKind } from '../../providers/provider.js';
 import type { Checkpoints } from '../../store/interfaces/checkpoints.js';
 import type { Ledger } from '../../store/interfaces/ledger.js';
+import type { ContextCacheKeeper } from '../context-cache-keeper.js';
 import type { EngineEvents } from '../events.js';
 import type { CloudObjects } from './cloud-objects.js';
 import type { CheckVerdict } from '../../quality/check-verdict.js';
@@ -37,6 +38,8 @@ export interface ExecutionContext {
   judge?: JudgeCall;
   /** The budget cannot hold a call that must be made now (a judge's): the run stops for the budget. */
   onBudgetRefused?: (worstCaseUsd: number) => void;
+  /** The run's explicit context caches (issue 29): text requests name a step's cache instead of carrying its static prefix. */
+  contextCaches?: ContextCacheKeeper;
   /** Which provider serves a step's model: the registry's when absent (unit tests give a fake). */
   providers?: (task: TaskKind, model: string) => Provider;
 }

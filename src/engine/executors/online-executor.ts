@@ -2,7 +2,7 @@ import { videoWithAudio } from '../../providers/veo-limits.js';
 import type { GoogleGenAI } from '@google/genai';
 import { cacheKeyOf } from '../../cache/response-cache.js';
 import type { Lease } from '../../coordination/project-pool.js';
-import { QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
+import { ProviderError, QuotaExhaustedError, TransientError } from '../../errors/provider-errors.js';
 import { itemsPerRequest, thinkingBudgetOf, worstCaseCost } from '../../estimate/step-usage.js';
 import { heuristicTokens } from '../../estimate/token-counter.js';
 import { cachesResponses, modelsOf, type Step } from '../../job/job.js';
@@ -202,6 +202,9 @@ export class OnlineExecutor extends CallFailures implements StepExecutor {
     call.request = this.requestFor(call, model);
     // Labels are Vertex's (for billing reports); the Gemini API refuses requests that carry them.
     if (call.api === 'gemini' && call.request.labels) call.request = withoutLabels(call.request);
+    // The step's static prefix from its context cache on this project (made, or reused, here), when it has one.
+    if (this.ctx.contextCaches?.prefixFor(step) && call.api === 'vertex' && live.length === 1)
+      call.request = await this.ctx.contextCaches.requestFor(step, call.request, lease.project, lease.client);
     const lead = live[0] as PreparedCall['live'][number];
     // A reply paid for by an earlier run, whose outputs could not be written then (disk full).
     const held = live.length === 1 ? this.ctx.held.take(lead.unit.item.id, step.name) : undefined;
@@ -242,7 +245,12 @@ export class OnlineExecutor extends CallFailures implements StepExecutor {
     try {
       result = await provider.call(lease.client, call.request);
     } catch (raw) {
-      const error = classifyError(raw);
+      let error = classifyError(raw);
+      // The cache it named is gone (expired, deleted): the next attempt makes a new one.
+      if (call.request.cachedContent !== undefined && error instanceof ProviderError && error.httpStatus === 404 && this.ctx.contextCaches) {
+        this.ctx.contextCaches.forget(step, lease.project, model);
+        error = new TransientError(`The context cache ${call.request.cachedContent} is gone; a new one is made. (${error.message})`, { httpStatus: 404 });
+      }
       lease.release(undefined, this.windowOutcome(project, model, error));
       return this.settleFailure(call, error, project, steadyNow() - t0);
     }

@@ -1,3 +1,4 @@
+import type { ContextCacheQueries } from '../context-cache-queries.js';
 import type { StepQueries } from '../step-queries.js';
 import type { BatchCheckpoints } from './checkpoints.js';
 import type { Ledger } from './ledger.js';
@@ -16,4 +17,9 @@ export type BatchExecutorState = BatchCheckpoints &
  * What the engine needs of the store for one pass of a run: the executors' checkpoints and ledger,
  * the scheduler's work items, the run's lock and project health, and what it reports at the end.
  */
-export type RunState = BatchExecutorState & RunLocks & WorkItems & ProjectHealth & StatusReadModel & ResultsReadModel;
+export type RunState = BatchExecutorState &
+  RunLocks &
+  WorkItems &
+  ProjectHealth &
+  StatusReadModel &
+  ResultsReadModel & { readonly contextCaches: Pick<ContextCacheQueries, 'intent' | 'created' | 'extended' | 'ended' | 'live'> };

@@ -19,7 +19,7 @@ export const INSERT_CALL = `INSERT INTO ledger (run_id, item_id, step, project, 
   VALUES (@runId, @itemId, @step, @project, @model, @httpStatus, @errorCode, @inputTokens, @outputTokens, @thoughtsTokens,
     @images, @videoSeconds, @characters, @cachedTokens, @trafficType, @countedByGenbatch, @costUsd, @durationMs, @at, @cached)`;
 
-export const REQUESTS_SINCE = 'SELECT count(*) AS n FROM ledger WHERE project = ? AND model = ? AND at >= ?';
+export const REQUESTS_SINCE = 'SELECT count(*) AS n FROM ledger WHERE project = ? AND model = ? AND at >= ? AND context_cache IS NULL';
 
 export const UNSETTLED_USD_SINCE = 'SELECT coalesce(sum(reserved_usd), 0) AS usd FROM ledger WHERE settled = 0 AND at >= ?';
 

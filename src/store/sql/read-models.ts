@@ -63,12 +63,16 @@ export interface LedgerColumns {
   calls: string;
   /** The billing columns (schema 8), or what an older file's rows stand for. */
   billing: { cached: string; counted: string; provisioned: string };
+  /** Context-cache storage rows (schema 13): their flag and token-hours. */
+  storage: { flag: string; tokenHours: string };
 }
 
-export function ledgerColumns(intentRows: boolean, cachedRows: boolean, billingRows: boolean): LedgerColumns {
+export function ledgerColumns(intentRows: boolean, cachedRows: boolean, billingRows: boolean, storageRows = false): LedgerColumns {
   return {
     unsettled: intentRows ? { calls: '(settled = 0)', maxUsd: 'CASE WHEN settled = 0 THEN reserved_usd ELSE 0 END' } : { calls: '0', maxUsd: '0' },
-    calls: cachedRows ? 'cached = 0' : '1',
+    // Rows of context-cache storage (schema 13) are spend but not calls.
+    calls: cachedRows ? (storageRows ? '(cached = 0 AND context_cache IS NULL)' : 'cached = 0') : '1',
+    storage: storageRows ? { flag: '(context_cache IS NOT NULL)', tokenHours: 'cache_token_hours' } : { flag: '0', tokenHours: '0' },
     billing: billingRows
       ? {
           cached: 'cached_tokens',
@@ -90,11 +94,12 @@ export const requestsByStatusSql = (c: LedgerColumns): string => `SELECT http_st
 /** Spend by day, step, model and project, provisioned-throughput calls on rows of their own (`genbatch cost`). */
 export const costRowsSql = (c: LedgerColumns): string => {
   const { cached, counted, provisioned } = c.billing;
-  return `SELECT coalesce(step, '') AS step, model, project, substr(at, 1, 10) AS day, count(*) AS calls, sum(input_tokens) AS input_tokens,
+  const { flag, tokenHours } = c.storage;
+  return `SELECT coalesce(step, '') AS step, model, project, substr(at, 1, 10) AS day, CASE WHEN ${flag} THEN 0 ELSE count(*) END AS calls, sum(input_tokens) AS input_tokens,
      sum(output_tokens + thoughts_tokens) AS output_tokens, sum(images) AS images, sum(video_seconds) AS video_seconds,
-     sum(${cached}) AS cached_tokens, sum(${counted}) AS counted_tokens, ${provisioned} AS provisioned, sum(cost_usd) AS cost_usd,
-     sum(${c.unsettled.calls}) AS unsettled_calls, sum(${c.unsettled.maxUsd}) AS unsettled_max_usd
-   FROM ledger GROUP BY step, model, project, day, ${provisioned} ORDER BY day, step, project, ${provisioned}`;
+     sum(${cached}) AS cached_tokens, sum(${counted}) AS counted_tokens, ${provisioned} AS provisioned, sum(${tokenHours}) AS cache_token_hours, ${flag} AS storage,
+     sum(cost_usd) AS cost_usd, sum(${c.unsettled.calls}) AS unsettled_calls, sum(${c.unsettled.maxUsd}) AS unsettled_max_usd
+   FROM ledger GROUP BY step, model, project, day, ${provisioned}, ${flag} ORDER BY day, step, project, ${provisioned}, ${flag}`;
 };
 
 /**
