@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import SlowFirstSequencer from './test/setup/slow-first.js';
 
 /**
  * End-to-end tests: they spawn the CLI (bin/genbatch.js, which runs the JavaScript compiled into dist/) as a child
@@ -34,6 +35,8 @@ export default defineConfig({
     setupFiles: ['test/setup/leaks.ts', 'test/setup/cache-dir.ts', 'test/setup/shared-dir.ts'],
     // Compiles src/ into dist/ first (incremental): the CLI the tests spawn, bin/genbatch.js, runs dist/.
     globalSetup: ['test/setup/build.ts'],
+    // The longest files first (test/setup/slow-first.ts): a clean clone has no cached durations to order by.
+    sequence: { sequencer: SlowFirstSequencer },
     projects: [
       {
         extends: true,
