@@ -48,8 +48,8 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        // One worker process runs many unit files in turn (isolate: false): starting a fresh process and
-        // vitest in it for each file took about half of the unit tests' CPU time.
+        // One worker process runs many files in turn (isolate: false): starting a fresh process and vitest
+        // in it for each file took about half of the unit tests' CPU time, a quarter of the e2e tests'.
         test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, ...E2E, ...OWN_PROCESS], isolate: false },
       },
       {
@@ -58,7 +58,8 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'e2e', include: E2E },
+        // Shared worker processes here too: the files drive child processes and emulators of their own.
+        test: { name: 'e2e', include: E2E, isolate: false },
       },
     ],
   },
