@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { parseEmulatorConfig, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { runCli } from '../helpers/cli.js';
 import { BRIEF_STEP, IMAGE_STEP, writeCredentials, writeJob } from '../helpers/emulated-job.js';
@@ -106,6 +106,10 @@ describe('operating genbatch', () => {
     const dir = tempDir();
     const KEY = 'AIzaSyD-very-secret-key-0123456789abcdef';
     process.env.GENBATCH_TEST_KEY = KEY;
+    // Worker processes are shared between files (vitest.config.ts): the next file must not inherit it.
+    onTestFinished(() => {
+      delete process.env.GENBATCH_TEST_KEY;
+    });
     writeFileSync(
       join(dir, 'credentials.yaml'),
       `projects:\n  - { name: ok, project: ok, api_key: "${KEY}", endpoint: "${emulator.url}" }\n  - { name: denied, project: denied, api_key_env: GENBATCH_TEST_KEY, endpoint: "${emulator.url}" }\n`,

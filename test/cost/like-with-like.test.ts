@@ -147,7 +147,8 @@ describe('like with like', () => {
     const pilotTotal = actual * (50 / 600) + (batched?.usd.expected ?? NaN);
     console.log(`batched embeddings: pilot estimate $${pilotTotal.toFixed(6)}, actual $${actual.toFixed(6)}`);
     expect(Math.abs(pilotTotal - actual) / actual).toBeLessThan(0.15);
-  });
+    // 660 embedding calls over a pilot and a run: it passed 60 s in 2 of 3 runs on a loaded machine (load ~14).
+  }, 150_000);
 
   it('a resumed run compares what it spent with the estimate of what it had left; a pilot is not part of the comparison', async () => {
     emulator = await startEmulator(parseEmulatorConfig({ seed: 8 }), { port: 0 });
