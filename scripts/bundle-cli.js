@@ -34,6 +34,35 @@ const ownUrls = {
   },
 };
 
+/**
+ * Loaded only by a job with a `language:` check, and too big to parse at every start (eld's n-gram
+ * data, ~1.3 MB of ES modules that publish no CommonJS entry): bundled apart into
+ * dist/vendor/eld-extrasmall.cjs, which the CLI bundle requires when the check first runs.
+ */
+const LAZY_VENDORED = { 'eld/extrasmall': 'eld-extrasmall.cjs' };
+for (const [specifier, file] of Object.entries(LAZY_VENDORED)) {
+  await build({
+    stdin: { contents: `export * from '${specifier}';`, resolveDir: root, sourcefile: `${file}-entry.js` },
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    outfile: join(dist, 'vendor', file),
+    logLevel: 'warning',
+    legalComments: 'none',
+  });
+}
+const lazyVendored = {
+  name: 'lazy-vendored',
+  setup(b) {
+    for (const [specifier, file] of Object.entries(LAZY_VENDORED)) {
+      const filter = new RegExp(`^${specifier.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`);
+      // Relative to the bundle (dist/cli/genbatch.cjs), as require() resolves it.
+      b.onResolve({ filter }, () => ({ path: `../vendor/${file}`, external: true }));
+    }
+  },
+};
+
 const { outputFiles } = await build({
   stdin: {
     contents: "import { main } from './main.js';\nmain(process.argv.slice(2)).then((code) => process.exit(code));\n",
@@ -51,7 +80,7 @@ const { outputFiles } = await build({
   banner: {
     js: "const __genbatchModuleUrl = (own) => require('node:url').pathToFileURL(require('node:path').join(__dirname, '..', own)).href;",
   },
-  plugins: [ownUrls],
+  plugins: [ownUrls, lazyVendored],
   logLevel: 'warning',
   legalComments: 'none',
   write: false,
