@@ -1,5 +1,5 @@
 import {
-  CALLS_BY_PROJECT,
+  callsByProjectSql,
   costRowsSql,
   finishedItemCostStatsSql,
   ledgerColumns,
@@ -105,7 +105,7 @@ export class LedgerQueries {
 
   /** Calls by project, in project order. */
   byProject(): ProjectLedger[] {
-    const rows = this.#sql.get(CALLS_BY_PROJECT).all() as {
+    const rows = this.#sql.get(callsByProjectSql(this.#columns)).all() as {
       name: string;
       requests: number;
       ok: number;

@@ -118,6 +118,13 @@ describe('context_cache: the static prefix served from an explicit cache', () =>
     const cost = await runCli(['cost', job]);
     expect(cost.stdout).toMatch(/context-cache storage: \$0\.0000\d+ \([\d.]+ token-hours\), included in the total/);
     expect(cost.stdout).toMatch(/test-job: \$[\d.]+ over 12 calls/);
+    // status counts calls per project: the storage rows are spend there, not requests.
+    const status = JSON.parse((await runCli(['status', job, '--json'])).stdout) as {
+      projects: { name: string; requests: number; ok: number; cost_usd: number }[];
+    };
+    expect(status.projects.map((p) => p.name).sort()).toEqual(['proj-a', 'proj-b']);
+    expect(status.projects.reduce((n, p) => n + p.requests, 0)).toBe(12);
+    expect(status.projects.reduce((n, p) => n + p.ok, 0)).toBe(12);
 
     // context_cache: off: the guide is sent with every request, no cache.
     const off = await emulatorWith({ seed: 3, caching: { implicit: false } });

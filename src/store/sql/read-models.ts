@@ -1,8 +1,12 @@
 /** Reads for `status`, `cost`, estimates and output files: counts and sums, never a row per item in memory. */
 
-export const CALLS_BY_PROJECT = `SELECT project AS name, count(*) AS requests, sum(http_status = 200 AND error_code IS NULL) AS ok, sum(http_status = 429) AS rejected_429,
-    sum(error_code IS NOT NULL AND http_status <> 429) AS errors, coalesce(sum(cost_usd), 0) AS cost_usd
+/** Calls and spend by project: context-cache storage rows (schema 13) are spend there, not calls. */
+export const callsByProjectSql = (c: LedgerColumns): string => {
+  const call = `(NOT ${c.storage.flag})`;
+  return `SELECT project AS name, sum(${call}) AS requests, sum(${call} AND http_status = 200 AND error_code IS NULL) AS ok, sum(${call} AND http_status = 429) AS rejected_429,
+    sum(${call} AND error_code IS NOT NULL AND http_status <> 429) AS errors, coalesce(sum(cost_usd), 0) AS cost_usd
   FROM ledger GROUP BY project ORDER BY project`;
+};
 
 export const STEP_STATE_COUNTS = 'SELECT step, state, count(*) AS n FROM item_steps GROUP BY step, state';
 
