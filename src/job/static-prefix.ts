@@ -118,3 +118,20 @@ export function lateStaticWarning(step: Pick<Step, 'name' | 'prompt' | 'system'>
         : `move the fixed text before ${late.after} in prompt:, or into system:`;
   return `${step.name}: about ${late.tokens.toLocaleString('en-US')} tokens of ${what} come after the item field ${late.after} in ${late.where}:, so no context cache can serve them (a cache serves only the part of a request before the first item field; the fixed part before it is about ${tokens.toLocaleString('en-US')} tokens). To pay the cached price for it, ${fix} (docs/cost-control.md#context-caching).`;
 }
+
+/**
+ * `context_cache: on` where no cache can be made: a static prefix under Vertex's minimum, or a model
+ * with no cache price. The run then sends the prefix with every request, so validate says so.
+ */
+export function cacheOnWarning(
+  step: Pick<Step, 'name' | 'prompt' | 'system' | 'contextCache' | 'model'>,
+  styles: Record<string, string>,
+  priced: boolean,
+): string | undefined {
+  if (step.contextCache !== 'on') return undefined;
+  if (!priced)
+    return `${step.name}: context_cache: on, but ${step.model} has no context-cache price, so no cache will be made and the static prefix goes with every request (docs/cost-control.md#context-caching).`;
+  const { tokens } = staticPrefix(step, styles);
+  if (tokens >= MIN_CACHE_TOKENS) return undefined;
+  return `${step.name}: context_cache: on, but the static prefix (the system instruction and the fixed text before the first item field) is about ${tokens.toLocaleString('en-US')} tokens, under the ${MIN_CACHE_TOKENS.toLocaleString('en-US')} Vertex caches at least: no cache will be made. Put the long fixed text (a style guide, examples) before the first item field, or set context_cache: auto (docs/cost-control.md#context-caching).`;
+}

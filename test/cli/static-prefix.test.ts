@@ -26,6 +26,13 @@ describe('the static prefix: preview shows it, validate warns when fixed text co
     expect(late.stderr).toMatch(
       /Warning: brief: about [\d,]+ tokens of fixed text \(\{\{styles\.guide\}\}\) come after the item field \{\{title\}\} in prompt:, so no context cache can serve them .*move \{\{styles\.guide\}\} before \{\{title\}\} in prompt:, or into system:/,
     );
+    // Asked for a cache all the same: the prefix before {{title}} is under Vertex's minimum, so validate says none will be made.
+    writeFileSync(job, readFileSync(job, 'utf8').replace('max_output_tokens: 300', 'max_output_tokens: 300\n    context_cache: on'));
+    const on = await runCli(['validate', job]);
+    expect(on.code).toBe(0);
+    expect(on.stderr).toMatch(
+      /Warning: brief: context_cache: on, but the static prefix .* is about \d+ tokens, under the 2,048 Vertex caches at least: no cache will be made/,
+    );
     const latePreview = await runCli(['preview', job, '--n', '1']);
     expect(latePreview.stdout).toMatch(
       /\[brief\] static prefix: about \d tokens, the same for every item and sent first; about [\d,]+ more tokens of fixed text come after \{\{title\}\} and cannot be cached/,

@@ -1,6 +1,6 @@
 import { prepareJob } from '../../engine/prepare-job.js';
 import { thinkingPlan } from '../../estimate/thinking-budget.js';
-import { lateStaticWarning } from '../../job/static-prefix.js';
+import { cacheOnWarning, lateStaticWarning } from '../../job/static-prefix.js';
 import { line, type CliIO } from '../io.js';
 import { blankLinesNote } from '../render-input.js';
 
@@ -27,6 +27,8 @@ export async function validateCommand(jobFile: string, flags: { emulator?: boole
   for (const step of job.steps) {
     const warning = step.task === 'text' ? lateStaticWarning(step, job.styles) : undefined;
     if (warning) line(io.stderr, `  Warning: ${warning}`);
+    const noCache = step.task === 'text' ? cacheOnWarning(step, job.styles, prepared.catalog.contextCachePrices(step.model) !== undefined) : undefined;
+    if (noCache) line(io.stderr, `  Warning: ${noCache}`);
   }
   return 0;
 }
