@@ -1,4 +1,4 @@
-import { ChecksFailedError } from '../errors/checks-failed-error.js';
+import { ChecksFailedError, JudgeUnavailableError } from '../errors/checks-failed-error.js';
 import type { GenbatchError } from '../errors/genbatch-error.js';
 import {
   BadResponseError,
@@ -55,6 +55,8 @@ export const ERROR_REACTIONS: readonly (readonly [new (...args: never[]) => Genb
   [InvalidRequestError, { countsAttempt: true, project: 'none', unit: 'fail', billed: 'no' }],
   // An output that failed its checks once on_fail's regenerations are spent (then: fail): billed for its usage, not retried.
   [ChecksFailedError, { countsAttempt: true, project: 'none', unit: 'fail', billed: 'usage' }],
+  // A judge gave no verdict: the paid reply is kept and judged again on a retry (no new generation), within max_attempts.
+  [JudgeUnavailableError, { countsAttempt: true, project: 'none', unit: 'retry', billed: 'usage' }],
 ];
 
 /**

@@ -5,7 +5,7 @@ import { cacheKeyOf } from '../cache/response-cache.js';
 import { RETRY_LATER } from '../estimate/budget.js';
 import { worstCaseCost, thinkingBudgetOf } from '../estimate/step-usage.js';
 import { heuristicTokens } from '../estimate/token-counter.js';
-import { JudgeUnaffordableError } from '../errors/checks-failed-error.js';
+import { JudgeUnaffordableError, JudgeUnavailableError } from '../errors/checks-failed-error.js';
 import { OutcomeUnknownError } from '../errors/provider-errors.js';
 import type { Step } from '../job/job.js';
 import { emptyUsage, type ProviderRequest, type ProviderResult } from '../providers/provider.js';
@@ -105,7 +105,8 @@ export class JudgeCalls {
       return verdictOf(cached, check);
     }
     const result = await this.call(unit, step, request);
-    if (typeof result === 'string') return { check: 'judge', passed: false, reason: result };
+    // No verdict is not a failed check: regenerating would pay again for an output nobody judged.
+    if (typeof result === 'string') throw new JudgeUnavailableError(result);
     await this.ctx.cache?.put(key, result, { model: check.model, task: 'text' });
     return verdictOf(result, check);
   };

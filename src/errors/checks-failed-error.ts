@@ -20,3 +20,18 @@ export class JudgeUnaffordableError extends GenbatchError {
     super(`The budget leaves no room for the judge's call (up to $${worstCaseUsd.toFixed(4)}).`, { code: 'BUDGET_EXHAUSTED', retryable: false });
   }
 }
+
+/**
+ * A judge gave no verdict (its calls failed, no project could take them, or the run stopped while it
+ * waited): that says nothing about the output, so it is not regenerated. The paid reply is kept and
+ * the step retried within limits.max_attempts, judging the kept reply again without a new call.
+ */
+export class JudgeUnavailableError extends GenbatchError {
+  constructor(message: string) {
+    super(message, {
+      code: 'JUDGE_UNAVAILABLE',
+      retryable: true,
+      hint: "The output is kept: `genbatch retry JOB --failed` judges it again without generating it anew. Check the judge's model and projects (`genbatch status`).",
+    });
+  }
+}

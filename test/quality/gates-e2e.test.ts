@@ -1,7 +1,8 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
+import { parseEmulatorConfig, startEmulator } from '../../src/emulator/index.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { readStateFile } from '../helpers/state-file.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -146,6 +147,46 @@ describe('quality gates end to end (issue 28)', () => {
     expect(cost.rows.filter((r) => r.step === 'blurb.judge').map((r) => [r.model, r.calls])).toEqual([['gemini-2.5-flash-lite', drafts]]);
     expect((await runCli(['cost', t.job])).stdout).toMatch(/blurb\.judge\s+gemini-2\.5-flash-lite/);
   }, 30_000);
+
+  it('a judge that gives no verdict (its model not enabled) regenerates nothing: the paid output is kept, and retry --failed judges it once the judge works', async () => {
+    const judged = `  - name: blurb
+    task: text
+    model: gemini-2.5-flash
+    prompt: "One paragraph about {{title}}"
+    checks:
+      - judge: { model: gemini-2.5-flash-lite, rubric: "Specific and free of filler.", min_score: 4 }
+    on_fail: { regenerate: 2, then: review }
+`;
+    const t = await taskJob({ items: 4, steps: judged, emulator: { projects: { studio: { unavailable_models: ['gemini-2.5-flash-lite'] } } } });
+    writeFileSync(
+      t.job,
+      readFileSync(t.job, 'utf8').replace('limits: { concurrency: 4, max_attempts: 3 }', 'limits: { concurrency: 4, max_attempts: 1, max_stall: 1s }'),
+    );
+    const run = await t.run();
+    // Each output was made once: nobody judged it, so nothing says it is bad.
+    expect(t.calls('gemini-2.5-flash')).toBe(4);
+    expect(run.code).toBe(1);
+    const status = (await runCli(['status', t.job, '--json']).then((r) => JSON.parse(r.stdout))) as ChecksStatus;
+    expect(status.failures.map((f) => f.error)).toEqual(['JUDGE_UNAVAILABLE', 'JUDGE_UNAVAILABLE', 'JUDGE_UNAVAILABLE', 'JUDGE_UNAVAILABLE']);
+    expect(regenerations(join(t.dir, '.genbatch', 'task-job.db')).size).toBe(0);
+
+    // The judge's model is enabled now (a fresh emulator): retry --failed and a run judge the kept outputs, with no new generation.
+    const fixed = await startEmulator(
+      parseEmulatorConfig({ seed: 17, latency_ms: 0, models: { 'gemini-2.5-flash-lite': { judge: { marker: '[weak]', low: 2, high: 5 } } } }),
+      { port: 0 },
+    );
+    try {
+      writeFileSync(join(t.dir, 'credentials.yaml'), readFileSync(join(t.dir, 'credentials.yaml'), 'utf8').replace(t.emulator.url, fixed.url));
+      expect((await runCli(['retry', t.job, '--failed'])).code).toBe(0);
+      const again = await t.run();
+      expect(again.code, again.stderr.slice(-800)).toBe(0);
+      const log = fixed.log();
+      expect(log.filter((e) => e.model === 'gemini-2.5-flash')).toHaveLength(0);
+      expect(log.filter((e) => e.model === 'gemini-2.5-flash-lite')).toHaveLength(4);
+    } finally {
+      await fixed.close();
+    }
+  }, 60_000);
 
   it('an image step: every blank or wrong-size image is caught, moved aside and regenerated; what stays passes', async () => {
     const t = await taskJob({

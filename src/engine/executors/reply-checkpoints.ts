@@ -12,7 +12,7 @@ import type { Unit } from '../unit.js';
 import { heldRepliesDirFor } from '../paths.js';
 import { MissingOutputBytesError, writeStepOutputs } from '../write-outputs.js';
 import type { Verdict } from './step-executor.js';
-import { ChecksFailedError, JudgeUnaffordableError } from '../../errors/checks-failed-error.js';
+import { ChecksFailedError, JudgeUnaffordableError, JudgeUnavailableError } from '../../errors/checks-failed-error.js';
 import type { CheckVerdict } from '../../quality/check-verdict.js';
 import { runChecks } from '../../quality/run-checks.js';
 import type { CheckOutcome } from '../../store/rows.js';
@@ -242,6 +242,7 @@ export abstract class ReplyCheckpoints {
       );
     } catch (error) {
       if (error instanceof JudgeUnaffordableError) return this.judgeUnaffordable(reply, error);
+      if (error instanceof JudgeUnavailableError) return this.judgeUnavailable(reply, error);
       throw error;
     }
     const decision = gateDecision(step, unit, verdicts);
@@ -311,6 +312,37 @@ export abstract class ReplyCheckpoints {
     });
     this.ctx.onBudgetRefused?.(error.worstCaseUsd);
     return { kind: 'released' };
+  }
+
+  /**
+   * A judge gave no verdict: the paid reply is kept beside the state file and the step retried within
+   * limits.max_attempts; the next attempt takes the kept reply and judges it again (no new call for
+   * the output). Out of attempts, the step fails JUDGE_UNAVAILABLE with the reply still kept, so
+   * `retry --failed` judges it later.
+   */
+  protected async judgeUnavailable(reply: Reply, error: JudgeUnavailableError): Promise<Verdict> {
+    const { store, held, runId, emit } = this.ctx;
+    const { unit, rendered, result, costUsd, call, model } = reply;
+    const { item, step } = unit;
+    await held.keep(item.id, step.name, result).catch(() => undefined);
+    const attempts = unit.attempts + 1;
+    const decision = this.retryPolicy(step).decide(attempts, undefined);
+    const message = decision.retry ? error.message : `${error.message} (gave up after ${attempts} attempts; the output is kept)`;
+    await store.commit(() => {
+      if (decision.retry) {
+        if (call) store.recordCall(call);
+        store.markPending(item.id, step.name, { countAttempt: true, errorCode: error.code, errorMessage: message, costUsd, runId });
+      } else {
+        store.finishStep(item.id, step.name, 'failed', { code: error.code, message, promptHash: rendered.promptHash, costUsd, model }, call, runId);
+      }
+    });
+    if (!decision.retry) {
+      emit('step:failed', { itemId: item.id, step: step.name, code: error.code, message });
+      return { kind: 'failed' };
+    }
+    unit.attempts = attempts;
+    emit('step:retry', { itemId: item.id, step: step.name, project: reply.project, code: error.code, message, attempt: attempts, delayMs: decision.delayMs });
+    return { kind: 'retry', delayMs: decision.delayMs };
   }
 
   /** The reply was filtered for safety: the step ends `filtered`, its call booked. */
