@@ -1,3 +1,5 @@
+import { matchResourcePath } from '../resource-path.js';
+
 /**
  * Which `batchPredictionJobs` call a request is, from its path and method, as the SDK sends them:
  * `POST|GET /{v1,v1beta1}/projects/{p}/locations/{l}/batchPredictionJobs` (create, list),
@@ -18,15 +20,9 @@ export interface BatchRoute {
 const BATCH_PATH = /^\/(?:v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/batchPredictionJobs(?:\/([^/:]+)(:cancel)?)?$/;
 
 export function matchBatchPath(pathname: string, method: string): BatchRoute | undefined {
-  const match = BATCH_PATH.exec(pathname);
-  if (!match) return undefined;
-  let parts: string[];
-  try {
-    parts = match.slice(1, 4).map((part) => (part === undefined ? '' : decodeURIComponent(part)));
-  } catch {
-    return undefined;
-  }
-  const [project = '', location = '', id = ''] = parts;
+  const path = matchResourcePath(BATCH_PATH, pathname);
+  if (!path) return undefined;
+  const { project, location, id, match } = path;
   const cancel = match[4] !== undefined;
   let action: BatchAction | undefined;
   if (!id) action = method === 'POST' ? 'create' : method === 'GET' ? 'list' : undefined;

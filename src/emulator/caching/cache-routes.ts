@@ -5,6 +5,7 @@ import { modelFamily } from '../model-family.js';
 import { VERTEX_MODELS } from '../served-models.js';
 import { invalidArgument, notFound } from '../vertex-error.js';
 import { modelIdOf, resourceOf, type CachedContents } from './cached-contents.js';
+import { matchResourcePath } from '../resource-path.js';
 
 /**
  * Which `cachedContents` call a request is, from its path and method, as the SDK sends them on
@@ -26,15 +27,9 @@ export interface CacheRoute {
 const CACHE_PATH = /^\/(?:v1|v1beta1)\/projects\/([^/]+)\/locations\/([^/]+)\/cachedContents(?:\/([^/:]+))?$/;
 
 export function matchCachePath(pathname: string, method: string): CacheRoute | undefined {
-  const match = CACHE_PATH.exec(pathname);
-  if (!match) return undefined;
-  let parts: string[];
-  try {
-    parts = match.slice(1, 4).map((part) => (part === undefined ? '' : decodeURIComponent(part)));
-  } catch {
-    return undefined;
-  }
-  const [project = '', location = '', id = ''] = parts;
+  const path = matchResourcePath(CACHE_PATH, pathname);
+  if (!path) return undefined;
+  const { project, location, id } = path;
   let action: CacheAction | undefined;
   if (!id) action = method === 'POST' ? 'create' : method === 'GET' ? 'list' : undefined;
   else action = method === 'GET' ? 'get' : method === 'PATCH' ? 'update' : method === 'DELETE' ? 'delete' : undefined;
