@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -26,7 +27,12 @@ afterEach(async () => {
 /** 3,000 tokens as the emulator counts them (one per word). */
 const GUIDE = 'word '.repeat(3000).trim();
 
-function styleGuideJob(dir: string, endpoint: string, options: { items: number; projects: string[]; concurrency: number; extra?: string }): string {
+/** The fixture job with the 3,000-token guide first in its prompt, before the item fields (and `stepExtra` on its step). */
+function styleGuideJob(
+  dir: string,
+  endpoint: string,
+  options: { items: number; projects: string[]; concurrency: number; extra?: string; stepExtra?: string },
+): string {
   const file = writeJobFixture(dir, {
     endpoint,
     items: options.items,
@@ -35,6 +41,12 @@ function styleGuideJob(dir: string, endpoint: string, options: { items: number; 
     imageStep: false,
     extraJob: `styles:\n  guide: "${GUIDE}"\n${options.extra ?? ''}`,
   });
+  writeFileSync(
+    file,
+    readFileSync(file, 'utf8')
+      .replace('prompt: "Image brief for {{title}}: {{meta_description}}"', 'prompt: "{{styles.guide}}\\n\\nImage brief for {{title}}: {{meta_description}}"')
+      .replace('max_output_tokens: 300', `max_output_tokens: 300${options.stepExtra ?? ''}`),
+  );
   return file;
 }
 
@@ -89,14 +101,6 @@ describe('context_cache: the static prefix served from an explicit cache', () =>
     const emu = await emulatorWith({ seed: 3, caching: { implicit: false } });
     const dir = tempDir();
     const job = styleGuideJob(dir, emu.url, { items: 12, projects: ['proj-a', 'proj-b'], concurrency: 4 });
-    const { readFileSync, writeFileSync } = await import('node:fs');
-    writeFileSync(
-      job,
-      readFileSync(job, 'utf8').replace(
-        'prompt: "Image brief for {{title}}: {{meta_description}}"',
-        'prompt: "{{styles.guide}}\\n\\nImage brief for {{title}}: {{meta_description}}"',
-      ),
-    );
 
     const run = await runCli(['run', job]);
     expect(run.code).toBe(0);
@@ -129,13 +133,7 @@ describe('context_cache: the static prefix served from an explicit cache', () =>
     // context_cache: off: the guide is sent with every request, no cache.
     const off = await emulatorWith({ seed: 3, caching: { implicit: false } });
     const offDir = tempDir();
-    const offJob = styleGuideJob(offDir, off.url, { items: 12, projects: ['proj-a'], concurrency: 4 });
-    writeFileSync(
-      offJob,
-      readFileSync(offJob, 'utf8')
-        .replace('prompt: "Image brief for {{title}}: {{meta_description}}"', 'prompt: "{{styles.guide}}\\n\\nImage brief for {{title}}: {{meta_description}}"')
-        .replace('max_output_tokens: 300', 'max_output_tokens: 300\n    context_cache: off'),
-    );
+    const offJob = styleGuideJob(offDir, off.url, { items: 12, projects: ['proj-a'], concurrency: 4, stepExtra: '\n    context_cache: off' });
     expect((await runCli(['run', offJob])).code).toBe(0);
     expect(created(off)).toBe(0);
     await emu.close();
@@ -145,14 +143,6 @@ describe('context_cache: the static prefix served from an explicit cache', () =>
     const emu = await emulatorWith({ seed: 5, caching: { implicit: false }, latency_ms: { min: 40, max: 80 } });
     const dir = tempDir();
     const job = styleGuideJob(dir, emu.url, { items: 16, projects: ['proj-a'], concurrency: 2 });
-    const { readFileSync, writeFileSync } = await import('node:fs');
-    writeFileSync(
-      job,
-      readFileSync(job, 'utf8').replace(
-        'prompt: "Image brief for {{title}}: {{meta_description}}"',
-        'prompt: "{{styles.guide}}\\n\\nImage brief for {{title}}: {{meta_description}}"',
-      ),
-    );
     const stateFile = join(dir, '.genbatch', 'test-job.db');
 
     const child = spawnCli(['run', job]);

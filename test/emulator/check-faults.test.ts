@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors/config-error.js';
+import { configError } from '../helpers/config-error.js';
 import { parseEmulatorConfig } from '../../src/emulator/index.js';
 import { drawImageFault, drawTextFault } from '../../src/emulator/fake-check-faults.js';
 import { startTestEmulator, type TestEmulator } from '../helpers/emulator-client.js';
@@ -11,16 +11,6 @@ const TEXT = 'gemini-2.5-flash';
 const JUDGE = 'gemini-2.5-flash-lite';
 const IMAGE = 'gemini-2.5-flash-image';
 const IMAGEN = 'imagen-4.0-fast-generate-001';
-
-function configError(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 function wordCount(text: string): number {
   return text.split(/\s+/).filter((w) => w !== '').length;

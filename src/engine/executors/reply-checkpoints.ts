@@ -134,28 +134,43 @@ export abstract class ReplyCheckpoints {
     model: string,
     error: UndecodableImageError,
   ): Promise<Verdict> {
-    const { store, held, runId, emit } = this.ctx;
-    const { item, step } = unit;
     // A kept reply that does not decode is no use to the next attempt.
-    held.release(item.id, step.name);
+    this.ctx.held.release(unit.item.id, unit.step.name);
     const entry = call ? { ...call, errorCode: error.code } : undefined;
+    return this.retryOrFail(unit, { rendered, costUsd, call: entry, project, model }, error.code, error.message, '');
+  }
+
+  /**
+   * A billed reply that could not be used: the step goes back to pending for another attempt within
+   * limits.max_attempts (its call booked), or, out of attempts, fails with `code`.
+   */
+  private async retryOrFail(
+    unit: Unit,
+    paid: { rendered: RenderedStep; costUsd: number; call: LedgerEntry | undefined; project: string; model: string },
+    code: string,
+    message: string,
+    gaveUpNote: string,
+  ): Promise<Verdict> {
+    const { store, runId, emit } = this.ctx;
+    const { item, step } = unit;
+    const { rendered, costUsd, call, project, model } = paid;
     const attempts = unit.attempts + 1;
     const decision = this.retryPolicy(step).decide(attempts, undefined);
-    const message = decision.retry ? error.message : `${error.message} (gave up after ${attempts} attempts)`;
+    const said = decision.retry ? message : `${message} (gave up after ${attempts} attempts${gaveUpNote})`;
     await store.commit(() => {
       if (decision.retry) {
-        if (entry) store.recordCall(entry);
-        store.markPending(item.id, step.name, { countAttempt: true, errorCode: error.code, errorMessage: message, costUsd, runId });
+        if (call) store.recordCall(call);
+        store.markPending(item.id, step.name, { countAttempt: true, errorCode: code, errorMessage: said, costUsd, runId });
       } else {
-        store.finishStep(item.id, step.name, 'failed', { code: error.code, message, promptHash: rendered.promptHash, costUsd, model }, entry, runId);
+        store.finishStep(item.id, step.name, 'failed', { code, message: said, promptHash: rendered.promptHash, costUsd, model }, call, runId);
       }
     });
     if (!decision.retry) {
-      emit('step:failed', { itemId: item.id, step: step.name, code: error.code, message });
+      emit('step:failed', { itemId: item.id, step: step.name, code, message: said });
       return { kind: 'failed' };
     }
     unit.attempts = attempts;
-    emit('step:retry', { itemId: item.id, step: step.name, project, code: error.code, message, attempt: attempts, delayMs: decision.delayMs });
+    emit('step:retry', { itemId: item.id, step: step.name, project, code, message: said, attempt: attempts, delayMs: decision.delayMs });
     return { kind: 'retry', delayMs: decision.delayMs };
   }
 
@@ -321,28 +336,9 @@ export abstract class ReplyCheckpoints {
    * `retry --failed` judges it later.
    */
   protected async judgeUnavailable(reply: Reply, error: JudgeUnavailableError): Promise<Verdict> {
-    const { store, held, runId, emit } = this.ctx;
-    const { unit, rendered, result, costUsd, call, model } = reply;
-    const { item, step } = unit;
-    await held.keep(item.id, step.name, result).catch(() => undefined);
-    const attempts = unit.attempts + 1;
-    const decision = this.retryPolicy(step).decide(attempts, undefined);
-    const message = decision.retry ? error.message : `${error.message} (gave up after ${attempts} attempts; the output is kept)`;
-    await store.commit(() => {
-      if (decision.retry) {
-        if (call) store.recordCall(call);
-        store.markPending(item.id, step.name, { countAttempt: true, errorCode: error.code, errorMessage: message, costUsd, runId });
-      } else {
-        store.finishStep(item.id, step.name, 'failed', { code: error.code, message, promptHash: rendered.promptHash, costUsd, model }, call, runId);
-      }
-    });
-    if (!decision.retry) {
-      emit('step:failed', { itemId: item.id, step: step.name, code: error.code, message });
-      return { kind: 'failed' };
-    }
-    unit.attempts = attempts;
-    emit('step:retry', { itemId: item.id, step: step.name, project: reply.project, code: error.code, message, attempt: attempts, delayMs: decision.delayMs });
-    return { kind: 'retry', delayMs: decision.delayMs };
+    const { unit, result } = reply;
+    await this.ctx.held.keep(unit.item.id, unit.step.name, result).catch(() => undefined);
+    return this.retryOrFail(unit, reply, error.code, error.message, '; the output is kept');
   }
 
   /** The reply was filtered for safety: the step ends `filtered`, its call booked. */
