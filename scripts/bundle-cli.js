@@ -55,11 +55,9 @@ for (const [specifier, file] of Object.entries(LAZY_VENDORED)) {
 const lazyVendored = {
   name: 'lazy-vendored',
   setup(b) {
-    for (const [specifier, file] of Object.entries(LAZY_VENDORED)) {
-      const filter = new RegExp(`^${specifier.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`);
-      // Relative to the bundle (dist/cli/genbatch.cjs), as require() resolves it.
-      b.onResolve({ filter }, () => ({ path: `../vendor/${file}`, external: true }));
-    }
+    // Relative to the bundle (dist/cli/genbatch.cjs), as require() resolves it.
+    const filter = new RegExp(`^(${Object.keys(LAZY_VENDORED).join('|')})$`);
+    b.onResolve({ filter }, (args) => ({ path: `../vendor/${LAZY_VENDORED[args.path]}`, external: true }));
   },
 };
 
