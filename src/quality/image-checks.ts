@@ -1,4 +1,4 @@
-import sharp, { type Metadata, type Stats } from 'sharp';
+import type { Metadata, Stats } from 'sharp';
 import type { CheckVerdict } from './check-verdict.js';
 
 /**
@@ -62,6 +62,9 @@ export async function checkImage(image: string | Buffer, spec: ImageChecks): Pro
   let meta: Metadata;
   let stats: Stats | undefined;
   try {
+    // sharp (libvips, some 30 MB) loads with the first image checked, not with every run: a static
+    // import put it in every command's start, text jobs included (as src/outputs/load-sharp.ts avoids).
+    const { default: sharp } = await import('sharp');
     meta = await sharp(image).metadata();
     if (spec.not_blank) stats = await sharp(image).stats();
   } catch (error) {
